@@ -1,0 +1,316 @@
+//! The caja form as typed by an admin, and its parsing into a [`CajaConfig`]
+//! with one message per field that is wrong.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::domain::{
+    BackupPhones, CajaCode, CajaConfig, CajaName, FallbackPolicy, FallbackSeconds, Invalid,
+    OperationalStatus, PaymentProvider, Providers, RegisterType,
+};
+use super::model::Caja;
+
+/// The form's fields exactly as submitted, kept to show them back on error.
+/// Every field defaults to empty, so a missing one is reported like an empty one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CajaForm {
+    pub name: String,
+    pub code: String,
+    pub register_type: String,
+    pub payment_provider_primary: String,
+    pub payment_provider_backup: String,
+    pub operational_status: String,
+    pub fallback_enabled: Option<String>,
+    pub fallback_max_seconds: String,
+    pub fallback_backup_phones: String,
+    /// The version the edit started from (edit form only).
+    pub version: String,
+}
+
+/// Messages by field name, in the form's order of fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+
+    /// The value when valid; otherwise records why under `field`.
+    fn check<T>(&mut self, field: &'static str, result: Result<T, Invalid>) -> Option<T> {
+        result.map_err(|err| self.add(field, err.to_string())).ok()
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn single(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+}
+
+impl CajaForm {
+    /// The form for a new caja: the venue's usual setup.
+    pub fn blank() -> Self {
+        let policy = FallbackPolicy::default();
+        Self {
+            register_type: RegisterType::Humana.as_str().into(),
+            payment_provider_primary: PaymentProvider::Getnet.as_str().into(),
+            payment_provider_backup: PaymentProvider::Klap.as_str().into(),
+            operational_status: OperationalStatus::Active.as_str().into(),
+            fallback_enabled: None,
+            fallback_max_seconds: policy.max_seconds.get().to_string(),
+            fallback_backup_phones: policy.backup_phones.get().to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// The form showing a stored caja.
+    pub fn from_caja(caja: &Caja) -> Self {
+        let policy = caja.fallback_policy;
+        Self {
+            name: caja.name.clone(),
+            code: caja.code.clone(),
+            register_type: caja.register_type.as_str().into(),
+            payment_provider_primary: caja.payment_provider_primary.as_str().into(),
+            payment_provider_backup: caja
+                .payment_provider_backup
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            operational_status: caja.operational_status.as_str().into(),
+            fallback_enabled: policy.enabled.then(|| "on".to_owned()),
+            fallback_max_seconds: policy.max_seconds.get().to_string(),
+            fallback_backup_phones: policy.backup_phones.get().to_string(),
+            version: caja.version.to_string(),
+        }
+    }
+
+    pub fn fallback_checked(&self) -> bool {
+        self.fallback_enabled.is_some()
+    }
+
+    /// The version an edit started from, or a message for the form.
+    pub fn expected_version(&self) -> Result<i32, FieldErrors> {
+        self.version
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| {
+                FieldErrors::single(
+                    "version",
+                    "Falta la versión del formulario: vuelve a abrir la caja para editarla.",
+                )
+            })
+    }
+
+    /// Parses every field; returns all the problems at once.
+    pub fn parse(&self) -> Result<CajaConfig, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = errors.check("name", CajaName::parse(&self.name));
+        let code = if self.code.trim().is_empty() {
+            Some(None)
+        } else {
+            errors.check("code", CajaCode::parse(&self.code).map(Some))
+        };
+        let register_type = errors.check("register_type", choice(&self.register_type));
+        let primary = errors.check(
+            "payment_provider_primary",
+            choice(&self.payment_provider_primary),
+        );
+        let backup = if self.payment_provider_backup.trim().is_empty() {
+            Some(None)
+        } else {
+            errors.check(
+                "payment_provider_backup",
+                choice(&self.payment_provider_backup).map(Some),
+            )
+        };
+        let status = errors.check("operational_status", choice(&self.operational_status));
+        let enabled = errors.check(
+            "fallback_enabled",
+            checkbox(self.fallback_enabled.as_deref()),
+        );
+        let max_seconds = errors.check(
+            "fallback_max_seconds",
+            whole_number(
+                &self.fallback_max_seconds,
+                FallbackSeconds::MIN,
+                FallbackSeconds::MAX,
+            )
+            .and_then(FallbackSeconds::try_from),
+        );
+        let phones = errors.check(
+            "fallback_backup_phones",
+            whole_number(&self.fallback_backup_phones, 0, BackupPhones::MAX)
+                .and_then(BackupPhones::try_from),
+        );
+
+        let providers = match (primary, backup) {
+            (Some(primary), Some(backup)) => Providers::new(primary, backup)
+                .map_err(|err| errors.add("payment_provider_backup", err.to_string()))
+                .ok(),
+            _ => None,
+        };
+        if enabled == Some(true) && providers.is_some_and(|p| p.backup().is_none()) {
+            errors.add(
+                "fallback_enabled",
+                "Para activar el respaldo elige un proveedor de respaldo.",
+            );
+        }
+
+        match (
+            name,
+            code,
+            register_type,
+            providers,
+            status,
+            enabled,
+            max_seconds,
+            phones,
+        ) {
+            (
+                Some(name),
+                Some(code),
+                Some(register_type),
+                Some(providers),
+                Some(operational_status),
+                Some(enabled),
+                Some(max_seconds),
+                Some(backup_phones),
+            ) if errors.is_empty() => Ok(CajaConfig {
+                name,
+                code,
+                register_type,
+                providers,
+                operational_status,
+                fallback_policy: FallbackPolicy {
+                    enabled,
+                    max_seconds,
+                    backup_phones,
+                },
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// One of an enum's stored values.
+fn choice<T: std::str::FromStr>(input: &str) -> Result<T, Invalid> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(Invalid::Missing);
+    }
+    input
+        .parse()
+        .map_err(|_| Invalid::UnknownValue(input.to_owned()))
+}
+
+/// An HTML checkbox: absent is off; browsers send "on" when ticked.
+fn checkbox(input: Option<&str>) -> Result<bool, Invalid> {
+    match input.map(str::trim) {
+        None | Some("") => Ok(false),
+        Some("on" | "true" | "1") => Ok(true),
+        Some(other) => Err(Invalid::UnknownValue(other.to_owned())),
+    }
+}
+
+fn whole_number(input: &str, min: u32, max: u32) -> Result<u32, Invalid> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(Invalid::Missing);
+    }
+    input
+        .parse::<u32>()
+        .map_err(|_| Invalid::OutOfRange { min, max })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paso_6_1() -> CajaForm {
+        CajaForm {
+            name: "TEST GETNET+KLAP".into(),
+            code: "TEST-01".into(),
+            fallback_enabled: Some("on".into()),
+            fallback_max_seconds: "60".into(),
+            fallback_backup_phones: "2".into(),
+            ..CajaForm::blank()
+        }
+    }
+
+    #[test]
+    fn the_runbook_caja_parses() {
+        let config = paso_6_1().parse().unwrap();
+        assert_eq!(config.name.as_str(), "TEST GETNET+KLAP");
+        assert_eq!(config.code.unwrap().as_str(), "TEST-01");
+        assert_eq!(config.providers.primary(), PaymentProvider::Getnet);
+        assert_eq!(config.providers.backup(), Some(PaymentProvider::Klap));
+        assert!(config.fallback_policy.enabled);
+        assert_eq!(config.fallback_policy.max_seconds.get(), 60);
+        assert_eq!(config.fallback_policy.backup_phones.get(), 2);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_its_field() {
+        let form = CajaForm {
+            name: " ".into(),
+            code: "TEST 01".into(),
+            register_type: "CAJERO".into(),
+            payment_provider_primary: "GETNET".into(),
+            payment_provider_backup: "GETNET".into(),
+            operational_status: "".into(),
+            fallback_enabled: Some("yes".into()),
+            fallback_max_seconds: "4".into(),
+            fallback_backup_phones: "-1".into(),
+            version: String::new(),
+        };
+        let errors = form.parse().unwrap_err();
+        for field in [
+            "name",
+            "code",
+            "register_type",
+            "payment_provider_backup",
+            "operational_status",
+            "fallback_enabled",
+            "fallback_max_seconds",
+            "fallback_backup_phones",
+        ] {
+            assert!(
+                errors.get(field).is_some(),
+                "no error for {field}: {errors:?}"
+            );
+        }
+        assert_eq!(errors.len(), 8);
+    }
+
+    #[test]
+    fn fallback_needs_a_backup() {
+        let form = CajaForm {
+            payment_provider_backup: String::new(),
+            ..paso_6_1()
+        };
+        let errors = form.parse().unwrap_err();
+        assert!(errors.get("fallback_enabled").is_some());
+        let form = CajaForm {
+            payment_provider_backup: String::new(),
+            fallback_enabled: None,
+            ..paso_6_1()
+        };
+        assert_eq!(form.parse().unwrap().providers.backup(), None);
+    }
+}

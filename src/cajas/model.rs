@@ -1,0 +1,290 @@
+//! Cajas as stored in `pos_registers`, and the queries that read and write them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+
+use super::domain::{
+    CajaCode, CajaConfig, FallbackPolicy, OperationalStatus, PaymentProvider, RegisterType,
+};
+use crate::db::schema::{pos_registers, register_sessions};
+
+/// A caja's id, as stored in `pos_registers.id`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    diesel_derive_newtype::DieselNewType,
+)]
+pub struct RegisterId(pub i32);
+
+impl std::fmt::Display for RegisterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for RegisterId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(RegisterId)
+    }
+}
+
+/// Name of the unique index on `pos_registers.code`.
+const CODE_UNIQUE_INDEX: &str = "pos_registers_code_key";
+/// How many suffixed codes to try when deriving one from a name.
+const DERIVED_CODE_ATTEMPTS: u32 = 50;
+
+/// One row of `pos_registers`. Name and code are plain strings here: rows
+/// taken over from the previous system may predate today's rules.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize)]
+#[diesel(table_name = pos_registers, check_for_backend(diesel::pg::Pg))]
+pub struct Caja {
+    pub id: RegisterId,
+    pub name: String,
+    pub code: String,
+    pub register_type: RegisterType,
+    pub payment_provider_primary: PaymentProvider,
+    pub payment_provider_backup: Option<PaymentProvider>,
+    pub operational_status: OperationalStatus,
+    pub fallback_policy: FallbackPolicy,
+    /// Grows by one on every save; an edit names the version it started from.
+    pub version: i32,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns an admin sets, for insert and update.
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = pos_registers)]
+#[diesel(treat_none_as_null = true)]
+struct CajaColumns<'a> {
+    name: &'a str,
+    code: &'a str,
+    register_type: RegisterType,
+    payment_provider_primary: PaymentProvider,
+    payment_provider_backup: Option<PaymentProvider>,
+    operational_status: OperationalStatus,
+    fallback_policy: FallbackPolicy,
+}
+
+impl<'a> CajaColumns<'a> {
+    fn new(config: &'a CajaConfig, code: &'a CajaCode) -> Self {
+        Self {
+            name: config.name.as_str(),
+            code: code.as_str(),
+            register_type: config.register_type,
+            payment_provider_primary: config.providers.primary(),
+            payment_provider_backup: config.providers.backup(),
+            operational_status: config.operational_status,
+            fallback_policy: config.fallback_policy,
+        }
+    }
+}
+
+/// Why a save did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("the code {0} is taken")]
+    DuplicateCode(String),
+    #[error("the caja changed since version {expected}")]
+    Stale { expected: i32, current: Box<Caja> },
+    #[error("the caja is archived")]
+    Archived,
+    #[error("the caja has an open session")]
+    OpenSession,
+    #[error("no such caja")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] DieselError),
+}
+
+impl Caja {
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
+
+    /// Every caja, working ones first, each group by name.
+    pub fn list(conn: &mut PgConnection) -> QueryResult<Vec<Caja>> {
+        pos_registers::table
+            .select(Caja::as_select())
+            .order((
+                pos_registers::archived_at.is_not_null(),
+                pos_registers::name,
+                pos_registers::id,
+            ))
+            .load(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, id: RegisterId) -> QueryResult<Caja> {
+        pos_registers::table
+            .find(id)
+            .select(Caja::as_select())
+            .first(conn)
+    }
+
+    /// Inserts a caja. The unique index decides between two admins creating
+    /// the same code at once; a derived code moves on to the next suffix.
+    pub fn create(conn: &mut PgConnection, config: &CajaConfig) -> Result<Caja, SaveError> {
+        let insert = |conn: &mut PgConnection, code: &CajaCode| {
+            diesel::insert_into(pos_registers::table)
+                .values(CajaColumns::new(config, code))
+                .returning(Caja::as_returning())
+                .get_result(conn)
+        };
+        if let Some(code) = &config.code {
+            return insert(conn, code).map_err(|err| code_conflict(err, code));
+        }
+        for attempt in 1..=DERIVED_CODE_ATTEMPTS {
+            let code = CajaCode::from_name(&config.name, attempt);
+            match insert(conn, &code) {
+                Err(err) if is_code_conflict(&err) => continue,
+                result => return result.map_err(SaveError::from),
+            }
+        }
+        Err(SaveError::DuplicateCode(
+            CajaCode::from_name(&config.name, 1).as_str().to_owned(),
+        ))
+    }
+
+    /// Saves an admin's edit made on `expected_version`. A save based on an
+    /// older version is refused with the current row, never applied over it.
+    pub fn update(
+        conn: &mut PgConnection,
+        id: RegisterId,
+        expected_version: i32,
+        config: &CajaConfig,
+    ) -> Result<Caja, SaveError> {
+        let code = match &config.code {
+            Some(code) => code.clone(),
+            None => CajaCode::from_name(&config.name, 1),
+        };
+        let updated = diesel::update(
+            pos_registers::table
+                .find(id)
+                .filter(pos_registers::version.eq(expected_version))
+                .filter(pos_registers::archived_at.is_null()),
+        )
+        .set((
+            CajaColumns::new(config, &code),
+            pos_registers::version.eq(pos_registers::version + 1),
+            pos_registers::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Caja::as_returning())
+        .get_result(conn)
+        .optional()
+        .map_err(|err| code_conflict(err, &code))?;
+        match updated {
+            Some(caja) => Ok(caja),
+            None => Err(why_not_saved(conn, id, expected_version)?),
+        }
+    }
+
+    /// Archives a caja: it stays with its history but leaves the working
+    /// list. Refused while one of its sessions is open.
+    pub fn archive(
+        conn: &mut PgConnection,
+        id: RegisterId,
+        expected_version: i32,
+    ) -> Result<Caja, SaveError> {
+        conn.transaction(|conn| {
+            let caja = pos_registers::table
+                .find(id)
+                .select(Caja::as_select())
+                .for_update()
+                .first(conn)
+                .optional()?
+                .ok_or(SaveError::NotFound)?;
+            if caja.is_archived() {
+                return Err(SaveError::Archived);
+            }
+            if caja.version != expected_version {
+                return Err(SaveError::Stale {
+                    expected: expected_version,
+                    current: Box::new(caja),
+                });
+            }
+            let open_session = diesel::select(diesel::dsl::exists(
+                register_sessions::table
+                    .filter(register_sessions::register_id.eq(id))
+                    .filter(register_sessions::status.eq("OPEN")),
+            ))
+            .get_result::<bool>(conn)?;
+            if open_session {
+                return Err(SaveError::OpenSession);
+            }
+            Ok(diesel::update(pos_registers::table.find(id))
+                .set((
+                    pos_registers::archived_at.eq(diesel::dsl::now),
+                    pos_registers::version.eq(pos_registers::version + 1),
+                    pos_registers::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(Caja::as_returning())
+                .get_result(conn)?)
+        })
+    }
+
+    /// Brings an archived caja back to the working list, as it was.
+    pub fn restore(conn: &mut PgConnection, id: RegisterId) -> Result<Caja, SaveError> {
+        let restored = diesel::update(
+            pos_registers::table
+                .find(id)
+                .filter(pos_registers::archived_at.is_not_null()),
+        )
+        .set((
+            pos_registers::archived_at.eq(None::<DateTime<Utc>>),
+            pos_registers::version.eq(pos_registers::version + 1),
+            pos_registers::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Caja::as_returning())
+        .get_result(conn)
+        .optional()?;
+        match restored {
+            Some(caja) => Ok(caja),
+            // Not archived (any more): restoring it again changes nothing.
+            None => Caja::find(conn, id).optional()?.ok_or(SaveError::NotFound),
+        }
+    }
+}
+
+/// After an update matched no row: which of the reasons it was.
+fn why_not_saved(
+    conn: &mut PgConnection,
+    id: RegisterId,
+    expected: i32,
+) -> Result<SaveError, DieselError> {
+    Ok(match Caja::find(conn, id).optional()? {
+        None => SaveError::NotFound,
+        Some(caja) if caja.is_archived() => SaveError::Archived,
+        Some(caja) => SaveError::Stale {
+            expected,
+            current: Box::new(caja),
+        },
+    })
+}
+
+fn is_code_conflict(err: &DieselError) -> bool {
+    matches!(
+        err,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some(CODE_UNIQUE_INDEX)
+    )
+}
+
+fn code_conflict(err: DieselError, code: &CajaCode) -> SaveError {
+    if is_code_conflict(&err) {
+        SaveError::DuplicateCode(code.as_str().to_owned())
+    } else {
+        SaveError::Db(err)
+    }
+}

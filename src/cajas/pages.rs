@@ -1,0 +1,408 @@
+//! The admin pages for cajas: list, create, edit, archive and restore.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::domain::{OperationalStatus, PaymentProvider, RegisterType};
+use super::form::{CajaForm, FieldErrors};
+use super::model::{Caja, RegisterId, SaveError};
+use crate::db;
+use crate::startup::AppState;
+use crate::web::{PageError, html, redirect_see_other};
+
+const LIST_URL: &str = "/admin/cajas/";
+/// Forms are small; anything larger is not one of ours.
+const FORM_LIMIT_BYTES: usize = 16 * 1024;
+
+/// Form bodies that cannot be read at all get an error page, not plain text.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(FORM_LIMIT_BYTES)
+        .error_handler(|err, _req| {
+            PageError::BadRequest(format!("El formulario no se pudo leer: {err}.")).into()
+        })
+}
+
+fn parse_id(raw: &str) -> Result<RegisterId, PageError> {
+    raw.parse().map_err(|_| PageError::NotFound("la caja"))
+}
+
+async fn find(state: &AppState, id: RegisterId) -> Result<Caja, PageError> {
+    db::run(&state.pool, move |conn| Caja::find(conn, id))
+        .await?
+        .map_err(|err| match err {
+            diesel::result::Error::NotFound => PageError::NotFound("la caja"),
+            other => other.into(),
+        })
+}
+
+// ------------------------------------------------------------------- list
+
+#[derive(Template)]
+#[template(path = "cajas/list.html")]
+struct ListPage {
+    active: Vec<Caja>,
+    archived: Vec<Caja>,
+    notice: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    aviso: Option<String>,
+    caja: Option<i32>,
+}
+
+/// GET /admin/cajas
+pub async fn list_without_slash() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", LIST_URL))
+        .finish()
+}
+
+/// GET /admin/cajas/
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, PageError> {
+    let cajas = db::run(&state.pool, Caja::list).await??;
+    let named = query
+        .caja
+        .and_then(|id| cajas.iter().find(|c| c.id == RegisterId(id)))
+        .map(|c| c.name.clone());
+    let notice = match (query.aviso.as_deref(), named) {
+        (Some("creada"), Some(name)) => Some(format!("Caja «{name}» creada.")),
+        (Some("guardada"), Some(name)) => Some(format!("Cambios de «{name}» guardados.")),
+        (Some("archivada"), Some(name)) => Some(format!("Caja «{name}» archivada.")),
+        (Some("restaurada"), Some(name)) => Some(format!("Caja «{name}» restaurada.")),
+        _ => None,
+    };
+    let (archived, active) = cajas.into_iter().partition(Caja::is_archived);
+    html(
+        StatusCode::OK,
+        &ListPage {
+            active,
+            archived,
+            notice,
+        },
+    )
+}
+
+// ------------------------------------------------------------ create, edit
+
+#[derive(Template)]
+#[template(path = "cajas/form.html")]
+struct FormPage {
+    title: String,
+    action: String,
+    form: CajaForm,
+    errors: FieldErrors,
+    /// A message above the form, e.g. that someone else saved first.
+    warning: Option<String>,
+    /// The caja being edited, as stored now.
+    caja: Option<Caja>,
+}
+
+impl FormPage {
+    fn create(form: CajaForm, errors: FieldErrors) -> Self {
+        Self {
+            title: "Crear caja".into(),
+            action: "/admin/cajas/crear".into(),
+            form,
+            errors,
+            warning: None,
+            caja: None,
+        }
+    }
+
+    fn edit(caja: Caja, form: CajaForm, errors: FieldErrors) -> Self {
+        Self {
+            title: format!("Editar caja «{}»", caja.name),
+            action: format!("/admin/cajas/{}/editar", caja.id),
+            form,
+            errors,
+            warning: None,
+            caja: Some(caja),
+        }
+    }
+
+    fn register_types(&self) -> &'static [RegisterType] {
+        RegisterType::ALL
+    }
+
+    fn providers(&self) -> &'static [PaymentProvider] {
+        PaymentProvider::ALL
+    }
+
+    fn statuses(&self) -> &'static [OperationalStatus] {
+        OperationalStatus::ALL
+    }
+
+    /// The message for `field`, or "" (askama cannot match an Option<&str> neatly).
+    fn error(&self, field: &str) -> &str {
+        self.errors.get(field).unwrap_or("")
+    }
+
+    fn invalid(&self, field: &str) -> bool {
+        self.errors.get(field).is_some()
+    }
+}
+
+/// The status a form page is sent with when it comes back with errors.
+const INVALID_FORM: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+/// GET /admin/cajas/crear
+pub async fn new_form() -> Result<HttpResponse, PageError> {
+    html(
+        StatusCode::OK,
+        &FormPage::create(CajaForm::blank(), FieldErrors::default()),
+    )
+}
+
+/// POST /admin/cajas/crear
+#[tracing::instrument(skip_all, fields(code = %form.code))]
+pub async fn create(
+    state: web::Data<AppState>,
+    form: web::Form<CajaForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let config = match form.parse() {
+        Ok(config) => config,
+        Err(errors) => return html(INVALID_FORM, &FormPage::create(form, errors)),
+    };
+    match db::run(&state.pool, move |conn| Caja::create(conn, &config)).await? {
+        Ok(caja) => {
+            tracing::info!(register_id = %caja.id, code = %caja.code, "caja created");
+            Ok(redirect_see_other(&format!(
+                "{LIST_URL}?aviso=creada&caja={}",
+                caja.id
+            )))
+        }
+        Err(SaveError::DuplicateCode(code)) => {
+            let errors = FieldErrors::single("code", duplicate_code_message(&code));
+            html(INVALID_FORM, &FormPage::create(form, errors))
+        }
+        Err(err) => Err(unexpected(err)),
+    }
+}
+
+/// GET /admin/cajas/{id}/editar
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let caja = find(&state, parse_id(&id)?).await?;
+    if caja.is_archived() {
+        return Err(archived_conflict(&caja));
+    }
+    let form = CajaForm::from_caja(&caja);
+    html(
+        StatusCode::OK,
+        &FormPage::edit(caja, form, FieldErrors::default()),
+    )
+}
+
+/// POST /admin/cajas/{id}/editar
+#[tracing::instrument(skip_all, fields(register_id = %id))]
+pub async fn update(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<CajaForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_id(&id)?;
+    let form = form.into_inner();
+    let parsed = form
+        .expected_version()
+        .and_then(|version| Ok((version, form.parse()?)));
+    let (version, config) = match parsed {
+        Ok(valid) => valid,
+        Err(errors) => {
+            let caja = find(&state, id).await?;
+            return html(INVALID_FORM, &FormPage::edit(caja, form, errors));
+        }
+    };
+    match db::run(&state.pool, move |conn| {
+        Caja::update(conn, id, version, &config)
+    })
+    .await?
+    {
+        Ok(caja) => {
+            tracing::info!(code = %caja.code, version = caja.version, "caja saved");
+            Ok(redirect_see_other(&format!(
+                "{LIST_URL}?aviso=guardada&caja={}",
+                caja.id
+            )))
+        }
+        Err(SaveError::DuplicateCode(code)) => {
+            let caja = find(&state, id).await?;
+            let errors = FieldErrors::single("code", duplicate_code_message(&code));
+            html(INVALID_FORM, &FormPage::edit(caja, form, errors))
+        }
+        Err(SaveError::Stale { current, .. }) => {
+            tracing::info!(
+                expected = version,
+                current = current.version,
+                "stale caja edit refused"
+            );
+            // Keep what this admin typed, but base a new save on the current
+            // version: saving again is now a deliberate choice.
+            let form = CajaForm {
+                version: current.version.to_string(),
+                ..form
+            };
+            let mut page = FormPage::edit(*current, form, FieldErrors::default());
+            page.warning = Some(
+                "Otra persona guardó cambios en esta caja mientras la editabas. Tus cambios NO se \
+                 guardaron: revisa los valores actuales (abajo) y guarda de nuevo si quieres \
+                 reemplazarlos."
+                    .into(),
+            );
+            html(StatusCode::CONFLICT, &page)
+        }
+        Err(SaveError::Archived) => Err(PageError::Conflict(
+            "La caja fue archivada mientras la editabas; restáurala para editarla.".into(),
+        )),
+        Err(SaveError::NotFound) => Err(PageError::NotFound("la caja")),
+        Err(err) => Err(unexpected(err)),
+    }
+}
+
+fn duplicate_code_message(code: &str) -> String {
+    format!("Ya existe una caja con el código {code}; elige otro.")
+}
+
+fn archived_conflict(caja: &Caja) -> PageError {
+    PageError::Conflict(format!(
+        "La caja «{}» está archivada; restáurala para editarla.",
+        caja.name
+    ))
+}
+
+fn unexpected(err: SaveError) -> PageError {
+    match err {
+        SaveError::Db(err) => err.into(),
+        other => PageError::Conflict(other.to_string()),
+    }
+}
+
+// ------------------------------------------------------- archive, restore
+
+#[derive(Template)]
+#[template(path = "cajas/archive.html")]
+struct ArchivePage {
+    caja: Caja,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ArchiveForm {
+    version: String,
+}
+
+/// GET /admin/cajas/{id}/archivar: asks for confirmation.
+pub async fn archive_form(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let caja = find(&state, parse_id(&id)?).await?;
+    if caja.is_archived() {
+        return Ok(redirect_see_other(LIST_URL));
+    }
+    html(StatusCode::OK, &ArchivePage { caja, error: None })
+}
+
+/// POST /admin/cajas/{id}/archivar
+#[tracing::instrument(skip_all, fields(register_id = %id))]
+pub async fn archive(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<ArchiveForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_id(&id)?;
+    let Ok(version) = form.version.trim().parse::<i32>() else {
+        return Err(PageError::BadRequest(
+            "Falta la versión de la caja: vuelve a abrir la página de archivar.".into(),
+        ));
+    };
+    let refused = |caja: Caja, message: &str| {
+        html(
+            StatusCode::CONFLICT,
+            &ArchivePage {
+                caja,
+                error: Some(message.to_owned()),
+            },
+        )
+    };
+    match db::run(&state.pool, move |conn| Caja::archive(conn, id, version)).await? {
+        Ok(caja) => {
+            tracing::info!(code = %caja.code, "caja archived");
+            Ok(redirect_see_other(&format!(
+                "{LIST_URL}?aviso=archivada&caja={}",
+                caja.id
+            )))
+        }
+        Err(SaveError::Stale { current, .. }) => refused(
+            *current,
+            "Otra persona cambió esta caja hace un momento. Revisa sus datos y confirma de nuevo.",
+        ),
+        Err(SaveError::OpenSession) => refused(
+            find(&state, id).await?,
+            "La caja tiene una sesión abierta: ciérrala antes de archivar la caja.",
+        ),
+        Err(SaveError::Archived) => Ok(redirect_see_other(LIST_URL)),
+        Err(SaveError::NotFound) => Err(PageError::NotFound("la caja")),
+        Err(err) => Err(unexpected(err)),
+    }
+}
+
+/// POST /admin/cajas/{id}/restaurar
+#[tracing::instrument(skip_all, fields(register_id = %id))]
+pub async fn restore(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_id(&id)?;
+    match db::run(&state.pool, move |conn| Caja::restore(conn, id)).await? {
+        Ok(caja) => {
+            tracing::info!(code = %caja.code, "caja restored");
+            Ok(redirect_see_other(&format!(
+                "{LIST_URL}?aviso=restaurada&caja={}",
+                caja.id
+            )))
+        }
+        Err(SaveError::NotFound) => Err(PageError::NotFound("la caja")),
+        Err(err) => Err(unexpected(err)),
+    }
+}
+
+// ------------------------------------------------------------ display
+
+impl Caja {
+    /// The fallback column of the list, e.g. "Sí · 60 s · 2 celulares".
+    pub fn fallback_summary(&self) -> String {
+        let policy = self.fallback_policy;
+        if !policy.enabled {
+            return "No".into();
+        }
+        let phones = match policy.backup_phones.get() {
+            1 => "1 celular".to_string(),
+            n => format!("{n} celulares"),
+        };
+        format!("Sí · {} s · {phones}", policy.max_seconds.get())
+    }
+
+    pub fn backup_label(&self) -> &'static str {
+        self.payment_provider_backup
+            .map_or("—", PaymentProvider::label)
+    }
+
+    pub fn status_class(&self) -> &'static str {
+        match self.operational_status {
+            OperationalStatus::Active => "ok",
+            OperationalStatus::Maintenance => "warn",
+            OperationalStatus::Disabled => "off",
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The database the hub runs on when no `DATABASE_URL` is given: the local
+//! PostgreSQL at 127.0.0.1:5432 when one answers, or else a private cluster
+//! under the data directory that lives exactly as long as the hub.
+
+use std::ffi::OsStr;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use diesel::dsl::sql;
+use diesel::sql_types::Bool;
+use diesel::{Connection, PgConnection, RunQueryDsl, select};
+use nix::unistd::{Uid, User, chown};
+
+use crate::config::Settings;
+
+/// Where a PostgreSQL installed on the machine listens.
+pub const LOCAL_SERVER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5432);
+/// The database the hub creates and uses on a server it finds by itself.
+pub const DATABASE_NAME: &str = "cajahub";
+/// PostgreSQL refuses to run as root; the private cluster runs as this user.
+const UNPRIVILEGED_USER: &str = "postgres";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalDbError {
+    #[error(
+        "PostgreSQL answers at {server} but cajahub cannot use it ({detail}); \
+         set DATABASE_URL to a database it may use"
+    )]
+    Unusable { server: SocketAddr, detail: String },
+    #[error(
+        "no PostgreSQL answers at {LOCAL_SERVER} and its server programs (initdb, pg_ctl) \
+         are not installed: install PostgreSQL (on Debian: apt-get install postgresql) \
+         or set DATABASE_URL"
+    )]
+    NotInstalled,
+    #[error(
+        "cajahub runs as root and PostgreSQL refuses to; create the system user \
+         '{UNPRIVILEGED_USER}' (it comes with Debian's postgresql package) or set DATABASE_URL"
+    )]
+    NoUnprivilegedUser,
+    #[error("the private PostgreSQL cluster in {dir} could not {step}: {detail}")]
+    Cluster {
+        dir: PathBuf,
+        step: &'static str,
+        detail: String,
+    },
+}
+
+/// The database the hub was pointed at or found. A private cluster is
+/// stopped when this is dropped.
+#[derive(Debug)]
+pub enum Database {
+    Url(String),
+    Private(PrivateCluster),
+}
+
+impl Database {
+    /// `DATABASE_URL` when set; otherwise the local server; otherwise a
+    /// private cluster under `<data dir>/pg`.
+    pub fn resolve(settings: &Settings) -> Result<Self, LocalDbError> {
+        match &settings.database_url {
+            Some(url) => Ok(Database::Url(url.clone())),
+            None => Self::local(LOCAL_SERVER, &settings.data_dir.join("pg")),
+        }
+    }
+
+    /// The server at `server` when one answers; else a private cluster in `cluster_dir`.
+    pub fn local(server: SocketAddr, cluster_dir: &Path) -> Result<Self, LocalDbError> {
+        if TcpStream::connect_timeout(&server, Duration::from_secs(1)).is_ok() {
+            let admin_url = format!("postgres://postgres@{server}/postgres");
+            ensure_database(&admin_url)
+                .map_err(|detail| LocalDbError::Unusable { server, detail })?;
+            tracing::info!(%server, database = DATABASE_NAME, "using the local PostgreSQL");
+            return Ok(Database::Url(format!(
+                "postgres://postgres@{server}/{DATABASE_NAME}"
+            )));
+        }
+        tracing::info!(%server, "no PostgreSQL answers; starting a private cluster");
+        PrivateCluster::start(cluster_dir).map(Database::Private)
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Database::Url(url) => url.clone(),
+            Database::Private(cluster) => cluster.url(),
+        }
+    }
+}
+
+/// Creates the hub's database on the server behind `admin_url` if missing.
+fn ensure_database(admin_url: &str) -> Result<(), String> {
+    let mut conn = PgConnection::establish(admin_url).map_err(|err| err.to_string())?;
+    let exists = select(sql::<Bool>(&format!(
+        "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}')"
+    )))
+    .get_result::<bool>(&mut conn)
+    .map_err(|err| err.to_string())?;
+    if exists {
+        return Ok(());
+    }
+    match diesel::sql_query(format!("CREATE DATABASE \"{DATABASE_NAME}\"")).execute(&mut conn) {
+        Ok(_) => Ok(()),
+        // Another hub starting at the same moment created it first.
+        Err(err) if err.to_string().contains("already exists") => Ok(()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// A PostgreSQL cluster of the hub's own, started on a free port of
+/// 127.0.0.1 (no Unix socket) and stopped on drop.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    owner: Option<User>,
+    running: bool,
+}
+
+impl PrivateCluster {
+    /// Creates the cluster in `dir` on first use, then starts it.
+    pub fn start(dir: &Path) -> Result<Self, LocalDbError> {
+        let bin = server_programs().ok_or(LocalDbError::NotInstalled)?;
+        let fail = |step, detail: String| LocalDbError::Cluster {
+            dir: dir.to_path_buf(),
+            step,
+            detail,
+        };
+        std::fs::create_dir_all(dir).map_err(|err| fail("be created", err.to_string()))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|err| fail("be found", err.to_string()))?;
+        let owner = if Uid::effective().is_root() {
+            let user = User::from_name(UNPRIVILEGED_USER)
+                .ok()
+                .flatten()
+                .ok_or(LocalDbError::NoUnprivilegedUser)?;
+            chown(&dir, Some(user.uid), Some(user.gid))
+                .map_err(|err| fail("be given to the postgres user", err.to_string()))?;
+            Some(user)
+        } else {
+            None
+        };
+        let port = free_port().map_err(|err| fail("find a free port", err.to_string()))?;
+        let mut cluster = PrivateCluster {
+            dir,
+            bin,
+            port,
+            owner,
+            running: false,
+        };
+        let data = cluster.data_dir();
+        if !data.join("PG_VERSION").exists() {
+            cluster
+                .run(
+                    "initdb",
+                    [
+                        OsStr::new("--pgdata"),
+                        data.as_os_str(),
+                        OsStr::new("--username=postgres"),
+                        OsStr::new("--auth=trust"),
+                        OsStr::new("--encoding=UTF8"),
+                        OsStr::new("--locale=C"),
+                        OsStr::new("--no-instructions"),
+                    ],
+                )
+                .map_err(|detail| fail("be created (initdb)", detail))?;
+        }
+        if data.join("postmaster.pid").exists() {
+            // Left running by a hub that did not stop cleanly.
+            let _ = cluster.pg_ctl_stop();
+        }
+        let options =
+            format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
+        let log = cluster.dir.join("postgresql.log");
+        cluster
+            .run(
+                "pg_ctl",
+                [
+                    OsStr::new("start"),
+                    OsStr::new("--pgdata"),
+                    data.as_os_str(),
+                    OsStr::new("--wait"),
+                    OsStr::new("--timeout=60"),
+                    OsStr::new("--log"),
+                    log.as_os_str(),
+                    OsStr::new("-o"),
+                    OsStr::new(&options),
+                ],
+            )
+            .map_err(|detail| fail("start (pg_ctl)", detail))?;
+        cluster.running = true;
+        ensure_database(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+            .map_err(|detail| fail("create its database", detail))?;
+        tracing::info!(dir = %cluster.dir.display(), port, "private PostgreSQL cluster started");
+        Ok(cluster)
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}",
+            self.port
+        )
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Stops the cluster (fast shutdown: open connections are ended).
+    pub fn stop(&mut self) -> Result<(), String> {
+        if !self.running {
+            return Ok(());
+        }
+        self.running = false;
+        self.pg_ctl_stop()?;
+        tracing::info!(dir = %self.dir.display(), "private PostgreSQL cluster stopped");
+        Ok(())
+    }
+
+    fn pg_ctl_stop(&self) -> Result<(), String> {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            [
+                OsStr::new("stop"),
+                OsStr::new("--pgdata"),
+                data.as_os_str(),
+                OsStr::new("--mode=fast"),
+                OsStr::new("--wait"),
+            ],
+        )
+    }
+
+    /// Runs one of PostgreSQL's programs, as the unprivileged owner when the
+    /// hub is root; on failure returns what it printed.
+    fn run<'a>(
+        &self,
+        program: &str,
+        args: impl IntoIterator<Item = &'a OsStr>,
+    ) -> Result<(), String> {
+        let mut command = Command::new(self.bin.join(program));
+        command.args(args).current_dir(&self.dir);
+        if let Some(owner) = &self.owner {
+            command.uid(owner.uid.as_raw()).gid(owner.gid.as_raw());
+            command.env("HOME", &self.dir);
+        }
+        let output = command
+            .output()
+            .map_err(|err| format!("{program}: {err}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let mut detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            if detail.is_empty() {
+                detail = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            }
+            if self.owner.is_some() {
+                detail.push_str(" (the folder must be reachable by the user 'postgres')");
+            }
+            Err(format!("{program} exited with {}: {detail}", output.status))
+        }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        if let Err(err) = self.stop() {
+            tracing::error!(error = %err, "could not stop the private PostgreSQL cluster");
+        }
+    }
+}
+
+/// The folder holding `initdb` and `pg_ctl`: Debian's versioned folders
+/// first (newest wins), then `PATH`.
+fn server_programs() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_both(bin))
+        .collect();
+    debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    debian.into_iter().map(|(_, bin)| bin).next().or_else(|| {
+        std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|dir| has_both(dir))
+    })
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}

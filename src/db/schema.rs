@@ -1,0 +1,46 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    pos_registers (id) {
+        id -> Int4,
+        #[max_length = 100]
+        name -> Varchar,
+        #[max_length = 20]
+        code -> Varchar,
+        #[max_length = 20]
+        register_type -> Varchar,
+        #[max_length = 20]
+        payment_provider_primary -> Varchar,
+        #[max_length = 20]
+        payment_provider_backup -> Nullable<Varchar>,
+        fallback_policy -> Jsonb,
+        version -> Int4,
+        archived_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        #[max_length = 20]
+        operational_status -> Varchar,
+    }
+}
+
+diesel::table! {
+    register_sessions (id) {
+        id -> Int4,
+        register_id -> Int4,
+        #[max_length = 20]
+        status -> Varchar,
+        initial_cash -> Int8,
+        opened_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+        cash_count -> Nullable<Int8>,
+        payment_totals -> Jsonb,
+        ticket_count -> Int4,
+        cash_difference -> Nullable<Int8>,
+        payment_provider_used_primary_count -> Int4,
+        payment_provider_used_backup_count -> Int4,
+    }
+}
+
+diesel::joinable!(register_sessions -> pos_registers (register_id));
+
+diesel::allow_tables_to_appear_in_same_query!(pos_registers, register_sessions,);

@@ -1,0 +1,35 @@
+//! Probes for a supervisor process or a load balancer.
+
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::db::{self, migrations};
+use crate::startup::AppState;
+
+/// The process is up and serving.
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The hub can do its work: the database answers and carries every
+/// migration this binary knows. 503 otherwise, with the reason.
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let unavailable = |reason: &str| {
+        HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unavailable", "reason": reason }))
+    };
+    match db::run(&state.pool, migrations::has_pending).await {
+        Ok(Ok(false)) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Ok(Ok(true)) => unavailable("migraciones pendientes"),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "not ready: cannot read migrations");
+            unavailable("no se pudieron leer las migraciones")
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready: database unreachable");
+            unavailable("base de datos no disponible")
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! cajahub: the real-time hub for a venue's cash registers (cajas).
+//!
+//! One folder per area of the domain, each owning its types, its queries and
+//! its handlers: `cajas` (register configuration), `health` (probes). `db`
+//! holds the connection pool, the embedded migrations and the database the hub
+//! starts on; `web` the pieces every page shares.
+
+pub mod cajas;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod startup;
+pub mod telemetry;
+pub mod web;
