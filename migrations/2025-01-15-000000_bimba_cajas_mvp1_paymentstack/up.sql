@@ -68,9 +68,13 @@ BEGIN
                 col, col);
         END IF;
     END LOOP;
+    UPDATE pos_registers SET created_at = now() WHERE created_at IS NULL;
     UPDATE pos_registers SET updated_at = created_at WHERE updated_at IS NULL;
-    ALTER TABLE pos_registers ALTER COLUMN created_at SET NOT NULL;
-    ALTER TABLE pos_registers ALTER COLUMN updated_at SET NOT NULL;
+    ALTER TABLE pos_registers
+        ALTER COLUMN created_at SET NOT NULL,
+        ALTER COLUMN created_at SET DEFAULT now(),
+        ALTER COLUMN updated_at SET NOT NULL,
+        ALTER COLUMN updated_at SET DEFAULT now();
 END
 $$;
 
@@ -106,8 +110,9 @@ BEGIN
             CHECK (operational_status IN ('ACTIVE', 'MAINTENANCE', 'DISABLED'));
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'pos_registers'::regclass AND conname = 'pos_registers_fallback_policy_valid') THEN
+        -- COALESCE: a missing key makes the test NULL, which CHECK would let pass.
         ALTER TABLE pos_registers ADD CONSTRAINT pos_registers_fallback_policy_valid
-            CHECK (
+            CHECK (COALESCE(
                 jsonb_typeof(fallback_policy) = 'object'
                 AND jsonb_typeof(fallback_policy -> 'enabled') = 'boolean'
                 AND jsonb_typeof(fallback_policy -> 'max_seconds') = 'number'
@@ -117,8 +122,8 @@ BEGIN
                 AND (fallback_policy ->> 'max_seconds')::numeric % 1 = 0
                 AND (fallback_policy ->> 'backup_phones')::numeric % 1 = 0
                 AND (payment_provider_backup IS NOT NULL
-                     OR NOT (fallback_policy -> 'enabled')::boolean)
-            );
+                     OR NOT (fallback_policy -> 'enabled')::boolean),
+            false));
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'pos_registers'::regclass AND conname = 'pos_registers_version_positive') THEN
         ALTER TABLE pos_registers ADD CONSTRAINT pos_registers_version_positive CHECK (version > 0);
@@ -181,6 +186,7 @@ UPDATE register_sessions SET initial_cash = 0 WHERE initial_cash IS NULL;
 UPDATE register_sessions SET opened_at = now() WHERE opened_at IS NULL;
 ALTER TABLE register_sessions
     ALTER COLUMN status SET NOT NULL,
+    ALTER COLUMN status SET DEFAULT 'OPEN',
     ALTER COLUMN initial_cash SET NOT NULL,
     ALTER COLUMN initial_cash SET DEFAULT 0,
     ALTER COLUMN opened_at SET NOT NULL,

@@ -299,6 +299,11 @@ fn server_programs() -> Option<PathBuf> {
     })
 }
 
+/// Whether this machine can run a private cluster at all.
+pub fn server_programs_installed() -> bool {
+    server_programs().is_some()
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?

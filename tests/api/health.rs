@@ -1,0 +1,85 @@
+use diesel::RunQueryDsl;
+
+use crate::helpers::{TestApp, location};
+
+#[actix_web::test]
+async fn healthz_answers_ok() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[actix_web::test]
+async fn readyz_is_ready_on_a_migrated_database() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
+
+#[actix_web::test]
+async fn readyz_is_503_with_a_pending_migration() {
+    let app = TestApp::spawn().await;
+    diesel::sql_query("DELETE FROM __diesel_schema_migrations")
+        .execute(&mut app.conn())
+        .unwrap();
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "migraciones pendientes");
+}
+
+#[actix_web::test]
+async fn readyz_and_pages_are_503_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    let mut admin = diesel::PgConnection::establish(&crate::helpers::admin_url()).unwrap();
+    diesel::sql_query(format!("DROP DATABASE \"{}\" WITH (FORCE)", app.db.name))
+        .execute(&mut admin)
+        .unwrap();
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "base de datos no disponible");
+
+    let page = app.get("/admin/cajas/").await;
+    assert_eq!(page.status(), 503);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("La base de datos no responde")
+    );
+    // Still alive.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+use diesel::Connection;
+
+#[actix_web::test]
+async fn static_assets_are_served_and_unknown_ones_are_404() {
+    let app = TestApp::spawn().await;
+    let css = app.get("/assets/app.css").await;
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(css.text().await.unwrap().contains(".field-error"));
+    assert_eq!(app.get("/assets/nope.js").await.status(), 404);
+}
+
+#[actix_web::test]
+async fn home_and_list_without_slash_redirect_to_the_list() {
+    let app = TestApp::spawn().await;
+    let home = app.get("/").await;
+    assert_eq!(home.status(), 303);
+    assert_eq!(location(&home), "/admin/cajas/");
+    let bare = app.get("/admin/cajas").await;
+    assert_eq!(bare.status(), 308);
+    assert_eq!(location(&bare), "/admin/cajas/");
+}

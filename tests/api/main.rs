@@ -1,0 +1,9 @@
+//! Integration tests: the real application against a real PostgreSQL, each
+//! test on a database of its own.
+
+mod cajas;
+mod cli;
+mod embedded;
+mod health;
+mod helpers;
+mod migrations;

@@ -1,0 +1,361 @@
+//! The schema: migrations run twice, concurrently, over the previous
+//! system's tables, and the runbook's PASO 3 checks.
+
+use cajahub::db::migrations::run_pending;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+
+use crate::helpers::{TestApp, TestDb};
+
+/// A row of the runbook's information_schema queries.
+#[derive(QueryableByName, Debug)]
+struct ColumnInfo {
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+    #[diesel(sql_type = Text)]
+    is_nullable: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    column_default: Option<String>,
+}
+
+// PASO 3, word for word.
+const PASO_3_POS_REGISTERS: &str = "SELECT column_name, data_type, is_nullable, column_default
+FROM information_schema.columns
+WHERE table_name = 'pos_registers'
+AND column_name IN (
+    'register_type', 'payment_provider_primary', 'payment_provider_backup',
+    'operational_status', 'fallback_policy'
+)
+ORDER BY column_name;";
+
+const PASO_3_REGISTER_SESSIONS: &str = "SELECT column_name, data_type, is_nullable, column_default
+FROM information_schema.columns
+WHERE table_name = 'register_sessions'
+AND column_name IN (
+    'cash_count', 'payment_totals', 'ticket_count', 'cash_difference',
+    'payment_provider_used_primary_count', 'payment_provider_used_backup_count'
+)
+ORDER BY column_name;";
+
+// The runbook's troubleshooting check.
+const TABLES_EXIST: &str = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('pos_registers', 'register_sessions');";
+
+fn paso_3(conn: &mut PgConnection) -> (Vec<ColumnInfo>, Vec<ColumnInfo>) {
+    (
+        diesel::sql_query(PASO_3_POS_REGISTERS).load(conn).unwrap(),
+        diesel::sql_query(PASO_3_REGISTER_SESSIONS)
+            .load(conn)
+            .unwrap(),
+    )
+}
+
+fn assert_paso_3(conn: &mut PgConnection) {
+    let (registers, sessions) = paso_3(conn);
+    let names: Vec<_> = registers.iter().map(|c| c.column_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fallback_policy",
+            "operational_status",
+            "payment_provider_backup",
+            "payment_provider_primary",
+            "register_type"
+        ]
+    );
+    let default_of = |cols: &[ColumnInfo], name: &str| {
+        cols.iter()
+            .find(|c| c.column_name == name)
+            .unwrap()
+            .column_default
+            .clone()
+    };
+    assert_eq!(
+        default_of(&registers, "register_type").as_deref(),
+        Some("'HUMANA'::character varying")
+    );
+    assert_eq!(
+        default_of(&registers, "payment_provider_primary").as_deref(),
+        Some("'GETNET'::character varying")
+    );
+    assert_eq!(
+        default_of(&registers, "payment_provider_backup").as_deref(),
+        Some("'KLAP'::character varying")
+    );
+    assert_eq!(
+        default_of(&registers, "operational_status").as_deref(),
+        Some("'ACTIVE'::character varying")
+    );
+    assert!(
+        default_of(&registers, "fallback_policy")
+            .unwrap()
+            .contains("\"max_seconds\": 60")
+    );
+    let fallback = registers
+        .iter()
+        .find(|c| c.column_name == "fallback_policy")
+        .unwrap();
+    assert_eq!(fallback.data_type, "jsonb");
+    assert_eq!(fallback.is_nullable, "NO");
+
+    let names: Vec<_> = sessions.iter().map(|c| c.column_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "cash_count",
+            "cash_difference",
+            "payment_provider_used_backup_count",
+            "payment_provider_used_primary_count",
+            "payment_totals",
+            "ticket_count"
+        ]
+    );
+    assert_eq!(default_of(&sessions, "ticket_count").as_deref(), Some("0"));
+    assert_eq!(
+        default_of(&sessions, "payment_totals").as_deref(),
+        Some("'{}'::jsonb")
+    );
+    assert_eq!(
+        default_of(&sessions, "payment_provider_used_primary_count").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        default_of(&sessions, "payment_provider_used_backup_count").as_deref(),
+        Some("0")
+    );
+    let money: Vec<_> = sessions
+        .iter()
+        .filter(|c| c.column_name.starts_with("cash_"))
+        .map(|c| c.data_type.as_str())
+        .collect();
+    assert_eq!(money, ["bigint", "bigint"], "money is integer pesos");
+    for c in sessions
+        .iter()
+        .filter(|c| c.column_name.starts_with("cash_"))
+    {
+        assert_eq!(
+            c.is_nullable, "YES",
+            "{} is set when the session closes",
+            c.column_name
+        );
+    }
+
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = Text)]
+        tablename: String,
+    }
+    let mut tables: Vec<String> = diesel::sql_query(TABLES_EXIST)
+        .load::<Table>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.tablename)
+        .collect();
+    tables.sort();
+    assert_eq!(tables, ["pos_registers", "register_sessions"]);
+}
+
+#[test]
+fn paso_3_checks_pass_on_a_fresh_database() {
+    let db = TestDb::empty();
+    let mut conn = db.connect();
+    let applied = run_pending(&mut conn).unwrap();
+    assert_eq!(applied, ["2025-01-15-000000_bimba_cajas_mvp1_paymentstack"]);
+    assert_paso_3(&mut conn);
+}
+
+#[test]
+fn migrations_run_twice_apply_nothing_the_second_time() {
+    let db = TestDb::empty();
+    let mut conn = db.connect();
+    assert!(!run_pending(&mut conn).unwrap().is_empty());
+    assert!(run_pending(&mut conn).unwrap().is_empty());
+    assert!(!cajahub::db::migrations::has_pending(&mut conn).unwrap());
+}
+
+/// The runbook runs the SQL by hand with psql, maybe more than once: every
+/// migration must be idempotent on its own.
+#[test]
+fn every_migration_file_can_run_again() {
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut ups: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("up.sql"))
+        .filter(|p| p.exists())
+        .collect();
+    ups.sort();
+    assert!(!ups.is_empty());
+    for up in ups {
+        let sql = std::fs::read_to_string(&up).unwrap();
+        conn.batch_execute(&sql)
+            .unwrap_or_else(|err| panic!("{} is not idempotent: {err}", up.display()));
+    }
+    assert_paso_3(&mut conn);
+}
+
+#[test]
+fn two_hubs_migrating_at_once_do_not_race() {
+    let db = TestDb::empty();
+    let url = db.url();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).unwrap();
+                run_pending(&mut conn).map(|applied| applied.len())
+            })
+        })
+        .collect();
+    let applied: Vec<usize> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().expect("no migration fails"))
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        1,
+        "applied once in all: {applied:?}"
+    );
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct LegacyCaja {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Text)]
+    register_type: String,
+    #[diesel(sql_type = Text)]
+    payment_provider_primary: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    payment_provider_backup: Option<String>,
+    #[diesel(sql_type = Text)]
+    operational_status: String,
+    #[diesel(sql_type = Text)]
+    fallback_policy: String,
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct LegacySession {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Integer)]
+    register_id: i32,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    initial_cash: i64,
+    #[diesel(sql_type = Text)]
+    opened_by: String,
+    #[diesel(sql_type = Integer)]
+    ticket_count: i32,
+    #[diesel(sql_type = Text)]
+    payment_totals: String,
+}
+
+/// The previous system's database, with rows, taken over: every row is kept
+/// and the new columns are filled with their defaults.
+#[actix_web::test]
+async fn a_pre_mvp1_database_is_taken_over_with_its_rows() {
+    let db = TestDb::empty();
+    db.connect()
+        .batch_execute(include_str!("../fixtures/pre_mvp1.sql"))
+        .unwrap();
+
+    // The hub starts on it like on any database.
+    let app = TestApp::spawn_on(db).await;
+    let mut conn = app.conn();
+    assert_paso_3(&mut conn);
+
+    let cajas: Vec<LegacyCaja> = diesel::sql_query(
+        "SELECT id, name, code, register_type, payment_provider_primary, payment_provider_backup,
+                operational_status, fallback_policy::text AS fallback_policy
+         FROM pos_registers ORDER BY id",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let policy = r#"{"enabled": false, "max_seconds": 60, "backup_phones": 0}"#;
+    let expected = |id, name: &str, code: &str, status: &str| LegacyCaja {
+        id,
+        name: name.into(),
+        code: code.into(),
+        register_type: "HUMANA".into(),
+        payment_provider_primary: "GETNET".into(),
+        payment_provider_backup: Some("KLAP".into()),
+        operational_status: status.into(),
+        fallback_policy: policy.into(),
+    };
+    assert_eq!(
+        cajas,
+        [
+            expected(1, "Barra Principal", "BARRA-1", "ACTIVE"),
+            expected(2, "Terraza", "CAJA-2", "ACTIVE"),
+            expected(3, "Caja Antigua", "VIEJA", "DISABLED"),
+        ]
+    );
+
+    let sessions: Vec<LegacySession> = diesel::sql_query(
+        "SELECT id, register_id, status, initial_cash, opened_by, ticket_count, payment_totals::text AS payment_totals
+         FROM register_sessions ORDER BY id",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(
+        sessions,
+        [
+            LegacySession {
+                id: 1,
+                register_id: 1,
+                status: "CLOSED".into(),
+                initial_cash: 50000,
+                opened_by: "ana".into(),
+                ticket_count: 0,
+                payment_totals: "{}".into(),
+            },
+            LegacySession {
+                id: 2,
+                register_id: 2,
+                status: "OPEN".into(),
+                initial_cash: 30000,
+                opened_by: "luis".into(),
+                ticket_count: 0,
+                payment_totals: "{}".into(),
+            },
+        ]
+    );
+
+    // Local times of the old system are kept as the same instant in Chile.
+    #[derive(QueryableByName)]
+    struct Opened {
+        #[diesel(sql_type = Text)]
+        local: String,
+    }
+    let opened: Opened = diesel::sql_query(
+        "SELECT to_char(opened_at AT TIME ZONE 'America/Santiago', 'YYYY-MM-DD HH24:MI') AS local
+         FROM register_sessions WHERE id = 1",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(opened.local, "2024-12-31 22:00");
+
+    // The admin pages show the legacy cajas, and new ones sit beside them.
+    let list = app.get("/admin/cajas/").await.text().await.unwrap();
+    assert!(
+        list.contains("Barra Principal")
+            && list.contains("CAJA-2")
+            && list.contains("Caja Antigua")
+    );
+    let edit = app.get("/admin/cajas/2/editar").await;
+    assert_eq!(edit.status(), 200);
+    let created = app
+        .post_form("/admin/cajas/crear", &crate::cajas::paso_6_1_fields())
+        .await;
+    assert_eq!(created.status(), 303);
+}
