@@ -1,6 +1,7 @@
 //! Integration tests: the real application against a real PostgreSQL, each
 //! test on a database of its own.
 
+mod browser;
 mod cajas;
 mod cli;
 mod embedded;

@@ -1,0 +1,195 @@
+//! Pages driven in a real headless Chromium through chromedriver.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Chromium and its driver, for one test; both end when this is dropped.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// `None` (with a message) where Chromium is not installed, unless
+    /// `CAJAHUB_REQUIRE_BROWSER` is set, as CI does: then it is a failure.
+    pub async fn start() -> Option<Self> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            assert!(
+                std::env::var_os("CAJAHUB_REQUIRE_BROWSER").is_none(),
+                "browser tests are required but {CHROMIUM} or {CHROMEDRIVER} is missing"
+            );
+            eprintln!("SKIPPED: browser test needs Debian's chromium and chromium-driver packages");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().unwrap();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = None;
+        for _ in 0..50 {
+            match ClientBuilder::native().capabilities(capabilities.clone()).connect(&url).await {
+                Ok(client) => {
+                    return Some(Self { client, driver, _profile: profile });
+                }
+                Err(err) => last_error = Some(err),
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("chromedriver did not start: {last_error:?}");
+    }
+
+    pub async fn goto(&self, app: &TestApp, path: &str) {
+        self.client.goto(&app.url(path)).await.expect("navigate");
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css}: {err}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    pub async fn value(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css}: {err}"))
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        let input = self.client.find(Locator::Css(css)).await.expect(css);
+        input.clear().await.expect("clear");
+        input.send_keys(value).await.expect("type");
+    }
+
+    pub async fn choose(&self, select_css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(select_css))
+            .await
+            .expect(select_css)
+            .select_by_value(value)
+            .await
+            .expect("select");
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
+    }
+
+    /// Saves a screenshot under target/screenshots, for a person to look at.
+    pub async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+/// PASO 6.1 as an admin does it, in the browser: fill the form, save, find
+/// the caja in the list, open it again.
+#[actix_web::test]
+async fn paso_6_1_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let Some(browser) = Browser::start().await else { return };
+
+    browser.goto(&app, "/admin/cajas/").await;
+    browser.click("a.button.primary").await;
+    assert_eq!(browser.text("#pagos legend").await, "💳 Pagos (Low Friction)");
+    browser.fill("#name", "TEST GETNET+KLAP").await;
+    browser.fill("#code", "TEST-01").await;
+    browser.choose("#register_type", "HUMANA").await;
+    browser.choose("#payment_provider_primary", "GETNET").await;
+    browser.choose("#payment_provider_backup", "KLAP").await;
+    browser.click("#fallback_enabled").await;
+    browser.fill("#fallback_max_seconds", "60").await;
+    browser.fill("#fallback_backup_phones", "2").await;
+    browser.screenshot("caja-crear").await;
+    browser.click("button[type=submit]").await;
+
+    assert_eq!(browser.text(".notice").await, "Caja «TEST GETNET+KLAP» creada.");
+    let row = browser.text("#cajas-activas tbody tr").await;
+    for cell in ["TEST GETNET+KLAP", "TEST-01", "HUMANA", "GETNET", "KLAP", "Activa", "Sí · 60 s · 2 celulares"] {
+        assert!(row.contains(cell), "{cell} not in {row:?}");
+    }
+    browser.screenshot("cajas-lista").await;
+
+    browser.click("#cajas-activas tbody tr td.actions a").await;
+    assert_eq!(browser.text("h1").await, "Editar caja «TEST GETNET+KLAP»");
+    assert_eq!(browser.value("#name").await, "TEST GETNET+KLAP");
+    assert_eq!(browser.value("#code").await, "TEST-01");
+    assert_eq!(browser.value("#payment_provider_primary").await, "GETNET");
+    assert_eq!(browser.value("#payment_provider_backup").await, "KLAP");
+    assert_eq!(browser.value("#fallback_max_seconds").await, "60");
+    assert_eq!(browser.value("#fallback_backup_phones").await, "2");
+    let checked = browser
+        .client
+        .find(Locator::Css("#fallback_enabled"))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(checked.as_deref(), Some("true"));
+
+    // A mistake is explained beside its field and the rest is kept.
+    browser.fill("#fallback_max_seconds", "1000").await;
+    browser.fill("#name", "Barra renombrada").await;
+    browser.click("button[type=submit]").await;
+    assert_eq!(
+        browser.text("#fallback_max_seconds-error").await,
+        "Debe ser un número entero entre 5 y 600."
+    );
+    assert_eq!(browser.value("#name").await, "Barra renombrada");
+    browser.screenshot("caja-editar-error").await;
+    browser.close().await;
+}
