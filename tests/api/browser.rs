@@ -32,7 +32,11 @@ impl Browser {
             eprintln!("SKIPPED: browser test needs Debian's chromium and chromium-driver packages");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -56,9 +60,17 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = None;
         for _ in 0..50 {
-            match ClientBuilder::native().capabilities(capabilities.clone()).connect(&url).await {
+            match ClientBuilder::native()
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(client) => {
-                    return Some(Self { client, driver, _profile: profile });
+                    return Some(Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    });
                 }
                 Err(err) => last_error = Some(err),
             }
@@ -111,7 +123,13 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .click()
+            .await
+            .expect("click");
     }
 
     /// Saves a screenshot under target/screenshots, for a person to look at.
@@ -140,11 +158,16 @@ impl Drop for Browser {
 #[actix_web::test]
 async fn paso_6_1_in_the_browser() {
     let app = TestApp::spawn().await;
-    let Some(browser) = Browser::start().await else { return };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
 
     browser.goto(&app, "/admin/cajas/").await;
     browser.click("a.button.primary").await;
-    assert_eq!(browser.text("#pagos legend").await, "💳 Pagos (Low Friction)");
+    assert_eq!(
+        browser.text("#pagos legend").await,
+        "💳 Pagos (Low Friction)"
+    );
     browser.fill("#name", "TEST GETNET+KLAP").await;
     browser.fill("#code", "TEST-01").await;
     browser.choose("#register_type", "HUMANA").await;
@@ -156,9 +179,20 @@ async fn paso_6_1_in_the_browser() {
     browser.screenshot("caja-crear").await;
     browser.click("button[type=submit]").await;
 
-    assert_eq!(browser.text(".notice").await, "Caja «TEST GETNET+KLAP» creada.");
+    assert_eq!(
+        browser.text(".notice").await,
+        "Caja «TEST GETNET+KLAP» creada."
+    );
     let row = browser.text("#cajas-activas tbody tr").await;
-    for cell in ["TEST GETNET+KLAP", "TEST-01", "HUMANA", "GETNET", "KLAP", "Activa", "Sí · 60 s · 2 celulares"] {
+    for cell in [
+        "TEST GETNET+KLAP",
+        "TEST-01",
+        "HUMANA",
+        "GETNET",
+        "KLAP",
+        "Activa",
+        "Sí · 60 s · 2 celulares",
+    ] {
         assert!(row.contains(cell), "{cell} not in {row:?}");
     }
     browser.screenshot("cajas-lista").await;
