@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use diesel::{Connection, PgConnection};
 
+use crate::auth::cli::UserCommand;
 use crate::config::Settings;
 use crate::db::{local::Database, migrations};
 use crate::startup::Application;
@@ -25,12 +26,17 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy)]
+#[derive(Subcommand, Debug, Clone)]
 enum Command {
     /// Run the hub (the default).
     Serve,
     /// Apply pending database migrations, print them and exit.
     Migrate,
+    /// Manage users: add, list, disable, enable, set-password, set-pin.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -39,6 +45,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings),
         Command::Migrate => migrate(cli.settings),
+        Command::User { command } => manage_users(cli.settings, command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,4 +88,12 @@ fn migrate(settings: Settings) -> anyhow::Result<()> {
         println!("{} migration(s) applied.", applied.len());
     }
     Ok(())
+}
+
+fn manage_users(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
+    let database = Database::resolve(&settings)?;
+    let mut conn =
+        PgConnection::establish(&database.url()).context("could not connect to PostgreSQL")?;
+    migrations::run_pending(&mut conn).context("migration failed")?;
+    crate::auth::cli::run(&mut conn, command)
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Everything the hub needs to know at start. Every flag has an environment
 /// variable of the same meaning, so a service file needs no arguments.
@@ -30,6 +31,36 @@ pub struct Settings {
     #[arg(long, env = "CAJAHUB_DATA_DIR", default_value = "var", global = true)]
     pub data_dir: PathBuf,
 
+    /// Key that signs and encrypts session cookies: base64 of at least 64
+    /// bytes. Without it the hub makes one on first run and keeps it in the
+    /// database, so restarts do not log anybody out.
+    #[arg(
+        long,
+        env = "CAJAHUB_SESSION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub session_key: Option<String>,
+
+    /// Mark session cookies `Secure` (set it when the hub is served over HTTPS).
+    #[arg(long, env = "CAJAHUB_SECURE_COOKIES", global = true)]
+    pub secure_cookies: bool,
+
+    /// A session unused for this long ends (e.g. `30m`, `2h`).
+    #[arg(long, env = "CAJAHUB_SESSION_IDLE", default_value = "2h",
+          value_parser = humantime::parse_duration, global = true)]
+    pub session_idle: Duration,
+
+    /// A session ends this long after login, however much it is used.
+    #[arg(long, env = "CAJAHUB_SESSION_MAX", default_value = "14h",
+          value_parser = humantime::parse_duration, global = true)]
+    pub session_max: Duration,
+
+    /// Failed logins are counted over this window, and a lockout lasts as long.
+    #[arg(long, env = "CAJAHUB_LOGIN_LOCKOUT", default_value = "15m",
+          value_parser = humantime::parse_duration, global = true)]
+    pub login_lockout: Duration,
+
     /// Log filter, e.g. `info` or `cajahub=debug,actix_web=info`.
     #[arg(long, env = "CAJAHUB_LOG", default_value = "info", global = true)]
     pub log_level: String,
@@ -40,6 +71,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    pub fn auth_policy(&self) -> crate::auth::AuthPolicy {
+        crate::auth::AuthPolicy {
+            idle: self.session_idle,
+            absolute: self.session_max,
+            limits: crate::auth::throttle::LoginLimits::new(self.login_lockout),
+        }
+    }
+
     /// Settings for a hub that owns no port yet and talks to `database_url`;
     /// what tests and tools start from.
     pub fn for_database(database_url: impl Into<String>) -> Self {
@@ -48,6 +87,11 @@ impl Settings {
             database_url: Some(database_url.into()),
             pool_size: 4,
             data_dir: PathBuf::from("var"),
+            session_key: None,
+            secure_cookies: false,
+            session_idle: Duration::from_secs(2 * 3600),
+            session_max: Duration::from_secs(14 * 3600),
+            login_lockout: Duration::from_secs(15 * 60),
             log_level: "info".into(),
             log_json: false,
         }

@@ -1,10 +1,13 @@
 //! cajahub: the real-time hub for a venue's cash registers (cajas).
 //!
 //! One folder per area of the domain, each owning its types, its queries and
-//! its handlers: `cajas` (register configuration), `health` (probes). `db`
+//! its handlers: `cajas` (register configuration), `auth` (users, roles,
+//! sessions, CSRF), `audit` (the audit trail), `health` (probes). `db`
 //! holds the connection pool, the embedded migrations and the database the hub
 //! starts on; `web` the pieces every page shares.
 
+pub mod audit;
+pub mod auth;
 pub mod cajas;
 pub mod cli;
 pub mod config;

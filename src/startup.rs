@@ -4,17 +4,20 @@
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, web};
 use diesel::{Connection, PgConnection};
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::{self, AuthPolicy};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
-use crate::{cajas, health, web as pages};
+use crate::{audit, cajas, health, web as pages};
 
 /// What every handler can reach.
 pub struct AppState {
     pub pool: PgPool,
+    pub auth: AuthPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,8 @@ pub enum StartupError {
     Connect(#[from] diesel::ConnectionError),
     #[error(transparent)]
     Migrate(#[from] migrations::MigrationError),
+    #[error(transparent)]
+    SessionKey(#[from] auth::session::KeyError),
     #[error("could not open the connection pool")]
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("could not listen on {address}")]
@@ -47,15 +52,29 @@ impl Application {
     pub async fn build(settings: &Settings, database_url: &str) -> Result<Self, StartupError> {
         let url = database_url.to_owned();
         let pool_size = settings.pool_size;
-        let pool = web::block(move || -> Result<PgPool, StartupError> {
+        let configured_key = settings.session_key.clone();
+        let (pool, key, has_users) = web::block(move || -> Result<_, StartupError> {
             let mut conn = PgConnection::establish(&url)?;
             migrations::run_pending(&mut conn)?;
-            Ok(db::build_pool(&url, pool_size)?)
+            let key = auth::session::load_or_create_key(&mut conn, configured_key.as_deref())?;
+            let has_users =
+                auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
+            Ok((db::build_pool(&url, pool_size)?, key, has_users))
         })
         .await
         .map_err(|_| StartupError::Cancelled)??;
+        if !has_users {
+            tracing::warn!(
+                "no users yet: create the first admin with `cajahub user add --name admin --role ADMIN`"
+            );
+        }
 
-        let state = web::Data::new(AppState { pool });
+        let auth_policy = settings.auth_policy();
+        let (secure, idle) = (settings.secure_cookies, auth_policy.idle);
+        let state = web::Data::new(AppState {
+            pool,
+            auth: auth_policy,
+        });
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
             source,
@@ -63,6 +82,8 @@ impl Application {
         let address = listener.local_addr()?;
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(auth::session::middleware(key.clone(), secure, idle))
+                .wrap(security_headers())
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .configure(routes)
@@ -88,10 +109,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .route("/assets/{path:.*}", web::get().to(pages::assets::serve))
-        .route("/", web::get().to(home))
+        .configure(auth::routes)
+        .configure(audit::routes)
         .configure(cajas::routes);
 }
 
-async fn home() -> HttpResponse {
-    pages::redirect_see_other("/admin/cajas/")
+/// Only the hub's own scripts and styles (templates have no inline script),
+/// never inside a frame, no sniffing, no referrer outside the hub.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::domain::{
     CajaCode, CajaConfig, FallbackPolicy, OperationalStatus, PaymentProvider, RegisterType,
 };
+use crate::audit::{self, Action, Actor};
 use crate::db::schema::{pos_registers, register_sessions};
 
 /// A caja's id, as stored in `pos_registers.id`.
@@ -133,34 +134,71 @@ impl Caja {
             .first(conn)
     }
 
-    /// Inserts a caja. The unique index decides between two admins creating
-    /// the same code at once; a derived code moves on to the next suffix.
-    pub fn create(conn: &mut PgConnection, config: &CajaConfig) -> Result<Caja, SaveError> {
+    /// Inserts a caja and audits it. The unique index decides between two
+    /// admins creating the same code at once; a derived code moves on to
+    /// the next suffix (each try in a savepoint).
+    pub fn create(
+        conn: &mut PgConnection,
+        actor: &Actor,
+        config: &CajaConfig,
+    ) -> Result<Caja, SaveError> {
         let insert = |conn: &mut PgConnection, code: &CajaCode| {
-            diesel::insert_into(pos_registers::table)
-                .values(CajaColumns::new(config, code))
-                .returning(Caja::as_returning())
-                .get_result(conn)
+            conn.transaction(|conn| {
+                diesel::insert_into(pos_registers::table)
+                    .values(CajaColumns::new(config, code))
+                    .returning(Caja::as_returning())
+                    .get_result(conn)
+            })
         };
-        if let Some(code) = &config.code {
-            return insert(conn, code).map_err(|err| code_conflict(err, code));
-        }
-        for attempt in 1..=DERIVED_CODE_ATTEMPTS {
-            let code = CajaCode::from_name(&config.name, attempt);
-            match insert(conn, &code) {
-                Err(err) if is_code_conflict(&err) => continue,
-                result => return result.map_err(SaveError::from),
-            }
-        }
-        Err(SaveError::DuplicateCode(
-            CajaCode::from_name(&config.name, 1).as_str().to_owned(),
-        ))
+        conn.transaction(|conn| {
+            let caja = match &config.code {
+                Some(code) => insert(conn, code).map_err(|err| code_conflict(err, code))?,
+                None => {
+                    let mut created = None;
+                    for attempt in 1..=DERIVED_CODE_ATTEMPTS {
+                        match insert(conn, &CajaCode::from_name(&config.name, attempt)) {
+                            Err(err) if is_code_conflict(&err) => continue,
+                            result => {
+                                created = Some(result?);
+                                break;
+                            }
+                        }
+                    }
+                    created.ok_or_else(|| {
+                        SaveError::DuplicateCode(
+                            CajaCode::from_name(&config.name, 1).as_str().to_owned(),
+                        )
+                    })?
+                }
+            };
+            audit::record(
+                conn,
+                actor,
+                Action::CajaCreated,
+                caja.id,
+                None::<&Caja>,
+                Some(&caja),
+            )?;
+            Ok(caja)
+        })
     }
 
-    /// Saves an admin's edit made on `expected_version`. A save based on an
-    /// older version is refused with the current row, never applied over it.
+    fn find_for_update(conn: &mut PgConnection, id: RegisterId) -> Result<Caja, SaveError> {
+        pos_registers::table
+            .find(id)
+            .select(Caja::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or(SaveError::NotFound)
+    }
+
+    /// Saves an admin's edit made on `expected_version`, and audits it with
+    /// the values before and after. A save based on an older version is
+    /// refused with the current row, never applied over it.
     pub fn update(
         conn: &mut PgConnection,
+        actor: &Actor,
         id: RegisterId,
         expected_version: i32,
         config: &CajaConfig,
@@ -169,42 +207,48 @@ impl Caja {
             Some(code) => code.clone(),
             None => CajaCode::from_name(&config.name, 1),
         };
-        let updated = diesel::update(
-            pos_registers::table
-                .find(id)
-                .filter(pos_registers::version.eq(expected_version))
-                .filter(pos_registers::archived_at.is_null()),
-        )
-        .set((
-            CajaColumns::new(config, &code),
-            pos_registers::version.eq(pos_registers::version + 1),
-            pos_registers::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(Caja::as_returning())
-        .get_result(conn)
-        .optional()
-        .map_err(|err| code_conflict(err, &code))?;
-        match updated {
-            Some(caja) => Ok(caja),
-            None => Err(why_not_saved(conn, id, expected_version)?),
-        }
+        conn.transaction(|conn| {
+            let before = Caja::find_for_update(conn, id)?;
+            if before.is_archived() {
+                return Err(SaveError::Archived);
+            }
+            if before.version != expected_version {
+                return Err(SaveError::Stale {
+                    expected: expected_version,
+                    current: Box::new(before),
+                });
+            }
+            let after = diesel::update(pos_registers::table.find(id))
+                .set((
+                    CajaColumns::new(config, &code),
+                    pos_registers::version.eq(pos_registers::version + 1),
+                    pos_registers::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(Caja::as_returning())
+                .get_result(conn)
+                .map_err(|err| code_conflict(err, &code))?;
+            audit::record(
+                conn,
+                actor,
+                Action::CajaEdited,
+                id,
+                Some(&before),
+                Some(&after),
+            )?;
+            Ok(after)
+        })
     }
 
     /// Archives a caja: it stays with its history but leaves the working
     /// list. Refused while one of its sessions is open.
     pub fn archive(
         conn: &mut PgConnection,
+        actor: &Actor,
         id: RegisterId,
         expected_version: i32,
     ) -> Result<Caja, SaveError> {
         conn.transaction(|conn| {
-            let caja = pos_registers::table
-                .find(id)
-                .select(Caja::as_select())
-                .for_update()
-                .first(conn)
-                .optional()?
-                .ok_or(SaveError::NotFound)?;
+            let caja = Caja::find_for_update(conn, id)?;
             if caja.is_archived() {
                 return Err(SaveError::Archived);
             }
@@ -223,54 +267,57 @@ impl Caja {
             if open_session {
                 return Err(SaveError::OpenSession);
             }
-            Ok(diesel::update(pos_registers::table.find(id))
+            let archived = diesel::update(pos_registers::table.find(id))
                 .set((
                     pos_registers::archived_at.eq(diesel::dsl::now),
                     pos_registers::version.eq(pos_registers::version + 1),
                     pos_registers::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Caja::as_returning())
-                .get_result(conn)?)
+                .get_result(conn)?;
+            audit::record(
+                conn,
+                actor,
+                Action::CajaArchived,
+                id,
+                Some(&caja),
+                Some(&archived),
+            )?;
+            Ok(archived)
         })
     }
 
     /// Brings an archived caja back to the working list, as it was.
-    pub fn restore(conn: &mut PgConnection, id: RegisterId) -> Result<Caja, SaveError> {
-        let restored = diesel::update(
-            pos_registers::table
-                .find(id)
-                .filter(pos_registers::archived_at.is_not_null()),
-        )
-        .set((
-            pos_registers::archived_at.eq(None::<DateTime<Utc>>),
-            pos_registers::version.eq(pos_registers::version + 1),
-            pos_registers::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(Caja::as_returning())
-        .get_result(conn)
-        .optional()?;
-        match restored {
-            Some(caja) => Ok(caja),
-            // Not archived (any more): restoring it again changes nothing.
-            None => Caja::find(conn, id).optional()?.ok_or(SaveError::NotFound),
-        }
+    /// Restoring one that is not archived changes nothing.
+    pub fn restore(
+        conn: &mut PgConnection,
+        actor: &Actor,
+        id: RegisterId,
+    ) -> Result<Caja, SaveError> {
+        conn.transaction(|conn| {
+            let before = Caja::find_for_update(conn, id)?;
+            if !before.is_archived() {
+                return Ok(before);
+            }
+            let restored = diesel::update(pos_registers::table.find(id))
+                .set((
+                    pos_registers::archived_at.eq(None::<DateTime<Utc>>),
+                    pos_registers::version.eq(pos_registers::version + 1),
+                    pos_registers::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(Caja::as_returning())
+                .get_result(conn)?;
+            audit::record(
+                conn,
+                actor,
+                Action::CajaRestored,
+                id,
+                Some(&before),
+                Some(&restored),
+            )?;
+            Ok(restored)
+        })
     }
-}
-
-/// After an update matched no row: which of the reasons it was.
-fn why_not_saved(
-    conn: &mut PgConnection,
-    id: RegisterId,
-    expected: i32,
-) -> Result<SaveError, DieselError> {
-    Ok(match Caja::find(conn, id).optional()? {
-        None => SaveError::NotFound,
-        Some(caja) if caja.is_archived() => SaveError::Archived,
-        Some(caja) => SaveError::Stale {
-            expected,
-            current: Box::new(caja),
-        },
-    })
 }
 
 fn is_code_conflict(err: &DieselError) -> bool {

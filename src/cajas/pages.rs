@@ -8,9 +8,11 @@ use serde::Deserialize;
 use super::domain::{OperationalStatus, PaymentProvider, RegisterType};
 use super::form::{CajaForm, FieldErrors};
 use super::model::{Caja, RegisterId, SaveError};
+use crate::auth::AdminUser;
+use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
 use crate::startup::AppState;
-use crate::web::{PageError, html, redirect_see_other};
+use crate::web::{Chrome, PageError, html, redirect_see_other};
 
 const LIST_URL: &str = "/admin/cajas/";
 /// Forms are small; anything larger is not one of ours.
@@ -43,6 +45,7 @@ async fn find(state: &AppState, id: RegisterId) -> Result<Caja, PageError> {
 #[derive(Template)]
 #[template(path = "cajas/list.html")]
 struct ListPage {
+    chrome: Option<Chrome>,
     active: Vec<Caja>,
     archived: Vec<Caja>,
     notice: Option<String>,
@@ -63,6 +66,7 @@ pub async fn list_without_slash() -> HttpResponse {
 
 /// GET /admin/cajas/
 pub async fn list(
+    admin: AdminUser,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
@@ -82,6 +86,7 @@ pub async fn list(
     html(
         StatusCode::OK,
         &ListPage {
+            chrome: admin.chrome(),
             active,
             archived,
             notice,
@@ -94,6 +99,7 @@ pub async fn list(
 #[derive(Template)]
 #[template(path = "cajas/form.html")]
 struct FormPage {
+    chrome: Option<Chrome>,
     title: String,
     action: String,
     form: CajaForm,
@@ -105,8 +111,9 @@ struct FormPage {
 }
 
 impl FormPage {
-    fn create(form: CajaForm, errors: FieldErrors) -> Self {
+    fn create(admin: &AdminUser, form: CajaForm, errors: FieldErrors) -> Self {
         Self {
+            chrome: admin.chrome(),
             title: "Crear caja".into(),
             action: "/admin/cajas/crear".into(),
             form,
@@ -116,8 +123,9 @@ impl FormPage {
         }
     }
 
-    fn edit(caja: Caja, form: CajaForm, errors: FieldErrors) -> Self {
+    fn edit(admin: &AdminUser, caja: Caja, form: CajaForm, errors: FieldErrors) -> Self {
         Self {
+            chrome: admin.chrome(),
             title: format!("Editar caja «{}»", caja.name),
             action: format!("/admin/cajas/{}/editar", caja.id),
             form,
@@ -153,25 +161,26 @@ impl FormPage {
 const INVALID_FORM: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
 /// GET /admin/cajas/crear
-pub async fn new_form() -> Result<HttpResponse, PageError> {
+pub async fn new_form(admin: AdminUser) -> Result<HttpResponse, PageError> {
     html(
         StatusCode::OK,
-        &FormPage::create(CajaForm::blank(), FieldErrors::default()),
+        &FormPage::create(&admin, CajaForm::blank(), FieldErrors::default()),
     )
 }
 
 /// POST /admin/cajas/crear
-#[tracing::instrument(skip_all, fields(code = %form.code))]
+#[tracing::instrument(skip_all)]
 pub async fn create(
+    admin: AdminUser,
     state: web::Data<AppState>,
-    form: web::Form<CajaForm>,
+    CsrfForm(form): CsrfForm<CajaForm>,
 ) -> Result<HttpResponse, PageError> {
-    let form = form.into_inner();
+    let actor = admin.user.actor();
     let config = match form.parse() {
         Ok(config) => config,
-        Err(errors) => return html(INVALID_FORM, &FormPage::create(form, errors)),
+        Err(errors) => return html(INVALID_FORM, &FormPage::create(&admin, form, errors)),
     };
-    match db::run(&state.pool, move |conn| Caja::create(conn, &config)).await? {
+    match db::run(&state.pool, move |conn| Caja::create(conn, &actor, &config)).await? {
         Ok(caja) => {
             tracing::info!(register_id = %caja.id, code = %caja.code, "caja created");
             Ok(redirect_see_other(&format!(
@@ -181,7 +190,7 @@ pub async fn create(
         }
         Err(SaveError::DuplicateCode(code)) => {
             let errors = FieldErrors::single("code", duplicate_code_message(&code));
-            html(INVALID_FORM, &FormPage::create(form, errors))
+            html(INVALID_FORM, &FormPage::create(&admin, form, errors))
         }
         Err(err) => Err(unexpected(err)),
     }
@@ -189,6 +198,7 @@ pub async fn create(
 
 /// GET /admin/cajas/{id}/editar
 pub async fn edit_form(
+    admin: AdminUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
@@ -199,19 +209,20 @@ pub async fn edit_form(
     let form = CajaForm::from_caja(&caja);
     html(
         StatusCode::OK,
-        &FormPage::edit(caja, form, FieldErrors::default()),
+        &FormPage::edit(&admin, caja, form, FieldErrors::default()),
     )
 }
 
 /// POST /admin/cajas/{id}/editar
 #[tracing::instrument(skip_all, fields(register_id = %id))]
 pub async fn update(
+    admin: AdminUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    form: web::Form<CajaForm>,
+    CsrfForm(form): CsrfForm<CajaForm>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
-    let form = form.into_inner();
+    let actor = admin.user.actor();
     let parsed = form
         .expected_version()
         .and_then(|version| Ok((version, form.parse()?)));
@@ -219,11 +230,11 @@ pub async fn update(
         Ok(valid) => valid,
         Err(errors) => {
             let caja = find(&state, id).await?;
-            return html(INVALID_FORM, &FormPage::edit(caja, form, errors));
+            return html(INVALID_FORM, &FormPage::edit(&admin, caja, form, errors));
         }
     };
     match db::run(&state.pool, move |conn| {
-        Caja::update(conn, id, version, &config)
+        Caja::update(conn, &actor, id, version, &config)
     })
     .await?
     {
@@ -237,7 +248,7 @@ pub async fn update(
         Err(SaveError::DuplicateCode(code)) => {
             let caja = find(&state, id).await?;
             let errors = FieldErrors::single("code", duplicate_code_message(&code));
-            html(INVALID_FORM, &FormPage::edit(caja, form, errors))
+            html(INVALID_FORM, &FormPage::edit(&admin, caja, form, errors))
         }
         Err(SaveError::Stale { current, .. }) => {
             tracing::info!(
@@ -251,7 +262,7 @@ pub async fn update(
                 version: current.version.to_string(),
                 ..form
             };
-            let mut page = FormPage::edit(*current, form, FieldErrors::default());
+            let mut page = FormPage::edit(&admin, *current, form, FieldErrors::default());
             page.warning = Some(
                 "Otra persona guardó cambios en esta caja mientras la editabas. Tus cambios NO se \
                  guardaron: revisa los valores actuales (abajo) y guarda de nuevo si quieres \
@@ -291,6 +302,7 @@ fn unexpected(err: SaveError) -> PageError {
 #[derive(Template)]
 #[template(path = "cajas/archive.html")]
 struct ArchivePage {
+    chrome: Option<Chrome>,
     caja: Caja,
     error: Option<String>,
 }
@@ -303,6 +315,7 @@ pub struct ArchiveForm {
 
 /// GET /admin/cajas/{id}/archivar: asks for confirmation.
 pub async fn archive_form(
+    admin: AdminUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
@@ -310,17 +323,26 @@ pub async fn archive_form(
     if caja.is_archived() {
         return Ok(redirect_see_other(LIST_URL));
     }
-    html(StatusCode::OK, &ArchivePage { caja, error: None })
+    html(
+        StatusCode::OK,
+        &ArchivePage {
+            chrome: admin.chrome(),
+            caja,
+            error: None,
+        },
+    )
 }
 
 /// POST /admin/cajas/{id}/archivar
 #[tracing::instrument(skip_all, fields(register_id = %id))]
 pub async fn archive(
+    admin: AdminUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    form: web::Form<ArchiveForm>,
+    CsrfForm(form): CsrfForm<ArchiveForm>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
+    let actor = admin.user.actor();
     let Ok(version) = form.version.trim().parse::<i32>() else {
         return Err(PageError::BadRequest(
             "Falta la versión de la caja: vuelve a abrir la página de archivar.".into(),
@@ -330,12 +352,17 @@ pub async fn archive(
         html(
             StatusCode::CONFLICT,
             &ArchivePage {
+                chrome: admin.chrome(),
                 caja,
                 error: Some(message.to_owned()),
             },
         )
     };
-    match db::run(&state.pool, move |conn| Caja::archive(conn, id, version)).await? {
+    match db::run(&state.pool, move |conn| {
+        Caja::archive(conn, &actor, id, version)
+    })
+    .await?
+    {
         Ok(caja) => {
             tracing::info!(code = %caja.code, "caja archived");
             Ok(redirect_see_other(&format!(
@@ -360,11 +387,14 @@ pub async fn archive(
 /// POST /admin/cajas/{id}/restaurar
 #[tracing::instrument(skip_all, fields(register_id = %id))]
 pub async fn restore(
+    admin: AdminUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
-    match db::run(&state.pool, move |conn| Caja::restore(conn, id)).await? {
+    let actor = admin.user.actor();
+    match db::run(&state.pool, move |conn| Caja::restore(conn, &actor, id)).await? {
         Ok(caja) => {
             tracing::info!(code = %caja.code, "caja restored");
             Ok(redirect_see_other(&format!(

@@ -64,3 +64,9 @@ pub fn has_pending(conn: &mut PgConnection) -> Result<bool, MigrationError> {
     conn.has_pending_migration(MIGRATIONS)
         .map_err(MigrationError::Read)
 }
+
+/// How many migrations this binary carries.
+pub fn count() -> usize {
+    use diesel::migration::MigrationSource;
+    MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS).map_or(0, |all| all.len())
+}

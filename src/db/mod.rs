@@ -23,7 +23,7 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn build_pool(database_url: &str, max_size: u32) -> Result<PgPool, PoolError> {
     Pool::builder()
         .max_size(max_size)
-        .min_idle(Some(1))
+        .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
         .test_on_check_out(true)
         .build(ConnectionManager::new(database_url))

@@ -1,6 +1,36 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor_id -> Nullable<Int4>,
+        actor_name -> Text,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Nullable<Text>,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    hub_settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Int8,
+        account -> Text,
+        address -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     pos_registers (id) {
         id -> Int4,
         #[max_length = 100]
@@ -41,6 +71,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> Int4,
+        #[max_length = 60]
+        name -> Varchar,
+        #[max_length = 20]
+        role -> Varchar,
+        password_hash -> Text,
+        pin_hash -> Nullable<Text>,
+        session_epoch -> Int4,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
 
-diesel::allow_tables_to_appear_in_same_query!(pos_registers, register_sessions,);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_log,
+    hub_settings,
+    login_failures,
+    pos_registers,
+    register_sessions,
+    users,
+);

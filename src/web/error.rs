@@ -4,12 +4,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use super::Chrome;
 use crate::db::DbError;
 
 #[derive(thiserror::Error)]
 pub enum PageError {
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("not found: {0}")]
     NotFound(&'static str),
     #[error("conflict: {0}")]
@@ -45,14 +48,53 @@ impl std::fmt::Debug for PageError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    chrome: Option<Chrome>,
     title: &'a str,
-    message: String,
+    message: &'a str,
+}
+
+/// An error page with `status`.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    let body = ErrorPage {
+        chrome: None,
+        title,
+        message,
+    }
+    .render()
+    .unwrap_or_else(|_| format!("{title}: {message}"));
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// 503 when the database cannot be reached, 500 otherwise; logged.
+pub fn database_error_page(err: &DbError) -> HttpResponse {
+    if err.is_unavailable() {
+        tracing::error!(error = ?err, "database unavailable");
+        error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Base de datos no disponible",
+            "La base de datos no responde. Intenta de nuevo en unos segundos.",
+        )
+    } else {
+        tracing::error!(error = ?err, "database error");
+        internal_error_page()
+    }
+}
+
+fn internal_error_page() -> HttpResponse {
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Error interno",
+        "Algo falló en el servidor. El error quedó registrado.",
+    )
 }
 
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -62,27 +104,20 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
-            tracing::error!(error = ?self, "request failed");
+        match self {
+            PageError::BadRequest(message) => error_page(status, "Solicitud no válida", message),
+            PageError::Forbidden(message) => error_page(status, "Sin permiso", message),
+            PageError::NotFound(what) => error_page(
+                status,
+                "No encontrado",
+                &format!("No existe {what} que buscas."),
+            ),
+            PageError::Conflict(message) => error_page(status, "No se puede hacer", message),
+            PageError::Db(err) => database_error_page(err),
+            PageError::Render(_) => {
+                tracing::error!(error = ?self, "request failed");
+                internal_error_page()
+            }
         }
-        let (title, message) = match self {
-            PageError::BadRequest(message) => ("Solicitud no válida", message.clone()),
-            PageError::NotFound(what) => ("No encontrado", format!("No existe {what} que buscas.")),
-            PageError::Conflict(message) => ("No se puede hacer", message.clone()),
-            _ if status == StatusCode::SERVICE_UNAVAILABLE => (
-                "Base de datos no disponible",
-                "La base de datos no responde. Intenta de nuevo en unos segundos.".to_string(),
-            ),
-            _ => (
-                "Error interno",
-                "Algo falló en el servidor. El error quedó registrado.".to_string(),
-            ),
-        };
-        let body = ErrorPage { title, message }
-            .render()
-            .unwrap_or_else(|_| title.to_string());
-        HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(body)
     }
 }

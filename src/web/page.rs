@@ -1,10 +1,30 @@
-//! Rendering askama templates into responses.
+//! Rendering askama templates into responses, and what the layout shows.
 
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
 use askama::Template;
 
 use super::PageError;
+use crate::auth::user::Role;
+
+/// The layout's view of the logged-in user: name, role and the token for
+/// the logout form. `None` on pages shown to nobody in particular.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub user_name: String,
+    pub role: Role,
+    pub csrf: String,
+}
+
+impl Chrome {
+    pub fn is_admin(&self) -> bool {
+        self.role.includes(Role::Admin)
+    }
+
+    pub fn is_supervisor(&self) -> bool {
+        self.role.includes(Role::Supervisor)
+    }
+}
 
 /// Renders `template` as an HTML page with `status`.
 pub fn html(status: StatusCode, template: &impl Template) -> Result<HttpResponse, PageError> {

@@ -162,7 +162,15 @@ async fn paso_6_1_in_the_browser() {
         return;
     };
 
+    app.create_user("admin", cajahub::auth::user::Role::Admin);
+
+    // Asking for the list leads to the login page, and back after it.
     browser.goto(&app, "/admin/cajas/").await;
+    assert_eq!(browser.text("h1").await, "Ingresar");
+    browser.fill("#name", "admin").await;
+    browser.fill("#secret", crate::helpers::PASSWORD).await;
+    browser.click("button[type=submit].primary").await;
+    assert_eq!(browser.text("main h1").await, "Cajas");
     browser.click("a.button.primary").await;
     assert_eq!(
         browser.text("#pagos legend").await,
@@ -177,7 +185,7 @@ async fn paso_6_1_in_the_browser() {
     browser.fill("#fallback_max_seconds", "60").await;
     browser.fill("#fallback_backup_phones", "2").await;
     browser.screenshot("caja-crear").await;
-    browser.click("button[type=submit]").await;
+    browser.click("form.caja-form button[type=submit]").await;
 
     assert_eq!(
         browser.text(".notice").await,
@@ -198,7 +206,10 @@ async fn paso_6_1_in_the_browser() {
     browser.screenshot("cajas-lista").await;
 
     browser.click("#cajas-activas tbody tr td.actions a").await;
-    assert_eq!(browser.text("h1").await, "Editar caja «TEST GETNET+KLAP»");
+    assert_eq!(
+        browser.text("main h1").await,
+        "Editar caja «TEST GETNET+KLAP»"
+    );
     assert_eq!(browser.value("#name").await, "TEST GETNET+KLAP");
     assert_eq!(browser.value("#code").await, "TEST-01");
     assert_eq!(browser.value("#payment_provider_primary").await, "GETNET");
@@ -218,7 +229,7 @@ async fn paso_6_1_in_the_browser() {
     // A mistake is explained beside its field and the rest is kept.
     browser.fill("#fallback_max_seconds", "1000").await;
     browser.fill("#name", "Barra renombrada").await;
-    browser.click("button[type=submit]").await;
+    browser.click("form.caja-form button[type=submit]").await;
     assert_eq!(
         browser.text("#fallback_max_seconds-error").await,
         "Debe ser un número entero entre 5 y 600."

@@ -94,7 +94,7 @@ async fn create_paso_6_1(app: &TestApp) -> i32 {
 
 #[actix_web::test]
 async fn paso_6_1_saves_and_shows_in_the_list_and_the_edit_form() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let form = app.get("/admin/cajas/crear").await;
     assert_eq!(form.status(), 200);
     assert!(
@@ -163,7 +163,7 @@ async fn paso_6_1_saves_and_shows_in_the_list_and_the_edit_form() {
 /// PASO 5.1 gives a name, a type and the providers, and no code: one is made.
 #[actix_web::test]
 async fn paso_5_1_creates_a_caja_without_a_code() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let fields = [
         ("name", "TEST MVP1"),
         ("register_type", "HUMANA"),
@@ -187,7 +187,7 @@ type InvalidCase = (&'static str, Vec<(&'static str, String)>, &'static str);
 
 #[actix_web::test]
 async fn every_invalid_field_is_explained_beside_it_and_nothing_is_saved() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let long_name = "N".repeat(101);
     let cases: Vec<InvalidCase> = vec![
         ("name", vec![("name", "   ".into())], "obligatorio"),
@@ -284,7 +284,7 @@ async fn every_invalid_field_is_explained_beside_it_and_nothing_is_saved() {
         let response = app
             .client
             .post(app.url("/admin/cajas/crear"))
-            .form(&fields)
+            .form(&app.with_csrf(&fields))
             .send()
             .await
             .unwrap();
@@ -318,7 +318,7 @@ async fn every_invalid_field_is_explained_beside_it_and_nothing_is_saved() {
 
 #[actix_web::test]
 async fn missing_fields_are_reported_not_rejected_wholesale() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let response = create(&app, &[("name", "Solo nombre")]).await;
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
@@ -337,7 +337,7 @@ async fn missing_fields_are_reported_not_rejected_wholesale() {
 
 #[actix_web::test]
 async fn an_unreadable_form_gets_a_400_page() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let response = app
         .client
         .post(app.url("/admin/cajas/crear"))
@@ -362,7 +362,7 @@ async fn an_unreadable_form_gets_a_400_page() {
 
 #[actix_web::test]
 async fn names_are_escaped_in_pages() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let fields = with(&paso_6_1_fields(), &[("name", "<script>alert(1)</script>")]);
     assert_eq!(create(&app, &fields).await.status(), 303);
     let list = app.get("/admin/cajas/").await.text().await.unwrap();
@@ -375,7 +375,7 @@ async fn names_are_escaped_in_pages() {
 
 #[actix_web::test]
 async fn a_duplicate_code_is_a_field_error() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     create_paso_6_1(&app).await;
     let again = create(
         &app,
@@ -402,10 +402,7 @@ async fn post_all_at_once(
     let handles: Vec<_> = forms
         .into_iter()
         .map(|fields| {
-            let body: Vec<(String, String)> = fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let body = app.with_csrf(&fields);
             let request = app.client.post(app.url(path)).form(&body);
             actix_web::rt::spawn(async move {
                 let response = request.send().await.unwrap();
@@ -424,7 +421,7 @@ async fn post_all_at_once(
 /// decides, and the losers get the field error, never a 500.
 #[actix_web::test]
 async fn concurrent_creates_of_one_code_yield_one_caja() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let forms = (0..12).map(|_| paso_6_1_fields()).collect();
     let responses = post_all_at_once(&app, "/admin/cajas/crear", forms).await;
     for (status, html) in &responses {
@@ -440,7 +437,7 @@ async fn concurrent_creates_of_one_code_yield_one_caja() {
 
 #[actix_web::test]
 async fn an_edit_is_saved_and_bumps_the_version() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let id = create_paso_6_1(&app).await;
     let fields = with(
         &paso_6_1_fields(),
@@ -485,7 +482,7 @@ async fn an_edit_is_saved_and_bumps_the_version() {
 
 #[actix_web::test]
 async fn an_invalid_edit_keeps_the_input_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let id = create_paso_6_1(&app).await;
     let fields = with(
         &paso_6_1_fields(),
@@ -515,7 +512,7 @@ async fn an_invalid_edit_keeps_the_input_and_changes_nothing() {
 
 #[actix_web::test]
 async fn an_edit_to_a_taken_code_is_a_field_error() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     create_paso_6_1(&app).await;
     assert_eq!(
         create(&app, &with(&paso_6_1_fields(), &[("code", "BARRA-2")]))
@@ -541,7 +538,7 @@ async fn an_edit_to_a_taken_code_is_a_field_error() {
 /// overwrite the earlier one.
 #[actix_web::test]
 async fn a_stale_edit_is_refused_with_the_current_values() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let id = create_paso_6_1(&app).await;
     let path = format!("/admin/cajas/{id}/editar");
     let first = with(
@@ -582,7 +579,7 @@ async fn a_stale_edit_is_refused_with_the_current_values() {
 
 #[actix_web::test]
 async fn concurrent_edits_from_one_version_save_exactly_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let id = create_paso_6_1(&app).await;
     let path = format!("/admin/cajas/{id}/editar");
     let names: Vec<String> = (0..8).map(|i| format!("Admin {i}")).collect();
@@ -616,7 +613,7 @@ async fn concurrent_edits_from_one_version_save_exactly_once() {
 
 #[actix_web::test]
 async fn unknown_cajas_are_404_pages() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     for path in [
         "/admin/cajas/999/editar",
         "/admin/cajas/abc/editar",
@@ -650,7 +647,7 @@ async fn unknown_cajas_are_404_pages() {
 
 #[actix_web::test]
 async fn archiving_keeps_the_caja_apart_and_restoring_brings_it_back() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let id = create_paso_6_1(&app).await;
     let confirm = app.get(&format!("/admin/cajas/{id}/archivar")).await;
     assert_eq!(confirm.status(), 200);
@@ -701,7 +698,7 @@ async fn archiving_keeps_the_caja_apart_and_restoring_brings_it_back() {
 
 #[actix_web::test]
 async fn a_caja_with_an_open_session_is_not_archived() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     let id = create_paso_6_1(&app).await;
     diesel::sql_query(
         "INSERT INTO register_sessions (register_id, initial_cash) VALUES ($1, 50000)",
@@ -744,7 +741,7 @@ async fn a_caja_with_an_open_session_is_not_archived() {
 /// to it directly.
 #[actix_web::test]
 async fn the_database_enforces_the_rules_too() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_as_admin().await;
     create_paso_6_1(&app).await;
     let mut conn = app.conn();
     let refused = [

@@ -3,9 +3,12 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
+use cajahub::audit::Actor;
+use cajahub::auth::password::Password;
+use cajahub::auth::user::{self, Role, User, UserName};
 use cajahub::config::Settings;
 use cajahub::startup::Application;
 use diesel::prelude::*;
@@ -105,28 +108,26 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Drops the test databases of runs that died before cleaning up, and
-/// templates of older migrations.
+/// Drops the test databases of runs that died before cleaning up. Templates
+/// of other migrations are left alone: another checkout may be testing with
+/// them right now (each is a few megabytes).
 fn sweep_stale(conn: &mut PgConnection) {
     #[derive(QueryableByName)]
     struct Db {
         #[diesel(sql_type = Text)]
         datname: String,
     }
-    let current = format!("cajahub_tpl_{:016x}", migrations_hash());
     let databases: Vec<Db> = diesel::sql_query(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'cajahub\\_test\\_%' OR datname LIKE 'cajahub\\_tpl\\_%'",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'cajahub\\_test\\_%'",
     )
     .load(conn)
     .expect("list databases");
     for Db { datname } in databases {
-        let stale = match datname.strip_prefix(TEST_PREFIX) {
-            Some(rest) => {
-                let pid = rest.split('_').next().unwrap_or_default();
-                !Path::new(&format!("/proc/{pid}")).exists()
-            }
-            None => datname != current,
-        };
+        let pid = datname
+            .strip_prefix(TEST_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .unwrap_or_default();
+        let stale = !Path::new(&format!("/proc/{pid}")).exists();
         if stale {
             exec(
                 conn,
@@ -206,35 +207,143 @@ impl Drop for TestDb {
     }
 }
 
-/// The real application, serving on a free port of 127.0.0.1.
+/// The password every test user has.
+pub const PASSWORD: &str = "contraseña-de-prueba";
+
+/// The real application, serving on a free port of 127.0.0.1, and a client
+/// with a cookie jar (one browser, in effect).
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db: TestDb,
+    /// The CSRF token of the client's session, sent with every form.
+    csrf: Mutex<String>,
+}
+
+/// A cookie-keeping client that does not follow redirects.
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("http client")
+}
+
+/// The value of the first `csrf_token` field in a page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
 }
 
 impl TestApp {
+    /// The app, with nobody logged in.
     pub async fn spawn() -> Self {
-        Self::spawn_on(TestDb::migrated()).await
+        Self::spawn_with(TestDb::migrated(), |_| {}).await
+    }
+
+    /// The app, with the client logged in as an ADMIN named `admin`.
+    pub async fn spawn_as_admin() -> Self {
+        let app = Self::spawn().await;
+        app.log_in_as("admin", Role::Admin).await;
+        app
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// The app on `db`, with settings changed by `configure`.
+    pub async fn spawn_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -> Self {
         cajahub::telemetry::init("warn", false);
-        let settings = Settings::for_database(db.url());
+        let mut settings = Settings::for_database(db.url());
+        configure(&mut settings);
         let app = Application::build(&settings, &db.url())
             .await
             .expect("the application starts");
         let address = format!("http://{}", app.address());
         actix_web::rt::spawn(app.run_until_stopped());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
         Self {
             address,
-            client,
+            client: new_client(),
             db,
+            csrf: Mutex::new(String::new()),
         }
+    }
+
+    /// Creates a user with [`PASSWORD`] (or returns the one of that name).
+    pub fn create_user(&self, name: &str, role: Role) -> User {
+        let mut conn = self.conn();
+        if let Some(user) = user::find_by_name(&mut conn, name).unwrap() {
+            return user;
+        }
+        user::create(
+            &mut conn,
+            &Actor::command_line(),
+            &UserName::parse(name).unwrap(),
+            role,
+            &Password::parse(PASSWORD.into()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Creates the user and logs the client in through the login page.
+    pub async fn log_in_as(&self, name: &str, role: Role) -> User {
+        let user = self.create_user(name, role);
+        let response = self.log_in(&self.client, name, PASSWORD).await;
+        assert_eq!(response.status(), 303, "{name} logs in");
+        self.refresh_csrf().await;
+        user
+    }
+
+    /// Submits the login form with `client`, as a browser would.
+    pub async fn log_in(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        secret: &str,
+    ) -> reqwest::Response {
+        self.log_in_to(client, name, secret, "").await
+    }
+
+    pub async fn log_in_to(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        secret: &str,
+        next: &str,
+    ) -> reqwest::Response {
+        let page = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = csrf_in(&page).expect("the login form has a CSRF token");
+        client
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("name", name),
+                ("secret", secret),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Reads the session's current CSRF token off the start page.
+    pub async fn refresh_csrf(&self) {
+        let home = self.get("/").await.text().await.unwrap();
+        *self.csrf.lock().unwrap() = csrf_in(&home).unwrap_or_default();
+    }
+
+    pub fn csrf(&self) -> String {
+        self.csrf.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -245,13 +354,26 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// POSTs a form with the session's CSRF token, as the page would.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(self.url(path))
-            .form(fields)
+            .form(&self.with_csrf(fields))
             .send()
             .await
             .expect("POST")
+    }
+
+    pub fn with_csrf<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        fields: &[(K, V)],
+    ) -> Vec<(String, String)> {
+        let mut body: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        body.push(("csrf_token".into(), self.csrf()));
+        body
     }
 
     pub fn conn(&self) -> PgConnection {

@@ -1,0 +1,125 @@
+//! The audit trail: who changed what and when, written in the same
+//! transaction as the change it records, never updated or deleted (a trigger
+//! refuses), and read on the admin page /admin/auditoria.
+
+mod pages;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::auth::user::UserId;
+use crate::db::schema::audit_log;
+
+pub use pages::routes;
+
+/// Who made a change: a logged-in user, or the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: Option<UserId>,
+    pub name: String,
+}
+
+impl Actor {
+    /// Changes made with `cajahub user …` on the server itself.
+    pub fn command_line() -> Self {
+        let who = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "?".into());
+        Self {
+            id: None,
+            name: format!("consola ({who})"),
+        }
+    }
+}
+
+/// What was done, as stored in `audit_log.action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    CajaCreated,
+    CajaEdited,
+    CajaArchived,
+    CajaRestored,
+    UserCreated,
+    UserDisabled,
+    UserEnabled,
+    UserPasswordChanged,
+    UserPinChanged,
+}
+
+impl Action {
+    pub const ALL: &'static [Action] = &[
+        Action::CajaCreated,
+        Action::CajaEdited,
+        Action::CajaArchived,
+        Action::CajaRestored,
+        Action::UserCreated,
+        Action::UserDisabled,
+        Action::UserEnabled,
+        Action::UserPasswordChanged,
+        Action::UserPinChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CajaCreated => "caja.creada",
+            Action::CajaEdited => "caja.editada",
+            Action::CajaArchived => "caja.archivada",
+            Action::CajaRestored => "caja.restaurada",
+            Action::UserCreated => "usuario.creado",
+            Action::UserDisabled => "usuario.deshabilitado",
+            Action::UserEnabled => "usuario.habilitado",
+            Action::UserPasswordChanged => "usuario.contraseña",
+            Action::UserPinChanged => "usuario.pin",
+        }
+    }
+
+    fn entity(self) -> &'static str {
+        match self {
+            Action::CajaCreated
+            | Action::CajaEdited
+            | Action::CajaArchived
+            | Action::CajaRestored => "caja",
+            _ => "usuario",
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct NewEntry<'a> {
+    actor_id: Option<i32>,
+    actor_name: &'a str,
+    action: &'a str,
+    entity: &'a str,
+    entity_id: Option<String>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+}
+
+/// Appends one entry. Call it inside the transaction of the change.
+pub fn record<B: Serialize, A: Serialize>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: Action,
+    entity_id: impl std::fmt::Display,
+    before: Option<&B>,
+    after: Option<&A>,
+) -> QueryResult<()> {
+    let json = |value: Option<serde_json::Result<serde_json::Value>>| {
+        value
+            .transpose()
+            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
+    };
+    diesel::insert_into(audit_log::table)
+        .values(NewEntry {
+            actor_id: actor.id.map(|id| id.0),
+            actor_name: &actor.name,
+            action: action.as_str(),
+            entity: action.entity(),
+            entity_id: Some(entity_id.to_string()),
+            before: json(before.map(serde_json::to_value))?,
+            after: json(after.map(serde_json::to_value))?,
+        })
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! /admin/auditoria: the audit trail, newest first, filtered by who, what
+//! and date (dates are the venue's, America/Santiago).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Nullable, Text};
+use serde::Deserialize;
+
+use super::Action;
+use crate::auth::AdminUser;
+use crate::db;
+use crate::startup::AppState;
+use crate::web::{Chrome, PageError, html};
+
+/// At most this many entries on one page.
+const PAGE_SIZE: i64 = 200;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/auditoria", web::get().to(audit_page));
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Filters {
+    quien: String,
+    que: String,
+    desde: String,
+    hasta: String,
+}
+
+#[derive(QueryableByName, Debug)]
+pub struct Entry {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub at_local: String,
+    #[diesel(sql_type = Text)]
+    pub actor_name: String,
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    #[diesel(sql_type = Text)]
+    pub entity: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub entity_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub before: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub after: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "audit/list.html")]
+struct AuditPage {
+    chrome: Option<Chrome>,
+    filters: Filters,
+    entries: Vec<Entry>,
+    errors: Vec<(&'static str, String)>,
+    truncated: bool,
+}
+
+impl AuditPage {
+    fn actions(&self) -> Vec<&'static str> {
+        Action::ALL.iter().map(|a| a.as_str()).collect()
+    }
+
+    fn error(&self, field: &str) -> &str {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+            .unwrap_or("")
+    }
+}
+
+fn parse_date(input: &str) -> Result<Option<NaiveDate>, String> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(input, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| "Fecha no válida: usa el formato AAAA-MM-DD.".to_owned())
+}
+
+/// `%` and `_` typed by the admin are matched literally.
+fn like_pattern(input: &str) -> Option<String> {
+    let input = input.trim();
+    (!input.is_empty()).then(|| {
+        let escaped = input
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    })
+}
+
+/// GET /admin/auditoria
+pub async fn audit_page(
+    admin: AdminUser,
+    state: web::Data<AppState>,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, PageError> {
+    let filters = filters.into_inner();
+    let mut errors = Vec::new();
+    let from = parse_date(&filters.desde).unwrap_or_else(|e| {
+        errors.push(("desde", e));
+        None
+    });
+    let to = parse_date(&filters.hasta).unwrap_or_else(|e| {
+        errors.push(("hasta", e));
+        None
+    });
+    let action = filters.que.trim().to_owned();
+    if !action.is_empty() && !Action::ALL.iter().any(|a| a.as_str() == action) {
+        errors.push(("que", format!("Acción desconocida: {action:?}.")));
+    }
+    if !errors.is_empty() {
+        let page = AuditPage {
+            chrome: admin.chrome(),
+            filters,
+            entries: vec![],
+            errors,
+            truncated: false,
+        };
+        return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let who = like_pattern(&filters.quien);
+    let action = (!action.is_empty()).then_some(action);
+    let entries: Vec<Entry> = db::run(&state.pool, move |conn| {
+        diesel::sql_query(
+            "SELECT id, to_char(at AT TIME ZONE 'America/Santiago', 'DD-MM-YYYY HH24:MI:SS') AS at_local,
+                    actor_name, action, entity, entity_id, before::text AS before, after::text AS after
+             FROM audit_log
+             WHERE ($1::text IS NULL OR actor_name ILIKE $1)
+               AND ($2::text IS NULL OR action = $2)
+               AND ($3::date IS NULL OR at >= ($3::date::timestamp AT TIME ZONE 'America/Santiago'))
+               AND ($4::date IS NULL OR at < (($4::date + 1)::timestamp AT TIME ZONE 'America/Santiago'))
+             ORDER BY at DESC, id DESC
+             LIMIT $5",
+        )
+        .bind::<Nullable<Text>, _>(who)
+        .bind::<Nullable<Text>, _>(action)
+        .bind::<Nullable<Date>, _>(from)
+        .bind::<Nullable<Date>, _>(to)
+        .bind::<BigInt, _>(PAGE_SIZE + 1)
+        .load(conn)
+    })
+    .await??;
+    let truncated = entries.len() as i64 > PAGE_SIZE;
+    let entries = entries.into_iter().take(PAGE_SIZE as usize).collect();
+    html(
+        StatusCode::OK,
+        &AuditPage {
+            chrome: admin.chrome(),
+            filters,
+            entries,
+            errors,
+            truncated,
+        },
+    )
+}

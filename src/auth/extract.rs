@@ -1,0 +1,245 @@
+//! Extractors that guard handlers: [`CurrentUser`] for anyone logged in,
+//! [`AdminUser`] and [`SupervisorUser`] for a role. The server checks them on
+//! every request; hiding a link is never the protection.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_session::SessionExt;
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use diesel::OptionalExtension;
+
+use super::csrf;
+use super::session::{self, Login};
+use super::user::{self, Role, User, UserId};
+use crate::db::DbError;
+use crate::startup::AppState;
+use crate::web::{Chrome, PageError};
+
+/// The logged-in user of this request, checked against the database: a
+/// disabled user, a changed password or an expired session ends it.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub csrf: String,
+}
+
+impl CurrentUser {
+    /// What the layout shows of the user (name, role, the logout form's token).
+    pub fn chrome(&self) -> Option<Chrome> {
+        Some(Chrome {
+            user_name: self.user.name.clone(),
+            role: self.user.role,
+            csrf: self.csrf.clone(),
+        })
+    }
+}
+
+/// Why a request was not let through.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("not logged in")]
+    NotLoggedIn {
+        next: String,
+        expired: bool,
+        json: bool,
+    },
+    #[error("{user} ({role}) may not do what needs {required}")]
+    Forbidden {
+        user: String,
+        role: Role,
+        required: Role,
+        json: bool,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(err: diesel::result::Error) -> Self {
+        AuthError::Db(DbError::Query(err))
+    }
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthError::NotLoggedIn { .. } => StatusCode::UNAUTHORIZED,
+            AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AuthError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AuthError::NotLoggedIn { json: true, .. } => HttpResponse::Unauthorized().json(serde_json::json!({
+                "type": "error", "code": "not_logged_in", "message": "Inicia sesión para continuar.",
+            })),
+            AuthError::NotLoggedIn { next, expired, .. } => {
+                let mut location = format!("/login?next={}", encode(next));
+                if *expired {
+                    location.push_str("&motivo=expirada");
+                }
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish()
+            }
+            AuthError::Forbidden { json: true, .. } => HttpResponse::Forbidden().json(serde_json::json!({
+                "type": "error", "code": "forbidden", "message": "Tu rol no permite esta acción.",
+            })),
+            AuthError::Forbidden { role, .. } => PageError::Forbidden(format!(
+                "Tu rol ({}) no permite ver esta página ni hacer esta acción.",
+                role.label()
+            ))
+            .error_response(),
+            AuthError::Db(err) => crate::web::error::database_error_page(err),
+        }
+    }
+}
+
+/// Percent-encodes a path for a query string.
+fn encode(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Requests to /api answer in JSON; the rest are pages.
+fn wants_json(req: &HttpRequest) -> bool {
+    req.path().starts_with("/api/")
+}
+
+/// Where to come back after logging in: the page asked for, when it was a
+/// page (a GET); the start page otherwise.
+fn next_for(req: &HttpRequest) -> String {
+    if req.method() == actix_web::http::Method::GET {
+        match req.query_string() {
+            "" => req.path().to_owned(),
+            query => format!("{}?{query}", req.path()),
+        }
+    } else {
+        "/".to_owned()
+    }
+}
+
+async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
+    let session = req.get_session();
+    let not_logged_in = |expired| AuthError::NotLoggedIn {
+        next: next_for(&req),
+        expired,
+        json: wants_json(&req),
+    };
+    let Some(login) = session::current(&session) else {
+        return Err(not_logged_in(false));
+    };
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .clone();
+    let now = session::now();
+    let policy = &state.auth;
+    if now - login.last_seen_at > policy.idle.as_secs() as i64
+        || now - login.logged_in_at > policy.absolute.as_secs() as i64
+    {
+        tracing::info!(user_id = login.user_id, "session expired");
+        session::forget_login(&session);
+        return Err(not_logged_in(true));
+    }
+    let id = UserId(login.user_id);
+    let user = crate::db::run(&state.pool, move |conn| user::find(conn, id).optional()).await??;
+    let user = match user {
+        Some(user) if !user.is_disabled() && user.session_epoch == login.epoch => user,
+        _ => {
+            tracing::info!(user_id = login.user_id, "session revoked");
+            session::forget_login(&session);
+            return Err(not_logged_in(true));
+        }
+    };
+    session::touch(
+        &session,
+        &Login {
+            last_seen_at: now,
+            ..login
+        },
+    );
+    Ok(CurrentUser {
+        csrf: csrf::token(&session),
+        user,
+    })
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(current_user(req.clone()))
+    }
+}
+
+/// The least role a handler needs.
+pub trait Requirement {
+    const ROLE: Role;
+}
+
+pub struct NeedsAdmin;
+impl Requirement for NeedsAdmin {
+    const ROLE: Role = Role::Admin;
+}
+
+pub struct NeedsSupervisor;
+impl Requirement for NeedsSupervisor {
+    const ROLE: Role = Role::Supervisor;
+}
+
+/// A logged-in user whose role includes `R::ROLE`.
+pub struct Authorized<R> {
+    pub current: CurrentUser,
+    _role: PhantomData<R>,
+}
+
+pub type AdminUser = Authorized<NeedsAdmin>;
+pub type SupervisorUser = Authorized<NeedsSupervisor>;
+
+impl<R> std::ops::Deref for Authorized<R> {
+    type Target = CurrentUser;
+
+    fn deref(&self) -> &CurrentUser {
+        &self.current
+    }
+}
+
+impl<R: Requirement + 'static> FromRequest for Authorized<R> {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let current = current_user(req.clone()).await?;
+            if current.user.role.includes(R::ROLE) {
+                Ok(Authorized {
+                    current,
+                    _role: PhantomData,
+                })
+            } else {
+                tracing::warn!(user = %current.user.name, role = %current.user.role, required = %R::ROLE, path = %req.path(), "forbidden");
+                Err(AuthError::Forbidden {
+                    user: current.user.name,
+                    role: current.user.role,
+                    required: R::ROLE,
+                    json: wants_json(&req),
+                })
+            }
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! People and permissions: users and roles, passwords and PINs, cookie
+//! sessions with idle and absolute expiry, CSRF tokens, login throttling,
+//! and the extractors that guard every handler.
+
+pub mod cli;
+pub mod csrf;
+pub mod extract;
+mod pages;
+pub mod password;
+pub mod session;
+pub mod throttle;
+pub mod user;
+
+pub use extract::{AdminUser, AuthError, CurrentUser, SupervisorUser};
+pub use pages::routes;
+
+use std::time::Duration;
+
+/// The rules of logging in and staying logged in.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    /// A session unused for this long ends.
+    pub idle: Duration,
+    /// A session ends this long after login, used or not.
+    pub absolute: Duration,
+    pub limits: throttle::LoginLimits,
+}
