@@ -70,7 +70,7 @@ impl Application {
         }
 
         let auth_policy = settings.auth_policy();
-        let (secure, idle) = (settings.secure_cookies, auth_policy.idle);
+        let (secure, lifetime) = (settings.secure_cookies, auth_policy.absolute);
         let state = web::Data::new(AppState {
             pool,
             auth: auth_policy,
@@ -82,10 +82,11 @@ impl Application {
         let address = listener.local_addr()?;
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(auth::session::middleware(key.clone(), secure, idle))
+                .wrap(auth::session::middleware(key.clone(), secure, lifetime))
                 .wrap(security_headers())
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
+                .app_data(pages::form_config())
                 .configure(routes)
         })
         .listen(listener)?

@@ -57,6 +57,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // A POST with no form at all carries no token either.
+        if !req
+            .headers()
+            .contains_key(actix_web::http::header::CONTENT_TYPE)
+        {
+            tracing::warn!(path = %req.path(), "form without a body refused");
+            return Box::pin(std::future::ready(Err(refused())));
+        }
         let form = web::Form::<WithToken<T>>::from_request(req, payload);
         let req = req.clone();
         Box::pin(async move {
@@ -65,13 +73,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 Ok(CsrfForm(form))
             } else {
                 tracing::warn!(path = %req.path(), token_sent = !csrf_token.is_empty(), "CSRF token refused");
-                Err(PageError::Forbidden(
-                    "El formulario expiró o no viene de esta página. Vuelve a cargarla e intenta de nuevo.".into(),
-                )
-                .into())
+                Err(refused())
             }
         })
     }
+}
+
+fn refused() -> actix_web::Error {
+    PageError::Forbidden(
+        "El formulario expiró o no viene de esta página. Vuelve a cargarla e intenta de nuevo."
+            .into(),
+    )
+    .into()
 }
 
 /// A form with no fields but the token (logout, restore…).

@@ -147,8 +147,8 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         .clone();
     let now = session::now();
     let policy = &state.auth;
-    if now - login.last_seen_at > policy.idle.as_secs() as i64
-        || now - login.logged_in_at > policy.absolute.as_secs() as i64
+    if now - login.last_seen_at > policy.idle.as_millis() as i64
+        || now - login.logged_in_at > policy.absolute.as_millis() as i64
     {
         tracing::info!(user_id = login.user_id, "session expired");
         session::forget_login(&session);

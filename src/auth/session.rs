@@ -26,7 +26,9 @@ pub struct Login {
     pub user_id: i32,
     /// The user's `session_epoch` at login: a later one revokes this session.
     pub epoch: i32,
+    /// Unix time in milliseconds.
     pub logged_in_at: i64,
+    /// Unix time in milliseconds.
     pub last_seen_at: i64,
 }
 
@@ -93,8 +95,9 @@ pub fn middleware(
         .build()
 }
 
+/// Unix time in milliseconds.
 pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    chrono::Utc::now().timestamp_millis()
 }
 
 pub fn current(session: &Session) -> Option<Login> {

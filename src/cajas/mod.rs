@@ -14,7 +14,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/cajas", web::get().to(pages::list_without_slash))
         .service(
             web::scope("/admin/cajas")
-                .app_data(pages::form_config())
                 .route("/", web::get().to(pages::list))
                 .route("/crear", web::get().to(pages::new_form))
                 .route("/crear", web::post().to(pages::create))

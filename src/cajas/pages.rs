@@ -15,18 +15,6 @@ use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
 const LIST_URL: &str = "/admin/cajas/";
-/// Forms are small; anything larger is not one of ours.
-const FORM_LIMIT_BYTES: usize = 16 * 1024;
-
-/// Form bodies that cannot be read at all get an error page, not plain text.
-pub fn form_config() -> web::FormConfig {
-    web::FormConfig::default()
-        .limit(FORM_LIMIT_BYTES)
-        .error_handler(|err, _req| {
-            PageError::BadRequest(format!("El formulario no se pudo leer: {err}.")).into()
-        })
-}
-
 fn parse_id(raw: &str) -> Result<RegisterId, PageError> {
     raw.parse().map_err(|_| PageError::NotFound("la caja"))
 }

@@ -5,4 +5,4 @@ pub mod error;
 pub mod page;
 
 pub use error::PageError;
-pub use page::{Chrome, html, redirect_see_other};
+pub use page::{Chrome, form_config, html, redirect_see_other};

@@ -40,3 +40,15 @@ pub fn redirect_see_other(location: &str) -> HttpResponse {
         .insert_header((header::LOCATION, location))
         .finish()
 }
+
+/// Forms are small; anything larger is not one of ours.
+const FORM_LIMIT_BYTES: usize = 16 * 1024;
+
+/// Form bodies that cannot be read at all get an error page, not plain text.
+pub fn form_config() -> actix_web::web::FormConfig {
+    actix_web::web::FormConfig::default()
+        .limit(FORM_LIMIT_BYTES)
+        .error_handler(|err, _req| {
+            PageError::BadRequest(format!("El formulario no se pudo leer: {err}.")).into()
+        })
+}

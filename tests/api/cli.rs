@@ -85,3 +85,188 @@ fn serve_starts_answers_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful exit: {status}");
 }
+
+fn cajahub_with_input(args: &[&str], database_url: &str, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cajahub"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("CAJAHUB_LOG", "trace")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cajahub");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn users_are_managed_from_the_command_line() {
+    let db = TestDb::migrated();
+    let url = db.url();
+    let added = cajahub_with_input(
+        &["user", "add", "--name", "admin", "--role", "admin"],
+        &url,
+        "s3creta-larga\n",
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    assert!(text(&added).contains("User admin created with role ADMIN"));
+
+    let again = cajahub_with_input(
+        &["user", "add", "--name", "ADMIN", "--role", "CAJERO"],
+        &url,
+        "otra-clave-1\n",
+    );
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists"));
+
+    let short = cajahub_with_input(
+        &["user", "add", "--name", "ana", "--role", "CAJERO"],
+        &url,
+        "corta\n",
+    );
+    assert!(!short.status.success());
+    assert!(text(&short).contains("entre 8 y 128"));
+
+    let bad_role = cajahub_with_input(
+        &["user", "add", "--name", "ana", "--role", "JEFE"],
+        &url,
+        "",
+    );
+    assert!(!bad_role.status.success());
+    assert!(text(&bad_role).contains("ADMIN, SUPERVISOR or CAJERO"));
+
+    assert!(
+        cajahub_with_input(
+            &["user", "add", "--name", "ana", "--role", "cajero"],
+            &url,
+            "clave-de-ana\n"
+        )
+        .status
+        .success()
+    );
+    let pin = cajahub_with_input(&["user", "set-pin", "--name", "ana"], &url, "2468\n");
+    assert!(pin.status.success(), "{}", text(&pin));
+    let admin_pin = cajahub_with_input(&["user", "set-pin", "--name", "admin"], &url, "2468\n");
+    assert!(!admin_pin.status.success());
+
+    let disabled = cajahub_with_input(&["user", "disable", "--name", "ana"], &url, "");
+    assert!(disabled.status.success());
+    let list = cajahub_with_input(&["user", "list"], &url, "");
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(
+        listed.contains("admin") && listed.contains("ADMIN") && listed.contains("enabled"),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("ana") && l.contains("disabled") && l.contains("PIN")),
+        "{listed}"
+    );
+
+    let missing = cajahub_with_input(&["user", "disable", "--name", "nadie"], &url, "");
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("no user named nadie"));
+
+    let changed = cajahub_with_input(
+        &["user", "set-password", "--name", "admin"],
+        &url,
+        "nueva-clave-99\n",
+    );
+    assert!(changed.status.success());
+    // No secret reached the output, even at trace level.
+    for output in [&added, &again, &short, &pin, &changed] {
+        let all = text(output);
+        for secret in [
+            "s3creta-larga",
+            "otra-clave-1",
+            "corta",
+            "2468",
+            "nueva-clave-99",
+        ] {
+            assert!(!all.contains(secret), "{secret} printed");
+        }
+    }
+}
+
+/// Logins at trace level: the passwords typed never reach the log.
+#[actix_web::test]
+async fn passwords_never_reach_the_log() {
+    let db = TestDb::migrated();
+    let url = db.url();
+    assert!(
+        cajahub_with_input(
+            &["user", "add", "--name", "admin", "--role", "ADMIN"],
+            &url,
+            "clave-secreta-1\n"
+        )
+        .status
+        .success()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cajahub"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &url)
+        .env("CAJAHUB_LOG", "trace")
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = crate::helpers::new_client();
+    let mut page = None;
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("{base}/login")).send().await {
+            page = Some(response.text().await.unwrap());
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let token = crate::helpers::csrf_in(&page.expect("the hub answers")).unwrap();
+    for secret in ["clave-equivocada-7", "clave-secreta-1"] {
+        let response = client
+            .post(format!("{base}/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("name", "admin"),
+                ("secret", secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(response.status().as_u16(), 303 | 401));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        logged.contains("logged in"),
+        "the log was captured: {logged}"
+    );
+    assert!(logged.contains("login refused"));
+    assert!(!logged.contains("clave-equivocada-7") && !logged.contains("clave-secreta-1"));
+}

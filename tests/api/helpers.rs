@@ -389,3 +389,73 @@ pub fn location(response: &reqwest::Response) -> &str {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
 }
+
+/// Another person at another browser: their own cookies and CSRF token.
+pub struct Visitor {
+    pub client: reqwest::Client,
+    pub csrf: String,
+}
+
+impl Visitor {
+    pub async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+        self.client.get(app.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(
+        &self,
+        app: &TestApp,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut body: Vec<(&str, &str)> = fields.to_vec();
+        body.push(("csrf_token", &self.csrf));
+        self.client
+            .post(app.url(path))
+            .form(&body)
+            .send()
+            .await
+            .expect("POST")
+    }
+}
+
+impl TestApp {
+    /// A new browser, logged in as `name` with `role` (created if needed).
+    pub async fn visitor(&self, name: &str, role: Role) -> Visitor {
+        self.create_user(name, role);
+        let client = new_client();
+        let response = self.log_in(&client, name, PASSWORD).await;
+        assert_eq!(response.status(), 303, "{name} logs in");
+        let home = client
+            .get(self.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        Visitor {
+            csrf: csrf_in(&home).expect("token on the start page"),
+            client,
+        }
+    }
+
+    /// A new browser with nobody logged in.
+    pub fn anonymous(&self) -> Visitor {
+        Visitor {
+            client: new_client(),
+            csrf: String::new(),
+        }
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut self.conn())
+            .unwrap()
+            .n
+    }
+}

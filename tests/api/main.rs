@@ -1,6 +1,8 @@
 //! Integration tests: the real application against a real PostgreSQL, each
 //! test on a database of its own.
 
+mod audit;
+mod auth;
 mod browser;
 mod cajas;
 mod cli;

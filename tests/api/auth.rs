@@ -1,0 +1,601 @@
+//! People and permissions: every route by role, CSRF, logins, lockout,
+//! session expiry and revocation, the audit trail, security headers.
+
+use std::time::Duration;
+
+use cajahub::audit::Actor;
+use cajahub::auth::password::{Password, Pin};
+use cajahub::auth::user::{self, Role};
+use diesel::RunQueryDsl;
+
+use crate::cajas::paso_6_1_fields;
+use crate::helpers::{PASSWORD, TestApp, TestDb, Visitor, location, new_client};
+
+fn sleep(seconds: f64) -> actix_web::rt::time::Sleep {
+    actix_web::rt::time::sleep(Duration::from_secs_f64(seconds))
+}
+
+/// A caja made directly in the database, for routes that need one.
+fn make_caja(app: &TestApp, code: &str, archived: bool) -> i32 {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        id: i32,
+    }
+    let archived_at = if archived { "now()" } else { "NULL" };
+    diesel::sql_query(format!(
+        "INSERT INTO pos_registers (name, code, archived_at) VALUES ('Caja {code}', '{code}', {archived_at}) RETURNING id"
+    ))
+    .get_result::<Id>(&mut app.conn())
+    .unwrap()
+    .id
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Anonymous,
+    Cajero,
+    Supervisor,
+    Admin,
+}
+
+impl Who {
+    fn role(self) -> Option<Role> {
+        match self {
+            Who::Anonymous => None,
+            Who::Cajero => Some(Role::Cajero),
+            Who::Supervisor => Some(Role::Supervisor),
+            Who::Admin => Some(Role::Admin),
+        }
+    }
+}
+
+/// Every route, by who asks: allowed ones succeed; the rest are sent to the
+/// login page (nobody logged in) or refused with 403 (wrong role), and
+/// change nothing.
+#[actix_web::test]
+async fn every_route_by_role() {
+    let app = TestApp::spawn().await;
+    let edited = make_caja(&app, "EDIT-1", false);
+    let archivable = make_caja(&app, "ARCH-1", false);
+    let archived = make_caja(&app, "REST-1", true);
+    let edit_fields: Vec<(&str, &str)> = paso_6_1_fields()
+        .into_iter()
+        .filter(|(k, _)| *k != "code")
+        .chain([("code", "EDIT-1"), ("version", "1")])
+        .collect();
+
+    for who in [Who::Anonymous, Who::Cajero, Who::Supervisor, Who::Admin] {
+        let visitor: Visitor = match who.role() {
+            None => app.anonymous(),
+            Some(role) => app.visitor(&format!("{who:?}").to_lowercase(), role).await,
+        };
+        let cajas_before = app.count("SELECT count(*) AS n FROM pos_registers");
+        let audit_before = app.count("SELECT count(*) AS n FROM audit_log WHERE entity = 'caja'");
+        let versions_before = app.count("SELECT sum(version) AS n FROM pos_registers");
+
+        // (method, path, least role, status when allowed)
+        let routes: Vec<(&str, String, Role, u16)> = vec![
+            ("GET", "/".into(), Role::Cajero, 200),
+            ("GET", "/admin/cajas/".into(), Role::Admin, 200),
+            ("GET", "/admin/cajas/crear".into(), Role::Admin, 200),
+            ("POST", "/admin/cajas/crear".into(), Role::Admin, 303),
+            (
+                "GET",
+                format!("/admin/cajas/{edited}/editar"),
+                Role::Admin,
+                200,
+            ),
+            (
+                "POST",
+                format!("/admin/cajas/{edited}/editar"),
+                Role::Admin,
+                303,
+            ),
+            (
+                "GET",
+                format!("/admin/cajas/{archivable}/archivar"),
+                Role::Admin,
+                200,
+            ),
+            (
+                "POST",
+                format!("/admin/cajas/{archivable}/archivar"),
+                Role::Admin,
+                303,
+            ),
+            (
+                "POST",
+                format!("/admin/cajas/{archived}/restaurar"),
+                Role::Admin,
+                303,
+            ),
+            ("GET", "/admin/auditoria".into(), Role::Admin, 200),
+            ("POST", "/logout".into(), Role::Cajero, 303),
+        ];
+        for (method, path, least, allowed_status) in routes {
+            let response = match (method, path.as_str()) {
+                ("GET", _) => visitor.get(&app, &path).await,
+                (_, "/admin/cajas/crear") => visitor.post(&app, &path, &paso_6_1_fields()).await,
+                (_, p) if p.ends_with("/editar") => visitor.post(&app, &path, &edit_fields).await,
+                (_, p) if p.ends_with("/archivar") => {
+                    visitor.post(&app, &path, &[("version", "1")]).await
+                }
+                _ => visitor.post(&app, &path, &[]).await,
+            };
+            let status = response.status().as_u16();
+            match who.role() {
+                None => {
+                    assert_eq!(status, 303, "{who:?} {method} {path}");
+                    let expected = if method == "GET" {
+                        format!("/login?next={}", path.replace('?', "%3F"))
+                    } else {
+                        "/login?next=/".to_string()
+                    };
+                    assert_eq!(location(&response), expected, "{who:?} {method} {path}");
+                }
+                Some(role) if role.includes(least) => {
+                    assert_eq!(status, allowed_status, "{who:?} {method} {path}");
+                }
+                Some(_) => {
+                    assert_eq!(status, 403, "{who:?} {method} {path}");
+                    assert!(response.text().await.unwrap().contains("no permite"));
+                }
+            }
+        }
+        if who != Who::Admin {
+            assert_eq!(
+                app.count("SELECT count(*) AS n FROM pos_registers"),
+                cajas_before,
+                "{who:?}"
+            );
+            assert_eq!(
+                app.count("SELECT count(*) AS n FROM audit_log WHERE entity = 'caja'"),
+                audit_before,
+                "{who:?}"
+            );
+            assert_eq!(
+                app.count("SELECT sum(version) AS n FROM pos_registers"),
+                versions_before,
+                "{who:?}"
+            );
+        }
+    }
+    // The admin's changes went through, each audited.
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE entity = 'caja'"),
+        4
+    );
+}
+
+#[actix_web::test]
+async fn a_form_without_the_right_csrf_token_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn_as_admin().await;
+    for token in [None, Some("forged-token"), Some("")] {
+        let mut body: Vec<(&str, &str)> = paso_6_1_fields();
+        if let Some(token) = token {
+            body.push(("csrf_token", token));
+        }
+        let response = app
+            .client
+            .post(app.url("/admin/cajas/crear"))
+            .form(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "token {token:?}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("El formulario expiró")
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM pos_registers"), 0);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE entity = 'caja'"),
+        0
+    );
+
+    // Another session's token is no good either.
+    let other = app.visitor("otra", Role::Admin).await;
+    let mut body = paso_6_1_fields();
+    body.push(("csrf_token", &other.csrf));
+    let response = app
+        .client
+        .post(app.url("/admin/cajas/crear"))
+        .form(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    // Logging out needs the token too; without it the session goes on.
+    let response = app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(app.get("/admin/cajas/").await.status(), 200);
+    // And the login form itself.
+    let response = new_client()
+        .post(app.url("/login"))
+        .form(&[("name", "admin"), ("secret", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[actix_web::test]
+async fn logins_answer_clearly_without_revealing_who_exists() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/login").await.text().await.unwrap();
+    assert!(
+        page.contains("cajahub user add --name admin --role ADMIN"),
+        "first-run hint"
+    );
+
+    app.create_user("ana", Role::Admin);
+    let page = app.get("/login").await.text().await.unwrap();
+    assert!(!page.contains("cajahub user add"));
+
+    let client = new_client();
+    let wrong = app.log_in(&client, "ana", "not-her-password").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong = wrong.text().await.unwrap();
+    assert!(wrong.contains("Usuario o contraseña incorrectos."));
+    assert!(
+        wrong.contains(r#"name="name" value="ana""#),
+        "the name is kept"
+    );
+    let unknown = app.log_in(&client, "nadie", "whatever-pass").await;
+    assert_eq!(unknown.status(), 401);
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("Usuario o contraseña incorrectos.")
+    );
+
+    // Names are matched regardless of case.
+    let right = app.log_in(&client, "ANA", PASSWORD).await;
+    assert_eq!(right.status(), 303);
+    assert_eq!(location(&right), "/");
+
+    // Disabled: said only to whoever knows the password.
+    user::disable(&mut app.conn(), &Actor::command_line(), "ana").unwrap();
+    let disabled = app.log_in(&new_client(), "ana", PASSWORD).await;
+    assert_eq!(disabled.status(), 403);
+    assert!(
+        disabled
+            .text()
+            .await
+            .unwrap()
+            .contains("Tu cuenta está deshabilitada")
+    );
+    let disabled_wrong = app.log_in(&new_client(), "ana", "bad-password").await;
+    assert_eq!(disabled_wrong.status(), 401);
+}
+
+#[actix_web::test]
+async fn cashiers_log_in_with_their_pin_and_others_cannot_have_one() {
+    let app = TestApp::spawn().await;
+    app.create_user("caja1", Role::Cajero);
+    app.create_user("jefa", Role::Supervisor);
+    let pin = Pin::parse("4821".into()).unwrap();
+    user::set_pin(&mut app.conn(), &Actor::command_line(), "caja1", Some(&pin)).unwrap();
+    assert!(matches!(
+        user::set_pin(&mut app.conn(), &Actor::command_line(), "jefa", Some(&pin)),
+        Err(user::UserError::PinNotForRole)
+    ));
+    let response = app.log_in(&new_client(), "caja1", "4821").await;
+    assert_eq!(response.status(), 303);
+    let response = app.log_in(&new_client(), "caja1", "4822").await;
+    assert_eq!(response.status(), 401);
+    let response = app.log_in(&new_client(), "caja1", PASSWORD).await;
+    assert_eq!(response.status(), 303, "the password works too");
+}
+
+#[actix_web::test]
+async fn after_login_the_page_asked_for_comes_back_but_never_another_site() {
+    let app = TestApp::spawn().await;
+    app.create_user("admin", Role::Admin);
+    let client = new_client();
+    let asked = client
+        .get(app.url("/admin/auditoria?que=caja.creada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&asked),
+        "/login?next=/admin/auditoria%3Fque%3Dcaja.creada"
+    );
+    let response = app
+        .log_in_to(
+            &client,
+            "admin",
+            PASSWORD,
+            "/admin/auditoria?que=caja.creada",
+        )
+        .await;
+    assert_eq!(location(&response), "/admin/auditoria?que=caja.creada");
+    for evil in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let response = app.log_in_to(&new_client(), "admin", PASSWORD, evil).await;
+        assert_eq!(location(&response), "/", "{evil}");
+    }
+}
+
+#[actix_web::test]
+async fn repeated_failures_lock_the_account_then_the_lock_lifts() {
+    let app = TestApp::spawn_with(TestDb::migrated(), |s| {
+        s.login_lockout = Duration::from_secs(2)
+    })
+    .await;
+    app.create_user("ana", Role::Admin);
+    app.create_user("beto", Role::Admin);
+    for _ in 0..5 {
+        assert_eq!(
+            app.log_in(&new_client(), "ana", "wrong-password")
+                .await
+                .status(),
+            401
+        );
+    }
+    let locked = app.log_in(&new_client(), "ana", PASSWORD).await;
+    assert_eq!(locked.status(), 429, "even the right password waits");
+    let message = locked.text().await.unwrap();
+    assert!(
+        message.contains("Demasiados intentos fallidos. Podrás intentar de nuevo en"),
+        "{message}"
+    );
+    assert!(message.contains("segundos"));
+    // An unknown name locks the same way: nothing tells it apart.
+    for _ in 0..5 {
+        app.log_in(&new_client(), "fantasma", "wrong-password")
+            .await;
+    }
+    assert_eq!(
+        app.log_in(&new_client(), "fantasma", "x-password")
+            .await
+            .status(),
+        429
+    );
+    // Other accounts are not locked by ana's failures.
+    assert_eq!(
+        app.log_in(&new_client(), "beto", PASSWORD).await.status(),
+        303
+    );
+
+    sleep(2.2).await;
+    assert_eq!(
+        app.log_in(&new_client(), "ana", PASSWORD).await.status(),
+        303
+    );
+}
+
+#[actix_web::test]
+async fn too_many_failures_from_one_address_lock_it() {
+    let app = TestApp::spawn_with(TestDb::migrated(), |s| {
+        s.login_lockout = Duration::from_secs(60)
+    })
+    .await;
+    app.create_user("beto", Role::Admin);
+    for i in 0..20 {
+        let response = app
+            .log_in(&new_client(), &format!("intruso{i}"), "guess-password")
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    assert_eq!(
+        app.log_in(&new_client(), "beto", PASSWORD).await.status(),
+        429
+    );
+}
+
+#[actix_web::test]
+async fn an_idle_session_expires_and_login_returns_to_the_page() {
+    let app = TestApp::spawn_with(TestDb::migrated(), |s| {
+        s.session_idle = Duration::from_secs(2)
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    assert_eq!(app.get("/admin/cajas/").await.status(), 200);
+    sleep(1.2).await;
+    assert_eq!(
+        app.get("/admin/cajas/").await.status(),
+        200,
+        "use keeps it alive"
+    );
+    sleep(1.2).await;
+    assert_eq!(
+        app.get("/admin/cajas/").await.status(),
+        200,
+        "use keeps it alive"
+    );
+    sleep(2.5).await;
+    let expired = app.get("/admin/cajas/").await;
+    assert_eq!(expired.status(), 303);
+    assert_eq!(
+        location(&expired),
+        "/login?next=/admin/cajas/&motivo=expirada"
+    );
+    let login = app.get(location(&expired)).await.text().await.unwrap();
+    assert!(login.contains("Tu sesión expiró"));
+    assert!(login.contains(r#"name="next" value="/admin/cajas/""#));
+    let back = app
+        .log_in_to(&app.client, "admin", PASSWORD, "/admin/cajas/")
+        .await;
+    assert_eq!(location(&back), "/admin/cajas/");
+}
+
+#[actix_web::test]
+async fn a_session_ends_at_its_absolute_limit_however_used() {
+    let app = TestApp::spawn_with(TestDb::migrated(), |s| {
+        s.session_max = Duration::from_secs(3)
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/admin/cajas/").await.status(), 200);
+        sleep(0.9).await;
+    }
+    sleep(1.0).await;
+    let response = app.get("/admin/cajas/").await;
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).ends_with("motivo=expirada"));
+}
+
+#[actix_web::test]
+async fn disabling_a_user_or_changing_the_password_ends_their_sessions() {
+    let app = TestApp::spawn().await;
+    let ana = app.visitor("ana", Role::Admin).await;
+    let beto = app.visitor("beto", Role::Admin).await;
+    assert_eq!(ana.get(&app, "/admin/cajas/").await.status(), 200);
+    user::disable(&mut app.conn(), &Actor::command_line(), "ana").unwrap();
+    let response = ana.get(&app, "/admin/cajas/").await;
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).starts_with("/login"));
+
+    let new_password = Password::parse("otra-contraseña-1".into()).unwrap();
+    user::set_password(
+        &mut app.conn(),
+        &Actor::command_line(),
+        "beto",
+        &new_password,
+    )
+    .unwrap();
+    assert_eq!(beto.get(&app, "/admin/cajas/").await.status(), 303);
+    assert_eq!(
+        app.log_in(&new_client(), "beto", "otra-contraseña-1")
+            .await
+            .status(),
+        303
+    );
+}
+
+#[actix_web::test]
+async fn a_tampered_session_cookie_is_no_session() {
+    let app = TestApp::spawn().await;
+    app.create_user("admin", Role::Admin);
+    let login_client = new_client();
+    let page = login_client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::helpers::csrf_in(&page).unwrap();
+    let response = login_client
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("name", "admin"),
+            ("secret", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("cajahub_session="))
+        .expect("session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cookie.len() > 40);
+    let header = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        header.contains("httponly") && header.contains("samesite=lax"),
+        "{header}"
+    );
+
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let send = |cookie: String| {
+        bare.get(app.url("/admin/cajas/"))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(
+        send(cookie.clone()).await.unwrap().status(),
+        200,
+        "the genuine cookie works"
+    );
+    let mut tampered = cookie.clone().into_bytes();
+    let last = tampered.len() - 3;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let response = send(String::from_utf8(tampered).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).starts_with("/login"));
+}
+
+#[actix_web::test]
+async fn every_page_carries_the_security_headers() {
+    let app = TestApp::spawn_as_admin().await;
+    for path in [
+        "/login",
+        "/admin/cajas/",
+        "/healthz",
+        "/assets/app.css",
+        "/admin/cajas/999/editar",
+    ] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+    }
+    // No template carries an inline script or style the policy would block.
+    let views = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("views");
+    for entry in walk(&views) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        assert!(
+            !text.contains("<script>") && !text.contains(" style=") && !text.contains("<style"),
+            "{}",
+            entry.display()
+        );
+        assert!(
+            !text.contains(" onclick=") && !text.contains(" onsubmit="),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}
