@@ -2,7 +2,8 @@
 //!
 //! One folder per area of the domain, each owning its types, its queries and
 //! its handlers: `cajas` (register configuration), `auth` (users, roles,
-//! sessions, CSRF), `audit` (the audit trail), `health` (probes). `db`
+//! sessions, CSRF), `audit` (the audit trail), `jornadas` (business days),
+//! `registers` (one actor per caja: sessions and sales), `health` (probes). `db`
 //! holds the connection pool, the embedded migrations and the database the hub
 //! starts on; `web` the pieces every page shares.
 
@@ -13,6 +14,9 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod jornadas;
+pub mod money;
+pub mod registers;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

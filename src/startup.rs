@@ -12,12 +12,14 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::{self, AuthPolicy};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
-use crate::{audit, cajas, health, web as pages};
+use crate::registers::Registers;
+use crate::{audit, cajas, health, jornadas, registers, web as pages};
 
 /// What every handler can reach.
 pub struct AppState {
     pub pool: PgPool,
     pub auth: AuthPolicy,
+    pub registers: Registers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("could not start the register actors")]
+    Registers(#[from] crate::db::DbError),
     #[error("start-up was cancelled")]
     Cancelled,
 }
@@ -44,6 +48,7 @@ pub enum StartupError {
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -71,28 +76,40 @@ impl Application {
 
         let auth_policy = settings.auth_policy();
         let (secure, lifetime) = (settings.secure_cookies, auth_policy.absolute);
+        let registers = Registers::start_all(pool.clone()).await?;
         let state = web::Data::new(AppState {
             pool,
             auth: auth_policy,
+            registers,
         });
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
             source,
         })?;
         let address = listener.local_addr()?;
+        let data = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(auth::session::middleware(key.clone(), secure, lifetime))
                 .wrap(security_headers())
                 .wrap(TracingLogger::default())
-                .app_data(state.clone())
+                .app_data(data.clone())
                 .app_data(pages::form_config())
                 .configure(routes)
         })
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            server,
+            state,
+        })
+    }
+
+    /// Stops the server from outside (tests restart the hub with it).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -101,7 +118,9 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let outcome = self.server.await;
+        self.state.registers.stop();
+        outcome
     }
 }
 
@@ -112,6 +131,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assets/{path:.*}", web::get().to(pages::assets::serve))
         .configure(auth::routes)
         .configure(audit::routes)
+        .configure(jornadas::routes)
+        .configure(registers::routes)
         .configure(cajas::routes);
 }
 

@@ -44,6 +44,10 @@ pub enum Action {
     UserEnabled,
     UserPasswordChanged,
     UserPinChanged,
+    JornadaOpened,
+    JornadaClosed,
+    SessionOpened,
+    SessionClosed,
 }
 
 impl Action {
@@ -57,6 +61,10 @@ impl Action {
         Action::UserEnabled,
         Action::UserPasswordChanged,
         Action::UserPinChanged,
+        Action::JornadaOpened,
+        Action::JornadaClosed,
+        Action::SessionOpened,
+        Action::SessionClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +78,10 @@ impl Action {
             Action::UserEnabled => "usuario.habilitado",
             Action::UserPasswordChanged => "usuario.contraseña",
             Action::UserPinChanged => "usuario.pin",
+            Action::JornadaOpened => "jornada.abierta",
+            Action::JornadaClosed => "jornada.cerrada",
+            Action::SessionOpened => "sesion.abierta",
+            Action::SessionClosed => "sesion.cerrada",
         }
     }
 
@@ -79,6 +91,8 @@ impl Action {
             | Action::CajaEdited
             | Action::CajaArchived
             | Action::CajaRestored => "caja",
+            Action::JornadaOpened | Action::JornadaClosed => "jornada",
+            Action::SessionOpened | Action::SessionClosed => "sesion",
             _ => "usuario",
         }
     }

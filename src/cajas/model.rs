@@ -63,6 +63,8 @@ pub struct Caja {
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The number of the caja's last committed change (see `registers`).
+    pub event_seq: i64,
 }
 
 /// The columns an admin sets, for insert and update.
@@ -108,6 +110,8 @@ pub enum SaveError {
     NotFound,
     #[error(transparent)]
     Db(#[from] DieselError),
+    #[error(transparent)]
+    Unavailable(crate::db::DbError),
 }
 
 impl Caja {
@@ -222,6 +226,7 @@ impl Caja {
                 .set((
                     CajaColumns::new(config, &code),
                     pos_registers::version.eq(pos_registers::version + 1),
+                    pos_registers::event_seq.eq(pos_registers::event_seq + 1),
                     pos_registers::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Caja::as_returning())
@@ -271,6 +276,7 @@ impl Caja {
                 .set((
                     pos_registers::archived_at.eq(diesel::dsl::now),
                     pos_registers::version.eq(pos_registers::version + 1),
+                    pos_registers::event_seq.eq(pos_registers::event_seq + 1),
                     pos_registers::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Caja::as_returning())
@@ -303,6 +309,7 @@ impl Caja {
                 .set((
                     pos_registers::archived_at.eq(None::<DateTime<Utc>>),
                     pos_registers::version.eq(pos_registers::version + 1),
+                    pos_registers::event_seq.eq(pos_registers::event_seq + 1),
                     pos_registers::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Caja::as_returning())

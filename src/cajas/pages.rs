@@ -11,6 +11,8 @@ use super::model::{Caja, RegisterId, SaveError};
 use crate::auth::AdminUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
+use crate::registers::actor::{Archive, UpdateConfig};
+use crate::registers::ask;
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -171,6 +173,7 @@ pub async fn create(
     match db::run(&state.pool, move |conn| Caja::create(conn, &actor, &config)).await? {
         Ok(caja) => {
             tracing::info!(register_id = %caja.id, code = %caja.code, "caja created");
+            state.registers.start(caja.id).await?;
             Ok(redirect_see_other(&format!(
                 "{LIST_URL}?aviso=creada&caja={}",
                 caja.id
@@ -221,11 +224,23 @@ pub async fn update(
             return html(INVALID_FORM, &FormPage::edit(&admin, caja, form, errors));
         }
     };
-    match db::run(&state.pool, move |conn| {
-        Caja::update(conn, &actor, id, version, &config)
-    })
-    .await?
-    {
+    let saved = if state.registers.get(id).is_some() {
+        let msg = UpdateConfig {
+            actor,
+            expected_version: version,
+            config,
+        };
+        ask(&state.registers, id, msg)
+            .await
+            .map_err(register_failure)?
+    } else {
+        // No actor: the caja is archived or does not exist; the database says which.
+        db::run(&state.pool, move |conn| {
+            Caja::update(conn, &actor, id, version, &config)
+        })
+        .await?
+    };
+    match saved {
         Ok(caja) => {
             tracing::info!(code = %caja.code, version = caja.version, "caja saved");
             Ok(redirect_see_other(&format!(
@@ -278,9 +293,18 @@ fn archived_conflict(caja: &Caja) -> PageError {
     ))
 }
 
+fn register_failure(err: crate::registers::RegisterError) -> PageError {
+    match err {
+        crate::registers::RegisterError::Db(err) => err.into(),
+        crate::registers::RegisterError::UnknownCaja => PageError::NotFound("la caja"),
+        other => PageError::Conflict(other.message()),
+    }
+}
+
 fn unexpected(err: SaveError) -> PageError {
     match err {
         SaveError::Db(err) => err.into(),
+        SaveError::Unavailable(err) => err.into(),
         other => PageError::Conflict(other.to_string()),
     }
 }
@@ -346,12 +370,23 @@ pub async fn archive(
             },
         )
     };
-    match db::run(&state.pool, move |conn| {
-        Caja::archive(conn, &actor, id, version)
-    })
-    .await?
-    {
+    let archived = if state.registers.get(id).is_some() {
+        let msg = Archive {
+            actor,
+            expected_version: version,
+        };
+        ask(&state.registers, id, msg)
+            .await
+            .map_err(register_failure)?
+    } else {
+        db::run(&state.pool, move |conn| {
+            Caja::archive(conn, &actor, id, version)
+        })
+        .await?
+    };
+    match archived {
         Ok(caja) => {
+            state.registers.remove(caja.id);
             tracing::info!(code = %caja.code, "caja archived");
             Ok(redirect_see_other(&format!(
                 "{LIST_URL}?aviso=archivada&caja={}",
@@ -384,6 +419,9 @@ pub async fn restore(
     let actor = admin.user.actor();
     match db::run(&state.pool, move |conn| Caja::restore(conn, &actor, id)).await? {
         Ok(caja) => {
+            if state.registers.get(caja.id).is_none() {
+                state.registers.start(caja.id).await?;
+            }
             tracing::info!(code = %caja.code, "caja restored");
             Ok(redirect_see_other(&format!(
                 "{LIST_URL}?aviso=restaurada&caja={}",

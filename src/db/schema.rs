@@ -22,6 +22,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    jornadas (id) {
+        id -> Int4,
+        #[max_length = 20]
+        status -> Varchar,
+        opened_at -> Timestamptz,
+        opened_by -> Int4,
+        closed_at -> Nullable<Timestamptz>,
+        closed_by -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> Int8,
         account -> Text,
@@ -50,6 +62,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         #[max_length = 20]
         operational_status -> Varchar,
+        event_seq -> Int8,
     }
 }
 
@@ -68,6 +81,46 @@ diesel::table! {
         cash_difference -> Nullable<Int8>,
         payment_provider_used_primary_count -> Int4,
         payment_provider_used_backup_count -> Int4,
+        jornada_id -> Nullable<Int4>,
+        opened_by -> Nullable<Int4>,
+        closed_by -> Nullable<Int4>,
+        cash_sales -> Int8,
+        cash_expected -> Nullable<Int8>,
+        cash_count_detail -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    sale_payments (id) {
+        id -> Int8,
+        sale_id -> Int8,
+        #[max_length = 20]
+        method -> Varchar,
+        amount -> Int8,
+        amount_charged -> Int8,
+        tendered -> Nullable<Int8>,
+        change_given -> Int8,
+        #[max_length = 20]
+        provider -> Nullable<Varchar>,
+        used_backup -> Bool,
+    }
+}
+
+diesel::table! {
+    sales (id) {
+        id -> Int8,
+        register_id -> Int4,
+        session_id -> Int4,
+        idempotency_key -> Uuid,
+        request_hash -> Text,
+        total -> Int8,
+        total_charged -> Int8,
+        seq -> Int8,
+        created_at -> Timestamptz,
+        created_by -> Int4,
+        voided_at -> Nullable<Timestamptz>,
+        voided_by -> Nullable<Int4>,
+        void_reason -> Nullable<Text>,
     }
 }
 
@@ -88,13 +141,20 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(register_sessions -> jornadas (jornada_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
+diesel::joinable!(sale_payments -> sales (sale_id));
+diesel::joinable!(sales -> pos_registers (register_id));
+diesel::joinable!(sales -> register_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     hub_settings,
+    jornadas,
     login_failures,
     pos_registers,
     register_sessions,
+    sale_payments,
+    sales,
     users,
 );

@@ -218,6 +218,7 @@ pub struct TestApp {
     pub db: TestDb,
     /// The CSRF token of the client's session, sent with every form.
     csrf: Mutex<String>,
+    server: actix_web::dev::ServerHandle,
 }
 
 /// A cookie-keeping client that does not follow redirects.
@@ -263,13 +264,28 @@ impl TestApp {
             .await
             .expect("the application starts");
         let address = format!("http://{}", app.address());
+        let server = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
             address,
             client: new_client(),
             db,
             csrf: Mutex::new(String::new()),
+            server,
         }
+    }
+
+    /// Stops the hub and starts it again on the same database; the client
+    /// keeps its cookies, as a browser would.
+    pub async fn restart(self) -> Self {
+        self.server.stop(true).await;
+        let TestApp {
+            client, db, csrf, ..
+        } = self;
+        let mut app = Self::spawn_with(db, |_| {}).await;
+        app.client = client;
+        app.csrf = csrf;
+        app
     }
 
     /// Creates a user with [`PASSWORD`] (or returns the one of that name).

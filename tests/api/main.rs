@@ -10,3 +10,4 @@ mod embedded;
 mod health;
 mod helpers;
 mod migrations;
+mod registers;

@@ -163,12 +163,10 @@ fn paso_3_checks_pass_on_a_fresh_database() {
     let mut conn = db.connect();
     let applied = run_pending(&mut conn).unwrap();
     assert_eq!(
-        applied,
-        [
-            "2025-01-15-000000_bimba_cajas_mvp1_paymentstack",
-            "2025-02-01-000000_users_and_audit"
-        ]
+        applied[0],
+        "2025-01-15-000000_bimba_cajas_mvp1_paymentstack"
     );
+    assert_eq!(applied.len(), cajahub::db::migrations::count());
     assert_paso_3(&mut conn);
 }
 
@@ -316,7 +314,7 @@ async fn a_pre_mvp1_database_is_taken_over_with_its_rows() {
     );
 
     let sessions: Vec<LegacySession> = diesel::sql_query(
-        "SELECT id, register_id, status, initial_cash, opened_by, ticket_count, payment_totals::text AS payment_totals
+        "SELECT id, register_id, status, initial_cash, opened_by_legacy AS opened_by, ticket_count, payment_totals::text AS payment_totals
          FROM register_sessions ORDER BY id",
     )
     .load(&mut conn)

@@ -1,0 +1,351 @@
+//! `RegisterActor`: the only writer of one caja's live state. Each command
+//! is checked against memory, committed in one transaction on the blocking
+//! pool, and only then applied to memory and answered. Commands run one at
+//! a time (`AtomicResponse`), so a register's changes apply in order while
+//! other registers go on in parallel.
+
+use actix::prelude::*;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::RegisterError;
+use super::live::LiveSession;
+use super::sale::ValidSale;
+use super::store::{self, ClosedSession, SaleAck};
+use crate::audit::Actor as AuditActor;
+use crate::auth::user::{Role, User};
+use crate::cajas::domain::{CajaConfig, OperationalStatus};
+use crate::cajas::model::SaveError;
+use crate::cajas::{Caja, RegisterId};
+use crate::db::{self, PgPool};
+use crate::money::Pesos;
+
+/// How many commands may wait for one register.
+const MAILBOX: usize = 256;
+
+pub struct RegisterActor {
+    pool: PgPool,
+    caja: Caja,
+    session: Option<LiveSession>,
+    /// The number of the last committed change.
+    seq: i64,
+}
+
+impl RegisterActor {
+    pub fn new(pool: PgPool, caja: Caja, session: Option<LiveSession>) -> Self {
+        let seq = caja.event_seq;
+        Self {
+            pool,
+            caja,
+            session,
+            seq,
+        }
+    }
+
+    fn id(&self) -> RegisterId {
+        self.caja.id
+    }
+}
+
+impl Actor for RegisterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        tracing::debug!(register_id = %self.caja.id, seq = self.seq, "register actor started");
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::debug!(register_id = %self.caja.id, "register actor stopped");
+    }
+}
+
+/// What a screen may see of a register.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub caja: Caja,
+    pub session: Option<LiveSession>,
+    pub seq: i64,
+}
+
+#[derive(Message)]
+#[rtype(result = "Snapshot")]
+pub struct GetSnapshot;
+
+impl Handler<GetSnapshot> for RegisterActor {
+    type Result = MessageResult<GetSnapshot>;
+
+    fn handle(&mut self, _: GetSnapshot, _: &mut Self::Context) -> Self::Result {
+        MessageResult(Snapshot {
+            caja: self.caja.clone(),
+            session: self.session.clone(),
+            seq: self.seq,
+        })
+    }
+}
+
+/// Runs `work` on the blocking pool; the actor takes no other command until
+/// it is done and `apply` has updated memory from what was committed and
+/// made the reply. A failed write replies an error and changes nothing.
+fn commit<T, R, W, A>(
+    actor: &RegisterActor,
+    work: W,
+    apply: A,
+) -> AtomicResponse<RegisterActor, Result<R, RegisterError>>
+where
+    T: Send + 'static,
+    R: 'static,
+    W: FnOnce(&mut diesel::PgConnection) -> Result<T, RegisterError> + Send + 'static,
+    A: FnOnce(&mut RegisterActor, T) -> R + 'static,
+{
+    let pool = actor.pool.clone();
+    AtomicResponse::new(Box::pin(
+        async move {
+            match db::run(&pool, work).await {
+                Ok(result) => result,
+                Err(err) => Err(RegisterError::Db(err)),
+            }
+        }
+        .into_actor(actor)
+        .map(move |result, actor, _| result.map(|value| apply(actor, value))),
+    ))
+}
+
+fn refuse<R: 'static>(
+    err: RegisterError,
+) -> AtomicResponse<RegisterActor, Result<R, RegisterError>> {
+    AtomicResponse::new(Box::pin(fut::ready(Err(err))))
+}
+
+/// Opens a session with its float (fondo inicial).
+#[derive(Message)]
+#[rtype(result = "Result<LiveSession, RegisterError>")]
+pub struct OpenSession {
+    pub by: User,
+    pub initial_cash: Pesos,
+}
+
+impl Handler<OpenSession> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<LiveSession, RegisterError>>;
+
+    fn handle(&mut self, msg: OpenSession, _: &mut Self::Context) -> Self::Result {
+        if self.session.is_some() {
+            return refuse(RegisterError::SessionAlreadyOpen);
+        }
+        if let Err(err) = self.may_sell() {
+            return refuse(err);
+        }
+        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
+        commit(
+            self,
+            move |conn| store::open_session(conn, &actor, id, msg.by.id.0, msg.initial_cash, seq),
+            move |register, session: LiveSession| {
+                tracing::info!(register_id = %register.caja.id, session_id = session.id, seq, "session opened");
+                register.session = Some(session.clone());
+                register.seq = seq;
+                session
+            },
+        )
+    }
+}
+
+/// Records a sale (from the HTTP API or a POS socket).
+#[derive(Message)]
+#[rtype(result = "Result<RecordedSale, RegisterError>")]
+pub struct RecordSale {
+    pub by: User,
+    pub sale: ValidSale,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedSale {
+    pub ack: SaleAck,
+    /// True when this answers a retry of a sale already recorded.
+    pub replayed: bool,
+}
+
+impl RegisterActor {
+    fn may_sell(&self) -> Result<(), RegisterError> {
+        if self.caja.is_archived() {
+            return Err(RegisterError::Archived);
+        }
+        match self.caja.operational_status {
+            OperationalStatus::Active => Ok(()),
+            other => Err(RegisterError::NotActive(other)),
+        }
+    }
+
+    /// A cashier works only their own session; supervisors any.
+    fn may_work_session(&self, by: &User) -> Result<&LiveSession, RegisterError> {
+        let session = self.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
+        if by.role == Role::Cajero && session.opened_by != Some(by.id.0) {
+            return Err(RegisterError::NotYourSession);
+        }
+        Ok(session)
+    }
+}
+
+impl Handler<RecordSale> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<RecordedSale, RegisterError>>;
+
+    fn handle(&mut self, msg: RecordSale, _: &mut Self::Context) -> Self::Result {
+        let id = self.id();
+        let seq = self.seq + 1;
+        // Decided now, against memory; used only if the key is new.
+        let plan = self
+            .may_sell()
+            .and_then(|()| self.may_work_session(&msg.by))
+            .and_then(|session| session.with_sale(&msg.sale, &self.caja, Utc::now()));
+        let by = msg.by.id.0;
+        let sale = msg.sale;
+        commit(
+            self,
+            move |conn| {
+                // A retry gets the original answer, whatever happened since.
+                if let Some((ack, fingerprint)) = store::sale_by_key(conn, sale.key)? {
+                    return if ack.register_id == id.0 && fingerprint == sale.fingerprint() {
+                        Ok((
+                            RecordedSale {
+                                ack,
+                                replayed: true,
+                            },
+                            None,
+                        ))
+                    } else {
+                        Err(RegisterError::KeyReused)
+                    };
+                }
+                let after = plan?;
+                let ack = store::insert_sale(conn, id, &after, &sale, by, seq)?;
+                Ok((
+                    RecordedSale {
+                        ack,
+                        replayed: false,
+                    },
+                    Some(after),
+                ))
+            },
+            move |register, (recorded, after): (RecordedSale, Option<LiveSession>)| {
+                if let Some(after) = after {
+                    register.session = Some(after);
+                    register.seq = recorded.ack.seq;
+                    tracing::info!(register_id = %register.caja.id, sale_id = recorded.ack.sale_id, seq = recorded.ack.seq, "sale recorded");
+                }
+                recorded
+            },
+        )
+    }
+}
+
+/// Closes the open session with the cash counted.
+#[derive(Message)]
+#[rtype(result = "Result<ClosedSession, RegisterError>")]
+pub struct CloseSession {
+    pub by: User,
+    pub count: Pesos,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Handler<CloseSession> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<ClosedSession, RegisterError>>;
+
+    fn handle(&mut self, msg: CloseSession, _: &mut Self::Context) -> Self::Result {
+        let session = match self.may_work_session(&msg.by) {
+            Ok(session) => session.clone(),
+            Err(err) => return refuse(err),
+        };
+        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
+        commit(
+            self,
+            move |conn| {
+                store::close_session(
+                    conn,
+                    &actor,
+                    id,
+                    &session,
+                    msg.count,
+                    msg.detail,
+                    msg.by.id.0,
+                    seq,
+                )
+            },
+            move |register, closed: ClosedSession| {
+                tracing::info!(register_id = %register.caja.id, session_id = closed.id, difference = closed.cash_difference.get(), "session closed");
+                register.session = None;
+                register.seq = seq;
+                closed
+            },
+        )
+    }
+}
+
+/// An admin's edit of the caja's configuration.
+#[derive(Message)]
+#[rtype(result = "Result<Caja, SaveError>")]
+pub struct UpdateConfig {
+    pub actor: AuditActor,
+    pub expected_version: i32,
+    pub config: CajaConfig,
+}
+
+impl Handler<UpdateConfig> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<Caja, SaveError>>;
+
+    fn handle(&mut self, msg: UpdateConfig, _: &mut Self::Context) -> Self::Result {
+        let (pool, id) = (self.pool.clone(), self.id());
+        AtomicResponse::new(Box::pin(
+            async move {
+                db::run(&pool, move |conn| {
+                    Caja::update(conn, &msg.actor, id, msg.expected_version, &msg.config)
+                })
+                .await
+                .unwrap_or_else(|err| Err(SaveError::Unavailable(err)))
+            }
+            .into_actor(self)
+            .map(|result, register, _| {
+                if let Ok(caja) = &result {
+                    register.caja = caja.clone();
+                    register.seq = caja.event_seq;
+                }
+                result
+            }),
+        ))
+    }
+}
+
+/// Archives the caja; the actor stops once it is archived.
+#[derive(Message)]
+#[rtype(result = "Result<Caja, SaveError>")]
+pub struct Archive {
+    pub actor: AuditActor,
+    pub expected_version: i32,
+}
+
+impl Handler<Archive> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<Caja, SaveError>>;
+
+    fn handle(&mut self, msg: Archive, _: &mut Self::Context) -> Self::Result {
+        if self.session.is_some() {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(SaveError::OpenSession))));
+        }
+        let (pool, id) = (self.pool.clone(), self.id());
+        AtomicResponse::new(Box::pin(
+            async move {
+                db::run(&pool, move |conn| {
+                    Caja::archive(conn, &msg.actor, id, msg.expected_version)
+                })
+                .await
+                .unwrap_or_else(|err| Err(SaveError::Unavailable(err)))
+            }
+            .into_actor(self)
+            .map(|result, register, ctx| {
+                if let Ok(caja) = &result {
+                    register.caja = caja.clone();
+                    register.seq = caja.event_seq;
+                    ctx.stop();
+                }
+                result
+            }),
+        ))
+    }
+}

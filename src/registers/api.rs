@@ -1,0 +1,128 @@
+//! The JSON API of the registers: `POST /api/cajas/{id}/sales` records a
+//! sale through the caja's actor (the POS socket sends the same message),
+//! `GET /api/cajas/{id}` answers its snapshot. Errors are
+//! `{"type":"error","code":…,"message":…,"field":…}` with a 4xx or 503.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::actor::{GetSnapshot, RecordSale};
+use super::sale::SaleRequest;
+use super::{ErrorBody, RegisterError, ask};
+use crate::auth::CurrentUser;
+use crate::cajas::RegisterId;
+use crate::startup::AppState;
+
+/// A sale is small; a larger body is not one.
+const JSON_LIMIT_BYTES: usize = 16 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .app_data(json_config())
+            .route("/cajas/{id}", web::get().to(snapshot))
+            .route("/cajas/{id}/sales", web::post().to(record_sale)),
+    );
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(JSON_LIMIT_BYTES)
+        .error_handler(|err, _| {
+            let body = ErrorBody {
+                kind: "error",
+                code: "invalid_json",
+                message: format!("El cuerpo no es una venta válida: {err}"),
+                field: None,
+            };
+            actix_web::error::InternalError::from_response(
+                err,
+                HttpResponse::BadRequest().json(body),
+            )
+            .into()
+        })
+}
+
+fn refused(err: RegisterError) -> HttpResponse {
+    if err.status().is_server_error() {
+        tracing::error!(error = ?err, "register command failed");
+    }
+    HttpResponse::build(err.status()).json(err.body())
+}
+
+fn caja_id(raw: &str) -> Result<RegisterId, RegisterError> {
+    raw.parse().map_err(|_| RegisterError::UnknownCaja)
+}
+
+/// POST /api/cajas/{id}/sales
+#[tracing::instrument(skip_all, fields(register_id = %id, user = %current.user.name))]
+pub async fn record_sale(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<SaleRequest>,
+) -> HttpResponse {
+    let id = match caja_id(&id) {
+        Ok(id) => id,
+        Err(err) => return refused(err),
+    };
+    let sale = match body.validate() {
+        Ok(sale) => sale,
+        Err(invalid) => {
+            return HttpResponse::UnprocessableEntity().json(ErrorBody {
+                kind: "error",
+                code: "invalid_sale",
+                message: invalid.message,
+                field: Some(invalid.field),
+            });
+        }
+    };
+    match ask(
+        &state.registers,
+        id,
+        RecordSale {
+            by: current.user,
+            sale,
+        },
+    )
+    .await
+    .and_then(|r| r)
+    {
+        Ok(recorded) => {
+            let status = if recorded.replayed {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            HttpResponse::build(status).json(serde_json::json!({
+                "type": "ack",
+                "replayed": recorded.replayed,
+                "sale_id": recorded.ack.sale_id,
+                "register_id": recorded.ack.register_id,
+                "seq": recorded.ack.seq,
+                "total": recorded.ack.total,
+                "total_charged": recorded.ack.total_charged,
+                "change": recorded.ack.change,
+            }))
+        }
+        Err(err) => refused(err),
+    }
+}
+
+/// GET /api/cajas/{id}
+pub async fn snapshot(
+    _current: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let id = match caja_id(&id) {
+        Ok(id) => id,
+        Err(err) => return refused(err),
+    };
+    match ask(&state.registers, id, GetSnapshot).await {
+        Ok(snapshot) => {
+            HttpResponse::Ok().json(serde_json::json!({ "type": "snapshot", "register": snapshot }))
+        }
+        Err(err) => refused(err),
+    }
+}

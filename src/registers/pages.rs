@@ -1,0 +1,479 @@
+//! The session pages of the runbook's PASO 6.2: `/caja/session/open`,
+//! `/caja/session/close`, and each session's own page with its totals and,
+//! once closed, its cuadratura.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::actor::{CloseSession, OpenSession, Snapshot};
+use super::live::LiveSession;
+use super::sale::PaymentMethod;
+use super::store::{self, SessionSummary};
+use super::{RegisterError, ask};
+use crate::auth::CurrentUser;
+use crate::auth::csrf::CsrfForm;
+use crate::auth::user::Role;
+use crate::cajas::RegisterId;
+use crate::cajas::domain::OperationalStatus;
+use crate::cajas::form::FieldErrors;
+use crate::db;
+use crate::money::{self, Pesos};
+use crate::startup::AppState;
+use crate::web::{Chrome, PageError, html, local_time, redirect_see_other};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/caja/session/open", web::get().to(open_form))
+        .route("/caja/session/open", web::post().to(open))
+        .route("/caja/session/close", web::get().to(close_form))
+        .route("/caja/session/close", web::post().to(close))
+        .route("/caja/session/{id}", web::get().to(session_page));
+}
+
+/// Bills and coins in circulation, for counting cash by denomination.
+pub const DENOMINATIONS: [i64; 9] = [20_000, 10_000, 5_000, 2_000, 1_000, 500, 100, 50, 10];
+
+// ------------------------------------------------------------------ open
+
+#[derive(Template)]
+#[template(path = "sessions/open.html")]
+struct OpenPage {
+    chrome: Option<Chrome>,
+    jornada_open: bool,
+    cajas: Vec<(RegisterId, String, String)>,
+    form: OpenForm,
+    errors: FieldErrors,
+    message: Option<String>,
+}
+
+impl OpenPage {
+    fn error(&self, field: &str) -> &str {
+        self.errors.get(field).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OpenForm {
+    register_id: String,
+    initial_cash: String,
+}
+
+async fn render_open(
+    current: &CurrentUser,
+    state: &AppState,
+    status: StatusCode,
+    form: OpenForm,
+    errors: FieldErrors,
+    message: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let jornada_open = db::run(&state.pool, crate::jornadas::current)
+        .await??
+        .is_some();
+    let cajas = state
+        .registers
+        .snapshots()
+        .await
+        .into_iter()
+        .filter(|s| s.session.is_none() && s.caja.operational_status == OperationalStatus::Active)
+        .map(|s| (s.caja.id, s.caja.code, s.caja.name))
+        .collect();
+    html(
+        status,
+        &OpenPage {
+            chrome: current.chrome(),
+            jornada_open,
+            cajas,
+            form,
+            errors,
+            message,
+        },
+    )
+}
+
+/// GET /caja/session/open
+pub async fn open_form(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    render_open(
+        &current,
+        &state,
+        StatusCode::OK,
+        OpenForm::default(),
+        FieldErrors::default(),
+        None,
+    )
+    .await
+}
+
+/// POST /caja/session/open
+#[tracing::instrument(skip_all, fields(user = %current.user.name))]
+pub async fn open(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<OpenForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = FieldErrors::default();
+    let register: Option<RegisterId> = form.register_id.trim().parse().ok();
+    if register.is_none() {
+        errors.add("register_id", "Elige una caja.");
+    }
+    let initial_cash = match money::parse_typed(&form.initial_cash).map(Pesos::non_negative) {
+        Some(Ok(amount)) => Some(amount),
+        Some(Err(err)) => {
+            errors.add("initial_cash", format!("El fondo inicial {err}."));
+            None
+        }
+        None => {
+            errors.add(
+                "initial_cash",
+                "Escribe el fondo inicial en pesos, por ejemplo 50000.",
+            );
+            None
+        }
+    };
+    let (Some(register), Some(initial_cash)) = (register, initial_cash) else {
+        return render_open(
+            &current,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+            errors,
+            None,
+        )
+        .await;
+    };
+    let by = current.user.clone();
+    match ask(&state.registers, register, OpenSession { by, initial_cash })
+        .await
+        .and_then(|r| r)
+    {
+        Ok(session) => Ok(redirect_see_other(&format!("/caja/session/{}", session.id))),
+        Err(RegisterError::Db(err)) => Err(err.into()),
+        Err(err) => {
+            render_open(
+                &current,
+                &state,
+                StatusCode::CONFLICT,
+                form,
+                errors,
+                Some(err.message()),
+            )
+            .await
+        }
+    }
+}
+
+// ----------------------------------------------------------------- close
+
+#[derive(Template)]
+#[template(path = "sessions/close.html")]
+struct ClosePage {
+    chrome: Option<Chrome>,
+    /// Sessions this user may close, to choose from.
+    choices: Vec<Snapshot>,
+    chosen: Option<Snapshot>,
+    form: CloseForm,
+    errors: FieldErrors,
+    message: Option<String>,
+}
+
+impl ClosePage {
+    fn error(&self, field: &str) -> &str {
+        self.errors.get(field).unwrap_or("")
+    }
+
+    fn denominations(&self) -> Vec<(i64, String, String)> {
+        DENOMINATIONS
+            .iter()
+            .map(|d| {
+                let value = self
+                    .form
+                    .denominations
+                    .get(&format!("d{d}"))
+                    .cloned()
+                    .unwrap_or_default();
+                (*d, Pesos::new(*d).unwrap_or_default().to_string(), value)
+            })
+            .collect()
+    }
+}
+
+/// Per-method totals of a session, for the pages.
+fn method_rows(totals: &BTreeMap<String, i64>) -> Vec<(&'static str, String)> {
+    PaymentMethod::ALL
+        .iter()
+        .map(|m| {
+            (
+                m.label(),
+                Pesos::new(totals.get(m.as_str()).copied().unwrap_or(0))
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+impl LiveSession {
+    pub fn method_rows(&self) -> Vec<(&'static str, String)> {
+        method_rows(&self.payment_totals)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CloseForm {
+    register_id: String,
+    cash_count: String,
+    #[serde(flatten)]
+    denominations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CloseQuery {
+    caja: Option<i32>,
+}
+
+fn may_close(user: &crate::auth::user::User, session: &LiveSession) -> bool {
+    user.role.includes(Role::Supervisor) || session.opened_by == Some(user.id.0)
+}
+
+async fn render_close(
+    current: &CurrentUser,
+    state: &AppState,
+    status: StatusCode,
+    caja: Option<RegisterId>,
+    form: CloseForm,
+    errors: FieldErrors,
+    message: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let choices: Vec<Snapshot> = state
+        .registers
+        .snapshots()
+        .await
+        .into_iter()
+        .filter(|s| {
+            s.session
+                .as_ref()
+                .is_some_and(|session| may_close(&current.user, session))
+        })
+        .collect();
+    let chosen = match caja {
+        Some(id) => choices.iter().find(|s| s.caja.id == id).cloned(),
+        None if choices.len() == 1 => choices.first().cloned(),
+        None => None,
+    };
+    html(
+        status,
+        &ClosePage {
+            chrome: current.chrome(),
+            choices,
+            chosen,
+            form,
+            errors,
+            message,
+        },
+    )
+}
+
+/// GET /caja/session/close
+pub async fn close_form(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<CloseQuery>,
+) -> Result<HttpResponse, PageError> {
+    let caja = query.caja.map(RegisterId);
+    render_close(
+        &current,
+        &state,
+        StatusCode::OK,
+        caja,
+        CloseForm::default(),
+        FieldErrors::default(),
+        None,
+    )
+    .await
+}
+
+/// The count: one amount, or bills and coins by denomination (then the
+/// amount, if also given, must agree).
+fn parse_count(
+    form: &CloseForm,
+    errors: &mut FieldErrors,
+) -> Option<(Pesos, Option<serde_json::Value>)> {
+    let mut by_denomination = serde_json::Map::new();
+    let mut sum = Pesos::ZERO;
+    for d in DENOMINATIONS {
+        let field = format!("d{d}");
+        let raw = form
+            .denominations
+            .get(&field)
+            .map(|v| v.trim())
+            .unwrap_or("");
+        if raw.is_empty() {
+            continue;
+        }
+        match raw.parse::<i64>() {
+            Ok(n) if (0..=1_000_000).contains(&n) => {
+                by_denomination.insert(d.to_string(), n.into());
+                sum = sum.checked_add(Pesos::new(d * n).unwrap_or_default())?;
+            }
+            _ => {
+                errors.add(
+                    "denominations",
+                    format!(
+                        "La cantidad de {} debe ser un número entero de 0 a 1.000.000.",
+                        Pesos::new(d).unwrap_or_default()
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let typed = form.cash_count.trim();
+    let amount = if typed.is_empty() {
+        None
+    } else {
+        match money::parse_typed(typed).map(Pesos::non_negative) {
+            Some(Ok(amount)) => Some(amount),
+            _ => {
+                errors.add(
+                    "cash_count",
+                    "Escribe el efectivo contado en pesos (sin signo negativo), por ejemplo 50000.",
+                );
+                return None;
+            }
+        }
+    };
+    match (amount, by_denomination.is_empty()) {
+        (None, true) => {
+            errors.add(
+                "cash_count",
+                "Ingresa el efectivo contado: el monto o la cantidad de billetes y monedas.",
+            );
+            None
+        }
+        (Some(amount), true) => Some((amount, None)),
+        (Some(amount), false) if amount != sum => {
+            errors.add(
+                "cash_count",
+                format!("El monto ({amount}) no coincide con los billetes y monedas ({sum})."),
+            );
+            None
+        }
+        (_, false) => Some((sum, Some(serde_json::Value::Object(by_denomination)))),
+    }
+}
+
+/// POST /caja/session/close
+#[tracing::instrument(skip_all, fields(user = %current.user.name))]
+pub async fn close(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<CloseForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = FieldErrors::default();
+    let register: Option<RegisterId> = form.register_id.trim().parse().ok();
+    let count = parse_count(&form, &mut errors);
+    let (Some(register), Some((count, detail))) = (register, count) else {
+        if register.is_none() {
+            errors.add("register_id", "Elige la caja a cerrar.");
+        }
+        return render_close(
+            &current,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            register,
+            form,
+            errors,
+            None,
+        )
+        .await;
+    };
+    let by = current.user.clone();
+    match ask(
+        &state.registers,
+        register,
+        CloseSession { by, count, detail },
+    )
+    .await
+    .and_then(|r| r)
+    {
+        Ok(closed) => Ok(redirect_see_other(&format!("/caja/session/{}", closed.id))),
+        Err(RegisterError::Db(err)) => Err(err.into()),
+        Err(err) => {
+            let status = err.status();
+            render_close(
+                &current,
+                &state,
+                status,
+                Some(register),
+                form,
+                errors,
+                Some(err.message()),
+            )
+            .await
+        }
+    }
+}
+
+// ------------------------------------------------------------ one session
+
+#[derive(Template)]
+#[template(path = "sessions/show.html")]
+struct SessionPage {
+    chrome: Option<Chrome>,
+    session: SessionSummary,
+}
+
+impl SessionPage {
+    fn methods(&self) -> Vec<(&'static str, String)> {
+        method_rows(&self.session.payment_totals)
+    }
+
+    fn expected(&self) -> Pesos {
+        self.session.cash_expected.unwrap_or_else(|| {
+            self.session
+                .initial_cash
+                .checked_add(self.session.cash_sales)
+                .unwrap_or_default()
+        })
+    }
+
+    fn local(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        local_time(at)
+    }
+}
+
+/// GET /caja/session/{id}
+pub async fn session_page(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
+    let session = db::run(&state.pool, move |conn| store::session_summary(conn, id))
+        .await?
+        .map_err(|err| match err {
+            diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
+            other => other.into(),
+        })?;
+    if !current.user.role.includes(Role::Supervisor) && session.opened_by != Some(current.user.id.0)
+    {
+        return Err(PageError::Forbidden(
+            "Esta sesión es de otra persona.".into(),
+        ));
+    }
+    html(
+        StatusCode::OK,
+        &SessionPage {
+            chrome: current.chrome(),
+            session,
+        },
+    )
+}

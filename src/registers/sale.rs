@@ -1,0 +1,389 @@
+//! A sale as the POS sends it, and its validation into a [`ValidSale`]:
+//! payments that add up to the total, cash rounded by law, card payments
+//! naming their provider. Every error names the field it is about.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::cajas::domain::PaymentProvider;
+use crate::money::{MoneyError, Pesos};
+use crate::text_enum;
+
+text_enum! {
+    /// How a payment was made.
+    PaymentMethod {
+        Efectivo = "EFECTIVO" => "Efectivo",
+        Debito = "DEBITO" => "Débito",
+        Credito = "CREDITO" => "Crédito",
+        Transferencia = "TRANSFERENCIA" => "Transferencia",
+    }
+}
+
+impl PaymentMethod {
+    pub fn is_card(self) -> bool {
+        matches!(self, PaymentMethod::Debito | PaymentMethod::Credito)
+    }
+}
+
+/// The most payments one sale may be split into.
+const MAX_PAYMENTS: usize = 8;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaleRequest {
+    pub key: String,
+    pub total: i64,
+    pub payments: Vec<PaymentRequest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub method: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub tendered: Option<i64>,
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+/// Why a sale request is not a sale: a field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{field}: {message}")]
+pub struct InvalidSale {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> InvalidSale {
+    InvalidSale {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn money(field: &str, result: Result<Pesos, MoneyError>) -> Result<Pesos, InvalidSale> {
+    result.map_err(|err| invalid(field, format!("el monto {err}")))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPayment {
+    pub method: PaymentMethod,
+    /// The part of the exact total this payment covers.
+    pub amount: Pesos,
+    /// What is charged for it: cash rounded to the ten, others exact.
+    pub charged: Pesos,
+    pub tendered: Option<Pesos>,
+    pub change: Pesos,
+    pub provider: Option<PaymentProvider>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidSale {
+    pub key: Uuid,
+    pub total: Pesos,
+    pub total_charged: Pesos,
+    pub payments: Vec<ValidPayment>,
+}
+
+impl ValidSale {
+    /// A fingerprint of what was asked, to tell a retry (same key, same
+    /// sale) from a reused key (same key, another sale).
+    pub fn fingerprint(&self) -> String {
+        let payments: Vec<String> = self
+            .payments
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}:{}:{}",
+                    p.method,
+                    p.amount.get(),
+                    p.tendered.map_or(String::new(), |t| t.get().to_string()),
+                    p.provider.map_or("", |p| p.as_str())
+                )
+            })
+            .collect();
+        format!("{}|{}", self.total.get(), payments.join(";"))
+    }
+
+    /// Cash kept by the register: charged in cash (received minus change).
+    pub fn cash_kept(&self) -> Pesos {
+        self.payments
+            .iter()
+            .filter(|p| p.method == PaymentMethod::Efectivo)
+            .fold(Pesos::ZERO, |sum, p| {
+                sum.checked_add(p.charged).unwrap_or(sum)
+            })
+    }
+
+    pub fn change(&self) -> Pesos {
+        self.payments.iter().fold(Pesos::ZERO, |sum, p| {
+            sum.checked_add(p.change).unwrap_or(sum)
+        })
+    }
+}
+
+impl SaleRequest {
+    pub fn validate(&self) -> Result<ValidSale, InvalidSale> {
+        let key = Uuid::parse_str(self.key.trim()).map_err(|_| {
+            invalid(
+                "key",
+                "debe ser un UUID (la clave de idempotencia de la venta)",
+            )
+        })?;
+        let total = money("total", Pesos::positive(self.total))?;
+        if self.payments.is_empty() {
+            return Err(invalid("payments", "la venta necesita al menos un pago"));
+        }
+        if self.payments.len() > MAX_PAYMENTS {
+            return Err(invalid(
+                "payments",
+                format!("a lo más {MAX_PAYMENTS} pagos por venta"),
+            ));
+        }
+        let mut payments = Vec::with_capacity(self.payments.len());
+        let mut sum = Pesos::ZERO;
+        let mut charged_sum = Pesos::ZERO;
+        for (i, request) in self.payments.iter().enumerate() {
+            let field = |name: &str| format!("payments[{i}].{name}");
+            let method: PaymentMethod = request.method.trim().parse().map_err(|_| {
+                invalid(
+                    field("method"),
+                    format!(
+                        "método desconocido {:?}: usa EFECTIVO, DEBITO, CREDITO o TRANSFERENCIA",
+                        request.method
+                    ),
+                )
+            })?;
+            let amount = money(&field("amount"), Pesos::positive(request.amount))?;
+            let provider = match (&request.provider, method.is_card()) {
+                (Some(provider), true) => {
+                    Some(provider.trim().parse::<PaymentProvider>().map_err(|_| {
+                        invalid(
+                            field("provider"),
+                            format!("proveedor desconocido {provider:?}: usa GETNET o KLAP"),
+                        )
+                    })?)
+                }
+                (None, true) => {
+                    return Err(invalid(
+                        field("provider"),
+                        "un pago con tarjeta debe indicar el proveedor (GETNET o KLAP)",
+                    ));
+                }
+                (Some(_), false) => {
+                    return Err(invalid(
+                        field("provider"),
+                        "solo los pagos con tarjeta llevan proveedor",
+                    ));
+                }
+                (None, false) => None,
+            };
+            let (charged, tendered, change) = if method == PaymentMethod::Efectivo {
+                if payments
+                    .iter()
+                    .any(|p: &ValidPayment| p.method == PaymentMethod::Efectivo)
+                {
+                    return Err(invalid(
+                        field("method"),
+                        "una venta lleva a lo más un pago en efectivo",
+                    ));
+                }
+                let charged = amount.cash_rounded();
+                let tendered = match request.tendered {
+                    Some(t) => money(&field("tendered"), Pesos::positive(t))?,
+                    None => charged,
+                };
+                let change = tendered
+                    .checked_sub(charged)
+                    .filter(|c| *c >= Pesos::ZERO)
+                    .ok_or_else(|| {
+                        invalid(
+                            field("tendered"),
+                            format!("el efectivo recibido no cubre {charged}"),
+                        )
+                    })?;
+                (charged, Some(tendered), change)
+            } else {
+                if request.tendered.is_some() {
+                    return Err(invalid(
+                        field("tendered"),
+                        "solo el efectivo tiene monto recibido",
+                    ));
+                }
+                (amount, None, Pesos::ZERO)
+            };
+            sum = sum
+                .checked_add(amount)
+                .ok_or_else(|| invalid("payments", "la suma de los pagos es demasiado grande"))?;
+            charged_sum = charged_sum
+                .checked_add(charged)
+                .ok_or_else(|| invalid("payments", "la suma de los pagos es demasiado grande"))?;
+            payments.push(ValidPayment {
+                method,
+                amount,
+                charged,
+                tendered,
+                change,
+                provider,
+            });
+        }
+        if sum != total {
+            return Err(invalid(
+                "payments",
+                format!("los pagos suman {sum} y el total es {total}"),
+            ));
+        }
+        Ok(ValidSale {
+            key,
+            total,
+            total_charged: charged_sum,
+            payments,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sale(total: i64, payments: Vec<PaymentRequest>) -> SaleRequest {
+        SaleRequest {
+            key: "0b7e6a1e-7f64-4d5c-9a55-2a8f4e7a1c11".into(),
+            total,
+            payments,
+        }
+    }
+
+    fn pay(
+        method: &str,
+        amount: i64,
+        tendered: Option<i64>,
+        provider: Option<&str>,
+    ) -> PaymentRequest {
+        PaymentRequest {
+            method: method.into(),
+            amount,
+            tendered,
+            provider: provider.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn cash_is_rounded_and_change_recorded() {
+        let valid = sale(12_345, vec![pay("EFECTIVO", 12_345, Some(20_000), None)])
+            .validate()
+            .unwrap();
+        assert_eq!(valid.total.get(), 12_345);
+        assert_eq!(valid.total_charged.get(), 12_340);
+        assert_eq!(valid.payments[0].change.get(), 7_660);
+        assert_eq!(valid.cash_kept().get(), 12_340);
+    }
+
+    #[test]
+    fn mixed_payments_round_only_the_cash() {
+        let valid = sale(
+            10_007,
+            vec![
+                pay("DEBITO", 5_000, None, Some("GETNET")),
+                pay("EFECTIVO", 5_007, None, None),
+            ],
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(valid.total_charged.get(), 10_010);
+        assert_eq!(valid.cash_kept().get(), 5_010);
+    }
+
+    #[test]
+    fn every_mistake_names_its_field() {
+        let field = |r: SaleRequest| r.validate().unwrap_err().field;
+        assert_eq!(
+            field(SaleRequest {
+                key: "nope".into(),
+                ..sale(1, vec![pay("EFECTIVO", 1, None, None)])
+            }),
+            "key"
+        );
+        assert_eq!(
+            field(sale(0, vec![pay("EFECTIVO", 1, None, None)])),
+            "total"
+        );
+        assert_eq!(
+            field(sale(-5, vec![pay("EFECTIVO", 1, None, None)])),
+            "total"
+        );
+        assert_eq!(
+            field(sale(
+                2_000_000_000_000,
+                vec![pay("EFECTIVO", 1, None, None)]
+            )),
+            "total"
+        );
+        assert_eq!(field(sale(100, vec![])), "payments");
+        assert_eq!(
+            field(sale(100, vec![pay("CHEQUE", 100, None, None)])),
+            "payments[0].method"
+        );
+        assert_eq!(
+            field(sale(100, vec![pay("DEBITO", 100, None, None)])),
+            "payments[0].provider"
+        );
+        assert_eq!(
+            field(sale(100, vec![pay("DEBITO", 100, None, Some("VISA"))])),
+            "payments[0].provider"
+        );
+        assert_eq!(
+            field(sale(100, vec![pay("EFECTIVO", 100, None, Some("KLAP"))])),
+            "payments[0].provider"
+        );
+        assert_eq!(
+            field(sale(100, vec![pay("EFECTIVO", 100, Some(50), None)])),
+            "payments[0].tendered"
+        );
+        assert_eq!(
+            field(sale(100, vec![pay("DEBITO", 100, Some(200), Some("KLAP"))])),
+            "payments[0].tendered"
+        );
+        assert_eq!(
+            field(sale(100, vec![pay("EFECTIVO", 60, None, None)])),
+            "payments"
+        );
+        assert_eq!(
+            field(sale(100, vec![pay("EFECTIVO", 0, None, None)])),
+            "payments[0].amount"
+        );
+        assert_eq!(
+            field(sale(
+                100,
+                vec![
+                    pay("EFECTIVO", 50, None, None),
+                    pay("EFECTIVO", 50, None, None)
+                ]
+            )),
+            "payments[1].method"
+        );
+        assert_eq!(
+            field(sale(
+                1_000_000_000_000,
+                vec![
+                    pay("DEBITO", 999_999_999_999, None, Some("KLAP")),
+                    pay("CREDITO", 999_999_999_999, None, Some("KLAP"))
+                ]
+            )),
+            "payments"
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_tells_sales_apart() {
+        let a = sale(100, vec![pay("EFECTIVO", 100, None, None)])
+            .validate()
+            .unwrap();
+        let b = sale(100, vec![pay("DEBITO", 100, None, Some("KLAP"))])
+            .validate()
+            .unwrap();
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+}

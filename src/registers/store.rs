@@ -1,0 +1,463 @@
+//! The register's rows: loading its live state, and the one transaction per
+//! change (session opened, sale recorded, session closed), each bumping the
+//! caja's `event_seq`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::RegisterError;
+use super::live::LiveSession;
+use super::sale::ValidSale;
+use crate::audit::{self, Action, Actor};
+use crate::cajas::{Caja, RegisterId};
+use crate::db::schema::{jornadas, pos_registers, register_sessions, sale_payments, sales, users};
+use crate::money::Pesos;
+
+type SessionRow = (
+    i32,
+    Option<i32>,
+    Option<i32>,
+    Option<String>,
+    DateTime<Utc>,
+    i64,
+    serde_json::Value,
+    i32,
+    i64,
+    i32,
+    i32,
+);
+
+fn live_from_row(row: SessionRow, last_sale_at: Option<DateTime<Utc>>) -> LiveSession {
+    let (
+        id,
+        jornada_id,
+        opened_by,
+        opened_by_name,
+        opened_at,
+        initial_cash,
+        totals,
+        tickets,
+        cash_sales,
+        primary,
+        backup,
+    ) = row;
+    LiveSession {
+        id,
+        jornada_id,
+        opened_by,
+        opened_by_name: opened_by_name.unwrap_or_else(|| "?".into()),
+        opened_at,
+        initial_cash: Pesos::new(initial_cash).unwrap_or_default(),
+        payment_totals: serde_json::from_value::<BTreeMap<String, i64>>(totals).unwrap_or_default(),
+        ticket_count: tickets,
+        cash_sales: Pesos::new(cash_sales).unwrap_or_default(),
+        primary_count: primary,
+        backup_count: backup,
+        last_sale_at,
+    }
+}
+
+/// The caja and its open session, as committed.
+pub fn load(conn: &mut PgConnection, id: RegisterId) -> QueryResult<(Caja, Option<LiveSession>)> {
+    let caja = Caja::find(conn, id)?;
+    let row: Option<SessionRow> = register_sessions::table
+        .left_join(users::table.on(register_sessions::opened_by.eq(users::id.nullable())))
+        .filter(register_sessions::register_id.eq(id))
+        .filter(register_sessions::status.eq("OPEN"))
+        .select((
+            register_sessions::id,
+            register_sessions::jornada_id,
+            register_sessions::opened_by,
+            users::name.nullable(),
+            register_sessions::opened_at,
+            register_sessions::initial_cash,
+            register_sessions::payment_totals,
+            register_sessions::ticket_count,
+            register_sessions::cash_sales,
+            register_sessions::payment_provider_used_primary_count,
+            register_sessions::payment_provider_used_backup_count,
+        ))
+        .first(conn)
+        .optional()?;
+    let session = match row {
+        Some(row) => {
+            let last_sale_at = sales::table
+                .filter(sales::session_id.eq(row.0))
+                .select(diesel::dsl::max(sales::created_at))
+                .first::<Option<DateTime<Utc>>>(conn)?;
+            Some(live_from_row(row, last_sale_at))
+        }
+        None => None,
+    };
+    Ok((caja, session))
+}
+
+/// Every caja that has an actor: the ones not archived.
+pub fn working_cajas(conn: &mut PgConnection) -> QueryResult<Vec<RegisterId>> {
+    pos_registers::table
+        .filter(pos_registers::archived_at.is_null())
+        .select(pos_registers::id)
+        .load(conn)
+}
+
+fn bump_seq(conn: &mut PgConnection, id: RegisterId, seq: i64) -> QueryResult<()> {
+    diesel::update(pos_registers::table.find(id))
+        .set(pos_registers::event_seq.eq(seq))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Opens a session inside the open jornada (locked for share, so the
+/// jornada cannot close under it).
+pub fn open_session(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    caja: RegisterId,
+    by: i32,
+    initial_cash: Pesos,
+    seq: i64,
+) -> Result<LiveSession, RegisterError> {
+    conn.transaction(|conn| {
+        let jornada: i32 = jornadas::table
+            .filter(jornadas::status.eq("OPEN"))
+            .select(jornadas::id)
+            .for_share()
+            .first(conn)
+            .optional()?
+            .ok_or(RegisterError::NoJornada)?;
+        let id: i32 = diesel::insert_into(register_sessions::table)
+            .values((
+                register_sessions::register_id.eq(caja),
+                register_sessions::status.eq("OPEN"),
+                register_sessions::initial_cash.eq(initial_cash.get()),
+                register_sessions::jornada_id.eq(jornada),
+                register_sessions::opened_by.eq(by),
+            ))
+            .returning(register_sessions::id)
+            .get_result(conn)
+            .map_err(|err| match err {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    RegisterError::SessionAlreadyOpen
+                }
+                other => other.into(),
+            })?;
+        bump_seq(conn, caja, seq)?;
+        let (_, session) = load(conn, caja)?;
+        let session = session.ok_or(RegisterError::NoOpenSession)?;
+        audit::record(
+            conn,
+            actor,
+            Action::SessionOpened,
+            id,
+            None::<&()>,
+            Some(&session),
+        )?;
+        Ok(session)
+    })
+}
+
+/// What a committed sale answers, the first time and on every retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaleAck {
+    pub sale_id: i64,
+    pub register_id: i32,
+    pub seq: i64,
+    pub total: Pesos,
+    pub total_charged: Pesos,
+    pub change: Pesos,
+}
+
+/// The sale already recorded under `key`, if any, with its fingerprint.
+pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(SaleAck, String)>> {
+    let row: Option<(i64, i32, i64, i64, i64, String)> = sales::table
+        .filter(sales::idempotency_key.eq(key))
+        .select((
+            sales::id,
+            sales::register_id,
+            sales::seq,
+            sales::total,
+            sales::total_charged,
+            sales::request_hash,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((sale_id, register_id, seq, total, total_charged, fingerprint)) = row else {
+        return Ok(None);
+    };
+    let change: i64 = sale_payments::table
+        .filter(sale_payments::sale_id.eq(sale_id))
+        .select(sale_payments::change_given)
+        .load::<i64>(conn)?
+        .into_iter()
+        .sum();
+    Ok(Some((
+        SaleAck {
+            sale_id,
+            register_id,
+            seq,
+            total: Pesos::new(total).unwrap_or_default(),
+            total_charged: Pesos::new(total_charged).unwrap_or_default(),
+            change: Pesos::new(change).unwrap_or_default(),
+        },
+        fingerprint,
+    )))
+}
+
+/// Records `sale` with `after` as the session's new counters, all in one
+/// transaction: the sale, its payments, the session, the caja's seq.
+pub fn insert_sale(
+    conn: &mut PgConnection,
+    caja: RegisterId,
+    after: &LiveSession,
+    sale: &ValidSale,
+    by: i32,
+    seq: i64,
+) -> Result<SaleAck, RegisterError> {
+    conn.transaction(|conn| {
+        let sale_id: i64 = diesel::insert_into(sales::table)
+            .values((
+                sales::register_id.eq(caja),
+                sales::session_id.eq(after.id),
+                sales::idempotency_key.eq(sale.key),
+                sales::request_hash.eq(sale.fingerprint()),
+                sales::total.eq(sale.total.get()),
+                sales::total_charged.eq(sale.total_charged.get()),
+                sales::seq.eq(seq),
+                sales::created_by.eq(by),
+            ))
+            .returning(sales::id)
+            .get_result(conn)
+            .map_err(|err| match err {
+                // Another register took this key in between.
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    RegisterError::KeyReused
+                }
+                other => other.into(),
+            })?;
+        let payments: Vec<_> = sale
+            .payments
+            .iter()
+            .map(|p| {
+                (
+                    sale_payments::sale_id.eq(sale_id),
+                    sale_payments::method.eq(p.method.as_str()),
+                    sale_payments::amount.eq(p.amount.get()),
+                    sale_payments::amount_charged.eq(p.charged.get()),
+                    sale_payments::tendered.eq(p.tendered.map(Pesos::get)),
+                    sale_payments::change_given.eq(p.change.get()),
+                    sale_payments::provider.eq(p.provider.map(|p| p.as_str())),
+                    sale_payments::used_backup.eq(false),
+                )
+            })
+            .collect();
+        diesel::insert_into(sale_payments::table)
+            .values(&payments)
+            .execute(conn)?;
+        let updated = diesel::update(
+            register_sessions::table
+                .find(after.id)
+                .filter(register_sessions::status.eq("OPEN")),
+        )
+        .set((
+            register_sessions::payment_totals
+                .eq(serde_json::to_value(&after.payment_totals).unwrap_or_default()),
+            register_sessions::ticket_count.eq(after.ticket_count),
+            register_sessions::cash_sales.eq(after.cash_sales.get()),
+            register_sessions::payment_provider_used_primary_count.eq(after.primary_count),
+            register_sessions::payment_provider_used_backup_count.eq(after.backup_count),
+        ))
+        .execute(conn)?;
+        if updated != 1 {
+            return Err(RegisterError::NoOpenSession);
+        }
+        bump_seq(conn, caja, seq)?;
+        Ok(SaleAck {
+            sale_id,
+            register_id: caja.0,
+            seq,
+            total: sale.total,
+            total_charged: sale.total_charged,
+            change: sale.change(),
+        })
+    })
+}
+
+/// The outcome of a closed session: the "cuadratura".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClosedSession {
+    pub id: i32,
+    pub cash_expected: Pesos,
+    pub cash_count: Pesos,
+    pub cash_difference: Pesos,
+}
+
+/// Closes the open session with the cash counted.
+#[allow(clippy::too_many_arguments)]
+pub fn close_session(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    caja: RegisterId,
+    session: &LiveSession,
+    count: Pesos,
+    detail: Option<serde_json::Value>,
+    by: i32,
+    seq: i64,
+) -> Result<ClosedSession, RegisterError> {
+    let expected = session.expected_cash();
+    let difference = count.checked_sub(expected).ok_or(RegisterError::Overflow)?;
+    conn.transaction(|conn| {
+        let updated = diesel::update(
+            register_sessions::table
+                .find(session.id)
+                .filter(register_sessions::status.eq("OPEN")),
+        )
+        .set((
+            register_sessions::status.eq("CLOSED"),
+            register_sessions::closed_at.eq(diesel::dsl::now),
+            register_sessions::closed_by.eq(by),
+            register_sessions::cash_count.eq(count.get()),
+            register_sessions::cash_expected.eq(expected.get()),
+            register_sessions::cash_difference.eq(difference.get()),
+            register_sessions::cash_count_detail.eq(detail),
+        ))
+        .execute(conn)?;
+        if updated != 1 {
+            return Err(RegisterError::NoOpenSession);
+        }
+        bump_seq(conn, caja, seq)?;
+        let closed = ClosedSession {
+            id: session.id,
+            cash_expected: expected,
+            cash_count: count,
+            cash_difference: difference,
+        };
+        audit::record(
+            conn,
+            actor,
+            Action::SessionClosed,
+            session.id,
+            Some(session),
+            Some(&closed),
+        )?;
+        Ok(closed)
+    })
+}
+
+/// A session as its page shows it, open or closed.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub id: i32,
+    pub register_id: i32,
+    pub caja: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: Option<i32>,
+    pub opened_by_name: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by_name: Option<String>,
+    pub initial_cash: Pesos,
+    pub payment_totals: BTreeMap<String, i64>,
+    pub ticket_count: i32,
+    pub cash_sales: Pesos,
+    pub cash_expected: Option<Pesos>,
+    pub cash_count: Option<Pesos>,
+    pub cash_difference: Option<Pesos>,
+    pub primary_count: i32,
+    pub backup_count: i32,
+}
+
+pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionSummary> {
+    let (opener, closer) = diesel::alias!(users as opener, users as closer);
+    #[allow(clippy::type_complexity)]
+    let row: (
+        (
+            i32,
+            i32,
+            String,
+            DateTime<Utc>,
+            Option<i32>,
+            Option<DateTime<Utc>>,
+            i64,
+            serde_json::Value,
+            i32,
+            i64,
+        ),
+        (Option<i64>, Option<i64>, Option<i64>, i32, i32),
+        String,
+        Option<String>,
+        Option<String>,
+    ) = register_sessions::table
+        .inner_join(pos_registers::table)
+        .left_join(opener.on(register_sessions::opened_by.eq(opener.field(users::id).nullable())))
+        .left_join(closer.on(register_sessions::closed_by.eq(closer.field(users::id).nullable())))
+        .filter(register_sessions::id.eq(id))
+        .select((
+            (
+                register_sessions::id,
+                register_sessions::register_id,
+                register_sessions::status,
+                register_sessions::opened_at,
+                register_sessions::opened_by,
+                register_sessions::closed_at,
+                register_sessions::initial_cash,
+                register_sessions::payment_totals,
+                register_sessions::ticket_count,
+                register_sessions::cash_sales,
+            ),
+            (
+                register_sessions::cash_expected,
+                register_sessions::cash_count,
+                register_sessions::cash_difference,
+                register_sessions::payment_provider_used_primary_count,
+                register_sessions::payment_provider_used_backup_count,
+            ),
+            pos_registers::name,
+            opener.field(users::name).nullable(),
+            closer.field(users::name).nullable(),
+        ))
+        .first(conn)?;
+    let (
+        (
+            id,
+            register_id,
+            status,
+            opened_at,
+            opened_by,
+            closed_at,
+            initial,
+            totals,
+            tickets,
+            cash_sales,
+        ),
+        (expected, count, difference, primary, backup),
+        caja,
+        opener_name,
+        closer_name,
+    ) = row;
+    let pesos = |v: i64| Pesos::new(v).unwrap_or_default();
+    Ok(SessionSummary {
+        id,
+        register_id,
+        caja,
+        status,
+        opened_at,
+        opened_by,
+        opened_by_name: opener_name.unwrap_or_else(|| "?".into()),
+        closed_at,
+        closed_by_name: closer_name,
+        initial_cash: pesos(initial),
+        payment_totals: serde_json::from_value(totals).unwrap_or_default(),
+        ticket_count: tickets,
+        cash_sales: pesos(cash_sales),
+        cash_expected: expected.map(pesos),
+        cash_count: count.map(pesos),
+        cash_difference: difference.map(pesos),
+        primary_count: primary,
+        backup_count: backup,
+    })
+}

@@ -1,0 +1,706 @@
+//! One actor per register: jornadas, sessions opened and closed (the
+//! runbook's PASO 6.2, checked with its own SQL), sales with idempotency
+//! keys, races, and a restart that loses nothing.
+
+use cajahub::auth::user::Role;
+use diesel::RunQueryDsl;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+use serde_json::{Value, json};
+
+use crate::cajas::paso_6_1_fields;
+use crate::helpers::{TestApp, Visitor, location};
+
+/// PASO 6.2, step 6, word for word.
+const PASO_6_2_OPENED: &str = "SELECT id, register_id, status, initial_cash, opened_at
+FROM register_sessions
+ORDER BY opened_at DESC
+LIMIT 1;";
+
+/// PASO 6.2, step 10, word for word.
+const PASO_6_2_CLOSED: &str =
+    "SELECT id, status, cash_count, payment_totals, ticket_count, cash_difference
+FROM register_sessions
+ORDER BY closed_at DESC
+LIMIT 1;";
+
+#[derive(diesel::QueryableByName, Debug)]
+struct Opened {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Integer)]
+    register_id: i32,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    initial_cash: i64,
+    #[diesel(sql_type = Timestamptz)]
+    opened_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(diesel::QueryableByName, Debug)]
+struct Closed {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    cash_count: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    payment_totals: Value,
+    #[diesel(sql_type = Integer)]
+    ticket_count: i32,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    cash_difference: Option<i64>,
+}
+
+/// A venue ready to sell: caja TEST-01 (PASO 6.1), an open jornada, and
+/// a cashier. Returns the caja's id and the cashier's browser.
+async fn venue(app: &TestApp) -> (i32, Visitor) {
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &paso_6_1_fields())
+            .await
+            .status(),
+        303
+    );
+    let id = app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'TEST-01'") as i32;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        supervisor
+            .post(app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        303
+    );
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    (id, cashier)
+}
+
+async fn open_session(app: &TestApp, who: &Visitor, caja: i32, float: &str) -> reqwest::Response {
+    who.post(
+        app,
+        "/caja/session/open",
+        &[("register_id", &caja.to_string()), ("initial_cash", float)],
+    )
+    .await
+}
+
+async fn sell(app: &TestApp, who: &Visitor, caja: i32, body: &Value) -> (u16, Value) {
+    let response = who
+        .client
+        .post(app.url(&format!("/api/cajas/{caja}/sales")))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn cash_sale(total: i64) -> Value {
+    json!({"key": key(), "total": total, "payments": [{"method": "EFECTIVO", "amount": total}]})
+}
+
+#[actix_web::test]
+async fn paso_6_2_open_sell_and_close_checked_with_the_runbook_sql() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+
+    let form = cashier
+        .get(&app, "/caja/session/open")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("TEST-01"), "the caja is offered");
+    let opened = open_session(&app, &cashier, caja, "50000").await;
+    assert_eq!(opened.status(), 303);
+    let session_url = location(&opened).to_string();
+
+    let row: Opened = diesel::sql_query(PASO_6_2_OPENED)
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        (row.register_id, row.status.as_str(), row.initial_cash),
+        (caja, "OPEN", 50_000)
+    );
+    assert_eq!(session_url, format!("/caja/session/{}", row.id));
+    assert!(chrono::Utc::now() - row.opened_at < chrono::Duration::minutes(1));
+
+    // Cash rounded by law with change; a debit on the primary (GETNET); a credit on the backup (KLAP).
+    let (status, ack) = sell(
+        &app,
+        &cashier,
+        caja,
+        &json!({"key": key(), "total": 12_345, "payments": [{"method": "EFECTIVO", "amount": 12_345, "tendered": 20_000}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{ack}");
+    assert_eq!(
+        (
+            ack["total"].as_i64(),
+            ack["total_charged"].as_i64(),
+            ack["change"].as_i64()
+        ),
+        (Some(12_345), Some(12_340), Some(7_660))
+    );
+    let (status, _) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 10_000, "payments": [{"method": "DEBITO", "amount": 10_000, "provider": "GETNET"}]})).await;
+    assert_eq!(status, 201);
+    let (status, _) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 5_000, "payments": [{"method": "CREDITO", "amount": 5_000, "provider": "KLAP"}]})).await;
+    assert_eq!(status, 201);
+
+    let close_page = cashier
+        .get(&app, "/caja/session/close")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        close_page.contains(r#"id="esperado">$62.340<"#),
+        "float + cash kept: {close_page}"
+    );
+    assert!(close_page.contains(r#"id="tickets">3<"#));
+
+    // Counted by denomination: 3 × $20.000 + 2 × $1.000 = $62.000.
+    let closed = cashier
+        .post(
+            &app,
+            "/caja/session/close",
+            &[
+                ("register_id", &caja.to_string()),
+                ("d20000", "3"),
+                ("d1000", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status(), 303);
+    assert_eq!(location(&closed), session_url);
+
+    let row: Closed = diesel::sql_query(PASO_6_2_CLOSED)
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(row.status, "CLOSED");
+    assert_eq!(row.cash_count, Some(62_000));
+    assert_eq!(
+        row.payment_totals,
+        json!({"EFECTIVO": 12_340, "DEBITO": 10_000, "CREDITO": 5_000})
+    );
+    assert_eq!(row.ticket_count, 3);
+    assert_eq!(row.cash_difference, Some(-340));
+    assert_eq!(app.count(&format!("SELECT payment_provider_used_primary_count::bigint AS n FROM register_sessions WHERE id = {}", row.id)), 1);
+    assert_eq!(app.count(&format!("SELECT payment_provider_used_backup_count::bigint AS n FROM register_sessions WHERE id = {}", row.id)), 1);
+
+    let page = cashier.get(&app, &session_url).await.text().await.unwrap();
+    assert!(
+        page.contains(r#"id="diferencia">-$340<"#) && page.contains(r#"id="contado">$62.000<"#)
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM audit_log WHERE action IN ('sesion.abierta', 'sesion.cerrada')"), 2);
+
+    // Closing twice: nothing to close.
+    let again = cashier
+        .post(
+            &app,
+            "/caja/session/close",
+            &[("register_id", &caja.to_string()), ("cash_count", "1")],
+        )
+        .await;
+    assert_eq!(again.status(), 409);
+}
+
+#[actix_web::test]
+async fn sessions_need_a_jornada_and_a_jornada_waits_for_its_sessions() {
+    let app = TestApp::spawn_as_admin().await;
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &paso_6_1_fields())
+            .await
+            .status(),
+        303
+    );
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    let refused = open_session(&app, &cashier, 1, "50000").await;
+    assert_eq!(refused.status(), 409);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("No hay una jornada abierta")
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM register_sessions"), 0);
+
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        supervisor
+            .post(&app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        supervisor
+            .post(&app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        409,
+        "one at a time"
+    );
+    assert_eq!(
+        open_session(&app, &cashier, 1, "50.000").await.status(),
+        303
+    );
+
+    let jornada = app.count("SELECT id::bigint AS n FROM jornadas WHERE status = 'OPEN'");
+    let blocked = supervisor
+        .post(&app, &format!("/admin/jornadas/{jornada}/cerrar"), &[])
+        .await;
+    assert_eq!(blocked.status(), 409);
+    let page = blocked.text().await.unwrap();
+    assert!(
+        page.contains("TEST GETNET+KLAP — abierta por cajero1"),
+        "{page}"
+    );
+
+    // A supervisor closes the cashier's session (handover), then the jornada.
+    let closed = supervisor
+        .post(
+            &app,
+            "/caja/session/close",
+            &[("register_id", "1"), ("cash_count", "$50.000")],
+        )
+        .await;
+    assert_eq!(closed.status(), 303);
+    assert_eq!(
+        supervisor
+            .post(&app, &format!("/admin/jornadas/{jornada}/cerrar"), &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM jornadas WHERE status = 'OPEN'"),
+        0
+    );
+    // The cashier cannot open the jornada.
+    assert_eq!(
+        cashier
+            .post(&app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        403
+    );
+}
+
+#[actix_web::test]
+async fn bad_opening_and_closing_input_is_explained() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    for (float, message) in [
+        ("-5", "pesos"),
+        ("", "pesos"),
+        ("abc", "pesos"),
+        ("99999999999999", "pesos"),
+    ] {
+        let response = open_session(&app, &cashier, caja, float).await;
+        assert_eq!(response.status(), 422, "{float}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("initial_cash-error"),
+            "{float} {message}"
+        );
+    }
+    let response = cashier
+        .post(
+            &app,
+            "/caja/session/open",
+            &[("register_id", "x"), ("initial_cash", "1000")],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(app.count("SELECT count(*) AS n FROM register_sessions"), 0);
+    assert_eq!(
+        open_session(&app, &cashier, caja, "1000").await.status(),
+        303
+    );
+    assert_eq!(
+        open_session(&app, &cashier, caja, "1000").await.status(),
+        409,
+        "already open"
+    );
+
+    for fields in [
+        vec![("cash_count", "-1")],
+        vec![("cash_count", "")],
+        vec![("d20000", "-2")],
+        vec![("d500", "dos")],
+        vec![("cash_count", "5000"), ("d1000", "4")],
+    ] {
+        let mut body = vec![("register_id", "1")];
+        body.extend(fields.iter().copied());
+        let response = cashier.post(&app, "/caja/session/close", &body).await;
+        assert_eq!(response.status(), 422, "{fields:?}");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM register_sessions WHERE status = 'OPEN'"),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn sales_are_refused_with_a_specific_error_and_nothing_written() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    let (status, body) = sell(&app, &cashier, caja, &cash_sale(1_000)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("no_open_session"))
+    );
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+
+    let cases = [
+        (
+            json!({"key": "x", "total": 100, "payments": [{"method": "EFECTIVO", "amount": 100}]}),
+            "key",
+        ),
+        (
+            json!({"key": key(), "total": 0, "payments": [{"method": "EFECTIVO", "amount": 0}]}),
+            "total",
+        ),
+        (
+            json!({"key": key(), "total": -100, "payments": [{"method": "EFECTIVO", "amount": -100}]}),
+            "total",
+        ),
+        (
+            json!({"key": key(), "total": 2_000_000_000_000_i64, "payments": [{"method": "EFECTIVO", "amount": 1}]}),
+            "total",
+        ),
+        (
+            json!({"key": key(), "total": 100, "payments": [{"method": "EFECTIVO", "amount": 60}]}),
+            "payments",
+        ),
+        (
+            json!({"key": key(), "total": 100, "payments": [{"method": "BITCOIN", "amount": 100}]}),
+            "payments[0].method",
+        ),
+        (
+            json!({"key": key(), "total": 100, "payments": [{"method": "DEBITO", "amount": 100}]}),
+            "payments[0].provider",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = sell(&app, &cashier, caja, &body).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(answer["field"].as_str(), Some(field), "{answer}");
+        assert_eq!(answer["type"], "error");
+    }
+    let malformed = cashier
+        .client
+        .post(app.url(&format!("/api/cajas/{caja}/sales")))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["code"],
+        "invalid_json"
+    );
+    let (status, body) = sell(&app, &cashier, 999, &cash_sale(100)).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_caja")));
+
+    // A provider the caja does not use.
+    let mut edit = paso_6_1_fields();
+    edit.retain(|(k, _)| !matches!(*k, "payment_provider_backup" | "fallback_enabled"));
+    edit.extend([("payment_provider_backup", ""), ("version", "1")]);
+    assert_eq!(
+        app.post_form(&format!("/admin/cajas/{caja}/editar"), &edit)
+            .await
+            .status(),
+        303
+    );
+    let (status, body) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 100, "payments": [{"method": "DEBITO", "amount": 100, "provider": "KLAP"}]})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("provider_not_configured"))
+    );
+
+    // Another cashier's session; nobody logged in.
+    let other = app.visitor("cajero2", Role::Cajero).await;
+    let (status, body) = sell(&app, &other, caja, &cash_sale(100)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("not_your_session"))
+    );
+    let (status, body) = sell(&app, &app.anonymous(), caja, &cash_sale(100)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("not_logged_in"))
+    );
+
+    // A caja in maintenance refuses to sell: the admin's edit reached the actor.
+    let mut edit = paso_6_1_fields();
+    edit.retain(|(k, _)| *k != "operational_status");
+    edit.extend([("operational_status", "MAINTENANCE"), ("version", "2")]);
+    assert_eq!(
+        app.post_form(&format!("/admin/cajas/{caja}/editar"), &edit)
+            .await
+            .status(),
+        303
+    );
+    let (status, body) = sell(&app, &cashier, caja, &cash_sale(100)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("caja_not_active"))
+    );
+
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales"),
+        0,
+        "nothing written"
+    );
+    assert_eq!(
+        app.count("SELECT ticket_count::bigint AS n FROM register_sessions"),
+        0
+    );
+}
+
+#[actix_web::test]
+async fn a_retried_sale_is_recorded_once_and_a_reused_key_is_refused() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let sale = cash_sale(4_990);
+    let (first, ack) = sell(&app, &cashier, caja, &sale).await;
+    assert_eq!(first, 201);
+    let (again, replay) = sell(&app, &cashier, caja, &sale).await;
+    assert_eq!(again, 200);
+    assert_eq!(replay["sale_id"], ack["sale_id"]);
+    assert_eq!(replay["seq"], ack["seq"]);
+    assert_eq!(replay["replayed"], true);
+
+    let mut other = sale.clone();
+    other["total"] = json!(5_000);
+    other["payments"][0]["amount"] = json!(5_000);
+    let (status, body) = sell(&app, &cashier, caja, &other).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+
+    // Ten retries at once: one sale.
+    let burst = cash_sale(1_000);
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let request = cashier
+                .client
+                .post(app.url(&format!("/api/cajas/{caja}/sales")))
+                .json(&burst);
+            actix_web::rt::spawn(async move {
+                let response = request.send().await.unwrap();
+                (
+                    response.status().as_u16(),
+                    response.json::<Value>().await.unwrap(),
+                )
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for handle in handles {
+        answers.push(handle.await.unwrap());
+    }
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 201).count(), 1);
+    assert!(
+        answers
+            .iter()
+            .all(|(_, body)| body["sale_id"] == answers[0].1["sale_id"])
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 2);
+    assert_eq!(
+        app.count("SELECT ticket_count::bigint AS n FROM register_sessions"),
+        2
+    );
+}
+
+#[actix_web::test]
+async fn twenty_concurrent_opens_of_one_caja_yield_one_session() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let body = vec![
+                ("register_id".to_string(), caja.to_string()),
+                ("initial_cash".to_string(), "10000".to_string()),
+                ("csrf_token".to_string(), cashier.csrf.clone()),
+            ];
+            let request = cashier
+                .client
+                .post(app.url("/caja/session/open"))
+                .form(&body);
+            actix_web::rt::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for handle in handles {
+        statuses.push(handle.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM register_sessions WHERE status = 'OPEN'"),
+        1
+    );
+}
+
+/// Several cajas selling at once, a third of the sales retried: no
+/// duplicate, exact totals, and each register's seq without a gap.
+#[actix_web::test]
+async fn concurrent_sales_on_several_cajas_with_retries_are_exact() {
+    const CAJAS: usize = 5;
+    const SALES: usize = 40;
+    let app = TestApp::spawn_as_admin().await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        supervisor
+            .post(&app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        303
+    );
+    let mut cajas = Vec::new();
+    for i in 0..CAJAS {
+        let code = format!("C-{i}");
+        let mut fields = paso_6_1_fields();
+        fields.retain(|(k, _)| *k != "code");
+        fields.push(("code", &code));
+        assert_eq!(
+            app.post_form("/admin/cajas/crear", &fields).await.status(),
+            303
+        );
+        let id = app.count(&format!(
+            "SELECT id::bigint AS n FROM pos_registers WHERE code = '{code}'"
+        )) as i32;
+        assert_eq!(open_session(&app, &supervisor, id, "0").await.status(), 303);
+        cajas.push(id);
+    }
+    let mut handles = Vec::new();
+    for &caja in &cajas {
+        for n in 0..SALES {
+            let sale = cash_sale(1_000 + n as i64 * 10);
+            let tries = if n % 3 == 0 { 2 } else { 1 };
+            for _ in 0..tries {
+                let request = supervisor
+                    .client
+                    .post(app.url(&format!("/api/cajas/{caja}/sales")))
+                    .json(&sale);
+                handles.push(actix_web::rt::spawn(async move {
+                    request.send().await.unwrap().status().as_u16()
+                }));
+            }
+        }
+    }
+    for handle in handles {
+        let status = handle.await.unwrap();
+        assert!(status == 201 || status == 200, "{status}");
+    }
+    let expected_total: i64 = (0..SALES as i64).map(|n| 1_000 + n * 10).sum();
+    for &caja in &cajas {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM sales WHERE register_id = {caja}"
+            )),
+            SALES as i64
+        );
+        assert_eq!(
+            app.count(&format!(
+                "SELECT ticket_count::bigint AS n FROM register_sessions WHERE register_id = {caja}"
+            )),
+            SALES as i64
+        );
+        assert_eq!(
+            app.count(&format!(
+                "SELECT cash_sales AS n FROM register_sessions WHERE register_id = {caja}"
+            )),
+            expected_total
+        );
+        assert_eq!(
+            app.count(&format!(
+                "SELECT sum(total)::bigint AS n FROM sales WHERE register_id = {caja}"
+            )),
+            expected_total
+        );
+        // seq: 1 created + 1 session opened + one per sale, none skipped or repeated.
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(DISTINCT seq) AS n FROM sales WHERE register_id = {caja}"
+            )),
+            SALES as i64
+        );
+        assert_eq!(
+            app.count(&format!(
+                "SELECT (max(seq) - min(seq) + 1) AS n FROM sales WHERE register_id = {caja}"
+            )),
+            SALES as i64
+        );
+        assert_eq!(
+            app.count(&format!(
+                "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
+            )),
+            app.count(&format!(
+                "SELECT max(seq) AS n FROM sales WHERE register_id = {caja}"
+            ))
+        );
+    }
+}
+
+/// Stop the hub mid-jornada and start it again: the open session and every
+/// acknowledged sale are there, and totals and seq carry on.
+#[actix_web::test]
+async fn a_restart_continues_where_the_last_acknowledged_change_left_off() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, _) = venue(&app).await;
+    let cashier_name = "cajero1";
+    let cashier = app.visitor(cashier_name, Role::Cajero).await;
+    assert_eq!(
+        open_session(&app, &cashier, caja, "20000").await.status(),
+        303
+    );
+    let mut last_seq = 0;
+    for total in [1_000, 2_500, 990] {
+        let (status, ack) = sell(&app, &cashier, caja, &cash_sale(total)).await;
+        assert_eq!(status, 201);
+        last_seq = ack["seq"].as_i64().unwrap();
+    }
+    let app = app.restart().await;
+    let snapshot: Value = cashier
+        .get(&app, &format!("/api/cajas/{caja}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let register = &snapshot["register"];
+    assert_eq!(register["seq"], last_seq);
+    assert_eq!(register["session"]["ticket_count"], 3);
+    assert_eq!(register["session"]["cash_sales"], 1_000 + 2_500 + 990);
+    assert_eq!(register["session"]["initial_cash"], 20_000);
+    let (status, ack) = sell(&app, &cashier, caja, &cash_sale(500)).await;
+    assert_eq!(status, 201);
+    assert_eq!(ack["seq"], last_seq + 1);
+    assert_eq!(
+        app.count("SELECT ticket_count::bigint AS n FROM register_sessions"),
+        4
+    );
+}
