@@ -23,14 +23,34 @@ CREATE UNIQUE INDEX IF NOT EXISTS jornadas_one_open ON jornadas ((true)) WHERE s
 -- Every committed change of a register's live state takes the next number.
 ALTER TABLE pos_registers ADD COLUMN IF NOT EXISTS event_seq BIGINT NOT NULL DEFAULT 0;
 
+-- Closing rules per caja: a blind count hides the expected cash from the
+-- cashier until they have counted; a difference beyond the limit needs a
+-- supervisor (NULL: no limit).
+ALTER TABLE pos_registers
+    ADD COLUMN IF NOT EXISTS blind_count BOOLEAN NOT NULL DEFAULT FALSE,
+    ADD COLUMN IF NOT EXISTS max_cash_difference BIGINT;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'pos_registers'::regclass AND conname = 'pos_registers_max_cash_difference_valid') THEN
+        ALTER TABLE pos_registers ADD CONSTRAINT pos_registers_max_cash_difference_valid
+            CHECK (max_cash_difference IS NULL OR max_cash_difference BETWEEN 0 AND 1000000000);
+    END IF;
+END
+$$;
+
 ALTER TABLE register_sessions
     ADD COLUMN IF NOT EXISTS jornada_id INTEGER REFERENCES jornadas (id),
     ADD COLUMN IF NOT EXISTS opened_by INTEGER REFERENCES users (id),
     ADD COLUMN IF NOT EXISTS closed_by INTEGER REFERENCES users (id),
     -- Cash kept from sales (charged in cash: received minus change).
     ADD COLUMN IF NOT EXISTS cash_sales BIGINT NOT NULL DEFAULT 0,
+    -- Cash added to (ingresos) and dropped from (retiros) the drawer.
+    ADD COLUMN IF NOT EXISTS cash_in BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS cash_out BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS cash_expected BIGINT,
-    ADD COLUMN IF NOT EXISTS cash_count_detail JSONB;
+    ADD COLUMN IF NOT EXISTS cash_count_detail JSONB,
+    -- The supervisor who closed with a difference beyond the caja's limit.
+    ADD COLUMN IF NOT EXISTS difference_approved_by INTEGER REFERENCES users (id);
 
 -- The Python system may have kept who opened a session as text; ours are
 -- users. A text column of that name is kept under another name.
@@ -57,7 +77,7 @@ DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'register_sessions'::regclass AND conname = 'register_sessions_cash_sales_non_negative') THEN
         ALTER TABLE register_sessions ADD CONSTRAINT register_sessions_cash_sales_non_negative
-            CHECK (cash_sales >= 0);
+            CHECK (cash_sales >= 0 AND cash_in >= 0 AND cash_out >= 0);
     END IF;
 END
 $$;
@@ -103,3 +123,18 @@ CREATE TABLE IF NOT EXISTS sale_payments (
     CHECK (method = 'EFECTIVO' OR (tendered IS NULL AND change_given = 0 AND amount_charged = amount))
 );
 CREATE INDEX IF NOT EXISTS sale_payments_sale_idx ON sale_payments (sale_id);
+
+-- Cash dropped to the safe (RETIRO) or added (INGRESO) during a session:
+-- they change the expected cash, never the sales.
+CREATE TABLE IF NOT EXISTS cash_movements (
+    id          BIGSERIAL PRIMARY KEY,
+    register_id INTEGER NOT NULL REFERENCES pos_registers (id),
+    session_id  INTEGER NOT NULL REFERENCES register_sessions (id),
+    kind        VARCHAR(20) NOT NULL CHECK (kind IN ('RETIRO', 'INGRESO')),
+    amount      BIGINT NOT NULL CHECK (amount > 0 AND amount <= 1000000000000),
+    reason      TEXT NOT NULL CHECK (btrim(reason) <> '' AND char_length(reason) <= 200),
+    seq         BIGINT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    created_by  INTEGER NOT NULL REFERENCES users (id)
+);
+CREATE INDEX IF NOT EXISTS cash_movements_session_idx ON cash_movements (session_id, id);

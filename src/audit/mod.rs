@@ -48,6 +48,7 @@ pub enum Action {
     JornadaClosed,
     SessionOpened,
     SessionClosed,
+    SaleVoided,
 }
 
 impl Action {
@@ -65,6 +66,7 @@ impl Action {
         Action::JornadaClosed,
         Action::SessionOpened,
         Action::SessionClosed,
+        Action::SaleVoided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +84,7 @@ impl Action {
             Action::JornadaClosed => "jornada.cerrada",
             Action::SessionOpened => "sesion.abierta",
             Action::SessionClosed => "sesion.cerrada",
+            Action::SaleVoided => "venta.anulada",
         }
     }
 
@@ -93,6 +96,7 @@ impl Action {
             | Action::CajaRestored => "caja",
             Action::JornadaOpened | Action::JornadaClosed => "jornada",
             Action::SessionOpened | Action::SessionClosed => "sesion",
+            Action::SaleVoided => "venta",
             _ => "usuario",
         }
     }

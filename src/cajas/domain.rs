@@ -311,6 +311,15 @@ impl Providers {
     }
 }
 
+/// How a session of the caja closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClosingRules {
+    /// The cashier counts without seeing the expected cash.
+    pub blind_count: bool,
+    /// A difference beyond this needs a supervisor to close; `None`: no limit.
+    pub max_difference: Option<crate::money::Pesos>,
+}
+
 /// A complete, valid configuration for a caja, as an admin saves it.
 /// `code: None` asks the hub to derive one from the name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +330,7 @@ pub struct CajaConfig {
     pub providers: Providers,
     pub operational_status: OperationalStatus,
     pub fallback_policy: FallbackPolicy,
+    pub closing: ClosingRules,
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct CajaForm {
     pub fallback_enabled: Option<String>,
     pub fallback_max_seconds: String,
     pub fallback_backup_phones: String,
+    pub blind_count: Option<String>,
+    /// Pesos; empty for no limit.
+    pub max_cash_difference: String,
     /// The version the edit started from (edit form only).
     pub version: String,
 }
@@ -74,6 +77,7 @@ impl CajaForm {
             fallback_enabled: None,
             fallback_max_seconds: policy.max_seconds.get().to_string(),
             fallback_backup_phones: policy.backup_phones.get().to_string(),
+            max_cash_difference: "5000".into(),
             ..Self::default()
         }
     }
@@ -94,12 +98,21 @@ impl CajaForm {
             fallback_enabled: policy.enabled.then(|| "on".to_owned()),
             fallback_max_seconds: policy.max_seconds.get().to_string(),
             fallback_backup_phones: policy.backup_phones.get().to_string(),
+            blind_count: caja.blind_count.then(|| "on".to_owned()),
+            max_cash_difference: caja
+                .max_cash_difference
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             version: caja.version.to_string(),
         }
     }
 
     pub fn fallback_checked(&self) -> bool {
         self.fallback_enabled.is_some()
+    }
+
+    pub fn blind_checked(&self) -> bool {
+        self.blind_count.is_some()
     }
 
     /// The version an edit started from, or a message for the form.
@@ -159,6 +172,22 @@ impl CajaForm {
                 .and_then(BackupPhones::try_from),
         );
 
+        let blind_count = errors.check("blind_count", checkbox(self.blind_count.as_deref()));
+        let max_difference = if self.max_cash_difference.trim().is_empty() {
+            Some(None)
+        } else {
+            errors.check(
+                "max_cash_difference",
+                crate::money::parse_typed(&self.max_cash_difference)
+                    .filter(|v| *v <= 1_000_000_000)
+                    .and_then(|v| crate::money::Pesos::non_negative(v).ok())
+                    .map(Some)
+                    .ok_or(Invalid::OutOfRange {
+                        min: 0,
+                        max: 1_000_000_000,
+                    }),
+            )
+        };
         let providers = match (primary, backup) {
             (Some(primary), Some(backup)) => Providers::new(primary, backup)
                 .map_err(|err| errors.add("payment_provider_backup", err.to_string()))
@@ -172,39 +201,45 @@ impl CajaForm {
             );
         }
 
-        match (
+        let (
+            Some(name),
+            Some(code),
+            Some(register_type),
+            Some(providers),
+            Some(operational_status),
+        ) = (name, code, register_type, providers, status)
+        else {
+            return Err(errors);
+        };
+        let (
+            Some(enabled),
+            Some(max_seconds),
+            Some(backup_phones),
+            Some(blind_count),
+            Some(max_difference),
+        ) = (enabled, max_seconds, phones, blind_count, max_difference)
+        else {
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(CajaConfig {
             name,
             code,
             register_type,
             providers,
-            status,
-            enabled,
-            max_seconds,
-            phones,
-        ) {
-            (
-                Some(name),
-                Some(code),
-                Some(register_type),
-                Some(providers),
-                Some(operational_status),
-                Some(enabled),
-                Some(max_seconds),
-                Some(backup_phones),
-            ) if errors.is_empty() => Ok(CajaConfig {
-                name,
-                code,
-                register_type,
-                providers,
-                operational_status,
-                fallback_policy: FallbackPolicy {
-                    enabled,
-                    max_seconds,
-                    backup_phones,
-                },
-            }),
-            _ => Err(errors),
-        }
+            operational_status,
+            fallback_policy: FallbackPolicy {
+                enabled,
+                max_seconds,
+                backup_phones,
+            },
+            closing: super::domain::ClosingRules {
+                blind_count,
+                max_difference,
+            },
+        })
     }
 }
 
@@ -277,6 +312,8 @@ mod tests {
             fallback_enabled: Some("yes".into()),
             fallback_max_seconds: "4".into(),
             fallback_backup_phones: "-1".into(),
+            blind_count: None,
+            max_cash_difference: "mucho".into(),
             version: String::new(),
         };
         let errors = form.parse().unwrap_err();
@@ -289,13 +326,14 @@ mod tests {
             "fallback_enabled",
             "fallback_max_seconds",
             "fallback_backup_phones",
+            "max_cash_difference",
         ] {
             assert!(
                 errors.get(field).is_some(),
                 "no error for {field}: {errors:?}"
             );
         }
-        assert_eq!(errors.len(), 8);
+        assert_eq!(errors.len(), 9);
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct Caja {
     pub updated_at: DateTime<Utc>,
     /// The number of the caja's last committed change (see `registers`).
     pub event_seq: i64,
+    pub blind_count: bool,
+    pub max_cash_difference: Option<i64>,
 }
 
 /// The columns an admin sets, for insert and update.
@@ -79,6 +81,8 @@ struct CajaColumns<'a> {
     payment_provider_backup: Option<PaymentProvider>,
     operational_status: OperationalStatus,
     fallback_policy: FallbackPolicy,
+    blind_count: bool,
+    max_cash_difference: Option<i64>,
 }
 
 impl<'a> CajaColumns<'a> {
@@ -91,6 +95,8 @@ impl<'a> CajaColumns<'a> {
             payment_provider_backup: config.providers.backup(),
             operational_status: config.operational_status,
             fallback_policy: config.fallback_policy,
+            blind_count: config.closing.blind_count,
+            max_cash_difference: config.closing.max_difference.map(|p| p.get()),
         }
     }
 }

@@ -15,6 +15,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    cash_movements (id) {
+        id -> Int8,
+        register_id -> Int4,
+        session_id -> Int4,
+        #[max_length = 20]
+        kind -> Varchar,
+        amount -> Int8,
+        reason -> Text,
+        seq -> Int8,
+        created_at -> Timestamptz,
+        created_by -> Int4,
+    }
+}
+
+diesel::table! {
     hub_settings (key) {
         key -> Text,
         value -> Text,
@@ -63,6 +78,8 @@ diesel::table! {
         #[max_length = 20]
         operational_status -> Varchar,
         event_seq -> Int8,
+        blind_count -> Bool,
+        max_cash_difference -> Nullable<Int8>,
     }
 }
 
@@ -85,8 +102,11 @@ diesel::table! {
         opened_by -> Nullable<Int4>,
         closed_by -> Nullable<Int4>,
         cash_sales -> Int8,
+        cash_in -> Int8,
+        cash_out -> Int8,
         cash_expected -> Nullable<Int8>,
         cash_count_detail -> Nullable<Jsonb>,
+        difference_approved_by -> Nullable<Int4>,
     }
 }
 
@@ -141,6 +161,9 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(cash_movements -> pos_registers (register_id));
+diesel::joinable!(cash_movements -> register_sessions (session_id));
+diesel::joinable!(cash_movements -> users (created_by));
 diesel::joinable!(register_sessions -> jornadas (jornada_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
 diesel::joinable!(sale_payments -> sales (sale_id));
@@ -149,6 +172,7 @@ diesel::joinable!(sales -> register_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
+    cash_movements,
     hub_settings,
     jornadas,
     login_failures,

@@ -9,9 +9,9 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::RegisterError;
-use super::live::LiveSession;
+use super::live::{LiveSession, MovementKind};
 use super::sale::ValidSale;
-use super::store::{self, ClosedSession, SaleAck};
+use super::store::{self, ClosedSession, MovementAck, SaleAck, VoidAck};
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::{Role, User};
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
@@ -198,6 +198,7 @@ impl Handler<RecordSale> for RegisterActor {
             .and_then(|session| session.with_sale(&msg.sale, &self.caja, Utc::now()));
         let by = msg.by.id.0;
         let sale = msg.sale;
+        let caja = self.caja.clone();
         commit(
             self,
             move |conn| {
@@ -216,7 +217,7 @@ impl Handler<RecordSale> for RegisterActor {
                     };
                 }
                 let after = plan?;
-                let ack = store::insert_sale(conn, id, &after, &sale, by, seq)?;
+                let ack = store::insert_sale(conn, &caja, &after, &sale, by, seq)?;
                 Ok((
                     RecordedSale {
                         ack,
@@ -254,10 +255,30 @@ impl Handler<CloseSession> for RegisterActor {
             Ok(session) => session.clone(),
             Err(err) => return refuse(err),
         };
+        // Beyond the caja's limit only a supervisor closes, and is recorded
+        // as having approved the difference.
+        let difference = msg
+            .count
+            .checked_sub(session.expected_cash())
+            .unwrap_or_default();
+        let limit = self
+            .caja
+            .max_cash_difference
+            .and_then(|l| Pesos::non_negative(l).ok());
+        let approved_by = match limit {
+            Some(limit) if difference.get().abs() > limit.get() => {
+                if !msg.by.role.includes(Role::Supervisor) {
+                    return refuse(RegisterError::DifferenceNeedsApproval { difference, limit });
+                }
+                Some(msg.by.id.0)
+            }
+            _ => None,
+        };
         let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
         commit(
             self,
             move |conn| {
+                let by = msg.by.id.0;
                 store::close_session(
                     conn,
                     &actor,
@@ -265,7 +286,8 @@ impl Handler<CloseSession> for RegisterActor {
                     &session,
                     msg.count,
                     msg.detail,
-                    msg.by.id.0,
+                    by,
+                    approved_by,
                     seq,
                 )
             },
@@ -274,6 +296,97 @@ impl Handler<CloseSession> for RegisterActor {
                 register.session = None;
                 register.seq = seq;
                 closed
+            },
+        )
+    }
+}
+
+/// A supervisor voids a sale of the open session.
+#[derive(Message)]
+#[rtype(result = "Result<VoidAck, RegisterError>")]
+pub struct VoidSale {
+    pub by: User,
+    pub sale_id: i64,
+    pub reason: String,
+}
+
+impl Handler<VoidSale> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<VoidAck, RegisterError>>;
+
+    fn handle(&mut self, msg: VoidSale, _: &mut Self::Context) -> Self::Result {
+        if !msg.by.role.includes(Role::Supervisor) {
+            return refuse(RegisterError::SupervisorOnly);
+        }
+        let Some(session) = self.session.clone() else {
+            return refuse(RegisterError::NoOpenSession);
+        };
+        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
+        commit(
+            self,
+            move |conn| {
+                store::void_sale(
+                    conn,
+                    &actor,
+                    id,
+                    &session,
+                    msg.sale_id,
+                    &msg.reason,
+                    msg.by.id.0,
+                    seq,
+                )
+            },
+            move |register, (ack, after): (VoidAck, LiveSession)| {
+                tracing::info!(register_id = %register.caja.id, sale_id = ack.sale_id, seq, "sale voided");
+                register.session = Some(after);
+                register.seq = seq;
+                ack
+            },
+        )
+    }
+}
+
+/// Cash added to or dropped from the drawer.
+#[derive(Message)]
+#[rtype(result = "Result<MovementAck, RegisterError>")]
+pub struct CashMovement {
+    pub by: User,
+    pub kind: MovementKind,
+    pub amount: Pesos,
+    pub reason: String,
+}
+
+impl Handler<CashMovement> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<MovementAck, RegisterError>>;
+
+    fn handle(&mut self, msg: CashMovement, _: &mut Self::Context) -> Self::Result {
+        let after = match self
+            .may_work_session(&msg.by)
+            .and_then(|session| session.with_movement(msg.kind, msg.amount))
+        {
+            Ok(after) => after,
+            Err(err) => return refuse(err),
+        };
+        let (id, seq) = (self.id(), self.seq + 1);
+        let stored = after.clone();
+        commit(
+            self,
+            move |conn| {
+                store::record_movement(
+                    conn,
+                    id,
+                    &stored,
+                    msg.kind,
+                    msg.amount,
+                    &msg.reason,
+                    msg.by.id.0,
+                    seq,
+                )
+            },
+            move |register, ack: MovementAck| {
+                tracing::info!(register_id = %register.caja.id, movement_id = ack.movement_id, seq, "cash movement");
+                register.session = Some(after);
+                register.seq = seq;
+                ack
             },
         )
     }

@@ -6,11 +6,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use super::actor::{GetSnapshot, RecordSale};
+use serde::Deserialize;
+
+use super::actor::{CashMovement, GetSnapshot, RecordSale, VoidSale};
+use super::live::MovementKind;
 use super::sale::SaleRequest;
 use super::{ErrorBody, RegisterError, ask};
 use crate::auth::CurrentUser;
 use crate::cajas::RegisterId;
+use crate::money::Pesos;
 use crate::startup::AppState;
 
 /// A sale is small; a larger body is not one.
@@ -21,7 +25,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .app_data(json_config())
             .route("/cajas/{id}", web::get().to(snapshot))
-            .route("/cajas/{id}/sales", web::post().to(record_sale)),
+            .route("/cajas/{id}/sales", web::post().to(record_sale))
+            .route(
+                "/cajas/{id}/sales/{sale_id}/void",
+                web::post().to(void_sale),
+            )
+            .route("/cajas/{id}/cash-movements", web::post().to(cash_movement)),
     );
 }
 
@@ -123,6 +132,117 @@ pub async fn snapshot(
         Ok(snapshot) => {
             HttpResponse::Ok().json(serde_json::json!({ "type": "snapshot", "register": snapshot }))
         }
+        Err(err) => refused(err),
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::UnprocessableEntity().json(ErrorBody {
+        kind: "error",
+        code: "invalid",
+        message: message.into(),
+        field: Some(field.to_owned()),
+    })
+}
+
+/// A reason typed by a person: 1 to 200 characters.
+fn reason(raw: &str) -> Result<String, HttpResponse> {
+    let reason = raw.trim();
+    match reason.chars().count() {
+        0 => Err(invalid("reason", "Indica el motivo.")),
+        n if n > 200 => Err(invalid("reason", "El motivo admite hasta 200 caracteres.")),
+        _ => Ok(reason.to_owned()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    reason: String,
+}
+
+/// POST /api/cajas/{id}/sales/{sale_id}/void (supervisors)
+#[tracing::instrument(skip_all, fields(user = %current.user.name))]
+pub async fn void_sale(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<VoidRequest>,
+) -> HttpResponse {
+    let (id, sale_id) = path.into_inner();
+    let id = match caja_id(&id) {
+        Ok(id) => id,
+        Err(err) => return refused(err),
+    };
+    let Ok(sale_id) = sale_id.parse::<i64>() else {
+        return refused(RegisterError::UnknownSale);
+    };
+    let reason = match reason(&body.reason) {
+        Ok(reason) => reason,
+        Err(response) => return response,
+    };
+    match ask(
+        &state.registers,
+        id,
+        VoidSale {
+            by: current.user,
+            sale_id,
+            reason,
+        },
+    )
+    .await
+    .and_then(|r| r)
+    {
+        Ok(ack) => HttpResponse::Ok()
+            .json(serde_json::json!({ "type": "ack", "sale_id": ack.sale_id, "seq": ack.seq })),
+        Err(err) => refused(err),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovementRequest {
+    kind: String,
+    amount: i64,
+    reason: String,
+}
+
+/// POST /api/cajas/{id}/cash-movements: a retiro or an ingreso of cash.
+#[tracing::instrument(skip_all, fields(user = %current.user.name))]
+pub async fn cash_movement(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<MovementRequest>,
+) -> HttpResponse {
+    let id = match caja_id(&id) {
+        Ok(id) => id,
+        Err(err) => return refused(err),
+    };
+    let Ok(kind) = body.kind.trim().parse::<MovementKind>() else {
+        return invalid("kind", "Usa RETIRO o INGRESO.");
+    };
+    let amount = match Pesos::positive(body.amount) {
+        Ok(amount) => amount,
+        Err(err) => return invalid("amount", format!("El monto {err}.")),
+    };
+    let reason = match reason(&body.reason) {
+        Ok(reason) => reason,
+        Err(response) => return response,
+    };
+    let msg = CashMovement {
+        by: current.user,
+        kind,
+        amount,
+        reason,
+    };
+    match ask(&state.registers, id, msg).await.and_then(|r| r) {
+        Ok(ack) => HttpResponse::Created().json(serde_json::json!({
+            "type": "ack",
+            "movement_id": ack.movement_id,
+            "seq": ack.seq,
+            "expected_cash": ack.expected_cash,
+        })),
         Err(err) => refused(err),
     }
 }

@@ -52,6 +52,21 @@ pub enum RegisterError {
     UnknownCaja,
     #[error("the register is busy")]
     Busy,
+    #[error("no such sale")]
+    UnknownSale,
+    #[error("the sale is not of the open session")]
+    SaleNotInSession,
+    #[error("the sale is already voided")]
+    AlreadyVoided,
+    #[error("the drawer holds less than that")]
+    NotEnoughCash(crate::money::Pesos),
+    #[error("the difference needs a supervisor")]
+    DifferenceNeedsApproval {
+        difference: crate::money::Pesos,
+        limit: crate::money::Pesos,
+    },
+    #[error("only a supervisor may do this")]
+    SupervisorOnly,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -86,6 +101,12 @@ impl RegisterError {
             RegisterError::Overflow => "overflow",
             RegisterError::UnknownCaja => "unknown_caja",
             RegisterError::Busy => "busy",
+            RegisterError::UnknownSale => "unknown_sale",
+            RegisterError::SaleNotInSession => "sale_not_in_session",
+            RegisterError::AlreadyVoided => "already_voided",
+            RegisterError::NotEnoughCash(_) => "not_enough_cash",
+            RegisterError::DifferenceNeedsApproval { .. } => "difference_needs_approval",
+            RegisterError::SupervisorOnly => "supervisor_only",
             RegisterError::Db(err) if err.is_unavailable() => "database_unavailable",
             RegisterError::Db(_) => "internal",
         }
@@ -111,6 +132,18 @@ impl RegisterError {
             RegisterError::Overflow => "El monto es demasiado grande.".into(),
             RegisterError::UnknownCaja => "No existe esa caja (o está archivada).".into(),
             RegisterError::Busy => "La caja está ocupada; intenta de nuevo.".into(),
+            RegisterError::UnknownSale => "No existe esa venta.".into(),
+            RegisterError::SaleNotInSession => {
+                "Solo se anulan ventas de la sesión abierta de esta caja.".into()
+            }
+            RegisterError::AlreadyVoided => "Esa venta ya está anulada.".into(),
+            RegisterError::NotEnoughCash(expected) => {
+                format!("En la caja debería haber {expected}: no se puede retirar más.")
+            }
+            RegisterError::DifferenceNeedsApproval { difference, limit } => format!(
+                "La diferencia ({difference}) supera el límite de la caja ({limit}): recuenta el efectivo o pide a un supervisor que cierre."
+            ),
+            RegisterError::SupervisorOnly => "Solo un supervisor puede hacer esto.".into(),
             RegisterError::Db(err) if err.is_unavailable() => {
                 "La base de datos no responde; la operación no se guardó. Intenta de nuevo.".into()
             }
@@ -121,7 +154,8 @@ impl RegisterError {
     pub fn status(&self) -> actix_web::http::StatusCode {
         use actix_web::http::StatusCode;
         match self {
-            RegisterError::NotYourSession => StatusCode::FORBIDDEN,
+            RegisterError::NotYourSession | RegisterError::SupervisorOnly => StatusCode::FORBIDDEN,
+            RegisterError::UnknownSale => StatusCode::NOT_FOUND,
             RegisterError::UnknownCaja => StatusCode::NOT_FOUND,
             RegisterError::KeyReused
             | RegisterError::ProviderNotConfigured(_)

@@ -187,6 +187,13 @@ impl ClosePage {
         self.errors.get(field).unwrap_or("")
     }
 
+    /// A blind count hides what is expected from the cashier (not from
+    /// supervisors) until the count is in.
+    fn blind(&self) -> bool {
+        let supervisor = self.chrome.as_ref().is_some_and(Chrome::is_supervisor);
+        !supervisor && self.chosen.as_ref().is_some_and(|c| c.caja.blind_count)
+    }
+
     fn denominations(&self) -> Vec<(i64, String, String)> {
         DENOMINATIONS
             .iter()
@@ -437,10 +444,12 @@ impl SessionPage {
     }
 
     fn expected(&self) -> Pesos {
-        self.session.cash_expected.unwrap_or_else(|| {
-            self.session
-                .initial_cash
-                .checked_add(self.session.cash_sales)
+        let s = &self.session;
+        s.cash_expected.unwrap_or_else(|| {
+            s.initial_cash
+                .checked_add(s.cash_sales)
+                .and_then(|sum| sum.checked_add(s.cash_in))
+                .and_then(|sum| sum.checked_sub(s.cash_out))
                 .unwrap_or_default()
         })
     }

@@ -11,11 +11,13 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::RegisterError;
-use super::live::LiveSession;
+use super::live::{LiveSession, MovementKind, ProviderSlot, RecordedPayment};
 use super::sale::ValidSale;
 use crate::audit::{self, Action, Actor};
 use crate::cajas::{Caja, RegisterId};
-use crate::db::schema::{jornadas, pos_registers, register_sessions, sale_payments, sales, users};
+use crate::db::schema::{
+    cash_movements, jornadas, pos_registers, register_sessions, sale_payments, sales, users,
+};
 use crate::money::Pesos;
 
 type SessionRow = (
@@ -30,6 +32,8 @@ type SessionRow = (
     i64,
     i32,
     i32,
+    i64,
+    i64,
 );
 
 fn live_from_row(row: SessionRow, last_sale_at: Option<DateTime<Utc>>) -> LiveSession {
@@ -45,6 +49,8 @@ fn live_from_row(row: SessionRow, last_sale_at: Option<DateTime<Utc>>) -> LiveSe
         cash_sales,
         primary,
         backup,
+        cash_in,
+        cash_out,
     ) = row;
     LiveSession {
         id,
@@ -56,6 +62,8 @@ fn live_from_row(row: SessionRow, last_sale_at: Option<DateTime<Utc>>) -> LiveSe
         payment_totals: serde_json::from_value::<BTreeMap<String, i64>>(totals).unwrap_or_default(),
         ticket_count: tickets,
         cash_sales: Pesos::new(cash_sales).unwrap_or_default(),
+        cash_in: Pesos::new(cash_in).unwrap_or_default(),
+        cash_out: Pesos::new(cash_out).unwrap_or_default(),
         primary_count: primary,
         backup_count: backup,
         last_sale_at,
@@ -81,6 +89,8 @@ pub fn load(conn: &mut PgConnection, id: RegisterId) -> QueryResult<(Caja, Optio
             register_sessions::cash_sales,
             register_sessions::payment_provider_used_primary_count,
             register_sessions::payment_provider_used_backup_count,
+            register_sessions::cash_in,
+            register_sessions::cash_out,
         ))
         .first(conn)
         .optional()?;
@@ -212,7 +222,7 @@ pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(Sa
 /// transaction: the sale, its payments, the session, the caja's seq.
 pub fn insert_sale(
     conn: &mut PgConnection,
-    caja: RegisterId,
+    caja: &Caja,
     after: &LiveSession,
     sale: &ValidSale,
     by: i32,
@@ -221,7 +231,7 @@ pub fn insert_sale(
     conn.transaction(|conn| {
         let sale_id: i64 = diesel::insert_into(sales::table)
             .values((
-                sales::register_id.eq(caja),
+                sales::register_id.eq(caja.id),
                 sales::session_id.eq(after.id),
                 sales::idempotency_key.eq(sale.key),
                 sales::request_hash.eq(sale.fingerprint()),
@@ -251,38 +261,181 @@ pub fn insert_sale(
                     sale_payments::tendered.eq(p.tendered.map(Pesos::get)),
                     sale_payments::change_given.eq(p.change.get()),
                     sale_payments::provider.eq(p.provider.map(|p| p.as_str())),
-                    sale_payments::used_backup.eq(false),
+                    sale_payments::used_backup.eq(p.provider.is_some_and(|provider| {
+                        provider != caja.payment_provider_primary
+                            && Some(provider) == caja.payment_provider_backup
+                    })),
                 )
             })
             .collect();
         diesel::insert_into(sale_payments::table)
             .values(&payments)
             .execute(conn)?;
-        let updated = diesel::update(
-            register_sessions::table
-                .find(after.id)
-                .filter(register_sessions::status.eq("OPEN")),
-        )
-        .set((
-            register_sessions::payment_totals
-                .eq(serde_json::to_value(&after.payment_totals).unwrap_or_default()),
-            register_sessions::ticket_count.eq(after.ticket_count),
-            register_sessions::cash_sales.eq(after.cash_sales.get()),
-            register_sessions::payment_provider_used_primary_count.eq(after.primary_count),
-            register_sessions::payment_provider_used_backup_count.eq(after.backup_count),
-        ))
-        .execute(conn)?;
-        if updated != 1 {
-            return Err(RegisterError::NoOpenSession);
-        }
-        bump_seq(conn, caja, seq)?;
+        write_counters(conn, after)?;
+        bump_seq(conn, caja.id, seq)?;
         Ok(SaleAck {
             sale_id,
-            register_id: caja.0,
+            register_id: caja.id.0,
             seq,
             total: sale.total,
             total_charged: sale.total_charged,
             change: sale.change(),
+        })
+    })
+}
+
+/// Writes the session's running counters; the session must still be open.
+fn write_counters(conn: &mut PgConnection, after: &LiveSession) -> Result<(), RegisterError> {
+    let updated = diesel::update(
+        register_sessions::table
+            .find(after.id)
+            .filter(register_sessions::status.eq("OPEN")),
+    )
+    .set((
+        register_sessions::payment_totals
+            .eq(serde_json::to_value(&after.payment_totals).unwrap_or_default()),
+        register_sessions::ticket_count.eq(after.ticket_count),
+        register_sessions::cash_sales.eq(after.cash_sales.get()),
+        register_sessions::cash_in.eq(after.cash_in.get()),
+        register_sessions::cash_out.eq(after.cash_out.get()),
+        register_sessions::payment_provider_used_primary_count.eq(after.primary_count),
+        register_sessions::payment_provider_used_backup_count.eq(after.backup_count),
+    ))
+    .execute(conn)?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(RegisterError::NoOpenSession)
+    }
+}
+
+/// A sale of the open session, not yet voided, with its payments.
+pub fn sale_to_void(
+    conn: &mut PgConnection,
+    session: i32,
+    sale_id: i64,
+) -> Result<Vec<RecordedPayment>, RegisterError> {
+    let found: Option<(i32, Option<DateTime<Utc>>)> = sales::table
+        .find(sale_id)
+        .select((sales::session_id, sales::voided_at))
+        .for_update()
+        .first(conn)
+        .optional()?;
+    match found {
+        None => return Err(RegisterError::UnknownSale),
+        Some((in_session, _)) if in_session != session => {
+            return Err(RegisterError::SaleNotInSession);
+        }
+        Some((_, Some(_))) => return Err(RegisterError::AlreadyVoided),
+        Some(_) => {}
+    }
+    let rows: Vec<(String, i64, Option<String>, bool)> = sale_payments::table
+        .filter(sale_payments::sale_id.eq(sale_id))
+        .select((
+            sale_payments::method,
+            sale_payments::amount_charged,
+            sale_payments::provider,
+            sale_payments::used_backup,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(method, charged, provider, used_backup)| {
+            Ok(RecordedPayment {
+                method: method.parse().map_err(|_| RegisterError::Overflow)?,
+                charged: Pesos::new(charged).map_err(|_| RegisterError::Overflow)?,
+                provider_slot: provider.map(|_| {
+                    if used_backup {
+                        ProviderSlot::Backup
+                    } else {
+                        ProviderSlot::Primary
+                    }
+                }),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VoidAck {
+    pub sale_id: i64,
+    pub seq: i64,
+}
+
+/// Voids a sale: it stays on record, marked with who and why; the session's
+/// totals no longer count it.
+#[allow(clippy::too_many_arguments)]
+pub fn void_sale(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    caja: RegisterId,
+    session: &LiveSession,
+    sale_id: i64,
+    reason: &str,
+    by: i32,
+    seq: i64,
+) -> Result<(VoidAck, LiveSession), RegisterError> {
+    conn.transaction(|conn| {
+        let payments = sale_to_void(conn, session.id, sale_id)?;
+        let after = session.without_sale(&payments)?;
+        diesel::update(sales::table.find(sale_id))
+            .set((
+                sales::voided_at.eq(diesel::dsl::now),
+                sales::voided_by.eq(by),
+                sales::void_reason.eq(reason),
+            ))
+            .execute(conn)?;
+        write_counters(conn, &after)?;
+        bump_seq(conn, caja, seq)?;
+        audit::record(
+            conn,
+            actor,
+            Action::SaleVoided,
+            sale_id,
+            None::<&()>,
+            Some(&serde_json::json!({ "reason": reason })),
+        )?;
+        Ok((VoidAck { sale_id, seq }, after))
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MovementAck {
+    pub movement_id: i64,
+    pub seq: i64,
+    pub expected_cash: Pesos,
+}
+
+/// Records cash added or dropped, with the session's new counters.
+#[allow(clippy::too_many_arguments)]
+pub fn record_movement(
+    conn: &mut PgConnection,
+    caja: RegisterId,
+    after: &LiveSession,
+    kind: MovementKind,
+    amount: Pesos,
+    reason: &str,
+    by: i32,
+    seq: i64,
+) -> Result<MovementAck, RegisterError> {
+    conn.transaction(|conn| {
+        let movement_id: i64 = diesel::insert_into(cash_movements::table)
+            .values((
+                cash_movements::register_id.eq(caja),
+                cash_movements::session_id.eq(after.id),
+                cash_movements::kind.eq(kind.as_str()),
+                cash_movements::amount.eq(amount.get()),
+                cash_movements::reason.eq(reason),
+                cash_movements::seq.eq(seq),
+                cash_movements::created_by.eq(by),
+            ))
+            .returning(cash_movements::id)
+            .get_result(conn)?;
+        write_counters(conn, after)?;
+        bump_seq(conn, caja, seq)?;
+        Ok(MovementAck {
+            movement_id,
+            seq,
+            expected_cash: after.expected_cash(),
         })
     })
 }
@@ -306,6 +459,7 @@ pub fn close_session(
     count: Pesos,
     detail: Option<serde_json::Value>,
     by: i32,
+    approved_by: Option<i32>,
     seq: i64,
 ) -> Result<ClosedSession, RegisterError> {
     let expected = session.expected_cash();
@@ -324,6 +478,7 @@ pub fn close_session(
             register_sessions::cash_expected.eq(expected.get()),
             register_sessions::cash_difference.eq(difference.get()),
             register_sessions::cash_count_detail.eq(detail),
+            register_sessions::difference_approved_by.eq(approved_by),
         ))
         .execute(conn)?;
         if updated != 1 {
@@ -364,6 +519,8 @@ pub struct SessionSummary {
     pub payment_totals: BTreeMap<String, i64>,
     pub ticket_count: i32,
     pub cash_sales: Pesos,
+    pub cash_in: Pesos,
+    pub cash_out: Pesos,
     pub cash_expected: Option<Pesos>,
     pub cash_count: Option<Pesos>,
     pub cash_difference: Option<Pesos>,
@@ -387,7 +544,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
             i32,
             i64,
         ),
-        (Option<i64>, Option<i64>, Option<i64>, i32, i32),
+        (Option<i64>, Option<i64>, Option<i64>, i32, i32, i64, i64),
         String,
         Option<String>,
         Option<String>,
@@ -415,6 +572,8 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
                 register_sessions::cash_difference,
                 register_sessions::payment_provider_used_primary_count,
                 register_sessions::payment_provider_used_backup_count,
+                register_sessions::cash_in,
+                register_sessions::cash_out,
             ),
             pos_registers::name,
             opener.field(users::name).nullable(),
@@ -434,7 +593,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
             tickets,
             cash_sales,
         ),
-        (expected, count, difference, primary, backup),
+        (expected, count, difference, primary, backup, cash_in, cash_out),
         caja,
         opener_name,
         closer_name,
@@ -454,6 +613,8 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
         payment_totals: serde_json::from_value(totals).unwrap_or_default(),
         ticket_count: tickets,
         cash_sales: pesos(cash_sales),
+        cash_in: pesos(cash_in),
+        cash_out: pesos(cash_out),
         cash_expected: expected.map(pesos),
         cash_count: count.map(pesos),
         cash_difference: difference.map(pesos),
