@@ -146,11 +146,11 @@ fn invalid(field: &str, message: impl Into<String>) -> HttpResponse {
 }
 
 /// A reason typed by a person: 1 to 200 characters.
-fn reason(raw: &str) -> Result<String, HttpResponse> {
+fn reason(raw: &str) -> Result<String, &'static str> {
     let reason = raw.trim();
     match reason.chars().count() {
-        0 => Err(invalid("reason", "Indica el motivo.")),
-        n if n > 200 => Err(invalid("reason", "El motivo admite hasta 200 caracteres.")),
+        0 => Err("Indica el motivo."),
+        n if n > 200 => Err("El motivo admite hasta 200 caracteres."),
         _ => Ok(reason.to_owned()),
     }
 }
@@ -179,7 +179,7 @@ pub async fn void_sale(
     };
     let reason = match reason(&body.reason) {
         Ok(reason) => reason,
-        Err(response) => return response,
+        Err(message) => return invalid("reason", message),
     };
     match ask(
         &state.registers,
@@ -228,7 +228,7 @@ pub async fn cash_movement(
     };
     let reason = match reason(&body.reason) {
         Ok(reason) => reason,
-        Err(response) => return response,
+        Err(message) => return invalid("reason", message),
     };
     let msg = CashMovement {
         by: current.user,
