@@ -21,6 +21,8 @@ pub const LOCAL_SERVER: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5432);
 /// The database the hub creates and uses on a server it finds by itself.
 pub const DATABASE_NAME: &str = "cajahub";
+/// TLS adds nothing on the loopback interface.
+const LOOPBACK_SSL: &str = "disable";
 /// PostgreSQL refuses to run as root; the private cluster runs as this user.
 const UNPRIVILEGED_USER: &str = "postgres";
 
@@ -71,12 +73,12 @@ impl Database {
     /// The server at `server` when one answers; else a private cluster in `cluster_dir`.
     pub fn local(server: SocketAddr, cluster_dir: &Path) -> Result<Self, LocalDbError> {
         if TcpStream::connect_timeout(&server, Duration::from_secs(1)).is_ok() {
-            let admin_url = format!("postgres://postgres@{server}/postgres");
+            let admin_url = format!("postgres://postgres@{server}/postgres?sslmode={LOOPBACK_SSL}");
             ensure_database(&admin_url)
                 .map_err(|detail| LocalDbError::Unusable { server, detail })?;
             tracing::info!(%server, database = DATABASE_NAME, "using the local PostgreSQL");
             return Ok(Database::Url(format!(
-                "postgres://postgres@{server}/{DATABASE_NAME}"
+                "postgres://postgres@{server}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}"
             )));
         }
         tracing::info!(%server, "no PostgreSQL answers; starting a private cluster");
@@ -194,15 +196,17 @@ impl PrivateCluster {
             )
             .map_err(|detail| fail("start (pg_ctl)", detail))?;
         cluster.running = true;
-        ensure_database(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
-            .map_err(|detail| fail("create its database", detail))?;
+        ensure_database(&format!(
+            "postgres://postgres@127.0.0.1:{port}/postgres?sslmode={LOOPBACK_SSL}"
+        ))
+        .map_err(|detail| fail("create its database", detail))?;
         tracing::info!(dir = %cluster.dir.display(), port, "private PostgreSQL cluster started");
         Ok(cluster)
     }
 
     pub fn url(&self) -> String {
         format!(
-            "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}",
+            "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}",
             self.port
         )
     }

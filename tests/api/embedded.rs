@@ -84,7 +84,10 @@ fn with_a_server_answering_its_cajahub_database_is_used() {
     let unused = tempfile::tempdir().unwrap();
     let database = Database::local(server, &unused.path().join("pg")).expect("uses the server");
     match &database {
-        Database::Url(url) => assert_eq!(url, &format!("postgres://postgres@{server}/cajahub")),
+        Database::Url(url) => assert_eq!(
+            url,
+            &format!("postgres://postgres@{server}/cajahub?sslmode=disable")
+        ),
         other => panic!("expected the local server, got {other:?}"),
     }
     PgConnection::establish(&database.url()).expect("its cajahub database exists");

@@ -18,15 +18,20 @@ use diesel::sql_types::{BigInt, Text};
 /// URL's own database is only used to create and drop the test databases.
 pub fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+        // No TLS on loopback: nothing to protect, and libpq's OpenSSL state
+        // torn down at exit while pool threads still hold connections can abort.
+        .unwrap_or_else(|_| {
+            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".to_string()
+        })
 }
 
 fn url_for(database: &str) -> String {
     let admin = admin_url();
-    let (server, _) = admin
+    let (server, rest) = admin
         .rsplit_once('/')
         .expect("TEST_DATABASE_URL has a database name");
-    format!("{server}/{database}")
+    let query = rest.find('?').map_or("", |at| &rest[at..]);
+    format!("{server}/{database}{query}")
 }
 
 fn admin_connection() -> PgConnection {

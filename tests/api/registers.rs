@@ -704,3 +704,370 @@ async fn a_restart_continues_where_the_last_acknowledged_change_left_off() {
         4
     );
 }
+
+/// The session's counters equal the sums over its rows (voided sales out).
+fn assert_counters_match_rows(app: &TestApp, session: i64) {
+    let row = |sql: &str| app.count(&sql.replace("{s}", &session.to_string()));
+    for method in ["EFECTIVO", "DEBITO", "CREDITO", "TRANSFERENCIA"] {
+        let stored = row(&format!(
+            "SELECT COALESCE((payment_totals->>'{method}')::bigint, 0) AS n FROM register_sessions WHERE id = {{s}}"
+        ));
+        let summed = row(&format!(
+            "SELECT COALESCE(sum(p.amount_charged), 0)::bigint AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+             WHERE s.session_id = {{s}} AND s.voided_at IS NULL AND p.method = '{method}'"
+        ));
+        assert_eq!(stored, summed, "{method}");
+    }
+    assert_eq!(
+        row("SELECT ticket_count::bigint AS n FROM register_sessions WHERE id = {s}"),
+        row("SELECT count(*) AS n FROM sales WHERE session_id = {s} AND voided_at IS NULL")
+    );
+    assert_eq!(
+        row("SELECT cash_sales AS n FROM register_sessions WHERE id = {s}"),
+        row("SELECT COALESCE(sum(p.amount_charged), 0)::bigint AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+             WHERE s.session_id = {s} AND s.voided_at IS NULL AND p.method = 'EFECTIVO'")
+    );
+    assert_eq!(
+        row(
+            "SELECT payment_provider_used_backup_count::bigint AS n FROM register_sessions WHERE id = {s}"
+        ),
+        row(
+            "SELECT count(*) AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+             WHERE s.session_id = {s} AND s.voided_at IS NULL AND p.used_backup"
+        )
+    );
+    assert_eq!(
+        row("SELECT payment_provider_used_primary_count::bigint AS n FROM register_sessions WHERE id = {s}"),
+        row("SELECT count(*) AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+             WHERE s.session_id = {s} AND s.voided_at IS NULL AND p.provider IS NOT NULL AND NOT p.used_backup")
+    );
+    assert_eq!(
+        row("SELECT cash_in AS n FROM register_sessions WHERE id = {s}"),
+        row(
+            "SELECT COALESCE(sum(amount), 0)::bigint AS n FROM cash_movements WHERE session_id = {s} AND kind = 'INGRESO'"
+        )
+    );
+    assert_eq!(
+        row("SELECT cash_out AS n FROM register_sessions WHERE id = {s}"),
+        row(
+            "SELECT COALESCE(sum(amount), 0)::bigint AS n FROM cash_movements WHERE session_id = {s} AND kind = 'RETIRO'"
+        )
+    );
+}
+
+async fn post_json(app: &TestApp, who: &Visitor, path: &str, body: &Value) -> (u16, Value) {
+    let response = who
+        .client
+        .post(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn a_supervisor_voids_a_sale_and_the_totals_are_reversed() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(
+        open_session(&app, &cashier, caja, "10000").await.status(),
+        303
+    );
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
+    let (_, cash) = sell(&app, &cashier, caja, &cash_sale(3_333)).await;
+    let (_, card) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 7_000, "payments": [{"method": "CREDITO", "amount": 7_000, "provider": "KLAP"}]})).await;
+    let (_, kept) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 2_000, "payments": [{"method": "DEBITO", "amount": 2_000, "provider": "GETNET"}]})).await;
+    assert!(kept["sale_id"].is_i64());
+    assert_counters_match_rows(&app, session);
+
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let void = |sale: &Value| format!("/api/cajas/{caja}/sales/{}/void", sale["sale_id"]);
+    let (status, body) = post_json(
+        &app,
+        &cashier,
+        &void(&cash),
+        &json!({"reason": "error de digitación"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("supervisor_only"))
+    );
+    let (status, body) = post_json(&app, &supervisor, &void(&cash), &json!({"reason": "  "})).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("reason")));
+    let (status, _) = post_json(
+        &app,
+        &supervisor,
+        &void(&cash),
+        &json!({"reason": "cliente se arrepintió"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = post_json(
+        &app,
+        &supervisor,
+        &void(&cash),
+        &json!({"reason": "otra vez"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("already_voided"))
+    );
+    let (status, _) = post_json(
+        &app,
+        &supervisor,
+        &void(&card),
+        &json!({"reason": "cobro duplicado"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = post_json(
+        &app,
+        &supervisor,
+        &format!("/api/cajas/{caja}/sales/999999/void"),
+        &json!({"reason": "x"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_sale")));
+
+    assert_counters_match_rows(&app, session);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT ticket_count::bigint AS n FROM register_sessions WHERE id = {session}"
+        )),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT cash_sales AS n FROM register_sessions WHERE id = {session}"
+        )),
+        0
+    );
+    assert_eq!(app.count(&format!("SELECT payment_provider_used_backup_count::bigint AS n FROM register_sessions WHERE id = {session}")), 0);
+    // The voided sales stay, marked with who and why.
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 3);
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales s JOIN users u ON u.id = s.voided_by WHERE u.name = 'supervisora' AND s.void_reason = 'cliente se arrepintió'"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'venta.anulada'"),
+        2
+    );
+}
+
+#[actix_web::test]
+async fn cash_movements_change_the_expected_cash_never_the_sales() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(
+        open_session(&app, &cashier, caja, "20000").await.status(),
+        303
+    );
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
+    sell(&app, &cashier, caja, &cash_sale(15_000)).await;
+    let path = format!("/api/cajas/{caja}/cash-movements");
+    let (status, ack) = post_json(
+        &app,
+        &cashier,
+        &path,
+        &json!({"kind": "INGRESO", "amount": 5_000, "reason": "sencillo"}),
+    )
+    .await;
+    assert_eq!((status, ack["expected_cash"].as_i64()), (201, Some(40_000)));
+    let (status, ack) = post_json(
+        &app,
+        &cashier,
+        &path,
+        &json!({"kind": "RETIRO", "amount": 30_000, "reason": "a caja fuerte"}),
+    )
+    .await;
+    assert_eq!((status, ack["expected_cash"].as_i64()), (201, Some(10_000)));
+    let (status, body) = post_json(
+        &app,
+        &cashier,
+        &path,
+        &json!({"kind": "RETIRO", "amount": 10_001, "reason": "demasiado"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("not_enough_cash"))
+    );
+    for (body, field) in [
+        (
+            json!({"kind": "PRESTAMO", "amount": 1, "reason": "x"}),
+            "kind",
+        ),
+        (
+            json!({"kind": "RETIRO", "amount": 0, "reason": "x"}),
+            "amount",
+        ),
+        (
+            json!({"kind": "RETIRO", "amount": -5, "reason": "x"}),
+            "amount",
+        ),
+        (
+            json!({"kind": "RETIRO", "amount": 5, "reason": ""}),
+            "reason",
+        ),
+    ] {
+        let (status, answer) = post_json(&app, &cashier, &path, &body).await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (422, Some(field)),
+            "{body}"
+        );
+    }
+    assert_counters_match_rows(&app, session);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT ticket_count::bigint AS n FROM register_sessions WHERE id = {session}"
+        )),
+        1
+    );
+    let page = cashier
+        .get(&app, "/caja/session/close")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"id="esperado">$10.000<"#), "{page}");
+}
+
+#[actix_web::test]
+async fn a_difference_beyond_the_limit_needs_a_supervisor_and_a_blind_count_hides_the_expected_cash()
+ {
+    let app = TestApp::spawn_as_admin().await;
+    let mut fields = paso_6_1_fields();
+    fields.extend([("blind_count", "on"), ("max_cash_difference", "1.000")]);
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &fields).await.status(),
+        303
+    );
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        supervisor
+            .post(&app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        303
+    );
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    assert_eq!(open_session(&app, &cashier, 1, "50000").await.status(), 303);
+
+    assert_eq!(sell(&app, &cashier, 1, &cash_sale(3_000)).await.0, 201);
+    let blind = cashier
+        .get(&app, "/caja/session/close")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        blind.contains("conteo-ciego") && !blind.contains("$53.000") && !blind.contains("$3.000"),
+        "the cashier does not see it"
+    );
+    let seen = supervisor
+        .get(&app, "/caja/session/close?caja=1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        seen.contains(r#"id="esperado">$53.000<"#),
+        "the supervisor does"
+    );
+
+    let within = cashier
+        .post(
+            &app,
+            "/caja/session/close",
+            &[("register_id", "1"), ("cash_count", "48000")],
+        )
+        .await;
+    assert_eq!(within.status(), 409);
+    assert!(
+        within
+            .text()
+            .await
+            .unwrap()
+            .contains("supera el límite de la caja ($1.000)")
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM register_sessions WHERE status = 'OPEN'"),
+        1
+    );
+
+    let approved = supervisor
+        .post(
+            &app,
+            "/caja/session/close",
+            &[("register_id", "1"), ("cash_count", "48000")],
+        )
+        .await;
+    assert_eq!(approved.status(), 303);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM register_sessions s JOIN users u ON u.id = s.difference_approved_by WHERE u.name = 'supervisora' AND s.cash_difference = -5000"),
+        1
+    );
+    // Once counted and closed, the cashier sees the cuadratura.
+    let page = cashier
+        .get(&app, location(&approved))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"id="diferencia">-$5.000<"#));
+}
+
+/// A failed write answers an error, changes nothing in memory or in the
+/// database, and the next sale goes on with the next seq.
+#[actix_web::test]
+async fn a_database_error_during_a_sale_leaves_everything_consistent() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let (_, first) = sell(&app, &cashier, caja, &cash_sale(1_000)).await;
+    // The payments' insert fails after the sale's own row went in.
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut app.conn(),
+        "CREATE FUNCTION refuse_666() RETURNS trigger AS $$ BEGIN
+             IF NEW.amount = 666 THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER refuse_666 BEFORE INSERT ON sale_payments FOR EACH ROW EXECUTE FUNCTION refuse_666();",
+    )
+    .unwrap();
+    let (status, body) = sell(&app, &cashier, caja, &cash_sale(666)).await;
+    assert_eq!((status, body["code"].as_str()), (500, Some("internal")));
+    let snapshot: Value = cashier
+        .get(&app, &format!("/api/cajas/{caja}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot["register"]["session"]["ticket_count"], 1,
+        "memory unchanged"
+    );
+    assert_eq!(snapshot["register"]["seq"], first["seq"]);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales"),
+        1,
+        "nothing half-written"
+    );
+
+    // Every connection of the pool killed: the next sale still goes through.
+    diesel::sql_query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        .execute(&mut app.conn())
+        .unwrap();
+    let (status, next) = sell(&app, &cashier, caja, &cash_sale(2_000)).await;
+    assert_eq!(status, 201, "{next}");
+    assert_eq!(
+        next["seq"],
+        first["seq"].as_i64().unwrap() + 1,
+        "no seq lost to the failure"
+    );
+    assert_counters_match_rows(
+        &app,
+        app.count("SELECT id::bigint AS n FROM register_sessions"),
+    );
+}
