@@ -54,14 +54,8 @@ pub enum AuthError {
         required: Role,
         json: bool,
     },
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<diesel::result::Error> for AuthError {
-    fn from(err: diesel::result::Error) -> Self {
-        AuthError::Db(DbError::Query(err))
-    }
+    #[error("could not check the session")]
+    Db { source: DbError, json: bool },
 }
 
 impl ResponseError for AuthError {
@@ -69,8 +63,10 @@ impl ResponseError for AuthError {
         match self {
             AuthError::NotLoggedIn { .. } => StatusCode::UNAUTHORIZED,
             AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            AuthError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            AuthError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AuthError::Db { source, .. } if source.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AuthError::Db { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -96,7 +92,17 @@ impl ResponseError for AuthError {
                 role.label()
             ))
             .error_response(),
-            AuthError::Db(err) => crate::web::error::database_error_page(err),
+            AuthError::Db { source, json: true } => {
+                tracing::error!(error = ?source, "could not check the session");
+                let (code, message) = if source.is_unavailable() {
+                    ("database_unavailable", "La base de datos no responde. Intenta de nuevo.")
+                } else {
+                    ("internal", "Error interno.")
+                };
+                HttpResponse::build(self.status_code())
+                    .json(serde_json::json!({ "type": "error", "code": code, "message": message }))
+            }
+            AuthError::Db { source, json: false } => crate::web::error::database_error_page(source),
         }
     }
 }
@@ -155,7 +161,11 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         return Err(not_logged_in(true));
     }
     let id = UserId(login.user_id);
-    let user = crate::db::run(&state.pool, move |conn| user::find(conn, id).optional()).await??;
+    let json = wants_json(&req);
+    let user = crate::db::run(&state.pool, move |conn| user::find(conn, id).optional())
+        .await
+        .and_then(|found| found.map_err(DbError::Query))
+        .map_err(|source| AuthError::Db { source, json })?;
     let user = match user {
         Some(user) if !user.is_disabled() && user.session_epoch == login.epoch => user,
         _ => {

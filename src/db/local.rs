@@ -147,7 +147,19 @@ impl PrivateCluster {
         } else {
             None
         };
-        let port = free_port().map_err(|err| fail("find a free port", err.to_string()))?;
+        // The same port as last time when it is free, so the cluster's URL
+        // stays the same across restarts.
+        let port_file = dir.join("port");
+        let port = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u16>().ok())
+            .filter(|port| TcpListener::bind((Ipv4Addr::LOCALHOST, *port)).is_ok());
+        let port = match port {
+            Some(port) => port,
+            None => free_port().map_err(|err| fail("find a free port", err.to_string()))?,
+        };
+        std::fs::write(&port_file, port.to_string())
+            .map_err(|err| fail("keep its port", err.to_string()))?;
         let mut cluster = PrivateCluster {
             dir,
             bin,

@@ -167,3 +167,176 @@ impl LiveSession {
         Ok(next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::cajas::RegisterId;
+    use crate::cajas::domain::{FallbackPolicy, OperationalStatus, PaymentProvider, RegisterType};
+    use crate::registers::sale::{PaymentRequest, SaleRequest};
+
+    fn caja() -> Caja {
+        Caja {
+            id: RegisterId(1),
+            name: "Barra".into(),
+            code: "BARRA".into(),
+            register_type: RegisterType::Humana,
+            payment_provider_primary: PaymentProvider::Getnet,
+            payment_provider_backup: Some(PaymentProvider::Klap),
+            operational_status: OperationalStatus::Active,
+            fallback_policy: FallbackPolicy::default(),
+            version: 1,
+            archived_at: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            event_seq: 0,
+            blind_count: false,
+            max_cash_difference: None,
+        }
+    }
+
+    fn session(initial: i64) -> LiveSession {
+        LiveSession {
+            id: 1,
+            jornada_id: Some(1),
+            opened_by: Some(1),
+            opened_by_name: "ana".into(),
+            opened_at: Utc::now(),
+            initial_cash: Pesos::new(initial).unwrap(),
+            payment_totals: BTreeMap::new(),
+            ticket_count: 0,
+            cash_sales: Pesos::ZERO,
+            cash_in: Pesos::ZERO,
+            cash_out: Pesos::ZERO,
+            primary_count: 0,
+            backup_count: 0,
+            last_sale_at: None,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Cash part, card part (amount, on the backup provider?), transfer part.
+        Sale(Option<i64>, Option<(i64, bool, bool)>, Option<i64>),
+        Void(usize),
+        Movement(bool, i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let amount = 1i64..5_000_000;
+        prop_oneof![
+            4 => (
+                proptest::option::of(amount.clone()),
+                proptest::option::of((amount.clone(), any::<bool>(), any::<bool>())),
+                proptest::option::of(amount.clone()),
+            )
+                .prop_filter("a sale has a payment", |(a, b, c)| a.is_some() || b.is_some() || c.is_some())
+                .prop_map(|(a, b, c)| Op::Sale(a, b, c)),
+            1 => any::<usize>().prop_map(Op::Void),
+            1 => (any::<bool>(), amount).prop_map(|(k, a)| Op::Movement(k, a)),
+        ]
+    }
+
+    fn request(
+        cash: Option<i64>,
+        card: Option<(i64, bool, bool)>,
+        transfer: Option<i64>,
+    ) -> SaleRequest {
+        let mut payments = Vec::new();
+        let mut total = 0;
+        if let Some(amount) = cash {
+            total += amount;
+            payments.push(PaymentRequest {
+                method: "EFECTIVO".into(),
+                amount,
+                tendered: None,
+                provider: None,
+            });
+        }
+        if let Some((amount, backup, credit)) = card {
+            total += amount;
+            payments.push(PaymentRequest {
+                method: if credit { "CREDITO" } else { "DEBITO" }.into(),
+                amount,
+                tendered: None,
+                provider: Some(if backup { "KLAP" } else { "GETNET" }.into()),
+            });
+        }
+        if let Some(amount) = transfer {
+            total += amount;
+            payments.push(PaymentRequest {
+                method: "TRANSFERENCIA".into(),
+                amount,
+                tendered: None,
+                provider: None,
+            });
+        }
+        SaleRequest {
+            key: uuid::Uuid::new_v4().to_string(),
+            total,
+            payments,
+        }
+    }
+
+    proptest! {
+        /// For any sequence of sales, voids and cash movements, the session's
+        /// running totals equal the sums computed afresh from what happened.
+        #[test]
+        fn running_totals_equal_the_sums_of_the_rows(initial in 0i64..1_000_000, ops in proptest::collection::vec(op(), 0..60)) {
+            let caja = caja();
+            let mut live = session(initial);
+            let mut sales: Vec<(ValidSale, bool)> = Vec::new();
+            let (mut added, mut dropped) = (0i64, 0i64);
+            for op in ops {
+                match op {
+                    Op::Sale(cash, card, transfer) => {
+                        let sale = request(cash, card, transfer).validate().unwrap();
+                        live = live.with_sale(&sale, &caja, Utc::now()).unwrap();
+                        sales.push((sale, false));
+                    }
+                    Op::Void(pick) => {
+                        let open: Vec<usize> = (0..sales.len()).filter(|i| !sales[*i].1).collect();
+                        if open.is_empty() { continue; }
+                        let index = open[pick % open.len()];
+                        let payments: Vec<RecordedPayment> = sales[index].0.payments.iter().map(|p| RecordedPayment {
+                            method: p.method,
+                            charged: p.charged,
+                            provider_slot: p.provider.map(|pr| if pr == PaymentProvider::Klap { ProviderSlot::Backup } else { ProviderSlot::Primary }),
+                        }).collect();
+                        live = live.without_sale(&payments).unwrap();
+                        sales[index].1 = true;
+                    }
+                    Op::Movement(is_in, amount) => {
+                        let kind = if is_in { MovementKind::Ingreso } else { MovementKind::Retiro };
+                        match live.with_movement(kind, Pesos::new(amount).unwrap()) {
+                            Ok(next) => {
+                                live = next;
+                                if is_in { added += amount } else { dropped += amount }
+                            }
+                            Err(RegisterError::NotEnoughCash(_)) => prop_assert!(amount > live.expected_cash().get()),
+                            Err(other) => prop_assert!(false, "{other:?}"),
+                        }
+                    }
+                }
+            }
+            let kept: Vec<&ValidSale> = sales.iter().filter(|(_, voided)| !voided).map(|(s, _)| s).collect();
+            for method in PaymentMethod::ALL {
+                let summed: i64 = kept.iter().flat_map(|s| &s.payments).filter(|p| p.method == *method).map(|p| p.charged.get()).sum();
+                prop_assert_eq!(live.total_of(*method).get(), summed);
+            }
+            let cash: i64 = kept.iter().map(|s| s.cash_kept().get()).sum();
+            prop_assert_eq!(live.cash_sales.get(), cash);
+            prop_assert_eq!(live.ticket_count as usize, kept.len());
+            let cards = |backup: bool| kept.iter().flat_map(|s| &s.payments)
+                .filter(|p| p.provider.is_some_and(|pr| (pr == PaymentProvider::Klap) == backup)).count();
+            prop_assert_eq!(live.primary_count as usize, cards(false));
+            prop_assert_eq!(live.backup_count as usize, cards(true));
+            prop_assert_eq!(live.expected_cash().get(), initial + cash + added - dropped);
+            // And the difference at closing, for any count.
+            let count = Pesos::new(initial).unwrap();
+            prop_assert_eq!(count.checked_sub(live.expected_cash()).unwrap().get(), initial - (initial + cash + added - dropped));
+        }
+    }
+}

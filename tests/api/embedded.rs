@@ -96,3 +96,101 @@ fn with_a_server_answering_its_cajahub_database_is_used() {
         "no private cluster made"
     );
 }
+
+/// PostgreSQL stops while sales stream in: the hub answers 503 while it is
+/// down and carries on by itself when it is back, with no restart of the
+/// hub; every acknowledged sale is there.
+#[actix_web::test]
+async fn the_hub_survives_a_postgresql_restart() {
+    use cajahub::auth::user::Role;
+    use cajahub::db::local::PrivateCluster;
+
+    if !server_programs_installed() {
+        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = root.path().join("pg");
+    let mut cluster = PrivateCluster::start(&dir).expect("private cluster");
+    let url = cluster.url();
+    let app = crate::helpers::TestApp::spawn_with_url(&url).await;
+    app.log_in_as("admin", Role::Admin).await;
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &crate::cajas::paso_6_1_fields())
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.post_form("/admin/jornadas/abrir", &[]).await.status(),
+        303
+    );
+    assert_eq!(
+        app.post_form(
+            "/caja/session/open",
+            &[("register_id", "1"), ("initial_cash", "0")]
+        )
+        .await
+        .status(),
+        303
+    );
+
+    let sell = |total: i64| {
+        let body = serde_json::json!({"key": uuid::Uuid::new_v4().to_string(), "total": total,
+            "payments": [{"method": "EFECTIVO", "amount": total}]});
+        app.client
+            .post(app.url("/api/cajas/1/sales"))
+            .json(&body)
+            .send()
+    };
+    let mut acknowledged = Vec::new();
+    for total in [1_000, 2_000, 3_000] {
+        let response = sell(total).await.unwrap();
+        assert_eq!(response.status(), 201);
+        acknowledged.push(
+            response.json::<serde_json::Value>().await.unwrap()["sale_id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+
+    cluster.stop().unwrap();
+    let down = sell(4_000).await.unwrap();
+    assert_eq!(down.status(), 503, "an error while PostgreSQL is down");
+    assert_eq!(
+        down.json::<serde_json::Value>().await.unwrap()["code"],
+        "database_unavailable"
+    );
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    let _cluster = PrivateCluster::start(&dir).expect("restarts on the same port");
+    let mut recovered = None;
+    for _ in 0..30 {
+        let response = sell(5_000).await.unwrap();
+        if response.status() == 201 {
+            recovered = Some(response.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let recovered = recovered.expect("sales work again without restarting the hub");
+    acknowledged.push(recovered["sale_id"].as_i64().unwrap());
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    let mut conn = PgConnection::establish(&url).unwrap();
+    let stored: Vec<i64> = cajahub::db::schema::sales::table
+        .select(cajahub::db::schema::sales::id)
+        .order(cajahub::db::schema::sales::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        stored, acknowledged,
+        "every acknowledged sale, and only those"
+    );
+    let tickets: i32 = cajahub::db::schema::register_sessions::table
+        .select(cajahub::db::schema::register_sessions::ticket_count)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(tickets, 4);
+}

@@ -159,6 +159,8 @@ fn exec(conn: &mut PgConnection, sql: &str) {
 /// A database that exists for one test and is dropped when it ends.
 pub struct TestDb {
     pub name: String,
+    /// A database elsewhere (e.g. a private cluster), not made or dropped here.
+    url: Option<String>,
 }
 
 impl TestDb {
@@ -178,7 +180,7 @@ impl TestDb {
             &mut admin_connection(),
             &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
         );
-        Self { name }
+        Self { name, url: None }
     }
 
     /// A database with nothing in it.
@@ -188,11 +190,11 @@ impl TestDb {
             &mut admin_connection(),
             &format!("CREATE DATABASE \"{name}\""),
         );
-        Self { name }
+        Self { name, url: None }
     }
 
     pub fn url(&self) -> String {
-        url_for(&self.name)
+        self.url.clone().unwrap_or_else(|| url_for(&self.name))
     }
 
     pub fn connect(&self) -> PgConnection {
@@ -202,6 +204,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.url.is_some() {
+            return;
+        }
         if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
@@ -254,6 +259,18 @@ impl TestApp {
         let app = Self::spawn().await;
         app.log_in_as("admin", Role::Admin).await;
         app
+    }
+
+    /// The app on a database this test manages itself (nothing is dropped).
+    pub async fn spawn_with_url(url: &str) -> Self {
+        Self::spawn_with(
+            TestDb {
+                name: String::new(),
+                url: Some(url.to_owned()),
+            },
+            |_| {},
+        )
+        .await
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {

@@ -565,13 +565,16 @@ async fn twenty_concurrent_opens_of_one_caja_yield_one_session() {
     );
 }
 
-/// Several cajas selling at once, a third of the sales retried: no
-/// duplicate, exact totals, and each register's seq without a gap.
+/// 20 cajas × 200 sales at once, a third of them retried with the same key
+/// (both copies in flight together): no duplicate, exact totals, and each
+/// register's seq without a gap.
 #[actix_web::test]
-async fn concurrent_sales_on_several_cajas_with_retries_are_exact() {
-    const CAJAS: usize = 5;
-    const SALES: usize = 40;
-    let app = TestApp::spawn_as_admin().await;
+async fn concurrent_sales_on_twenty_cajas_with_retries_are_exact() {
+    const CAJAS: usize = 20;
+    const SALES: usize = 200;
+    const WORKERS_PER_CAJA: usize = 4;
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |s| s.pool_size = 16).await;
+    app.log_in_as("admin", Role::Admin).await;
     let supervisor = app.visitor("supervisora", Role::Supervisor).await;
     assert_eq!(
         supervisor
@@ -596,74 +599,78 @@ async fn concurrent_sales_on_several_cajas_with_retries_are_exact() {
         assert_eq!(open_session(&app, &supervisor, id, "0").await.status(), 303);
         cajas.push(id);
     }
-    let mut handles = Vec::new();
+    let mut workers = Vec::new();
     for &caja in &cajas {
-        for n in 0..SALES {
-            let sale = cash_sale(1_000 + n as i64 * 10);
-            let tries = if n % 3 == 0 { 2 } else { 1 };
-            for _ in 0..tries {
-                let request = supervisor
-                    .client
-                    .post(app.url(&format!("/api/cajas/{caja}/sales")))
-                    .json(&sale);
-                handles.push(actix_web::rt::spawn(async move {
-                    request.send().await.unwrap().status().as_u16()
-                }));
-            }
+        for worker in 0..WORKERS_PER_CAJA {
+            let client = supervisor.client.clone();
+            let url = app.url(&format!("/api/cajas/{caja}/sales"));
+            workers.push(actix_web::rt::spawn(async move {
+                let mut statuses = Vec::new();
+                for n in (worker..SALES).step_by(WORKERS_PER_CAJA) {
+                    let sale = cash_sale(1_000 + n as i64 * 10);
+                    let send = || client.post(&url).json(&sale).send();
+                    if n % 3 == 0 {
+                        let (a, b) = futures_join(send(), send()).await;
+                        statuses.push(a.unwrap().status().as_u16());
+                        statuses.push(b.unwrap().status().as_u16());
+                    } else {
+                        statuses.push(send().await.unwrap().status().as_u16());
+                    }
+                }
+                statuses
+            }));
         }
     }
-    for handle in handles {
-        let status = handle.await.unwrap();
-        assert!(status == 201 || status == 200, "{status}");
+    for worker in workers {
+        for status in worker.await.unwrap() {
+            assert!(status == 201 || status == 200, "{status}");
+        }
     }
     let expected_total: i64 = (0..SALES as i64).map(|n| 1_000 + n * 10).sum();
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales"),
+        (CAJAS * SALES) as i64,
+        "no duplicate"
+    );
     for &caja in &cajas {
+        let q = |sql: &str| app.count(&sql.replace("{c}", &caja.to_string()));
         assert_eq!(
-            app.count(&format!(
-                "SELECT count(*) AS n FROM sales WHERE register_id = {caja}"
-            )),
+            q("SELECT count(*) AS n FROM sales WHERE register_id = {c}"),
             SALES as i64
         );
         assert_eq!(
-            app.count(&format!(
-                "SELECT ticket_count::bigint AS n FROM register_sessions WHERE register_id = {caja}"
-            )),
+            q("SELECT ticket_count::bigint AS n FROM register_sessions WHERE register_id = {c}"),
             SALES as i64
         );
         assert_eq!(
-            app.count(&format!(
-                "SELECT cash_sales AS n FROM register_sessions WHERE register_id = {caja}"
-            )),
+            q("SELECT cash_sales AS n FROM register_sessions WHERE register_id = {c}"),
             expected_total
         );
         assert_eq!(
-            app.count(&format!(
-                "SELECT sum(total)::bigint AS n FROM sales WHERE register_id = {caja}"
-            )),
+            q("SELECT sum(total)::bigint AS n FROM sales WHERE register_id = {c}"),
             expected_total
         );
-        // seq: 1 created + 1 session opened + one per sale, none skipped or repeated.
         assert_eq!(
-            app.count(&format!(
-                "SELECT count(DISTINCT seq) AS n FROM sales WHERE register_id = {caja}"
-            )),
+            q("SELECT count(DISTINCT seq) AS n FROM sales WHERE register_id = {c}"),
             SALES as i64
         );
         assert_eq!(
-            app.count(&format!(
-                "SELECT (max(seq) - min(seq) + 1) AS n FROM sales WHERE register_id = {caja}"
-            )),
+            q("SELECT (max(seq) - min(seq) + 1) AS n FROM sales WHERE register_id = {c}"),
             SALES as i64
         );
         assert_eq!(
-            app.count(&format!(
-                "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
-            )),
-            app.count(&format!(
-                "SELECT max(seq) AS n FROM sales WHERE register_id = {caja}"
-            ))
+            q("SELECT event_seq AS n FROM pos_registers WHERE id = {c}"),
+            q("SELECT max(seq) AS n FROM sales WHERE register_id = {c}")
         );
     }
+}
+
+/// Both futures polled together, so both requests are in flight at once.
+async fn futures_join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    tokio::join!(a, b)
 }
 
 /// Stop the hub mid-jornada and start it again: the open session and every
