@@ -599,3 +599,127 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+/// The register routes by role: pages send strangers to the login page,
+/// the JSON API answers them 401; supervisor actions refuse cashiers.
+#[actix_web::test]
+async fn register_routes_by_role() {
+    let app = TestApp::spawn_as_admin().await;
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &paso_6_1_fields())
+            .await
+            .status(),
+        303
+    );
+    let anonymous = app.anonymous();
+    let cashier = app.visitor("cajero", Role::Cajero).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+
+    for path in [
+        "/admin/jornadas",
+        "/caja/session/open",
+        "/caja/session/close",
+        "/caja/session/1",
+    ] {
+        let response = anonymous.get(&app, path).await;
+        assert_eq!(response.status(), 303, "{path}");
+        assert!(location(&response).starts_with("/login?next="), "{path}");
+    }
+    for path in [
+        "/api/cajas/1",
+        "/api/cajas/1/sales",
+        "/api/cajas/1/sales/1/void",
+        "/api/cajas/1/cash-movements",
+    ] {
+        let response = if path == "/api/cajas/1" {
+            anonymous.get(&app, path).await
+        } else {
+            anonymous
+                .client
+                .post(app.url(path))
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .unwrap()
+        };
+        assert_eq!(response.status(), 401, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "not_logged_in", "{path}");
+    }
+
+    // Jornadas are the supervisors'.
+    assert_eq!(cashier.get(&app, "/admin/jornadas").await.status(), 403);
+    assert_eq!(
+        cashier
+            .post(&app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM jornadas"), 0);
+    assert_eq!(supervisor.get(&app, "/admin/jornadas").await.status(), 200);
+    assert_eq!(
+        supervisor
+            .post(&app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        303
+    );
+    let jornada = app.count("SELECT id::bigint AS n FROM jornadas");
+    assert_eq!(
+        cashier
+            .post(&app, &format!("/admin/jornadas/{jornada}/cerrar"), &[])
+            .await
+            .status(),
+        403
+    );
+
+    // Sessions: every role opens and closes its own; only supervisors see others'.
+    for who in [&cashier, &supervisor] {
+        assert_eq!(who.get(&app, "/caja/session/open").await.status(), 200);
+        assert_eq!(who.get(&app, "/caja/session/close").await.status(), 200);
+    }
+    let opened = supervisor
+        .post(
+            &app,
+            "/caja/session/open",
+            &[("register_id", "1"), ("initial_cash", "0")],
+        )
+        .await;
+    assert_eq!(opened.status(), 303);
+    assert_eq!(
+        cashier.get(&app, location(&opened)).await.status(),
+        403,
+        "not the cashier's session"
+    );
+    assert_eq!(supervisor.get(&app, location(&opened)).await.status(), 200);
+    let not_listed = cashier
+        .get(&app, "/caja/session/close")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(not_listed.contains("No tienes sesiones de caja abiertas"));
+    // A cashier closing someone else's session is refused, nothing changes.
+    let refused = cashier
+        .post(
+            &app,
+            "/caja/session/close",
+            &[("register_id", "1"), ("cash_count", "0")],
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM register_sessions WHERE status = 'OPEN'"),
+        1
+    );
+    // No CSRF token, no session.
+    let forged = cashier
+        .client
+        .post(app.url("/caja/session/open"))
+        .form(&[("register_id", "1"), ("initial_cash", "0")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+}
