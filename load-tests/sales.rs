@@ -39,7 +39,11 @@ fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).cloned().unwrap_or_default();
-        let number = || value.parse::<usize>().unwrap_or_else(|_| panic!("{} needs a number", pair[0]));
+        let number = || {
+            value
+                .parse::<usize>()
+                .unwrap_or_else(|_| panic!("{} needs a number", pair[0]))
+        };
         match pair[0].as_str() {
             "--sales" => options.sales = number(),
             "--cajas" => options.cajas = number(),
@@ -63,8 +67,14 @@ fn prepare(url: &str, cajas: usize) {
     let mut conn = PgConnection::establish(url).expect("connect");
     cajahub::db::migrations::run_pending(&mut conn).expect("migrate");
     let password = Password::parse("carga-de-prueba".into()).unwrap();
-    let admin = user::create(&mut conn, &Actor::command_line(), &UserName::parse("carga").unwrap(), Role::Admin, &password)
-        .expect("user");
+    let admin = user::create(
+        &mut conn,
+        &Actor::command_line(),
+        &UserName::parse("carga").unwrap(),
+        Role::Admin,
+        &password,
+    )
+    .expect("user");
     let mut sql = format!("INSERT INTO jornadas (opened_by) VALUES ({});", admin.id);
     for i in 0..cajas {
         sql.push_str(&format!(
@@ -84,13 +94,24 @@ async fn logged_in_client(base: &str) -> reqwest::Client {
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
-    let page = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let marker = r#"name="csrf_token" value=""#;
     let start = page.find(marker).unwrap() + marker.len();
     let token = &page[start..start + page[start..].find('"').unwrap()];
     let response = client
         .post(format!("{base}/login"))
-        .form(&[("csrf_token", token), ("name", "carga"), ("secret", "carga-de-prueba")])
+        .form(&[
+            ("csrf_token", token),
+            ("name", "carga"),
+            ("secret", "carga-de-prueba"),
+        ])
         .send()
         .await
         .unwrap();
@@ -105,7 +126,13 @@ struct Outcome {
 
 /// `sales` sales spread round-robin over the first `cajas` cajas, with
 /// `in_flight` requests outstanding at any time.
-async fn run(client: &reqwest::Client, base: &str, cajas: usize, sales: usize, in_flight: usize) -> Outcome {
+async fn run(
+    client: &reqwest::Client,
+    base: &str,
+    cajas: usize,
+    sales: usize,
+    in_flight: usize,
+) -> Outcome {
     let started = Instant::now();
     let per_worker = sales / in_flight;
     let mut workers = Vec::new();
@@ -122,7 +149,12 @@ async fn run(client: &reqwest::Client, base: &str, cajas: usize, sales: usize, i
                     "payments": [{"method": "EFECTIVO", "amount": 4_990, "tendered": 5_000}],
                 });
                 let sent = Instant::now();
-                let response = client.post(format!("{base}/api/cajas/{caja}/sales")).json(&body).send().await.unwrap();
+                let response = client
+                    .post(format!("{base}/api/cajas/{caja}/sales"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), 201, "sale recorded");
                 latencies.push(sent.elapsed());
             }
@@ -133,7 +165,10 @@ async fn run(client: &reqwest::Client, base: &str, cajas: usize, sales: usize, i
     for worker in workers {
         latencies.extend(worker.await.unwrap());
     }
-    Outcome { elapsed: started.elapsed(), latencies }
+    Outcome {
+        elapsed: started.elapsed(),
+        latencies,
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -150,21 +185,32 @@ async fn main() {
     let options = options();
     let database = format!("cajahub_load_{}", std::process::id());
     let mut admin = PgConnection::establish(&options.admin_url).expect("PostgreSQL answers");
-    admin.batch_execute(&format!("CREATE DATABASE \"{database}\"")).expect("create database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        .expect("create database");
     let url = with_database(&options.admin_url, &database);
     prepare(&url, options.cajas);
 
     let mut settings = Settings::for_database(&url);
     settings.pool_size = 16;
     settings.log_level = "error".into();
-    let app = Application::build(&settings, &url).await.expect("hub starts");
+    let app = Application::build(&settings, &url)
+        .await
+        .expect("hub starts");
     let base = format!("http://{}", app.address());
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = logged_in_client(&base).await;
 
     // Warm up connections and caches.
-    run(&client, &base, options.cajas, options.in_flight * 10, options.in_flight).await;
+    run(
+        &client,
+        &base,
+        options.cajas,
+        options.in_flight * 10,
+        options.in_flight,
+    )
+    .await;
 
     println!(
         "{} sales per run, {} in flight, {} runs, cajas: 1 vs {}",
@@ -181,14 +227,23 @@ async fn main() {
             p99.push(percentile(&outcome.latencies, 0.99).as_secs_f64() * 1e3);
         }
         let row = (cajas, median(throughput), median(p50), median(p99));
-        println!("cajas {:>3}: {:>7.0} sales/s, p50 {:>6.2} ms, p99 {:>6.2} ms (medians of {} runs)", row.0, row.1, row.2, row.3, options.runs);
+        println!(
+            "cajas {:>3}: {:>7.0} sales/s, p50 {:>6.2} ms, p99 {:>6.2} ms (medians of {} runs)",
+            row.0, row.1, row.2, row.3, options.runs
+        );
         rows.push(row);
     }
-    println!("throughput ratio, {} cajas / 1 caja: {:.2}", options.cajas, rows[1].1 / rows[0].1);
+    println!(
+        "throughput ratio, {} cajas / 1 caja: {:.2}",
+        options.cajas,
+        rows[1].1 / rows[0].1
+    );
 
     handle.stop(true).await;
     drop(client);
     admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        ))
         .expect("drop database");
 }
