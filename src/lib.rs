@@ -17,6 +17,7 @@ pub mod health;
 pub mod jornadas;
 pub mod money;
 pub mod registers;
+pub mod screens;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -13,7 +13,7 @@ use crate::auth::{self, AuthPolicy};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
 use crate::registers::Registers;
-use crate::{audit, cajas, health, jornadas, registers, web as pages};
+use crate::{audit, cajas, health, jornadas, registers, screens, web as pages};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -133,6 +133,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit::routes)
         .configure(jornadas::routes)
         .configure(registers::routes)
+        .configure(screens::routes)
         .configure(cajas::routes);
 }
 

@@ -121,7 +121,7 @@ fn encode(path: &str) -> String {
 
 /// Requests to /api answer in JSON; the rest are pages.
 fn wants_json(req: &HttpRequest) -> bool {
-    req.path().starts_with("/api/")
+    req.path().starts_with("/api/") || req.path().starts_with("/ws/")
 }
 
 /// Where to come back after logging in: the page asked for, when it was a

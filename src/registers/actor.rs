@@ -9,6 +9,9 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::RegisterError;
+use tokio::sync::broadcast;
+
+use super::events::{self, Event};
 use super::live::{LiveSession, MovementKind};
 use super::sale::ValidSale;
 use super::store::{self, ClosedSession, MovementAck, SaleAck, VoidAck};
@@ -29,21 +32,48 @@ pub struct RegisterActor {
     session: Option<LiveSession>,
     /// The number of the last committed change.
     seq: i64,
+    /// This register's screens.
+    events: broadcast::Sender<Event>,
+    /// Every floor dashboard.
+    floor: broadcast::Sender<Event>,
 }
 
 impl RegisterActor {
-    pub fn new(pool: PgPool, caja: Caja, session: Option<LiveSession>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        caja: Caja,
+        session: Option<LiveSession>,
+        floor: broadcast::Sender<Event>,
+    ) -> Self {
         let seq = caja.event_seq;
         Self {
             pool,
             caja,
             session,
             seq,
+            events: events::register_channel(),
+            floor,
         }
     }
 
     fn id(&self) -> RegisterId {
         self.caja.id
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            caja: self.caja.clone(),
+            session: self.session.clone(),
+            seq: self.seq,
+        }
+    }
+
+    /// Pushes the committed change to the screens; never waits (a send to a
+    /// channel nobody listens to is simply dropped).
+    fn publish(&self, change: &str) {
+        let event = Event::new(change, &self.snapshot());
+        let _ = self.events.send(event.clone());
+        let _ = self.floor.send(event);
     }
 }
 
@@ -76,11 +106,21 @@ impl Handler<GetSnapshot> for RegisterActor {
     type Result = MessageResult<GetSnapshot>;
 
     fn handle(&mut self, _: GetSnapshot, _: &mut Self::Context) -> Self::Result {
-        MessageResult(Snapshot {
-            caja: self.caja.clone(),
-            session: self.session.clone(),
-            seq: self.seq,
-        })
+        MessageResult(self.snapshot())
+    }
+}
+
+/// A screen subscribes: the snapshot and the receiver of every later event,
+/// taken at the same point, so nothing is missed or seen twice.
+#[derive(Message)]
+#[rtype(result = "(Snapshot, broadcast::Receiver<Event>)")]
+pub struct Subscribe;
+
+impl Handler<Subscribe> for RegisterActor {
+    type Result = MessageResult<Subscribe>;
+
+    fn handle(&mut self, _: Subscribe, _: &mut Self::Context) -> Self::Result {
+        MessageResult((self.snapshot(), self.events.subscribe()))
     }
 }
 
@@ -143,6 +183,7 @@ impl Handler<OpenSession> for RegisterActor {
                 tracing::info!(register_id = %register.caja.id, session_id = session.id, seq, "session opened");
                 register.session = Some(session.clone());
                 register.seq = seq;
+                register.publish("session_opened");
                 session
             },
         )
@@ -230,6 +271,7 @@ impl Handler<RecordSale> for RegisterActor {
                 if let Some(after) = after {
                     register.session = Some(after);
                     register.seq = recorded.ack.seq;
+                    register.publish("sale_recorded");
                     tracing::info!(register_id = %register.caja.id, sale_id = recorded.ack.sale_id, seq = recorded.ack.seq, "sale recorded");
                 }
                 recorded
@@ -295,6 +337,7 @@ impl Handler<CloseSession> for RegisterActor {
                 tracing::info!(register_id = %register.caja.id, session_id = closed.id, difference = closed.cash_difference.get(), "session closed");
                 register.session = None;
                 register.seq = seq;
+                register.publish("session_closed");
                 closed
             },
         )
@@ -339,6 +382,7 @@ impl Handler<VoidSale> for RegisterActor {
                 tracing::info!(register_id = %register.caja.id, sale_id = ack.sale_id, seq, "sale voided");
                 register.session = Some(after);
                 register.seq = seq;
+                register.publish("sale_voided");
                 ack
             },
         )
@@ -386,6 +430,7 @@ impl Handler<CashMovement> for RegisterActor {
                 tracing::info!(register_id = %register.caja.id, movement_id = ack.movement_id, seq, "cash movement");
                 register.session = Some(after);
                 register.seq = seq;
+                register.publish("cash_movement");
                 ack
             },
         )
@@ -419,6 +464,7 @@ impl Handler<UpdateConfig> for RegisterActor {
                 if let Ok(caja) = &result {
                     register.caja = caja.clone();
                     register.seq = caja.event_seq;
+                    register.publish("config_changed");
                 }
                 result
             }),
@@ -455,6 +501,7 @@ impl Handler<Archive> for RegisterActor {
                 if let Ok(caja) = &result {
                     register.caja = caja.clone();
                     register.seq = caja.event_seq;
+                    register.publish("archived");
                     ctx.stop();
                 }
                 result

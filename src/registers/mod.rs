@@ -6,6 +6,7 @@
 
 pub mod actor;
 mod api;
+pub mod events;
 pub mod live;
 mod pages;
 pub mod sale;
@@ -183,6 +184,7 @@ pub struct Registers {
     pool: PgPool,
     arbiter: Arbiter,
     actors: DashMap<RegisterId, Addr<RegisterActor>>,
+    floor: tokio::sync::broadcast::Sender<events::Event>,
 }
 
 impl Registers {
@@ -192,6 +194,7 @@ impl Registers {
             pool: pool.clone(),
             arbiter: Arbiter::new(),
             actors: DashMap::new(),
+            floor: events::floor_channel(),
         };
         for id in db::run(&pool, store::working_cajas).await?? {
             registers.start(id).await?;
@@ -206,9 +209,9 @@ impl Registers {
     /// Starts (or restarts) the actor of caja `id` from what is committed.
     pub async fn start(&self, id: RegisterId) -> Result<Addr<RegisterActor>, DbError> {
         let (caja, session) = db::run(&self.pool, move |conn| store::load(conn, id)).await??;
-        let pool = self.pool.clone();
+        let (pool, floor) = (self.pool.clone(), self.floor.clone());
         let addr = RegisterActor::start_in_arbiter(&self.arbiter.handle(), move |_| {
-            RegisterActor::new(pool, caja, session)
+            RegisterActor::new(pool, caja, session, floor)
         });
         if let Some(old) = self.actors.insert(id, addr.clone()) {
             drop(old);
@@ -242,6 +245,12 @@ impl Registers {
             }
         }
         out
+    }
+
+    /// Every register's events, for a floor dashboard. Subscribe before
+    /// taking the snapshots, so no event falls between the two.
+    pub fn floor(&self) -> tokio::sync::broadcast::Receiver<events::Event> {
+        self.floor.subscribe()
     }
 
     pub fn stop(&self) {

@@ -497,3 +497,46 @@ impl TestApp {
             .n
     }
 }
+
+impl TestApp {
+    /// Logs `name` in without a cookie jar and returns the session cookie,
+    /// as a WebSocket client sends it.
+    pub async fn session_cookie(&self, name: &str, role: Role) -> String {
+        self.create_user(name, role);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let cookie_of = |response: &reqwest::Response| {
+            response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with("cajahub_session="))
+                .and_then(|v| v.split(';').next())
+                .map(str::to_owned)
+        };
+        let page = client.get(self.url("/login")).send().await.unwrap();
+        let anonymous = cookie_of(&page).expect("a session for the login form");
+        let token = csrf_in(&page.text().await.unwrap()).unwrap();
+        let response = client
+            .post(self.url("/login"))
+            .header("cookie", &anonymous)
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("name", name),
+                ("secret", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        cookie_of(&response).expect("the logged-in session")
+    }
+
+    /// The URL of a WebSocket endpoint of this hub.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.address.replacen("http://", "ws://", 1))
+    }
+}

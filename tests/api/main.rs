@@ -11,3 +11,4 @@ mod health;
 mod helpers;
 mod migrations;
 mod registers;
+mod screens;

@@ -1,0 +1,325 @@
+//! Live screens over real WebSockets: snapshot then ordered events, checks
+//! before the upgrade, commands answered after the commit, the cashier's
+//! screen told at once when a supervisor closes the caja, closed sockets for
+//! disabled users and over-large frames.
+
+use std::time::Duration;
+
+use awc::ws::{Frame, Message};
+use cajahub::auth::user::Role;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+
+use crate::cajas::paso_6_1_fields;
+use crate::helpers::{TestApp, Visitor};
+
+type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+
+async fn connect(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    let mut request = awc::Client::new().ws(app.ws_url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    if let Some(origin) = origin {
+        request = request.origin(origin);
+    }
+    match request.connect().await {
+        Ok((_, socket)) => Ok(socket),
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => Err(status.as_u16()),
+        Err(other) => panic!("websocket failed: {other}"),
+    }
+}
+
+/// The next JSON message, skipping pings; `None` when the socket closed.
+async fn next_json(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let frame = actix_web::rt::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a message in time");
+        match frame {
+            Some(Ok(Frame::Text(text))) => return Some(serde_json::from_slice(&text).unwrap()),
+            Some(Ok(Frame::Ping(bytes))) => {
+                let _ = socket.send(Message::Pong(bytes)).await;
+            }
+            Some(Ok(Frame::Pong(_))) => {}
+            Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+async fn venue(app: &TestApp) -> Visitor {
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &paso_6_1_fields())
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.post_form("/admin/jornadas/abrir", &[]).await.status(),
+        303
+    );
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    assert_eq!(
+        cashier
+            .post(
+                app,
+                "/caja/session/open",
+                &[("register_id", "1"), ("initial_cash", "0")]
+            )
+            .await
+            .status(),
+        303
+    );
+    cashier
+}
+
+fn sale(total: i64) -> Value {
+    json!({"key": uuid::Uuid::new_v4().to_string(), "total": total, "payments": [{"method": "EFECTIVO", "amount": total}]})
+}
+
+#[actix_web::test]
+async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
+    let app = TestApp::spawn_as_admin().await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut floor = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    let snapshot = next_json(&mut floor).await.unwrap();
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["v"], 1);
+    let registers = snapshot["registers"].as_array().unwrap();
+    assert_eq!(registers.len(), 1);
+    let start = registers[0]["seq"].as_i64().unwrap();
+    assert_eq!(registers[0]["session"]["ticket_count"], 0);
+
+    for n in 1..=3 {
+        let response = cashier
+            .client
+            .post(app.url("/api/cajas/1/sales"))
+            .json(&sale(1_000 * n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    for n in 1..=3 {
+        let event = next_json(&mut floor).await.unwrap();
+        assert_eq!(event["type"], "event");
+        assert_eq!(event["register_id"], 1);
+        assert_eq!(event["seq"], start + n);
+        assert_eq!(event["change"], "sale_recorded");
+        assert_eq!(event["register"]["session"]["ticket_count"], n);
+    }
+    // An admin edit reaches the floor too.
+    let mut edit = paso_6_1_fields();
+    edit.retain(|(k, _)| *k != "name");
+    edit.extend([("name", "Barra Norte"), ("version", "1")]);
+    assert_eq!(
+        app.post_form("/admin/cajas/1/editar", &edit).await.status(),
+        303
+    );
+    let event = next_json(&mut floor).await.unwrap();
+    assert_eq!(
+        (event["change"].as_str(), event["seq"].as_i64()),
+        (Some("config_changed"), Some(start + 4))
+    );
+    assert_eq!(event["register"]["caja"]["name"], "Barra Norte");
+}
+
+#[actix_web::test]
+async fn sockets_are_refused_before_the_upgrade() {
+    let app = TestApp::spawn_as_admin().await;
+    venue(&app).await;
+    let origin = app.address.clone();
+    let cashier = app.session_cookie("cajero2", Role::Cajero).await;
+    let supervisor = app.session_cookie("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        connect(&app, "/ws/piso", None, Some(&origin)).await.err(),
+        Some(401),
+        "no session"
+    );
+    assert_eq!(
+        connect(&app, "/ws/piso", Some(&cashier), Some(&origin))
+            .await
+            .err(),
+        Some(403),
+        "cashier on the floor"
+    );
+    assert_eq!(
+        connect(
+            &app,
+            "/ws/piso",
+            Some(&supervisor),
+            Some("http://evil.example")
+        )
+        .await
+        .err(),
+        Some(403),
+        "foreign origin"
+    );
+    assert_eq!(
+        connect(&app, "/ws/piso", Some(&supervisor), None)
+            .await
+            .err(),
+        Some(403),
+        "no origin"
+    );
+    assert_eq!(
+        connect(&app, "/ws/caja/1", Some(&cashier), Some(&origin))
+            .await
+            .err(),
+        Some(403),
+        "another cashier's caja"
+    );
+    assert_eq!(
+        connect(&app, "/ws/caja/99", Some(&supervisor), Some(&origin))
+            .await
+            .err(),
+        Some(404)
+    );
+    assert!(
+        connect(&app, "/ws/caja/1", Some(&supervisor), Some(&origin))
+            .await
+            .is_ok()
+    );
+}
+
+#[actix_web::test]
+async fn the_pos_screen_sells_and_learns_at_once_that_its_caja_was_closed() {
+    let app = TestApp::spawn_as_admin().await;
+    let _ = venue(&app).await;
+    let cookie = app.session_cookie("cajero1", Role::Cajero).await;
+    let mut pos = connect(&app, "/ws/caja/1", Some(&cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    let snapshot = next_json(&mut pos).await.unwrap();
+    let start = snapshot["registers"][0]["seq"].as_i64().unwrap();
+
+    let command = json!({"type": "sale", "id": "c-1", "sale": sale(2_345)});
+    pos.send(Message::Text(command.to_string().into()))
+        .await
+        .unwrap();
+    let (mut ack, mut event) = (None, None);
+    for _ in 0..2 {
+        let message = next_json(&mut pos).await.unwrap();
+        match message["type"].as_str() {
+            Some("ack") => ack = Some(message),
+            Some("event") => event = Some(message),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let (ack, event) = (ack.unwrap(), event.unwrap());
+    assert_eq!(
+        (
+            ack["id"].as_str(),
+            ack["seq"].as_i64(),
+            ack["total_charged"].as_i64()
+        ),
+        (Some("c-1"), Some(start + 1), Some(2_340))
+    );
+    assert_eq!(event["seq"], start + 1);
+
+    // The same key again: the original answer, no second sale.
+    pos.send(Message::Text(command.to_string().into()))
+        .await
+        .unwrap();
+    let replay = next_json(&mut pos).await.unwrap();
+    assert_eq!(
+        (replay["type"].as_str(), replay["replayed"].as_bool()),
+        (Some("ack"), Some(true))
+    );
+
+    for (bad, code) in [
+        ("{not json".to_string(), "invalid_json"),
+        (json!({"type": "bailar"}).to_string(), "unknown_type"),
+        (
+            json!({"type": "sale", "id": 7, "sale": {"key": "x", "total": 1, "payments": []}})
+                .to_string(),
+            "invalid_sale",
+        ),
+        (json!({"id": 8}).to_string(), "invalid_message"),
+    ] {
+        pos.send(Message::Text(bad.into())).await.unwrap();
+        let answer = next_json(&mut pos).await.unwrap();
+        assert_eq!(
+            (answer["type"].as_str(), answer["code"].as_str()),
+            (Some("error"), Some(code))
+        );
+    }
+
+    // A supervisor closes the session: the cashier's screen is told at once.
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        supervisor
+            .post(
+                &app,
+                "/caja/session/close",
+                &[("register_id", "1"), ("cash_count", "2340")]
+            )
+            .await
+            .status(),
+        303
+    );
+    let closed = next_json(&mut pos).await.unwrap();
+    assert_eq!(closed["change"], "session_closed");
+    assert_eq!(closed["register"]["session"], Value::Null);
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 1);
+}
+
+#[actix_web::test]
+async fn a_disabled_users_socket_is_closed() {
+    let app = TestApp::spawn_as_admin().await;
+    venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut floor = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    assert_eq!(next_json(&mut floor).await.unwrap()["type"], "snapshot");
+    cajahub::auth::user::disable(
+        &mut app.conn(),
+        &cajahub::audit::Actor::command_line(),
+        "supervisora",
+    )
+    .unwrap();
+    assert!(
+        next_json(&mut floor).await.is_none(),
+        "closed within a heartbeat or two"
+    );
+}
+
+#[actix_web::test]
+async fn an_over_large_frame_closes_the_connection_and_the_others_carry_on() {
+    let app = TestApp::spawn_as_admin().await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut big = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .unwrap();
+    let mut other = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .unwrap();
+    next_json(&mut big).await.unwrap();
+    next_json(&mut other).await.unwrap();
+    let huge = "x".repeat(cajahub::screens::MAX_FRAME_BYTES + 1);
+    big.send(Message::Text(huge.into())).await.unwrap();
+    assert!(next_json(&mut big).await.is_none(), "closed");
+    let response = cashier
+        .client
+        .post(app.url("/api/cajas/1/sales"))
+        .json(&sale(500))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        next_json(&mut other).await.unwrap()["change"],
+        "sale_recorded"
+    );
+}
