@@ -35,25 +35,10 @@ impl Role {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    diesel_derive_newtype::DieselNewType,
-)]
-pub struct UserId(pub i32);
-
-impl std::fmt::Display for UserId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::id_newtype!(
+    /// A user's id, as stored in `users.id`.
+    UserId
+);
 
 /// A login name: 2 to 60 of A–Z, a–z, digits, `.`, `_`, `-`, starting with
 /// a letter or digit. Unique regardless of case.

@@ -11,34 +11,10 @@ use super::domain::{
 use crate::audit::{self, Action, Actor};
 use crate::db::schema::{pos_registers, register_sessions};
 
-/// A caja's id, as stored in `pos_registers.id`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    diesel_derive_newtype::DieselNewType,
-)]
-pub struct RegisterId(pub i32);
-
-impl std::fmt::Display for RegisterId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for RegisterId {
-    type Err = std::num::ParseIntError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse().map(RegisterId)
-    }
-}
+crate::id_newtype!(
+    /// A caja's id, as stored in `pos_registers.id`.
+    RegisterId
+);
 
 /// Name of the unique index on `pos_registers.code`.
 const CODE_UNIQUE_INDEX: &str = "pos_registers_code_key";

@@ -7,6 +7,34 @@ pub mod schema;
 #[macro_use]
 pub mod text_enum;
 
+/// An `i32` id column behind a type of its own, so ids of different tables
+/// cannot be swapped: `id_newtype!(/** doc */ RegisterId);`.
+#[macro_export]
+macro_rules! id_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, diesel_derive_newtype::DieselNewType,
+        )]
+        pub struct $name(pub i32);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+    };
+}
+
 use std::time::Duration;
 
 use diesel::PgConnection;

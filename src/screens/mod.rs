@@ -46,6 +46,17 @@ fn same_origin(req: &HttpRequest) -> bool {
     origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
+/// The refusal for a socket opened from another site, if it is one.
+fn foreign_origin(req: &HttpRequest) -> Option<HttpResponse> {
+    (!same_origin(req)).then(|| {
+        refuse(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "bad_origin",
+            "Origen no permitido.",
+        )
+    })
+}
+
 /// GET /ws/piso: every caja, for supervisors.
 pub async fn floor(
     current: CurrentUser,
@@ -53,12 +64,8 @@ pub async fn floor(
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !same_origin(&req) {
-        return Ok(refuse(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "bad_origin",
-            "Origen no permitido.",
-        ));
+    if let Some(refused) = foreign_origin(&req) {
+        return Ok(refused);
     }
     if !current.user.role.includes(Role::Supervisor) {
         return Ok(refuse(
@@ -88,12 +95,8 @@ pub async fn register(
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !same_origin(&req) {
-        return Ok(refuse(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "bad_origin",
-            "Origen no permitido.",
-        ));
+    if let Some(refused) = foreign_origin(&req) {
+        return Ok(refused);
     }
     let Ok(id) = id.parse::<RegisterId>() else {
         return Ok(refuse(

@@ -501,17 +501,7 @@ async fn a_tampered_session_cookie_is_no_session() {
         .send()
         .await
         .unwrap();
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("cajahub_session="))
-        .expect("session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = crate::helpers::cookie_of(&response).expect("session cookie");
     assert!(cookie.len() > 40);
     let header = response
         .headers()

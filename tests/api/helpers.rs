@@ -507,16 +507,6 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let cookie_of = |response: &reqwest::Response| {
-            response
-                .headers()
-                .get_all("set-cookie")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find(|v| v.starts_with("cajahub_session="))
-                .and_then(|v| v.split(';').next())
-                .map(str::to_owned)
-        };
         let page = client.get(self.url("/login")).send().await.unwrap();
         let anonymous = cookie_of(&page).expect("a session for the login form");
         let token = csrf_in(&page.text().await.unwrap()).unwrap();
@@ -539,4 +529,16 @@ impl TestApp {
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.address.replacen("http://", "ws://", 1))
     }
+}
+
+/// The `cajahub_session=…` cookie a response sets, if any.
+pub fn cookie_of(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("cajahub_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
 }
