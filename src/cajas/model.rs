@@ -169,6 +169,26 @@ impl Caja {
         })
     }
 
+    /// The working caja `id`, locked for a change based on `expected_version`:
+    /// an archived caja or an older version is refused.
+    fn lock_for_change(
+        conn: &mut PgConnection,
+        id: RegisterId,
+        expected_version: i32,
+    ) -> Result<Caja, SaveError> {
+        let caja = Caja::find_for_update(conn, id)?;
+        if caja.is_archived() {
+            return Err(SaveError::Archived);
+        }
+        if caja.version != expected_version {
+            return Err(SaveError::Stale {
+                expected: expected_version,
+                current: Box::new(caja),
+            });
+        }
+        Ok(caja)
+    }
+
     fn find_for_update(conn: &mut PgConnection, id: RegisterId) -> Result<Caja, SaveError> {
         pos_registers::table
             .find(id)
@@ -194,16 +214,7 @@ impl Caja {
             None => CajaCode::from_name(&config.name, 1),
         };
         conn.transaction(|conn| {
-            let before = Caja::find_for_update(conn, id)?;
-            if before.is_archived() {
-                return Err(SaveError::Archived);
-            }
-            if before.version != expected_version {
-                return Err(SaveError::Stale {
-                    expected: expected_version,
-                    current: Box::new(before),
-                });
-            }
+            let before = Caja::lock_for_change(conn, id, expected_version)?;
             let after = diesel::update(pos_registers::table.find(id))
                 .set((
                     CajaColumns::new(config, &code),
@@ -235,16 +246,7 @@ impl Caja {
         expected_version: i32,
     ) -> Result<Caja, SaveError> {
         conn.transaction(|conn| {
-            let caja = Caja::find_for_update(conn, id)?;
-            if caja.is_archived() {
-                return Err(SaveError::Archived);
-            }
-            if caja.version != expected_version {
-                return Err(SaveError::Stale {
-                    expected: expected_version,
-                    current: Box::new(caja),
-                });
-            }
+            let caja = Caja::lock_for_change(conn, id, expected_version)?;
             let open_session = diesel::select(diesel::dsl::exists(
                 register_sessions::table
                     .filter(register_sessions::register_id.eq(id))

@@ -480,30 +480,11 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions() {
 #[actix_web::test]
 async fn a_tampered_session_cookie_is_no_session() {
     let app = TestApp::spawn().await;
-    app.create_user("admin", Role::Admin);
-    let login_client = new_client();
-    let page = login_client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = crate::helpers::csrf_in(&page).unwrap();
-    let response = login_client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("name", "admin"),
-            ("secret", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = crate::helpers::cookie_of(&response).expect("session cookie");
+    let cookie = app.session_cookie("admin", Role::Admin).await;
     assert!(cookie.len() > 40);
-    let header = response
+    // The cookie's attributes, as any session cookie carries them.
+    let page = new_client().get(app.url("/login")).send().await.unwrap();
+    let header = page
         .headers()
         .get_all("set-cookie")
         .iter()
@@ -511,7 +492,9 @@ async fn a_tampered_session_cookie_is_no_session() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        header.contains("httponly") && header.contains("samesite=lax"),
+        header.contains("httponly")
+            && header.contains("samesite=lax")
+            && !header.contains("secure;"),
         "{header}"
     );
 
@@ -712,4 +695,15 @@ async fn register_routes_by_role() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+}
+
+#[actix_web::test]
+async fn cookies_are_secure_when_served_over_https() {
+    let app = TestApp::spawn_with(TestDb::migrated(), |s| s.secure_cookies = true).await;
+    let page = new_client().get(app.url("/login")).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(cookie.contains("; secure"), "{cookie}");
 }
