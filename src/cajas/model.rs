@@ -93,7 +93,7 @@ pub enum SaveError {
     #[error(transparent)]
     Db(#[from] DieselError),
     #[error(transparent)]
-    Unavailable(crate::db::DbError),
+    Unavailable(#[from] crate::db::DbError),
 }
 
 impl Caja {

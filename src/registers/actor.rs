@@ -20,7 +20,7 @@ use crate::auth::user::{Role, User};
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
 use crate::cajas::model::SaveError;
 use crate::cajas::{Caja, RegisterId};
-use crate::db::{self, PgPool};
+use crate::db::{self, DbError, PgPool};
 use crate::money::Pesos;
 
 /// How many commands may wait for one register.
@@ -66,6 +66,13 @@ impl RegisterActor {
             session: self.session.clone(),
             seq: self.seq,
         }
+    }
+
+    /// Takes the caja as committed by an admin's change, and tells the screens.
+    fn adopt(&mut self, caja: &Caja, change: &str) {
+        self.caja = caja.clone();
+        self.seq = caja.event_seq;
+        self.publish(change);
     }
 
     /// Pushes the committed change to the screens; never waits (a send to a
@@ -127,27 +134,27 @@ impl Handler<Subscribe> for RegisterActor {
 /// Runs `work` on the blocking pool; the actor takes no other command until
 /// it is done and `apply` has updated memory from what was committed and
 /// made the reply. A failed write replies an error and changes nothing.
-fn commit<T, R, W, A>(
+fn commit<T, R, E, W, A>(
     actor: &RegisterActor,
     work: W,
     apply: A,
-) -> AtomicResponse<RegisterActor, Result<R, RegisterError>>
+) -> AtomicResponse<RegisterActor, Result<R, E>>
 where
     T: Send + 'static,
     R: 'static,
-    W: FnOnce(&mut diesel::PgConnection) -> Result<T, RegisterError> + Send + 'static,
-    A: FnOnce(&mut RegisterActor, T) -> R + 'static,
+    E: From<DbError> + Send + 'static,
+    W: FnOnce(&mut diesel::PgConnection) -> Result<T, E> + Send + 'static,
+    A: FnOnce(&mut RegisterActor, &mut Context<RegisterActor>, T) -> R + 'static,
 {
     let pool = actor.pool.clone();
     AtomicResponse::new(Box::pin(
         async move {
-            match db::run(&pool, work).await {
-                Ok(result) => result,
-                Err(err) => Err(RegisterError::Db(err)),
-            }
+            db::run(&pool, work)
+                .await
+                .unwrap_or_else(|err| Err(E::from(err)))
         }
         .into_actor(actor)
-        .map(move |result, actor, _| result.map(|value| apply(actor, value))),
+        .map(move |result, actor, ctx| result.map(|value| apply(actor, ctx, value))),
     ))
 }
 
@@ -179,7 +186,7 @@ impl Handler<OpenSession> for RegisterActor {
         commit(
             self,
             move |conn| store::open_session(conn, &actor, id, msg.by.id.0, msg.initial_cash, seq),
-            move |register, session: LiveSession| {
+            move |register, _, session: LiveSession| {
                 tracing::info!(register_id = %register.caja.id, session_id = session.id, seq, "session opened");
                 register.session = Some(session.clone());
                 register.seq = seq;
@@ -267,7 +274,7 @@ impl Handler<RecordSale> for RegisterActor {
                     Some(after),
                 ))
             },
-            move |register, (recorded, after): (RecordedSale, Option<LiveSession>)| {
+            move |register, _, (recorded, after): (RecordedSale, Option<LiveSession>)| {
                 if let Some(after) = after {
                     register.session = Some(after);
                     register.seq = recorded.ack.seq;
@@ -333,7 +340,7 @@ impl Handler<CloseSession> for RegisterActor {
                     seq,
                 )
             },
-            move |register, closed: ClosedSession| {
+            move |register, _, closed: ClosedSession| {
                 tracing::info!(register_id = %register.caja.id, session_id = closed.id, difference = closed.cash_difference.get(), "session closed");
                 register.session = None;
                 register.seq = seq;
@@ -378,7 +385,7 @@ impl Handler<VoidSale> for RegisterActor {
                     seq,
                 )
             },
-            move |register, (ack, after): (VoidAck, LiveSession)| {
+            move |register, _, (ack, after): (VoidAck, LiveSession)| {
                 tracing::info!(register_id = %register.caja.id, sale_id = ack.sale_id, seq, "sale voided");
                 register.session = Some(after);
                 register.seq = seq;
@@ -426,7 +433,7 @@ impl Handler<CashMovement> for RegisterActor {
                     seq,
                 )
             },
-            move |register, ack: MovementAck| {
+            move |register, _, ack: MovementAck| {
                 tracing::info!(register_id = %register.caja.id, movement_id = ack.movement_id, seq, "cash movement");
                 register.session = Some(after);
                 register.seq = seq;
@@ -450,25 +457,15 @@ impl Handler<UpdateConfig> for RegisterActor {
     type Result = AtomicResponse<Self, Result<Caja, SaveError>>;
 
     fn handle(&mut self, msg: UpdateConfig, _: &mut Self::Context) -> Self::Result {
-        let (pool, id) = (self.pool.clone(), self.id());
-        AtomicResponse::new(Box::pin(
-            async move {
-                db::run(&pool, move |conn| {
-                    Caja::update(conn, &msg.actor, id, msg.expected_version, &msg.config)
-                })
-                .await
-                .unwrap_or_else(|err| Err(SaveError::Unavailable(err)))
-            }
-            .into_actor(self)
-            .map(|result, register, _| {
-                if let Ok(caja) = &result {
-                    register.caja = caja.clone();
-                    register.seq = caja.event_seq;
-                    register.publish("config_changed");
-                }
-                result
-            }),
-        ))
+        let id = self.id();
+        commit(
+            self,
+            move |conn| Caja::update(conn, &msg.actor, id, msg.expected_version, &msg.config),
+            |register, _, caja: Caja| {
+                register.adopt(&caja, "config_changed");
+                caja
+            },
+        )
     }
 }
 
@@ -487,25 +484,15 @@ impl Handler<Archive> for RegisterActor {
         if self.session.is_some() {
             return AtomicResponse::new(Box::pin(fut::ready(Err(SaveError::OpenSession))));
         }
-        let (pool, id) = (self.pool.clone(), self.id());
-        AtomicResponse::new(Box::pin(
-            async move {
-                db::run(&pool, move |conn| {
-                    Caja::archive(conn, &msg.actor, id, msg.expected_version)
-                })
-                .await
-                .unwrap_or_else(|err| Err(SaveError::Unavailable(err)))
-            }
-            .into_actor(self)
-            .map(|result, register, ctx| {
-                if let Ok(caja) = &result {
-                    register.caja = caja.clone();
-                    register.seq = caja.event_seq;
-                    register.publish("archived");
-                    ctx.stop();
-                }
-                result
-            }),
-        ))
+        let id = self.id();
+        commit(
+            self,
+            move |conn| Caja::archive(conn, &msg.actor, id, msg.expected_version),
+            |register, ctx, caja: Caja| {
+                register.adopt(&caja, "archived");
+                ctx.stop();
+                caja
+            },
+        )
     }
 }

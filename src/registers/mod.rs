@@ -213,9 +213,7 @@ impl Registers {
         let addr = RegisterActor::start_in_arbiter(&self.arbiter.handle(), move |_| {
             RegisterActor::new(pool, caja, session, floor)
         });
-        if let Some(old) = self.actors.insert(id, addr.clone()) {
-            drop(old);
-        }
+        self.actors.insert(id, addr.clone());
         Ok(addr)
     }
 

@@ -16,7 +16,7 @@ use crate::auth::CurrentUser;
 use crate::auth::user::Role;
 use crate::cajas::RegisterId;
 use crate::registers::actor::Subscribe;
-use crate::registers::{RegisterError, ask};
+use crate::registers::ask;
 use crate::startup::AppState;
 
 pub use socket::{MAX_FRAME_BYTES, Scope};
@@ -107,9 +107,6 @@ pub async fn register(
     };
     let (snapshot, receiver) = match ask(&state.registers, id, Subscribe).await {
         Ok(subscribed) => subscribed,
-        Err(err @ RegisterError::UnknownCaja) => {
-            return Ok(refuse(err.status(), err.code(), &err.message()));
-        }
         Err(err) => return Ok(refuse(err.status(), err.code(), &err.message())),
     };
     let user = &current.user;
