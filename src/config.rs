@@ -61,6 +61,18 @@ pub struct Settings {
           value_parser = humantime::parse_duration, global = true)]
     pub login_lockout: Duration,
 
+    /// A live screen silent for this long is closed (it is pinged four
+    /// times as often).
+    #[arg(long, env = "CAJAHUB_SCREEN_TIMEOUT", default_value = "20s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub screen_timeout: Duration,
+
+    /// A live screen whose connection takes no frame for this long (it
+    /// stopped reading) is dropped.
+    #[arg(long, env = "CAJAHUB_SCREEN_SEND_TIMEOUT", default_value = "10s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub screen_send_timeout: Duration,
+
     /// Log filter, e.g. `info` or `cajahub=debug,actix_web=info`.
     #[arg(long, env = "CAJAHUB_LOG", default_value = "info", global = true)]
     pub log_level: String,
@@ -79,6 +91,13 @@ impl Settings {
         }
     }
 
+    pub fn screen_timeouts(&self) -> crate::screens::Timeouts {
+        crate::screens::Timeouts {
+            silence: self.screen_timeout,
+            send: self.screen_send_timeout,
+        }
+    }
+
     /// Settings for a hub that owns no port yet and talks to `database_url`;
     /// what tests and tools start from.
     pub fn for_database(database_url: impl Into<String>) -> Self {
@@ -92,6 +111,8 @@ impl Settings {
             session_idle: Duration::from_secs(2 * 3600),
             session_max: Duration::from_secs(14 * 3600),
             login_lockout: Duration::from_secs(15 * 60),
+            screen_timeout: Duration::from_secs(20),
+            screen_send_timeout: Duration::from_secs(10),
             log_level: "info".into(),
             log_json: false,
         }

@@ -13,6 +13,7 @@ use crate::auth::{self, AuthPolicy};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
 use crate::registers::Registers;
+use crate::screens::Screens;
 use crate::{audit, cajas, health, jornadas, registers, screens, web as pages};
 
 /// What every handler can reach.
@@ -20,6 +21,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub auth: AuthPolicy,
     pub registers: Registers,
+    pub screens: Screens,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,7 @@ impl Application {
             pool,
             auth: auth_policy,
             registers,
+            screens: Screens::new(settings.screen_timeouts()),
         });
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
@@ -97,6 +100,7 @@ impl Application {
                 .app_data(pages::form_config())
                 .configure(routes)
         })
+        .on_connect(screens::bound_send_buffer)
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
@@ -110,6 +114,11 @@ impl Application {
     /// Stops the server from outside (tests restart the hub with it).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// What every handler reaches (tests read the connected screens there).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     pub fn address(&self) -> SocketAddr {

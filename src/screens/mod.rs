@@ -4,9 +4,10 @@
 //! checked before the upgrade. The protocol is described in the README
 //! ("Live screens").
 //!
-//! actix-web-actors is confined to `socket.rs`, so it can be swapped for
-//! actix-ws in one place.
+//! The WebSocket library is confined to `socket.rs` (see there why it is
+//! actix-ws).
 
+mod counter;
 mod socket;
 
 use actix_web::http::header;
@@ -19,7 +20,24 @@ use crate::registers::actor::Subscribe;
 use crate::registers::ask;
 use crate::startup::AppState;
 
-pub use socket::{MAX_FRAME_BYTES, Scope};
+pub use counter::Screens;
+pub use socket::{MAX_FRAME_BYTES, Scope, Timeouts};
+
+/// What the kernel may hold for one client connection before writes wait.
+/// Linux would let it grow to 4 MiB, thousands of events a screen that
+/// stopped reading never sees; bounded, such a screen is noticed after a
+/// few hundred and dropped (rule 6). Pages and assets are far smaller.
+const SOCKET_SEND_BUFFER: usize = 64 * 1024;
+
+/// Bounds the send buffer of every accepted connection (`HttpServer::on_connect`).
+pub fn bound_send_buffer(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    use nix::sys::socket::{setsockopt, sockopt::SndBuf};
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(err) = setsockopt(tcp, SndBuf, &SOCKET_SEND_BUFFER)
+    {
+        tracing::warn!(error = %err, "could not bound a connection's send buffer");
+    }
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/piso", web::get().to(floor))

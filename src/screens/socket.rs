@@ -1,21 +1,29 @@
-//! The WebSocket session of one screen (the only module that knows
-//! actix-web-actors). It sends a snapshot, then every event in `seq` order;
-//! a gap or a lag is answered with a fresh snapshot. It pings the client and
-//! drops one that stays silent, re-checks the user's account so a disabled
-//! user's socket closes, limits the commands per second, and answers each
-//! command only after the register committed it.
+//! The WebSocket session of one screen (the only module that knows the
+//! WebSocket library). One task per screen sends a snapshot, then every
+//! event in `seq` order; a gap is answered with a fresh snapshot. It pings
+//! the client and drops one that stays silent, re-checks the user's account
+//! so a disabled user's socket closes, limits the commands per second, and
+//! answers each command only after the register committed it.
+//!
+//! A screen that cannot keep up is dropped, never waited for: every frame
+//! must be taken by the connection within the send timeout, and a screen
+//! whose event queue overflowed is closed so it reconnects to a snapshot.
+//! This is why the module uses actix-ws rather than actix-web-actors: an
+//! actix-web-actors context is only polled while the socket's write buffer
+//! has room, so a client that stops reading freezes its actor, timers
+//! included, and nothing ever notices (actix-web issue 2441). Here the task
+//! runs on its own and the send itself is what times out.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web_actors::ws;
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
+use super::counter::Connected;
 use crate::auth::user::{self, User};
 use crate::cajas::RegisterId;
 use crate::registers::actor::{GetSnapshot, RecordSale, Snapshot};
@@ -26,10 +34,6 @@ use crate::startup::AppState;
 
 /// A larger frame closes the connection.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
-const HEARTBEAT: Duration = Duration::from_secs(5);
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
-/// The account is re-checked every this many heartbeats.
-const RECHECK_EVERY: u32 = 1;
 /// Commands a client may send per second before being told to slow down.
 const MAX_COMMANDS_PER_SECOND: u32 = 20;
 
@@ -40,40 +44,104 @@ pub enum Scope {
     Register(RegisterId),
 }
 
+/// How long a screen may stay silent, and how long one frame may wait for
+/// the connection to take it, before the screen is dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub silence: Duration,
+    pub send: Duration,
+}
+
+impl Timeouts {
+    /// Pings go out four times per allowed silence.
+    fn heartbeat(&self) -> Duration {
+        (self.silence / 4).max(Duration::from_millis(50))
+    }
+}
+
 pub fn start(
     user: User,
     state: web::Data<AppState>,
     scope: Scope,
     snapshots: Vec<Snapshot>,
-    receiver: broadcast::Receiver<Event>,
+    events: broadcast::Receiver<Event>,
     req: &HttpRequest,
-    stream: web::Payload,
+    body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let socket = ScreenSocket {
+    let (response, session, messages) = actix_ws::handle(req, body)?;
+    let screen = Screen {
+        _connected: state.screens.connect(scope),
+        timeouts: state.screens.timeouts,
         user,
-        state,
+        state: state.clone(),
         scope,
-        first: Some((snapshots, receiver)),
-        known: HashMap::new(),
-        last_heard: Instant::now(),
-        ticks: 0,
+        known: Default::default(),
+        session,
+        tasks: JoinSet::new(),
         window: (Instant::now(), 0),
     };
-    ws::WsResponseBuilder::new(socket, req, stream)
-        .frame_size(MAX_FRAME_BYTES)
-        .start()
+    let messages = messages.max_frame_size(MAX_FRAME_BYTES);
+    actix_web::rt::spawn(screen.run(snapshots, messages, events));
+    Ok(response)
 }
 
-struct ScreenSocket {
+/// Why a screen's connection ended.
+#[derive(Debug)]
+enum End {
+    /// The client closed it or went away.
+    ClientLeft,
+    /// Nothing heard from the client within the allowed silence.
+    Silent,
+    /// The connection did not take a frame within the send timeout.
+    Stuck,
+    /// The event queue overflowed: the client must reconnect to a snapshot.
+    FellBehind(u64),
+    /// The user was disabled or signed out everywhere.
+    AccountEnded,
+    /// The caja was archived.
+    Archived,
+    /// A frame over the size limit or not WebSocket at all.
+    Protocol(String),
+}
+
+impl End {
+    /// The close frame sent, when the connection can still take one.
+    fn close_reason(&self) -> Option<CloseReason> {
+        let (code, description) = match self {
+            End::ClientLeft | End::Stuck => return None,
+            End::Silent => (CloseCode::Away, "sin respuesta"),
+            End::FellBehind(_) => (CloseCode::Again, "pantalla atrasada; reconecta"),
+            End::AccountEnded => (CloseCode::Policy, "sesión terminada"),
+            End::Archived => (CloseCode::Normal, "caja archivada"),
+            End::Protocol(_) => (CloseCode::Size, "mensaje no válido o demasiado grande"),
+        };
+        Some(CloseReason {
+            code,
+            description: Some(description.into()),
+        })
+    }
+}
+
+/// What a background task of the screen brings back.
+enum Done {
+    /// A command's answer, ready to send.
+    Reply(String),
+    /// Whether the user's account still allows this socket.
+    AccountChecked(bool),
+}
+
+struct Screen {
+    /// Counts this screen as connected until it is dropped.
+    _connected: Connected,
+    timeouts: Timeouts,
     user: User,
     state: web::Data<AppState>,
     scope: Scope,
-    /// The snapshot and subscription taken at upgrade, sent on start.
-    first: Option<(Vec<Snapshot>, broadcast::Receiver<Event>)>,
     /// The last `seq` sent per register.
-    known: HashMap<i32, i64>,
-    last_heard: Instant,
-    ticks: u32,
+    known: std::collections::HashMap<i32, i64>,
+    session: Session,
+    /// Commands waiting for their register, and account checks.
+    tasks: JoinSet<Done>,
     /// Start of the current second and the commands received in it.
     window: (Instant, u32),
 }
@@ -83,75 +151,153 @@ fn error(id: Option<&Value>, code: &str, message: &str, field: Option<&str>) -> 
         .to_string()
 }
 
-impl ScreenSocket {
-    fn send_snapshot(
-        &mut self,
-        ctx: &mut ws::WebsocketContext<Self>,
+impl Screen {
+    async fn run(
+        mut self,
         snapshots: Vec<Snapshot>,
-        reason: &str,
+        messages: MessageStream,
+        events: broadcast::Receiver<Event>,
     ) {
+        tracing::info!(user = %self.user.name, scope = ?self.scope, "screen connected");
+        let end = self.serve(snapshots, messages, events).await;
+        let (user, scope) = (&self.user.name, self.scope);
+        match &end {
+            End::ClientLeft => tracing::info!(%user, ?scope, "screen disconnected"),
+            End::FellBehind(missed) => {
+                tracing::warn!(%user, ?scope, missed, "screen fell behind; dropped")
+            }
+            End::Protocol(error) => {
+                tracing::warn!(%user, ?scope, %error, "screen broke the protocol; dropped")
+            }
+            other => tracing::warn!(%user, ?scope, reason = ?other, "screen dropped"),
+        }
+        self.tasks.abort_all();
+        if let Some(reason) = end.close_reason() {
+            let _ = timeout(self.timeouts.send, self.session.close(Some(reason))).await;
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        snapshots: Vec<Snapshot>,
+        mut messages: MessageStream,
+        mut events: broadcast::Receiver<Event>,
+    ) -> End {
+        if let Err(end) = self.send_snapshot(snapshots, "connect").await {
+            return end;
+        }
+        let mut heartbeat = interval(self.timeouts.heartbeat());
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            let step = tokio::select! {
+                message = messages.recv() => match message {
+                    Some(Ok(message)) => {
+                        last_heard = Instant::now();
+                        self.on_message(message).await
+                    }
+                    Some(Err(ProtocolError::Io(_))) | None => Err(End::ClientLeft),
+                    Some(Err(err)) => Err(End::Protocol(err.to_string())),
+                },
+                event = events.recv() => match event {
+                    Ok(event) => self.on_event(event).await,
+                    Err(RecvError::Lagged(missed)) => Err(End::FellBehind(missed)),
+                    Err(RecvError::Closed) => Err(End::Archived),
+                },
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(Done::Reply(text)) => self.send(text).await,
+                    Ok(Done::AccountChecked(true)) => Ok(()),
+                    Ok(Done::AccountChecked(false)) => Err(End::AccountEnded),
+                    Err(err) => {
+                        tracing::error!(error = %err, "screen task failed");
+                        Ok(())
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > self.timeouts.silence {
+                        Err(End::Silent)
+                    } else {
+                        self.check_account();
+                        self.ping().await
+                    }
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Hands one frame to the connection, or gives up on a stuck client.
+    async fn send(&mut self, text: String) -> Result<(), End> {
+        match timeout(self.timeouts.send, self.session.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_closed)) => Err(End::ClientLeft),
+            Err(_elapsed) => Err(End::Stuck),
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), End> {
+        match timeout(self.timeouts.send, self.session.ping(b"")).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_closed)) => Err(End::ClientLeft),
+            Err(_elapsed) => Err(End::Stuck),
+        }
+    }
+
+    async fn send_snapshot(&mut self, snapshots: Vec<Snapshot>, reason: &str) -> Result<(), End> {
         for snapshot in &snapshots {
             self.known.insert(snapshot.caja.id.0, snapshot.seq);
         }
-        ctx.text(json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": snapshots }).to_string());
+        let message = json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": snapshots });
+        self.send(message.to_string()).await
     }
 
     /// Sends a fresh snapshot of what this screen follows.
-    fn resync(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        let state = self.state.clone();
-        let scope = self.scope;
-        async move {
-            match scope {
-                Scope::Floor => state.registers.snapshots().await,
-                Scope::Register(id) => ask(&state.registers, id, GetSnapshot)
-                    .await
-                    .into_iter()
-                    .collect(),
-            }
-        }
-        .into_actor(self)
-        .map(|snapshots, socket, ctx| socket.send_snapshot(ctx, snapshots, "resync"))
-        .wait(ctx);
+    async fn resync(&mut self) -> Result<(), End> {
+        let snapshots = match self.scope {
+            Scope::Floor => self.state.registers.snapshots().await,
+            Scope::Register(id) => ask(&self.state.registers, id, GetSnapshot)
+                .await
+                .into_iter()
+                .collect(),
+        };
+        self.send_snapshot(snapshots, "resync").await
     }
 
-    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        if self.last_heard.elapsed() > CLIENT_TIMEOUT {
-            tracing::info!(user = %self.user.name, "silent websocket client dropped");
-            ctx.close(Some(ws::CloseReason {
-                code: ws::CloseCode::Away,
-                description: Some("sin respuesta".into()),
-            }));
-            ctx.stop();
-            return;
+    async fn on_event(&mut self, event: Event) -> Result<(), End> {
+        match self.known.get(&event.register_id).copied() {
+            // Already in the snapshot this screen has.
+            Some(known) if event.seq <= known => Ok(()),
+            Some(known) if event.seq > known + 1 => self.resync().await,
+            _ => {
+                self.known.insert(event.register_id, event.seq);
+                self.send(event.json.to_string()).await
+            }
         }
-        ctx.ping(b"");
-        self.ticks += 1;
-        if self.ticks.is_multiple_of(RECHECK_EVERY) {
-            let (pool, id, epoch) = (
-                self.state.pool.clone(),
-                self.user.id,
-                self.user.session_epoch,
-            );
-            async move {
-                match crate::db::run(&pool, move |conn| user::find(conn, id)).await {
-                    Ok(Ok(user)) => !user.is_disabled() && user.session_epoch == epoch,
-                    Ok(Err(_)) => false,
-                    // The database being away is not the user's fault.
-                    Err(_) => true,
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), End> {
+        match message {
+            Message::Ping(bytes) => {
+                match timeout(self.timeouts.send, self.session.pong(&bytes)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(End::ClientLeft),
+                    Err(_) => Err(End::Stuck),
                 }
             }
-            .into_actor(self)
-            .map(|still_valid, socket, ctx| {
-                if !still_valid {
-                    tracing::info!(user = %socket.user.name, "websocket closed: account disabled or changed");
-                    ctx.close(Some(ws::CloseReason {
-                        code: ws::CloseCode::Policy,
-                        description: Some("sesión terminada".into()),
-                    }));
-                    ctx.stop();
-                }
-            })
-            .spawn(ctx);
+            Message::Pong(_) | Message::Nop => Ok(()),
+            Message::Text(text) => self.command(&text).await,
+            Message::Binary(_) | Message::Continuation(_) => {
+                let text = error(
+                    None,
+                    "binary_not_supported",
+                    "Solo mensajes de texto JSON en un solo marco.",
+                    None,
+                );
+                self.send(text).await
+            }
+            Message::Close(_) => Err(End::ClientLeft),
         }
     }
 
@@ -166,197 +312,137 @@ impl ScreenSocket {
         }
     }
 
-    fn command(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+    async fn command(&mut self, text: &str) -> Result<(), End> {
         if self.over_rate() {
-            ctx.text(error(
+            let text = error(
                 None,
                 "rate_limited",
                 "Demasiados mensajes; espera un momento.",
                 None,
-            ));
-            return;
+            );
+            return self.send(text).await;
         }
         let message: Value = match serde_json::from_str(text) {
             Ok(message) => message,
             Err(err) => {
-                ctx.text(error(
+                let text = error(
                     None,
                     "invalid_json",
                     &format!("Mensaje no válido: {err}"),
                     None,
-                ));
-                return;
+                );
+                return self.send(text).await;
             }
         };
         let id = message.get("id").cloned();
         match message.get("type").and_then(Value::as_str) {
-            Some("pong") => {}
-            Some("ping") => ctx.text(json!({ "type": "pong", "v": PROTOCOL_VERSION }).to_string()),
-            Some("resync") => self.resync(ctx),
-            Some("sale") => self.sale(id, message.get("sale").cloned(), ctx),
-            Some(other) => ctx.text(error(
-                id.as_ref(),
-                "unknown_type",
-                &format!("Tipo de mensaje desconocido: {other:?}"),
-                Some("type"),
-            )),
-            None => ctx.text(error(
-                id.as_ref(),
-                "invalid_message",
-                "Falta el campo type.",
-                Some("type"),
-            )),
+            Some("pong") => Ok(()),
+            Some("ping") => {
+                self.send(json!({ "type": "pong", "v": PROTOCOL_VERSION }).to_string())
+                    .await
+            }
+            Some("resync") => self.resync().await,
+            Some("sale") => match self.sale(id.clone(), message.get("sale").cloned()) {
+                Ok(()) => Ok(()),
+                Err(refusal) => self.send(refusal).await,
+            },
+            Some(other) => {
+                let text = error(
+                    id.as_ref(),
+                    "unknown_type",
+                    &format!("Tipo de mensaje desconocido: {other:?}"),
+                    Some("type"),
+                );
+                self.send(text).await
+            }
+            None => {
+                let text = error(
+                    id.as_ref(),
+                    "invalid_message",
+                    "Falta el campo type.",
+                    Some("type"),
+                );
+                self.send(text).await
+            }
         }
     }
 
-    /// A sale from the POS: the same actor message as the HTTP API; the ack
-    /// comes after the commit.
-    fn sale(
-        &mut self,
-        id: Option<Value>,
-        sale: Option<Value>,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
+    /// A sale from the POS: the same actor message as the HTTP API, answered
+    /// after the commit. The wait runs beside the screen, so events keep
+    /// flowing; an invalid sale is refused at once (the `Err`).
+    fn sale(&mut self, id: Option<Value>, sale: Option<Value>) -> Result<(), String> {
         let Scope::Register(register) = self.scope else {
-            ctx.text(error(
+            return Err(error(
                 id.as_ref(),
                 "wrong_screen",
                 "Las ventas se registran desde la pantalla de una caja.",
                 None,
             ));
-            return;
         };
         let request: SaleRequest = match sale.map(serde_json::from_value) {
             Some(Ok(request)) => request,
             Some(Err(err)) => {
-                ctx.text(error(
+                return Err(error(
                     id.as_ref(),
                     "invalid_sale",
                     &format!("Venta no válida: {err}"),
                     Some("sale"),
                 ));
-                return;
             }
             None => {
-                ctx.text(error(
+                return Err(error(
                     id.as_ref(),
                     "invalid_sale",
                     "Falta la venta.",
                     Some("sale"),
                 ));
-                return;
             }
         };
-        let sale = match request.validate() {
-            Ok(sale) => sale,
-            Err(invalid) => {
-                ctx.text(error(
-                    id.as_ref(),
-                    "invalid_sale",
-                    &invalid.message,
-                    Some(&invalid.field),
-                ));
-                return;
-            }
-        };
+        let sale = request.validate().map_err(|invalid| {
+            error(
+                id.as_ref(),
+                "invalid_sale",
+                &invalid.message,
+                Some(&invalid.field),
+            )
+        })?;
         let (state, by) = (self.state.clone(), self.user.clone());
-        async move { ask(&state.registers, register, RecordSale { by, sale }).await.and_then(|r| r) }
-            .into_actor(self)
-            .map(move |result, _, ctx| match result {
-                Ok(recorded) => ctx.text(
-                    json!({
-                        "type": "ack", "v": PROTOCOL_VERSION, "id": id, "replayed": recorded.replayed,
-                        "sale_id": recorded.ack.sale_id, "register_id": recorded.ack.register_id, "seq": recorded.ack.seq,
-                        "total": recorded.ack.total, "total_charged": recorded.ack.total_charged, "change": recorded.ack.change,
-                    })
-                    .to_string(),
-                ),
+        self.tasks.spawn_local(async move {
+            let result = ask(&state.registers, register, RecordSale { by, sale })
+                .await
+                .and_then(|r| r);
+            Done::Reply(match result {
+                Ok(recorded) => json!({
+                    "type": "ack", "v": PROTOCOL_VERSION, "id": id, "replayed": recorded.replayed,
+                    "sale_id": recorded.ack.sale_id, "register_id": recorded.ack.register_id, "seq": recorded.ack.seq,
+                    "total": recorded.ack.total, "total_charged": recorded.ack.total_charged, "change": recorded.ack.change,
+                })
+                .to_string(),
                 Err(err) => {
                     let ErrorBody { code, message, .. } = RegisterError::body(&err);
-                    ctx.text(error(id.as_ref(), code, &message, None))
+                    error(id.as_ref(), code, &message, None)
                 }
             })
-            .spawn(ctx);
-    }
-}
-
-impl Actor for ScreenSocket {
-    type Context = ws::WebsocketContext<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        if let Some((snapshots, receiver)) = self.first.take() {
-            self.send_snapshot(ctx, snapshots, "connect");
-            ctx.add_stream(BroadcastStream::new(receiver));
-        }
-        ctx.run_interval(HEARTBEAT, |socket, ctx| socket.heartbeat(ctx));
-        tracing::info!(user = %self.user.name, scope = ?self.scope, "screen connected");
+        });
+        Ok(())
     }
 
-    fn stopped(&mut self, _: &mut Self::Context) {
-        tracing::info!(user = %self.user.name, scope = ?self.scope, "screen disconnected");
-    }
-}
-
-impl StreamHandler<Result<Event, BroadcastStreamRecvError>> for ScreenSocket {
-    fn handle(&mut self, item: Result<Event, BroadcastStreamRecvError>, ctx: &mut Self::Context) {
-        match item {
-            Ok(event) => match self.known.get(&event.register_id).copied() {
-                // Already in the snapshot this screen has.
-                Some(known) if event.seq <= known => {}
-                Some(known) if event.seq > known + 1 => self.resync(ctx),
-                _ => {
-                    self.known.insert(event.register_id, event.seq);
-                    ctx.text(&*event.json);
-                }
-            },
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                tracing::warn!(user = %self.user.name, missed, "screen fell behind; resyncing");
-                self.resync(ctx);
-            }
-        }
-    }
-
-    /// The register was archived and its channel closed: nothing more to follow.
-    fn finished(&mut self, ctx: &mut Self::Context) {
-        if let Scope::Register(_) = self.scope {
-            ctx.close(Some(ws::CloseReason {
-                code: ws::CloseCode::Normal,
-                description: Some("caja archivada".into()),
-            }));
-            ctx.stop();
-        }
-    }
-}
-
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ScreenSocket {
-    fn handle(&mut self, message: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        match message {
-            Ok(ws::Message::Ping(bytes)) => {
-                self.last_heard = Instant::now();
-                ctx.pong(&bytes);
-            }
-            Ok(ws::Message::Pong(_)) => self.last_heard = Instant::now(),
-            Ok(ws::Message::Text(text)) => {
-                self.last_heard = Instant::now();
-                self.command(&text, ctx);
-            }
-            Ok(ws::Message::Binary(_)) => {
-                ctx.text(error(
-                    None,
-                    "binary_not_supported",
-                    "Solo mensajes de texto JSON.",
-                    None,
-                ));
-            }
-            Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Ok(ws::Message::Continuation(_)) | Ok(ws::Message::Nop) => {}
-            Err(err) => {
-                tracing::info!(user = %self.user.name, error = %err, "websocket protocol error; closing");
-                ctx.stop();
-            }
-        }
+    /// Checks in the background that the account still allows this socket.
+    fn check_account(&mut self) {
+        let (pool, id, epoch) = (
+            self.state.pool.clone(),
+            self.user.id,
+            self.user.session_epoch,
+        );
+        self.tasks.spawn_local(async move {
+            Done::AccountChecked(
+                match crate::db::run(&pool, move |conn| user::find(conn, id)).await {
+                    Ok(Ok(user)) => !user.is_disabled() && user.session_epoch == epoch,
+                    Ok(Err(_)) => false,
+                    // The database being away is not the user's fault.
+                    Err(_) => true,
+                },
+            )
+        });
     }
 }

@@ -229,6 +229,8 @@ pub struct TestApp {
     /// The CSRF token of the client's session, sent with every form.
     csrf: Mutex<String>,
     server: actix_web::dev::ServerHandle,
+    /// The hub's shared state (the connected screens are counted there).
+    pub state: actix_web::web::Data<cajahub::startup::AppState>,
 }
 
 /// A cookie-keeping client that does not follow redirects.
@@ -287,6 +289,7 @@ impl TestApp {
             .expect("the application starts");
         let address = format!("http://{}", app.address());
         let server = app.handle();
+        let state = app.state();
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
             address,
@@ -294,6 +297,7 @@ impl TestApp {
             db,
             csrf: Mutex::new(String::new()),
             server,
+            state,
         }
     }
 

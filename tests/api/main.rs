@@ -7,6 +7,7 @@ mod browser;
 mod cajas;
 mod cli;
 mod embedded;
+mod fanout;
 mod health;
 mod helpers;
 mod migrations;

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use crate::cajas::paso_6_1_fields;
 use crate::helpers::{TestApp, Visitor};
 
-type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+pub(crate) type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
-async fn connect(
+pub(crate) async fn connect(
     app: &TestApp,
     path: &str,
     cookie: Option<&str>,
@@ -36,7 +36,7 @@ async fn connect(
 }
 
 /// The next JSON message, skipping pings; `None` when the socket closed.
-async fn next_json(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next_json(socket: &mut Socket) -> Option<Value> {
     loop {
         let frame = actix_web::rt::time::timeout(Duration::from_secs(15), socket.next())
             .await
@@ -53,7 +53,7 @@ async fn next_json(socket: &mut Socket) -> Option<Value> {
     }
 }
 
-async fn venue(app: &TestApp) -> Visitor {
+pub(crate) async fn venue(app: &TestApp) -> Visitor {
     assert_eq!(
         app.post_form("/admin/cajas/crear", &paso_6_1_fields())
             .await
@@ -79,7 +79,7 @@ async fn venue(app: &TestApp) -> Visitor {
     cashier
 }
 
-fn sale(total: i64) -> Value {
+pub(crate) fn sale(total: i64) -> Value {
     json!({"key": uuid::Uuid::new_v4().to_string(), "total": total, "payments": [{"method": "EFECTIVO", "amount": total}]})
 }
 

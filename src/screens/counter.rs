@@ -1,0 +1,55 @@
+//! How many screens are connected right now, by kind: what a supervisor of
+//! the hub (and its tests) reads to know dropped screens really went away.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::socket::{Scope, Timeouts};
+
+/// The screens of the hub: their timeouts and how many are connected.
+#[derive(Debug)]
+pub struct Screens {
+    pub timeouts: Timeouts,
+    floor: Arc<AtomicUsize>,
+    registers: Arc<AtomicUsize>,
+}
+
+impl Screens {
+    pub fn new(timeouts: Timeouts) -> Self {
+        Self {
+            timeouts,
+            floor: Arc::default(),
+            registers: Arc::default(),
+        }
+    }
+
+    /// Counts one more screen until the returned guard is dropped.
+    pub fn connect(&self, scope: Scope) -> Connected {
+        let count = match scope {
+            Scope::Floor => self.floor.clone(),
+            Scope::Register(_) => self.registers.clone(),
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        Connected(count)
+    }
+
+    /// Floor dashboards connected now.
+    pub fn floors(&self) -> usize {
+        self.floor.load(Ordering::Relaxed)
+    }
+
+    /// Caja screens connected now.
+    pub fn registers(&self) -> usize {
+        self.registers.load(Ordering::Relaxed)
+    }
+}
+
+/// One connected screen; dropping it, however the screen ended, counts it gone.
+#[derive(Debug)]
+pub struct Connected(Arc<AtomicUsize>);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
