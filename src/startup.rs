@@ -103,6 +103,8 @@ impl Application {
         .on_connect(screens::bound_send_buffer)
         .listen(listener)?
         .shutdown_timeout(30)
+        // Signals are handled in `run_until_stopped`, so the screens close first.
+        .disable_signals()
         .run();
         Ok(Self {
             address,
@@ -111,9 +113,12 @@ impl Application {
         })
     }
 
-    /// Stops the server from outside (tests restart the hub with it).
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    /// Stops the hub from outside (tests restart the hub with it).
+    pub fn handle(&self) -> HubHandle {
+        HubHandle {
+            server: self.server.handle(),
+            state: self.state.clone(),
+        }
     }
 
     /// What every handler reaches (tests read the connected screens there).
@@ -125,11 +130,44 @@ impl Application {
         self.address
     }
 
-    /// Serves until SIGTERM or SIGINT, then finishes the requests in flight.
+    /// Serves until SIGTERM or SIGINT (or [`HubHandle::stop`]), then
+    /// closes the live screens and finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.handle();
+        let signals = actix_web::rt::spawn(async move {
+            if wait_for_signal().await.is_ok() {
+                tracing::info!("stop signal received; stopping gracefully");
+                handle.stop().await;
+            }
+        });
         let outcome = self.server.await;
+        signals.abort();
         self.state.registers.stop();
         outcome
+    }
+}
+
+/// Stops a running hub: screens are told to come back later, then the
+/// server finishes what is in flight.
+#[derive(Clone)]
+pub struct HubHandle {
+    server: actix_web::dev::ServerHandle,
+    state: web::Data<AppState>,
+}
+
+impl HubHandle {
+    pub async fn stop(&self) {
+        self.state.screens.close_all();
+        self.server.stop(true).await;
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = terminate.recv() => Ok(()),
+        result = tokio::signal::ctrl_c() => result,
     }
 }
 

@@ -12,12 +12,13 @@ use super::RegisterError;
 use tokio::sync::broadcast;
 
 use super::events::{self, Event};
+use super::history::{History, RecentSale};
 use super::live::{LiveSession, MovementKind};
 use super::sale::ValidSale;
 use super::store::{self, ClosedSession, MovementAck, SaleAck, VoidAck};
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::{Role, User};
-use crate::cajas::domain::{CajaConfig, OperationalStatus};
+use crate::cajas::domain::{CajaConfig, OperationalStatus, PaymentProvider};
 use crate::cajas::model::SaveError;
 use crate::cajas::{Caja, RegisterId};
 use crate::db::{self, DbError, PgPool};
@@ -30,6 +31,8 @@ pub struct RegisterActor {
     pool: PgPool,
     caja: Caja,
     session: Option<LiveSession>,
+    /// The last sales, the last closing and the jornada so far.
+    history: History,
     /// The number of the last committed change.
     seq: i64,
     /// This register's screens.
@@ -43,6 +46,7 @@ impl RegisterActor {
         pool: PgPool,
         caja: Caja,
         session: Option<LiveSession>,
+        history: History,
         floor: broadcast::Sender<Event>,
     ) -> Self {
         let seq = caja.event_seq;
@@ -50,6 +54,7 @@ impl RegisterActor {
             pool,
             caja,
             session,
+            history,
             seq,
             events: events::register_channel(),
             floor,
@@ -62,8 +67,10 @@ impl RegisterActor {
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
+            provider: ProviderInUse::of(&self.caja, &self.history),
             caja: self.caja.clone(),
             session: self.session.clone(),
+            history: self.history.clone(),
             seq: self.seq,
         }
     }
@@ -102,7 +109,64 @@ impl Actor for RegisterActor {
 pub struct Snapshot {
     pub caja: Caja,
     pub session: Option<LiveSession>,
+    #[serde(flatten)]
+    pub history: History,
+    pub provider: ProviderInUse,
     pub seq: i64,
+}
+
+/// The card provider a cashier should use now, and why. Until provider
+/// health is tracked, the backup is in use when the last card sale was
+/// charged on the caja's (current) backup, as the cashier reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderInUse {
+    pub provider: PaymentProvider,
+    pub backup: bool,
+    pub reason: String,
+    /// Since when the backup is in use.
+    pub since: Option<chrono::DateTime<Utc>>,
+}
+
+impl ProviderInUse {
+    fn of(caja: &Caja, history: &History) -> Self {
+        let last_card = history
+            .recent_sales
+            .iter()
+            .find(|sale| !sale.voided && sale.provider.is_some());
+        match (last_card, caja.payment_provider_backup) {
+            (Some(sale), Some(backup)) if sale.provider.as_deref() == Some(backup.as_str()) => {
+                Self {
+                    provider: backup,
+                    backup: true,
+                    reason: format!(
+                        "La última venta con tarjeta se cobró con el respaldo {backup}, no con {}.",
+                        caja.payment_provider_primary
+                    ),
+                    since: Some(sale.at),
+                }
+            }
+            _ => {
+                let primary = caja.payment_provider_primary;
+                let policy = &caja.fallback_policy;
+                let reason = match caja.payment_provider_backup {
+                    Some(backup) if policy.enabled => format!(
+                        "{primary} es el proveedor principal; si no responde en {} s, usa {backup}.",
+                        policy.max_seconds.get()
+                    ),
+                    Some(backup) => {
+                        format!("{primary} es el proveedor principal; {backup} queda de respaldo.")
+                    }
+                    None => format!("{primary} es el único proveedor de esta caja."),
+                };
+                Self {
+                    provider: primary,
+                    backup: false,
+                    reason,
+                    since: None,
+                }
+            }
+        }
+    }
 }
 
 #[derive(Message)]
@@ -188,6 +252,7 @@ impl Handler<OpenSession> for RegisterActor {
             move |conn| store::open_session(conn, &actor, id, msg.by.id.0, msg.initial_cash, seq),
             move |register, _, session: LiveSession| {
                 tracing::info!(register_id = %register.caja.id, session_id = session.id, seq, "session opened");
+                register.history.session_opened(&session);
                 register.session = Some(session.clone());
                 register.seq = seq;
                 register.publish("session_opened");
@@ -223,6 +288,14 @@ impl RegisterActor {
         }
     }
 
+    /// A sale made in a session sells only into that session.
+    fn same_session(session: &LiveSession, sale: &ValidSale) -> Result<(), RegisterError> {
+        match sale.session_id {
+            Some(id) if id != session.id => Err(RegisterError::SessionChanged),
+            _ => Ok(()),
+        }
+    }
+
     /// A cashier works only their own session; supervisors any.
     fn may_work_session(&self, by: &User) -> Result<&LiveSession, RegisterError> {
         let session = self.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
@@ -239,11 +312,16 @@ impl Handler<RecordSale> for RegisterActor {
     fn handle(&mut self, msg: RecordSale, _: &mut Self::Context) -> Self::Result {
         let id = self.id();
         let seq = self.seq + 1;
+        let at = Utc::now();
         // Decided now, against memory; used only if the key is new.
         let plan = self
             .may_sell()
             .and_then(|()| self.may_work_session(&msg.by))
-            .and_then(|session| session.with_sale(&msg.sale, &self.caja, Utc::now()));
+            .and_then(|session| {
+                Self::same_session(session, &msg.sale)?;
+                session.with_sale(&msg.sale, &self.caja, at)
+            });
+        let mut recent = RecentSale::new(0, at, &msg.sale, &self.caja);
         let by = msg.by.id.0;
         let sale = msg.sale;
         let caja = self.caja.clone();
@@ -276,6 +354,8 @@ impl Handler<RecordSale> for RegisterActor {
             },
             move |register, _, (recorded, after): (RecordedSale, Option<LiveSession>)| {
                 if let Some(after) = after {
+                    recent.id = recorded.ack.sale_id;
+                    register.history.sale_recorded(recent);
                     register.session = Some(after);
                     register.seq = recorded.ack.seq;
                     register.publish("sale_recorded");
@@ -324,6 +404,7 @@ impl Handler<CloseSession> for RegisterActor {
             _ => None,
         };
         let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
+        let closing = session.clone();
         commit(
             self,
             move |conn| {
@@ -342,6 +423,9 @@ impl Handler<CloseSession> for RegisterActor {
             },
             move |register, _, closed: ClosedSession| {
                 tracing::info!(register_id = %register.caja.id, session_id = closed.id, difference = closed.cash_difference.get(), "session closed");
+                register
+                    .history
+                    .session_closed(&closing, &closed, Utc::now());
                 register.session = None;
                 register.seq = seq;
                 register.publish("session_closed");
@@ -387,6 +471,7 @@ impl Handler<VoidSale> for RegisterActor {
             },
             move |register, _, (ack, after): (VoidAck, LiveSession)| {
                 tracing::info!(register_id = %register.caja.id, sale_id = ack.sale_id, seq, "sale voided");
+                register.history.sale_voided(ack.sale_id);
                 register.session = Some(after);
                 register.seq = seq;
                 register.publish("sale_voided");

@@ -277,6 +277,7 @@ mod tests {
             key: uuid::Uuid::new_v4().to_string(),
             total,
             payments,
+            session_id: None,
         }
     }
 

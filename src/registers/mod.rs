@@ -7,6 +7,7 @@
 pub mod actor;
 mod api;
 pub mod events;
+pub mod history;
 pub mod live;
 mod pages;
 pub mod sale;
@@ -33,6 +34,8 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
 pub enum RegisterError {
     #[error("the caja has no open session")]
     NoOpenSession,
+    #[error("the sale's session is no longer the open one")]
+    SessionChanged,
     #[error("the caja already has an open session")]
     SessionAlreadyOpen,
     #[error("no jornada is open")]
@@ -92,6 +95,7 @@ impl RegisterError {
     pub fn code(&self) -> &'static str {
         match self {
             RegisterError::NoOpenSession => "no_open_session",
+            RegisterError::SessionChanged => "session_changed",
             RegisterError::SessionAlreadyOpen => "session_already_open",
             RegisterError::NoJornada => "no_jornada",
             RegisterError::NotActive(_) => "caja_not_active",
@@ -116,6 +120,10 @@ impl RegisterError {
     pub fn message(&self) -> String {
         match self {
             RegisterError::NoOpenSession => "La caja no tiene una sesión abierta.".into(),
+            RegisterError::SessionChanged => {
+                "La venta es de una sesión que ya se cerró; queda para revisión de un supervisor."
+                    .into()
+            }
             RegisterError::SessionAlreadyOpen => "La caja ya tiene una sesión abierta.".into(),
             RegisterError::NoJornada => {
                 "No hay una jornada abierta: pide a un supervisor que la abra.".into()
@@ -208,10 +216,15 @@ impl Registers {
 
     /// Starts (or restarts) the actor of caja `id` from what is committed.
     pub async fn start(&self, id: RegisterId) -> Result<Addr<RegisterActor>, DbError> {
-        let (caja, session) = db::run(&self.pool, move |conn| store::load(conn, id)).await??;
+        let (caja, session, history) = db::run(&self.pool, move |conn| {
+            let (caja, session) = store::load(conn, id)?;
+            let history = history::History::load(conn, id, session.as_ref())?;
+            Ok::<_, diesel::result::Error>((caja, session, history))
+        })
+        .await??;
         let (pool, floor) = (self.pool.clone(), self.floor.clone());
         let addr = RegisterActor::start_in_arbiter(&self.arbiter.handle(), move |_| {
-            RegisterActor::new(pool, caja, session, floor)
+            RegisterActor::new(pool, caja, session, history, floor)
         });
         self.actors.insert(id, addr.clone());
         Ok(addr)

@@ -152,7 +152,8 @@ pub async fn open(
         .await
         .and_then(|r| r)
     {
-        Ok(session) => Ok(redirect_see_other(&format!("/caja/session/{}", session.id))),
+        // Straight to selling.
+        Ok(_) => Ok(redirect_see_other(&format!("/caja/pos?caja={register}"))),
         Err(RegisterError::Db(err)) => Err(err.into()),
         Err(err) => {
             render_open(

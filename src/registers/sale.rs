@@ -34,6 +34,11 @@ pub struct SaleRequest {
     pub key: String,
     pub total: i64,
     pub payments: Vec<PaymentRequest>,
+    /// The session the sale was made in. A POS sending a sale it queued
+    /// while offline names it, so the sale is refused (and kept for a
+    /// supervisor) if that session closed in the meantime.
+    #[serde(default)]
+    pub session_id: Option<i32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +89,7 @@ pub struct ValidSale {
     pub total: Pesos,
     pub total_charged: Pesos,
     pub payments: Vec<ValidPayment>,
+    pub session_id: Option<i32>,
 }
 
 impl ValidSale {
@@ -239,6 +245,7 @@ impl SaleRequest {
             total,
             total_charged: charged_sum,
             payments,
+            session_id: self.session_id,
         })
     }
 }
@@ -252,6 +259,7 @@ mod tests {
             key: "0b7e6a1e-7f64-4d5c-9a55-2a8f4e7a1c11".into(),
             total,
             payments,
+            session_id: None,
         }
     }
 

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tokio::sync::watch;
+
 use super::socket::{Scope, Timeouts};
 
 /// The screens of the hub: their timeouts and how many are connected.
@@ -12,6 +14,9 @@ pub struct Screens {
     pub timeouts: Timeouts,
     floor: Arc<AtomicUsize>,
     registers: Arc<AtomicUsize>,
+    /// Turns true when the hub stops: every screen closes, telling its
+    /// client to come back, so a graceful stop does not wait on them.
+    stopping: watch::Sender<bool>,
 }
 
 impl Screens {
@@ -20,7 +25,18 @@ impl Screens {
             timeouts,
             floor: Arc::default(),
             registers: Arc::default(),
+            stopping: watch::channel(false).0,
         }
+    }
+
+    /// What a screen watches to learn the hub is stopping.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Closes every screen (the hub is stopping).
+    pub fn close_all(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Counts one more screen until the returned guard is dropped.

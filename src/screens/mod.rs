@@ -8,6 +8,7 @@
 //! actix-ws).
 
 mod counter;
+mod pages;
 mod socket;
 
 use actix_web::http::header;
@@ -40,6 +41,7 @@ pub fn bound_send_buffer(connection: &dyn std::any::Any, _: &mut actix_web::dev:
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    pages::routes(cfg);
     cfg.route("/ws/piso", web::get().to(floor))
         .route("/ws/caja/{id}", web::get().to(register));
 }

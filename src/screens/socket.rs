@@ -20,6 +20,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
@@ -81,7 +82,8 @@ pub fn start(
         window: (Instant::now(), 0),
     };
     let messages = messages.max_frame_size(MAX_FRAME_BYTES);
-    actix_web::rt::spawn(screen.run(snapshots, messages, events));
+    let stopping = state.screens.stopping();
+    actix_web::rt::spawn(screen.run(snapshots, messages, events, stopping));
     Ok(response)
 }
 
@@ -100,6 +102,8 @@ enum End {
     AccountEnded,
     /// The caja was archived.
     Archived,
+    /// The hub is stopping (a restart, a deploy).
+    HubStopping,
     /// A frame over the size limit or not WebSocket at all.
     Protocol(String),
 }
@@ -113,6 +117,7 @@ impl End {
             End::FellBehind(_) => (CloseCode::Again, "pantalla atrasada; reconecta"),
             End::AccountEnded => (CloseCode::Policy, "sesión terminada"),
             End::Archived => (CloseCode::Normal, "caja archivada"),
+            End::HubStopping => (CloseCode::Restart, "el servidor se reinicia"),
             End::Protocol(_) => (CloseCode::Size, "mensaje no válido o demasiado grande"),
         };
         Some(CloseReason {
@@ -157,12 +162,15 @@ impl Screen {
         snapshots: Vec<Snapshot>,
         messages: MessageStream,
         events: broadcast::Receiver<Event>,
+        stopping: watch::Receiver<bool>,
     ) {
         tracing::info!(user = %self.user.name, scope = ?self.scope, "screen connected");
-        let end = self.serve(snapshots, messages, events).await;
+        let end = self.serve(snapshots, messages, events, stopping).await;
         let (user, scope) = (&self.user.name, self.scope);
         match &end {
-            End::ClientLeft => tracing::info!(%user, ?scope, "screen disconnected"),
+            End::ClientLeft | End::HubStopping => {
+                tracing::info!(%user, ?scope, reason = ?end, "screen disconnected")
+            }
             End::FellBehind(missed) => {
                 tracing::warn!(%user, ?scope, missed, "screen fell behind; dropped")
             }
@@ -182,6 +190,7 @@ impl Screen {
         snapshots: Vec<Snapshot>,
         mut messages: MessageStream,
         mut events: broadcast::Receiver<Event>,
+        mut stopping: watch::Receiver<bool>,
     ) -> End {
         if let Err(end) = self.send_snapshot(snapshots, "connect").await {
             return end;
@@ -213,6 +222,7 @@ impl Screen {
                         Ok(())
                     }
                 },
+                _ = stopping.wait_for(|stopping| *stopping) => Err(End::HubStopping),
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > self.timeouts.silence {
                         Err(End::Silent)

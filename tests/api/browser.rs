@@ -132,6 +132,51 @@ impl Browser {
             .expect("click");
     }
 
+    /// Logs in through the login page as `name` (created with the test password).
+    pub async fn log_in(&self, app: &TestApp, name: &str) {
+        self.goto(app, "/login").await;
+        self.fill("#name", name).await;
+        self.fill("#secret", crate::helpers::PASSWORD).await;
+        self.click("button[type=submit].primary").await;
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("header .who"))
+            .await
+            .expect("logged in");
+    }
+
+    /// Waits until the element's text is `expected`, as a live page gets there.
+    pub async fn wait_text(&self, css: &str, expected: &str) {
+        self.wait_until(css, expected, |seen| seen == expected)
+            .await;
+    }
+
+    /// Waits until the element's text starts with `prefix`.
+    pub async fn wait_text_prefix(&self, css: &str, prefix: &str) {
+        self.wait_until(css, prefix, |seen| seen.starts_with(prefix))
+            .await;
+    }
+
+    async fn wait_until(&self, css: &str, wanted: &str, done: impl Fn(&str) -> bool) {
+        let mut seen = String::new();
+        for _ in 0..150 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                seen = element.text().await.unwrap_or_default();
+                if done(&seen) {
+                    return;
+                }
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css}: expected {wanted:?}, still {seen:?} after 15 s");
+    }
+
+    /// Runs a script in the page and returns what it returns.
+    pub async fn script(&self, js: &str) -> serde_json::Value {
+        self.client.execute(js, vec![]).await.expect(js)
+    }
+
     /// Saves a screenshot under target/screenshots, for a person to look at.
     pub async fn screenshot(&self, name: &str) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");

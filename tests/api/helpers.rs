@@ -228,9 +228,31 @@ pub struct TestApp {
     pub db: TestDb,
     /// The CSRF token of the client's session, sent with every form.
     csrf: Mutex<String>,
-    server: actix_web::dev::ServerHandle,
+    server: cajahub::startup::HubHandle,
     /// The hub's shared state (the connected screens are counted there).
     pub state: actix_web::web::Data<cajahub::startup::AppState>,
+}
+
+/// A hub stopped by [`TestApp::stop`], with its database and its client.
+pub struct StoppedApp {
+    address: String,
+    client: reqwest::Client,
+    db: TestDb,
+    csrf: Mutex<String>,
+}
+
+impl StoppedApp {
+    pub async fn start(self) -> TestApp {
+        let bind = self
+            .address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the old address");
+        let mut app = TestApp::spawn_with(self.db, |settings| settings.bind = bind).await;
+        app.client = self.client;
+        app.csrf = self.csrf;
+        app
+    }
 }
 
 /// A cookie-keeping client that does not follow redirects.
@@ -304,14 +326,26 @@ impl TestApp {
     /// Stops the hub and starts it again on the same database; the client
     /// keeps its cookies, as a browser would.
     pub async fn restart(self) -> Self {
-        self.server.stop(true).await;
+        self.stop().await.start().await
+    }
+
+    /// Stops the hub; [`StoppedApp::start`] starts it again on the same
+    /// address, so open pages can reconnect.
+    pub async fn stop(self) -> StoppedApp {
+        self.server.stop().await;
         let TestApp {
-            client, db, csrf, ..
+            address,
+            client,
+            db,
+            csrf,
+            ..
         } = self;
-        let mut app = Self::spawn_with(db, |_| {}).await;
-        app.client = client;
-        app.csrf = csrf;
-        app
+        StoppedApp {
+            address,
+            client,
+            db,
+            csrf,
+        }
     }
 
     /// Creates a user with [`PASSWORD`] (or returns the one of that name).

@@ -10,6 +10,7 @@ mod embedded;
 mod fanout;
 mod health;
 mod helpers;
+mod live_pages;
 mod migrations;
 mod registers;
 mod screens;

@@ -1,0 +1,131 @@
+// A live connection to the hub (protocol v1, README "Live screens"): keeps
+// the latest snapshot of every register it follows, applies events in seq
+// order exactly once, asks for a resync on a gap, and reconnects by itself
+// with a growing, jittered delay.
+
+const PING_EVERY_MS = 10_000;
+const PONG_WITHIN_MS = 6_000;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+
+export class LiveConnection {
+  /**
+   * path: "/ws/piso" or "/ws/caja/7".
+   * handlers: onChange(registers, message), onReply(message), onStatus(state, detail).
+   */
+  constructor(path, handlers) {
+    this.path = path;
+    this.handlers = handlers;
+    this.registers = new Map();
+    this.state = "connecting";
+    this.attempt = 0;
+    this.socket = null;
+    this.timers = {};
+    // After the caller has its reference: handlers may use it.
+    queueMicrotask(() => this.open());
+  }
+
+  get connected() {
+    return this.state === "online";
+  }
+
+  open() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}${this.path}`);
+    this.socket = socket;
+    this.status(this.attempt === 0 ? "connecting" : "reconnecting");
+    socket.addEventListener("open", () => {
+      this.attempt = 0;
+      this.keepAlive();
+    });
+    socket.addEventListener("message", (event) => this.receive(event.data));
+    socket.addEventListener("close", (event) => this.closed(event));
+    // "error" is always followed by "close", which does the work.
+  }
+
+  send(message) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  receive(data) {
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    clearTimeout(this.timers.pong);
+    switch (message.type) {
+      case "snapshot":
+        this.registers = new Map(message.registers.map((r) => [r.caja.id, r]));
+        // Online only once the state is known: a queued sale is checked against it.
+        this.status("online");
+        this.handlers.onChange(this.registers, message);
+        break;
+      case "event": {
+        const known = this.registers.get(message.register_id);
+        if (known && message.seq <= known.seq) return; // already applied
+        if (known && message.seq > known.seq + 1) {
+          this.send({ type: "resync" });
+          return;
+        }
+        if (message.change === "archived") this.registers.delete(message.register_id);
+        else this.registers.set(message.register_id, message.register);
+        this.handlers.onChange(this.registers, message);
+        break;
+      }
+      case "ack":
+      case "error":
+        this.handlers.onReply(message);
+        break;
+      default:
+        break; // "pong" and anything newer this page does not know
+    }
+  }
+
+  /** Asks for a pong now and then: a dead Wi-Fi link closes no socket by itself. */
+  keepAlive() {
+    clearInterval(this.timers.ping);
+    this.timers.ping = setInterval(() => {
+      if (!this.send({ type: "ping" })) return;
+      clearTimeout(this.timers.pong);
+      this.timers.pong = setTimeout(() => this.socket && this.socket.close(), PONG_WITHIN_MS);
+    }, PING_EVERY_MS);
+  }
+
+  closed(event) {
+    clearInterval(this.timers.ping);
+    clearTimeout(this.timers.pong);
+    this.socket = null;
+    if (event.code === 1008) {
+      // The hub ended this user's session (disabled, password changed).
+      this.status("ended", event.reason);
+      return;
+    }
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
+    this.attempt += 1;
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    this.status("offline", Math.round(jittered / 1000));
+    clearTimeout(this.timers.retry);
+    this.timers.retry = setTimeout(() => this.open(), jittered);
+  }
+
+  status(state, detail) {
+    this.state = state;
+    this.handlers.onStatus(state, detail);
+  }
+}
+
+/** Shows the connection state in an element with data-state for styling. */
+export function showConnection(element, state, detail) {
+  element.dataset.state = state;
+  element.textContent = {
+    connecting: "Conectando…",
+    reconnecting: "Reconectando…",
+    online: "En línea",
+    offline: `Sin conexión · reintento en ${detail ?? 1} s`,
+    ended: `Sesión terminada${detail ? `: ${detail}` : ""}. Vuelve a ingresar.`,
+  }[state];
+}

@@ -1,0 +1,70 @@
+// The POS's outbox: every sale goes here first, in the browser's storage, so
+// a dropped Wi-Fi or a reloaded page loses nothing. Each sale keeps its
+// idempotency key from the moment it is made: sending it twice records it
+// once. Sales that can no longer be recorded stay, flagged for a supervisor.
+
+/** A UUID v4 even where crypto.randomUUID is missing (plain http on the LAN). */
+export function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export class SaleQueue {
+  constructor(registerId) {
+    this.storageKey = `cajahub.pos.${registerId}.outbox`;
+    this.items = this.load();
+  }
+
+  load() {
+    try {
+      const stored = JSON.parse(localStorage.getItem(this.storageKey) ?? "[]");
+      return Array.isArray(stored) ? stored : [];
+    } catch {
+      return [];
+    }
+  }
+
+  save() {
+    localStorage.setItem(this.storageKey, JSON.stringify(this.items));
+  }
+
+  /** Queues a sale (made in `sessionId`) and returns its entry. */
+  add(sale, sessionId) {
+    const entry = { id: sale.key, sale: { ...sale, session_id: sessionId }, queuedAt: new Date().toISOString(), flagged: null };
+    this.items.push(entry);
+    this.save();
+    return entry;
+  }
+
+  /** The oldest sale still to send: sales go in the order they were made. */
+  next() {
+    return this.items.find((item) => !item.flagged) ?? null;
+  }
+
+  pending() {
+    return this.items.filter((item) => !item.flagged);
+  }
+
+  flagged() {
+    return this.items.filter((item) => item.flagged);
+  }
+
+  /** Recorded by the hub: out of the outbox. */
+  done(id) {
+    this.items = this.items.filter((item) => item.id !== id);
+    this.save();
+  }
+
+  /** Cannot be recorded any more: kept, with why, for a supervisor. */
+  flag(id, reason) {
+    const item = this.items.find((entry) => entry.id === id);
+    if (item) {
+      item.flagged = { reason, at: new Date().toISOString() };
+      this.save();
+    }
+  }
+}

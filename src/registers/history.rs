@@ -1,0 +1,234 @@
+//! What the screens show of a register besides its live session: the last
+//! sales (with the provider that charged them), its last closing and what
+//! its closed sessions took in the current jornada. The actor keeps it in
+//! memory beside the session and loads it from PostgreSQL on start.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::live::LiveSession;
+use super::sale::ValidSale;
+use super::store::ClosedSession;
+use crate::cajas::Caja;
+use crate::cajas::RegisterId;
+use crate::db::schema::{register_sessions, sale_payments, sales};
+
+/// How many of the last sales a screen is shown.
+pub const RECENT_SALES: usize = 8;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct History {
+    /// The open session's last sales, newest first.
+    pub recent_sales: VecDeque<RecentSale>,
+    pub last_closing: Option<LastClosing>,
+    /// What this caja's closed sessions took in the latest jornada it worked.
+    pub jornada: Option<JornadaSoFar>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RecentSale {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub total_charged: i64,
+    /// The payment methods, in the order paid.
+    pub methods: Vec<String>,
+    /// The card provider that charged it, if a card was used.
+    pub provider: Option<String>,
+    pub used_backup: bool,
+    pub voided: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LastClosing {
+    pub session_id: i32,
+    pub closed_at: DateTime<Utc>,
+    pub cash_difference: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct JornadaSoFar {
+    pub jornada_id: i32,
+    pub payment_totals: BTreeMap<String, i64>,
+    pub ticket_count: i32,
+}
+
+impl RecentSale {
+    pub fn new(id: i64, at: DateTime<Utc>, sale: &ValidSale, caja: &Caja) -> Self {
+        let card = sale.payments.iter().find_map(|p| p.provider);
+        Self {
+            id,
+            at,
+            total_charged: sale.total_charged.get(),
+            methods: sale.payments.iter().map(|p| p.method.to_string()).collect(),
+            provider: card.map(|p| p.to_string()),
+            used_backup: card.is_some() && card == caja.payment_provider_backup,
+            voided: false,
+        }
+    }
+}
+
+impl History {
+    pub fn sale_recorded(&mut self, sale: RecentSale) {
+        self.recent_sales.push_front(sale);
+        self.recent_sales.truncate(RECENT_SALES);
+    }
+
+    pub fn sale_voided(&mut self, id: i64) {
+        if let Some(sale) = self.recent_sales.iter_mut().find(|s| s.id == id) {
+            sale.voided = true;
+        }
+    }
+
+    pub fn session_opened(&mut self, session: &LiveSession) {
+        self.recent_sales.clear();
+        if let Some(jornada) = session.jornada_id
+            && self.jornada.as_ref().map(|j| j.jornada_id) != Some(jornada)
+        {
+            self.jornada = Some(JornadaSoFar {
+                jornada_id: jornada,
+                ..Default::default()
+            });
+        }
+    }
+
+    pub fn session_closed(
+        &mut self,
+        session: &LiveSession,
+        closed: &ClosedSession,
+        at: DateTime<Utc>,
+    ) {
+        self.recent_sales.clear();
+        self.last_closing = Some(LastClosing {
+            session_id: closed.id,
+            closed_at: at,
+            cash_difference: closed.cash_difference.get(),
+        });
+        if let Some(jornada) = session.jornada_id {
+            let so_far = self.jornada.get_or_insert_with(Default::default);
+            if so_far.jornada_id != jornada {
+                *so_far = JornadaSoFar {
+                    jornada_id: jornada,
+                    ..Default::default()
+                };
+            }
+            for (method, amount) in &session.payment_totals {
+                *so_far.payment_totals.entry(method.clone()).or_default() += amount;
+            }
+            so_far.ticket_count += session.ticket_count;
+        }
+    }
+
+    /// Loads what was committed: the open session's last sales, the last
+    /// closing, and the closed sessions of the latest jornada.
+    pub fn load(
+        conn: &mut PgConnection,
+        register: RegisterId,
+        session: Option<&LiveSession>,
+    ) -> QueryResult<Self> {
+        let recent_sales = match session {
+            Some(session) => recent_sales(conn, session.id)?,
+            None => VecDeque::new(),
+        };
+        let last_closing = register_sessions::table
+            .filter(register_sessions::register_id.eq(register))
+            .filter(register_sessions::status.eq("CLOSED"))
+            .filter(register_sessions::closed_at.is_not_null())
+            .order(register_sessions::closed_at.desc())
+            .select((
+                register_sessions::id,
+                register_sessions::closed_at.assume_not_null(),
+                register_sessions::cash_difference,
+            ))
+            .first::<(i32, DateTime<Utc>, Option<i64>)>(conn)
+            .optional()?
+            .map(|(session_id, closed_at, difference)| LastClosing {
+                session_id,
+                closed_at,
+                cash_difference: difference.unwrap_or_default(),
+            });
+        let latest_jornada = register_sessions::table
+            .filter(register_sessions::register_id.eq(register))
+            .select(diesel::dsl::max(register_sessions::jornada_id))
+            .first::<Option<i32>>(conn)?;
+        let jornada = match latest_jornada {
+            Some(jornada_id) => Some(jornada_so_far(conn, register, jornada_id)?),
+            None => None,
+        };
+        Ok(Self {
+            recent_sales,
+            last_closing,
+            jornada,
+        })
+    }
+}
+
+fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<RecentSale>> {
+    let rows: Vec<(i64, DateTime<Utc>, i64, bool)> = sales::table
+        .filter(sales::session_id.eq(session))
+        .order(sales::id.desc())
+        .limit(RECENT_SALES as i64)
+        .select((
+            sales::id,
+            sales::created_at,
+            sales::total_charged,
+            sales::voided_at.is_not_null(),
+        ))
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let payments: Vec<(i64, String, Option<String>, bool)> = sale_payments::table
+        .filter(sale_payments::sale_id.eq_any(&ids))
+        .order(sale_payments::id)
+        .select((
+            sale_payments::sale_id,
+            sale_payments::method,
+            sale_payments::provider,
+            sale_payments::used_backup,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at, total_charged, voided)| {
+            let mine = payments.iter().filter(|p| p.0 == id);
+            RecentSale {
+                id,
+                at,
+                total_charged,
+                methods: mine.clone().map(|p| p.1.clone()).collect(),
+                provider: mine.clone().find_map(|p| p.2.clone()),
+                used_backup: mine.clone().any(|p| p.3),
+                voided,
+            }
+        })
+        .collect())
+}
+
+fn jornada_so_far(
+    conn: &mut PgConnection,
+    register: RegisterId,
+    jornada_id: i32,
+) -> QueryResult<JornadaSoFar> {
+    let closed: Vec<(serde_json::Value, i32)> = register_sessions::table
+        .filter(register_sessions::register_id.eq(register))
+        .filter(register_sessions::jornada_id.eq(jornada_id))
+        .filter(register_sessions::status.eq("CLOSED"))
+        .select((
+            register_sessions::payment_totals,
+            register_sessions::ticket_count,
+        ))
+        .load(conn)?;
+    let mut so_far = JornadaSoFar {
+        jornada_id,
+        ..Default::default()
+    };
+    for (totals, tickets) in closed {
+        let totals: BTreeMap<String, i64> = serde_json::from_value(totals).unwrap_or_default();
+        for (method, amount) in totals {
+            *so_far.payment_totals.entry(method).or_default() += amount;
+        }
+        so_far.ticket_count += tickets;
+    }
+    Ok(so_far)
+}

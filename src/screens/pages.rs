@@ -1,0 +1,107 @@
+//! The two live pages: the POS screen of a cashier's open session
+//! (`/caja/pos`) and the floor dashboard (`/admin/piso`). The server renders
+//! the frame; the scripts in `assets/` fill it from the socket and keep it live.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::user::Role;
+use crate::auth::{CurrentUser, SupervisorUser};
+use crate::cajas::RegisterId;
+use crate::registers::Snapshot;
+use crate::startup::AppState;
+use crate::web::{Chrome, PageError, html, redirect_see_other};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/caja/pos", web::get().to(pos))
+        .route("/admin/piso", web::get().to(floor));
+}
+
+#[derive(Template)]
+#[template(path = "screens/pos.html")]
+struct PosPage {
+    chrome: Option<Chrome>,
+    register_id: i32,
+    caja_name: String,
+    session_id: i32,
+    cashier: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PosQuery {
+    /// A supervisor picks the caja; a cashier gets their own.
+    caja: Option<String>,
+}
+
+/// GET /caja/pos: the POS screen of the user's open session (a supervisor
+/// may name any caja with `?caja=`).
+async fn pos(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<PosQuery>,
+) -> Result<HttpResponse, PageError> {
+    let snapshots = state.registers.snapshots().await;
+    let wanted = match query.caja.as_deref().map(str::parse::<RegisterId>) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return Err(PageError::NotFound("la caja")),
+        None => None,
+    };
+    let supervisor = current.user.role.includes(Role::Supervisor);
+    let chosen = snapshots.into_iter().find(|snapshot| {
+        let Some(session) = &snapshot.session else {
+            return false;
+        };
+        match wanted {
+            Some(id) => {
+                snapshot.caja.id == id
+                    && (supervisor || session.opened_by == Some(current.user.id.0))
+            }
+            None => session.opened_by == Some(current.user.id.0),
+        }
+    });
+    let Some(Snapshot {
+        caja,
+        session: Some(session),
+        ..
+    }) = chosen
+    else {
+        return Ok(match wanted {
+            Some(_) => return Err(PageError::NotFound("una sesión abierta en esa caja")),
+            None => redirect_see_other("/caja/session/open"),
+        });
+    };
+    html(
+        StatusCode::OK,
+        &PosPage {
+            chrome: current.chrome(),
+            register_id: caja.id.0,
+            caja_name: caja.name,
+            session_id: session.id,
+            cashier: session.opened_by_name,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "screens/floor.html")]
+struct FloorPage {
+    chrome: Option<Chrome>,
+    jornada_id: Option<i32>,
+}
+
+/// GET /admin/piso: every caja, live, for supervisors and admins.
+async fn floor(
+    user: SupervisorUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let jornada = crate::db::run(&state.pool, crate::jornadas::current).await??;
+    html(
+        StatusCode::OK,
+        &FloorPage {
+            chrome: user.chrome(),
+            jornada_id: jornada.map(|j| j.id),
+        },
+    )
+}
