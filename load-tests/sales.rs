@@ -239,7 +239,7 @@ async fn main() {
         rows[1].1 / rows[0].1
     );
 
-    handle.stop(true).await;
+    handle.stop().await;
     drop(client);
     admin
         .batch_execute(&format!(

@@ -5,7 +5,7 @@
 //! other registers go on in parallel.
 
 use actix::prelude::*;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use serde::Serialize;
 
 use super::RegisterError;
@@ -312,7 +312,8 @@ impl Handler<RecordSale> for RegisterActor {
     fn handle(&mut self, msg: RecordSale, _: &mut Self::Context) -> Self::Result {
         let id = self.id();
         let seq = self.seq + 1;
-        let at = Utc::now();
+        // To the microsecond, as PostgreSQL keeps it.
+        let at = Utc::now().trunc_subsecs(6);
         // Decided now, against memory; used only if the key is new.
         let plan = self
             .may_sell()
@@ -423,9 +424,7 @@ impl Handler<CloseSession> for RegisterActor {
             },
             move |register, _, closed: ClosedSession| {
                 tracing::info!(register_id = %register.caja.id, session_id = closed.id, difference = closed.cash_difference.get(), "session closed");
-                register
-                    .history
-                    .session_closed(&closing, &closed, Utc::now());
+                register.history.session_closed(&closing, &closed);
                 register.session = None;
                 register.seq = seq;
                 register.publish("session_closed");

@@ -94,16 +94,11 @@ impl History {
         }
     }
 
-    pub fn session_closed(
-        &mut self,
-        session: &LiveSession,
-        closed: &ClosedSession,
-        at: DateTime<Utc>,
-    ) {
+    pub fn session_closed(&mut self, session: &LiveSession, closed: &ClosedSession) {
         self.recent_sales.clear();
         self.last_closing = Some(LastClosing {
             session_id: closed.id,
-            closed_at: at,
+            closed_at: closed.closed_at,
             cash_difference: closed.cash_difference.get(),
         });
         if let Some(jornada) = session.jornada_id {

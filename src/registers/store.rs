@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
@@ -239,6 +239,8 @@ pub fn insert_sale(
                 sales::total_charged.eq(sale.total_charged.get()),
                 sales::seq.eq(seq),
                 sales::created_by.eq(by),
+                // The time the screens were told, so memory and rows agree.
+                sales::created_at.eq(after.last_sale_at.unwrap_or_else(Utc::now)),
             ))
             .returning(sales::id)
             .get_result(conn)
@@ -447,6 +449,7 @@ pub struct ClosedSession {
     pub cash_expected: Pesos,
     pub cash_count: Pesos,
     pub cash_difference: Pesos,
+    pub closed_at: DateTime<Utc>,
 }
 
 /// Closes the open session with the cash counted.
@@ -464,6 +467,7 @@ pub fn close_session(
 ) -> Result<ClosedSession, RegisterError> {
     let expected = session.expected_cash();
     let difference = count.checked_sub(expected).ok_or(RegisterError::Overflow)?;
+    let closed_at = Utc::now().trunc_subsecs(6);
     conn.transaction(|conn| {
         let updated = diesel::update(
             register_sessions::table
@@ -472,7 +476,7 @@ pub fn close_session(
         )
         .set((
             register_sessions::status.eq("CLOSED"),
-            register_sessions::closed_at.eq(diesel::dsl::now),
+            register_sessions::closed_at.eq(closed_at),
             register_sessions::closed_by.eq(by),
             register_sessions::cash_count.eq(count.get()),
             register_sessions::cash_expected.eq(expected.get()),
@@ -490,6 +494,7 @@ pub fn close_session(
             cash_expected: expected,
             cash_count: count,
             cash_difference: difference,
+            closed_at,
         };
         audit::record(
             conn,

@@ -48,19 +48,25 @@ async fn pos(
         Some(Err(_)) => return Err(PageError::NotFound("la caja")),
         None => None,
     };
-    let supervisor = current.user.role.includes(Role::Supervisor);
-    let chosen = snapshots.into_iter().find(|snapshot| {
-        let Some(session) = &snapshot.session else {
-            return false;
-        };
-        match wanted {
-            Some(id) => {
-                snapshot.caja.id == id
-                    && (supervisor || session.opened_by == Some(current.user.id.0))
-            }
-            None => session.opened_by == Some(current.user.id.0),
-        }
-    });
+    let mine = |snapshot: &Snapshot| {
+        snapshot
+            .session
+            .as_ref()
+            .is_some_and(|s| s.opened_by == Some(current.user.id.0))
+    };
+    let chosen = match wanted {
+        Some(id) => snapshots.into_iter().find(|s| s.caja.id == id),
+        None => snapshots.into_iter().find(mine),
+    };
+    if let Some(snapshot) = &chosen
+        && snapshot.session.is_some()
+        && !mine(snapshot)
+        && !current.user.role.includes(Role::Supervisor)
+    {
+        return Err(PageError::Forbidden(
+            "La sesión de esta caja es de otro cajero.".into(),
+        ));
+    }
     let Some(Snapshot {
         caja,
         session: Some(session),

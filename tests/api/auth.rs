@@ -111,6 +111,9 @@ async fn every_route_by_role() {
                 303,
             ),
             ("GET", "/admin/auditoria".into(), Role::Admin, 200),
+            ("GET", "/admin/piso".into(), Role::Supervisor, 200),
+            // Without an open session of one's own: off to open one.
+            ("GET", "/caja/pos".into(), Role::Cajero, 303),
             ("POST", "/logout".into(), Role::Cajero, 303),
         ];
         for (method, path, least, allowed_status) in routes {
@@ -660,12 +663,15 @@ async fn register_routes_by_role() {
         )
         .await;
     assert_eq!(opened.status(), 303);
-    assert_eq!(
-        cashier.get(&app, location(&opened)).await.status(),
-        403,
-        "not the cashier's session"
-    );
-    assert_eq!(supervisor.get(&app, location(&opened)).await.status(), 200);
+    assert_eq!(location(&opened), "/caja/pos?caja=1");
+    for page in ["/caja/session/1", "/caja/pos?caja=1"] {
+        assert_eq!(
+            cashier.get(&app, page).await.status(),
+            403,
+            "not the cashier's session: {page}"
+        );
+        assert_eq!(supervisor.get(&app, page).await.status(), 200, "{page}");
+    }
     let not_listed = cashier
         .get(&app, "/caja/session/close")
         .await

@@ -323,3 +323,121 @@ async fn an_over_large_frame_closes_the_connection_and_the_others_carry_on() {
         "sale_recorded"
     );
 }
+
+/// The snapshot a screen gets: its last sales, the provider in use, the
+/// last closing and the jornada so far, the same after a restart.
+async fn floor_snapshot(app: &TestApp, cookie: &str) -> Value {
+    let mut floor = connect(app, "/ws/piso", Some(cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    let snapshot = next_json(&mut floor).await.unwrap();
+    snapshot["registers"][0].clone()
+}
+
+#[actix_web::test]
+async fn snapshots_carry_the_last_sales_the_provider_in_use_and_the_last_closing() {
+    let app = TestApp::spawn_as_admin().await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions") as i32;
+    let card = |total: i64, provider: &str| {
+        json!({"key": uuid::Uuid::new_v4().to_string(), "total": total, "session_id": session,
+               "payments": [{"method": "DEBITO", "amount": total, "provider": provider}]})
+    };
+    for body in [sale(1_000), card(2_000, "GETNET"), card(3_000, "KLAP")] {
+        let response = cashier
+            .client
+            .post(app.url("/api/cajas/1/sales"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let register = floor_snapshot(&app, &cookie).await;
+    let recent = register["recent_sales"].as_array().unwrap();
+    assert_eq!(
+        recent
+            .iter()
+            .map(|s| (
+                s["total_charged"].as_i64().unwrap(),
+                s["provider"].as_str(),
+                s["used_backup"].as_bool().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (3_000, Some("KLAP"), true),
+            (2_000, Some("GETNET"), false),
+            (1_000, None, false)
+        ],
+        "newest first"
+    );
+    assert_eq!(
+        (
+            register["provider"]["provider"].as_str(),
+            register["provider"]["backup"].as_bool()
+        ),
+        (Some("KLAP"), Some(true)),
+        "the last card sale went to the backup"
+    );
+
+    // The same after a restart: loaded from the database.
+    let app = app.restart().await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let reloaded = floor_snapshot(&app, &cookie).await;
+    assert_eq!(reloaded["recent_sales"], register["recent_sales"]);
+    assert_eq!(reloaded["provider"], register["provider"]);
+
+    // Closed short by 500: the last closing says so and the jornada keeps the totals.
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        supervisor
+            .post(
+                &app,
+                "/caja/session/close",
+                &[("register_id", "1"), ("cash_count", "500")]
+            )
+            .await
+            .status(),
+        303
+    );
+    let closed = floor_snapshot(&app, &cookie).await;
+    assert_eq!(closed["session"], Value::Null);
+    assert_eq!(closed["recent_sales"], json!([]));
+    assert_eq!(closed["last_closing"]["cash_difference"], -500);
+    assert_eq!(closed["jornada"]["ticket_count"], 3);
+    assert_eq!(
+        closed["jornada"]["payment_totals"],
+        json!({"DEBITO": 5_000, "EFECTIVO": 1_000})
+    );
+    let app = app.restart().await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let reloaded = floor_snapshot(&app, &cookie).await;
+    assert_eq!(reloaded["last_closing"], closed["last_closing"]);
+    assert_eq!(reloaded["jornada"], closed["jornada"]);
+
+    // A sale queued in the closed session is refused even once a new one opens.
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    assert_eq!(
+        cashier
+            .post(
+                &app,
+                "/caja/session/open",
+                &[("register_id", "1"), ("initial_cash", "0")]
+            )
+            .await
+            .status(),
+        303
+    );
+    let response = cashier
+        .client
+        .post(app.url("/api/cajas/1/sales"))
+        .json(&card(4_000, "GETNET"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "session_changed");
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 3);
+}
