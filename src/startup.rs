@@ -156,6 +156,11 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
+    /// The live screens, as counted now.
+    pub fn screens(&self) -> &Screens {
+        &self.state.screens
+    }
+
     pub async fn stop(&self) {
         self.state.screens.close_all();
         self.server.stop(true).await;
