@@ -17,16 +17,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use awc::ws::Frame;
-use cajahub::audit::Actor;
-use cajahub::auth::password::Password;
-use cajahub::auth::user::{self, Role, UserName};
 use cajahub::config::Settings;
 use cajahub::startup::Application;
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
+
+#[path = "common.rs"]
+mod common;
+use common::{Venue, median, number, percentile};
 
 struct Options {
     sales: usize,
@@ -46,59 +45,22 @@ fn options() -> Options {
         stuck: 10,
         in_flight: 16,
         runs: 5,
-        admin_url: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into(),
+        admin_url: common::DEFAULT_ADMIN_URL.into(),
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).cloned().unwrap_or_default();
-        let number = || {
-            value
-                .parse::<usize>()
-                .unwrap_or_else(|_| panic!("{} needs a number", pair[0]))
-        };
-        match pair[0].as_str() {
-            "--sales" => options.sales = number(),
-            "--cajas" => options.cajas = number(),
-            "--dashboards" => options.dashboards = number(),
-            "--stuck" => options.stuck = number(),
-            "--in-flight" => options.in_flight = number(),
-            "--runs" => options.runs = number(),
-            "--database-url" => options.admin_url = value,
-            other => panic!("unknown option {other}"),
+    common::parse_flags(|flag, value| {
+        match flag {
+            "--sales" => options.sales = number(flag, value),
+            "--cajas" => options.cajas = number(flag, value),
+            "--dashboards" => options.dashboards = number(flag, value),
+            "--stuck" => options.stuck = number(flag, value),
+            "--in-flight" => options.in_flight = number(flag, value),
+            "--runs" => options.runs = number(flag, value),
+            "--database-url" => options.admin_url = value.into(),
+            _ => return false,
         }
-    }
+        true
+    });
     options
-}
-
-fn with_database(admin_url: &str, database: &str) -> String {
-    let (server, rest) = admin_url.rsplit_once('/').expect("a database URL");
-    let query = rest.find('?').map_or("", |at| &rest[at..]);
-    format!("{server}/{database}{query}")
-}
-
-/// A venue with `cajas` cajas, each with an open session in an open jornada.
-fn prepare(url: &str, cajas: usize) {
-    let mut conn = PgConnection::establish(url).expect("connect");
-    cajahub::db::migrations::run_pending(&mut conn).expect("migrate");
-    let password = Password::parse("carga-de-prueba".into()).unwrap();
-    let admin = user::create(
-        &mut conn,
-        &Actor::command_line(),
-        &UserName::parse("carga").unwrap(),
-        Role::Admin,
-        &password,
-    )
-    .expect("user");
-    let mut sql = format!("INSERT INTO jornadas (opened_by) VALUES ({});", admin.id);
-    for i in 0..cajas {
-        sql.push_str(&format!(
-            "INSERT INTO pos_registers (name, code) VALUES ('Carga {i}', 'CARGA-{i}');
-             INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
-                 SELECT id, (SELECT id FROM jornadas), {}, 0 FROM pos_registers WHERE code = 'CARGA-{i}';",
-            admin.id
-        ));
-    }
-    conn.batch_execute(&sql).expect("seed");
 }
 
 /// Logs in like a browser and returns the session cookie.
@@ -128,8 +90,8 @@ async fn session_cookie(base: &str) -> String {
         .header("cookie", anonymous)
         .form(&[
             ("csrf_token", token),
-            ("name", "carga"),
-            ("secret", "carga-de-prueba"),
+            ("name", common::USER),
+            ("secret", common::PASSWORD),
         ])
         .send()
         .await
@@ -249,15 +211,6 @@ async fn sell(
     sent
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
 struct Measure {
     p50_ms: f64,
     p99_ms: f64,
@@ -304,14 +257,8 @@ async fn run(
 #[actix_web::main]
 async fn main() {
     let options = options();
-    let database = format!("cajahub_fanout_{}", std::process::id());
-    let mut admin = PgConnection::establish(&options.admin_url).expect("PostgreSQL answers");
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{database}\""))
-        .expect("create database");
-    let url = with_database(&options.admin_url, &database);
-    prepare(&url, options.cajas);
-
+    let venue = Venue::create(&options.admin_url, options.cajas);
+    let url = venue.url.clone();
     let mut settings = Settings::for_database(&url);
     settings.pool_size = 16;
     settings.log_level = "error".into();
@@ -361,9 +308,5 @@ async fn main() {
     );
 
     handle.stop().await;
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-        ))
-        .expect("drop database");
+    venue.drop_database();
 }

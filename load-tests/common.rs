@@ -1,0 +1,97 @@
+//! What both load generators share: options from the command line, a
+//! throwaway database seeded with a venue, and the statistics.
+
+use std::time::Duration;
+
+use cajahub::audit::Actor;
+use cajahub::auth::password::Password;
+use cajahub::auth::user::{self, Role, UserName};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+/// The user the generators log in as (an ADMIN, so every endpoint is open).
+pub const USER: &str = "carga";
+pub const PASSWORD: &str = "carga-de-prueba";
+
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
+
+/// The `--flag value` pairs of the command line, each handed to `apply`,
+/// which answers whether it knew the flag.
+pub fn parse_flags(mut apply: impl FnMut(&str, &str) -> bool) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).map(String::as_str).unwrap_or_default();
+        assert!(apply(&pair[0], value), "unknown option {}", pair[0]);
+    }
+}
+
+pub fn number(flag: &str, value: &str) -> usize {
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{flag} needs a number"))
+}
+
+/// A database created for one run and dropped at its end, holding a venue:
+/// `cajas` cajas, each with an open session in an open jornada.
+pub struct Venue {
+    admin: PgConnection,
+    name: String,
+    pub url: String,
+}
+
+impl Venue {
+    pub fn create(admin_url: &str, cajas: usize) -> Self {
+        let name = format!("cajahub_load_{}", std::process::id());
+        let mut admin = PgConnection::establish(admin_url).expect("PostgreSQL answers");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create database");
+        let (server, rest) = admin_url.rsplit_once('/').expect("a database URL");
+        let query = rest.find('?').map_or("", |at| &rest[at..]);
+        let url = format!("{server}/{name}{query}");
+        seed(&url, cajas);
+        Self { admin, name, url }
+    }
+
+    pub fn drop_database(mut self) {
+        self.admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .expect("drop database");
+    }
+}
+
+fn seed(url: &str, cajas: usize) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    cajahub::db::migrations::run_pending(&mut conn).expect("migrate");
+    let password = Password::parse(PASSWORD.into()).unwrap();
+    let admin = user::create(
+        &mut conn,
+        &Actor::command_line(),
+        &UserName::parse(USER).unwrap(),
+        Role::Admin,
+        &password,
+    )
+    .expect("user");
+    let mut sql = format!("INSERT INTO jornadas (opened_by) VALUES ({});", admin.id);
+    for i in 0..cajas {
+        sql.push_str(&format!(
+            "INSERT INTO pos_registers (name, code) VALUES ('Carga {i}', 'CARGA-{i}');
+             INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
+                 SELECT id, (SELECT id FROM jornadas), {}, 0 FROM pos_registers WHERE code = 'CARGA-{i}';",
+            admin.id
+        ));
+    }
+    conn.batch_execute(&sql).expect("seed");
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
