@@ -441,3 +441,62 @@ async fn snapshots_carry_the_last_sales_the_provider_in_use_and_the_last_closing
     assert_eq!(body["code"], "session_changed");
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 3);
 }
+
+#[actix_web::test]
+async fn a_screen_that_reconnects_or_asks_gets_a_fresh_snapshot_and_no_event_twice() {
+    let app = TestApp::spawn_as_admin().await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let record = |total: i64| {
+        let request = cashier
+            .client
+            .post(app.url("/api/cajas/1/sales"))
+            .json(&sale(total));
+        async move { assert_eq!(request.send().await.unwrap().status(), 201) }
+    };
+    let mut pos = connect(&app, "/ws/caja/1", Some(&cookie), Some(&app.address))
+        .await
+        .unwrap();
+    let start = next_json(&mut pos).await.unwrap()["registers"][0]["seq"]
+        .as_i64()
+        .unwrap();
+    record(1_000).await;
+    assert_eq!(next_json(&mut pos).await.unwrap()["seq"], start + 1);
+
+    // Away while two sales happen; back, the snapshot has them.
+    drop(pos);
+    record(2_000).await;
+    record(3_000).await;
+    let mut pos = connect(&app, "/ws/caja/1", Some(&cookie), Some(&app.address))
+        .await
+        .unwrap();
+    let snapshot = next_json(&mut pos).await.unwrap();
+    assert_eq!(
+        (
+            snapshot["reason"].as_str(),
+            snapshot["registers"][0]["seq"].as_i64()
+        ),
+        (Some("connect"), Some(start + 3))
+    );
+    assert_eq!(snapshot["registers"][0]["session"]["ticket_count"], 3);
+
+    // Asked for: a snapshot again, then the next event follows it.
+    pos.send(Message::Text(json!({"type": "resync"}).to_string().into()))
+        .await
+        .unwrap();
+    let resync = next_json(&mut pos).await.unwrap();
+    assert_eq!(
+        (
+            resync["type"].as_str(),
+            resync["reason"].as_str(),
+            resync["registers"][0]["seq"].as_i64()
+        ),
+        (Some("snapshot"), Some("resync"), Some(start + 3))
+    );
+    record(4_000).await;
+    let event = next_json(&mut pos).await.unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["seq"].as_i64()),
+        (Some("event"), Some(start + 4))
+    );
+}
