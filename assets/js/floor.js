@@ -36,6 +36,9 @@ function alertsOf(register, now) {
     const word = closing.cash_difference > 0 ? "sobrante" : "faltante";
     alerts.push(["bad", `Cerró con ${word} de ${pesos(Math.abs(closing.cash_difference))} (${time(closing.closed_at)})`]);
   }
+  if (register.flagged_pending > 0) {
+    alerts.push(["bad", `${register.flagged_pending} venta(s) sin registrar por revisar`]);
+  }
   return alerts;
 }
 

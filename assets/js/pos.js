@@ -22,7 +22,7 @@ const FINAL_ERRORS = new Set([
 const RETRY_AFTER_MS = 2_000;
 
 let register = null; // this caja's latest snapshot
-let inFlight = null; // the queued sale sent and not answered yet
+let inFlight = null; // the queued sale (or flagged one) sent and not answered yet
 let providersShown = "";
 let lastResult = "";
 
@@ -45,7 +45,10 @@ const live = new LiveConnection(`/ws/caja/${registerId}`, {
 function flush() {
   if (!live.connected || inFlight || !register) return;
   const item = queue.next();
-  if (!item) return;
+  if (!item) {
+    report();
+    return;
+  }
   if (register.session?.id !== item.sale.session_id) {
     queue.flag(item.id, "La sesión se cerró antes de que la venta llegara al servidor.");
     render();
@@ -56,11 +59,22 @@ function flush() {
   render();
 }
 
+/** Hands a flagged sale to the hub, which keeps it for a supervisor. */
+function report() {
+  const item = queue.unreported();
+  if (!item) return;
+  const flag = { sale: item.sale, reason: item.flagged.reason, made_at: item.queuedAt };
+  if (live.send({ type: "flag", id: item.id, flag })) inFlight = item.id;
+}
+
 function reply(message) {
   if (!inFlight || (message.id !== inFlight && message.code !== "rate_limited")) return;
   const id = inFlight;
   inFlight = null;
-  if (message.type === "ack") {
+  const flagged = queue.items.find((item) => item.id === id)?.flagged;
+  if (flagged) {
+    replyToFlag(id, message);
+  } else if (message.type === "ack") {
     queue.done(id);
     lastResult = `Venta registrada: ${pesos(message.total_charged)}` +
       (message.change > 0 ? ` · vuelto ${pesos(message.change)}` : "");
@@ -70,6 +84,19 @@ function reply(message) {
   } else {
     // The hub is busy or its database away for a moment: try again.
     setTimeout(flush, RETRY_AFTER_MS);
+  }
+  render();
+  flush();
+}
+
+function replyToFlag(id, message) {
+  if (message.type === "ack" || message.code === "already_recorded") {
+    // Kept by the hub for a supervisor (or recorded after all): off this device.
+    queue.done(id);
+  } else if (message.code === "rate_limited" || message.code === "database_unavailable" || message.code === "busy" || message.code === "internal") {
+    setTimeout(flush, RETRY_AFTER_MS);
+  } else {
+    queue.reportFailed(id, message.message);
   }
   render();
   flush();
@@ -280,12 +307,17 @@ function renderOutbox() {
     ? `Enviando ${pending} venta(s) guardada(s)…`
     : `${pending} venta(s) esperando conexión (guardadas en este equipo).`;
   const flagged = queue.flagged();
-  bind(root, "flagged").hidden = flagged.length === 0;
+  const atHub = register?.flagged_pending ?? 0;
+  bind(root, "flagged").hidden = flagged.length === 0 && atHub === 0;
+  bind(root, "flagged-pending").textContent = atHub > 0 ? `${atHub} venta(s) de esta caja esperan a un supervisor.` : "";
   const list = bind(root, "flagged-list");
   list.replaceChildren();
   for (const item of flagged) {
     const payment = item.sale.payments[0];
-    list.append(el("li", `${time(item.queuedAt)} · ${pesos(item.sale.total)} · ${METHOD_LABELS[payment.method] ?? payment.method} — ${item.flagged.reason}`));
+    const where = item.flagged.reportError
+      ? ` (guardada solo en este equipo: ${item.flagged.reportError})`
+      : " (guardada en este equipo; se enviará al supervisor al reconectar)";
+    list.append(el("li", `${time(item.queuedAt)} · ${pesos(item.sale.total)} · ${METHOD_LABELS[payment.method] ?? payment.method} — ${item.flagged.reason}${where}`));
   }
 }
 

@@ -53,7 +53,21 @@ export class SaleQueue {
     return this.items.filter((item) => item.flagged);
   }
 
-  /** Recorded by the hub: out of the outbox. */
+  /** The oldest flagged sale the hub has not been given yet. */
+  unreported() {
+    return this.items.find((item) => item.flagged && !item.flagged.reportError) ?? null;
+  }
+
+  /** The hub refused to keep it: it stays here, with why. */
+  reportFailed(id, error) {
+    const item = this.items.find((entry) => entry.id === id);
+    if (item?.flagged) {
+      item.flagged.reportError = error;
+      this.save();
+    }
+  }
+
+  /** Recorded (or kept for a supervisor) by the hub: out of the outbox. */
   done(id) {
     this.items = this.items.filter((item) => item.id !== id);
     this.save();

@@ -49,6 +49,8 @@ pub enum Action {
     SessionOpened,
     SessionClosed,
     SaleVoided,
+    SaleFlagged,
+    FlaggedSaleResolved,
 }
 
 impl Action {
@@ -67,6 +69,8 @@ impl Action {
         Action::SessionOpened,
         Action::SessionClosed,
         Action::SaleVoided,
+        Action::SaleFlagged,
+        Action::FlaggedSaleResolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +89,8 @@ impl Action {
             Action::SessionOpened => "sesion.abierta",
             Action::SessionClosed => "sesion.cerrada",
             Action::SaleVoided => "venta.anulada",
+            Action::SaleFlagged => "venta.marcada",
+            Action::FlaggedSaleResolved => "venta.marcada.resuelta",
         }
     }
 
@@ -96,7 +102,7 @@ impl Action {
             | Action::CajaRestored => "caja",
             Action::JornadaOpened | Action::JornadaClosed => "jornada",
             Action::SessionOpened | Action::SessionClosed => "sesion",
-            Action::SaleVoided => "venta",
+            Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             _ => "usuario",
         }
     }

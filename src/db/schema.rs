@@ -30,6 +30,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    flagged_sales (id) {
+        id -> Int8,
+        register_id -> Int4,
+        session_id -> Nullable<Int4>,
+        idempotency_key -> Uuid,
+        sale -> Jsonb,
+        total -> Int8,
+        reason -> Text,
+        made_at -> Timestamptz,
+        flagged_by -> Int4,
+        flagged_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        resolved_by -> Nullable<Int4>,
+        resolution -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     hub_settings (key) {
         key -> Text,
         value -> Text,
@@ -164,6 +182,8 @@ diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(cash_movements -> pos_registers (register_id));
 diesel::joinable!(cash_movements -> register_sessions (session_id));
 diesel::joinable!(cash_movements -> users (created_by));
+diesel::joinable!(flagged_sales -> pos_registers (register_id));
+diesel::joinable!(flagged_sales -> register_sessions (session_id));
 diesel::joinable!(register_sessions -> jornadas (jornada_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
 diesel::joinable!(sale_payments -> sales (sale_id));
@@ -173,6 +193,7 @@ diesel::joinable!(sales -> register_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     cash_movements,
+    flagged_sales,
     hub_settings,
     jornadas,
     login_failures,

@@ -12,6 +12,7 @@ use super::RegisterError;
 use tokio::sync::broadcast;
 
 use super::events::{self, Event};
+use super::flagged::{self, FlagAck, ValidFlag};
 use super::history::{History, RecentSale};
 use super::live::{LiveSession, MovementKind};
 use super::sale::ValidSale;
@@ -576,6 +577,77 @@ impl Handler<Archive> for RegisterActor {
                 register.adopt(&caja, "archived");
                 ctx.stop();
                 caja
+            },
+        )
+    }
+}
+
+/// A sale the POS took offline and the hub cannot record as made: kept for
+/// a supervisor (see `flagged`).
+#[derive(Message)]
+#[rtype(result = "Result<FlagAck, RegisterError>")]
+pub struct FlagSale {
+    pub by: User,
+    pub flag: ValidFlag,
+}
+
+impl Handler<FlagSale> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<FlagAck, RegisterError>>;
+
+    fn handle(&mut self, msg: FlagSale, _: &mut Self::Context) -> Self::Result {
+        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
+        let must_own = !msg.by.role.includes(Role::Supervisor);
+        commit(
+            self,
+            move |conn| flagged::insert(conn, &actor, id, &msg.flag, msg.by.id.0, must_own, seq),
+            move |register, _, ack: FlagAck| {
+                if !ack.replayed {
+                    tracing::warn!(register_id = %register.caja.id, flagged_id = ack.flagged_id, "sale flagged for a supervisor");
+                    register.history.flagged_pending += 1;
+                    register.seq = seq;
+                    register.publish("sale_flagged");
+                }
+                ack
+            },
+        )
+    }
+}
+
+/// A supervisor settles a flagged sale.
+#[derive(Message)]
+#[rtype(result = "Result<(), RegisterError>")]
+pub struct ResolveFlagged {
+    pub by: User,
+    pub flagged_id: i64,
+    pub resolution: String,
+}
+
+impl Handler<ResolveFlagged> for RegisterActor {
+    type Result = AtomicResponse<Self, Result<(), RegisterError>>;
+
+    fn handle(&mut self, msg: ResolveFlagged, _: &mut Self::Context) -> Self::Result {
+        if !msg.by.role.includes(Role::Supervisor) {
+            return refuse(RegisterError::SupervisorOnly);
+        }
+        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
+        commit(
+            self,
+            move |conn| {
+                flagged::resolve(
+                    conn,
+                    &actor,
+                    id,
+                    msg.flagged_id,
+                    &msg.resolution,
+                    msg.by.id.0,
+                    seq,
+                )
+            },
+            move |register, _, ()| {
+                tracing::info!(register_id = %register.caja.id, flagged_id = msg.flagged_id, "flagged sale resolved");
+                register.history.flagged_pending = (register.history.flagged_pending - 1).max(0);
+                register.seq = seq;
+                register.publish("flagged_resolved");
             },
         )
     }

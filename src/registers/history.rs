@@ -26,6 +26,8 @@ pub struct History {
     pub last_closing: Option<LastClosing>,
     /// What this caja's closed sessions took in the latest jornada it worked.
     pub jornada: Option<JornadaSoFar>,
+    /// Sales taken offline that could not be recorded, waiting for a supervisor.
+    pub flagged_pending: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -156,6 +158,7 @@ impl History {
             recent_sales,
             last_closing,
             jornada,
+            flagged_pending: super::flagged::pending_count(conn, register)?,
         })
     }
 }

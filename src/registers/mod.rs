@@ -7,9 +7,11 @@
 pub mod actor;
 mod api;
 pub mod events;
+pub mod flagged;
 pub mod history;
 pub mod live;
 mod pages;
+mod review;
 pub mod sale;
 pub mod store;
 
@@ -26,6 +28,7 @@ use crate::db::{self, DbError, PgPool};
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     api::routes(cfg);
     pages::routes(cfg);
+    review::routes(cfg);
 }
 
 /// Why a register refused a command. Each has a stable code for clients
@@ -36,6 +39,10 @@ pub enum RegisterError {
     NoOpenSession,
     #[error("the sale's session is no longer the open one")]
     SessionChanged,
+    #[error("the sale was recorded after all")]
+    AlreadyRecorded,
+    #[error("no such flagged sale waiting")]
+    UnknownFlaggedSale,
     #[error("the caja already has an open session")]
     SessionAlreadyOpen,
     #[error("no jornada is open")]
@@ -96,6 +103,8 @@ impl RegisterError {
         match self {
             RegisterError::NoOpenSession => "no_open_session",
             RegisterError::SessionChanged => "session_changed",
+            RegisterError::AlreadyRecorded => "already_recorded",
+            RegisterError::UnknownFlaggedSale => "unknown_flagged_sale",
             RegisterError::SessionAlreadyOpen => "session_already_open",
             RegisterError::NoJornada => "no_jornada",
             RegisterError::NotActive(_) => "caja_not_active",
@@ -120,6 +129,12 @@ impl RegisterError {
     pub fn message(&self) -> String {
         match self {
             RegisterError::NoOpenSession => "La caja no tiene una sesión abierta.".into(),
+            RegisterError::AlreadyRecorded => {
+                "Esa venta sí quedó registrada: no hay nada que revisar.".into()
+            }
+            RegisterError::UnknownFlaggedSale => {
+                "Esa venta marcada no existe o ya fue resuelta.".into()
+            }
             RegisterError::SessionChanged => {
                 "La venta es de una sesión que ya se cerró; queda para revisión de un supervisor."
                     .into()
@@ -164,7 +179,7 @@ impl RegisterError {
         use actix_web::http::StatusCode;
         match self {
             RegisterError::NotYourSession | RegisterError::SupervisorOnly => StatusCode::FORBIDDEN,
-            RegisterError::UnknownSale => StatusCode::NOT_FOUND,
+            RegisterError::UnknownSale | RegisterError::UnknownFlaggedSale => StatusCode::NOT_FOUND,
             RegisterError::UnknownCaja => StatusCode::NOT_FOUND,
             RegisterError::KeyReused
             | RegisterError::ProviderNotConfigured(_)

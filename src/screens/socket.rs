@@ -27,9 +27,11 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use super::counter::Connected;
 use crate::auth::user::{self, User};
 use crate::cajas::RegisterId;
-use crate::registers::actor::{GetSnapshot, RecordSale, Snapshot};
+use crate::registers::RegisterActor;
+use crate::registers::actor::{FlagSale, GetSnapshot, RecordSale, Snapshot};
 use crate::registers::events::{Event, PROTOCOL_VERSION};
-use crate::registers::sale::SaleRequest;
+use crate::registers::flagged::FlagRequest;
+use crate::registers::sale::{InvalidSale, SaleRequest};
 use crate::registers::{ErrorBody, RegisterError, ask};
 use crate::startup::AppState;
 
@@ -149,6 +151,36 @@ struct Screen {
     tasks: JoinSet<Done>,
     /// Start of the current second and the commands received in it.
     window: (Instant, u32),
+}
+
+/// A command's payload (`field` of the message), or the error to answer.
+fn payload<T: serde::de::DeserializeOwned>(
+    id: &Option<Value>,
+    value: Option<Value>,
+    field: &str,
+    code: &str,
+    what: &str,
+) -> Result<T, String> {
+    match value.map(serde_json::from_value) {
+        Some(Ok(payload)) => Ok(payload),
+        Some(Err(err)) => Err(error(
+            id.as_ref(),
+            code,
+            &format!("No se pudo leer {what}: {err}"),
+            Some(field),
+        )),
+        None => Err(error(
+            id.as_ref(),
+            code,
+            &format!("Falta {what}."),
+            Some(field),
+        )),
+    }
+}
+
+/// The error answering an invalid payload, naming its field.
+fn refusal(id: &Option<Value>, code: &str, invalid: InvalidSale) -> String {
+    error(id.as_ref(), code, &invalid.message, Some(&invalid.field))
 }
 
 fn error(id: Option<&Value>, code: &str, message: &str, field: Option<&str>) -> String {
@@ -356,6 +388,10 @@ impl Screen {
                 Ok(()) => Ok(()),
                 Err(refusal) => self.send(refusal).await,
             },
+            Some("flag") => match self.flag(id.clone(), message.get("flag").cloned()) {
+                Ok(()) => Ok(()),
+                Err(refusal) => self.send(refusal).await,
+            },
             Some(other) => {
                 let text = error(
                     id.as_ref(),
@@ -381,60 +417,84 @@ impl Screen {
     /// after the commit. The wait runs beside the screen, so events keep
     /// flowing; an invalid sale is refused at once (the `Err`).
     fn sale(&mut self, id: Option<Value>, sale: Option<Value>) -> Result<(), String> {
-        let Scope::Register(register) = self.scope else {
-            return Err(error(
+        let register = self.register(&id)?;
+        let request: SaleRequest = payload(&id, sale, "sale", "invalid_sale", "la venta")?;
+        let sale = request
+            .validate()
+            .map_err(|invalid| refusal(&id, "invalid_sale", invalid))?;
+        let by = self.user.clone();
+        self.ask_register(id, register, RecordSale { by, sale }, |recorded| {
+            json!({
+                "replayed": recorded.replayed, "sale_id": recorded.ack.sale_id,
+                "register_id": recorded.ack.register_id, "seq": recorded.ack.seq,
+                "total": recorded.ack.total, "total_charged": recorded.ack.total_charged,
+                "change": recorded.ack.change,
+            })
+        });
+        Ok(())
+    }
+
+    /// A sale the POS took offline that cannot be recorded as made: handed
+    /// to the register to keep for a supervisor.
+    fn flag(&mut self, id: Option<Value>, flag: Option<Value>) -> Result<(), String> {
+        let register = self.register(&id)?;
+        let request: FlagRequest = payload(&id, flag, "flag", "invalid_flag", "la venta marcada")?;
+        let flag = request
+            .validate(chrono::Utc::now())
+            .map_err(|invalid| refusal(&id, "invalid_flag", invalid))?;
+        let by = self.user.clone();
+        self.ask_register(
+            id,
+            register,
+            FlagSale { by, flag },
+            |ack| json!({ "flagged_id": ack.flagged_id, "replayed": ack.replayed }),
+        );
+        Ok(())
+    }
+
+    /// The caja this screen follows: commands are only for caja screens.
+    fn register(&self, id: &Option<Value>) -> Result<RegisterId, String> {
+        match self.scope {
+            Scope::Register(register) => Ok(register),
+            Scope::Floor => Err(error(
                 id.as_ref(),
                 "wrong_screen",
-                "Las ventas se registran desde la pantalla de una caja.",
+                "Esto se hace desde la pantalla de una caja.",
                 None,
-            ));
-        };
-        let request: SaleRequest = match sale.map(serde_json::from_value) {
-            Some(Ok(request)) => request,
-            Some(Err(err)) => {
-                return Err(error(
-                    id.as_ref(),
-                    "invalid_sale",
-                    &format!("Venta no válida: {err}"),
-                    Some("sale"),
-                ));
-            }
-            None => {
-                return Err(error(
-                    id.as_ref(),
-                    "invalid_sale",
-                    "Falta la venta.",
-                    Some("sale"),
-                ));
-            }
-        };
-        let sale = request.validate().map_err(|invalid| {
-            error(
-                id.as_ref(),
-                "invalid_sale",
-                &invalid.message,
-                Some(&invalid.field),
-            )
-        })?;
-        let (state, by) = (self.state.clone(), self.user.clone());
+            )),
+        }
+    }
+
+    /// Sends `msg` to the register beside the screen, and answers the
+    /// command with an `ack` (the fields `ack` makes) or an `error`.
+    fn ask_register<M, T>(
+        &mut self,
+        id: Option<Value>,
+        register: RegisterId,
+        msg: M,
+        ack: impl FnOnce(T) -> Value + 'static,
+    ) where
+        M: actix::Message<Result = Result<T, RegisterError>> + Send + 'static,
+        T: Send + 'static,
+        RegisterActor: actix::Handler<M>,
+    {
+        let state = self.state.clone();
         self.tasks.spawn_local(async move {
-            let result = ask(&state.registers, register, RecordSale { by, sale })
-                .await
-                .and_then(|r| r);
+            let result = ask(&state.registers, register, msg).await.and_then(|r| r);
             Done::Reply(match result {
-                Ok(recorded) => json!({
-                    "type": "ack", "v": PROTOCOL_VERSION, "id": id, "replayed": recorded.replayed,
-                    "sale_id": recorded.ack.sale_id, "register_id": recorded.ack.register_id, "seq": recorded.ack.seq,
-                    "total": recorded.ack.total, "total_charged": recorded.ack.total_charged, "change": recorded.ack.change,
-                })
-                .to_string(),
+                Ok(value) => {
+                    let mut answer = ack(value);
+                    answer["type"] = json!("ack");
+                    answer["v"] = json!(PROTOCOL_VERSION);
+                    answer["id"] = id.unwrap_or(Value::Null);
+                    answer.to_string()
+                }
                 Err(err) => {
                     let ErrorBody { code, message, .. } = RegisterError::body(&err);
                     error(id.as_ref(), code, &message, None)
                 }
             })
         });
-        Ok(())
     }
 
     /// Checks in the background that the account still allows this socket.

@@ -112,6 +112,12 @@ async fn every_route_by_role() {
             ),
             ("GET", "/admin/auditoria".into(), Role::Admin, 200),
             ("GET", "/admin/piso".into(), Role::Supervisor, 200),
+            (
+                "GET",
+                "/admin/ventas-marcadas".into(),
+                Role::Supervisor,
+                200,
+            ),
             // Without an open session of one's own: off to open one.
             ("GET", "/caja/pos".into(), Role::Cajero, 303),
             ("POST", "/logout".into(), Role::Cajero, 303),

@@ -83,16 +83,21 @@ impl Browser {
         self.client.goto(&app.url(path)).await.expect("navigate");
     }
 
+    /// The element's text, once it is there (retried while the page is
+    /// being replaced under it).
     pub async fn text(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|err| panic!("{css}: {err}"))
-            .text()
-            .await
-            .expect("text")
+        let mut last = None;
+        for _ in 0..100 {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => match element.text().await {
+                    Ok(text) => return text,
+                    Err(err) => last = Some(err),
+                },
+                Err(err) => last = Some(err),
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css}: {last:?}");
     }
 
     pub async fn value(&self, css: &str) -> String {
@@ -211,16 +216,15 @@ async fn paso_6_1_in_the_browser() {
 
     // Asking for the list leads to the login page, and back after it.
     browser.goto(&app, "/admin/cajas/").await;
-    assert_eq!(browser.text("h1").await, "Ingresar");
+    browser.wait_text("h1", "Ingresar").await;
     browser.fill("#name", "admin").await;
     browser.fill("#secret", crate::helpers::PASSWORD).await;
     browser.click("button[type=submit].primary").await;
-    assert_eq!(browser.text("main h1").await, "Cajas");
+    browser.wait_text("main h1", "Cajas").await;
     browser.click("a.button.primary").await;
-    assert_eq!(
-        browser.text("#pagos legend").await,
-        "💳 Pagos (Low Friction)"
-    );
+    browser
+        .wait_text("#pagos legend", "💳 Pagos (Low Friction)")
+        .await;
     browser.fill("#name", "TEST GETNET+KLAP").await;
     browser.fill("#code", "TEST-01").await;
     browser.choose("#register_type", "HUMANA").await;
@@ -232,10 +236,9 @@ async fn paso_6_1_in_the_browser() {
     browser.screenshot("caja-crear").await;
     browser.click("form.caja-form button[type=submit]").await;
 
-    assert_eq!(
-        browser.text(".notice").await,
-        "Caja «TEST GETNET+KLAP» creada."
-    );
+    browser
+        .wait_text(".notice", "Caja «TEST GETNET+KLAP» creada.")
+        .await;
     let row = browser.text("#cajas-activas tbody tr").await;
     for cell in [
         "TEST GETNET+KLAP",
@@ -251,10 +254,9 @@ async fn paso_6_1_in_the_browser() {
     browser.screenshot("cajas-lista").await;
 
     browser.click("#cajas-activas tbody tr td.actions a").await;
-    assert_eq!(
-        browser.text("main h1").await,
-        "Editar caja «TEST GETNET+KLAP»"
-    );
+    browser
+        .wait_text("main h1", "Editar caja «TEST GETNET+KLAP»")
+        .await;
     assert_eq!(browser.value("#name").await, "TEST GETNET+KLAP");
     assert_eq!(browser.value("#code").await, "TEST-01");
     assert_eq!(browser.value("#payment_provider_primary").await, "GETNET");
@@ -275,10 +277,12 @@ async fn paso_6_1_in_the_browser() {
     browser.fill("#fallback_max_seconds", "1000").await;
     browser.fill("#name", "Barra renombrada").await;
     browser.click("form.caja-form button[type=submit]").await;
-    assert_eq!(
-        browser.text("#fallback_max_seconds-error").await,
-        "Debe ser un número entero entre 5 y 600."
-    );
+    browser
+        .wait_text(
+            "#fallback_max_seconds-error",
+            "Debe ser un número entero entre 5 y 600.",
+        )
+        .await;
     assert_eq!(browser.value("#name").await, "Barra renombrada");
     browser.screenshot("caja-editar-error").await;
     browser.close().await;

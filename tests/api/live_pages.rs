@@ -249,17 +249,59 @@ async fn the_pos_keeps_selling_while_the_hub_is_away_and_catches_up() {
     pos.fill("#initial_cash", "0").await;
     pos.click("button[type=submit].primary").await;
     pos.wait_text("[data-bind=connection]", "En línea").await;
-    let flagged = pos.text("[data-bind=flagged-list]").await;
-    assert!(
-        flagged.contains(
-            "$7.000 · Transferencia — La sesión se cerró antes de que la venta llegara al servidor."
-        ),
-        "{flagged}"
-    );
-    let outbox = pos.script(OUTBOX).await;
-    assert_eq!(outbox[0]["sale"]["total"], 7000);
-    assert!(outbox[0]["flagged"].is_object());
+    // Flagged on the device, then handed to the hub for a supervisor.
+    pos.wait_text(
+        "[data-bind=flagged-pending]",
+        "1 venta(s) de esta caja esperan a un supervisor.",
+    )
+    .await;
+    // Off the device once the hub acknowledged it.
+    pos.wait_text("[data-bind=flagged-list]", "").await;
+    assert_eq!(pos.script(OUTBOX).await, Value::Array(vec![]));
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 2);
+    let (total, reason): (i64, String) = {
+        use cajahub::db::schema::flagged_sales::dsl::*;
+        use diesel::prelude::*;
+        flagged_sales
+            .select((total, reason))
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(
+        (total, reason.as_str()),
+        (
+            7_000,
+            "La sesión se cerró antes de que la venta llegara al servidor."
+        )
+    );
     pos.screenshot("pos-venta-marcada").await;
+
+    // A supervisor settles it; the POS learns at once.
+    let page = supervisor
+        .get(&app, "/admin/ventas-marcadas")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("$7.000") && page.contains("Transferencia"),
+        "{page}"
+    );
+    assert_eq!(
+        supervisor
+            .post(
+                &app,
+                "/admin/ventas-marcadas/1/resolver",
+                &[("resolution", "Registrada a mano en la sesión 2")]
+            )
+            .await
+            .status(),
+        303
+    );
+    pos.wait_text("[data-bind=flagged-pending]", "").await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM flagged_sales WHERE resolved_at IS NOT NULL"),
+        1
+    );
     pos.close().await;
 }

@@ -500,3 +500,192 @@ async fn a_screen_that_reconnects_or_asks_gets_a_fresh_snapshot_and_no_event_twi
         (Some("event"), Some(start + 4))
     );
 }
+
+#[actix_web::test]
+async fn sales_that_cannot_be_recorded_are_flagged_once_and_settled_by_a_supervisor() {
+    let app = TestApp::spawn_as_admin().await;
+    let _ = venue(&app).await;
+    let cookie = app.session_cookie("cajero1", Role::Cajero).await;
+    let mut pos = connect(&app, "/ws/caja/1", Some(&cookie), Some(&app.address))
+        .await
+        .unwrap();
+    let start = next_json(&mut pos).await.unwrap()["registers"][0]["seq"]
+        .as_i64()
+        .unwrap();
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions") as i32;
+    let mut offline = sale(7_000);
+    offline["session_id"] = json!(session);
+    let flag = |id: &str, body: Value| json!({"type": "flag", "id": id, "flag": body});
+    let good = json!({"sale": offline, "reason": "La sesión se cerró.", "made_at": "2026-11-28T03:00:00Z"});
+
+    // Bad input is named.
+    for (body, field) in [
+        (
+            json!({"sale": offline, "reason": "  ", "made_at": "2026-11-28T03:00:00Z"}),
+            "reason",
+        ),
+        (
+            json!({"sale": offline, "reason": "x", "made_at": "2999-01-01T00:00:00Z"}),
+            "made_at",
+        ),
+        (
+            json!({"sale": {"key": "nope", "total": 1, "payments": []}, "reason": "x", "made_at": "2026-11-28T03:00:00Z"}),
+            "sale.key",
+        ),
+    ] {
+        pos.send(Message::Text(flag("f-0", body).to_string().into()))
+            .await
+            .unwrap();
+        let answer = next_json(&mut pos).await.unwrap();
+        assert_eq!(
+            (answer["code"].as_str(), answer["field"].as_str()),
+            (Some("invalid_flag"), Some(field))
+        );
+    }
+
+    // Flagged: acknowledged after the commit, published, counted.
+    pos.send(Message::Text(flag("f-1", good.clone()).to_string().into()))
+        .await
+        .unwrap();
+    let (mut ack, mut event) = (None, None);
+    for _ in 0..2 {
+        let message = next_json(&mut pos).await.unwrap();
+        match message["type"].as_str() {
+            Some("ack") => ack = Some(message),
+            Some("event") => event = Some(message),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let (ack, event) = (ack.unwrap(), event.unwrap());
+    assert_eq!(
+        (ack["id"].as_str(), ack["replayed"].as_bool()),
+        (Some("f-1"), Some(false))
+    );
+    assert_eq!(
+        (
+            event["change"].as_str(),
+            event["seq"].as_i64(),
+            event["register"]["flagged_pending"].as_i64()
+        ),
+        (Some("sale_flagged"), Some(start + 1), Some(1))
+    );
+    // Sent again (a reconnect): the same answer, nothing new.
+    pos.send(Message::Text(flag("f-2", good).to_string().into()))
+        .await
+        .unwrap();
+    let again = next_json(&mut pos).await.unwrap();
+    assert_eq!(
+        (again["type"].as_str(), again["replayed"].as_bool()),
+        (Some("ack"), Some(true))
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM flagged_sales"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'venta.marcada'"),
+        1
+    );
+
+    // A sale that was recorded after all is not missing.
+    let recorded = sale(1_000);
+    pos.send(Message::Text(
+        json!({"type": "sale", "id": "s-1", "sale": recorded})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        next_json(&mut pos).await.unwrap();
+    }
+    let body = json!({"sale": recorded, "reason": "x", "made_at": "2026-11-28T03:00:00Z"});
+    pos.send(Message::Text(flag("f-3", body).to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_json(&mut pos).await.unwrap()["code"],
+        "already_recorded"
+    );
+
+    // Another cashier's session cannot be flagged from this caja's screen.
+    let mut foreign = sale(2_000);
+    foreign["session_id"] = json!(999);
+    let body = json!({"sale": foreign, "reason": "x", "made_at": "2026-11-28T03:00:00Z"});
+    pos.send(Message::Text(flag("f-4", body).to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_json(&mut pos).await.unwrap()["code"],
+        "not_your_session"
+    );
+
+    // The supervisors' page: only for them, a resolution required, then settled.
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    assert_eq!(
+        cashier.get(&app, "/admin/ventas-marcadas").await.status(),
+        403
+    );
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let empty = supervisor
+        .post(
+            &app,
+            "/admin/ventas-marcadas/1/resolver",
+            &[("resolution", " ")],
+        )
+        .await;
+    assert_eq!(empty.status(), 422);
+    assert!(
+        empty
+            .text()
+            .await
+            .unwrap()
+            .contains("La resolución no puede estar en blanco.")
+    );
+    assert_eq!(
+        supervisor
+            .post(
+                &app,
+                "/admin/ventas-marcadas/99/resolver",
+                &[("resolution", "x")]
+            )
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        supervisor
+            .post(
+                &app,
+                "/admin/ventas-marcadas/1/resolver",
+                &[("resolution", "Devuelto al cliente")]
+            )
+            .await
+            .status(),
+        303
+    );
+    let settled = next_json(&mut pos).await.unwrap();
+    assert_eq!(
+        (
+            settled["change"].as_str(),
+            settled["register"]["flagged_pending"].as_i64()
+        ),
+        (Some("flagged_resolved"), Some(0))
+    );
+    assert_eq!(
+        supervisor
+            .post(
+                &app,
+                "/admin/ventas-marcadas/1/resolver",
+                &[("resolution", "otra vez")]
+            )
+            .await
+            .status(),
+        404,
+        "settled once"
+    );
+    let page = supervisor
+        .get(&app, "/admin/ventas-marcadas")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No hay ventas marcadas por revisar."));
+}

@@ -1,0 +1,295 @@
+//! Flagged sales: sales a POS took while it could not reach the hub and
+//! that can no longer be recorded as made (their session closed meanwhile,
+//! the caja went into maintenance, ...). The POS hands them to the hub,
+//! which keeps them for a supervisor to settle; nothing taken is dropped.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::RegisterError;
+use super::sale::{InvalidSale, SaleRequest};
+use super::store;
+use crate::audit::{self, Action, Actor};
+use crate::cajas::RegisterId;
+use crate::db::schema::{flagged_sales, pos_registers, register_sessions, users};
+
+/// The longest reason a POS may give, and a supervisor's resolution.
+pub const MAX_TEXT: usize = 300;
+
+/// A flagged sale as the POS sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagRequest {
+    /// The sale as it was made (it carries its idempotency key and session).
+    pub sale: SaleRequest,
+    /// Why the hub could not record it (the message the POS was given).
+    pub reason: String,
+    /// When the cashier made the sale.
+    pub made_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidFlag {
+    pub key: Uuid,
+    pub session_id: Option<i32>,
+    pub total: i64,
+    pub sale: serde_json::Value,
+    pub reason: String,
+    pub made_at: DateTime<Utc>,
+}
+
+fn invalid(field: &str, message: &str) -> InvalidSale {
+    InvalidSale {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A resolution's text: required, at most [`MAX_TEXT`] characters.
+pub fn text(field: &str, value: &str) -> Result<String, InvalidSale> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(field, "no puede estar en blanco"));
+    }
+    if value.chars().count() > MAX_TEXT {
+        return Err(invalid(field, "admite hasta 300 caracteres"));
+    }
+    Ok(value.to_owned())
+}
+
+impl FlagRequest {
+    /// The sale must be one that could have been recorded (so a supervisor
+    /// can record it by hand); the reason and time are required.
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<ValidFlag, InvalidSale> {
+        let sale = self.sale.validate().map_err(|err| InvalidSale {
+            field: format!("sale.{}", err.field),
+            message: err.message,
+        })?;
+        let reason = text("reason", &self.reason)?;
+        if self.made_at > now + chrono::Duration::minutes(5) {
+            return Err(invalid("made_at", "no puede estar en el futuro"));
+        }
+        let json = serde_json::json!({
+            "key": sale.key,
+            "total": sale.total.get(),
+            "session_id": sale.session_id,
+            "payments": self.sale.payments.iter().map(|p| serde_json::json!({
+                "method": p.method, "amount": p.amount, "tendered": p.tendered, "provider": p.provider,
+            })).collect::<Vec<_>>(),
+        });
+        Ok(ValidFlag {
+            key: sale.key,
+            session_id: sale.session_id,
+            total: sale.total.get(),
+            sale: json,
+            reason,
+            made_at: self.made_at,
+        })
+    }
+}
+
+/// What the hub answers a flagged sale.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FlagAck {
+    pub flagged_id: i64,
+    /// True when this sale had been flagged already.
+    pub replayed: bool,
+}
+
+/// Stores the flagged sale once. A sale whose key was recorded after all is
+/// refused: it is not missing.
+pub fn insert(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    register: RegisterId,
+    flag: &ValidFlag,
+    by: i32,
+    must_own: bool,
+    seq: i64,
+) -> Result<FlagAck, RegisterError> {
+    conn.transaction(|conn| {
+        if store::sale_by_key(conn, flag.key)?.is_some() {
+            return Err(RegisterError::AlreadyRecorded);
+        }
+        // A cashier flags only the sales of their own sessions of this caja.
+        if must_own {
+            let owner = match flag.session_id {
+                Some(session) => register_sessions::table
+                    .find(session)
+                    .filter(register_sessions::register_id.eq(register))
+                    .select(register_sessions::opened_by)
+                    .first::<Option<i32>>(conn)
+                    .optional()?
+                    .flatten(),
+                None => None,
+            };
+            if owner != Some(by) {
+                return Err(RegisterError::NotYourSession);
+            }
+        }
+        if let Some(id) = flagged_sales::table
+            .filter(flagged_sales::idempotency_key.eq(flag.key))
+            .select(flagged_sales::id)
+            .first::<i64>(conn)
+            .optional()?
+        {
+            return Ok(FlagAck {
+                flagged_id: id,
+                replayed: true,
+            });
+        }
+        let id: i64 = diesel::insert_into(flagged_sales::table)
+            .values((
+                flagged_sales::register_id.eq(register),
+                flagged_sales::session_id.eq(flag.session_id),
+                flagged_sales::idempotency_key.eq(flag.key),
+                flagged_sales::sale.eq(&flag.sale),
+                flagged_sales::total.eq(flag.total),
+                flagged_sales::reason.eq(&flag.reason),
+                flagged_sales::made_at.eq(flag.made_at),
+                flagged_sales::flagged_by.eq(by),
+            ))
+            .returning(flagged_sales::id)
+            .get_result(conn)?;
+        diesel::update(pos_registers::table.find(register))
+            .set(pos_registers::event_seq.eq(seq))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Action::SaleFlagged,
+            id,
+            None::<&()>,
+            Some(&flag.sale),
+        )?;
+        Ok(FlagAck {
+            flagged_id: id,
+            replayed: false,
+        })
+    })
+}
+
+/// Settles a flagged sale of `register` with the supervisor's note.
+pub fn resolve(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    register: RegisterId,
+    id: i64,
+    resolution: &str,
+    by: i32,
+    seq: i64,
+) -> Result<(), RegisterError> {
+    conn.transaction(|conn| {
+        let updated = diesel::update(
+            flagged_sales::table
+                .find(id)
+                .filter(flagged_sales::register_id.eq(register))
+                .filter(flagged_sales::resolved_at.is_null()),
+        )
+        .set((
+            flagged_sales::resolved_at.eq(diesel::dsl::now),
+            flagged_sales::resolved_by.eq(by),
+            flagged_sales::resolution.eq(resolution),
+        ))
+        .execute(conn)?;
+        if updated != 1 {
+            return Err(RegisterError::UnknownFlaggedSale);
+        }
+        diesel::update(pos_registers::table.find(register))
+            .set(pos_registers::event_seq.eq(seq))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Action::FlaggedSaleResolved,
+            id,
+            None::<&()>,
+            Some(&serde_json::json!({ "resolution": resolution })),
+        )?;
+        Ok(())
+    })
+}
+
+/// How many of the caja's flagged sales wait for a supervisor.
+pub fn pending_count(conn: &mut PgConnection, register: RegisterId) -> QueryResult<i64> {
+    flagged_sales::table
+        .filter(flagged_sales::register_id.eq(register))
+        .filter(flagged_sales::resolved_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
+/// A flagged sale as the supervisors' page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct PendingFlag {
+    pub id: i64,
+    pub register_id: i32,
+    pub caja: String,
+    pub session_id: Option<i32>,
+    pub total: i64,
+    pub sale: serde_json::Value,
+    pub reason: String,
+    pub made_at: DateTime<Utc>,
+    pub flagged_by: String,
+    pub flagged_at: DateTime<Utc>,
+}
+
+impl PendingFlag {
+    /// "Efectivo + Débito (GETNET)": how it was paid.
+    pub fn payments(&self) -> String {
+        self.sale["payments"]
+            .as_array()
+            .map(|payments| {
+                payments
+                    .iter()
+                    .map(|p| {
+                        let method = p["method"]
+                            .as_str()
+                            .and_then(|m| m.parse::<super::sale::PaymentMethod>().ok())
+                            .map_or_else(|| "?".to_owned(), |m| m.label().to_owned());
+                        match p["provider"].as_str() {
+                            Some(provider) => format!("{method} ({provider})"),
+                            None => method,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Every flagged sale still waiting, oldest first.
+pub fn pending(conn: &mut PgConnection) -> QueryResult<Vec<PendingFlag>> {
+    flagged_sales::table
+        .inner_join(pos_registers::table)
+        .inner_join(users::table.on(users::id.eq(flagged_sales::flagged_by)))
+        .left_join(register_sessions::table)
+        .filter(flagged_sales::resolved_at.is_null())
+        .order(flagged_sales::made_at)
+        .select((
+            flagged_sales::id,
+            flagged_sales::register_id,
+            pos_registers::name,
+            flagged_sales::session_id,
+            flagged_sales::total,
+            flagged_sales::sale,
+            flagged_sales::reason,
+            flagged_sales::made_at,
+            users::name,
+            flagged_sales::flagged_at,
+        ))
+        .load(conn)
+}
+
+/// The caja of a flagged sale, if it exists.
+pub fn register_of(conn: &mut PgConnection, id: i64) -> QueryResult<Option<RegisterId>> {
+    flagged_sales::table
+        .find(id)
+        .select(flagged_sales::register_id)
+        .first::<i32>(conn)
+        .optional()
+        .map(|found| found.map(RegisterId))
+}
