@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::browser::Browser;
 use crate::cajas::paso_6_1_fields;
 use crate::helpers::TestApp;
+use crate::screens::supervisor_closes_caja_1;
 
 const OUTBOX: &str = "return JSON.parse(localStorage.getItem('cajahub.pos.1.outbox') || '[]')";
 
@@ -231,18 +232,8 @@ async fn the_pos_keeps_selling_while_the_hub_is_away_and_catches_up() {
     .await;
     pos.client.goto("about:blank").await.unwrap();
     let app = stopped.start().await;
+    supervisor_closes_caja_1(&app, "55000").await;
     let supervisor = app.visitor("supervisora", Role::Supervisor).await;
-    assert_eq!(
-        supervisor
-            .post(
-                &app,
-                "/caja/session/close",
-                &[("register_id", "1"), ("cash_count", "55000")]
-            )
-            .await
-            .status(),
-        303
-    );
     // The cashier opens a new session; the old sale is not sold into it.
     pos.goto(&app, "/caja/session/open").await;
     pos.choose("#register_id", "1").await;

@@ -255,18 +255,7 @@ async fn the_pos_screen_sells_and_learns_at_once_that_its_caja_was_closed() {
     }
 
     // A supervisor closes the session: the cashier's screen is told at once.
-    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
-    assert_eq!(
-        supervisor
-            .post(
-                &app,
-                "/caja/session/close",
-                &[("register_id", "1"), ("cash_count", "2340")]
-            )
-            .await
-            .status(),
-        303
-    );
+    supervisor_closes_caja_1(&app, "2340").await;
     let closed = next_json(&mut pos).await.unwrap();
     assert_eq!(closed["change"], "session_closed");
     assert_eq!(closed["register"]["session"], Value::Null);
@@ -322,6 +311,27 @@ async fn an_over_large_frame_closes_the_connection_and_the_others_carry_on() {
         next_json(&mut other).await.unwrap()["change"],
         "sale_recorded"
     );
+}
+
+/// A supervisor closes caja 1's session with `cash_count` counted.
+pub(crate) async fn supervisor_closes_caja_1(app: &TestApp, cash_count: &str) {
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let closed = supervisor
+        .post(
+            app,
+            "/caja/session/close",
+            &[("register_id", "1"), ("cash_count", cash_count)],
+        )
+        .await;
+    assert_eq!(closed.status(), 303);
+}
+
+/// The hub restarted, a supervisor's cookie on it, and caja 1 as the floor sees it.
+async fn restarted(app: TestApp) -> (TestApp, String, Value) {
+    let app = app.restart().await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let register = floor_snapshot(&app, &cookie).await;
+    (app, cookie, register)
 }
 
 /// The snapshot a screen gets: its last sales, the provider in use, the
@@ -382,25 +392,12 @@ async fn snapshots_carry_the_last_sales_the_provider_in_use_and_the_last_closing
     );
 
     // The same after a restart: loaded from the database.
-    let app = app.restart().await;
-    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
-    let reloaded = floor_snapshot(&app, &cookie).await;
+    let (app, cookie, reloaded) = restarted(app).await;
     assert_eq!(reloaded["recent_sales"], register["recent_sales"]);
     assert_eq!(reloaded["provider"], register["provider"]);
 
     // Closed short by 500: the last closing says so and the jornada keeps the totals.
-    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
-    assert_eq!(
-        supervisor
-            .post(
-                &app,
-                "/caja/session/close",
-                &[("register_id", "1"), ("cash_count", "500")]
-            )
-            .await
-            .status(),
-        303
-    );
+    supervisor_closes_caja_1(&app, "500").await;
     let closed = floor_snapshot(&app, &cookie).await;
     assert_eq!(closed["session"], Value::Null);
     assert_eq!(closed["recent_sales"], json!([]));
@@ -410,9 +407,7 @@ async fn snapshots_carry_the_last_sales_the_provider_in_use_and_the_last_closing
         closed["jornada"]["payment_totals"],
         json!({"DEBITO": 5_000, "EFECTIVO": 1_000})
     );
-    let app = app.restart().await;
-    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
-    let reloaded = floor_snapshot(&app, &cookie).await;
+    let (app, _, reloaded) = restarted(app).await;
     assert_eq!(reloaded["last_closing"], closed["last_closing"]);
     assert_eq!(reloaded["jornada"], closed["jornada"]);
 
