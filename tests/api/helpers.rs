@@ -242,6 +242,15 @@ pub struct StoppedApp {
 }
 
 impl StoppedApp {
+    /// Where the hub listened (`http://127.0.0.1:port`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn database_url(&self) -> String {
+        self.db.url()
+    }
+
     pub async fn start(self) -> TestApp {
         let bind = self
             .address

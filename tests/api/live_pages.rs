@@ -296,3 +296,98 @@ async fn the_pos_keeps_selling_while_the_hub_is_away_and_catches_up() {
     );
     pos.close().await;
 }
+
+/// The hub's own binary serving `address` on `database_url`; killed when dropped.
+struct HubProcess(std::process::Child);
+
+impl HubProcess {
+    async fn start(address: &str, database_url: &str) -> Self {
+        let bind = address.trim_start_matches("http://");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"))
+            .args(["serve", "--bind", bind])
+            .env("DATABASE_URL", database_url)
+            .env("CAJAHUB_LOG", "warn")
+            .spawn()
+            .expect("start the hub");
+        let health = format!("{address}/healthz");
+        for _ in 0..150 {
+            if let Ok(response) = reqwest::get(&health).await
+                && response.status() == 200
+            {
+                return Self(child);
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the hub did not start on {address}");
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    fn kill(mut self) {
+        self.0.kill().expect("kill");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[actix_web::test]
+async fn a_killed_hub_comes_back_and_the_pos_reconnects_with_the_right_totals() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    sell(&pos, "5000", "EFECTIVO").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $5.000")
+        .await;
+
+    // The same hub, now as its own process on the same address.
+    let stopped = app.stop().await;
+    let (address, url) = (stopped.address().to_owned(), stopped.database_url());
+    let hub = HubProcess::start(&address, &url).await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    sell(&pos, "3000", "TRANSFERENCIA").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $3.000")
+        .await;
+
+    // Killed outright: the POS notices and keeps the next sale.
+    hub.kill();
+    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
+        .await;
+    sell(&pos, "2000", "TRANSFERENCIA").await;
+    pos.wait_text(
+        "[data-bind=queue]",
+        "1 venta(s) esperando conexión (guardadas en este equipo).",
+    )
+    .await;
+
+    // Back: the POS reconnects by itself, sends it, and shows what PostgreSQL has.
+    let _hub = HubProcess::start(&address, &url).await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    pos.wait_text("[data-bind=totals] dd:nth-of-type(1)", "$10.000")
+        .await;
+    pos.wait_text("[data-bind=totals] dd:nth-of-type(2)", "3")
+        .await;
+    pos.wait_text("[data-bind=queue]", "").await;
+    let stored = {
+        use diesel::prelude::*;
+        let mut conn = PgConnection::establish(&url).unwrap();
+        diesel::sql_query("SELECT count(*) AS n, sum(total)::bigint AS total FROM sales")
+            .get_result::<Totals>(&mut conn)
+            .unwrap()
+    };
+    assert_eq!((stored.n, stored.total), (3, 10_000));
+    pos.close().await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct Totals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total: i64,
+}
