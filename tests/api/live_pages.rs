@@ -303,18 +303,21 @@ struct HubProcess(std::process::Child);
 impl HubProcess {
     async fn start(address: &str, database_url: &str) -> Self {
         let bind = address.trim_start_matches("http://");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"))
-            .args(["serve", "--bind", bind])
-            .env("DATABASE_URL", database_url)
-            .env("CAJAHUB_LOG", "warn")
-            .spawn()
-            .expect("start the hub");
+        // Owned at once, so a failed start still kills and reaps it.
+        let hub = Self(
+            std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"))
+                .args(["serve", "--bind", bind])
+                .env("DATABASE_URL", database_url)
+                .env("CAJAHUB_LOG", "warn")
+                .spawn()
+                .expect("start the hub"),
+        );
         let health = format!("{address}/healthz");
         for _ in 0..150 {
             if let Ok(response) = reqwest::get(&health).await
                 && response.status() == 200
             {
-                return Self(child);
+                return hub;
             }
             actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
         }
