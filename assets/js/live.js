@@ -7,6 +7,8 @@ const PING_EVERY_MS = 10_000;
 const PONG_WITHIN_MS = 6_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
+/** Failed connections in a row after which the page checks its login. */
+const CHECK_LOGIN_AFTER = 3;
 
 export class LiveConnection {
   /**
@@ -19,6 +21,7 @@ export class LiveConnection {
     this.registers = new Map();
     this.state = "connecting";
     this.attempt = 0;
+    this.failures = 0;
     this.socket = null;
     this.timers = {};
     // After the caller has its reference: handlers may use it.
@@ -34,12 +37,15 @@ export class LiveConnection {
     const socket = new WebSocket(`${scheme}//${location.host}${this.path}`);
     this.socket = socket;
     this.status(this.attempt === 0 ? "connecting" : "reconnecting");
+    let opened = false;
     socket.addEventListener("open", () => {
+      opened = true;
       this.attempt = 0;
+      this.failures = 0;
       this.keepAlive();
     });
     socket.addEventListener("message", (event) => this.receive(event.data));
-    socket.addEventListener("close", (event) => this.closed(event));
+    socket.addEventListener("close", (event) => this.closed(event, opened));
     // "error" is always followed by "close", which does the work.
   }
 
@@ -95,13 +101,21 @@ export class LiveConnection {
     }, PING_EVERY_MS);
   }
 
-  closed(event) {
+  async closed(event, opened) {
     clearInterval(this.timers.ping);
     clearTimeout(this.timers.pong);
     this.socket = null;
-    if (event.code === 1008) {
-      // The hub ended this user's session (disabled, password changed).
+    if (event.code === 1008 || event.code === 1000) {
+      // The hub ended this user's session (disabled, password changed) or the caja.
       this.status("ended", event.reason);
+      return;
+    }
+    if (!opened) this.failures += 1;
+    // A refused upgrade looks like any dropped connection to a script: after
+    // a few, ask a page whether the login expired, and go log in again.
+    if (this.failures >= CHECK_LOGIN_AFTER && (await loggedOut())) {
+      this.status("ended", "tu sesión expiró");
+      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
       return;
     }
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
@@ -126,6 +140,16 @@ export function showConnection(element, state, detail) {
     reconnecting: "Reconectando…",
     online: "En línea",
     offline: `Sin conexión · reintento en ${detail ?? 1} s`,
-    ended: `Sesión terminada${detail ? `: ${detail}` : ""}. Vuelve a ingresar.`,
+    ended: detail ? `Desconectado: ${detail}.` : "Sesión terminada: vuelve a ingresar.",
   }[state];
+}
+
+/** True when the hub answers that nobody is logged in (a redirect to the login page). */
+async function loggedOut() {
+  try {
+    const response = await fetch("/", { redirect: "manual", cache: "no-store", credentials: "same-origin" });
+    return response.type === "opaqueredirect";
+  } catch {
+    return false; // the hub is away: nothing to conclude
+  }
 }

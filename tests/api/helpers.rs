@@ -231,6 +231,15 @@ pub struct TestApp {
     server: cajahub::startup::HubHandle,
     /// The hub's shared state (the connected screens are counted there).
     pub state: actix_web::web::Data<cajahub::startup::AppState>,
+    /// What it was started with, kept for a restart.
+    settings: Settings,
+}
+
+fn app_address(address: &str) -> std::net::SocketAddr {
+    address
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address")
 }
 
 /// A hub stopped by [`TestApp::stop`], with its database and its client.
@@ -239,6 +248,7 @@ pub struct StoppedApp {
     client: reqwest::Client,
     db: TestDb,
     csrf: Mutex<String>,
+    settings: Settings,
 }
 
 impl StoppedApp {
@@ -252,12 +262,8 @@ impl StoppedApp {
     }
 
     pub async fn start(self) -> TestApp {
-        let bind = self
-            .address
-            .trim_start_matches("http://")
-            .parse()
-            .expect("the old address");
-        let mut app = TestApp::spawn_with(self.db, |settings| settings.bind = bind).await;
+        let settings = self.settings;
+        let mut app = TestApp::spawn_with(self.db, |s| *s = settings).await;
         app.client = self.client;
         app.csrf = self.csrf;
         app
@@ -322,6 +328,8 @@ impl TestApp {
         let server = app.handle();
         let state = app.state();
         actix_web::rt::spawn(app.run_until_stopped());
+        // A restart binds the same address.
+        settings.bind = app_address(&address);
         Self {
             address,
             client: new_client(),
@@ -329,6 +337,7 @@ impl TestApp {
             csrf: Mutex::new(String::new()),
             server,
             state,
+            settings,
         }
     }
 
@@ -347,6 +356,7 @@ impl TestApp {
             client,
             db,
             csrf,
+            settings,
             ..
         } = self;
         StoppedApp {
@@ -354,6 +364,7 @@ impl TestApp {
             client,
             db,
             csrf,
+            settings,
         }
     }
 

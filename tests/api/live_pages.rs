@@ -396,3 +396,31 @@ struct Totals {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     total: i64,
 }
+
+#[actix_web::test]
+async fn a_pos_whose_login_expired_sends_the_cashier_to_log_in_and_back() {
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.session_idle = std::time::Duration::from_secs(4);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    // Idle past the limit while the socket is open, then the hub restarts:
+    // the socket can no longer be opened with that login.
+    actix_web::rt::time::sleep(std::time::Duration::from_secs(5)).await;
+    let _app = app.restart().await;
+    pos.wait_text("main h1", "Ingresar").await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    let url = pos.client.current_url().await.unwrap();
+    assert_eq!(
+        (url.path(), url.query()),
+        ("/caja/pos", Some("caja=1")),
+        "back where the cashier was"
+    );
+    pos.close().await;
+}
