@@ -230,3 +230,100 @@ fn jornada_so_far(
     }
     Ok(so_far)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Pesos;
+
+    fn session(id: i32, jornada: i32, totals: &[(&str, i64)], tickets: i32) -> LiveSession {
+        LiveSession {
+            id,
+            jornada_id: Some(jornada),
+            opened_by: Some(1),
+            opened_by_name: "cajero1".into(),
+            opened_at: Utc::now(),
+            initial_cash: Pesos::ZERO,
+            payment_totals: totals.iter().map(|(m, a)| (m.to_string(), *a)).collect(),
+            ticket_count: tickets,
+            cash_sales: Pesos::ZERO,
+            cash_in: Pesos::ZERO,
+            cash_out: Pesos::ZERO,
+            primary_count: 0,
+            backup_count: 0,
+            last_sale_at: None,
+        }
+    }
+
+    fn closed(id: i32, difference: i64) -> ClosedSession {
+        ClosedSession {
+            id,
+            cash_expected: Pesos::ZERO,
+            cash_count: Pesos::ZERO,
+            cash_difference: Pesos::new(difference).unwrap(),
+            closed_at: Utc::now(),
+        }
+    }
+
+    fn recent(id: i64) -> RecentSale {
+        RecentSale {
+            id,
+            at: Utc::now(),
+            total_charged: 1_000,
+            methods: vec!["EFECTIVO".into()],
+            provider: None,
+            used_backup: false,
+            voided: false,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_sales_first_and_marks_voids() {
+        let mut history = History::default();
+        for id in 1..=10 {
+            history.sale_recorded(recent(id));
+        }
+        let ids: Vec<i64> = history.recent_sales.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![10, 9, 8, 7, 6, 5, 4, 3]);
+        history.sale_voided(9);
+        history.sale_voided(1); // no longer shown: nothing to mark
+        assert!(history.recent_sales[1].voided);
+        assert_eq!(history.recent_sales.iter().filter(|s| s.voided).count(), 1);
+    }
+
+    #[test]
+    fn a_jornada_adds_up_its_closed_sessions_and_a_new_one_starts_at_zero() {
+        let mut history = History::default();
+        let first = session(1, 7, &[("EFECTIVO", 5_000), ("DEBITO", 2_000)], 3);
+        history.session_opened(&first);
+        history.sale_recorded(recent(1));
+        history.session_closed(&first, &closed(1, -500));
+        assert!(
+            history.recent_sales.is_empty(),
+            "a closed session shows no sales"
+        );
+        assert_eq!(
+            history.last_closing.as_ref().map(|c| c.cash_difference),
+            Some(-500)
+        );
+
+        let second = session(2, 7, &[("EFECTIVO", 1_000)], 1);
+        history.session_opened(&second);
+        history.session_closed(&second, &closed(2, 0));
+        let jornada = history.jornada.clone().unwrap();
+        assert_eq!(jornada.jornada_id, 7);
+        assert_eq!(jornada.ticket_count, 4);
+        assert_eq!(jornada.payment_totals["EFECTIVO"], 6_000);
+        assert_eq!(jornada.payment_totals["DEBITO"], 2_000);
+
+        // The next night's first session starts the new jornada from zero.
+        history.session_opened(&session(3, 8, &[], 0));
+        assert_eq!(
+            history.jornada,
+            Some(JornadaSoFar {
+                jornada_id: 8,
+                ..Default::default()
+            })
+        );
+    }
+}
