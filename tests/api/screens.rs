@@ -53,6 +53,25 @@ pub(crate) async fn next_json(socket: &mut Socket) -> Option<Value> {
     }
 }
 
+/// Sends a command and returns its ack and the event of its commit, which
+/// may come in either order.
+async fn ack_and_event(socket: &mut Socket, command: &Value) -> (Value, Value) {
+    socket
+        .send(Message::Text(command.to_string().into()))
+        .await
+        .unwrap();
+    let (mut ack, mut event) = (None, None);
+    for _ in 0..2 {
+        let message = next_json(socket).await.unwrap();
+        match message["type"].as_str() {
+            Some("ack") => ack = Some(message),
+            Some("event") => event = Some(message),
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+    (ack.expect("an ack"), event.expect("an event"))
+}
+
 pub(crate) async fn venue(app: &TestApp) -> Visitor {
     assert_eq!(
         app.post_form("/admin/cajas/crear", &paso_6_1_fields())
@@ -203,19 +222,7 @@ async fn the_pos_screen_sells_and_learns_at_once_that_its_caja_was_closed() {
     let start = snapshot["registers"][0]["seq"].as_i64().unwrap();
 
     let command = json!({"type": "sale", "id": "c-1", "sale": sale(2_345)});
-    pos.send(Message::Text(command.to_string().into()))
-        .await
-        .unwrap();
-    let (mut ack, mut event) = (None, None);
-    for _ in 0..2 {
-        let message = next_json(&mut pos).await.unwrap();
-        match message["type"].as_str() {
-            Some("ack") => ack = Some(message),
-            Some("event") => event = Some(message),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    let (ack, event) = (ack.unwrap(), event.unwrap());
+    let (ack, event) = ack_and_event(&mut pos, &command).await;
     assert_eq!(
         (
             ack["id"].as_str(),
@@ -539,19 +546,7 @@ async fn sales_that_cannot_be_recorded_are_flagged_once_and_settled_by_a_supervi
     }
 
     // Flagged: acknowledged after the commit, published, counted.
-    pos.send(Message::Text(flag("f-1", good.clone()).to_string().into()))
-        .await
-        .unwrap();
-    let (mut ack, mut event) = (None, None);
-    for _ in 0..2 {
-        let message = next_json(&mut pos).await.unwrap();
-        match message["type"].as_str() {
-            Some("ack") => ack = Some(message),
-            Some("event") => event = Some(message),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    let (ack, event) = (ack.unwrap(), event.unwrap());
+    let (ack, event) = ack_and_event(&mut pos, &flag("f-1", good.clone())).await;
     assert_eq!(
         (ack["id"].as_str(), ack["replayed"].as_bool()),
         (Some("f-1"), Some(false))
