@@ -10,7 +10,8 @@ use serde::Deserialize;
 use crate::auth::user::Role;
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
-use crate::registers::Snapshot;
+use crate::registers::actor::GetSnapshot;
+use crate::registers::{Snapshot, ask};
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -42,7 +43,6 @@ async fn pos(
     state: web::Data<AppState>,
     query: web::Query<PosQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let snapshots = state.registers.snapshots().await;
     let wanted = match query.caja.as_deref().map(str::parse::<RegisterId>) {
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return Err(PageError::NotFound("la caja")),
@@ -54,9 +54,10 @@ async fn pos(
             .as_ref()
             .is_some_and(|s| s.opened_by == Some(current.user.id.0))
     };
+    // A named caja asks only its actor; otherwise the user's own session is looked for.
     let chosen = match wanted {
-        Some(id) => snapshots.into_iter().find(|s| s.caja.id == id),
-        None => snapshots.into_iter().find(mine),
+        Some(id) => ask(&state.registers, id, GetSnapshot).await.ok(),
+        None => state.registers.snapshots().await.into_iter().find(mine),
     };
     if let Some(snapshot) = &chosen
         && snapshot.session.is_some()
@@ -73,10 +74,10 @@ async fn pos(
         ..
     }) = chosen
     else {
-        return Ok(match wanted {
-            Some(_) => return Err(PageError::NotFound("una sesión abierta en esa caja")),
-            None => redirect_see_other("/caja/session/open"),
-        });
+        return match wanted {
+            Some(_) => Err(PageError::NotFound("una sesión abierta en esa caja")),
+            None => Ok(redirect_see_other("/caja/session/open")),
+        };
     };
     html(
         StatusCode::OK,
