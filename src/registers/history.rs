@@ -238,20 +238,9 @@ mod tests {
 
     fn session(id: i32, jornada: i32, totals: &[(&str, i64)], tickets: i32) -> LiveSession {
         LiveSession {
-            id,
-            jornada_id: Some(jornada),
-            opened_by: Some(1),
-            opened_by_name: "cajero1".into(),
-            opened_at: Utc::now(),
-            initial_cash: Pesos::ZERO,
             payment_totals: totals.iter().map(|(m, a)| (m.to_string(), *a)).collect(),
             ticket_count: tickets,
-            cash_sales: Pesos::ZERO,
-            cash_in: Pesos::ZERO,
-            cash_out: Pesos::ZERO,
-            primary_count: 0,
-            backup_count: 0,
-            last_sale_at: None,
+            ..LiveSession::opened_for_test(id, jornada, Pesos::ZERO)
         }
     }
 

@@ -68,6 +68,27 @@ fn subtract(total: Pesos, amount: Pesos) -> Result<Pesos, RegisterError> {
 }
 
 impl LiveSession {
+    /// A session just opened, for tests.
+    #[cfg(test)]
+    pub(crate) fn opened_for_test(id: i32, jornada: i32, initial_cash: Pesos) -> Self {
+        Self {
+            id,
+            jornada_id: Some(jornada),
+            opened_by: Some(1),
+            opened_by_name: "ana".into(),
+            opened_at: Utc::now(),
+            initial_cash,
+            payment_totals: BTreeMap::new(),
+            ticket_count: 0,
+            cash_sales: Pesos::ZERO,
+            cash_in: Pesos::ZERO,
+            cash_out: Pesos::ZERO,
+            primary_count: 0,
+            backup_count: 0,
+            last_sale_at: None,
+        }
+    }
+
     /// Fondo inicial + cash kept from sales + cash added − cash dropped.
     pub fn expected_cash(&self) -> Pesos {
         self.initial_cash
@@ -198,22 +219,7 @@ mod tests {
     }
 
     fn session(initial: i64) -> LiveSession {
-        LiveSession {
-            id: 1,
-            jornada_id: Some(1),
-            opened_by: Some(1),
-            opened_by_name: "ana".into(),
-            opened_at: Utc::now(),
-            initial_cash: Pesos::new(initial).unwrap(),
-            payment_totals: BTreeMap::new(),
-            ticket_count: 0,
-            cash_sales: Pesos::ZERO,
-            cash_in: Pesos::ZERO,
-            cash_out: Pesos::ZERO,
-            primary_count: 0,
-            backup_count: 0,
-            last_sale_at: None,
-        }
+        LiveSession::opened_for_test(1, 1, Pesos::new(initial).unwrap())
     }
 
     #[derive(Debug, Clone)]

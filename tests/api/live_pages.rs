@@ -8,23 +8,14 @@ use serde_json::Value;
 use crate::browser::Browser;
 use crate::cajas::paso_6_1_fields;
 use crate::helpers::TestApp;
-use crate::screens::supervisor_closes_caja_1;
+use crate::screens::{caja_in_open_jornada, supervisor_closes_caja_1};
 
 const OUTBOX: &str = "return JSON.parse(localStorage.getItem('cajahub.pos.1.outbox') || '[]')";
 
 /// A caja (PASO 6.1) in an open jornada, and a cashier's browser on its POS
 /// page after opening the session through the page.
 async fn cashier_on_the_pos(app: &TestApp) -> Option<Browser> {
-    assert_eq!(
-        app.post_form("/admin/cajas/crear", &paso_6_1_fields())
-            .await
-            .status(),
-        303
-    );
-    assert_eq!(
-        app.post_form("/admin/jornadas/abrir", &[]).await.status(),
-        303
-    );
+    caja_in_open_jornada(app).await;
     app.create_user("cajero1", Role::Cajero);
     let cashier = Browser::start().await?;
     cashier.log_in(app, "cajero1").await;

@@ -72,7 +72,8 @@ async fn ack_and_event(socket: &mut Socket, command: &Value) -> (Value, Value) {
     (ack.expect("an ack"), event.expect("an event"))
 }
 
-pub(crate) async fn venue(app: &TestApp) -> Visitor {
+/// The PASO 6.1 caja, created by the app's admin, in an open jornada.
+pub(crate) async fn caja_in_open_jornada(app: &TestApp) {
     assert_eq!(
         app.post_form("/admin/cajas/crear", &paso_6_1_fields())
             .await
@@ -83,6 +84,10 @@ pub(crate) async fn venue(app: &TestApp) -> Visitor {
         app.post_form("/admin/jornadas/abrir", &[]).await.status(),
         303
     );
+}
+
+pub(crate) async fn venue(app: &TestApp) -> Visitor {
+    caja_in_open_jornada(app).await;
     let cashier = app.visitor("cajero1", Role::Cajero).await;
     assert_eq!(
         cashier
