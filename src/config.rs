@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clock::Clock;
+
 /// Everything the hub needs to know at start. Every flag has an environment
 /// variable of the same meaning, so a service file needs no arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -73,6 +75,24 @@ pub struct Settings {
           value_parser = humantime::parse_duration, global = true)]
     pub screen_send_timeout: Duration,
 
+    /// The longest one database statement may run (PostgreSQL's
+    /// `statement_timeout` on the hub's connections).
+    #[arg(long, env = "CAJAHUB_STATEMENT_TIMEOUT", default_value = "5s",
+          value_parser = parse_timeout, global = true)]
+    pub statement_timeout: Duration,
+
+    /// The longest a statement waits for a row another transaction holds
+    /// (PostgreSQL's `lock_timeout`).
+    #[arg(long, env = "CAJAHUB_LOCK_TIMEOUT", default_value = "2s",
+          value_parser = parse_timeout, global = true)]
+    pub lock_timeout: Duration,
+
+    /// The longest a request waits for a caja's answer (then `register_busy`),
+    /// and a write may last before the caja counts as not answering.
+    #[arg(long, env = "CAJAHUB_REGISTER_TIMEOUT", default_value = "8s",
+          value_parser = parse_timeout, global = true)]
+    pub register_timeout: Duration,
+
     /// Log filter, e.g. `info` or `cajahub=debug,actix_web=info`.
     #[arg(long, env = "CAJAHUB_LOG", default_value = "info", global = true)]
     pub log_level: String,
@@ -80,6 +100,19 @@ pub struct Settings {
     /// Log as JSON lines (for a log collector) instead of human-readable text.
     #[arg(long, env = "CAJAHUB_LOG_JSON", global = true)]
     pub log_json: bool,
+
+    /// The hub's time; tests move it by hand.
+    #[arg(skip)]
+    pub clock: Clock,
+}
+
+/// A timeout: a duration from 1 ms to 10 minutes.
+fn parse_timeout(raw: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(raw).map_err(|err| err.to_string())?;
+    if duration < Duration::from_millis(1) || duration > Duration::from_secs(600) {
+        return Err("must be between 1ms and 10m".into());
+    }
+    Ok(duration)
 }
 
 impl Settings {
@@ -88,6 +121,13 @@ impl Settings {
             idle: self.session_idle,
             absolute: self.session_max,
             limits: crate::auth::throttle::LoginLimits::new(self.login_lockout),
+        }
+    }
+
+    pub fn db_limits(&self) -> crate::db::DbLimits {
+        crate::db::DbLimits {
+            statement_timeout: self.statement_timeout,
+            lock_timeout: self.lock_timeout,
         }
     }
 
@@ -113,8 +153,12 @@ impl Settings {
             login_lockout: Duration::from_secs(15 * 60),
             screen_timeout: Duration::from_secs(20),
             screen_send_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(2),
+            register_timeout: Duration::from_secs(8),
             log_level: "info".into(),
             log_json: false,
+            clock: Clock::System,
         }
     }
 }

@@ -58,7 +58,7 @@ impl Application {
     /// `settings.bind` (port 0 picks a free port: see [`Application::address`]).
     pub async fn build(settings: &Settings, database_url: &str) -> Result<Self, StartupError> {
         let url = database_url.to_owned();
-        let pool_size = settings.pool_size;
+        let (pool_size, limits) = (settings.pool_size, settings.db_limits());
         let configured_key = settings.session_key.clone();
         let (pool, key, has_users) = web::block(move || -> Result<_, StartupError> {
             let mut conn = PgConnection::establish(&url)?;
@@ -66,7 +66,7 @@ impl Application {
             let key = auth::session::load_or_create_key(&mut conn, configured_key.as_deref())?;
             let has_users =
                 auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
-            Ok((db::build_pool(&url, pool_size)?, key, has_users))
+            Ok((db::build_pool(&url, pool_size, limits)?, key, has_users))
         })
         .await
         .map_err(|_| StartupError::Cancelled)??;
@@ -78,7 +78,13 @@ impl Application {
 
         let auth_policy = settings.auth_policy();
         let (secure, lifetime) = (settings.secure_cookies, auth_policy.absolute);
-        let registers = Registers::start_all(pool.clone()).await?;
+        let registers = Registers::start_all(registers::registry::Env {
+            pool: pool.clone(),
+            clock: settings.clock.clone(),
+            limits: settings.db_limits(),
+            register_timeout: settings.register_timeout,
+        })
+        .await?;
         let state = web::Data::new(AppState {
             pool,
             auth: auth_policy,

@@ -49,6 +49,7 @@ pub enum Action {
     SessionOpened,
     SessionClosed,
     SaleVoided,
+    CashMoved,
     SaleFlagged,
     FlaggedSaleResolved,
 }
@@ -69,6 +70,7 @@ impl Action {
         Action::SessionOpened,
         Action::SessionClosed,
         Action::SaleVoided,
+        Action::CashMoved,
         Action::SaleFlagged,
         Action::FlaggedSaleResolved,
     ];
@@ -89,6 +91,7 @@ impl Action {
             Action::SessionOpened => "sesion.abierta",
             Action::SessionClosed => "sesion.cerrada",
             Action::SaleVoided => "venta.anulada",
+            Action::CashMoved => "efectivo.movimiento",
             Action::SaleFlagged => "venta.marcada",
             Action::FlaggedSaleResolved => "venta.marcada.resuelta",
         }
@@ -102,6 +105,7 @@ impl Action {
             | Action::CajaRestored => "caja",
             Action::JornadaOpened | Action::JornadaClosed => "jornada",
             Action::SessionOpened | Action::SessionClosed => "sesion",
+            Action::CashMoved => "efectivo",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             _ => "usuario",
         }

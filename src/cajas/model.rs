@@ -39,7 +39,8 @@ pub struct Caja {
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The number of the caja's last committed change (see `registers`).
+    /// The number of the caja's last committed change: moved only with a
+    /// row of the event log (see `registers::event_log`).
     pub event_seq: i64,
     pub blind_count: bool,
     pub max_cash_difference: Option<i64>,
@@ -219,7 +220,6 @@ impl Caja {
                 .set((
                     CajaColumns::new(config, &code),
                     pos_registers::version.eq(pos_registers::version + 1),
-                    pos_registers::event_seq.eq(pos_registers::event_seq + 1),
                     pos_registers::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Caja::as_returning())
@@ -260,7 +260,6 @@ impl Caja {
                 .set((
                     pos_registers::archived_at.eq(diesel::dsl::now),
                     pos_registers::version.eq(pos_registers::version + 1),
-                    pos_registers::event_seq.eq(pos_registers::event_seq + 1),
                     pos_registers::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Caja::as_returning())
@@ -293,7 +292,6 @@ impl Caja {
                 .set((
                     pos_registers::archived_at.eq(None::<DateTime<Utc>>),
                     pos_registers::version.eq(pos_registers::version + 1),
-                    pos_registers::event_seq.eq(pos_registers::event_seq + 1),
                     pos_registers::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(Caja::as_returning())

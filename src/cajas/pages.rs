@@ -11,8 +11,8 @@ use super::model::{Caja, RegisterId, SaveError};
 use crate::auth::AdminUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
+use crate::registers::RegisterError;
 use crate::registers::actor::{Archive, UpdateConfig};
-use crate::registers::ask;
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -170,16 +170,15 @@ pub async fn create(
         Ok(config) => config,
         Err(errors) => return html(INVALID_FORM, &FormPage::create(&admin, form, errors)),
     };
-    match db::run(&state.pool, move |conn| Caja::create(conn, &actor, &config)).await? {
+    match state.registers.create(actor, config).await {
         Ok(caja) => {
             tracing::info!(register_id = %caja.id, code = %caja.code, "caja created");
-            state.registers.start(caja.id).await?;
             Ok(redirect_see_other(&format!(
                 "{LIST_URL}?aviso=creada&caja={}",
                 caja.id
             )))
         }
-        Err(SaveError::DuplicateCode(code)) => {
+        Err(RegisterError::Config(SaveError::DuplicateCode(code))) => {
             let errors = FieldErrors::single("code", duplicate_code_message(&code));
             html(INVALID_FORM, &FormPage::create(&admin, form, errors))
         }
@@ -230,15 +229,14 @@ pub async fn update(
             expected_version: version,
             config,
         };
-        ask(&state.registers, id, msg)
-            .await
-            .map_err(register_failure)?
+        state.registers.ask(id, msg).await
     } else {
         // No actor: the caja is archived or does not exist; the database says which.
         db::run(&state.pool, move |conn| {
             Caja::update(conn, &actor, id, version, &config)
         })
         .await?
+        .map_err(RegisterError::from)
     };
     match saved {
         Ok(caja) => {
@@ -248,12 +246,12 @@ pub async fn update(
                 caja.id
             )))
         }
-        Err(SaveError::DuplicateCode(code)) => {
+        Err(RegisterError::Config(SaveError::DuplicateCode(code))) => {
             let caja = find(&state, id).await?;
             let errors = FieldErrors::single("code", duplicate_code_message(&code));
             html(INVALID_FORM, &FormPage::edit(&admin, caja, form, errors))
         }
-        Err(SaveError::Stale { current, .. }) => {
+        Err(RegisterError::Config(SaveError::Stale { current, .. })) => {
             tracing::info!(
                 expected = version,
                 current = current.version,
@@ -274,10 +272,10 @@ pub async fn update(
             );
             html(StatusCode::CONFLICT, &page)
         }
-        Err(SaveError::Archived) => Err(PageError::Conflict(
+        Err(RegisterError::Config(SaveError::Archived)) => Err(PageError::Conflict(
             "La caja fue archivada mientras la editabas; restáurala para editarla.".into(),
         )),
-        Err(SaveError::NotFound) => Err(PageError::NotFound("la caja")),
+        Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
         Err(err) => Err(unexpected(err)),
     }
 }
@@ -293,19 +291,13 @@ fn archived_conflict(caja: &Caja) -> PageError {
     ))
 }
 
-fn register_failure(err: crate::registers::RegisterError) -> PageError {
+fn unexpected(err: RegisterError) -> PageError {
     match err {
-        crate::registers::RegisterError::Db(err) => err.into(),
-        crate::registers::RegisterError::UnknownCaja => PageError::NotFound("la caja"),
-        other => PageError::Conflict(other.message()),
-    }
-}
-
-fn unexpected(err: SaveError) -> PageError {
-    match err {
-        SaveError::Db(err) => err.into(),
-        SaveError::Unavailable(err) => err.into(),
-        other => PageError::Conflict(other.to_string()),
+        RegisterError::Config(SaveError::Db(err)) => err.into(),
+        RegisterError::Config(SaveError::Unavailable(err)) => err.into(),
+        RegisterError::Config(other) => PageError::Conflict(other.to_string()),
+        RegisterError::UnknownCaja => PageError::NotFound("la caja"),
+        other => PageError::Register(other),
     }
 }
 
@@ -375,34 +367,33 @@ pub async fn archive(
             actor,
             expected_version: version,
         };
-        ask(&state.registers, id, msg)
-            .await
-            .map_err(register_failure)?
+        state.registers.ask(id, msg).await
     } else {
+        // No actor: archived already, or no such caja.
         db::run(&state.pool, move |conn| {
             Caja::archive(conn, &actor, id, version)
         })
         .await?
+        .map_err(RegisterError::from)
     };
     match archived {
         Ok(caja) => {
-            state.registers.remove(caja.id);
             tracing::info!(code = %caja.code, "caja archived");
             Ok(redirect_see_other(&format!(
                 "{LIST_URL}?aviso=archivada&caja={}",
                 caja.id
             )))
         }
-        Err(SaveError::Stale { current, .. }) => refused(
+        Err(RegisterError::Config(SaveError::Stale { current, .. })) => refused(
             *current,
             "Otra persona cambió esta caja hace un momento. Revisa sus datos y confirma de nuevo.",
         ),
-        Err(SaveError::OpenSession) => refused(
+        Err(RegisterError::Config(SaveError::OpenSession)) => refused(
             find(&state, id).await?,
             "La caja tiene una sesión abierta: ciérrala antes de archivar la caja.",
         ),
-        Err(SaveError::Archived) => Ok(redirect_see_other(LIST_URL)),
-        Err(SaveError::NotFound) => Err(PageError::NotFound("la caja")),
+        Err(RegisterError::Config(SaveError::Archived)) => Ok(redirect_see_other(LIST_URL)),
+        Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
         Err(err) => Err(unexpected(err)),
     }
 }
@@ -417,18 +408,15 @@ pub async fn restore(
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
     let actor = admin.user.actor();
-    match db::run(&state.pool, move |conn| Caja::restore(conn, &actor, id)).await? {
+    match state.registers.restore(actor, id).await {
         Ok(caja) => {
-            if state.registers.get(caja.id).is_none() {
-                state.registers.start(caja.id).await?;
-            }
             tracing::info!(code = %caja.code, "caja restored");
             Ok(redirect_see_other(&format!(
                 "{LIST_URL}?aviso=restaurada&caja={}",
                 caja.id
             )))
         }
-        Err(SaveError::NotFound) => Err(PageError::NotFound("la caja")),
+        Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
         Err(err) => Err(unexpected(err)),
     }
 }

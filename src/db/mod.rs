@@ -38,7 +38,8 @@ macro_rules! id_newtype {
 use std::time::Duration;
 
 use diesel::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PoolError};
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PoolError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
@@ -46,24 +47,91 @@ pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 /// How long a request waits for a connection before the hub answers 503.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The database's own bounds on one statement and on one lock wait, set on
+/// every pooled connection: a locked row or a stuck query answers an error
+/// instead of holding a caja (ARCHITECTURE.md rule 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbLimits {
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+}
+
+impl DbLimits {
+    /// A failure that took this long was one of these limits.
+    pub fn shortest(&self) -> Duration {
+        self.statement_timeout.min(self.lock_timeout)
+    }
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for DbLimits {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {}; SET lock_timeout = {};",
+            self.statement_timeout.as_millis(),
+            self.lock_timeout.as_millis()
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 /// Builds the pool. Connections are tested when checked out, so a restarted
-/// PostgreSQL costs one failed test, not one failed request.
-pub fn build_pool(database_url: &str, max_size: u32) -> Result<PgPool, PoolError> {
+/// PostgreSQL costs one failed test, not one failed request. A connection
+/// whose peer went silent is given up on by the kernel (keepalives and
+/// `tcp_user_timeout`), so even a COMMIT whose answer never comes ends.
+pub fn build_pool(
+    database_url: &str,
+    max_size: u32,
+    limits: DbLimits,
+) -> Result<PgPool, PoolError> {
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
         .test_on_check_out(true)
-        .build(ConnectionManager::new(database_url))
+        .connection_customizer(Box::new(limits))
+        .build(ConnectionManager::new(with_tcp_limits(database_url)))
+}
+
+/// The TCP settings libpq applies unless the URL says otherwise: without
+/// them a peer that vanishes mid-answer holds a connection for minutes.
+const TCP_LIMITS: [(&str, &str); 5] = [
+    ("keepalives", "1"),
+    ("keepalives_idle", "10"),
+    ("keepalives_interval", "5"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "30000"),
+];
+
+fn with_tcp_limits(url: &str) -> String {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return url.to_owned();
+    }
+    let mut out = url.to_owned();
+    for (name, value) in TCP_LIMITS {
+        let present = url.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|pair| pair.split('=').next() == Some(name))
+        });
+        if !present {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{name}={value}"));
+        }
+    }
+    out
 }
 
 /// A database call that failed, as the layers above need to tell apart.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// No connection could be had: nothing was sent.
     #[error("no database connection available")]
     Unavailable(#[from] PoolError),
     #[error("database query failed")]
     Query(#[from] DieselError),
+    /// A statement or lock timeout ended the work (it rolled back).
+    #[error("the database did not answer in time")]
+    TimedOut(#[source] DieselError),
     #[error("the database task was cancelled")]
     Cancelled,
 }
@@ -72,7 +140,7 @@ impl DbError {
     /// True when the database could not be reached, rather than refused the query.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            DbError::Unavailable(_) | DbError::Cancelled => true,
+            DbError::Unavailable(_) | DbError::Cancelled | DbError::TimedOut(_) => true,
             DbError::Query(err) => matches!(
                 err,
                 DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
@@ -80,8 +148,27 @@ impl DbError {
             ),
         }
     }
-}
 
+    /// True unless the work provably never reached the database: after a
+    /// lost connection, even a COMMIT may have happened.
+    pub fn outcome_unknown(&self) -> bool {
+        !matches!(self, DbError::Unavailable(_))
+    }
+
+    /// A query error that took as long as one of `limits` was that limit.
+    /// (PostgreSQL's SQLSTATE does not reach diesel, and its messages may be
+    /// translated: the time taken is what tells.)
+    pub fn timed_out_after(self, elapsed: Duration, limits: DbLimits) -> Self {
+        match self {
+            DbError::Query(err @ DieselError::DatabaseError(DatabaseErrorKind::Unknown, _))
+                if elapsed >= limits.shortest() || err.to_string().contains("timeout") =>
+            {
+                DbError::TimedOut(err)
+            }
+            other => other,
+        }
+    }
+}
 /// Runs blocking diesel work on the blocking thread pool, never on an async
 /// worker, with a pooled connection, keeping the caller's tracing span. The
 /// outer error says the database could not be reached; what the work itself

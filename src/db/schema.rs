@@ -30,6 +30,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    command_keys (idempotency_key) {
+        idempotency_key -> Uuid,
+        register_id -> Int4,
+        command -> Text,
+        request_hash -> Text,
+        reply -> Jsonb,
+        seq -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     flagged_sales (id) {
         id -> Int8,
         register_id -> Int4,
@@ -98,6 +110,16 @@ diesel::table! {
         event_seq -> Int8,
         blind_count -> Bool,
         max_cash_difference -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    register_events (register_id, seq) {
+        register_id -> Int4,
+        seq -> Int8,
+        change -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
     }
 }
 
@@ -182,8 +204,10 @@ diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(cash_movements -> pos_registers (register_id));
 diesel::joinable!(cash_movements -> register_sessions (session_id));
 diesel::joinable!(cash_movements -> users (created_by));
+diesel::joinable!(command_keys -> pos_registers (register_id));
 diesel::joinable!(flagged_sales -> pos_registers (register_id));
 diesel::joinable!(flagged_sales -> register_sessions (session_id));
+diesel::joinable!(register_events -> pos_registers (register_id));
 diesel::joinable!(register_sessions -> jornadas (jornada_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
 diesel::joinable!(sale_payments -> sales (sale_id));
@@ -193,11 +217,13 @@ diesel::joinable!(sales -> register_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     cash_movements,
+    command_keys,
     flagged_sales,
     hub_settings,
     jornadas,
     login_failures,
     pos_registers,
+    register_events,
     register_sessions,
     sale_payments,
     sales,

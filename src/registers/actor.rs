@@ -1,94 +1,194 @@
-//! `RegisterActor`: the only writer of one caja's live state. Each command
-//! is checked against memory, committed in one transaction on the blocking
-//! pool, and only then applied to memory and answered. Commands run one at
-//! a time (`AtomicResponse`), so a register's changes apply in order while
-//! other registers go on in parallel.
+//! `RegisterActor`: the only writer of one caja's live state. Every command
+//! goes through [`commit::execute`]: checked against the state the actor
+//! holds, committed in one transaction with its guarded `seq` and its event,
+//! and only then taken into memory, published and answered. Commands run
+//! one at a time (`AtomicResponse`), so a register's changes apply in order
+//! while other registers go on in parallel.
+//!
+//! After a failure the database may hold what memory does not: the actor
+//! then reloads before its next command, and probes the database on a
+//! backoff until it answers again, so the screens hear of a committed
+//! change even if no command follows.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{SubsecRound, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use super::RegisterError;
-use tokio::sync::broadcast;
-
-use super::events::{self, Event};
+use super::commit::{self, Applied, Command, Outcome};
+use super::event_log::Change;
+use super::events::Push;
 use super::flagged::{self, FlagAck, ValidFlag};
-use super::history::{History, RecentSale};
-use super::live::{LiveSession, MovementKind};
+use super::history::RecentSale;
+use super::keys::{self, CommandKey};
+use super::live::LiveSession;
+use super::registry::{Env, Shared, Stopped};
 use super::sale::ValidSale;
-use super::store::{self, ClosedSession, MovementAck, SaleAck, VoidAck};
+use super::snapshot::Snapshot;
+use super::store::{self, Author, ClosedSession, MovementAck, SaleAck, VoidAck};
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::{Role, User};
-use crate::cajas::domain::{CajaConfig, OperationalStatus, PaymentProvider};
-use crate::cajas::model::SaveError;
-use crate::cajas::{Caja, RegisterId};
-use crate::db::{self, DbError, PgPool};
+use crate::cajas::Caja;
+use crate::cajas::domain::{CajaConfig, OperationalStatus};
+use crate::db::{self, schema::pos_registers};
 use crate::money::Pesos;
 
 /// How many commands may wait for one register.
 const MAILBOX: usize = 256;
+/// The first wait before probing a database that failed, doubled up to the last.
+const PROBE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
 pub struct RegisterActor {
-    pool: PgPool,
-    caja: Caja,
-    session: Option<LiveSession>,
-    /// The last sales, the last closing and the jornada so far.
-    history: History,
-    /// The number of the last committed change.
-    seq: i64,
-    /// This register's screens.
-    events: broadcast::Sender<Event>,
-    /// Every floor dashboard.
-    floor: broadcast::Sender<Event>,
+    env: Arc<Env>,
+    shared: Arc<Shared>,
+    /// The last committed state.
+    state: Arc<Snapshot>,
+    /// The database may hold a change memory has not seen.
+    stale: bool,
+    /// A probe is scheduled.
+    probing: bool,
+    backoff: Duration,
+    supervisor: mpsc::UnboundedSender<Stopped>,
 }
 
 impl RegisterActor {
     pub fn new(
-        pool: PgPool,
-        caja: Caja,
-        session: Option<LiveSession>,
-        history: History,
-        floor: broadcast::Sender<Event>,
+        env: Arc<Env>,
+        shared: Arc<Shared>,
+        state: Snapshot,
+        supervisor: mpsc::UnboundedSender<Stopped>,
     ) -> Self {
-        let seq = caja.event_seq;
+        let state = Arc::new(state);
+        shared.state.send_replace(state.clone());
         Self {
-            pool,
-            caja,
-            session,
-            history,
-            seq,
-            events: events::register_channel(),
-            floor,
+            env,
+            shared,
+            state,
+            stale: false,
+            probing: false,
+            backoff: PROBE_BACKOFF.0,
+            supervisor,
         }
     }
 
-    fn id(&self) -> RegisterId {
-        self.caja.id
+    fn id(&self) -> i32 {
+        self.state.id().0
     }
 
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            provider: ProviderInUse::of(&self.caja, &self.history),
-            caja: self.caja.clone(),
-            session: self.session.clone(),
-            history: self.history.clone(),
-            seq: self.seq,
+    /// Runs `command` on the blocking pool; no other command starts until
+    /// its outcome is settled.
+    fn run<C: Command>(
+        &mut self,
+        command: C,
+    ) -> AtomicResponse<Self, Result<C::Reply, RegisterError>> {
+        let at = self.env.clock.now();
+        self.shared.health.write_started(at);
+        let (pool, limits) = (self.env.pool.clone(), self.env.limits);
+        let (held, stale) = (self.state.clone(), self.stale);
+        AtomicResponse::new(Box::pin(
+            async move {
+                let work = move |conn: &mut PgConnection| {
+                    commit::execute(conn, &held, stale, &command, at, limits)
+                };
+                match db::run(&pool, work).await {
+                    Ok(outcome) => outcome,
+                    Err(err) => Outcome::unreachable(err, stale),
+                }
+            }
+            .into_actor(self)
+            .map(|outcome, actor, ctx| actor.settle(outcome, ctx)),
+        ))
+    }
+
+    /// Takes what the command left committed into memory, tells the
+    /// screens, and answers.
+    fn settle<R>(
+        &mut self,
+        outcome: Outcome<R>,
+        ctx: &mut Context<Self>,
+    ) -> Result<R, RegisterError> {
+        let Outcome {
+            state,
+            events,
+            resync,
+            result,
+            stale,
+        } = outcome;
+        if let Some(state) = state {
+            self.state = Arc::new(state);
+            // Before the events: a screen that subscribes in between reads
+            // a state at least as new as the events it will skip.
+            self.shared.state.send_replace(self.state.clone());
+        }
+        for event in events {
+            tracing::info!(register_id = event.register_id, seq = event.seq, change = %event.change, "change committed");
+            self.shared.publish(Push::Event(event));
+        }
+        if resync {
+            self.shared.publish(Push::Resync {
+                register_id: self.id(),
+            });
+        }
+        self.stale = stale;
+        let failure = result
+            .as_ref()
+            .err()
+            .and_then(RegisterError::database_failure);
+        if let Err(err) = &result
+            && failure.is_some()
+        {
+            tracing::warn!(register_id = self.id(), error = ?err, stale, "register command failed in the database");
+        }
+        let now = self.env.clock.now();
+        self.shared.health.write_ended(now, failure.clone());
+        self.report_health(now);
+        if self.state.caja.is_archived() {
+            ctx.stop();
+        } else if self.stale || failure.is_some() {
+            self.schedule_probe(ctx);
+        } else {
+            self.backoff = PROBE_BACKOFF.0;
+        }
+        result
+    }
+
+    /// Tells the screens when the caja stops or starts answering.
+    pub(super) fn report_health(&self, now: DateTime<Utc>) {
+        if let Some(health) = self.shared.health.changed(now, self.env.register_timeout) {
+            if health.is_ok() {
+                tracing::info!(register_id = self.id(), "caja answers again");
+            } else {
+                tracing::warn!(register_id = self.id(), ?health, "caja does not answer");
+            }
+            self.shared.publish(Push::health(self.id(), &health));
         }
     }
 
-    /// Takes the caja as committed by an admin's change, and tells the screens.
-    fn adopt(&mut self, caja: &Caja, change: &str) {
-        self.caja = caja.clone();
-        self.seq = caja.event_seq;
-        self.publish(change);
-    }
-
-    /// Pushes the committed change to the screens; never waits (a send to a
-    /// channel nobody listens to is simply dropped).
-    fn publish(&self, change: &str) {
-        let event = Event::new(change, &self.snapshot());
-        let _ = self.events.send(event.clone());
-        let _ = self.floor.send(event);
+    /// Asks the database again after a backoff, until it answers: memory
+    /// is reloaded and what was missed published, even with no command.
+    fn schedule_probe(&mut self, ctx: &mut Context<Self>) {
+        if self.probing {
+            return;
+        }
+        self.probing = true;
+        let delay = self.backoff;
+        self.backoff = (self.backoff * 2).min(PROBE_BACKOFF.1);
+        let clock = self.env.clock.clone();
+        ctx.spawn(
+            async move { clock.sleep(delay).await }
+                .into_actor(self)
+                .map(|(), actor, ctx| {
+                    actor.probing = false;
+                    ctx.notify(Probe);
+                }),
+        );
     }
 }
 
@@ -97,169 +197,168 @@ impl Actor for RegisterActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
-        tracing::debug!(register_id = %self.caja.id, seq = self.seq, "register actor started");
+        tracing::debug!(
+            register_id = self.id(),
+            seq = self.state.seq,
+            "register actor started"
+        );
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        tracing::debug!(register_id = %self.caja.id, "register actor stopped");
+        let archived = self.state.caja.is_archived();
+        tracing::debug!(register_id = self.id(), archived, "register actor stopped");
+        let _ = self.supervisor.send(Stopped {
+            id: self.state.id(),
+            archived,
+        });
     }
 }
 
-/// What a screen may see of a register.
-#[derive(Debug, Clone, Serialize)]
-pub struct Snapshot {
-    pub caja: Caja,
-    pub session: Option<LiveSession>,
-    #[serde(flatten)]
-    pub history: History,
-    pub provider: ProviderInUse,
-    pub seq: i64,
-}
-
-/// The card provider a cashier should use now, and why. Until provider
-/// health is tracked, the backup is in use when the last card sale was
-/// charged on the caja's (current) backup, as the cashier reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProviderInUse {
-    pub provider: PaymentProvider,
-    pub backup: bool,
-    pub reason: String,
-    /// Since when the backup is in use.
-    pub since: Option<chrono::DateTime<Utc>>,
-}
-
-impl ProviderInUse {
-    fn of(caja: &Caja, history: &History) -> Self {
-        let last_card = history
-            .recent_sales
-            .iter()
-            .find(|sale| !sale.voided && sale.provider.is_some());
-        match (last_card, caja.payment_provider_backup) {
-            (Some(sale), Some(backup)) if sale.provider.as_deref() == Some(backup.as_str()) => {
-                Self {
-                    provider: backup,
-                    backup: true,
-                    reason: format!(
-                        "La última venta con tarjeta se cobró con el respaldo {backup}, no con {}.",
-                        caja.payment_provider_primary
-                    ),
-                    since: Some(sale.at),
-                }
-            }
-            _ => {
-                let primary = caja.payment_provider_primary;
-                let policy = &caja.fallback_policy;
-                let reason = match caja.payment_provider_backup {
-                    Some(backup) if policy.enabled => format!(
-                        "{primary} es el proveedor principal; si no responde en {} s, usa {backup}.",
-                        policy.max_seconds.get()
-                    ),
-                    Some(backup) => {
-                        format!("{primary} es el proveedor principal; {backup} queda de respaldo.")
-                    }
-                    None => format!("{primary} es el único proveedor de esta caja."),
-                };
-                Self {
-                    provider: primary,
-                    backup: false,
-                    reason,
-                    since: None,
-                }
-            }
-        }
-    }
-}
-
-#[derive(Message)]
-#[rtype(result = "Snapshot")]
-pub struct GetSnapshot;
-
-impl Handler<GetSnapshot> for RegisterActor {
-    type Result = MessageResult<GetSnapshot>;
-
-    fn handle(&mut self, _: GetSnapshot, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.snapshot())
-    }
-}
-
-/// A screen subscribes: the snapshot and the receiver of every later event,
-/// taken at the same point, so nothing is missed or seen twice.
-#[derive(Message)]
-#[rtype(result = "(Snapshot, broadcast::Receiver<Event>)")]
-pub struct Subscribe;
-
-impl Handler<Subscribe> for RegisterActor {
-    type Result = MessageResult<Subscribe>;
-
-    fn handle(&mut self, _: Subscribe, _: &mut Self::Context) -> Self::Result {
-        MessageResult((self.snapshot(), self.events.subscribe()))
-    }
-}
-
-/// Runs `work` on the blocking pool; the actor takes no other command until
-/// it is done and `apply` has updated memory from what was committed and
-/// made the reply. A failed write replies an error and changes nothing.
-fn commit<T, R, E, W, A>(
-    actor: &RegisterActor,
-    work: W,
-    apply: A,
-) -> AtomicResponse<RegisterActor, Result<R, E>>
+impl<C> Handler<C> for RegisterActor
 where
-    T: Send + 'static,
-    R: 'static,
-    E: From<DbError> + Send + 'static,
-    W: FnOnce(&mut diesel::PgConnection) -> Result<T, E> + Send + 'static,
-    A: FnOnce(&mut RegisterActor, &mut Context<RegisterActor>, T) -> R + 'static,
+    C: Command + Message<Result = Result<<C as Command>::Reply, RegisterError>>,
 {
-    let pool = actor.pool.clone();
-    AtomicResponse::new(Box::pin(
-        async move {
-            db::run(&pool, work)
-                .await
-                .unwrap_or_else(|err| Err(E::from(err)))
-        }
-        .into_actor(actor)
-        .map(move |result, actor, ctx| result.map(|value| apply(actor, ctx, value))),
-    ))
+    type Result = AtomicResponse<Self, Result<C::Reply, RegisterError>>;
+
+    fn handle(&mut self, command: C, _: &mut Self::Context) -> Self::Result {
+        self.run(command)
+    }
 }
 
-fn refuse<R: 'static>(
-    err: RegisterError,
-) -> AtomicResponse<RegisterActor, Result<R, RegisterError>> {
-    AtomicResponse::new(Box::pin(fut::ready(Err(err))))
+/// Stops the actor as a crash would; its registry starts it again from
+/// the database (what a supervisor is for, and how the tests check it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Halt;
+
+impl Handler<Halt> for RegisterActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Halt, ctx: &mut Self::Context) {
+        tracing::warn!(register_id = self.id(), "register actor halted");
+        ctx.stop();
+    }
+}
+
+// ------------------------------------------------------------- the rules
+
+fn may_sell(state: &Snapshot) -> Result<(), RegisterError> {
+    if state.caja.is_archived() {
+        return Err(RegisterError::Archived);
+    }
+    match state.caja.operational_status {
+        OperationalStatus::Active => Ok(()),
+        other => Err(RegisterError::NotActive(other)),
+    }
+}
+
+/// A cashier works only their own session; supervisors any.
+fn may_work_session<'a>(state: &'a Snapshot, by: &User) -> Result<&'a LiveSession, RegisterError> {
+    let session = state.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
+    if by.role == Role::Cajero && session.opened_by != Some(by.id.0) {
+        return Err(RegisterError::NotYourSession);
+    }
+    Ok(session)
+}
+
+/// A command made for one session acts only on that session.
+fn same_session(session: &LiveSession, named: Option<i32>) -> Result<(), RegisterError> {
+    match named {
+        Some(id) if id != session.id => Err(RegisterError::SessionChanged),
+        _ => Ok(()),
+    }
+}
+
+fn author(by: &User, at: DateTime<Utc>) -> Author {
+    Author {
+        user_id: by.id.0,
+        actor: by.actor(),
+        at,
+    }
+}
+
+// ------------------------------------------------------------- commands
+
+/// The database answers, the caja's row can be locked for a write, and
+/// memory holds what it has (else the commit path reloads).
+#[derive(Message)]
+#[rtype(result = "Result<(), RegisterError>")]
+pub struct Probe;
+
+impl Command for Probe {
+    type Reply = ();
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        _: DateTime<Utc>,
+    ) -> Result<Applied<()>, RegisterError> {
+        let seq: i64 = pos_registers::table
+            .find(state.id())
+            .select(pos_registers::event_seq)
+            .for_update()
+            .first(conn)?;
+        if seq != state.seq {
+            return Err(RegisterError::StateMoved);
+        }
+        Ok(Applied::Unchanged(()))
+    }
 }
 
 /// Opens a session with its float (fondo inicial).
 #[derive(Message)]
-#[rtype(result = "Result<LiveSession, RegisterError>")]
+#[rtype(result = "Result<OpenedSession, RegisterError>")]
 pub struct OpenSession {
     pub by: User,
     pub initial_cash: Pesos,
+    /// The opening form's key: sending the form twice opens one session.
+    pub key: Option<Uuid>,
 }
 
-impl Handler<OpenSession> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<LiveSession, RegisterError>>;
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenedSession {
+    pub session_id: i32,
+    pub seq: i64,
+}
 
-    fn handle(&mut self, msg: OpenSession, _: &mut Self::Context) -> Self::Result {
-        if self.session.is_some() {
-            return refuse(RegisterError::SessionAlreadyOpen);
+impl Command for OpenSession {
+    type Reply = OpenedSession;
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        at: DateTime<Utc>,
+    ) -> Result<Applied<OpenedSession>, RegisterError> {
+        let key = self.key.map(|key| {
+            CommandKey::new(
+                key,
+                "open_session",
+                format!("{}|{}", self.by.id, self.initial_cash.get()),
+            )
+        });
+        if let Some(opened) = keys::replay(conn, key.as_ref(), state.id())? {
+            return Ok(Applied::Replayed(opened));
         }
-        if let Err(err) = self.may_sell() {
-            return refuse(err);
+        if state.session.is_some() {
+            return Err(RegisterError::SessionAlreadyOpen);
         }
-        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
-        commit(
-            self,
-            move |conn| store::open_session(conn, &actor, id, msg.by.id.0, msg.initial_cash, seq),
-            move |register, _, session: LiveSession| {
-                tracing::info!(register_id = %register.caja.id, session_id = session.id, seq, "session opened");
-                register.history.session_opened(&session);
-                register.session = Some(session.clone());
-                register.seq = seq;
-                register.publish("session_opened");
-                session
-            },
-        )
+        may_sell(state)?;
+        let session =
+            store::open_session(conn, &author(&self.by, at), state.id(), self.initial_cash)?;
+        let reply = OpenedSession {
+            session_id: session.id,
+            seq: state.next_seq(),
+        };
+        keys::remember(conn, key.as_ref(), state.id(), reply.seq, &reply)?;
+        let mut history = state.history.clone();
+        history.session_opened(&session);
+        Ok(Applied::changed(
+            reply,
+            Change::SessionOpened,
+            state.changed(state.caja.clone(), Some(session), history),
+        ))
     }
 }
 
@@ -278,94 +377,41 @@ pub struct RecordedSale {
     pub replayed: bool,
 }
 
-impl RegisterActor {
-    fn may_sell(&self) -> Result<(), RegisterError> {
-        if self.caja.is_archived() {
-            return Err(RegisterError::Archived);
-        }
-        match self.caja.operational_status {
-            OperationalStatus::Active => Ok(()),
-            other => Err(RegisterError::NotActive(other)),
-        }
-    }
+impl Command for RecordSale {
+    type Reply = RecordedSale;
 
-    /// A sale made in a session sells only into that session.
-    fn same_session(session: &LiveSession, sale: &ValidSale) -> Result<(), RegisterError> {
-        match sale.session_id {
-            Some(id) if id != session.id => Err(RegisterError::SessionChanged),
-            _ => Ok(()),
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        at: DateTime<Utc>,
+    ) -> Result<Applied<RecordedSale>, RegisterError> {
+        let sale = &self.sale;
+        // A retry gets the original answer, whatever happened since.
+        if let Some((ack, fingerprint)) = store::sale_by_key(conn, sale.key)? {
+            return if ack.register_id == state.id().0 && fingerprint == sale.fingerprint() {
+                Ok(Applied::Replayed(RecordedSale {
+                    ack,
+                    replayed: true,
+                }))
+            } else {
+                Err(RegisterError::KeyReused)
+            };
         }
-    }
-
-    /// A cashier works only their own session; supervisors any.
-    fn may_work_session(&self, by: &User) -> Result<&LiveSession, RegisterError> {
-        let session = self.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
-        if by.role == Role::Cajero && session.opened_by != Some(by.id.0) {
-            return Err(RegisterError::NotYourSession);
-        }
-        Ok(session)
-    }
-}
-
-impl Handler<RecordSale> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<RecordedSale, RegisterError>>;
-
-    fn handle(&mut self, msg: RecordSale, _: &mut Self::Context) -> Self::Result {
-        let id = self.id();
-        let seq = self.seq + 1;
-        // To the microsecond, as PostgreSQL keeps it.
-        let at = Utc::now().trunc_subsecs(6);
-        // Decided now, against memory; used only if the key is new.
-        let plan = self
-            .may_sell()
-            .and_then(|()| self.may_work_session(&msg.by))
-            .and_then(|session| {
-                Self::same_session(session, &msg.sale)?;
-                session.with_sale(&msg.sale, &self.caja, at)
-            });
-        let mut recent = RecentSale::new(0, at, &msg.sale, &self.caja);
-        let by = msg.by.id.0;
-        let sale = msg.sale;
-        let caja = self.caja.clone();
-        commit(
-            self,
-            move |conn| {
-                // A retry gets the original answer, whatever happened since.
-                if let Some((ack, fingerprint)) = store::sale_by_key(conn, sale.key)? {
-                    return if ack.register_id == id.0 && fingerprint == sale.fingerprint() {
-                        Ok((
-                            RecordedSale {
-                                ack,
-                                replayed: true,
-                            },
-                            None,
-                        ))
-                    } else {
-                        Err(RegisterError::KeyReused)
-                    };
-                }
-                let after = plan?;
-                let ack = store::insert_sale(conn, &caja, &after, &sale, by, seq)?;
-                Ok((
-                    RecordedSale {
-                        ack,
-                        replayed: false,
-                    },
-                    Some(after),
-                ))
-            },
-            move |register, _, (recorded, after): (RecordedSale, Option<LiveSession>)| {
-                if let Some(after) = after {
-                    recent.id = recorded.ack.sale_id;
-                    register.history.sale_recorded(recent);
-                    register.session = Some(after);
-                    register.seq = recorded.ack.seq;
-                    register.publish("sale_recorded");
-                    tracing::info!(register_id = %register.caja.id, sale_id = recorded.ack.sale_id, seq = recorded.ack.seq, "sale recorded");
-                }
-                recorded
-            },
-        )
+        may_sell(state)?;
+        let before = may_work_session(state, &self.by)?;
+        same_session(before, sale.session_id)?;
+        let after = before.with_sale(sale, &state.caja, at)?;
+        let seq = state.next_seq();
+        let ack = store::insert_sale(conn, &state.caja, before, &after, sale, self.by.id.0, seq)?;
+        let mut history = state.history.clone();
+        history.sale_recorded(RecentSale::new(ack.sale_id, at, sale, &state.caja));
+        let reply = RecordedSale {
+            ack,
+            replayed: false,
+        };
+        let next = state.changed(state.caja.clone(), Some(after), history);
+        Ok(Applied::changed(reply, Change::SaleRecorded, next))
     }
 }
 
@@ -376,62 +422,73 @@ pub struct CloseSession {
     pub by: User,
     pub count: Pesos,
     pub detail: Option<serde_json::Value>,
+    /// The session the count is for: never another one opened meanwhile.
+    pub session_id: Option<i32>,
+    /// The closing form's key: sending it twice closes once.
+    pub key: Option<Uuid>,
 }
 
-impl Handler<CloseSession> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<ClosedSession, RegisterError>>;
+impl Command for CloseSession {
+    type Reply = ClosedSession;
 
-    fn handle(&mut self, msg: CloseSession, _: &mut Self::Context) -> Self::Result {
-        let session = match self.may_work_session(&msg.by) {
-            Ok(session) => session.clone(),
-            Err(err) => return refuse(err),
-        };
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        at: DateTime<Utc>,
+    ) -> Result<Applied<ClosedSession>, RegisterError> {
+        let key = self.key.map(|key| {
+            let detail = self
+                .detail
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            CommandKey::new(
+                key,
+                "close_session",
+                format!("{:?}|{}|{detail}", self.session_id, self.count.get()),
+            )
+        });
+        if let Some(closed) = keys::replay(conn, key.as_ref(), state.id())? {
+            return Ok(Applied::Replayed(closed));
+        }
+        let session = may_work_session(state, &self.by)?;
+        same_session(session, self.session_id)?;
         // Beyond the caja's limit only a supervisor closes, and is recorded
         // as having approved the difference.
-        let difference = msg
+        let difference = self
             .count
             .checked_sub(session.expected_cash())
-            .unwrap_or_default();
-        let limit = self
+            .ok_or(RegisterError::Overflow)?;
+        let limit = state
             .caja
             .max_cash_difference
             .and_then(|l| Pesos::non_negative(l).ok());
         let approved_by = match limit {
             Some(limit) if difference.get().abs() > limit.get() => {
-                if !msg.by.role.includes(Role::Supervisor) {
-                    return refuse(RegisterError::DifferenceNeedsApproval { difference, limit });
+                if !self.by.role.includes(Role::Supervisor) {
+                    return Err(RegisterError::DifferenceNeedsApproval { difference, limit });
                 }
-                Some(msg.by.id.0)
+                Some(self.by.id.0)
             }
             _ => None,
         };
-        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
-        let closing = session.clone();
-        commit(
-            self,
-            move |conn| {
-                let by = msg.by.id.0;
-                store::close_session(
-                    conn,
-                    &actor,
-                    id,
-                    &session,
-                    msg.count,
-                    msg.detail,
-                    by,
-                    approved_by,
-                    seq,
-                )
-            },
-            move |register, _, closed: ClosedSession| {
-                tracing::info!(register_id = %register.caja.id, session_id = closed.id, difference = closed.cash_difference.get(), "session closed");
-                register.history.session_closed(&closing, &closed);
-                register.session = None;
-                register.seq = seq;
-                register.publish("session_closed");
-                closed
-            },
-        )
+        let closed = store::close_session(
+            conn,
+            &author(&self.by, at),
+            session,
+            self.count,
+            self.detail.clone(),
+            approved_by,
+        )?;
+        keys::remember(conn, key.as_ref(), state.id(), state.next_seq(), &closed)?;
+        let mut history = state.history.clone();
+        history.session_closed(session, &closed);
+        Ok(Applied::changed(
+            closed,
+            Change::SessionClosed,
+            state.changed(state.caja.clone(), None, history),
+        ))
     }
 }
 
@@ -442,42 +499,46 @@ pub struct VoidSale {
     pub by: User,
     pub sale_id: i64,
     pub reason: String,
+    pub key: Uuid,
 }
 
-impl Handler<VoidSale> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<VoidAck, RegisterError>>;
+impl Command for VoidSale {
+    type Reply = VoidAck;
 
-    fn handle(&mut self, msg: VoidSale, _: &mut Self::Context) -> Self::Result {
-        if !msg.by.role.includes(Role::Supervisor) {
-            return refuse(RegisterError::SupervisorOnly);
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        at: DateTime<Utc>,
+    ) -> Result<Applied<VoidAck>, RegisterError> {
+        let key = CommandKey::new(
+            self.key,
+            "void_sale",
+            format!("{}|{}", self.sale_id, self.reason),
+        );
+        if let Some(ack) = key.replay(conn, state.id())? {
+            return Ok(Applied::Replayed(ack));
         }
-        let Some(session) = self.session.clone() else {
-            return refuse(RegisterError::NoOpenSession);
-        };
-        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
-        commit(
-            self,
-            move |conn| {
-                store::void_sale(
-                    conn,
-                    &actor,
-                    id,
-                    &session,
-                    msg.sale_id,
-                    &msg.reason,
-                    msg.by.id.0,
-                    seq,
-                )
-            },
-            move |register, _, (ack, after): (VoidAck, LiveSession)| {
-                tracing::info!(register_id = %register.caja.id, sale_id = ack.sale_id, seq, "sale voided");
-                register.history.sale_voided(ack.sale_id);
-                register.session = Some(after);
-                register.seq = seq;
-                register.publish("sale_voided");
-                ack
-            },
-        )
+        if !self.by.role.includes(Role::Supervisor) {
+            return Err(RegisterError::SupervisorOnly);
+        }
+        let session = state.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
+        let (ack, after) = store::void_sale(
+            conn,
+            &author(&self.by, at),
+            session,
+            self.sale_id,
+            &self.reason,
+            state.next_seq(),
+        )?;
+        key.remember(conn, state.id(), ack.seq, &ack)?;
+        let mut history = state.history.clone();
+        history.sale_voided(ack.sale_id);
+        Ok(Applied::changed(
+            ack,
+            Change::SaleVoided,
+            state.changed(state.caja.clone(), Some(after), history),
+        ))
     }
 }
 
@@ -486,99 +547,110 @@ impl Handler<VoidSale> for RegisterActor {
 #[rtype(result = "Result<MovementAck, RegisterError>")]
 pub struct CashMovement {
     pub by: User,
-    pub kind: MovementKind,
-    pub amount: Pesos,
-    pub reason: String,
+    pub movement: store::Movement,
+    pub key: Uuid,
 }
 
-impl Handler<CashMovement> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<MovementAck, RegisterError>>;
+impl Command for CashMovement {
+    type Reply = MovementAck;
 
-    fn handle(&mut self, msg: CashMovement, _: &mut Self::Context) -> Self::Result {
-        let after = match self
-            .may_work_session(&msg.by)
-            .and_then(|session| session.with_movement(msg.kind, msg.amount))
-        {
-            Ok(after) => after,
-            Err(err) => return refuse(err),
-        };
-        let (id, seq) = (self.id(), self.seq + 1);
-        let stored = after.clone();
-        commit(
-            self,
-            move |conn| {
-                store::record_movement(
-                    conn,
-                    id,
-                    &stored,
-                    msg.kind,
-                    msg.amount,
-                    &msg.reason,
-                    msg.by.id.0,
-                    seq,
-                )
-            },
-            move |register, _, ack: MovementAck| {
-                tracing::info!(register_id = %register.caja.id, movement_id = ack.movement_id, seq, "cash movement");
-                register.session = Some(after);
-                register.seq = seq;
-                register.publish("cash_movement");
-                ack
-            },
-        )
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        at: DateTime<Utc>,
+    ) -> Result<Applied<MovementAck>, RegisterError> {
+        let movement = &self.movement;
+        let key = CommandKey::new(
+            self.key,
+            "cash_movement",
+            format!(
+                "{}|{}|{}",
+                movement.kind,
+                movement.amount.get(),
+                movement.reason
+            ),
+        );
+        if let Some(ack) = key.replay(conn, state.id())? {
+            return Ok(Applied::Replayed(ack));
+        }
+        let before = may_work_session(state, &self.by)?;
+        let after = before.with_movement(movement.kind, movement.amount)?;
+        let ack = store::record_movement(
+            conn,
+            state.id(),
+            &author(&self.by, at),
+            before,
+            &after,
+            movement,
+            state.next_seq(),
+        )?;
+        key.remember(conn, state.id(), ack.seq, &ack)?;
+        Ok(Applied::changed(
+            ack,
+            Change::CashMovement,
+            state.changed(state.caja.clone(), Some(after), state.history.clone()),
+        ))
     }
 }
 
 /// An admin's edit of the caja's configuration.
 #[derive(Message)]
-#[rtype(result = "Result<Caja, SaveError>")]
+#[rtype(result = "Result<Caja, RegisterError>")]
 pub struct UpdateConfig {
     pub actor: AuditActor,
     pub expected_version: i32,
     pub config: CajaConfig,
 }
 
-impl Handler<UpdateConfig> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<Caja, SaveError>>;
+impl Command for UpdateConfig {
+    type Reply = Caja;
 
-    fn handle(&mut self, msg: UpdateConfig, _: &mut Self::Context) -> Self::Result {
-        let id = self.id();
-        commit(
-            self,
-            move |conn| Caja::update(conn, &msg.actor, id, msg.expected_version, &msg.config),
-            |register, _, caja: Caja| {
-                register.adopt(&caja, "config_changed");
-                caja
-            },
-        )
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        _: DateTime<Utc>,
+    ) -> Result<Applied<Caja>, RegisterError> {
+        let caja = Caja::update(
+            conn,
+            &self.actor,
+            state.id(),
+            self.expected_version,
+            &self.config,
+        )?;
+        let next = state.changed(caja, state.session.clone(), state.history.clone());
+        Ok(Applied::changed(
+            next.caja.clone(),
+            Change::ConfigChanged,
+            next,
+        ))
     }
 }
 
 /// Archives the caja; the actor stops once it is archived.
 #[derive(Message)]
-#[rtype(result = "Result<Caja, SaveError>")]
+#[rtype(result = "Result<Caja, RegisterError>")]
 pub struct Archive {
     pub actor: AuditActor,
     pub expected_version: i32,
 }
 
-impl Handler<Archive> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<Caja, SaveError>>;
+impl Command for Archive {
+    type Reply = Caja;
 
-    fn handle(&mut self, msg: Archive, _: &mut Self::Context) -> Self::Result {
-        if self.session.is_some() {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(SaveError::OpenSession))));
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        _: DateTime<Utc>,
+    ) -> Result<Applied<Caja>, RegisterError> {
+        if state.session.is_some() {
+            return Err(crate::cajas::model::SaveError::OpenSession.into());
         }
-        let id = self.id();
-        commit(
-            self,
-            move |conn| Caja::archive(conn, &msg.actor, id, msg.expected_version),
-            |register, ctx, caja: Caja| {
-                register.adopt(&caja, "archived");
-                ctx.stop();
-                caja
-            },
-        )
+        let caja = Caja::archive(conn, &self.actor, state.id(), self.expected_version)?;
+        let next = state.changed(caja, None, state.history.clone());
+        Ok(Applied::changed(next.caja.clone(), Change::Archived, next))
     }
 }
 
@@ -591,25 +663,34 @@ pub struct FlagSale {
     pub flag: ValidFlag,
 }
 
-impl Handler<FlagSale> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<FlagAck, RegisterError>>;
+impl Command for FlagSale {
+    type Reply = FlagAck;
 
-    fn handle(&mut self, msg: FlagSale, _: &mut Self::Context) -> Self::Result {
-        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
-        let must_own = !msg.by.role.includes(Role::Supervisor);
-        commit(
-            self,
-            move |conn| flagged::insert(conn, &actor, id, &msg.flag, msg.by.id.0, must_own, seq),
-            move |register, _, ack: FlagAck| {
-                if !ack.replayed {
-                    tracing::warn!(register_id = %register.caja.id, flagged_id = ack.flagged_id, "sale flagged for a supervisor");
-                    register.history.flagged_pending += 1;
-                    register.seq = seq;
-                    register.publish("sale_flagged");
-                }
-                ack
-            },
-        )
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        _: DateTime<Utc>,
+    ) -> Result<Applied<FlagAck>, RegisterError> {
+        let must_own = !self.by.role.includes(Role::Supervisor);
+        let ack = flagged::insert(
+            conn,
+            &self.by.actor(),
+            state.id(),
+            &self.flag,
+            self.by.id.0,
+            must_own,
+        )?;
+        if ack.replayed {
+            return Ok(Applied::Replayed(ack));
+        }
+        let mut history = state.history.clone();
+        history.flagged_pending += 1;
+        Ok(Applied::changed(
+            ack,
+            Change::SaleFlagged,
+            state.changed(state.caja.clone(), state.session.clone(), history),
+        ))
     }
 }
 
@@ -622,33 +703,32 @@ pub struct ResolveFlagged {
     pub resolution: String,
 }
 
-impl Handler<ResolveFlagged> for RegisterActor {
-    type Result = AtomicResponse<Self, Result<(), RegisterError>>;
+impl Command for ResolveFlagged {
+    type Reply = ();
 
-    fn handle(&mut self, msg: ResolveFlagged, _: &mut Self::Context) -> Self::Result {
-        if !msg.by.role.includes(Role::Supervisor) {
-            return refuse(RegisterError::SupervisorOnly);
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        _: DateTime<Utc>,
+    ) -> Result<Applied<()>, RegisterError> {
+        if !self.by.role.includes(Role::Supervisor) {
+            return Err(RegisterError::SupervisorOnly);
         }
-        let (id, seq, actor) = (self.id(), self.seq + 1, msg.by.actor());
-        commit(
-            self,
-            move |conn| {
-                flagged::resolve(
-                    conn,
-                    &actor,
-                    id,
-                    msg.flagged_id,
-                    &msg.resolution,
-                    msg.by.id.0,
-                    seq,
-                )
-            },
-            move |register, _, ()| {
-                tracing::info!(register_id = %register.caja.id, flagged_id = msg.flagged_id, "flagged sale resolved");
-                register.history.flagged_pending = (register.history.flagged_pending - 1).max(0);
-                register.seq = seq;
-                register.publish("flagged_resolved");
-            },
-        )
+        flagged::resolve(
+            conn,
+            &self.by.actor(),
+            state.id(),
+            self.flagged_id,
+            &self.resolution,
+            self.by.id.0,
+        )?;
+        let mut history = state.history.clone();
+        history.flagged_pending = (history.flagged_pending - 1).max(0);
+        Ok(Applied::changed(
+            (),
+            Change::FlaggedResolved,
+            state.changed(state.caja.clone(), state.session.clone(), history),
+        ))
     }
 }

@@ -8,10 +8,11 @@ use actix_web::{HttpResponse, web};
 
 use serde::Deserialize;
 
-use super::actor::{CashMovement, GetSnapshot, RecordSale, VoidSale};
+use super::actor::{CashMovement, RecordSale, VoidSale};
 use super::live::MovementKind;
 use super::sale::SaleRequest;
-use super::{ErrorBody, RegisterError, ask};
+use super::store::Movement;
+use super::{ErrorBody, RegisterError};
 use crate::auth::CurrentUser;
 use crate::cajas::RegisterId;
 use crate::money::Pesos;
@@ -86,16 +87,16 @@ pub async fn record_sale(
             });
         }
     };
-    match ask(
-        &state.registers,
-        id,
-        RecordSale {
-            by: current.user,
-            sale,
-        },
-    )
-    .await
-    .and_then(|r| r)
+    match state
+        .registers
+        .ask(
+            id,
+            RecordSale {
+                by: current.user,
+                sale,
+            },
+        )
+        .await
     {
         Ok(recorded) => {
             let status = if recorded.replayed {
@@ -118,7 +119,8 @@ pub async fn record_sale(
     }
 }
 
-/// GET /api/cajas/{id}
+/// GET /api/cajas/{id}: the last committed state, never waiting for a
+/// write in progress.
 pub async fn snapshot(
     _current: CurrentUser,
     state: web::Data<AppState>,
@@ -128,11 +130,11 @@ pub async fn snapshot(
         Ok(id) => id,
         Err(err) => return refused(err),
     };
-    match ask(&state.registers, id, GetSnapshot).await {
-        Ok(snapshot) => {
-            HttpResponse::Ok().json(serde_json::json!({ "type": "snapshot", "register": snapshot }))
+    match state.registers.view(id) {
+        Some(view) => {
+            HttpResponse::Ok().json(serde_json::json!({ "type": "snapshot", "register": view }))
         }
-        Err(err) => refused(err),
+        None => refused(RegisterError::UnknownCaja),
     }
 }
 
@@ -158,8 +160,13 @@ fn reason(raw: &str) -> Result<String, &'static str> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
+    /// The idempotency key: a retry with it voids once and gets the same answer.
+    key: String,
     reason: String,
 }
+
+/// What a key that is not a UUID is told.
+const INVALID_KEY: &str = "La clave debe ser un UUID (la clave de idempotencia).";
 
 /// POST /api/cajas/{id}/sales/{sale_id}/void (supervisors)
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
@@ -177,22 +184,20 @@ pub async fn void_sale(
     let Ok(sale_id) = sale_id.parse::<i64>() else {
         return refused(RegisterError::UnknownSale);
     };
+    let Ok(key) = uuid::Uuid::parse_str(body.key.trim()) else {
+        return invalid("key", INVALID_KEY);
+    };
     let reason = match reason(&body.reason) {
         Ok(reason) => reason,
         Err(message) => return invalid("reason", message),
     };
-    match ask(
-        &state.registers,
-        id,
-        VoidSale {
-            by: current.user,
-            sale_id,
-            reason,
-        },
-    )
-    .await
-    .and_then(|r| r)
-    {
+    let void = VoidSale {
+        by: current.user,
+        sale_id,
+        reason,
+        key,
+    };
+    match state.registers.ask(id, void).await {
         Ok(ack) => HttpResponse::Ok()
             .json(serde_json::json!({ "type": "ack", "sale_id": ack.sale_id, "seq": ack.seq })),
         Err(err) => refused(err),
@@ -202,6 +207,8 @@ pub async fn void_sale(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MovementRequest {
+    /// The idempotency key: a retry with it records the movement once.
+    key: String,
     kind: String,
     amount: i64,
     reason: String,
@@ -219,6 +226,9 @@ pub async fn cash_movement(
         Ok(id) => id,
         Err(err) => return refused(err),
     };
+    let Ok(key) = uuid::Uuid::parse_str(body.key.trim()) else {
+        return invalid("key", INVALID_KEY);
+    };
     let Ok(kind) = body.kind.trim().parse::<MovementKind>() else {
         return invalid("kind", "Usa RETIRO o INGRESO.");
     };
@@ -230,13 +240,16 @@ pub async fn cash_movement(
         Ok(reason) => reason,
         Err(message) => return invalid("reason", message),
     };
-    let msg = CashMovement {
+    let movement = CashMovement {
         by: current.user,
-        kind,
-        amount,
-        reason,
+        movement: Movement {
+            kind,
+            amount,
+            reason,
+        },
+        key,
     };
-    match ask(&state.registers, id, msg).await.and_then(|r| r) {
+    match state.registers.ask(id, movement).await {
         Ok(ack) => HttpResponse::Created().json(serde_json::json!({
             "type": "ack",
             "movement_id": ack.movement_id,

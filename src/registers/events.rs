@@ -1,14 +1,15 @@
-//! Events: every committed change of a register, numbered by its `seq`, sent
-//! to that register's screens and to the floor. Channels are bounded
-//! broadcasts: a send never waits, and a subscriber that falls behind learns
-//! it lagged and resyncs from a snapshot (ARCHITECTURE.md rules 3 and 6).
+//! What the registers push to the screens: every committed change of a
+//! register, numbered by its `seq`, plus two unnumbered notices (a caja's
+//! health, and "take a fresh snapshot"). Channels are bounded broadcasts: a
+//! send never waits, and a subscriber that falls behind learns it lagged and
+//! resyncs from a snapshot (ARCHITECTURE.md rules 3 and 6).
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use super::actor::Snapshot;
+use super::health::Health;
 
 /// Events one register's screens may fall behind by before they resync.
 pub const REGISTER_CHANNEL: usize = 256;
@@ -23,43 +24,71 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub struct Event {
     pub register_id: i32,
     pub seq: i64,
+    pub change: Arc<str>,
     pub json: Arc<str>,
 }
 
 #[derive(Serialize)]
-struct EventMessage<'a> {
+struct EventMessage<'a, R: Serialize> {
     #[serde(rename = "type")]
     kind: &'static str,
     v: u32,
     register_id: i32,
     seq: i64,
     change: &'a str,
-    register: &'a Snapshot,
+    register: &'a R,
 }
 
 impl Event {
-    pub fn new(change: &str, snapshot: &Snapshot) -> Self {
+    /// The event of `change` that left the register as `register` (its
+    /// state as stored in the event log).
+    pub fn new(register_id: i32, seq: i64, change: &str, register: &impl Serialize) -> Self {
         let message = EventMessage {
             kind: "event",
             v: PROTOCOL_VERSION,
-            register_id: snapshot.caja.id.0,
-            seq: snapshot.seq,
+            register_id,
+            seq,
             change,
-            register: snapshot,
+            register,
         };
         Self {
-            register_id: snapshot.caja.id.0,
-            seq: snapshot.seq,
+            register_id,
+            seq,
+            change: change.into(),
             json: serde_json::to_string(&message).unwrap_or_default().into(),
         }
     }
 }
 
+/// What travels on a channel to the screens.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// A committed change, in `seq` order.
+    Event(Event),
+    /// A caja's health changed (not a change of its state: no `seq`).
+    Health { register_id: i32, json: Arc<str> },
+    /// The register reloaded from the database and the event log cannot
+    /// say what changed: every screen takes a fresh snapshot.
+    Resync { register_id: i32 },
+}
+
+impl Push {
+    pub fn health(register_id: i32, health: &Health) -> Self {
+        let json = serde_json::json!({
+            "type": "health", "v": PROTOCOL_VERSION, "register_id": register_id, "health": health,
+        });
+        Push::Health {
+            register_id,
+            json: json.to_string().into(),
+        }
+    }
+}
+
 /// The floor's channel, shared by every register actor.
-pub fn floor_channel() -> broadcast::Sender<Event> {
+pub fn floor_channel() -> broadcast::Sender<Push> {
     broadcast::channel(FLOOR_CHANNEL).0
 }
 
-pub fn register_channel() -> broadcast::Sender<Event> {
+pub fn register_channel() -> broadcast::Sender<Push> {
     broadcast::channel(REGISTER_CHANNEL).0
 }

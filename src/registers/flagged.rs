@@ -107,9 +107,8 @@ pub fn insert(
     flag: &ValidFlag,
     by: i32,
     must_own: bool,
-    seq: i64,
 ) -> Result<FlagAck, RegisterError> {
-    conn.transaction(|conn| {
+    {
         if store::sale_by_key(conn, flag.key)?.is_some() {
             return Err(RegisterError::AlreadyRecorded);
         }
@@ -153,9 +152,6 @@ pub fn insert(
             ))
             .returning(flagged_sales::id)
             .get_result(conn)?;
-        diesel::update(pos_registers::table.find(register))
-            .set(pos_registers::event_seq.eq(seq))
-            .execute(conn)?;
         audit::record(
             conn,
             actor,
@@ -168,7 +164,7 @@ pub fn insert(
             flagged_id: id,
             replayed: false,
         })
-    })
+    }
 }
 
 /// Settles a flagged sale of `register` with the supervisor's note.
@@ -179,9 +175,8 @@ pub fn resolve(
     id: i64,
     resolution: &str,
     by: i32,
-    seq: i64,
 ) -> Result<(), RegisterError> {
-    conn.transaction(|conn| {
+    {
         let updated = diesel::update(
             flagged_sales::table
                 .find(id)
@@ -197,9 +192,6 @@ pub fn resolve(
         if updated != 1 {
             return Err(RegisterError::UnknownFlaggedSale);
         }
-        diesel::update(pos_registers::table.find(register))
-            .set(pos_registers::event_seq.eq(seq))
-            .execute(conn)?;
         audit::record(
             conn,
             actor,
@@ -209,7 +201,7 @@ pub fn resolve(
             Some(&serde_json::json!({ "resolution": resolution })),
         )?;
         Ok(())
-    })
+    }
 }
 
 /// How many of the caja's flagged sales wait for a supervisor.

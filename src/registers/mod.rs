@@ -2,28 +2,37 @@
 //! session, its running totals and its sequence of changes. Sessions open
 //! and close, and sales are recorded, only through it. This folder holds
 //! what happens on a sale, end to end: the request (`sale`), the live state
-//! (`live`), the transaction (`store`), the actor, the JSON API and pages.
+//! (`live`, `snapshot`), the rows it writes (`store`), the one write path
+//! with its guard and event log (`commit`, `event_log`), the actor, the
+//! registry that supervises the actors (`registry`), and the JSON API and
+//! pages.
 
 pub mod actor;
 mod api;
+pub mod commit;
+pub mod event_log;
 pub mod events;
 pub mod flagged;
+pub mod health;
 pub mod history;
+pub mod keys;
 pub mod live;
 mod pages;
+pub mod registry;
 mod review;
 pub mod sale;
+pub mod snapshot;
 pub mod store;
 
-use actix::{Actor, Addr, Arbiter};
-use dashmap::DashMap;
 use serde::Serialize;
 
-pub use actor::{RegisterActor, Snapshot};
+pub use actor::RegisterActor;
+pub use registry::Registers;
+pub use snapshot::Snapshot;
 
-use crate::cajas::RegisterId;
 use crate::cajas::domain::{OperationalStatus, PaymentProvider};
-use crate::db::{self, DbError, PgPool};
+use crate::cajas::model::SaveError;
+use crate::db::{DbError, DbLimits};
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     api::routes(cfg);
@@ -61,8 +70,12 @@ pub enum RegisterError {
     Overflow,
     #[error("no such caja")]
     UnknownCaja,
-    #[error("the register is busy")]
+    #[error("the register did not answer in time")]
     Busy,
+    #[error("the database was not where the register's memory said")]
+    StateMoved,
+    #[error(transparent)]
+    Config(#[from] SaveError),
     #[error("no such sale")]
     UnknownSale,
     #[error("the sale is not of the open session")]
@@ -114,13 +127,16 @@ impl RegisterError {
             RegisterError::KeyReused => "idempotency_key_reused",
             RegisterError::Overflow => "overflow",
             RegisterError::UnknownCaja => "unknown_caja",
-            RegisterError::Busy => "busy",
+            RegisterError::Busy => "register_busy",
+            RegisterError::StateMoved => "register_reloaded",
+            RegisterError::Config(_) => "config_refused",
             RegisterError::UnknownSale => "unknown_sale",
             RegisterError::SaleNotInSession => "sale_not_in_session",
             RegisterError::AlreadyVoided => "already_voided",
             RegisterError::NotEnoughCash(_) => "not_enough_cash",
             RegisterError::DifferenceNeedsApproval { .. } => "difference_needs_approval",
             RegisterError::SupervisorOnly => "supervisor_only",
+            RegisterError::Db(DbError::TimedOut(_)) => "database_timeout",
             RegisterError::Db(err) if err.is_unavailable() => "database_unavailable",
             RegisterError::Db(_) => "internal",
         }
@@ -155,7 +171,13 @@ impl RegisterError {
             }
             RegisterError::Overflow => "El monto es demasiado grande.".into(),
             RegisterError::UnknownCaja => "No existe esa caja (o está archivada).".into(),
-            RegisterError::Busy => "La caja está ocupada; intenta de nuevo.".into(),
+            RegisterError::Busy => {
+                "La caja no respondió a tiempo; si era una venta, reintenta con la misma clave.".into()
+            }
+            RegisterError::StateMoved => {
+                "La caja se recargó desde la base de datos; intenta de nuevo.".into()
+            }
+            RegisterError::Config(err) => err.to_string(),
             RegisterError::UnknownSale => "No existe esa venta.".into(),
             RegisterError::SaleNotInSession => {
                 "Solo se anulan ventas de la sesión abierta de esta caja.".into()
@@ -168,6 +190,9 @@ impl RegisterError {
                 "La diferencia ({difference}) supera el límite de la caja ({limit}): recuenta el efectivo o pide a un supervisor que cierre."
             ),
             RegisterError::SupervisorOnly => "Solo un supervisor puede hacer esto.".into(),
+            RegisterError::Db(DbError::TimedOut(_)) => {
+                "La base de datos no respondió a tiempo (¿una fila bloqueada?); la operación no se guardó. Intenta de nuevo.".into()
+            }
             RegisterError::Db(err) if err.is_unavailable() => {
                 "La base de datos no responde; la operación no se guardó. Intenta de nuevo.".into()
             }
@@ -184,7 +209,12 @@ impl RegisterError {
             RegisterError::KeyReused
             | RegisterError::ProviderNotConfigured(_)
             | RegisterError::Overflow => StatusCode::UNPROCESSABLE_ENTITY,
-            RegisterError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            RegisterError::Busy | RegisterError::StateMoved => StatusCode::SERVICE_UNAVAILABLE,
+            RegisterError::Config(SaveError::NotFound) => StatusCode::NOT_FOUND,
+            RegisterError::Config(SaveError::Db(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            RegisterError::Config(SaveError::Unavailable(err)) if err.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RegisterError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             RegisterError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::CONFLICT,
@@ -199,105 +229,44 @@ impl RegisterError {
             field: None,
         }
     }
-}
 
-/// Every working caja's actor, found by id. The actors run on an arbiter
-/// of their own; their database work runs on the blocking pool.
-pub struct Registers {
-    pool: PgPool,
-    arbiter: Arbiter,
-    actors: DashMap<RegisterId, Addr<RegisterActor>>,
-    floor: tokio::sync::broadcast::Sender<events::Event>,
-}
-
-impl Registers {
-    /// Starts an actor for every caja not archived, each loaded from the database.
-    pub async fn start_all(pool: PgPool) -> Result<Self, DbError> {
-        let registers = Registers {
-            pool: pool.clone(),
-            arbiter: Arbiter::new(),
-            actors: DashMap::new(),
-            floor: events::floor_channel(),
-        };
-        for id in db::run(&pool, store::working_cajas).await?? {
-            registers.start(id).await?;
-        }
-        tracing::info!(
-            registers = registers.actors.len(),
-            "register actors started"
-        );
-        Ok(registers)
-    }
-
-    /// Starts (or restarts) the actor of caja `id` from what is committed.
-    pub async fn start(&self, id: RegisterId) -> Result<Addr<RegisterActor>, DbError> {
-        let (caja, session, history) = db::run(&self.pool, move |conn| {
-            let (caja, session) = store::load(conn, id)?;
-            let history = history::History::load(conn, id, session.as_ref())?;
-            Ok::<_, diesel::result::Error>((caja, session, history))
-        })
-        .await??;
-        let (pool, floor) = (self.pool.clone(), self.floor.clone());
-        let addr = RegisterActor::start_in_arbiter(&self.arbiter.handle(), move |_| {
-            RegisterActor::new(pool, caja, session, history, floor)
-        });
-        self.actors.insert(id, addr.clone());
-        Ok(addr)
-    }
-
-    pub fn get(&self, id: RegisterId) -> Option<Addr<RegisterActor>> {
-        self.actors.get(&id).map(|entry| entry.clone())
-    }
-
-    /// Forgets an archived caja's actor (it stops itself).
-    pub fn remove(&self, id: RegisterId) {
-        self.actors.remove(&id);
-    }
-
-    pub fn ids(&self) -> Vec<RegisterId> {
-        let mut ids: Vec<_> = self.actors.iter().map(|entry| *entry.key()).collect();
-        ids.sort();
-        ids
-    }
-
-    /// Snapshots of every working caja, in id order.
-    pub async fn snapshots(&self) -> Vec<Snapshot> {
-        let mut out = Vec::new();
-        for id in self.ids() {
-            if let Some(addr) = self.get(id)
-                && let Ok(snapshot) = addr.send(actor::GetSnapshot).await
-            {
-                out.push(snapshot);
+    /// True when the command may have been committed although it failed:
+    /// memory must reload before the next command.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            RegisterError::Db(err) | RegisterError::Config(SaveError::Unavailable(err)) => {
+                err.outcome_unknown()
             }
+            RegisterError::Config(SaveError::Db(_)) => true,
+            _ => false,
         }
-        out
     }
 
-    /// Every register's events, for a floor dashboard. Subscribe before
-    /// taking the snapshots, so no event falls between the two.
-    pub fn floor(&self) -> tokio::sync::broadcast::Receiver<events::Event> {
-        self.floor.subscribe()
+    /// Why the caja counts as not answering, when the database made the
+    /// command fail (a refusal of the command itself is no such thing).
+    pub fn database_failure(&self) -> Option<String> {
+        let err = match self {
+            RegisterError::Db(err) | RegisterError::Config(SaveError::Unavailable(err)) => err,
+            _ => return None,
+        };
+        Some(
+            match err {
+                DbError::TimedOut(_) => "la base de datos no respondió a tiempo",
+                DbError::Unavailable(_) | DbError::Cancelled => "sin conexión con la base de datos",
+                DbError::Query(_) if err.is_unavailable() => {
+                    "se perdió la conexión con la base de datos"
+                }
+                DbError::Query(_) => "la última escritura falló en la base de datos",
+            }
+            .to_owned(),
+        )
     }
 
-    pub fn stop(&self) {
-        self.arbiter.stop();
+    /// A query error that lasted as long as a database limit was that limit.
+    pub fn timed_out_after(self, elapsed: std::time::Duration, limits: DbLimits) -> Self {
+        match self {
+            RegisterError::Db(err) => RegisterError::Db(err.timed_out_after(elapsed, limits)),
+            other => other,
+        }
     }
-}
-
-/// Sends `msg` to caja `id`'s actor.
-pub async fn ask<M>(
-    registers: &Registers,
-    id: RegisterId,
-    msg: M,
-) -> Result<M::Result, RegisterError>
-where
-    M: actix::Message + Send + 'static,
-    M::Result: Send,
-    RegisterActor: actix::Handler<M>,
-{
-    let addr = registers.get(id).ok_or(RegisterError::UnknownCaja)?;
-    addr.send(msg).await.map_err(|err| {
-        tracing::error!(register_id = %id, error = %err, "register actor unreachable");
-        RegisterError::Busy
-    })
 }

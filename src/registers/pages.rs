@@ -9,11 +9,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::actor::{CloseSession, OpenSession, Snapshot};
+use super::actor::{CloseSession, OpenSession};
 use super::live::LiveSession;
 use super::sale::PaymentMethod;
+use super::snapshot::Snapshot;
 use super::store::{self, SessionSummary};
-use super::{RegisterError, ask};
 use crate::auth::CurrentUser;
 use crate::auth::csrf::CsrfForm;
 use crate::auth::user::Role;
@@ -60,6 +60,17 @@ impl OpenPage {
 pub struct OpenForm {
     register_id: String,
     initial_cash: String,
+    /// The form's idempotency key: sending it twice opens one session.
+    key: String,
+}
+
+/// A form's idempotency key: the one it was sent with, or a new one for a
+/// form about to be shown.
+fn form_key(typed: &str) -> String {
+    match uuid::Uuid::parse_str(typed.trim()) {
+        Ok(key) => key.to_string(),
+        Err(_) => uuid::Uuid::new_v4().to_string(),
+    }
 }
 
 async fn render_open(
@@ -76,10 +87,9 @@ async fn render_open(
     let cajas = state
         .registers
         .snapshots()
-        .await
         .into_iter()
         .filter(|s| s.session.is_none() && s.caja.operational_status == OperationalStatus::Active)
-        .map(|s| (s.caja.id, s.caja.code, s.caja.name))
+        .map(|s| (s.caja.id, s.caja.code.clone(), s.caja.name.clone()))
         .collect();
     html(
         status,
@@ -87,7 +97,10 @@ async fn render_open(
             chrome: current.chrome(),
             jornada_open,
             cajas,
-            form,
+            form: OpenForm {
+                key: form_key(&form.key),
+                ..form
+            },
             errors,
             message,
         },
@@ -147,14 +160,15 @@ pub async fn open(
         )
         .await;
     };
-    let by = current.user.clone();
-    match ask(&state.registers, register, OpenSession { by, initial_cash })
-        .await
-        .and_then(|r| r)
-    {
+    let open = OpenSession {
+        by: current.user.clone(),
+        initial_cash,
+        key: uuid::Uuid::parse_str(form.key.trim()).ok(),
+    };
+    match state.registers.ask(register, open).await {
         // Straight to selling.
         Ok(_) => Ok(redirect_see_other(&format!("/caja/pos?caja={register}"))),
-        Err(RegisterError::Db(err)) => Err(err.into()),
+        Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
         Err(err) => {
             render_open(
                 &current,
@@ -236,6 +250,10 @@ impl LiveSession {
 #[serde(default)]
 pub struct CloseForm {
     register_id: String,
+    /// The session counted: a count is never applied to another session.
+    session_id: String,
+    /// The form's idempotency key: sending it twice closes once.
+    key: String,
     cash_count: String,
     #[serde(flatten)]
     denominations: BTreeMap<String, String>,
@@ -263,8 +281,8 @@ async fn render_close(
     let choices: Vec<Snapshot> = state
         .registers
         .snapshots()
-        .await
         .into_iter()
+        .map(|snapshot| (*snapshot).clone())
         .filter(|s| {
             s.session
                 .as_ref()
@@ -282,7 +300,10 @@ async fn render_close(
             chrome: current.chrome(),
             choices,
             chosen,
-            form,
+            form: CloseForm {
+                key: form_key(&form.key),
+                ..form
+            },
             errors,
             message,
         },
@@ -403,17 +424,16 @@ pub async fn close(
         )
         .await;
     };
-    let by = current.user.clone();
-    match ask(
-        &state.registers,
-        register,
-        CloseSession { by, count, detail },
-    )
-    .await
-    .and_then(|r| r)
-    {
+    let close = CloseSession {
+        by: current.user.clone(),
+        count,
+        detail,
+        session_id: form.session_id.trim().parse().ok(),
+        key: uuid::Uuid::parse_str(form.key.trim()).ok(),
+    };
+    match state.registers.ask(register, close).await {
         Ok(closed) => Ok(redirect_see_other(&format!("/caja/session/{}", closed.id))),
-        Err(RegisterError::Db(err)) => Err(err.into()),
+        Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
         Err(err) => {
             let status = err.status();
             render_close(

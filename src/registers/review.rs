@@ -8,9 +8,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::RegisterError;
 use super::actor::ResolveFlagged;
 use super::flagged::{self, PendingFlag};
-use super::{RegisterError, ask};
 use crate::auth::SupervisorUser;
 use crate::auth::csrf::CsrfForm;
 use crate::db;
@@ -121,23 +121,23 @@ async fn resolve(
         .await??
         .ok_or(PageError::NotFound("la venta marcada"))?;
     let by = user.user.clone();
-    let resolved = ask(
-        &state.registers,
-        register,
-        ResolveFlagged {
-            by,
-            flagged_id: id,
-            resolution,
-        },
-    )
-    .await
-    .and_then(|r| r);
+    let resolved = state
+        .registers
+        .ask(
+            register,
+            ResolveFlagged {
+                by,
+                flagged_id: id,
+                resolution,
+            },
+        )
+        .await;
     match resolved {
         Ok(()) => Ok(redirect_see_other(&format!(
             "/admin/ventas-marcadas?resuelta={id}"
         ))),
         Err(RegisterError::UnknownFlaggedSale) => Err(PageError::NotFound("la venta marcada")),
-        Err(RegisterError::Db(err)) => Err(err.into()),
+        Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
         Err(other) => Err(PageError::Conflict(other.message())),
     }
 }

@@ -1,13 +1,15 @@
-//! The register's rows: loading its live state, and the one transaction per
-//! change (session opened, sale recorded, session closed), each bumping the
-//! caja's `event_seq`.
+//! The register's rows: loading its live state, and what each change writes
+//! (session opened, sale recorded, voided, cash moved, session closed). The
+//! transaction around them, the caja's `seq` and the event log belong to
+//! `commit`; the session's counters are written only from the values
+//! memory holds (a compare-and-set), so stale memory cannot overwrite them.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::RegisterError;
@@ -115,60 +117,49 @@ pub fn working_cajas(conn: &mut PgConnection) -> QueryResult<Vec<RegisterId>> {
         .load(conn)
 }
 
-fn bump_seq(conn: &mut PgConnection, id: RegisterId, seq: i64) -> QueryResult<()> {
-    diesel::update(pos_registers::table.find(id))
-        .set(pos_registers::event_seq.eq(seq))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// Opens a session inside the open jornada (locked for share, so the
 /// jornada cannot close under it).
 pub fn open_session(
     conn: &mut PgConnection,
-    actor: &Actor,
+    by: &Author,
     caja: RegisterId,
-    by: i32,
     initial_cash: Pesos,
-    seq: i64,
 ) -> Result<LiveSession, RegisterError> {
-    conn.transaction(|conn| {
-        let jornada: i32 = jornadas::table
-            .filter(jornadas::status.eq("OPEN"))
-            .select(jornadas::id)
-            .for_share()
-            .first(conn)
-            .optional()?
-            .ok_or(RegisterError::NoJornada)?;
-        let id: i32 = diesel::insert_into(register_sessions::table)
-            .values((
-                register_sessions::register_id.eq(caja),
-                register_sessions::status.eq("OPEN"),
-                register_sessions::initial_cash.eq(initial_cash.get()),
-                register_sessions::jornada_id.eq(jornada),
-                register_sessions::opened_by.eq(by),
-            ))
-            .returning(register_sessions::id)
-            .get_result(conn)
-            .map_err(|err| match err {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    RegisterError::SessionAlreadyOpen
-                }
-                other => other.into(),
-            })?;
-        bump_seq(conn, caja, seq)?;
-        let (_, session) = load(conn, caja)?;
-        let session = session.ok_or(RegisterError::NoOpenSession)?;
-        audit::record(
-            conn,
-            actor,
-            Action::SessionOpened,
-            id,
-            None::<&()>,
-            Some(&session),
-        )?;
-        Ok(session)
-    })
+    let jornada: i32 = jornadas::table
+        .filter(jornadas::status.eq("OPEN"))
+        .select(jornadas::id)
+        .for_share()
+        .first(conn)
+        .optional()?
+        .ok_or(RegisterError::NoJornada)?;
+    let id: i32 = diesel::insert_into(register_sessions::table)
+        .values((
+            register_sessions::register_id.eq(caja),
+            register_sessions::status.eq("OPEN"),
+            register_sessions::initial_cash.eq(initial_cash.get()),
+            register_sessions::jornada_id.eq(jornada),
+            register_sessions::opened_by.eq(by.user_id),
+            register_sessions::opened_at.eq(by.at),
+        ))
+        .returning(register_sessions::id)
+        .get_result(conn)
+        .map_err(|err| match err {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                RegisterError::SessionAlreadyOpen
+            }
+            other => other.into(),
+        })?;
+    let (_, session) = load(conn, caja)?;
+    let session = session.ok_or(RegisterError::NoOpenSession)?;
+    audit::record(
+        conn,
+        &by.actor,
+        Action::SessionOpened,
+        id,
+        None::<&()>,
+        Some(&session),
+    )?;
+    Ok(session)
 }
 
 /// What a committed sale answers, the first time and on every retry.
@@ -218,17 +209,18 @@ pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(Sa
     )))
 }
 
-/// Records `sale` with `after` as the session's new counters, all in one
-/// transaction: the sale, its payments, the session, the caja's seq.
+/// Records `sale`, its payments and the session's counters going from
+/// `before` to `after`.
 pub fn insert_sale(
     conn: &mut PgConnection,
     caja: &Caja,
+    before: &LiveSession,
     after: &LiveSession,
     sale: &ValidSale,
     by: i32,
     seq: i64,
 ) -> Result<SaleAck, RegisterError> {
-    conn.transaction(|conn| {
+    {
         let sale_id: i64 = diesel::insert_into(sales::table)
             .values((
                 sales::register_id.eq(caja.id),
@@ -273,8 +265,7 @@ pub fn insert_sale(
         diesel::insert_into(sale_payments::table)
             .values(&payments)
             .execute(conn)?;
-        write_counters(conn, after)?;
-        bump_seq(conn, caja.id, seq)?;
+        write_counters(conn, before, after)?;
         Ok(SaleAck {
             sale_id,
             register_id: caja.id.0,
@@ -283,19 +274,31 @@ pub fn insert_sale(
             total_charged: sale.total_charged,
             change: sale.change(),
         })
-    })
+    }
 }
 
-/// Writes the session's running counters; the session must still be open.
-fn write_counters(conn: &mut PgConnection, after: &LiveSession) -> Result<(), RegisterError> {
+/// Moves the session's running counters from `before` to `after`. The
+/// session must still be open and hold exactly `before`: anything else
+/// means memory is not what the database has, and nothing is written.
+fn write_counters(
+    conn: &mut PgConnection,
+    before: &LiveSession,
+    after: &LiveSession,
+) -> Result<(), RegisterError> {
     let updated = diesel::update(
         register_sessions::table
             .find(after.id)
-            .filter(register_sessions::status.eq("OPEN")),
+            .filter(register_sessions::status.eq("OPEN"))
+            .filter(register_sessions::payment_totals.eq(totals_json(before)))
+            .filter(register_sessions::ticket_count.eq(before.ticket_count))
+            .filter(register_sessions::cash_sales.eq(before.cash_sales.get()))
+            .filter(register_sessions::cash_in.eq(before.cash_in.get()))
+            .filter(register_sessions::cash_out.eq(before.cash_out.get()))
+            .filter(register_sessions::payment_provider_used_primary_count.eq(before.primary_count))
+            .filter(register_sessions::payment_provider_used_backup_count.eq(before.backup_count)),
     )
     .set((
-        register_sessions::payment_totals
-            .eq(serde_json::to_value(&after.payment_totals).unwrap_or_default()),
+        register_sessions::payment_totals.eq(totals_json(after)),
         register_sessions::ticket_count.eq(after.ticket_count),
         register_sessions::cash_sales.eq(after.cash_sales.get()),
         register_sessions::cash_in.eq(after.cash_in.get()),
@@ -307,8 +310,12 @@ fn write_counters(conn: &mut PgConnection, after: &LiveSession) -> Result<(), Re
     if updated == 1 {
         Ok(())
     } else {
-        Err(RegisterError::NoOpenSession)
+        Err(RegisterError::StateMoved)
     }
+}
+
+fn totals_json(session: &LiveSession) -> serde_json::Value {
+    serde_json::to_value(&session.payment_totals).unwrap_or_default()
 }
 
 /// A sale of the open session, not yet voided, with its payments.
@@ -357,7 +364,7 @@ pub fn sale_to_void(
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoidAck {
     pub sale_id: i64,
     pub seq: i64,
@@ -365,85 +372,102 @@ pub struct VoidAck {
 
 /// Voids a sale: it stays on record, marked with who and why; the session's
 /// totals no longer count it.
-#[allow(clippy::too_many_arguments)]
 pub fn void_sale(
     conn: &mut PgConnection,
-    actor: &Actor,
-    caja: RegisterId,
+    by: &Author,
     session: &LiveSession,
     sale_id: i64,
     reason: &str,
-    by: i32,
     seq: i64,
 ) -> Result<(VoidAck, LiveSession), RegisterError> {
-    conn.transaction(|conn| {
-        let payments = sale_to_void(conn, session.id, sale_id)?;
-        let after = session.without_sale(&payments)?;
-        diesel::update(sales::table.find(sale_id))
-            .set((
-                sales::voided_at.eq(diesel::dsl::now),
-                sales::voided_by.eq(by),
-                sales::void_reason.eq(reason),
-            ))
-            .execute(conn)?;
-        write_counters(conn, &after)?;
-        bump_seq(conn, caja, seq)?;
-        audit::record(
-            conn,
-            actor,
-            Action::SaleVoided,
-            sale_id,
-            None::<&()>,
-            Some(&serde_json::json!({ "reason": reason })),
-        )?;
-        Ok((VoidAck { sale_id, seq }, after))
-    })
+    let payments = sale_to_void(conn, session.id, sale_id)?;
+    let after = session.without_sale(&payments)?;
+    diesel::update(sales::table.find(sale_id))
+        .set((
+            sales::voided_at.eq(by.at),
+            sales::voided_by.eq(by.user_id),
+            sales::void_reason.eq(reason),
+        ))
+        .execute(conn)?;
+    write_counters(conn, session, &after)?;
+    audit::record(
+        conn,
+        &by.actor,
+        Action::SaleVoided,
+        sale_id,
+        None::<&()>,
+        Some(&serde_json::json!({ "reason": reason })),
+    )?;
+    Ok((VoidAck { sale_id, seq }, after))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Who makes a change, and when, as the rows and the audit trail keep it.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub user_id: i32,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MovementAck {
     pub movement_id: i64,
     pub seq: i64,
     pub expected_cash: Pesos,
 }
 
-/// Records cash added or dropped, with the session's new counters.
-#[allow(clippy::too_many_arguments)]
+/// A cash movement as requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub kind: MovementKind,
+    pub amount: Pesos,
+    pub reason: String,
+}
+
+/// Records cash added or dropped, and the session's counters going from
+/// `before` to `after`.
 pub fn record_movement(
     conn: &mut PgConnection,
     caja: RegisterId,
+    by: &Author,
+    before: &LiveSession,
     after: &LiveSession,
-    kind: MovementKind,
-    amount: Pesos,
-    reason: &str,
-    by: i32,
+    movement: &Movement,
     seq: i64,
 ) -> Result<MovementAck, RegisterError> {
-    conn.transaction(|conn| {
-        let movement_id: i64 = diesel::insert_into(cash_movements::table)
-            .values((
-                cash_movements::register_id.eq(caja),
-                cash_movements::session_id.eq(after.id),
-                cash_movements::kind.eq(kind.as_str()),
-                cash_movements::amount.eq(amount.get()),
-                cash_movements::reason.eq(reason),
-                cash_movements::seq.eq(seq),
-                cash_movements::created_by.eq(by),
-            ))
-            .returning(cash_movements::id)
-            .get_result(conn)?;
-        write_counters(conn, after)?;
-        bump_seq(conn, caja, seq)?;
-        Ok(MovementAck {
-            movement_id,
-            seq,
-            expected_cash: after.expected_cash(),
-        })
+    let movement_id: i64 = diesel::insert_into(cash_movements::table)
+        .values((
+            cash_movements::register_id.eq(caja),
+            cash_movements::session_id.eq(after.id),
+            cash_movements::kind.eq(movement.kind.as_str()),
+            cash_movements::amount.eq(movement.amount.get()),
+            cash_movements::reason.eq(&movement.reason),
+            cash_movements::seq.eq(seq),
+            cash_movements::created_by.eq(by.user_id),
+            cash_movements::created_at.eq(by.at),
+        ))
+        .returning(cash_movements::id)
+        .get_result(conn)?;
+    write_counters(conn, before, after)?;
+    audit::record(
+        conn,
+        &by.actor,
+        Action::CashMoved,
+        movement_id,
+        None::<&()>,
+        Some(&serde_json::json!({
+            "kind": movement.kind.as_str(), "amount": movement.amount, "reason": movement.reason,
+        })),
+    )?;
+    Ok(MovementAck {
+        movement_id,
+        seq,
+        expected_cash: after.expected_cash(),
     })
 }
 
 /// The outcome of a closed session: the "cuadratura".
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClosedSession {
     pub id: i32,
     pub cash_expected: Pesos,
@@ -452,60 +476,61 @@ pub struct ClosedSession {
     pub closed_at: DateTime<Utc>,
 }
 
-/// Closes the open session with the cash counted.
-#[allow(clippy::too_many_arguments)]
+/// Closes the open session with the cash counted. The expected cash is
+/// computed from the session's row and must be what memory expected.
 pub fn close_session(
     conn: &mut PgConnection,
-    actor: &Actor,
-    caja: RegisterId,
+    by: &Author,
     session: &LiveSession,
     count: Pesos,
     detail: Option<serde_json::Value>,
-    by: i32,
     approved_by: Option<i32>,
-    seq: i64,
 ) -> Result<ClosedSession, RegisterError> {
+    use register_sessions::dsl as s;
     let expected = session.expected_cash();
     let difference = count.checked_sub(expected).ok_or(RegisterError::Overflow)?;
-    let closed_at = Utc::now().trunc_subsecs(6);
-    conn.transaction(|conn| {
-        let updated = diesel::update(
-            register_sessions::table
-                .find(session.id)
-                .filter(register_sessions::status.eq("OPEN")),
-        )
-        .set((
-            register_sessions::status.eq("CLOSED"),
-            register_sessions::closed_at.eq(closed_at),
-            register_sessions::closed_by.eq(by),
-            register_sessions::cash_count.eq(count.get()),
-            register_sessions::cash_expected.eq(expected.get()),
-            register_sessions::cash_difference.eq(difference.get()),
-            register_sessions::cash_count_detail.eq(detail),
-            register_sessions::difference_approved_by.eq(approved_by),
-        ))
-        .execute(conn)?;
-        if updated != 1 {
-            return Err(RegisterError::NoOpenSession);
-        }
-        bump_seq(conn, caja, seq)?;
-        let closed = ClosedSession {
-            id: session.id,
-            cash_expected: expected,
-            cash_count: count,
-            cash_difference: difference,
-            closed_at,
-        };
-        audit::record(
-            conn,
-            actor,
-            Action::SessionClosed,
-            session.id,
-            Some(session),
-            Some(&closed),
-        )?;
-        Ok(closed)
-    })
+    let expected_sql = s::initial_cash + s::cash_sales + s::cash_in - s::cash_out;
+    let stored: Option<i64> = diesel::update(
+        s::register_sessions
+            .find(session.id)
+            .filter(s::status.eq("OPEN")),
+    )
+    .set((
+        s::status.eq("CLOSED"),
+        s::closed_at.eq(by.at),
+        s::closed_by.eq(by.user_id),
+        s::cash_count.eq(count.get()),
+        s::cash_expected.eq(expected_sql.nullable()),
+        s::cash_difference
+            .eq((count.get().into_sql::<diesel::sql_types::BigInt>() - expected_sql).nullable()),
+        s::cash_count_detail.eq(detail),
+        s::difference_approved_by.eq(approved_by),
+    ))
+    .returning(s::cash_expected)
+    .get_result::<Option<i64>>(conn)
+    .optional()?
+    .ok_or(RegisterError::StateMoved)?;
+    if stored != Some(expected.get()) {
+        // Memory expected another amount: nothing is kept (the transaction
+        // rolls back) and the register reloads.
+        return Err(RegisterError::StateMoved);
+    }
+    let closed = ClosedSession {
+        id: session.id,
+        cash_expected: expected,
+        cash_count: count,
+        cash_difference: difference,
+        closed_at: by.at,
+    };
+    audit::record(
+        conn,
+        &by.actor,
+        Action::SessionClosed,
+        session.id,
+        Some(session),
+        Some(&closed),
+    )?;
+    Ok(closed)
 }
 
 /// A session as its page shows it, open or closed.

@@ -14,15 +14,15 @@ mod socket;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use serde::Deserialize;
+
 use crate::auth::CurrentUser;
 use crate::auth::user::Role;
 use crate::cajas::RegisterId;
-use crate::registers::actor::Subscribe;
-use crate::registers::ask;
 use crate::startup::AppState;
 
 pub use counter::Screens;
-pub use socket::{MAX_FRAME_BYTES, Scope, Timeouts};
+pub use socket::{MAX_FRAME_BYTES, Resume, Scope, Timeouts};
 
 /// What the kernel may hold for one client connection before writes wait.
 /// Linux would let it grow to 4 MiB, thousands of events a screen that
@@ -77,10 +77,45 @@ fn foreign_origin(req: &HttpRequest) -> Option<HttpResponse> {
     })
 }
 
+/// Where a reconnecting screen left off: `last_seq=41` (one caja) or
+/// `last_seq=1:41,2:17` (the floor: caja and seq, for each caja it had).
+#[derive(Debug, Default, Deserialize)]
+pub struct ResumeQuery {
+    #[serde(default)]
+    last_seq: Option<String>,
+}
+
+impl ResumeQuery {
+    /// The seqs given, when every part of them is well formed; anything
+    /// else is simply a new screen (it gets a snapshot).
+    fn parse(&self, caja: Option<RegisterId>) -> Resume {
+        let Some(raw) = self.last_seq.as_deref().filter(|raw| !raw.is_empty()) else {
+            return Resume::new();
+        };
+        let parsed: Option<Resume> = match caja {
+            Some(caja) => raw
+                .parse::<i64>()
+                .ok()
+                .map(|seq| Resume::from([(caja.0, seq)])),
+            None => raw
+                .split(',')
+                .map(|pair| {
+                    let (id, seq) = pair.split_once(':')?;
+                    Some((id.parse().ok()?, seq.parse().ok()?))
+                })
+                .collect(),
+        };
+        parsed
+            .filter(|resume| resume.values().all(|seq| *seq >= 0))
+            .unwrap_or_default()
+    }
+}
+
 /// GET /ws/piso: every caja, for supervisors.
 pub async fn floor(
     current: CurrentUser,
     state: web::Data<AppState>,
+    query: web::Query<ResumeQuery>,
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -94,14 +129,14 @@ pub async fn floor(
             "Tu rol no permite ver el piso.",
         ));
     }
-    let receiver = state.registers.floor();
-    let snapshots = state.registers.snapshots().await;
+    let (receiver, views) = state.registers.subscribe_floor();
     socket::start(
         current.user,
         state.clone(),
         Scope::Floor,
-        snapshots,
+        views,
         receiver,
+        query.parse(None),
         &req,
         stream,
     )
@@ -112,6 +147,7 @@ pub async fn register(
     current: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<ResumeQuery>,
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -125,12 +161,16 @@ pub async fn register(
             "No existe esa caja.",
         ));
     };
-    let (snapshot, receiver) = match ask(&state.registers, id, Subscribe).await {
-        Ok(subscribed) => subscribed,
-        Err(err) => return Ok(refuse(err.status(), err.code(), &err.message())),
+    let Some((receiver, view)) = state.registers.subscribe(id) else {
+        return Ok(refuse(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_caja",
+            "No existe esa caja (o está archivada).",
+        ));
     };
     let user = &current.user;
-    let theirs = snapshot
+    let theirs = view
+        .register
         .session
         .as_ref()
         .is_some_and(|s| s.opened_by == Some(user.id.0));
@@ -145,8 +185,9 @@ pub async fn register(
         current.user,
         state.clone(),
         Scope::Register(id),
-        vec![snapshot],
+        vec![view],
         receiver,
+        query.parse(Some(id)),
         &req,
         stream,
     )

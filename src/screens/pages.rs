@@ -10,8 +10,7 @@ use serde::Deserialize;
 use crate::auth::user::Role;
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
-use crate::registers::actor::GetSnapshot;
-use crate::registers::{Snapshot, ask};
+use crate::registers::Snapshot;
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -56,8 +55,8 @@ async fn pos(
     };
     // A named caja asks only its actor; otherwise the user's own session is looked for.
     let chosen = match wanted {
-        Some(id) => ask(&state.registers, id, GetSnapshot).await.ok(),
-        None => state.registers.snapshots().await.into_iter().find(mine),
+        Some(id) => state.registers.snapshot(id),
+        None => state.registers.snapshots().into_iter().find(|s| mine(s)),
     };
     if let Some(snapshot) = &chosen
         && snapshot.session.is_some()
@@ -68,12 +67,7 @@ async fn pos(
             "La sesión de esta caja es de otro cajero.".into(),
         ));
     }
-    let Some(Snapshot {
-        caja,
-        session: Some(session),
-        ..
-    }) = chosen
-    else {
+    let Some((caja, Some(session))) = chosen.map(|s| (s.caja.clone(), s.session.clone())) else {
         return match wanted {
             Some(_) => Err(PageError::NotFound("una sesión abierta en esa caja")),
             None => Ok(redirect_see_other("/caja/session/open")),

@@ -27,12 +27,13 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use super::counter::Connected;
 use crate::auth::user::{self, User};
 use crate::cajas::RegisterId;
-use crate::registers::RegisterActor;
-use crate::registers::actor::{FlagSale, GetSnapshot, RecordSale, Snapshot};
-use crate::registers::events::{Event, PROTOCOL_VERSION};
+use crate::registers::actor::{FlagSale, RecordSale};
+use crate::registers::commit::Command;
+use crate::registers::events::{Event, PROTOCOL_VERSION, Push};
 use crate::registers::flagged::FlagRequest;
+use crate::registers::registry::View;
 use crate::registers::sale::{InvalidSale, SaleRequest};
-use crate::registers::{ErrorBody, RegisterError, ask};
+use crate::registers::{ErrorBody, RegisterError};
 use crate::startup::AppState;
 
 /// A larger frame closes the connection.
@@ -62,12 +63,18 @@ impl Timeouts {
     }
 }
 
+/// The last `seq` a reconnecting screen saw of each register it follows
+/// (`?last_seq=41` for a caja, `?last_seq=1:41,2:17` for the floor).
+pub type Resume = std::collections::HashMap<i32, i64>;
+
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     user: User,
     state: web::Data<AppState>,
     scope: Scope,
-    snapshots: Vec<Snapshot>,
-    events: broadcast::Receiver<Event>,
+    views: Vec<View>,
+    events: broadcast::Receiver<Push>,
+    resume: Resume,
     req: &HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -85,7 +92,7 @@ pub fn start(
     };
     let messages = messages.max_frame_size(MAX_FRAME_BYTES);
     let stopping = state.screens.stopping();
-    actix_web::rt::spawn(screen.run(snapshots, messages, events, stopping));
+    actix_web::rt::spawn(screen.run(views, resume, messages, events, stopping));
     Ok(response)
 }
 
@@ -191,13 +198,14 @@ fn error(id: Option<&Value>, code: &str, message: &str, field: Option<&str>) -> 
 impl Screen {
     async fn run(
         mut self,
-        snapshots: Vec<Snapshot>,
+        views: Vec<View>,
+        resume: Resume,
         messages: MessageStream,
-        events: broadcast::Receiver<Event>,
+        events: broadcast::Receiver<Push>,
         stopping: watch::Receiver<bool>,
     ) {
         tracing::info!(user = %self.user.name, scope = ?self.scope, "screen connected");
-        let end = self.serve(snapshots, messages, events, stopping).await;
+        let end = self.serve(views, resume, messages, events, stopping).await;
         let (user, scope) = (&self.user.name, self.scope);
         match &end {
             End::ClientLeft | End::HubStopping => {
@@ -219,12 +227,13 @@ impl Screen {
 
     async fn serve(
         &mut self,
-        snapshots: Vec<Snapshot>,
+        views: Vec<View>,
+        resume: Resume,
         mut messages: MessageStream,
-        mut events: broadcast::Receiver<Event>,
+        mut events: broadcast::Receiver<Push>,
         mut stopping: watch::Receiver<bool>,
     ) -> End {
-        if let Err(end) = self.send_snapshot(snapshots, "connect").await {
+        if let Err(end) = self.greet(views, resume).await {
             return end;
         }
         let mut heartbeat = interval(self.timeouts.heartbeat());
@@ -240,8 +249,8 @@ impl Screen {
                     Some(Err(ProtocolError::Io(_))) | None => Err(End::ClientLeft),
                     Some(Err(err)) => Err(End::Protocol(err.to_string())),
                 },
-                event = events.recv() => match event {
-                    Ok(event) => self.on_event(event).await,
+                push = events.recv() => match push {
+                    Ok(push) => self.on_push(push).await,
                     Err(RecvError::Lagged(missed)) => Err(End::FellBehind(missed)),
                     Err(RecvError::Closed) => Err(End::Archived),
                 },
@@ -287,24 +296,86 @@ impl Screen {
         }
     }
 
-    async fn send_snapshot(&mut self, snapshots: Vec<Snapshot>, reason: &str) -> Result<(), End> {
-        for snapshot in &snapshots {
-            self.known.insert(snapshot.caja.id.0, snapshot.seq);
+    /// A new screen gets a snapshot; one that reconnects with the last
+    /// `seq` of everything it follows gets what it missed from the event
+    /// log instead, when the log has it all and it is not too much.
+    async fn greet(&mut self, views: Vec<View>, resume: Resume) -> Result<(), End> {
+        if let Some(missed) = self.missed(&views, &resume).await {
+            let replayed = missed.len();
+            for view in &views {
+                self.known
+                    .insert(view.register.caja.id.0, resume[&view.register.caja.id.0]);
+            }
+            for event in missed {
+                self.on_event(event).await?;
+            }
+            let message = json!({ "type": "resumed", "v": PROTOCOL_VERSION, "replayed": replayed });
+            return self.send(message.to_string()).await;
         }
-        let message = json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": snapshots });
+        self.send_snapshot(views, "connect").await
+    }
+
+    /// The events a reconnecting screen missed, if it can be told them all.
+    async fn missed(&self, views: &[View], resume: &Resume) -> Option<Vec<Event>> {
+        let follows_the_same = !resume.is_empty()
+            && views.len() == resume.len()
+            && views
+                .iter()
+                .all(|view| resume.contains_key(&view.register.caja.id.0));
+        if !follows_the_same {
+            return None;
+        }
+        let mut missed = Vec::new();
+        for view in views {
+            let register = view.register.caja.id;
+            let events = self
+                .state
+                .registers
+                .events_after(register, resume[&register.0], view.register.seq)
+                .await?;
+            missed.extend(events);
+        }
+        Some(missed)
+    }
+
+    async fn send_snapshot(&mut self, views: Vec<View>, reason: &str) -> Result<(), End> {
+        for view in &views {
+            self.known
+                .insert(view.register.caja.id.0, view.register.seq);
+        }
+        let message = json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": views });
         self.send(message.to_string()).await
     }
 
-    /// Sends a fresh snapshot of what this screen follows.
+    /// Sends a fresh snapshot of what this screen follows (the last
+    /// committed state: no register is asked, none is waited for).
     async fn resync(&mut self) -> Result<(), End> {
-        let snapshots = match self.scope {
-            Scope::Floor => self.state.registers.snapshots().await,
-            Scope::Register(id) => ask(&self.state.registers, id, GetSnapshot)
-                .await
-                .into_iter()
-                .collect(),
+        let views = match self.scope {
+            Scope::Floor => self.state.registers.views(),
+            Scope::Register(id) => match self.state.registers.view(id) {
+                Some(view) => vec![view],
+                None => return Err(End::Archived),
+            },
         };
-        self.send_snapshot(snapshots, "resync").await
+        self.send_snapshot(views, "resync").await
+    }
+
+    fn follows(&self, register_id: i32) -> bool {
+        match self.scope {
+            Scope::Floor => true,
+            Scope::Register(id) => id.0 == register_id,
+        }
+    }
+
+    async fn on_push(&mut self, push: Push) -> Result<(), End> {
+        match push {
+            Push::Event(event) => self.on_event(event).await,
+            Push::Health { register_id, json } if self.follows(register_id) => {
+                self.send(json.to_string()).await
+            }
+            Push::Resync { register_id } if self.follows(register_id) => self.resync().await,
+            Push::Health { .. } | Push::Resync { .. } => Ok(()),
+        }
     }
 
     async fn on_event(&mut self, event: Event) -> Result<(), End> {
@@ -467,20 +538,18 @@ impl Screen {
 
     /// Sends `msg` to the register beside the screen, and answers the
     /// command with an `ack` (the fields `ack` makes) or an `error`.
-    fn ask_register<M, T>(
+    fn ask_register<C>(
         &mut self,
         id: Option<Value>,
         register: RegisterId,
-        msg: M,
-        ack: impl FnOnce(T) -> Value + 'static,
+        command: C,
+        ack: impl FnOnce(C::Reply) -> Value + 'static,
     ) where
-        M: actix::Message<Result = Result<T, RegisterError>> + Send + 'static,
-        T: Send + 'static,
-        RegisterActor: actix::Handler<M>,
+        C: Command + actix::Message<Result = Result<<C as Command>::Reply, RegisterError>>,
     {
         let state = self.state.clone();
         self.tasks.spawn_local(async move {
-            let result = ask(&state.registers, register, msg).await.and_then(|r| r);
+            let result = state.registers.ask(register, command).await;
             Done::Reply(match result {
                 Ok(value) => {
                     let mut answer = ack(value);

@@ -6,6 +6,7 @@ use askama::Template;
 
 use super::Chrome;
 use crate::db::DbError;
+use crate::registers::RegisterError;
 
 #[derive(thiserror::Error)]
 pub enum PageError {
@@ -19,6 +20,9 @@ pub enum PageError {
     Conflict(String),
     #[error("database error")]
     Db(#[from] DbError),
+    /// A caja refused or could not do what was asked.
+    #[error("caja: {0}")]
+    Register(#[from] RegisterError),
     #[error("could not render the page")]
     Render(#[from] askama::Error),
 }
@@ -98,6 +102,7 @@ impl ResponseError for PageError {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Register(err) => err.status(),
             PageError::Db(_) | PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,7 +118,18 @@ impl ResponseError for PageError {
                 &format!("No existe {what} que buscas."),
             ),
             PageError::Conflict(message) => error_page(status, "No se puede hacer", message),
-            PageError::Db(err) => database_error_page(err),
+            PageError::Db(err) | PageError::Register(RegisterError::Db(err)) => {
+                database_error_page(err)
+            }
+            PageError::Register(err) => {
+                let title = if status.is_server_error() {
+                    tracing::warn!(error = ?err, "caja did not answer");
+                    "La caja no responde"
+                } else {
+                    "No se puede hacer"
+                };
+                error_page(status, title, &err.message())
+            }
             PageError::Render(_) => {
                 tracing::error!(error = ?self, "request failed");
                 internal_error_page()

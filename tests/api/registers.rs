@@ -795,28 +795,62 @@ async fn a_supervisor_voids_a_sale_and_the_totals_are_reversed() {
         &app,
         &cashier,
         &void(&cash),
-        &json!({"reason": "error de digitación"}),
+        &json!({"key": key(), "reason": "error de digitación"}),
     )
     .await;
     assert_eq!(
         (status, body["code"].as_str()),
         (403, Some("supervisor_only"))
     );
-    let (status, body) = post_json(&app, &supervisor, &void(&cash), &json!({"reason": "  "})).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("reason")));
-    let (status, _) = post_json(
-        &app,
-        &supervisor,
-        &void(&cash),
-        &json!({"reason": "cliente se arrepintió"}),
-    )
-    .await;
-    assert_eq!(status, 200);
     let (status, body) = post_json(
         &app,
         &supervisor,
         &void(&cash),
-        &json!({"reason": "otra vez"}),
+        &json!({"key": key(), "reason": "  "}),
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("reason")));
+    let (status, body) = post_json(
+        &app,
+        &supervisor,
+        &void(&cash),
+        &json!({"reason": "sin clave"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_json")),
+        "the key is required"
+    );
+    let (status, body) = post_json(
+        &app,
+        &supervisor,
+        &void(&cash),
+        &json!({"key": "no-uuid", "reason": "x"}),
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("key")));
+    let first = json!({"key": key(), "reason": "cliente se arrepintió"});
+    let (status, voided) = post_json(&app, &supervisor, &void(&cash), &first).await;
+    assert_eq!(status, 200);
+    // The answer was lost: the same request again is the same void, once.
+    let (status, again) = post_json(&app, &supervisor, &void(&cash), &first).await;
+    assert_eq!(
+        (status, &again),
+        (200, &voided),
+        "a retry gets the original answer"
+    );
+    let reused = json!({"key": first["key"], "reason": "otro motivo"});
+    let (status, body) = post_json(&app, &supervisor, &void(&cash), &reused).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+    let (status, body) = post_json(
+        &app,
+        &supervisor,
+        &void(&cash),
+        &json!({"key": key(), "reason": "otra vez"}),
     )
     .await;
     assert_eq!(
@@ -827,7 +861,7 @@ async fn a_supervisor_voids_a_sale_and_the_totals_are_reversed() {
         &app,
         &supervisor,
         &void(&card),
-        &json!({"reason": "cobro duplicado"}),
+        &json!({"key": key(), "reason": "cobro duplicado"}),
     )
     .await;
     assert_eq!(status, 200);
@@ -835,7 +869,7 @@ async fn a_supervisor_voids_a_sale_and_the_totals_are_reversed() {
         &app,
         &supervisor,
         &format!("/api/cajas/{caja}/sales/999999/void"),
-        &json!({"reason": "x"}),
+        &json!({"key": key(), "reason": "x"}),
     )
     .await;
     assert_eq!((status, body["code"].as_str()), (404, Some("unknown_sale")));
@@ -874,19 +908,24 @@ async fn cash_movements_change_the_expected_cash_never_the_sales() {
     let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
     sell(&app, &cashier, caja, &cash_sale(15_000)).await;
     let path = format!("/api/cajas/{caja}/cash-movements");
-    let (status, ack) = post_json(
-        &app,
-        &cashier,
-        &path,
-        &json!({"kind": "INGRESO", "amount": 5_000, "reason": "sencillo"}),
-    )
-    .await;
+    let ingreso = json!({"key": key(), "kind": "INGRESO", "amount": 5_000, "reason": "sencillo"});
+    let (status, ack) = post_json(&app, &cashier, &path, &ingreso).await;
     assert_eq!((status, ack["expected_cash"].as_i64()), (201, Some(40_000)));
+    // Sent again (the answer was lost): recorded once, the same answer.
+    let (status, again) = post_json(&app, &cashier, &path, &ingreso).await;
+    assert_eq!((status, &again), (201, &ack));
+    let reused =
+        json!({"key": ingreso["key"], "kind": "INGRESO", "amount": 6_000, "reason": "sencillo"});
+    let (status, body) = post_json(&app, &cashier, &path, &reused).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
     let (status, ack) = post_json(
         &app,
         &cashier,
         &path,
-        &json!({"kind": "RETIRO", "amount": 30_000, "reason": "a caja fuerte"}),
+        &json!({"key": key(), "kind": "RETIRO", "amount": 30_000, "reason": "a caja fuerte"}),
     )
     .await;
     assert_eq!((status, ack["expected_cash"].as_i64()), (201, Some(10_000)));
@@ -894,7 +933,7 @@ async fn cash_movements_change_the_expected_cash_never_the_sales() {
         &app,
         &cashier,
         &path,
-        &json!({"kind": "RETIRO", "amount": 10_001, "reason": "demasiado"}),
+        &json!({"key": key(), "kind": "RETIRO", "amount": 10_001, "reason": "demasiado"}),
     )
     .await;
     assert_eq!(
@@ -903,20 +942,24 @@ async fn cash_movements_change_the_expected_cash_never_the_sales() {
     );
     for (body, field) in [
         (
-            json!({"kind": "PRESTAMO", "amount": 1, "reason": "x"}),
+            json!({"key": key(), "kind": "PRESTAMO", "amount": 1, "reason": "x"}),
             "kind",
         ),
         (
-            json!({"kind": "RETIRO", "amount": 0, "reason": "x"}),
+            json!({"key": key(), "kind": "RETIRO", "amount": 0, "reason": "x"}),
             "amount",
         ),
         (
-            json!({"kind": "RETIRO", "amount": -5, "reason": "x"}),
+            json!({"key": key(), "kind": "RETIRO", "amount": -5, "reason": "x"}),
             "amount",
         ),
         (
-            json!({"kind": "RETIRO", "amount": 5, "reason": ""}),
+            json!({"key": key(), "kind": "RETIRO", "amount": 5, "reason": ""}),
             "reason",
+        ),
+        (
+            json!({"key": "", "kind": "RETIRO", "amount": 5, "reason": "x"}),
+            "key",
         ),
     ] {
         let (status, answer) = post_json(&app, &cashier, &path, &body).await;
@@ -927,6 +970,11 @@ async fn cash_movements_change_the_expected_cash_never_the_sales() {
         );
     }
     assert_counters_match_rows(&app, session);
+    assert_eq!(app.count("SELECT count(*) AS n FROM cash_movements"), 2);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'efectivo.movimiento'"),
+        2
+    );
     assert_eq!(
         app.count(&format!(
             "SELECT ticket_count::bigint AS n FROM register_sessions WHERE id = {session}"

@@ -1,0 +1,136 @@
+//! The hub's time: the system's, or a clock a test moves by hand. Every
+//! timeout that decides what the hub does (an ask to a caja, a caja counted
+//! as stuck, a retry) waits on this clock, so tests never sleep for one.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use tokio::sync::watch;
+
+#[derive(Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<ManualClock>),
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Clock::System => f.write_str("Clock::System"),
+            Clock::Manual(clock) => write!(f, "Clock::Manual({})", clock.now()),
+        }
+    }
+}
+
+/// Why a wait on the clock ended before what it waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("timed out")]
+pub struct Elapsed;
+
+impl Clock {
+    /// A clock that stands still until [`ManualClock::advance`] moves it.
+    pub fn manual() -> (Self, Arc<ManualClock>) {
+        let manual = Arc::new(ManualClock::new(Utc::now()));
+        (Clock::Manual(manual.clone()), manual)
+    }
+
+    /// Now, to the microsecond (as PostgreSQL keeps it).
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now().trunc_subsecs(6),
+            Clock::Manual(clock) => clock.now(),
+        }
+    }
+
+    pub async fn sleep(&self, duration: Duration) {
+        match self {
+            Clock::System => tokio::time::sleep(duration).await,
+            Clock::Manual(clock) => clock.sleep(duration).await,
+        }
+    }
+
+    /// `work`, unless `limit` passes first.
+    pub async fn timeout<F: Future>(&self, limit: Duration, work: F) -> Result<F::Output, Elapsed> {
+        tokio::select! {
+            output = work => Ok(output),
+            () = self.sleep(limit) => Err(Elapsed),
+        }
+    }
+}
+
+/// A clock for tests: it moves only when told to, and wakes every sleep
+/// whose time has come.
+pub struct ManualClock {
+    now: watch::Sender<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            now: watch::Sender::new(start.trunc_subsecs(6)),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.now.borrow()
+    }
+
+    /// Moves the clock forward; sleeps that end by then wake up.
+    pub fn advance(&self, by: Duration) {
+        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        self.now.send_modify(|now| *now += by);
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        let deadline =
+            self.now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
+        let mut now = self.now.subscribe();
+        // The sender lives as long as `self`: `wait_for` ends only by the deadline.
+        let _ = now.wait_for(|now| *now >= deadline).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_manual_sleep_ends_only_when_the_clock_passes_its_deadline() {
+        let (clock, manual) = Clock::manual();
+        let start = clock.now();
+        let sleeping = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep(Duration::from_secs(10)).await }
+        });
+        tokio::task::yield_now().await;
+        manual.advance(Duration::from_secs(9));
+        tokio::task::yield_now().await;
+        assert!(!sleeping.is_finished(), "nine seconds are not ten");
+        manual.advance(Duration::from_secs(1));
+        sleeping.await.unwrap();
+        assert_eq!(clock.now() - start, chrono::Duration::seconds(10));
+    }
+
+    #[tokio::test]
+    async fn a_timeout_on_the_manual_clock_fires_when_advanced() {
+        let (clock, manual) = Clock::manual();
+        let waiting = tokio::spawn({
+            let clock = clock.clone();
+            async move {
+                clock
+                    .timeout(Duration::from_secs(5), std::future::pending::<()>())
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        manual.advance(Duration::from_secs(5));
+        assert_eq!(waiting.await.unwrap(), Err(Elapsed));
+        assert_eq!(
+            clock.timeout(Duration::from_secs(5), async { 7 }).await,
+            Ok(7)
+        );
+    }
+}

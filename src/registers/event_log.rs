@@ -1,0 +1,137 @@
+//! The event log (`register_events`): one row per committed change of a
+//! caja, written in the change's own transaction, keyed by
+//! `(register_id, seq)` so the database refuses a `seq` used twice. Each row
+//! keeps the register's whole state after the change, exactly as the
+//! screens were sent it: a screen that reconnects with the last `seq` it saw
+//! gets the missed events replayed from here, and a register that reloads
+//! after a write of unknown outcome publishes what it had missed.
+
+use diesel::prelude::*;
+
+use super::events::Event;
+use super::snapshot::Snapshot;
+use crate::cajas::RegisterId;
+use crate::db::schema::{pos_registers, register_events};
+
+/// The most events replayed to a screen or published after a reload; a
+/// screen further behind gets a snapshot instead.
+pub const MAX_REPLAY: i64 = 500;
+
+/// The change names a screen may receive (README, "Live screens").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    SessionOpened,
+    SaleRecorded,
+    SaleVoided,
+    CashMovement,
+    SessionClosed,
+    SaleFlagged,
+    FlaggedResolved,
+    ConfigChanged,
+    Archived,
+    Restored,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::SessionOpened => "session_opened",
+            Change::SaleRecorded => "sale_recorded",
+            Change::SaleVoided => "sale_voided",
+            Change::CashMovement => "cash_movement",
+            Change::SessionClosed => "session_closed",
+            Change::SaleFlagged => "sale_flagged",
+            Change::FlaggedResolved => "flagged_resolved",
+            Change::ConfigChanged => "config_changed",
+            Change::Archived => "archived",
+            Change::Restored => "restored",
+        }
+    }
+}
+
+/// Why a change could not be written where memory said it goes.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The caja's `seq` in the database is not the one memory had: another
+    /// writer, or a commit whose answer was lost. Nothing was written.
+    #[error("the caja's seq in the database is not {expected}")]
+    Moved { expected: i64 },
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// Records `next` as the change that follows `previous_seq`, guarded: the
+/// caja's `event_seq` moves only from `previous_seq`, and the log's key
+/// refuses a `seq` used twice. Returns the event to publish after commit.
+pub fn append(
+    conn: &mut PgConnection,
+    previous_seq: i64,
+    next: &Snapshot,
+    change: Change,
+) -> Result<Event, AppendError> {
+    let id = next.id();
+    debug_assert_eq!(next.seq, previous_seq + 1);
+    let moved = diesel::update(
+        pos_registers::table
+            .find(id)
+            .filter(pos_registers::event_seq.eq(previous_seq)),
+    )
+    .set(pos_registers::event_seq.eq(next.seq))
+    .execute(conn)?;
+    if moved != 1 {
+        return Err(AppendError::Moved {
+            expected: previous_seq,
+        });
+    }
+    let payload = serde_json::to_value(next)
+        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+    diesel::insert_into(register_events::table)
+        .values((
+            register_events::register_id.eq(id),
+            register_events::seq.eq(next.seq),
+            register_events::change.eq(change.as_str()),
+            register_events::payload.eq(&payload),
+        ))
+        .execute(conn)?;
+    Ok(Event::new(id.0, next.seq, change.as_str(), &payload))
+}
+
+/// The events of caja `id` after `after` up to `upto`, in order, when the
+/// log holds every one of them and they are at most [`MAX_REPLAY`].
+pub fn between(
+    conn: &mut PgConnection,
+    id: RegisterId,
+    after: i64,
+    upto: i64,
+) -> QueryResult<Option<Vec<Event>>> {
+    let wanted = upto - after;
+    if !(0..=MAX_REPLAY).contains(&wanted) {
+        return Ok(None);
+    }
+    if wanted == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let rows: Vec<(i64, String, serde_json::Value)> = register_events::table
+        .filter(register_events::register_id.eq(id))
+        .filter(register_events::seq.gt(after))
+        .filter(register_events::seq.le(upto))
+        .order(register_events::seq)
+        .select((
+            register_events::seq,
+            register_events::change,
+            register_events::payload,
+        ))
+        .load(conn)?;
+    let complete = rows.len() as i64 == wanted
+        && rows
+            .iter()
+            .zip(after + 1..)
+            .all(|((seq, ..), expected)| *seq == expected);
+    Ok(complete.then(|| {
+        rows.iter()
+            .map(|(seq, change, payload)| Event::new(id.0, *seq, change, payload))
+            .collect()
+    }))
+}

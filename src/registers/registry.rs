@@ -1,0 +1,477 @@
+//! The registry: every working caja's actor, and what the rest of the hub
+//! may read of it without waiting for it. It owns the actors' lifecycle:
+//! it starts one on create or restore, forgets it once archived, restarts
+//! one that stopped otherwise (reloaded from PostgreSQL, its screens kept),
+//! and never runs two for one caja. Page handlers ask it; they neither
+//! start nor stop actors.
+//!
+//! Reads never queue behind a write (ARCHITECTURE.md rule 10): each caja
+//! publishes its last committed state on a `watch` channel, so snapshots,
+//! new screens and the floor are served at once even while a write waits
+//! on a locked row. Every ask to an actor is bounded by the register
+//! timeout, and a watchdog marks a caja that stays in a write longer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter, MailboxError};
+use dashmap::DashMap;
+use diesel::{Connection, OptionalExtension};
+use serde::Serialize;
+use tokio::sync::{Mutex, broadcast, mpsc, watch};
+
+use super::RegisterError;
+use super::actor::{Halt, RegisterActor};
+use super::commit::Command;
+use super::event_log::{self, Change};
+use super::events::{self, Event, Push};
+use super::health::{Health, HealthCell};
+use super::snapshot::Snapshot;
+use super::store;
+use crate::audit::Actor as AuditActor;
+use crate::cajas::domain::CajaConfig;
+use crate::cajas::model::SaveError;
+use crate::cajas::{Caja, RegisterId};
+use crate::clock::Clock;
+use crate::db::{self, DbError, DbLimits, PgPool};
+
+/// How often the watchdog looks for cajas stuck in a write.
+const WATCHDOG_EVERY: Duration = Duration::from_secs(1);
+/// The first wait before starting an actor again when the database fails.
+const RESTART_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
+
+/// What every register actor works with.
+pub struct Env {
+    pub pool: PgPool,
+    pub clock: Clock,
+    pub limits: DbLimits,
+    /// The longest an ask to a caja waits, and a write may last before the
+    /// caja counts as not answering.
+    pub register_timeout: Duration,
+}
+
+/// What one caja's actor shares with the rest of the hub. It outlives the
+/// actor when the actor is restarted, so the caja's screens stay connected.
+pub struct Shared {
+    /// The caja's own screens.
+    pub events: broadcast::Sender<Push>,
+    /// Every floor dashboard.
+    pub floor: broadcast::Sender<Push>,
+    /// The last committed state.
+    pub state: watch::Sender<Arc<Snapshot>>,
+    pub health: HealthCell,
+}
+
+impl Shared {
+    /// Pushes to the caja's screens and the floor; never waits (a send to a
+    /// channel nobody listens to is simply dropped).
+    pub fn publish(&self, push: Push) {
+        let _ = self.events.send(push.clone());
+        let _ = self.floor.send(push);
+    }
+}
+
+/// An actor told its registry it stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    pub id: RegisterId,
+    pub archived: bool,
+}
+
+/// A register as a screen or a page sees it: its committed state and
+/// whether it answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    #[serde(flatten)]
+    pub register: Arc<Snapshot>,
+    pub health: Health,
+}
+
+#[derive(Clone)]
+struct Entry {
+    addr: Addr<RegisterActor>,
+    shared: Arc<Shared>,
+}
+
+struct Inner {
+    env: Arc<Env>,
+    arbiter: Arbiter,
+    entries: DashMap<RegisterId, Entry>,
+    floor: broadcast::Sender<Push>,
+    /// Starts and stops one at a time: never two actors for one caja.
+    lifecycle: Mutex<()>,
+    supervisor: mpsc::UnboundedSender<Stopped>,
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// Every working caja's actor, found by id.
+#[derive(Clone)]
+pub struct Registers(Arc<Inner>);
+
+impl Registers {
+    /// Starts an actor for every caja not archived, each loaded from the
+    /// database, and the supervisor and watchdog beside them.
+    pub async fn start_all(env: Env) -> Result<Self, DbError> {
+        let (supervisor, stopped) = mpsc::unbounded_channel();
+        let registers = Registers(Arc::new(Inner {
+            env: Arc::new(env),
+            arbiter: Arbiter::new(),
+            entries: DashMap::new(),
+            floor: events::floor_channel(),
+            lifecycle: Mutex::new(()),
+            supervisor,
+            stopping: Default::default(),
+        }));
+        let snapshots = db::run(&registers.0.env.pool, |conn| {
+            store::working_cajas(conn)?
+                .into_iter()
+                .map(|id| Snapshot::load(conn, id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await??;
+        for snapshot in snapshots {
+            registers.start_actor(snapshot, None);
+        }
+        tracing::info!(
+            registers = registers.0.entries.len(),
+            "register actors started"
+        );
+        registers
+            .0
+            .arbiter
+            .spawn(registers.clone().supervise(stopped));
+        registers.0.arbiter.spawn(registers.clone().watchdog());
+        Ok(registers)
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.0.env.clock
+    }
+
+    /// Starts caja `snapshot`'s actor, with the screens' channels of a
+    /// previous actor when it is a restart.
+    fn start_actor(&self, snapshot: Snapshot, shared: Option<Arc<Shared>>) -> Arc<Shared> {
+        let id = snapshot.id();
+        let shared = shared.unwrap_or_else(|| {
+            Arc::new(Shared {
+                events: events::register_channel(),
+                floor: self.0.floor.clone(),
+                state: watch::Sender::new(Arc::new(snapshot.clone())),
+                health: HealthCell::default(),
+            })
+        });
+        let (env, supervisor) = (self.0.env.clone(), self.0.supervisor.clone());
+        let actor_shared = shared.clone();
+        let addr = RegisterActor::start_in_arbiter(&self.0.arbiter.handle(), move |_| {
+            RegisterActor::new(env, actor_shared, snapshot, supervisor)
+        });
+        self.0.entries.insert(
+            id,
+            Entry {
+                addr,
+                shared: shared.clone(),
+            },
+        );
+        shared
+    }
+
+    /// Restarts actors that stopped unexpectedly; forgets archived ones.
+    async fn supervise(self, mut stopped: mpsc::UnboundedReceiver<Stopped>) {
+        while let Some(Stopped { id, archived }) = stopped.recv().await {
+            if self.0.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                continue;
+            }
+            let _lifecycle = self.0.lifecycle.lock().await;
+            let Some(entry) = self.entry(id) else {
+                continue;
+            };
+            if entry.addr.connected() {
+                continue; // an older actor's notice: a new one runs already
+            }
+            if archived {
+                self.0.entries.remove(&id);
+                tracing::info!(register_id = %id, "caja archived: its actor is gone");
+                continue;
+            }
+            tracing::warn!(register_id = %id, "register actor stopped unexpectedly; restarting it");
+            self.restart(id, entry.shared).await;
+        }
+    }
+
+    /// Loads caja `id` again (retrying while the database fails), tells its
+    /// screens what they missed, and starts its actor.
+    async fn restart(&self, id: RegisterId, shared: Arc<Shared>) {
+        let mut backoff = RESTART_BACKOFF.0;
+        let known = shared.state.borrow().seq;
+        loop {
+            let loaded = db::run(&self.0.env.pool, move |conn| {
+                let fresh = Snapshot::load(conn, id)?;
+                let missed = event_log::between(conn, id, known, fresh.seq)?;
+                Ok::<_, diesel::result::Error>((fresh, missed))
+            })
+            .await
+            .map_err(RegisterError::from)
+            .and_then(|loaded| loaded.map_err(RegisterError::from));
+            match loaded {
+                Ok((fresh, missed)) => {
+                    let (fresh_seq, archived) = (fresh.seq, fresh.caja.is_archived());
+                    if archived {
+                        self.0.entries.remove(&id);
+                        return;
+                    }
+                    let shared = self.start_actor(fresh, Some(shared));
+                    if fresh_seq != known {
+                        match missed {
+                            Some(events) => events
+                                .into_iter()
+                                .for_each(|e| shared.publish(Push::Event(e))),
+                            None => shared.publish(Push::Resync { register_id: id.0 }),
+                        }
+                    }
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(register_id = %id, error = ?err, "cannot load a caja to restart its actor; retrying");
+                    self.0.env.clock.sleep(backoff).await;
+                    backoff = (backoff * 2).min(RESTART_BACKOFF.1);
+                }
+            }
+        }
+    }
+
+    /// Marks the cajas whose write has lasted longer than the register timeout.
+    async fn watchdog(self) {
+        loop {
+            self.0.env.clock.sleep(WATCHDOG_EVERY).await;
+            let now = self.0.env.clock.now();
+            for entry in self.0.entries.iter() {
+                if let Some(health) = entry
+                    .shared
+                    .health
+                    .changed(now, self.0.env.register_timeout)
+                {
+                    tracing::warn!(register_id = %entry.key(), ?health, "caja health changed");
+                    entry.shared.publish(Push::health(entry.key().0, &health));
+                }
+            }
+        }
+    }
+
+    fn entry(&self, id: RegisterId) -> Option<Entry> {
+        self.0.entries.get(&id).map(|entry| entry.clone())
+    }
+
+    /// The actor of caja `id` (tests halt it through this).
+    pub fn get(&self, id: RegisterId) -> Option<Addr<RegisterActor>> {
+        self.entry(id).map(|entry| entry.addr)
+    }
+
+    /// Stops caja `id`'s actor as a crash would; the registry restarts it.
+    pub fn halt(&self, id: RegisterId) {
+        if let Some(addr) = self.get(id) {
+            addr.do_send(Halt);
+        }
+    }
+
+    pub fn ids(&self) -> Vec<RegisterId> {
+        let mut ids: Vec<_> = self.0.entries.iter().map(|entry| *entry.key()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Runs `command` on caja `id`, waiting at most the register timeout
+    /// (the command may still commit afterwards: a retry with its key gets
+    /// its answer).
+    pub async fn ask<C>(&self, id: RegisterId, command: C) -> Result<C::Reply, RegisterError>
+    where
+        C: Command + actix::Message<Result = Result<<C as Command>::Reply, RegisterError>>,
+        C::Reply: Send,
+    {
+        let addr = self.get(id).ok_or(RegisterError::UnknownCaja)?;
+        let env = &self.0.env;
+        match env
+            .clock
+            .timeout(env.register_timeout, addr.send(command))
+            .await
+        {
+            Ok(Ok(result)) => result,
+            Ok(Err(MailboxError::Closed)) => {
+                tracing::warn!(register_id = %id, "register actor unreachable (restarting?)");
+                Err(RegisterError::Busy)
+            }
+            Ok(Err(MailboxError::Timeout)) | Err(_) => {
+                tracing::warn!(register_id = %id, timeout = ?env.register_timeout, "register did not answer in time");
+                Err(RegisterError::Busy)
+            }
+        }
+    }
+
+    /// Caja `id`'s last committed state, at once.
+    pub fn snapshot(&self, id: RegisterId) -> Option<Arc<Snapshot>> {
+        self.entry(id)
+            .map(|entry| entry.shared.state.borrow().clone())
+    }
+
+    /// Every working caja's last committed state, in id order.
+    pub fn snapshots(&self) -> Vec<Arc<Snapshot>> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.snapshot(id))
+            .collect()
+    }
+
+    fn view_of(&self, entry: &Entry) -> View {
+        View {
+            register: entry.shared.state.borrow().clone(),
+            health: entry
+                .shared
+                .health
+                .current(self.0.env.clock.now(), self.0.env.register_timeout),
+        }
+    }
+
+    pub fn view(&self, id: RegisterId) -> Option<View> {
+        self.entry(id).map(|entry| self.view_of(&entry))
+    }
+
+    pub fn views(&self) -> Vec<View> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.view(id))
+            .collect()
+    }
+
+    /// A caja's screen: its events from now on, and its state as of now.
+    /// Subscribed first, so no event falls between the two (a screen skips
+    /// the events its state already has).
+    pub fn subscribe(&self, id: RegisterId) -> Option<(broadcast::Receiver<Push>, View)> {
+        let entry = self.entry(id)?;
+        let receiver = entry.shared.events.subscribe();
+        Some((receiver, self.view_of(&entry)))
+    }
+
+    /// The floor: every caja's events from now on, and every state as of now.
+    pub fn subscribe_floor(&self) -> (broadcast::Receiver<Push>, Vec<View>) {
+        let receiver = self.0.floor.subscribe();
+        (receiver, self.views())
+    }
+
+    /// The cajas that do not answer now, with why.
+    pub fn stuck(&self) -> Vec<(Arc<Snapshot>, Health)> {
+        self.views()
+            .into_iter()
+            .filter(|view| !view.health.is_ok())
+            .map(|view| (view.register, view.health))
+            .collect()
+    }
+
+    /// The events of caja `id` after `after`, from the log, when it holds
+    /// them all and they are few enough to replay.
+    pub async fn events_after(&self, id: RegisterId, after: i64, upto: i64) -> Option<Vec<Event>> {
+        db::run(&self.0.env.pool, move |conn| {
+            event_log::between(conn, id, after, upto)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+    }
+
+    /// Creates a caja and starts its actor; the creation is the caja's
+    /// first event. It runs to the end even if the request is dropped.
+    pub async fn create(
+        &self,
+        actor: AuditActor,
+        config: CajaConfig,
+    ) -> Result<Caja, RegisterError> {
+        let this = self.clone();
+        detached(async move {
+            let _lifecycle = this.0.lifecycle.lock().await;
+            let (created, event) = db::run(&this.0.env.pool, move |conn| {
+                conn.transaction(|conn| {
+                    let caja = Caja::create(conn, &actor, &config)?;
+                    record(conn, caja.id, Change::Created)
+                })
+            })
+            .await??;
+            let caja = created.caja.clone();
+            this.start_actor(created, None).publish(Push::Event(event));
+            Ok(caja)
+        })
+        .await
+    }
+
+    /// Brings an archived caja back, with its actor. Restoring one that is
+    /// not archived changes nothing.
+    pub async fn restore(&self, actor: AuditActor, id: RegisterId) -> Result<Caja, RegisterError> {
+        let this = self.clone();
+        detached(async move {
+            let _lifecycle = this.0.lifecycle.lock().await;
+            let restored = db::run(&this.0.env.pool, move |conn| {
+                conn.transaction(|conn| {
+                    let before = Caja::find(conn, id)
+                        .optional()?
+                        .ok_or(SaveError::NotFound)?;
+                    if !before.is_archived() {
+                        return Ok(None);
+                    }
+                    Caja::restore(conn, &actor, id)?;
+                    record(conn, id, Change::Restored).map(Some)
+                })
+            })
+            .await??;
+            match restored {
+                Some((snapshot, event)) => {
+                    let caja = snapshot.caja.clone();
+                    this.start_actor(snapshot, None).publish(Push::Event(event));
+                    Ok(caja)
+                }
+                None => {
+                    let caja =
+                        db::run(&this.0.env.pool, move |conn| Caja::find(conn, id)).await??;
+                    if this.entry(id).is_none() {
+                        let snapshot =
+                            db::run(&this.0.env.pool, move |conn| Snapshot::load(conn, id))
+                                .await??;
+                        this.start_actor(snapshot, None);
+                    }
+                    Ok(caja)
+                }
+            }
+        })
+        .await
+    }
+
+    pub fn stop(&self) {
+        self.0
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.0.arbiter.stop();
+    }
+}
+
+/// Writes caja `id`'s change (made in this transaction) as its next event.
+fn record(
+    conn: &mut diesel::PgConnection,
+    id: RegisterId,
+    change: Change,
+) -> Result<(Snapshot, Event), RegisterError> {
+    let before = Snapshot::load(conn, id)?;
+    let next = before.changed(
+        before.caja.clone(),
+        before.session.clone(),
+        before.history.clone(),
+    );
+    let event = event_log::append(conn, before.seq, &next, change)?;
+    Ok((next, event))
+}
+
+/// Runs `work` as a task of its own, so it finishes even if the request
+/// that asked for it is dropped (no caja left without its actor).
+async fn detached<T: 'static>(
+    work: impl Future<Output = Result<T, RegisterError>> + 'static,
+) -> Result<T, RegisterError> {
+    actix_web::rt::spawn(work)
+        .await
+        .unwrap_or(Err(RegisterError::Db(DbError::Cancelled)))
+}
