@@ -14,6 +14,11 @@ pub async fn healthz() -> HttpResponse {
 
 /// The hub can do its work: the database answers and carries every
 /// migration this binary knows. 503 otherwise, with the reason.
+///
+/// Cajas that do not answer (a write stuck longer than the register
+/// timeout, or failing for the database's sake) are named in the body, but
+/// leave the hub ready: one stuck caja must not take the whole hub (and
+/// every other caja) out of a load balancer.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let unavailable = |reason: &str| {
@@ -21,7 +26,21 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .json(json!({ "status": "unavailable", "reason": reason }))
     };
     match db::run(&state.pool, migrations::has_pending).await {
-        Ok(Ok(false)) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Ok(Ok(false)) => {
+            let stuck: Vec<_> = state
+                .registers
+                .stuck()
+                .into_iter()
+                .map(|(register, health)| {
+                    json!({ "id": register.caja.id, "name": register.caja.name, "health": health })
+                })
+                .collect();
+            if stuck.is_empty() {
+                HttpResponse::Ok().json(json!({ "status": "ready" }))
+            } else {
+                HttpResponse::Ok().json(json!({ "status": "ready", "stuck_cajas": stuck }))
+            }
+        }
         Ok(Ok(true)) => unavailable("migraciones pendientes"),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "not ready: cannot read migrations");

@@ -26,6 +26,9 @@ const sum = (totals) => Object.values(totals ?? {}).reduce((a, b) => a + b, 0);
 
 function alertsOf(register, now) {
   const alerts = [];
+  if (register.health?.status === "stuck") {
+    alerts.push(["bad", `Sin respuesta desde las ${time(register.health.since)}: ${register.health.reason}`]);
+  }
   const { session, provider, last_closing: closing } = register;
   if (session && provider.backup) alerts.push(["warn", `En respaldo: ${provider.provider} desde las ${time(provider.since)}`]);
   if (session) {
@@ -43,6 +46,7 @@ function alertsOf(register, now) {
 }
 
 function statusOf(register) {
+  if (register.health?.status === "stuck") return ["bad", "Sin respuesta"];
   const status = register.caja.operational_status;
   if (status !== "ACTIVE") return [status === "MAINTENANCE" ? "warn" : "off", STATUS_LABELS[status] ?? status];
   return register.session ? ["ok", "Abierta"] : ["off", "Cerrada"];
@@ -52,6 +56,7 @@ function tile(register, now) {
   const { caja, session } = register;
   const card = el("article", null, "tile");
   card.dataset.caja = caja.id;
+  card.dataset.health = register.health?.status ?? "ok";
   const head = el("header");
   const [tone, label] = statusOf(register);
   const badge = el("span", label, `status ${tone}`);

@@ -1,7 +1,8 @@
 // A live connection to the hub (protocol v1, README "Live screens"): keeps
 // the latest snapshot of every register it follows, applies events in seq
 // order exactly once, asks for a resync on a gap, and reconnects by itself
-// with a growing, jittered delay.
+// with a growing, jittered delay, telling the hub the last seq it has so
+// that only what it missed is sent.
 
 const PING_EVERY_MS = 10_000;
 const PONG_WITHIN_MS = 6_000;
@@ -34,7 +35,7 @@ export class LiveConnection {
 
   open() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${location.host}${this.path}`);
+    const socket = new WebSocket(`${scheme}//${location.host}${this.path}${this.resumeQuery()}`);
     this.socket = socket;
     this.status(this.attempt === 0 ? "connecting" : "reconnecting");
     let opened = false;
@@ -47,6 +48,16 @@ export class LiveConnection {
     socket.addEventListener("message", (event) => this.receive(event.data));
     socket.addEventListener("close", (event) => this.closed(event, opened));
     // "error" is always followed by "close", which does the work.
+  }
+
+  /** "?last_seq=41" (one caja) or "?last_seq=1:41,2:17" (the floor), once something is known. */
+  resumeQuery() {
+    if (!this.registers.size) return "";
+    const known = [...this.registers.values()];
+    const seqs = this.path.startsWith("/ws/caja/")
+      ? String(known[0].seq)
+      : known.map((r) => `${r.caja.id}:${r.seq}`).join(",");
+    return `?last_seq=${encodeURIComponent(seqs)}`;
   }
 
   send(message) {
@@ -70,6 +81,18 @@ export class LiveConnection {
         this.status("online");
         this.handlers.onChange(this.registers, message);
         break;
+      case "resumed":
+        // The hub sent what this page missed while away; it is up to date.
+        this.status("online");
+        this.handlers.onChange(this.registers, message);
+        break;
+      case "health": {
+        const known = this.registers.get(message.register_id);
+        if (!known) return;
+        known.health = message.health;
+        this.handlers.onChange(this.registers, message);
+        break;
+      }
       case "event": {
         const known = this.registers.get(message.register_id);
         if (known && message.seq <= known.seq) return; // already applied
@@ -78,7 +101,8 @@ export class LiveConnection {
           return;
         }
         if (message.change === "archived") this.registers.delete(message.register_id);
-        else this.registers.set(message.register_id, message.register);
+        // An event carries the register's whole state; its health is not a change of state.
+        else this.registers.set(message.register_id, { ...message.register, health: known?.health ?? { status: "ok" } });
         this.handlers.onChange(this.registers, message);
         break;
       }

@@ -20,6 +20,10 @@ const FINAL_ERRORS = new Set([
   "provider_not_configured", "idempotency_key_reused", "invalid_sale", "overflow", "unknown_caja",
 ]);
 const RETRY_AFTER_MS = 2_000;
+/** Answers after which a flagged sale is simply sent again later. */
+const RETRYABLE = new Set([
+  "rate_limited", "database_unavailable", "database_timeout", "register_busy", "register_reloaded", "internal",
+]);
 
 let register = null; // this caja's latest snapshot
 let inFlight = null; // the queued sale (or flagged one) sent and not answered yet
@@ -93,7 +97,7 @@ function replyToFlag(id, message) {
   if (message.type === "ack" || message.code === "already_recorded") {
     // Kept by the hub for a supervisor (or recorded after all): off this device.
     queue.done(id);
-  } else if (message.code === "rate_limited" || message.code === "database_unavailable" || message.code === "busy" || message.code === "internal") {
+  } else if (RETRYABLE.has(message.code)) {
     setTimeout(flush, RETRY_AFTER_MS);
   } else {
     queue.reportFailed(id, message.message);
@@ -154,6 +158,12 @@ function readSale() {
 }
 
 /** Why this screen may not take a sale now, if it may not. */
+/** What the cashier must know about the caja's link to the database, if anything. */
+function stuckNotice() {
+  if (register?.health?.status !== "stuck") return null;
+  return `La caja no responde desde las ${time(register.health.since)} (${register.health.reason}): las ventas quedan guardadas en este equipo y se enviarán solas.`;
+}
+
 function refusal() {
   if (!register) return null; // not known yet (offline from the start): queue it
   if (!register.session) return "La sesión de esta caja se cerró: no se pueden registrar más ventas.";
@@ -326,8 +336,9 @@ function render() {
   bind(root, "sale-result").textContent = lastResult;
   const banner = bind(root, "banner");
   const refused = refusal();
-  banner.hidden = !refused;
-  banner.textContent = refused ?? "";
+  const notice = refused ?? stuckNotice();
+  banner.hidden = !notice;
+  banner.textContent = notice ?? "";
   bind(root, "charge").disabled = Boolean(refused) && live.connected;
   if (!register) return;
   bind(root, "caja-name").textContent = register.caja.name;

@@ -12,7 +12,7 @@ use crate::auth::AdminUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
 use crate::registers::RegisterError;
-use crate::registers::actor::{Archive, UpdateConfig};
+use crate::registers::actor::UpdateConfig;
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -363,11 +363,7 @@ pub async fn archive(
         )
     };
     let archived = if state.registers.get(id).is_some() {
-        let msg = Archive {
-            actor,
-            expected_version: version,
-        };
-        state.registers.ask(id, msg).await
+        state.registers.archive(actor, id, version).await
     } else {
         // No actor: archived already, or no such caja.
         db::run(&state.pool, move |conn| {

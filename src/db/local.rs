@@ -238,15 +238,27 @@ impl PrivateCluster {
         Ok(())
     }
 
+    /// Stops the cluster as a crash would (`--mode=immediate`: no
+    /// shutdown checkpoint, recovery at the next start); for tests.
+    pub fn crash(&mut self) -> Result<(), String> {
+        self.running = false;
+        self.pg_ctl_stop_mode("immediate")
+    }
+
     fn pg_ctl_stop(&self) -> Result<(), String> {
+        self.pg_ctl_stop_mode("fast")
+    }
+
+    fn pg_ctl_stop_mode(&self, mode: &str) -> Result<(), String> {
         let data = self.data_dir();
+        let mode = format!("--mode={mode}");
         self.run(
             "pg_ctl",
             [
                 OsStr::new("stop"),
                 OsStr::new("--pgdata"),
                 data.as_os_str(),
-                OsStr::new("--mode=fast"),
+                OsStr::new(&mode),
                 OsStr::new("--wait"),
             ],
         )

@@ -56,6 +56,8 @@ pub struct RegisterActor {
     probing: bool,
     backoff: Duration,
     supervisor: mpsc::UnboundedSender<Stopped>,
+    /// Which of the caja's actors this is, for its registry.
+    generation: u64,
 }
 
 impl RegisterActor {
@@ -64,6 +66,7 @@ impl RegisterActor {
         shared: Arc<Shared>,
         state: Snapshot,
         supervisor: mpsc::UnboundedSender<Stopped>,
+        generation: u64,
     ) -> Self {
         let state = Arc::new(state);
         shared.state.send_replace(state.clone());
@@ -75,6 +78,7 @@ impl RegisterActor {
             probing: false,
             backoff: PROBE_BACKOFF.0,
             supervisor,
+            generation,
         }
     }
 
@@ -209,6 +213,7 @@ impl Actor for RegisterActor {
         tracing::debug!(register_id = self.id(), archived, "register actor stopped");
         let _ = self.supervisor.send(Stopped {
             id: self.state.id(),
+            generation: self.generation,
             archived,
         });
     }

@@ -12,6 +12,7 @@
 //! timeout, and a watchdog marks a caja that stays in a write longer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, MailboxError};
@@ -21,7 +22,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
 use super::RegisterError;
-use super::actor::{Halt, RegisterActor};
+use super::actor::{Archive, Halt, RegisterActor};
 use super::commit::Command;
 use super::event_log::{self, Change};
 use super::events::{self, Event, Push};
@@ -75,6 +76,8 @@ impl Shared {
 #[derive(Debug)]
 pub struct Stopped {
     pub id: RegisterId,
+    /// Which of the caja's actors: an older one's notice is ignored.
+    pub generation: u64,
     pub archived: bool,
 }
 
@@ -90,6 +93,7 @@ pub struct View {
 #[derive(Clone)]
 struct Entry {
     addr: Addr<RegisterActor>,
+    generation: u64,
     shared: Arc<Shared>,
 }
 
@@ -101,7 +105,9 @@ struct Inner {
     /// Starts and stops one at a time: never two actors for one caja.
     lifecycle: Mutex<()>,
     supervisor: mpsc::UnboundedSender<Stopped>,
-    stopping: std::sync::atomic::AtomicBool,
+    stopping: AtomicBool,
+    /// Numbers the actors started, to tell an old one's notice from the current's.
+    generations: AtomicU64,
 }
 
 /// Every working caja's actor, found by id.
@@ -121,6 +127,7 @@ impl Registers {
             lifecycle: Mutex::new(()),
             supervisor,
             stopping: Default::default(),
+            generations: Default::default(),
         }));
         let snapshots = db::run(&registers.0.env.pool, |conn| {
             store::working_cajas(conn)?
@@ -161,14 +168,16 @@ impl Registers {
             })
         });
         let (env, supervisor) = (self.0.env.clone(), self.0.supervisor.clone());
+        let generation = self.0.generations.fetch_add(1, Ordering::Relaxed);
         let actor_shared = shared.clone();
         let addr = RegisterActor::start_in_arbiter(&self.0.arbiter.handle(), move |_| {
-            RegisterActor::new(env, actor_shared, snapshot, supervisor)
+            RegisterActor::new(env, actor_shared, snapshot, supervisor, generation)
         });
         self.0.entries.insert(
             id,
             Entry {
                 addr,
+                generation,
                 shared: shared.clone(),
             },
         );
@@ -177,15 +186,20 @@ impl Registers {
 
     /// Restarts actors that stopped unexpectedly; forgets archived ones.
     async fn supervise(self, mut stopped: mpsc::UnboundedReceiver<Stopped>) {
-        while let Some(Stopped { id, archived }) = stopped.recv().await {
-            if self.0.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        while let Some(Stopped {
+            id,
+            generation,
+            archived,
+        }) = stopped.recv().await
+        {
+            if self.0.stopping.load(Ordering::Relaxed) {
                 continue;
             }
             let _lifecycle = self.0.lifecycle.lock().await;
             let Some(entry) = self.entry(id) else {
                 continue;
             };
-            if entry.addr.connected() {
+            if entry.generation != generation {
                 continue; // an older actor's notice: a new one runs already
             }
             if archived {
@@ -375,6 +389,32 @@ impl Registers {
         .ok()
         .and_then(Result::ok)
         .flatten()
+    }
+
+    /// Archives caja `id` through its actor, which then stops; the caja
+    /// leaves the registry before this answers.
+    pub async fn archive(
+        &self,
+        actor: AuditActor,
+        id: RegisterId,
+        expected_version: i32,
+    ) -> Result<Caja, RegisterError> {
+        let this = self.clone();
+        detached(async move {
+            let archived = this
+                .ask(
+                    id,
+                    Archive {
+                        actor,
+                        expected_version,
+                    },
+                )
+                .await?;
+            let _lifecycle = this.0.lifecycle.lock().await;
+            this.0.entries.remove(&id);
+            Ok(archived)
+        })
+        .await
     }
 
     /// Creates a caja and starts its actor; the creation is the caja's

@@ -190,6 +190,23 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Screenshots at a phone's, a tablet's and a desktop's size (the
+    /// window is left at the desktop's).
+    pub async fn screenshots(&self, name: &str) {
+        for (size, width, height) in [
+            ("phone", 390, 844),
+            ("tablet", 800, 1280),
+            ("desktop", 1366, 768),
+        ] {
+            self.client
+                .set_window_size(width, height)
+                .await
+                .expect("resize the window");
+            self.script("window.scrollTo(0, 0)").await;
+            self.screenshot(&format!("{name}-{size}")).await;
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();

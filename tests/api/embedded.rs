@@ -194,3 +194,223 @@ async fn the_hub_survives_a_postgresql_restart() {
         .unwrap();
     assert_eq!(tickets, 4);
 }
+
+/// PostgreSQL crashes (`pg_ctl stop -m immediate`) in the middle of a burst
+/// of sales on three cajas, with commits in flight. Every sale is retried
+/// with its key until acknowledged; afterwards each was recorded exactly
+/// once, every caja's seq is unique and gapless, every session's counters
+/// equal the sums of its rows, and each actor's memory equals the database.
+#[actix_web::test]
+async fn a_crash_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cajahub::auth::user::Role;
+    use cajahub::db::local::PrivateCluster;
+    use futures_util::StreamExt;
+
+    if !server_programs_installed() {
+        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = root.path().join("pg");
+    let mut cluster = PrivateCluster::start(&dir).expect("private cluster");
+    let url = cluster.url();
+    let app = crate::helpers::TestApp::spawn_with_url(&url).await;
+    app.log_in_as("admin", Role::Admin).await;
+    assert_eq!(
+        app.post_form("/admin/jornadas/abrir", &[]).await.status(),
+        303
+    );
+    const CAJAS: i32 = 6;
+    const SALES: usize = 300;
+    let mut cashiers = Vec::new();
+    for n in 1..=CAJAS {
+        let (name, code) = (format!("Barra {n}"), format!("BARRA-{n}"));
+        let mut fields = crate::cajas::paso_6_1_fields();
+        fields.retain(|(field, _)| !matches!(*field, "name" | "code"));
+        fields.extend([("name", name.as_str()), ("code", code.as_str())]);
+        assert_eq!(
+            app.post_form("/admin/cajas/crear", &fields).await.status(),
+            303
+        );
+        let cashier = app.visitor(&format!("cajero{n}"), Role::Cajero).await;
+        let response = cashier
+            .post(
+                &app,
+                "/caja/session/open",
+                &[("register_id", &n.to_string()), ("initial_cash", "0")],
+            )
+            .await;
+        assert_eq!(response.status(), 303);
+        cashiers.push(cashier);
+    }
+    let sales: Vec<(i32, serde_json::Value)> = (0..SALES)
+        .map(|i| {
+            let caja = i as i32 % CAJAS + 1;
+            let total = 1_000 + i as i64 * 7;
+            let sale = serde_json::json!({"key": uuid::Uuid::new_v4().to_string(), "total": total,
+                "payments": [{"method": if i % 2 == 0 { "EFECTIVO" } else { "DEBITO" }, "amount": total,
+                              "provider": if i % 2 == 0 { None } else { Some("GETNET") }}]});
+            (caja, sale)
+        })
+        .collect();
+    let send = |caja: i32, sale: &serde_json::Value| {
+        cashiers[caja as usize - 1]
+            .client
+            .post(app.url(&format!("/api/cajas/{caja}/sales")))
+            .json(sale)
+            .send()
+    };
+
+    // The burst, 24 in flight; PostgreSQL crashes after a third is
+    // answered and comes back at once, as a supervised service would.
+    let answered = AtomicUsize::new(0);
+    let crashed = tokio::sync::Notify::new();
+    let burst = futures_util::stream::iter(sales.iter())
+        .map(|(caja, sale)| async {
+            let status = send(*caja, sale)
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            if answered.fetch_add(1, Ordering::SeqCst) + 1 == SALES / 3 {
+                crashed.notify_one();
+            }
+            status
+        })
+        .buffered(24)
+        .collect::<Vec<u16>>();
+    let crash = async {
+        crashed.notified().await;
+        // On a thread of its own: the burst goes on while PostgreSQL is away.
+        let (done, restarted) = tokio::sync::oneshot::channel();
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            cluster.crash().expect("crash");
+            let _ = done.send(PrivateCluster::start(&dir).expect("restarts after the crash"));
+        });
+        restarted.await.expect("the restart thread answers")
+    };
+    let (statuses, _cluster) = tokio::join!(burst, crash);
+    assert!(
+        statuses.contains(&201),
+        "some sales went in before the crash"
+    );
+    let failed = statuses.iter().filter(|s| **s != 201).count();
+    eprintln!("{failed} of {SALES} sales met the crash and are retried");
+    // Every sale retried with its key until the hub acknowledges it.
+    let mut acks: HashMap<String, serde_json::Value> = HashMap::new();
+    for (caja, sale) in &sales {
+        let key = sale["key"].as_str().unwrap().to_owned();
+        for attempt in 0.. {
+            let response = send(*caja, sale).await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            if status == 200 || status == 201 {
+                acks.insert(key, body);
+                break;
+            }
+            assert_eq!(status, 503, "{body}");
+            assert!(attempt < 100, "the hub recovers by itself");
+            // PostgreSQL is still coming up.
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    let mut conn = PgConnection::establish(&url).unwrap();
+    let count = |conn: &mut PgConnection, sql: &str| -> i64 {
+        diesel::dsl::sql::<diesel::sql_types::BigInt>(sql)
+            .get_result(conn)
+            .unwrap()
+    };
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM sales"),
+        SALES as i64,
+        "each sale once"
+    );
+    for caja in 1..=CAJAS {
+        let seq = count(
+            &mut conn,
+            &format!("SELECT event_seq FROM pos_registers WHERE id = {caja}"),
+        );
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!("SELECT count(*) FROM register_events WHERE register_id = {caja}")
+            ),
+            seq,
+            "caja {caja}: one event per seq"
+        );
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!("SELECT count(DISTINCT seq) FROM sales WHERE register_id = {caja}")
+            ),
+            count(
+                &mut conn,
+                &format!("SELECT count(*) FROM sales WHERE register_id = {caja}")
+            ),
+        );
+        for (column, summed) in [
+            ("ticket_count::bigint", "count(*)"),
+            (
+                "COALESCE((payment_totals->>'EFECTIVO')::bigint, 0)",
+                "COALESCE(sum(total) FILTER (WHERE p.method = 'EFECTIVO'), 0)::bigint",
+            ),
+            (
+                "COALESCE((payment_totals->>'DEBITO')::bigint, 0)",
+                "COALESCE(sum(p.amount_charged) FILTER (WHERE p.method = 'DEBITO'), 0)::bigint",
+            ),
+            (
+                "payment_provider_used_primary_count::bigint",
+                "count(*) FILTER (WHERE p.provider IS NOT NULL)",
+            ),
+        ] {
+            let stored = count(
+                &mut conn,
+                &format!("SELECT {column} FROM register_sessions WHERE register_id = {caja}"),
+            );
+            let rows = count(
+                &mut conn,
+                &format!(
+                    "SELECT {summed} FROM sales s JOIN sale_payments p ON p.sale_id = s.id WHERE s.register_id = {caja}"
+                ),
+            );
+            assert_eq!(stored, rows, "caja {caja}: {column}");
+        }
+        let snapshot: serde_json::Value = app
+            .get(&format!("/api/cajas/{caja}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            snapshot["register"]["seq"].as_i64(),
+            Some(seq),
+            "caja {caja}: memory is the database"
+        );
+        assert_eq!(
+            snapshot["register"]["session"]["ticket_count"].as_i64(),
+            Some(count(
+                &mut conn,
+                &format!(
+                    "SELECT ticket_count::bigint FROM register_sessions WHERE register_id = {caja}"
+                )
+            ))
+        );
+    }
+    let mut seqs: Vec<(i64, i64)> = acks
+        .values()
+        .map(|ack| {
+            (
+                ack["register_id"].as_i64().unwrap(),
+                ack["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), SALES, "every acknowledgement names its own seq");
+}

@@ -233,6 +233,8 @@ pub struct TestApp {
     pub state: actix_web::web::Data<cajahub::startup::AppState>,
     /// What it was started with, kept for a restart.
     settings: Settings,
+    /// The URL the hub reaches its database by (a proxy's, in fault tests).
+    hub_url: String,
 }
 
 fn app_address(address: &str) -> std::net::SocketAddr {
@@ -249,6 +251,7 @@ pub struct StoppedApp {
     db: TestDb,
     csrf: Mutex<String>,
     settings: Settings,
+    hub_url: String,
 }
 
 impl StoppedApp {
@@ -263,7 +266,7 @@ impl StoppedApp {
 
     pub async fn start(self) -> TestApp {
         let settings = self.settings;
-        let mut app = TestApp::spawn_with(self.db, |s| *s = settings).await;
+        let mut app = TestApp::spawn_through(self.db, self.hub_url, |s| *s = settings).await;
         app.client = self.client;
         app.csrf = self.csrf;
         app
@@ -318,10 +321,21 @@ impl TestApp {
 
     /// The app on `db`, with settings changed by `configure`.
     pub async fn spawn_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -> Self {
+        let url = db.url();
+        Self::spawn_through(db, url, configure).await
+    }
+
+    /// The app on `db`, reached by the hub through `hub_url` (a proxy),
+    /// while the test's own connections go straight to the database.
+    pub async fn spawn_through(
+        db: TestDb,
+        hub_url: String,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         cajahub::telemetry::init("warn", false);
-        let mut settings = Settings::for_database(db.url());
+        let mut settings = Settings::for_database(hub_url.clone());
         configure(&mut settings);
-        let app = Application::build(&settings, &db.url())
+        let app = Application::build(&settings, &hub_url)
             .await
             .expect("the application starts");
         let address = format!("http://{}", app.address());
@@ -338,6 +352,7 @@ impl TestApp {
             server,
             state,
             settings,
+            hub_url,
         }
     }
 
@@ -357,6 +372,7 @@ impl TestApp {
             db,
             csrf,
             settings,
+            hub_url,
             ..
         } = self;
         StoppedApp {
@@ -365,6 +381,7 @@ impl TestApp {
             db,
             csrf,
             settings,
+            hub_url,
         }
     }
 

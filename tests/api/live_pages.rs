@@ -415,3 +415,68 @@ async fn a_pos_whose_login_expired_sends_the_cashier_to_log_in_and_back() {
     );
     pos.close().await;
 }
+
+/// A caja whose row another transaction holds: the POS keeps the sale and
+/// says the caja does not answer, the floor marks its tile "Sin respuesta";
+/// once the lock goes the sale goes in by itself and both screens recover.
+#[actix_web::test]
+async fn a_stuck_caja_is_marked_on_the_floor_and_the_pos_keeps_its_sale() {
+    use diesel::connection::SimpleConnection;
+
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.lock_timeout = std::time::Duration::from_millis(200);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    app.create_user("supervisora", Role::Supervisor);
+    let Some(floor) = Browser::start().await else {
+        return;
+    };
+    floor.log_in(&app, "supervisora").await;
+    floor.goto(&app, "/admin/piso").await;
+    floor.wait_text("[data-bind=connection]", "En línea").await;
+    let tile = "[data-caja='1']";
+    floor
+        .wait_text(&format!("{tile} [data-field=status]"), "Abierta")
+        .await;
+
+    let mut lock = app.conn();
+    lock.batch_execute("BEGIN; SELECT 1 FROM pos_registers WHERE id = 1 FOR UPDATE;")
+        .unwrap();
+    sell(&pos, "4500", "EFECTIVO").await;
+    floor
+        .wait_text(&format!("{tile} [data-field=status]"), "Sin respuesta")
+        .await;
+    let alerts = floor.text(&format!("{tile} [data-field=alerts]")).await;
+    assert!(
+        alerts.contains("la base de datos no respondió a tiempo"),
+        "{alerts}"
+    );
+    pos.wait_text_prefix("[data-bind=banner]", "La caja no responde desde las")
+        .await;
+    assert_eq!(
+        pos.script(OUTBOX).await.as_array().map(Vec::len),
+        Some(1),
+        "kept on the device"
+    );
+    floor.screenshots("floor-caja-sin-respuesta").await;
+    pos.screenshots("pos-caja-sin-respuesta").await;
+
+    lock.batch_execute("ROLLBACK").unwrap();
+    floor
+        .wait_text(&format!("{tile} [data-field=total]"), "$4.500")
+        .await;
+    floor
+        .wait_text(&format!("{tile} [data-field=status]"), "Abierta")
+        .await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $4.500")
+        .await;
+    let banner: Value = pos
+        .script("return document.querySelector('[data-bind=banner]').hidden")
+        .await;
+    assert_eq!(banner, Value::Bool(true), "the notice is gone");
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 1, "sold once");
+}

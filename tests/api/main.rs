@@ -12,5 +12,7 @@ mod health;
 mod helpers;
 mod live_pages;
 mod migrations;
+mod proxy;
 mod registers;
 mod screens;
+mod write_path;

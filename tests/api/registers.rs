@@ -55,7 +55,7 @@ struct Closed {
 
 /// A venue ready to sell: caja TEST-01 (PASO 6.1), an open jornada, and
 /// a cashier. Returns the caja's id and the cashier's browser.
-async fn venue(app: &TestApp) -> (i32, Visitor) {
+pub(crate) async fn venue(app: &TestApp) -> (i32, Visitor) {
     assert_eq!(
         app.post_form("/admin/cajas/crear", &paso_6_1_fields())
             .await
@@ -75,7 +75,12 @@ async fn venue(app: &TestApp) -> (i32, Visitor) {
     (id, cashier)
 }
 
-async fn open_session(app: &TestApp, who: &Visitor, caja: i32, float: &str) -> reqwest::Response {
+pub(crate) async fn open_session(
+    app: &TestApp,
+    who: &Visitor,
+    caja: i32,
+    float: &str,
+) -> reqwest::Response {
     who.post(
         app,
         "/caja/session/open",
@@ -84,7 +89,7 @@ async fn open_session(app: &TestApp, who: &Visitor, caja: i32, float: &str) -> r
     .await
 }
 
-async fn sell(app: &TestApp, who: &Visitor, caja: i32, body: &Value) -> (u16, Value) {
+pub(crate) async fn sell(app: &TestApp, who: &Visitor, caja: i32, body: &Value) -> (u16, Value) {
     let response = who
         .client
         .post(app.url(&format!("/api/cajas/{caja}/sales")))
@@ -96,11 +101,11 @@ async fn sell(app: &TestApp, who: &Visitor, caja: i32, body: &Value) -> (u16, Va
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn key() -> String {
+pub(crate) fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn cash_sale(total: i64) -> Value {
+pub(crate) fn cash_sale(total: i64) -> Value {
     json!({"key": key(), "total": total, "payments": [{"method": "EFECTIVO", "amount": total}]})
 }
 
@@ -713,7 +718,7 @@ async fn a_restart_continues_where_the_last_acknowledged_change_left_off() {
 }
 
 /// The session's counters equal the sums over its rows (voided sales out).
-fn assert_counters_match_rows(app: &TestApp, session: i64) {
+pub(crate) fn assert_counters_match_rows(app: &TestApp, session: i64) {
     let row = |sql: &str| app.count(&sql.replace("{s}", &session.to_string()));
     for method in ["EFECTIVO", "DEBITO", "CREDITO", "TRANSFERENCIA"] {
         let stored = row(&format!(
@@ -762,7 +767,12 @@ fn assert_counters_match_rows(app: &TestApp, session: i64) {
     );
 }
 
-async fn post_json(app: &TestApp, who: &Visitor, path: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post_json(
+    app: &TestApp,
+    who: &Visitor,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
     let response = who
         .client
         .post(app.url(path))

@@ -1,0 +1,761 @@
+//! The write path under faults injected for real: a proxy that cuts the
+//! hub's database connection right before or right after a COMMIT, a row
+//! locked by another transaction, a COMMIT whose answer is held back, an
+//! actor stopped by force. After each, the database, the actors' memory
+//! and the screens must agree: `seq` unique and gapless, every session's
+//! counters equal to the sums of its rows, every committed change seen once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cajahub::auth::user::Role;
+use cajahub::clock::{Clock, ManualClock};
+use diesel::connection::SimpleConnection;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb, Visitor, location};
+use crate::proxy::{Fault, PgProxy};
+use crate::registers::{
+    assert_counters_match_rows, cash_sale, key, open_session, post_json, sell, venue,
+};
+use crate::screens::{Socket, connect, next_json};
+
+/// A hub whose database connections pass through a fault proxy, on a
+/// clock the test moves (so no probe or timeout fires by itself).
+async fn hub_behind_proxy(
+    configure: impl FnOnce(&mut cajahub::config::Settings),
+) -> (TestApp, PgProxy, Arc<ManualClock>) {
+    let proxy = PgProxy::start();
+    let db = TestDb::migrated();
+    let url = proxy.url(&db.name);
+    let (clock, manual) = Clock::manual();
+    let app = TestApp::spawn_through(db, url, |settings| {
+        settings.clock = clock;
+        configure(settings);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    (app, proxy, manual)
+}
+
+/// A floor dashboard, past its first snapshot; returns the caja's seq in it.
+async fn floor(app: &TestApp, caja: i32) -> (Socket, i64) {
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut socket = connect(app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    let snapshot = next_json(&mut socket).await.unwrap();
+    assert_eq!(snapshot["type"], "snapshot");
+    let seq = registers_of(&snapshot)
+        .find(|r| r["caja"]["id"] == caja)
+        .map_or(0, |r| r["seq"].as_i64().unwrap());
+    (socket, seq)
+}
+
+fn registers_of(snapshot: &Value) -> impl Iterator<Item = &Value> {
+    snapshot["registers"].as_array().into_iter().flatten()
+}
+
+/// Reads the floor until caja `caja`'s event `upto` arrived; returns the
+/// seqs of that caja's events in the order they came. A resync snapshot
+/// counts as having everything it holds.
+async fn seqs_until(socket: &mut Socket, caja: i32, upto: i64) -> Vec<i64> {
+    let mut seen = Vec::new();
+    loop {
+        let message = next_json(socket).await.expect("the floor stays open");
+        match message["type"].as_str() {
+            Some("event") if message["register_id"] == caja => {
+                let seq = message["seq"].as_i64().unwrap();
+                seen.push(seq);
+                if seq >= upto {
+                    return seen;
+                }
+            }
+            Some("snapshot") => {
+                let seq = registers_of(&message)
+                    .find(|r| r["caja"]["id"] == caja)
+                    .and_then(|r| r["seq"].as_i64())
+                    .unwrap();
+                seen.push(-seq); // marks a resync to the assertion
+                if seq >= upto {
+                    return seen;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The caja's seq, as the database and the event log hold it: one event
+/// per seq from 1, none missing, none twice.
+fn assert_log_is_whole(app: &TestApp, caja: i32) -> i64 {
+    let seq = app.count(&format!(
+        "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
+    ));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM register_events WHERE register_id = {caja}"
+        )),
+        seq,
+        "one event per seq"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COALESCE(max(seq), 0) AS n FROM register_events WHERE register_id = {caja}"
+        )),
+        seq
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(DISTINCT seq) AS n FROM sales WHERE register_id = {caja}"
+        )),
+        app.count(&format!(
+            "SELECT count(*) AS n FROM sales WHERE register_id = {caja}"
+        )),
+        "no two sales share a seq"
+    );
+    seq
+}
+
+/// The caja's snapshot (what its actor holds) equals the database.
+async fn assert_memory_is_the_database(app: &TestApp, who: &Visitor, caja: i32) {
+    let snapshot: Value = who
+        .get(app, &format!("/api/cajas/{caja}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let register = &snapshot["register"];
+    assert_eq!(
+        register["seq"].as_i64(),
+        Some(app.count(&format!(
+            "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
+        )))
+    );
+    let open = app.count(&format!(
+        "SELECT COALESCE(max(id), 0)::bigint AS n FROM register_sessions WHERE register_id = {caja} AND status = 'OPEN'"
+    ));
+    if open == 0 {
+        assert!(register["session"].is_null(), "{register}");
+        return;
+    }
+    let session = &register["session"];
+    assert_eq!(session["id"].as_i64(), Some(open));
+    for (field, column) in [
+        ("ticket_count", "ticket_count::bigint"),
+        ("cash_sales", "cash_sales"),
+        ("cash_in", "cash_in"),
+        ("cash_out", "cash_out"),
+    ] {
+        assert_eq!(
+            session[field].as_i64(),
+            Some(app.count(&format!(
+                "SELECT {column} AS n FROM register_sessions WHERE id = {open}"
+            ))),
+            "{field}"
+        );
+    }
+    assert_counters_match_rows(app, open);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Faulted {
+    Sale,
+    Open,
+    Close,
+    Void,
+    Movement,
+}
+
+/// The cut `fault` on `command`: the client is told the database failed,
+/// its retry with the same key is answered right (the original answer, or
+/// done now), three more sales go on, and everything agrees, also after a
+/// restart.
+async fn a_cut_connection(fault: Fault, command: Faulted) {
+    let (app, proxy, _clock) = hub_behind_proxy(|_| {}).await;
+    let (caja, cashier) = venue(&app).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let (mut screen, mut expected_from) = floor(&app, caja).await;
+    if !matches!(command, Faulted::Open) {
+        assert_eq!(
+            open_session(&app, &cashier, caja, "10000").await.status(),
+            303
+        );
+    }
+    let mut last = None;
+    if !matches!(command, Faulted::Open) {
+        for total in [1_000, 2_000, 3_000] {
+            let (status, ack) = sell(&app, &cashier, caja, &cash_sale(total)).await;
+            assert_eq!(status, 201, "{ack}");
+            last = Some(ack);
+        }
+    }
+    let session_of = |app: &TestApp| {
+        app.count(&format!(
+            "SELECT COALESCE(max(id), 0)::bigint AS n FROM register_sessions WHERE register_id = {caja}"
+        ))
+    };
+
+    let trigger = proxy.arm(fault, "register_events");
+    match command {
+        Faulted::Sale => {
+            let sale = cash_sale(5_000);
+            let (status, body) = sell(&app, &cashier, caja, &sale).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (503, Some("database_unavailable")),
+                "{body}"
+            );
+            trigger.fired().await;
+            let (status, ack) = sell(&app, &cashier, caja, &sale).await;
+            match fault {
+                Fault::CutAfterCommit => {
+                    assert_eq!(
+                        (status, ack["replayed"].as_bool()),
+                        (200, Some(true)),
+                        "{ack}"
+                    );
+                    assert_eq!(
+                        ack["seq"],
+                        last.as_ref().unwrap()["seq"].as_i64().unwrap() + 1
+                    );
+                }
+                _ => assert_eq!(
+                    (status, ack["replayed"].as_bool()),
+                    (201, Some(false)),
+                    "{ack}"
+                ),
+            }
+            assert_eq!(
+                app.count(&format!(
+                    "SELECT count(*) AS n FROM sales WHERE idempotency_key = '{}'",
+                    sale["key"].as_str().unwrap()
+                )),
+                1,
+                "the sale is recorded once"
+            );
+        }
+        Faulted::Open => {
+            let form = [
+                ("register_id", caja.to_string()),
+                ("initial_cash", "10000".to_owned()),
+                ("key", key()),
+            ];
+            let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let response = cashier.post(&app, "/caja/session/open", &fields).await;
+            assert_eq!(response.status(), 503);
+            trigger.fired().await;
+            let response = cashier.post(&app, "/caja/session/open", &fields).await;
+            assert_eq!(
+                response.status(),
+                303,
+                "the retry opens, or finds it opened"
+            );
+            assert_eq!(location(&response), format!("/caja/pos?caja={caja}"));
+            assert_eq!(
+                app.count("SELECT count(*) AS n FROM register_sessions"),
+                1,
+                "one session"
+            );
+        }
+        Faulted::Close => {
+            let session = session_of(&app);
+            let form = [
+                ("register_id", caja.to_string()),
+                ("session_id", session.to_string()),
+                ("key", key()),
+                ("cash_count", "16000".to_owned()),
+            ];
+            let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let response = cashier.post(&app, "/caja/session/close", &fields).await;
+            assert_eq!(response.status(), 503);
+            trigger.fired().await;
+            let response = cashier.post(&app, "/caja/session/close", &fields).await;
+            assert_eq!(
+                response.status(),
+                303,
+                "the retry closes, or finds it closed"
+            );
+            assert_eq!(location(&response), format!("/caja/session/{session}"));
+            assert_eq!(
+                app.count(&format!(
+                    "SELECT cash_difference AS n FROM register_sessions WHERE id = {session}"
+                )),
+                0,
+                "closed once, with its count"
+            );
+            assert_eq!(
+                app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'sesion.cerrada'"),
+                1
+            );
+            assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+        }
+        Faulted::Void => {
+            let sale_id = last.as_ref().unwrap()["sale_id"].as_i64().unwrap();
+            let path = format!("/api/cajas/{caja}/sales/{sale_id}/void");
+            let body = json!({"key": key(), "reason": "cobrada dos veces"});
+            let (status, answer) = post_json(&app, &supervisor, &path, &body).await;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (503, Some("database_unavailable"))
+            );
+            trigger.fired().await;
+            let (status, answer) = post_json(&app, &supervisor, &path, &body).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(
+                app.count("SELECT count(*) AS n FROM sales WHERE voided_at IS NOT NULL"),
+                1
+            );
+            assert_eq!(
+                app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'venta.anulada'"),
+                1
+            );
+        }
+        Faulted::Movement => {
+            let path = format!("/api/cajas/{caja}/cash-movements");
+            let body =
+                json!({"key": key(), "kind": "RETIRO", "amount": 4_000, "reason": "a caja fuerte"});
+            let (status, answer) = post_json(&app, &cashier, &path, &body).await;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (503, Some("database_unavailable"))
+            );
+            trigger.fired().await;
+            let (status, answer) = post_json(&app, &cashier, &path, &body).await;
+            assert_eq!(
+                (status, answer["expected_cash"].as_i64()),
+                (201, Some(12_000)),
+                "{answer}"
+            );
+            assert_eq!(
+                app.count("SELECT count(*) AS n FROM cash_movements"),
+                1,
+                "dropped once"
+            );
+        }
+    }
+    for total in [4_000, 5_500, 6_990] {
+        let (status, ack) = sell(&app, &cashier, caja, &cash_sale(total)).await;
+        assert_eq!(status, 201, "{ack}");
+    }
+
+    let seq = assert_log_is_whole(&app, caja);
+    for session in 1..=session_of(&app) {
+        // A serial number taken by a rolled-back insert has no row.
+        if app.count(&format!(
+            "SELECT count(*) AS n FROM register_sessions WHERE id = {session}"
+        )) == 1
+        {
+            assert_counters_match_rows(&app, session);
+        }
+    }
+    assert_memory_is_the_database(&app, &cashier, caja).await;
+    let seen = seqs_until(&mut screen, caja, seq).await;
+    let wanted: Vec<i64> = (expected_from + 1..=seq).collect();
+    assert_eq!(
+        seen, wanted,
+        "the floor saw every committed change once, in order"
+    );
+    expected_from = seq;
+
+    let app = app.restart().await;
+    assert_memory_is_the_database(&app, &cashier, caja).await;
+    assert_eq!(assert_log_is_whole(&app, caja), expected_from);
+}
+
+macro_rules! cut_tests {
+    ($($name:ident: $fault:expr, $command:expr;)*) => {$(
+        #[actix_web::test]
+        async fn $name() {
+            a_cut_connection($fault, $command).await;
+        }
+    )*};
+}
+
+cut_tests! {
+    a_sale_whose_commit_answer_is_lost_is_replayed_once: Fault::CutAfterCommit, Faulted::Sale;
+    a_sale_cut_before_its_commit_is_made_on_retry: Fault::CutBeforeCommit, Faulted::Sale;
+    a_session_open_whose_commit_answer_is_lost_opens_once: Fault::CutAfterCommit, Faulted::Open;
+    a_session_open_cut_before_its_commit_opens_on_retry: Fault::CutBeforeCommit, Faulted::Open;
+    a_close_whose_commit_answer_is_lost_closes_once: Fault::CutAfterCommit, Faulted::Close;
+    a_close_cut_before_its_commit_closes_on_retry: Fault::CutBeforeCommit, Faulted::Close;
+    a_void_whose_commit_answer_is_lost_voids_once: Fault::CutAfterCommit, Faulted::Void;
+    a_void_cut_before_its_commit_voids_on_retry: Fault::CutBeforeCommit, Faulted::Void;
+    a_cash_drop_whose_commit_answer_is_lost_is_recorded_once: Fault::CutAfterCommit, Faulted::Movement;
+    a_cash_drop_cut_before_its_commit_is_recorded_on_retry: Fault::CutBeforeCommit, Faulted::Movement;
+}
+
+/// With no retry and no other command, the register still finds the sale
+/// whose answer was lost: it probes the database (on its clock) and the
+/// screens hear of the sale.
+#[actix_web::test]
+async fn a_lost_commit_reaches_the_screens_without_a_retry() {
+    let (app, proxy, clock) = hub_behind_proxy(|_| {}).await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let (mut screen, from) = floor(&app, caja).await;
+    let trigger = proxy.arm(Fault::CutAfterCommit, "register_events");
+    let (status, _) = sell(&app, &cashier, caja, &cash_sale(2_500)).await;
+    assert_eq!(status, 503);
+    trigger.fired().await;
+    clock.advance(Duration::from_secs(1));
+    let seq = assert_log_is_whole(&app, caja);
+    assert_eq!(seqs_until(&mut screen, caja, seq).await, vec![from + 1]);
+    assert_memory_is_the_database(&app, &cashier, caja).await;
+}
+
+/// A caja whose row another transaction holds: its sale fails within the
+/// lock timeout with a clear error, other cajas sell, a new floor gets its
+/// snapshot at once with the caja marked, /readyz names it; all recover
+/// once the lock goes.
+#[actix_web::test]
+async fn a_locked_caja_answers_in_time_and_stops_nothing_else() {
+    let (app, _proxy, clock) = hub_behind_proxy(|settings| {
+        settings.lock_timeout = Duration::from_millis(200);
+        settings.statement_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let (caja, cashier) = venue(&app).await;
+    let mut other = crate::cajas::paso_6_1_fields();
+    for (field, value) in other.iter_mut() {
+        match *field {
+            "name" => *value = "Barra 2",
+            "code" => *value = "BARRA-2",
+            _ => {}
+        }
+    }
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &other).await.status(),
+        303
+    );
+    let second =
+        app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'BARRA-2'") as i32;
+    let cashier2 = app.visitor("cajero2", Role::Cajero).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    assert_eq!(
+        open_session(&app, &cashier2, second, "0").await.status(),
+        303
+    );
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+
+    let mut lock = app.conn();
+    lock.batch_execute(&format!(
+        "BEGIN; SELECT 1 FROM pos_registers WHERE id = {caja} FOR UPDATE;"
+    ))
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    let sale = cash_sale(1_000);
+    let (status, body) = sell(&app, &cashier, caja, &sale).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("database_timeout")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered within the lock timeout"
+    );
+    let (status, _) = sell(&app, &cashier2, second, &cash_sale(2_000)).await;
+    assert_eq!(status, 201, "the other caja sells");
+
+    let snapshot: Value = supervisor
+        .get(&app, &format!("/api/cajas/{caja}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot["register"]["health"]["status"], "stuck",
+        "{snapshot}"
+    );
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut fresh = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .unwrap();
+    let first = next_json(&mut fresh).await.unwrap();
+    let tile = registers_of(&first)
+        .find(|r| r["caja"]["id"] == caja)
+        .unwrap();
+    assert_eq!(tile["health"]["status"], "stuck");
+    assert!(
+        tile["health"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a tiempo"),
+        "{tile}"
+    );
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(
+        ready["status"], "ready",
+        "one stuck caja does not take the hub out"
+    );
+    assert_eq!(ready["stuck_cajas"][0]["id"], caja, "{ready}");
+
+    // The lock goes: the caja's probe (on the clock) finds it free.
+    lock.batch_execute("ROLLBACK").unwrap();
+    clock.advance(Duration::from_secs(1));
+    loop {
+        let message = next_json(&mut fresh).await.unwrap();
+        if message["type"] == "health" && message["register_id"] == caja {
+            assert_eq!(message["health"]["status"], "ok");
+            break;
+        }
+    }
+    let (status, ack) = sell(&app, &cashier, caja, &sale).await;
+    assert_eq!(
+        (status, ack["replayed"].as_bool()),
+        (201, Some(false)),
+        "{ack}"
+    );
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert!(
+        ready
+            .get("stuck_cajas")
+            .is_none_or(|s| s.as_array().unwrap().is_empty()),
+        "{ready}"
+    );
+    assert_log_is_whole(&app, caja);
+    assert_memory_is_the_database(&app, &cashier, caja).await;
+}
+
+/// A COMMIT whose answer never comes: the request is answered
+/// `register_busy` once the register timeout passes on the clock, the
+/// watchdog marks the caja, and when the answer finally arrives the sale
+/// is in memory and on the screens.
+#[actix_web::test]
+async fn a_write_that_hangs_is_bounded_and_marked() {
+    let (app, proxy, clock) = hub_behind_proxy(|settings| {
+        settings.register_timeout = Duration::from_secs(8);
+    })
+    .await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let (mut screen, from) = floor(&app, caja).await;
+    let trigger = proxy.arm(Fault::HoldCommitAnswer, "register_events");
+    let sale = cash_sale(3_000);
+    let request = sell(&app, &cashier, caja, &sale);
+    let clock_moves = async {
+        trigger.fired().await;
+        clock.advance(Duration::from_secs(9));
+    };
+    let ((status, body), ()) = tokio::join!(request, clock_moves);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("register_busy")),
+        "{body}"
+    );
+    loop {
+        let message = next_json(&mut screen).await.unwrap();
+        if message["type"] == "health" && message["register_id"] == caja {
+            assert_eq!(message["health"]["status"], "stuck", "{message}");
+            break;
+        }
+    }
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["stuck_cajas"][0]["id"], caja, "{ready}");
+
+    trigger.release();
+    let seq = from + 1;
+    let mut saw_event = false;
+    while !saw_event {
+        let message = next_json(&mut screen).await.unwrap();
+        saw_event = message["type"] == "event" && message["seq"] == seq;
+    }
+    let (status, ack) = sell(&app, &cashier, caja, &sale).await;
+    assert_eq!(
+        (status, ack["replayed"].as_bool(), ack["seq"].as_i64()),
+        (200, Some(true), Some(seq))
+    );
+    assert_memory_is_the_database(&app, &cashier, caja).await;
+}
+
+/// A screen that reconnects with the last seq it saw gets what it missed
+/// from the event log, in order and once; one that cannot be told it all
+/// gets a snapshot.
+#[actix_web::test]
+async fn a_reconnecting_screen_gets_what_it_missed() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let seq_now = || {
+        app.count(&format!(
+            "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
+        ))
+    };
+    for path in [
+        format!("/ws/caja/{caja}?last_seq="),
+        format!("/ws/piso?last_seq={caja}:"),
+    ] {
+        let at = seq_now();
+        for total in [100, 200, 300] {
+            assert_eq!(sell(&app, &cashier, caja, &cash_sale(total)).await.0, 201);
+        }
+        let path = format!("{path}{at}");
+        let mut socket = connect(&app, &path, Some(&cookie), Some(&app.address))
+            .await
+            .unwrap();
+        let mut seqs = Vec::new();
+        loop {
+            let message = next_json(&mut socket).await.unwrap();
+            match message["type"].as_str() {
+                Some("event") => seqs.push(message["seq"].as_i64().unwrap()),
+                Some("resumed") => {
+                    assert_eq!(message["replayed"], 3);
+                    break;
+                }
+                other => panic!("{path}: unexpected {other:?}: {message}"),
+            }
+        }
+        assert_eq!(seqs, vec![at + 1, at + 2, at + 3], "{path}");
+        // And it carries on live.
+        let (_, ack) = sell(&app, &cashier, caja, &cash_sale(400)).await;
+        let next = loop {
+            let message = next_json(&mut socket).await.unwrap();
+            if message["type"] == "event" {
+                break message;
+            }
+        };
+        assert_eq!(next["seq"], ack["seq"]);
+    }
+    // Ahead of the hub, following other cajas, or not a seq: a snapshot.
+    let seq = seq_now();
+    for path in [
+        format!("/ws/caja/{caja}?last_seq={}", seq + 5),
+        format!("/ws/piso?last_seq={caja}:{seq},999:1"),
+        "/ws/piso?last_seq=garbage".to_owned(),
+        format!("/ws/caja/{caja}?last_seq=-1"),
+    ] {
+        let mut socket = connect(&app, &path, Some(&cookie), Some(&app.address))
+            .await
+            .unwrap();
+        let message = next_json(&mut socket).await.unwrap();
+        assert_eq!(message["type"], "snapshot", "{path}: {message}");
+    }
+}
+
+/// The log replays at most 500 events, and only when it holds them all.
+#[actix_web::test]
+async fn the_log_replays_only_what_it_wholly_holds_and_not_too_much() {
+    use cajahub::registers::event_log::{self, MAX_REPLAY};
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, _) = venue(&app).await;
+    let mut conn = app.conn();
+    conn.batch_execute(&format!(
+        "INSERT INTO register_events (register_id, seq, change, payload)
+         SELECT {caja}, g, 'sale_recorded', jsonb_build_object('seq', g) FROM generate_series(2, 700) g;
+         DELETE FROM register_events WHERE register_id = {caja} AND seq = 650;"
+    ))
+    .unwrap();
+    let id = cajahub::cajas::RegisterId(caja);
+    let replay = |conn: &mut diesel::PgConnection, after, upto| {
+        event_log::between(conn, id, after, upto).unwrap()
+    };
+    let events = replay(&mut conn, 100, 100 + MAX_REPLAY).expect("500 are replayed");
+    assert_eq!(events.len() as i64, MAX_REPLAY);
+    assert!(
+        events
+            .iter()
+            .zip(101..)
+            .all(|(event, seq)| event.seq == seq),
+        "in order"
+    );
+    assert!(
+        replay(&mut conn, 99, 100 + MAX_REPLAY).is_none(),
+        "501 are too many"
+    );
+    assert!(
+        replay(&mut conn, 640, 660).is_none(),
+        "a hole: a snapshot instead"
+    );
+    assert_eq!(replay(&mut conn, 5, 5).map(|e| e.len()), Some(0));
+    assert!(
+        replay(&mut conn, 9, 5).is_none(),
+        "behind the screen: a snapshot"
+    );
+}
+
+/// Two admins restoring one caja at once start one actor; an actor
+/// stopped by force is started again from the database and its screens
+/// are told what changed meanwhile.
+#[actix_web::test]
+async fn the_registry_keeps_one_actor_per_caja_and_restarts_a_stopped_one() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    let version = app.count(&format!(
+        "SELECT version::bigint AS n FROM pos_registers WHERE id = {caja}"
+    ));
+    let archive = app
+        .post_form(
+            &format!("/admin/cajas/{caja}/archivar"),
+            &[("version", &version.to_string())],
+        )
+        .await;
+    assert_eq!(archive.status(), 303);
+    let id = cajahub::cajas::RegisterId(caja);
+    assert!(app.state.registers.get(id).is_none(), "archived: no actor");
+    let path = format!("/admin/cajas/{caja}/restaurar");
+    let restores = (0..4).map(|_| app.post_form(&path, &[]));
+    for response in futures_util::future::join_all(restores).await {
+        assert_eq!(response.status(), 303);
+    }
+    assert_eq!(app.state.registers.ids(), vec![id], "one actor");
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM register_events WHERE register_id = {caja} AND change = 'restored'")),
+        1,
+        "restored once"
+    );
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut screen = connect(
+        &app,
+        &format!("/ws/caja/{caja}"),
+        Some(&cookie),
+        Some(&app.address),
+    )
+    .await
+    .unwrap();
+    let snapshot = next_json(&mut screen).await.unwrap();
+    let at = snapshot["registers"][0]["seq"].as_i64().unwrap();
+
+    // Another writer moves the caja on behind the actor's back, then the
+    // actor dies: the new one loads it and the screen hears of it.
+    let first = app.state.registers.get(id).unwrap();
+    app.conn()
+        .batch_execute(&format!(
+            "UPDATE pos_registers SET event_seq = event_seq + 1, name = 'Barra renombrada' WHERE id = {caja};
+             INSERT INTO register_events (register_id, seq, change, payload)
+             SELECT {caja}, event_seq, 'config_changed', '{{\"caja\": {{\"id\": {caja}}}}}'::jsonb FROM pos_registers WHERE id = {caja};"
+        ))
+        .unwrap();
+    app.state.registers.halt(id);
+    let event = loop {
+        let message = next_json(&mut screen)
+            .await
+            .expect("the screen stays connected");
+        if message["type"] == "event" {
+            break message;
+        }
+    };
+    assert_eq!(event["seq"], at + 1);
+    assert_eq!(event["change"], "config_changed");
+    let restarted = app.state.registers.get(id).unwrap();
+    assert!(
+        !first.connected() && restarted.connected(),
+        "a new actor runs"
+    );
+    let api: Value = cashier
+        .get(&app, &format!("/api/cajas/{caja}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        api["register"]["caja"]["name"], "Barra renombrada",
+        "reloaded from the database"
+    );
+    let (status, ack) = sell(&app, &cashier, caja, &cash_sale(700)).await;
+    assert_eq!((status, ack["seq"].as_i64()), (201, Some(at + 2)));
+    assert_log_is_whole(&app, caja);
+}
