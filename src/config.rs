@@ -93,6 +93,17 @@ pub struct Settings {
           value_parser = parse_timeout, global = true)]
     pub register_timeout: Duration,
 
+    /// Addresses of reverse proxies (nginx) whose `X-Forwarded-For` names
+    /// the client, for login throttling and the logins' record; without
+    /// one, the peer's address is the client's.
+    #[arg(
+        long,
+        env = "CAJAHUB_TRUSTED_PROXY",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+
     /// Log filter, e.g. `info` or `cajahub=debug,actix_web=info`.
     #[arg(long, env = "CAJAHUB_LOG", default_value = "info", global = true)]
     pub log_level: String,
@@ -121,6 +132,7 @@ impl Settings {
             idle: self.session_idle,
             absolute: self.session_max,
             limits: crate::auth::throttle::LoginLimits::new(self.login_lockout),
+            trusted_proxies: self.trusted_proxy.clone(),
         }
     }
 
@@ -156,6 +168,7 @@ impl Settings {
             statement_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(2),
             register_timeout: Duration::from_secs(8),
+            trusted_proxy: Vec::new(),
             log_level: "info".into(),
             log_json: false,
             clock: Clock::System,

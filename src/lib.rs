@@ -21,4 +21,5 @@ pub mod registers;
 pub mod screens;
 pub mod startup;
 pub mod telemetry;
+pub mod text;
 pub mod web;

@@ -92,18 +92,34 @@ impl std::fmt::Display for Pesos {
     }
 }
 
-/// Reads an amount typed by a person: `50000`, `50.000` or `$50.000`.
+/// Reads an amount typed by a person: `50000`, `50.000` or `$50.000`. In
+/// es-CL the point groups thousands, so it must stand every three digits:
+/// `1.5`, `1,5`, `1.50.0` or a sign are refused, never guessed.
 pub fn parse_typed(input: &str) -> Option<i64> {
-    let cleaned: String = input
-        .trim()
-        .trim_start_matches('$')
-        .chars()
-        .filter(|c| *c != '.')
-        .collect();
-    if cleaned.is_empty() || !cleaned.bytes().all(|b| b.is_ascii_digit()) || cleaned.len() > 13 {
+    let typed = input.trim();
+    let typed = typed.strip_prefix('$').map_or(typed, str::trim_start);
+    let groups: Vec<&str> = typed.split('.').collect();
+    let digits_only = |group: &&str| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit());
+    let grouped = groups.len() == 1
+        || (groups[0].len() <= 3 && groups[1..].iter().all(|group| group.len() == 3));
+    if !groups.iter().all(digits_only) || !grouped {
         return None;
     }
-    cleaned.parse().ok()
+    let digits = groups.concat();
+    if digits.len() > 13 {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Reads a count typed by a person (bills of a denomination): digits only,
+/// no sign, no point.
+pub fn parse_count(input: &str) -> Option<i64> {
+    let typed = input.trim();
+    if typed.is_empty() || typed.len() > 9 || !typed.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    typed.parse().ok()
 }
 
 #[cfg(test)]
@@ -152,5 +168,21 @@ mod tests {
         assert_eq!(parse_typed("12,5"), None);
         assert_eq!(parse_typed(""), None);
         assert_eq!(parse_typed("99999999999999999999"), None);
+        assert_eq!(parse_typed("$ 1.500"), Some(1_500));
+        for malformed in [
+            "1.5", "1,5", "1.50.0", "1.5000", ".500", "500.", "+5", "-0", "$-500", "1 500",
+            "1..000", "$",
+        ] {
+            assert_eq!(parse_typed(malformed), None, "{malformed}");
+        }
+    }
+
+    #[test]
+    fn typed_counts() {
+        assert_eq!(parse_count(" 12 "), Some(12));
+        assert_eq!(parse_count("0"), Some(0));
+        for malformed in ["-0", "+1", "1.5", "1,5", "", "1e3", "9999999999"] {
+            assert_eq!(parse_count(malformed), None, "{malformed}");
+        }
     }
 }

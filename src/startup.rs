@@ -14,12 +14,14 @@ use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
 use crate::registers::Registers;
 use crate::screens::Screens;
-use crate::{audit, cajas, health, jornadas, registers, screens, web as pages};
+use crate::{audit, cajas, health, jornadas, registers, screens, telemetry, web as pages};
 
 /// What every handler can reach.
 pub struct AppState {
     pub pool: PgPool,
     pub auth: AuthPolicy,
+    /// Where passwords are checked, a few at a time.
+    pub password_checks: auth::password::Checks,
     pub registers: Registers,
     pub screens: Screens,
 }
@@ -88,6 +90,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             auth: auth_policy,
+            password_checks: auth::password::Checks::for_this_machine(),
             registers,
             screens: Screens::new(settings.screen_timeouts()),
         });
@@ -100,8 +103,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(auth::session::middleware(key.clone(), secure, lifetime))
+                .wrap(actix_web::middleware::from_fn(pages::gate::gate))
                 .wrap(security_headers())
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<telemetry::RequestSpan>::new())
                 .app_data(data.clone())
                 .app_data(pages::form_config())
                 .configure(routes)

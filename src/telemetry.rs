@@ -1,6 +1,49 @@
-//! Structured logging: one subscriber for the whole process.
+//! Structured logging: one subscriber for the whole process, and a span per
+//! request (with its request id) that every line of that request carries.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
+
+/// The request's span, and one line at its end when it did not go well,
+/// at the level an operator needs: ERROR for a failure of the hub (500),
+/// WARN for a moment of unavailability (503), INFO for a refusal the
+/// client earned (4xx). A redirect to the login page is none of these.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        DefaultRootSpanBuilder::on_request_start(request)
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        let (status, error) = match outcome {
+            Ok(response) => (
+                response.status(),
+                response.response().error().map(|e| format!("{e:?}")),
+            ),
+            Err(error) => (
+                error.as_response_error().status_code(),
+                Some(format!("{error:?}")),
+            ),
+        };
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let _entered = span.enter();
+        let code = status.as_u16();
+        let error = error.unwrap_or_default();
+        match code {
+            500 | 501 | 505.. => tracing::error!(status = code, %error, "request failed"),
+            500.. => tracing::warn!(status = code, %error, "request failed for now"),
+            400..=499 => tracing::info!(status = code, %error, "request refused"),
+            _ => {}
+        }
+    }
+}
 
 /// Installs the global subscriber. Does nothing when one is already set
 /// (tests start several hubs in one process).

@@ -113,10 +113,22 @@ pub async fn audit_page(
         errors.push(("hasta", e));
         None
     });
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        errors.push((
+            "hasta",
+            "La fecha final es anterior a la inicial.".to_owned(),
+        ));
+    }
     let action = filters.que.trim().to_owned();
     if !action.is_empty() && !Action::ALL.iter().any(|a| a.as_str() == action) {
         errors.push(("que", format!("Acción desconocida: {action:?}.")));
     }
+    let who = crate::text::filter(&filters.quien, 100).unwrap_or_else(|err| {
+        errors.push(("quien", format!("El nombre {err}.")));
+        None
+    });
     if !errors.is_empty() {
         let page = AuditPage {
             chrome: admin.chrome(),
@@ -127,7 +139,7 @@ pub async fn audit_page(
         };
         return html(StatusCode::UNPROCESSABLE_ENTITY, &page);
     }
-    let who = like_pattern(&filters.quien);
+    let who = who.as_deref().and_then(like_pattern);
     let action = (!action.is_empty()).then_some(action);
     let entries: Vec<Entry> = db::run(&state.pool, move |conn| {
         diesel::sql_query(

@@ -58,17 +58,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         // A POST with no form at all carries no token either.
-        if !req
-            .headers()
-            .contains_key(actix_web::http::header::CONTENT_TYPE)
-        {
+        let Some(content_type) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
             tracing::warn!(path = %req.path(), "form without a body refused");
             return Box::pin(std::future::ready(Err(refused())));
+        };
+        let is_form = content_type
+            .to_str()
+            .ok()
+            .and_then(|value| value.parse::<actix_web::mime::Mime>().ok())
+            .is_some_and(|mime| mime.essence_str() == "application/x-www-form-urlencoded");
+        if !is_form {
+            let unreadable = PageError::BadRequest(
+                "El formulario no se pudo leer: no viene como formulario.".into(),
+            );
+            return Box::pin(std::future::ready(Err(unreadable.into())));
         }
-        let form = web::Form::<WithToken<T>>::from_request(req, payload);
+        let body = web::Bytes::from_request(req, payload);
         let req = req.clone();
         Box::pin(async move {
-            let web::Form(WithToken { csrf_token, form }) = form.await?;
+            let body = body.await?;
+            let WithToken { csrf_token, form } = read_form(&body)?;
             if matches(&req.get_session(), &csrf_token) {
                 Ok(CsrfForm(form))
             } else {
@@ -77,6 +86,33 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             }
         })
     }
+}
+
+/// Forms are small; anything larger is not one of ours.
+const FORM_LIMIT_BYTES: usize = 16 * 1024;
+
+/// Reads a urlencoded form. A field holding a NUL byte (which no one types,
+/// and PostgreSQL refuses) is refused here for every form, naming it; each
+/// form's own checks explain the rest beside the field.
+fn read_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, actix_web::Error> {
+    let unreadable = |detail: String| -> actix_web::Error {
+        PageError::BadRequest(format!("El formulario no se pudo leer: {detail}.")).into()
+    };
+    if body.len() > FORM_LIMIT_BYTES {
+        return Err(unreadable(format!(
+            "supera los {} KiB",
+            FORM_LIMIT_BYTES / 1024
+        )));
+    }
+    let fields: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|err| unreadable(err.to_string()))?;
+    if let Some((name, _)) = fields.iter().find(|(_, value)| value.contains('\0')) {
+        let name: String = name.chars().filter(|c| !c.is_control()).take(40).collect();
+        return Err(unreadable(format!(
+            "el campo «{name}» tiene un carácter no válido (NUL)"
+        )));
+    }
+    serde_urlencoded::from_bytes(body).map_err(|err| unreadable(err.to_string()))
 }
 
 fn refused() -> actix_web::Error {

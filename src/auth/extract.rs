@@ -10,11 +10,11 @@ use actix_session::SessionExt;
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
-use diesel::OptionalExtension;
 
 use super::csrf;
+use super::logins;
 use super::session::{self, Login};
-use super::user::{self, Role, User, UserId};
+use super::user::{Role, User, UserId};
 use crate::db::DbError;
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError};
@@ -24,6 +24,8 @@ use crate::web::{Chrome, PageError};
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
+    /// This browser's login (its row in `logins`).
+    pub login: uuid::Uuid,
     pub csrf: String,
 }
 
@@ -160,14 +162,29 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         session::forget_login(&session);
         return Err(not_logged_in(true));
     }
-    let id = UserId(login.user_id);
     let json = wants_json(&req);
-    let user = crate::db::run(&state.pool, move |conn| user::find(conn, id).optional())
-        .await
-        .and_then(|found| found.map_err(DbError::Query))
-        .map_err(|source| AuthError::Db { source, json })?;
+    let (login_id, record) = (
+        login.login_id,
+        now - login.recorded_at > logins::SEEN_EVERY.num_milliseconds(),
+    );
+    let user = crate::db::run(&state.pool, move |conn| {
+        let user = logins::user_of(conn, login_id)?;
+        if user.is_some() && record {
+            logins::seen(conn, login_id)?;
+        }
+        Ok(user)
+    })
+    .await
+    .and_then(|found| found.map_err(DbError::Query))
+    .map_err(|source| AuthError::Db { source, json })?;
     let user = match user {
-        Some(user) if !user.is_disabled() && user.session_epoch == login.epoch => user,
+        Some(user)
+            if user.id == UserId(login.user_id)
+                && !user.is_disabled()
+                && user.session_epoch == login.epoch =>
+        {
+            user
+        }
         _ => {
             tracing::info!(user_id = login.user_id, "session revoked");
             session::forget_login(&session);
@@ -178,11 +195,13 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         &session,
         &Login {
             last_seen_at: now,
+            recorded_at: if record { now } else { login.recorded_at },
             ..login
         },
     );
     Ok(CurrentUser {
         csrf: csrf::token(&session),
+        login: login_id,
         user,
     })
 }

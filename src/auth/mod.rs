@@ -2,9 +2,11 @@
 //! sessions with idle and absolute expiry, CSRF tokens, login throttling,
 //! and the extractors that guard every handler.
 
+mod admin;
 pub mod cli;
 pub mod csrf;
 pub mod extract;
+pub mod logins;
 mod pages;
 pub mod password;
 pub mod session;
@@ -12,7 +14,10 @@ pub mod throttle;
 pub mod user;
 
 pub use extract::{AdminUser, AuthError, CurrentUser, SupervisorUser};
-pub use pages::routes;
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    pages::routes(cfg);
+    admin::routes(cfg);
+}
 
 use std::time::Duration;
 
@@ -24,4 +29,6 @@ pub struct AuthPolicy {
     /// A session ends this long after login, used or not.
     pub absolute: Duration,
     pub limits: throttle::LoginLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (nginx in front).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }

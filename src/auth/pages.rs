@@ -7,14 +7,16 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use uuid::Uuid;
+
 use super::csrf::{self, CsrfForm, NoFields};
-use super::password;
+use super::logins;
 use super::throttle;
 use super::user::{self, Role, User};
 use super::{CurrentUser, session};
 use crate::db;
 use crate::startup::AppState;
-use crate::web::{Chrome, PageError, html, redirect_see_other};
+use crate::web::{Chrome, PageError, client_address, html, redirect_see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_form))
@@ -42,9 +44,27 @@ pub struct LoginQuery {
     motivo: String,
 }
 
-/// Only a path of this hub: never `//elsewhere` or `https://…`.
+/// The longest login name typed that is worth looking up.
+const MAX_NAME_CHARS: usize = 60;
+
+/// Only a path of this hub, in characters that stay a path whatever reads
+/// them: never `//elsewhere`, `/\elsewhere`, `https://…`, nor a control
+/// character, a space or a percent-encoded one (`/%09/evil.example` reads
+/// as `//evil.example` in a browser; a line break would break the header).
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let safe_char = |c: char| c.is_ascii_alphanumeric() || "/-._~?=&%+:@,".contains(c);
+    let encodes_control = next.to_ascii_lowercase().split('%').skip(1).any(|escape| {
+        escape.starts_with('0')
+            || escape.starts_with('1')
+            || escape.starts_with("7f")
+            || escape.starts_with("20")
+    });
+    let mut chars = next.chars();
+    let well_formed = chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && next.chars().all(safe_char)
+        && !encodes_control;
+    if well_formed {
         next.to_owned()
     } else {
         "/".to_owned()
@@ -99,54 +119,64 @@ impl std::fmt::Debug for LoginForm {
 }
 
 enum Attempt {
-    Accepted(User),
+    Accepted(User, Uuid),
     Refused,
     Disabled,
     Locked(DateTime<Utc>),
 }
 
-/// Checks a name and a password (or a cashier's PIN). Unknown names cost
-/// the same time as wrong passwords and get the same answer.
-fn attempt(
-    conn: &mut diesel::PgConnection,
-    limits: &throttle::LoginLimits,
-    name: &str,
-    secret: &str,
-    address: &str,
-) -> diesel::QueryResult<Attempt> {
-    let account = name.trim().to_lowercase();
-    if let Some(until) = throttle::locked_until(conn, limits, &account, address)? {
-        return Ok(Attempt::Locked(until));
-    }
-    let user = user::find_by_name(conn, &account)?;
-    let matches = match &user {
-        Some(user) => {
-            password::verify(secret, &user.password_hash)
-                || (user.role == Role::Cajero
-                    && user
-                        .pin_hash
-                        .as_deref()
-                        .is_some_and(|pin| password::verify(secret, pin)))
-        }
-        None => {
-            password::verify_nothing(secret);
-            false
-        }
+/// Checks a name and a password (or a cashier's PIN). The attempt counts
+/// as a failure before its secret is checked (so parallel attempts cannot
+/// race past the lockout), the check runs on the password checkers (so a
+/// flood of logins cannot take the hub's memory), and it does the same
+/// work whatever the account: unknown names, accounts with or without a
+/// PIN, all answer as slowly and the same way.
+async fn attempt(
+    state: &AppState,
+    account: String,
+    secret: String,
+    origin: logins::Origin,
+) -> Result<Attempt, PageError> {
+    let limits = state.auth.limits;
+    let (address, name) = (origin.address.clone(), account.clone());
+    let admitted = db::run(&state.pool, move |conn| {
+        Ok::<_, diesel::result::Error>(match throttle::admit(conn, &limits, &name, &address)? {
+            Ok(admitted) => Ok((admitted, user::find_by_name(conn, &name)?)),
+            Err(until) => Err(until),
+        })
+    })
+    .await??;
+    let (admitted, user) = match admitted {
+        Ok(admitted) => admitted,
+        Err(until) => return Ok(Attempt::Locked(until)),
     };
-    match user {
-        Some(user) if matches => {
-            throttle::forget_account(conn, &account)?;
-            Ok(if user.is_disabled() {
-                Attempt::Disabled
-            } else {
-                Attempt::Accepted(user)
-            })
+    let hashes = user.as_ref().map(|user| {
+        let pin = user.pin_hash.clone().filter(|_| user.role == Role::Cajero);
+        (user.password_hash.clone(), pin)
+    });
+    let (password_hash, pin_hash) = hashes.unzip();
+    let (password, pin) = state
+        .password_checks
+        .login(secret, password_hash, pin_hash.flatten())
+        .await
+        .map_err(|_| {
+            PageError::Busy(
+                "Hay muchos ingresos a la vez. Intenta de nuevo en unos segundos.".into(),
+            )
+        })?;
+    let Some(user) = user.filter(|_| password || pin) else {
+        return Ok(Attempt::Refused);
+    };
+    db::run(&state.pool, move |conn| {
+        throttle::succeeded(conn, admitted, &account)?;
+        if user.is_disabled() {
+            return Ok(Attempt::Disabled);
         }
-        _ => {
-            throttle::record_failure(conn, limits, &account, address)?;
-            Ok(Attempt::Refused)
-        }
-    }
+        let login = logins::open(conn, user.id, &origin)?;
+        Ok::<_, diesel::result::Error>(Attempt::Accepted(user, login))
+    })
+    .await?
+    .map_err(PageError::from)
 }
 
 /// POST /login
@@ -159,23 +189,13 @@ pub async fn log_in(
 ) -> Result<HttpResponse, PageError> {
     let LoginForm { name, secret, next } = form.0;
     let next = safe_next(&next);
-    let address = request
-        .peer_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "desconocida".into());
-    let limits = state.auth.limits;
-    let typed = name.clone();
-    let outcome = db::run(&state.pool, move |conn| {
-        attempt(conn, &limits, &typed, &secret, &address)
-    })
-    .await??;
     let refuse = |status, message: String| -> Result<HttpResponse, PageError> {
         html(
             status,
             &LoginPage {
                 chrome: None,
                 csrf: csrf::token(&session),
-                name: name.clone(),
+                name: name.chars().filter(|c| !c.is_control()).collect(),
                 next: next.clone(),
                 message: Some(message),
                 notice: None,
@@ -183,9 +203,27 @@ pub async fn log_in(
             },
         )
     };
-    match outcome {
-        Attempt::Accepted(user) => {
-            session::log_in(&session, &user);
+    let account = match crate::text::line(&name, MAX_NAME_CHARS) {
+        Ok(account) => account.to_lowercase(),
+        Err(err) => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("El nombre de usuario {err}."),
+            );
+        }
+    };
+    let origin = logins::Origin {
+        address: client_address(&request, &state.auth.trusted_proxies),
+        user_agent: request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    match attempt(&state, account, secret, origin).await? {
+        Attempt::Accepted(user, login) => {
+            session::log_in(&session, &user, login);
             tracing::info!(user_id = %user.id, role = %user.role, "logged in");
             Ok(redirect_see_other(&next))
         }
@@ -216,15 +254,22 @@ pub async fn log_in(
     }
 }
 
-/// POST /logout
+/// POST /logout: the login ends on the server too, so a copy of the
+/// cookie is worth nothing afterwards.
 pub async fn log_out(
     current: CurrentUser,
+    state: web::Data<AppState>,
     session: Session,
     _form: CsrfForm<NoFields>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
+    let login = current.login;
+    db::run(&state.pool, move |conn| {
+        logins::end(conn, login, logins::EndReason::LoggedOut, None)
+    })
+    .await??;
     tracing::info!(user_id = %current.user.id, "logged out");
     session::log_out(&session);
-    redirect_see_other("/login?motivo=salida")
+    Ok(redirect_see_other("/login?motivo=salida"))
 }
 
 #[derive(Template)]
@@ -256,5 +301,18 @@ mod tests {
         assert_eq!(super::safe_next("https://evil.example/"), "/");
         assert_eq!(super::safe_next("/\\evil.example"), "/");
         assert_eq!(super::safe_next(""), "/");
+        assert_eq!(super::safe_next("/caja/pos?caja=1"), "/caja/pos?caja=1");
+        for evil in [
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/\r\nX:1",
+            "/%0d%0aX:1",
+            "/ /x",
+            "/%7F",
+            "/%20/evil",
+            "/a\u{0}b",
+        ] {
+            assert_eq!(super::safe_next(evil), "/", "{evil:?}");
+        }
     }
 }

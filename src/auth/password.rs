@@ -1,6 +1,9 @@
 //! Secrets people type: passwords and cashier PINs, and their argon2id hashes.
 //! Neither ever reaches a log: their `Debug` is redacted.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -81,19 +84,128 @@ pub fn hash(secret: &str) -> Result<String, HashError> {
         .map_err(|err| HashError(err.to_string()))
 }
 
-/// Whether `secret` matches the stored `hash`. A malformed hash never matches.
+/// Whether `secret` matches the stored `hash`. A malformed hash never
+/// matches, and costs a verification all the same.
 pub fn verify(secret: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| hasher().verify_password(secret.as_bytes(), &parsed).is_ok())
-        .unwrap_or(false)
+    match PasswordHash::new(hash) {
+        Ok(parsed) => hasher().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Err(_) => {
+            let _ = hasher().verify_password(secret.as_bytes(), &dummy());
+            false
+        }
+    }
 }
 
-/// Spends the time of one verification, so an unknown user name answers as
-/// slowly as a wrong password does.
-pub fn verify_nothing(secret: &str) {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// A hash no secret is checked against for real: it spends the time of a
+/// verification where there is nothing to verify.
+fn dummy() -> PasswordHash<'static> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash("not a real password").unwrap_or_default());
-    let _ = verify(secret, dummy);
+    PasswordHash::new(dummy).expect("the dummy hash parses")
+}
+
+/// The verifications a login makes, whatever the account: one against the
+/// password and one against the PIN, each against a dummy hash where the
+/// account has none (unknown name, no PIN). How long a failure takes then
+/// tells nothing about the account.
+pub const LOGIN_VERIFICATIONS: u64 = 2;
+
+/// A login's check of `secret` against an account's password and PIN:
+/// whether each matched.
+fn check_login(secret: &str, password_hash: Option<&str>, pin_hash: Option<&str>) -> (bool, bool) {
+    let nothing = dummy().to_string();
+    let password = verify(secret, password_hash.unwrap_or(&nothing)) && password_hash.is_some();
+    let pin = verify(secret, pin_hash.unwrap_or(&nothing)) && pin_hash.is_some();
+    (password, pin)
+}
+
+/// Runs password checks on a few threads of their own: each argon2id check
+/// takes 19 MiB, so at most `threads` run at once (and the memory the
+/// allocator keeps is that of `threads` threads); a short queue waits, and
+/// beyond it a check is refused at once rather than piling up.
+pub struct Checks {
+    jobs: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
+    /// Verifications made (what the timing tests count).
+    verifications: Arc<AtomicU64>,
+}
+
+/// The password checks are all taken: try again in a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many password checks at once")]
+pub struct Busy;
+
+impl Checks {
+    /// `threads` checkers (at least one) and room for `queue` waiting checks.
+    pub fn new(threads: usize, queue: usize) -> Self {
+        let (jobs, waiting) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(queue);
+        let waiting = Arc::new(std::sync::Mutex::new(waiting));
+        for n in 0..threads.max(1) {
+            let waiting = waiting.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = match waiting.lock() {
+                            Ok(waiting) => waiting.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // the hub is stopping
+                        }
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "could not start a password checker thread");
+            }
+        }
+        Self {
+            jobs,
+            verifications: Arc::default(),
+        }
+    }
+
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Checks a login's secret against the account's password and PIN
+    /// hashes (see [`LOGIN_VERIFICATIONS`]): whether each matched.
+    pub async fn login(
+        &self,
+        secret: String,
+        password_hash: Option<String>,
+        pin_hash: Option<String>,
+    ) -> Result<(bool, bool), Busy> {
+        let verifications = self.verifications.clone();
+        self.run(move || {
+            verifications.fetch_add(LOGIN_VERIFICATIONS, Ordering::Relaxed);
+            check_login(&secret, password_hash.as_deref(), pin_hash.as_deref())
+        })
+        .await
+    }
+
+    /// Sized to the machine: one checker per core (at most four), a queue
+    /// of eight per checker.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(4);
+        Self::new(cores, cores * 8)
+    }
+
+    /// Runs `check` on a checker thread, or refuses at once when the queue is full.
+    async fn run<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job = Box::new(move || {
+            let _ = done.send(check());
+        });
+        self.jobs.try_send(job).map_err(|_| Busy)?;
+        result.await.map_err(|_| Busy)
+    }
 }
 
 #[cfg(test)]

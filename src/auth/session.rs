@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::user::User;
 use crate::db::schema::hub_settings;
@@ -23,6 +24,8 @@ const KEY_BYTES: usize = 64;
 /// Who is logged in, since when, and when they were last seen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Login {
+    /// The login's row in `logins`: ended there, this cookie is worth nothing.
+    pub login_id: Uuid,
     pub user_id: i32,
     /// The user's `session_epoch` at login: a later one revokes this session.
     pub epoch: i32,
@@ -30,6 +33,9 @@ pub struct Login {
     pub logged_in_at: i64,
     /// Unix time in milliseconds.
     pub last_seen_at: i64,
+    /// When `last_seen_at` was last written to the login's row (ms).
+    #[serde(default)]
+    pub recorded_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,18 +114,20 @@ pub fn touch(session: &Session, login: &Login) {
     let _ = session.insert(LOGIN_KEY, login);
 }
 
-/// Starts a fresh session for `user` (a new cookie: no fixation).
-pub fn log_in(session: &Session, user: &User) {
+/// Starts a fresh session for `user`'s new `login` (a new cookie: no fixation).
+pub fn log_in(session: &Session, user: &User, login: Uuid) {
     session.renew();
     session.clear();
     let at = now();
     touch(
         session,
         &Login {
+            login_id: login,
             user_id: user.id.0,
             epoch: user.session_epoch,
             logged_in_at: at,
             last_seen_at: at,
+            recorded_at: at,
         },
     );
 }

@@ -32,8 +32,73 @@ impl LoginLimits {
     }
 }
 
+/// A login attempt admitted to the password check, counted as a failure
+/// until it succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted(i64);
+
+/// Admits an attempt of `account` from `address`, or says until when they
+/// are locked. The attempt is counted as a failure *before* its password
+/// is checked, and attempts of one account or one address are counted one
+/// at a time (advisory locks), so parallel attempts cannot race past the
+/// limit.
+pub fn admit(
+    conn: &mut PgConnection,
+    limits: &LoginLimits,
+    account: &str,
+    address: &str,
+) -> QueryResult<Result<Admitted, DateTime<Utc>>> {
+    conn.transaction(|conn| {
+        for key in [
+            format!("login account {account}"),
+            format!("login address {address}"),
+        ] {
+            diesel::select(pg_advisory_xact_lock(hashtext(key))).execute(conn)?;
+        }
+        if let Some(until) = locked_until(conn, limits, account, address)? {
+            return Ok(Err(until));
+        }
+        let id = diesel::insert_into(login_failures::table)
+            .values((
+                login_failures::account.eq(account),
+                login_failures::address.eq(address),
+            ))
+            .returning(login_failures::id)
+            .get_result(conn)?;
+        // Old rows of this account or address are of no use any more.
+        diesel::delete(
+            login_failures::table
+                .filter(
+                    login_failures::account
+                        .eq(account)
+                        .or(login_failures::address.eq(address)),
+                )
+                .filter(login_failures::at.lt(limits.since())),
+        )
+        .execute(conn)?;
+        Ok(Ok(Admitted(id)))
+    })
+}
+
+/// The admitted attempt was right: it is no failure, and the account's
+/// earlier failures are forgotten.
+pub fn succeeded(conn: &mut PgConnection, attempt: Admitted, account: &str) -> QueryResult<()> {
+    diesel::delete(
+        login_failures::table.filter(
+            login_failures::id
+                .eq(attempt.0)
+                .or(login_failures::account.eq(account)),
+        ),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+diesel::define_sql_function!(fn pg_advisory_xact_lock(key: diesel::sql_types::Integer));
+diesel::define_sql_function!(fn hashtext(text: diesel::sql_types::Text) -> diesel::sql_types::Integer);
+
 /// When the account or the address may try again, if locked now.
-pub fn locked_until(
+fn locked_until(
     conn: &mut PgConnection,
     limits: &LoginLimits,
     account: &str,
@@ -60,39 +125,6 @@ pub fn locked_until(
     .filter_map(|((_, last), _)| last.map(|last| last + window))
     .max();
     Ok(until)
-}
-
-pub fn record_failure(
-    conn: &mut PgConnection,
-    limits: &LoginLimits,
-    account: &str,
-    address: &str,
-) -> QueryResult<()> {
-    diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::account.eq(account),
-            login_failures::address.eq(address),
-        ))
-        .execute(conn)?;
-    // Old rows of this account or address are of no use any more.
-    diesel::delete(
-        login_failures::table
-            .filter(
-                login_failures::account
-                    .eq(account)
-                    .or(login_failures::address.eq(address)),
-            )
-            .filter(login_failures::at.lt(limits.since())),
-    )
-    .execute(conn)?;
-    Ok(())
-}
-
-/// A successful login clears the account's failures.
-pub fn forget_account(conn: &mut PgConnection, account: &str) -> QueryResult<()> {
-    diesel::delete(login_failures::table.filter(login_failures::account.eq(account)))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// "15 minutos", "40 segundos": how long until `until`, for the message.

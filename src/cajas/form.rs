@@ -268,6 +268,10 @@ fn whole_number(input: &str, min: u32, max: u32) -> Result<u32, Invalid> {
     if input.is_empty() {
         return Err(Invalid::Missing);
     }
+    // Digits only: no sign, no point, no exponent.
+    if !input.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Invalid::OutOfRange { min, max });
+    }
     input
         .parse::<u32>()
         .map_err(|_| Invalid::OutOfRange { min, max })

@@ -88,6 +88,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    logins (id) {
+        id -> Uuid,
+        user_id -> Int4,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        address -> Text,
+        user_agent -> Text,
+        ended_at -> Nullable<Timestamptz>,
+        ended_by -> Nullable<Int4>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     pos_registers (id) {
         id -> Int4,
         #[max_length = 100]
@@ -222,6 +236,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     hub_settings,
     jornadas,
     login_failures,
+    logins,
     pos_registers,
     register_events,
     register_sessions,

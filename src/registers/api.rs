@@ -12,19 +12,16 @@ use super::actor::{CashMovement, RecordSale, VoidSale};
 use super::live::MovementKind;
 use super::sale::SaleRequest;
 use super::store::Movement;
-use super::{ErrorBody, RegisterError};
+use super::{Audience, ErrorBody, RegisterError};
 use crate::auth::CurrentUser;
 use crate::cajas::RegisterId;
 use crate::money::Pesos;
 use crate::startup::AppState;
-
-/// A sale is small; a larger body is not one.
-const JSON_LIMIT_BYTES: usize = 16 * 1024;
+use crate::web::json::{JsonBody, Request};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
-            .app_data(json_config())
             .route("/cajas/{id}", web::get().to(snapshot))
             .route("/cajas/{id}/sales", web::post().to(record_sale))
             .route(
@@ -35,29 +32,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(JSON_LIMIT_BYTES)
-        .error_handler(|err, _| {
-            let body = ErrorBody {
-                kind: "error",
-                code: "invalid_json",
-                message: format!("El cuerpo no es una venta válida: {err}"),
-                field: None,
-            };
-            actix_web::error::InternalError::from_response(
-                err,
-                HttpResponse::BadRequest().json(body),
-            )
-            .into()
-        })
+fn refused(err: RegisterError) -> HttpResponse {
+    refused_for(err, Audience::BlindCount)
 }
 
-fn refused(err: RegisterError) -> HttpResponse {
-    if err.status().is_server_error() {
-        tracing::error!(error = ?err, "register command failed");
+/// The refusal as `audience` may read it. Only what an operator must act on
+/// is an ERROR in the log; a caja busy for a moment is a warning.
+fn refused_for(err: RegisterError, audience: Audience) -> HttpResponse {
+    match err.code() {
+        "internal" | "database_unavailable" => {
+            tracing::error!(error = ?err, "register command failed")
+        }
+        _ if err.status().is_server_error() => {
+            tracing::warn!(error = ?err, "register command failed")
+        }
+        _ => {}
     }
-    HttpResponse::build(err.status()).json(err.body())
+    HttpResponse::build(err.status()).json(err.body_for(audience))
 }
 
 fn caja_id(raw: &str) -> Result<RegisterId, RegisterError> {
@@ -70,7 +61,7 @@ pub async fn record_sale(
     current: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<SaleRequest>,
+    JsonBody(body): JsonBody<SaleRequest>,
 ) -> HttpResponse {
     let id = match caja_id(&id) {
         Ok(id) => id,
@@ -79,12 +70,11 @@ pub async fn record_sale(
     let sale = match body.validate() {
         Ok(sale) => sale,
         Err(invalid) => {
-            return HttpResponse::UnprocessableEntity().json(ErrorBody {
-                kind: "error",
-                code: "invalid_sale",
-                message: invalid.message,
-                field: Some(invalid.field),
-            });
+            return HttpResponse::UnprocessableEntity().json(ErrorBody::new(
+                "invalid_sale",
+                invalid.message,
+                Some(invalid.field),
+            ));
         }
     };
     match state
@@ -122,7 +112,7 @@ pub async fn record_sale(
 /// GET /api/cajas/{id}: the last committed state, never waiting for a
 /// write in progress.
 pub async fn snapshot(
-    _current: CurrentUser,
+    current: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> HttpResponse {
@@ -131,30 +121,27 @@ pub async fn snapshot(
         Err(err) => return refused(err),
     };
     match state.registers.view(id) {
-        Some(view) => {
-            HttpResponse::Ok().json(serde_json::json!({ "type": "snapshot", "register": view }))
-        }
+        Some(view) => HttpResponse::Ok().json(
+            serde_json::json!({ "type": "snapshot", "register": view.json_for(&current.user) }),
+        ),
         None => refused(RegisterError::UnknownCaja),
     }
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> HttpResponse {
-    HttpResponse::UnprocessableEntity().json(ErrorBody {
-        kind: "error",
-        code: "invalid",
-        message: message.into(),
-        field: Some(field.to_owned()),
-    })
+    HttpResponse::UnprocessableEntity().json(ErrorBody::new(
+        "invalid",
+        message,
+        Some(field.to_owned()),
+    ))
 }
 
 /// A reason typed by a person: 1 to 200 characters.
-fn reason(raw: &str) -> Result<String, &'static str> {
-    let reason = raw.trim();
-    match reason.chars().count() {
-        0 => Err("Indica el motivo."),
-        n if n > 200 => Err("El motivo admite hasta 200 caracteres."),
-        _ => Ok(reason.to_owned()),
-    }
+fn reason(raw: &str) -> Result<String, String> {
+    crate::text::line(raw, 200).map_err(|err| match err {
+        crate::text::TextError::Empty => "Indica el motivo.".to_owned(),
+        other => format!("El motivo {other}."),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,7 +161,7 @@ pub async fn void_sale(
     current: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<VoidRequest>,
+    JsonBody(body): JsonBody<VoidRequest>,
 ) -> HttpResponse {
     let (id, sale_id) = path.into_inner();
     let id = match caja_id(&id) {
@@ -220,7 +207,7 @@ pub async fn cash_movement(
     current: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<MovementRequest>,
+    JsonBody(body): JsonBody<MovementRequest>,
 ) -> HttpResponse {
     let id = match caja_id(&id) {
         Ok(id) => id,
@@ -240,6 +227,12 @@ pub async fn cash_movement(
         Ok(reason) => reason,
         Err(message) => return invalid("reason", message),
     };
+    let audience = state
+        .registers
+        .snapshot(id)
+        .map_or(Audience::BlindCount, |register| {
+            Audience::of(&current.user, &register.caja)
+        });
     let movement = CashMovement {
         by: current.user,
         movement: Movement {
@@ -250,12 +243,26 @@ pub async fn cash_movement(
         key,
     };
     match state.registers.ask(id, movement).await {
-        Ok(ack) => HttpResponse::Created().json(serde_json::json!({
-            "type": "ack",
-            "movement_id": ack.movement_id,
-            "seq": ack.seq,
-            "expected_cash": ack.expected_cash,
-        })),
-        Err(err) => refused(err),
+        Ok(ack) => {
+            let mut answer = serde_json::json!({
+                "type": "ack",
+                "movement_id": ack.movement_id,
+                "seq": ack.seq,
+                "expected_cash": ack.expected_cash,
+            });
+            if audience.is_blind() {
+                answer
+                    .as_object_mut()
+                    .map(|answer| answer.remove("expected_cash"));
+            }
+            HttpResponse::Created().json(answer)
+        }
+        Err(err) => refused_for(err, audience),
     }
 }
+
+impl Request for SaleRequest {
+    const INVALID: &'static str = "invalid_sale";
+}
+impl Request for VoidRequest {}
+impl Request for MovementRequest {}

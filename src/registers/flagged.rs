@@ -47,16 +47,10 @@ fn invalid(field: &str, message: &str) -> InvalidSale {
     }
 }
 
-/// A resolution's text: required, at most [`MAX_TEXT`] characters.
+/// A reason or a resolution: required, at most [`MAX_TEXT`] characters,
+/// on several lines if need be.
 pub fn text(field: &str, value: &str) -> Result<String, InvalidSale> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(invalid(field, "no puede estar en blanco"));
-    }
-    if value.chars().count() > MAX_TEXT {
-        return Err(invalid(field, "admite hasta 300 caracteres"));
-    }
-    Ok(value.to_owned())
+    crate::text::note(value, MAX_TEXT).map_err(|err| invalid(field, &err.to_string()))
 }
 
 impl FlagRequest {

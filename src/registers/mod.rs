@@ -9,6 +9,7 @@
 
 pub mod actor;
 mod api;
+pub mod audience;
 pub mod commit;
 pub mod event_log;
 pub mod events;
@@ -24,9 +25,8 @@ pub mod sale;
 pub mod snapshot;
 pub mod store;
 
-use serde::Serialize;
-
 pub use actor::RegisterActor;
+pub use audience::Audience;
 pub use registry::Registers;
 pub use snapshot::Snapshot;
 
@@ -101,15 +101,7 @@ impl From<diesel::result::Error> for RegisterError {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct ErrorBody {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+pub use crate::web::json::ErrorBody;
 
 impl RegisterError {
     pub fn code(&self) -> &'static str {
@@ -183,12 +175,14 @@ impl RegisterError {
                 "Solo se anulan ventas de la sesión abierta de esta caja.".into()
             }
             RegisterError::AlreadyVoided => "Esa venta ya está anulada.".into(),
-            RegisterError::NotEnoughCash(expected) => {
-                format!("En la caja debería haber {expected}: no se puede retirar más.")
+            // Amounts that would reveal the expected cash are told only to
+            // those who may see it (`message_for`).
+            RegisterError::NotEnoughCash(_) => {
+                "En la caja no hay tanto efectivo: no se puede retirar ese monto.".into()
             }
-            RegisterError::DifferenceNeedsApproval { difference, limit } => format!(
-                "La diferencia ({difference}) supera el límite de la caja ({limit}): recuenta el efectivo o pide a un supervisor que cierre."
-            ),
+            RegisterError::DifferenceNeedsApproval { .. } => {
+                "El conteo no cuadra dentro del margen de la caja: recuenta el efectivo o pide a un supervisor que cierre.".into()
+            }
             RegisterError::SupervisorOnly => "Solo un supervisor puede hacer esto.".into(),
             RegisterError::Db(DbError::TimedOut(_)) => {
                 "La base de datos no respondió a tiempo (¿una fila bloqueada?); la operación no se guardó. Intenta de nuevo.".into()
@@ -221,13 +215,30 @@ impl RegisterError {
         }
     }
 
-    pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            kind: "error",
-            code: self.code(),
-            message: self.message(),
-            field: None,
+    /// The message for `audience`: with the amounts when it may see the
+    /// expected cash.
+    pub fn message_for(&self, audience: Audience) -> String {
+        match self {
+            RegisterError::NotEnoughCash(expected) if !audience.is_blind() => {
+                format!("En la caja debería haber {expected}: no se puede retirar más.")
+            }
+            RegisterError::DifferenceNeedsApproval { difference, limit }
+                if !audience.is_blind() =>
+            {
+                format!(
+                    "La diferencia ({difference}) supera el límite de la caja ({limit}): recuenta el efectivo o pide a un supervisor que cierre."
+                )
+            }
+            _ => self.message(),
         }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        self.body_for(Audience::BlindCount)
+    }
+
+    pub fn body_for(&self, audience: Audience) -> ErrorBody {
+        ErrorBody::new(self.code(), self.message_for(audience), None)
     }
 
     /// True when the command may have been committed although it failed:

@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::Audience;
 use super::actor::{CloseSession, OpenSession};
 use super::live::LiveSession;
 use super::sale::PaymentMethod;
@@ -144,7 +145,7 @@ pub async fn open(
         None => {
             errors.add(
                 "initial_cash",
-                "Escribe el fondo inicial en pesos, por ejemplo 50000.",
+                "Escribe el fondo inicial en pesos enteros, con o sin puntos de miles: 50000 o 50.000.",
             );
             None
         }
@@ -347,8 +348,8 @@ fn parse_count(
         if raw.is_empty() {
             continue;
         }
-        match raw.parse::<i64>() {
-            Ok(n) if (0..=1_000_000).contains(&n) => {
+        match money::parse_count(raw) {
+            Some(n) if (0..=1_000_000).contains(&n) => {
                 by_denomination.insert(d.to_string(), n.into());
                 sum = sum.checked_add(Pesos::new(d * n).unwrap_or_default())?;
             }
@@ -373,7 +374,7 @@ fn parse_count(
             _ => {
                 errors.add(
                     "cash_count",
-                    "Escribe el efectivo contado en pesos (sin signo negativo), por ejemplo 50000.",
+                    "Escribe el efectivo contado en pesos enteros, con o sin puntos de miles: 50000 o 50.000.",
                 );
                 return None;
             }
@@ -435,15 +436,20 @@ pub async fn close(
         Ok(closed) => Ok(redirect_see_other(&format!("/caja/session/{}", closed.id))),
         Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
         Err(err) => {
-            let status = err.status();
+            let audience = state
+                .registers
+                .snapshot(register)
+                .map_or(Audience::BlindCount, |r| {
+                    Audience::of(&current.user, &r.caja)
+                });
             render_close(
                 &current,
                 &state,
-                status,
+                err.status(),
                 Some(register),
                 form,
                 errors,
-                Some(err.message()),
+                Some(err.message_for(audience)),
             )
             .await
         }

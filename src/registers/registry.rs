@@ -23,6 +23,7 @@ use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
 use super::RegisterError;
 use super::actor::{Archive, Halt, RegisterActor};
+use super::audience::{self, Audience};
 use super::commit::Command;
 use super::event_log::{self, Change};
 use super::events::{self, Event, Push};
@@ -30,6 +31,7 @@ use super::health::{Health, HealthCell};
 use super::snapshot::Snapshot;
 use super::store;
 use crate::audit::Actor as AuditActor;
+use crate::auth::user::User;
 use crate::cajas::domain::CajaConfig;
 use crate::cajas::model::SaveError;
 use crate::cajas::{Caja, RegisterId};
@@ -88,6 +90,18 @@ pub struct View {
     #[serde(flatten)]
     pub register: Arc<Snapshot>,
     pub health: Health,
+}
+
+impl View {
+    /// The register as `viewer` may see it (a blind count hides the cash
+    /// from the cashier).
+    pub fn json_for(&self, viewer: &User) -> serde_json::Value {
+        let mut json = serde_json::to_value(self).unwrap_or_default();
+        if Audience::of(viewer, &self.register.caja).is_blind() {
+            audience::redact_register(&mut json);
+        }
+        json
+    }
 }
 
 #[derive(Clone)]

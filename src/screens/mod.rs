@@ -8,10 +8,10 @@
 //! actix-ws).
 
 mod counter;
+mod frame_guard;
 mod pages;
 mod socket;
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use serde::Deserialize;
@@ -52,23 +52,11 @@ fn refuse(status: actix_web::http::StatusCode, code: &str, message: &str) -> Htt
         .json(serde_json::json!({ "type": "error", "code": code, "message": message }))
 }
 
-/// Cross-site WebSocket hijacking: a page of another site may open a socket
-/// with the user's cookies; only the hub's own pages may.
-fn same_origin(req: &HttpRequest) -> bool {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let host = req.connection_info().host().to_owned();
-    origin == format!("http://{host}") || origin == format!("https://{host}")
-}
-
 /// The refusal for a socket opened from another site, if it is one.
 fn foreign_origin(req: &HttpRequest) -> Option<HttpResponse> {
-    (!same_origin(req)).then(|| {
+    // Cross-site WebSocket hijacking: a page of another site may open a
+    // socket with the user's cookies; only the hub's own pages may.
+    (!crate::web::gate::same_origin(req)).then(|| {
         refuse(
             actix_web::http::StatusCode::FORBIDDEN,
             "bad_origin",
@@ -131,7 +119,7 @@ pub async fn floor(
     }
     let (receiver, views) = state.registers.subscribe_floor();
     socket::start(
-        current.user,
+        current,
         state.clone(),
         Scope::Floor,
         views,
@@ -182,7 +170,7 @@ pub async fn register(
         ));
     }
     socket::start(
-        current.user,
+        current,
         state.clone(),
         Scope::Register(id),
         vec![view],

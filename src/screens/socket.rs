@@ -14,9 +14,11 @@
 //! included, and nothing ever notices (actix-web issue 2441). Here the task
 //! runs on its own and the send itself is what times out.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -25,7 +27,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
 use super::counter::Connected;
-use crate::auth::user::{self, User};
+use super::frame_guard::FrameGuard;
+use crate::auth::CurrentUser;
+use crate::auth::logins;
+use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
 use crate::registers::actor::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
@@ -69,7 +74,7 @@ pub type Resume = std::collections::HashMap<i32, i64>;
 
 #[allow(clippy::too_many_arguments)]
 pub fn start(
-    user: User,
+    current: CurrentUser,
     state: web::Data<AppState>,
     scope: Scope,
     views: Vec<View>,
@@ -78,8 +83,27 @@ pub fn start(
     req: &HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // Frames are checked against the limit from their header on.
+    let oversized = Arc::new(AtomicBool::new(false));
+    let guarded = FrameGuard::new(body.into_inner(), MAX_FRAME_BYTES, oversized.clone());
+    let mut guarded: actix_web::dev::Payload = actix_web::dev::Payload::Stream {
+        payload: Box::pin(guarded),
+    };
+    let body = web::Payload::from_request(req, &mut guarded).into_inner()?;
     let (response, session, messages) = actix_ws::handle(req, body)?;
+    let CurrentUser { user, login, .. } = current;
+    // A cashier's screen follows their own session and ends with it.
+    let own_session = match scope {
+        Scope::Register(_) if user.role == Role::Cajero => views
+            .first()
+            .and_then(|view| view.register.session.as_ref())
+            .map(|session| i64::from(session.id)),
+        _ => None,
+    };
     let screen = Screen {
+        login,
+        oversized,
+        own_session,
         _connected: state.screens.connect(scope),
         timeouts: state.screens.timeouts,
         user,
@@ -109,6 +133,8 @@ enum End {
     FellBehind(u64),
     /// The user was disabled or signed out everywhere.
     AccountEnded,
+    /// The cashier's session on this caja ended (the caja may be someone else's now).
+    SessionEnded,
     /// The caja was archived.
     Archived,
     /// The hub is stopping (a restart, a deploy).
@@ -125,6 +151,7 @@ impl End {
             End::Silent => (CloseCode::Away, "sin respuesta"),
             End::FellBehind(_) => (CloseCode::Again, "pantalla atrasada; reconecta"),
             End::AccountEnded => (CloseCode::Policy, "sesión terminada"),
+            End::SessionEnded => (CloseCode::Normal, "la sesión de caja terminó"),
             End::Archived => (CloseCode::Normal, "caja archivada"),
             End::HubStopping => (CloseCode::Restart, "el servidor se reinicia"),
             End::Protocol(_) => (CloseCode::Size, "mensaje no válido o demasiado grande"),
@@ -145,6 +172,12 @@ enum Done {
 }
 
 struct Screen {
+    /// The login this screen was opened in: logging out ends the screen too.
+    login: uuid::Uuid,
+    /// Set when the client announced a frame over the limit.
+    oversized: Arc<AtomicBool>,
+    /// A cashier's screen: the session it was opened for.
+    own_session: Option<i64>,
     /// Counts this screen as connected until it is dropped.
     _connected: Connected,
     timeouts: Timeouts,
@@ -160,7 +193,8 @@ struct Screen {
     window: (Instant, u32),
 }
 
-/// A command's payload (`field` of the message), or the error to answer.
+/// A command's payload (`field` of the message), or the error to answer,
+/// naming the field at fault (`sale.payments[0].amount`).
 fn payload<T: serde::de::DeserializeOwned>(
     id: &Option<Value>,
     value: Option<Value>,
@@ -168,21 +202,23 @@ fn payload<T: serde::de::DeserializeOwned>(
     code: &str,
     what: &str,
 ) -> Result<T, String> {
-    match value.map(serde_json::from_value) {
-        Some(Ok(payload)) => Ok(payload),
-        Some(Err(err)) => Err(error(
-            id.as_ref(),
-            code,
-            &format!("No se pudo leer {what}: {err}"),
-            Some(field),
-        )),
-        None => Err(error(
+    let Some(value) = value else {
+        return Err(error(
             id.as_ref(),
             code,
             &format!("Falta {what}."),
             Some(field),
-        )),
-    }
+        ));
+    };
+    crate::web::json::read(value, field).map_err(|unreadable| {
+        let field = unreadable.field.as_deref().unwrap_or(field);
+        error(
+            id.as_ref(),
+            code,
+            &format!("No se pudo leer {what}: {field}: {}", unreadable.message),
+            Some(field),
+        )
+    })
 }
 
 /// The error answering an invalid payload, naming its field.
@@ -208,7 +244,7 @@ impl Screen {
         let end = self.serve(views, resume, messages, events, stopping).await;
         let (user, scope) = (&self.user.name, self.scope);
         match &end {
-            End::ClientLeft | End::HubStopping => {
+            End::ClientLeft | End::HubStopping | End::SessionEnded => {
                 tracing::info!(%user, ?scope, reason = ?end, "screen disconnected")
             }
             End::FellBehind(missed) => {
@@ -245,6 +281,9 @@ impl Screen {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
                         self.on_message(message).await
+                    }
+                    Some(Err(_)) if self.oversized.load(Ordering::Relaxed) => {
+                        Err(End::Protocol("a frame announced over the size limit".into()))
                     }
                     Some(Err(ProtocolError::Io(_))) | None => Err(End::ClientLeft),
                     Some(Err(err)) => Err(End::Protocol(err.to_string())),
@@ -383,9 +422,16 @@ impl Screen {
             // Already in the snapshot this screen has.
             Some(known) if event.seq <= known => Ok(()),
             Some(known) if event.seq > known + 1 => self.resync().await,
+            _ if self.own_session.is_some() && event.session_id != self.own_session => {
+                // The cashier's session ended: they are told so, and no more.
+                if &*event.change == "session_closed" {
+                    self.send(event.json_for(&self.user).to_string()).await?;
+                }
+                Err(End::SessionEnded)
+            }
             _ => {
                 self.known.insert(event.register_id, event.seq);
-                self.send(event.json.to_string()).await
+                self.send(event.json_for(&self.user).to_string()).await
             }
         }
     }
@@ -426,28 +472,32 @@ impl Screen {
     }
 
     async fn command(&mut self, text: &str) -> Result<(), End> {
-        if self.over_rate() {
+        let limited = self.over_rate();
+        let message: Value = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(err) => {
+                let (code, message) = if limited {
+                    (
+                        "rate_limited",
+                        "Demasiados mensajes; espera un momento.".to_owned(),
+                    )
+                } else {
+                    ("invalid_json", format!("Mensaje no válido: {err}"))
+                };
+                return self.send(error(None, code, &message, None)).await;
+            }
+        };
+        let id = message.get("id").cloned();
+        if limited {
+            // The id tells the client which command was refused.
             let text = error(
-                None,
+                id.as_ref(),
                 "rate_limited",
                 "Demasiados mensajes; espera un momento.",
                 None,
             );
             return self.send(text).await;
         }
-        let message: Value = match serde_json::from_str(text) {
-            Ok(message) => message,
-            Err(err) => {
-                let text = error(
-                    None,
-                    "invalid_json",
-                    &format!("Mensaje no válido: {err}"),
-                    None,
-                );
-                return self.send(text).await;
-            }
-        };
-        let id = message.get("id").cloned();
         match message.get("type").and_then(Value::as_str) {
             Some("pong") => Ok(()),
             Some("ping") => {
@@ -568,15 +618,19 @@ impl Screen {
 
     /// Checks in the background that the account still allows this socket.
     fn check_account(&mut self) {
-        let (pool, id, epoch) = (
+        let (pool, login, id, epoch) = (
             self.state.pool.clone(),
+            self.login,
             self.user.id,
             self.user.session_epoch,
         );
         self.tasks.spawn_local(async move {
             Done::AccountChecked(
-                match crate::db::run(&pool, move |conn| user::find(conn, id)).await {
-                    Ok(Ok(user)) => !user.is_disabled() && user.session_epoch == epoch,
+                match crate::db::run(&pool, move |conn| logins::user_of(conn, login)).await {
+                    Ok(Ok(Some(user))) => {
+                        user.id == id && !user.is_disabled() && user.session_epoch == epoch
+                    }
+                    Ok(Ok(None)) => false,
                     Ok(Err(_)) => false,
                     // The database being away is not the user's fault.
                     Err(_) => true,

@@ -18,6 +18,9 @@ pub enum PageError {
     NotFound(&'static str),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too much at once: come back in a moment.
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("database error")]
     Db(#[from] DbError),
     /// A caja refused or could not do what was asked.
@@ -101,6 +104,7 @@ impl ResponseError for PageError {
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Conflict(_) => StatusCode::CONFLICT,
+            PageError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Register(err) => err.status(),
             PageError::Db(_) | PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +122,10 @@ impl ResponseError for PageError {
                 &format!("No existe {what} que buscas."),
             ),
             PageError::Conflict(message) => error_page(status, "No se puede hacer", message),
+            PageError::Busy(message) => {
+                tracing::warn!(%message, "busy");
+                error_page(status, "Un momento", message)
+            }
             PageError::Db(err) | PageError::Register(RegisterError::Db(err)) => {
                 database_error_page(err)
             }

@@ -305,3 +305,49 @@ async fn screens_that_stop_reading_or_read_slowly_are_dropped_and_the_others_get
     assert_eq!(next_json(&mut floor).await.unwrap()["seq"], seq + 1);
     assert_eq!(next_json(&mut pos).await.unwrap()["seq"], seq + 1);
 }
+
+/// A client whose frame header announces 2 GiB is refused as soon as the
+/// header arrives (close 1009), not left waiting for the payload until the
+/// silence timeout; other screens carry on.
+#[actix_web::test]
+async fn a_frame_header_announcing_two_gib_closes_the_screen_at_once() {
+    let app = TestApp::spawn_with(TestDb::migrated(), |settings| {
+        settings.screen_timeout = Duration::from_secs(120);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut raw = RawScreen::open(&app, "/ws/piso", &cookie).await;
+    let snapshot = raw.next_frame().await.expect("the snapshot");
+    assert_eq!(snapshot.opcode, 0x1);
+    // FIN + text, masked, 64-bit length 2^31, the mask key; no payload follows.
+    let mut header = vec![0x81, 0x80 | 127];
+    header.extend((2u64 << 30).to_be_bytes());
+    header.extend([7, 7, 7, 7]);
+    raw.stream.get_mut().write_all(&header).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        raw.drain(Duration::from_secs(10)).await,
+        Some(1009),
+        "closed: too big"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "at once, not after the silence timeout"
+    );
+    let mut healthy = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .unwrap();
+    next_json(&mut healthy).await.unwrap();
+    let response = cashier
+        .client
+        .post(app.url("/api/cajas/1/sales"))
+        .json(&sale(1_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let event = next_json(&mut healthy).await.unwrap();
+    assert_eq!(event["type"], "event");
+}
