@@ -1,12 +1,12 @@
 //! Secrets people type: passwords and cashier PINs, and their argon2id hashes.
 //! Neither ever reaches a log: their `Debug` is redacted.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// A password: 8 to 128 characters.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,21 +88,59 @@ pub fn hash(secret: &str) -> Result<String, HashError> {
 /// matches, and costs a verification all the same.
 pub fn verify(secret: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => hasher().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => verify_parsed(secret, &parsed),
         Err(_) => {
-            let _ = hasher().verify_password(secret.as_bytes(), &dummy());
+            let _ = verify(secret, DUMMY);
             false
         }
     }
 }
 
-/// A hash no secret is checked against for real: it spends the time of a
-/// verification where there is nothing to verify.
-fn dummy() -> PasswordHash<'static> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash("not a real password").unwrap_or_default());
-    PasswordHash::new(dummy).expect("the dummy hash parses")
+/// The most memory a stored hash may ask for (ours ask 19 MiB).
+const MAX_BLOCKS: u32 = 64 * 1024;
+
+thread_local! {
+    /// argon2's working memory, kept by each thread that verifies: a
+    /// checker thread allocates its 19 MiB once, instead of once per check
+    /// (which the allocator keeps around per arena, and a login flood then
+    /// multiplies).
+    static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+fn verify_parsed(secret: &str, parsed: &PasswordHash<'_>) -> bool {
+    let hashed = || -> Option<bool> {
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(version) => Version::try_from(version).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(parsed).ok()?;
+        if params.block_count() > MAX_BLOCKS as usize {
+            return None;
+        }
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        MEMORY.with_borrow_mut(|blocks| {
+            blocks.resize(params.block_count(), Block::default());
+            Argon2::new(algorithm, version, params)
+                .hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, &mut blocks[..])
+                .ok()
+        })?;
+        Some(constant_time_eq(&out, expected.as_bytes()))
+    };
+    hashed().unwrap_or(false)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A hash no secret is checked against for real (of "not a real
+/// password", with the hub's parameters): it spends the time of a
+/// verification where there is nothing to verify.
+const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$6BjOQ4ugLAk1g41jZJkFig$y08Mrn6P+03CoNHaagtLe1nCUHMrsEMCqIOCEXKcEEA";
 
 /// The verifications a login makes, whatever the account: one against the
 /// password and one against the PIN, each against a dummy hash where the
@@ -113,9 +151,8 @@ pub const LOGIN_VERIFICATIONS: u64 = 2;
 /// A login's check of `secret` against an account's password and PIN:
 /// whether each matched.
 fn check_login(secret: &str, password_hash: Option<&str>, pin_hash: Option<&str>) -> (bool, bool) {
-    let nothing = dummy().to_string();
-    let password = verify(secret, password_hash.unwrap_or(&nothing)) && password_hash.is_some();
-    let pin = verify(secret, pin_hash.unwrap_or(&nothing)) && pin_hash.is_some();
+    let password = verify(secret, password_hash.unwrap_or(DUMMY)) && password_hash.is_some();
+    let pin = verify(secret, pin_hash.unwrap_or(DUMMY)) && pin_hash.is_some();
     (password, pin)
 }
 
@@ -221,6 +258,10 @@ mod tests {
         assert!(verify("correct horse", &a));
         assert!(!verify("wrong horse", &a));
         assert!(!verify("correct horse", "not a hash"));
+        assert!(
+            verify("not a real password", DUMMY),
+            "the dummy is a real hash"
+        );
     }
 
     #[test]

@@ -65,6 +65,19 @@ pub struct OpenForm {
     key: String,
 }
 
+/// The idempotency key a form came with: none from a page older than
+/// keys, refused when it is not a UUID (the page was tampered with).
+fn sent_key(typed: &str) -> Result<Option<uuid::Uuid>, PageError> {
+    match typed.trim() {
+        "" => Ok(None),
+        typed => uuid::Uuid::parse_str(typed).map(Some).map_err(|_| {
+            PageError::BadRequest(
+                "La clave del formulario no es válida: vuelve a cargar la página.".into(),
+            )
+        }),
+    }
+}
+
 /// A form's idempotency key: the one it was sent with, or a new one for a
 /// form about to be shown.
 fn form_key(typed: &str) -> String {
@@ -164,7 +177,7 @@ pub async fn open(
     let open = OpenSession {
         by: current.user.clone(),
         initial_cash,
-        key: uuid::Uuid::parse_str(form.key.trim()).ok(),
+        key: sent_key(&form.key)?,
     };
     match state.registers.ask(register, open).await {
         // Straight to selling.
@@ -430,7 +443,7 @@ pub async fn close(
         count,
         detail,
         session_id: form.session_id.trim().parse().ok(),
-        key: uuid::Uuid::parse_str(form.key.trim()).ok(),
+        key: sent_key(&form.key)?,
     };
     match state.registers.ask(register, close).await {
         Ok(closed) => Ok(redirect_see_other(&format!("/caja/session/{}", closed.id))),

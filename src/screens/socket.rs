@@ -378,11 +378,20 @@ impl Screen {
     }
 
     async fn send_snapshot(&mut self, views: Vec<View>, reason: &str) -> Result<(), End> {
+        if let Some(own) = self.own_session {
+            let still_own = views
+                .iter()
+                .all(|view| view.register.session.as_ref().map(|s| i64::from(s.id)) == Some(own));
+            if !still_own {
+                return Err(End::SessionEnded);
+            }
+        }
         for view in &views {
             self.known
                 .insert(view.register.caja.id.0, view.register.seq);
         }
-        let message = json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": views });
+        let registers: Vec<Value> = views.iter().map(|view| view.json_for(&self.user)).collect();
+        let message = json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": registers });
         self.send(message.to_string()).await
     }
 

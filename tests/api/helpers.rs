@@ -617,3 +617,81 @@ pub fn cookie_of(response: &reqwest::Response) -> Option<String> {
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
 }
+
+/// The hub's own binary serving `address` on `database_url`; killed when dropped.
+pub struct HubProcess(std::process::Child);
+
+impl HubProcess {
+    pub async fn start(address: &str, database_url: &str) -> Self {
+        Self::start_with(address, database_url, &[], None).await
+    }
+
+    /// With more environment (settings) and, if given, its log in `log`.
+    pub async fn start_with(
+        address: &str,
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Self {
+        let bind = address.trim_start_matches("http://");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"));
+        command
+            .args(["serve", "--bind", bind])
+            .env("DATABASE_URL", database_url)
+            .env("CAJAHUB_LOG", "warn")
+            .envs(env.iter().copied());
+        if let Some(log) = log {
+            command.stderr(std::fs::File::create(log).expect("the hub's log file"));
+        }
+        // Owned at once, so a failed start still kills and reaps it.
+        let hub = Self(command.spawn().expect("start the hub"));
+        let health = format!("{address}/healthz");
+        for _ in 0..150 {
+            if let Ok(response) = reqwest::get(&health).await
+                && response.status() == 200
+            {
+                return hub;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the hub did not start on {address}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// The resident memory of the hub's process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    pub fn kill(mut self) {
+        self.0.kill().expect("kill");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free port's address on 127.0.0.1, as `http://127.0.0.1:port`.
+pub fn free_address() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}

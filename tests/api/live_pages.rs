@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::browser::Browser;
 use crate::cajas::paso_6_1_fields;
-use crate::helpers::TestApp;
+use crate::helpers::{HubProcess, TestApp};
 use crate::screens::{caja_in_open_jornada, supervisor_closes_caja_1};
 
 const OUTBOX: &str = "return JSON.parse(localStorage.getItem('cajahub.pos.1.outbox') || '[]')";
@@ -288,47 +288,6 @@ async fn the_pos_keeps_selling_while_the_hub_is_away_and_catches_up() {
         1
     );
     pos.close().await;
-}
-
-/// The hub's own binary serving `address` on `database_url`; killed when dropped.
-struct HubProcess(std::process::Child);
-
-impl HubProcess {
-    async fn start(address: &str, database_url: &str) -> Self {
-        let bind = address.trim_start_matches("http://");
-        // Owned at once, so a failed start still kills and reaps it.
-        let hub = Self(
-            std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"))
-                .args(["serve", "--bind", bind])
-                .env("DATABASE_URL", database_url)
-                .env("CAJAHUB_LOG", "warn")
-                .spawn()
-                .expect("start the hub"),
-        );
-        let health = format!("{address}/healthz");
-        for _ in 0..150 {
-            if let Ok(response) = reqwest::get(&health).await
-                && response.status() == 200
-            {
-                return hub;
-            }
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("the hub did not start on {address}");
-    }
-
-    /// SIGKILL: no goodbye to anyone.
-    fn kill(mut self) {
-        self.0.kill().expect("kill");
-        self.0.wait().expect("reaped");
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[actix_web::test]

@@ -15,4 +15,5 @@ mod migrations;
 mod proxy;
 mod registers;
 mod screens;
+mod security;
 mod write_path;
