@@ -235,6 +235,18 @@ pub struct TestApp {
     settings: Settings,
     /// The URL the hub reaches its database by (a proxy's, in fault tests).
     hub_url: String,
+    /// Stops the register actors when the test ends, so none keeps probing
+    /// the test's database after it is dropped.
+    _actors: StopActors,
+}
+
+/// Stops a hub's register actors when dropped.
+struct StopActors(cajahub::registers::Registers);
+
+impl Drop for StopActors {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 fn app_address(address: &str) -> std::net::SocketAddr {
@@ -278,6 +290,9 @@ pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        // Idle connections are dropped before the hub's keep-alive (5 s)
+        // closes them, so a request never races a closing connection.
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .expect("http client")
 }
@@ -350,6 +365,7 @@ impl TestApp {
             db,
             csrf: Mutex::new(String::new()),
             server,
+            _actors: StopActors(state.registers.clone()),
             state,
             settings,
             hub_url,

@@ -901,3 +901,39 @@ async fn a_login_flood_keeps_the_memory_bounded_and_the_lockout_exact() {
         "the log speaks of it"
     );
 }
+
+/// The admin's users page in Chromium: every user with their open logins;
+/// a user's logins, one ended with a click, and that browser is out.
+#[actix_web::test]
+async fn an_admin_ends_a_login_from_the_users_page() {
+    use crate::browser::Browser;
+    let app = TestApp::spawn().await;
+    app.create_user("admin", Role::Admin);
+    app.create_user("cajero1", Role::Cajero);
+    let Some(admin) = Browser::start().await else {
+        return;
+    };
+    let Some(cashier) = Browser::start().await else {
+        return;
+    };
+    cashier.log_in(&app, "cajero1").await;
+    admin.log_in(&app, "admin").await;
+    admin.goto(&app, "/admin/usuarios").await;
+    let row = admin.text("#usuarios tbody").await;
+    assert!(row.contains("cajero1") && row.contains("Cajero"), "{row}");
+    admin.screenshots("usuarios").await;
+    admin.click("#usuarios a[href$='/2']").await;
+    admin.wait_text_prefix("h1", "cajero1").await;
+    let logins = admin.text("#ingresos tbody").await;
+    assert!(logins.contains("127.0.0.1"), "{logins}");
+    admin.screenshots("usuario-ingresos").await;
+    admin.click("#ingresos button.danger").await;
+    admin.wait_text("#aviso", "Se cerró el ingreso.").await;
+    admin
+        .wait_text("#sin-ingresos", "No tiene ingresos abiertos.")
+        .await;
+    cashier.goto(&app, "/caja/session/open").await;
+    cashier.wait_text_prefix("h1", "Ingresar").await;
+    admin.close().await;
+    cashier.close().await;
+}
