@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::payments::terminal::TerminalConfig;
 
 /// Everything the hub needs to know at start. Every flag has an environment
 /// variable of the same meaning, so a service file needs no arguments.
@@ -93,6 +94,29 @@ pub struct Settings {
           value_parser = parse_timeout, global = true)]
     pub register_timeout: Duration,
 
+    /// A provider declared out for the whole venue when its payments fail
+    /// on this many cajas ...
+    #[arg(long, env = "CAJAHUB_OUTAGE_CAJAS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
+    pub outage_cajas: u32,
+
+    /// ... within this window.
+    #[arg(long, env = "CAJAHUB_OUTAGE_WINDOW", default_value = "5m",
+          value_parser = parse_timeout, global = true)]
+    pub outage_window: Duration,
+
+    /// How long a provider's failure (at a caja, or the venue's outage)
+    /// keeps the cajas on their backup without a new failure.
+    #[arg(long, env = "CAJAHUB_PROVIDER_COOLDOWN", default_value = "5m",
+          value_parser = parse_timeout, global = true)]
+    pub provider_cooldown: Duration,
+
+    /// Simulate every caja's card terminal, e.g. `GETNET=hang,KLAP=approve`
+    /// (behaviors: approve, decline, fail, hang, random; `latency=1500` ms),
+    /// over what each caja says: for demos and load tests.
+    #[arg(long, env = "CAJAHUB_SIMULATE_TERMINALS", value_parser = parse_simulation, global = true)]
+    pub simulate_terminals: Option<TerminalConfig>,
+
     /// Addresses of reverse proxies (nginx) whose `X-Forwarded-For` names
     /// the client, for login throttling and the logins' record; without
     /// one, the peer's address is the client's.
@@ -117,6 +141,10 @@ pub struct Settings {
     pub clock: Clock,
 }
 
+fn parse_simulation(raw: &str) -> Result<TerminalConfig, String> {
+    TerminalConfig::parse_simulation(raw)
+}
+
 /// A timeout: a duration from 1 ms to 10 minutes.
 fn parse_timeout(raw: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(raw).map_err(|err| err.to_string())?;
@@ -133,6 +161,14 @@ impl Settings {
             absolute: self.session_max,
             limits: crate::auth::throttle::LoginLimits::new(self.login_lockout),
             trusted_proxies: self.trusted_proxy.clone(),
+        }
+    }
+
+    pub fn outage_rules(&self) -> crate::payments::venue::OutageRules {
+        crate::payments::venue::OutageRules {
+            cajas: self.outage_cajas as usize,
+            window: self.outage_window,
+            cooldown: self.provider_cooldown,
         }
     }
 
@@ -169,6 +205,10 @@ impl Settings {
             lock_timeout: Duration::from_secs(2),
             register_timeout: Duration::from_secs(8),
             trusted_proxy: Vec::new(),
+            outage_cajas: 3,
+            outage_window: Duration::from_secs(300),
+            provider_cooldown: Duration::from_secs(300),
+            simulate_terminals: None,
             log_level: "info".into(),
             log_json: false,
             clock: Clock::System,

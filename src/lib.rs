@@ -17,6 +17,7 @@ pub mod db;
 pub mod health;
 pub mod jornadas;
 pub mod money;
+pub mod payments;
 pub mod registers;
 pub mod screens;
 pub mod startup;

@@ -2,6 +2,7 @@
 //! server. `serve` and the tests build it with the same function.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
@@ -12,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::{self, AuthPolicy};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
+use crate::payments::venue::Venue;
 use crate::registers::Registers;
 use crate::screens::Screens;
 use crate::{audit, cajas, health, jornadas, registers, screens, telemetry, web as pages};
@@ -19,6 +21,8 @@ use crate::{audit, cajas, health, jornadas, registers, screens, telemetry, web a
 /// What every handler can reach.
 pub struct AppState {
     pub pool: PgPool,
+    /// The venue's card providers and their outages.
+    pub venue: Arc<Venue>,
     pub auth: AuthPolicy,
     /// Where passwords are checked, a few at a time.
     pub password_checks: auth::password::Checks,
@@ -80,15 +84,24 @@ impl Application {
 
         let auth_policy = settings.auth_policy();
         let (secure, lifetime) = (settings.secure_cookies, auth_policy.absolute);
+        let venue = Venue::load(
+            pool.clone(),
+            settings.clock.clone(),
+            settings.outage_rules(),
+        )
+        .await?;
         let registers = Registers::start_all(registers::registry::Env {
             pool: pool.clone(),
             clock: settings.clock.clone(),
             limits: settings.db_limits(),
             register_timeout: settings.register_timeout,
+            venue: venue.clone(),
+            simulated_terminal: settings.simulate_terminals.clone(),
         })
         .await?;
         let state = web::Data::new(AppState {
             pool,
+            venue,
             auth: auth_policy,
             password_checks: auth::password::Checks::for_this_machine(),
             registers,
@@ -195,6 +208,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit::routes)
         .configure(jornadas::routes)
         .configure(registers::routes)
+        .configure(crate::payments::routes)
         .configure(screens::routes)
         .configure(cajas::routes);
 }

@@ -51,6 +51,10 @@ pub enum Action {
     SessionClosed,
     SaleVoided,
     CashMoved,
+    CardResolved,
+    CardOverride,
+    ProviderDeclaredDown,
+    ProviderDeclaredUp,
     SaleFlagged,
     FlaggedSaleResolved,
 }
@@ -73,6 +77,10 @@ impl Action {
         Action::SessionClosed,
         Action::SaleVoided,
         Action::CashMoved,
+        Action::CardResolved,
+        Action::CardOverride,
+        Action::ProviderDeclaredDown,
+        Action::ProviderDeclaredUp,
         Action::SaleFlagged,
         Action::FlaggedSaleResolved,
     ];
@@ -95,6 +103,10 @@ impl Action {
             Action::SessionClosed => "sesion.cerrada",
             Action::SaleVoided => "venta.anulada",
             Action::CashMoved => "efectivo.movimiento",
+            Action::CardResolved => "tarjeta.resuelta",
+            Action::CardOverride => "tarjeta.respaldo_autorizado",
+            Action::ProviderDeclaredDown => "proveedor.caido",
+            Action::ProviderDeclaredUp => "proveedor.operativo",
             Action::SaleFlagged => "venta.marcada",
             Action::FlaggedSaleResolved => "venta.marcada.resuelta",
         }
@@ -109,6 +121,8 @@ impl Action {
             Action::JornadaOpened | Action::JornadaClosed => "jornada",
             Action::SessionOpened | Action::SessionClosed => "sesion",
             Action::CashMoved => "efectivo",
+            Action::CardResolved | Action::CardOverride => "tarjeta",
+            Action::ProviderDeclaredDown | Action::ProviderDeclaredUp => "proveedor",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             _ => "usuario",
         }

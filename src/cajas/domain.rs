@@ -248,36 +248,7 @@ impl Default for FallbackPolicy {
     }
 }
 
-mod fallback_policy_sql {
-    use std::io::Write;
-
-    use diesel::deserialize::{self, FromSql};
-    use diesel::pg::{Pg, PgValue};
-    use diesel::serialize::{self, IsNull, Output, ToSql};
-    use diesel::sql_types::Jsonb;
-
-    use super::FallbackPolicy;
-
-    /// PostgreSQL's binary JSONB format: a version byte, then the JSON text.
-    const JSONB_VERSION: u8 = 1;
-
-    impl ToSql<Jsonb, Pg> for FallbackPolicy {
-        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-            out.write_all(&[JSONB_VERSION])?;
-            serde_json::to_writer(out, self)?;
-            Ok(IsNull::No)
-        }
-    }
-
-    impl FromSql<Jsonb, Pg> for FallbackPolicy {
-        fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
-            match value.as_bytes().split_first() {
-                Some((&JSONB_VERSION, json)) => Ok(serde_json::from_slice(json)?),
-                _ => Err("unsupported JSONB encoding".into()),
-            }
-        }
-    }
-}
+crate::jsonb_column!(FallbackPolicy);
 
 /// The primary card provider and, optionally, a different backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,6 +302,7 @@ pub struct CajaConfig {
     pub operational_status: OperationalStatus,
     pub fallback_policy: FallbackPolicy,
     pub closing: ClosingRules,
+    pub terminal: crate::payments::terminal::TerminalConfig,
 }
 
 #[cfg(test)]

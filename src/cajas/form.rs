@@ -10,6 +10,7 @@ use super::domain::{
     OperationalStatus, PaymentProvider, Providers, RegisterType,
 };
 use super::model::Caja;
+use crate::payments::terminal::{MAX_LATENCY_MS, SimulatedBehavior, TerminalConfig};
 
 /// The form's fields exactly as submitted, kept to show them back on error.
 /// Every field defaults to empty, so a missing one is reported like an empty one.
@@ -28,6 +29,12 @@ pub struct CajaForm {
     pub blind_count: Option<String>,
     /// Pesos; empty for no limit.
     pub max_cash_difference: String,
+    /// `manual` or `simulated`.
+    pub terminal_mode: String,
+    pub terminal_latency_ms: String,
+    /// What a simulated terminal does on each provider.
+    pub terminal_getnet: String,
+    pub terminal_klap: String,
     /// The version the edit started from (edit form only).
     pub version: String,
 }
@@ -80,6 +87,72 @@ impl CajaForm {
             max_cash_difference: "5000".into(),
             ..Self::default()
         }
+        .with_terminal(&TerminalConfig::Manual)
+    }
+
+    /// The terminal fields showing `terminal` (a manual one keeps the
+    /// simulation's defaults, to switch to).
+    fn with_terminal(self, terminal: &TerminalConfig) -> Self {
+        let (mode, latency, behaviors) = match terminal {
+            TerminalConfig::Manual => ("manual", 1_500, Default::default()),
+            TerminalConfig::Simulated {
+                latency_ms,
+                providers,
+            } => ("simulated", *latency_ms, providers.clone()),
+        };
+        let behavior = |provider| {
+            behaviors
+                .get(&provider)
+                .copied()
+                .unwrap_or(SimulatedBehavior::Approve)
+                .as_str()
+                .to_owned()
+        };
+        Self {
+            terminal_mode: mode.into(),
+            terminal_latency_ms: latency.to_string(),
+            terminal_getnet: behavior(PaymentProvider::Getnet),
+            terminal_klap: behavior(PaymentProvider::Klap),
+            ..self
+        }
+    }
+
+    /// The terminal as the form says: manual, or simulated with a latency
+    /// and what each provider does.
+    fn parse_terminal(&self, errors: &mut FieldErrors) -> Option<TerminalConfig> {
+        match self.terminal_mode.trim() {
+            "" | "manual" => Some(TerminalConfig::Manual),
+            "simulated" => {
+                let latency = errors.check(
+                    "terminal_latency_ms",
+                    whole_number(&self.terminal_latency_ms, 0, MAX_LATENCY_MS),
+                );
+                let mut providers = BTreeMap::new();
+                for (field, provider, raw) in [
+                    (
+                        "terminal_getnet",
+                        PaymentProvider::Getnet,
+                        &self.terminal_getnet,
+                    ),
+                    ("terminal_klap", PaymentProvider::Klap, &self.terminal_klap),
+                ] {
+                    match raw.trim().parse::<SimulatedBehavior>() {
+                        Ok(behavior) => {
+                            providers.insert(provider, behavior);
+                        }
+                        Err(_) => errors.add(field, "Elige qué hace el terminal simulado."),
+                    }
+                }
+                Some(TerminalConfig::Simulated {
+                    latency_ms: latency?,
+                    providers,
+                })
+            }
+            _ => {
+                errors.add("terminal_mode", "Elige terminal manual o simulado.");
+                None
+            }
+        }
     }
 
     /// The form showing a stored caja.
@@ -104,7 +177,9 @@ impl CajaForm {
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
             version: caja.version.to_string(),
+            ..Self::default()
         }
+        .with_terminal(&caja.terminal)
     }
 
     pub fn fallback_checked(&self) -> bool {
@@ -201,13 +276,15 @@ impl CajaForm {
             );
         }
 
+        let terminal = self.parse_terminal(&mut errors);
         let (
             Some(name),
             Some(code),
             Some(register_type),
             Some(providers),
             Some(operational_status),
-        ) = (name, code, register_type, providers, status)
+            Some(terminal),
+        ) = (name, code, register_type, providers, status, terminal)
         else {
             return Err(errors);
         };
@@ -235,6 +312,7 @@ impl CajaForm {
                 max_seconds,
                 backup_phones,
             },
+            terminal,
             closing: super::domain::ClosingRules {
                 blind_count,
                 max_difference,
@@ -318,6 +396,10 @@ mod tests {
             fallback_backup_phones: "-1".into(),
             blind_count: None,
             max_cash_difference: "mucho".into(),
+            terminal_mode: "simulated".into(),
+            terminal_latency_ms: "-5".into(),
+            terminal_getnet: "maybe".into(),
+            terminal_klap: "approve".into(),
             version: String::new(),
         };
         let errors = form.parse().unwrap_err();
@@ -331,13 +413,15 @@ mod tests {
             "fallback_max_seconds",
             "fallback_backup_phones",
             "max_cash_difference",
+            "terminal_latency_ms",
+            "terminal_getnet",
         ] {
             assert!(
                 errors.get(field).is_some(),
                 "no error for {field}: {errors:?}"
             );
         }
-        assert_eq!(errors.len(), 9);
+        assert_eq!(errors.len(), 11);
     }
 
     #[test]

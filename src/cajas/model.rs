@@ -10,6 +10,7 @@ use super::domain::{
 };
 use crate::audit::{self, Action, Actor};
 use crate::db::schema::{pos_registers, register_sessions};
+use crate::payments::terminal::TerminalConfig;
 
 crate::id_newtype!(
     /// A caja's id, as stored in `pos_registers.id`.
@@ -44,6 +45,8 @@ pub struct Caja {
     pub event_seq: i64,
     pub blind_count: bool,
     pub max_cash_difference: Option<i64>,
+    /// How its card terminal is driven.
+    pub terminal: TerminalConfig,
 }
 
 /// The columns an admin sets, for insert and update.
@@ -60,6 +63,7 @@ struct CajaColumns<'a> {
     fallback_policy: FallbackPolicy,
     blind_count: bool,
     max_cash_difference: Option<i64>,
+    terminal: &'a TerminalConfig,
 }
 
 impl<'a> CajaColumns<'a> {
@@ -74,6 +78,7 @@ impl<'a> CajaColumns<'a> {
             fallback_policy: config.fallback_policy,
             blind_count: config.closing.blind_count,
             max_cash_difference: config.closing.max_difference.map(|p| p.get()),
+            terminal: &config.terminal,
         }
     }
 }

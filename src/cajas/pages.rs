@@ -11,6 +11,7 @@ use super::model::{Caja, RegisterId, SaveError};
 use crate::auth::AdminUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
+use crate::payments::terminal::SimulatedBehavior;
 use crate::registers::RegisterError;
 use crate::registers::actor::UpdateConfig;
 use crate::startup::AppState;
@@ -135,6 +136,18 @@ impl FormPage {
 
     fn statuses(&self) -> &'static [OperationalStatus] {
         OperationalStatus::ALL
+    }
+
+    fn behaviors(&self) -> &'static [SimulatedBehavior] {
+        SimulatedBehavior::ALL
+    }
+
+    /// Each provider's simulated behavior field: (field, provider, value).
+    fn simulated_behaviors(&self) -> [(&'static str, &'static str, &str); 2] {
+        [
+            ("terminal_getnet", "GETNET", &self.form.terminal_getnet),
+            ("terminal_klap", "KLAP", &self.form.terminal_klap),
+        ]
     }
 
     /// The message for `field`, or "" (askama cannot match an Option<&str> neatly).

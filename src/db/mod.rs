@@ -1,6 +1,8 @@
 //! The database: the connection pool, the schema and its migrations, and the
 //! PostgreSQL the hub starts on.
 
+#[macro_use]
+pub mod jsonb;
 pub mod local;
 pub mod migrations;
 pub mod schema;
@@ -15,8 +17,9 @@ macro_rules! id_newtype {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-            serde::Serialize, diesel_derive_newtype::DieselNewType,
+            serde::Serialize, serde::Deserialize, diesel_derive_newtype::DieselNewType,
         )]
+        #[serde(transparent)]
         pub struct $name(pub i32);
 
         impl std::fmt::Display for $name {

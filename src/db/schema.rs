@@ -15,6 +15,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    card_attempts (id) {
+        id -> Int8,
+        register_id -> Int4,
+        session_id -> Int4,
+        attempt_key -> Uuid,
+        sale_key -> Uuid,
+        #[max_length = 20]
+        provider -> Varchar,
+        used_backup -> Bool,
+        #[max_length = 20]
+        method -> Varchar,
+        amount -> Int8,
+        #[max_length = 20]
+        status -> Varchar,
+        #[max_length = 12]
+        authorization_code -> Nullable<Varchar>,
+        #[max_length = 64]
+        terminal_reference -> Nullable<Varchar>,
+        detail -> Nullable<Text>,
+        fallback_from -> Nullable<Int8>,
+        overridden_by -> Nullable<Int4>,
+        started_by -> Int4,
+        started_at -> Timestamptz,
+        deadline_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        resolved_by -> Nullable<Int4>,
+        sale_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     cash_movements (id) {
         id -> Int8,
         register_id -> Int4,
@@ -124,6 +155,21 @@ diesel::table! {
         event_seq -> Int8,
         blind_count -> Bool,
         max_cash_difference -> Nullable<Int8>,
+        terminal -> Jsonb,
+    }
+}
+
+diesel::table! {
+    provider_outages (id) {
+        id -> Int8,
+        #[max_length = 20]
+        provider -> Varchar,
+        started_at -> Timestamptz,
+        reason -> Text,
+        started_by -> Nullable<Int4>,
+        ended_at -> Nullable<Timestamptz>,
+        end_reason -> Nullable<Text>,
+        ended_by -> Nullable<Int4>,
     }
 }
 
@@ -177,6 +223,7 @@ diesel::table! {
         #[max_length = 20]
         provider -> Nullable<Varchar>,
         used_backup -> Bool,
+        card_attempt_id -> Nullable<Int8>,
     }
 }
 
@@ -215,6 +262,9 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(card_attempts -> pos_registers (register_id));
+diesel::joinable!(card_attempts -> register_sessions (session_id));
+diesel::joinable!(card_attempts -> sales (sale_id));
 diesel::joinable!(cash_movements -> pos_registers (register_id));
 diesel::joinable!(cash_movements -> register_sessions (session_id));
 diesel::joinable!(cash_movements -> users (created_by));
@@ -224,12 +274,14 @@ diesel::joinable!(flagged_sales -> register_sessions (session_id));
 diesel::joinable!(register_events -> pos_registers (register_id));
 diesel::joinable!(register_sessions -> jornadas (jornada_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
+diesel::joinable!(sale_payments -> card_attempts (card_attempt_id));
 diesel::joinable!(sale_payments -> sales (sale_id));
 diesel::joinable!(sales -> pos_registers (register_id));
 diesel::joinable!(sales -> register_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
+    card_attempts,
     cash_movements,
     command_keys,
     flagged_sales,
@@ -238,6 +290,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     logins,
     pos_registers,
+    provider_outages,
     register_events,
     register_sessions,
     sale_payments,

@@ -10,6 +10,7 @@
 //! backoff until it answers again, so the screens hear of a committed
 //! change even if no command follows.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +19,11 @@ use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::RegisterError;
-use super::commit::{self, Applied, Command, Outcome};
+use super::commit::{self, Applied, Command, CommandContext, Effect, Outcome};
 use super::event_log::Change;
 use super::events::Push;
 use super::flagged::{self, FlagAck, ValidFlag};
@@ -39,6 +40,12 @@ use crate::cajas::Caja;
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
 use crate::db::{self, schema::pos_registers};
 use crate::money::Pesos;
+use crate::payments::attempt::{self, AttemptStatus};
+use crate::payments::commands::{
+    AttemptDeadline, OrphanPending, Reevaluate, TerminalAnswered, approve_card_payments,
+};
+use crate::payments::health::Outage;
+use crate::payments::terminal::Charge;
 
 /// How many commands may wait for one register.
 const MAILBOX: usize = 256;
@@ -58,6 +65,10 @@ pub struct RegisterActor {
     supervisor: mpsc::UnboundedSender<Stopped>,
     /// Which of the caja's actors this is, for its registry.
     generation: u64,
+    /// Card attempts whose deadline this actor is watching.
+    watched: HashSet<i64>,
+    /// When a provider's failure is next due to stop weighing on the advice.
+    reevaluation: Option<DateTime<Utc>>,
 }
 
 impl RegisterActor {
@@ -79,6 +90,8 @@ impl RegisterActor {
             backoff: PROBE_BACKOFF.0,
             supervisor,
             generation,
+            watched: HashSet::new(),
+            reevaluation: None,
         }
     }
 
@@ -92,14 +105,14 @@ impl RegisterActor {
         &mut self,
         command: C,
     ) -> AtomicResponse<Self, Result<C::Reply, RegisterError>> {
-        let at = self.env.clock.now();
-        self.shared.health.write_started(at);
+        let cx = self.env.context();
+        self.shared.health.write_started(cx.at);
         let (pool, limits) = (self.env.pool.clone(), self.env.limits);
         let (held, stale) = (self.state.clone(), self.stale);
         AtomicResponse::new(Box::pin(
             async move {
                 let work = move |conn: &mut PgConnection| {
-                    commit::execute(conn, &held, stale, &command, at, limits)
+                    commit::execute(conn, &held, stale, &command, &cx, limits)
                 };
                 match db::run(&pool, work).await {
                     Ok(outcome) => outcome,
@@ -124,6 +137,7 @@ impl RegisterActor {
             resync,
             result,
             stale,
+            effects,
         } = outcome;
         if let Some(state) = state {
             self.state = Arc::new(state);
@@ -153,6 +167,10 @@ impl RegisterActor {
         let now = self.env.clock.now();
         self.shared.health.write_ended(now, failure.clone());
         self.report_health(now);
+        for effect in effects {
+            self.carry_out(effect, ctx);
+        }
+        self.watch_card_attempts(ctx);
         if self.state.caja.is_archived() {
             ctx.stop();
         } else if self.stale || failure.is_some() {
@@ -161,6 +179,105 @@ impl RegisterActor {
             self.backoff = PROBE_BACKOFF.0;
         }
         result
+    }
+
+    /// What a committed change asks of the actor.
+    fn carry_out(&mut self, effect: Effect, ctx: &mut Context<Self>) {
+        let venue = self.env.venue.clone();
+        match effect {
+            Effect::StartTerminal(attempt) => {
+                let config = self
+                    .env
+                    .simulated_terminal
+                    .clone()
+                    .unwrap_or_else(|| self.state.caja.terminal.clone());
+                let charge = Charge {
+                    attempt_id: attempt.id,
+                    provider: attempt.provider,
+                    amount: attempt.amount,
+                };
+                if let Some(answer) = config.terminal().start(&charge, &self.env.clock) {
+                    ctx.spawn(answer.into_actor(self).map(move |answer, _, ctx| {
+                        ctx.notify(TerminalAnswered {
+                            attempt_id: charge.attempt_id,
+                            answer,
+                        });
+                    }));
+                }
+            }
+            Effect::PrimaryFailed { provider, at } => {
+                let register = self.state.id();
+                actix::spawn(async move { venue.primary_failed(provider, register, at).await });
+            }
+            Effect::Approved { provider } => {
+                actix::spawn(async move { venue.approved(provider).await });
+            }
+        }
+    }
+
+    /// Arms the deadline of every pending card attempt not watched yet, and
+    /// the moment the provider advice may change by itself.
+    fn watch_card_attempts(&mut self, ctx: &mut Context<Self>) {
+        let now = self.env.clock.now();
+        for attempt in &self.state.card_attempts {
+            if attempt.status != AttemptStatus::Pending || !self.watched.insert(attempt.id) {
+                continue;
+            }
+            let (clock, id) = (self.env.clock.clone(), attempt.id);
+            let wait = (attempt.deadline_at - now).to_std().unwrap_or_default();
+            ctx.spawn(async move { clock.sleep(wait).await }.into_actor(self).map(
+                move |(), actor, ctx| {
+                    actor.watched.remove(&id);
+                    ctx.notify(AttemptDeadline { attempt_id: id });
+                },
+            ));
+        }
+        let cooldown = self.env.venue.rules.cooldown;
+        let memory = &self.state.provider_memory;
+        let next = [
+            Some(self.state.caja.payment_provider_primary),
+            self.state.caja.payment_provider_backup,
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|provider| memory.recovers_at(provider, now, cooldown))
+        .min();
+        if let Some(at) = next
+            && self.reevaluation != Some(at)
+        {
+            self.reevaluation = Some(at);
+            let (clock, wait) = (
+                self.env.clock.clone(),
+                (at - now).to_std().unwrap_or_default(),
+            );
+            ctx.spawn(async move { clock.sleep(wait).await }.into_actor(self).map(
+                |(), actor, ctx| {
+                    actor.reevaluation = None;
+                    ctx.notify(Reevaluate);
+                },
+            ));
+        }
+    }
+
+    /// Works the advice out again whenever the venue's outages change.
+    fn follow_outages(
+        &mut self,
+        mut outages: watch::Receiver<Arc<Vec<Outage>>>,
+        ctx: &mut Context<Self>,
+    ) {
+        ctx.spawn(
+            async move {
+                let changed = outages.changed().await.is_ok();
+                (changed, outages)
+            }
+            .into_actor(self)
+            .map(|(changed, outages), actor, ctx| {
+                if changed {
+                    ctx.notify(Reevaluate);
+                    actor.follow_outages(outages, ctx);
+                }
+            }),
+        );
     }
 
     /// Tells the screens when the caja stops or starts answering.
@@ -201,6 +318,12 @@ impl Actor for RegisterActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        // Card attempts the last actor (or hub) left waiting: nobody
+        // watches their terminal any more.
+        ctx.notify(OrphanPending);
+        let outages = self.env.venue.follow();
+        self.follow_outages(outages, ctx);
+        ctx.notify(Reevaluate);
         tracing::debug!(
             register_id = self.id(),
             seq = self.state.seq,
@@ -266,6 +389,13 @@ fn may_work_session<'a>(state: &'a Snapshot, by: &User) -> Result<&'a LiveSessio
     Ok(session)
 }
 
+/// A card may be charged on the caja by `by`: the caja sells, and the
+/// session is theirs (or they supervise).
+pub fn may_charge<'a>(state: &'a Snapshot, by: &User) -> Result<&'a LiveSession, RegisterError> {
+    may_sell(state)?;
+    may_work_session(state, by)
+}
+
 /// A command made for one session acts only on that session.
 fn same_session(session: &LiveSession, named: Option<i32>) -> Result<(), RegisterError> {
     match named {
@@ -297,7 +427,7 @@ impl Command for Probe {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        _: DateTime<Utc>,
+        _: &CommandContext,
     ) -> Result<Applied<()>, RegisterError> {
         let seq: i64 = pos_registers::table
             .find(state.id())
@@ -334,7 +464,7 @@ impl Command for OpenSession {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        at: DateTime<Utc>,
+        cx: &CommandContext,
     ) -> Result<Applied<OpenedSession>, RegisterError> {
         let key = self.key.map(|key| {
             CommandKey::new(
@@ -350,8 +480,12 @@ impl Command for OpenSession {
             return Err(RegisterError::SessionAlreadyOpen);
         }
         may_sell(state)?;
-        let session =
-            store::open_session(conn, &author(&self.by, at), state.id(), self.initial_cash)?;
+        let session = store::open_session(
+            conn,
+            &author(&self.by, cx.at),
+            state.id(),
+            self.initial_cash,
+        )?;
         let reply = OpenedSession {
             session_id: session.id,
             seq: state.next_seq(),
@@ -389,7 +523,7 @@ impl Command for RecordSale {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        at: DateTime<Utc>,
+        cx: &CommandContext,
     ) -> Result<Applied<RecordedSale>, RegisterError> {
         let sale = &self.sale;
         // A retry gets the original answer, whatever happened since.
@@ -406,17 +540,27 @@ impl Command for RecordSale {
         may_sell(state)?;
         let before = may_work_session(state, &self.by)?;
         same_session(before, sale.session_id)?;
-        let after = before.with_sale(sale, &state.caja, at)?;
+        let (sale, approvals, effects) =
+            approve_card_payments(conn, state, before.id, sale, &self.by, cx)?;
+        let after = before.with_sale(&sale, cx.at)?;
         let seq = state.next_seq();
-        let ack = store::insert_sale(conn, &state.caja, before, &after, sale, self.by.id.0, seq)?;
+        let ack = store::insert_sale(conn, state.id(), before, &after, &sale, self.by.id.0, seq)?;
         let mut history = state.history.clone();
-        history.sale_recorded(RecentSale::new(ack.sale_id, at, sale, &state.caja));
+        history.sale_recorded(RecentSale::new(ack.sale_id, cx.at, &sale));
         let reply = RecordedSale {
             ack,
             replayed: false,
         };
-        let next = state.changed(state.caja.clone(), Some(after), history);
-        Ok(Applied::changed(reply, Change::SaleRecorded, next))
+        let mut next = state.changed(state.caja.clone(), Some(after), history);
+        for mut approval in approvals {
+            if !attempt::pay(conn, approval.id, reply.ack.sale_id)? {
+                return Err(RegisterError::SaleAlreadyPaid(approval.id));
+            }
+            approval.sale_id = Some(reply.ack.sale_id);
+            next.provider_memory.approved(approval.provider, cx.at);
+            next.put_attempt(approval);
+        }
+        Ok(Applied::changed(reply, Change::SaleRecorded, next).with_effects(effects))
     }
 }
 
@@ -440,7 +584,7 @@ impl Command for CloseSession {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        at: DateTime<Utc>,
+        cx: &CommandContext,
     ) -> Result<Applied<ClosedSession>, RegisterError> {
         let key = self.key.map(|key| {
             let detail = self
@@ -459,6 +603,13 @@ impl Command for CloseSession {
         }
         let session = may_work_session(state, &self.by)?;
         same_session(session, self.session_id)?;
+        // Nobody knows yet whether these customers were charged.
+        let unresolved = attempt::unresolved_of_session(conn, session.id)?;
+        if !unresolved.is_empty() {
+            return Err(RegisterError::AttemptsUnresolved(
+                unresolved.iter().map(|a| a.describe()).collect(),
+            ));
+        }
         // Beyond the caja's limit only a supervisor closes, and is recorded
         // as having approved the difference.
         let difference = self
@@ -480,7 +631,7 @@ impl Command for CloseSession {
         };
         let closed = store::close_session(
             conn,
-            &author(&self.by, at),
+            &author(&self.by, cx.at),
             session,
             self.count,
             self.detail.clone(),
@@ -514,7 +665,7 @@ impl Command for VoidSale {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        at: DateTime<Utc>,
+        cx: &CommandContext,
     ) -> Result<Applied<VoidAck>, RegisterError> {
         let key = CommandKey::new(
             self.key,
@@ -530,7 +681,7 @@ impl Command for VoidSale {
         let session = state.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
         let (ack, after) = store::void_sale(
             conn,
-            &author(&self.by, at),
+            &author(&self.by, cx.at),
             session,
             self.sale_id,
             &self.reason,
@@ -563,7 +714,7 @@ impl Command for CashMovement {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        at: DateTime<Utc>,
+        cx: &CommandContext,
     ) -> Result<Applied<MovementAck>, RegisterError> {
         let movement = &self.movement;
         let key = CommandKey::new(
@@ -584,7 +735,7 @@ impl Command for CashMovement {
         let ack = store::record_movement(
             conn,
             state.id(),
-            &author(&self.by, at),
+            &author(&self.by, cx.at),
             before,
             &after,
             movement,
@@ -615,7 +766,7 @@ impl Command for UpdateConfig {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        _: DateTime<Utc>,
+        _: &CommandContext,
     ) -> Result<Applied<Caja>, RegisterError> {
         let caja = Caja::update(
             conn,
@@ -648,7 +799,7 @@ impl Command for Archive {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        _: DateTime<Utc>,
+        _: &CommandContext,
     ) -> Result<Applied<Caja>, RegisterError> {
         if state.session.is_some() {
             return Err(crate::cajas::model::SaveError::OpenSession.into());
@@ -675,7 +826,7 @@ impl Command for FlagSale {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        _: DateTime<Utc>,
+        _: &CommandContext,
     ) -> Result<Applied<FlagAck>, RegisterError> {
         let must_own = !self.by.role.includes(Role::Supervisor);
         let ack = flagged::insert(
@@ -715,7 +866,7 @@ impl Command for ResolveFlagged {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        _: DateTime<Utc>,
+        _: &CommandContext,
     ) -> Result<Applied<()>, RegisterError> {
         if !self.by.role.includes(Role::Supervisor) {
             return Err(RegisterError::SupervisorOnly);

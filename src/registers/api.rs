@@ -20,16 +20,16 @@ use crate::startup::AppState;
 use crate::web::json::{JsonBody, Request};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api")
-            .route("/cajas/{id}", web::get().to(snapshot))
-            .route("/cajas/{id}/sales", web::post().to(record_sale))
-            .route(
-                "/cajas/{id}/sales/{sale_id}/void",
-                web::post().to(void_sale),
-            )
-            .route("/cajas/{id}/cash-movements", web::post().to(cash_movement)),
-    );
+    cfg.route("/api/cajas/{id}", web::get().to(snapshot))
+        .route("/api/cajas/{id}/sales", web::post().to(record_sale))
+        .route(
+            "/api/cajas/{id}/sales/{sale_id}/void",
+            web::post().to(void_sale),
+        )
+        .route(
+            "/api/cajas/{id}/cash-movements",
+            web::post().to(cash_movement),
+        );
 }
 
 fn refused(err: RegisterError) -> HttpResponse {

@@ -11,7 +11,8 @@
 //! missed. A guard that finds the database elsewhere reloads and tries the
 //! command once more against the fresh state.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
@@ -21,31 +22,46 @@ use super::RegisterError;
 use super::event_log::{self, AppendError, Change};
 use super::events::Event;
 use super::snapshot::Snapshot;
+use crate::cajas::domain::PaymentProvider;
 use crate::db::schema::pos_registers;
 use crate::db::{DbError, DbLimits};
+use crate::payments::attempt::CardAttempt;
+use crate::payments::health::Outage;
 
 /// A command to one register, run on a blocking thread inside the change's
 /// transaction.
 pub trait Command: Send + 'static {
     type Reply: Send + 'static;
 
-    /// Checks the command against `state` and writes its rows. `at` is the
-    /// time the command is made at (what the screens are told).
+    /// Checks the command against `state` and writes its rows.
     fn apply(
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-        at: DateTime<Utc>,
+        cx: &CommandContext,
     ) -> Result<Applied<Self::Reply>, RegisterError>;
+}
+
+/// What a command is made with besides the register's state.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// The time the command is made at (what the screens are told).
+    pub at: DateTime<Utc>,
+    /// The providers the venue has declared out of service.
+    pub outages: Arc<Vec<Outage>>,
+    /// How long a caja's failed provider stays set aside.
+    pub cooldown: Duration,
 }
 
 pub enum Applied<R> {
     /// Rows written: the register is now `next`, whose `seq` follows the
-    /// state's (see [`Snapshot::changed`]).
+    /// state's (see [`Snapshot::changed`]); `effects` are for the actor to
+    /// carry out once committed.
     Changed {
         reply: R,
         change: Change,
         next: Box<Snapshot>,
+        effects: Vec<Effect>,
     },
     /// Nothing written: a retry answered with what was committed before,
     /// which memory may not have seen yet.
@@ -60,8 +76,45 @@ impl<R> Applied<R> {
             reply,
             change,
             next: Box::new(next),
+            effects: Vec::new(),
         }
     }
+
+    /// With what the actor must do once the change is committed.
+    pub fn with_effects(self, more: impl IntoIterator<Item = Effect>) -> Self {
+        match self {
+            Applied::Changed {
+                reply,
+                change,
+                next,
+                mut effects,
+            } => {
+                effects.extend(more);
+                Applied::Changed {
+                    reply,
+                    change,
+                    next,
+                    effects,
+                }
+            }
+            unchanged => unchanged,
+        }
+    }
+}
+
+/// What the actor does once a change is committed, besides publishing it.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Start charging a card attempt on its provider's terminal.
+    StartTerminal(CardAttempt),
+    /// A payment on the caja's primary provider failed or went unanswered
+    /// (the venue counts them to declare an outage).
+    PrimaryFailed {
+        provider: PaymentProvider,
+        at: DateTime<Utc>,
+    },
+    /// A payment was approved on a provider (it works: its outage ends).
+    Approved { provider: PaymentProvider },
 }
 
 /// What running a command did, for the actor to apply after the call.
@@ -76,6 +129,8 @@ pub struct Outcome<R> {
     pub result: Result<R, RegisterError>,
     /// The database may hold what memory does not: reload before the next command.
     pub stale: bool,
+    /// What the actor must do now that the change is committed.
+    pub effects: Vec<Effect>,
 }
 
 impl<R> Outcome<R> {
@@ -88,6 +143,7 @@ impl<R> Outcome<R> {
             resync: false,
             result: Err(RegisterError::Db(err)),
             stale,
+            effects: Vec::new(),
         }
     }
 }
@@ -99,7 +155,7 @@ pub fn execute<C: Command>(
     held: &Snapshot,
     stale: bool,
     command: &C,
-    at: DateTime<Utc>,
+    cx: &CommandContext,
     limits: DbLimits,
 ) -> Outcome<C::Reply> {
     let mut outcome = Outcome {
@@ -108,19 +164,29 @@ pub fn execute<C: Command>(
         resync: false,
         result: Err(RegisterError::StateMoved),
         stale: false,
+        effects: Vec::new(),
     };
     let mut current = held.clone();
-    if stale && let Err(err) = reload(conn, &mut current, &mut outcome) {
+    if stale && let Err(err) = reload(conn, &mut current, &mut outcome, cx) {
         outcome.result = Err(err);
         outcome.stale = true;
         return outcome;
     }
     for attempt in 1..=2 {
         let started = Instant::now();
-        match attempt_once(conn, &current, command, at) {
-            Ok((Applied::Changed { reply, next, .. }, event)) => {
+        match attempt_once(conn, &current, command, cx) {
+            Ok((
+                Applied::Changed {
+                    reply,
+                    next,
+                    effects,
+                    ..
+                },
+                event,
+            )) => {
                 outcome.events.extend(event);
                 outcome.state = Some(*next);
+                outcome.effects = effects;
                 outcome.result = Ok(reply);
             }
             Ok((Applied::Replayed(reply), _)) => {
@@ -129,7 +195,7 @@ pub fn execute<C: Command>(
                 match committed_seq(conn, &current) {
                     Ok(seq) if seq == current.seq => {}
                     Ok(_) => {
-                        if let Err(err) = reload(conn, &mut current, &mut outcome) {
+                        if let Err(err) = reload(conn, &mut current, &mut outcome, cx) {
                             tracing::warn!(error = ?err, "reload after a replay failed");
                             outcome.stale = true;
                         }
@@ -141,7 +207,7 @@ pub fn execute<C: Command>(
             Ok((Applied::Unchanged(reply), _)) => outcome.result = Ok(reply),
             Err(RegisterError::StateMoved) if attempt == 1 => {
                 tracing::warn!(register_id = %current.id(), seq = current.seq, "the database moved under the register; reloading");
-                match reload(conn, &mut current, &mut outcome) {
+                match reload(conn, &mut current, &mut outcome, cx) {
                     Ok(()) => continue,
                     Err(err) => {
                         outcome.result = Err(err);
@@ -166,12 +232,13 @@ fn attempt_once<C: Command>(
     conn: &mut PgConnection,
     current: &Snapshot,
     command: &C,
-    at: DateTime<Utc>,
+    cx: &CommandContext,
 ) -> Result<(Applied<C::Reply>, Option<Event>), RegisterError> {
     conn.transaction(|conn| {
-        let applied = command.apply(conn, current, at)?;
-        let event = match &applied {
+        let mut applied = command.apply(conn, current, cx)?;
+        let event = match &mut applied {
             Applied::Changed { next, change, .. } => {
+                next.advise(cx);
                 Some(event_log::append(conn, current.seq, next, *change)?)
             }
             _ => None,
@@ -186,8 +253,9 @@ fn reload<R>(
     conn: &mut PgConnection,
     current: &mut Snapshot,
     outcome: &mut Outcome<R>,
+    cx: &CommandContext,
 ) -> Result<(), RegisterError> {
-    let fresh = Snapshot::load(conn, current.id())?;
+    let fresh = Snapshot::load(conn, current.id(), cx)?;
     if fresh.seq != current.seq {
         tracing::warn!(
             register_id = %current.id(),

@@ -31,6 +31,8 @@ pub enum Change {
     ConfigChanged,
     Archived,
     Restored,
+    CardAttempt,
+    ProviderChanged,
 }
 
 impl Change {
@@ -47,6 +49,8 @@ impl Change {
             Change::ConfigChanged => "config_changed",
             Change::Archived => "archived",
             Change::Restored => "restored",
+            Change::CardAttempt => "card_attempt",
+            Change::ProviderChanged => "provider_changed",
         }
     }
 }

@@ -12,7 +12,6 @@ use serde::Serialize;
 use super::live::LiveSession;
 use super::sale::ValidSale;
 use super::store::ClosedSession;
-use crate::cajas::Caja;
 use crate::cajas::RegisterId;
 use crate::db::schema::{register_sessions, sale_payments, sales};
 
@@ -58,15 +57,16 @@ pub struct JornadaSoFar {
 }
 
 impl RecentSale {
-    pub fn new(id: i64, at: DateTime<Utc>, sale: &ValidSale, caja: &Caja) -> Self {
-        let card = sale.payments.iter().find_map(|p| p.provider);
+    /// A sale whose card payments were resolved to their approvals.
+    pub fn new(id: i64, at: DateTime<Utc>, sale: &ValidSale) -> Self {
+        let card = sale.payments.iter().find(|p| p.provider.is_some());
         Self {
             id,
             at,
             total_charged: sale.total_charged.get(),
             methods: sale.payments.iter().map(|p| p.method.to_string()).collect(),
-            provider: card.map(|p| p.to_string()),
-            used_backup: card.is_some() && card == caja.payment_provider_backup,
+            provider: card.and_then(|p| p.provider).map(|p| p.to_string()),
+            used_backup: card.is_some_and(|p| p.backup),
             voided: false,
         }
     }

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::RegisterError;
 use super::sale::{PaymentMethod, ValidSale};
-use crate::cajas::Caja;
 use crate::money::Pesos;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,12 +112,11 @@ impl LiveSession {
             .insert(method.as_str().to_owned(), total.get());
     }
 
-    /// The session after `sale`; checks the caja takes its card providers
-    /// and that no counter overflows.
+    /// The session after `sale` (its card payments resolved to their
+    /// approvals); checks that no counter overflows.
     pub fn with_sale(
         &self,
         sale: &ValidSale,
-        caja: &Caja,
         at: DateTime<Utc>,
     ) -> Result<LiveSession, RegisterError> {
         let mut next = self.clone();
@@ -127,13 +125,12 @@ impl LiveSession {
                 payment.method,
                 add(next.total_of(payment.method), payment.charged)?,
             );
-            if let Some(provider) = payment.provider {
-                if provider == caja.payment_provider_primary {
-                    next.primary_count += 1;
-                } else if Some(provider) == caja.payment_provider_backup {
+            // Counted by the provider that approved it, as it was then.
+            if payment.provider.is_some() {
+                if payment.backup {
                     next.backup_count += 1;
                 } else {
-                    return Err(RegisterError::ProviderNotConfigured(provider));
+                    next.primary_count += 1;
                 }
             }
         }
@@ -194,29 +191,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::cajas::RegisterId;
-    use crate::cajas::domain::{FallbackPolicy, OperationalStatus, PaymentProvider, RegisterType};
+    use crate::cajas::domain::PaymentProvider;
     use crate::registers::sale::{PaymentRequest, SaleRequest};
-
-    fn caja() -> Caja {
-        Caja {
-            id: RegisterId(1),
-            name: "Barra".into(),
-            code: "BARRA".into(),
-            register_type: RegisterType::Humana,
-            payment_provider_primary: PaymentProvider::Getnet,
-            payment_provider_backup: Some(PaymentProvider::Klap),
-            operational_status: OperationalStatus::Active,
-            fallback_policy: FallbackPolicy::default(),
-            version: 1,
-            archived_at: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            event_seq: 0,
-            blind_count: false,
-            max_cash_difference: None,
-        }
-    }
 
     fn session(initial: i64) -> LiveSession {
         LiveSession::opened_for_test(1, 1, Pesos::new(initial).unwrap())
@@ -259,6 +235,8 @@ mod tests {
                 amount,
                 tendered: None,
                 provider: None,
+                attempt_id: None,
+                authorization_code: None,
             });
         }
         if let Some((amount, backup, credit)) = card {
@@ -268,6 +246,8 @@ mod tests {
                 amount,
                 tendered: None,
                 provider: Some(if backup { "KLAP" } else { "GETNET" }.into()),
+                attempt_id: None,
+                authorization_code: Some("123456".into()),
             });
         }
         if let Some(amount) = transfer {
@@ -277,6 +257,8 @@ mod tests {
                 amount,
                 tendered: None,
                 provider: None,
+                attempt_id: None,
+                authorization_code: None,
             });
         }
         SaleRequest {
@@ -292,15 +274,18 @@ mod tests {
         /// running totals equal the sums computed afresh from what happened.
         #[test]
         fn running_totals_equal_the_sums_of_the_rows(initial in 0i64..1_000_000, ops in proptest::collection::vec(op(), 0..60)) {
-            let caja = caja();
             let mut live = session(initial);
             let mut sales: Vec<(ValidSale, bool)> = Vec::new();
             let (mut added, mut dropped) = (0i64, 0i64);
             for op in ops {
                 match op {
                     Op::Sale(cash, card, transfer) => {
-                        let sale = request(cash, card, transfer).validate().unwrap();
-                        live = live.with_sale(&sale, &caja, Utc::now()).unwrap();
+                        let mut sale = request(cash, card, transfer).validate().unwrap();
+                        // As the actor sets it from the approval: KLAP is the backup here.
+                        for payment in &mut sale.payments {
+                            payment.backup = payment.provider == Some(PaymentProvider::Klap);
+                        }
+                        live = live.with_sale(&sale, Utc::now()).unwrap();
                         sales.push((sale, false));
                     }
                     Op::Void(pick) => {

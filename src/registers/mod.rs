@@ -74,6 +74,24 @@ pub enum RegisterError {
     Busy,
     #[error("the database was not where the register's memory said")]
     StateMoved,
+    #[error("no such card attempt")]
+    UnknownAttempt,
+    #[error("card attempt {0} is resolved already")]
+    AttemptResolved(i64),
+    #[error("card attempt {0} is still waiting for its terminal")]
+    AttemptInProgress(i64),
+    #[error("card attempt {id} on {provider} has no known result")]
+    UnresolvedAttempt { id: i64, provider: PaymentProvider },
+    #[error("the sale was approved already by card attempt {0}")]
+    SaleAlreadyPaid(i64),
+    #[error("the caja's fallback policy is off")]
+    FallbackDisabled,
+    #[error("no card provider can be used")]
+    NoCardProvider,
+    #[error("{field}: {message}")]
+    InvalidAttempt { field: String, message: String },
+    #[error("card attempts without a known result: {0:?}")]
+    AttemptsUnresolved(Vec<String>),
     #[error(transparent)]
     Config(#[from] SaveError),
     #[error("no such sale")]
@@ -121,6 +139,15 @@ impl RegisterError {
             RegisterError::UnknownCaja => "unknown_caja",
             RegisterError::Busy => "register_busy",
             RegisterError::StateMoved => "register_reloaded",
+            RegisterError::UnknownAttempt => "unknown_attempt",
+            RegisterError::AttemptResolved(_) => "attempt_already_resolved",
+            RegisterError::AttemptInProgress(_) => "card_attempt_in_progress",
+            RegisterError::UnresolvedAttempt { .. } => "card_result_unknown",
+            RegisterError::SaleAlreadyPaid(_) => "sale_already_paid",
+            RegisterError::FallbackDisabled => "fallback_disabled",
+            RegisterError::NoCardProvider => "no_card_provider",
+            RegisterError::InvalidAttempt { .. } => "invalid_card_payment",
+            RegisterError::AttemptsUnresolved(_) => "card_attempts_unresolved",
             RegisterError::Config(_) => "config_refused",
             RegisterError::UnknownSale => "unknown_sale",
             RegisterError::SaleNotInSession => "sale_not_in_session",
@@ -169,6 +196,28 @@ impl RegisterError {
             RegisterError::StateMoved => {
                 "La caja se recargó desde la base de datos; intenta de nuevo.".into()
             }
+            RegisterError::UnknownAttempt => "No existe ese cobro con tarjeta en esta caja.".into(),
+            RegisterError::AttemptResolved(id) => format!("El cobro #{id} ya tiene resultado."),
+            RegisterError::AttemptInProgress(id) => {
+                format!("El cobro #{id} todavía espera al terminal.")
+            }
+            RegisterError::UnresolvedAttempt { id, provider } => format!(
+                "El cobro #{id} en {provider} no tiene resultado: mira el terminal y márcalo (cobrado o no) antes de cobrar de nuevo; un supervisor puede autorizarlo."
+            ),
+            RegisterError::SaleAlreadyPaid(id) => {
+                format!("Esa venta ya fue aprobada con tarjeta (cobro #{id}): no se cobra dos veces.")
+            }
+            RegisterError::FallbackDisabled => {
+                "Esta caja no tiene activado el respaldo: cobra en efectivo u otro medio.".into()
+            }
+            RegisterError::NoCardProvider => {
+                "No hay proveedor de tarjeta disponible: cobra en efectivo u otro medio.".into()
+            }
+            RegisterError::InvalidAttempt { message, .. } => message.clone(),
+            RegisterError::AttemptsUnresolved(list) => format!(
+                "Hay cobros con tarjeta sin resultado; resuélvelos antes de cerrar: {}.",
+                list.join("; ")
+            ),
             RegisterError::Config(err) => err.to_string(),
             RegisterError::UnknownSale => "No existe esa venta.".into(),
             RegisterError::SaleNotInSession => {
@@ -202,7 +251,9 @@ impl RegisterError {
             RegisterError::UnknownCaja => StatusCode::NOT_FOUND,
             RegisterError::KeyReused
             | RegisterError::ProviderNotConfigured(_)
+            | RegisterError::InvalidAttempt { .. }
             | RegisterError::Overflow => StatusCode::UNPROCESSABLE_ENTITY,
+            RegisterError::UnknownAttempt => StatusCode::NOT_FOUND,
             RegisterError::Busy | RegisterError::StateMoved => StatusCode::SERVICE_UNAVAILABLE,
             RegisterError::Config(SaveError::NotFound) => StatusCode::NOT_FOUND,
             RegisterError::Config(SaveError::Db(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -238,7 +289,15 @@ impl RegisterError {
     }
 
     pub fn body_for(&self, audience: Audience) -> ErrorBody {
-        ErrorBody::new(self.code(), self.message_for(audience), None)
+        ErrorBody::new(self.code(), self.message_for(audience), self.field())
+    }
+
+    /// The field of the request at fault, when one is.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            RegisterError::InvalidAttempt { field, .. } => Some(field.clone()),
+            _ => None,
+        }
     }
 
     /// True when the command may have been committed although it failed:

@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, broadcast, mpsc, watch};
 use super::RegisterError;
 use super::actor::{Archive, Halt, RegisterActor};
 use super::audience::{self, Audience};
-use super::commit::Command;
+use super::commit::{Command, CommandContext};
 use super::event_log::{self, Change};
 use super::events::{self, Event, Push};
 use super::health::{Health, HealthCell};
@@ -37,6 +37,8 @@ use crate::cajas::model::SaveError;
 use crate::cajas::{Caja, RegisterId};
 use crate::clock::Clock;
 use crate::db::{self, DbError, DbLimits, PgPool};
+use crate::payments::terminal::TerminalConfig;
+use crate::payments::venue::Venue;
 
 /// How often the watchdog looks for cajas stuck in a write.
 const WATCHDOG_EVERY: Duration = Duration::from_secs(1);
@@ -51,6 +53,22 @@ pub struct Env {
     /// The longest an ask to a caja waits, and a write may last before the
     /// caja counts as not answering.
     pub register_timeout: Duration,
+    /// The venue's providers and their outages.
+    pub venue: Arc<Venue>,
+    /// A terminal simulated for every caja (`--simulate-terminals`), over
+    /// what each caja says.
+    pub simulated_terminal: Option<TerminalConfig>,
+}
+
+impl Env {
+    /// What a command is made with, now.
+    pub fn context(&self) -> CommandContext {
+        CommandContext {
+            at: self.clock.now(),
+            outages: self.venue.outages(),
+            cooldown: self.venue.rules.cooldown,
+        }
+    }
 }
 
 /// What one caja's actor shares with the rest of the hub. It outlives the
@@ -143,10 +161,11 @@ impl Registers {
             stopping: Default::default(),
             generations: Default::default(),
         }));
-        let snapshots = db::run(&registers.0.env.pool, |conn| {
+        let cx = registers.0.env.context();
+        let snapshots = db::run(&registers.0.env.pool, move |conn| {
             store::working_cajas(conn)?
                 .into_iter()
-                .map(|id| Snapshot::load(conn, id))
+                .map(|id| Snapshot::load(conn, id, &cx))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await??;
@@ -232,8 +251,9 @@ impl Registers {
         let mut backoff = RESTART_BACKOFF.0;
         let known = shared.state.borrow().seq;
         loop {
+            let cx = self.0.env.context();
             let loaded = db::run(&self.0.env.pool, move |conn| {
-                let fresh = Snapshot::load(conn, id)?;
+                let fresh = Snapshot::load(conn, id, &cx)?;
                 let missed = event_log::between(conn, id, known, fresh.seq)?;
                 Ok::<_, diesel::result::Error>((fresh, missed))
             })
@@ -441,10 +461,11 @@ impl Registers {
         let this = self.clone();
         detached(async move {
             let _lifecycle = this.0.lifecycle.lock().await;
+            let cx = this.0.env.context();
             let (created, event) = db::run(&this.0.env.pool, move |conn| {
                 conn.transaction(|conn| {
                     let caja = Caja::create(conn, &actor, &config)?;
-                    record(conn, caja.id, Change::Created)
+                    record(conn, caja.id, Change::Created, &cx)
                 })
             })
             .await??;
@@ -461,6 +482,8 @@ impl Registers {
         let this = self.clone();
         detached(async move {
             let _lifecycle = this.0.lifecycle.lock().await;
+            let cx = this.0.env.context();
+            let load_cx = cx.clone();
             let restored = db::run(&this.0.env.pool, move |conn| {
                 conn.transaction(|conn| {
                     let before = Caja::find(conn, id)
@@ -470,7 +493,7 @@ impl Registers {
                         return Ok(None);
                     }
                     Caja::restore(conn, &actor, id)?;
-                    record(conn, id, Change::Restored).map(Some)
+                    record(conn, id, Change::Restored, &cx).map(Some)
                 })
             })
             .await??;
@@ -484,9 +507,10 @@ impl Registers {
                     let caja =
                         db::run(&this.0.env.pool, move |conn| Caja::find(conn, id)).await??;
                     if this.entry(id).is_none() {
-                        let snapshot =
-                            db::run(&this.0.env.pool, move |conn| Snapshot::load(conn, id))
-                                .await??;
+                        let snapshot = db::run(&this.0.env.pool, move |conn| {
+                            Snapshot::load(conn, id, &load_cx)
+                        })
+                        .await??;
                         this.start_actor(snapshot, None);
                     }
                     Ok(caja)
@@ -509,8 +533,9 @@ fn record(
     conn: &mut diesel::PgConnection,
     id: RegisterId,
     change: Change,
+    cx: &CommandContext,
 ) -> Result<(Snapshot, Event), RegisterError> {
-    let before = Snapshot::load(conn, id)?;
+    let before = Snapshot::load(conn, id, cx)?;
     let next = before.changed(
         before.caja.clone(),
         before.session.clone(),

@@ -48,8 +48,17 @@ pub struct PaymentRequest {
     pub amount: i64,
     #[serde(default)]
     pub tendered: Option<i64>,
+    /// A card payment's provider (with `authorization_code`, or checked
+    /// against the approved attempt).
     #[serde(default)]
     pub provider: Option<String>,
+    /// A card payment: the approved attempt that charged it ...
+    #[serde(default)]
+    pub attempt_id: Option<i64>,
+    /// ... or, confirmed by the cashier from the standalone terminal (the
+    /// manual terminal, a sale kept offline), its authorization code.
+    #[serde(default)]
+    pub authorization_code: Option<String>,
 }
 
 /// Why a sale request is not a sale: a field and what is wrong with it.
@@ -80,7 +89,22 @@ pub struct ValidPayment {
     pub charged: Pesos,
     pub tendered: Option<Pesos>,
     pub change: Pesos,
+    /// A card payment's provider: as asked, then as the approval says.
     pub provider: Option<PaymentProvider>,
+    pub card: Option<CardApproval>,
+    /// The approved attempt that paid it (set when the sale is recorded).
+    pub approval: Option<i64>,
+    /// Charged on the caja's backup provider (set from the approval).
+    pub backup: bool,
+}
+
+/// What shows a card payment was charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardApproval {
+    /// An approved attempt of this sale.
+    Attempt(i64),
+    /// The code the cashier read off the standalone terminal.
+    Manual(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,12 +124,19 @@ impl ValidSale {
             .payments
             .iter()
             .map(|p| {
+                // What was asked: an approval's provider is filled in later.
+                let card = match &p.card {
+                    Some(CardApproval::Attempt(id)) => format!("#{id}"),
+                    Some(CardApproval::Manual(code)) => {
+                        format!("{code}@{}", p.provider.map_or("", |p| p.as_str()))
+                    }
+                    None => String::new(),
+                };
                 format!(
-                    "{}:{}:{}:{}",
+                    "{}:{}:{}:{card}",
                     p.method,
                     p.amount.get(),
                     p.tendered.map_or(String::new(), |t| t.get().to_string()),
-                    p.provider.map_or("", |p| p.as_str())
                 )
             })
             .collect();
@@ -162,8 +193,8 @@ impl SaleRequest {
                 )
             })?;
             let amount = money(&field("amount"), Pesos::positive(request.amount))?;
-            let provider = match (&request.provider, method.is_card()) {
-                (Some(provider), true) => {
+            let provider = match &request.provider {
+                Some(provider) if method.is_card() => {
                     Some(provider.trim().parse::<PaymentProvider>().map_err(|_| {
                         invalid(
                             field("provider"),
@@ -171,19 +202,58 @@ impl SaleRequest {
                         )
                     })?)
                 }
-                (None, true) => {
-                    return Err(invalid(
-                        field("provider"),
-                        "un pago con tarjeta debe indicar el proveedor (GETNET o KLAP)",
-                    ));
-                }
-                (Some(_), false) => {
+                Some(_) => {
                     return Err(invalid(
                         field("provider"),
                         "solo los pagos con tarjeta llevan proveedor",
                     ));
                 }
-                (None, false) => None,
+                None => None,
+            };
+            let card = match (
+                method.is_card(),
+                request.attempt_id,
+                &request.authorization_code,
+            ) {
+                (false, None, None) => None,
+                (false, _, _) => {
+                    return Err(invalid(
+                        field("attempt_id"),
+                        "solo los pagos con tarjeta llevan un cobro aprobado",
+                    ));
+                }
+                (true, Some(_), Some(_)) => {
+                    return Err(invalid(
+                        field("authorization_code"),
+                        "indica el cobro aprobado o el código del terminal, no ambos",
+                    ));
+                }
+                (true, Some(id), None) if id > 0 => Some(CardApproval::Attempt(id)),
+                (true, Some(_), None) => {
+                    return Err(invalid(field("attempt_id"), "no es un cobro válido"));
+                }
+                (true, None, Some(code)) => {
+                    if provider.is_none() {
+                        return Err(invalid(
+                            field("provider"),
+                            "un pago confirmado con el código del terminal indica el proveedor (GETNET o KLAP)",
+                        ));
+                    }
+                    let code =
+                        crate::payments::commands::authorization_code(code).map_err(|_| {
+                            invalid(
+                                field("authorization_code"),
+                                "el código de autorización tiene de 4 a 12 letras o números",
+                            )
+                        })?;
+                    Some(CardApproval::Manual(code))
+                }
+                (true, None, None) => {
+                    return Err(invalid(
+                        field("attempt_id"),
+                        "un pago con tarjeta necesita su cobro aprobado (attempt_id) o el código de autorización del terminal",
+                    ));
+                }
             };
             let (charged, tendered, change) = if method == PaymentMethod::Efectivo {
                 if payments
@@ -232,6 +302,9 @@ impl SaleRequest {
                 tendered,
                 change,
                 provider,
+                card,
+                approval: None,
+                backup: false,
             });
         }
         if sum != total {
@@ -263,17 +336,21 @@ mod tests {
         }
     }
 
+    /// A payment; a card one is confirmed with a terminal's code.
     fn pay(
         method: &str,
         amount: i64,
         tendered: Option<i64>,
         provider: Option<&str>,
     ) -> PaymentRequest {
+        let card = matches!(method, "DEBITO" | "CREDITO") && provider.is_some_and(|p| p != "VISA");
         PaymentRequest {
             method: method.into(),
             amount,
             tendered,
             provider: provider.map(Into::into),
+            attempt_id: None,
+            authorization_code: card.then(|| "A1B2C3".to_owned()),
         }
     }
 
@@ -335,7 +412,28 @@ mod tests {
         );
         assert_eq!(
             field(sale(100, vec![pay("DEBITO", 100, None, None)])),
-            "payments[0].provider"
+            "payments[0].attempt_id"
+        );
+        let mut manual = pay("DEBITO", 100, None, None);
+        manual.authorization_code = Some("123456".into());
+        assert_eq!(field(sale(100, vec![manual])), "payments[0].provider");
+        let mut bad_code = pay("DEBITO", 100, None, Some("GETNET"));
+        bad_code.authorization_code = Some("12".into());
+        assert_eq!(
+            field(sale(100, vec![bad_code])),
+            "payments[0].authorization_code"
+        );
+        let mut both = pay("DEBITO", 100, None, Some("GETNET"));
+        both.attempt_id = Some(3);
+        assert_eq!(
+            field(sale(100, vec![both])),
+            "payments[0].authorization_code"
+        );
+        let mut cash_attempt = pay("EFECTIVO", 100, None, None);
+        cash_attempt.attempt_id = Some(3);
+        assert_eq!(
+            field(sale(100, vec![cash_attempt])),
+            "payments[0].attempt_id"
         );
         assert_eq!(
             field(sale(100, vec![pay("DEBITO", 100, None, Some("VISA"))])),

@@ -1,17 +1,19 @@
 //! A register's whole state as of one `seq`: its caja, its open session,
-//! its recent history and the provider to use. The actor holds the last
-//! committed one, every event carries one, and the event log stores one per
-//! change, so a screen applies an event by replacing what it had.
+//! its recent history, its card payments in progress and the provider to
+//! use. The actor holds the last committed one, every event carries one,
+//! and the event log stores one per change, so a screen applies an event by
+//! replacing what it had.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::commit::CommandContext;
 use super::history::History;
 use super::live::LiveSession;
 use super::store;
-use crate::cajas::domain::PaymentProvider;
 use crate::cajas::{Caja, RegisterId};
+use crate::payments::attempt::{self, CardAttempt};
+use crate::payments::health::{self, ProviderAdvice, ProviderMemory};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -19,26 +21,49 @@ pub struct Snapshot {
     pub session: Option<LiveSession>,
     #[serde(flatten)]
     pub history: History,
-    pub provider: ProviderInUse,
+    /// The open session's card payments: the last few, and any still open.
+    pub card_attempts: Vec<CardAttempt>,
+    /// How the caja's own payments on each provider went lately.
+    #[serde(skip)]
+    pub provider_memory: ProviderMemory,
+    pub provider: ProviderAdvice,
     pub seq: i64,
 }
 
 impl Snapshot {
-    pub fn new(caja: Caja, session: Option<LiveSession>, history: History) -> Self {
-        Self {
-            provider: ProviderInUse::of(&caja, &history),
+    /// What is committed for caja `id`.
+    pub fn load(conn: &mut PgConnection, id: RegisterId, cx: &CommandContext) -> QueryResult<Self> {
+        let (caja, session) = store::load(conn, id)?;
+        let history = History::load(conn, id, session.as_ref())?;
+        let card_attempts = match &session {
+            Some(session) => attempt::of_session(conn, session.id)?,
+            None => Vec::new(),
+        };
+        let mut provider_memory = ProviderMemory::default();
+        for provider in [
+            Some(caja.payment_provider_primary),
+            caja.payment_provider_backup,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let (failed, approved) = attempt::last_outcomes(conn, id, provider)?;
+            if let Some(at) = failed {
+                provider_memory.failed(provider, at);
+            }
+            if let Some(at) = approved {
+                provider_memory.approved(provider, at);
+            }
+        }
+        Ok(Self {
+            provider: health::advise(&caja, &provider_memory, &cx.outages, cx.at, cx.cooldown),
             seq: caja.event_seq,
             caja,
             session,
             history,
-        }
-    }
-
-    /// What is committed for caja `id`.
-    pub fn load(conn: &mut PgConnection, id: RegisterId) -> QueryResult<Self> {
-        let (caja, session) = store::load(conn, id)?;
-        let history = History::load(conn, id, session.as_ref())?;
-        Ok(Self::new(caja, session, history))
+            card_attempts,
+            provider_memory,
+        })
     }
 
     pub fn id(&self) -> RegisterId {
@@ -50,71 +75,63 @@ impl Snapshot {
         self.seq + 1
     }
 
-    /// The state after a change: the caja, session or history given, the
-    /// provider advice derived again, and the next `seq`.
+    /// The state after a change: the caja, session or history given, and
+    /// the next `seq` (the advice is brought up to date when committed).
     pub fn changed(&self, caja: Caja, session: Option<LiveSession>, history: History) -> Self {
         let seq = self.next_seq();
-        Self::new(
-            Caja {
+        let session_changed = session.as_ref().map(|s| s.id) != self.session.as_ref().map(|s| s.id);
+        Self {
+            caja: Caja {
                 event_seq: seq,
                 ..caja
             },
+            // A new session starts with no card payments.
+            card_attempts: if session_changed {
+                Vec::new()
+            } else {
+                self.card_attempts.clone()
+            },
             session,
             history,
-        )
-    }
-}
-
-/// The card provider a cashier should use now, and why. Until provider
-/// health is tracked, the backup is in use when the last card sale was
-/// charged on the caja's (current) backup, as the cashier reported.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProviderInUse {
-    pub provider: PaymentProvider,
-    pub backup: bool,
-    pub reason: String,
-    /// Since when the backup is in use.
-    pub since: Option<DateTime<Utc>>,
-}
-
-impl ProviderInUse {
-    fn of(caja: &Caja, history: &History) -> Self {
-        let last_card = history
-            .recent_sales
-            .iter()
-            .find(|sale| !sale.voided && sale.provider.is_some());
-        match (last_card, caja.payment_provider_backup) {
-            (Some(sale), Some(backup)) if sale.provider.as_deref() == Some(backup.as_str()) => {
-                Self {
-                    provider: backup,
-                    backup: true,
-                    reason: format!(
-                        "La última venta con tarjeta se cobró con el respaldo {backup}, no con {}.",
-                        caja.payment_provider_primary
-                    ),
-                    since: Some(sale.at),
-                }
-            }
-            _ => {
-                let primary = caja.payment_provider_primary;
-                let policy = &caja.fallback_policy;
-                let reason = match caja.payment_provider_backup {
-                    Some(backup) if policy.enabled => format!(
-                        "{primary} es el proveedor principal; si no responde en {} s, usa {backup}.",
-                        policy.max_seconds.get()
-                    ),
-                    Some(backup) => {
-                        format!("{primary} es el proveedor principal; {backup} queda de respaldo.")
-                    }
-                    None => format!("{primary} es el único proveedor de esta caja."),
-                };
-                Self {
-                    provider: primary,
-                    backup: false,
-                    reason,
-                    since: None,
-                }
-            }
+            provider_memory: self.provider_memory.clone(),
+            provider: self.provider.clone(),
+            seq,
         }
+    }
+
+    /// Brings the provider advice up to date.
+    pub fn advise(&mut self, cx: &CommandContext) {
+        self.provider = health::advise(
+            &self.caja,
+            &self.provider_memory,
+            &cx.outages,
+            cx.at,
+            cx.cooldown,
+        );
+    }
+
+    /// Takes in a card attempt as it now stands.
+    pub fn put_attempt(&mut self, attempt: CardAttempt) {
+        match self.card_attempts.iter_mut().find(|a| a.id == attempt.id) {
+            Some(known) => *known = attempt,
+            None => self.card_attempts.push(attempt),
+        }
+        let keep_from = self
+            .card_attempts
+            .len()
+            .saturating_sub(attempt::RECENT_ATTEMPTS as usize);
+        let mut index = 0;
+        self.card_attempts.retain(|a| {
+            index += 1;
+            index > keep_from || a.is_open()
+        });
+    }
+
+    /// The session's attempts still unresolved (nobody knows if charged).
+    pub fn unresolved_attempts(&self) -> Vec<&CardAttempt> {
+        self.card_attempts
+            .iter()
+            .filter(|a| a.status.is_unresolved())
+            .collect()
     }
 }

@@ -213,7 +213,7 @@ pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(Sa
 /// `before` to `after`.
 pub fn insert_sale(
     conn: &mut PgConnection,
-    caja: &Caja,
+    caja: RegisterId,
     before: &LiveSession,
     after: &LiveSession,
     sale: &ValidSale,
@@ -223,7 +223,7 @@ pub fn insert_sale(
     {
         let sale_id: i64 = diesel::insert_into(sales::table)
             .values((
-                sales::register_id.eq(caja.id),
+                sales::register_id.eq(caja),
                 sales::session_id.eq(after.id),
                 sales::idempotency_key.eq(sale.key),
                 sales::request_hash.eq(sale.fingerprint()),
@@ -255,10 +255,8 @@ pub fn insert_sale(
                     sale_payments::tendered.eq(p.tendered.map(Pesos::get)),
                     sale_payments::change_given.eq(p.change.get()),
                     sale_payments::provider.eq(p.provider.map(|p| p.as_str())),
-                    sale_payments::used_backup.eq(p.provider.is_some_and(|provider| {
-                        provider != caja.payment_provider_primary
-                            && Some(provider) == caja.payment_provider_backup
-                    })),
+                    sale_payments::used_backup.eq(p.backup),
+                    sale_payments::card_attempt_id.eq(p.approval),
                 )
             })
             .collect();
@@ -268,7 +266,7 @@ pub fn insert_sale(
         write_counters(conn, before, after)?;
         Ok(SaleAck {
             sale_id,
-            register_id: caja.id.0,
+            register_id: caja.0,
             seq,
             total: sale.total,
             total_charged: sale.total_charged,

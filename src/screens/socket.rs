@@ -32,6 +32,7 @@ use crate::auth::CurrentUser;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
+use crate::payments::api::{ResolveRequest, StartRequest};
 use crate::registers::actor::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
 use crate::registers::events::{Event, PROTOCOL_VERSION, Push};
@@ -522,6 +523,18 @@ impl Screen {
                 Ok(()) => Ok(()),
                 Err(refusal) => self.send(refusal).await,
             },
+            Some("card_start") => {
+                match self.card_start(id.clone(), message.get("attempt").cloned()) {
+                    Ok(()) => Ok(()),
+                    Err(refusal) => self.send(refusal).await,
+                }
+            }
+            Some("card_resolve") => {
+                match self.card_resolve(id.clone(), message.get("resolve").cloned()) {
+                    Ok(()) => Ok(()),
+                    Err(refusal) => self.send(refusal).await,
+                }
+            }
             Some(other) => {
                 let text = error(
                     id.as_ref(),
@@ -582,6 +595,77 @@ impl Screen {
         Ok(())
     }
 
+    /// A card charge starts on the caja's terminal; the answer carries the
+    /// attempt (its provider, its deadline).
+    fn card_start(&mut self, id: Option<Value>, attempt: Option<Value>) -> Result<(), String> {
+        let register = self.register(&id)?;
+        let request: StartRequest =
+            payload(&id, attempt, "attempt", "invalid_card_payment", "el cobro")?;
+        let command = request
+            .parse(self.user.clone())
+            .map_err(|(field, message)| {
+                error(
+                    id.as_ref(),
+                    "invalid_card_payment",
+                    &message,
+                    Some(&format!("attempt.{field}")),
+                )
+            })?;
+        self.ask_register(
+            id,
+            register,
+            command,
+            |attempt| json!({ "attempt": attempt }),
+        );
+        Ok(())
+    }
+
+    /// How a card charge ended, as the cashier (or a supervisor) saw it.
+    fn card_resolve(&mut self, id: Option<Value>, resolve: Option<Value>) -> Result<(), String> {
+        let register = self.register(&id)?;
+        let attempt_id = resolve
+            .as_ref()
+            .and_then(|r| r.get("attempt_id"))
+            .and_then(Value::as_i64)
+            .ok_or_else(|| {
+                error(
+                    id.as_ref(),
+                    "invalid_card_payment",
+                    "Falta el cobro (attempt_id).",
+                    Some("resolve.attempt_id"),
+                )
+            })?;
+        let mut body = resolve.unwrap_or_default();
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("attempt_id");
+        }
+        let request: ResolveRequest = payload(
+            &id,
+            Some(body),
+            "resolve",
+            "invalid_card_payment",
+            "el resultado del cobro",
+        )?;
+        let command =
+            request
+                .parse(self.user.clone(), attempt_id)
+                .map_err(|(field, message)| {
+                    error(
+                        id.as_ref(),
+                        "invalid_card_payment",
+                        &message,
+                        Some(&format!("resolve.{field}")),
+                    )
+                })?;
+        self.ask_register(
+            id,
+            register,
+            command,
+            |attempt| json!({ "attempt": attempt }),
+        );
+        Ok(())
+    }
+
     /// The caja this screen follows: commands are only for caja screens.
     fn register(&self, id: &Option<Value>) -> Result<RegisterId, String> {
         match self.scope {
@@ -618,8 +702,13 @@ impl Screen {
                     answer.to_string()
                 }
                 Err(err) => {
-                    let ErrorBody { code, message, .. } = RegisterError::body(&err);
-                    error(id.as_ref(), code, &message, None)
+                    let ErrorBody {
+                        code,
+                        message,
+                        field,
+                        ..
+                    } = RegisterError::body(&err);
+                    error(id.as_ref(), code, &message, field.as_deref())
                 }
             })
         });

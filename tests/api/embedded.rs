@@ -253,7 +253,8 @@ async fn a_crash_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
             let total = 1_000 + i as i64 * 7;
             let sale = serde_json::json!({"key": uuid::Uuid::new_v4().to_string(), "total": total,
                 "payments": [{"method": if i % 2 == 0 { "EFECTIVO" } else { "DEBITO" }, "amount": total,
-                              "provider": if i % 2 == 0 { None } else { Some("GETNET") }}]});
+                              "provider": if i % 2 == 0 { None } else { Some("GETNET") },
+                              "authorization_code": if i % 2 == 0 { None } else { Some(format!("{:06}", i)) }}]});
             (caja, sale)
         })
         .collect();

@@ -152,9 +152,9 @@ async fn paso_6_2_open_sell_and_close_checked_with_the_runbook_sql() {
         ),
         (Some(12_345), Some(12_340), Some(7_660))
     );
-    let (status, _) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 10_000, "payments": [{"method": "DEBITO", "amount": 10_000, "provider": "GETNET"}]})).await;
+    let (status, _) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 10_000, "payments": [{"method": "DEBITO", "amount": 10_000, "provider": "GETNET", "authorization_code": "123456"}]})).await;
     assert_eq!(status, 201);
-    let (status, _) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 5_000, "payments": [{"method": "CREDITO", "amount": 5_000, "provider": "KLAP"}]})).await;
+    let (status, _) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 5_000, "payments": [{"method": "CREDITO", "amount": 5_000, "provider": "KLAP", "authorization_code": "123456"}]})).await;
     assert_eq!(status, 201);
 
     let close_page = cashier
@@ -394,7 +394,15 @@ async fn sales_are_refused_with_a_specific_error_and_nothing_written() {
         ),
         (
             json!({"key": key(), "total": 100, "payments": [{"method": "DEBITO", "amount": 100}]}),
+            "payments[0].attempt_id",
+        ),
+        (
+            json!({"key": key(), "total": 100, "payments": [{"method": "DEBITO", "amount": 100, "authorization_code": "123456"}]}),
             "payments[0].provider",
+        ),
+        (
+            json!({"key": key(), "total": 100, "payments": [{"method": "DEBITO", "amount": 100, "attempt_id": 99}]}),
+            "payments[0].attempt_id",
         ),
     ];
     for (body, field) in cases {
@@ -429,7 +437,7 @@ async fn sales_are_refused_with_a_specific_error_and_nothing_written() {
             .status(),
         303
     );
-    let (status, body) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 100, "payments": [{"method": "DEBITO", "amount": 100, "provider": "KLAP"}]})).await;
+    let (status, body) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 100, "payments": [{"method": "DEBITO", "amount": 100, "provider": "KLAP", "authorization_code": "123456"}]})).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("provider_not_configured"))
@@ -794,8 +802,8 @@ async fn a_supervisor_voids_a_sale_and_the_totals_are_reversed() {
     );
     let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
     let (_, cash) = sell(&app, &cashier, caja, &cash_sale(3_333)).await;
-    let (_, card) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 7_000, "payments": [{"method": "CREDITO", "amount": 7_000, "provider": "KLAP"}]})).await;
-    let (_, kept) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 2_000, "payments": [{"method": "DEBITO", "amount": 2_000, "provider": "GETNET"}]})).await;
+    let (_, card) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 7_000, "payments": [{"method": "CREDITO", "amount": 7_000, "provider": "KLAP", "authorization_code": "123456"}]})).await;
+    let (_, kept) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 2_000, "payments": [{"method": "DEBITO", "amount": 2_000, "provider": "GETNET", "authorization_code": "123456"}]})).await;
     assert!(kept["sale_id"].is_i64());
     assert_counters_match_rows(&app, session);
 

@@ -60,7 +60,7 @@ async fn a_blind_count_cashier_never_receives_the_expected_cash_or_what_adds_up_
     let app = TestApp::spawn_as_admin().await;
     let (cashier, supervisor) = blind_venue(&app).await;
     assert_eq!(sell(&app, &cashier, 1, &cash_sale(3_000)).await.0, 201);
-    let card = json!({"key": key(), "total": 7_000, "payments": [{"method": "DEBITO", "amount": 7_000, "provider": "GETNET"}]});
+    let card = json!({"key": key(), "total": 7_000, "payments": [{"method": "DEBITO", "amount": 7_000, "provider": "GETNET", "authorization_code": "123456"}]});
     assert_eq!(sell(&app, &cashier, 1, &card).await.0, 201);
 
     // The snapshot over HTTP.

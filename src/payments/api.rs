@@ -1,0 +1,331 @@
+//! The JSON API of the payment stack (the POS socket sends the same
+//! commands as `card_start` and `card_resolve`):
+//!
+//! - `POST /api/cajas/{id}/card-attempts` starts charging a card;
+//! - `POST /api/cajas/{id}/card-attempts/{attempt}/resolve` says how it
+//!   ended (the cashier, or a supervisor forcing it);
+//! - `GET /api/proveedores` the venue's providers and their outages;
+//!   `POST /api/proveedores/{provider}/caido` and `…/operativo` let a
+//!   supervisor declare one out or back (audited).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::commands::{Resolution, ResolveCardAttempt, StartCardAttempt};
+use super::venue::OutageError;
+use crate::auth::{CurrentUser, SupervisorUser};
+use crate::cajas::RegisterId;
+use crate::cajas::domain::PaymentProvider;
+use crate::money::Pesos;
+use crate::registers::sale::PaymentMethod;
+use crate::registers::{Audience, ErrorBody, RegisterError};
+use crate::startup::AppState;
+use crate::web::json::{JsonBody, Request};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/cajas/{id}/card-attempts", web::post().to(start))
+        .route(
+            "/api/cajas/{id}/card-attempts/{attempt}/resolve",
+            web::post().to(resolve),
+        )
+        .route("/api/proveedores", web::get().to(providers))
+        .route(
+            "/api/proveedores/{provider}/caido",
+            web::post().to(declare_down),
+        )
+        .route(
+            "/api/proveedores/{provider}/operativo",
+            web::post().to(declare_up),
+        );
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::UnprocessableEntity().json(ErrorBody::new(
+        "invalid",
+        message,
+        Some(field.to_owned()),
+    ))
+}
+
+fn refused(err: RegisterError) -> HttpResponse {
+    if err.status().is_server_error() {
+        tracing::warn!(error = ?err, "card command failed");
+    }
+    HttpResponse::build(err.status()).json(err.body_for(Audience::BlindCount))
+}
+
+/// A card attempt as the POS starts it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    pub key: String,
+    pub sale_key: String,
+    pub amount: i64,
+    pub method: String,
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// A supervisor starts it although another attempt of the sale has no result.
+    #[serde(default)]
+    pub r#override: bool,
+}
+
+impl Request for StartRequest {}
+
+impl StartRequest {
+    /// The command, or the field at fault and why.
+    pub fn parse(&self, by: crate::auth::user::User) -> Result<StartCardAttempt, (String, String)> {
+        let uuid = |field: &str, raw: &str| {
+            Uuid::parse_str(raw.trim())
+                .map_err(|_| (field.to_owned(), "debe ser un UUID".to_owned()))
+        };
+        let method: PaymentMethod = self
+            .method
+            .trim()
+            .parse()
+            .ok()
+            .filter(|m: &PaymentMethod| m.is_card())
+            .ok_or_else(|| ("method".to_owned(), "usa DEBITO o CREDITO".to_owned()))?;
+        let provider = self
+            .provider
+            .as_deref()
+            .map(|raw| {
+                raw.trim()
+                    .parse::<PaymentProvider>()
+                    .map_err(|_| ("provider".to_owned(), "usa GETNET o KLAP".to_owned()))
+            })
+            .transpose()?;
+        Ok(StartCardAttempt {
+            by,
+            key: uuid("key", &self.key)?,
+            sale_key: uuid("sale_key", &self.sale_key)?,
+            amount: Pesos::positive(self.amount)
+                .map_err(|err| ("amount".to_owned(), format!("el monto {err}")))?,
+            method,
+            provider,
+            override_unresolved: self.r#override,
+        })
+    }
+}
+
+/// How a person says an attempt ended.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    #[serde(default)]
+    pub key: Option<String>,
+    /// `approved`, `declined`, `failed` or `not_charged`.
+    pub outcome: String,
+    #[serde(default)]
+    pub authorization_code: Option<String>,
+    #[serde(default)]
+    pub terminal_reference: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Request for ResolveRequest {}
+
+impl ResolveRequest {
+    pub fn parse(
+        &self,
+        by: crate::auth::user::User,
+        attempt_id: i64,
+    ) -> Result<ResolveCardAttempt, (String, String)> {
+        let key = self
+            .key
+            .as_deref()
+            .map(|raw| {
+                Uuid::parse_str(raw.trim())
+                    .map_err(|_| ("key".to_owned(), "debe ser un UUID".to_owned()))
+            })
+            .transpose()?;
+        let resolution = match self.outcome.trim() {
+            "approved" => Resolution::Approved {
+                authorization_code: self.authorization_code.clone().ok_or_else(|| {
+                    (
+                        "authorization_code".to_owned(),
+                        "un cobro aprobado lleva el código de autorización del terminal".to_owned(),
+                    )
+                })?,
+                terminal_reference: self.terminal_reference.clone(),
+            },
+            "declined" => Resolution::Declined,
+            "failed" => Resolution::Failed,
+            "not_charged" => Resolution::NotCharged,
+            _ => {
+                return Err((
+                    "outcome".to_owned(),
+                    "usa approved, declined, failed o not_charged".to_owned(),
+                ));
+            }
+        };
+        if !matches!(resolution, Resolution::Approved { .. })
+            && (self.authorization_code.is_some() || self.terminal_reference.is_some())
+        {
+            return Err((
+                "authorization_code".to_owned(),
+                "solo un cobro aprobado lleva código".to_owned(),
+            ));
+        }
+        let note = self
+            .note
+            .as_deref()
+            .map(|raw| crate::text::line(raw, 200))
+            .transpose()
+            .map_err(|err| ("note".to_owned(), format!("la nota {err}")))?;
+        Ok(ResolveCardAttempt {
+            by,
+            attempt_id,
+            key,
+            resolution,
+            note,
+        })
+    }
+}
+
+fn caja(raw: &str) -> Result<RegisterId, HttpResponse> {
+    raw.parse().map_err(|_| refused(RegisterError::UnknownCaja))
+}
+
+/// POST /api/cajas/{id}/card-attempts
+#[tracing::instrument(skip_all, fields(user = %current.user.name))]
+async fn start(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<StartRequest>,
+) -> HttpResponse {
+    let id = match caja(&id) {
+        Ok(id) => id,
+        Err(refusal) => return refusal,
+    };
+    let command = match body.parse(current.user) {
+        Ok(command) => command,
+        Err((field, message)) => return invalid(&field, message),
+    };
+    match state.registers.ask(id, command).await {
+        Ok(attempt) => HttpResponse::Created().json(json!({ "type": "ack", "attempt": attempt })),
+        Err(err) => refused(err),
+    }
+}
+
+/// POST /api/cajas/{id}/card-attempts/{attempt}/resolve
+#[tracing::instrument(skip_all, fields(user = %current.user.name))]
+async fn resolve(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    JsonBody(body): JsonBody<ResolveRequest>,
+) -> HttpResponse {
+    let (id, attempt) = path.into_inner();
+    let id = match caja(&id) {
+        Ok(id) => id,
+        Err(refusal) => return refusal,
+    };
+    let Ok(attempt) = attempt.parse::<i64>() else {
+        return refused(RegisterError::UnknownAttempt);
+    };
+    let command = match body.parse(current.user, attempt) {
+        Ok(command) => command,
+        Err((field, message)) => return invalid(&field, message),
+    };
+    match state.registers.ask(id, command).await {
+        Ok(attempt) => HttpResponse::Ok().json(json!({ "type": "ack", "attempt": attempt })),
+        Err(err) => refused(err),
+    }
+}
+
+/// GET /api/proveedores: the venue's outages now.
+async fn providers(_current: CurrentUser, state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "type": "providers", "outages": *state.venue.outages() }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutageRequest {
+    reason: String,
+}
+
+impl Request for OutageRequest {}
+
+fn provider_of(raw: &str) -> Result<PaymentProvider, HttpResponse> {
+    raw.parse().map_err(|_| {
+        HttpResponse::NotFound().json(ErrorBody::new(
+            "unknown_provider",
+            "No existe ese proveedor: usa GETNET o KLAP.",
+            None,
+        ))
+    })
+}
+
+fn outage_refused(err: OutageError) -> HttpResponse {
+    match err {
+        OutageError::AlreadyOut => HttpResponse::Conflict().json(ErrorBody::new(
+            "provider_already_down",
+            "Ese proveedor ya está marcado como caído.",
+            None,
+        )),
+        OutageError::NotOut => HttpResponse::Conflict().json(ErrorBody::new(
+            "provider_not_down",
+            "Ese proveedor no está marcado como caído.",
+            None,
+        )),
+        OutageError::Db(err) => refused(RegisterError::Db(err)),
+    }
+}
+
+/// POST /api/proveedores/{provider}/caido (supervisors)
+async fn declare_down(
+    user: SupervisorUser,
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    JsonBody(body): JsonBody<OutageRequest>,
+) -> HttpResponse {
+    let provider = match provider_of(&provider) {
+        Ok(provider) => provider,
+        Err(refusal) => return refusal,
+    };
+    let reason = match crate::text::line(&body.reason, 200) {
+        Ok(reason) => format!("marcado por {}: {reason}", user.user.name),
+        Err(err) => return invalid("reason", format!("el motivo {err}")),
+    };
+    match state
+        .venue
+        .declare(provider, reason, Some(user.user.actor()))
+        .await
+    {
+        Ok(()) => {
+            HttpResponse::Ok().json(json!({ "type": "ack", "outages": *state.venue.outages() }))
+        }
+        Err(err) => outage_refused(err),
+    }
+}
+
+/// POST /api/proveedores/{provider}/operativo (supervisors)
+async fn declare_up(
+    user: SupervisorUser,
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    JsonBody(body): JsonBody<OutageRequest>,
+) -> HttpResponse {
+    let provider = match provider_of(&provider) {
+        Ok(provider) => provider,
+        Err(refusal) => return refusal,
+    };
+    let reason = match crate::text::line(&body.reason, 200) {
+        Ok(reason) => format!("marcado por {}: {reason}", user.user.name),
+        Err(err) => return invalid("reason", format!("el motivo {err}")),
+    };
+    match state
+        .venue
+        .end(provider, reason, Some(user.user.actor()))
+        .await
+    {
+        Ok(()) => {
+            HttpResponse::Ok().json(json!({ "type": "ack", "outages": *state.venue.outages() }))
+        }
+        Err(err) => outage_refused(err),
+    }
+}

@@ -1,0 +1,315 @@
+//! A card payment attempt: an amount charged on one provider's terminal
+//! for one sale, from PENDING to its outcome, as stored in `card_attempts`.
+//! Only the caja's actor moves an attempt (through the register's write
+//! path), so every transition is a committed change with its `seq`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::cajas::RegisterId;
+use crate::cajas::domain::PaymentProvider;
+use crate::db::schema::card_attempts;
+use crate::registers::sale::PaymentMethod;
+use crate::text_enum;
+
+text_enum! {
+    /// Where an attempt stands.
+    AttemptStatus {
+        Pending = "PENDING" => "Esperando el terminal",
+        Approved = "APPROVED" => "Aprobado",
+        Declined = "DECLINED" => "Rechazado",
+        Failed = "FAILED" => "Falló",
+        TimedOut = "TIMED_OUT" => "Sin respuesta: verificar en el terminal",
+        Cancelled = "CANCELLED" => "No se cobró",
+        Unknown = "UNKNOWN" => "Desconocido: verificar en el terminal",
+    }
+}
+
+impl AttemptStatus {
+    /// Nobody knows yet whether the customer was charged: the terminal has
+    /// not answered, or stopped being watched (a restart).
+    pub fn is_unresolved(self) -> bool {
+        matches!(
+            self,
+            AttemptStatus::Pending | AttemptStatus::TimedOut | AttemptStatus::Unknown
+        )
+    }
+
+    /// The provider did not do its job (not the customer's card): what
+    /// moves a caja to its backup.
+    pub fn is_provider_failure(self) -> bool {
+        matches!(
+            self,
+            AttemptStatus::Failed | AttemptStatus::TimedOut | AttemptStatus::Unknown
+        )
+    }
+}
+
+/// One row of `card_attempts`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, Deserialize)]
+#[diesel(table_name = card_attempts, check_for_backend(diesel::pg::Pg))]
+pub struct CardAttempt {
+    pub id: i64,
+    pub register_id: RegisterId,
+    pub session_id: i32,
+    pub attempt_key: Uuid,
+    pub sale_key: Uuid,
+    pub provider: PaymentProvider,
+    pub used_backup: bool,
+    pub method: PaymentMethod,
+    pub amount: i64,
+    pub status: AttemptStatus,
+    pub authorization_code: Option<String>,
+    pub terminal_reference: Option<String>,
+    pub detail: Option<String>,
+    pub fallback_from: Option<i64>,
+    pub overridden_by: Option<i32>,
+    pub started_by: i32,
+    pub started_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<i32>,
+    pub sale_id: Option<i64>,
+}
+
+impl CardAttempt {
+    /// An approval no sale has used yet.
+    pub fn is_unused_approval(&self) -> bool {
+        self.status == AttemptStatus::Approved && self.sale_id.is_none()
+    }
+
+    /// Still of interest to the screens: unresolved, or approved and not yet used.
+    pub fn is_open(&self) -> bool {
+        self.status.is_unresolved() || self.is_unused_approval()
+    }
+}
+
+/// A new attempt, as the actor writes it.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = card_attempts)]
+pub struct NewAttempt {
+    pub register_id: RegisterId,
+    pub session_id: i32,
+    pub attempt_key: Uuid,
+    pub sale_key: Uuid,
+    pub provider: PaymentProvider,
+    pub used_backup: bool,
+    pub method: PaymentMethod,
+    pub amount: i64,
+    pub status: AttemptStatus,
+    pub authorization_code: Option<String>,
+    pub terminal_reference: Option<String>,
+    pub detail: Option<String>,
+    pub fallback_from: Option<i64>,
+    pub overridden_by: Option<i32>,
+    pub started_by: i32,
+    pub started_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<i32>,
+}
+
+pub fn insert(conn: &mut PgConnection, attempt: &NewAttempt) -> QueryResult<CardAttempt> {
+    diesel::insert_into(card_attempts::table)
+        .values(attempt)
+        .returning(CardAttempt::as_returning())
+        .get_result(conn)
+}
+
+pub fn by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<CardAttempt>> {
+    card_attempts::table
+        .filter(card_attempts::attempt_key.eq(key))
+        .select(CardAttempt::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Attempt `id` of caja `register`, locked for a change.
+pub fn find_for_update(
+    conn: &mut PgConnection,
+    register: RegisterId,
+    id: i64,
+) -> QueryResult<Option<CardAttempt>> {
+    card_attempts::table
+        .find(id)
+        .filter(card_attempts::register_id.eq(register))
+        .select(CardAttempt::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+/// Every attempt of one sale, oldest first.
+pub fn of_sale(conn: &mut PgConnection, sale_key: Uuid) -> QueryResult<Vec<CardAttempt>> {
+    card_attempts::table
+        .filter(card_attempts::sale_key.eq(sale_key))
+        .order(card_attempts::id)
+        .select(CardAttempt::as_select())
+        .for_update()
+        .load(conn)
+}
+
+/// How an attempt ends (or is known to have ended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub status: AttemptStatus,
+    pub authorization_code: Option<String>,
+    pub terminal_reference: Option<String>,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+    /// Who resolved it by hand.
+    pub by: Option<i32>,
+}
+
+/// Moves attempt `id` from `from` to `ending`; `None` when it was no longer
+/// in `from` (someone resolved it meanwhile).
+pub fn end(
+    conn: &mut PgConnection,
+    id: i64,
+    from: AttemptStatus,
+    ending: &Ending,
+) -> QueryResult<Option<CardAttempt>> {
+    diesel::update(
+        card_attempts::table
+            .find(id)
+            .filter(card_attempts::status.eq(from)),
+    )
+    .set((
+        card_attempts::status.eq(ending.status),
+        card_attempts::authorization_code.eq(&ending.authorization_code),
+        card_attempts::terminal_reference.eq(&ending.terminal_reference),
+        card_attempts::detail.eq(&ending.detail),
+        card_attempts::ended_at.eq(ending.at),
+        card_attempts::resolved_by.eq(ending.by),
+    ))
+    .returning(CardAttempt::as_returning())
+    .get_result(conn)
+    .optional()
+}
+
+/// The approval `id` pays sale `sale_id`; false when it was used already.
+pub fn pay(conn: &mut PgConnection, id: i64, sale_id: i64) -> QueryResult<bool> {
+    let updated = diesel::update(
+        card_attempts::table
+            .find(id)
+            .filter(card_attempts::status.eq(AttemptStatus::Approved))
+            .filter(card_attempts::sale_id.is_null()),
+    )
+    .set(card_attempts::sale_id.eq(sale_id))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// How many attempts a screen is shown besides the open ones.
+pub const RECENT_ATTEMPTS: i64 = 8;
+
+/// The session's attempts a screen needs: the last few, and every older
+/// one still open, oldest first.
+pub fn of_session(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<CardAttempt>> {
+    let mut recent: Vec<CardAttempt> = card_attempts::table
+        .filter(card_attempts::session_id.eq(session))
+        .order(card_attempts::id.desc())
+        .limit(RECENT_ATTEMPTS)
+        .select(CardAttempt::as_select())
+        .load(conn)?;
+    let oldest = recent.last().map_or(i64::MAX, |a| a.id);
+    let older_open: Vec<CardAttempt> = card_attempts::table
+        .filter(card_attempts::session_id.eq(session))
+        .filter(card_attempts::id.lt(oldest))
+        .filter(
+            card_attempts::status
+                .eq_any([
+                    AttemptStatus::Pending,
+                    AttemptStatus::TimedOut,
+                    AttemptStatus::Unknown,
+                ])
+                .or(card_attempts::status
+                    .eq(AttemptStatus::Approved)
+                    .and(card_attempts::sale_id.is_null())),
+        )
+        .select(CardAttempt::as_select())
+        .load(conn)?;
+    recent.extend(older_open);
+    recent.sort_by_key(|a| a.id);
+    Ok(recent)
+}
+
+/// The caja's attempts left PENDING by a hub that stopped: nobody watches
+/// their terminal any more, so they become UNKNOWN (to verify by hand).
+pub fn orphan_pending(
+    conn: &mut PgConnection,
+    register: RegisterId,
+    at: DateTime<Utc>,
+) -> QueryResult<Vec<CardAttempt>> {
+    diesel::update(
+        card_attempts::table
+            .filter(card_attempts::register_id.eq(register))
+            .filter(card_attempts::status.eq(AttemptStatus::Pending)),
+    )
+    .set((
+        card_attempts::status.eq(AttemptStatus::Unknown),
+        card_attempts::ended_at.eq(at),
+        card_attempts::detail.eq("El sistema se reinició mientras esperaba al terminal: verifica en el terminal si se cobró."),
+    ))
+    .returning(CardAttempt::as_returning())
+    .get_results(conn)
+}
+
+/// When the caja's provider last failed and last approved a payment,
+/// from what is committed (for its health after a restart).
+pub fn last_outcomes(
+    conn: &mut PgConnection,
+    register: RegisterId,
+    provider: PaymentProvider,
+) -> QueryResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    use diesel::dsl::max;
+    let of = |statuses: &[AttemptStatus]| {
+        card_attempts::table
+            .filter(card_attempts::register_id.eq(register))
+            .filter(card_attempts::provider.eq(provider))
+            .filter(card_attempts::status.eq_any(statuses.to_vec()))
+            .select(max(card_attempts::ended_at))
+    };
+    let failed = of(&[
+        AttemptStatus::Failed,
+        AttemptStatus::TimedOut,
+        AttemptStatus::Unknown,
+    ])
+    .first::<Option<DateTime<Utc>>>(conn)?;
+    let approved = of(&[AttemptStatus::Approved]).first::<Option<DateTime<Utc>>>(conn)?;
+    Ok((failed, approved))
+}
+
+/// The session's attempts nobody knows the result of, locked (closing
+/// waits for them).
+pub fn unresolved_of_session(
+    conn: &mut PgConnection,
+    session: i32,
+) -> QueryResult<Vec<CardAttempt>> {
+    card_attempts::table
+        .filter(card_attempts::session_id.eq(session))
+        .filter(card_attempts::status.eq_any([
+            AttemptStatus::Pending,
+            AttemptStatus::TimedOut,
+            AttemptStatus::Unknown,
+        ]))
+        .order(card_attempts::id)
+        .select(CardAttempt::as_select())
+        .for_update()
+        .load(conn)
+}
+
+impl CardAttempt {
+    /// "#12 GETNET $5.000 (sin respuesta: verificar en el terminal)".
+    pub fn describe(&self) -> String {
+        format!(
+            "#{} {} {} ({})",
+            self.id,
+            self.provider,
+            crate::money::Pesos::new(self.amount).unwrap_or_default(),
+            self.status.label().to_lowercase()
+        )
+    }
+}

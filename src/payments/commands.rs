@@ -1,0 +1,669 @@
+//! The card commands a caja's actor runs, each through the register's one
+//! write path (so every transition is committed with its `seq` and event):
+//! start an attempt, learn its terminal's answer or its deadline, resolve
+//! one by hand, and mark as unknown what a restart left pending.
+//!
+//! Never charge twice: while one of a sale's attempts has no known result
+//! (pending, timed out, unknown), no other attempt for that sale may start
+//! on another provider, unless a supervisor overrides it (audited); a sale
+//! with an approval may start no more.
+
+use actix::Message;
+use diesel::PgConnection;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::attempt::{self, AttemptStatus, CardAttempt, Ending, NewAttempt};
+use super::terminal::Answer;
+use crate::audit::{self, Action};
+use crate::auth::user::{Role, User};
+use crate::cajas::domain::PaymentProvider;
+use crate::money::Pesos;
+use crate::registers::RegisterError;
+use crate::registers::commit::{Applied, Command, CommandContext, Effect};
+use crate::registers::event_log::Change;
+use crate::registers::keys::{self, CommandKey};
+use crate::registers::sale::{CardApproval, PaymentMethod, ValidSale};
+use crate::registers::snapshot::Snapshot;
+
+/// A cashier starts charging a card: an amount, on the provider the caja
+/// advises (or the one named), for one sale.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<CardAttempt, RegisterError>")]
+pub struct StartCardAttempt {
+    pub by: User,
+    /// The attempt's own key: starting it twice starts it once.
+    pub key: Uuid,
+    /// The sale it pays (its idempotency key).
+    pub sale_key: Uuid,
+    pub amount: Pesos,
+    pub method: PaymentMethod,
+    pub provider: Option<PaymentProvider>,
+    /// A supervisor lets it start although another attempt of the sale has
+    /// no known result (audited).
+    pub override_unresolved: bool,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> RegisterError {
+    RegisterError::InvalidAttempt {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Command for StartCardAttempt {
+    type Reply = CardAttempt;
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<CardAttempt>, RegisterError> {
+        if let Some(known) = attempt::by_key(conn, self.key)? {
+            let same = known.register_id == state.id()
+                && known.sale_key == self.sale_key
+                && known.amount == self.amount.get()
+                && known.method == self.method;
+            return if same {
+                Ok(Applied::Replayed(known))
+            } else {
+                Err(RegisterError::KeyReused)
+            };
+        }
+        if !self.method.is_card() {
+            return Err(invalid(
+                "method",
+                "solo DEBITO o CREDITO se cobran en un terminal",
+            ));
+        }
+        let session = crate::registers::actor::may_charge(state, &self.by)?;
+        let caja = &state.caja;
+        let earlier = attempt::of_sale(conn, self.sale_key)?;
+        if let Some(other) = earlier
+            .iter()
+            .find(|a| a.register_id != state.id() || a.session_id != session.id)
+        {
+            return Err(invalid(
+                "sale_key",
+                format!(
+                    "esa venta ya tiene un cobro (#{}) en otra caja o sesión",
+                    other.id
+                ),
+            ));
+        }
+        if let Some(paid) = earlier.iter().find(|a| a.status == AttemptStatus::Approved) {
+            return Err(RegisterError::SaleAlreadyPaid(paid.id));
+        }
+        if let Some(first) = earlier.first()
+            && (first.amount != self.amount.get() || first.method != self.method)
+        {
+            return Err(invalid(
+                "amount",
+                format!(
+                    "los cobros de una venta son por el mismo monto y medio: {} en {}",
+                    Pesos::new(first.amount).unwrap_or_default(),
+                    first.method.label()
+                ),
+            ));
+        }
+        // The provider: the one named, else a fallback after a failure of
+        // this sale's attempt, else what the caja advises.
+        let last = earlier.last();
+        let failed_here = last.is_some_and(|a| {
+            a.status.is_provider_failure() || a.status == AttemptStatus::Cancelled
+        });
+        let policy = &caja.fallback_policy;
+        let provider = match self.provider {
+            Some(provider) => provider,
+            None if failed_here && policy.enabled && caja.payment_provider_backup.is_some() => {
+                let failed = last.map(|a| a.provider);
+                match (failed, caja.payment_provider_backup) {
+                    (Some(failed), Some(backup)) if failed == caja.payment_provider_primary => {
+                        backup
+                    }
+                    _ => state.provider.provider,
+                }
+            }
+            None if state.provider.no_card => return Err(RegisterError::NoCardProvider),
+            None => state.provider.provider,
+        };
+        let used_backup = Some(provider) == caja.payment_provider_backup;
+        if provider != caja.payment_provider_primary && !used_backup {
+            return Err(RegisterError::ProviderNotConfigured(provider));
+        }
+        if used_backup && !policy.enabled {
+            return Err(RegisterError::FallbackDisabled);
+        }
+        let mut overridden_by = None;
+        if let Some(open) = earlier.iter().find(|a| a.status.is_unresolved()) {
+            if open.provider == provider && open.status == AttemptStatus::Pending {
+                return Err(RegisterError::AttemptInProgress(open.id));
+            }
+            let supervisor = self.by.role.includes(Role::Supervisor);
+            if !(self.override_unresolved && supervisor) {
+                return Err(RegisterError::UnresolvedAttempt {
+                    id: open.id,
+                    provider: open.provider,
+                });
+            }
+            overridden_by = Some(self.by.id.0);
+        }
+        if self.override_unresolved
+            && overridden_by.is_none()
+            && !self.by.role.includes(Role::Supervisor)
+        {
+            return Err(RegisterError::SupervisorOnly);
+        }
+        let fallback_from = last
+            .filter(|a| a.provider != provider && !matches!(a.status, AttemptStatus::Declined))
+            .map(|a| a.id);
+        let deadline = cx.at + chrono::Duration::seconds(i64::from(policy.max_seconds.get()));
+        let started = attempt::insert(
+            conn,
+            &NewAttempt {
+                register_id: state.id(),
+                session_id: session.id,
+                attempt_key: self.key,
+                sale_key: self.sale_key,
+                provider,
+                used_backup,
+                method: self.method,
+                amount: self.amount.get(),
+                status: AttemptStatus::Pending,
+                authorization_code: None,
+                terminal_reference: None,
+                detail: fallback_from.map(|from| {
+                    format!(
+                        "respaldo del cobro #{from}, que no se pudo hacer en {}",
+                        caja.payment_provider_primary
+                    )
+                }),
+                fallback_from,
+                overridden_by,
+                started_by: self.by.id.0,
+                started_at: cx.at,
+                deadline_at: deadline,
+                ended_at: None,
+                resolved_by: None,
+            },
+        )
+        .map_err(|err| match err {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => RegisterError::KeyReused,
+            other => other.into(),
+        })?;
+        if overridden_by.is_some() {
+            audit::record(
+                conn,
+                &self.by.actor(),
+                Action::CardOverride,
+                started.id,
+                None::<&()>,
+                Some(&started),
+            )?;
+        }
+        let mut next = state.changed(
+            state.caja.clone(),
+            state.session.clone(),
+            state.history.clone(),
+        );
+        next.put_attempt(started.clone());
+        Ok(Applied::changed(started.clone(), Change::CardAttempt, next)
+            .with_effects([Effect::StartTerminal(started)]))
+    }
+}
+
+/// What a person says an attempt ended as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Resolution {
+    /// The terminal approved it: its authorization code (and reference).
+    Approved {
+        authorization_code: String,
+        #[serde(default)]
+        terminal_reference: Option<String>,
+    },
+    /// The card was declined (the customer's problem, not the provider's).
+    Declined,
+    /// The terminal failed.
+    Failed,
+    /// Nothing was charged (the terminal shows it failed or was cancelled).
+    NotCharged,
+}
+
+/// An authorization code as terminals print it: 4 to 12 letters or digits.
+pub fn authorization_code(raw: &str) -> Result<String, RegisterError> {
+    let code = raw.trim().to_uppercase();
+    if (4..=12).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(code)
+    } else {
+        Err(invalid(
+            "authorization_code",
+            "el código de autorización tiene de 4 a 12 letras o números",
+        ))
+    }
+}
+
+/// A terminal's reference: 1 to 64 printable characters.
+pub fn terminal_reference(raw: &str) -> Result<String, RegisterError> {
+    crate::text::line(raw, 64)
+        .map_err(|err| invalid("terminal_reference", format!("la referencia {err}")))
+}
+
+/// A cashier (of the attempt's session) or a supervisor (any: a forced
+/// resolution from the floor) says how an attempt ended. Audited.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<CardAttempt, RegisterError>")]
+pub struct ResolveCardAttempt {
+    pub by: User,
+    pub attempt_id: i64,
+    pub key: Option<Uuid>,
+    pub resolution: Resolution,
+    pub note: Option<String>,
+}
+
+impl Command for ResolveCardAttempt {
+    type Reply = CardAttempt;
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<CardAttempt>, RegisterError> {
+        let key = self.key.map(|key| {
+            CommandKey::new(
+                key,
+                "resolve_card",
+                format!("{}|{:?}|{:?}", self.attempt_id, self.resolution, self.note),
+            )
+        });
+        if let Some(resolved) = keys::replay(conn, key.as_ref(), state.id())? {
+            return Ok(Applied::Replayed(resolved));
+        }
+        let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
+            .ok_or(RegisterError::UnknownAttempt)?;
+        let supervisor = self.by.role.includes(Role::Supervisor);
+        let own_session = state
+            .session
+            .as_ref()
+            .is_some_and(|s| s.id == found.session_id && s.opened_by == Some(self.by.id.0));
+        if !supervisor && !own_session {
+            return Err(RegisterError::NotYourSession);
+        }
+        let (status, code, reference) = match &self.resolution {
+            Resolution::Approved {
+                authorization_code: code,
+                terminal_reference: reference,
+            } => (
+                AttemptStatus::Approved,
+                Some(authorization_code(code)?),
+                reference.as_deref().map(terminal_reference).transpose()?,
+            ),
+            Resolution::Declined => (AttemptStatus::Declined, None, None),
+            Resolution::Failed => (AttemptStatus::Failed, None, None),
+            Resolution::NotCharged => (AttemptStatus::Cancelled, None, None),
+        };
+        if !found.status.is_unresolved() {
+            return Err(RegisterError::AttemptResolved(found.id));
+        }
+        let who = if supervisor && !own_session {
+            "un supervisor"
+        } else {
+            "el cajero"
+        };
+        let detail = match &self.note {
+            Some(note) => format!("resuelto por {who}: {note}"),
+            None => format!("resuelto por {who}"),
+        };
+        let ending = Ending {
+            status,
+            authorization_code: code,
+            terminal_reference: reference,
+            detail: Some(detail),
+            at: cx.at,
+            by: Some(self.by.id.0),
+        };
+        let ended = attempt::end(conn, found.id, found.status, &ending)?
+            .ok_or(RegisterError::StateMoved)?;
+        keys::remember(conn, key.as_ref(), state.id(), state.next_seq(), &ended)?;
+        audit::record(
+            conn,
+            &self.by.actor(),
+            Action::CardResolved,
+            ended.id,
+            Some(&found),
+            Some(&ended),
+        )?;
+        Ok(ended_change(state, found, ended, cx))
+    }
+}
+
+/// The change an attempt's ending makes: the attempt in the state, the
+/// caja's memory of its provider, and what the venue must hear.
+fn ended_change(
+    state: &Snapshot,
+    before: CardAttempt,
+    ended: CardAttempt,
+    cx: &CommandContext,
+) -> Applied<CardAttempt> {
+    let mut next = state.changed(
+        state.caja.clone(),
+        state.session.clone(),
+        state.history.clone(),
+    );
+    let mut effects = Vec::new();
+    let primary = ended.provider == state.caja.payment_provider_primary;
+    match ended.status {
+        AttemptStatus::Approved => {
+            next.provider_memory.approved(ended.provider, cx.at);
+            effects.push(Effect::Approved {
+                provider: ended.provider,
+            });
+        }
+        // Restarts are not the provider's fault; failures and timeouts are.
+        AttemptStatus::Failed | AttemptStatus::TimedOut => {
+            next.provider_memory.failed(ended.provider, cx.at);
+            if primary {
+                effects.push(Effect::PrimaryFailed {
+                    provider: ended.provider,
+                    at: cx.at,
+                });
+            }
+        }
+        _ => {}
+    }
+    tracing::info!(register_id = %state.id(), attempt = ended.id, from = %before.status, to = %ended.status, "card attempt moved");
+    next.put_attempt(ended.clone());
+    Applied::changed(ended, Change::CardAttempt, next).with_effects(effects)
+}
+
+/// A terminal answered an attempt.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<CardAttempt, RegisterError>")]
+pub struct TerminalAnswered {
+    pub attempt_id: i64,
+    pub answer: Answer,
+}
+
+impl Command for TerminalAnswered {
+    type Reply = CardAttempt;
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<CardAttempt>, RegisterError> {
+        let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
+            .ok_or(RegisterError::UnknownAttempt)?;
+        let ending = match &self.answer {
+            Answer::Approved {
+                authorization_code,
+                reference,
+            } => Ending {
+                status: AttemptStatus::Approved,
+                authorization_code: Some(authorization_code.clone()),
+                terminal_reference: Some(reference.clone()),
+                detail: (found.status != AttemptStatus::Pending)
+                    .then(|| "el terminal aprobó después del plazo".to_owned()),
+                at: cx.at,
+                by: None,
+            },
+            Answer::Declined(why) | Answer::Failed(why) => Ending {
+                status: if matches!(self.answer, Answer::Declined(_)) {
+                    AttemptStatus::Declined
+                } else {
+                    AttemptStatus::Failed
+                },
+                authorization_code: None,
+                terminal_reference: None,
+                detail: Some(why.clone()),
+                at: cx.at,
+                by: None,
+            },
+        };
+        // A late answer still tells the truth about a timed-out attempt:
+        // the customer was charged, or was not. A resolved one stays so.
+        if !found.status.is_unresolved() {
+            if ending.status == AttemptStatus::Approved && found.status != AttemptStatus::Approved {
+                tracing::warn!(register_id = %state.id(), attempt = found.id, status = %found.status,
+                    "a terminal approved an attempt already resolved otherwise: check it with the provider");
+            }
+            return Ok(Applied::Unchanged(found));
+        }
+        let ended = attempt::end(conn, found.id, found.status, &ending)?
+            .ok_or(RegisterError::StateMoved)?;
+        Ok(ended_change(state, found, ended, cx))
+    }
+}
+
+/// An attempt's deadline passed: if its terminal has not answered, the
+/// attempt timed out (whether the customer was charged is not known).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Option<CardAttempt>, RegisterError>")]
+pub struct AttemptDeadline {
+    pub attempt_id: i64,
+}
+
+impl Command for AttemptDeadline {
+    type Reply = Option<CardAttempt>;
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<Option<CardAttempt>>, RegisterError> {
+        let Some(found) = attempt::find_for_update(conn, state.id(), self.attempt_id)? else {
+            return Ok(Applied::Unchanged(None));
+        };
+        if found.status != AttemptStatus::Pending || cx.at < found.deadline_at {
+            return Ok(Applied::Unchanged(None));
+        }
+        let waited = (found.deadline_at - found.started_at).num_seconds();
+        let ending = Ending {
+            status: AttemptStatus::TimedOut,
+            authorization_code: None,
+            terminal_reference: None,
+            detail: Some(format!(
+                "{} no respondió en {waited} s: verifica en el terminal si se cobró",
+                found.provider
+            )),
+            at: cx.at,
+            by: None,
+        };
+        let ended = attempt::end(conn, found.id, AttemptStatus::Pending, &ending)?
+            .ok_or(RegisterError::StateMoved)?;
+        match ended_change(state, found, ended, cx) {
+            Applied::Changed {
+                reply,
+                change,
+                next,
+                effects,
+            } => Ok(Applied::Changed {
+                reply: Some(reply),
+                change,
+                next,
+                effects,
+            }),
+            _ => Ok(Applied::Unchanged(None)),
+        }
+    }
+}
+
+/// At an actor's start: what the last hub left PENDING becomes UNKNOWN.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<usize, RegisterError>")]
+pub struct OrphanPending;
+
+impl Command for OrphanPending {
+    type Reply = usize;
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<usize>, RegisterError> {
+        let orphans = attempt::orphan_pending(conn, state.id(), cx.at)?;
+        if orphans.is_empty() {
+            return Ok(Applied::Unchanged(0));
+        }
+        tracing::warn!(register_id = %state.id(), attempts = orphans.len(), "card attempts left pending by a restart are now unknown");
+        let mut next = state.changed(
+            state.caja.clone(),
+            state.session.clone(),
+            state.history.clone(),
+        );
+        let count = orphans.len();
+        for orphan in orphans {
+            next.put_attempt(orphan);
+        }
+        Ok(Applied::changed(count, Change::CardAttempt, next))
+    }
+}
+
+/// Time passed or the venue's outages changed: the advice is worked out
+/// again, and committed as a change when it differs.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<bool, RegisterError>")]
+pub struct Reevaluate;
+
+impl Command for Reevaluate {
+    type Reply = bool;
+
+    fn apply(
+        &self,
+        _: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<bool>, RegisterError> {
+        let mut next = state.changed(
+            state.caja.clone(),
+            state.session.clone(),
+            state.history.clone(),
+        );
+        next.advise(cx);
+        if next.provider == state.provider {
+            return Ok(Applied::Unchanged(false));
+        }
+        Ok(Applied::changed(true, Change::ProviderChanged, next))
+    }
+}
+
+/// A sale's card payments, checked against their approvals: an attempt of
+/// this sale and session, approved, not used, for the same amount and
+/// method (and provider, if named); or a code the cashier read off the
+/// standalone terminal, recorded now as an approved attempt. Returns the
+/// sale with each card payment's provider and backup use set from its
+/// approval, the approvals (to mark paid once the sale has its id), and
+/// what the venue must hear.
+pub fn approve_card_payments(
+    conn: &mut PgConnection,
+    state: &Snapshot,
+    session_id: i32,
+    sale: &ValidSale,
+    by: &User,
+    cx: &CommandContext,
+) -> Result<(ValidSale, Vec<CardAttempt>, Vec<Effect>), RegisterError> {
+    let caja = &state.caja;
+    let mut resolved = sale.clone();
+    let mut approvals = Vec::new();
+    let mut effects = Vec::new();
+    for (i, payment) in resolved.payments.iter_mut().enumerate() {
+        let field = |name: &str| format!("payments[{i}].{name}");
+        let approval = match &payment.card {
+            None => continue,
+            Some(CardApproval::Attempt(id)) => {
+                let found = attempt::find_for_update(conn, state.id(), *id)?.ok_or_else(|| {
+                    invalid(
+                        &field("attempt_id"),
+                        format!("no existe el cobro #{id} en esta caja"),
+                    )
+                })?;
+                let mismatch =
+                    |what: &str| invalid(&field("attempt_id"), format!("el cobro #{id} {what}"));
+                if found.status != AttemptStatus::Approved {
+                    return Err(mismatch(&format!(
+                        "no está aprobado ({})",
+                        found.status.label().to_lowercase()
+                    )));
+                }
+                if found.sale_id.is_some()
+                    || approvals.iter().any(|a: &CardAttempt| a.id == found.id)
+                {
+                    return Err(mismatch("ya pagó otra venta"));
+                }
+                if found.session_id != session_id || found.sale_key != sale.key {
+                    return Err(mismatch("es de otra venta"));
+                }
+                if found.amount != payment.amount.get() || found.method != payment.method {
+                    return Err(mismatch(&format!(
+                        "fue por {} en {}, no por {} en {}",
+                        Pesos::new(found.amount).unwrap_or_default(),
+                        found.method.label(),
+                        payment.amount,
+                        payment.method.label()
+                    )));
+                }
+                if payment.provider.is_some_and(|p| p != found.provider) {
+                    return Err(invalid(
+                        &field("provider"),
+                        format!("el cobro #{id} fue con {}", found.provider),
+                    ));
+                }
+                found
+            }
+            Some(CardApproval::Manual(code)) => {
+                let provider = payment
+                    .provider
+                    .ok_or_else(|| invalid(&field("provider"), "indica el proveedor"))?;
+                let used_backup = Some(provider) == caja.payment_provider_backup;
+                if provider != caja.payment_provider_primary && !used_backup {
+                    return Err(RegisterError::ProviderNotConfigured(provider));
+                }
+                if let Some(paid) = attempt::of_sale(conn, sale.key)?
+                    .iter()
+                    .find(|a| a.status == AttemptStatus::Approved && a.sale_id.is_none())
+                {
+                    return Err(RegisterError::SaleAlreadyPaid(paid.id));
+                }
+                let confirmed = attempt::insert(
+                    conn,
+                    &NewAttempt {
+                        register_id: state.id(),
+                        session_id,
+                        attempt_key: Uuid::new_v4(),
+                        sale_key: sale.key,
+                        provider,
+                        used_backup,
+                        method: payment.method,
+                        amount: payment.amount.get(),
+                        status: AttemptStatus::Approved,
+                        authorization_code: Some(code.clone()),
+                        terminal_reference: None,
+                        detail: Some("confirmado por el cajero con el código del terminal".into()),
+                        fallback_from: None,
+                        overridden_by: None,
+                        started_by: by.id.0,
+                        started_at: cx.at,
+                        deadline_at: cx.at,
+                        ended_at: Some(cx.at),
+                        resolved_by: Some(by.id.0),
+                    },
+                )?;
+                effects.push(Effect::Approved { provider });
+                confirmed
+            }
+        };
+        payment.provider = Some(approval.provider);
+        payment.backup = approval.used_backup;
+        payment.approval = Some(approval.id);
+        approvals.push(approval);
+    }
+    Ok((resolved, approvals, effects))
+}

@@ -1,0 +1,96 @@
+//! Reconciliation per provider, for one session or one jornada: what each
+//! provider approved (to compare with its batch), what failed, timed out or
+//! was declined, and the fallbacks with how long they took. Computed in
+//! SQL, over the attempts; the reports build on the same query.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text};
+use serde::Serialize;
+
+use crate::money::Pesos;
+
+/// One provider's line.
+#[derive(Debug, Clone, PartialEq, QueryableByName, Serialize)]
+pub struct ProviderLine {
+    #[diesel(sql_type = Text)]
+    pub provider: String,
+    /// Approved: what the provider's batch should show.
+    #[diesel(sql_type = BigInt)]
+    pub approved_count: i64,
+    #[diesel(sql_type = BigInt)]
+    pub approved_amount: i64,
+    /// Of those, approvals whose sale was voided afterwards (to refund).
+    #[diesel(sql_type = BigInt)]
+    pub voided_amount: i64,
+    #[diesel(sql_type = BigInt)]
+    pub declined: i64,
+    #[diesel(sql_type = BigInt)]
+    pub failed: i64,
+    /// Timed out or left unknown by a restart, and never resolved otherwise.
+    #[diesel(sql_type = BigInt)]
+    pub unanswered: i64,
+    #[diesel(sql_type = BigInt)]
+    pub cancelled: i64,
+    /// Attempts on this provider that were a fallback from another.
+    #[diesel(sql_type = BigInt)]
+    pub fallbacks: i64,
+    /// Seconds from the first attempt of a sale to its fallback: average, longest.
+    #[diesel(sql_type = Nullable<Double>)]
+    pub fallback_avg_seconds: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub fallback_max_seconds: Option<f64>,
+}
+
+impl ProviderLine {
+    pub fn approved(&self) -> Pesos {
+        Pesos::new(self.approved_amount).unwrap_or_default()
+    }
+
+    pub fn voided(&self) -> Pesos {
+        Pesos::new(self.voided_amount).unwrap_or_default()
+    }
+
+    /// "12 s / 40 s", or "—".
+    pub fn fallback_times(&self) -> String {
+        match (self.fallback_avg_seconds, self.fallback_max_seconds) {
+            (Some(avg), Some(max)) => format!("{avg:.0} s / {max:.0} s"),
+            _ => "—".into(),
+        }
+    }
+}
+
+const LINES: &str = "
+SELECT a.provider,
+       count(*) FILTER (WHERE a.status = 'APPROVED') AS approved_count,
+       COALESCE(sum(a.amount) FILTER (WHERE a.status = 'APPROVED'), 0)::bigint AS approved_amount,
+       COALESCE(sum(a.amount) FILTER (WHERE a.status = 'APPROVED' AND s.voided_at IS NOT NULL), 0)::bigint AS voided_amount,
+       count(*) FILTER (WHERE a.status = 'DECLINED') AS declined,
+       count(*) FILTER (WHERE a.status = 'FAILED') AS failed,
+       count(*) FILTER (WHERE a.status IN ('TIMED_OUT', 'UNKNOWN')) AS unanswered,
+       count(*) FILTER (WHERE a.status = 'CANCELLED') AS cancelled,
+       count(f.id) AS fallbacks,
+       avg(extract(epoch FROM a.started_at - f.started_at))::float8 AS fallback_avg_seconds,
+       max(extract(epoch FROM a.started_at - f.started_at))::float8 AS fallback_max_seconds
+FROM card_attempts a
+LEFT JOIN sales s ON s.id = a.sale_id
+LEFT JOIN card_attempts f ON f.id = a.fallback_from
+WHERE {scope}
+GROUP BY a.provider
+ORDER BY a.provider";
+
+/// Each provider's line for session `session`.
+pub fn of_session(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<ProviderLine>> {
+    diesel::sql_query(LINES.replace("{scope}", "a.session_id = $1"))
+        .bind::<Integer, _>(session)
+        .load(conn)
+}
+
+/// Each provider's line for every session of jornada `jornada`.
+pub fn of_jornada(conn: &mut PgConnection, jornada: i32) -> QueryResult<Vec<ProviderLine>> {
+    diesel::sql_query(LINES.replace(
+        "{scope}",
+        "a.session_id IN (SELECT id FROM register_sessions WHERE jornada_id = $1)",
+    ))
+    .bind::<Integer, _>(jornada)
+    .load(conn)
+}
