@@ -52,6 +52,19 @@ impl Clock {
         }
     }
 
+    /// Sleeps until the clock reads `at`. A moment the hub decided (a
+    /// deadline, the end of a cool-down) is waited for as that moment, not
+    /// as a length from whenever the wait happened to start.
+    pub async fn sleep_until(&self, at: DateTime<Utc>) {
+        match self {
+            Clock::System => {
+                let wait = (at - Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+            }
+            Clock::Manual(clock) => clock.sleep_until(at).await,
+        }
+    }
+
     /// `work`, unless `limit` passes first.
     pub async fn timeout<F: Future>(&self, limit: Duration, work: F) -> Result<F::Output, Elapsed> {
         tokio::select! {
@@ -87,6 +100,10 @@ impl ManualClock {
     async fn sleep(&self, duration: Duration) {
         let deadline =
             self.now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
+        self.sleep_until(deadline).await;
+    }
+
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
         let mut now = self.now.subscribe();
         // The sender lives as long as `self`: `wait_for` ends only by the deadline.
         let _ = now.wait_for(|now| *now >= deadline).await;

@@ -52,7 +52,8 @@ pub struct Caja {
 /// The columns an admin sets, for insert and update.
 #[derive(Debug, Insertable, AsChangeset)]
 #[diesel(table_name = pos_registers)]
-#[diesel(treat_none_as_null = true)]
+// A caja without a backup or a cash limit stores NULL, never the column's default.
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 struct CajaColumns<'a> {
     name: &'a str,
     code: &'a str,

@@ -140,6 +140,8 @@ pub struct Charge {
     pub attempt_id: i64,
     pub provider: PaymentProvider,
     pub amount: i64,
+    /// When the cashier started it (a simulated latency counts from here).
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What a terminal answered.
@@ -200,7 +202,8 @@ impl Terminal for Simulated {
         };
         let (clock, latency, charge) = (clock.clone(), self.latency, charge.clone());
         Some(Box::pin(async move {
-            clock.sleep(latency).await;
+            let latency = chrono::Duration::from_std(latency).unwrap_or(chrono::Duration::MAX);
+            clock.sleep_until(charge.started_at + latency).await;
             match behavior {
                 SimulatedBehavior::Approve | SimulatedBehavior::Random => Answer::Approved {
                     authorization_code: format!("{:06}", (charge.attempt_id * 7_919) % 1_000_000),
@@ -260,6 +263,7 @@ mod tests {
             attempt_id: 7,
             provider,
             amount: 1_000,
+            started_at: clock.now(),
         };
         let approved = tokio::spawn(
             terminal

@@ -307,10 +307,9 @@ impl Venue {
                     }
                     return;
                 }
-                let wait = (ends_at - now).to_std().unwrap_or_default();
                 let clock = this.clock.clone();
                 drop(this);
-                clock.sleep(wait).await;
+                clock.sleep_until(ends_at).await;
             }
         });
     }

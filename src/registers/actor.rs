@@ -195,6 +195,7 @@ impl RegisterActor {
                     attempt_id: attempt.id,
                     provider: attempt.provider,
                     amount: attempt.amount,
+                    started_at: attempt.started_at,
                 };
                 if let Some(answer) = config.terminal().start(&charge, &self.env.clock) {
                     ctx.spawn(answer.into_actor(self).map(move |answer, _, ctx| {
@@ -223,9 +224,8 @@ impl RegisterActor {
             if attempt.status != AttemptStatus::Pending || !self.watched.insert(attempt.id) {
                 continue;
             }
-            let (clock, id) = (self.env.clock.clone(), attempt.id);
-            let wait = (attempt.deadline_at - now).to_std().unwrap_or_default();
-            ctx.spawn(async move { clock.sleep(wait).await }.into_actor(self).map(
+            let (clock, id, deadline) = (self.env.clock.clone(), attempt.id, attempt.deadline_at);
+            ctx.spawn(async move { clock.sleep_until(deadline).await }.into_actor(self).map(
                 move |(), actor, ctx| {
                     actor.watched.remove(&id);
                     ctx.notify(AttemptDeadline { attempt_id: id });
@@ -246,11 +246,8 @@ impl RegisterActor {
             && self.reevaluation != Some(at)
         {
             self.reevaluation = Some(at);
-            let (clock, wait) = (
-                self.env.clock.clone(),
-                (at - now).to_std().unwrap_or_default(),
-            );
-            ctx.spawn(async move { clock.sleep(wait).await }.into_actor(self).map(
+            let clock = self.env.clock.clone();
+            ctx.spawn(async move { clock.sleep_until(at).await }.into_actor(self).map(
                 |(), actor, ctx| {
                     actor.reevaluation = None;
                     ctx.notify(Reevaluate);

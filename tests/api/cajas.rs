@@ -478,6 +478,18 @@ async fn an_edit_is_saved_and_bumps_the_version() {
         303
     );
     assert_eq!(row(&app, "TEST-01").payment_provider_backup, None);
+
+    // Created without a backup: no backup either (not the column's default).
+    let fields = with(
+        &paso_6_1_fields(),
+        &[
+            ("code", "SOLO-01"),
+            ("payment_provider_backup", ""),
+            ("fallback_enabled", "<absent>"),
+        ],
+    );
+    assert_eq!(app.post_form("/admin/cajas/crear", &fields).await.status(), 303);
+    assert_eq!(row(&app, "SOLO-01").payment_provider_backup, None);
 }
 
 #[actix_web::test]

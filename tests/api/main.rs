@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod live_pages;
 mod migrations;
+mod payments;
 mod proxy;
 mod registers;
 mod screens;
