@@ -45,10 +45,19 @@ impl Clock {
         }
     }
 
-    pub async fn sleep(&self, duration: Duration) {
-        match self {
-            Clock::System => tokio::time::sleep(duration).await,
-            Clock::Manual(clock) => clock.sleep(duration).await,
+    /// Sleeps for `duration` on this clock.
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + use<> {
+        // The wait starts when it is asked for, not when the future is first
+        // polled: a test that moves the clock right after asking must not
+        // find the end of the wait moved with it.
+        let system_end = tokio::time::Instant::now() + duration;
+        let end = self.now() + chrono_duration(duration);
+        let clock = self.clone();
+        async move {
+            match clock {
+                Clock::System => tokio::time::sleep_until(system_end).await,
+                Clock::Manual(clock) => clock.sleep_until(end).await,
+            }
         }
     }
 
@@ -67,9 +76,10 @@ impl Clock {
 
     /// `work`, unless `limit` passes first.
     pub async fn timeout<F: Future>(&self, limit: Duration, work: F) -> Result<F::Output, Elapsed> {
+        let limit = self.sleep(limit);
         tokio::select! {
             output = work => Ok(output),
-            () = self.sleep(limit) => Err(Elapsed),
+            () = limit => Err(Elapsed),
         }
     }
 }
@@ -93,14 +103,8 @@ impl ManualClock {
 
     /// Moves the clock forward; sleeps that end by then wake up.
     pub fn advance(&self, by: Duration) {
-        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        let by = chrono_duration(by);
         self.now.send_modify(|now| *now += by);
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        let deadline =
-            self.now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
-        self.sleep_until(deadline).await;
     }
 
     async fn sleep_until(&self, deadline: DateTime<Utc>) {
@@ -150,4 +154,8 @@ mod tests {
             Ok(7)
         );
     }
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }

@@ -185,8 +185,8 @@ impl ResolveRequest {
     }
 }
 
-fn caja(raw: &str) -> Result<RegisterId, HttpResponse> {
-    raw.parse().map_err(|_| refused(RegisterError::UnknownCaja))
+fn caja(raw: &str) -> Result<RegisterId, RegisterError> {
+    raw.parse().map_err(|_| RegisterError::UnknownCaja)
 }
 
 /// POST /api/cajas/{id}/card-attempts
@@ -199,7 +199,7 @@ async fn start(
 ) -> HttpResponse {
     let id = match caja(&id) {
         Ok(id) => id,
-        Err(refusal) => return refusal,
+        Err(err) => return refused(err),
     };
     let command = match body.parse(current.user) {
         Ok(command) => command,
@@ -222,7 +222,7 @@ async fn resolve(
     let (id, attempt) = path.into_inner();
     let id = match caja(&id) {
         Ok(id) => id,
-        Err(refusal) => return refusal,
+        Err(err) => return refused(err),
     };
     let Ok(attempt) = attempt.parse::<i64>() else {
         return refused(RegisterError::UnknownAttempt);
@@ -250,14 +250,12 @@ struct OutageRequest {
 
 impl Request for OutageRequest {}
 
-fn provider_of(raw: &str) -> Result<PaymentProvider, HttpResponse> {
-    raw.parse().map_err(|_| {
-        HttpResponse::NotFound().json(ErrorBody::new(
-            "unknown_provider",
-            "No existe ese proveedor: usa GETNET o KLAP.",
-            None,
-        ))
-    })
+fn unknown_provider() -> HttpResponse {
+    HttpResponse::NotFound().json(ErrorBody::new(
+        "unknown_provider",
+        "No existe ese proveedor: usa GETNET o KLAP.",
+        None,
+    ))
 }
 
 fn outage_refused(err: OutageError) -> HttpResponse {
@@ -276,6 +274,13 @@ fn outage_refused(err: OutageError) -> HttpResponse {
     }
 }
 
+/// Which way a supervisor declares a provider for the whole venue.
+#[derive(Debug, Clone, Copy)]
+enum Declared {
+    Down,
+    Up,
+}
+
 /// POST /api/proveedores/{provider}/caido (supervisors)
 async fn declare_down(
     user: SupervisorUser,
@@ -283,24 +288,7 @@ async fn declare_down(
     provider: web::Path<String>,
     JsonBody(body): JsonBody<OutageRequest>,
 ) -> HttpResponse {
-    let provider = match provider_of(&provider) {
-        Ok(provider) => provider,
-        Err(refusal) => return refusal,
-    };
-    let reason = match crate::text::line(&body.reason, 200) {
-        Ok(reason) => format!("marcado por {}: {reason}", user.user.name),
-        Err(err) => return invalid("reason", format!("el motivo {err}")),
-    };
-    match state
-        .venue
-        .declare(provider, reason, Some(user.user.actor()))
-        .await
-    {
-        Ok(()) => {
-            HttpResponse::Ok().json(json!({ "type": "ack", "outages": *state.venue.outages() }))
-        }
-        Err(err) => outage_refused(err),
-    }
+    declare(user, &state, &provider, body, Declared::Down).await
 }
 
 /// POST /api/proveedores/{provider}/operativo (supervisors)
@@ -310,19 +298,29 @@ async fn declare_up(
     provider: web::Path<String>,
     JsonBody(body): JsonBody<OutageRequest>,
 ) -> HttpResponse {
-    let provider = match provider_of(&provider) {
-        Ok(provider) => provider,
-        Err(refusal) => return refusal,
+    declare(user, &state, &provider, body, Declared::Up).await
+}
+
+async fn declare(
+    user: SupervisorUser,
+    state: &AppState,
+    provider: &str,
+    body: OutageRequest,
+    way: Declared,
+) -> HttpResponse {
+    let Ok(provider) = provider.parse::<PaymentProvider>() else {
+        return unknown_provider();
     };
     let reason = match crate::text::line(&body.reason, 200) {
         Ok(reason) => format!("marcado por {}: {reason}", user.user.name),
         Err(err) => return invalid("reason", format!("el motivo {err}")),
     };
-    match state
-        .venue
-        .end(provider, reason, Some(user.user.actor()))
-        .await
-    {
+    let actor = Some(user.user.actor());
+    let done = match way {
+        Declared::Down => state.venue.declare(provider, reason, actor).await,
+        Declared::Up => state.venue.end(provider, reason, actor).await,
+    };
+    match done {
         Ok(()) => {
             HttpResponse::Ok().json(json!({ "type": "ack", "outages": *state.venue.outages() }))
         }

@@ -257,13 +257,20 @@ pub fn orphan_pending(
     .get_results(conn)
 }
 
-/// When the caja's provider last failed and last approved a payment,
-/// from what is committed (for its health after a restart).
+/// When a caja's payments on a provider last failed and were last approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastOutcomes {
+    pub failed: Option<DateTime<Utc>>,
+    pub approved: Option<DateTime<Utc>>,
+}
+
+/// The caja's last outcomes on `provider`, from what is committed (for its
+/// health after a restart).
 pub fn last_outcomes(
     conn: &mut PgConnection,
     register: RegisterId,
     provider: PaymentProvider,
-) -> QueryResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+) -> QueryResult<LastOutcomes> {
     use diesel::dsl::max;
     let of = |statuses: &[AttemptStatus]| {
         card_attempts::table
@@ -279,7 +286,7 @@ pub fn last_outcomes(
     ])
     .first::<Option<DateTime<Utc>>>(conn)?;
     let approved = of(&[AttemptStatus::Approved]).first::<Option<DateTime<Utc>>>(conn)?;
-    Ok((failed, approved))
+    Ok(LastOutcomes { failed, approved })
 }
 
 /// The session's attempts nobody knows the result of, locked (closing

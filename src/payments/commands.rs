@@ -212,7 +212,7 @@ impl Command for StartCardAttempt {
         );
         next.put_attempt(started.clone());
         Ok(Applied::changed(started.clone(), Change::CardAttempt, next)
-            .with_effects([Effect::StartTerminal(started)]))
+            .with_effects([Effect::StartTerminal(Box::new(started))]))
     }
 }
 

@@ -232,8 +232,10 @@ mod tests {
     const COOLDOWN: Duration = Duration::from_secs(300);
 
     fn caja(enabled: bool, backup: Option<PaymentProvider>) -> Caja {
-        let mut policy = FallbackPolicy::default();
-        policy.enabled = enabled;
+        let policy = FallbackPolicy {
+            enabled,
+            ..FallbackPolicy::default()
+        };
         Caja {
             id: RegisterId(1),
             name: "Barra".into(),

@@ -35,11 +35,20 @@ text_enum! {
 
 /// How a caja's terminal is driven. Stored as JSONB.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, diesel::AsExpression, diesel::FromSqlRow,
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
 )]
 #[diesel(sql_type = diesel::sql_types::Jsonb)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum TerminalConfig {
+    #[default]
     Manual,
     Simulated {
         latency_ms: u32,
@@ -48,12 +57,6 @@ pub enum TerminalConfig {
 }
 
 crate::jsonb_column!(TerminalConfig);
-
-impl Default for TerminalConfig {
-    fn default() -> Self {
-        TerminalConfig::Manual
-    }
-}
 
 /// The longest latency a simulated terminal may be given.
 pub const MAX_LATENCY_MS: u32 = 120_000;

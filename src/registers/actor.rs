@@ -67,7 +67,8 @@ pub struct RegisterActor {
     generation: u64,
     /// Card attempts whose deadline this actor is watching.
     watched: HashSet<i64>,
-    /// When a provider's failure is next due to stop weighing on the advice.
+    /// The last moment a provider's failure was due to stop weighing on
+    /// the advice, as scheduled for a reevaluation.
     reevaluation: Option<DateTime<Utc>>,
 }
 
@@ -219,20 +220,23 @@ impl RegisterActor {
     /// Arms the deadline of every pending card attempt not watched yet, and
     /// the moment the provider advice may change by itself.
     fn watch_card_attempts(&mut self, ctx: &mut Context<Self>) {
-        let now = self.env.clock.now();
         for attempt in &self.state.card_attempts {
             if attempt.status != AttemptStatus::Pending || !self.watched.insert(attempt.id) {
                 continue;
             }
             let (clock, id, deadline) = (self.env.clock.clone(), attempt.id, attempt.deadline_at);
-            ctx.spawn(async move { clock.sleep_until(deadline).await }.into_actor(self).map(
-                move |(), actor, ctx| {
-                    actor.watched.remove(&id);
-                    ctx.notify(AttemptDeadline { attempt_id: id });
-                },
-            ));
+            ctx.spawn(
+                async move { clock.sleep_until(deadline).await }
+                    .into_actor(self)
+                    .map(move |(), actor, ctx| {
+                        actor.watched.remove(&id);
+                        ctx.notify(AttemptDeadline { attempt_id: id });
+                    }),
+            );
         }
-        let cooldown = self.env.venue.rules.cooldown;
+        // Reckoned from when the advice was worked out, not from now: a
+        // failure that stopped weighing in between still changes it (at once).
+        let (cooldown, advised_at) = (self.env.venue.rules.cooldown, self.state.advised_at);
         let memory = &self.state.provider_memory;
         let next = [
             Some(self.state.caja.payment_provider_primary),
@@ -240,19 +244,20 @@ impl RegisterActor {
         ]
         .into_iter()
         .flatten()
-        .filter_map(|provider| memory.recovers_at(provider, now, cooldown))
+        .filter_map(|provider| memory.recovers_at(provider, advised_at, cooldown))
         .min();
         if let Some(at) = next
             && self.reevaluation != Some(at)
         {
             self.reevaluation = Some(at);
             let clock = self.env.clock.clone();
-            ctx.spawn(async move { clock.sleep_until(at).await }.into_actor(self).map(
-                |(), actor, ctx| {
-                    actor.reevaluation = None;
-                    ctx.notify(Reevaluate);
-                },
-            ));
+            ctx.spawn(
+                async move { clock.sleep_until(at).await }
+                    .into_actor(self)
+                    // `reevaluation` keeps `at`: one moment is reevaluated once,
+                    // even when the advice comes out unchanged.
+                    .map(|(), _, ctx| ctx.notify(Reevaluate)),
+            );
         }
     }
 

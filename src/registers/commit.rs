@@ -106,7 +106,7 @@ impl<R> Applied<R> {
 #[derive(Debug, Clone)]
 pub enum Effect {
     /// Start charging a card attempt on its provider's terminal.
-    StartTerminal(CardAttempt),
+    StartTerminal(Box<CardAttempt>),
     /// A payment on the caja's primary provider failed or went unanswered
     /// (the venue counts them to declare an outage).
     PrimaryFailed {

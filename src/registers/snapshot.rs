@@ -4,6 +4,7 @@
 //! and the event log stores one per change, so a screen applies an event by
 //! replacing what it had.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -27,6 +28,10 @@ pub struct Snapshot {
     #[serde(skip)]
     pub provider_memory: ProviderMemory,
     pub provider: ProviderAdvice,
+    /// When `provider` was worked out: a failure that stops weighing after
+    /// this moment changes the advice then.
+    #[serde(skip)]
+    pub advised_at: DateTime<Utc>,
     pub seq: i64,
 }
 
@@ -47,16 +52,17 @@ impl Snapshot {
         .into_iter()
         .flatten()
         {
-            let (failed, approved) = attempt::last_outcomes(conn, id, provider)?;
-            if let Some(at) = failed {
+            let last = attempt::last_outcomes(conn, id, provider)?;
+            if let Some(at) = last.failed {
                 provider_memory.failed(provider, at);
             }
-            if let Some(at) = approved {
+            if let Some(at) = last.approved {
                 provider_memory.approved(provider, at);
             }
         }
         Ok(Self {
             provider: health::advise(&caja, &provider_memory, &cx.outages, cx.at, cx.cooldown),
+            advised_at: cx.at,
             seq: caja.event_seq,
             caja,
             session,
@@ -95,6 +101,7 @@ impl Snapshot {
             history,
             provider_memory: self.provider_memory.clone(),
             provider: self.provider.clone(),
+            advised_at: self.advised_at,
             seq,
         }
     }
@@ -108,6 +115,7 @@ impl Snapshot {
             cx.at,
             cx.cooldown,
         );
+        self.advised_at = cx.at;
     }
 
     /// Takes in a card attempt as it now stands.

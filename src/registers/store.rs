@@ -554,6 +554,8 @@ pub struct SessionSummary {
     pub cash_difference: Option<Pesos>,
     pub primary_count: i32,
     pub backup_count: i32,
+    /// The caja counts blind: its cashier sees no expected cash until closing.
+    pub blind_count: bool,
 }
 
 pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionSummary> {
@@ -573,7 +575,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
             i64,
         ),
         (Option<i64>, Option<i64>, Option<i64>, i32, i32, i64, i64),
-        String,
+        (String, bool),
         Option<String>,
         Option<String>,
     ) = register_sessions::table
@@ -603,7 +605,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
                 register_sessions::cash_in,
                 register_sessions::cash_out,
             ),
-            pos_registers::name,
+            (pos_registers::name, pos_registers::blind_count),
             opener.field(users::name).nullable(),
             closer.field(users::name).nullable(),
         ))
@@ -622,7 +624,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
             cash_sales,
         ),
         (expected, count, difference, primary, backup, cash_in, cash_out),
-        caja,
+        (caja, blind_count),
         opener_name,
         closer_name,
     ) = row;
@@ -648,5 +650,6 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
         cash_difference: difference.map(pesos),
         primary_count: primary,
         backup_count: backup,
+        blind_count,
     })
 }
