@@ -1,7 +1,11 @@
-// The floor dashboard: a live tile per caja and the open jornada's totals.
+// The floor dashboard: the venue's card providers, a live tile per caja
+// (with the card payments nobody knows the result of, which a supervisor can
+// settle from here) and the open jornada's totals.
 
 import { LiveConnection, showConnection } from "./live.js";
 import { METHOD_LABELS, STATUS_LABELS, ago, bind, el, pesos, time } from "./format.js";
+import { UNRESOLVED, readCode } from "./card.js";
+import { newKey } from "./queue.js";
 
 const root = document.getElementById("floor");
 /** A caja open without a sale for this long is flagged as idle. */
@@ -9,6 +13,9 @@ const IDLE_MINUTES = 20;
 const REFRESH_MS = 30_000;
 
 let registers = new Map();
+const dialog = document.getElementById("action-dialog");
+const PROVIDER_STATUS = { OK: "Operativo", DEGRADED: "Con fallas", DOWN: "Caído" };
+const ATTEMPT_STATUS = { PENDING: "esperando al terminal", TIMED_OUT: "sin respuesta", UNKNOWN: "desconocido (reinicio)" };
 let jornadaId = root.dataset.jornada ? Number(root.dataset.jornada) : null;
 
 new LiveConnection("/ws/piso", {
@@ -42,7 +49,46 @@ function alertsOf(register, now) {
   if (register.flagged_pending > 0) {
     alerts.push(["bad", `${register.flagged_pending} venta(s) sin registrar por revisar`]);
   }
+  const open = openAttempts(register);
+  if (open.length) alerts.push(["bad", `${open.length} cobro(s) con tarjeta por resolver`]);
   return alerts;
+}
+
+/** The caja's card attempts nobody knows the result of. */
+function openAttempts(register) {
+  return (register.card_attempts ?? []).filter((a) => UNRESOLVED.has(a.status));
+}
+
+/** One unresolved attempt, with what a supervisor can do about it. */
+function attemptItem(register, attempt) {
+  const { caja, provider: advice } = register;
+  const item = el("li");
+  item.append(el("span", `#${attempt.id} · ${attempt.provider} · ${pesos(attempt.amount)} · ${ATTEMPT_STATUS[attempt.status] ?? attempt.status} (${time(attempt.started_at)})`, "what"));
+  const what = `Caja ${caja.name}, cobro #${attempt.id}: ${attempt.provider} por ${pesos(attempt.amount)}`;
+  const url = `/api/cajas/${caja.id}/card-attempts`;
+  const button = (label, open) => {
+    const b = el("button", label);
+    b.type = "button";
+    b.addEventListener("click", open);
+    item.append(b);
+  };
+  button("Aprobado…", () => ask({
+    title: "Marcar como aprobado", what, code: true, reason: "Nota (opcional)",
+    send: ({ code, reason }) => post(`${url}/${attempt.id}/resolve`, { key: newKey(), outcome: "approved", authorization_code: code, ...(reason && { note: reason }) }),
+  }));
+  button("No se cobró", () => ask({
+    title: "Marcar como no cobrado", what, reason: "Nota (opcional)",
+    send: ({ reason }) => post(`${url}/${attempt.id}/resolve`, { key: newKey(), outcome: "not_charged", ...(reason && { note: reason }) }),
+  }));
+  const backup = caja.payment_provider_backup;
+  if (backup && advice.fallback_enabled && attempt.provider === caja.payment_provider_primary) {
+    button(`Autorizar cobro en ${backup}`, () => ask({
+      title: `Autorizar el cobro en ${backup}`,
+      what: `${what}. Sin saber si ${attempt.provider} cobró, la venta se cobra en ${backup}: confirma que el cliente no pagará dos veces.`,
+      send: () => post(url, { key: newKey(), sale_key: attempt.sale_key, amount: attempt.amount, method: attempt.method, provider: backup, override: true }),
+    }));
+  }
+  return item;
 }
 
 function statusOf(register) {
@@ -78,13 +124,134 @@ function tile(register, now) {
     fact("Última venta", session.last_sale_at ? ago(session.last_sale_at, now) : "sin ventas", "last-sale");
   }
   fact("Proveedor", `${register.provider.provider}${register.provider.backup ? " (respaldo)" : " (principal)"}`, "provider");
+  for (const health of register.provider.health) {
+    const since = health.since ? ` desde las ${time(health.since)}` : "";
+    fact(health.provider, `${PROVIDER_STATUS[health.status] ?? health.status}${since}`, `health-${health.provider}`);
+  }
   card.append(facts);
 
   const alerts = el("ul", null, "alerts");
   alerts.dataset.field = "alerts";
   for (const [level, text] of alertsOf(register, now)) alerts.append(el("li", text, `alert ${level}`));
   card.append(alerts);
+  const open = openAttempts(register);
+  if (open.length) {
+    const list = el("ul", null, "attempts");
+    list.dataset.field = "attempts";
+    for (const attempt of open) list.append(attemptItem(register, attempt));
+    card.append(list);
+  }
   return card;
+}
+
+/** Each provider the venue's cajas use: out for the venue, failing on some cajas, or fine. */
+function renderProviders() {
+  const venue = new Map();
+  for (const register of registers.values()) {
+    for (const health of register.provider.health) {
+      const seen = venue.get(health.provider) ?? { provider: health.provider, down: null, degraded: 0, backupOn: 0 };
+      if (health.status === "DOWN") seen.down = health;
+      if (health.status === "DEGRADED") seen.degraded += 1;
+      venue.set(health.provider, seen);
+    }
+    if (register.session && register.provider.backup) {
+      const backup = venue.get(register.provider.provider);
+      if (backup) backup.backupOn += 1;
+    }
+  }
+  const list = bind(root, "providers");
+  list.replaceChildren();
+  if (!venue.size) list.append(el("li", "Ninguna caja en funcionamiento.", "empty"));
+  const sorted = [...venue.values()].sort((a, b) => a.provider.localeCompare(b.provider));
+  for (const p of sorted) {
+    const item = el("li", null, "provider");
+    item.dataset.provider = p.provider;
+    const [tone, label] = p.down
+      ? ["bad", `Caído desde las ${time(p.down.since)}`]
+      : p.degraded ? ["warn", `Con fallas en ${p.degraded} caja(s)`] : ["ok", "Operativo"];
+    const badge = el("span", label, `status ${tone}`);
+    badge.dataset.field = "status";
+    item.append(el("strong", p.provider), " ", badge);
+    if (p.down?.reason) item.append(el("span", ` ${p.down.reason}`, "muted"));
+    if (p.backupOn) item.append(el("span", `${p.backupOn} caja(s) cobrando con ${p.provider} de respaldo`, "muted"));
+    const b = el("button", p.down ? "Marcar operativo" : "Marcar caído");
+    b.type = "button";
+    b.dataset.action = p.down ? "up" : "down";
+    b.addEventListener("click", () => ask({
+      title: p.down ? `${p.provider} volvió a funcionar` : `${p.provider} caído en todo el local`,
+      what: p.down
+        ? `Todas las cajas vuelven a cobrar con ${p.provider} como siempre.`
+        : `Todas las cajas que lo usan pasan a su respaldo ahora.`,
+      reason: "Motivo",
+      reasonRequired: true,
+      send: ({ reason }) => post(`/api/proveedores/${p.provider}/${p.down ? "operativo" : "caido"}`, { reason }),
+    }));
+    item.append(b);
+    list.append(item);
+  }
+  const down = sorted.filter((p) => p.down);
+  const alert = bind(root, "venue-alert");
+  alert.hidden = down.length === 0;
+  alert.textContent = down
+    .map((p) => `${p.provider} caído en el local desde las ${time(p.down.since)} (${p.down.reason}): las cajas cobran con su respaldo.`)
+    .join(" ");
+}
+
+/** A JSON POST to the hub; resolves to null, or to the hub's error message. */
+async function post(url, body) {
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (response.ok) return null;
+    const error = await response.json().catch(() => ({}));
+    return error.message ?? `El servidor respondió ${response.status}.`;
+  } catch {
+    return "Sin conexión con el servidor: inténtalo de nuevo.";
+  }
+}
+
+/** Opens the action dialog; `send(fields)` runs on confirm and says what went wrong, if anything. */
+function ask({ title, what, code = false, reason = null, reasonRequired = false, send }) {
+  const form = dialog.querySelector("form");
+  bind(dialog, "action-title").textContent = title;
+  bind(dialog, "action-what").textContent = what;
+  bind(dialog, "code-field").hidden = !code;
+  bind(dialog, "reason-field").hidden = !reason;
+  bind(dialog, "reason-label").textContent = reason ?? "";
+  const error = bind(dialog, "action-error");
+  error.textContent = "";
+  form.elements.code.value = "";
+  form.elements.reason.value = "";
+  form.onsubmit = async (event) => {
+    if (event.submitter?.value !== "confirm") return;
+    event.preventDefault();
+    const fields = { reason: form.elements.reason.value.trim() };
+    if (code) {
+      fields.code = readCode(form.elements.code.value);
+      if (!fields.code) {
+        error.textContent = "El código tiene de 4 a 12 letras o números, como lo muestra el terminal.";
+        form.elements.code.focus();
+        return;
+      }
+    }
+    if (reasonRequired && !fields.reason) {
+      error.textContent = "Escribe el motivo: queda en la auditoría.";
+      form.elements.reason.focus();
+      return;
+    }
+    const confirm = bind(dialog, "action-confirm");
+    confirm.disabled = true;
+    const failed = await send(fields);
+    confirm.disabled = false;
+    if (failed) error.textContent = failed;
+    else dialog.close();
+  };
+  dialog.showModal();
+  (code ? form.elements.code : reason ? form.elements.reason : bind(dialog, "action-confirm")).focus();
 }
 
 function renderJornada() {
@@ -129,6 +296,7 @@ function render() {
   const sorted = [...registers.values()].sort((a, b) => a.caja.id - b.caja.id);
   if (!sorted.length) tiles.append(el("p", "No hay cajas en funcionamiento.", "empty"));
   for (const register of sorted) tiles.append(tile(register, now));
+  renderProviders();
   renderJornada();
 }
 

@@ -1,10 +1,12 @@
 // The POS screen of one open session: sale entry (touch keypad and
-// keyboard), live totals and last sales, the card provider to use now, and
-// an outbox that keeps taking sales while the hub is unreachable.
+// keyboard), the card flow on the provider the hub advises (and its backup),
+// live totals and last sales, and an outbox that keeps taking sales while
+// the hub is unreachable.
 
 import { LiveConnection, showConnection } from "./live.js";
 import { SaleQueue, newKey } from "./queue.js";
 import { METHOD_LABELS, bind, el, parsePesos, pesos, time } from "./format.js";
+import { CardSale, UNRESOLVED, backupAfter, phones, readCode, resolveMessage, secondsUntil, startMessage } from "./card.js";
 
 const root = document.getElementById("pos");
 const registerId = Number(root.dataset.register);
@@ -13,6 +15,9 @@ const form = document.getElementById("sale-form");
 const amountInput = form.elements.amount;
 const tenderedInput = form.elements.tendered;
 const queue = new SaleQueue(registerId);
+const card = new CardSale(registerId);
+const flow = document.getElementById("card-flow");
+const codeDialog = document.getElementById("code-dialog");
 
 /** Errors after which a queued sale can never be recorded as it is. */
 const FINAL_ERRORS = new Set([
@@ -27,22 +32,336 @@ const RETRYABLE = new Set([
 
 let register = null; // this caja's latest snapshot
 let inFlight = null; // the queued sale (or flagged one) sent and not answered yet
+let startInFlight = null; // the card_start sent and not answered yet
+let cardNotice = ""; // the hub's answer to the last card action, when it refused
+let acked = new Map(); // attempts the hub acknowledged, until its event arrives
 let providersShown = "";
 let lastResult = "";
+let ticking = null;
 
 const live = new LiveConnection(`/ws/caja/${registerId}`, {
   onChange(registers) {
     register = registers.get(registerId) ?? null;
+    advanceCard();
     render();
     flush();
   },
-  onReply: reply,
+  onReply(message) {
+    if (typeof message.id === "string" && message.id.startsWith("card:")) cardStartReply(message);
+    else if (typeof message.id === "string" && message.id.startsWith("resolve:")) resolveReply(message);
+    else reply(message);
+  },
   onStatus(state, detail) {
     showConnection(bind(root, "connection"), state, detail);
-    if (state !== "online") inFlight = null;
+    if (state !== "online") {
+      inFlight = null;
+      startInFlight = null;
+    }
+    advanceCard();
     render();
   },
 });
+
+/** The hub takes card attempts now (else the cashier confirms by hand, offline). */
+function cardsLive() {
+  return live.connected && register?.health?.status !== "stuck";
+}
+
+// ------------------------------------------------------------ the card flow
+
+/** The current card sale's attempts, the hub's word first. */
+function saleAttempts() {
+  const known = card.attempts(register);
+  for (const attempt of acked.values()) {
+    if (attempt.sale_key === card.current?.saleKey && !known.some((a) => a.id === attempt.id)) known.push(attempt);
+  }
+  return known.sort((a, b) => a.id - b.id);
+}
+
+/** Does on its own what needs no decision: start, fall back, finish. */
+function advanceCard() {
+  const sale = card.current;
+  if (!sale || !register) return;
+  if (register.session?.id !== sale.sessionId) {
+    lastResult = "La sesión cambió mientras se cobraba la tarjeta: revisa el cobro con un supervisor.";
+    card.clear();
+    return;
+  }
+  const attempts = saleAttempts();
+  const approved = attempts.find((a) => a.status === "APPROVED");
+  if (approved) {
+    finishCardSale(sale, approved);
+    return;
+  }
+  const last = attempts.at(-1);
+  if (sale.startKey) {
+    if (attempts.some((a) => a.attempt_key === sale.startKey)) card.started();
+    else sendStart();
+    return;
+  }
+  if (last && (last.status === "FAILED" || last.status === "CANCELLED") && !sale.fellBackFrom.includes(last.id) && backupAfter(register, last)) {
+    // The primary could not charge it: the same sale goes on on the backup at once.
+    card.fellBack(last.id);
+    card.again();
+    sendStart();
+  }
+}
+
+function sendStart() {
+  const sale = card.current;
+  if (!sale?.startKey || startInFlight === sale.startKey || !cardsLive()) return;
+  if (live.send(startMessage(sale))) startInFlight = sale.startKey;
+}
+
+/** The approval pays the sale: into the outbox it goes, like any sale. */
+function finishCardSale(sale, approved) {
+  queue.add({ key: sale.saleKey, total: sale.total, payments: [{ method: sale.method, amount: sale.total, attempt_id: approved.id }] }, sale.sessionId);
+  lastResult = `Tarjeta aprobada en ${approved.provider} (código ${approved.authorization_code}). Registrando la venta…`;
+  card.clear();
+  acked = new Map();
+  cardNotice = "";
+  amountInput.focus();
+}
+
+const RETRY_START = new Set(["rate_limited", "database_unavailable", "database_timeout", "register_busy", "register_reloaded", "internal"]);
+/** Refusals that say the sale already has an attempt the screen will show. */
+const ATTEMPT_EXISTS = new Set(["sale_already_paid", "card_result_unknown", "card_attempt_in_progress"]);
+
+function cardStartReply(message) {
+  const key = message.id.slice("card:".length);
+  if (startInFlight === key) startInFlight = null;
+  if (card.current?.startKey !== key) return;
+  if (message.type === "ack") {
+    acked.set(message.attempt.id, message.attempt);
+    card.started();
+    cardNotice = "";
+  } else if (RETRY_START.has(message.code)) {
+    setTimeout(() => {
+      sendStart();
+      render();
+    }, RETRY_AFTER_MS);
+  } else if (ATTEMPT_EXISTS.has(message.code)) {
+    card.started();
+    cardNotice = message.message;
+  } else {
+    card.failedToStart(message.message);
+  }
+  advanceCard();
+  render();
+}
+
+function resolveReply(message) {
+  cardNotice = message.type === "error" ? `No se pudo guardar: ${message.message}` : "";
+  render();
+}
+
+function resolveAttempt(attempt, outcome, code) {
+  if (!live.send(resolveMessage(attempt, outcome, code))) {
+    cardNotice = "Sin conexión: vuelve a intentarlo al reconectar.";
+  } else {
+    cardNotice = "";
+  }
+  render();
+}
+
+/** Asks for the terminal's authorization code; `then(code)` when confirmed. */
+function askCode(what, then) {
+  const input = codeDialog.querySelector("#code-input");
+  const error = codeDialog.querySelector("[data-error=code]");
+  bind(codeDialog, "code-what").textContent = what;
+  input.value = "";
+  error.textContent = "";
+  input.setAttribute("aria-invalid", "false");
+  codeDialog.onclose = null;
+  codeDialog.querySelector("form").onsubmit = (event) => {
+    if (event.submitter?.value !== "confirm") return;
+    const code = readCode(input.value);
+    if (!code) {
+      event.preventDefault();
+      error.textContent = "El código tiene de 4 a 12 letras o números, como lo muestra el terminal.";
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    codeDialog.onclose = () => then(code);
+  };
+  codeDialog.showModal();
+  input.focus();
+}
+
+function switchToCash(total) {
+  card.clear();
+  acked = new Map();
+  cardNotice = "";
+  form.querySelector('input[name="method"][value="EFECTIVO"]').checked = true;
+  amountInput.value = pesos(total);
+  renderMethod();
+  render();
+  tenderedInput.focus();
+}
+
+function retryCard() {
+  card.again();
+  cardNotice = "";
+  sendStart();
+  render();
+}
+
+function cancelCard() {
+  card.clear();
+  acked = new Map();
+  cardNotice = "";
+  lastResult = "Cobro con tarjeta cancelado: no se registró ninguna venta.";
+  render();
+  amountInput.focus();
+}
+
+/** What the card panel shows now: tone, texts and the actions offered. */
+function cardView(sale) {
+  const attempts = saleAttempts();
+  const last = attempts.at(-1);
+  const advice = register?.provider;
+  const action = (key, label, run, primary = false) => ({ key, label, run, primary });
+  const unresolved = attempts.some((a) => UNRESOLVED.has(a.status));
+  const giveUp = unresolved ? [] : [action("E", "Cobrar en efectivo", () => switchToCash(sale.total)), action("X", "Cancelar venta", cancelCard)];
+  if (!last || sale.startKey) {
+    if (sale.startError) {
+      return { tone: "bad", title: "No se pudo iniciar el cobro", detail: sale.startError, actions: [action("T", "Intentar de nuevo", retryCard, true), ...giveUp] };
+    }
+    const provider = advice?.provider ?? "el terminal";
+    const waiting = cardsLive() ? `Iniciando el cobro en ${provider}…` : "Sin conexión: el cobro se iniciará al reconectar.";
+    return { tone: "wait", title: waiting, detail: advice?.reason ?? "", actions: cardsLive() ? [] : giveUp };
+  }
+  const approve = action("A", "Aprobado (ingresar código)", () =>
+    askCode(`${last.provider} · ${pesos(last.amount)}`, (code) => resolveAttempt(last, "approved", code)), true);
+  switch (last.status) {
+    case "PENDING": {
+      const backup = backupAfter(register, last);
+      // Counted on this device's clock, never beyond the caja's limit.
+      const limit = (new Date(last.deadline_at) - new Date(last.started_at)) / 1000;
+      const left = Math.min(secondsUntil(last.deadline_at), Math.max(0, Math.ceil(limit)));
+      return {
+        tone: last.used_backup ? "backup" : "wait",
+        step: last.used_backup ? `${METHOD_LABELS[last.method] ?? last.method} · respaldo: ${register.caja.payment_provider_primary} no pudo cobrar` : null,
+        title: last.used_backup
+          ? `Cobra con ${last.provider} en el celular de respaldo (${phones(advice?.backup_phones ?? 0)})`
+          : `Esperando pago en ${last.provider}…`,
+        countdown: backup ? `Pasa a ${backup} en ${left} s` : `Sin respuesta en ${left} s`,
+        detail: "Pasa la tarjeta en el terminal. Cuando muestre el resultado, confírmalo aquí.",
+        actions: [approve, action("R", "Rechazada", () => resolveAttempt(last, "declined")), action("F", "Falló el terminal", () => resolveAttempt(last, "failed"))],
+      };
+    }
+    case "TIMED_OUT":
+    case "UNKNOWN":
+      return {
+        tone: "warn",
+        title: last.status === "TIMED_OUT" ? `${last.provider} no respondió: ¿se cobró?` : `No se sabe si ${last.provider} cobró`,
+        detail: `Mira el terminal antes de cobrar otra vez: nunca se cobra dos veces. ${sentence(last.detail)} Si no puedes saberlo, llama a un supervisor.`,
+        actions: [
+          action("A", "Sí, se cobró (ingresar código)", approve.run, true),
+          action("N", "No se cobró", () => resolveAttempt(last, "not_charged")),
+        ],
+      };
+    case "DECLINED":
+      return {
+        tone: "bad",
+        title: "Tarjeta rechazada",
+        detail: "El emisor rechazó la tarjeta (no es una falla del proveedor): pide otra tarjeta u otro medio de pago.",
+        actions: [action("T", "Intentar con otra tarjeta", retryCard, true), ...giveUp],
+      };
+    default: {
+      // FAILED or CANCELLED, with no backup to go on to.
+      const word = last.status === "FAILED" ? "falló" : "no cobró";
+      const why = advice?.no_card || !backupAfter(register, last) ? advice?.reason ?? "" : "";
+      return {
+        tone: "bad",
+        title: `${last.provider} ${word}: cobra en efectivo u otro medio`,
+        detail: `${sentence(last.detail)} ${why}`.trim(),
+        actions: [...giveUp.slice(0, 1), action("T", "Intentar de nuevo con tarjeta", retryCard), ...giveUp.slice(1)],
+      };
+    }
+  }
+}
+
+/** A detail from the hub as a sentence of its own. */
+function sentence(text) {
+  const trimmed = (text ?? "").trim();
+  if (!trimmed) return "";
+  const first = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
+}
+
+function renderCard() {
+  const sale = card.current;
+  flow.hidden = !sale;
+  form.hidden = Boolean(sale);
+  clearInterval(ticking);
+  ticking = null;
+  if (!sale) return;
+  const view = cardView(sale);
+  flow.dataset.tone = view.tone;
+  bind(flow, "card-step").textContent = view.step || `${METHOD_LABELS[sale.method] ?? sale.method} · venta con tarjeta`;
+  bind(flow, "card-title").textContent = view.title;
+  bind(flow, "card-amount").textContent = pesos(sale.total);
+  bind(flow, "card-countdown").textContent = view.countdown ?? "";
+  bind(flow, "card-detail").textContent = [view.detail, cardNotice].filter(Boolean).join(" ");
+  const actions = bind(flow, "card-actions");
+  const shown = view.actions.map((a) => a.key + a.label).join("|");
+  if (actions.dataset.shown !== shown) {
+    actions.dataset.shown = shown;
+    actions.replaceChildren();
+    for (const item of view.actions) {
+      const button = el("button", item.label, item.primary ? "primary" : "");
+      button.type = "button";
+      button.dataset.key = item.key;
+      button.append(" ", el("kbd", item.key));
+      actions.append(button);
+    }
+    actions.querySelector("button")?.focus();
+  }
+  actions.onclick = (event) => {
+    const key = event.target.closest("button")?.dataset.key;
+    view.actions.find((a) => a.key === key)?.run();
+  };
+  if (view.countdown) ticking = setInterval(() => {
+    const again = cardView(sale);
+    bind(flow, "card-countdown").textContent = again.countdown ?? "";
+  }, 500);
+}
+
+/** The session's card attempts outside the current sale that need someone. */
+function renderOpenAttempts() {
+  const current = card.current?.saleKey;
+  const queued = new Set(queue.items.map((item) => item.id));
+  const open = (register?.card_attempts ?? []).filter((a) =>
+    a.sale_key !== current && !queued.has(a.sale_key) && (UNRESOLVED.has(a.status) || (a.status === "APPROVED" && a.sale_id === null)));
+  const box = bind(root, "open-attempts");
+  box.hidden = open.length === 0;
+  const list = bind(root, "open-attempts-list");
+  list.replaceChildren();
+  for (const attempt of open) {
+    const item = el("li", `#${attempt.id} · ${time(attempt.started_at)} · ${attempt.provider} · ${pesos(attempt.amount)} · `);
+    const button = (label, run) => {
+      const b = el("button", label);
+      b.type = "button";
+      b.addEventListener("click", run);
+      item.append(b);
+    };
+    if (attempt.status === "APPROVED") {
+      item.append(el("strong", "aprobado sin venta registrada "));
+      button("Registrar la venta", () => {
+        queue.add({ key: attempt.sale_key, total: attempt.amount, payments: [{ method: attempt.method, amount: attempt.amount, attempt_id: attempt.id }] }, sessionId);
+        render();
+        flush();
+      });
+    } else {
+      item.append(el("strong", `${attempt.status === "PENDING" ? "esperando al terminal" : "¿se cobró?"} `));
+      button("Aprobado…", () => askCode(`#${attempt.id} ${attempt.provider} · ${pesos(attempt.amount)}`, (code) => resolveAttempt(attempt, "approved", code)));
+      button("No se cobró", () => resolveAttempt(attempt, "not_charged"));
+    }
+    list.append(item);
+  }
+}
 
 // ------------------------------------------------------------ the outbox
 
@@ -126,7 +445,7 @@ function showError(field, message) {
 }
 
 function readSale() {
-  ["amount", "tendered", "provider"].forEach((field) => showError(field, ""));
+  ["amount", "tendered", "provider", "authorization_code"].forEach((field) => showError(field, ""));
   const total = parsePesos(amountInput.value);
   if (!total) {
     showError("amount", "Ingresa el monto en pesos, por ejemplo 5.000.");
@@ -146,24 +465,35 @@ function readSale() {
     }
     payment.tendered = tendered;
   }
-  if (method === "DEBITO" || method === "CREDITO") {
+  if (isCard(method) && !cardsLive()) {
+    // Offline: charged on the standalone terminal, confirmed with its code.
     const provider = form.elements.provider?.value;
     if (!provider) {
       showError("provider", "Elige el proveedor con que se cobró la tarjeta.");
       return null;
     }
+    const code = readCode(form.elements.authorization_code.value);
+    if (!code) {
+      showError("authorization_code", "Anota el código de autorización del terminal (4 a 12 letras o números).");
+      return null;
+    }
     payment.provider = provider;
+    payment.authorization_code = code;
   }
   return { key: newKey(), total, payments: [payment] };
 }
 
-/** Why this screen may not take a sale now, if it may not. */
+function isCard(method) {
+  return method === "DEBITO" || method === "CREDITO";
+}
+
 /** What the cashier must know about the caja's link to the database, if anything. */
 function stuckNotice() {
   if (register?.health?.status !== "stuck") return null;
   return `La caja no responde desde las ${time(register.health.since)} (${register.health.reason}): las ventas quedan guardadas en este equipo y se enviarán solas.`;
 }
 
+/** Why this screen may not take a sale now, if it may not. */
 function refusal() {
   if (!register) return null; // not known yet (offline from the start): queue it
   if (!register.session) return "La sesión de esta caja se cerró: no se pueden registrar más ventas.";
@@ -182,6 +512,17 @@ form.addEventListener("submit", (event) => {
   }
   const sale = readSale();
   if (!sale) return;
+  if (isCard(sale.payments[0].method) && cardsLive()) {
+    // Online, a card is charged through the hub: the card flow takes over.
+    card.begin(sale.total, sale.payments[0].method, sessionId);
+    lastResult = "";
+    form.reset();
+    restoreProvider();
+    renderMethod();
+    advanceCard();
+    render();
+    return;
+  }
   queue.add(sale, sessionId);
   lastResult = live.connected ? "Enviando venta…" : "Sin conexión: la venta quedó guardada y se enviará al reconectar.";
   form.reset();
@@ -217,6 +558,17 @@ form.addEventListener("change", (event) => {
 });
 
 document.addEventListener("keydown", (event) => {
+  if (codeDialog.open) return;
+  if (card.current) {
+    // The card panel's actions answer to their letter.
+    const key = event.key.length === 1 ? event.key.toUpperCase() : null;
+    const button = key && flow.querySelector(`[data-bind=card-actions] button[data-key="${key}"]`);
+    if (button && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      button.click();
+    }
+    return;
+  }
   const methods = { F1: "EFECTIVO", F2: "DEBITO", F3: "CREDITO", F4: "TRANSFERENCIA" };
   if (methods[event.key]) {
     event.preventDefault();
@@ -233,8 +585,7 @@ document.addEventListener("keydown", (event) => {
 
 function renderMethod() {
   const method = selectedMethod();
-  const card = method === "DEBITO" || method === "CREDITO";
-  form.querySelector(".card-only").hidden = !card;
+  form.querySelector(".card-offline").hidden = !(isCard(method) && !cardsLive());
   form.querySelector(".cash-only").hidden = method !== "EFECTIVO";
   renderHint();
 }
@@ -333,6 +684,9 @@ function renderOutbox() {
 
 function render() {
   renderOutbox();
+  renderCard();
+  renderOpenAttempts();
+  renderMethod();
   bind(root, "sale-result").textContent = lastResult;
   const banner = bind(root, "banner");
   const refused = refusal();
@@ -356,6 +710,5 @@ function render() {
   }
 }
 
-renderMethod();
 render();
-amountInput.focus();
+if (!card.current) amountInput.focus();

@@ -32,8 +32,11 @@ export class SaleQueue {
     localStorage.setItem(this.storageKey, JSON.stringify(this.items));
   }
 
-  /** Queues a sale (made in `sessionId`) and returns its entry. */
+  /** Queues a sale (made in `sessionId`) and returns its entry; a sale
+   * already queued (same key) stays as it is. */
   add(sale, sessionId) {
+    const queued = this.items.find((item) => item.id === sale.key);
+    if (queued) return queued;
     const entry = { id: sale.key, sale: { ...sale, session_id: sessionId }, queuedAt: new Date().toISOString(), flagged: null };
     this.items.push(entry);
     this.save();

@@ -117,6 +117,16 @@ impl Browser {
         input.send_keys(value).await.expect("type");
     }
 
+    /// Types `keys` into whatever has the focus (a keyboard shortcut).
+    pub async fn press(&self, keys: &str) {
+        let focused = self
+            .client
+            .active_element()
+            .await
+            .expect("a focused element");
+        focused.send_keys(keys).await.expect("keys");
+    }
+
     pub async fn choose(&self, select_css: &str, value: &str) {
         self.client
             .find(Locator::Css(select_css))
@@ -190,8 +200,8 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    /// Screenshots at a phone's, a tablet's and a desktop's size (the
-    /// window is left at the desktop's).
+    /// Screenshots at a phone's, a tablet's and a desktop's size, each of
+    /// the whole page (the window is left at the desktop's size).
     pub async fn screenshots(&self, name: &str) {
         for (size, width, height) in [
             ("phone", 390, 844),
@@ -202,9 +212,26 @@ impl Browser {
                 .set_window_size(width, height)
                 .await
                 .expect("resize the window");
+            let page = self
+                .script("return document.documentElement.scrollHeight")
+                .await
+                .as_u64()
+                .unwrap_or(0) as u32;
+            if page > height {
+                let full = page.min(4_000) + height.saturating_sub(self.inner_height().await);
+                let _ = self.client.set_window_size(width, full).await;
+            }
             self.script("window.scrollTo(0, 0)").await;
             self.screenshot(&format!("{name}-{size}")).await;
         }
+        let _ = self.client.set_window_size(1366, 768).await;
+    }
+
+    async fn inner_height(&self) -> u32 {
+        self.script("return window.innerHeight")
+            .await
+            .as_u64()
+            .unwrap_or(0) as u32
     }
 
     pub async fn close(mut self) {
@@ -250,7 +277,7 @@ async fn paso_6_1_in_the_browser() {
     browser.click("#fallback_enabled").await;
     browser.fill("#fallback_max_seconds", "60").await;
     browser.fill("#fallback_backup_phones", "2").await;
-    browser.screenshot("caja-crear").await;
+    browser.screenshots("caja-crear").await;
     browser.click("form.caja-form button[type=submit]").await;
 
     browser

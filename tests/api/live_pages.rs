@@ -29,6 +29,19 @@ async fn cashier_on_the_pos(app: &TestApp) -> Option<Browser> {
     Some(cashier)
 }
 
+/// A supervisor's browser on the floor, caja 1's tile showing its session.
+async fn supervisor_on_the_floor(app: &TestApp) -> Option<Browser> {
+    app.create_user("supervisora", Role::Supervisor);
+    let floor = Browser::start().await?;
+    floor.log_in(app, "supervisora").await;
+    floor.goto(app, "/admin/piso").await;
+    floor.wait_text("[data-bind=connection]", "En línea").await;
+    floor
+        .wait_text("[data-caja='1'] [data-field=status]", "Abierta")
+        .await;
+    Some(floor)
+}
+
 /// Types an amount on the POS, picks the method and charges.
 async fn sell(pos: &Browser, amount: &str, method: &str) {
     pos.fill("#amount", amount).await;
@@ -43,30 +56,38 @@ async fn a_sale_on_the_pos_shows_on_the_dashboard_and_admin_edits_reach_the_open
     let Some(pos) = cashier_on_the_pos(&app).await else {
         return;
     };
-    app.create_user("supervisora", Role::Supervisor);
-    let Some(floor) = Browser::start().await else {
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
         return;
     };
-    floor.log_in(&app, "supervisora").await;
-    floor.goto(&app, "/admin/piso").await;
-    floor.wait_text("[data-bind=connection]", "En línea").await;
     let tile = "[data-caja='1']";
-    floor
-        .wait_text(&format!("{tile} [data-field=status]"), "Abierta")
-        .await;
     floor
         .wait_text(&format!("{tile} [data-field=cashier]"), "cajero1")
         .await;
 
-    // A card sale, typed on the keyboard, on the provider the hub advises.
+    // A card sale, by keyboard, on the provider the hub advises: the
+    // terminal is run by hand, the cashier confirms its code.
     pos.wait_text(
         "[data-bind=provider-advice]",
-        "Usa GETNET. GETNET es el proveedor principal; si no responde en 60 s, usa KLAP.",
+        "Usa GETNET. GETNET es el proveedor principal; si no responde en 60 s, cobra con KLAP en el celular de respaldo.",
     )
     .await;
     sell(&pos, "12345", "DEBITO").await;
+    pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
+        .await;
+    pos.wait_text_prefix("[data-bind=card-countdown]", "Pasa a KLAP en ")
+        .await;
+    pos.press("a").await;
+    pos.fill("#code-input", "12").await;
+    pos.press("\u{E007}").await; // Enter
+    pos.wait_text_prefix("[data-error=code]", "El código tiene de 4 a 12")
+        .await;
+    pos.fill("#code-input", "a1b2c3\u{E007}").await;
     pos.wait_text("[data-bind=sale-result]", "Venta registrada: $12.345")
         .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM card_attempts WHERE status = 'APPROVED' AND authorization_code = 'A1B2C3' AND sale_id IS NOT NULL"),
+        1
+    );
     floor
         .wait_text(&format!("{tile} [data-field=total]"), "$12.345")
         .await;
@@ -106,11 +127,20 @@ async fn a_sale_on_the_pos_shows_on_the_dashboard_and_admin_edits_reach_the_open
     assert!(recent.contains("$1.000 · Efectivo"), "{recent}");
     assert!(recent.contains("$12.345 · Débito · GETNET"), "{recent}");
 
-    // A sale the cashier reports on the backup switches both screens.
-    pos.fill("#amount", "5000").await;
-    pos.click("input[name=method][value=CREDITO]").await;
-    pos.click("input[name=provider][value=KLAP]").await;
-    pos.click("button.charge").await;
+    // The terminal fails: the same sale goes on on the backup at once.
+    sell(&pos, "5000", "CREDITO").await;
+    pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
+        .await;
+    pos.click("[data-bind=card-actions] button[data-key=F]")
+        .await;
+    pos.wait_text(
+        "[data-bind=card-title]",
+        "Cobra con KLAP en el celular de respaldo (2 celulares)",
+    )
+    .await;
+    pos.click("[data-bind=card-actions] button[data-key=A]")
+        .await;
+    pos.fill("#code-input", "778899\u{E007}").await;
     pos.wait_text("[data-bind=sale-result]", "Venta registrada: $5.000")
         .await;
     floor
@@ -135,15 +165,9 @@ async fn a_sale_on_the_pos_shows_on_the_dashboard_and_admin_edits_reach_the_open
     );
     pos.wait_text(
         "[data-bind=provider-advice]",
-        "Usa KLAP. KLAP es el proveedor principal; si no responde en 60 s, usa GETNET.",
+        "Usa KLAP. KLAP es el proveedor principal; si no responde en 60 s, cobra con GETNET en el celular de respaldo.",
     )
     .await;
-    pos.click("input[name=method][value=DEBITO]").await;
-    let providers = pos.text("[data-bind=providers]").await;
-    assert!(
-        providers.contains("KLAP (principal)") && providers.contains("GETNET (respaldo)"),
-        "{providers}"
-    );
     assert_eq!(
         pos.script("return window.notReloaded === true").await,
         Value::Bool(true)
@@ -390,17 +414,10 @@ async fn a_stuck_caja_is_marked_on_the_floor_and_the_pos_keeps_its_sale() {
     let Some(pos) = cashier_on_the_pos(&app).await else {
         return;
     };
-    app.create_user("supervisora", Role::Supervisor);
-    let Some(floor) = Browser::start().await else {
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
         return;
     };
-    floor.log_in(&app, "supervisora").await;
-    floor.goto(&app, "/admin/piso").await;
-    floor.wait_text("[data-bind=connection]", "En línea").await;
     let tile = "[data-caja='1']";
-    floor
-        .wait_text(&format!("{tile} [data-field=status]"), "Abierta")
-        .await;
 
     let mut lock = app.conn();
     lock.batch_execute("BEGIN; SELECT 1 FROM pos_registers WHERE id = 1 FOR UPDATE;")
@@ -438,4 +455,229 @@ async fn a_stuck_caja_is_marked_on_the_floor_and_the_pos_keeps_its_sale() {
         .await;
     assert_eq!(banner, Value::Bool(true), "the notice is gone");
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 1, "sold once");
+}
+
+/// The whole card flow in Chromium, on simulated terminals and a clock the
+/// test moves: GETNET hangs past the caja's 60 s, the page survives a
+/// reload, the cashier says the terminal did not charge, the same sale
+/// completes on KLAP's backup phone, and the floor shows the fallback.
+/// Then a supervisor declares GETNET down and up from the floor, and
+/// authorizes the backup for a sale whose GETNET result nobody knows.
+#[actix_web::test]
+async fn a_hanging_getnet_sale_completes_on_klap_and_the_floor_shows_the_fallback() {
+    use std::time::Duration;
+
+    let (clock, manual) = cajahub::clock::Clock::manual();
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.clock = clock;
+        settings.simulate_terminals = Some(
+            cajahub::payments::terminal::TerminalConfig::parse_simulation(
+                "GETNET=hang,KLAP=approve,latency=1500",
+            )
+            .unwrap(),
+        );
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    let tile = "[data-caja='1']";
+    floor
+        .wait_text("[data-provider=GETNET] [data-field=status]", "Operativo")
+        .await;
+
+    sell(&pos, "12345", "DEBITO").await;
+    pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
+        .await;
+    pos.wait_text_prefix("[data-bind=card-countdown]", "Pasa a KLAP en ")
+        .await;
+    pos.screenshots("pos-tarjeta-esperando").await;
+    // A reload while the terminal works: the sale is still being charged.
+    pos.goto(&app, "/caja/pos").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
+        .await;
+
+    manual.advance(Duration::from_secs(60));
+    pos.wait_text("[data-bind=card-title]", "GETNET no respondió: ¿se cobró?")
+        .await;
+    floor
+        .wait_text_prefix(
+            &format!("{tile} [data-field=attempts]"),
+            "#1 · GETNET · $12.345 · sin respuesta",
+        )
+        .await;
+    pos.screenshots("pos-tarjeta-sin-respuesta").await;
+    // The cashier looks at the terminal: nothing charged. KLAP at once.
+    pos.press("n").await;
+    pos.wait_text(
+        "[data-bind=card-title]",
+        "Cobra con KLAP en el celular de respaldo (2 celulares)",
+    )
+    .await;
+    floor
+        .wait_text(&format!("{tile} [data-field=provider]"), "KLAP (respaldo)")
+        .await;
+    floor
+        .wait_text_prefix(
+            &format!("{tile} [data-field=health-GETNET]"),
+            "Con fallas desde las",
+        )
+        .await;
+    floor
+        .wait_text(
+            "[data-provider=GETNET] [data-field=status]",
+            "Con fallas en 1 caja(s)",
+        )
+        .await;
+    pos.screenshots("pos-tarjeta-respaldo").await;
+
+    manual.advance(Duration::from_millis(1_500));
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $12.345")
+        .await;
+    floor
+        .wait_text(&format!("{tile} [data-field=total]"), "$12.345")
+        .await;
+    let alerts = floor.text(&format!("{tile} [data-field=alerts]")).await;
+    assert!(
+        alerts.starts_with("En respaldo: KLAP desde las"),
+        "{alerts}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM sale_payments p JOIN card_attempts a ON a.id = p.card_attempt_id
+             WHERE a.provider = 'KLAP' AND a.used_backup AND a.fallback_from = 1 AND a.status = 'APPROVED'"
+        ),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT payment_provider_used_backup_count::bigint AS n FROM register_sessions"),
+        1
+    );
+    assert_eq!(
+        pos.script("return localStorage.getItem('cajahub.pos.1.card')")
+            .await,
+        Value::Null,
+        "nothing left in the card flow"
+    );
+
+    // The supervisor declares GETNET down for the venue, and then back.
+    floor.click("[data-provider=GETNET] button").await;
+    floor.click("#action-dialog button[value=confirm]").await;
+    floor
+        .wait_text(
+            "[data-bind=action-error]",
+            "Escribe el motivo: queda en la auditoría.",
+        )
+        .await;
+    floor.fill("#action-reason", "GETNET avisó una caída").await;
+    floor.click("#action-dialog button[value=confirm]").await;
+    floor
+        .wait_text_prefix(
+            "[data-bind=venue-alert]",
+            "GETNET caído en el local desde las",
+        )
+        .await;
+    floor.screenshots("piso-proveedor-caido").await;
+    pos.wait_text_prefix("[data-bind=provider-advice]", "Usa KLAP (respaldo)")
+        .await;
+    floor.click("[data-provider=GETNET] button").await;
+    floor.fill("#action-reason", "volvió").await;
+    floor.click("#action-dialog button[value=confirm]").await;
+    floor
+        .wait_text(
+            "[data-provider=GETNET] [data-field=status]",
+            "Con fallas en 1 caja(s)",
+        )
+        .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action IN ('proveedor.caido', 'proveedor.operativo')"),
+        2
+    );
+
+    // Five quiet minutes: GETNET again. It hangs; the supervisor, unable to
+    // know, authorizes KLAP from the floor; and settles GETNET's attempt.
+    manual.advance(Duration::from_secs(300));
+    pos.wait_text_prefix("[data-bind=provider-advice]", "Usa GETNET.")
+        .await;
+    sell(&pos, "2000", "CREDITO").await;
+    pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
+        .await;
+    manual.advance(Duration::from_secs(60));
+    pos.wait_text("[data-bind=card-title]", "GETNET no respondió: ¿se cobró?")
+        .await;
+    let attempt = format!("{tile} [data-field=attempts] li");
+    floor
+        .wait_text_prefix(&attempt, "#3 · GETNET · $2.000 · sin respuesta")
+        .await;
+    floor
+        .script("document.querySelector(\"[data-caja='1']\").scrollIntoView()")
+        .await;
+    floor.screenshot("piso-cobro-por-resolver").await;
+    floor
+        .click(&format!("{attempt} button:nth-of-type(3)"))
+        .await;
+    floor.click("#action-dialog button[value=confirm]").await;
+    pos.wait_text(
+        "[data-bind=card-title]",
+        "Cobra con KLAP en el celular de respaldo (2 celulares)",
+    )
+    .await;
+    manual.advance(Duration::from_millis(1_500));
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $2.000")
+        .await;
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'tarjeta.respaldo_autorizado'"
+        ),
+        1
+    );
+    // GETNET's attempt is still to settle: the close page says so.
+    pos.goto(&app, "/caja/session/close?caja=1").await;
+    let blocking = pos.text("#cobros-por-resolver").await;
+    assert!(
+        blocking.contains("#3 GETNET $2.000 (sin respuesta: verificar en el terminal)"),
+        "{blocking}"
+    );
+    pos.screenshots("cerrar-con-cobros-por-resolver").await;
+    pos.goto(&app, "/caja/pos").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    // The floor settles it, audited.
+    floor
+        .wait_text_prefix(&attempt, "#3 · GETNET · $2.000 · sin respuesta")
+        .await;
+    floor
+        .click(&format!("{attempt} button:nth-of-type(2)"))
+        .await;
+    floor
+        .fill("#action-reason", "el terminal no muestra el cobro")
+        .await;
+    floor.click("#action-dialog button[value=confirm]").await;
+    floor
+        .wait_text(&format!("{tile} [data-field=total]"), "$14.345")
+        .await;
+    let settled = floor
+        .script("return document.querySelector(\"[data-caja='1'] [data-field=attempts]\") === null")
+        .await;
+    assert_eq!(settled, Value::Bool(true), "nothing left to resolve");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM card_attempts WHERE id = 3 AND status = 'CANCELLED' AND resolved_by IS NOT NULL"),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 2);
+    // The session's and the jornada's reconciliation, as a supervisor reads them.
+    floor.goto(&app, "/caja/session/1").await;
+    let klap = floor.text("#conciliacion tr[data-provider=KLAP]").await;
+    assert!(klap.starts_with("KLAP 2 $14.345"), "{klap}");
+    floor.screenshots("sesion-conciliacion").await;
+    floor.goto(&app, "/admin/jornadas/1").await;
+    let getnet = floor.text("#conciliacion tr[data-provider=GETNET]").await;
+    assert!(getnet.starts_with("GETNET 0 $0"), "{getnet}");
+    floor.screenshots("jornada-conciliacion").await;
+    pos.close().await;
+    floor.close().await;
 }

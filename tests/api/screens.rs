@@ -35,6 +35,16 @@ pub(crate) async fn connect(
     }
 }
 
+/// A screen of the hub as a logged-in browser opens it (its own origin),
+/// with its first message read.
+pub(crate) async fn open_screen(app: &TestApp, path: &str, cookie: &str) -> (Socket, Value) {
+    let mut socket = connect(app, path, Some(cookie), Some(&app.address))
+        .await
+        .unwrap_or_else(|status| panic!("{path} refused: {status}"));
+    let first = next_json(&mut socket).await.expect("a first message");
+    (socket, first)
+}
+
 /// The next JSON message, skipping pings; `None` when the socket closed.
 pub(crate) async fn next_json(socket: &mut Socket) -> Option<Value> {
     loop {
