@@ -112,6 +112,67 @@ pub fn open_sessions(conn: &mut PgConnection, jornada_id: i32) -> QueryResult<Ve
         })
 }
 
+/// One of a jornada's sessions, as its page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct JornadaSession {
+    pub id: i32,
+    pub caja: String,
+    pub cashier: Option<String>,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub ticket_count: i32,
+    pub payment_totals: serde_json::Value,
+    pub cash_difference: Option<i64>,
+}
+
+impl JornadaSession {
+    /// What the session sold, every method together.
+    pub fn total(&self) -> crate::money::Pesos {
+        let sum = self
+            .payment_totals
+            .as_object()
+            .map(|totals| totals.values().filter_map(serde_json::Value::as_i64).sum())
+            .unwrap_or(0);
+        crate::money::Pesos::new(sum).unwrap_or_default()
+    }
+
+    pub fn difference(&self) -> Option<crate::money::Pesos> {
+        self.cash_difference
+            .map(|d| crate::money::Pesos::new(d).unwrap_or_default())
+    }
+}
+
+pub fn find(conn: &mut PgConnection, id: i32) -> QueryResult<Option<(Jornada, String)>> {
+    jornadas::table
+        .inner_join(users::table.on(users::id.eq(jornadas::opened_by)))
+        .filter(jornadas::id.eq(id))
+        .select((Jornada::as_select(), users::name))
+        .first(conn)
+        .optional()
+}
+
+/// Every session of jornada `id`, in the order they opened.
+pub fn sessions(conn: &mut PgConnection, id: i32) -> QueryResult<Vec<JornadaSession>> {
+    register_sessions::table
+        .inner_join(pos_registers::table)
+        .left_join(users::table.on(users::id.nullable().eq(register_sessions::opened_by)))
+        .filter(register_sessions::jornada_id.eq(id))
+        .order(register_sessions::id)
+        .select((
+            register_sessions::id,
+            pos_registers::name,
+            users::name.nullable(),
+            register_sessions::status,
+            register_sessions::opened_at,
+            register_sessions::closed_at,
+            register_sessions::ticket_count,
+            register_sessions::payment_totals,
+            register_sessions::cash_difference,
+        ))
+        .load(conn)
+}
+
 /// Closes the jornada when no session in it is open. The row lock makes a
 /// session opening at the same moment wait, then find the jornada closed.
 pub fn close(

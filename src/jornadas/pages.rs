@@ -4,10 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::{Jornada, JornadaError, OpenSession};
+use super::{Jornada, JornadaError, JornadaSession, OpenSession};
 use crate::auth::SupervisorUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
+use crate::payments::reconcile::{self, ProviderLine};
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -16,7 +17,55 @@ const PAGE: &str = "/admin/jornadas";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(PAGE, web::get().to(jornadas_page))
         .route("/admin/jornadas/abrir", web::post().to(open))
+        .route("/admin/jornadas/{id}", web::get().to(jornada_page))
         .route("/admin/jornadas/{id}/cerrar", web::post().to(close));
+}
+
+#[derive(Template)]
+#[template(path = "jornadas/show.html")]
+struct JornadaPage {
+    chrome: Option<Chrome>,
+    jornada: Jornada,
+    opener: String,
+    sessions: Vec<JornadaSession>,
+    reconciliation: Vec<ProviderLine>,
+}
+
+impl JornadaPage {
+    fn local(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        crate::web::local_time(at)
+    }
+}
+
+/// GET /admin/jornadas/{id}: the jornada's sessions and its card payments
+/// per provider.
+pub async fn jornada_page(
+    user: SupervisorUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la jornada"))?;
+    let found = db::run(&state.pool, move |conn| {
+        let Some((jornada, opener)) = super::find(conn, id)? else {
+            return Ok::<_, diesel::result::Error>(None);
+        };
+        let sessions = super::sessions(conn, id)?;
+        let reconciliation = reconcile::of_jornada(conn, id)?;
+        Ok(Some((jornada, opener, sessions, reconciliation)))
+    })
+    .await??;
+    let (jornada, opener, sessions, reconciliation) =
+        found.ok_or(PageError::NotFound("la jornada"))?;
+    html(
+        StatusCode::OK,
+        &JornadaPage {
+            chrome: user.chrome(),
+            jornada,
+            opener,
+            sessions,
+            reconciliation,
+        },
+    )
 }
 
 #[derive(Template)]

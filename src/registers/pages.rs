@@ -23,6 +23,8 @@ use crate::cajas::domain::OperationalStatus;
 use crate::cajas::form::FieldErrors;
 use crate::db;
 use crate::money::{self, Pesos};
+use crate::payments::attempt::CardAttempt;
+use crate::payments::reconcile::{self, ProviderLine};
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, local_time, redirect_see_other};
 
@@ -209,9 +211,25 @@ struct ClosePage {
     form: CloseForm,
     errors: FieldErrors,
     message: Option<String>,
+    /// The chosen session's card payments per provider.
+    reconciliation: Vec<ProviderLine>,
 }
 
 impl ClosePage {
+    /// Card payments nobody knows the result of: the session cannot close
+    /// until each is resolved.
+    fn unresolved(&self) -> Vec<&CardAttempt> {
+        self.chosen
+            .as_ref()
+            .map(|c| {
+                c.card_attempts
+                    .iter()
+                    .filter(|a| a.status.is_unresolved())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn error(&self, field: &str) -> &str {
         self.errors.get(field).unwrap_or("")
     }
@@ -308,12 +326,20 @@ async fn render_close(
         None if choices.len() == 1 => choices.first().cloned(),
         None => None,
     };
+    let reconciliation = match chosen.as_ref().and_then(|c| c.session.as_ref()) {
+        Some(session) => {
+            let id = session.id;
+            db::run(&state.pool, move |conn| reconcile::of_session(conn, id)).await??
+        }
+        None => Vec::new(),
+    };
     html(
         status,
         &ClosePage {
             chrome: current.chrome(),
             choices,
             chosen,
+            reconciliation,
             form: CloseForm {
                 key: form_key(&form.key),
                 ..form
@@ -476,9 +502,17 @@ pub async fn close(
 struct SessionPage {
     chrome: Option<Chrome>,
     session: SessionSummary,
+    reconciliation: Vec<ProviderLine>,
 }
 
 impl SessionPage {
+    /// A blind count hides the totals and the expected cash from the
+    /// cashier until the session is closed (supervisors see them).
+    fn blind(&self) -> bool {
+        let supervisor = self.chrome.as_ref().is_some_and(Chrome::is_supervisor);
+        !supervisor && self.session.blind_count && self.session.status == "OPEN"
+    }
+
     fn methods(&self) -> Vec<(&'static str, String)> {
         method_rows(&self.session.payment_totals)
     }
@@ -506,12 +540,17 @@ pub async fn session_page(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
-    let session = db::run(&state.pool, move |conn| store::session_summary(conn, id))
-        .await?
-        .map_err(|err| match err {
-            diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
-            other => other.into(),
-        })?;
+    let (session, reconciliation) = db::run(&state.pool, move |conn| {
+        Ok::<_, diesel::result::Error>((
+            store::session_summary(conn, id)?,
+            reconcile::of_session(conn, id)?,
+        ))
+    })
+    .await?
+    .map_err(|err| match err {
+        diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
+        other => other.into(),
+    })?;
     if !current.user.role.includes(Role::Supervisor) && session.opened_by != Some(current.user.id.0)
     {
         return Err(PageError::Forbidden(
@@ -523,6 +562,7 @@ pub async fn session_page(
         &SessionPage {
             chrome: current.chrome(),
             session,
+            reconciliation,
         },
     )
 }

@@ -488,7 +488,10 @@ async fn an_edit_is_saved_and_bumps_the_version() {
             ("fallback_enabled", "<absent>"),
         ],
     );
-    assert_eq!(app.post_form("/admin/cajas/crear", &fields).await.status(), 303);
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &fields).await.status(),
+        303
+    );
     assert_eq!(row(&app, "SOLO-01").payment_provider_backup, None);
 }
 

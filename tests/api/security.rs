@@ -163,6 +163,26 @@ async fn a_blind_count_cashier_never_receives_the_expected_cash_or_what_adds_up_
         body["message"].as_str().unwrap().contains("$56.000"),
         "a supervisor is told: {body}"
     );
+
+    // The session's page: no cash totals for the cashier while it is open.
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
+    let page = cashier
+        .get(&app, &format!("/caja/session/{session}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"conteo-ciego\""), "{page}");
+    for hidden in ["$4.000", "$56.000", "id=\"esperado\"", "Efectivo de ventas"] {
+        assert!(!page.contains(hidden), "{hidden} shown: {page}");
+    }
+    let page = supervisor
+        .get(&app, &format!("/caja/session/{session}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"esperado\"") && page.contains("$56.000"));
 }
 
 /// c1's POS socket on caja A gets the closing of c1's session and is closed;
