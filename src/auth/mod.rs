@@ -10,6 +10,7 @@ pub mod logins;
 mod pages;
 pub mod password;
 pub mod session;
+pub mod signature;
 pub mod throttle;
 pub mod user;
 

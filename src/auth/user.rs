@@ -133,8 +133,6 @@ pub enum UserError {
     NameTaken(String),
     #[error("no user named {0}")]
     NotFound(String),
-    #[error("only cashiers (CAJERO) log in with a PIN")]
-    PinNotForRole,
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error(transparent)]
@@ -285,19 +283,14 @@ pub fn set_password(
     )
 }
 
-/// Sets (or with `None` removes) a cashier's PIN.
+/// Sets (or with `None` removes) a user's PIN: a cashier's quick login, a
+/// supervisor's signature on a cashier's device (never their login).
 pub fn set_pin(
     conn: &mut PgConnection,
     actor: &Actor,
     name: &str,
     pin: Option<&Pin>,
 ) -> Result<User, UserError> {
-    if let Some(user) = find_by_name(conn, name)?
-        && pin.is_some()
-        && user.role != Role::Cajero
-    {
-        return Err(UserError::PinNotForRole);
-    }
     let hash = pin.map(|pin| password::hash(pin.expose())).transpose()?;
     change(
         conn,

@@ -27,7 +27,7 @@ use super::commit::{self, Applied, Command, CommandContext, Effect, Outcome};
 use super::event_log::Change;
 use super::events::Push;
 use super::flagged::{self, FlagAck, ValidFlag};
-use super::history::RecentSale;
+use super::history::{RecentMovement, RecentSale};
 use super::keys::{self, CommandKey};
 use super::live::LiveSession;
 use super::registry::{Env, Shared, Stopped};
@@ -658,6 +658,8 @@ pub struct VoidSale {
     pub sale_id: i64,
     pub reason: String,
     pub key: Uuid,
+    /// The cashier on whose device the supervisor signed with their PIN.
+    pub signed_on_device_of: Option<String>,
 }
 
 impl Command for VoidSale {
@@ -687,6 +689,7 @@ impl Command for VoidSale {
             session,
             self.sale_id,
             &self.reason,
+            self.signed_on_device_of.as_deref(),
             state.next_seq(),
         )?;
         key.remember(conn, state.id(), ack.seq, &ack)?;
@@ -744,10 +747,18 @@ impl Command for CashMovement {
             state.next_seq(),
         )?;
         key.remember(conn, state.id(), ack.seq, &ack)?;
+        let mut history = state.history.clone();
+        history.movement_recorded(RecentMovement {
+            id: ack.movement_id,
+            at: cx.at,
+            kind: movement.kind.to_string(),
+            amount: movement.amount.get(),
+            reason: movement.reason.clone(),
+        });
         Ok(Applied::changed(
             ack,
             Change::CashMovement,
-            state.changed(state.caja.clone(), Some(after), state.history.clone()),
+            state.changed(state.caja.clone(), Some(after), history),
         ))
     }
 }

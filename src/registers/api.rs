@@ -14,6 +14,8 @@ use super::sale::SaleRequest;
 use super::store::Movement;
 use super::{Audience, ErrorBody, RegisterError};
 use crate::auth::CurrentUser;
+use crate::auth::signature::{self, SignatureError};
+use crate::auth::user::Role;
 use crate::cajas::RegisterId;
 use crate::money::Pesos;
 use crate::startup::AppState;
@@ -150,6 +152,11 @@ pub struct VoidRequest {
     /// The idempotency key: a retry with it voids once and gets the same answer.
     key: String,
     reason: String,
+    /// On a cashier's device: the supervisor who signs the void, and their PIN.
+    #[serde(default)]
+    supervisor: Option<String>,
+    #[serde(default)]
+    pin: Option<String>,
 }
 
 /// What a key that is not a UUID is told.
@@ -178,17 +185,76 @@ pub async fn void_sale(
         Ok(reason) => reason,
         Err(message) => return invalid("reason", message),
     };
+    let (by, signed_on_device_of) = if current.user.role.includes(Role::Supervisor) {
+        (current.user, None)
+    } else {
+        match signed_by(&state, &current.user, body.supervisor, body.pin).await {
+            Ok(supervisor) => (supervisor, Some(current.user.name.to_string())),
+            Err(refusal) => return refusal,
+        }
+    };
     let void = VoidSale {
-        by: current.user,
+        by,
         sale_id,
         reason,
         key,
+        signed_on_device_of,
     };
     match state.registers.ask(id, void).await {
         Ok(ack) => HttpResponse::Ok()
             .json(serde_json::json!({ "type": "ack", "sale_id": ack.sale_id, "seq": ack.seq })),
         Err(err) => refused(err),
     }
+}
+
+/// The supervisor who signs, with their PIN, what `cashier` asks.
+async fn signed_by(
+    state: &AppState,
+    cashier: &crate::auth::user::User,
+    supervisor: Option<String>,
+    pin: Option<String>,
+) -> Result<crate::auth::user::User, HttpResponse> {
+    let supervisor = supervisor.unwrap_or_default();
+    if supervisor.trim().is_empty() {
+        return Err(HttpResponse::Forbidden().json(ErrorBody::new(
+            "supervisor_only",
+            "Una anulación la autoriza un supervisor: escribe su nombre y su PIN.",
+            Some("supervisor".to_owned()),
+        )));
+    }
+    if crate::text::line(&supervisor, 64).is_err() {
+        return Err(invalid("supervisor", "Escribe el nombre del supervisor."));
+    }
+    let pin = pin.unwrap_or_default();
+    if pin.is_empty() || pin.len() > 12 || !pin.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid(
+            "pin",
+            "Escribe el PIN del supervisor (solo números).",
+        ));
+    }
+    signature::supervisor(state, cashier, &supervisor, pin)
+        .await
+        .map_err(|err| match err {
+            SignatureError::Refused => HttpResponse::Forbidden().json(ErrorBody::new(
+                "signature_refused",
+                "Supervisor o PIN incorrecto (o el supervisor no tiene PIN).",
+                Some("pin".to_owned()),
+            )),
+            SignatureError::Locked(until) => HttpResponse::TooManyRequests().json(ErrorBody::new(
+                "signature_locked",
+                format!(
+                    "Demasiados PIN incorrectos. {}",
+                    crate::auth::throttle::wait_message(until)
+                ),
+                Some("pin".to_owned()),
+            )),
+            SignatureError::Busy => HttpResponse::ServiceUnavailable().json(ErrorBody::new(
+                "busy",
+                "Hay muchos ingresos a la vez. Intenta de nuevo en unos segundos.",
+                None,
+            )),
+            SignatureError::Db(err) => refused(RegisterError::Db(err)),
+        })
 }
 
 #[derive(Debug, Deserialize)]

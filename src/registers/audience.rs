@@ -1,9 +1,9 @@
 //! Who may see what of a register (ARCHITECTURE.md rule 11). On a caja with
 //! a blind count the cashier counts the drawer without knowing what it
 //! should hold: the server never sends them the expected cash nor what adds
-//! up to it (the float, the cash taken, the cash moved in and out, the cash
-//! total). Card totals and ticket counts are theirs to see; supervisors see
-//! everything.
+//! up to it (the float, the cash taken, the cash moved in and out and each
+//! movement's amount, the cash total). Card totals and ticket counts are
+//! theirs to see; supervisors see everything.
 
 use serde_json::Value;
 
@@ -49,6 +49,15 @@ pub fn redact_register(register: &mut Value) {
             totals.remove(CASH_TOTAL);
         }
     }
+    // Every drop and ingreso of the session adds up to the cash moved.
+    if let Some(movements) = register
+        .get_mut("recent_movements")
+        .and_then(Value::as_array_mut)
+    {
+        for movement in movements.iter_mut().filter_map(Value::as_object_mut) {
+            movement.remove("amount");
+        }
+    }
     if let Some(totals) = register
         .get_mut("jornada")
         .and_then(|jornada| jornada.get_mut("payment_totals"))
@@ -74,6 +83,7 @@ mod tests {
             "session": {"initial_cash": 50000, "cash_sales": 1200, "cash_in": 0, "cash_out": 500,
                         "ticket_count": 3, "payment_totals": {"EFECTIVO": 1200, "DEBITO": 9000}},
             "jornada": {"payment_totals": {"EFECTIVO": 7, "CREDITO": 8}, "ticket_count": 2},
+            "recent_movements": [{"kind": "RETIRO", "amount": 500, "reason": "buzón"}],
         });
         redact_register(&mut register);
         assert_eq!(
@@ -82,6 +92,7 @@ mod tests {
                 "caja": {"blind_count": true},
                 "session": {"ticket_count": 3, "payment_totals": {"DEBITO": 9000}},
                 "jornada": {"payment_totals": {"CREDITO": 8}, "ticket_count": 2},
+                "recent_movements": [{"kind": "RETIRO", "reason": "buzón"}],
             })
         );
         let mut closed =

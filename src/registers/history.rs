@@ -13,7 +13,7 @@ use super::live::LiveSession;
 use super::sale::ValidSale;
 use super::store::ClosedSession;
 use crate::cajas::RegisterId;
-use crate::db::schema::{register_sessions, sale_payments, sales};
+use crate::db::schema::{cash_movements, register_sessions, sale_payments, sales};
 
 /// How many of the last sales a screen is shown.
 pub const RECENT_SALES: usize = 8;
@@ -22,6 +22,8 @@ pub const RECENT_SALES: usize = 8;
 pub struct History {
     /// The open session's last sales, newest first.
     pub recent_sales: VecDeque<RecentSale>,
+    /// The open session's last cash movements (retiros and ingresos), newest first.
+    pub recent_movements: VecDeque<RecentMovement>,
     pub last_closing: Option<LastClosing>,
     /// What this caja's closed sessions took in the latest jornada it worked.
     pub jornada: Option<JornadaSoFar>,
@@ -40,6 +42,16 @@ pub struct RecentSale {
     pub provider: Option<String>,
     pub used_backup: bool,
     pub voided: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Queryable)]
+pub struct RecentMovement {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// RETIRO or INGRESO.
+    pub kind: String,
+    pub amount: i64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -78,6 +90,11 @@ impl History {
         self.recent_sales.truncate(RECENT_SALES);
     }
 
+    pub fn movement_recorded(&mut self, movement: RecentMovement) {
+        self.recent_movements.push_front(movement);
+        self.recent_movements.truncate(RECENT_SALES);
+    }
+
     pub fn sale_voided(&mut self, id: i64) {
         if let Some(sale) = self.recent_sales.iter_mut().find(|s| s.id == id) {
             sale.voided = true;
@@ -86,6 +103,7 @@ impl History {
 
     pub fn session_opened(&mut self, session: &LiveSession) {
         self.recent_sales.clear();
+        self.recent_movements.clear();
         if let Some(jornada) = session.jornada_id
             && self.jornada.as_ref().map(|j| j.jornada_id) != Some(jornada)
         {
@@ -98,6 +116,7 @@ impl History {
 
     pub fn session_closed(&mut self, session: &LiveSession, closed: &ClosedSession) {
         self.recent_sales.clear();
+        self.recent_movements.clear();
         self.last_closing = Some(LastClosing {
             session_id: closed.id,
             closed_at: closed.closed_at,
@@ -125,9 +144,12 @@ impl History {
         register: RegisterId,
         session: Option<&LiveSession>,
     ) -> QueryResult<Self> {
-        let recent_sales = match session {
-            Some(session) => recent_sales(conn, session.id)?,
-            None => VecDeque::new(),
+        let (recent_sales, recent_movements) = match session {
+            Some(session) => (
+                recent_sales(conn, session.id)?,
+                recent_movements(conn, session.id)?,
+            ),
+            None => Default::default(),
         };
         let last_closing = register_sessions::table
             .filter(register_sessions::register_id.eq(register))
@@ -156,11 +178,31 @@ impl History {
         };
         Ok(Self {
             recent_sales,
+            recent_movements,
             last_closing,
             jornada,
             flagged_pending: super::flagged::pending_count(conn, register)?,
         })
     }
+}
+
+fn recent_movements(
+    conn: &mut PgConnection,
+    session: i32,
+) -> QueryResult<VecDeque<RecentMovement>> {
+    let rows = cash_movements::table
+        .filter(cash_movements::session_id.eq(session))
+        .order(cash_movements::id.desc())
+        .limit(RECENT_SALES as i64)
+        .select((
+            cash_movements::id,
+            cash_movements::created_at,
+            cash_movements::kind,
+            cash_movements::amount,
+            cash_movements::reason,
+        ))
+        .load::<RecentMovement>(conn)?;
+    Ok(rows.into())
 }
 
 fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<RecentSale>> {

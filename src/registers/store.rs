@@ -376,6 +376,7 @@ pub fn void_sale(
     session: &LiveSession,
     sale_id: i64,
     reason: &str,
+    signed_on_device_of: Option<&str>,
     seq: i64,
 ) -> Result<(VoidAck, LiveSession), RegisterError> {
     let payments = sale_to_void(conn, session.id, sale_id)?;
@@ -394,7 +395,12 @@ pub fn void_sale(
         Action::SaleVoided,
         sale_id,
         None::<&()>,
-        Some(&serde_json::json!({ "reason": reason })),
+        Some(&match signed_on_device_of {
+            Some(cashier) => {
+                serde_json::json!({ "reason": reason, "signed_with_pin_on_device_of": cashier })
+            }
+            None => serde_json::json!({ "reason": reason }),
+        }),
     )?;
     Ok((VoidAck { sale_id, seq }, after))
 }

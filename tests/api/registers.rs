@@ -792,6 +792,97 @@ pub(crate) async fn post_json(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A supervisor signs a void on the cashier's device with their PIN: a
+/// wrong or missing PIN voids nothing; guessing locks the PIN (not the
+/// supervisor's login); the void is the supervisor's, and the audit says on
+/// whose device it was signed.
+#[actix_web::test]
+async fn a_void_signed_with_a_supervisors_pin_on_the_cashiers_device() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let (_, sale) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 3_000, "payments": [{"method": "EFECTIVO", "amount": 3_000}]})).await;
+    let url = format!("/api/cajas/{caja}/sales/{}/void", sale["sale_id"]);
+    app.create_user("supervisora", Role::Supervisor);
+    app.create_user("cajero2", Role::Cajero);
+    let pin = cajahub::auth::password::Pin::parse("2580".into()).unwrap();
+    for who in ["supervisora", "cajero2"] {
+        cajahub::auth::user::set_pin(
+            &mut app.conn(),
+            &cajahub::audit::Actor::command_line(),
+            who,
+            Some(&pin),
+        )
+        .unwrap();
+    }
+    let void = |supervisor: &str, pin: &str| json!({"key": key(), "reason": "cliente se arrepintió", "supervisor": supervisor, "pin": pin});
+
+    for (body, status, code, field) in [
+        (void("supervisora", "12a4"), 422, "invalid", "pin"),
+        (void("supervisora", ""), 422, "invalid", "pin"),
+        (
+            void("supervisora\u{0}", "2580"),
+            422,
+            "invalid",
+            "supervisor",
+        ),
+        (void("supervisora", "1111"), 403, "signature_refused", "pin"),
+        (void("nadie", "2580"), 403, "signature_refused", "pin"),
+        // Another cashier's PIN signs nothing.
+        (void("cajero2", "2580"), 403, "signature_refused", "pin"),
+    ] {
+        let (got, answer) = post_json(&app, &cashier, &url, &body).await;
+        assert_eq!(
+            (got, answer["code"].as_str(), answer["field"].as_str()),
+            (status, Some(code), Some(field)),
+            "{body} → {answer}"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales WHERE voided_at IS NOT NULL"),
+        0
+    );
+
+    let (status, answer) = post_json(&app, &cashier, &url, &void("Supervisora", "2580")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales s JOIN users u ON u.id = s.voided_by WHERE u.name = 'supervisora'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'venta.anulada' AND actor_name = 'supervisora' AND after->>'signed_with_pin_on_device_of' = 'cajero1'"),
+        1
+    );
+
+    // Guessing: five wrong PINs lock the PIN, and only the PIN.
+    let (_, other) = sell(&app, &cashier, caja, &json!({"key": key(), "total": 1_000, "payments": [{"method": "EFECTIVO", "amount": 1_000}]})).await;
+    let url = format!("/api/cajas/{caja}/sales/{}/void", other["sale_id"]);
+    for guess in 0..5 {
+        let (status, _) = post_json(
+            &app,
+            &cashier,
+            &url,
+            &void("supervisora", &format!("90{guess:02}")),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let (status, answer) = post_json(&app, &cashier, &url, &void("supervisora", "2580")).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (429, Some("signature_locked")),
+        "{answer}"
+    );
+    let login = app
+        .log_in(
+            &crate::helpers::new_client(),
+            "supervisora",
+            crate::helpers::PASSWORD,
+        )
+        .await;
+    assert_eq!(login.status(), 303, "the supervisor still logs in");
+}
+
 #[actix_web::test]
 async fn a_supervisor_voids_a_sale_and_the_totals_are_reversed() {
     let app = TestApp::spawn_as_admin().await;
