@@ -210,7 +210,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(registers::routes)
         .configure(crate::payments::routes)
         .configure(screens::routes)
-        .configure(cajas::routes);
+        .configure(cajas::routes)
+        .default_service(web::to(pages::error::not_found));
 }
 
 /// Only the hub's own scripts and styles (templates have no inline script),

@@ -2,6 +2,7 @@
 // (with the card payments nobody knows the result of, which a supervisor can
 // settle from here) and the open jornada's totals.
 
+import { postJson } from "./api.js";
 import { LiveConnection, showConnection } from "./live.js";
 import { METHOD_LABELS, STATUS_LABELS, ago, bind, el, pesos, time } from "./format.js";
 import { UNRESOLVED, readCode } from "./card.js";
@@ -120,7 +121,8 @@ function tile(register, now) {
     fact("Cajero", session.opened_by_name, "cashier");
     fact("Abierta desde", `${time(session.opened_at)} (${ago(session.opened_at, now)})`, "opened");
     fact("Total", pesos(sum(session.payment_totals)), "total");
-    fact("Tickets", session.ticket_count, "tickets");
+    fact("Ventas", session.ticket_count, "tickets");
+    fact("Retiros / ingresos", `${pesos(session.cash_out)} / ${pesos(session.cash_in)}`, "movements");
     fact("Última venta", session.last_sale_at ? ago(session.last_sale_at, now) : "sin ventas", "last-sale");
   }
   fact("Proveedor", `${register.provider.provider}${register.provider.backup ? " (respaldo)" : " (principal)"}`, "provider");
@@ -129,6 +131,17 @@ function tile(register, now) {
     fact(health.provider, `${PROVIDER_STATUS[health.status] ?? health.status}${since}`, `health-${health.provider}`);
   }
   card.append(facts);
+  const link = (href, text) => {
+    const a = el("a", text);
+    a.href = href;
+    a.dataset.field = "session-link";
+    return a;
+  };
+  if (session) card.append(link(`/caja/session/${session.id}`, "Ver la sesión: ventas, anular, cerrar"));
+  else if (register.last_closing) {
+    const { session_id: id, closed_at: at } = register.last_closing;
+    card.append(link(`/caja/session/${id}`, `Ver el último cierre (${time(at)})`));
+  }
 
   const alerts = el("ul", null, "alerts");
   alerts.dataset.field = "alerts";
@@ -199,19 +212,8 @@ function renderProviders() {
 
 /** A JSON POST to the hub; resolves to null, or to the hub's error message. */
 async function post(url, body) {
-  try {
-    const response = await fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (response.ok) return null;
-    const error = await response.json().catch(() => ({}));
-    return error.message ?? `El servidor respondió ${response.status}.`;
-  } catch {
-    return "Sin conexión con el servidor: inténtalo de nuevo.";
-  }
+  const answer = await postJson(url, body);
+  return answer.ok ? null : answer.body.message;
 }
 
 /** Opens the action dialog; `send(fields)` runs on confirm and says what went wrong, if anything. */

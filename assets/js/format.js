@@ -12,12 +12,30 @@ export function pesos(amount) {
 
 /**
  * What a cashier typed, as whole pesos: "$50.000", "50000" and "50 000" all
- * read 50000. Returns null for anything else (decimals included: pesos have none).
+ * read 50000. Returns null for anything else: "1.5" or "1,5" are not pesos
+ * (pesos have no decimals, and a dot only groups thousands).
  */
 export function parsePesos(text) {
-  const cleaned = String(text ?? "").replace(/[$\s.]/g, "");
-  if (!/^\d{1,13}$/.test(cleaned)) return null;
-  return Number.parseInt(cleaned, 10);
+  const typed = String(text ?? "").trim().replace(/^\$\s*/, "");
+  if (!/^(\d{1,3}([.\s]\d{3})+|\d{1,13})$/.test(typed)) return null;
+  const digits = typed.replace(/[.\s]/g, "");
+  return digits.length > 13 ? null : Number.parseInt(digits, 10);
+}
+
+/**
+ * Keeps a money field readable as it is typed ("$12.345"), without guessing:
+ * a digit added to or taken from a formatted amount is regrouped, anything
+ * else ("1.5", "1,5") is left as typed for the form to refuse.
+ */
+export function regroupAsTyped(input, event) {
+  const typed = input.value.trim().replace(/^\$\s*/, "");
+  const groups = typed.split(".");
+  const last = groups.at(-1).length;
+  const nudged = event?.inputType?.startsWith("delete") ? 2 : 4;
+  const grouped = groups.length === 1 || (groups.slice(1, -1).every((g) => g.length === 3) && (last === 3 || last === nudged));
+  if (!/^[\d.]*$/.test(typed) || !grouped) return;
+  const digits = typed.replace(/\./g, "").replace(/^0+/, "").slice(0, 13);
+  input.value = digits ? pesos(Number(digits)) : "";
 }
 
 /** "23:45" in the venue's time zone. */

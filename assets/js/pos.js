@@ -3,9 +3,10 @@
 // live totals and last sales, and an outbox that keeps taking sales while
 // the hub is unreachable.
 
+import { postJson } from "./api.js";
 import { LiveConnection, showConnection } from "./live.js";
 import { SaleQueue, newKey } from "./queue.js";
-import { METHOD_LABELS, bind, el, parsePesos, pesos, time } from "./format.js";
+import { METHOD_LABELS, bind, el, parsePesos, pesos, regroupAsTyped, time } from "./format.js";
 import { CardSale, UNRESOLVED, backupAfter, phones, readCode, resolveMessage, secondsUntil, startMessage } from "./card.js";
 
 const root = document.getElementById("pos");
@@ -18,6 +19,10 @@ const queue = new SaleQueue(registerId);
 const card = new CardSale(registerId);
 const flow = document.getElementById("card-flow");
 const codeDialog = document.getElementById("code-dialog");
+const voidDialog = document.getElementById("void-dialog");
+const movementDialog = document.getElementById("movement-dialog");
+/** A supervisor at this screen voids without typing a PIN. */
+const viewerSigns = root.dataset.signs === "yes";
 
 /** Errors after which a queued sale can never be recorded as it is. */
 const FINAL_ERRORS = new Set([
@@ -37,6 +42,8 @@ let cardNotice = ""; // the hub's answer to the last card action, when it refuse
 let acked = new Map(); // attempts the hub acknowledged, until its event arrives
 let providersShown = "";
 let lastResult = "";
+let lastChange = null; // the change to hand over for the last sale, until the next one starts
+let lastSaleKey = null; // the sale this screen last took, whose answer it shows
 let ticking = null;
 
 const live = new LiveConnection(`/ws/caja/${registerId}`, {
@@ -115,6 +122,8 @@ function sendStart() {
 
 /** The approval pays the sale: into the outbox it goes, like any sale. */
 function finishCardSale(sale, approved) {
+  lastSaleKey = sale.saleKey;
+  lastChange = null;
   queue.add({ key: sale.saleKey, total: sale.total, payments: [{ method: sale.method, amount: sale.total, attempt_id: approved.id }] }, sale.sessionId);
   lastResult = `Tarjeta aprobada en ${approved.provider} (código ${approved.authorization_code}). Registrando la venta…`;
   card.clear();
@@ -399,11 +408,15 @@ function reply(message) {
     replyToFlag(id, message);
   } else if (message.type === "ack") {
     queue.done(id);
-    lastResult = `Venta registrada: ${pesos(message.total_charged)}` +
-      (message.change > 0 ? ` · vuelto ${pesos(message.change)}` : "");
+    if (id === lastSaleKey) {
+      // The hub's word on the change is the one handed over.
+      lastResult = `Venta registrada: ${pesos(message.total_charged)}`;
+      lastChange = message.change > 0 ? message.change : lastChange;
+    }
   } else if (FINAL_ERRORS.has(message.code)) {
     queue.flag(id, message.message);
     lastResult = `Venta no registrada: ${message.message}`;
+    if (id === lastSaleKey) lastChange = null;
   } else {
     // The hub is busy or its database away for a moment: try again.
     setTimeout(flush, RETRY_AFTER_MS);
@@ -524,6 +537,9 @@ form.addEventListener("submit", (event) => {
     return;
   }
   queue.add(sale, sessionId);
+  lastSaleKey = sale.key;
+  const cash = sale.payments[0];
+  lastChange = cash.tendered !== undefined ? cash.tendered - cashRounded(cash.amount) : null;
   lastResult = live.connected ? "Enviando venta…" : "Sin conexión: la venta quedó guardada y se enviará al reconectar.";
   form.reset();
   restoreProvider();
@@ -533,7 +549,16 @@ form.addEventListener("submit", (event) => {
   amountInput.focus();
 });
 
+/** The next sale starts: the last one's result and change give way. */
+function startNextSale() {
+  if (lastChange === null && !lastResult) return;
+  lastChange = null;
+  lastResult = "";
+  renderDone();
+}
+
 function typeDigits(key) {
+  startNextSale();
   const digits = amountInput.value.replace(/\D/g, "");
   const next = key === "back" ? digits.slice(0, -1) : (digits + key).replace(/^0+/, "");
   amountInput.value = next ? pesos(Number(next)) : "";
@@ -546,9 +571,9 @@ form.querySelector(".keypad").addEventListener("click", (event) => {
 });
 
 for (const input of [amountInput, tenderedInput]) {
-  input.addEventListener("input", () => {
-    const digits = input.value.replace(/\D/g, "").replace(/^0+/, "").slice(0, 13);
-    input.value = digits ? pesos(Number(digits)) : "";
+  input.addEventListener("input", (event) => {
+    if (input === amountInput) startNextSale();
+    regroupAsTyped(input, event);
     renderHint();
   });
 }
@@ -558,7 +583,7 @@ form.addEventListener("change", (event) => {
 });
 
 document.addEventListener("keydown", (event) => {
-  if (codeDialog.open) return;
+  if (codeDialog.open || voidDialog.open || movementDialog.open) return;
   if (card.current) {
     // The card panel's actions answer to their letter.
     const key = event.key.length === 1 ? event.key.toUpperCase() : null;
@@ -634,31 +659,153 @@ function renderTotals(session, caja) {
   const totals = bind(root, "totals");
   totals.replaceChildren();
   const row = (term, value) => totals.append(el("dt", term), el("dd", value));
+  const hidden = "oculto (conteo ciego)";
   const sum = Object.values(session.payment_totals).reduce((a, b) => a + b, 0);
-  row("Total vendido", caja.blind_count ? "oculto (arqueo ciego)" : pesos(sum));
-  row("Tickets", session.ticket_count);
+  row("Total vendido", caja.blind_count ? hidden : pesos(sum));
+  row("Ventas", session.ticket_count);
   for (const [method, label] of Object.entries(METHOD_LABELS)) {
     const amount = session.payment_totals[method] ?? 0;
-    row(label, method === "EFECTIVO" && caja.blind_count ? "oculto (arqueo ciego)" : pesos(amount));
+    row(label, method === "EFECTIVO" && caja.blind_count ? hidden : pesos(amount));
   }
-  row("Tarjeta: principal / respaldo", `${session.primary_count} / ${session.backup_count}`);
+  row(`Pagos con tarjeta en ${caja.payment_provider_primary} (principal)`, session.primary_count);
+  if (caja.payment_provider_backup) row(`Pagos con tarjeta en ${caja.payment_provider_backup} (respaldo)`, session.backup_count);
 }
 
 function renderRecent(sales) {
   const list = bind(root, "recent");
   list.replaceChildren();
-  if (!sales.length) list.append(el("li", "Sin ventas todavía.", "empty"));
+  // Sales still on this device come first, marked as waiting.
+  for (const item of queue.pending()) {
+    const payment = item.sale.payments[0];
+    const row = el("li", "", "waiting");
+    row.append(
+      el("span", "—", "number"),
+      el("span", `${time(item.queuedAt)} · ${pesos(item.sale.total)} · ${METHOD_LABELS[payment.method] ?? payment.method}`, "what"),
+      el("span", live.connected ? "enviando…" : "esperando conexión", "status warn"),
+    );
+    list.append(row);
+  }
+  if (!sales.length && !list.children.length) list.append(el("li", "Sin ventas todavía.", "empty"));
   for (const sale of sales) {
     const methods = sale.methods.map((m) => METHOD_LABELS[m] ?? m).join(" + ");
     const provider = sale.provider ? ` · ${sale.provider}${sale.used_backup ? " (respaldo)" : ""}` : "";
-    const item = el("li", `${time(sale.at)} · ${pesos(sale.total_charged)} · ${methods}${provider}`);
+    const row = el("li", "", sale.voided ? "voided" : "");
+    row.dataset.sale = sale.id;
+    row.append(el("span", `#${sale.id}`, "number"), el("span", `${time(sale.at)} · ${pesos(sale.total_charged)} · ${methods}${provider}`, "what"));
     if (sale.voided) {
-      item.className = "voided";
-      item.append(el("span", " ANULADA", "status off"));
+      row.append(el("span", "ANULADA", "status off"));
+    } else {
+      const button = el("button", "Anular", "void");
+      button.type = "button";
+      button.disabled = !live.connected;
+      button.title = live.connected ? "Anular esta venta (autoriza un supervisor)" : "Sin conexión";
+      button.addEventListener("click", () => askVoid(sale));
+      row.append(button);
     }
-    list.append(item);
+    list.append(row);
   }
 }
+
+function renderMovements(movements) {
+  const list = bind(root, "movements");
+  list.replaceChildren();
+  if (!movements.length) list.append(el("li", "Sin retiros ni ingresos.", "empty"));
+  for (const movement of movements) {
+    const kind = movement.kind === "RETIRO" ? "Retiro" : "Ingreso";
+    // A blind count does not show what was moved (it adds up to the expected cash).
+    const amount = movement.amount === undefined ? "" : ` · ${pesos(movement.amount)}`;
+    list.append(el("li", `${time(movement.at)} · ${kind}${amount} · ${movement.reason}`));
+  }
+  bind(root, "movement-open").disabled = !live.connected;
+}
+
+// ------------------------------------------------------------ voids and cash movements
+
+/** Shows `errors` ({field: message}) in a dialog's form. */
+function showDialogErrors(dialog, errors) {
+  for (const target of dialog.querySelectorAll("[data-error]")) {
+    const message = errors[target.dataset.error] ?? "";
+    target.textContent = message;
+    const input = dialog.querySelector(`[name="${target.dataset.error}"]`);
+    if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+  }
+}
+
+/**
+ * Opens `dialog`; on confirm, `send(form)` resolves to null (done: the
+ * dialog closes) or to {field: message} shown beside the fields.
+ */
+function openDialog(dialog, send) {
+  const dialogForm = dialog.querySelector("form");
+  dialogForm.reset();
+  showDialogErrors(dialog, {});
+  let sending = false;
+  dialogForm.onsubmit = async (event) => {
+    if (event.submitter?.value !== "confirm") return;
+    event.preventDefault();
+    if (sending) return;
+    sending = true;
+    const errors = await send(dialogForm);
+    sending = false;
+    if (errors) showDialogErrors(dialog, errors);
+    else dialog.close();
+  };
+  dialog.showModal();
+  dialogForm.querySelector("input:not([type=radio])")?.focus();
+}
+
+/** An error answer as {field: message}; the form's own slot when no field is named. */
+function answerErrors(answer) {
+  const field = answer.body.field && answer.body.field !== "key" ? answer.body.field : "form";
+  return { [field]: answer.body.message };
+}
+
+function askVoid(sale) {
+  bind(voidDialog, "void-what").textContent = `Venta #${sale.id} · ${time(sale.at)} · ${pesos(sale.total_charged)}`;
+  bind(voidDialog, "signature").hidden = viewerSigns;
+  // One key per void asked for: a retry after a lost answer voids once.
+  const key = newKey();
+  openDialog(voidDialog, async (fields) => {
+    const reason = fields.elements.reason.value.trim();
+    if (!reason) return { reason: "Indica el motivo de la anulación." };
+    const body = { key, reason };
+    if (!viewerSigns) {
+      body.supervisor = fields.elements.supervisor.value.trim();
+      body.pin = fields.elements.pin.value.trim();
+      if (!body.supervisor) return { supervisor: "Escribe el nombre del supervisor que autoriza." };
+      if (!/^\d{4,12}$/.test(body.pin)) return { pin: "Escribe el PIN del supervisor (4 a 12 números)." };
+    }
+    const answer = await postJson(`/api/cajas/${registerId}/sales/${sale.id}/void`, body);
+    if (!answer.ok) return answerErrors(answer);
+    lastResult = `Venta #${sale.id} anulada.`;
+    lastChange = null;
+    render();
+    return null;
+  });
+}
+
+function askMovement() {
+  const key = newKey();
+  const amount = movementDialog.querySelector("[name=amount]");
+  amount.oninput = (event) => regroupAsTyped(amount, event);
+  openDialog(movementDialog, async (fields) => {
+    const errors = {};
+    const value = parsePesos(fields.elements.amount.value);
+    if (!value) errors.amount = "Ingresa el monto en pesos, por ejemplo 20.000.";
+    const reason = fields.elements.reason.value.trim();
+    if (!reason) errors.reason = "Indica el motivo.";
+    if (Object.keys(errors).length) return errors;
+    const kind = fields.elements.kind.value;
+    const answer = await postJson(`/api/cajas/${registerId}/cash-movements`, { key, kind, amount: value, reason });
+    if (!answer.ok) return answerErrors(answer);
+    lastResult = `${kind === "RETIRO" ? "Retiro" : "Ingreso"} de ${pesos(value)} registrado.`;
+    lastChange = null;
+    render();
+    return null;
+  });
+}
+
+bind(root, "movement-open").addEventListener("click", askMovement);
 
 function renderOutbox() {
   const pending = queue.pending().length;
@@ -682,12 +829,21 @@ function renderOutbox() {
   }
 }
 
+/** The last sale's outcome, and the change to hand over in large print. */
+function renderDone() {
+  bind(root, "sale-result").textContent = lastResult;
+  const change = bind(root, "sale-change");
+  change.hidden = lastChange === null;
+  change.textContent = lastChange === null ? "" : `VUELTO ${pesos(lastChange)}`;
+  bind(root, "sale-done").dataset.tone = lastResult.startsWith("Venta no registrada") ? "bad" : "ok";
+}
+
 function render() {
   renderOutbox();
   renderCard();
   renderOpenAttempts();
   renderMethod();
-  bind(root, "sale-result").textContent = lastResult;
+  renderDone();
   const banner = bind(root, "banner");
   const refused = refusal();
   const notice = refused ?? stuckNotice();
@@ -707,6 +863,7 @@ function render() {
     bind(root, "opened-at").textContent = time(session.opened_at);
     renderTotals(session, register.caja);
     renderRecent(register.recent_sales);
+    renderMovements(register.recent_movements ?? []);
   }
 }
 

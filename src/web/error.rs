@@ -74,6 +74,24 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
         .body(body)
 }
 
+/// Any URL the hub does not serve: a page in the hub's layout with a way
+/// back, or the API's JSON error for `/api/` and `/ws/`.
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    let path = req.path();
+    if path.starts_with("/api/") || path.starts_with("/ws/") {
+        return HttpResponse::NotFound().json(crate::registers::ErrorBody::new(
+            "not_found",
+            "No existe esa dirección.",
+            None,
+        ));
+    }
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Página no encontrada",
+        "No existe la página que buscas. Puede que el enlace esté mal escrito o que la página ya no exista.",
+    )
+}
+
 /// 503 when the database cannot be reached, 500 otherwise; logged.
 pub fn database_error_page(err: &DbError) -> HttpResponse {
     if err.is_unavailable() {

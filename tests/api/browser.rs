@@ -173,6 +173,11 @@ impl Browser {
             .await;
     }
 
+    /// Waits until the element's text contains `part`.
+    pub async fn wait_text_contains(&self, css: &str, part: &str) {
+        self.wait_until(css, part, |seen| seen.contains(part)).await;
+    }
+
     async fn wait_until(&self, css: &str, wanted: &str, done: impl Fn(&str) -> bool) {
         let mut seen = String::new();
         for _ in 0..150 {

@@ -711,3 +711,18 @@ pub fn free_address() -> String {
         .port();
     format!("http://127.0.0.1:{port}")
 }
+
+/// A page's text without its tags, as a person reads it (roughly).
+pub fn without_tags(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
+}

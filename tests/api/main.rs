@@ -8,6 +8,7 @@ mod cajas;
 mod cli;
 mod embedded;
 mod fanout;
+mod fit;
 mod health;
 mod helpers;
 mod live_pages;

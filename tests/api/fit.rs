@@ -1,0 +1,303 @@
+//! The screens as staff use them, in Chromium at a phone's, a tablet's and
+//! a desktop's size: nothing overflows sideways, the sale loop fits one
+//! screen, the change is shown large, voids and cash drops from the POS.
+
+use cajahub::audit::Actor;
+use cajahub::auth::password::Pin;
+use cajahub::auth::user::{self, Role};
+use serde_json::Value;
+
+use crate::browser::Browser;
+use crate::helpers::TestApp;
+use crate::live_pages::{cashier_on_the_pos, supervisor_on_the_floor};
+
+/// The sizes the venue's devices have: phone, 10" tablet both ways, desktop.
+const SIZES: [(&str, u32, u32); 4] = [
+    ("phone", 390, 844),
+    ("tablet-portrait", 800, 1280),
+    ("tablet", 1280, 800),
+    ("desktop", 1366, 768),
+];
+
+/// How far the page is wider than the window (0 when it fits), with the
+/// elements that stick out (to say what to fix).
+async fn overflow(browser: &Browser) -> (i64, Value) {
+    let found = browser
+        .script(
+            "const width = document.documentElement.clientWidth;
+             return { by: Math.max(0, document.documentElement.scrollWidth - width),
+                      out: [...document.querySelectorAll('body *')]
+                        .filter((e) => e.getBoundingClientRect().right > width + 0.5)
+                        .slice(-5).map((e) => e.outerHTML.slice(0, 100)) }",
+        )
+        .await;
+    (
+        found["by"].as_i64().unwrap_or(i64::MAX),
+        found["out"].clone(),
+    )
+}
+
+/// The elements matching `css` that are not wholly inside the window.
+async fn outside_the_window(browser: &Browser, css: &str) -> Value {
+    browser
+        .script(&format!(
+            "return [...document.querySelectorAll({css:?})].filter((e) => e.offsetParent !== null).map((e) => {{
+               const r = e.getBoundingClientRect();
+               return {{ what: e.outerHTML.slice(0, 80), top: r.top, bottom: r.bottom, left: r.left, right: r.right }};
+             }}).filter((r) => r.top < 0 || r.left < 0 || r.bottom > window.innerHeight || r.right > window.innerWidth)"
+        ))
+        .await
+}
+
+/// The buttons and choices matching `css` smaller than a finger (48 px).
+async fn small_targets(browser: &Browser, css: &str) -> Value {
+    browser
+        .script(&format!(
+            "return [...document.querySelectorAll({css:?})].filter((e) => e.offsetParent !== null)
+               .filter((e) => e.getBoundingClientRect().height < 47.5).map((e) => e.outerHTML.slice(0, 80))"
+        ))
+        .await
+}
+
+/// Sets the page's viewport (not the window around it) to `width` × `height`.
+async fn resize(browser: &Browser, width: u32, height: u32) {
+    browser
+        .client
+        .set_window_size(width, height)
+        .await
+        .expect("resize");
+    let inner = browser
+        .script("return [window.innerWidth, window.innerHeight]")
+        .await;
+    let (w, h) = (
+        inner[0].as_u64().unwrap_or(width.into()) as u32,
+        inner[1].as_u64().unwrap_or(height.into()) as u32,
+    );
+    if (w, h) != (width, height) {
+        browser
+            .client
+            .set_window_size(
+                width + width.saturating_sub(w),
+                height + height.saturating_sub(h),
+            )
+            .await
+            .expect("resize");
+    }
+}
+
+#[actix_web::test]
+async fn the_sale_loop_fits_one_screen_on_every_device_and_the_change_is_large() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    for (name, width, height) in SIZES {
+        resize(&pos, width, height).await;
+        pos.script("window.scrollTo(0, 0)").await;
+        let (by, out) = overflow(&pos).await;
+        assert_eq!(by, 0, "{name}: the POS fits sideways; sticking out: {out}");
+        pos.fill("#amount", "12340").await;
+        pos.click("input[name=method][value=EFECTIVO]").await;
+        pos.fill("#tendered", "20000").await;
+        pos.click("button.charge").await;
+        pos.wait_text("[data-bind=sale-result]", "Venta registrada: $12.340")
+            .await;
+        assert_eq!(pos.text("[data-bind=sale-change]").await, "VUELTO $7.660");
+        let loop_parts = "#amount, fieldset.methods, [data-bind=provider-advice], button.charge, [data-bind=sale-done]";
+        assert_eq!(
+            outside_the_window(&pos, loop_parts).await,
+            Value::Array(vec![]),
+            "{name}: the whole sale loop is on screen"
+        );
+        assert_eq!(
+            small_targets(
+                &pos,
+                ".pos-sell button, fieldset.methods label, .pos-side button"
+            )
+            .await,
+            Value::Array(vec![]),
+            "{name}: every touch target is at least 48 px high"
+        );
+        pos.screenshot(&format!("pos-vuelto-{name}")).await;
+        // The next sale starts: the change gives way.
+        pos.click(".keypad button[data-key='5']").await;
+        assert_eq!(
+            pos.script("return document.querySelector('[data-bind=sale-change]').hidden")
+                .await,
+            Value::Bool(true),
+            "{name}"
+        );
+        pos.fill("#amount", "").await;
+    }
+    // Keyboard hints only where a keyboard is likely: not on a phone.
+    resize(&pos, 390, 844).await;
+    let shown = pos
+        .script("return [...document.querySelectorAll('kbd')].some((k) => k.offsetParent !== null)")
+        .await;
+    assert_eq!(shown, Value::Bool(false), "no F1–F4 on a phone");
+    pos.close().await;
+}
+
+#[actix_web::test]
+async fn no_page_overflows_sideways_and_the_menu_reaches_every_link() {
+    let app = TestApp::spawn_as_admin().await;
+    crate::screens::caja_in_open_jornada(&app).await;
+    let Some(admin) = Browser::start().await else {
+        return;
+    };
+    app.create_user("jefa", Role::Admin);
+    admin.log_in(&app, "jefa").await;
+    let pages = [
+        ("inicio", "/"),
+        ("cajas", "/admin/cajas/"),
+        ("caja-crear", "/admin/cajas/crear"),
+        ("caja-editar", "/admin/cajas/1/editar"),
+        ("piso", "/admin/piso"),
+        ("jornadas", "/admin/jornadas"),
+        ("jornada", "/admin/jornadas/1"),
+        ("usuarios", "/admin/usuarios"),
+        ("auditoria", "/admin/auditoria"),
+        ("ventas-marcadas", "/admin/ventas-marcadas"),
+        ("abrir-caja", "/caja/session/open"),
+        ("cerrar-caja", "/caja/session/close"),
+        ("no-existe", "/no/existe"),
+    ];
+    for (name, path) in pages {
+        admin.goto(&app, path).await;
+        for (size, width, height) in SIZES {
+            resize(&admin, width, height).await;
+            let (by, out) = overflow(&admin).await;
+            assert_eq!(by, 0, "{path} at {size}; sticking out: {out}");
+        }
+        admin.screenshots(&format!("pagina-{name}")).await;
+    }
+
+    // On a phone the links and Salir are one tap away, inside the window.
+    resize(&admin, 390, 844).await;
+    admin.goto(&app, "/admin/cajas/").await;
+    let salir = "header form.logout button";
+    assert_eq!(
+        admin
+            .script(&format!(
+                "return document.querySelector({salir:?}).offsetParent === null"
+            ))
+            .await,
+        Value::Bool(true),
+        "folded away until the menu opens"
+    );
+    admin.click("header .menu-toggle").await;
+    assert_eq!(
+        outside_the_window(&admin, "header nav a, header form.logout button").await,
+        Value::Array(vec![]),
+        "every link and Salir on screen"
+    );
+    admin.screenshot("menu-abierto-phone").await;
+    admin.click("header nav a[href='/admin/usuarios']").await;
+    admin.wait_text("h1", "Usuarios").await;
+
+    // An unknown URL: a page in the hub's layout with a way back, 404.
+    admin.goto(&app, "/no/existe").await;
+    assert_eq!(admin.text("h1").await, "Página no encontrada");
+    admin.click("main a[href='/']").await;
+    admin.wait_text("h1", "Hola, jefa").await;
+    admin.close().await;
+
+    let response = app.get("/no/existe").await;
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Volver al inicio"));
+    let api = app.get("/api/no-existe").await;
+    assert_eq!(api.status(), 404);
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(body["code"], "not_found", "{body}");
+}
+
+#[actix_web::test]
+async fn a_supervisor_voids_on_the_cashiers_pos_with_a_pin_and_a_drop_reaches_the_floor() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    let pin = Pin::parse("2580".into()).unwrap();
+    user::set_pin(
+        &mut app.conn(),
+        &Actor::command_line(),
+        "supervisora",
+        Some(&pin),
+    )
+    .unwrap();
+
+    crate::live_pages::sell(&pos, "4500", "EFECTIVO").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $4.500")
+        .await;
+    let sale = app.count("SELECT max(id) AS n FROM sales");
+    let row = format!("[data-bind=recent] li[data-sale='{sale}']");
+    assert!(pos.text(&row).await.starts_with(&format!("#{sale}")));
+
+    // A wrong PIN: refused beside the field, nothing voided.
+    pos.click(&format!("{row} button.void")).await;
+    pos.fill("#void-reason", "cliente se arrepintió").await;
+    pos.fill("#void-supervisor", "supervisora").await;
+    pos.fill("#void-pin", "1111").await;
+    pos.click("#void-dialog button[value=confirm]").await;
+    pos.wait_text_prefix("#void-pin-error", "Supervisor o PIN incorrecto")
+        .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales WHERE voided_at IS NOT NULL"),
+        0
+    );
+    pos.screenshots("pos-anular-pin").await;
+    pos.fill("#void-pin", "2580").await;
+    pos.click("#void-dialog button[value=confirm]").await;
+    pos.wait_text_prefix(&format!("{row} .status"), "ANULADA")
+        .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM sales s JOIN users u ON u.id = s.voided_by \
+             WHERE s.id = {sale} AND u.name = 'supervisora'"
+        )),
+        1,
+        "voided in the supervisor's name"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'venta.anulada' \
+             AND after->>'signed_with_pin_on_device_of' = 'cajero1'"
+        ),
+        1,
+        "the audit says on whose device"
+    );
+    floor
+        .wait_text("[data-caja='1'] [data-field=total]", "$0")
+        .await;
+
+    // A cash drop from the POS: on the POS's list and on the floor.
+    pos.click("[data-bind=movement-open]").await;
+    pos.fill("#movement-amount", "1.5").await;
+    pos.fill("#movement-reason", "retiro al buzón").await;
+    pos.click("#movement-dialog button[value=confirm]").await;
+    pos.wait_text_prefix("#movement-amount-error", "Ingresa el monto en pesos")
+        .await;
+    pos.fill("#movement-amount", "20000").await;
+    pos.click("#movement-dialog button[value=confirm]").await;
+    pos.wait_text_contains(
+        "[data-bind=movements]",
+        "Retiro · $20.000 · retiro al buzón",
+    )
+    .await;
+    floor
+        .wait_text("[data-caja='1'] [data-field=movements]", "$20.000 / $0")
+        .await;
+    assert_eq!(
+        app.count(
+            "SELECT coalesce(sum(amount), 0)::bigint AS n FROM cash_movements WHERE kind = 'RETIRO'"
+        ),
+        20_000
+    );
+    pos.screenshots("pos-retiro").await;
+    floor.screenshots("piso-retiro").await;
+    pos.close().await;
+    floor.close().await;
+}
