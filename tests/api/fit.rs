@@ -301,3 +301,94 @@ async fn a_supervisor_voids_on_the_cashiers_pos_with_a_pin_and_a_drop_reaches_th
     pos.close().await;
     floor.close().await;
 }
+
+/// The admin manages people in the browser: a cashier created with a PIN
+/// logs in with it; disabled, the login is refused; wrong input is named.
+#[actix_web::test]
+async fn an_admin_creates_a_cashier_with_a_pin_and_disables_them_in_the_browser() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(admin) = Browser::start().await else {
+        return;
+    };
+    app.create_user("jefa", Role::Admin);
+    admin.log_in(&app, "jefa").await;
+    admin.goto(&app, "/admin/usuarios").await;
+    admin.click("a[href='/admin/usuarios/crear']").await;
+    admin.fill("#name", "ana").await;
+    admin.choose("#role", "CAJERO").await;
+    admin.fill("#password", "una clave larga").await;
+    admin.fill("#password_again", "otra clave larga").await;
+    admin.fill("#pin", "12").await;
+    admin.click("button[type=submit].primary").await;
+    admin
+        .wait_text("#password-error", "Las dos contraseñas no coinciden.")
+        .await;
+    assert_eq!(
+        admin.text("#pin-error").await,
+        "El PIN debe tener entre 4 y 8 dígitos."
+    );
+    assert_eq!(admin.value("#name").await, "ana", "the name is kept");
+    assert_eq!(
+        admin.value("#password").await,
+        "",
+        "secrets are not sent back"
+    );
+    admin.screenshots("usuario-crear-error").await;
+    admin.fill("#password", "una clave larga").await;
+    admin.fill("#password_again", "una clave larga").await;
+    admin.fill("#pin", "4821").await;
+    admin.click("button[type=submit].primary").await;
+    admin.wait_text("#aviso", "Usuario creado.").await;
+    admin.screenshots("usuario-creado").await;
+    let ana = app.count("SELECT id::bigint AS n FROM users WHERE name = 'ana' AND role = 'CAJERO' AND pin_hash IS NOT NULL");
+    assert!(ana > 0);
+
+    // Ana logs in with her PIN.
+    let Some(cashier) = Browser::start().await else {
+        return;
+    };
+    cashier.goto(&app, "/login").await;
+    cashier.fill("#name", "ana").await;
+    cashier.fill("#secret", "4821").await;
+    cashier.click("button[type=submit].primary").await;
+    cashier.wait_text("h1", "Hola, ana").await;
+
+    // Disabled: her browser is out, and the PIN no longer logs her in.
+    admin.click("#estado-cuenta button.danger").await;
+    admin
+        .wait_text_prefix("#aviso", "Usuario deshabilitado")
+        .await;
+    cashier.goto(&app, "/").await;
+    cashier.wait_text("h1", "Ingresar").await;
+    cashier.fill("#name", "ana").await;
+    cashier.fill("#secret", "4821").await;
+    cashier.click("button[type=submit].primary").await;
+    cashier.wait_text_prefix("#login-error", "").await;
+    assert!(!cashier.text("main").await.contains("Hola, ana"));
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action IN ('usuario.creado', 'usuario.pin', 'usuario.deshabilitado') AND actor_name = 'jefa'"),
+        3,
+        "every change audited in the admin's name"
+    );
+
+    // The admin cannot disable themself; a new password ends ana's logins.
+    admin.fill("#password", "corta").await;
+    admin.fill("#password_again", "corta").await;
+    admin.click("#nueva-clave button[type=submit]").await;
+    admin
+        .wait_text(
+            "#password-error",
+            "La contraseña debe tener entre 8 y 128 caracteres.",
+        )
+        .await;
+    admin.click("#estado-cuenta button.primary").await;
+    admin.wait_text_prefix("#aviso", "Usuario habilitado").await;
+    admin.click("#pin-form button[name=remove]").await;
+    admin.wait_text("#aviso", "PIN quitado.").await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM users WHERE name = 'ana' AND pin_hash IS NULL"),
+        1
+    );
+    cashier.close().await;
+    admin.close().await;
+}
