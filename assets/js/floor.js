@@ -47,6 +47,9 @@ function alertsOf(register, now) {
     const word = closing.cash_difference > 0 ? "sobrante" : "faltante";
     alerts.push(["bad", `Cerró con ${word} de ${pesos(Math.abs(closing.cash_difference))} (${time(closing.closed_at)})`]);
   }
+  const pos = register.pos;
+  if (session && pos && !pos.online && pos.since) alerts.push(["bad", `POS sin conexión desde las ${time(pos.since)}`]);
+  if (session && pos?.pending > 0) alerts.push(["warn", `El POS tiene ${pos.pending} venta(s) guardada(s) sin enviar`]);
   if (register.flagged_pending > 0) {
     alerts.push(["bad", `${register.flagged_pending} venta(s) sin registrar por revisar`]);
   }

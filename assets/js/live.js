@@ -4,8 +4,11 @@
 // with a growing, jittered delay, telling the hub the last seq it has so
 // that only what it missed is sent.
 
-const PING_EVERY_MS = 10_000;
-const PONG_WITHIN_MS = 6_000;
+// A dead link (Wi-Fi gone, a cable pulled) closes no socket by itself: the
+// page pings every second, and a link silent for SILENT_MS is given up at
+// once, so "Sin conexión" shows within about four seconds.
+const PING_EVERY_MS = 1_000;
+const SILENT_MS = 3_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 /** Failed connections in a row after which the page checks its login. */
@@ -45,8 +48,9 @@ export class LiveConnection {
       this.failures = 0;
       this.keepAlive();
     });
-    socket.addEventListener("message", (event) => this.receive(event.data));
-    socket.addEventListener("close", (event) => this.closed(event, opened));
+    // A socket given up on (see keepAlive) is no longer listened to.
+    socket.addEventListener("message", (event) => this.socket === socket && this.receive(event.data));
+    socket.addEventListener("close", (event) => this.socket === socket && this.closed(event, opened));
     // "error" is always followed by "close", which does the work.
   }
 
@@ -73,7 +77,7 @@ export class LiveConnection {
     } catch {
       return;
     }
-    clearTimeout(this.timers.pong);
+    this.lastHeard = Date.now();
     switch (message.type) {
       case "snapshot":
         this.registers = new Map(message.registers.map((r) => [r.caja.id, r]));
@@ -86,10 +90,12 @@ export class LiveConnection {
         this.status("online");
         this.handlers.onChange(this.registers, message);
         break;
-      case "health": {
+      case "health":
+      case "pos": {
+        // Not changes of state (no seq): the caja's health, its POS's link.
         const known = this.registers.get(message.register_id);
         if (!known) return;
-        known.health = message.health;
+        known[message.type] = message[message.type];
         this.handlers.onChange(this.registers, message);
         break;
       }
@@ -102,7 +108,7 @@ export class LiveConnection {
         }
         if (message.change === "archived") this.registers.delete(message.register_id);
         // An event carries the register's whole state; its health is not a change of state.
-        else this.registers.set(message.register_id, { ...message.register, health: known?.health ?? { status: "ok" } });
+        else this.registers.set(message.register_id, { ...message.register, health: known?.health ?? { status: "ok" }, pos: known?.pos });
         this.handlers.onChange(this.registers, message);
         break;
       }
@@ -118,16 +124,24 @@ export class LiveConnection {
   /** Asks for a pong now and then: a dead Wi-Fi link closes no socket by itself. */
   keepAlive() {
     clearInterval(this.timers.ping);
+    this.lastHeard = Date.now();
     this.timers.ping = setInterval(() => {
-      if (!this.send({ type: "ping" })) return;
-      clearTimeout(this.timers.pong);
-      this.timers.pong = setTimeout(() => this.socket && this.socket.close(), PONG_WITHIN_MS);
+      if (Date.now() - this.lastHeard > SILENT_MS) this.abandon();
+      else this.send({ type: "ping" });
     }, PING_EVERY_MS);
+  }
+
+  /** Gives up on a socket that stopped answering, without waiting for its close. */
+  abandon() {
+    const socket = this.socket;
+    if (!socket) return;
+    this.socket = null;
+    socket.close();
+    this.closed({ code: 4000 }, true);
   }
 
   async closed(event, opened) {
     clearInterval(this.timers.ping);
-    clearTimeout(this.timers.pong);
     this.socket = null;
     if (event.code === 1008 || event.code === 1000) {
       // The hub ended this user's session (disabled, password changed) or the caja.

@@ -45,6 +45,7 @@ let lastResult = "";
 let lastChange = null; // the change to hand over for the last sale, until the next one starts
 let lastSaleKey = null; // the sale this screen last took, whose answer it shows
 let ticking = null;
+let outboxReported = null; // what the hub last heard of this device's outbox
 
 const live = new LiveConnection(`/ws/caja/${registerId}`, {
   onChange(registers) {
@@ -63,6 +64,7 @@ const live = new LiveConnection(`/ws/caja/${registerId}`, {
     if (state !== "online") {
       inFlight = null;
       startInFlight = null;
+      outboxReported = null;
     }
     advanceCard();
     render();
@@ -374,7 +376,15 @@ function renderOpenAttempts() {
 
 // ------------------------------------------------------------ the outbox
 
+/** Tells the hub (and so the floor) how many sales this device holds unsent. */
+function reportOutbox() {
+  const pending = queue.pending().length;
+  if (!live.connected || pending === outboxReported) return;
+  if (live.send({ type: "outbox", pending })) outboxReported = pending;
+}
+
 function flush() {
+  reportOutbox();
   if (!live.connected || inFlight || !register) return;
   const item = queue.next();
   if (!item) {
@@ -675,7 +685,7 @@ function renderRecent(sales) {
   const list = bind(root, "recent");
   list.replaceChildren();
   // Sales still on this device come first, marked as waiting.
-  for (const item of queue.pending()) {
+  for (const item of [...queue.pending()].reverse()) {
     const payment = item.sale.payments[0];
     const row = el("li", "", "waiting");
     row.append(
@@ -839,6 +849,7 @@ function renderDone() {
 }
 
 function render() {
+  reportOutbox();
   renderOutbox();
   renderCard();
   renderOpenAttempts();

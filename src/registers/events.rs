@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use super::audience;
 use super::health::Health;
+use super::presence::PosPresence;
 use crate::auth::user::{Role, User};
 
 /// Events one register's screens may fall behind by before they resync.
@@ -91,8 +92,9 @@ impl Event {
 pub enum Push {
     /// A committed change, in `seq` order.
     Event(Event),
-    /// A caja's health changed (not a change of its state: no `seq`).
-    Health { register_id: i32, json: Arc<str> },
+    /// A caja's health or its POS's connection changed (not a change of
+    /// its state: no `seq`); the JSON frame, ready to send.
+    Notice { register_id: i32, json: Arc<str> },
     /// The register reloaded from the database and the event log cannot
     /// say what changed: every screen takes a fresh snapshot.
     Resync { register_id: i32 },
@@ -103,7 +105,17 @@ impl Push {
         let json = serde_json::json!({
             "type": "health", "v": PROTOCOL_VERSION, "register_id": register_id, "health": health,
         });
-        Push::Health {
+        Push::Notice {
+            register_id,
+            json: json.to_string().into(),
+        }
+    }
+
+    pub fn pos(register_id: i32, pos: &PosPresence) -> Self {
+        let json = serde_json::json!({
+            "type": "pos", "v": PROTOCOL_VERSION, "register_id": register_id, "pos": pos,
+        });
+        Push::Notice {
             register_id,
             json: json.to_string().into(),
         }

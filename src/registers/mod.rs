@@ -19,6 +19,7 @@ pub mod history;
 pub mod keys;
 pub mod live;
 mod pages;
+pub mod presence;
 pub mod registry;
 mod review;
 pub mod sale;

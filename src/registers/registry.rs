@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, MailboxError};
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use diesel::{Connection, OptionalExtension};
 use serde::Serialize;
@@ -28,6 +29,7 @@ use super::commit::{Command, CommandContext};
 use super::event_log::{self, Change};
 use super::events::{self, Event, Push};
 use super::health::{Health, HealthCell};
+use super::presence::{PosPresence, PresenceCell};
 use super::snapshot::Snapshot;
 use super::store;
 use crate::audit::Actor as AuditActor;
@@ -81,6 +83,8 @@ pub struct Shared {
     /// The last committed state.
     pub state: watch::Sender<Arc<Snapshot>>,
     pub health: HealthCell,
+    /// Whether its POS is connected (the socket module tells it).
+    pub pos: PresenceCell,
 }
 
 impl Shared {
@@ -108,6 +112,7 @@ pub struct View {
     #[serde(flatten)]
     pub register: Arc<Snapshot>,
     pub health: Health,
+    pub pos: PosPresence,
 }
 
 impl View {
@@ -198,6 +203,7 @@ impl Registers {
                 floor: self.0.floor.clone(),
                 state: watch::Sender::new(Arc::new(snapshot.clone())),
                 health: HealthCell::default(),
+                pos: PresenceCell::default(),
             })
         });
         let (env, supervisor) = (self.0.env.clone(), self.0.supervisor.clone());
@@ -375,6 +381,39 @@ impl Registers {
                 .shared
                 .health
                 .current(self.0.env.clock.now(), self.0.env.register_timeout),
+            pos: entry.shared.pos.current(),
+        }
+    }
+
+    /// A POS screen of caja `id` connected: the floor hears of it.
+    pub fn pos_connected(&self, id: RegisterId) {
+        self.pos_changed(id, |pos, now| pos.connected(now));
+    }
+
+    /// A POS screen of caja `id` ended, however it ended.
+    pub fn pos_disconnected(&self, id: RegisterId) {
+        self.pos_changed(id, |pos, now| pos.disconnected(now));
+    }
+
+    /// The POS of caja `id` reports the sales it holds unsent.
+    pub fn pos_reported(&self, id: RegisterId, pending: u32) {
+        self.pos_changed(id, |pos, _| pos.reported(pending));
+    }
+
+    fn pos_changed(
+        &self,
+        id: RegisterId,
+        change: impl FnOnce(&PresenceCell, DateTime<Utc>) -> Option<PosPresence>,
+    ) {
+        let Some(entry) = self.entry(id) else { return };
+        if let Some(presence) = change(&entry.shared.pos, self.0.env.clock.now()) {
+            tracing::info!(
+                register_id = id.0,
+                online = presence.online,
+                pending = presence.pending,
+                "POS presence changed"
+            );
+            entry.shared.publish(Push::pos(id.0, &presence));
         }
     }
 

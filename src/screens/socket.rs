@@ -101,7 +101,13 @@ pub fn start(
             .map(|session| i64::from(session.id)),
         _ => None,
     };
+    // The cashier's own POS: the floor sees whether it is connected.
+    let pos = match scope {
+        Scope::Register(id) if own_session.is_some() => Some(PosConnection::new(&state, id)),
+        _ => None,
+    };
     let screen = Screen {
+        pos,
         login,
         oversized,
         own_session,
@@ -119,6 +125,29 @@ pub fn start(
     let stopping = state.screens.stopping();
     actix_web::rt::spawn(screen.run(views, resume, messages, events, stopping));
     Ok(response)
+}
+
+/// A cashier's POS connected to its caja, until dropped (however the
+/// screen ended: left, silent, dropped).
+struct PosConnection {
+    state: web::Data<AppState>,
+    id: RegisterId,
+}
+
+impl PosConnection {
+    fn new(state: &web::Data<AppState>, id: RegisterId) -> Self {
+        state.registers.pos_connected(id);
+        Self {
+            state: state.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for PosConnection {
+    fn drop(&mut self) {
+        self.state.registers.pos_disconnected(self.id);
+    }
 }
 
 /// Why a screen's connection ended.
@@ -173,6 +202,8 @@ enum Done {
 }
 
 struct Screen {
+    /// Set on a cashier's own POS screen.
+    pos: Option<PosConnection>,
     /// The login this screen was opened in: logging out ends the screen too.
     login: uuid::Uuid,
     /// Set when the client announced a frame over the limit.
@@ -243,6 +274,8 @@ impl Screen {
     ) {
         tracing::info!(user = %self.user.name, scope = ?self.scope, "screen connected");
         let end = self.serve(views, resume, messages, events, stopping).await;
+        // The POS is gone now, not once its close (maybe to a dead link) is sent.
+        drop(self.pos.take());
         let (user, scope) = (&self.user.name, self.scope);
         match &end {
             End::ClientLeft | End::HubStopping | End::SessionEnded => {
@@ -419,11 +452,11 @@ impl Screen {
     async fn on_push(&mut self, push: Push) -> Result<(), End> {
         match push {
             Push::Event(event) => self.on_event(event).await,
-            Push::Health { register_id, json } if self.follows(register_id) => {
+            Push::Notice { register_id, json } if self.follows(register_id) => {
                 self.send(json.to_string()).await
             }
             Push::Resync { register_id } if self.follows(register_id) => self.resync().await,
-            Push::Health { .. } | Push::Resync { .. } => Ok(()),
+            Push::Notice { .. } | Push::Resync { .. } => Ok(()),
         }
     }
 
@@ -515,6 +548,10 @@ impl Screen {
                     .await
             }
             Some("resync") => self.resync().await,
+            Some("outbox") => match self.outbox(id.as_ref(), message.get("pending")) {
+                Ok(()) => Ok(()),
+                Err(refusal) => self.send(refusal).await,
+            },
             Some("sale") => match self.sale(id.clone(), message.get("sale").cloned()) {
                 Ok(()) => Ok(()),
                 Err(refusal) => self.send(refusal).await,
@@ -554,6 +591,34 @@ impl Screen {
                 self.send(text).await
             }
         }
+    }
+
+    /// The POS reports how many sales it holds unsent (0 to 100 000).
+    fn outbox(&self, id: Option<&Value>, pending: Option<&Value>) -> Result<(), String> {
+        let Scope::Register(caja) = self.scope else {
+            return Err(error(
+                id,
+                "not_a_pos",
+                "Solo una caja informa sus ventas guardadas.",
+                Some("type"),
+            ));
+        };
+        if self.pos.is_none() {
+            return Ok(()); // a supervisor watching the caja holds no sales
+        }
+        let pending = pending
+            .and_then(Value::as_u64)
+            .filter(|n| *n <= 100_000)
+            .ok_or_else(|| {
+                error(
+                    id,
+                    "invalid_message",
+                    "pending debe ser un entero de 0 a 100000.",
+                    Some("pending"),
+                )
+            })?;
+        self.state.registers.pos_reported(caja, pending as u32);
+        Ok(())
     }
 
     /// A sale from the POS: the same actor message as the HTTP API, answered

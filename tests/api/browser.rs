@@ -80,7 +80,11 @@ impl Browser {
     }
 
     pub async fn goto(&self, app: &TestApp, path: &str) {
-        self.client.goto(&app.url(path)).await.expect("navigate");
+        self.goto_url(&app.url(path)).await;
+    }
+
+    pub async fn goto_url(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
     }
 
     /// The element's text, once it is there (retried while the page is

@@ -392,3 +392,81 @@ async fn an_admin_creates_a_cashier_with_a_pin_and_disables_them_in_the_browser(
     cashier.close().await;
     admin.close().await;
 }
+
+/// A POS whose link dies (a proxy that stops carrying bytes, not the
+/// browser's offline switch) says so within seconds, keeps its sales as
+/// waiting, and the floor shows the POS offline; all catch up when it is back.
+#[actix_web::test]
+async fn a_pos_whose_link_dies_says_so_within_seconds_and_the_floor_shows_it() {
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.screen_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    // The session opened on one browser; the POS used from another, whose
+    // every byte goes through the link.
+    let Some(opened) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    opened.close().await;
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    let link = crate::link::LinkProxy::start(&app.url("")).await;
+    let Some(pos) = Browser::start().await else {
+        return;
+    };
+    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    crate::live_pages::sell(&pos, "2000", "EFECTIVO").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $2.000")
+        .await;
+
+    link.cut();
+    let cut_at = std::time::Instant::now();
+    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
+        .await;
+    let noticed = cut_at.elapsed();
+    assert!(
+        noticed < std::time::Duration::from_secs(7),
+        "a dead link is noticed within about five seconds, took {noticed:?}"
+    );
+    for amount in ["3000", "4000"] {
+        crate::live_pages::sell(&pos, amount, "EFECTIVO").await;
+    }
+    pos.wait_text_prefix("[data-bind=recent] li.waiting", "—")
+        .await;
+    assert_eq!(
+        pos.script("return document.querySelectorAll('[data-bind=recent] li.waiting').length")
+            .await,
+        serde_json::json!(2),
+        "the sales on this device are listed as waiting"
+    );
+    floor
+        .wait_text_contains(
+            "[data-caja='1'] [data-field=alerts]",
+            "POS sin conexión desde las",
+        )
+        .await;
+    pos.screenshots("pos-sin-conexion").await;
+    floor.screenshots("piso-pos-sin-conexion").await;
+
+    link.restore();
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    floor
+        .wait_text_contains("[data-caja='1'] [data-field=total]", "$9.000")
+        .await;
+    let alerts = floor.text("[data-caja='1'] [data-field=alerts]").await;
+    assert!(!alerts.contains("POS sin conexión"), "{alerts}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 3);
+    assert_eq!(
+        pos.script("return document.querySelectorAll('[data-bind=recent] li.waiting').length")
+            .await,
+        serde_json::json!(0)
+    );
+    pos.close().await;
+    floor.close().await;
+}

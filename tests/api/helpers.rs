@@ -347,7 +347,10 @@ impl TestApp {
         hub_url: String,
         configure: impl FnOnce(&mut Settings),
     ) -> Self {
-        cajahub::telemetry::init("warn", false);
+        cajahub::telemetry::init(
+            &std::env::var("CAJAHUB_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            false,
+        );
         let mut settings = Settings::for_database(hub_url.clone());
         configure(&mut settings);
         let app = Application::build(&settings, &hub_url)

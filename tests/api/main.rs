@@ -11,6 +11,7 @@ mod fanout;
 mod fit;
 mod health;
 mod helpers;
+mod link;
 mod live_pages;
 mod migrations;
 mod payments;

@@ -694,3 +694,66 @@ async fn sales_that_cannot_be_recorded_are_flagged_once_and_settled_by_a_supervi
         .unwrap();
     assert!(page.contains("No hay ventas marcadas por revisar."));
 }
+
+/// The floor hears when a caja's POS connects, what it reports holding, and
+/// when it leaves; a supervisor watching the caja is no POS.
+#[actix_web::test]
+async fn the_floor_sees_a_pos_come_report_and_go() {
+    let app = TestApp::spawn_as_admin().await;
+    let _cashier = venue(&app).await;
+    let floor_cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let (mut floor, first) = open_screen(&app, "/ws/piso", &floor_cookie).await;
+    assert_eq!(first["registers"][0]["pos"]["online"], false, "{first}");
+    let pos_of = |m: &Value| (m["type"] == "pos").then(|| m["pos"].clone());
+
+    let (watching, _) = open_screen(&app, "/ws/caja/1", &floor_cookie).await;
+    let cookie = app.session_cookie("cajero1", Role::Cajero).await;
+    let (mut pos, _) = open_screen(&app, "/ws/caja/1", &cookie).await;
+    let mut seen = Vec::new();
+    while seen.is_empty() {
+        let message = next_json(&mut floor).await.expect("the floor stays open");
+        seen.extend(pos_of(&message));
+    }
+    assert_eq!(
+        seen[0]["online"], true,
+        "the cashier's POS, not the supervisor's screen"
+    );
+    assert!(seen[0]["since"].is_string());
+
+    pos.send(Message::Text(r#"{"type":"outbox","pending":3}"#.into()))
+        .await
+        .unwrap();
+    pos.send(Message::Text(r#"{"type":"outbox","pending":-1}"#.into()))
+        .await
+        .unwrap();
+    let refused = loop {
+        let message = next_json(&mut pos).await.unwrap();
+        if message["type"] == "error" {
+            break message;
+        }
+    };
+    assert_eq!(
+        (refused["code"].as_str(), refused["field"].as_str()),
+        (Some("invalid_message"), Some("pending")),
+        "{refused}"
+    );
+    let reported = loop {
+        let message = next_json(&mut floor).await.unwrap();
+        if let Some(pos) = pos_of(&message) {
+            break pos;
+        }
+    };
+    assert_eq!(reported["pending"], 3);
+
+    drop(watching);
+    drop(pos);
+    let gone = loop {
+        let message = next_json(&mut floor).await.unwrap();
+        if let Some(pos) = pos_of(&message) {
+            break pos;
+        }
+    };
+    assert_eq!(gone["online"], false, "{gone}");
+    let snapshot = app.get("/api/cajas/1").await;
+    assert_eq!(snapshot.status(), 200);
+}
