@@ -17,6 +17,7 @@ pub mod flagged;
 pub mod health;
 pub mod history;
 pub mod keys;
+mod ledger;
 pub mod live;
 mod pages;
 pub mod presence;

@@ -10,14 +10,15 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::Audience;
-use super::actor::{CloseSession, OpenSession};
+use super::actor::{CloseSession, OpenSession, VoidSale};
+use super::ledger::{self, MovementLine, SaleLine};
 use super::live::LiveSession;
 use super::sale::PaymentMethod;
 use super::snapshot::Snapshot;
 use super::store::{self, SessionSummary};
-use crate::auth::CurrentUser;
 use crate::auth::csrf::CsrfForm;
 use crate::auth::user::Role;
+use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
 use crate::cajas::domain::OperationalStatus;
 use crate::cajas::form::FieldErrors;
@@ -33,7 +34,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/caja/session/open", web::post().to(open))
         .route("/caja/session/close", web::get().to(close_form))
         .route("/caja/session/close", web::post().to(close))
-        .route("/caja/session/{id}", web::get().to(session_page));
+        .route("/caja/session/{id}", web::get().to(session_page))
+        .route(
+            "/caja/session/{id}/ventas/{sale}/anular",
+            web::post().to(void_from_page),
+        );
 }
 
 /// Bills and coins in circulation, for counting cash by denomination.
@@ -503,6 +508,9 @@ struct SessionPage {
     chrome: Option<Chrome>,
     session: SessionSummary,
     reconciliation: Vec<ProviderLine>,
+    sales: Vec<SaleLine>,
+    movements: Vec<MovementLine>,
+    notice: Option<String>,
 }
 
 impl SessionPage {
@@ -515,6 +523,23 @@ impl SessionPage {
 
     fn methods(&self) -> Vec<(&'static str, String)> {
         method_rows(&self.session.payment_totals)
+    }
+
+    /// A supervisor may void the sales of an open session from here.
+    fn may_void(&self) -> bool {
+        self.session.status == "OPEN" && self.chrome.as_ref().is_some_and(Chrome::is_supervisor)
+    }
+
+    fn pesos(&self, amount: &i64) -> Pesos {
+        Pesos::new(*amount).unwrap_or_default()
+    }
+
+    fn method_names(&self, methods: &str) -> String {
+        methods
+            .split(" + ")
+            .map(|m| m.parse::<PaymentMethod>().map_or(m, |m| m.label()))
+            .collect::<Vec<_>>()
+            .join(" + ")
     }
 
     fn expected(&self) -> Pesos {
@@ -538,12 +563,15 @@ pub async fn session_page(
     current: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, PageError> {
     let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
-    let (session, reconciliation) = db::run(&state.pool, move |conn| {
+    let (session, reconciliation, sales, movements) = db::run(&state.pool, move |conn| {
         Ok::<_, diesel::result::Error>((
             store::session_summary(conn, id)?,
             reconcile::of_session(conn, id)?,
+            ledger::sales(conn, id)?,
+            ledger::movements(conn, id)?,
         ))
     })
     .await?
@@ -563,6 +591,69 @@ pub async fn session_page(
             chrome: current.chrome(),
             session,
             reconciliation,
+            sales,
+            movements,
+            notice: query
+                .aviso
+                .parse::<i64>()
+                .ok()
+                .map(|sale| format!("Venta #{sale} anulada.")),
         },
     )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SessionQuery {
+    aviso: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VoidForm {
+    reason: String,
+}
+
+/// POST /caja/session/{id}/ventas/{sale}/anular: a supervisor voids a sale
+/// from the session's page (opened from the floor).
+pub async fn void_from_page(
+    supervisor: SupervisorUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: CsrfForm<VoidForm>,
+) -> Result<HttpResponse, PageError> {
+    let (id, sale) = path.into_inner();
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
+    let sale: i64 = sale.parse().map_err(|_| PageError::NotFound("la venta"))?;
+    let reason = crate::text::line(&form.0.reason, 200).map_err(|err| {
+        PageError::BadRequest(match err {
+            crate::text::TextError::Empty => "Indica el motivo de la anulación.".to_owned(),
+            other => format!("El motivo {other}."),
+        })
+    })?;
+    let session = db::run(&state.pool, move |conn| store::session_summary(conn, id))
+        .await?
+        .map_err(|err| match err {
+            diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
+            other => other.into(),
+        })?;
+    if session.status != "OPEN" {
+        return Err(PageError::Conflict(
+            "La sesión ya está cerrada: no se pueden anular sus ventas.".into(),
+        ));
+    }
+    let void = VoidSale {
+        by: supervisor.user.clone(),
+        sale_id: sale,
+        reason,
+        key: uuid::Uuid::new_v4(),
+        signed_on_device_of: None,
+    };
+    state
+        .registers
+        .ask(RegisterId(session.register_id), void)
+        .await?;
+    Ok(redirect_see_other(&format!(
+        "/caja/session/{id}?aviso={sale}"
+    )))
 }

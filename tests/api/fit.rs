@@ -217,9 +217,8 @@ async fn a_supervisor_voids_on_the_cashiers_pos_with_a_pin_and_a_drop_reaches_th
     let Some(pos) = cashier_on_the_pos(&app).await else {
         return;
     };
-    let Some(floor) = supervisor_on_the_floor(&app).await else {
-        return;
-    };
+    // A new PIN ends the supervisor's logins: set before they log in.
+    app.create_user("supervisora", Role::Supervisor);
     let pin = Pin::parse("2580".into()).unwrap();
     user::set_pin(
         &mut app.conn(),
@@ -228,6 +227,9 @@ async fn a_supervisor_voids_on_the_cashiers_pos_with_a_pin_and_a_drop_reaches_th
         Some(&pin),
     )
     .unwrap();
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
 
     crate::live_pages::sell(&pos, "4500", "EFECTIVO").await;
     pos.wait_text("[data-bind=sale-result]", "Venta registrada: $4.500")
@@ -298,6 +300,47 @@ async fn a_supervisor_voids_on_the_cashiers_pos_with_a_pin_and_a_drop_reaches_th
     );
     pos.screenshots("pos-retiro").await;
     floor.screenshots("piso-retiro").await;
+
+    // From the floor: the tile opens the session, where a supervisor voids.
+    crate::live_pages::sell(&pos, "7000", "EFECTIVO").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $7.000")
+        .await;
+    let second = app.count("SELECT max(id) AS n FROM sales");
+    floor
+        .wait_text("[data-caja='1'] [data-field=total]", "$7.000")
+        .await;
+    floor
+        .click("[data-caja='1'] a[data-field=session-link]")
+        .await;
+    floor.wait_text_prefix("h1", "Sesión #1").await;
+    let form = format!("#ventas tr[data-sale='{second}'] form.void-form");
+    floor.click(&format!("{form} button")).await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales WHERE voided_at IS NOT NULL"),
+        1,
+        "no reason, no void (the browser asks for it)"
+    );
+    floor
+        .fill(&format!("{form} input[name=reason]"), "cobro duplicado")
+        .await;
+    floor.click(&format!("{form} button")).await;
+    floor
+        .wait_text("#aviso", &format!("Venta #{second} anulada."))
+        .await;
+    assert!(
+        floor
+            .text(&format!(
+                "#ventas tr[data-sale='{second}'] [data-field=estado]"
+            ))
+            .await
+            .contains("por supervisora: cobro duplicado")
+    );
+    pos.wait_text_prefix(
+        &format!("[data-bind=recent] li[data-sale='{second}'] .status"),
+        "ANULADA",
+    )
+    .await;
+    floor.screenshots("sesion-anulada").await;
     pos.close().await;
     floor.close().await;
 }

@@ -1,0 +1,72 @@
+//! A session's sales and cash movements, every one, as the session's page
+//! lists them (with who voided what, and why).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SaleLine {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    pub total_charged: i64,
+    /// The payment methods, "EFECTIVO + DEBITO".
+    #[diesel(sql_type = Text)]
+    pub methods: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub providers: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub voided_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub void_reason: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub voided_by: Option<String>,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MovementLine {
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = BigInt)]
+    pub amount: i64,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    #[diesel(sql_type = Text)]
+    pub by: String,
+}
+
+/// Every sale of the session, newest first.
+pub fn sales(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<SaleLine>> {
+    diesel::sql_query(
+        "SELECT s.id, s.created_at AS at, s.total_charged,
+                string_agg(p.method, ' + ' ORDER BY p.id) AS methods,
+                string_agg(DISTINCT p.provider, ', ') AS providers,
+                s.voided_at, s.void_reason, u.name AS voided_by
+           FROM sales s
+           JOIN sale_payments p ON p.sale_id = s.id
+           LEFT JOIN users u ON u.id = s.voided_by
+          WHERE s.session_id = $1
+          GROUP BY s.id, u.name
+          ORDER BY s.id DESC",
+    )
+    .bind::<Integer, _>(session)
+    .load(conn)
+}
+
+/// Every retiro and ingreso of the session, newest first.
+pub fn movements(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<MovementLine>> {
+    diesel::sql_query(
+        "SELECT m.created_at AS at, m.kind, m.amount, m.reason, u.name AS by
+           FROM cash_movements m
+           JOIN users u ON u.id = m.created_by
+          WHERE m.session_id = $1
+          ORDER BY m.id DESC",
+    )
+    .bind::<Integer, _>(session)
+    .load(conn)
+}
