@@ -39,7 +39,8 @@ pub enum UserCommand {
         #[arg(long)]
         name: String,
     },
-    /// Set a cashier's quick-login PIN (asks for it), or remove it.
+    /// Set a user's PIN (asks for it), or remove it: a cashier's quick login,
+    /// a supervisor's signature on a cashier's device.
     SetPin {
         #[arg(long)]
         name: String,
