@@ -128,6 +128,12 @@ function tile(register, now) {
     fact("Retiros / ingresos", `${pesos(session.cash_out)} / ${pesos(session.cash_in)}`, "movements");
     fact("Última venta", session.last_sale_at ? ago(session.last_sale_at, now) : "sin ventas", "last-sale");
   }
+  const jornada = register.jornada;
+  if (!session && jornada && jornada.ticket_count > 0) {
+    // A closed caja keeps what it took in the jornada.
+    fact("Vendido en la jornada", pesos(sum(jornada.payment_totals)), "jornada-total");
+    fact("Ventas en la jornada", jornada.ticket_count, "jornada-tickets");
+  }
   fact("Proveedor", `${register.provider.provider}${register.provider.backup ? " (respaldo)" : " (principal)"}`, "provider");
   for (const health of register.provider.health) {
     const since = health.since ? ` desde las ${time(health.since)}` : "";

@@ -513,3 +513,65 @@ async fn a_pos_whose_link_dies_says_so_within_seconds_and_the_floor_shows_it() {
     pos.close().await;
     floor.close().await;
 }
+
+/// Closing as a cashier does it: bills and coins add up on screen, the
+/// difference shows (the caja is not blind), the session's sheet prints,
+/// and the floor keeps the closed caja's takings with a link to its sheet.
+#[actix_web::test]
+async fn a_cashier_counts_by_denomination_and_the_closed_caja_keeps_its_totals() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    crate::live_pages::sell(&pos, "12000", "EFECTIVO").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $12.000")
+        .await;
+    pos.goto(&app, "/caja/session/close?caja=1").await;
+    // Expected: $50.000 float + $12.000 = $62.000.
+    pos.fill("#d20000", "3").await;
+    pos.wait_text("#total-contado", "$60.000").await;
+    assert_eq!(pos.text("#d20000 ~ output").await, "$60.000");
+    pos.wait_text(
+        "#diferencia-en-vivo",
+        "Faltante de $2.000 frente a lo esperado.",
+    )
+    .await;
+    pos.fill("#d1000", "2").await;
+    pos.wait_text("#diferencia-en-vivo", "Cuadra con el efectivo esperado.")
+        .await;
+    pos.fill("#d500", "x").await;
+    pos.wait_text("#total-contado", "revisa las cantidades")
+        .await;
+    pos.fill("#d500", "").await;
+    pos.screenshots("cierre-conteo").await;
+    pos.click("#conteo button[type=submit]").await;
+    pos.wait_text_prefix("h1", "Sesión #1").await;
+    assert_eq!(pos.text("#diferencia").await, "$0");
+    assert_eq!(
+        pos.script("return document.querySelectorAll('[data-print]').length")
+            .await,
+        serde_json::json!(1),
+        "the closing sheet prints"
+    );
+    pos.screenshots("hoja-de-cierre").await;
+
+    let tile = "[data-caja='1']";
+    floor
+        .wait_text(&format!("{tile} [data-field=status]"), "Cerrada")
+        .await;
+    floor
+        .wait_text(&format!("{tile} [data-field=jornada-total]"), "$12.000")
+        .await;
+    assert_eq!(
+        floor
+            .text(&format!("{tile} a[data-field=session-link]"))
+            .await
+            .starts_with("Ver el último cierre"),
+        true
+    );
+    pos.close().await;
+    floor.close().await;
+}
