@@ -170,6 +170,13 @@ async fn a_sale_on_the_pos_shows_on_the_dashboard_and_admin_edits_reach_the_open
         pos.script("return window.notReloaded === true").await,
         Value::Bool(true)
     );
+    // The sale made on KLAP as the backup does not make KLAP, now the
+    // primary, "respaldo" on the floor.
+    floor
+        .wait_text(&format!("{tile} [data-field=provider]"), "KLAP (principal)")
+        .await;
+    let alerts = floor.text(&format!("{tile} [data-field=alerts]")).await;
+    assert!(!alerts.contains("En respaldo"), "{alerts}");
 
     // Maintenance: the POS says so and takes no sale.
     edit.retain(|(k, _)| *k != "operational_status" && *k != "version");

@@ -872,3 +872,45 @@ async fn bad_card_input_is_refused_clearly_and_nothing_is_charged_twice() {
         "nothing counted without a sale"
     );
 }
+
+/// One customer paying on the backup (the cashier's choice, no failure)
+/// does not move the caja to its backup; after the admin swaps the
+/// providers, the advice names the new primary as the primary.
+#[actix_web::test]
+async fn a_payment_on_the_backup_or_a_swap_does_not_put_the_caja_on_its_backup() {
+    let (app, _clock) = hub("GETNET=approve,KLAP=approve,latency=10").await;
+    let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let on_klap = json!({"key": key(), "total": 3_000, "payments": [{"method": "CREDITO", "amount": 3_000, "provider": "KLAP", "authorization_code": "K1L2A3"}]});
+    assert_eq!(sell(&app, &cashier, caja, &on_klap).await.0, 201);
+    let advice = register(&app, &cashier, caja).await["provider"].clone();
+    assert_eq!(
+        (advice["provider"].as_str(), advice["backup"].as_bool()),
+        (Some("GETNET"), Some(false)),
+        "{advice}"
+    );
+    let version = app.count(&format!(
+        "SELECT version::bigint AS n FROM pos_registers WHERE id = {caja}"
+    ));
+    let mut edit: Vec<(&str, String)> = crate::cajas::paso_6_1_fields()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("payment_provider") && *k != "code")
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    edit.extend([
+        ("code", "BARRA-1".to_owned()),
+        ("payment_provider_primary", "KLAP".to_owned()),
+        ("payment_provider_backup", "GETNET".to_owned()),
+        ("version", version.to_string()),
+    ]);
+    let fields: Vec<(&str, &str)> = edit.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = app
+        .post_form(&format!("/admin/cajas/{caja}/editar"), &fields)
+        .await;
+    assert_eq!(saved.status(), 303);
+    let advice = register(&app, &cashier, caja).await["provider"].clone();
+    assert_eq!(
+        (advice["provider"].as_str(), advice["backup"].as_bool()),
+        (Some("KLAP"), Some(false)),
+        "{advice}"
+    );
+}
