@@ -296,7 +296,7 @@ function renderJornada() {
     list.append(el("dt", term), dd);
   };
   row("Total", pesos(sum(totals)), "jornada-total");
-  row("Tickets", tickets, "jornada-tickets");
+  row("Ventas", tickets, "jornada-tickets");
   for (const [method, label] of Object.entries(METHOD_LABELS)) row(label, pesos(totals[method] ?? 0), `jornada-${method}`);
 }
 
