@@ -3,7 +3,9 @@
 //! One folder per area of the domain, each owning its types, its queries and
 //! its handlers: `cajas` (register configuration), `auth` (users, roles,
 //! sessions, CSRF), `audit` (the audit trail), `jornadas` (business days),
-//! `registers` (one actor per caja: sessions and sales), `health` (probes). `db`
+//! `registers` (one actor per caja: sessions and sales), `payments` (card
+//! attempts and provider health), `reports` (the figures of the night),
+//! `screens` (the live WebSocket screens), `health` (probes). `db`
 //! holds the connection pool, the embedded migrations and the database the hub
 //! starts on; `web` the pieces every page shares.
 
@@ -19,6 +21,7 @@ pub mod jornadas;
 pub mod money;
 pub mod payments;
 pub mod registers;
+pub mod reports;
 pub mod screens;
 pub mod startup;
 pub mod telemetry;

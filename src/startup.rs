@@ -210,6 +210,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(registers::routes)
         .configure(crate::payments::routes)
         .configure(screens::routes)
+        // Before the cajas' scope, which would answer its paths itself.
+        .configure(crate::reports::routes)
         .configure(cajas::routes)
         .default_service(web::to(pages::error::not_found));
 }

@@ -17,6 +17,7 @@ mod migrations;
 mod payments;
 mod proxy;
 mod registers;
+mod reports;
 mod screens;
 mod security;
 mod write_path;

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS sales_voided_session_idx;

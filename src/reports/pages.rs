@@ -1,0 +1,361 @@
+//! `/admin/cajas/reportes` and its CSV (SUPERVISOR, ADMIN).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::csv::Csv;
+use super::query::{self, CajaLine, JornadaChoice, Scope};
+use crate::auth::SupervisorUser;
+use crate::db;
+use crate::money::Pesos;
+use crate::startup::AppState;
+use crate::web::{Chrome, PageError, html, local_time};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/cajas/reportes", web::get().to(page))
+        .route("/admin/cajas/reportes.csv", web::get().to(csv));
+}
+
+/// The filters as typed (kept to fill the form again).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Filters {
+    jornada: String,
+    desde: String,
+    hasta: String,
+}
+
+impl Filters {
+    /// The scope asked for, with what was wrong in it by field; `None`
+    /// when nothing was asked (the open or last jornada then).
+    fn scope(&self) -> (Option<Scope>, Vec<(&'static str, String)>) {
+        let mut errors = Vec::new();
+        let mut date = |field: &'static str, raw: &str| -> Option<NaiveDate> {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return None;
+            }
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| {
+                    errors.push((
+                        field,
+                        "Fecha no válida: usa el formato AAAA-MM-DD.".to_owned(),
+                    ))
+                })
+                .ok()
+        };
+        let (from, to) = (date("desde", &self.desde), date("hasta", &self.hasta));
+        if !errors.is_empty() {
+            return (None, errors);
+        }
+        match (from, to) {
+            (Some(from), Some(to)) if to < from => {
+                errors.push((
+                    "hasta",
+                    "La fecha final es anterior a la inicial.".to_owned(),
+                ));
+                return (None, errors);
+            }
+            (Some(from), Some(to)) => return (Some(Scope::Dates { from, to }), errors),
+            (Some(day), None) | (None, Some(day)) => {
+                return (Some(Scope::Dates { from: day, to: day }), errors);
+            }
+            (None, None) => {}
+        }
+        let jornada = self.jornada.trim();
+        if jornada.is_empty() {
+            return (None, errors);
+        }
+        match jornada.parse::<i32>() {
+            Ok(id) if id > 0 => (Some(Scope::Jornada(id)), errors),
+            _ => {
+                errors.push(("jornada", "Elige una jornada de la lista.".to_owned()));
+                (None, errors)
+            }
+        }
+    }
+}
+
+/// What a report shows: its scope (if there is one yet) and its rows.
+struct Report {
+    scope: Option<Scope>,
+    lines: Vec<CajaLine>,
+    jornadas: Vec<JornadaChoice>,
+    errors: Vec<(&'static str, String)>,
+}
+
+async fn report(state: &AppState, filters: &Filters) -> Result<Report, PageError> {
+    let (asked, mut errors) = filters.scope();
+    let report = db::run(&state.pool, move |conn| {
+        let mut errors = Vec::new();
+        let scope = match asked {
+            Some(Scope::Jornada(id)) if !query::jornada_exists(conn, id)? => {
+                errors.push((
+                    "jornada",
+                    format!("No existe la jornada #{id}: se muestra la actual."),
+                ));
+                query::current_jornada(conn)?.map(Scope::Jornada)
+            }
+            Some(scope) => Some(scope),
+            None => query::current_jornada(conn)?.map(Scope::Jornada),
+        };
+        let lines = match scope {
+            Some(scope) => query::cajas(conn, scope)?,
+            None => Vec::new(),
+        };
+        Ok::<_, diesel::result::Error>((scope, lines, query::jornadas(conn, 60)?, errors))
+    })
+    .await??;
+    let (scope, lines, jornadas, found) = report;
+    errors.extend(found);
+    Ok(Report {
+        scope,
+        lines,
+        jornadas,
+        errors,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "reports/cajas.html")]
+struct ReportPage {
+    chrome: Option<Chrome>,
+    filters: Filters,
+    report: Report,
+    totals: Totals,
+}
+
+/// The totals row: each column added up over the cajas.
+#[derive(Debug, Default)]
+struct Totals {
+    efectivo: i64,
+    debito: i64,
+    credito: i64,
+    transferencia: i64,
+    tickets: i64,
+    voids: i64,
+    difference: i64,
+    primary: i64,
+    backup: i64,
+}
+
+impl Totals {
+    fn of(lines: &[CajaLine]) -> Self {
+        lines.iter().fold(Totals::default(), |t, l| Totals {
+            efectivo: t.efectivo + l.efectivo,
+            debito: t.debito + l.debito,
+            credito: t.credito + l.credito,
+            transferencia: t.transferencia + l.transferencia,
+            tickets: t.tickets + l.tickets,
+            voids: t.voids + l.voids,
+            difference: t.difference + l.difference,
+            primary: t.primary + l.primary_payments,
+            backup: t.backup + l.backup_payments,
+        })
+    }
+
+    fn total(&self) -> i64 {
+        self.efectivo + self.debito + self.credito + self.transferencia
+    }
+}
+
+impl ReportPage {
+    fn pesos(&self, amount: impl std::borrow::Borrow<i64>) -> Pesos {
+        Pesos::new(*amount.borrow()).unwrap_or_default()
+    }
+
+    fn local(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        local_time(at)
+    }
+
+    fn error(&self, field: &str) -> Option<&str> {
+        self.report
+            .errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    fn title(&self) -> String {
+        match self.report.scope {
+            Some(Scope::Jornada(id)) => {
+                let open = self
+                    .report
+                    .jornadas
+                    .iter()
+                    .any(|j| j.id == id && j.status == "OPEN");
+                format!("Jornada #{id}{}", if open { " (abierta)" } else { "" })
+            }
+            Some(Scope::Dates { from, to }) if from == to => {
+                format!("Sesiones abiertas el {}", from.format("%d-%m-%Y"))
+            }
+            Some(Scope::Dates { from, to }) => format!(
+                "Sesiones abiertas del {} al {}",
+                from.format("%d-%m-%Y"),
+                to.format("%d-%m-%Y")
+            ),
+            None => "Aún no hay jornadas".to_owned(),
+        }
+    }
+
+    fn is_chosen(&self, jornada: impl std::borrow::Borrow<i32>) -> bool {
+        self.report.scope == Some(Scope::Jornada(*jornada.borrow()))
+    }
+
+    fn live(&self) -> bool {
+        self.report.lines.iter().any(CajaLine::is_open)
+    }
+
+    fn csv_link(&self) -> String {
+        match self.report.scope {
+            Some(Scope::Jornada(id)) => format!("/admin/cajas/reportes.csv?jornada={id}"),
+            Some(Scope::Dates { from, to }) => format!(
+                "/admin/cajas/reportes.csv?desde={}&hasta={}",
+                from.format("%Y-%m-%d"),
+                to.format("%Y-%m-%d")
+            ),
+            None => "/admin/cajas/reportes.csv".to_owned(),
+        }
+    }
+}
+
+/// GET /admin/cajas/reportes
+async fn page(
+    supervisor: SupervisorUser,
+    state: web::Data<AppState>,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, PageError> {
+    let filters = filters.into_inner();
+    let report = report(&state, &filters).await?;
+    let status = if report.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let totals = Totals::of(&report.lines);
+    html(
+        status,
+        &ReportPage {
+            chrome: supervisor.chrome(),
+            filters,
+            report,
+            totals,
+        },
+    )
+}
+
+/// The CSV columns, in order.
+const COLUMNS: [&str; 23] = [
+    "caja",
+    "codigo",
+    "proveedor_principal",
+    "proveedor_respaldo",
+    "ultima_sesion",
+    "estado",
+    "cajero",
+    "abierta",
+    "cerrada",
+    "fondo_inicial",
+    "efectivo_contado",
+    "diferencia_ultima",
+    "efectivo",
+    "debito",
+    "credito",
+    "transferencia",
+    "total",
+    "ventas",
+    "anuladas",
+    "diferencias",
+    "pagos_principal",
+    "pagos_respaldo",
+    "sesiones",
+];
+
+/// GET /admin/cajas/reportes.csv: the page's figures, as a spreadsheet opens them.
+async fn csv(
+    _supervisor: SupervisorUser,
+    state: web::Data<AppState>,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, PageError> {
+    let filters = filters.into_inner();
+    let report = report(&state, &filters).await?;
+    if let Some((field, message)) = report.errors.first() {
+        return Err(PageError::BadRequest(format!("{field}: {message}")));
+    }
+    let mut out = Csv::new(&COLUMNS);
+    let text = |v: Option<String>| v.unwrap_or_default();
+    let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    for l in &report.lines {
+        out.row([
+            l.name.clone(),
+            l.code.clone(),
+            l.provider_primary.clone(),
+            text(l.provider_backup.clone()),
+            number(l.last_session.map(i64::from)),
+            text(l.last_status.clone()),
+            text(l.last_cashier.clone()),
+            text(l.last_opened_at.as_ref().map(local_time)),
+            text(l.last_closed_at.as_ref().map(local_time)),
+            number(l.last_initial_cash),
+            number(l.last_cash_count),
+            number(l.last_difference),
+            l.efectivo.to_string(),
+            l.debito.to_string(),
+            l.credito.to_string(),
+            l.transferencia.to_string(),
+            l.total().to_string(),
+            l.tickets.to_string(),
+            l.voids.to_string(),
+            l.difference.to_string(),
+            l.primary_payments.to_string(),
+            l.backup_payments.to_string(),
+            l.sessions.to_string(),
+        ]);
+    }
+    let t = Totals::of(&report.lines);
+    let mut total = vec![String::new(); 12];
+    total[0] = "TOTAL".to_owned();
+    total.extend(
+        [
+            t.efectivo,
+            t.debito,
+            t.credito,
+            t.transferencia,
+            t.total(),
+            t.tickets,
+            t.voids,
+            t.difference,
+            t.primary,
+            t.backup,
+        ]
+        .map(|n| n.to_string()),
+    );
+    total.push(
+        report
+            .lines
+            .iter()
+            .map(|l| l.sessions)
+            .sum::<i64>()
+            .to_string(),
+    );
+    out.row(total);
+    let name = match report.scope {
+        Some(Scope::Jornada(id)) => format!("reporte_cajas_jornada_{id}.csv"),
+        Some(Scope::Dates { from, to }) => format!(
+            "reporte_cajas_{}_{}.csv",
+            from.format("%Y%m%d"),
+            to.format("%Y%m%d")
+        ),
+        None => "reporte_cajas.csv".to_owned(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(out.into_string()))
+}

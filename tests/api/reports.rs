@@ -1,0 +1,374 @@
+//! `/admin/cajas/reportes` (PASO 6.3) and its CSV: every figure against an
+//! independent SQL query over the sale rows, bad filters named, roles.
+
+use cajahub::auth::user::Role;
+use serde_json::{Value, json};
+
+use crate::browser::Browser;
+use crate::cajas::paso_6_1_fields;
+use crate::helpers::{TestApp, Visitor, without_tags};
+use crate::registers::{key, open_session, post_json, sell};
+
+fn card(total: i64, method: &str, provider: &str) -> Value {
+    json!({"key": key(), "total": total, "payments": [{"method": method, "amount": total, "provider": provider, "authorization_code": "AB12CD"}]})
+}
+
+fn cash(total: i64) -> Value {
+    json!({"key": key(), "total": total, "payments": [{"method": "EFECTIVO", "amount": total}]})
+}
+
+async fn close(app: &TestApp, who: &Visitor, caja: i32, counted: &str) {
+    let response = who
+        .post(
+            app,
+            "/caja/session/close",
+            &[("register_id", &caja.to_string()), ("cash_count", counted)],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "closed");
+}
+
+/// Two cajas over two jornadas: sales in every method, mixed payments, a
+/// sale on the backup, a void, a drop, a faltante and a sobrante, and an
+/// open session in the second jornada.
+async fn a_night(app: &TestApp) -> (i32, i32) {
+    let mut second = paso_6_1_fields();
+    for (field, value) in second.iter_mut() {
+        match *field {
+            "name" => *value = "Barra Sur",
+            "code" => *value = "SUR-1",
+            _ => {}
+        }
+    }
+    for fields in [paso_6_1_fields(), second] {
+        assert_eq!(
+            app.post_form("/admin/cajas/crear", &fields).await.status(),
+            303
+        );
+    }
+    let id = |code: &str| {
+        app.count(&format!(
+            "SELECT id::bigint AS n FROM pos_registers WHERE code = '{code}'"
+        )) as i32
+    };
+    let (a, b) = (id("TEST-01"), id("SUR-1"));
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        supervisor
+            .post(app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        303
+    );
+    let ana = app.visitor("ana", Role::Cajero).await;
+    let beto = app.visitor("beto", Role::Cajero).await;
+    assert_eq!(open_session(app, &ana, a, "50000").await.status(), 303);
+    assert_eq!(open_session(app, &beto, b, "20000").await.status(), 303);
+    for body in [
+        cash(12_340),
+        card(8_000, "DEBITO", "GETNET"),
+        card(5_500, "CREDITO", "KLAP"),
+        json!({"key": key(), "total": 10_000, "payments": [{"method": "EFECTIVO", "amount": 4_000}, {"method": "TRANSFERENCIA", "amount": 6_000}]}),
+    ] {
+        assert_eq!(sell(app, &ana, a, &body).await.0, 201, "{body}");
+    }
+    let (_, voided) = sell(app, &ana, a, &cash(3_000)).await;
+    let (status, _) = post_json(
+        app,
+        &supervisor,
+        &format!("/api/cajas/{a}/sales/{}/void", voided["sale_id"]),
+        &json!({"key": key(), "reason": "error"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post_json(
+        app,
+        &ana,
+        &format!("/api/cajas/{a}/cash-movements"),
+        &json!({"key": key(), "kind": "RETIRO", "amount": 10_000, "reason": "buzón"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(sell(app, &beto, b, &cash(7_000)).await.0, 201);
+    // Ana: 50.000 + 12.340 (cash, rounded 12.340) + 4.000 − 10.000 = 56.340; she counts 55.840 (faltante 500).
+    close(app, &supervisor, a, "55840").await;
+    // Beto: 20.000 + 7.000 = 27.000; he counts 27.100 (sobrante 100).
+    close(app, &supervisor, b, "27100").await;
+    assert_eq!(
+        supervisor
+            .post(app, "/admin/jornadas/1/cerrar", &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        supervisor
+            .post(app, "/admin/jornadas/abrir", &[])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(open_session(app, &ana, a, "30000").await.status(), 303);
+    assert_eq!(
+        sell(app, &ana, a, &card(2_500, "DEBITO", "GETNET")).await.0,
+        201
+    );
+    (a, b)
+}
+
+/// The figure of caja `caja` in jornada `jornada`, from the sale rows.
+fn from_rows(app: &TestApp, caja: i32, jornada: i32, what: &str) -> i64 {
+    let scope = format!("rs.register_id = {caja} AND rs.jornada_id = {jornada}");
+    let sql = match what {
+        "tickets" => format!(
+            "SELECT count(*) AS n FROM sales s JOIN register_sessions rs ON rs.id = s.session_id WHERE {scope} AND s.voided_at IS NULL"
+        ),
+        "voids" => format!(
+            "SELECT count(*) AS n FROM sales s JOIN register_sessions rs ON rs.id = s.session_id WHERE {scope} AND s.voided_at IS NOT NULL"
+        ),
+        "difference" => format!(
+            "SELECT coalesce(sum(rs.cash_count - (rs.initial_cash + rs.cash_sales + rs.cash_in - rs.cash_out)), 0)::bigint AS n FROM register_sessions rs WHERE {scope} AND rs.status = 'CLOSED'"
+        ),
+        method => format!(
+            "SELECT coalesce(sum(p.amount_charged), 0)::bigint AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id JOIN register_sessions rs ON rs.id = s.session_id WHERE {scope} AND s.voided_at IS NULL AND p.method = '{method}'"
+        ),
+    };
+    app.count(&sql)
+}
+
+fn cell(page: &str, caja: &str, field: &str) -> String {
+    let row = page
+        .find(&format!("data-caja=\"{caja}\""))
+        .unwrap_or_else(|| panic!("row {caja}"));
+    let rest = &page[row..];
+    let at = rest
+        .find(&format!("data-field=\"{field}\""))
+        .unwrap_or_else(|| panic!("{field} of {caja}"));
+    let start = rest[at..].find('>').unwrap() + at + 1;
+    let end = rest[start..].find("</td>").unwrap() + start;
+    without_tags(&rest[start..end]).trim().to_owned()
+}
+
+fn pesos(n: i64) -> String {
+    cajahub::money::Pesos::new(n).unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn every_figure_equals_sql_over_the_sales_and_the_csv_equals_the_page() {
+    let app = TestApp::spawn_as_admin().await;
+    let (a, b) = a_night(&app).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let page = supervisor
+        .get(&app, "/admin/cajas/reportes?jornada=1")
+        .await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let csv = supervisor
+        .get(&app, "/admin/cajas/reportes.csv?jornada=1")
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with('\u{FEFF}'), "a BOM for spreadsheets");
+    let rows: Vec<Vec<&str>> = csv
+        .trim_start_matches('\u{FEFF}')
+        .lines()
+        .map(|l| l.split(';').collect())
+        .collect();
+    let header = &rows[0];
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let csv_row = |code: &str| {
+        rows.iter()
+            .find(|r| r[1] == code)
+            .unwrap_or_else(|| panic!("{code}"))
+            .clone()
+    };
+
+    for (caja, code) in [(a, "TEST-01"), (b, "SUR-1")] {
+        let id = caja.to_string();
+        let row = csv_row(code);
+        for (field, column_name) in [
+            ("EFECTIVO", "efectivo"),
+            ("DEBITO", "debito"),
+            ("CREDITO", "credito"),
+            ("TRANSFERENCIA", "transferencia"),
+            ("tickets", "ticket_count"),
+            ("voids", "anuladas"),
+            ("difference", "diferencias"),
+        ] {
+            let expected = from_rows(&app, caja, 1, field);
+            let column_name = match column_name {
+                "ticket_count" => "ventas",
+                other => other,
+            };
+            assert_eq!(
+                row[column(column_name)],
+                expected.to_string(),
+                "{code} {field} in the CSV"
+            );
+            let shown = cell(&page, &id, field);
+            let want = if matches!(field, "tickets" | "voids") {
+                expected.to_string()
+            } else {
+                pesos(expected)
+            };
+            assert_eq!(shown, want, "{code} {field} on the page");
+        }
+    }
+    // The figures of the night, by hand: cash 12.340 + 4.000 + 7.000; the faltante and the sobrante.
+    assert_eq!(cell(&page, "total", "EFECTIVO"), "$23.340");
+    assert_eq!(cell(&page, "total", "difference"), "-$400");
+    assert_eq!(cell(&page, &a.to_string(), "voids"), "1");
+    assert_eq!(
+        cell(&page, &a.to_string(), "usage"),
+        "1 / 1",
+        "GETNET primary, KLAP backup"
+    );
+    assert!(cell(&page, &a.to_string(), "last-session").contains("ana"));
+    let total = rows.iter().find(|r| r[0] == "TOTAL").unwrap();
+    assert_eq!(
+        total[column("total")],
+        (23_340 + 8_000 + 5_500 + 6_000).to_string()
+    );
+    assert_eq!(total[column("diferencias")], "-400");
+
+    // The open jornada by default: running totals of the open session.
+    let current = supervisor
+        .get(&app, "/admin/cajas/reportes")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(current.contains("Jornada #2 (abierta)"));
+    assert_eq!(
+        cell(&current, &a.to_string(), "DEBITO"),
+        pesos(from_rows(&app, a, 2, "DEBITO"))
+    );
+    assert_eq!(
+        cell(&current, &b.to_string(), "total"),
+        "$0",
+        "a caja not opened this jornada"
+    );
+
+    // A date range covering both jornadas adds them up.
+    let today = app
+        .count("SELECT to_char(now() AT TIME ZONE 'America/Santiago', 'YYYYMMDD')::bigint AS n")
+        .to_string();
+    let day = format!("{}-{}-{}", &today[..4], &today[4..6], &today[6..]);
+    let range = supervisor
+        .get(
+            &app,
+            &format!("/admin/cajas/reportes?desde={day}&hasta={day}"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        cell(&range, &a.to_string(), "DEBITO"),
+        pesos(from_rows(&app, a, 1, "DEBITO") + from_rows(&app, a, 2, "DEBITO"))
+    );
+}
+
+#[actix_web::test]
+async fn bad_filters_are_named_and_the_report_stays_usable() {
+    let app = TestApp::spawn_as_admin().await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let empty = supervisor.get(&app, "/admin/cajas/reportes").await;
+    assert_eq!(empty.status(), 200);
+    assert!(empty.text().await.unwrap().contains("Aún no hay jornadas"));
+    a_night(&app).await;
+    for (query, field, message) in [
+        (
+            "desde=2026-11-20&hasta=2026-11-01",
+            "hasta",
+            "La fecha final es anterior a la inicial.",
+        ),
+        (
+            "desde=2026-13-01",
+            "desde",
+            "Fecha no válida: usa el formato AAAA-MM-DD.",
+        ),
+        (
+            "hasta=ayer",
+            "hasta",
+            "Fecha no válida: usa el formato AAAA-MM-DD.",
+        ),
+        (
+            "jornada=999",
+            "jornada",
+            "No existe la jornada #999: se muestra la actual.",
+        ),
+        ("jornada=uno", "jornada", "Elige una jornada de la lista."),
+    ] {
+        let response = supervisor
+            .get(&app, &format!("/admin/cajas/reportes?{query}"))
+            .await;
+        assert_eq!(response.status(), 422, "{query}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("id=\"{field}-error\">{message}")),
+            "{query}"
+        );
+        assert!(
+            page.contains("Jornada #2 (abierta)"),
+            "the rest of the report: {query}"
+        );
+        let csv = supervisor
+            .get(&app, &format!("/admin/cajas/reportes.csv?{query}"))
+            .await;
+        assert_eq!(csv.status(), 400, "{query}");
+    }
+    let cashier = app.visitor("ana", Role::Cajero).await;
+    assert_eq!(
+        cashier.get(&app, "/admin/cajas/reportes").await.status(),
+        403
+    );
+    assert_eq!(
+        cashier
+            .get(&app, "/admin/cajas/reportes.csv")
+            .await
+            .status(),
+        403
+    );
+}
+
+/// PASO 6.3 as the runbook writes it, in Chromium.
+#[actix_web::test]
+async fn paso_6_3_in_the_browser() {
+    let app = TestApp::spawn_as_admin().await;
+    a_night(&app).await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    app.create_user("jefa", Role::Admin);
+    browser.log_in(&app, "jefa").await;
+    browser.goto(&app, "/admin/cajas/reportes?jornada=1").await;
+    let header = browser.text("#reporte-cajas thead").await;
+    for shown in [
+        "Caja",
+        "Providers",
+        "Última sesión",
+        "Efectivo",
+        "Débito",
+        "Crédito",
+        "Transferencia",
+        "Ticket count",
+        "Diferencias",
+    ] {
+        assert!(header.contains(shown), "{shown} in {header}");
+    }
+    assert_eq!(
+        browser
+            .text("#reporte-cajas tr[data-caja='1'] [data-field=providers]")
+            .await,
+        "GETNET / KLAP"
+    );
+    browser.screenshots("reportes-cajas").await;
+    browser.close().await;
+}
