@@ -8,7 +8,10 @@ use super::{Jornada, JornadaError, JornadaSession, OpenSession};
 use crate::auth::SupervisorUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
+use crate::money::Pesos;
 use crate::payments::reconcile::{self, ProviderLine};
+use crate::reports::jornada::{self, Chart, Fallback, TopLine};
+use crate::reports::{self, CajaLine, Scope};
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -29,11 +32,29 @@ struct JornadaPage {
     opener: String,
     sessions: Vec<JornadaSession>,
     reconciliation: Vec<ProviderLine>,
+    cajas: Vec<CajaLine>,
+    top: TopLine,
+    fallbacks: Vec<Fallback>,
+    chart: Chart,
 }
 
 impl JornadaPage {
     fn local(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
         crate::web::local_time(at)
+    }
+
+    fn pesos(&self, amount: impl std::borrow::Borrow<i64>) -> Pesos {
+        Pesos::new(*amount.borrow()).unwrap_or_default()
+    }
+
+    /// "faltante $500", "sobrante $100" or "cuadra".
+    fn difference_words(&self, difference: impl std::borrow::Borrow<i64>) -> String {
+        let difference = *difference.borrow();
+        match difference {
+            0 => "cuadra".to_owned(),
+            d if d < 0 => format!("faltante {}", self.pesos(-d)),
+            d => format!("sobrante {}", self.pesos(d)),
+        }
     }
 }
 
@@ -51,11 +72,24 @@ pub async fn jornada_page(
         };
         let sessions = super::sessions(conn, id)?;
         let reconciliation = reconcile::of_jornada(conn, id)?;
-        Ok(Some((jornada, opener, sessions, reconciliation)))
+        let cajas = reports::cajas(conn, Scope::Jornada(id))?;
+        let fallbacks = jornada::fallbacks(conn, id)?;
+        let hours = jornada::hours(conn, id)?;
+        Ok(Some((
+            jornada,
+            opener,
+            sessions,
+            reconciliation,
+            cajas,
+            fallbacks,
+            hours,
+        )))
     })
     .await??;
-    let (jornada, opener, sessions, reconciliation) =
+    let (jornada, opener, sessions, reconciliation, cajas, fallbacks, hours) =
         found.ok_or(PageError::NotFound("la jornada"))?;
+    // Only the cajas that worked this jornada.
+    let cajas: Vec<CajaLine> = cajas.into_iter().filter(|c| c.sessions > 0).collect();
     html(
         StatusCode::OK,
         &JornadaPage {
@@ -64,6 +98,10 @@ pub async fn jornada_page(
             opener,
             sessions,
             reconciliation,
+            top: TopLine::of(&cajas),
+            cajas,
+            fallbacks,
+            chart: Chart::of(&hours),
         },
     )
 }

@@ -5,8 +5,9 @@
 //! a year of history is read as fast as a night.
 
 mod csv;
+pub mod jornada;
 mod pages;
 mod query;
 
 pub use pages::routes;
-pub use query::{CajaLine, Scope};
+pub use query::{CajaLine, Scope, cajas};

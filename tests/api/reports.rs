@@ -372,3 +372,52 @@ async fn paso_6_3_in_the_browser() {
     browser.screenshots("reportes-cajas").await;
     browser.close().await;
 }
+
+/// The jornada report: the owner's figures, each caja's cuadratura, the
+/// fallbacks and the sales per hour, against SQL over the sale rows.
+#[actix_web::test]
+async fn the_jornada_report_matches_the_sales() {
+    let app = TestApp::spawn_as_admin().await;
+    let (a, _) = a_night(&app).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let response = supervisor.get(&app, "/admin/jornadas/1").await;
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    let sold = "FROM sales s JOIN register_sessions rs ON rs.id = s.session_id WHERE rs.jornada_id = 1 AND s.voided_at IS NULL";
+    let total = app.count(&format!("SELECT sum(s.total_charged)::bigint AS n {sold}"));
+    let tickets = app.count(&format!("SELECT count(*) AS n {sold}"));
+    let card = app.count("SELECT coalesce(sum(p.amount_charged), 0)::bigint AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id JOIN register_sessions rs ON rs.id = s.session_id WHERE rs.jornada_id = 1 AND s.voided_at IS NULL AND p.method IN ('DEBITO', 'CREDITO')");
+    let dd = |field: &str| {
+        let at = page
+            .find(&format!("<dd data-field=\"{field}\">"))
+            .unwrap_or_else(|| panic!("{field}"));
+        let rest = &page[at..];
+        let start = rest.find('>').unwrap() + 1;
+        without_tags(&rest[start..rest.find("</dd>").unwrap()])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(dd("total"), pesos(total));
+    assert_eq!(dd("tickets"), tickets.to_string());
+    assert_eq!(dd("average"), pesos((total + tickets / 2) / tickets));
+    assert!(dd("card").starts_with(&pesos(card)), "{}", dd("card"));
+    assert!(page.contains(">faltante $500<"), "ana's faltante");
+    assert!(page.contains(">sobrante $100<"), "beto's sobrante");
+    assert!(
+        page.contains("TEST GETNET+KLAP: 1 pago(s) en KLAP"),
+        "the payment on the backup"
+    );
+    let hours = app.count(&format!("SELECT count(DISTINCT date_trunc('hour', s.created_at AT TIME ZONE 'America/Santiago')) AS n {sold}"));
+    assert_eq!(page.matches("<g data-hour=").count() as i64, hours);
+    assert!(page.contains(&format!("data-caja=\"{a}\"")));
+
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    app.create_user("jefa", Role::Admin);
+    browser.log_in(&app, "jefa").await;
+    browser.goto(&app, "/admin/jornadas/1").await;
+    browser.wait_text_prefix("h1", "Jornada #1").await;
+    browser.screenshots("jornada-reporte").await;
+    browser.close().await;
+}
