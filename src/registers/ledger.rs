@@ -70,3 +70,43 @@ pub fn movements(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<Movem
     .bind::<Integer, _>(session)
     .load(conn)
 }
+
+/// What the closing sheet adds to a session's summary: its jornada, the
+/// count by bills and coins, and who approved a difference over the limit.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ClosingExtras {
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub jornada_id: Option<i32>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
+    pub count_detail: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub approved_by: Option<String>,
+}
+
+impl ClosingExtras {
+    /// The count by denomination, largest first: (value, how many, subtotal).
+    pub fn denominations(&self) -> Vec<(i64, i64, i64)> {
+        let Some(detail) = self.count_detail.as_ref().and_then(|d| d.as_object()) else {
+            return Vec::new();
+        };
+        let mut rows: Vec<(i64, i64, i64)> = detail
+            .iter()
+            .filter_map(|(value, n)| {
+                let (value, n) = (value.parse::<i64>().ok()?, n.as_i64()?);
+                (n > 0).then(|| (value, n, value.saturating_mul(n)))
+            })
+            .collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+        rows
+    }
+}
+
+pub fn closing_extras(conn: &mut PgConnection, session: i32) -> QueryResult<ClosingExtras> {
+    diesel::sql_query(
+        "SELECT rs.jornada_id, rs.cash_count_detail AS count_detail, u.name AS approved_by
+           FROM register_sessions rs LEFT JOIN users u ON u.id = rs.difference_approved_by
+          WHERE rs.id = $1",
+    )
+    .bind::<Integer, _>(session)
+    .get_result(conn)
+}

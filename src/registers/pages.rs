@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::Audience;
 use super::actor::{CloseSession, OpenSession, VoidSale};
-use super::ledger::{self, MovementLine, SaleLine};
+use super::ledger::{self, ClosingExtras, MovementLine, SaleLine};
 use super::live::LiveSession;
 use super::sale::PaymentMethod;
 use super::snapshot::Snapshot;
@@ -510,6 +510,7 @@ struct SessionPage {
     reconciliation: Vec<ProviderLine>,
     sales: Vec<SaleLine>,
     movements: Vec<MovementLine>,
+    extras: ClosingExtras,
     notice: Option<String>,
 }
 
@@ -566,12 +567,13 @@ pub async fn session_page(
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, PageError> {
     let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
-    let (session, reconciliation, sales, movements) = db::run(&state.pool, move |conn| {
+    let (session, reconciliation, sales, movements, extras) = db::run(&state.pool, move |conn| {
         Ok::<_, diesel::result::Error>((
             store::session_summary(conn, id)?,
             reconcile::of_session(conn, id)?,
             ledger::sales(conn, id)?,
             ledger::movements(conn, id)?,
+            ledger::closing_extras(conn, id)?,
         ))
     })
     .await?
@@ -593,6 +595,7 @@ pub async fn session_page(
             reconciliation,
             sales,
             movements,
+            extras,
             notice: query
                 .aviso
                 .parse::<i64>()

@@ -550,6 +550,11 @@ async fn a_cashier_counts_by_denomination_and_the_closed_caja_keeps_its_totals()
     pos.click("#conteo button[type=submit]").await;
     pos.wait_text_prefix("h1", "Sesión #1").await;
     assert_eq!(pos.text("#diferencia").await, "$0");
+    // The closing sheet: its jornada and the count as it was made.
+    assert!(pos.text("#estado").await.contains("jornada #1"));
+    let counted = pos.text("#conteo-detalle tbody").await;
+    assert!(counted.contains("$20.000 3 $60.000"), "{counted}");
+    assert!(counted.contains("$1.000 2 $2.000"), "{counted}");
     assert_eq!(
         pos.script("return document.querySelectorAll('[data-print]').length")
             .await,
