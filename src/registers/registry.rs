@@ -413,7 +413,8 @@ impl Registers {
                 pending = presence.pending,
                 "POS presence changed"
             );
-            entry.shared.publish(Push::pos(id.0, &presence));
+            // For the floor only: the POS does not need to hear of itself.
+            let _ = entry.shared.floor.send(Push::pos(id.0, &presence));
         }
     }
 

@@ -196,6 +196,18 @@ impl Browser {
         panic!("{css}: expected {wanted:?}, still {seen:?} after 15 s");
     }
 
+    /// Waits until `js` (an expression) is true in the page, as a live page gets there.
+    pub async fn wait_true(&self, js: &str) {
+        for _ in 0..150 {
+            if self.script(&format!("return Boolean({js})")).await == serde_json::Value::Bool(true)
+            {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("still not true after 15 s: {js}");
+    }
+
     /// Runs a script in the page and returns what it returns.
     pub async fn script(&self, js: &str) -> serde_json::Value {
         self.client.execute(js, vec![]).await.expect(js)

@@ -665,10 +665,10 @@ async fn a_hanging_getnet_sale_completes_on_klap_and_the_floor_shows_the_fallbac
     floor
         .wait_text(&format!("{tile} [data-field=total]"), "$14.345")
         .await;
-    let settled = floor
-        .script("return document.querySelector(\"[data-caja='1'] [data-field=attempts]\") === null")
+    // Nothing left to resolve.
+    floor
+        .wait_true("document.querySelector(\"[data-caja='1'] [data-field=attempts]\") === null")
         .await;
-    assert_eq!(settled, Value::Bool(true), "nothing left to resolve");
     assert_eq!(
         app.count("SELECT count(*) AS n FROM card_attempts WHERE id = 3 AND status = 'CANCELLED' AND resolved_by IS NOT NULL"),
         1
