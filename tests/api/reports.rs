@@ -421,3 +421,34 @@ async fn the_jornada_report_matches_the_sales() {
     browser.screenshots("jornada-reporte").await;
     browser.close().await;
 }
+
+/// A report with an open session follows the floor: a sale shows on it
+/// without a reload.
+#[actix_web::test]
+async fn an_open_session_updates_the_report_live() {
+    let app = TestApp::spawn_as_admin().await;
+    let (a, _) = a_night(&app).await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    app.create_user("jefa", Role::Admin);
+    browser.log_in(&app, "jefa").await;
+    browser.goto(&app, "/admin/cajas/reportes").await;
+    let cell = format!("#reporte-cajas tr[data-caja='{a}'] [data-field=DEBITO]");
+    browser.wait_text(&cell, "$2.500").await;
+    browser.script("window.notReloaded = true").await;
+    let ana = app.visitor("ana", Role::Cajero).await;
+    assert_eq!(
+        sell(&app, &ana, a, &card(1_000, "DEBITO", "GETNET"))
+            .await
+            .0,
+        201
+    );
+    browser.wait_text(&cell, "$3.500").await;
+    assert_eq!(
+        browser.script("return window.notReloaded === true").await,
+        serde_json::json!(true),
+        "updated in place"
+    );
+    browser.close().await;
+}
