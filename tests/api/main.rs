@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod cajas;
 mod cli;
+mod deploy;
 mod embedded;
 mod fanout;
 mod fit;
