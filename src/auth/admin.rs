@@ -12,6 +12,7 @@ use super::csrf::{CsrfForm, NoFields};
 use super::logins::{self, OpenLogin};
 use super::password::{Password, Pin};
 use super::user::{self, Role, User, UserError, UserId, UserName};
+use crate::cajas::form::FieldErrors;
 use crate::db;
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, local_time, redirect_see_other};
@@ -67,7 +68,7 @@ struct ShowPage {
     own_login: uuid::Uuid,
     notice: Option<&'static str>,
     /// What was refused, by field, after a change that did not go through.
-    errors: Vec<(&'static str, String)>,
+    errors: FieldErrors,
 }
 
 impl ShowPage {
@@ -76,10 +77,7 @@ impl ShowPage {
     }
 
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, message)| message.as_str())
+        self.errors.get(field)
     }
 
     fn is_self(&self) -> bool {
@@ -121,6 +119,47 @@ async fn show(
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
+    let notice = notice_of(&query.aviso);
+    user_page(
+        &admin,
+        &state,
+        id,
+        StatusCode::OK,
+        notice,
+        FieldErrors::default(),
+    )
+    .await
+}
+
+/// The user's page again, 422, with what was refused beside its field.
+async fn refused(
+    admin: &AdminUser,
+    state: &AppState,
+    id: UserId,
+    field: &'static str,
+    message: String,
+) -> Result<HttpResponse, PageError> {
+    let errors = FieldErrors::single(field, message);
+    user_page(
+        admin,
+        state,
+        id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        errors,
+    )
+    .await
+}
+
+/// A user's page: the account, its changes and its open logins.
+async fn user_page(
+    admin: &AdminUser,
+    state: &AppState,
+    id: UserId,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    errors: FieldErrors,
+) -> Result<HttpResponse, PageError> {
     let (idle, absolute) = (state.auth.idle, state.auth.absolute);
     let (user, open) = db::run(&state.pool, move |conn| {
         let user = user::find(conn, id)?;
@@ -132,41 +171,14 @@ async fn show(
         other => other.into(),
     })?;
     html(
-        StatusCode::OK,
+        status,
         &ShowPage {
             chrome: admin.chrome(),
             user,
             logins: open,
             own_login: admin.login,
-            notice: notice_of(&query.aviso),
-            errors: Vec::new(),
-        },
-    )
-}
-
-/// The user's page again, 422, with what was refused beside its field.
-async fn refused(
-    admin: &AdminUser,
-    state: &AppState,
-    id: UserId,
-    field: &'static str,
-    message: String,
-) -> Result<HttpResponse, PageError> {
-    let (idle, absolute) = (state.auth.idle, state.auth.absolute);
-    let (user, open) = db::run(&state.pool, move |conn| {
-        let user = user::find(conn, id)?;
-        Ok::<_, diesel::result::Error>((user, logins::open_of(conn, id, idle, absolute)?))
-    })
-    .await??;
-    html(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &ShowPage {
-            chrome: admin.chrome(),
-            user,
-            logins: open,
-            own_login: admin.login,
-            notice: None,
-            errors: vec![(field, message)],
+            notice,
+            errors,
         },
     )
 }
@@ -274,15 +286,12 @@ fn user_error(err: UserError) -> PageError {
 struct NewPage {
     chrome: Option<Chrome>,
     form: NewUserForm,
-    errors: Vec<(&'static str, String)>,
+    errors: FieldErrors,
 }
 
 impl NewPage {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, message)| message.as_str())
+        self.errors.get(field)
     }
 
     fn roles(&self) -> &'static [Role] {
@@ -310,7 +319,7 @@ async fn new_form(admin: AdminUser) -> Result<HttpResponse, PageError> {
                 role: Role::Cajero.as_str().to_owned(),
                 ..Default::default()
             },
-            errors: Vec::new(),
+            errors: FieldErrors::default(),
         },
     )
 }
@@ -322,24 +331,24 @@ async fn create(
     form: CsrfForm<NewUserForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut form = form.0;
-    let mut errors = Vec::new();
-    let name = UserName::parse(&form.name).map_err(|err| errors.push(("name", err.to_string())));
+    let mut errors = FieldErrors::default();
+    let name = UserName::parse(&form.name).map_err(|err| errors.add("name", err.to_string()));
     let role = form
         .role
         .parse::<Role>()
-        .map_err(|_| errors.push(("role", "Elige un rol.".to_owned())));
+        .map_err(|_| errors.add("role", "Elige un rol."));
     let password = if form.password != form.password_again {
-        errors.push(("password", "Las dos contraseñas no coinciden.".to_owned()));
+        errors.add("password", "Las dos contraseñas no coinciden.");
         Err(())
     } else {
         Password::parse(std::mem::take(&mut form.password))
-            .map_err(|err| errors.push(("password", err.to_string())))
+            .map_err(|err| errors.add("password", err.to_string()))
     };
     let pin = match form.pin.trim() {
         "" => Ok(None),
         typed => Pin::parse(typed.to_owned())
             .map(Some)
-            .map_err(|err| errors.push(("pin", err.to_string()))),
+            .map_err(|err| errors.add("pin", err.to_string())),
     };
     let (Ok(name), Ok(role), Ok(password), Ok(pin)) = (name, role, password, pin) else {
         return refused_new(&admin, form, errors);
@@ -365,7 +374,7 @@ async fn create(
         }
         Err(UserError::NameTaken(taken)) => {
             let message = format!("Ya existe un usuario llamado {taken}.");
-            refused_new(&admin, form, vec![("name", message)])
+            refused_new(&admin, form, FieldErrors::single("name", message))
         }
         Err(err) => Err(user_error(err)),
     }
@@ -374,7 +383,7 @@ async fn create(
 fn refused_new(
     admin: &AdminUser,
     mut form: NewUserForm,
-    errors: Vec<(&'static str, String)>,
+    errors: FieldErrors,
 ) -> Result<HttpResponse, PageError> {
     // Secrets are never sent back.
     form.password.clear();

@@ -65,6 +65,13 @@ impl FieldErrors {
         self.0.len()
     }
 
+    /// Each field with its message, in the fields' order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0
+            .iter()
+            .map(|(field, message)| (*field, message.as_str()))
+    }
+
     pub fn single(field: &'static str, message: impl Into<String>) -> Self {
         let mut errors = Self::default();
         errors.add(field, message);

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::csv::Csv;
 use super::query::{self, CajaLine, JornadaChoice, Scope};
 use crate::auth::SupervisorUser;
+use crate::cajas::form::FieldErrors;
 use crate::db;
 use crate::money::Pesos;
 use crate::startup::AppState;
@@ -31,20 +32,15 @@ pub struct Filters {
 impl Filters {
     /// The scope asked for, with what was wrong in it by field; `None`
     /// when nothing was asked (the open or last jornada then).
-    fn scope(&self) -> (Option<Scope>, Vec<(&'static str, String)>) {
-        let mut errors = Vec::new();
+    fn scope(&self) -> (Option<Scope>, FieldErrors) {
+        let mut errors = FieldErrors::default();
         let mut date = |field: &'static str, raw: &str| -> Option<NaiveDate> {
             let raw = raw.trim();
             if raw.is_empty() {
                 return None;
             }
             NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .map_err(|_| {
-                    errors.push((
-                        field,
-                        "Fecha no válida: usa el formato AAAA-MM-DD.".to_owned(),
-                    ))
-                })
+                .map_err(|_| errors.add(field, "Fecha no válida: usa el formato AAAA-MM-DD."))
                 .ok()
         };
         let (from, to) = (date("desde", &self.desde), date("hasta", &self.hasta));
@@ -53,10 +49,7 @@ impl Filters {
         }
         match (from, to) {
             (Some(from), Some(to)) if to < from => {
-                errors.push((
-                    "hasta",
-                    "La fecha final es anterior a la inicial.".to_owned(),
-                ));
+                errors.add("hasta", "La fecha final es anterior a la inicial.");
                 return (None, errors);
             }
             (Some(from), Some(to)) => return (Some(Scope::Dates { from, to }), errors),
@@ -72,7 +65,7 @@ impl Filters {
         match jornada.parse::<i32>() {
             Ok(id) if id > 0 => (Some(Scope::Jornada(id)), errors),
             _ => {
-                errors.push(("jornada", "Elige una jornada de la lista.".to_owned()));
+                errors.add("jornada", "Elige una jornada de la lista.");
                 (None, errors)
             }
         }
@@ -84,19 +77,16 @@ struct Report {
     scope: Option<Scope>,
     lines: Vec<CajaLine>,
     jornadas: Vec<JornadaChoice>,
-    errors: Vec<(&'static str, String)>,
+    errors: FieldErrors,
 }
 
 async fn report(state: &AppState, filters: &Filters) -> Result<Report, PageError> {
     let (asked, mut errors) = filters.scope();
     let report = db::run(&state.pool, move |conn| {
-        let mut errors = Vec::new();
+        let mut unknown = None;
         let scope = match asked {
             Some(Scope::Jornada(id)) if !query::jornada_exists(conn, id)? => {
-                errors.push((
-                    "jornada",
-                    format!("No existe la jornada #{id}: se muestra la actual."),
-                ));
+                unknown = Some(format!("No existe la jornada #{id}: se muestra la actual."));
                 query::current_jornada(conn)?.map(Scope::Jornada)
             }
             Some(scope) => Some(scope),
@@ -106,11 +96,13 @@ async fn report(state: &AppState, filters: &Filters) -> Result<Report, PageError
             Some(scope) => query::cajas(conn, scope)?,
             None => Vec::new(),
         };
-        Ok::<_, diesel::result::Error>((scope, lines, query::jornadas(conn, 60)?, errors))
+        Ok::<_, diesel::result::Error>((scope, lines, query::jornadas(conn, 60)?, unknown))
     })
     .await??;
-    let (scope, lines, jornadas, found) = report;
-    errors.extend(found);
+    let (scope, lines, jornadas, unknown) = report;
+    if let Some(message) = unknown {
+        errors.add("jornada", message);
+    }
     Ok(Report {
         scope,
         lines,
@@ -172,11 +164,7 @@ impl ReportPage {
     }
 
     fn error(&self, field: &str) -> Option<&str> {
-        self.report
-            .errors
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
+        self.report.errors.get(field)
     }
 
     fn title(&self) -> String {
@@ -282,7 +270,7 @@ async fn csv(
 ) -> Result<HttpResponse, PageError> {
     let filters = filters.into_inner();
     let report = report(&state, &filters).await?;
-    if let Some((field, message)) = report.errors.first() {
+    if let Some((field, message)) = report.errors.iter().next() {
         return Err(PageError::BadRequest(format!("{field}: {message}")));
     }
     let mut out = Csv::new(&COLUMNS);
