@@ -29,6 +29,7 @@ pub mod store;
 
 pub use actor::RegisterActor;
 pub use audience::Audience;
+pub use pages::{SessionSheet, session_sheet};
 pub use registry::Registers;
 pub use snapshot::Snapshot;
 

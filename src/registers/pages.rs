@@ -566,36 +566,16 @@ pub async fn session_page(
     id: web::Path<String>,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
-    let (session, reconciliation, sales, movements, extras) = db::run(&state.pool, move |conn| {
-        Ok::<_, diesel::result::Error>((
-            store::session_summary(conn, id)?,
-            reconcile::of_session(conn, id)?,
-            ledger::sales(conn, id)?,
-            ledger::movements(conn, id)?,
-            ledger::closing_extras(conn, id)?,
-        ))
-    })
-    .await?
-    .map_err(|err| match err {
-        diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
-        other => other.into(),
-    })?;
-    if !current.user.role.includes(Role::Supervisor) && session.opened_by != Some(current.user.id.0)
-    {
-        return Err(PageError::Forbidden(
-            "Esta sesión es de otra persona.".into(),
-        ));
-    }
+    let sheet = session_sheet(&current, &state, &id).await?;
     html(
         StatusCode::OK,
         &SessionPage {
             chrome: current.chrome(),
-            session,
-            reconciliation,
-            sales,
-            movements,
-            extras,
+            session: sheet.session,
+            reconciliation: sheet.reconciliation,
+            sales: sheet.sales,
+            movements: sheet.movements,
+            extras: sheet.extras,
             notice: query
                 .aviso
                 .parse::<i64>()
@@ -603,6 +583,58 @@ pub async fn session_page(
                 .map(|sale| format!("Venta #{sale} anulada.")),
         },
     )
+}
+
+/// Everything a session's closing sheet shows.
+pub struct SessionSheet {
+    pub session: SessionSummary,
+    pub reconciliation: Vec<ProviderLine>,
+    pub sales: Vec<SaleLine>,
+    pub movements: Vec<MovementLine>,
+    pub extras: ClosingExtras,
+}
+
+impl SessionSheet {
+    /// Whether `viewer` sees the sheet blind: a blind count hides the
+    /// totals and the expected cash from the cashier until the session is
+    /// closed (supervisors see them).
+    pub fn is_blind_for(&self, viewer: &CurrentUser) -> bool {
+        !viewer.user.role.includes(Role::Supervisor)
+            && self.session.blind_count
+            && self.session.status == "OPEN"
+    }
+}
+
+/// The sheet of session `id` (as typed in the path), for a supervisor or
+/// the cashier who opened it.
+pub async fn session_sheet(
+    current: &CurrentUser,
+    state: &AppState,
+    id: &str,
+) -> Result<SessionSheet, PageError> {
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
+    let sheet = db::run(&state.pool, move |conn| {
+        Ok::<_, diesel::result::Error>(SessionSheet {
+            session: store::session_summary(conn, id)?,
+            reconciliation: reconcile::of_session(conn, id)?,
+            sales: ledger::sales(conn, id)?,
+            movements: ledger::movements(conn, id)?,
+            extras: ledger::closing_extras(conn, id)?,
+        })
+    })
+    .await?
+    .map_err(|err| match err {
+        diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
+        other => other.into(),
+    })?;
+    if !current.user.role.includes(Role::Supervisor)
+        && sheet.session.opened_by != Some(current.user.id.0)
+    {
+        return Err(PageError::Forbidden(
+            "Esta sesión es de otra persona.".into(),
+        ));
+    }
+    Ok(sheet)
 }
 
 #[derive(Debug, Default, Deserialize)]

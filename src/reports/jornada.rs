@@ -109,6 +109,31 @@ pub fn hours(conn: &mut PgConnection, jornada: i32) -> QueryResult<Vec<Hour>> {
     )
     .bind::<Integer, _>(jornada)
     .load(conn)
+    .map(every_hour)
+}
+
+/// The hours from the first sale's to the last's, the quiet ones included
+/// (with nothing sold), so a night's chart and its CSV keep the time axis.
+fn every_hour(sold: Vec<Hour>) -> Vec<Hour> {
+    let (Some(first), Some(last)) = (sold.first(), sold.last()) else {
+        return sold;
+    };
+    let (first, last) = (first.hour, last.hour);
+    let mut sold = sold.into_iter().peekable();
+    let mut hours = Vec::new();
+    let mut hour = first;
+    while hour <= last {
+        match sold.next_if(|h| h.hour == hour) {
+            Some(h) => hours.push(h),
+            None => hours.push(Hour {
+                hour,
+                tickets: 0,
+                total: 0,
+            }),
+        }
+        hour += chrono::Duration::hours(1);
+    }
+    hours
 }
 
 /// One bar of the chart, in the SVG's units.
@@ -119,6 +144,9 @@ pub struct Bar {
     pub width: i64,
     pub height: i64,
     pub label: String,
+    /// Whether the hour's label is written under it (every hour on a
+    /// night's chart, every second or third on a longer one).
+    pub labelled: bool,
     pub value: String,
 }
 
@@ -137,17 +165,23 @@ impl Chart {
         // At least a night's twelve slots: one busy hour is not one wall of blue.
         let n = hours.len().max(12) as i64;
         let slot = Self::WIDTH / n;
+        let every = (n + 15) / 16;
         let bars = hours
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let height = (h.total * (Self::BASE - 20) / most).max(1);
+                // A sold hour is never invisible; a quiet one has no bar.
+                let height = match h.total {
+                    0 => 0,
+                    total => (total * (Self::BASE - 20) / most).max(1),
+                };
                 Bar {
                     x: i as i64 * slot + slot / 8,
                     y: Self::BASE - height,
                     width: (slot * 3 / 4).max(2),
                     height,
                     label: h.hour.format("%H:00").to_string(),
+                    labelled: i as i64 % every == 0,
                     value: format!(
                         "{} · {} ventas",
                         Pesos::new(h.total).unwrap_or_default(),
@@ -189,6 +223,34 @@ mod tests {
         assert_eq!(chart.bars[1].height, 1, "a small hour is still seen");
         assert_eq!(chart.bars[0].label, "23:00");
         assert_eq!(chart.bars[0].value, "$30.000 · 3 ventas");
+    }
+
+    #[test]
+    fn quiet_hours_between_sales_are_kept_on_the_axis() {
+        let at = |d: u32, h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, d)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let sold = |hour, tickets| Hour {
+            hour,
+            tickets,
+            total: tickets * 1_000,
+        };
+        let hours = every_hour(vec![sold(at(28, 23), 2), sold(at(29, 2), 1)]);
+        let axis: Vec<_> = hours.iter().map(|h| (h.hour, h.tickets)).collect();
+        assert_eq!(
+            axis,
+            vec![
+                (at(28, 23), 2),
+                (at(29, 0), 0),
+                (at(29, 1), 0),
+                (at(29, 2), 1)
+            ]
+        );
+        assert_eq!(Chart::of(&hours).bars[1].height, 0);
+        assert!(every_hour(Vec::new()).is_empty());
     }
 
     #[test]

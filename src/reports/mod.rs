@@ -4,10 +4,16 @@
 //! sessions' counters (kept equal to their sale rows by the write path), so
 //! a year of history is read as fast as a night.
 
+mod closing;
 mod csv;
 pub mod jornada;
 mod pages;
 mod query;
 
-pub use pages::routes;
+/// The reports' pages and exports.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    pages::routes(cfg);
+    closing::routes(cfg);
+}
+
 pub use query::{CajaLine, Scope, cajas};

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::csv::Csv;
+use super::jornada;
 use super::query::{self, CajaLine, JornadaChoice, Scope};
 use crate::auth::SupervisorUser;
 use crate::cajas::form::FieldErrors;
@@ -17,7 +18,11 @@ use crate::web::{Chrome, PageError, html, local_time};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/cajas/reportes", web::get().to(page))
-        .route("/admin/cajas/reportes.csv", web::get().to(csv));
+        .route("/admin/cajas/reportes.csv", web::get().to(csv))
+        .route(
+            "/admin/jornadas/{id}/ventas-por-hora.csv",
+            web::get().to(hours_csv),
+        );
 }
 
 /// The filters as typed (kept to fill the form again).
@@ -339,11 +344,51 @@ async fn csv(
         ),
         None => "reporte_cajas.csv".to_owned(),
     };
-    Ok(HttpResponse::Ok()
+    Ok(attachment(&name, out))
+}
+
+/// GET /admin/jornadas/{id}/ventas-por-hora.csv: the chart's figures, hour
+/// by hour (the venue's clock), with a total row.
+async fn hours_csv(
+    _supervisor: SupervisorUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la jornada"))?;
+    let hours = db::run(&state.pool, move |conn| {
+        if !query::jornada_exists(conn, id)? {
+            return Ok(None);
+        }
+        jornada::hours(conn, id).map(Some)
+    })
+    .await??
+    .ok_or(PageError::NotFound("la jornada"))?;
+    let mut out = Csv::new(&["hora", "ventas", "total"]);
+    for h in &hours {
+        out.row([
+            h.hour.format("%d-%m-%Y %H:00").to_string(),
+            h.tickets.to_string(),
+            h.total.to_string(),
+        ]);
+    }
+    out.row([
+        "TOTAL".to_owned(),
+        hours.iter().map(|h| h.tickets).sum::<i64>().to_string(),
+        hours.iter().map(|h| h.total).sum::<i64>().to_string(),
+    ]);
+    Ok(attachment(
+        &format!("ventas_por_hora_jornada_{id}.csv"),
+        out,
+    ))
+}
+
+/// A CSV as a download named `name`.
+pub(super) fn attachment(name: &str, csv: Csv) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{name}\""),
         ))
-        .body(out.into_string()))
+        .body(csv.into_string())
 }

@@ -255,6 +255,34 @@ impl Browser {
             .unwrap_or(0) as u32
     }
 
+    /// Lays the page out as Chromium prints it on paper `width_px` CSS
+    /// pixels wide (80 mm is 302 px, A4 less its margins about 718 px).
+    pub async fn emulate_print(&self, width_px: u32) {
+        self.devtools(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width_px, "height": 1200, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await;
+        self.devtools("Emulation.setEmulatedMedia", json!({"media": "print"}))
+            .await;
+    }
+
+    /// Back to the screen and the window's own size.
+    pub async fn emulate_screen(&self) {
+        self.devtools("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await;
+        self.devtools("Emulation.setEmulatedMedia", json!({"media": ""}))
+            .await;
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    async fn devtools(&self, cmd: &'static str, params: serde_json::Value) {
+        self.client
+            .issue_cmd(DevTools { cmd, params })
+            .await
+            .unwrap_or_else(|err| panic!("{cmd}: {err}"));
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
@@ -351,4 +379,29 @@ async fn paso_6_1_in_the_browser() {
     assert_eq!(browser.value("#name").await, "Barra renombrada");
     browser.screenshot("caja-editar-error").await;
     browser.close().await;
+}
+
+/// chromedriver's `goog/cdp/execute`: a DevTools command in the session.
+#[derive(Debug)]
+struct DevTools {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({"cmd": self.cmd, "params": self.params});
+        (http::Method::POST, Some(body.to_string()))
+    }
 }

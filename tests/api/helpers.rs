@@ -590,6 +590,13 @@ impl TestApp {
             .unwrap()
             .n
     }
+
+    /// Runs one statement (a test arranging rows as time would have).
+    pub fn execute(&self, sql: &str) -> usize {
+        diesel::sql_query(sql)
+            .execute(&mut self.conn())
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+    }
 }
 
 impl TestApp {

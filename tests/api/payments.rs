@@ -314,11 +314,11 @@ async fn a_hanging_primary_times_out_and_the_same_sale_completes_on_the_backup_o
         .unwrap();
     let klap_row = row_of(&page, "KLAP");
     assert!(
-        klap_row.contains("<td data-field=\"approved\">1</td>") && klap_row.contains("$12.345"),
+        klap_row.contains("data-field=\"approved\">1</td>") && klap_row.contains("$12.345"),
         "{klap_row}"
     );
     assert!(
-        klap_row.contains("<td data-field=\"fallbacks\">1</td>"),
+        klap_row.contains("data-field=\"fallbacks\">1</td>"),
         "{klap_row}"
     );
     let jornada = app.count("SELECT id::bigint AS n FROM jornadas");
@@ -646,7 +646,7 @@ async fn a_restart_leaves_a_pending_attempt_unknown_and_it_is_resolved_and_count
         )),
         "{page}"
     );
-    assert!(row_of(&page, "GETNET").contains("<td data-field=\"unanswered\">1</td>"));
+    assert!(row_of(&page, "GETNET").contains("data-field=\"unanswered\">1</td>"));
     // The terminal did charge it: approved by hand, with a key; the retry is the same answer.
     let body = json!({"key": key(), "outcome": "approved", "authorization_code": "778899"});
     let (status, first) = resolve(&app, &cashier, caja, id, body.clone()).await;

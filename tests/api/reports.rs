@@ -452,3 +452,304 @@ async fn an_open_session_updates_the_report_live() {
     );
     browser.close().await;
 }
+
+/// A CSV download parsed into rows (BOM, `;`, CRLF), after checking it is one.
+async fn csv_rows(app: &TestApp, who: &Visitor, path: &str) -> Vec<Vec<String>> {
+    let response = who.get(app, path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with('\u{FEFF}'), "a BOM for spreadsheets");
+    text.trim_start_matches('\u{FEFF}')
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(';').map(str::to_owned).collect())
+        .collect()
+}
+
+/// The closing sheet as CSV: every figure equals the rows it sums, and only
+/// who may read the sheet gets it.
+#[actix_web::test]
+async fn the_closing_sheet_exports_as_csv_equal_to_the_rows() {
+    let app = TestApp::spawn_as_admin().await;
+    let (a, _) = a_night(&app).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let session = app.count(&format!(
+        "SELECT min(id)::bigint AS n FROM register_sessions WHERE register_id = {a}"
+    ));
+    let rows = csv_rows(
+        &app,
+        &supervisor,
+        &format!("/caja/session/{session}/cierre.csv"),
+    )
+    .await;
+    assert_eq!(
+        rows[0],
+        ["seccion", "concepto", "detalle", "cantidad", "monto"]
+    );
+    let amount = |section: &str, what: &str| -> i64 {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == section && r[1] == what)
+            .unwrap_or_else(|| panic!("{section} {what}"));
+        row[4]
+            .parse()
+            .unwrap_or_else(|_| panic!("{section} {what}: {row:?}"))
+    };
+    let of_session = |sql: &str| app.count(&sql.replace("$S", &session.to_string()));
+    for method in ["EFECTIVO", "DEBITO", "CREDITO", "TRANSFERENCIA"] {
+        assert_eq!(
+            amount("ventas", method),
+            of_session(&format!(
+                "SELECT coalesce(sum(p.amount_charged), 0)::bigint AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id WHERE s.session_id = $S AND s.voided_at IS NULL AND p.method = '{method}'"
+            )),
+            "{method}"
+        );
+    }
+    let counted = of_session("SELECT cash_count AS n FROM register_sessions WHERE id = $S");
+    let expected = of_session(
+        "SELECT (initial_cash + cash_sales + cash_in - cash_out) AS n FROM register_sessions WHERE id = $S",
+    );
+    assert_eq!(amount("efectivo", "contado"), counted);
+    assert_eq!(amount("efectivo", "esperado"), expected);
+    assert_eq!(amount("efectivo", "diferencia"), counted - expected);
+    assert_eq!(amount("efectivo", "diferencia"), -500, "ana's faltante");
+    assert_eq!(
+        amount("efectivo", "retiros"),
+        of_session(
+            "SELECT coalesce(sum(amount), 0)::bigint AS n FROM cash_movements WHERE session_id = $S AND kind = 'RETIRO'"
+        )
+    );
+    let sales: Vec<_> = rows.iter().filter(|r| r[0] == "venta").collect();
+    assert_eq!(
+        sales.len() as i64,
+        of_session("SELECT count(*) AS n FROM sales WHERE session_id = $S")
+    );
+    let voided: Vec<_> = sales.iter().filter(|r| r[1].ends_with("anulada")).collect();
+    assert_eq!(voided.len(), 1);
+    assert!(
+        voided[0][2].contains("por supervisora: error"),
+        "{:?}",
+        voided[0]
+    );
+    let registered: i64 = sales
+        .iter()
+        .filter(|r| r[1].ends_with("registrada"))
+        .map(|r| r[4].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(
+        registered,
+        of_session(
+            "SELECT sum(total_charged)::bigint AS n FROM sales WHERE session_id = $S AND voided_at IS NULL"
+        )
+    );
+    let klap = rows
+        .iter()
+        .find(|r| r[0] == "proveedor" && r[1] == "KLAP" && r[2] == "aprobados")
+        .expect("the backup's line");
+    assert_eq!((klap[3].as_str(), klap[4].as_str()), ("1", "5500"));
+
+    // Another cashier may not read it; a session that does not exist is a 404.
+    let other = app.visitor("carla", Role::Cajero).await;
+    let path = format!("/caja/session/{session}/cierre.csv");
+    assert_eq!(other.get(&app, &path).await.status(), 403);
+    assert_eq!(
+        supervisor
+            .get(&app, "/caja/session/999/cierre.csv")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        supervisor
+            .get(&app, "/caja/session/x/cierre.csv")
+            .await
+            .status(),
+        404
+    );
+}
+
+/// A session opened before midnight belongs to the day it opened, whole;
+/// the jornada's hours run on past midnight, quiet hours included, and the
+/// hourly CSV equals the chart and the rows.
+#[actix_web::test]
+async fn a_session_across_midnight_counts_on_the_day_it_opened() {
+    let app = TestApp::spawn_as_admin().await;
+    let (a, b) = a_night(&app).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let at = |local: &str| format!("(timestamp '{local}' AT TIME ZONE 'America/Santiago')");
+    // Ana from 23:30 to 02:10, her sales at 23:40, 00:25, 02:05 (none at 01:00);
+    // Beto from 00:15, the next day.
+    app.execute(&format!(
+        "UPDATE register_sessions SET opened_at = {}, closed_at = {} WHERE register_id = {a} AND jornada_id = 1",
+        at("2026-03-14 23:30"),
+        at("2026-03-15 02:10")
+    ));
+    app.execute(&format!(
+        "UPDATE sales s SET created_at = CASE (SELECT count(*) FROM sales o WHERE o.session_id = s.session_id AND o.id < s.id) % 3
+             WHEN 0 THEN {} WHEN 1 THEN {} ELSE {} END
+           FROM register_sessions rs WHERE rs.id = s.session_id AND rs.register_id = {a} AND rs.jornada_id = 1",
+        at("2026-03-14 23:40"),
+        at("2026-03-15 00:25"),
+        at("2026-03-15 02:05")
+    ));
+    app.execute(&format!(
+        "UPDATE register_sessions SET opened_at = {}, closed_at = {} WHERE register_id = {b} AND jornada_id = 1",
+        at("2026-03-15 00:15"),
+        at("2026-03-15 03:00")
+    ));
+    app.execute(&format!(
+        "UPDATE sales s SET created_at = {} FROM register_sessions rs WHERE rs.id = s.session_id AND rs.register_id = {b} AND rs.jornada_id = 1",
+        at("2026-03-15 00:30")
+    ));
+
+    let on = |day: &str, caja: i32, method: &str| {
+        app.count(&format!(
+            "SELECT coalesce(sum(p.amount_charged), 0)::bigint AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id JOIN register_sessions rs ON rs.id = s.session_id
+              WHERE rs.register_id = {caja} AND (rs.opened_at AT TIME ZONE 'America/Santiago')::date = '{day}' AND s.voided_at IS NULL AND p.method = '{method}'"
+        ))
+    };
+    for day in ["2026-03-14", "2026-03-15"] {
+        let page = supervisor
+            .get(
+                &app,
+                &format!("/admin/cajas/reportes?desde={day}&hasta={day}"),
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        for caja in [a, b] {
+            for method in ["EFECTIVO", "DEBITO", "CREDITO", "TRANSFERENCIA"] {
+                assert_eq!(
+                    cell(&page, &caja.to_string(), method),
+                    pesos(on(day, caja, method)),
+                    "caja {caja} {method} on {day}"
+                );
+            }
+        }
+    }
+    assert!(
+        on("2026-03-14", a, "EFECTIVO") > 0,
+        "ana's night is on the 14th"
+    );
+    assert_eq!(on("2026-03-15", a, "EFECTIVO"), 0, "and not on the 15th");
+
+    // The jornada's hours: 23:00 to 03:00 of the 15th... ana's and beto's sales, 01:00 quiet.
+    let page = supervisor
+        .get(&app, "/admin/jornadas/1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let labels: Vec<&str> = page
+        .match_indices("<g data-hour=\"")
+        .map(|(i, m)| &page[i + m.len()..i + m.len() + 5])
+        .collect();
+    assert_eq!(labels, ["23:00", "00:00", "01:00", "02:00"]);
+    let rows = csv_rows(&app, &supervisor, "/admin/jornadas/1/ventas-por-hora.csv").await;
+    assert_eq!(rows[0], ["hora", "ventas", "total"]);
+    let by_hour = |hour: &str| {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM sales s JOIN register_sessions rs ON rs.id = s.session_id
+              WHERE rs.jornada_id = 1 AND s.voided_at IS NULL
+                AND to_char(s.created_at AT TIME ZONE 'America/Santiago', 'DD-MM-YYYY HH24:00') = '{hour}'"
+        ))
+    };
+    let hours: Vec<&str> = rows[1..rows.len() - 1]
+        .iter()
+        .map(|r| r[0].as_str())
+        .collect();
+    assert_eq!(
+        hours,
+        [
+            "14-03-2026 23:00",
+            "15-03-2026 00:00",
+            "15-03-2026 01:00",
+            "15-03-2026 02:00"
+        ]
+    );
+    for row in &rows[1..rows.len() - 1] {
+        assert_eq!(row[1], by_hour(&row[0]).to_string(), "{row:?}");
+    }
+    assert_eq!(rows[3][1], "0", "01:00 was quiet");
+    let total = rows.last().unwrap();
+    assert_eq!(total[0], "TOTAL");
+    assert_eq!(
+        total[2],
+        app.count("SELECT sum(s.total_charged)::bigint AS n FROM sales s JOIN register_sessions rs ON rs.id = s.session_id WHERE rs.jornada_id = 1 AND s.voided_at IS NULL")
+            .to_string()
+    );
+    assert_eq!(
+        supervisor
+            .get(&app, "/admin/jornadas/99/ventas-por-hora.csv")
+            .await
+            .status(),
+        404
+    );
+    let cashier = app.visitor("carla", Role::Cajero).await;
+    assert_eq!(
+        cashier
+            .get(&app, "/admin/jornadas/1/ventas-por-hora.csv")
+            .await
+            .status(),
+        403
+    );
+}
+
+/// The closing sheet on paper: on A4 and on an 80 mm receipt roll, the
+/// screen's bar and buttons are gone and nothing runs off the paper's edge.
+#[actix_web::test]
+async fn the_closing_sheet_fits_a4_and_an_80_mm_roll() {
+    let app = TestApp::spawn_as_admin().await;
+    let (a, _) = a_night(&app).await;
+    let session = app.count(&format!(
+        "SELECT min(id)::bigint AS n FROM register_sessions WHERE register_id = {a}"
+    ));
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    app.create_user("jefa", Role::Admin);
+    browser.log_in(&app, "jefa").await;
+    for path in [
+        format!("/caja/session/{session}"),
+        "/admin/jornadas/1".to_owned(),
+    ] {
+        browser.goto(&app, &path).await;
+        browser.wait_true("document.querySelector('h1')").await;
+        for (paper, width) in [("80mm", 302), ("a4", 718)] {
+            if path.starts_with("/admin") && paper == "80mm" {
+                continue; // The jornada report is read on A4.
+            }
+            browser.emulate_print(width).await;
+            let state = browser
+                .script(
+                    "const off = [...document.querySelectorAll('main *')]
+                       .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > innerWidth + 1)
+                       .map(e => e.tagName + (e.id ? '#' + e.id : '') + '@' + e.getBoundingClientRect().right);
+                     return {
+                       width: innerWidth,
+                       off,
+                       bar: getComputedStyle(document.querySelector('.topbar')).display,
+                       buttons: [...document.querySelectorAll('main button')].filter(b => b.getClientRects().length).length,
+                     };",
+                )
+                .await;
+            let name = path.trim_start_matches('/').replace('/', "-");
+            browser.screenshot(&format!("print-{paper}-{name}")).await;
+            assert_eq!(state["width"], width, "{path} laid out at {paper}");
+            assert_eq!(
+                state["off"],
+                serde_json::json!([]),
+                "{path} runs off {paper}"
+            );
+            assert_eq!(state["bar"], "none", "{path} {paper}");
+            assert_eq!(state["buttons"], 0, "{path} {paper}");
+        }
+        browser.emulate_screen().await;
+    }
+    browser.close().await;
+}
