@@ -1,6 +1,8 @@
 //! The command line: `serve` (the default) runs the hub, `migrate` brings the
 //! database schema up to date and exits.
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -8,6 +10,7 @@ use clap::{Parser, Subcommand};
 use diesel::{Connection, PgConnection};
 
 use crate::auth::cli::UserCommand;
+use crate::backup;
 use crate::config::Settings;
 use crate::db::{local::Database, migrations};
 use crate::startup::Application;
@@ -32,6 +35,31 @@ enum Command {
     Serve,
     /// Apply pending database migrations, print them and exit.
     Migrate,
+    /// Back the database up (pg_dump -F c) into a checked
+    /// backup_cajahub_YYYYmmdd_HHMMSS.dump and print its path and size.
+    Backup {
+        /// The folder the backup is written to.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The folder of PostgreSQL's client programs (found by itself otherwise).
+        #[arg(long)]
+        pg_bin: Option<PathBuf>,
+    },
+    /// Restore a backup into the database (created if missing): into a new
+    /// database first, swapped in when complete; a cajahub backup is then
+    /// migrated, one from before cajahub is left exactly as it was.
+    Restore {
+        /// The backup (a pg_dump -F c file).
+        file: PathBuf,
+        /// Restore over a database that has tables (it is kept, renamed).
+        #[arg(long)]
+        replace: bool,
+        /// Ask nothing.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        pg_bin: Option<PathBuf>,
+    },
     /// Manage users: add, list, disable, enable, set-password, set-pin.
     User {
         #[command(subcommand)]
@@ -46,6 +74,21 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(cli.settings),
         Command::Migrate => migrate(cli.settings),
         Command::User { command } => manage_users(cli.settings, command),
+        Command::Backup { dir, pg_bin } => backup(cli.settings, &dir, pg_bin.as_deref()),
+        Command::Restore {
+            file,
+            replace,
+            yes,
+            pg_bin,
+        } => restore(
+            cli.settings,
+            &file,
+            &backup::RestoreOptions {
+                replace,
+                yes,
+                pg_bin,
+            },
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,4 +139,50 @@ fn manage_users(settings: Settings, command: UserCommand) -> anyhow::Result<()> 
         PgConnection::establish(&database.url()).context("could not connect to PostgreSQL")?;
     migrations::run_pending(&mut conn).context("migration failed")?;
     crate::auth::cli::run(&mut conn, command)
+}
+
+fn backup(settings: Settings, dir: &Path, pg_bin: Option<&Path>) -> anyhow::Result<()> {
+    let database = Database::resolve(&settings)?;
+    let file = backup::backup(&database.url(), dir, pg_bin)?;
+    println!(
+        "Backup written and checked with pg_restore -l ({} entries): {} ({})",
+        file.entries,
+        file.path.display(),
+        backup::human_size(file.bytes)
+    );
+    Ok(())
+}
+
+fn restore(
+    settings: Settings,
+    file: &Path,
+    options: &backup::RestoreOptions,
+) -> anyhow::Result<()> {
+    let database = Database::resolve(&settings)?;
+    let restored = backup::restore(&database.url(), file, options, |plan| {
+        println!("{plan}");
+        if !std::io::stdin().is_terminal() {
+            eprintln!("No terminal to confirm on: add --yes to restore without asking.");
+            return false;
+        }
+        print!("Type yes to go on: ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        answer.trim().eq_ignore_ascii_case("yes")
+    })?;
+    println!("Restored {} into {}.", file.display(), restored.database);
+    if let Some(kept) = &restored.kept_as {
+        println!(
+            "The database that was there is kept as {kept}; drop it when sure: DROP DATABASE \"{kept}\";"
+        );
+    }
+    match &restored.migrated {
+        Some(applied) if applied.is_empty() => println!("Its schema is up to date."),
+        Some(applied) => println!("{} migration(s) applied after the restore.", applied.len()),
+        None => println!(
+            "A backup from before cajahub: restored exactly as it was, not migrated (`cajahub migrate` takes it over again)."
+        ),
+    }
+    Ok(())
 }

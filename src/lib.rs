@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cajas;
 pub mod cli;
 pub mod clock;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod backup;
 mod browser;
 mod cajas;
 mod cli;

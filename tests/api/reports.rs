@@ -31,7 +31,7 @@ async fn close(app: &TestApp, who: &Visitor, caja: i32, counted: &str) {
 /// Two cajas over two jornadas: sales in every method, mixed payments, a
 /// sale on the backup, a void, a drop, a faltante and a sobrante, and an
 /// open session in the second jornada.
-async fn a_night(app: &TestApp) -> (i32, i32) {
+pub async fn a_night(app: &TestApp) -> (i32, i32) {
     let mut second = paso_6_1_fields();
     for (field, value) in second.iter_mut() {
         match *field {

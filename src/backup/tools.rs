@@ -1,0 +1,220 @@
+//! PostgreSQL's client programs (`pg_dump`, `pg_restore`) of a version that
+//! can handle the server, and the server a database URL points at.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use diesel::dsl::sql;
+use diesel::sql_types::Text;
+use diesel::{Connection, PgConnection, RunQueryDsl, select};
+
+use super::BackupError;
+
+/// One database on one server, as the client programs are given it: the
+/// password goes in the environment, never on a command line `ps` shows.
+#[derive(Debug, Clone)]
+pub struct Target {
+    url: url::Url,
+}
+
+impl Target {
+    pub fn parse(raw: &str) -> Result<Self, BackupError> {
+        let url = url::Url::parse(raw).map_err(|err| BackupError::BadUrl(err.to_string()))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(BackupError::BadUrl(format!(
+                "it should start with postgres://, not {}://",
+                url.scheme()
+            )));
+        }
+        let target = Self { url };
+        if target.database().is_empty() {
+            return Err(BackupError::BadUrl("it names no database".into()));
+        }
+        Ok(target)
+    }
+
+    /// The database's name (percent-decoded).
+    pub fn database(&self) -> String {
+        let name = self.url.path().trim_start_matches('/');
+        percent_decode(name)
+    }
+
+    /// The same server, another database.
+    pub fn with_database(&self, name: &str) -> Self {
+        let mut url = self.url.clone();
+        url.set_path(&format!("/{}", percent_encode(name)));
+        Self { url }
+    }
+
+    /// The full URL, password included, for this process's own connections.
+    pub fn url(&self) -> String {
+        self.url.to_string()
+    }
+
+    /// The URL without its password, for the client programs' command line.
+    fn url_without_password(&self) -> String {
+        let mut url = self.url.clone();
+        let _ = url.set_password(None);
+        url.to_string()
+    }
+
+    pub fn connect(&self) -> Result<PgConnection, BackupError> {
+        PgConnection::establish(&self.url()).map_err(|err| BackupError::Connect {
+            database: self.database(),
+            detail: err.to_string(),
+        })
+    }
+
+    /// Runs a client program against this database: `--dbname` and the
+    /// password set, then `args`.
+    pub fn run(&self, program: &Path, args: &[&std::ffi::OsStr]) -> std::io::Result<Output> {
+        let mut command = Command::new(program);
+        command
+            .arg(format!("--dbname={}", self.url_without_password()))
+            .args(args);
+        if let Some(password) = self.url.password() {
+            command.env("PGPASSWORD", percent_decode(password));
+        }
+        command.output()
+    }
+}
+
+/// The server's major version (15 for 15.20).
+pub fn server_major(conn: &mut PgConnection) -> Result<u32, BackupError> {
+    let number: String = select(sql::<Text>("current_setting('server_version_num')"))
+        .get_result(conn)
+        .map_err(|err| BackupError::Query(err.to_string()))?;
+    number
+        .trim()
+        .parse::<u32>()
+        .map(|n| n / 10_000)
+        .map_err(|_| BackupError::Query(format!("server_version_num {number}")))
+}
+
+/// A client program of major version `server_major` or newer (older ones
+/// refuse a newer server): `--pg-bin` when given, else Debian's versioned
+/// folders (the newest), else `PATH`.
+pub fn program(
+    name: &str,
+    server_major: u32,
+    pg_bin: Option<&Path>,
+) -> Result<PathBuf, BackupError> {
+    let candidates: Vec<PathBuf> = match pg_bin {
+        Some(dir) => vec![dir.join(name)],
+        None => {
+            let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|entry| {
+                    let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+                    Some((version, entry.path().join("bin").join(name)))
+                })
+                .collect();
+            debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+            let path = std::env::var_os("PATH")
+                .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|dir| dir.join(name));
+            debian.into_iter().map(|(_, p)| p).chain(path).collect()
+        }
+    };
+    let mut too_old = None;
+    for candidate in candidates.into_iter().filter(|p| p.is_file()) {
+        match major_of(&candidate) {
+            Some(major) if major >= server_major => return Ok(candidate),
+            Some(major) => too_old = too_old.or(Some((candidate, major))),
+            None => {}
+        }
+    }
+    match too_old {
+        Some((path, major)) => Err(BackupError::ProgramTooOld {
+            program: name.to_owned(),
+            path,
+            major,
+            server_major,
+        }),
+        None => Err(BackupError::ProgramMissing {
+            program: name.to_owned(),
+            server_major,
+        }),
+    }
+}
+
+/// The major version a program reports: "pg_dump (PostgreSQL) 15.20 (Debian …)" → 15.
+fn major_of(program: &Path) -> Option<u32> {
+    let output = Command::new(program).arg("--version").output().ok()?;
+    parse_major(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn parse_major(version: &str) -> Option<u32> {
+    let number = version.split(") ").nth(1)?.split_whitespace().next()?;
+    number.split(['.', 'b', 'r']).next()?.parse().ok()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_as_the_programs_print_them() {
+        assert_eq!(
+            parse_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)\n"),
+            Some(15)
+        );
+        assert_eq!(parse_major("pg_restore (PostgreSQL) 17.2\n"), Some(17));
+        assert_eq!(parse_major("pg_dump (PostgreSQL) 18beta1\n"), Some(18));
+        assert_eq!(parse_major("something else"), None);
+    }
+
+    #[test]
+    fn the_password_stays_off_the_command_line() {
+        let target =
+            Target::parse("postgres://app:s%40cret@db.local:5433/bimba_db?sslmode=disable")
+                .unwrap();
+        assert_eq!(target.database(), "bimba_db");
+        assert!(!target.url_without_password().contains("cret"));
+        assert!(
+            target
+                .url_without_password()
+                .contains("app@db.local:5433/bimba_db?sslmode=disable")
+        );
+        assert_eq!(target.with_database("postgres").database(), "postgres");
+        assert!(target.with_database("postgres").url().contains("s%40cret"));
+        assert!(Target::parse("mysql://x/y").is_err());
+        assert!(Target::parse("postgres://x/").is_err());
+    }
+}
