@@ -60,6 +60,14 @@ enum Command {
         #[arg(long)]
         pg_bin: Option<PathBuf>,
     },
+    /// The runbook's post-deploy checks (PASO 3 and 5) as a ✅/❌ checklist;
+    /// exits non-zero if any fails.
+    Check {
+        /// The running hub's local address (its --bind), e.g. http://127.0.0.1:8080;
+        /// without it only the database is checked.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Manage users: add, list, disable, enable, set-password, set-pin.
     User {
         #[command(subcommand)]
@@ -74,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(cli.settings),
         Command::Migrate => migrate(cli.settings),
         Command::User { command } => manage_users(cli.settings, command),
+        Command::Check { url } => check(cli.settings, url.as_deref()),
         Command::Backup { dir, pg_bin } => backup(cli.settings, &dir, pg_bin.as_deref()),
         Command::Restore {
             file,
@@ -184,5 +193,19 @@ fn restore(
             "A backup from before cajahub: restored exactly as it was, not migrated (`cajahub migrate` takes it over again)."
         ),
     }
+    Ok(())
+}
+
+fn check(settings: Settings, hub: Option<&str>) -> anyhow::Result<()> {
+    let database = Database::resolve(&settings)?;
+    let lines = crate::check::run(&database.url(), hub);
+    for line in &lines {
+        println!("{line}");
+    }
+    let failed = lines.iter().filter(|l| !l.ok).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} check(s) failed");
+    }
+    println!("Todo en orden.");
     Ok(())
 }

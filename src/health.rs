@@ -18,7 +18,8 @@ pub async fn healthz() -> HttpResponse {
 /// Cajas that do not answer (a write stuck longer than the register
 /// timeout, or failing for the database's sake) are named in the body, but
 /// leave the hub ready: one stuck caja must not take the whole hub (and
-/// every other caja) out of a load balancer.
+/// every other caja) out of a load balancer. `errors_logged` counts the
+/// ERROR lines since the process started.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let unavailable = |reason: &str| {
@@ -35,10 +36,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                     json!({ "id": register.caja.id, "name": register.caja.name, "health": health })
                 })
                 .collect();
+            let errors = crate::telemetry::errors_logged();
             if stuck.is_empty() {
-                HttpResponse::Ok().json(json!({ "status": "ready" }))
+                HttpResponse::Ok().json(json!({ "status": "ready", "errors_logged": errors }))
             } else {
-                HttpResponse::Ok().json(json!({ "status": "ready", "stuck_cajas": stuck }))
+                HttpResponse::Ok().json(
+                    json!({ "status": "ready", "stuck_cajas": stuck, "errors_logged": errors }),
+                )
             }
         }
         Ok(Ok(true)) => unavailable("migraciones pendientes"),

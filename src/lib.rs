@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cajas;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -3,9 +3,13 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The request's span, and one line at its end when it did not go well,
 /// at the level an operator needs: ERROR for a failure of the hub (500),
@@ -45,6 +49,25 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// ERROR lines logged since the process started (`cajahub check` asks for
+/// it through `/readyz`: the runbook's "sin errores en logs").
+static ERRORS_LOGGED: AtomicU64 = AtomicU64::new(0);
+
+pub fn errors_logged() -> u64 {
+    ERRORS_LOGGED.load(Ordering::Relaxed)
+}
+
+/// Counts the ERROR events that pass the filter.
+struct ErrorCounter;
+
+impl<S: tracing::Subscriber> Layer<S> for ErrorCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            ERRORS_LOGGED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Installs the global subscriber. Does nothing when one is already set
 /// (tests start several hubs in one process).
 pub fn init(filter: &str, json: bool) {
@@ -56,8 +79,8 @@ pub fn init(filter: &str, json: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if json {
-        builder.json().try_init()
+        builder.json().finish().with(ErrorCounter).try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(ErrorCounter).try_init()
     };
 }

@@ -65,6 +65,14 @@ pub fn has_pending(conn: &mut PgConnection) -> Result<bool, MigrationError> {
         .map_err(MigrationError::Read)
 }
 
+/// The migrations this binary carries that the database lacks, by name.
+pub fn pending(conn: &mut PgConnection) -> Result<Vec<String>, MigrationError> {
+    let pending = conn
+        .pending_migrations(MIGRATIONS)
+        .map_err(MigrationError::Read)?;
+    Ok(pending.iter().map(|m| m.name().to_string()).collect())
+}
+
 /// How many migrations this binary carries.
 pub fn count() -> usize {
     use diesel::migration::MigrationSource;

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use diesel::RunQueryDsl;
+
 use crate::helpers::TestDb;
 
 fn cajahub(args: &[&str], database_url: &str) -> std::process::Output {
@@ -272,4 +274,59 @@ async fn passwords_never_reach_the_log() {
     );
     assert!(logged.contains("login refused"));
     assert!(!logged.contains("clave-equivocada-7") && !logged.contains("clave-secreta-1"));
+}
+
+/// `cajahub check`: the runbook's checks pass on a good deployment and fail
+/// with the line that names what is wrong on a broken one.
+#[actix_web::test]
+async fn check_passes_on_a_good_deployment_and_names_what_is_broken() {
+    let db = TestDb::migrated();
+    let address = crate::helpers::free_address();
+    let hub = crate::helpers::HubProcess::start(&address, &db.url()).await;
+    let good = cajahub(&["check", "--url", &address], &db.url());
+    let said = String::from_utf8_lossy(&good.stdout).to_string();
+    assert!(
+        good.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    for line in [
+        "✅ Migraciones aplicadas",
+        "✅ PASO 3: columnas nuevas en pos_registers: 5 de 5",
+        "✅ PASO 3: columnas nuevas en register_sessions: 6 de 6",
+        "✅ Tablas pos_registers y register_sessions (pg_tables)",
+        "✅ Logs sin errores desde el arranque",
+        "✅ PASO 5: /admin/cajas/reportes: 303 al login",
+        "✅ PASO 5: /login: 200",
+    ] {
+        assert!(said.contains(line), "{line} in\n{said}");
+    }
+    assert!(!said.contains('❌'), "{said}");
+
+    // The hub down: that line fails, and the command.
+    drop(hub);
+    let down = cajahub(&["check", "--url", &address], &db.url());
+    let said = String::from_utf8_lossy(&down.stdout).to_string();
+    assert!(!down.status.success());
+    assert!(
+        said.contains(&format!("❌ El hub responde en {address}")),
+        "{said}"
+    );
+    assert!(
+        said.contains("✅ Migraciones aplicadas"),
+        "the database still checked: {said}"
+    );
+
+    // A column missing: PASO 3's line names it.
+    diesel::sql_query("ALTER TABLE pos_registers DROP COLUMN fallback_policy")
+        .execute(&mut db.connect())
+        .unwrap();
+    let broken = cajahub(&["check"], &db.url());
+    let said = String::from_utf8_lossy(&broken.stdout).to_string();
+    assert!(!broken.status.success());
+    assert!(
+        said.contains("❌ PASO 3: columnas nuevas en pos_registers: faltan fallback_policy"),
+        "{said}"
+    );
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("1 check(s) failed"));
 }
