@@ -78,7 +78,8 @@ impl Application {
         .map_err(|_| StartupError::Cancelled)??;
         if !has_users {
             tracing::warn!(
-                "no users yet: create the first admin with `cajahub user add --name admin --role ADMIN`"
+                "no users yet: create the first admin with `{} --name admin --role ADMIN`",
+                auth::cli::user_add_command()
             );
         }
 

@@ -88,7 +88,8 @@ pub fn run(conn: &mut PgConnection, command: UserCommand) -> anyhow::Result<()> 
             let users = user::list(conn)?;
             if users.is_empty() {
                 println!(
-                    "No users yet: create the first with `cajahub user add --name admin --role ADMIN`."
+                    "No users yet: create the first with `{} --name admin --role ADMIN`.",
+                    user_add_command()
                 );
             }
             for user in users {
@@ -131,4 +132,30 @@ pub fn run(conn: &mut PgConnection, command: UserCommand) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+/// How to run `user add` from where this binary is: `cargo run -- user add`
+/// from a checkout (the binary is under `target/`), `cajahub user add` once
+/// installed.
+pub fn user_add_command() -> &'static str {
+    let in_checkout = std::env::current_exe().ok().is_some_and(|exe| {
+        exe.ancestors().skip(1).take(3).any(|dir| {
+            dir.file_name().is_some_and(|n| n == "target")
+                && dir.with_file_name("Cargo.toml").is_file()
+        })
+    });
+    if in_checkout {
+        "cargo run -- user add"
+    } else {
+        "cajahub user add"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn from_a_checkout_the_hint_is_cargo_run() {
+        // The test binary lives under this checkout's target/.
+        assert_eq!(super::user_add_command(), "cargo run -- user add");
+    }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use diesel::dsl::sql;
 use diesel::sql_types::Bool;
 use diesel::{Connection, PgConnection, RunQueryDsl, select};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::{Uid, User, chown};
 
 use crate::config::Settings;
@@ -44,6 +46,11 @@ pub enum LocalDbError {
          '{UNPRIVILEGED_USER}' (it comes with Debian's postgresql package) or set DATABASE_URL"
     )]
     NoUnprivilegedUser,
+    #[error(
+        "the data folder {dir} is inside {blocked}, which PostgreSQL's user '{UNPRIVILEGED_USER}' \
+         cannot enter: give cajahub a data folder outside it (--data-dir /var/lib/cajahub) or set DATABASE_URL"
+    )]
+    Unreachable { dir: PathBuf, blocked: PathBuf },
     #[error("the private PostgreSQL cluster in {dir} could not {step}: {detail}")]
     Cluster {
         dir: PathBuf,
@@ -74,14 +81,26 @@ impl Database {
     pub fn local(server: SocketAddr, cluster_dir: &Path) -> Result<Self, LocalDbError> {
         if TcpStream::connect_timeout(&server, Duration::from_secs(1)).is_ok() {
             let admin_url = format!("postgres://postgres@{server}/postgres?sslmode={LOOPBACK_SSL}");
-            ensure_database(&admin_url)
-                .map_err(|detail| LocalDbError::Unusable { server, detail })?;
-            tracing::info!(%server, database = DATABASE_NAME, "using the local PostgreSQL");
-            return Ok(Database::Url(format!(
-                "postgres://postgres@{server}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}"
-            )));
+            match ensure_database(&admin_url) {
+                Ok(()) => {
+                    tracing::info!(%server, database = DATABASE_NAME, "using the local PostgreSQL");
+                    return Ok(Database::Url(format!(
+                        "postgres://postgres@{server}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}"
+                    )));
+                }
+                // Debian's own setting: a password on TCP. Without one the hub
+                // cannot log in, so it runs on a cluster of its own instead.
+                Err(detail) if asks_for_password(&detail) => tracing::info!(
+                    %server,
+                    "the PostgreSQL at {server} asks for a password (set DATABASE_URL to use it); \
+                     using a private cluster under {} instead",
+                    cluster_dir.display()
+                ),
+                Err(detail) => return Err(LocalDbError::Unusable { server, detail }),
+            }
+        } else {
+            tracing::info!(%server, "no PostgreSQL answers; starting a private cluster");
         }
-        tracing::info!(%server, "no PostgreSQL answers; starting a private cluster");
         PrivateCluster::start(cluster_dir).map(Database::Private)
     }
 
@@ -91,6 +110,14 @@ impl Database {
             Database::Private(cluster) => cluster.url(),
         }
     }
+}
+
+/// Whether a login was refused for want of a password (scram-sha-256 or
+/// md5 in `pg_hba.conf`), as opposed to any other failure.
+fn asks_for_password(detail: &str) -> bool {
+    ["no password supplied", "password authentication failed"]
+        .iter()
+        .any(|m| detail.contains(m))
 }
 
 /// Creates the hub's database on the server behind `admin_url` if missing.
@@ -120,7 +147,11 @@ pub struct PrivateCluster {
     bin: PathBuf,
     port: u16,
     owner: Option<User>,
+    /// Started by this process, and stopped when it is dropped.
     running: bool,
+    /// Held while this process owns the cluster; `None` when it uses a
+    /// cluster another cajahub runs.
+    owner_lock: Option<Flock<std::fs::File>>,
 }
 
 impl PrivateCluster {
@@ -141,15 +172,36 @@ impl PrivateCluster {
                 .ok()
                 .flatten()
                 .ok_or(LocalDbError::NoUnprivilegedUser)?;
+            if let Some(blocked) = closed_to(&dir, &user) {
+                return Err(LocalDbError::Unreachable {
+                    dir: dir.clone(),
+                    blocked,
+                });
+            }
             chown(&dir, Some(user.uid), Some(user.gid))
                 .map_err(|err| fail("be given to the postgres user", err.to_string()))?;
             Some(user)
         } else {
             None
         };
+        // The hub that started the cluster holds this lock as long as it
+        // lives (the kernel lets go of it even on kill -9). Another cajahub
+        // (`user add`, `backup`) finding it held uses the running cluster and
+        // leaves it to its owner.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("owner.lock"))
+            .map_err(|err| fail("be locked", err.to_string()))?;
+        let port_file = dir.join("port");
+        let owner_lock = match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, Errno::EWOULDBLOCK)) => return Self::attach(dir, bin, owner, &port_file),
+            Err((_, err)) => return Err(fail("be locked", err.to_string())),
+        };
         // The same port as last time when it is free, so the cluster's URL
         // stays the same across restarts.
-        let port_file = dir.join("port");
         let port = std::fs::read_to_string(&port_file)
             .ok()
             .and_then(|text| text.trim().parse::<u16>().ok())
@@ -166,6 +218,7 @@ impl PrivateCluster {
             port,
             owner,
             running: false,
+            owner_lock: Some(owner_lock),
         };
         let data = cluster.data_dir();
         if !data.join("PG_VERSION").exists() {
@@ -216,6 +269,41 @@ impl PrivateCluster {
         Ok(cluster)
     }
 
+    /// The cluster a running hub owns, used as it is (never stopped here).
+    fn attach(
+        dir: PathBuf,
+        bin: PathBuf,
+        owner: Option<User>,
+        port_file: &Path,
+    ) -> Result<Self, LocalDbError> {
+        let port = std::fs::read_to_string(port_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u16>().ok())
+            .ok_or_else(|| LocalDbError::Cluster {
+                dir: dir.clone(),
+                step: "be used while another cajahub starts it",
+                detail: "its port is not known yet; try again in a moment".into(),
+            })?;
+        let cluster = PrivateCluster {
+            dir,
+            bin,
+            port,
+            owner,
+            running: false,
+            owner_lock: None,
+        };
+        ensure_database(&format!(
+            "postgres://postgres@127.0.0.1:{port}/postgres?sslmode={LOOPBACK_SSL}"
+        ))
+        .map_err(|detail| LocalDbError::Cluster {
+            dir: cluster.dir.clone(),
+            step: "be used while another cajahub runs it",
+            detail,
+        })?;
+        tracing::info!(dir = %cluster.dir.display(), port, "using the private PostgreSQL cluster a running cajahub owns");
+        Ok(cluster)
+    }
+
     pub fn url(&self) -> String {
         format!(
             "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}",
@@ -234,6 +322,8 @@ impl PrivateCluster {
         }
         self.running = false;
         self.pg_ctl_stop()?;
+        // No longer this process's to run: the next cajahub may own it.
+        self.owner_lock = None;
         tracing::info!(dir = %self.dir.display(), "private PostgreSQL cluster stopped");
         Ok(())
     }
@@ -242,7 +332,9 @@ impl PrivateCluster {
     /// shutdown checkpoint, recovery at the next start); for tests.
     pub fn crash(&mut self) -> Result<(), String> {
         self.running = false;
-        self.pg_ctl_stop_mode("immediate")
+        let stopped = self.pg_ctl_stop_mode("immediate");
+        self.owner_lock = None;
+        stopped
     }
 
     fn pg_ctl_stop(&self) -> Result<(), String> {
@@ -324,6 +416,24 @@ fn server_programs() -> Option<PathBuf> {
             .unwrap_or_default()
             .into_iter()
             .find(|dir| has_both(dir))
+    })
+}
+
+/// The first folder above `dir` that `user` may not enter (a clone under
+/// `/root`, mode 700): PostgreSQL running as `user` could not reach `dir`.
+fn closed_to(dir: &Path, user: &User) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().skip(1).find_map(|folder| {
+        let meta = std::fs::metadata(folder).ok()?;
+        let mode = meta.mode();
+        let may_enter = if meta.uid() == user.uid.as_raw() {
+            mode & 0o100 != 0
+        } else if meta.gid() == user.gid.as_raw() {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        (!may_enter).then(|| folder.to_path_buf())
     })
 }
 

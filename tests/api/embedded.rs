@@ -81,6 +81,12 @@ fn with_a_server_answering_its_cajahub_database_is_used() {
             }
         }
     };
+    let admin = || PgConnection::establish(&crate::helpers::admin_url()).unwrap();
+    let had_it = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "EXISTS (SELECT 1 FROM pg_database WHERE datname = 'cajahub')",
+    ))
+    .get_result::<bool>(&mut admin())
+    .unwrap();
     let unused = tempfile::tempdir().unwrap();
     let database = Database::local(server, &unused.path().join("pg")).expect("uses the server");
     match &database {
@@ -95,6 +101,12 @@ fn with_a_server_answering_its_cajahub_database_is_used() {
         !unused.path().join("pg").exists(),
         "no private cluster made"
     );
+    if !had_it {
+        // Made by this test: not left behind (one a developer uses stays).
+        diesel::sql_query("DROP DATABASE cajahub WITH (FORCE)")
+            .execute(&mut admin())
+            .unwrap();
+    }
 }
 
 /// PostgreSQL stops while sales stream in: the hub answers 503 while it is
@@ -414,4 +426,110 @@ async fn a_crash_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
     seqs.sort();
     seqs.dedup();
     assert_eq!(seqs.len(), SALES, "every acknowledgement names its own seq");
+}
+
+/// A folder the private cluster may live in (the cluster runs as the
+/// unprivileged 'postgres' user when tests run as root).
+fn open_folder() -> Option<tempfile::TempDir> {
+    if !server_programs_installed() {
+        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        return None;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(root)
+}
+
+/// `cajahub user add` (or `backup`) while the hub runs on its private
+/// cluster: it uses that cluster and leaves it running for the hub.
+#[test]
+fn a_second_cajahub_uses_the_running_private_cluster_and_leaves_it_running() {
+    let Some(root) = open_folder() else {
+        return;
+    };
+    let dir = root.path().join("pg");
+    let hub = Database::local(silent_port(), &dir).expect("the hub's cluster");
+    let command = Database::local(silent_port(), &dir).expect("the command's");
+    assert!(matches!(command, Database::Private(_)));
+    assert_eq!(command.url(), hub.url(), "the same cluster, the same port");
+    PgConnection::establish(&command.url()).expect("the command connects");
+    drop(command);
+    PgConnection::establish(&hub.url()).expect("still running for the hub");
+    let url = hub.url();
+    drop(hub);
+    assert!(
+        PgConnection::establish(&url).is_err(),
+        "stopped with its owner"
+    );
+}
+
+/// Debian's PostgreSQL asks for a password on TCP: without one, the hub
+/// runs on a private cluster instead of stopping.
+#[test]
+fn a_server_that_asks_for_a_password_is_left_for_a_private_cluster() {
+    let Some(root) = open_folder() else {
+        return;
+    };
+    // A server like Debian's: scram-sha-256 on 127.0.0.1.
+    let debian = Database::local(silent_port(), &root.path().join("debian")).unwrap();
+    let Database::Private(cluster) = &debian else {
+        panic!("a cluster to play Debian's");
+    };
+    let mut conn = PgConnection::establish(&debian.url()).unwrap();
+    diesel::sql_query("ALTER ROLE postgres PASSWORD 'secreta'")
+        .execute(&mut conn)
+        .unwrap();
+    std::fs::write(
+        cluster.data_dir().join("pg_hba.conf"),
+        "host all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    diesel::sql_query("SELECT pg_reload_conf()")
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    let server: std::net::SocketAddr = debian
+        .url()
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let refused = PgConnection::establish(&debian.url())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(refused.to_string().contains("password"), "{refused}");
+
+    let own = root.path().join("own");
+    let database = Database::local(server, &own).expect("falls back, does not stop");
+    assert!(matches!(database, Database::Private(_)), "{database:?}");
+    assert_ne!(database.url(), debian.url());
+    PgConnection::establish(&database.url()).expect("its own cluster answers");
+    drop(database);
+    drop(debian);
+}
+
+/// A data folder PostgreSQL's user cannot reach (a clone under /root, mode
+/// 700): one line that says so and how to fix it.
+#[test]
+fn a_data_folder_postgres_cannot_reach_is_explained() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: only root hands the cluster to the 'postgres' user");
+        return;
+    }
+    if !server_programs_installed() {
+        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        return;
+    }
+    let closed = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dir = closed.path().join("checkout").join("data").join("pg");
+    let err = Database::local(silent_port(), &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot enter"), "{err}");
+    assert!(err.contains(&closed.path().display().to_string()), "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
+    assert!(!err.contains("initdb"), "{err}");
 }

@@ -14,16 +14,94 @@ use cajahub::startup::Application;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-/// The server the tests run against; `TEST_DATABASE_URL` overrides it. The
+/// The server the tests run against: `TEST_DATABASE_URL`, else the
+/// PostgreSQL at 127.0.0.1:5432 (user `postgres`, no password). Where that
+/// refuses (Debian asks for a password on TCP) or nothing answers, the tests
+/// do as the hub does: a private cluster, stopped when the run ends. The
 /// URL's own database is only used to create and drop the test databases.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            return url;
+        }
         // No TLS on loopback: nothing to protect, and libpq's OpenSSL state
         // torn down at exit while pool threads still hold connections can abort.
-        .unwrap_or_else(|_| {
-            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".to_string()
-        })
+        let local = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
+        match PgConnection::establish(local) {
+            Ok(_) => local.to_owned(),
+            Err(refused) => private_server(&refused.to_string()),
+        }
+    })
+    .clone()
 }
+
+/// The run's private cluster, stopped (with the template) when the run ends.
+static PRIVATE: Mutex<Option<cajahub::db::local::PrivateCluster>> = Mutex::new(None);
+
+fn private_server(refused: &str) -> String {
+    let dir = std::env::temp_dir().join("cajahub-tests-pg");
+    let cluster = cajahub::db::local::PrivateCluster::start(&dir).unwrap_or_else(|err| {
+        panic!("the PostgreSQL at 127.0.0.1:5432 cannot be used ({refused}) and no private cluster could start: {err}; set TEST_DATABASE_URL")
+    });
+    eprintln!(
+        "the PostgreSQL at 127.0.0.1:5432 cannot be used by the tests ({}); they run on a private cluster in {}",
+        refused.trim(),
+        dir.display()
+    );
+    let url = cluster.url().replacen("/cajahub?", "/postgres?", 1);
+    *PRIVATE.lock().unwrap_or_else(|p| p.into_inner()) = Some(cluster);
+    url
+}
+
+unsafe extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+}
+
+/// Registered once: when the test process exits, the template goes (unless
+/// another run is using it) and the private cluster stops, so a run leaves
+/// no database and no server behind.
+fn clean_up_at_exit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `at_exit` is a plain function that lives as long as the process.
+        unsafe {
+            atexit(at_exit);
+        }
+    });
+}
+
+extern "C" fn at_exit() {
+    if let (Some(template), Ok(mut conn)) = (TEMPLATE.get(), PgConnection::establish(&admin_url()))
+    {
+        let _ = diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(TEMPLATE_LOCK)
+            .execute(&mut conn);
+        let others = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_database WHERE datname LIKE 'cajahub\\_test\\_%'",
+        )
+        .get_result::<Count>(&mut conn)
+        .map_or(1, |c| c.n);
+        if others == 0 {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)"
+            ))
+            .execute(&mut conn);
+        }
+    }
+    if let Ok(mut private) = PRIVATE.lock() {
+        drop(private.take());
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Serialises template building and dropping between test processes.
+const TEMPLATE_LOCK: i64 = 0x7465_7374_7470_6c00;
 
 fn url_for(database: &str) -> String {
     let admin = admin_url();
@@ -52,10 +130,10 @@ const TEST_PREFIX: &str = "cajahub_test_";
 fn template() -> &'static str {
     TEMPLATE.get_or_init(|| {
         let name = format!("cajahub_tpl_{:016x}", migrations_hash());
+        clean_up_at_exit();
         let mut conn = admin_connection();
-        // Serialises template building between test processes.
         diesel::sql_query("SELECT pg_advisory_lock($1)")
-            .bind::<BigInt, _>(0x7465_7374_7470_6c00_i64)
+            .bind::<BigInt, _>(TEMPLATE_LOCK)
             .execute(&mut conn)
             .expect("lock");
         sweep_stale(&mut conn);
@@ -77,7 +155,7 @@ fn template() -> &'static str {
             );
         }
         diesel::sql_query("SELECT pg_advisory_unlock($1)")
-            .bind::<BigInt, _>(0x7465_7374_7470_6c00_i64)
+            .bind::<BigInt, _>(TEMPLATE_LOCK)
             .execute(&mut conn)
             .expect("unlock");
         name
