@@ -110,6 +110,12 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        commit = crate::GIT_COMMIT,
+        config = %settings.describe(),
+        "cajahub starting"
+    );
     // Resolved outside the runtime: a private cluster must outlive the server
     // and be stopped after it, when `database` is dropped.
     let database = Database::resolve(&settings)?;
@@ -119,6 +125,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("could not start the hub")?;
         tracing::info!(address = %app.address(), "cajahub listening on http://{}/admin/cajas/", app.address());
+        if let Some(metrics) = app.metrics_address() {
+            tracing::info!(address = %metrics, "metrics on http://{metrics}/metrics");
+        }
         app.run_until_stopped().await.context("the HTTP server failed")
     })?;
     tracing::info!("cajahub stopped");

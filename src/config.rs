@@ -128,6 +128,11 @@ pub struct Settings {
     )]
     pub trusted_proxy: Vec<std::net::IpAddr>,
 
+    /// Address `/metrics` (Prometheus) is served on, apart from the hub's
+    /// pages: keep it private (loopback, or the monitoring network).
+    #[arg(long, env = "CAJAHUB_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Log filter, e.g. `info` or `cajahub=debug,actix_web=info`.
     #[arg(long, env = "CAJAHUB_LOG", default_value = "info", global = true)]
     pub log_level: String,
@@ -186,6 +191,56 @@ impl Settings {
         }
     }
 
+    /// The settings as the start line logs them: everything but the
+    /// secrets (the database password, the session key).
+    pub fn describe(&self) -> String {
+        let database = match &self.database_url {
+            Some(url) => match url::Url::parse(url) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    url.to_string()
+                }
+                Err(_) => "(not a URL)".into(),
+            },
+            None => format!("(embedded default, data in {})", self.data_dir.display()),
+        };
+        let metrics = self
+            .metrics_bind
+            .map_or_else(|| "off".to_owned(), |a| a.to_string());
+        format!(
+            "bind={} database={database} pool_size={} session_key={} secure_cookies={} \
+             session_idle={:?} session_max={:?} login_lockout={:?} screen_timeout={:?} \
+             screen_send_timeout={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
+             outage_cajas={} outage_window={:?} provider_cooldown={:?} simulate_terminals={} \
+             trusted_proxy={:?} metrics_bind={metrics} log={} log_json={}",
+            self.bind,
+            self.pool_size,
+            if self.session_key.is_some() {
+                "(set)"
+            } else {
+                "(kept in the database)"
+            },
+            self.secure_cookies,
+            self.session_idle,
+            self.session_max,
+            self.login_lockout,
+            self.screen_timeout,
+            self.screen_send_timeout,
+            self.statement_timeout,
+            self.lock_timeout,
+            self.register_timeout,
+            self.outage_cajas,
+            self.outage_window,
+            self.provider_cooldown,
+            self.simulate_terminals.is_some(),
+            self.trusted_proxy,
+            self.log_level,
+            self.log_json,
+        )
+    }
+
     /// Settings for a hub that owns no port yet and talks to `database_url`;
     /// what tests and tools start from.
     pub fn for_database(database_url: impl Into<String>) -> Self {
@@ -205,6 +260,7 @@ impl Settings {
             lock_timeout: Duration::from_secs(2),
             register_timeout: Duration::from_secs(8),
             trusted_proxy: Vec::new(),
+            metrics_bind: None,
             outage_cajas: 3,
             outage_window: Duration::from_secs(300),
             provider_cooldown: Duration::from_secs(300),

@@ -20,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod jornadas;
+pub mod metrics;
 pub mod money;
 pub mod payments;
 pub mod registers;
@@ -29,3 +30,6 @@ pub mod startup;
 pub mod telemetry;
 pub mod text;
 pub mod web;
+
+/// The commit this binary was built from (`unknown` outside a checkout).
+pub const GIT_COMMIT: &str = env!("CAJAHUB_GIT_COMMIT");

@@ -57,6 +57,8 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     state: web::Data<AppState>,
+    /// `/metrics` on its own address, when one is set.
+    metrics: Option<(SocketAddr, Server)>,
 }
 
 impl Application {
@@ -130,10 +132,15 @@ impl Application {
         // Signals are handled in `run_until_stopped`, so the screens close first.
         .disable_signals()
         .run();
+        let metrics = match settings.metrics_bind {
+            Some(bind) => Some(metrics_server(bind, state.clone())?),
+            None => None,
+        };
         Ok(Self {
             address,
             server,
             state,
+            metrics,
         })
     }
 
@@ -141,8 +148,14 @@ impl Application {
     pub fn handle(&self) -> HubHandle {
         HubHandle {
             server: self.server.handle(),
+            metrics: self.metrics.as_ref().map(|(_, server)| server.handle()),
             state: self.state.clone(),
         }
+    }
+
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(address, _)| *address)
     }
 
     /// What every handler reaches (tests read the connected screens there).
@@ -164,6 +177,9 @@ impl Application {
                 handle.stop().await;
             }
         });
+        if let Some((_, metrics)) = self.metrics {
+            actix_web::rt::spawn(metrics);
+        }
         let outcome = self.server.await;
         signals.abort();
         self.state.registers.stop();
@@ -176,6 +192,7 @@ impl Application {
 #[derive(Clone)]
 pub struct HubHandle {
     server: actix_web::dev::ServerHandle,
+    metrics: Option<actix_web::dev::ServerHandle>,
     state: web::Data<AppState>,
 }
 
@@ -188,7 +205,32 @@ impl HubHandle {
     pub async fn stop(&self) {
         self.state.screens.close_all();
         self.server.stop(true).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.stop(true).await;
+        }
     }
+}
+
+/// The `/metrics` server: one worker, nothing else on it.
+fn metrics_server(
+    bind: SocketAddr,
+    state: web::Data<AppState>,
+) -> Result<(SocketAddr, Server), StartupError> {
+    let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
+        address: bind,
+        source,
+    })?;
+    let address = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(crate::metrics::serve))
+    })
+    .workers(1)
+    .listen(listener)?
+    .disable_signals()
+    .run();
+    Ok((address, server))
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

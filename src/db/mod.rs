@@ -185,7 +185,9 @@ where
     let span = tracing::Span::current();
     actix_web::web::block(move || {
         let _entered = span.enter();
+        let asked = std::time::Instant::now();
         let mut conn = pool.get()?;
+        crate::metrics::metrics().pool_waited(asked.elapsed());
         Ok(work(&mut conn))
     })
     .await

@@ -18,6 +18,7 @@ use super::terminal::Answer;
 use crate::audit::{self, Action};
 use crate::auth::user::{Role, User};
 use crate::cajas::domain::PaymentProvider;
+use crate::metrics::metrics;
 use crate::money::Pesos;
 use crate::registers::RegisterError;
 use crate::registers::commit::{Applied, Command, CommandContext, Effect};
@@ -53,6 +54,10 @@ fn invalid(field: &str, message: impl Into<String>) -> RegisterError {
 
 impl Command for StartCardAttempt {
     type Reply = CardAttempt;
+
+    fn committed(attempt: &CardAttempt) {
+        metrics().card_attempt(attempt);
+    }
 
     fn apply(
         &self,
@@ -268,6 +273,10 @@ pub struct ResolveCardAttempt {
 impl Command for ResolveCardAttempt {
     type Reply = CardAttempt;
 
+    fn committed(attempt: &CardAttempt) {
+        metrics().card_attempt(attempt);
+    }
+
     fn apply(
         &self,
         conn: &mut PgConnection,
@@ -392,6 +401,10 @@ pub struct TerminalAnswered {
 impl Command for TerminalAnswered {
     type Reply = CardAttempt;
 
+    fn committed(attempt: &CardAttempt) {
+        metrics().card_attempt(attempt);
+    }
+
     fn apply(
         &self,
         conn: &mut PgConnection,
@@ -451,6 +464,12 @@ pub struct AttemptDeadline {
 
 impl Command for AttemptDeadline {
     type Reply = Option<CardAttempt>;
+
+    fn committed(attempt: &Option<CardAttempt>) {
+        if let Some(attempt) = attempt {
+            metrics().card_attempt(attempt);
+        }
+    }
 
     fn apply(
         &self,

@@ -10,6 +10,7 @@
 //! backoff until it answers again, so the screens hear of a committed
 //! change even if no command follows.
 
+use crate::metrics::metrics;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,7 +114,15 @@ impl RegisterActor {
         AtomicResponse::new(Box::pin(
             async move {
                 let work = move |conn: &mut PgConnection| {
-                    commit::execute(conn, &held, stale, &command, &cx, limits)
+                    let started = std::time::Instant::now();
+                    let outcome = commit::execute(conn, &held, stale, &command, &cx, limits);
+                    if outcome.state.is_some() {
+                        metrics().commit_took(started.elapsed());
+                        if let Ok(reply) = &outcome.result {
+                            C::committed(reply);
+                        }
+                    }
+                    outcome
                 };
                 match db::run(&pool, work).await {
                     Ok(outcome) => outcome,
@@ -148,6 +157,7 @@ impl RegisterActor {
         }
         for event in events {
             tracing::info!(register_id = event.register_id, seq = event.seq, change = %event.change, "change committed");
+            metrics().committed(event.register_id, &event.change);
             self.shared.publish(Push::Event(event));
         }
         if resync {

@@ -40,6 +40,9 @@ pub trait Command: Send + 'static {
         state: &Snapshot,
         cx: &CommandContext,
     ) -> Result<Applied<Self::Reply>, RegisterError>;
+
+    /// Told the reply once the change it made is committed (for metrics).
+    fn committed(_reply: &Self::Reply) {}
 }
 
 /// What a command is made with besides the register's state.

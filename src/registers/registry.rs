@@ -343,6 +343,7 @@ impl Registers {
     {
         let addr = self.get(id).ok_or(RegisterError::UnknownCaja)?;
         let env = &self.0.env;
+        let _in_flight = crate::metrics::metrics().command_sent(id.0);
         match env
             .clock
             .timeout(env.register_timeout, addr.send(command))

@@ -32,6 +32,7 @@ use crate::auth::CurrentUser;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
+use crate::metrics::metrics;
 use crate::payments::api::{ResolveRequest, StartRequest};
 use crate::registers::actor::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
@@ -174,6 +175,22 @@ enum End {
 }
 
 impl End {
+    /// Why the hub dropped the screen for its own sake (the metric's
+    /// label); `None` when it ended normally.
+    fn dropped_for(&self) -> Option<&'static str> {
+        match self {
+            End::Silent => Some("silent"),
+            End::Stuck => Some("slow"),
+            End::FellBehind(_) => Some("fell_behind"),
+            End::Protocol(_) => Some("protocol"),
+            End::ClientLeft
+            | End::AccountEnded
+            | End::SessionEnded
+            | End::Archived
+            | End::HubStopping => None,
+        }
+    }
+
     /// The close frame sent, when the connection can still take one.
     fn close_reason(&self) -> Option<CloseReason> {
         let (code, description) = match self {
@@ -289,6 +306,9 @@ impl Screen {
             }
             other => tracing::warn!(%user, ?scope, reason = ?other, "screen dropped"),
         }
+        if let Some(reason) = end.dropped_for() {
+            metrics().screen_dropped(reason);
+        }
         self.tasks.abort_all();
         if let Some(reason) = end.close_reason() {
             let _ = timeout(self.timeouts.send, self.session.close(Some(reason))).await;
@@ -383,8 +403,10 @@ impl Screen {
                 self.on_event(event).await?;
             }
             let message = json!({ "type": "resumed", "v": PROTOCOL_VERSION, "replayed": replayed });
+            metrics().greeted(true);
             return self.send(message.to_string()).await;
         }
+        metrics().greeted(false);
         self.send_snapshot(views, "connect").await
     }
 

@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod link;
 mod live_pages;
+mod metrics;
 mod migrations;
 mod payments;
 mod proxy;

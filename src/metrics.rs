@@ -1,0 +1,234 @@
+//! Prometheus metrics, served as text at `/metrics` on an address of their
+//! own (`--metrics-bind`): a scraper cannot log in, and the venue's public
+//! site (nginx) never proxies that address, so nobody outside reads how
+//! busy the cajas are.
+//!
+//! Counters and histograms live in one process-wide registry, moved where
+//! the work happens; gauges of the hub's state (screens, pool) are read at
+//! each scrape.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::payments::attempt::CardAttempt;
+use crate::startup::AppState;
+
+/// Every metric of the hub.
+pub struct Metrics {
+    registry: Registry,
+    sales: IntCounterVec,
+    changes: IntCounterVec,
+    commit: Histogram,
+    pool_wait: Histogram,
+    in_flight: IntGaugeVec,
+    greetings: IntCounterVec,
+    dropped: IntCounterVec,
+    card_attempts: IntCounterVec,
+    fallbacks: IntCounterVec,
+    screens: IntGaugeVec,
+    pool: IntGaugeVec,
+    errors: IntGauge,
+    scrapes: IntCounter,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The hub's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+/// Buckets from 0.5 ms to 5 s: a commit on a quiet machine takes a
+/// millisecond or two, and the statement timeout ends it at 5 s.
+const SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+impl Metrics {
+    fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("cajahub".into()), None).unwrap_or_else(|_| Registry::new());
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|err| unreachable!("metric {name}: {err}"));
+            let _ = registry.register(Box::new(metric.clone()));
+            metric
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntGaugeVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|err| unreachable!("metric {name}: {err}"));
+            let _ = registry.register(Box::new(metric.clone()));
+            metric
+        };
+        let histogram = |name: &str, help: &str| {
+            let metric =
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(SECONDS.to_vec()))
+                    .unwrap_or_else(|err| unreachable!("metric {name}: {err}"));
+            let _ = registry.register(Box::new(metric.clone()));
+            metric
+        };
+        let errors = IntGauge::new("log_errors", "ERROR lines logged since the process started")
+            .unwrap_or_else(|err| unreachable!("metric log_errors: {err}"));
+        let _ = registry.register(Box::new(errors.clone()));
+        let scrapes = IntCounter::new("scrapes_total", "Times /metrics was read")
+            .unwrap_or_else(|err| unreachable!("metric scrapes_total: {err}"));
+        let _ = registry.register(Box::new(scrapes.clone()));
+        let build = gauge(
+            "build_info",
+            "The running version and the commit it was built from",
+            &["version", "commit"],
+        );
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), crate::GIT_COMMIT])
+            .set(1);
+        Self {
+            sales: counter(
+                "sales_committed_total",
+                "Sales committed, per caja",
+                &["caja"],
+            ),
+            changes: counter(
+                "changes_committed_total",
+                "Changes committed to the event log, per kind",
+                &["change"],
+            ),
+            commit: histogram(
+                "commit_seconds",
+                "A caja's write, from its transaction's start to its commit",
+            ),
+            pool_wait: histogram(
+                "db_pool_wait_seconds",
+                "Time waited for a database connection from the pool",
+            ),
+            in_flight: gauge(
+                "caja_commands_in_flight",
+                "Commands sent to a caja and not yet answered (its mailbox, and the one it runs)",
+                &["caja"],
+            ),
+            greetings: counter(
+                "screen_greetings_total",
+                "Screens greeted on connecting: with a snapshot, or with the events they missed replayed",
+                &["kind"],
+            ),
+            dropped: counter(
+                "screens_dropped_total",
+                "Screens the hub closed for their own sake, by reason",
+                &["reason"],
+            ),
+            card_attempts: counter(
+                "card_attempts_total",
+                "Card attempts by provider and state reached (PENDING is a start)",
+                &["provider", "status"],
+            ),
+            fallbacks: counter(
+                "card_fallbacks_total",
+                "Card attempts started on a backup after the primary failed, by the backup provider",
+                &["provider"],
+            ),
+            screens: gauge(
+                "screens_connected",
+                "Live screens connected now",
+                &["audience"],
+            ),
+            pool: gauge(
+                "db_pool_connections",
+                "The database pool's connections now",
+                &["state"],
+            ),
+            errors,
+            scrapes,
+            registry,
+        }
+    }
+
+    /// A change committed on caja `caja` (counted when it is published).
+    pub fn committed(&self, caja: i32, change: &str) {
+        self.changes.with_label_values(&[change]).inc();
+        if change == "sale_recorded" {
+            self.sales.with_label_values(&[&caja.to_string()]).inc();
+        }
+    }
+
+    pub fn commit_took(&self, took: Duration) {
+        self.commit.observe(took.as_secs_f64());
+    }
+
+    pub fn pool_waited(&self, took: Duration) {
+        self.pool_wait.observe(took.as_secs_f64());
+    }
+
+    /// Counts a command to caja `caja` as in flight until the guard drops.
+    pub fn command_sent(&self, caja: i32) -> InFlight {
+        let gauge = self.in_flight.with_label_values(&[&caja.to_string()]);
+        gauge.inc();
+        InFlight(gauge)
+    }
+
+    /// A screen greeted with a snapshot (`replayed` false) or its missed events.
+    pub fn greeted(&self, replayed: bool) {
+        let kind = if replayed { "replayed" } else { "snapshot" };
+        self.greetings.with_label_values(&[kind]).inc();
+    }
+
+    pub fn screen_dropped(&self, reason: &'static str) {
+        self.dropped.with_label_values(&[reason]).inc();
+    }
+
+    /// A card attempt committed in the state it is in now.
+    pub fn card_attempt(&self, attempt: &CardAttempt) {
+        let provider = attempt.provider.as_str();
+        self.card_attempts
+            .with_label_values(&[provider, attempt.status.as_str()])
+            .inc();
+        if attempt.fallback_from.is_some() && attempt.ended_at.is_none() {
+            self.fallbacks.with_label_values(&[provider]).inc();
+        }
+    }
+
+    /// The text a scraper reads, with the hub's gauges read now.
+    fn render(&self, state: &AppState) -> String {
+        self.scrapes.inc();
+        let screens = &state.screens;
+        self.screens
+            .with_label_values(&["floor"])
+            .set(screens.floors() as i64);
+        self.screens
+            .with_label_values(&["pos"])
+            .set(screens.registers() as i64);
+        let pool = state.pool.state();
+        let idle = i64::from(pool.idle_connections);
+        self.pool.with_label_values(&["idle"]).set(idle);
+        self.pool
+            .with_label_values(&["in_use"])
+            .set(i64::from(pool.connections) - idle);
+        self.errors
+            .set(i64::try_from(crate::telemetry::errors_logged()).unwrap_or(i64::MAX));
+        let mut text = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            tracing::warn!(error = %err, "could not encode the metrics");
+        }
+        String::from_utf8(text).unwrap_or_default()
+    }
+}
+
+/// A command in flight to a caja; counted until dropped.
+pub struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// GET /metrics (on the metrics address only).
+pub async fn serve(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics().render(&state))
+}
