@@ -776,6 +776,14 @@ impl HubProcess {
             .unwrap_or(0)
     }
 
+    /// SIGTERM, as systemd stops a service, then waits for the process to
+    /// end; whether it ended well.
+    pub fn terminate(mut self) -> bool {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        self.0.wait().expect("reaped").success()
+    }
+
     /// SIGKILL: no goodbye to anyone.
     pub fn kill(mut self) {
         self.0.kill().expect("kill");

@@ -21,6 +21,7 @@ mod payments;
 mod proxy;
 mod registers;
 mod reports;
+mod restart;
 mod screens;
 mod security;
 mod write_path;
