@@ -224,7 +224,7 @@ async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_u
     times.sort();
     let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
     eprintln!(
-        "restart: SIGTERM to the new hub answering {restarted:?}; longest wait for a sale {gap:?}"
+        "restart: the old hub stopped {stopped_in:?} after SIGTERM, the new one answered at {restarted:?}; longest wait for a sale {gap:?}"
     );
     assert!(
         gap < Duration::from_secs(10),
