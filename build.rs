@@ -8,7 +8,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CAJAHUB_GIT_COMMIT");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
-    let commit = std::env::var("CAJAHUB_GIT_COMMIT").ok().or_else(|| {
+    let named = std::env::var("CAJAHUB_GIT_COMMIT").ok();
+    let commit = named.filter(|c| !c.trim().is_empty()).or_else(|| {
         let output = Command::new("git")
             .args(["rev-parse", "--short=12", "HEAD"])
             .output()
