@@ -51,6 +51,9 @@ enum Command {
     Restore {
         /// The backup (a pg_dump -F c file).
         file: PathBuf,
+        /// Restore into this database (on the same server) instead of DATABASE_URL's.
+        #[arg(long)]
+        into: Option<String>,
         /// Restore over a database that has tables (it is kept, renamed).
         #[arg(long)]
         replace: bool,
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Backup { dir, pg_bin } => backup(cli.settings, &dir, pg_bin.as_deref()),
         Command::Restore {
             file,
+            into,
             replace,
             yes,
             pg_bin,
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
             cli.settings,
             &file,
             &backup::RestoreOptions {
+                into,
                 replace,
                 yes,
                 pg_bin,

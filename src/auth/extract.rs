@@ -95,7 +95,11 @@ impl ResponseError for AuthError {
             ))
             .error_response(),
             AuthError::Db { source, json: true } => {
-                tracing::error!(error = ?source, "could not check the session");
+                if source.is_unavailable() {
+                    tracing::warn!(error = ?source, "could not check the session");
+                } else {
+                    tracing::error!(error = ?source, "could not check the session");
+                }
                 let (code, message) = if source.is_unavailable() {
                     ("database_unavailable", "La base de datos no responde. Intenta de nuevo.")
                 } else {

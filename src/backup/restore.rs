@@ -23,6 +23,8 @@ const MAX_NAME: usize = 63;
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
+    /// Restore into this database of the same server instead of the URL's.
+    pub into: Option<String>,
     /// Restore over a database that has tables (it is kept, renamed).
     pub replace: bool,
     /// Ask nothing.
@@ -49,7 +51,16 @@ pub fn restore(
     options: &RestoreOptions,
     confirm: impl FnOnce(&str) -> bool,
 ) -> Result<Restored, BackupError> {
-    let target = Target::parse(url)?;
+    let mut target = Target::parse(url)?;
+    if let Some(name) = &options.into {
+        let name = name.trim();
+        if name.is_empty() || name.len() > MAX_NAME || name.chars().any(char::is_control) {
+            return Err(BackupError::BadUrl(format!(
+                "--into must be a database name of 1 to {MAX_NAME} characters"
+            )));
+        }
+        target = target.with_database(name);
+    }
     let database = target.database();
     let maintenance = target.with_database("postgres");
     let mut admin = maintenance.connect()?;

@@ -92,7 +92,21 @@ pub fn build_pool(
         .connection_timeout(CHECKOUT_TIMEOUT)
         .test_on_check_out(true)
         .connection_customizer(Box::new(limits))
+        .error_handler(Box::new(ConnectFailed))
         .build(ConnectionManager::new(with_tcp_limits(database_url)))
+}
+
+/// A connection the pool could not open. r2d2 would log it as an ERROR by
+/// itself, once per attempt; it is a warning here: what it means for the
+/// hub (a 503, a caja not answering, `/readyz`) is logged where it happens,
+/// and a PostgreSQL that stays away shows there.
+#[derive(Debug)]
+struct ConnectFailed;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for ConnectFailed {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(%error, "could not open a database connection");
+    }
 }
 
 /// The TCP settings libpq applies unless the URL says otherwise: without

@@ -39,12 +39,12 @@ fn refused(err: RegisterError) -> HttpResponse {
 }
 
 /// The refusal as `audience` may read it. Only what an operator must act on
-/// is an ERROR in the log; a caja busy for a moment is a warning.
+/// is an ERROR in the log; a caja busy or a database away for a moment (the
+/// write path heals itself; `/readyz` shows an outage that lasts) is a
+/// warning.
 fn refused_for(err: RegisterError, audience: Audience) -> HttpResponse {
     match err.code() {
-        "internal" | "database_unavailable" => {
-            tracing::error!(error = ?err, "register command failed")
-        }
+        "internal" => tracing::error!(error = ?err, "register command failed"),
         _ if err.status().is_server_error() => {
             tracing::warn!(error = ?err, "register command failed")
         }

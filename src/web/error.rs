@@ -92,10 +92,12 @@ pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     )
 }
 
-/// 503 when the database cannot be reached, 500 otherwise; logged.
+/// 503 when the database cannot be reached (a warning: the hub recovers by
+/// itself, and `/readyz` shows an outage that lasts), 500 otherwise (an
+/// error); logged.
 pub fn database_error_page(err: &DbError) -> HttpResponse {
     if err.is_unavailable() {
-        tracing::error!(error = ?err, "database unavailable");
+        tracing::warn!(error = ?err, "database unavailable");
         error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Base de datos no disponible",

@@ -158,9 +158,10 @@ async fn a_backup_restored_into_a_new_database_has_the_same_rows() {
 
     let copy = format!("{}_copia", app.db.name);
     let _leftovers = Leftovers(copy.clone());
+    // Into another database of the same server, named on the command line.
     let output = cajahub(
-        &["restore", "--yes", file.to_str().unwrap()],
-        &url_of(&copy),
+        &["restore", "--yes", "--into", &copy, file.to_str().unwrap()],
+        &app.db.url(),
     );
     assert!(output.status.success(), "{}", says(&output));
     assert!(
@@ -307,6 +308,25 @@ fn bad_backups_and_targets_are_refused_and_nothing_is_overwritten() {
         "{}",
         says(&output)
     );
+    // A pg_dump older than the server cannot dump it: named, with the package.
+    let old_bin = tempfile::tempdir().unwrap();
+    for program in ["pg_dump", "pg_restore"] {
+        let path = old_bin.path().join(program);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho '{program} (PostgreSQL) 9.6.24'\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let folder = dir.path().to_str().unwrap();
+    let old = old_bin.path().to_str().unwrap();
+    let output = cajahub(&["backup", "--dir", folder, "--pg-bin", old], &db.url());
+    assert!(!output.status.success());
+    let said = says(&output);
+    assert!(said.contains("is version 9 and the server is"), "{said}");
+    assert!(said.contains("install postgresql-client-"), "{said}");
     let output = cajahub(
         &["backup", "--dir", dir.path().to_str().unwrap()],
         "mysql://x/y",

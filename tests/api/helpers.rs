@@ -301,9 +301,12 @@ pub const PASSWORD: &str = "contraseña-de-prueba";
 /// The real application, serving on a free port of 127.0.0.1, and a client
 /// with a cookie jar (one browser, in effect).
 pub struct TestApp {
+    /// Stops the register actors when the test ends, so none keeps probing
+    /// the test's database after it is dropped (fields drop in order: this
+    /// first, the database last).
+    _actors: StopActors,
     pub address: String,
     pub client: reqwest::Client,
-    pub db: TestDb,
     /// The CSRF token of the client's session, sent with every form.
     csrf: Mutex<String>,
     server: cajahub::startup::HubHandle,
@@ -313,9 +316,7 @@ pub struct TestApp {
     settings: Settings,
     /// The URL the hub reaches its database by (a proxy's, in fault tests).
     hub_url: String,
-    /// Stops the register actors when the test ends, so none keeps probing
-    /// the test's database after it is dropped.
-    _actors: StopActors,
+    pub db: TestDb,
 }
 
 /// Stops a hub's register actors when dropped.
