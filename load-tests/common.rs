@@ -95,3 +95,36 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
 }
+
+/// Logs in like a browser and returns the session cookie.
+pub async fn session_cookie(base: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("cajahub_session="))
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .expect("a session cookie")
+    };
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    let anonymous = cookie_of(&page);
+    let html = page.text().await.unwrap();
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker).unwrap() + marker.len();
+    let token = &html[start..start + html[start..].find('"').unwrap()];
+    let response = client
+        .post(format!("{base}/login"))
+        .header("cookie", anonymous)
+        .form(&[("csrf_token", token), ("name", USER), ("secret", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "logged in");
+    cookie_of(&response)
+}

@@ -25,7 +25,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 #[path = "common.rs"]
 mod common;
-use common::{Venue, median, number, percentile};
+use common::{Venue, median, number, percentile, session_cookie};
 
 struct Options {
     sales: usize,
@@ -61,43 +61,6 @@ fn options() -> Options {
         true
     });
     options
-}
-
-/// Logs in like a browser and returns the session cookie.
-async fn session_cookie(base: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let cookie_of = |response: &reqwest::Response| {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("cajahub_session="))
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-            .expect("a session cookie")
-    };
-    let page = client.get(format!("{base}/login")).send().await.unwrap();
-    let anonymous = cookie_of(&page);
-    let html = page.text().await.unwrap();
-    let marker = r#"name="csrf_token" value=""#;
-    let start = html.find(marker).unwrap() + marker.len();
-    let token = &html[start..start + html[start..].find('"').unwrap()];
-    let response = client
-        .post(format!("{base}/login"))
-        .header("cookie", anonymous)
-        .form(&[
-            ("csrf_token", token),
-            ("name", common::USER),
-            ("secret", common::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "logged in");
-    cookie_of(&response)
 }
 
 type Arrivals = Vec<((i64, i64), Instant)>;

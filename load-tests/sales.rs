@@ -49,36 +49,21 @@ fn options() -> Options {
     options
 }
 
+/// A client that sends the session cookie of a browser logged in as the
+/// generators' user.
 async fn logged_in_client(base: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
+    let cookie = common::session_cookie(base).await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        cookie.parse().expect("a cookie header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(64)
         .build()
-        .unwrap();
-    let page = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
         .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = r#"name="csrf_token" value=""#;
-    let start = page.find(marker).unwrap() + marker.len();
-    let token = &page[start..start + page[start..].find('"').unwrap()];
-    let response = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", token),
-            ("name", common::USER),
-            ("secret", common::PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "logged in");
-    client
 }
 
 struct Outcome {

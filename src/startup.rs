@@ -126,7 +126,7 @@ impl Application {
                 .app_data(pages::form_config())
                 .configure(routes)
         })
-        .on_connect(screens::bound_send_buffer)
+        .on_connect(screens::tune_connection)
         .listen(listener)?
         .shutdown_timeout(30)
         // Signals are handled in `run_until_stopped`, so the screens close first.

@@ -1,0 +1,371 @@
+//! The club night from outside: the hub's own binary, and in this process
+//! `--cajas` POS screens (WebSocket clients) each selling once every
+//! `--every-ms` on an open loop (a slow hub shows as latency, not as fewer
+//! sales), plus `--dashboards` floor screens. Each sale is timed from the
+//! frame sent to its ack (after the commit). At the end every acknowledged
+//! sale is looked up in the database: a mismatch fails the run.
+//!
+//! `--hub` names the binary; given twice (before and after a change), the
+//! runs alternate between them, so both meet the same machine.
+//!
+//! cargo build --release --bin cajahub --example pos-load
+//! target/release/examples/pos-load --hub target/release/cajahub [--hub OTHER]
+//!     [--cajas 30] [--every-ms 3000] [--seconds 20] [--dashboards 5] [--runs 3]
+//!     [--database-url URL]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::rt::time::{sleep, sleep_until, timeout};
+use awc::ws::{Frame, Message};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use futures_util::{SinkExt, StreamExt};
+
+#[path = "common.rs"]
+mod common;
+use common::{Venue, median, number, parse_flags, percentile, session_cookie};
+
+struct Options {
+    hubs: Vec<String>,
+    cajas: usize,
+    every: Duration,
+    seconds: u64,
+    dashboards: usize,
+    runs: usize,
+    admin_url: String,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        hubs: Vec::new(),
+        cajas: 30,
+        every: Duration::from_millis(3000),
+        seconds: 20,
+        dashboards: 5,
+        runs: 3,
+        admin_url: common::DEFAULT_ADMIN_URL.into(),
+    };
+    parse_flags(|flag, value| {
+        match flag {
+            "--hub" => options.hubs.push(value.into()),
+            "--cajas" => options.cajas = number(flag, value),
+            "--every-ms" => options.every = Duration::from_millis(number(flag, value) as u64),
+            "--seconds" => options.seconds = number(flag, value) as u64,
+            "--dashboards" => options.dashboards = number(flag, value),
+            "--runs" => options.runs = number(flag, value),
+            "--database-url" => options.admin_url = value.into(),
+            _ => return false,
+        }
+        true
+    });
+    if options.hubs.is_empty() {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("cajahub")))
+            .expect("the hub's binary: --hub PATH");
+        options.hubs.push(beside.display().to_string());
+    }
+    options
+}
+
+/// The hub's binary on a free port of a fresh venue; killed when dropped.
+struct Hub(Child);
+
+impl Hub {
+    async fn start(binary: &str, database_url: &str) -> (Self, String) {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Owned at once, so a hub that never answers is still killed.
+        let hub = Self(
+            Command::new(binary)
+                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+                .env("DATABASE_URL", database_url)
+                .env("CAJAHUB_LOG", "error")
+                .env("CAJAHUB_POOL_SIZE", "16")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|err| panic!("{binary}: {err}")),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if let Ok(response) = reqwest::get(format!("{base}/healthz")).await
+                && response.status() == 200
+            {
+                return (hub, base);
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{binary} did not start");
+    }
+
+    fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+
+async fn open(base: &str, path: &str, cookie: &str) -> Socket {
+    let (_, socket) = awc::Client::new()
+        .ws(base.replacen("http://", "ws://", 1) + path)
+        .origin(base)
+        .header("cookie", cookie)
+        .connect()
+        .await
+        .unwrap_or_else(|err| panic!("{path}: {err}"));
+    socket
+}
+
+/// What one run measured.
+struct Measure {
+    acks: Vec<Duration>,
+    sales_per_second: f64,
+    rss_mib: f64,
+}
+
+/// The sale keys a POS had acknowledged, and the time each took.
+type Acked = Arc<Mutex<Vec<(String, Duration)>>>;
+
+/// One POS: sells on schedule and reads its acks (and its caja's events).
+async fn pos(
+    base: String,
+    cookie: String,
+    caja: usize,
+    first: Instant,
+    every: Duration,
+    until: Instant,
+    acked: Acked,
+) {
+    let socket = open(&base, &format!("/ws/caja/{caja}"), &cookie).await;
+    let (mut sink, mut stream) = socket.split();
+    let sent: Arc<Mutex<HashMap<String, (String, Instant)>>> = Arc::default();
+    let pending = sent.clone();
+    let reader_acked = acked.clone();
+    let reader = actix_web::rt::spawn(async move {
+        while let Some(Ok(frame)) = stream.next().await {
+            let Frame::Text(text) = frame else { continue };
+            let at = Instant::now();
+            let message: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+            if message["type"] == "ack" {
+                let id = message["id"].as_str().unwrap_or_default().to_owned();
+                if let Some((key, when)) = pending.lock().unwrap().remove(&id) {
+                    reader_acked.lock().unwrap().push((key, at - when));
+                }
+            } else if message["type"] == "error" {
+                panic!("the hub refused a sale: {message}");
+            }
+        }
+    });
+    let mut n = 0;
+    loop {
+        let at = first + every * n;
+        if at >= until {
+            break;
+        }
+        sleep_until(at.into()).await;
+        let key = uuid::Uuid::new_v4().to_string();
+        let id = format!("c{caja}-{n}");
+        let sale = serde_json::json!({
+            "type": "sale", "id": id,
+            "sale": {"key": key, "total": 1000 + n as i64, "payments": [{"method": "EFECTIVO", "amount": 1000 + n as i64}]},
+        });
+        sent.lock().unwrap().insert(id, (key, Instant::now()));
+        sink.send(Message::Text(sale.to_string().into()))
+            .await
+            .expect("send");
+        n += 1;
+    }
+    // The last acks (10 s at most), then goodbye.
+    let waiting = Instant::now();
+    while !sent.lock().unwrap().is_empty() && waiting.elapsed() < Duration::from_secs(10) {
+        sleep(Duration::from_millis(10)).await;
+    }
+    reader.abort();
+    let _ = sink.send(Message::Close(None)).await;
+}
+
+/// A floor screen reading every event until the run ends.
+async fn dashboard(base: String, cookie: String, until: Instant) -> usize {
+    let mut socket = open(&base, "/ws/piso", &cookie).await;
+    let mut events = 0;
+    while let Ok(Some(Ok(frame))) = timeout(
+        until.saturating_duration_since(Instant::now()) + Duration::from_secs(2),
+        socket.next(),
+    )
+    .await
+    {
+        match frame {
+            Frame::Text(_) => events += 1,
+            Frame::Ping(bytes) => {
+                let _ = socket.send(Message::Pong(bytes)).await;
+            }
+            _ => {}
+        }
+        if Instant::now() >= until + Duration::from_secs(1) {
+            break;
+        }
+    }
+    events
+}
+
+#[derive(QueryableByName)]
+struct Key {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    key: String,
+}
+
+async fn run(options: &Options, binary: &str) -> Measure {
+    let venue = Venue::create(&options.admin_url, options.cajas);
+    let (hub, base) = Hub::start(binary, &venue.url).await;
+    let cookie = session_cookie(&base).await;
+    let start = Instant::now() + Duration::from_millis(500);
+    let until = start + Duration::from_secs(options.seconds);
+    let acked: Acked = Arc::default();
+    let floors: Vec<_> = (0..options.dashboards)
+        .map(|_| actix_web::rt::spawn(dashboard(base.clone(), cookie.clone(), until)))
+        .collect();
+    let cajas: Vec<_> = (1..=options.cajas)
+        .map(|caja| {
+            // Spread over the interval, as real cashiers are.
+            let first = start + options.every * caja as u32 / options.cajas as u32;
+            actix_web::rt::spawn(pos(
+                base.clone(),
+                cookie.clone(),
+                caja,
+                first,
+                options.every,
+                until,
+                acked.clone(),
+            ))
+        })
+        .collect();
+    for caja in cajas {
+        caja.await.expect("a POS");
+    }
+    let rss_mib = hub.rss_kib() as f64 / 1024.0;
+    for floor in floors {
+        assert!(
+            floor.await.expect("a dashboard") > 0,
+            "a dashboard saw events"
+        );
+    }
+    drop(hub);
+
+    let acked = acked.lock().unwrap().clone();
+    let mut conn = PgConnection::establish(&venue.url).expect("the venue");
+    let stored: Vec<Key> = diesel::sql_query("SELECT idempotency_key::text AS key FROM sales")
+        .load(&mut conn)
+        .expect("sales");
+    let stored: std::collections::HashSet<String> = stored.into_iter().map(|k| k.key).collect();
+    assert_eq!(
+        stored.len(),
+        acked.len(),
+        "every acknowledged sale stored, nothing else"
+    );
+    for (key, _) in &acked {
+        assert!(stored.contains(key), "acknowledged sale {key} is missing");
+    }
+    conn.batch_execute("SELECT 1").ok();
+    drop(conn);
+    venue.drop_database();
+    let mut acks: Vec<Duration> = acked.into_iter().map(|(_, took)| took).collect();
+    acks.sort();
+    Measure {
+        sales_per_second: acks.len() as f64 / options.seconds as f64,
+        acks,
+        rss_mib,
+    }
+}
+
+/// One run's figures, as reported.
+#[derive(Clone, Copy)]
+struct Figures {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    rate: f64,
+    rss: f64,
+}
+
+impl Figures {
+    fn of(m: &Measure) -> Self {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Self {
+            p50: ms(percentile(&m.acks, 0.50)),
+            p99: ms(percentile(&m.acks, 0.99)),
+            p999: ms(percentile(&m.acks, 0.999)),
+            rate: m.sales_per_second,
+            rss: m.rss_mib,
+        }
+    }
+
+    /// Each figure's median over `runs`.
+    fn median_of(runs: &[Figures]) -> Self {
+        let of = |f: fn(&Figures) -> f64| median(runs.iter().map(f).collect());
+        Self {
+            p50: of(|r| r.p50),
+            p99: of(|r| r.p99),
+            p999: of(|r| r.p999),
+            rate: of(|r| r.rate),
+            rss: of(|r| r.rss),
+        }
+    }
+
+    fn line(&self, hub: &str) -> String {
+        format!(
+            "{hub}: ack p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {:.1} sales/s; hub RSS {:.1} MiB",
+            self.p50, self.p99, self.p999, self.rate, self.rss
+        )
+    }
+}
+
+#[actix_web::main]
+async fn main() {
+    let options = options();
+    println!(
+        "{} POS sockets, one sale every {} ms each, {} dashboards, {} s per run, {} runs per hub",
+        options.cajas,
+        options.every.as_millis(),
+        options.dashboards,
+        options.seconds,
+        options.runs
+    );
+    let mut figures: HashMap<&str, Vec<Figures>> = HashMap::new();
+    for _ in 0..options.runs {
+        for hub in &options.hubs {
+            let run = Figures::of(&run(&options, hub).await);
+            println!("{}", run.line(hub));
+            figures.entry(hub).or_default().push(run);
+        }
+    }
+    println!("medians of {} runs:", options.runs);
+    let mut json = Vec::new();
+    for hub in &options.hubs {
+        let m = Figures::median_of(&figures[hub.as_str()]);
+        println!("{}", m.line(hub));
+        json.push(
+            serde_json::json!({"hub": hub, "ack_p50_ms": m.p50, "ack_p99_ms": m.p99,
+            "ack_p999_ms": m.p999, "sales_per_second": m.rate, "rss_mib": m.rss}),
+        );
+    }
+    println!("{}", serde_json::Value::Array(json));
+}
