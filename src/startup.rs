@@ -28,6 +28,8 @@ pub struct AppState {
     pub password_checks: auth::password::Checks,
     pub registers: Registers,
     pub screens: Screens,
+    /// Account changes, pushed to the live screens.
+    pub accounts: auth::accounts::Accounts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ impl Application {
             password_checks: auth::password::Checks::for_this_machine(),
             registers,
             screens: Screens::new(settings.screen_timeouts()),
+            accounts: auth::accounts::Accounts::watch(database_url),
         });
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
@@ -183,6 +186,7 @@ impl Application {
         let outcome = self.server.await;
         signals.abort();
         self.state.registers.stop();
+        self.state.accounts.stop();
         outcome
     }
 }

@@ -2,6 +2,7 @@
 //! sessions with idle and absolute expiry, CSRF tokens, login throttling,
 //! and the extractors that guard every handler.
 
+pub mod accounts;
 mod admin;
 pub mod cli;
 pub mod csrf;

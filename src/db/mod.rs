@@ -119,7 +119,7 @@ const TCP_LIMITS: [(&str, &str); 5] = [
     ("tcp_user_timeout", "30000"),
 ];
 
-fn with_tcp_limits(url: &str) -> String {
+pub(crate) fn with_tcp_limits(url: &str) -> String {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return url.to_owned();
     }

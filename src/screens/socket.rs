@@ -2,7 +2,9 @@
 //! WebSocket library). One task per screen sends a snapshot, then every
 //! event in `seq` order; a gap is answered with a fresh snapshot. It pings
 //! the client and drops one that stays silent, re-checks the user's account
-//! so a disabled user's socket closes, limits the commands per second, and
+//! when told it changed (pushed by `auth::accounts`: an idle screen asks the
+//! database nothing) so a disabled user's socket closes, limits the
+//! commands per second, and
 //! answers each command only after the register committed it.
 //!
 //! A screen that cannot keep up is dropped, never waited for: every frame
@@ -29,6 +31,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use super::counter::Connected;
 use super::frame_guard::FrameGuard;
 use crate::auth::CurrentUser;
+use crate::auth::accounts::AccountChange;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
@@ -323,6 +326,11 @@ impl Screen {
         mut events: broadcast::Receiver<Push>,
         mut stopping: watch::Receiver<bool>,
     ) -> End {
+        // Account changes come pushed; one check now covers any made
+        // between the upgrade's check and this subscription.
+        let mut accounts = self.state.accounts.subscribe();
+        let mut following_accounts = true;
+        self.check_account();
         if let Err(end) = self.greet(views, resume).await {
             return end;
         }
@@ -356,12 +364,20 @@ impl Screen {
                         Ok(())
                     }
                 },
+                change = accounts.recv(), if following_accounts => {
+                    match change {
+                        Ok(AccountChange::User(id)) if id != self.user.id.0 => {}
+                        Ok(_) | Err(RecvError::Lagged(_)) => self.check_account(),
+                        // The hub is stopping; its screens close with it.
+                        Err(RecvError::Closed) => following_accounts = false,
+                    }
+                    Ok(())
+                }
                 _ = stopping.wait_for(|stopping| *stopping) => Err(End::HubStopping),
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > self.timeouts.silence {
                         Err(End::Silent)
                     } else {
-                        self.check_account();
                         self.ping().await
                     }
                 }

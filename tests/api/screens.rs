@@ -757,3 +757,91 @@ async fn the_floor_sees_a_pos_come_report_and_go() {
     let snapshot = app.get("/api/cajas/1").await;
     assert_eq!(snapshot.status(), 200);
 }
+
+/// An account change made anywhere (here, by `cajahub user disable` in
+/// another process) reaches the user's open screens at once, pushed by
+/// PostgreSQL: no heartbeat is waited for.
+#[actix_web::test]
+async fn a_user_disabled_from_the_command_line_loses_their_screen_at_once() {
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        // The heartbeat would take minutes: only the push can close it.
+        settings.screen_timeout = Duration::from_secs(600);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut floor = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    assert_eq!(next_json(&mut floor).await.unwrap()["type"], "snapshot");
+    let disabled = std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"))
+        .args(["user", "disable", "--name", "supervisora"])
+        .env("DATABASE_URL", app.db.url())
+        .env("CAJAHUB_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    // The socket ends (next_json waits 15 s at most, far under the heartbeat).
+    while next_json(&mut floor).await.is_some() {}
+    // Another user's screen is left alone.
+    let other = app.session_cookie("jefe", Role::Supervisor).await;
+    let mut still = connect(&app, "/ws/piso", Some(&other), Some(&app.address))
+        .await
+        .expect("upgrade");
+    assert_eq!(next_json(&mut still).await.unwrap()["type"], "snapshot");
+}
+
+/// Idle screens ask the database nothing: many heartbeats of 20 connected
+/// floor screens commit (almost) no transaction in the hub's database.
+#[actix_web::test]
+async fn idle_screens_cause_no_database_queries() {
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        // A heartbeat every 100 ms: 20 screens × 20 heartbeats in the window.
+        settings.screen_timeout = Duration::from_millis(400);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    caja_in_open_jornada(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut screens = Vec::new();
+    for _ in 0..20 {
+        let mut socket = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+            .await
+            .expect("upgrade");
+        assert_eq!(next_json(&mut socket).await.unwrap()["type"], "snapshot");
+        screens.push(socket);
+    }
+    let transactions = |app: &TestApp| {
+        app.count(&format!(
+            "SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = '{}'",
+            app.db.name
+        ))
+    };
+    // Each count is a new connection, so a fresh statistics snapshot. A
+    // busy backend reports its transactions about once a second: 2 s of
+    // polling heartbeats would show hundreds.
+    let before = transactions(&app);
+    // Two seconds of heartbeats, answered (pongs are read as they come).
+    let window = std::time::Instant::now();
+    while window.elapsed() < Duration::from_secs(2) {
+        for socket in &mut screens {
+            if let Ok(Some(Ok(Frame::Ping(bytes)))) =
+                actix_web::rt::time::timeout(Duration::from_millis(5), socket.next()).await
+            {
+                let _ = socket.send(Message::Pong(bytes)).await;
+            }
+        }
+    }
+    let after = transactions(&app);
+    // The two counting queries themselves, and a little slack for the stats' own lag.
+    assert!(
+        after - before <= 10,
+        "{} transactions in 2 s with 20 idle screens",
+        after - before
+    );
+    drop(screens);
+}
