@@ -5,21 +5,29 @@
 //! a connection of its own and tells the live screens, so an idle screen
 //! asks the database nothing.
 //!
-//! A notification can only be missed while the listening connection is
-//! down; after every reconnection every screen is told to check once.
+//! The same notifications keep the logins the hub has checked in memory
+//! (`known`), so a request needs no query to know who sends it: an entry
+//! goes when its user's account changes. A notification can only be missed
+//! while the listening connection is down: then nothing is kept, and after
+//! every reconnection every screen is told to check once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use dashmap::DashMap;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::user::User;
 
 /// The channel the trigger notifies.
 const CHANNEL: &str = "cajahub_accounts";
 /// How often the listening connection's socket is read. Reading is local
-/// (no query, no round trip): a change reaches the screens within this.
-const POLL: Duration = Duration::from_millis(100);
+/// (no query, no round trip, one system call): a change made by another
+/// process reaches the screens and the known logins within this.
+const POLL: Duration = Duration::from_millis(20);
 /// The wait before connecting again after the listening connection failed.
 const RECONNECT: Duration = Duration::from_secs(1);
 
@@ -43,6 +51,29 @@ pub struct Accounts {
 struct Shared {
     changes: broadcast::Sender<AccountChange>,
     stopped: AtomicBool,
+    /// The logins checked against the database, with their user as read.
+    logins: DashMap<Uuid, User>,
+    /// Moves on every change heard: a read that began before a change is
+    /// not kept (it may predate it).
+    version: AtomicU64,
+    /// Whether changes are being heard now (else nothing is kept).
+    listening: AtomicBool,
+}
+
+impl Shared {
+    /// Forgets what is known of `user` (or of everyone).
+    fn forget(&self, change: AccountChange) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+        match change {
+            AccountChange::User(id) => self.logins.retain(|_, user| user.id.0 != id),
+            AccountChange::Everyone => self.logins.clear(),
+        }
+    }
+
+    fn tell(&self, change: AccountChange) {
+        self.forget(change);
+        let _ = self.changes.send(change);
+    }
 }
 
 impl Accounts {
@@ -51,6 +82,9 @@ impl Accounts {
         let shared = Arc::new(Shared {
             changes: broadcast::channel(1024).0,
             stopped: AtomicBool::new(false),
+            logins: DashMap::new(),
+            version: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
         });
         let (weak, url) = (Arc::downgrade(&shared), url.to_owned());
         let started = std::thread::Builder::new()
@@ -65,6 +99,41 @@ impl Accounts {
 
     pub fn subscribe(&self) -> broadcast::Receiver<AccountChange> {
         self.shared.changes.subscribe()
+    }
+
+    /// The user of login `login`, if it was checked and nothing changed since.
+    pub fn known(&self, login: Uuid) -> Option<User> {
+        if !self.shared.listening.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.shared.logins.get(&login).map(|user| user.clone())
+    }
+
+    /// Where a read of the database starts: pass it to [`Accounts::remember`].
+    pub fn version(&self) -> u64 {
+        self.shared.version.load(Ordering::SeqCst)
+    }
+
+    /// Keeps login `login`'s user as read, unless a change was heard since
+    /// the read began (`version`) or changes are not being heard.
+    pub fn remember(&self, login: Uuid, user: User, version: u64) {
+        let shared = &self.shared;
+        if shared.listening.load(Ordering::SeqCst)
+            && shared.version.load(Ordering::SeqCst) == version
+        {
+            shared.logins.insert(login, user);
+            // A change heard while inserting: drop what may predate it.
+            if shared.version.load(Ordering::SeqCst) != version {
+                shared.logins.remove(&login);
+            }
+        }
+    }
+
+    /// This hub changed `user`'s account (or ended a login of theirs): its
+    /// next request is checked against the database at once, without
+    /// waiting for the notification.
+    pub fn changed(&self, user: i32) {
+        self.shared.tell(AccountChange::User(user));
     }
 
     /// Stops listening (the hub is stopping).
@@ -87,38 +156,41 @@ fn listen(url: &str, shared: &Weak<Shared>) {
             .upgrade()
             .filter(|s| !s.stopped.load(Ordering::Relaxed))
     };
+    let deaf = |shared: &Shared| {
+        shared.listening.store(false, Ordering::SeqCst);
+        shared.forget(AccountChange::Everyone);
+    };
     while let Some(current) = alive() {
-        drop(current);
-        let mut conn =
-            match PgConnection::establish(&crate::db::with_tcp_limits(url)).and_then(|mut conn| {
+        let listening =
+            PgConnection::establish(&crate::db::with_tcp_limits(url)).and_then(|mut conn| {
                 diesel::sql_query(format!("LISTEN {CHANNEL}"))
                     .execute(&mut conn)
                     .map(|_| conn)
                     .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))
-            }) {
-                Ok(conn) => conn,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for account changes; retrying");
-                    std::thread::sleep(RECONNECT);
-                    continue;
-                }
-            };
+            });
+        let mut conn = match listening {
+            Ok(conn) => conn,
+            Err(err) => {
+                deaf(&current);
+                drop(current);
+                tracing::warn!(error = %err, "cannot listen for account changes; retrying");
+                std::thread::sleep(RECONNECT);
+                continue;
+            }
+        };
         // Whatever changed before LISTEN took effect was not notified.
-        if let Some(shared) = alive() {
-            let _ = shared.changes.send(AccountChange::Everyone);
-        }
+        current.tell(AccountChange::Everyone);
+        current.listening.store(true, Ordering::SeqCst);
+        drop(current);
         'listening: while let Some(shared) = alive() {
             for notification in conn.notifications_iter() {
                 match notification {
                     Ok(n) => match n.payload.parse::<i32>() {
-                        Ok(user) => {
-                            let _ = shared.changes.send(AccountChange::User(user));
-                        }
-                        Err(_) => {
-                            let _ = shared.changes.send(AccountChange::Everyone);
-                        }
+                        Ok(user) => shared.tell(AccountChange::User(user)),
+                        Err(_) => shared.tell(AccountChange::Everyone),
                     },
                     Err(err) => {
+                        deaf(&shared);
                         tracing::warn!(error = %err, "the connection listening for account changes failed; reconnecting");
                         break 'listening;
                     }

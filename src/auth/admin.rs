@@ -261,6 +261,7 @@ async fn change(
         _ => return Err(PageError::NotFound("esa acción")),
     };
     db::run(&state.pool, done).await?.map_err(user_error)?;
+    state.accounts.changed(id.0);
     tracing::info!(user_id = %id, change = %change, "user changed by an admin");
     Ok(redirect_see_other(&format!(
         "/admin/usuarios/{id}?aviso={aviso}"
@@ -421,6 +422,7 @@ async fn end_login(
     if !ended {
         return Err(PageError::NotFound("un ingreso abierto de ese usuario"));
     }
+    state.accounts.changed(id.0);
     tracing::info!(user_id = %id, %login, "login ended by an admin");
     Ok(redirect_see_other(&format!(
         "/admin/usuarios/{id}?aviso=cerrada"

@@ -171,16 +171,33 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         login.login_id,
         now - login.recorded_at > logins::SEEN_EVERY.num_milliseconds(),
     );
-    let user = crate::db::run(&state.pool, move |conn| {
-        let user = logins::user_of(conn, login_id)?;
-        if user.is_some() && record {
-            logins::seen(conn, login_id)?;
+    // Known and unchanged since it was read: no query (the login's
+    // `last_seen_at` is written once a minute, and then it is read again).
+    let known = if record {
+        None
+    } else {
+        state.accounts.known(login_id)
+    };
+    let user = match known {
+        Some(user) => Some(user),
+        None => {
+            let version = state.accounts.version();
+            let user = crate::db::run(&state.pool, move |conn| {
+                let user = logins::user_of(conn, login_id)?;
+                if user.is_some() && record {
+                    logins::seen(conn, login_id)?;
+                }
+                Ok(user)
+            })
+            .await
+            .and_then(|found| found.map_err(DbError::Query))
+            .map_err(|source| AuthError::Db { source, json })?;
+            if let Some(user) = &user {
+                state.accounts.remember(login_id, user.clone(), version);
+            }
+            user
         }
-        Ok(user)
-    })
-    .await
-    .and_then(|found| found.map_err(DbError::Query))
-    .map_err(|source| AuthError::Db { source, json })?;
+    };
     let user = match user {
         Some(user)
             if user.id == UserId(login.user_id)

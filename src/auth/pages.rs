@@ -267,6 +267,7 @@ pub async fn log_out(
         logins::end(conn, login, logins::EndReason::LoggedOut, None)
     })
     .await??;
+    state.accounts.changed(current.user.id.0);
     tracing::info!(user_id = %current.user.id, "logged out");
     session::log_out(&session);
     Ok(redirect_see_other("/login?motivo=salida"))

@@ -461,15 +461,31 @@ async fn a_session_ends_at_its_absolute_limit_however_used() {
     assert!(location(&response).ends_with("motivo=expirada"));
 }
 
+/// The visitor's next requests, until one is sent to the login page: a
+/// change made outside the hub arrives with its notification (tens of
+/// milliseconds); two seconds is far more than enough.
+async fn refused_soon(app: &TestApp, who: &crate::helpers::Visitor) -> reqwest::Response {
+    for _ in 0..100 {
+        let response = who.get(app, "/admin/cajas/").await;
+        if response.status() == 303 {
+            return response;
+        }
+        assert_eq!(response.status(), 200);
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("still let in two seconds after the account changed");
+}
+
 #[actix_web::test]
 async fn disabling_a_user_or_changing_the_password_ends_their_sessions() {
     let app = TestApp::spawn().await;
     let ana = app.visitor("ana", Role::Admin).await;
     let beto = app.visitor("beto", Role::Admin).await;
     assert_eq!(ana.get(&app, "/admin/cajas/").await.status(), 200);
+    // As `cajahub user disable` does it, from outside the hub: the hub hears
+    // of it by PostgreSQL's notification.
     user::disable(&mut app.conn(), &Actor::command_line(), "ana").unwrap();
-    let response = ana.get(&app, "/admin/cajas/").await;
-    assert_eq!(response.status(), 303);
+    let response = refused_soon(&app, &ana).await;
     assert!(location(&response).starts_with("/login"));
 
     let new_password = Password::parse("otra-contraseña-1".into()).unwrap();
@@ -480,7 +496,7 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions() {
         &new_password,
     )
     .unwrap();
-    assert_eq!(beto.get(&app, "/admin/cajas/").await.status(), 303);
+    refused_soon(&app, &beto).await;
     assert_eq!(
         app.log_in(&new_client(), "beto", "otra-contraseña-1")
             .await
@@ -721,4 +737,29 @@ async fn cookies_are_secure_when_served_over_https() {
         .unwrap()
         .to_lowercase();
     assert!(cookie.contains("; secure"), "{cookie}");
+}
+
+/// A logged-in request asks the database nothing to know who sends it: the
+/// login was checked once and is kept until its account changes. Counted
+/// at the wire: the hub's connections pass through a proxy that counts the
+/// statements executed.
+#[actix_web::test]
+async fn a_known_login_costs_no_query_per_request() {
+    let proxy = crate::proxy::PgProxy::start();
+    let db = crate::helpers::TestDb::migrated();
+    let url = proxy.url(&db.name);
+    let app = TestApp::spawn_through(db, url, |_| {}).await;
+    let ana = app.visitor("ana", Role::Admin).await;
+    assert_eq!(ana.get(&app, "/").await.status(), 200);
+    let before = proxy.executed();
+    for _ in 0..50 {
+        assert_eq!(ana.get(&app, "/").await.status(), 200);
+    }
+    let executed = proxy.executed() - before;
+    // Checking the login each time took two (the pool's test and the read).
+    assert_eq!(executed, 0, "{executed} statements for 50 requests");
+
+    // A change heard is a new read, once.
+    cajahub::auth::user::set_pin(&mut app.conn(), &Actor::command_line(), "ana", None).unwrap();
+    refused_soon(&app, &ana).await;
 }

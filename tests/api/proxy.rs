@@ -51,6 +51,8 @@ impl Trigger {
 #[derive(Default)]
 struct Control {
     armed: Mutex<Option<(Fault, String, Arc<Trigger>)>>,
+    /// Statements executed through the proxy (a simple query or a Bind).
+    executed: std::sync::atomic::AtomicUsize,
 }
 
 pub struct PgProxy {
@@ -100,6 +102,13 @@ impl PgProxy {
             "postgres://postgres@{}/{database}?sslmode=disable",
             self.address
         )
+    }
+
+    /// How many statements its clients have executed so far.
+    pub fn executed(&self) -> usize {
+        self.control
+            .executed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Arms `fault` for the next COMMIT of a transaction whose statements
@@ -285,6 +294,11 @@ fn fault_for(
         .unwrap()
         .as_ref()
         .map(|(_, marker, _)| marker.clone());
+    if matches!(message.first(), Some(b'B' | b'Q')) {
+        control
+            .executed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     let sql = match message.first()? {
         b'P' => {
             let (name, rest) = cstring(body);
