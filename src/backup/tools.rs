@@ -101,24 +101,10 @@ pub fn program(
 ) -> Result<PathBuf, BackupError> {
     let candidates: Vec<PathBuf> = match pg_bin {
         Some(dir) => vec![dir.join(name)],
-        None => {
-            let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|entry| {
-                    let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
-                    Some((version, entry.path().join("bin").join(name)))
-                })
-                .collect();
-            debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-            let path = std::env::var_os("PATH")
-                .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|dir| dir.join(name));
-            debian.into_iter().map(|(_, p)| p).chain(path).collect()
-        }
+        None => crate::db::local::program_folders()
+            .into_iter()
+            .map(|dir| dir.join(name))
+            .collect(),
     };
     let mut too_old = None;
     for candidate in candidates.into_iter().filter(|p| p.is_file()) {

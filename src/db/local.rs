@@ -395,10 +395,10 @@ impl Drop for PrivateCluster {
     }
 }
 
-/// The folder holding `initdb` and `pg_ctl`: Debian's versioned folders
-/// first (newest wins), then `PATH`.
-fn server_programs() -> Option<PathBuf> {
-    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+/// Where PostgreSQL's programs may be, in the order to look: Debian's
+/// versioned folders (`/usr/lib/postgresql/<major>/bin`, newest first),
+/// then the folders of `PATH`.
+pub fn program_folders() -> Vec<PathBuf> {
     let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -407,16 +407,19 @@ fn server_programs() -> Option<PathBuf> {
             let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
             Some((version, entry.path().join("bin")))
         })
-        .filter(|(_, bin)| has_both(bin))
         .collect();
     debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-    debian.into_iter().map(|(_, bin)| bin).next().or_else(|| {
-        std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .find(|dir| has_both(dir))
-    })
+    let path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    debian.into_iter().map(|(_, bin)| bin).chain(path).collect()
+}
+
+/// The first folder holding both `initdb` and `pg_ctl`.
+fn server_programs() -> Option<PathBuf> {
+    program_folders()
+        .into_iter()
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
 }
 
 /// The first folder above `dir` that `user` may not enter (a clone under
