@@ -2,23 +2,15 @@
 //! run as an operator runs them: the binary against a real PostgreSQL.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use cajahub::auth::user::Role;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::helpers::{TestApp, TestDb, admin_url};
-
-fn cajahub(args: &[&str], database_url: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cajahub"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("CAJAHUB_LOG", "warn")
-        .output()
-        .expect("run cajahub")
-}
+use crate::cli::cajahub;
+use crate::helpers::{TestApp, TestDb, admin_url, url_for};
 
 fn says(output: &Output) -> String {
     format!(
@@ -51,14 +43,6 @@ fn back_up(url: &str, dir: &Path) -> std::path::PathBuf {
         "its size: {said}"
     );
     file
-}
-
-/// The URL of database `name` on the tests' server.
-fn url_of(name: &str) -> String {
-    let admin = admin_url();
-    let (server, rest) = admin.rsplit_once('/').unwrap();
-    let query = rest.find('?').map_or("", |at| &rest[at..]);
-    format!("{server}/{name}{query}")
 }
 
 #[derive(QueryableByName, Debug, PartialEq, Eq, Clone)]
@@ -169,7 +153,7 @@ async fn a_backup_restored_into_a_new_database_has_the_same_rows() {
         "{}",
         says(&output)
     );
-    let (original, restored) = (picture(&app.db.url()), picture(&url_of(&copy)));
+    let (original, restored) = (picture(&app.db.url()), picture(&url_for(&copy)));
     assert!(
         original.1.iter().any(|(t, n, _)| t == "sales" && *n > 0),
         "sales to compare"
@@ -230,7 +214,7 @@ fn the_rollback_brings_the_database_from_before_the_upgrade_back_exactly() {
     let kept = databases_like(&format!("{}_antes_", db.name));
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(said.contains(&kept[0]), "{said}");
-    assert_eq!(picture(&url_of(&kept[0])), upgraded);
+    assert_eq!(picture(&url_for(&kept[0])), upgraded);
     assert!(databases_like(&format!("{}_restaurando_", db.name)).is_empty());
 }
 
@@ -245,7 +229,7 @@ fn bad_backups_and_targets_are_refused_and_nothing_is_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let good = back_up(&db.url(), dir.path());
     let target = format!("{}_destino", db.name);
-    let target_url = url_of(&target);
+    let target_url = url_for(&target);
 
     // A file that is not a dump, and a dump cut in half.
     let text = dir.path().join("notas.txt");

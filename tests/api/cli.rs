@@ -6,7 +6,8 @@ use diesel::RunQueryDsl;
 
 use crate::helpers::TestDb;
 
-fn cajahub(args: &[&str], database_url: &str) -> std::process::Output {
+/// `cajahub ARGS` on `database_url`, as an operator runs it.
+pub(crate) fn cajahub(args: &[&str], database_url: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cajahub"))
         .args(args)
         .env("DATABASE_URL", database_url)

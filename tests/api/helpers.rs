@@ -103,7 +103,8 @@ struct Count {
 /// Serialises template building and dropping between test processes.
 const TEMPLATE_LOCK: i64 = 0x7465_7374_7470_6c00;
 
-fn url_for(database: &str) -> String {
+/// The URL of `database` on the tests' server.
+pub fn url_for(database: &str) -> String {
     let admin = admin_url();
     let (server, rest) = admin
         .rsplit_once('/')

@@ -163,18 +163,7 @@ async fn every_figure_equals_sql_over_the_sales_and_the_csv_equals_the_page() {
         .await;
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    let csv = supervisor
-        .get(&app, "/admin/cajas/reportes.csv?jornada=1")
-        .await;
-    assert_eq!(csv.status(), 200);
-    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
-    let csv = csv.text().await.unwrap();
-    assert!(csv.starts_with('\u{FEFF}'), "a BOM for spreadsheets");
-    let rows: Vec<Vec<&str>> = csv
-        .trim_start_matches('\u{FEFF}')
-        .lines()
-        .map(|l| l.split(';').collect())
-        .collect();
+    let rows = csv_rows(&app, &supervisor, "/admin/cajas/reportes.csv?jornada=1").await;
     let header = &rows[0];
     let column = |name: &str| {
         header

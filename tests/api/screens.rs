@@ -774,12 +774,8 @@ async fn a_user_disabled_from_the_command_line_loses_their_screen_at_once() {
         .await
         .expect("upgrade");
     assert_eq!(next_json(&mut floor).await.unwrap()["type"], "snapshot");
-    let disabled = std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"))
-        .args(["user", "disable", "--name", "supervisora"])
-        .env("DATABASE_URL", app.db.url())
-        .env("CAJAHUB_LOG", "warn")
-        .output()
-        .unwrap();
+    let disabled =
+        crate::cli::cajahub(&["user", "disable", "--name", "supervisora"], &app.db.url());
     assert!(
         disabled.status.success(),
         "{}",
