@@ -91,7 +91,8 @@ impl Accounts {
             .name("account-changes".into())
             .spawn(move || listen(&url, &weak));
         if let Err(err) = started {
-            // Without it the screens still end at their next request's check.
+            // Without it nothing is kept (every request reads its login),
+            // but open screens are not told of account changes.
             tracing::error!(error = %err, "could not start listening for account changes");
         }
         Self { shared }
