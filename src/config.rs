@@ -25,7 +25,8 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
 
-    /// Maximum number of pooled database connections.
+    /// Maximum number of pooled database connections for requests (the
+    /// cajas' writes have a pool as large of their own).
     #[arg(long, env = "CAJAHUB_POOL_SIZE", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=200), global = true)]
     pub pool_size: u32,

@@ -70,13 +70,15 @@ impl Application {
         let url = database_url.to_owned();
         let (pool_size, limits) = (settings.pool_size, settings.db_limits());
         let configured_key = settings.session_key.clone();
-        let (pool, key, has_users) = web::block(move || -> Result<_, StartupError> {
+        let (pool, writes, key, has_users) = web::block(move || -> Result<_, StartupError> {
             let mut conn = PgConnection::establish(&url)?;
             migrations::run_pending(&mut conn)?;
             let key = auth::session::load_or_create_key(&mut conn, configured_key.as_deref())?;
             let has_users =
                 auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
-            Ok((db::build_pool(&url, pool_size, limits)?, key, has_users))
+            let pool = db::build_pool(&url, pool_size, limits)?;
+            let writes = db::build_write_pool(&url, pool_size, limits)?;
+            Ok((pool, writes, key, has_users))
         })
         .await
         .map_err(|_| StartupError::Cancelled)??;
@@ -97,6 +99,7 @@ impl Application {
         .await?;
         let registers = Registers::start_all(registers::registry::Env {
             pool: pool.clone(),
+            writes,
             clock: settings.clock.clone(),
             limits: settings.db_limits(),
             register_timeout: settings.register_timeout,

@@ -77,23 +77,51 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for DbLimits {
     }
 }
 
-/// Builds the pool. Connections are tested when checked out, so a restarted
-/// PostgreSQL costs one failed test, not one failed request. A connection
-/// whose peer went silent is given up on by the kernel (keepalives and
-/// `tcp_user_timeout`), so even a COMMIT whose answer never comes ends.
+/// Builds the pool for requests. Connections are tested when checked out,
+/// so a restarted PostgreSQL costs one failed test, not one failed request.
+/// A connection whose peer went silent is given up on by the kernel
+/// (keepalives and `tcp_user_timeout`), so even a COMMIT whose answer never
+/// comes ends.
 pub fn build_pool(
     database_url: &str,
     max_size: u32,
     limits: DbLimits,
 ) -> Result<PgPool, PoolError> {
+    builder(max_size, limits)
+        .test_on_check_out(true)
+        .build(ConnectionManager::new(with_tcp_limits(database_url)))
+}
+
+/// Builds the pool of the registers' writes: the same limits, but no test
+/// round trip at checkout (a sale's hot path). The write path tells a
+/// connection the database closed by its error, [`discard`]s it and tries
+/// once more on a fresh one, where its guards say what was kept.
+pub fn build_write_pool(
+    database_url: &str,
+    max_size: u32,
+    limits: DbLimits,
+) -> Result<PgPool, PoolError> {
+    builder(max_size, limits)
+        .test_on_check_out(false)
+        .build(ConnectionManager::new(with_tcp_limits(database_url)))
+}
+
+fn builder(
+    max_size: u32,
+    limits: DbLimits,
+) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
-        .test_on_check_out(true)
         .connection_customizer(Box::new(limits))
         .error_handler(Box::new(ConnectFailed))
-        .build(ConnectionManager::new(with_tcp_limits(database_url)))
+}
+
+/// Marks `conn` broken so the pool closes it instead of lending it again.
+pub fn discard(conn: &mut PgConnection) {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
 }
 
 /// A connection the pool could not open. r2d2 would log it as an ERROR by
@@ -142,8 +170,8 @@ pub(crate) fn with_tcp_limits(url: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// No connection could be had: nothing was sent.
-    #[error("no database connection available")]
-    Unavailable(#[from] PoolError),
+    #[error("no database connection available: {0}")]
+    Unavailable(String),
     #[error("database query failed")]
     Query(#[from] DieselError),
     /// A statement or lock timeout ended the work (it rolled back).
@@ -153,16 +181,58 @@ pub enum DbError {
     Cancelled,
 }
 
+impl From<PoolError> for DbError {
+    fn from(err: PoolError) -> Self {
+        DbError::Unavailable(err.to_string())
+    }
+}
+
+/// The same failure again, for each command of a batch that failed as one
+/// (diesel's errors are not `Clone`: a database error keeps its kind and
+/// its message, what the layers above look at).
+impl Clone for DbError {
+    fn clone(&self) -> Self {
+        fn again(err: &DieselError) -> DieselError {
+            match err {
+                DieselError::DatabaseError(kind, info) => {
+                    DieselError::DatabaseError(*kind, Box::new(info.message().to_owned()))
+                }
+                DieselError::NotFound => DieselError::NotFound,
+                DieselError::BrokenTransactionManager => DieselError::BrokenTransactionManager,
+                DieselError::RollbackTransaction => DieselError::RollbackTransaction,
+                other => DieselError::DatabaseError(
+                    DatabaseErrorKind::Unknown,
+                    Box::new(other.to_string()),
+                ),
+            }
+        }
+        match self {
+            DbError::Unavailable(reason) => DbError::Unavailable(reason.clone()),
+            DbError::Query(err) => DbError::Query(again(err)),
+            DbError::TimedOut(err) => DbError::TimedOut(again(err)),
+            DbError::Cancelled => DbError::Cancelled,
+        }
+    }
+}
+
 impl DbError {
+    /// The connection is gone (the database closed it, or it broke): it
+    /// must not be used again.
+    pub fn connection_lost(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(
+                DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+                    | DieselError::BrokenTransactionManager
+            )
+        )
+    }
+
     /// True when the database could not be reached, rather than refused the query.
     pub fn is_unavailable(&self) -> bool {
         match self {
             DbError::Unavailable(_) | DbError::Cancelled | DbError::TimedOut(_) => true,
-            DbError::Query(err) => matches!(
-                err,
-                DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-                    | DieselError::BrokenTransactionManager
-            ),
+            DbError::Query(_) => self.connection_lost(),
         }
     }
 

@@ -498,17 +498,7 @@ impl Command for AttemptDeadline {
         let ended = attempt::end(conn, found.id, AttemptStatus::Pending, &ending)?
             .ok_or(RegisterError::StateMoved)?;
         match ended_change(state, found, ended, cx) {
-            Applied::Changed {
-                reply,
-                change,
-                next,
-                effects,
-            } => Ok(Applied::Changed {
-                reply: Some(reply),
-                change,
-                next,
-                effects,
-            }),
+            changed @ Applied::Changed { .. } => Ok(changed.map(Some)),
             _ => Ok(Applied::Unchanged(None)),
         }
     }

@@ -1,9 +1,11 @@
-//! `RegisterActor`: the only writer of one caja's live state. Every command
-//! goes through [`commit::execute`]: checked against the state the actor
-//! holds, committed in one transaction with its guarded `seq` and its event,
-//! and only then taken into memory, published and answered. Commands run
-//! one at a time (`AtomicResponse`), so a register's changes apply in order
-//! while other registers go on in parallel.
+//! `RegisterActor`: the only writer of one caja's live state. Commands
+//! wait in the actor's queue and are written in order: every command is
+//! checked against the state the one before it left, committed with its
+//! guarded `seq` and its event, and only then taken into memory, published
+//! and answered. The commands that arrive while a write is in progress are
+//! written together in the next transaction and answered after its one
+//! commit (group commit, [`commit::execute_batch`]), so a busy caja's
+//! throughput grows with its load; other registers go on in parallel.
 //!
 //! After a failure the database may hold what memory does not: the actor
 //! then reloads before its next command, and probes the database on a
@@ -12,7 +14,7 @@
 
 use crate::metrics::metrics;
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -24,9 +26,9 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::RegisterError;
-use super::commit::{self, Applied, Command, CommandContext, Effect, Outcome};
+use super::commit::{self, Applied, Command, CommandContext, Effect, Job, Outcome, Queued};
 use super::event_log::Change;
-use super::events::Push;
+use super::events::{Event, Push};
 use super::flagged::{self, FlagAck, ValidFlag};
 use super::history::{RecentMovement, RecentSale};
 use super::keys::{self, CommandKey};
@@ -50,6 +52,8 @@ use crate::payments::terminal::Charge;
 
 /// How many commands may wait for one register.
 const MAILBOX: usize = 256;
+/// The most commands written in one transaction.
+const MAX_BATCH: usize = 64;
 /// The first wait before probing a database that failed, doubled up to the last.
 const PROBE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
@@ -71,6 +75,12 @@ pub struct RegisterActor {
     /// The last moment a provider's failure was due to stop weighing on
     /// the advice, as scheduled for a reevaluation.
     reevaluation: Option<DateTime<Utc>>,
+    /// Commands waiting for the write in progress to be settled.
+    queue: Vec<Box<dyn Job>>,
+    /// A batch is being written.
+    writing: bool,
+    /// Halted while writing: stops once the write is settled.
+    halting: bool,
 }
 
 impl RegisterActor {
@@ -94,6 +104,9 @@ impl RegisterActor {
             generation,
             watched: HashSet::new(),
             reevaluation: None,
+            queue: Vec::new(),
+            writing: false,
+            halting: false,
         }
     }
 
@@ -101,53 +114,117 @@ impl RegisterActor {
         self.state.id().0
     }
 
-    /// Runs `command` on the blocking pool; no other command starts until
-    /// its outcome is settled.
-    fn run<C: Command>(
+    /// Queues `command`; it is written with whatever else is waiting once
+    /// the write in progress is settled.
+    fn enqueue<C: Command>(
         &mut self,
         command: C,
-    ) -> AtomicResponse<Self, Result<C::Reply, RegisterError>> {
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<C::Reply, RegisterError>> {
+        if self.queue.len() >= MAILBOX {
+            return Box::pin(async { Err(RegisterError::Busy) });
+        }
+        let (queued, answer) = Queued::new(command);
+        self.queue.push(Box::new(queued));
+        self.write_queued(ctx);
+        self.shared.waiting.send_replace(self.queue.len());
+        Box::pin(async move { answer.await.unwrap_or(Err(RegisterError::Busy)) })
+    }
+
+    /// Writes the waiting commands, in order, as one batch on the blocking
+    /// pool (see [`commit::execute_batch`]); the next batch starts once this
+    /// one is settled, so a register's changes apply one after another.
+    fn write_queued(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || self.queue.is_empty() {
+            return;
+        }
+        self.writing = true;
+        let take = self.queue.len().min(MAX_BATCH);
+        let batch: Vec<Box<dyn Job>> = self.queue.drain(..take).collect();
+        self.shared.waiting.send_replace(self.queue.len());
         let cx = self.env.context();
         self.shared.health.write_started(cx.at);
-        let (pool, limits) = (self.env.pool.clone(), self.env.limits);
+        let (pool, limits) = (self.env.writes.clone(), self.env.limits);
         let (held, stale) = (self.state.clone(), self.stale);
-        AtomicResponse::new(Box::pin(
+        // Shared with the blocking call so the commands come back even when
+        // no connection could be had.
+        let jobs = Arc::new(Mutex::new(batch));
+        let working = jobs.clone();
+        ctx.spawn(
             async move {
+                let fresh = pool.clone();
                 let work = move |conn: &mut PgConnection| {
                     let started = std::time::Instant::now();
-                    let outcome = commit::execute(conn, &held, stale, &command, &cx, limits);
+                    let mut jobs = working.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut outcome =
+                        commit::execute_batch(conn, &held, stale, &mut jobs, &cx, limits);
+                    if outcome.connection_lost {
+                        db::discard(conn);
+                        // The database closed the connection (a restart, a
+                        // killed backend): once more on a fresh one, from
+                        // what is committed (stale: reloaded first, and the
+                        // guards and keys tell what the first try kept).
+                        if let Ok(mut conn) = fresh.get() {
+                            let held = outcome.state.clone().map_or(held, Arc::new);
+                            let again = commit::execute_batch(
+                                &mut conn, &held, true, &mut jobs, &cx, limits,
+                            );
+                            if again.connection_lost {
+                                db::discard(&mut conn);
+                            }
+                            outcome.then(again);
+                        }
+                    }
                     if outcome.state.is_some() {
                         metrics().commit_took(started.elapsed());
-                        if let Ok(reply) = &outcome.result {
-                            C::committed(reply);
-                        }
                     }
                     outcome
                 };
-                match db::run(&pool, work).await {
+                let outcome = match db::run(&pool, work).await {
                     Ok(outcome) => outcome,
-                    Err(err) => Outcome::unreachable(err, stale),
-                }
+                    Err(err) => {
+                        let mut jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+                        for job in jobs.iter_mut() {
+                            job.fail(err.clone());
+                        }
+                        Outcome {
+                            stale: stale || err.outcome_unknown(),
+                            failure: RegisterError::Db(err).database_failure(),
+                            ..Outcome::default()
+                        }
+                    }
+                };
+                let jobs =
+                    std::mem::take(&mut *jobs.lock().unwrap_or_else(PoisonError::into_inner));
+                (outcome, jobs)
             }
             .into_actor(self)
-            .map(|outcome, actor, ctx| actor.settle(outcome, ctx)),
-        ))
+            .map(|(outcome, jobs), actor, ctx| {
+                actor.settle(outcome, ctx);
+                for job in jobs {
+                    job.answer();
+                }
+                actor.writing = false;
+                if actor.halting {
+                    ctx.stop();
+                } else if ctx.state().alive() {
+                    actor.write_queued(ctx);
+                }
+            }),
+        );
     }
 
-    /// Takes what the command left committed into memory, tells the
-    /// screens, and answers.
-    fn settle<R>(
-        &mut self,
-        outcome: Outcome<R>,
-        ctx: &mut Context<Self>,
-    ) -> Result<R, RegisterError> {
+    /// Takes what the commands left committed into memory and tells the
+    /// screens (the callers are answered after this).
+    fn settle(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
         let Outcome {
             state,
             events,
             resync,
-            result,
             stale,
             effects,
+            failure,
+            connection_lost: _,
         } = outcome;
         if let Some(state) = state {
             self.state = Arc::new(state);
@@ -166,17 +243,9 @@ impl RegisterActor {
             });
         }
         self.stale = stale;
-        let failure = result
-            .as_ref()
-            .err()
-            .and_then(RegisterError::database_failure);
-        if let Err(err) = &result
-            && failure.is_some()
-        {
-            tracing::warn!(register_id = self.id(), error = ?err, stale, "register command failed in the database");
-        }
         let now = self.env.clock.now();
-        self.shared.health.write_ended(now, failure.clone());
+        let failed = failure.is_some();
+        self.shared.health.write_ended(now, failure);
         self.report_health(now);
         for effect in effects {
             self.carry_out(effect, ctx);
@@ -184,12 +253,11 @@ impl RegisterActor {
         self.watch_card_attempts(ctx);
         if self.state.caja.is_archived() {
             ctx.stop();
-        } else if self.stale || failure.is_some() {
+        } else if self.stale || failed {
             self.schedule_probe(ctx);
         } else {
             self.backoff = PROBE_BACKOFF.0;
         }
-        result
     }
 
     /// What a committed change asks of the actor.
@@ -358,10 +426,10 @@ impl<C> Handler<C> for RegisterActor
 where
     C: Command + Message<Result = Result<<C as Command>::Reply, RegisterError>>,
 {
-    type Result = AtomicResponse<Self, Result<C::Reply, RegisterError>>;
+    type Result = ResponseFuture<Result<C::Reply, RegisterError>>;
 
-    fn handle(&mut self, command: C, _: &mut Self::Context) -> Self::Result {
-        self.run(command)
+    fn handle(&mut self, command: C, ctx: &mut Self::Context) -> Self::Result {
+        self.enqueue(command, ctx)
     }
 }
 
@@ -376,7 +444,13 @@ impl Handler<Halt> for RegisterActor {
 
     fn handle(&mut self, _: Halt, ctx: &mut Self::Context) {
         tracing::warn!(register_id = self.id(), "register actor halted");
-        ctx.stop();
+        // A write in progress is settled first, as a crash after its
+        // commit would leave it.
+        if self.writing {
+            self.halting = true;
+        } else {
+            ctx.stop();
+        }
     }
 }
 
@@ -528,8 +602,88 @@ pub struct RecordedSale {
     pub replayed: bool,
 }
 
+impl RecordSale {
+    /// The answer already given to this sale's key, when it is a retry
+    /// (a retry gets the original answer, whatever happened since).
+    fn replay(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+    ) -> Result<Option<Applied<RecordedSale>>, RegisterError> {
+        let Some((ack, fingerprint)) = store::sale_by_key(conn, self.sale.key)? else {
+            return Ok(None);
+        };
+        if ack.register_id == state.id().0 && fingerprint == self.sale.fingerprint() {
+            Ok(Some(Applied::Replayed(RecordedSale {
+                ack,
+                replayed: true,
+            })))
+        } else {
+            Err(RegisterError::KeyReused)
+        }
+    }
+
+    /// A sale with no card approval to check: one statement, its key
+    /// looked at only when it is taken (or when the sale is refused).
+    fn record_in_one(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<RecordedSale>, RegisterError> {
+        let sale = &self.sale;
+        let checked = may_sell(state)
+            .and_then(|()| may_work_session(state, &self.by))
+            .and_then(|before| same_session(before, sale.session_id).map(|()| before))
+            .and_then(|before| Ok((before, before.with_sale(sale, cx.at)?)));
+        let (before, after) = match checked {
+            Ok(checked) => checked,
+            Err(refused) => return self.replay(conn, state)?.ok_or(refused),
+        };
+        let mut history = state.history.clone();
+        // Its id is the database's: given below, in memory and in the event.
+        history.sale_recorded(RecentSale::new(0, cx.at, sale));
+        let mut next = state.changed(state.caja.clone(), Some(after.clone()), history);
+        next.advise(cx);
+        let mut payload = serde_json::to_value(&next)
+            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+        let Some(sale_id) =
+            store::record_sale(conn, before, &after, sale, self.by.id.0, &next, &payload)?
+        else {
+            return self.replay(conn, state)?.ok_or(RegisterError::KeyReused);
+        };
+        if let Some(recent) = next.history.recent_sales.front_mut() {
+            recent.id = sale_id;
+        }
+        payload["recent_sales"][0]["id"] = sale_id.into();
+        let event = Event::new(
+            next.id().0,
+            next.seq,
+            Change::SaleRecorded.as_str(),
+            &payload,
+        );
+        let ack = SaleAck {
+            sale_id,
+            register_id: next.id().0,
+            seq: next.seq,
+            total: sale.total,
+            total_charged: sale.total_charged,
+            change: sale.change(),
+        };
+        let reply = RecordedSale {
+            ack,
+            replayed: false,
+        };
+        Ok(Applied::logged(reply, next, event))
+    }
+}
+
 impl Command for RecordSale {
     type Reply = RecordedSale;
+
+    fn one_statement(&self) -> bool {
+        !self.sale.asks_approval()
+    }
 
     fn apply(
         &self,
@@ -537,17 +691,12 @@ impl Command for RecordSale {
         state: &Snapshot,
         cx: &CommandContext,
     ) -> Result<Applied<RecordedSale>, RegisterError> {
+        if self.one_statement() {
+            return self.record_in_one(conn, state, cx);
+        }
         let sale = &self.sale;
-        // A retry gets the original answer, whatever happened since.
-        if let Some((ack, fingerprint)) = store::sale_by_key(conn, sale.key)? {
-            return if ack.register_id == state.id().0 && fingerprint == sale.fingerprint() {
-                Ok(Applied::Replayed(RecordedSale {
-                    ack,
-                    replayed: true,
-                }))
-            } else {
-                Err(RegisterError::KeyReused)
-            };
+        if let Some(replayed) = self.replay(conn, state)? {
+            return Ok(replayed);
         }
         may_sell(state)?;
         let before = may_work_session(state, &self.by)?;

@@ -17,12 +17,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use diesel::prelude::*;
+use tokio::sync::oneshot;
 
 use super::RegisterError;
 use super::event_log::{self, AppendError, Change};
 use super::events::Event;
 use super::snapshot::Snapshot;
+use crate::cajas::RegisterId;
 use crate::cajas::domain::PaymentProvider;
+use crate::cajas::model::SaveError;
 use crate::db::schema::pos_registers;
 use crate::db::{DbError, DbLimits};
 use crate::payments::attempt::CardAttempt;
@@ -32,6 +35,13 @@ use crate::payments::health::Outage;
 /// transaction.
 pub trait Command: Send + 'static {
     type Reply: Send + 'static;
+
+    /// Whether `apply` writes at most one statement (with its own guard
+    /// and event, see [`Applied::logged`]): then, alone, it runs without a
+    /// transaction around it.
+    fn one_statement(&self) -> bool {
+        false
+    }
 
     /// Checks the command against `state` and writes its rows.
     fn apply(
@@ -65,6 +75,9 @@ pub enum Applied<R> {
         change: Change,
         next: Box<Snapshot>,
         effects: Vec<Effect>,
+        /// The event, when the command wrote it with its rows (else the
+        /// commit path appends it).
+        logged: Option<Event>,
     },
     /// Nothing written: a retry answered with what was committed before,
     /// which memory may not have seen yet.
@@ -80,6 +93,40 @@ impl<R> Applied<R> {
             change,
             next: Box::new(next),
             effects: Vec::new(),
+            logged: None,
+        }
+    }
+
+    /// Rows, guarded `seq` and event written by the command itself: `next`
+    /// is already advised and `event` is what was logged.
+    pub fn logged(reply: R, next: Snapshot, event: Event) -> Self {
+        Applied::Changed {
+            reply,
+            change: Change::SaleRecorded,
+            next: Box::new(next),
+            effects: Vec::new(),
+            logged: Some(event),
+        }
+    }
+
+    /// The same outcome, with the reply `f` makes of it.
+    pub fn map<T>(self, f: impl FnOnce(R) -> T) -> Applied<T> {
+        match self {
+            Applied::Changed {
+                reply,
+                change,
+                next,
+                effects,
+                logged,
+            } => Applied::Changed {
+                reply: f(reply),
+                change,
+                next,
+                effects,
+                logged,
+            },
+            Applied::Replayed(reply) => Applied::Replayed(f(reply)),
+            Applied::Unchanged(reply) => Applied::Unchanged(f(reply)),
         }
     }
 
@@ -91,6 +138,7 @@ impl<R> Applied<R> {
                 change,
                 next,
                 mut effects,
+                logged,
             } => {
                 effects.extend(more);
                 Applied::Changed {
@@ -98,6 +146,7 @@ impl<R> Applied<R> {
                     change,
                     next,
                     effects,
+                    logged,
                 }
             }
             unchanged => unchanged,
@@ -120,35 +169,291 @@ pub enum Effect {
     Approved { provider: PaymentProvider },
 }
 
-/// What running a command did, for the actor to apply after the call.
-pub struct Outcome<R> {
+/// What running commands did, for the actor to apply after the call.
+#[derive(Default)]
+pub struct Outcome {
     /// The register's state now, when it moved (reloaded, changed or both).
     pub state: Option<Snapshot>,
     /// Committed changes to publish, in order: those found on a reload,
-    /// then the command's own.
+    /// then the commands' own.
     pub events: Vec<Event>,
     /// A reload found changes the event log cannot tell: screens resync.
     pub resync: bool,
-    pub result: Result<R, RegisterError>,
     /// The database may hold what memory does not: reload before the next command.
     pub stale: bool,
-    /// What the actor must do now that the change is committed.
+    /// What the actor must do now that the changes are committed.
     pub effects: Vec<Effect>,
+    /// Why the database failed the last command, for the caja's health.
+    pub failure: Option<String>,
+    /// The connection was lost: it must not be lent again.
+    pub connection_lost: bool,
 }
 
-impl<R> Outcome<R> {
-    /// The database could not be asked at all.
-    pub fn unreachable(err: DbError, stale: bool) -> Self {
-        let stale = stale || err.outcome_unknown();
-        Self {
-            state: None,
-            events: Vec::new(),
-            resync: false,
-            result: Err(RegisterError::Db(err)),
-            stale,
-            effects: Vec::new(),
+impl Outcome {
+    /// Takes in what was done after this (a later command of the same
+    /// batch, or the batch again on a fresh connection).
+    pub fn then(&mut self, later: Outcome) {
+        if later.state.is_some() {
+            self.state = later.state;
+        }
+        self.events.extend(later.events);
+        self.resync |= later.resync;
+        self.stale = later.stale;
+        self.effects.extend(later.effects);
+        self.failure = later.failure;
+        self.connection_lost |= later.connection_lost;
+    }
+
+    fn failed<R>(&mut self, result: &Result<R, RegisterError>, register: RegisterId) {
+        if let Err(err) = result
+            && let Some(failure) = err.database_failure()
+        {
+            if let RegisterError::Db(err) = err {
+                self.connection_lost |= err.connection_lost();
+            }
+            tracing::warn!(register_id = %register, error = ?err, stale = self.stale, "register command failed in the database");
+            self.failure = Some(failure);
         }
     }
+}
+
+/// A command waiting in the actor's queue with the caller's answer, whatever
+/// its reply type: what lets one transaction carry several commands.
+pub trait Job: Send {
+    /// Applies the command to `current` inside the batch's transaction.
+    fn apply(&mut self, conn: &mut PgConnection, current: &Snapshot, cx: &CommandContext) -> Step;
+    /// Runs the command by itself, from `held`.
+    fn execute(
+        &mut self,
+        conn: &mut PgConnection,
+        held: &Snapshot,
+        stale: bool,
+        cx: &CommandContext,
+        limits: DbLimits,
+    ) -> Outcome;
+    /// The batch it was part of failed in the database.
+    fn fail(&mut self, err: DbError);
+    /// Sends the result to whoever asked (once the actor took the outcome in).
+    fn answer(self: Box<Self>);
+}
+
+/// What one command of a batch did inside the batch's transaction.
+pub enum Step {
+    Changed {
+        change: Change,
+        next: Box<Snapshot>,
+        effects: Vec<Effect>,
+        logged: Option<Event>,
+    },
+    Unchanged,
+    /// A refusal or a retry's answer: the batch rolls back and each of its
+    /// commands runs by itself, so that this one's answer is its own.
+    Apart,
+    /// The database failed or refused a statement (see `Apart::Failed`).
+    Failed(DbError),
+}
+
+/// A command in the queue; its result is kept until the actor answers.
+pub struct Queued<C: Command> {
+    command: C,
+    result: Option<Result<C::Reply, RegisterError>>,
+    reply: oneshot::Sender<Result<C::Reply, RegisterError>>,
+}
+
+impl<C: Command> Queued<C> {
+    pub fn new(command: C) -> (Self, oneshot::Receiver<Result<C::Reply, RegisterError>>) {
+        let (reply, answer) = oneshot::channel();
+        let queued = Self {
+            command,
+            result: None,
+            reply,
+        };
+        (queued, answer)
+    }
+}
+
+impl<C: Command> Job for Queued<C> {
+    fn apply(&mut self, conn: &mut PgConnection, current: &Snapshot, cx: &CommandContext) -> Step {
+        match self.command.apply(conn, current, cx) {
+            Ok(Applied::Changed {
+                reply,
+                change,
+                next,
+                effects,
+                logged,
+            }) => {
+                self.result = Some(Ok(reply));
+                Step::Changed {
+                    change,
+                    next,
+                    effects,
+                    logged,
+                }
+            }
+            Ok(Applied::Unchanged(reply)) => {
+                self.result = Some(Ok(reply));
+                Step::Unchanged
+            }
+            Ok(Applied::Replayed(_)) => Step::Apart,
+            Err(RegisterError::Db(err) | RegisterError::Config(SaveError::Unavailable(err))) => {
+                Step::Failed(err)
+            }
+            Err(_) => Step::Apart,
+        }
+    }
+
+    fn execute(
+        &mut self,
+        conn: &mut PgConnection,
+        held: &Snapshot,
+        stale: bool,
+        cx: &CommandContext,
+        limits: DbLimits,
+    ) -> Outcome {
+        let (outcome, result) = execute(conn, held, stale, &self.command, cx, limits);
+        self.result = Some(result);
+        outcome
+    }
+
+    fn fail(&mut self, err: DbError) {
+        self.result = Some(Err(RegisterError::Db(err)));
+    }
+
+    fn answer(self: Box<Self>) {
+        if let Some(Ok(reply)) = &self.result {
+            C::committed(reply);
+        }
+        let result = self.result.unwrap_or(Err(RegisterError::Busy));
+        // The caller may have stopped waiting (its own timeout).
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs the queued `jobs` from `held`: together in one transaction when
+/// they are several and memory is fresh, each answered after that one
+/// commit (group commit); one at a time when they are alone, when memory
+/// must be reloaded first, or when one of them is refused (the batch rolls
+/// back and every command gets its own answer).
+pub fn execute_batch(
+    conn: &mut PgConnection,
+    held: &Snapshot,
+    stale: bool,
+    jobs: &mut [Box<dyn Job>],
+    cx: &CommandContext,
+    limits: DbLimits,
+) -> Outcome {
+    if jobs.len() > 1 && !stale {
+        let started = Instant::now();
+        match together(conn, held, jobs, cx) {
+            Ok(outcome) => return outcome,
+            Err(Apart::Refused) => {}
+            Err(Apart::Failed(err)) => {
+                let err = err.timed_out_after(started.elapsed(), limits);
+                // The database refused a statement (a constraint, a
+                // trigger): that command's own answer, found one at a time.
+                // The database being away, or a limit reached, is every
+                // command's answer: waiting for it once per command would
+                // only multiply the wait.
+                if !err.is_unavailable() {
+                    return one_at_a_time(conn, held, false, jobs, cx, limits);
+                }
+                let mut outcome = Outcome {
+                    stale: err.outcome_unknown(),
+                    ..Outcome::default()
+                };
+                outcome.failed::<()>(&Err(RegisterError::Db(err.clone())), held.id());
+                for job in jobs.iter_mut() {
+                    job.fail(err.clone());
+                }
+                return outcome;
+            }
+        }
+    }
+    one_at_a_time(conn, held, stale, jobs, cx, limits)
+}
+
+/// Each command in its own transaction, from the state the one before left.
+fn one_at_a_time(
+    conn: &mut PgConnection,
+    held: &Snapshot,
+    stale: bool,
+    jobs: &mut [Box<dyn Job>],
+    cx: &CommandContext,
+    limits: DbLimits,
+) -> Outcome {
+    let mut outcome = Outcome {
+        stale,
+        ..Outcome::default()
+    };
+    let mut current = held.clone();
+    for job in jobs.iter_mut() {
+        let done = job.execute(conn, &current, outcome.stale, cx, limits);
+        if let Some(state) = &done.state {
+            current = state.clone();
+        }
+        outcome.then(done);
+    }
+    outcome
+}
+
+/// Why a batch did not commit as one.
+enum Apart {
+    /// A command was refused or answered a retry: nothing was kept.
+    Refused,
+    /// The database failed: every command of the batch fails with it,
+    /// unless it only refused one statement.
+    Failed(DbError),
+}
+
+impl From<diesel::result::Error> for Apart {
+    fn from(err: diesel::result::Error) -> Self {
+        Apart::Failed(DbError::Query(err))
+    }
+}
+
+/// The batch as one transaction: each command applied to the state the
+/// one before it left, each with its guarded `seq` and its event.
+fn together(
+    conn: &mut PgConnection,
+    held: &Snapshot,
+    jobs: &mut [Box<dyn Job>],
+    cx: &CommandContext,
+) -> Result<Outcome, Apart> {
+    conn.transaction(|conn| {
+        let mut outcome = Outcome::default();
+        let mut current = held.clone();
+        for job in jobs.iter_mut() {
+            match job.apply(conn, &current, cx) {
+                Step::Changed {
+                    change,
+                    mut next,
+                    effects,
+                    logged,
+                } => {
+                    let event = match logged {
+                        Some(event) => event,
+                        None => {
+                            next.advise(cx);
+                            event_log::append(conn, current.seq, &next, change).map_err(|err| {
+                                match err {
+                                    AppendError::Moved { .. } => Apart::Refused,
+                                    AppendError::Db(err) => err.into(),
+                                }
+                            })?
+                        }
+                    };
+                    outcome.events.push(event);
+                    outcome.effects.extend(effects);
+                    current = *next;
+                    outcome.state = Some(current.clone());
+                }
+                Step::Unchanged => {}
+                Step::Apart => return Err(Apart::Refused),
+                Step::Failed(err) => return Err(Apart::Failed(err)),
+            }
+        }
+        Ok(outcome)
+    })
 }
 
 /// Runs `command` against `held` (reloading first if `stale`), in one
@@ -160,20 +465,15 @@ pub fn execute<C: Command>(
     command: &C,
     cx: &CommandContext,
     limits: DbLimits,
-) -> Outcome<C::Reply> {
-    let mut outcome = Outcome {
-        state: None,
-        events: Vec::new(),
-        resync: false,
-        result: Err(RegisterError::StateMoved),
-        stale: false,
-        effects: Vec::new(),
-    };
+) -> (Outcome, Result<C::Reply, RegisterError>) {
+    let mut outcome = Outcome::default();
+    let mut result = Err(RegisterError::StateMoved);
     let mut current = held.clone();
     if stale && let Err(err) = reload(conn, &mut current, &mut outcome, cx) {
-        outcome.result = Err(err);
         outcome.stale = true;
-        return outcome;
+        let result = Err(err);
+        outcome.failed(&result, held.id());
+        return (outcome, result);
     }
     for attempt in 1..=2 {
         let started = Instant::now();
@@ -190,7 +490,7 @@ pub fn execute<C: Command>(
                 outcome.events.extend(event);
                 outcome.state = Some(*next);
                 outcome.effects = effects;
-                outcome.result = Ok(reply);
+                result = Ok(reply);
             }
             Ok((Applied::Replayed(reply), _)) => {
                 // A retry of something memory may not have seen: is the
@@ -205,15 +505,15 @@ pub fn execute<C: Command>(
                     }
                     Err(_) => outcome.stale = true,
                 }
-                outcome.result = Ok(reply);
+                result = Ok(reply);
             }
-            Ok((Applied::Unchanged(reply), _)) => outcome.result = Ok(reply),
+            Ok((Applied::Unchanged(reply), _)) => result = Ok(reply),
             Err(RegisterError::StateMoved) if attempt == 1 => {
                 tracing::warn!(register_id = %current.id(), seq = current.seq, "the database moved under the register; reloading");
                 match reload(conn, &mut current, &mut outcome, cx) {
                     Ok(()) => continue,
                     Err(err) => {
-                        outcome.result = Err(err);
+                        result = Err(err);
                         outcome.stale = true;
                     }
                 }
@@ -221,12 +521,13 @@ pub fn execute<C: Command>(
             Err(err) => {
                 let err = err.timed_out_after(started.elapsed(), limits);
                 outcome.stale = err.outcome_unknown();
-                outcome.result = Err(err);
+                result = Err(err);
             }
         }
         break;
     }
-    outcome
+    outcome.failed(&result, held.id());
+    (outcome, result)
 }
 
 /// One transaction: the command's rows, the guarded `seq` and the event
@@ -237,9 +538,13 @@ fn attempt_once<C: Command>(
     command: &C,
     cx: &CommandContext,
 ) -> Result<(Applied<C::Reply>, Option<Event>), RegisterError> {
-    conn.transaction(|conn| {
+    let write = |conn: &mut PgConnection| {
         let mut applied = command.apply(conn, current, cx)?;
         let event = match &mut applied {
+            Applied::Changed {
+                logged: Some(event),
+                ..
+            } => Some(event.clone()),
             Applied::Changed { next, change, .. } => {
                 next.advise(cx);
                 Some(event_log::append(conn, current.seq, next, *change)?)
@@ -247,15 +552,20 @@ fn attempt_once<C: Command>(
             _ => None,
         };
         Ok((applied, event))
-    })
+    };
+    if command.one_statement() {
+        write(conn)
+    } else {
+        conn.transaction(write)
+    }
 }
 
 /// Loads what is committed into `current`; the events memory missed are
 /// added to the outcome (or a resync, when the log cannot tell them).
-fn reload<R>(
+fn reload(
     conn: &mut PgConnection,
     current: &mut Snapshot,
-    outcome: &mut Outcome<R>,
+    outcome: &mut Outcome,
     cx: &CommandContext,
 ) -> Result<(), RegisterError> {
     let fresh = Snapshot::load(conn, current.id(), cx)?;

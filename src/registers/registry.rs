@@ -50,6 +50,9 @@ const RESTART_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Durat
 /// What every register actor works with.
 pub struct Env {
     pub pool: PgPool,
+    /// The actors' writes (no test round trip at checkout: see
+    /// [`crate::db::build_write_pool`]).
+    pub writes: PgPool,
     pub clock: Clock,
     pub limits: DbLimits,
     /// The longest an ask to a caja waits, and a write may last before the
@@ -85,6 +88,8 @@ pub struct Shared {
     pub health: HealthCell,
     /// Whether its POS is connected (the socket module tells it).
     pub pos: PresenceCell,
+    /// Commands waiting for the write in progress (the next batch).
+    pub waiting: watch::Sender<usize>,
 }
 
 impl Shared {
@@ -204,6 +209,7 @@ impl Registers {
                 state: watch::Sender::new(Arc::new(snapshot.clone())),
                 health: HealthCell::default(),
                 pos: PresenceCell::default(),
+                waiting: watch::Sender::new(0),
             })
         });
         let (env, supervisor) = (self.0.env.clone(), self.0.supervisor.clone());
@@ -325,6 +331,11 @@ impl Registers {
         if let Some(addr) = self.get(id) {
             addr.do_send(Halt);
         }
+    }
+
+    /// How many commands wait behind caja `id`'s write in progress.
+    pub fn waiting(&self, id: RegisterId) -> Option<watch::Receiver<usize>> {
+        self.entry(id).map(|entry| entry.shared.waiting.subscribe())
     }
 
     pub fn ids(&self) -> Vec<RegisterId> {

@@ -117,6 +117,12 @@ pub struct ValidSale {
 }
 
 impl ValidSale {
+    /// A card payment comes with an approval to check (an attempt, or a
+    /// code taken by hand).
+    pub fn asks_approval(&self) -> bool {
+        self.payments.iter().any(|p| p.card.is_some())
+    }
+
     /// A fingerprint of what was asked, to tell a retry (same key, same
     /// sale) from a reused key (same key, another sale).
     pub fn fingerprint(&self) -> String {

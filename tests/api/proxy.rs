@@ -6,10 +6,11 @@
 //!
 //! A fault is armed for the next COMMIT of a transaction that ran a
 //! statement containing a marker (e.g. `register_events`: every change of
-//! a caja writes there). Diesel keeps statements prepared, so the proxy
+//! a caja writes there), or for the next such statement run outside a
+//! transaction (it commits by itself: a sale is one statement). Diesel keeps statements prepared, so the proxy
 //! remembers each statement's text from its Parse and looks it up on Bind.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +51,8 @@ impl Trigger {
 
 #[derive(Default)]
 struct Control {
-    armed: Mutex<Option<(Fault, String, Arc<Trigger>)>>,
+    /// Faults armed, each for after the one before it has fired.
+    armed: Mutex<VecDeque<(Fault, String, Arc<Trigger>)>>,
     /// Statements executed through the proxy (a simple query or a Bind).
     executed: std::sync::atomic::AtomicUsize,
 }
@@ -112,13 +114,18 @@ impl PgProxy {
     }
 
     /// Arms `fault` for the next COMMIT of a transaction whose statements
-    /// mention `marker`.
+    /// mention `marker` (or the next such statement outside a transaction),
+    /// once the faults armed before it have fired.
     pub fn arm(&self, fault: Fault, marker: &str) -> Arc<Trigger> {
         let trigger = Arc::new(Trigger {
             fired: watch::Sender::new(false),
             released: watch::Sender::new(false),
         });
-        *self.control.armed.lock().unwrap() = Some((fault, marker.to_owned(), trigger.clone()));
+        self.control
+            .armed
+            .lock()
+            .unwrap()
+            .push_back((fault, marker.to_owned(), trigger.clone()));
         trigger
     }
 }
@@ -149,6 +156,8 @@ struct ClientState {
     statements: HashMap<String, String>,
     /// The transaction ran a statement with the armed marker.
     marked: bool,
+    /// Between a BEGIN and its COMMIT or ROLLBACK.
+    in_transaction: bool,
 }
 
 /// What happens to the server's bytes now.
@@ -292,7 +301,7 @@ fn fault_for(
         .armed
         .lock()
         .unwrap()
-        .as_ref()
+        .front()
         .map(|(_, marker, _)| marker.clone());
     if matches!(message.first(), Some(b'B' | b'Q')) {
         control
@@ -318,22 +327,32 @@ fn fault_for(
         b'Q' => cstring(body).0,
         _ => return None,
     };
-    if marker
+    let word = sql.trim().trim_end_matches(';').to_ascii_uppercase();
+    let executes = matches!(message.first(), Some(b'B' | b'Q'));
+    let has_marker = marker
         .as_ref()
-        .is_some_and(|marker| sql.contains(marker.as_str()))
-    {
+        .is_some_and(|marker| sql.contains(marker.as_str()));
+    let take = || {
+        control
+            .armed
+            .lock()
+            .unwrap()
+            .pop_front()
+            .map(|(fault, _, trigger)| (fault, trigger))
+    };
+    if executes && word.starts_with("BEGIN") {
+        state.in_transaction = true;
+    } else if executes && !state.in_transaction && has_marker {
+        // A statement outside a transaction is its own COMMIT.
+        return take();
+    } else if has_marker && state.in_transaction {
         state.marked = true;
     }
-    let word = sql.trim().trim_end_matches(';').to_ascii_uppercase();
-    if word == "COMMIT" || word == "ROLLBACK" {
+    if executes && (word == "COMMIT" || word == "ROLLBACK") {
+        state.in_transaction = false;
         let marked = std::mem::take(&mut state.marked);
         if word == "COMMIT" && marked {
-            return control
-                .armed
-                .lock()
-                .unwrap()
-                .take()
-                .map(|(fault, _, trigger)| (fault, trigger));
+            return take();
         }
     }
     None
