@@ -14,8 +14,6 @@
 //!     [--database-url URL]
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,7 +25,10 @@ use futures_util::{SinkExt, StreamExt};
 
 #[path = "common.rs"]
 mod common;
+#[path = "hub.rs"]
+mod hub;
 use common::{Venue, median, number, parse_flags, percentile, session_cookie};
+use hub::Hub;
 
 struct Options {
     hubs: Vec<String>,
@@ -63,63 +64,9 @@ fn options() -> Options {
         true
     });
     if options.hubs.is_empty() {
-        let beside = std::env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.parent()?.parent()?.join("cajahub")))
-            .expect("the hub's binary: --hub PATH");
-        options.hubs.push(beside.display().to_string());
+        options.hubs.push(hub::beside_this_program());
     }
     options
-}
-
-/// The hub's binary on a free port of a fresh venue; killed when dropped.
-struct Hub(Child);
-
-impl Hub {
-    async fn start(binary: &str, database_url: &str) -> (Self, String) {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Owned at once, so a hub that never answers is still killed.
-        let hub = Self(
-            Command::new(binary)
-                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-                .env("DATABASE_URL", database_url)
-                .env("CAJAHUB_LOG", "error")
-                .env("CAJAHUB_POOL_SIZE", "16")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|err| panic!("{binary}: {err}")),
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if let Ok(response) = reqwest::get(format!("{base}/healthz")).await
-                && response.status() == 200
-            {
-                return (hub, base);
-            }
-            sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{binary} did not start");
-    }
-
-    fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;

@@ -1,0 +1,68 @@
+//! The hub's own binary, started for a load run (the load generators that
+//! stand outside the hub, as its users do).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix_web::rt::time::sleep;
+
+/// The `cajahub` built beside the running load generator.
+pub fn beside_this_program() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("cajahub")))
+        .expect("the hub's binary: --hub PATH")
+        .display()
+        .to_string()
+}
+
+/// The hub's binary on a free port of a fresh venue; killed when dropped.
+pub struct Hub(Child);
+
+impl Hub {
+    pub async fn start(binary: &str, database_url: &str) -> (Self, String) {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Owned at once, so a hub that never answers is still killed.
+        let hub = Self(
+            Command::new(binary)
+                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+                .env("DATABASE_URL", database_url)
+                .env("CAJAHUB_LOG", "error")
+                .env("CAJAHUB_POOL_SIZE", "16")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|err| panic!("{binary}: {err}")),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if let Ok(response) = reqwest::get(format!("{base}/healthz")).await
+                && response.status() == 200
+            {
+                return (hub, base);
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{binary} did not start");
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
