@@ -40,9 +40,6 @@ pub struct Caja {
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The number of the caja's last committed change: moved only with a
-    /// row of the event log (see `registers::event_log`).
-    pub event_seq: i64,
     pub blind_count: bool,
     pub max_cash_difference: Option<i64>,
     /// How its card terminal is driven.

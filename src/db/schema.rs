@@ -152,7 +152,6 @@ diesel::table! {
         updated_at -> Timestamptz,
         #[max_length = 20]
         operational_status -> Varchar,
-        event_seq -> Int8,
         blind_count -> Bool,
         max_cash_difference -> Nullable<Int8>,
         terminal -> Jsonb,
@@ -180,6 +179,13 @@ diesel::table! {
         change -> Text,
         payload -> Jsonb,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    register_seqs (register_id) {
+        register_id -> Int4,
+        event_seq -> Int8,
     }
 }
 
@@ -272,6 +278,7 @@ diesel::joinable!(command_keys -> pos_registers (register_id));
 diesel::joinable!(flagged_sales -> pos_registers (register_id));
 diesel::joinable!(flagged_sales -> register_sessions (session_id));
 diesel::joinable!(register_events -> pos_registers (register_id));
+diesel::joinable!(register_seqs -> pos_registers (register_id));
 diesel::joinable!(register_sessions -> jornadas (jornada_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
 diesel::joinable!(sale_payments -> card_attempts (card_attempt_id));
@@ -292,6 +299,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pos_registers,
     provider_outages,
     register_events,
+    register_seqs,
     register_sessions,
     sale_payments,
     sales,

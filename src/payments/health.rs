@@ -249,7 +249,6 @@ mod tests {
             archived_at: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
-            event_seq: 0,
             blind_count: false,
             max_cash_difference: None,
             terminal: Default::default(),

@@ -33,6 +33,7 @@ use super::flagged::{self, FlagAck, ValidFlag};
 use super::history::{RecentMovement, RecentSale};
 use super::keys::{self, CommandKey};
 use super::live::LiveSession;
+use super::record;
 use super::registry::{Env, Shared, Stopped};
 use super::sale::ValidSale;
 use super::snapshot::Snapshot;
@@ -40,8 +41,12 @@ use super::store::{self, Author, ClosedSession, MovementAck, SaleAck, VoidAck};
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::{Role, User};
 use crate::cajas::Caja;
+use crate::cajas::RegisterId;
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
-use crate::db::{self, schema::pos_registers};
+use crate::db::{
+    self,
+    schema::{pos_registers, register_seqs},
+};
 use crate::money::Pesos;
 use crate::payments::attempt::{self, AttemptStatus};
 use crate::payments::commands::{
@@ -515,9 +520,16 @@ impl Command for Probe {
         state: &Snapshot,
         _: &CommandContext,
     ) -> Result<Applied<()>, RegisterError> {
-        let seq: i64 = pos_registers::table
+        // What a change takes: the caja's row for its rows' keys, its
+        // number for the change.
+        pos_registers::table
             .find(state.id())
-            .select(pos_registers::event_seq)
+            .select(pos_registers::id)
+            .for_key_share()
+            .first::<RegisterId>(conn)?;
+        let seq: i64 = register_seqs::table
+            .find(state.id())
+            .select(register_seqs::event_seq)
             .for_update()
             .first(conn)?;
         if seq != state.seq {
@@ -648,7 +660,7 @@ impl RecordSale {
         let mut payload = serde_json::to_value(&next)
             .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
         let Some(sale_id) =
-            store::record_sale(conn, before, &after, sale, self.by.id.0, &next, &payload)?
+            record::record_sale(conn, (before, &after), sale, self.by.id.0, &next, &payload)?
         else {
             return self.replay(conn, state)?.ok_or(RegisterError::KeyReused);
         };

@@ -26,7 +26,6 @@ use super::snapshot::Snapshot;
 use crate::cajas::RegisterId;
 use crate::cajas::domain::PaymentProvider;
 use crate::cajas::model::SaveError;
-use crate::db::schema::pos_registers;
 use crate::db::{DbError, DbLimits};
 use crate::payments::attempt::CardAttempt;
 use crate::payments::health::Outage;
@@ -587,10 +586,7 @@ fn reload(
 }
 
 fn committed_seq(conn: &mut PgConnection, state: &Snapshot) -> QueryResult<i64> {
-    pos_registers::table
-        .find(state.id())
-        .select(pos_registers::event_seq)
-        .first(conn)
+    event_log::committed_seq(conn, state.id())
 }
 
 impl From<AppendError> for RegisterError {

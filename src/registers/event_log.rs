@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use super::events::Event;
 use super::snapshot::Snapshot;
 use crate::cajas::RegisterId;
-use crate::db::schema::{pos_registers, register_events};
+use crate::db::schema::{register_events, register_seqs};
 
 /// The most events replayed to a screen or published after a reload; a
 /// screen further behind gets a snapshot instead.
@@ -66,6 +66,14 @@ pub enum AppendError {
     Db(#[from] diesel::result::Error),
 }
 
+/// The number of caja `id`'s last committed change (`register_seqs`).
+pub fn committed_seq(conn: &mut PgConnection, id: RegisterId) -> QueryResult<i64> {
+    register_seqs::table
+        .find(id)
+        .select(register_seqs::event_seq)
+        .first(conn)
+}
+
 /// Records `next` as the change that follows `previous_seq`, guarded: the
 /// caja's `event_seq` moves only from `previous_seq`, and the log's key
 /// refuses a `seq` used twice. Returns the event to publish after commit.
@@ -78,11 +86,11 @@ pub fn append(
     let id = next.id();
     debug_assert_eq!(next.seq, previous_seq + 1);
     let moved = diesel::update(
-        pos_registers::table
+        register_seqs::table
             .find(id)
-            .filter(pos_registers::event_seq.eq(previous_seq)),
+            .filter(register_seqs::event_seq.eq(previous_seq)),
     )
-    .set(pos_registers::event_seq.eq(next.seq))
+    .set(register_seqs::event_seq.eq(next.seq))
     .execute(conn)?;
     if moved != 1 {
         return Err(AppendError::Moved {

@@ -21,6 +21,7 @@ mod ledger;
 pub mod live;
 mod pages;
 pub mod presence;
+mod record;
 pub mod registry;
 mod review;
 pub mod sale;

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::commit::CommandContext;
+use super::event_log;
 use super::history::History;
 use super::live::LiveSession;
 use super::store;
@@ -63,7 +64,7 @@ impl Snapshot {
         Ok(Self {
             provider: health::advise(&caja, &provider_memory, &cx.outages, cx.at, cx.cooldown),
             advised_at: cx.at,
-            seq: caja.event_seq,
+            seq: event_log::committed_seq(conn, id)?,
             caja,
             session,
             history,
@@ -87,10 +88,7 @@ impl Snapshot {
         let seq = self.next_seq();
         let session_changed = session.as_ref().map(|s| s.id) != self.session.as_ref().map(|s| s.id);
         Self {
-            caja: Caja {
-                event_seq: seq,
-                ..caja
-            },
+            caja,
             // A new session starts with no card payments.
             card_attempts: if session_changed {
                 Vec::new()

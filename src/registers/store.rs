@@ -13,10 +13,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::RegisterError;
-use super::event_log::Change;
 use super::live::{LiveSession, MovementKind, ProviderSlot, RecordedPayment};
 use super::sale::ValidSale;
-use super::snapshot::Snapshot;
 use crate::audit::{self, Action, Actor};
 use crate::cajas::{Caja, RegisterId};
 use crate::db::schema::{
@@ -277,129 +275,6 @@ pub fn insert_sale(
     }
 }
 
-/// The sale, its payments, the session's counters, the caja's `seq` and
-/// the event, in ONE statement (the hot path: one round trip, and no
-/// transaction of its own when it is the only thing written). Its guard
-/// locks the session and the caja and checks both against memory (the
-/// counters as `before`, the `seq` as the one before `next`); everything
-/// else is written only from the sale's row, so a failed guard or a key
-/// already taken writes nothing. The event's payload is `next`, whose
-/// newest recent sale gets the id the database gives.
-///
-/// `Ok(None)`: the key is taken (a retry, or a key reused): nothing written.
-#[allow(clippy::too_many_arguments)]
-pub fn record_sale(
-    conn: &mut PgConnection,
-    before: &LiveSession,
-    after: &LiveSession,
-    sale: &ValidSale,
-    by: i32,
-    next: &Snapshot,
-    payload: &serde_json::Value,
-) -> Result<Option<i64>, RegisterError> {
-    use diesel::sql_types::{Array, Bool, Int4, Int8, Jsonb, Nullable, Text, Timestamptz};
-
-    #[derive(QueryableByName)]
-    struct Written {
-        #[diesel(sql_type = Bool)]
-        guarded: bool,
-        #[diesel(sql_type = Nullable<Int8>)]
-        sale_id: Option<i64>,
-    }
-
-    let payments = &sale.payments;
-    let written: Written = diesel::sql_query(RECORD_SALE)
-        .bind::<Int4, _>(after.id)
-        .bind::<Int4, _>(next.id())
-        .bind::<Int8, _>(next.seq)
-        .bind::<Jsonb, _>(totals_json(before))
-        .bind::<Int4, _>(before.ticket_count)
-        .bind::<Int8, _>(before.cash_sales.get())
-        .bind::<Int8, _>(before.cash_in.get())
-        .bind::<Int8, _>(before.cash_out.get())
-        .bind::<Int4, _>(before.primary_count)
-        .bind::<Int4, _>(before.backup_count)
-        .bind::<diesel::sql_types::Uuid, _>(sale.key)
-        .bind::<Text, _>(sale.fingerprint())
-        .bind::<Int8, _>(sale.total.get())
-        .bind::<Int8, _>(sale.total_charged.get())
-        .bind::<Int4, _>(by)
-        // The time the screens are told, so memory and rows agree.
-        .bind::<Timestamptz, _>(after.last_sale_at.unwrap_or_else(Utc::now))
-        .bind::<Array<Text>, _>(
-            payments
-                .iter()
-                .map(|p| p.method.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Int8>, _>(payments.iter().map(|p| p.amount.get()).collect::<Vec<_>>())
-        .bind::<Array<Int8>, _>(payments.iter().map(|p| p.charged.get()).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Int8>>, _>(
-            payments
-                .iter()
-                .map(|p| p.tendered.map(Pesos::get))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Int8>, _>(payments.iter().map(|p| p.change.get()).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(
-            payments
-                .iter()
-                .map(|p| p.provider.map(|p| p.as_str()))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Bool>, _>(payments.iter().map(|p| p.backup).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Int8>>, _>(payments.iter().map(|p| p.approval).collect::<Vec<_>>())
-        .bind::<Jsonb, _>(totals_json(after))
-        .bind::<Int4, _>(after.ticket_count)
-        .bind::<Int8, _>(after.cash_sales.get())
-        .bind::<Int8, _>(after.cash_in.get())
-        .bind::<Int8, _>(after.cash_out.get())
-        .bind::<Int4, _>(after.primary_count)
-        .bind::<Int4, _>(after.backup_count)
-        .bind::<Text, _>(Change::SaleRecorded.as_str())
-        .bind::<Jsonb, _>(payload)
-        .get_result(conn)?;
-    match written {
-        Written { guarded: false, .. } => Err(RegisterError::StateMoved),
-        Written { sale_id, .. } => Ok(sale_id),
-    }
-}
-
-/// See [`record_sale`]. `$3` is the new `seq`; the payload's newest recent
-/// sale (`recent_sales[0]`) takes the sale's id.
-const RECORD_SALE: &str = "\
-WITH guard AS (
-    SELECT s.id FROM register_sessions s JOIN pos_registers r ON r.id = s.register_id
-    WHERE s.id = $1 AND r.id = $2 AND r.event_seq = $3 - 1 AND s.status = 'OPEN'
-      AND s.payment_totals = $4 AND s.ticket_count = $5 AND s.cash_sales = $6
-      AND s.cash_in = $7 AND s.cash_out = $8
-      AND s.payment_provider_used_primary_count = $9
-      AND s.payment_provider_used_backup_count = $10
-    FOR UPDATE OF s, r
-), sale AS (
-    INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
-                       total_charged, seq, created_by, created_at)
-    SELECT $2, id, $11, $12, $13, $14, $3, $15, $16 FROM guard
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
-), paid AS (
-    INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered,
-                               change_given, provider, used_backup, card_attempt_id)
-    SELECT sale.id, p.* FROM sale, unnest($17, $18, $19, $20, $21, $22, $23, $24) AS p
-), counted AS (
-    UPDATE register_sessions
-    SET payment_totals = $25, ticket_count = $26, cash_sales = $27, cash_in = $28,
-        cash_out = $29, payment_provider_used_primary_count = $30,
-        payment_provider_used_backup_count = $31
-    WHERE id = $1 AND EXISTS (SELECT 1 FROM sale)
-), moved AS (
-    UPDATE pos_registers SET event_seq = $3 WHERE id = $2 AND EXISTS (SELECT 1 FROM sale)
-), logged AS (
-    INSERT INTO register_events (register_id, seq, change, payload)
-    SELECT $2, $3, $32, jsonb_set($33, '{recent_sales,0,id}', to_jsonb(sale.id)) FROM sale
-)
-SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
-
 /// Moves the session's running counters from `before` to `after`. The
 /// session must still be open and hold exactly `before`: anything else
 /// means memory is not what the database has, and nothing is written.
@@ -437,7 +312,7 @@ fn write_counters(
     }
 }
 
-fn totals_json(session: &LiveSession) -> serde_json::Value {
+pub(super) fn totals_json(session: &LiveSession) -> serde_json::Value {
     serde_json::to_value(&session.payment_totals).unwrap_or_default()
 }
 

@@ -346,7 +346,7 @@ async fn a_crash_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
     for caja in 1..=CAJAS {
         let seq = count(
             &mut conn,
-            &format!("SELECT event_seq FROM pos_registers WHERE id = {caja}"),
+            &format!("SELECT event_seq FROM register_seqs WHERE register_id = {caja}"),
         );
         assert_eq!(
             count(

@@ -55,6 +55,9 @@ struct Control {
     armed: Mutex<VecDeque<(Fault, String, Arc<Trigger>)>>,
     /// Statements executed through the proxy (a simple query or a Bind).
     executed: std::sync::atomic::AtomicUsize,
+    /// Times a client waited for the server: each simple query and each
+    /// Sync (which ends a batch of extended-protocol messages).
+    round_trips: std::sync::atomic::AtomicUsize,
 }
 
 pub struct PgProxy {
@@ -110,6 +113,13 @@ impl PgProxy {
     pub fn executed(&self) -> usize {
         self.control
             .executed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many round trips its clients have made so far.
+    pub fn round_trips(&self) -> usize {
+        self.control
+            .round_trips
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
@@ -306,6 +316,11 @@ fn fault_for(
     if matches!(message.first(), Some(b'B' | b'Q')) {
         control
             .executed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    if matches!(message.first(), Some(b'S' | b'Q')) {
+        control
+            .round_trips
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     let sql = match message.first()? {

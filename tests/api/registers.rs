@@ -672,7 +672,7 @@ async fn concurrent_sales_on_twenty_cajas_with_retries_are_exact() {
             SALES as i64
         );
         assert_eq!(
-            q("SELECT event_seq AS n FROM pos_registers WHERE id = {c}"),
+            q("SELECT event_seq AS n FROM register_seqs WHERE register_id = {c}"),
             q("SELECT max(seq) AS n FROM sales WHERE register_id = {c}")
         );
     }

@@ -65,7 +65,7 @@ pub(crate) async fn next_json(socket: &mut Socket) -> Option<Value> {
 
 /// Sends a command and returns its ack and the event of its commit, which
 /// may come in either order.
-async fn ack_and_event(socket: &mut Socket, command: &Value) -> (Value, Value) {
+pub(crate) async fn ack_and_event(socket: &mut Socket, command: &Value) -> (Value, Value) {
     socket
         .send(Message::Text(command.to_string().into()))
         .await

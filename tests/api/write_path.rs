@@ -20,7 +20,7 @@ use crate::proxy::{Fault, PgProxy};
 use crate::registers::{
     assert_counters_match_rows, cash_sale, key, open_session, post_json, sell, venue,
 };
-use crate::screens::{Socket, connect, next_json};
+use crate::screens::{Socket, ack_and_event, connect, next_json};
 
 /// A hub whose database connections pass through a fault proxy, on a
 /// clock the test moves (so no probe or timeout fires by itself).
@@ -92,7 +92,7 @@ async fn seqs_until(socket: &mut Socket, caja: i32, upto: i64) -> Vec<i64> {
 /// per seq from 1, none missing, none twice.
 fn assert_log_is_whole(app: &TestApp, caja: i32) -> i64 {
     let seq = app.count(&format!(
-        "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
+        "SELECT event_seq AS n FROM register_seqs WHERE register_id = {caja}"
     ));
     assert_eq!(
         app.count(&format!(
@@ -131,7 +131,7 @@ async fn assert_memory_is_the_database(app: &TestApp, who: &Visitor, caja: i32) 
     assert_eq!(
         register["seq"].as_i64(),
         Some(app.count(&format!(
-            "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
+            "SELECT event_seq AS n FROM register_seqs WHERE register_id = {caja}"
         )))
     );
     let open = app.count(&format!(
@@ -579,7 +579,7 @@ async fn a_reconnecting_screen_gets_what_it_missed() {
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
     let seq_now = || {
         app.count(&format!(
-            "SELECT event_seq AS n FROM pos_registers WHERE id = {caja}"
+            "SELECT event_seq AS n FROM register_seqs WHERE register_id = {caja}"
         ))
     };
     for path in [
@@ -722,9 +722,10 @@ async fn the_registry_keeps_one_actor_per_caja_and_restarts_a_stopped_one() {
     let first = app.state.registers.get(id).unwrap();
     app.conn()
         .batch_execute(&format!(
-            "UPDATE pos_registers SET event_seq = event_seq + 1, name = 'Barra renombrada' WHERE id = {caja};
+            "UPDATE pos_registers SET name = 'Barra renombrada' WHERE id = {caja};
+             UPDATE register_seqs SET event_seq = event_seq + 1 WHERE register_id = {caja};
              INSERT INTO register_events (register_id, seq, change, payload)
-             SELECT {caja}, event_seq, 'config_changed', '{{\"caja\": {{\"id\": {caja}}}}}'::jsonb FROM pos_registers WHERE id = {caja};"
+             SELECT {caja}, event_seq, 'config_changed', '{{\"caja\": {{\"id\": {caja}}}}}'::jsonb FROM register_seqs WHERE register_id = {caja};"
         ))
         .unwrap();
     app.state.registers.halt(id);
@@ -892,5 +893,61 @@ async fn a_refused_command_in_a_batch_answers_alone_and_the_others_commit() {
     assert_eq!(
         seqs_until(&mut screen, caja, seq).await,
         (from + 1..=seq).collect::<Vec<_>>()
+    );
+}
+
+/// The hot path costs the database one round trip per sale, over HTTP and
+/// over a POS socket: no test of the connection at checkout, the login
+/// known in memory, and the sale with its payments, counters, `seq` and
+/// event written by one statement kept prepared, outside a transaction.
+#[actix_web::test]
+async fn a_sale_is_one_round_trip_to_the_database() {
+    let (app, proxy, _clock) = hub_behind_proxy(|_| {}).await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    // The first sale reads the login and prepares the statement.
+    assert_eq!(sell(&app, &cashier, caja, &cash_sale(500)).await.0, 201);
+    let before = proxy.round_trips();
+    for total in 1..=20 {
+        let (status, ack) = sell(&app, &cashier, caja, &cash_sale(total * 100)).await;
+        assert_eq!(status, 201, "{ack}");
+    }
+    assert_eq!(
+        proxy.round_trips() - before,
+        20,
+        "HTTP: one round trip a sale"
+    );
+
+    let cookie = app.session_cookie("cajero1", Role::Cajero).await;
+    let mut pos = connect(
+        &app,
+        &format!("/ws/caja/{caja}"),
+        Some(&cookie),
+        Some(&app.address),
+    )
+    .await
+    .expect("upgrade");
+    assert_eq!(next_json(&mut pos).await.unwrap()["type"], "snapshot");
+    let first = json!({"type": "sale", "id": 0, "sale": cash_sale(100)});
+    ack_and_event(&mut pos, &first).await;
+    let before = proxy.round_trips();
+    // (Fewer than the socket's rate limit lets through at once.)
+    for i in 1..=10 {
+        let command = json!({"type": "sale", "id": i, "sale": cash_sale(i * 100)});
+        let (ack, event) = ack_and_event(&mut pos, &command).await;
+        assert_eq!(
+            (ack["type"].as_str(), &event["seq"]),
+            (Some("ack"), &ack["seq"])
+        );
+    }
+    assert_eq!(
+        proxy.round_trips() - before,
+        10,
+        "socket: one round trip a sale"
+    );
+    assert_log_is_whole(&app, caja);
+    assert_counters_match_rows(
+        &app,
+        app.count("SELECT id::bigint AS n FROM register_sessions"),
     );
 }

@@ -1,0 +1,263 @@
+//! The hot path's write: a sale with nothing to approve, its payments, the
+//! session's counters, the caja's `seq` and the event, in ONE statement,
+//! kept prepared on each connection (one round trip, parsed and planned
+//! once; alone it needs no transaction of its own). What it writes is what
+//! `store::insert_sale` and `event_log::append` write for the other paths.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{
+    Array, Bool, Int4, Int8, Jsonb, Nullable, Text, Timestamptz, Untyped, Uuid as SqlUuid,
+};
+use uuid::Uuid;
+
+use super::RegisterError;
+use super::event_log::Change;
+use super::live::LiveSession;
+use super::sale::ValidSale;
+use super::snapshot::Snapshot;
+use super::store::totals_json;
+use crate::money::Pesos;
+
+/// Records `sale` as the change that takes the caja to `next` (whose event
+/// payload is `payload`). Its guard locks the session and the caja and
+/// checks both against memory (the counters as `before`, the `seq` as the
+/// one before `next`'s); everything else is written only from the sale's
+/// row, so a failed guard or a key already taken writes nothing. The
+/// payload's newest recent sale (`recent_sales[0]`) gets the sale's id.
+///
+/// `Ok(None)`: the key is taken (a retry, or a key reused): nothing written.
+pub fn record_sale(
+    conn: &mut PgConnection,
+    change: (&LiveSession, &LiveSession),
+    sale: &ValidSale,
+    by: i32,
+    next: &Snapshot,
+    payload: &serde_json::Value,
+) -> Result<Option<i64>, RegisterError> {
+    let (before, after) = change;
+    let payments = &sale.payments;
+    let statement = RecordSale {
+        session_id: after.id,
+        register_id: next.id().0,
+        seq: next.seq,
+        before: Counters::of(before),
+        key: sale.key,
+        fingerprint: sale.fingerprint(),
+        total: sale.total.get(),
+        total_charged: sale.total_charged.get(),
+        created_by: by,
+        // The time the screens are told, so memory and rows agree.
+        created_at: after.last_sale_at.unwrap_or_else(Utc::now),
+        methods: payments.iter().map(|p| p.method.as_str()).collect(),
+        amounts: payments.iter().map(|p| p.amount.get()).collect(),
+        charged: payments.iter().map(|p| p.charged.get()).collect(),
+        tendered: payments
+            .iter()
+            .map(|p| p.tendered.map(Pesos::get))
+            .collect(),
+        change_given: payments.iter().map(|p| p.change.get()).collect(),
+        providers: payments
+            .iter()
+            .map(|p| p.provider.map(|p| p.as_str()))
+            .collect(),
+        backups: payments.iter().map(|p| p.backup).collect(),
+        approvals: payments.iter().map(|p| p.approval).collect(),
+        after: Counters::of(after),
+        change: Change::SaleRecorded.as_str(),
+        payload,
+    };
+    let written: Written = statement.get_result(conn)?;
+    match written {
+        Written { guarded: false, .. } => Err(RegisterError::StateMoved),
+        Written { sale_id, .. } => Ok(sale_id),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = Bool)]
+    guarded: bool,
+    #[diesel(sql_type = Nullable<Int8>)]
+    sale_id: Option<i64>,
+}
+
+/// A session's running counters, as the statement compares and writes them.
+struct Counters {
+    totals: serde_json::Value,
+    tickets: i32,
+    cash_sales: i64,
+    cash_in: i64,
+    cash_out: i64,
+    primary: i32,
+    backup: i32,
+}
+
+impl Counters {
+    fn of(session: &LiveSession) -> Self {
+        Self {
+            totals: totals_json(session),
+            tickets: session.ticket_count,
+            cash_sales: session.cash_sales.get(),
+            cash_in: session.cash_in.get(),
+            cash_out: session.cash_out.get(),
+            primary: session.primary_count,
+            backup: session.backup_count,
+        }
+    }
+
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>, when: &str) -> QueryResult<()> {
+        out.push_bind_param::<Jsonb, _>(&self.totals)?;
+        out.push_sql(&format!("::jsonb AS totals_{when}, "));
+        out.push_bind_param::<Int4, _>(&self.tickets)?;
+        out.push_sql(&format!("::int4 AS tickets_{when}, "));
+        out.push_bind_param::<Int8, _>(&self.cash_sales)?;
+        out.push_sql(&format!("::int8 AS cash_sales_{when}, "));
+        out.push_bind_param::<Int8, _>(&self.cash_in)?;
+        out.push_sql(&format!("::int8 AS cash_in_{when}, "));
+        out.push_bind_param::<Int8, _>(&self.cash_out)?;
+        out.push_sql(&format!("::int8 AS cash_out_{when}, "));
+        out.push_bind_param::<Int4, _>(&self.primary)?;
+        out.push_sql(&format!("::int4 AS primary_{when}, "));
+        out.push_bind_param::<Int4, _>(&self.backup)?;
+        out.push_sql(&format!("::int4 AS backup_{when}, "));
+        Ok(())
+    }
+}
+
+/// The statement's values; each is bound once, in the `args` row the rest
+/// of the statement reads.
+struct RecordSale<'a> {
+    session_id: i32,
+    register_id: i32,
+    seq: i64,
+    before: Counters,
+    key: Uuid,
+    fingerprint: String,
+    total: i64,
+    total_charged: i64,
+    created_by: i32,
+    created_at: DateTime<Utc>,
+    methods: Vec<&'static str>,
+    amounts: Vec<i64>,
+    charged: Vec<i64>,
+    tendered: Vec<Option<i64>>,
+    change_given: Vec<i64>,
+    providers: Vec<Option<&'static str>>,
+    backups: Vec<bool>,
+    approvals: Vec<Option<i64>>,
+    after: Counters,
+    change: &'static str,
+    payload: &'a serde_json::Value,
+}
+
+/// What follows the `args` row. `args.seq` is the new `seq`.
+const AFTER_ARGS: &str = "\
+), guard AS (
+    SELECT s.id FROM args a, register_sessions s
+        JOIN register_seqs r ON r.register_id = s.register_id
+    WHERE s.id = a.session_id AND r.register_id = a.register_id AND r.event_seq = a.seq - 1
+      AND s.status = 'OPEN'
+      AND s.payment_totals = a.totals_before AND s.ticket_count = a.tickets_before
+      AND s.cash_sales = a.cash_sales_before AND s.cash_in = a.cash_in_before
+      AND s.cash_out = a.cash_out_before
+      AND s.payment_provider_used_primary_count = a.primary_before
+      AND s.payment_provider_used_backup_count = a.backup_before
+    FOR UPDATE OF s, r
+), sale AS (
+    INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
+                       total_charged, seq, created_by, created_at)
+    SELECT a.register_id, g.id, a.key, a.fingerprint, a.total, a.total_charged, a.seq,
+           a.created_by, a.created_at
+    FROM guard g, args a
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), paid AS (
+    INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered,
+                               change_given, provider, used_backup, card_attempt_id)
+    SELECT sale.id, p.* FROM sale, args a,
+        unnest(a.methods, a.amounts, a.charged, a.tendered, a.change_given, a.providers,
+               a.backups, a.approvals) AS p
+), counted AS (
+    UPDATE register_sessions s
+    SET payment_totals = a.totals_after, ticket_count = a.tickets_after,
+        cash_sales = a.cash_sales_after, cash_in = a.cash_in_after, cash_out = a.cash_out_after,
+        payment_provider_used_primary_count = a.primary_after,
+        payment_provider_used_backup_count = a.backup_after
+    FROM args a
+    WHERE s.id = a.session_id AND EXISTS (SELECT 1 FROM sale)
+), moved AS (
+    UPDATE register_seqs r SET event_seq = a.seq FROM args a
+    WHERE r.register_id = a.register_id AND EXISTS (SELECT 1 FROM sale)
+), logged AS (
+    INSERT INTO register_events (register_id, seq, change, payload)
+    SELECT a.register_id, a.seq, a.change,
+           jsonb_set(a.payload, '{recent_sales,0,id}', to_jsonb(sale.id))
+    FROM sale, args a
+)
+SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
+
+impl QueryFragment<Pg> for RecordSale<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH args AS (SELECT ");
+        out.push_bind_param::<Int4, _>(&self.session_id)?;
+        out.push_sql("::int4 AS session_id, ");
+        out.push_bind_param::<Int4, _>(&self.register_id)?;
+        out.push_sql("::int4 AS register_id, ");
+        out.push_bind_param::<Int8, _>(&self.seq)?;
+        out.push_sql("::int8 AS seq, ");
+        self.before.walk(&mut out, "before")?;
+        out.push_bind_param::<SqlUuid, _>(&self.key)?;
+        out.push_sql("::uuid AS key, ");
+        out.push_bind_param::<Text, _>(&self.fingerprint)?;
+        out.push_sql("::text AS fingerprint, ");
+        out.push_bind_param::<Int8, _>(&self.total)?;
+        out.push_sql("::int8 AS total, ");
+        out.push_bind_param::<Int8, _>(&self.total_charged)?;
+        out.push_sql("::int8 AS total_charged, ");
+        out.push_bind_param::<Int4, _>(&self.created_by)?;
+        out.push_sql("::int4 AS created_by, ");
+        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_sql("::timestamptz AS created_at, ");
+        out.push_bind_param::<Array<Text>, _>(&self.methods)?;
+        out.push_sql("::text[] AS methods, ");
+        out.push_bind_param::<Array<Int8>, _>(&self.amounts)?;
+        out.push_sql("::int8[] AS amounts, ");
+        out.push_bind_param::<Array<Int8>, _>(&self.charged)?;
+        out.push_sql("::int8[] AS charged, ");
+        out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.tendered)?;
+        out.push_sql("::int8[] AS tendered, ");
+        out.push_bind_param::<Array<Int8>, _>(&self.change_given)?;
+        out.push_sql("::int8[] AS change_given, ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.providers)?;
+        out.push_sql("::text[] AS providers, ");
+        out.push_bind_param::<Array<Bool>, _>(&self.backups)?;
+        out.push_sql("::bool[] AS backups, ");
+        out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.approvals)?;
+        out.push_sql("::int8[] AS approvals, ");
+        self.after.walk(&mut out, "after")?;
+        out.push_bind_param::<Text, _>(self.change)?;
+        out.push_sql("::text AS change, ");
+        out.push_bind_param::<Jsonb, _>(self.payload)?;
+        out.push_sql("::jsonb AS payload");
+        out.push_sql(AFTER_ARGS);
+        Ok(())
+    }
+}
+
+/// The statement's text never changes: diesel keeps it prepared, by type.
+impl QueryId for RecordSale<'_> {
+    type QueryId = RecordSaleStatement;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+/// [`RecordSale`]'s identity in diesel's statement cache.
+pub struct RecordSaleStatement;
+
+impl Query for RecordSale<'_> {
+    type SqlType = Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for RecordSale<'_> {}
