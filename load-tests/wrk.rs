@@ -1,0 +1,443 @@
+//! The durable sale at the machine's limit, measured from outside: `wrk`
+//! posting sales (`POST /api/cajas/{id}/sales`, unique keys, spread over
+//! `--cajas`) to the hub's own binary at each level of `--connections`, and
+//! in the same run `pgbench` running the hub's sale statement at the same
+//! concurrency on the same PostgreSQL: the database's own ceiling for that
+//! sale. Every run has a fresh venue; after each hub run the database is
+//! checked (every acknowledged sale is there, every session's counters
+//! equal the sums of its rows, every caja's event log is whole): a mismatch
+//! fails the run.
+//!
+//! `--hub` names a binary; given more than once (the commit before a change
+//! and after it), the runs alternate between them, so all meet the same
+//! machine. Figures are medians of `--runs`.
+//!
+//! cargo build --release --bin cajahub --example wrk-load
+//! target/release/examples/wrk-load --hub /tmp/cajahub-before --hub target/release/cajahub
+//!     [--connections 1,4,16,64] [--seconds 20] [--runs 3] [--cajas 10]
+//!     [--database-url URL] [--pgbench no]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+
+#[path = "common.rs"]
+mod common;
+#[path = "hub.rs"]
+mod hub;
+use common::{Venue, median, number, parse_flags, percentile, session_cookie};
+use hub::Hub;
+
+struct Options {
+    hubs: Vec<String>,
+    connections: Vec<usize>,
+    seconds: u64,
+    runs: usize,
+    cajas: usize,
+    admin_url: String,
+    pgbench: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        hubs: Vec::new(),
+        connections: vec![1, 4, 16, 64],
+        seconds: 20,
+        runs: 3,
+        cajas: 10,
+        admin_url: common::DEFAULT_ADMIN_URL.into(),
+        pgbench: true,
+    };
+    parse_flags(|flag, value| {
+        match flag {
+            "--hub" => options.hubs.push(value.into()),
+            "--connections" => {
+                options.connections = value.split(',').map(|c| number(flag, c)).collect();
+            }
+            "--seconds" => options.seconds = number(flag, value) as u64,
+            "--runs" => options.runs = number(flag, value),
+            "--cajas" => options.cajas = number(flag, value),
+            "--database-url" => options.admin_url = value.into(),
+            "--pgbench" => options.pgbench = value != "no",
+            _ => return false,
+        }
+        true
+    });
+    if options.hubs.is_empty() {
+        options.hubs.push(hub::beside_this_program());
+    }
+    options
+}
+
+/// What one run at one level measured.
+#[derive(Clone, Copy, Default)]
+struct Level {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Level {
+    fn median_of(runs: &[Level]) -> Level {
+        let of = |f: fn(&Level) -> f64| median(runs.iter().map(f).collect());
+        Level {
+            rate: of(|l| l.rate),
+            p50_ms: of(|l| l.p50_ms),
+            p99_ms: of(|l| l.p99_ms),
+        }
+    }
+
+    fn cell(&self) -> String {
+        format!("{:.0} ({:.1} / {:.1})", self.rate, self.p50_ms, self.p99_ms)
+    }
+}
+
+/// Each `wrk` thread sells with keys of its own (thread number, counter),
+/// round-robin over the cajas.
+fn wrk_script(cajas: usize, cookie: &str) -> String {
+    format!(
+        r#"local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+local counter = 0
+request = function()
+  counter = counter + 1
+  local caja = (counter + id) % {cajas} + 1
+  local key = string.format("%08x-0000-4000-8000-%012x", id, counter)
+  local total = 1000 + (counter % 50) * 10
+  local body = string.format('{{"key":"%s","total":%d,"payments":[{{"method":"EFECTIVO","amount":%d}}]}}', key, total, total)
+  return wrk.format("POST", "/api/cajas/" .. caja .. "/sales",
+    {{["Content-Type"] = "application/json", ["Cookie"] = "{cookie}"}}, body)
+end
+"#
+    )
+}
+
+/// A figure of wrk's output: `1.23ms`, `456.00us`, `1.02s`.
+fn wrk_millis(text: &str) -> f64 {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().expect("a wrk latency") * scale
+}
+
+struct WrkRun {
+    level: Level,
+    /// Requests answered 2xx (every sale acknowledged).
+    acknowledged: i64,
+}
+
+fn run_wrk(base: &str, script: &Path, connections: usize, seconds: u64) -> WrkRun {
+    let output = Command::new("wrk")
+        .args([
+            "-t",
+            &connections.min(2).to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(base)
+        .output()
+        .expect("wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {text}");
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+    };
+    let requests: i64 = text
+        .lines()
+        .find(|line| line.contains(" requests in "))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("wrk's request count");
+    let failed: i64 = field("Non-2xx or 3xx responses:").map_or(0, |n| n.parse().unwrap_or(0));
+    let errors = field("Socket errors:");
+    assert!(
+        failed == 0 && errors.is_none(),
+        "refused or failed requests: {text}"
+    );
+    WrkRun {
+        level: Level {
+            rate: field("Requests/sec:")
+                .and_then(|n| n.parse().ok())
+                .expect("wrk's rate"),
+            p50_ms: wrk_millis(&field("50%").expect("wrk --latency")),
+            p99_ms: wrk_millis(&field("99%").expect("wrk --latency")),
+        },
+        acknowledged: requests - failed,
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .n
+}
+
+/// Every acknowledged sale is stored (a sale wrk had in flight when it
+/// stopped may be stored unacknowledged), each session's counters are the
+/// sums of its rows, each caja's log holds one event per `seq`.
+fn check_database(url: &str, acknowledged: i64, connections: usize) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let sales = count(&mut conn, "SELECT count(*) AS n FROM sales");
+    assert!(
+        (acknowledged..=acknowledged + connections as i64).contains(&sales),
+        "{acknowledged} sales acknowledged, {sales} stored"
+    );
+    let wrong = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM register_sessions s WHERE
+           s.ticket_count <> (SELECT count(*) FROM sales x WHERE x.session_id = s.id)
+           OR s.cash_sales <> (SELECT COALESCE(sum(p.amount_charged), 0) FROM sale_payments p
+                               JOIN sales x ON x.id = p.sale_id WHERE x.session_id = s.id)
+           OR COALESCE((s.payment_totals->>'EFECTIVO')::bigint, 0) <> s.cash_sales",
+    );
+    assert_eq!(wrong, 0, "sessions whose counters are not their rows");
+    let broken = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM register_seqs r WHERE r.event_seq <>
+           (SELECT count(*) FROM register_events e WHERE e.register_id = r.register_id)
+           OR r.event_seq <> (SELECT COALESCE(max(seq), 0) FROM register_events e
+                              WHERE e.register_id = r.register_id)",
+    );
+    assert_eq!(broken, 0, "cajas whose event log has a gap");
+}
+
+#[derive(QueryableByName)]
+struct Payload {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    payload: String,
+}
+
+/// A real event of the run, for pgbench to write the same bytes.
+fn last_payload(url: &str) -> String {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    diesel::sql_query(
+        "SELECT payload::text AS payload FROM register_events ORDER BY seq DESC LIMIT 1",
+    )
+    .get_result::<Payload>(&mut conn)
+    .expect("an event")
+    .payload
+}
+
+async fn hub_run(
+    options: &Options,
+    binary: &str,
+    connections: usize,
+    dir: &Path,
+) -> (Level, String) {
+    let venue = Venue::create(&options.admin_url, options.cajas);
+    let (hub, base) = Hub::start(binary, &venue.url).await;
+    let script = dir.join("sales.lua");
+    std::fs::write(
+        &script,
+        wrk_script(options.cajas, &session_cookie(&base).await),
+    )
+    .expect("write the wrk script");
+    let run = run_wrk(&base, &script, connections, options.seconds);
+    println!(
+        "  hub RSS after the run: {:.1} MiB",
+        hub.rss_kib() as f64 / 1024.0
+    );
+    drop(hub);
+    check_database(&venue.url, run.acknowledged, connections);
+    let payload = last_payload(&venue.url);
+    venue.drop_database();
+    (run.level, payload)
+}
+
+/// The hub's sale statement (`registers::store::RECORD_SALE`) for pgbench:
+/// the same guard, rows, counters, seq and event, its guard values read in
+/// the statement instead of bound from memory, on a random caja.
+fn pgbench_script(cajas: usize, payload: &str) -> String {
+    let payload = payload.replace('\'', "''");
+    format!(
+        r#"\set caja_id random(1, {cajas})
+WITH guard AS (
+    SELECT s.id, r.event_seq + 1 AS seq FROM register_sessions s JOIN register_seqs r ON r.register_id = s.register_id
+    WHERE r.register_id = :caja_id AND s.status = 'OPEN'
+    FOR UPDATE OF s, r
+), sale AS (
+    INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_by, created_at)
+    SELECT :caja_id, id, gen_random_uuid(), 'EFECTIVO:1000', 1000, 1000, seq, 1, now() FROM guard
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, seq
+), paid AS (
+    INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered, change_given, provider, used_backup, card_attempt_id)
+    SELECT sale.id, p.* FROM sale, unnest('{{EFECTIVO}}'::text[], '{{1000}}'::int8[], '{{1000}}'::int8[], '{{NULL}}'::int8[], '{{0}}'::int8[], '{{NULL}}'::text[], '{{f}}'::bool[], '{{NULL}}'::int8[]) AS p
+), counted AS (
+    UPDATE register_sessions SET ticket_count = ticket_count + 1, cash_sales = cash_sales + 1000,
+        payment_totals = jsonb_build_object('EFECTIVO', cash_sales + 1000)
+    WHERE id = (SELECT id FROM guard) AND EXISTS (SELECT 1 FROM sale)
+), moved AS (
+    UPDATE register_seqs SET event_seq = (SELECT seq FROM sale) WHERE register_id = :caja_id AND EXISTS (SELECT 1 FROM sale)
+), logged AS (
+    INSERT INTO register_events (register_id, seq, change, payload)
+    SELECT :caja_id, sale.seq, 'sale_recorded', jsonb_set('{payload}'::jsonb, '{{recent_sales,0,id}}', to_jsonb(sale.id)) FROM sale
+)
+SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id;
+"#
+    )
+}
+
+fn pgbench_run(options: &Options, connections: usize, payload: &str, dir: &Path) -> Level {
+    let venue = Venue::create(&options.admin_url, options.cajas);
+    let script = dir.join("sale.sql");
+    std::fs::write(&script, pgbench_script(options.cajas, payload))
+        .expect("write the pgbench script");
+    let logs = dir.join("pgbench");
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs).expect("a folder for pgbench's logs");
+    let output = Command::new("pgbench")
+        .current_dir(&logs)
+        .args([
+            "-n",
+            "-c",
+            &connections.to_string(),
+            "-j",
+            &connections.min(2).to_string(),
+            "-T",
+            &options.seconds.to_string(),
+            "-l",
+            // The hub keeps its sale statement prepared.
+            "-M",
+            "prepared",
+            "-f",
+        ])
+        .arg(&script)
+        .arg(&venue.url)
+        .output()
+        .expect("pgbench (apt-get install postgresql-contrib or postgresql-client)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rate = text
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("pgbench's tps");
+    // Per-transaction logs: the third column is its latency in µs.
+    let mut latencies: Vec<Duration> = std::fs::read_dir(&logs)
+        .expect("pgbench's logs")
+        .flatten()
+        .flat_map(|entry| {
+            std::fs::read_to_string(entry.path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .map(Duration::from_micros)
+        .collect();
+    latencies.sort();
+    let ms = |p: f64| percentile(&latencies, p).as_secs_f64() * 1000.0;
+    let level = Level {
+        rate,
+        p50_ms: ms(0.50),
+        p99_ms: ms(0.99),
+    };
+    venue.drop_database();
+    level
+}
+
+#[actix_web::main]
+async fn main() {
+    let options = options();
+    let dir: PathBuf = std::env::temp_dir().join(format!("wrk-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a work folder");
+    println!(
+        "{} cajas, {} s per level, {} runs, connections {:?}; sales/s (p50 / p99 ms)",
+        options.cajas, options.seconds, options.runs, options.connections
+    );
+    let mut figures: BTreeMap<(usize, String), Vec<Level>> = BTreeMap::new();
+    let mut payload = None;
+    for run in 1..=options.runs {
+        for &connections in &options.connections {
+            for binary in &options.hubs {
+                let (level, last) = hub_run(&options, binary, connections, &dir).await;
+                println!(
+                    "run {run}, {connections} connections, {binary}: {}",
+                    level.cell()
+                );
+                figures
+                    .entry((connections, binary.clone()))
+                    .or_default()
+                    .push(level);
+                payload = Some(last);
+            }
+            if options.pgbench
+                && let Some(payload) = &payload
+            {
+                let level = pgbench_run(&options, connections, payload, &dir);
+                println!(
+                    "run {run}, {connections} connections, pgbench: {}",
+                    level.cell()
+                );
+                figures
+                    .entry((connections, "pgbench".into()))
+                    .or_default()
+                    .push(level);
+            }
+            // Let the database settle between levels (checkpoint, autovacuum).
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let mut columns = options.hubs.clone();
+    if options.pgbench {
+        columns.push("pgbench".into());
+    }
+    println!("\nmedians of {} runs:\n", options.runs);
+    println!("| connections | {} |", columns.join(" | "));
+    println!("|---:|{}", "---|".repeat(columns.len()));
+    let mut json = Vec::new();
+    for &connections in &options.connections {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|column| {
+                let level = Level::median_of(&figures[&(connections, column.clone())]);
+                json.push(serde_json::json!({
+                    "connections": connections, "build": column, "sales_per_second": level.rate,
+                    "p50_ms": level.p50_ms, "p99_ms": level.p99_ms,
+                }));
+                level.cell()
+            })
+            .collect();
+        println!("| {connections} | {} |", cells.join(" | "));
+    }
+    println!("\n{}", serde_json::Value::Array(json));
+    let _ = std::fs::remove_dir_all(&dir);
+}
