@@ -1,0 +1,6 @@
+DO $$
+BEGIN
+    EXECUTE 'ALTER TABLE register_events ALTER COLUMN payload SET COMPRESSION default';
+EXCEPTION WHEN OTHERS THEN
+    NULL;
+END $$;
