@@ -1,6 +1,7 @@
 //! Pages driven in a real headless Chromium through chromedriver.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -37,10 +38,12 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        // A process group of its own: the Chromium it starts goes with it.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         let profile = tempfile::tempdir().unwrap();
@@ -283,16 +286,18 @@ impl Browser {
             .unwrap_or_else(|err| panic!("{cmd}: {err}"));
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
+/// chromedriver and every Chromium process it started (killing only the
+/// driver would leave its browser running).
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = nix::unistd::Pid::from_raw(-(self.driver.id() as i32));
+        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.driver.wait();
     }
 }
 
