@@ -40,7 +40,9 @@ pub struct Venue {
 }
 
 impl Venue {
-    pub fn create(admin_url: &str, cajas: usize) -> Self {
+    /// The venue in a database migrated by `hub` (a hub's binary: each
+    /// build its own schema), or by this program's migrations.
+    pub fn create(admin_url: &str, cajas: usize, hub: Option<&str>) -> Self {
         let name = format!("cajahub_load_{}", std::process::id());
         let mut admin = PgConnection::establish(admin_url).expect("PostgreSQL answers");
         admin
@@ -49,6 +51,18 @@ impl Venue {
         let (server, rest) = admin_url.rsplit_once('/').expect("a database URL");
         let query = rest.find('?').map_or("", |at| &rest[at..]);
         let url = format!("{server}/{name}{query}");
+        if let Some(hub) = hub {
+            let status = std::process::Command::new(hub)
+                .arg("migrate")
+                .env("DATABASE_URL", &url)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap_or_else(|err| panic!("{hub}: {err}"));
+            assert!(status.success(), "{hub} migrate failed");
+        } else {
+            let mut conn = PgConnection::establish(&url).expect("connect");
+            cajahub::db::migrations::run_pending(&mut conn).expect("migrate");
+        }
         seed(&url, cajas);
         Self { admin, name, url }
     }
@@ -65,7 +79,6 @@ impl Venue {
 
 fn seed(url: &str, cajas: usize) {
     let mut conn = PgConnection::establish(url).expect("connect");
-    cajahub::db::migrations::run_pending(&mut conn).expect("migrate");
     let password = Password::parse(PASSWORD.into()).unwrap();
     let admin = user::create(
         &mut conn,

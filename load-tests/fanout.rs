@@ -220,7 +220,7 @@ async fn run(
 #[actix_web::main]
 async fn main() {
     let options = options();
-    let venue = Venue::create(&options.admin_url, options.cajas);
+    let venue = Venue::create(&options.admin_url, options.cajas, None);
     let url = venue.url.clone();
     let mut settings = Settings::for_database(&url);
     settings.pool_size = 16;

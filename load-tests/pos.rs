@@ -181,7 +181,7 @@ struct Key {
 }
 
 async fn run(options: &Options, binary: &str) -> Measure {
-    let venue = Venue::create(&options.admin_url, options.cajas);
+    let venue = Venue::create(&options.admin_url, options.cajas, Some(binary));
     let (hub, base) = Hub::start(binary, &venue.url).await;
     let cookie = session_cookie(&base).await;
     let start = Instant::now() + Duration::from_millis(500);
