@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use actix_web::rt::time::sleep;
 
-/// The `cajahub` built beside the running load generator.
-pub fn beside_this_program() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("cajahub")))
-        .expect("the hub's binary: --hub PATH")
-        .display()
-        .to_string()
+/// The binaries named with `--hub`, or else the `cajahub` built beside the
+/// running load generator.
+pub fn named_or_beside(named: &mut Vec<String>) {
+    if named.is_empty() {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("cajahub")))
+            .expect("the hub's binary: --hub PATH");
+        named.push(beside.display().to_string());
+    }
 }
 
 /// The hub's binary on a free port of a fresh venue; killed when dropped.

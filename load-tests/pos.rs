@@ -63,9 +63,7 @@ fn options() -> Options {
         }
         true
     });
-    if options.hubs.is_empty() {
-        options.hubs.push(hub::beside_this_program());
-    }
+    hub::named_or_beside(&mut options.hubs);
     options
 }
 

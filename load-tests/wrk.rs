@@ -15,7 +15,8 @@
 //! cargo build --release --bin cajahub --example wrk-load
 //! target/release/examples/wrk-load --hub /tmp/cajahub-before --hub target/release/cajahub
 //!     [--connections 1,4,16,64] [--seconds 20] [--runs 3] [--cajas 10]
-//!     [--database-url URL] [--pgbench no]
+//!     [--database-url URL] [--pgbench no] [--plot FILE.svg]
+//! target/release/examples/wrk-load --replot medians.json --plot FILE.svg
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,10 @@ struct Options {
     cajas: usize,
     admin_url: String,
     pgbench: bool,
+    /// Where to draw latency against load (SVG).
+    plot: Option<String>,
+    /// Draw `plot` from the JSON a run printed, and run nothing.
+    replot: Option<String>,
 }
 
 fn options() -> Options {
@@ -50,6 +55,8 @@ fn options() -> Options {
         cajas: 10,
         admin_url: common::DEFAULT_ADMIN_URL.into(),
         pgbench: true,
+        plot: None,
+        replot: None,
     };
     parse_flags(|flag, value| {
         match flag {
@@ -62,13 +69,13 @@ fn options() -> Options {
             "--cajas" => options.cajas = number(flag, value),
             "--database-url" => options.admin_url = value.into(),
             "--pgbench" => options.pgbench = value != "no",
+            "--plot" => options.plot = Some(value.into()),
+            "--replot" => options.replot = Some(value.into()),
             _ => return false,
         }
         true
     });
-    if options.hubs.is_empty() {
-        options.hubs.push(hub::beside_this_program());
-    }
+    hub::named_or_beside(&mut options.hubs);
     options
 }
 
@@ -375,9 +382,36 @@ fn pgbench_run(options: &Options, connections: usize, payload: &str, dir: &Path)
     level
 }
 
+/// The medians a run printed as JSON, drawn again.
+fn replot(json: &str, path: &str) {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(json).expect("wrk-load's JSON");
+    let mut series: Vec<(String, Vec<(usize, Level)>)> = Vec::new();
+    for row in rows {
+        let build = row["build"].as_str().expect("build").to_owned();
+        let level = Level {
+            rate: row["sales_per_second"].as_f64().expect("sales_per_second"),
+            p50_ms: row["p50_ms"].as_f64().expect("p50_ms"),
+            p99_ms: row["p99_ms"].as_f64().expect("p99_ms"),
+        };
+        let connections = row["connections"].as_u64().expect("connections") as usize;
+        match series.iter_mut().find(|(name, _)| *name == build) {
+            Some((_, levels)) => levels.push((connections, level)),
+            None => series.push((build, vec![(connections, level)])),
+        }
+    }
+    std::fs::write(path, plot(&series)).expect("write the plot");
+}
+
 #[actix_web::main]
 async fn main() {
     let options = options();
+    if let (Some(json), Some(path)) = (&options.replot, &options.plot) {
+        replot(
+            &std::fs::read_to_string(json).expect("the JSON to plot"),
+            path,
+        );
+        return;
+    }
     let dir: PathBuf = std::env::temp_dir().join(format!("wrk-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a work folder");
     println!(
@@ -440,5 +474,114 @@ async fn main() {
         println!("| {connections} | {} |", cells.join(" | "));
     }
     println!("\n{}", serde_json::Value::Array(json));
+    if let Some(path) = &options.plot {
+        let medians: Vec<(String, Vec<(usize, Level)>)> = columns
+            .iter()
+            .map(|column| {
+                let levels = options
+                    .connections
+                    .iter()
+                    .map(|&c| (c, Level::median_of(&figures[&(c, column.clone())])))
+                    .collect();
+                (column.clone(), levels)
+            })
+            .collect();
+        std::fs::write(path, plot(&medians)).expect("write the plot");
+        println!("plot: {path}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Latency (p50 dashed, p99 solid, log scale) against durable sales/s, one
+/// line per build through its connection levels, as an SVG.
+fn plot(series: &[(String, Vec<(usize, Level)>)]) -> String {
+    const COLORS: [&str; 5] = ["#9e9e9e", "#f39c12", "#1f77b4", "#2ca02c", "#d62728"];
+    let (width, height, left, bottom, top, right) = (820.0, 480.0, 70.0, 50.0, 20.0, 200.0);
+    let (plot_w, plot_h) = (width - left - right, height - top - bottom);
+    let levels = series
+        .iter()
+        .flat_map(|(_, levels)| levels.iter().map(|(_, l)| l));
+    let max_rate = levels.clone().map(|l| l.rate).fold(0.0, f64::max) * 1.1;
+    let (min_ms, max_ms) = (0.5f64, levels.map(|l| l.p99_ms).fold(1.0, f64::max) * 1.5);
+    let x = |rate: f64| left + rate / max_rate * plot_w;
+    let y = |ms: f64| {
+        top + plot_h - (ms.max(min_ms).ln() - min_ms.ln()) / (max_ms.ln() - min_ms.ln()) * plot_h
+    };
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<line x1="{left}" y1="{0}" x2="{1}" y2="{0}" stroke="black"/>
+<line x1="{left}" y1="{top}" x2="{left}" y2="{0}" stroke="black"/>
+<text x="{2}" y="{3}" text-anchor="middle">durable sales/s (wrk from outside; pgbench: the hub's statement)</text>
+<text transform="translate(16 {4}) rotate(-90)" text-anchor="middle">latency, ms (p99 solid, p50 dashed; log scale)</text>
+"##,
+        top + plot_h,
+        left + plot_w,
+        left + plot_w / 2.0,
+        height - 12.0,
+        top + plot_h / 2.0,
+    );
+    let step = if max_rate > 2000.0 { 500.0 } else { 250.0 };
+    let mut tick = 0.0;
+    while tick <= max_rate {
+        svg += &format!(
+            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#eee\"/><text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{tick}</text>\n",
+            x(tick),
+            top,
+            top + plot_h,
+            top + plot_h + 16.0
+        );
+        tick += step;
+    }
+    for ms in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0] {
+        if ms <= max_ms {
+            svg += &format!(
+                "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#eee\"/><text x=\"{2}\" y=\"{3}\" text-anchor=\"end\">{ms}</text>\n",
+                y(ms),
+                left + plot_w,
+                left - 6.0,
+                y(ms) + 4.0
+            );
+        }
+    }
+    for (i, (name, levels)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        for (dash, pick) in [
+            ("", (|l: &Level| l.p99_ms) as fn(&Level) -> f64),
+            ("4 3", |l: &Level| l.p50_ms),
+        ] {
+            let points: Vec<String> = levels
+                .iter()
+                .map(|(_, l)| format!("{:.1},{:.1}", x(l.rate), y(pick(l))))
+                .collect();
+            svg += &format!(
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>\n",
+                points.join(" ")
+            );
+        }
+        for (connections, l) in levels {
+            svg += &format!(
+                "<circle cx=\"{0:.1}\" cy=\"{1:.1}\" r=\"3\" fill=\"{color}\"/><text x=\"{2:.1}\" y=\"{3:.1}\" fill=\"{color}\">{connections}</text>\n",
+                x(l.rate),
+                y(l.p99_ms),
+                x(l.rate) + 5.0,
+                y(l.p99_ms) - 5.0
+            );
+        }
+        let label = name.rsplit('/').next().unwrap_or(name);
+        let ly = top + 20.0 + 20.0 * i as f64;
+        svg += &format!(
+            "<line x1=\"{0}\" y1=\"{ly}\" x2=\"{1}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"3\"/><text x=\"{2}\" y=\"{3}\">{label}</text>\n",
+            left + plot_w + 15.0,
+            left + plot_w + 40.0,
+            left + plot_w + 46.0,
+            ly + 4.0
+        );
+    }
+    svg += &format!(
+        "<text x=\"{}\" y=\"{}\" font-size=\"11\">numbers: connections</text>\n</svg>\n",
+        left + plot_w + 15.0,
+        top + 20.0 + 20.0 * series.len() as f64 + 10.0
+    );
+    svg
 }
