@@ -16,8 +16,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::user::User;
@@ -58,6 +59,10 @@ struct Shared {
     version: AtomicU64,
     /// Whether changes are being heard now (else nothing is kept).
     listening: AtomicBool,
+    /// Logins being read: the requests of one login that arrive together
+    /// (a wall of screens reconnecting) wait for one read instead of each
+    /// making its own. The receiver hears when that read is over.
+    reading: DashMap<Uuid, watch::Receiver<()>>,
 }
 
 impl Shared {
@@ -85,6 +90,7 @@ impl Accounts {
             logins: DashMap::new(),
             version: AtomicU64::new(0),
             listening: AtomicBool::new(false),
+            reading: DashMap::new(),
         });
         let (weak, url) = (Arc::downgrade(&shared), url.to_owned());
         let started = std::thread::Builder::new()
@@ -108,6 +114,28 @@ impl Accounts {
             return None;
         }
         self.shared.logins.get(&login).map(|user| user.clone())
+    }
+
+    /// Before reading login `login`: when another request is reading it,
+    /// waits for that read to end and answers `None` (look at
+    /// [`Accounts::known`] again; read it yourself if it is not there);
+    /// else answers the turn to read it, held until the read is over.
+    pub async fn turn_to_read(&self, login: Uuid) -> Option<ReadTurn> {
+        let mut other = match self.shared.reading.entry(login) {
+            Entry::Occupied(reading) => reading.get().clone(),
+            Entry::Vacant(free) => {
+                let (over, reading) = watch::channel(());
+                free.insert(reading);
+                return Some(ReadTurn {
+                    _over: over,
+                    login,
+                    shared: self.shared.clone(),
+                });
+            }
+        };
+        // Ends when the reader's turn is dropped (its sender with it).
+        let _ = other.changed().await;
+        None
     }
 
     /// Where a read of the database starts: pass it to [`Accounts::remember`].
@@ -146,6 +174,20 @@ impl Accounts {
 impl Drop for Accounts {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A request's turn to read a login (see [`Accounts::turn_to_read`]); the
+/// requests waiting for it go on when it is dropped.
+pub struct ReadTurn {
+    _over: watch::Sender<()>,
+    login: Uuid,
+    shared: Arc<Shared>,
+}
+
+impl Drop for ReadTurn {
+    fn drop(&mut self) {
+        self.shared.reading.remove(&self.login);
     }
 }
 

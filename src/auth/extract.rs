@@ -178,6 +178,12 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
     } else {
         state.accounts.known(login_id)
     };
+    let turn = match known {
+        Some(_) => None,
+        None => state.accounts.turn_to_read(login_id).await,
+    };
+    // Another request of the same login may have read it meanwhile.
+    let known = known.or_else(|| (!record).then(|| state.accounts.known(login_id)).flatten());
     let user = match known {
         Some(user) => Some(user),
         None => {
@@ -198,6 +204,7 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
             user
         }
     };
+    drop(turn);
     let user = match user {
         Some(user)
             if user.id == UserId(login.user_id)

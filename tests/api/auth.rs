@@ -763,3 +763,29 @@ async fn a_known_login_costs_no_query_per_request() {
     cajahub::auth::user::set_pin(&mut app.conn(), &Actor::command_line(), "ana", None).unwrap();
     refused_soon(&app, &ana).await;
 }
+
+/// Requests of one login that arrive together read it once: the others
+/// wait for that read instead of each making their own (a wall of screens
+/// of one login reconnecting after a restart).
+#[actix_web::test]
+async fn requests_of_one_login_arriving_together_read_it_once() {
+    let proxy = crate::proxy::PgProxy::start();
+    let db = crate::helpers::TestDb::migrated();
+    let url = proxy.url(&db.name);
+    let app = TestApp::spawn_through(db, url, |_| {}).await;
+    let ana = app.visitor("ana", Role::Admin).await;
+    assert_eq!(ana.get(&app, "/").await.status(), 200);
+    // Forgotten, as after a change of her account: it must be read again.
+    let id = app.create_user("ana", Role::Admin).id.0;
+    app.state.accounts.changed(id);
+    let before = proxy.executed();
+    let answers = futures_util::future::join_all((0..20).map(|_| ana.get(&app, "/"))).await;
+    assert!(answers.iter().all(|answer| answer.status() == 200));
+    let executed = proxy.executed() - before;
+    // The read and the pool's test of its connection; each request read
+    // it before (40).
+    assert!(
+        executed <= 2,
+        "{executed} statements for 20 requests arriving together"
+    );
+}
