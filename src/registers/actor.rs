@@ -44,7 +44,7 @@ use crate::cajas::Caja;
 use crate::cajas::RegisterId;
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
 use crate::db::{
-    self,
+    self, DbError,
     schema::{pos_registers, register_seqs},
 };
 use crate::money::Pesos;
@@ -151,56 +151,56 @@ impl RegisterActor {
         self.shared.health.write_started(cx.at);
         let (pool, limits) = (self.env.writes.clone(), self.env.limits);
         let (held, stale) = (self.state.clone(), self.stale);
-        // Shared with the blocking call so the commands come back even when
+        // Shared with the blocking calls so the commands come back even when
         // no connection could be had.
         let jobs = Arc::new(Mutex::new(batch));
-        let working = jobs.clone();
+        let returned = jobs.clone();
+        let write = move |held: Arc<Snapshot>, stale: bool| {
+            let (jobs, cx) = (jobs.clone(), cx.clone());
+            move |conn: &mut PgConnection| {
+                let started = std::time::Instant::now();
+                let mut jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+                let outcome = commit::execute_batch(conn, &held, stale, &mut jobs, &cx, limits);
+                if outcome.connection_lost {
+                    db::discard(conn);
+                }
+                if outcome.state.is_some() {
+                    metrics().commit_took(started.elapsed());
+                }
+                outcome
+            }
+        };
         ctx.spawn(
             async move {
-                let fresh = pool.clone();
-                let work = move |conn: &mut PgConnection| {
-                    let started = std::time::Instant::now();
-                    let mut jobs = working.lock().unwrap_or_else(PoisonError::into_inner);
-                    let mut outcome =
-                        commit::execute_batch(conn, &held, stale, &mut jobs, &cx, limits);
-                    if outcome.connection_lost {
-                        db::discard(conn);
-                        // The database closed the connection (a restart, a
-                        // killed backend): once more on a fresh one, from
-                        // what is committed (stale: reloaded first, and the
-                        // guards and keys tell what the first try kept).
-                        if let Ok(mut conn) = fresh.get() {
-                            let held = outcome.state.clone().map_or(held, Arc::new);
-                            let again = commit::execute_batch(
-                                &mut conn, &held, true, &mut jobs, &cx, limits,
-                            );
-                            if again.connection_lost {
-                                db::discard(&mut conn);
-                            }
-                            outcome.then(again);
-                        }
+                let fail = |err: DbError, stale: bool| {
+                    let mut jobs = returned.lock().unwrap_or_else(PoisonError::into_inner);
+                    for job in jobs.iter_mut() {
+                        job.fail(err.clone());
                     }
-                    if outcome.state.is_some() {
-                        metrics().commit_took(started.elapsed());
+                    Outcome {
+                        stale: stale || err.outcome_unknown(),
+                        failure: RegisterError::Db(err).database_failure(),
+                        ..Outcome::default()
                     }
-                    outcome
                 };
-                let outcome = match db::run(&pool, work).await {
+                let mut outcome = match db::run(&pool, write(held.clone(), stale)).await {
                     Ok(outcome) => outcome,
-                    Err(err) => {
-                        let mut jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
-                        for job in jobs.iter_mut() {
-                            job.fail(err.clone());
-                        }
-                        Outcome {
-                            stale: stale || err.outcome_unknown(),
-                            failure: RegisterError::Db(err).database_failure(),
-                            ..Outcome::default()
-                        }
-                    }
+                    Err(err) => fail(err, stale),
                 };
+                if outcome.connection_lost {
+                    // The database closed the connection (a restart, a
+                    // killed backend): once more at once on a fresh one,
+                    // from what is committed (reloaded first: the guards
+                    // and keys tell what the first try kept).
+                    let held = outcome.state.clone().map_or(held, Arc::new);
+                    let again = match db::run(&pool, write(held, true)).await {
+                        Ok(again) => again,
+                        Err(err) => fail(err, true),
+                    };
+                    outcome.then(again);
+                }
                 let jobs =
-                    std::mem::take(&mut *jobs.lock().unwrap_or_else(PoisonError::into_inner));
+                    std::mem::take(&mut *returned.lock().unwrap_or_else(PoisonError::into_inner));
                 (outcome, jobs)
             }
             .into_actor(self)
