@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::watch;
 
+use super::shared_snapshot::SharedSnapshot;
 use super::socket::{Scope, Timeouts};
 
 /// The screens of the hub: their timeouts and how many are connected.
@@ -17,6 +18,8 @@ pub struct Screens {
     /// Turns true when the hub stops: every screen closes, telling its
     /// client to come back, so a graceful stop does not wait on them.
     stopping: watch::Sender<bool>,
+    /// The floor's last snapshot for those who see everything.
+    pub floor_snapshot: SharedSnapshot,
 }
 
 impl Screens {
@@ -26,6 +29,7 @@ impl Screens {
             floor: Arc::default(),
             registers: Arc::default(),
             stopping: watch::channel(false).0,
+            floor_snapshot: SharedSnapshot::default(),
         }
     }
 

@@ -10,6 +10,7 @@
 mod counter;
 mod frame_guard;
 mod pages;
+mod shared_snapshot;
 mod socket;
 
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
+use bytestring::ByteString;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
@@ -37,6 +38,7 @@ use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
 use crate::metrics::metrics;
 use crate::payments::api::{ResolveRequest, StartRequest};
+use crate::registers::Audience;
 use crate::registers::actor::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
 use crate::registers::events::{Event, PROTOCOL_VERSION, Push};
@@ -389,7 +391,7 @@ impl Screen {
     }
 
     /// Hands one frame to the connection, or gives up on a stuck client.
-    async fn send(&mut self, text: String) -> Result<(), End> {
+    async fn send(&mut self, text: impl Into<ByteString>) -> Result<(), End> {
         match timeout(self.timeouts.send, self.session.text(text)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_closed)) => Err(End::ClientLeft),
@@ -462,9 +464,25 @@ impl Screen {
             self.known
                 .insert(view.register.caja.id.0, view.register.seq);
         }
-        let registers: Vec<Value> = views.iter().map(|view| view.json_for(&self.user)).collect();
-        let message = json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": registers });
-        self.send(message.to_string()).await
+        let user = &self.user;
+        let make = || {
+            let registers: Vec<Value> = views.iter().map(|view| view.json_for(user)).collect();
+            json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": registers })
+                .to_string()
+        };
+        let sees_everything = views
+            .iter()
+            .all(|view| !Audience::of(user, &view.register.caja).is_blind());
+        if self.scope == Scope::Floor && sees_everything {
+            let message = self
+                .state
+                .screens
+                .floor_snapshot
+                .get_or_make(reason, &views, make);
+            return self.send(message).await;
+        }
+        let message = make();
+        self.send(message).await
     }
 
     /// Sends a fresh snapshot of what this screen follows (the last

@@ -841,3 +841,24 @@ async fn idle_screens_cause_no_database_queries() {
     );
     drop(screens);
 }
+
+/// Floor screens that greet the floor at one state get one snapshot, made
+/// once and shared; a screen that greets after a change gets the new state.
+#[actix_web::test]
+async fn floor_screens_at_one_state_share_a_snapshot_and_a_change_makes_a_new_one() {
+    let app = TestApp::spawn_as_admin().await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let (_first, greeted) = open_screen(&app, "/ws/piso", &cookie).await;
+    let (_second, same) = open_screen(&app, "/ws/piso", &cookie).await;
+    assert_eq!(greeted["type"], "snapshot");
+    assert_eq!(greeted, same, "one state, one snapshot");
+
+    let (status, ack) = crate::registers::sell(&app, &cashier, 1, &sale(1_500)).await;
+    assert_eq!(status, 201, "{ack}");
+    let (_third, after) = open_screen(&app, "/ws/piso", &cookie).await;
+    let seq = |snapshot: &Value| snapshot["registers"][0]["seq"].clone();
+    assert_eq!(seq(&after), ack["seq"], "the new state: {after}");
+    assert_eq!(after["registers"][0]["session"]["ticket_count"], 1);
+    assert_ne!(seq(&after), seq(&greeted));
+}
