@@ -674,16 +674,8 @@ impl RecordSale {
             Change::SaleRecorded.as_str(),
             &payload,
         );
-        let ack = SaleAck {
-            sale_id,
-            register_id: next.id().0,
-            seq: next.seq,
-            total: sale.total,
-            total_charged: sale.total_charged,
-            change: sale.change(),
-        };
         let reply = RecordedSale {
-            ack,
+            ack: SaleAck::recorded(sale_id, next.id(), next.seq, sale),
             replayed: false,
         };
         Ok(Applied::logged(reply, next, event))

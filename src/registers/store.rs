@@ -173,6 +173,20 @@ pub struct SaleAck {
     pub change: Pesos,
 }
 
+impl SaleAck {
+    /// The answer to `sale`, just recorded as `sale_id` on caja `caja` at `seq`.
+    pub fn recorded(sale_id: i64, caja: RegisterId, seq: i64, sale: &ValidSale) -> Self {
+        Self {
+            sale_id,
+            register_id: caja.0,
+            seq,
+            total: sale.total,
+            total_charged: sale.total_charged,
+            change: sale.change(),
+        }
+    }
+}
+
 /// The sale already recorded under `key`, if any, with its fingerprint.
 pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(SaleAck, String)>> {
     let row: Option<(i64, i32, i64, i64, i64, String)> = sales::table
@@ -264,14 +278,7 @@ pub fn insert_sale(
             .values(&payments)
             .execute(conn)?;
         write_counters(conn, before, after)?;
-        Ok(SaleAck {
-            sale_id,
-            register_id: caja.0,
-            seq,
-            total: sale.total,
-            total_charged: sale.total_charged,
-            change: sale.change(),
-        })
+        Ok(SaleAck::recorded(sale_id, caja, seq, sale))
     }
 }
 
