@@ -739,18 +739,25 @@ async fn cookies_are_secure_when_served_over_https() {
     assert!(cookie.contains("; secure"), "{cookie}");
 }
 
-/// A logged-in request asks the database nothing to know who sends it: the
-/// login was checked once and is kept until its account changes. Counted
-/// at the wire: the hub's connections pass through a proxy that counts the
-/// statements executed.
-#[actix_web::test]
-async fn a_known_login_costs_no_query_per_request() {
+/// A hub whose connections pass through a proxy that counts their
+/// statements, and an admin whose login it has already checked once.
+async fn known_login_behind_proxy() -> (TestApp, crate::proxy::PgProxy, Visitor) {
     let proxy = crate::proxy::PgProxy::start();
     let db = crate::helpers::TestDb::migrated();
     let url = proxy.url(&db.name);
     let app = TestApp::spawn_through(db, url, |_| {}).await;
     let ana = app.visitor("ana", Role::Admin).await;
     assert_eq!(ana.get(&app, "/").await.status(), 200);
+    (app, proxy, ana)
+}
+
+/// A logged-in request asks the database nothing to know who sends it: the
+/// login was checked once and is kept until its account changes. Counted
+/// at the wire: the hub's connections pass through a proxy that counts the
+/// statements executed.
+#[actix_web::test]
+async fn a_known_login_costs_no_query_per_request() {
+    let (app, proxy, ana) = known_login_behind_proxy().await;
     let before = proxy.executed();
     for _ in 0..50 {
         assert_eq!(ana.get(&app, "/").await.status(), 200);
@@ -769,12 +776,7 @@ async fn a_known_login_costs_no_query_per_request() {
 /// of one login reconnecting after a restart).
 #[actix_web::test]
 async fn requests_of_one_login_arriving_together_read_it_once() {
-    let proxy = crate::proxy::PgProxy::start();
-    let db = crate::helpers::TestDb::migrated();
-    let url = proxy.url(&db.name);
-    let app = TestApp::spawn_through(db, url, |_| {}).await;
-    let ana = app.visitor("ana", Role::Admin).await;
-    assert_eq!(ana.get(&app, "/").await.status(), 200);
+    let (app, proxy, ana) = known_login_behind_proxy().await;
     // Forgotten, as after a change of her account: it must be read again.
     let id = app.create_user("ana", Role::Admin).id.0;
     app.state.accounts.changed(id);

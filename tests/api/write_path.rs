@@ -20,7 +20,7 @@ use crate::proxy::{Fault, PgProxy};
 use crate::registers::{
     assert_counters_match_rows, cash_sale, key, open_session, post_json, sell, venue,
 };
-use crate::screens::{Socket, ack_and_event, connect, next_json};
+use crate::screens::{Socket, ack_and_event, connect, next_json, open_screen};
 
 /// A hub whose database connections pass through a fault proxy, on a
 /// clock the test moves (so no probe or timeout fires by itself).
@@ -919,15 +919,8 @@ async fn a_sale_is_one_round_trip_to_the_database() {
     );
 
     let cookie = app.session_cookie("cajero1", Role::Cajero).await;
-    let mut pos = connect(
-        &app,
-        &format!("/ws/caja/{caja}"),
-        Some(&cookie),
-        Some(&app.address),
-    )
-    .await
-    .expect("upgrade");
-    assert_eq!(next_json(&mut pos).await.unwrap()["type"], "snapshot");
+    let (mut pos, greeting) = open_screen(&app, &format!("/ws/caja/{caja}"), &cookie).await;
+    assert_eq!(greeting["type"], "snapshot");
     let first = json!({"type": "sale", "id": 0, "sale": cash_sale(100)});
     ack_and_event(&mut pos, &first).await;
     let before = proxy.round_trips();
