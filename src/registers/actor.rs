@@ -172,16 +172,10 @@ impl RegisterActor {
         };
         ctx.spawn(
             async move {
+                let register = held.id();
                 let fail = |err: DbError, stale: bool| {
                     let mut jobs = returned.lock().unwrap_or_else(PoisonError::into_inner);
-                    for job in jobs.iter_mut() {
-                        job.fail(err.clone());
-                    }
-                    Outcome {
-                        stale: stale || err.outcome_unknown(),
-                        failure: RegisterError::Db(err).database_failure(),
-                        ..Outcome::default()
-                    }
+                    commit::fail_all(&mut jobs, err, stale, register)
                 };
                 let mut outcome = match db::run(&pool, write(held.clone(), stale)).await {
                     Ok(outcome) => outcome,

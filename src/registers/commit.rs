@@ -356,19 +356,31 @@ pub fn execute_batch(
                 if !err.is_unavailable() {
                     return one_at_a_time(conn, held, false, jobs, cx, limits);
                 }
-                let mut outcome = Outcome {
-                    stale: err.outcome_unknown(),
-                    ..Outcome::default()
-                };
-                outcome.failed::<()>(&Err(RegisterError::Db(err.clone())), held.id());
-                for job in jobs.iter_mut() {
-                    job.fail(err.clone());
-                }
-                return outcome;
+                return fail_all(jobs, err, false, held.id());
             }
         }
     }
     one_at_a_time(conn, held, stale, jobs, cx, limits)
+}
+
+/// Every command of the batch answered with `err`: the database failed them
+/// all at once (or could not be asked). Memory may be behind after it
+/// unless the work provably never reached the database.
+pub fn fail_all(
+    jobs: &mut [Box<dyn Job>],
+    err: DbError,
+    stale: bool,
+    register: RegisterId,
+) -> Outcome {
+    let mut outcome = Outcome {
+        stale: stale || err.outcome_unknown(),
+        ..Outcome::default()
+    };
+    for job in jobs.iter_mut() {
+        job.fail(err.clone());
+    }
+    outcome.failed::<()>(&Err(RegisterError::Db(err)), register);
+    outcome
 }
 
 /// Each command in its own transaction, from the state the one before left.
