@@ -902,7 +902,10 @@ async fn a_refused_command_in_a_batch_answers_alone_and_the_others_commit() {
 /// event written by one statement kept prepared, outside a transaction.
 #[actix_web::test]
 async fn a_sale_is_one_round_trip_to_the_database() {
-    let (app, proxy, _clock) = hub_behind_proxy(|_| {}).await;
+    // One connection for the caja's writes: the statement is prepared on it
+    // once, by the first sale (a second connection would prepare it again,
+    // a round trip of its own the first time it is used).
+    let (app, proxy, _clock) = hub_behind_proxy(|settings| settings.pool_size = 1).await;
     let (caja, cashier) = venue(&app).await;
     assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
     // The first sale reads the login and prepares the statement.
