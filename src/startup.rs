@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use diesel::{Connection, PgConnection};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{self, AuthPolicy};
@@ -61,6 +62,7 @@ pub struct Application {
     state: web::Data<AppState>,
     /// `/metrics` on its own address, when one is set.
     metrics: Option<(SocketAddr, Server)>,
+    signals: StopSignals,
 }
 
 impl Application {
@@ -116,6 +118,9 @@ impl Application {
             screens: Screens::new(settings.screen_timeouts()),
             accounts: auth::accounts::Accounts::watch(database_url),
         });
+        // Before listening: a stop signal sent as soon as the hub answers
+        // must find it ready to stop gracefully, not kill it.
+        let signals = StopSignals::listen()?;
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
             source,
@@ -147,6 +152,7 @@ impl Application {
             server,
             state,
             metrics,
+            signals,
         })
     }
 
@@ -177,11 +183,11 @@ impl Application {
     /// closes the live screens and finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.handle();
+        let stop_signals = self.signals;
         let signals = actix_web::rt::spawn(async move {
-            if wait_for_signal().await.is_ok() {
-                tracing::info!("stop signal received; stopping gracefully");
-                handle.stop().await;
-            }
+            stop_signals.received().await;
+            tracing::info!("stop signal received; stopping gracefully");
+            handle.stop().await;
         });
         if let Some((_, metrics)) = self.metrics {
             actix_web::rt::spawn(metrics);
@@ -240,12 +246,25 @@ fn metrics_server(
     Ok((address, server))
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = terminate.recv() => Ok(()),
-        result = tokio::signal::ctrl_c() => result,
+/// SIGTERM and SIGINT, caught from the moment they are listened for.
+struct StopSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }
 
