@@ -199,10 +199,7 @@ impl RegisterActor {
             }
             .into_actor(self)
             .map(|(outcome, jobs), actor, ctx| {
-                actor.settle(outcome, ctx);
-                for job in jobs {
-                    job.answer();
-                }
+                actor.settle(outcome, jobs, ctx);
                 actor.writing = false;
                 if actor.halting {
                     ctx.stop();
@@ -213,9 +210,12 @@ impl RegisterActor {
         );
     }
 
-    /// Takes what the commands left committed into memory and tells the
-    /// screens (the callers are answered after this).
-    fn settle(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
+    /// Takes what the commands left committed into memory, answers their
+    /// callers, then tells the screens. Answers first: a sale's caller is
+    /// woken ahead of the thousands of screens its event wakes, so a busy
+    /// floor does not delay acknowledgements (which of the two leaves
+    /// first does not matter, ARCHITECTURE.md rule 2).
+    fn settle(&mut self, outcome: Outcome, jobs: Vec<Box<dyn Job>>, ctx: &mut Context<Self>) {
         let Outcome {
             state,
             events,
@@ -231,6 +231,18 @@ impl RegisterActor {
             // a state at least as new as the events it will skip.
             self.shared.state.send_replace(self.state.clone());
         }
+        self.stale = stale;
+        let now = self.env.clock.now();
+        let failed = failure.is_some();
+        self.shared.health.write_ended(now, failure);
+        self.report_health(now);
+        for effect in effects {
+            self.carry_out(effect, ctx);
+        }
+        self.watch_card_attempts(ctx);
+        for job in jobs {
+            job.answer();
+        }
         for event in events {
             tracing::info!(register_id = event.register_id, seq = event.seq, change = %event.change, "change committed");
             metrics().committed(event.register_id, &event.change);
@@ -241,15 +253,6 @@ impl RegisterActor {
                 register_id: self.id(),
             });
         }
-        self.stale = stale;
-        let now = self.env.clock.now();
-        let failed = failure.is_some();
-        self.shared.health.write_ended(now, failure);
-        self.report_health(now);
-        for effect in effects {
-            self.carry_out(effect, ctx);
-        }
-        self.watch_card_attempts(ctx);
         if self.state.caja.is_archived() {
             ctx.stop();
         } else if self.stale || failed {
