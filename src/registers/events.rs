@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use bytestring::ByteString;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -25,6 +26,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A committed change, already serialized once for every subscriber (and
 /// once more, without the cash, for the cashier of a blind-count caja).
+/// The frames are shared, not copied, by the screens that send them.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub register_id: i32,
@@ -32,27 +34,61 @@ pub struct Event {
     pub change: Arc<str>,
     /// The register's open session after the change.
     pub session_id: Option<i64>,
-    pub json: Arc<str>,
+    pub json: ByteString,
     /// What a blind-count cashier is sent, when the caja counts blind.
-    pub blind_json: Option<Arc<str>>,
+    pub blind_json: Option<ByteString>,
+    /// What the floor dashboards are sent (see [`Floor`]).
+    pub floor_json: ByteString,
+}
+
+/// A register as the floor dashboards get it: all of it but the lists of
+/// its last sales and cash movements, which only the caja's own screens
+/// show. Thousands of dashboards get every event of every caja; without
+/// the lists a sale's frame is about a third of the size.
+pub struct Floor<'a>(pub &'a Value);
+
+impl Floor<'_> {
+    const LEFT_OUT: [&'static str; 2] = ["recent_sales", "recent_movements"];
+}
+
+impl Serialize for Floor<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(fields) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let kept = fields
+            .iter()
+            .filter(|(key, _)| !Self::LEFT_OUT.contains(&key.as_str()));
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in kept {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
-struct EventMessage<'a> {
+struct EventMessage<'a, R> {
     #[serde(rename = "type")]
     kind: &'static str,
     v: u32,
     register_id: i32,
     seq: i64,
     change: &'a str,
-    register: &'a Value,
+    register: R,
 }
 
 impl Event {
     /// The event of `change` that left the register as `register` (its
     /// state as stored in the event log).
     pub fn new(register_id: i32, seq: i64, change: &str, register: &Value) -> Self {
-        let message = |register: &Value| -> Arc<str> {
+        fn message(
+            register_id: i32,
+            seq: i64,
+            change: &str,
+            register: impl Serialize,
+        ) -> ByteString {
             let message = EventMessage {
                 kind: "event",
                 v: PROTOCOL_VERSION,
@@ -62,24 +98,25 @@ impl Event {
                 register,
             };
             serde_json::to_string(&message).unwrap_or_default().into()
-        };
+        }
         let blind_json = audience::is_blind(register).then(|| {
             let mut redacted = register.clone();
             audience::redact_register(&mut redacted);
-            message(&redacted)
+            message(register_id, seq, change, &redacted)
         });
         Self {
             register_id,
             seq,
             change: change.into(),
             session_id: register["session"]["id"].as_i64(),
-            json: message(register),
+            json: message(register_id, seq, change, register),
             blind_json,
+            floor_json: message(register_id, seq, change, Floor(register)),
         }
     }
 
     /// The event as `viewer` may see it.
-    pub fn json_for(&self, viewer: &User) -> &Arc<str> {
+    pub fn json_for(&self, viewer: &User) -> &ByteString {
         match &self.blind_json {
             Some(blind) if viewer.role == Role::Cajero => blind,
             _ => &self.json,
@@ -94,7 +131,7 @@ pub enum Push {
     Event(Event),
     /// A caja's health or its POS's connection changed (not a change of
     /// its state: no `seq`); the JSON frame, ready to send.
-    Notice { register_id: i32, json: Arc<str> },
+    Notice { register_id: i32, json: ByteString },
     /// The register reloaded from the database and the event log cannot
     /// say what changed: every screen takes a fresh snapshot.
     Resync { register_id: i32 },

@@ -41,7 +41,7 @@ use crate::payments::api::{ResolveRequest, StartRequest};
 use crate::registers::Audience;
 use crate::registers::actor::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
-use crate::registers::events::{Event, PROTOCOL_VERSION, Push};
+use crate::registers::events::{Event, Floor, PROTOCOL_VERSION, Push};
 use crate::registers::flagged::FlagRequest;
 use crate::registers::registry::View;
 use crate::registers::sale::{InvalidSale, SaleRequest};
@@ -465,15 +465,21 @@ impl Screen {
                 .insert(view.register.caja.id.0, view.register.seq);
         }
         let user = &self.user;
+        let floor = self.scope == Scope::Floor;
         let make = || {
             let registers: Vec<Value> = views.iter().map(|view| view.json_for(user)).collect();
+            let registers = if floor {
+                json!(registers.iter().map(Floor).collect::<Vec<_>>())
+            } else {
+                Value::Array(registers)
+            };
             json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": registers })
                 .to_string()
         };
         let sees_everything = views
             .iter()
             .all(|view| !Audience::of(user, &view.register.caja).is_blind());
-        if self.scope == Scope::Floor && sees_everything {
+        if floor && sees_everything {
             let message = self
                 .state
                 .screens
@@ -509,7 +515,7 @@ impl Screen {
         match push {
             Push::Event(event) => self.on_event(event).await,
             Push::Notice { register_id, json } if self.follows(register_id) => {
-                self.send(json.to_string()).await
+                self.send(json).await
             }
             Push::Resync { register_id } if self.follows(register_id) => self.resync().await,
             Push::Notice { .. } | Push::Resync { .. } => Ok(()),
@@ -524,13 +530,17 @@ impl Screen {
             _ if self.own_session.is_some() && event.session_id != self.own_session => {
                 // The cashier's session ended: they are told so, and no more.
                 if &*event.change == "session_closed" {
-                    self.send(event.json_for(&self.user).to_string()).await?;
+                    self.send(event.json_for(&self.user).clone()).await?;
                 }
                 Err(End::SessionEnded)
             }
             _ => {
                 self.known.insert(event.register_id, event.seq);
-                self.send(event.json_for(&self.user).to_string()).await
+                let frame = match self.scope {
+                    Scope::Floor => event.floor_json,
+                    Scope::Register(_) => event.json_for(&self.user).clone(),
+                };
+                self.send(frame).await
             }
         }
     }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::cajas::paso_6_1_fields;
 use crate::helpers::{TestApp, Visitor};
+use crate::registers::sell;
 
 pub(crate) type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
@@ -348,22 +349,63 @@ pub(crate) async fn supervisor_closes_caja_1(app: &TestApp, cash_count: &str) {
     assert_eq!(closed.status(), 303);
 }
 
-/// The hub restarted, a supervisor's cookie on it, and caja 1 as the floor sees it.
+/// The hub restarted, a supervisor's cookie on it, and caja 1 as its screen shows it.
 async fn restarted(app: TestApp) -> (TestApp, String, Value) {
     let app = app.restart().await;
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
-    let register = floor_snapshot(&app, &cookie).await;
+    let register = caja_1_snapshot(&app, &cookie).await;
     (app, cookie, register)
 }
 
-/// The snapshot a screen gets: its last sales, the provider in use, the
-/// last closing and the jornada so far, the same after a restart.
-async fn floor_snapshot(app: &TestApp, cookie: &str) -> Value {
-    let mut floor = connect(app, "/ws/piso", Some(cookie), Some(&app.address))
-        .await
-        .expect("upgrade");
-    let snapshot = next_json(&mut floor).await.unwrap();
+/// Caja 1 in the snapshot its screen gets: its last sales, the provider in
+/// use, the last closing and the jornada so far.
+async fn caja_1_snapshot(app: &TestApp, cookie: &str) -> Value {
+    let (_, snapshot) = open_screen(app, "/ws/caja/1", cookie).await;
     snapshot["registers"][0].clone()
+}
+
+/// A register without the lists the floor leaves out.
+fn as_the_floor_sees(register: &Value) -> Value {
+    let mut floor = register.clone();
+    let fields = floor.as_object_mut().expect("a register is an object");
+    assert!(fields.remove("recent_sales").is_some());
+    assert!(fields.remove("recent_movements").is_some());
+    floor
+}
+
+#[actix_web::test]
+async fn the_floor_gets_each_register_without_its_last_sales_and_movements() {
+    let app = TestApp::spawn_as_admin().await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    for total in [1_000, 2_500] {
+        assert_eq!(sell(&app, &cashier, 1, &sale(total)).await.0, 201);
+    }
+    let (mut caja, caja_snapshot) = open_screen(&app, "/ws/caja/1", &cookie).await;
+    let (mut floor, floor_snapshot) = open_screen(&app, "/ws/piso", &cookie).await;
+    let register = &caja_snapshot["registers"][0];
+    assert_eq!(register["recent_sales"].as_array().map(Vec::len), Some(2));
+    assert_eq!(floor_snapshot["registers"][0], as_the_floor_sees(register));
+    assert_eq!(floor_snapshot["registers"][0]["session"]["ticket_count"], 2);
+
+    // A sale: the caja's screen gets the ticket, the floor the totals.
+    assert_eq!(sell(&app, &cashier, 1, &sale(4_000)).await.0, 201);
+    let on_caja = next_json(&mut caja).await.unwrap();
+    let on_floor = next_json(&mut floor).await.unwrap();
+    assert_eq!(on_caja["change"], "sale_recorded");
+    assert_eq!(
+        on_caja["register"]["recent_sales"][0]["total_charged"],
+        4_000
+    );
+    assert_eq!(
+        on_floor,
+        json!({"type": "event", "v": on_caja["v"], "register_id": 1, "seq": on_caja["seq"],
+               "change": "sale_recorded", "register": as_the_floor_sees(&on_caja["register"])})
+    );
+    assert_eq!(
+        on_floor["register"]["session"]["payment_totals"]["EFECTIVO"],
+        7_500
+    );
 }
 
 #[actix_web::test]
@@ -386,7 +428,7 @@ async fn snapshots_carry_the_last_sales_the_provider_in_use_and_the_last_closing
             .unwrap();
         assert_eq!(response.status(), 201);
     }
-    let register = floor_snapshot(&app, &cookie).await;
+    let register = caja_1_snapshot(&app, &cookie).await;
     let recent = register["recent_sales"].as_array().unwrap();
     assert_eq!(
         recent
@@ -420,7 +462,7 @@ async fn snapshots_carry_the_last_sales_the_provider_in_use_and_the_last_closing
 
     // Closed short by 500: the last closing says so and the jornada keeps the totals.
     supervisor_closes_caja_1(&app, "500").await;
-    let closed = floor_snapshot(&app, &cookie).await;
+    let closed = caja_1_snapshot(&app, &cookie).await;
     assert_eq!(closed["session"], Value::Null);
     assert_eq!(closed["recent_sales"], json!([]));
     assert_eq!(closed["last_closing"]["cash_difference"], -500);
