@@ -192,8 +192,14 @@ impl Application {
         if let Some((_, metrics)) = self.metrics {
             actix_web::rt::spawn(metrics);
         }
+        let state = self.state.clone();
+        let trims =
+            actix_web::rt::spawn(
+                async move { screens::memory::trim_after_waves(&state.screens).await },
+            );
         let outcome = self.server.await;
         signals.abort();
+        trims.abort();
         self.state.registers.stop();
         self.state.accounts.stop();
         outcome

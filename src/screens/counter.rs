@@ -15,6 +15,8 @@ pub struct Screens {
     pub timeouts: Timeouts,
     floor: Arc<AtomicUsize>,
     registers: Arc<AtomicUsize>,
+    /// Screens closed since the memory was last trimmed (`memory.rs`).
+    closed: Arc<AtomicUsize>,
     /// Turns true when the hub stops: every screen closes, telling its
     /// client to come back, so a graceful stop does not wait on them.
     stopping: watch::Sender<bool>,
@@ -28,6 +30,7 @@ impl Screens {
             timeouts,
             floor: Arc::default(),
             registers: Arc::default(),
+            closed: Arc::default(),
             stopping: watch::channel(false).0,
             floor_snapshot: SharedSnapshot::default(),
         }
@@ -50,7 +53,10 @@ impl Screens {
             Scope::Register(_) => self.registers.clone(),
         };
         count.fetch_add(1, Ordering::Relaxed);
-        Connected(count)
+        Connected {
+            count,
+            closed: self.closed.clone(),
+        }
     }
 
     /// Floor dashboards connected now.
@@ -62,14 +68,23 @@ impl Screens {
     pub fn registers(&self) -> usize {
         self.registers.load(Ordering::Relaxed)
     }
+
+    /// Screens closed since the last call.
+    pub fn take_closed(&self) -> usize {
+        self.closed.swap(0, Ordering::Relaxed)
+    }
 }
 
 /// One connected screen; dropping it, however the screen ended, counts it gone.
 #[derive(Debug)]
-pub struct Connected(Arc<AtomicUsize>);
+pub struct Connected {
+    count: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
+}
 
 impl Drop for Connected {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.closed.fetch_add(1, Ordering::Relaxed);
     }
 }

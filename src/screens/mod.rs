@@ -9,6 +9,7 @@
 
 mod counter;
 mod frame_guard;
+pub mod memory;
 mod pages;
 mod shared_snapshot;
 mod socket;
