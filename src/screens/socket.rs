@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
+use actix_ws::{CloseCode, CloseReason, Item, Message, MessageStream, ProtocolError, Session};
 use bytestring::ByteString;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -50,6 +50,9 @@ use crate::startup::AppState;
 
 /// A larger frame closes the connection.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// A larger message goes in fragments of this size: within the 8 KB a
+/// connection's write buffer starts with.
+const FRAGMENT_BYTES: usize = 7 * 1024;
 /// Commands a client may send per second before being told to slow down.
 const MAX_COMMANDS_PER_SECOND: u32 = 20;
 
@@ -285,6 +288,18 @@ fn error(id: Option<&Value>, code: &str, message: &str, field: Option<&str>) -> 
         .to_string()
 }
 
+/// A frame handed to the connection within `limit`, or why not.
+async fn within(
+    limit: Duration,
+    sending: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
+) -> Result<(), End> {
+    match timeout(limit, sending).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_closed)) => Err(End::ClientLeft),
+        Err(_elapsed) => Err(End::Stuck),
+    }
+}
+
 impl Screen {
     async fn run(
         mut self,
@@ -390,21 +405,37 @@ impl Screen {
         }
     }
 
-    /// Hands one frame to the connection, or gives up on a stuck client.
+    /// Hands one message to the connection, or gives up on a stuck client.
+    /// A large one (a snapshot) goes in fragments, each taken by the
+    /// connection before the next is queued: a connection's write buffer
+    /// keeps the size of the largest chunk it was handed, so a 30-caja
+    /// snapshot sent whole would hold its size in every screen's connection
+    /// for as long as the screen stays.
     async fn send(&mut self, text: impl Into<ByteString>) -> Result<(), End> {
-        match timeout(self.timeouts.send, self.session.text(text)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_closed)) => Err(End::ClientLeft),
-            Err(_elapsed) => Err(End::Stuck),
+        let text: ByteString = text.into();
+        if text.len() <= FRAGMENT_BYTES {
+            return within(self.timeouts.send, self.session.text(text)).await;
         }
+        let bytes = text.into_bytes();
+        let mut from = 0;
+        while from < bytes.len() {
+            let to = (from + FRAGMENT_BYTES).min(bytes.len());
+            let part = bytes.slice(from..to);
+            let item = match (from, to == bytes.len()) {
+                (0, _) => Item::FirstText(part),
+                (_, true) => Item::Last(part),
+                (_, false) => Item::Continue(part),
+            };
+            within(self.timeouts.send, self.session.continuation(item)).await?;
+            // The connection's task (on this thread) takes the fragment now.
+            tokio::task::yield_now().await;
+            from = to;
+        }
+        Ok(())
     }
 
     async fn ping(&mut self) -> Result<(), End> {
-        match timeout(self.timeouts.send, self.session.ping(b"")).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_closed)) => Err(End::ClientLeft),
-            Err(_elapsed) => Err(End::Stuck),
-        }
+        within(self.timeouts.send, self.session.ping(b"")).await
     }
 
     /// A new screen gets a snapshot; one that reconnects with the last
@@ -547,13 +578,7 @@ impl Screen {
 
     async fn on_message(&mut self, message: Message) -> Result<(), End> {
         match message {
-            Message::Ping(bytes) => {
-                match timeout(self.timeouts.send, self.session.pong(&bytes)).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(_)) => Err(End::ClientLeft),
-                    Err(_) => Err(End::Stuck),
-                }
-            }
+            Message::Ping(bytes) => within(self.timeouts.send, self.session.pong(&bytes)).await,
             Message::Pong(_) | Message::Nop => Ok(()),
             Message::Text(text) => self.command(&text).await,
             Message::Binary(_) | Message::Continuation(_) => {

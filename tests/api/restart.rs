@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
 use crate::helpers::{HubProcess, TestApp};
-use crate::screens::{Socket, sale, venue};
+use crate::screens::{Joined, Socket, sale, venue};
 
 /// The sales a client had acknowledged: key → (sale id, when).
 type Acks = Arc<Mutex<HashMap<String, (i64, Instant)>>>;
@@ -34,12 +34,18 @@ async fn open(url: &str, cookie: &str, origin: &str) -> Option<Socket> {
 
 /// The next text frame as JSON; `None` when the socket ended.
 async fn next(socket: &mut Socket) -> Option<Value> {
+    let mut joined = Joined::default();
     loop {
         let frame = actix_web::rt::time::timeout(Duration::from_secs(10), socket.next())
             .await
             .ok()??;
         match frame {
             Ok(Frame::Text(text)) => return serde_json::from_slice(&text).ok(),
+            Ok(Frame::Continuation(item)) => {
+                if let Some(text) = joined.take(item) {
+                    return serde_json::from_slice(&text).ok();
+                }
+            }
             Ok(Frame::Ping(bytes)) => {
                 let _ = socket.send(Message::Pong(bytes)).await;
             }

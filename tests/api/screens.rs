@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use actix_ws::Item;
 use awc::ws::{Frame, Message};
 use cajahub::auth::user::Role;
 use futures_util::{SinkExt, StreamExt};
@@ -46,14 +47,41 @@ pub(crate) async fn open_screen(app: &TestApp, path: &str, cookie: &str) -> (Soc
     (socket, first)
 }
 
+/// A text message the hub sent in fragments (a large snapshot), joined.
+#[derive(Default)]
+pub(crate) struct Joined(Vec<u8>);
+
+impl Joined {
+    /// Takes a fragment; the whole message once its last fragment came.
+    pub(crate) fn take(&mut self, item: Item) -> Option<Vec<u8>> {
+        match item {
+            Item::FirstText(part) | Item::Continue(part) => {
+                self.0.extend_from_slice(&part);
+                None
+            }
+            Item::Last(part) => {
+                self.0.extend_from_slice(&part);
+                Some(std::mem::take(&mut self.0))
+            }
+            Item::FirstBinary(_) => panic!("the hub sends text only"),
+        }
+    }
+}
+
 /// The next JSON message, skipping pings; `None` when the socket closed.
 pub(crate) async fn next_json(socket: &mut Socket) -> Option<Value> {
+    let mut joined = Joined::default();
     loop {
         let frame = actix_web::rt::time::timeout(Duration::from_secs(15), socket.next())
             .await
             .expect("a message in time");
         match frame {
             Some(Ok(Frame::Text(text))) => return Some(serde_json::from_slice(&text).unwrap()),
+            Some(Ok(Frame::Continuation(item))) => {
+                if let Some(text) = joined.take(item) {
+                    return Some(serde_json::from_slice(&text).unwrap());
+                }
+            }
             Some(Ok(Frame::Ping(bytes))) => {
                 let _ = socket.send(Message::Pong(bytes)).await;
             }
@@ -406,6 +434,80 @@ async fn the_floor_gets_each_register_without_its_last_sales_and_movements() {
         on_floor["register"]["session"]["payment_totals"]["EFECTIVO"],
         7_500
     );
+}
+
+#[actix_web::test]
+async fn a_snapshot_larger_than_a_fragment_goes_in_fragments_that_join_to_all_of_it() {
+    let app = TestApp::spawn_as_admin().await;
+    const CAJAS: usize = 12;
+    for n in 1..=CAJAS {
+        let (name, code) = (format!("Caja {n}"), format!("C-{n:02}"));
+        let mut fields = paso_6_1_fields();
+        fields.retain(|(k, _)| *k != "name" && *k != "code");
+        fields.extend([("name", name.as_str()), ("code", code.as_str())]);
+        assert_eq!(
+            app.post_form("/admin/cajas/crear", &fields).await.status(),
+            303
+        );
+    }
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut floor = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    // Read frame by frame: the snapshot's fragments, each within 7 KiB.
+    let mut joined = Joined::default();
+    let mut fragments = Vec::new();
+    let snapshot = loop {
+        let frame = actix_web::rt::time::timeout(Duration::from_secs(15), floor.next())
+            .await
+            .expect("a frame in time");
+        match frame {
+            Some(Ok(Frame::Continuation(item))) => {
+                fragments.push(match &item {
+                    Item::FirstText(part) | Item::Continue(part) | Item::Last(part) => part.len(),
+                    Item::FirstBinary(_) => panic!("text only"),
+                });
+                if let Some(whole) = joined.take(item) {
+                    break serde_json::from_slice::<Value>(&whole).unwrap();
+                }
+            }
+            Some(Ok(Frame::Ping(_))) => {}
+            other => panic!("a fragment of the snapshot, not {other:?}"),
+        }
+    };
+    assert!(fragments.len() >= 2, "{fragments:?}");
+    assert!(
+        fragments.iter().all(|len| *len <= 7 * 1024),
+        "{fragments:?}"
+    );
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["registers"].as_array().map(Vec::len), Some(CAJAS));
+
+    // Small messages still go whole: an edit's event is one text frame.
+    let mut fields = paso_6_1_fields();
+    fields.retain(|(k, _)| *k != "name" && *k != "code");
+    fields.extend([
+        ("name", "Caja 1 renombrada"),
+        ("code", "C-01"),
+        ("version", "1"),
+    ]);
+    assert_eq!(
+        app.post_form("/admin/cajas/1/editar", &fields)
+            .await
+            .status(),
+        303
+    );
+    let event = loop {
+        match actix_web::rt::time::timeout(Duration::from_secs(15), floor.next())
+            .await
+            .expect("the event in time")
+        {
+            Some(Ok(Frame::Text(text))) => break serde_json::from_slice::<Value>(&text).unwrap(),
+            Some(Ok(Frame::Ping(_))) => {}
+            other => panic!("the event whole, not {other:?}"),
+        }
+    };
+    assert_eq!(event["register"]["caja"]["name"], "Caja 1 renombrada");
 }
 
 #[actix_web::test]
