@@ -128,9 +128,7 @@ pub async fn session_cookie(base: &str) -> String {
     let page = client.get(format!("{base}/login")).send().await.unwrap();
     let anonymous = cookie_of(&page);
     let html = page.text().await.unwrap();
-    let marker = r#"name="csrf_token" value=""#;
-    let start = html.find(marker).unwrap() + marker.len();
-    let token = &html[start..start + html[start..].find('"').unwrap()];
+    let token = input_value(&html, "csrf_token").expect("a CSRF token on the login page");
     let response = client
         .post(format!("{base}/login"))
         .header("cookie", anonymous)
@@ -140,4 +138,11 @@ pub async fn session_cookie(base: &str) -> String {
         .unwrap();
     assert_eq!(response.status(), 303, "logged in");
     cookie_of(&response)
+}
+
+/// The value of the form input `name` in a page.
+pub fn input_value<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker)? + marker.len();
+    Some(&html[start..start + html[start..].find('"')?])
 }

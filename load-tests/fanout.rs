@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use actix_ws::Item;
 use awc::ws::Frame;
 use cajahub::config::Settings;
 use cajahub::startup::Application;
@@ -79,8 +80,11 @@ async fn dashboard(
         .connect()
         .await
         .expect("dashboard connects");
-    // The snapshot.
-    while !matches!(socket.next().await, Some(Ok(Frame::Text(_)))) {}
+    // The snapshot: whole, or its last fragment.
+    while !matches!(
+        socket.next().await,
+        Some(Ok(Frame::Text(_) | Frame::Continuation(Item::Last(_))))
+    ) {}
     actix_web::rt::spawn(async move {
         let mut seen = Vec::with_capacity(wanted);
         while seen.len() < wanted {

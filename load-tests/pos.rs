@@ -8,10 +8,16 @@
 //! `--hub` names the binary; given twice (before and after a change), the
 //! runs alternate between them, so both meet the same machine.
 //!
+//! `--ramp RATE` climbs instead: levels of RATE sales/s over all the POS,
+//! then half as much again each level (each level `--runs` runs on a fresh
+//! venue, medians), until the ack p99 passes 50 ms or the hub falls behind
+//! the offered rate; it reports the most durable sales/s kept under 50 ms.
+//! A POS may send 20 commands a second: `--cajas` bounds the climb (18 each).
+//!
 //! cargo build --release --bin cajahub --example pos-load
 //! target/release/examples/pos-load --hub target/release/cajahub [--hub OTHER]
 //!     [--cajas 30] [--every-ms 3000] [--seconds 20] [--dashboards 5] [--runs 3]
-//!     [--database-url URL]
+//!     [--ramp 100] [--database-url URL]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,9 +36,12 @@ mod hub;
 use common::{Venue, median, number, parse_flags, percentile, session_cookie};
 use hub::Hub;
 
+#[derive(Clone)]
 struct Options {
     hubs: Vec<String>,
     cajas: usize,
+    /// The first level of a ramp, in sales/s over all the POS.
+    ramp: Option<usize>,
     every: Duration,
     seconds: u64,
     dashboards: usize,
@@ -44,6 +53,7 @@ fn options() -> Options {
     let mut options = Options {
         hubs: Vec::new(),
         cajas: 30,
+        ramp: None,
         every: Duration::from_millis(3000),
         seconds: 20,
         dashboards: 5,
@@ -54,6 +64,7 @@ fn options() -> Options {
         match flag {
             "--hub" => options.hubs.push(value.into()),
             "--cajas" => options.cajas = number(flag, value),
+            "--ramp" => options.ramp = Some(number(flag, value)),
             "--every-ms" => options.every = Duration::from_millis(number(flag, value) as u64),
             "--seconds" => options.seconds = number(flag, value) as u64,
             "--dashboards" => options.dashboards = number(flag, value),
@@ -283,9 +294,65 @@ impl Figures {
     }
 }
 
+/// The ack p99 a level of the ramp must keep.
+const RAMP_P99_MS: f64 = 50.0;
+/// The fastest a POS sells in a ramp: under the hub's limit of 20
+/// commands a second per socket, with room for a second's edges.
+const POS_SALES_PER_SECOND: f64 = 18.0;
+
+/// Climbs from `options.ramp` sales/s by half again each level.
+async fn ramp(options: &Options, hub: &str, from: usize) -> serde_json::Value {
+    let mut offered = from as f64;
+    let mut kept = None;
+    let mut levels = Vec::new();
+    while offered / options.cajas as f64 <= POS_SALES_PER_SECOND {
+        let level = Options {
+            every: Duration::from_secs_f64(options.cajas as f64 / offered),
+            ..options.clone()
+        };
+        let mut runs = Vec::new();
+        for _ in 0..options.runs {
+            runs.push(Figures::of(&run(&level, hub).await));
+        }
+        let m = Figures::median_of(&runs);
+        println!(
+            "{}",
+            m.line(&format!("{hub} at {offered:.0} sales/s offered"))
+        );
+        levels.push(
+            serde_json::json!({"offered": offered, "sales_per_second": m.rate,
+            "ack_p50_ms": m.p50, "ack_p99_ms": m.p99, "ack_p999_ms": m.p999}),
+        );
+        if m.p99 > RAMP_P99_MS || m.rate < offered * 0.95 {
+            break;
+        }
+        kept = Some(m.rate);
+        offered *= 1.5;
+    }
+    match kept {
+        Some(rate) => {
+            println!("{hub}: {rate:.0} durable sales/s with the ack p99 under {RAMP_P99_MS} ms")
+        }
+        None => println!("{hub}: no level kept the ack p99 under {RAMP_P99_MS} ms"),
+    }
+    serde_json::json!({"hub": hub, "max_sales_per_second_p99_under_50ms": kept, "levels": levels})
+}
+
 #[actix_web::main]
 async fn main() {
     let options = options();
+    if let Some(from) = options.ramp {
+        println!(
+            "ramp from {from} sales/s over {} POS sockets, {} dashboards, {} s per level, medians of {} runs",
+            options.cajas, options.dashboards, options.seconds, options.runs
+        );
+        let mut json = Vec::new();
+        for hub in &options.hubs {
+            json.push(ramp(&options, hub, from).await);
+        }
+        println!("{}", serde_json::Value::Array(json));
+        return;
+    }
     println!(
         "{} POS sockets, one sale every {} ms each, {} dashboards, {} s per run, {} runs per hub",
         options.cajas,

@@ -18,7 +18,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use actix_web::rt::time::{sleep, sleep_until};
+use actix_web::rt::time::sleep;
+use actix_ws::Item;
 use awc::ws::{Frame, Message};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use futures_util::{SinkExt, StreamExt};
@@ -118,7 +119,8 @@ async fn screen(
             frame = socket.next() => frame,
         };
         match frame {
-            Some(Ok(Frame::Text(_))) if !greeted => {
+            // The snapshot: whole, or its last fragment.
+            Some(Ok(Frame::Text(_) | Frame::Continuation(Item::Last(_)))) if !greeted => {
                 greeted = true;
                 tally.greeted.set(tally.greeted.get() + 1);
                 tally.last_greeted.set(Some(Instant::now()));
@@ -151,6 +153,45 @@ fn commits(conn: &mut PgConnection) -> i64 {
     .get_result::<Count>(conn)
     .expect("pg_stat_database")
     .n
+}
+
+/// Sells `rate` sales a second for `seconds` over the cajas, open loop;
+/// returns how long each took to be acknowledged.
+async fn sell(base: &str, cookie: &str, rate: u32, seconds: u64, cajas: usize) -> Vec<Duration> {
+    let http = reqwest::Client::new();
+    let every = Duration::from_secs(1) / rate;
+    let first = Instant::now();
+    let until = first + Duration::from_secs(seconds);
+    let mut pending = Vec::new();
+    let mut n = 0u32;
+    loop {
+        let at = first + every * n;
+        if at >= until {
+            break;
+        }
+        tokio::time::sleep_until(at.into()).await;
+        let caja = n as usize % cajas + 1;
+        let body = serde_json::json!({
+            "key": uuid::Uuid::new_v4().to_string(), "total": 1000,
+            "payments": [{"method": "EFECTIVO", "amount": 1000}],
+        });
+        let request = http
+            .post(format!("{base}/api/cajas/{caja}/sales"))
+            .header("cookie", cookie)
+            .json(&body);
+        pending.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let response = request.send().await.expect("the hub answers");
+            assert_eq!(response.status(), 201, "a sale refused");
+            sent.elapsed()
+        }));
+        n += 1;
+    }
+    let mut acks = Vec::with_capacity(pending.len());
+    for sale in pending {
+        acks.push(sale.await.expect("a sale"));
+    }
+    acks
 }
 
 struct Measure {
@@ -213,40 +254,19 @@ async fn run(options: &Options, binary: &str) -> Measure {
     let idle_commits = commits(&mut conn) - before;
     let rss_screens = mib(&hub);
 
-    // A POS sells over HTTP, open loop, while the screens watch.
-    let http = reqwest::Client::builder().build().unwrap();
-    let every = Duration::from_secs(1) / options.rate;
-    let first = Instant::now();
-    let until = first + Duration::from_secs(options.seconds);
-    let mut acks = Vec::new();
-    let mut n = 0u32;
-    let mut pending = Vec::new();
-    loop {
-        let at = first + every * n;
-        if at >= until {
-            break;
-        }
-        sleep_until(at.into()).await;
-        let caja = n as usize % options.cajas + 1;
-        let body = serde_json::json!({
-            "key": uuid::Uuid::new_v4().to_string(), "total": 1000,
-            "payments": [{"method": "EFECTIVO", "amount": 1000}],
-        });
-        let request = http
-            .post(format!("{base}/api/cajas/{caja}/sales"))
-            .header("cookie", &cookie)
-            .json(&body);
-        pending.push(actix_web::rt::spawn(async move {
-            let sent = Instant::now();
-            let response = request.send().await.expect("the hub answers");
-            assert_eq!(response.status(), 201, "a sale refused");
-            sent.elapsed()
-        }));
-        n += 1;
-    }
-    for sale in pending {
-        acks.push(sale.await.expect("a sale"));
-    }
+    // A POS sells over HTTP, open loop, while the screens watch; on a
+    // thread of its own, so its acks are not read behind the screens' frames.
+    let (rate, seconds, cajas) = (options.rate, options.seconds, options.cajas);
+    let (sale_base, sale_cookie) = (base.clone(), cookie.clone());
+    let mut acks = actix_web::rt::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the POS's runtime")
+            .block_on(sell(&sale_base, &sale_cookie, rate, seconds, cajas))
+    })
+    .await
+    .expect("the POS");
     acks.sort();
     let sales = acks.len();
     // Every screen's events (a second to arrive).
@@ -261,8 +281,9 @@ async fn run(options: &Options, binary: &str) -> Measure {
     for screen in screens {
         let _ = screen.await;
     }
-    // What the hub gives back once they are gone.
-    sleep(Duration::from_secs(5)).await;
+    // What the hub gives back once they are gone (it looks for a wave of
+    // closed screens every 10 s).
+    sleep(Duration::from_secs(15)).await;
     let rss_after = mib(&hub);
     drop(hub);
     drop(conn);
