@@ -83,6 +83,8 @@ type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 async fn open(base: &str, path: &str, cookie: &str) -> Socket {
     let (_, socket) = awc::Client::new()
         .ws(base.replacen("http://", "ws://", 1) + path)
+        // A venue of many cajas has a snapshot over awc's 64 KiB default.
+        .max_frame_size(1 << 20)
         .origin(base)
         .header("cookie", cookie)
         .connect()
