@@ -88,3 +88,30 @@ impl Drop for Connected {
         self.closed.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cajas::RegisterId;
+
+    #[test]
+    fn closed_screens_are_counted_until_taken() {
+        let screens = Screens::new(Timeouts {
+            silence: Duration::from_secs(20),
+            send: Duration::from_secs(2),
+        });
+        let floor = screens.connect(Scope::Floor);
+        let caja = screens.connect(Scope::Register(RegisterId(1)));
+        let other = screens.connect(Scope::Floor);
+        assert_eq!((screens.floors(), screens.registers()), (2, 1));
+        drop(floor);
+        drop(caja);
+        assert_eq!((screens.floors(), screens.registers()), (1, 0));
+        assert_eq!(screens.take_closed(), 2);
+        assert_eq!(screens.take_closed(), 0, "taken once");
+        drop(other);
+        assert_eq!(screens.take_closed(), 1);
+    }
+}
