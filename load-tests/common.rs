@@ -67,13 +67,22 @@ impl Venue {
         Self { admin, name, url }
     }
 
-    pub fn drop_database(mut self) {
-        self.admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .expect("drop database");
+    /// Drops the venue's database now (as dropping the venue does).
+    pub fn drop_database(self) {
+        drop(self);
+    }
+}
+
+/// A run that panics unwinds through its venue: no database is left behind.
+impl Drop for Venue {
+    fn drop(&mut self) {
+        let dropped = self.admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ));
+        if let Err(err) = dropped {
+            eprintln!("could not drop the venue's database {}: {err}", self.name);
+        }
     }
 }
 
