@@ -43,8 +43,8 @@ pub struct Event {
 
 /// A register as the floor dashboards get it: all of it but the lists of
 /// its last sales and cash movements, which only the caja's own screens
-/// show. Thousands of dashboards get every event of every caja; without
-/// the lists a sale's frame is about a third of the size.
+/// show, and the largest part of a busy caja's register. Thousands of
+/// dashboards get every event of every caja.
 pub struct Floor<'a>(pub &'a Value);
 
 impl Floor<'_> {
