@@ -21,6 +21,20 @@ pub fn paso_6_1_fields() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// Cajas "Caja 1" … "Caja n" (codes C-01 …), saved by the admin's form.
+pub async fn create_cajas(app: &TestApp, n: usize) {
+    for n in 1..=n {
+        let (name, code) = (format!("Caja {n}"), format!("C-{n:02}"));
+        let mut fields = paso_6_1_fields();
+        fields.retain(|(k, _)| *k != "name" && *k != "code");
+        fields.extend([("name", name.as_str()), ("code", code.as_str())]);
+        assert_eq!(
+            app.post_form("/admin/cajas/crear", &fields).await.status(),
+            303
+        );
+    }
+}
+
 fn with(
     fields: &[(&'static str, &'static str)],
     changes: &[(&'static str, &'static str)],

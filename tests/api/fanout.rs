@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::cajas::paso_6_1_fields;
+use crate::cajas::create_cajas;
 use crate::helpers::{TestApp, TestDb, Visitor};
 use crate::screens::{Socket, connect, next_json, sale, venue};
 
@@ -144,16 +144,7 @@ async fn a_thousand_sales_on_ten_cajas_reach_fifty_dashboards_each_event_exactly
     const SALES_PER_CAJA: usize = 100;
     const DASHBOARDS: usize = 50;
     let app = TestApp::spawn_as_admin().await;
-    for n in 1..=CAJAS {
-        let (name, code) = (format!("Caja {n}"), format!("C-{n:02}"));
-        let mut fields = paso_6_1_fields();
-        fields.retain(|(k, _)| *k != "name" && *k != "code");
-        fields.extend([("name", name.as_str()), ("code", code.as_str())]);
-        assert_eq!(
-            app.post_form("/admin/cajas/crear", &fields).await.status(),
-            303
-        );
-    }
+    create_cajas(&app, CAJAS as usize).await;
     assert_eq!(
         app.post_form("/admin/jornadas/abrir", &[]).await.status(),
         303

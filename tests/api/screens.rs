@@ -11,7 +11,7 @@ use cajahub::auth::user::Role;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
-use crate::cajas::paso_6_1_fields;
+use crate::cajas::{create_cajas, paso_6_1_fields};
 use crate::helpers::{TestApp, Visitor};
 use crate::registers::sell;
 
@@ -440,16 +440,7 @@ async fn the_floor_gets_each_register_without_its_last_sales_and_movements() {
 async fn a_snapshot_larger_than_a_fragment_goes_in_fragments_that_join_to_all_of_it() {
     let app = TestApp::spawn_as_admin().await;
     const CAJAS: usize = 12;
-    for n in 1..=CAJAS {
-        let (name, code) = (format!("Caja {n}"), format!("C-{n:02}"));
-        let mut fields = paso_6_1_fields();
-        fields.retain(|(k, _)| *k != "name" && *k != "code");
-        fields.extend([("name", name.as_str()), ("code", code.as_str())]);
-        assert_eq!(
-            app.post_form("/admin/cajas/crear", &fields).await.status(),
-            303
-        );
-    }
+    create_cajas(&app, CAJAS).await;
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
     let mut floor = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
         .await
