@@ -124,18 +124,8 @@ pub async fn session_cookie(base: &str) -> String {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let cookie_of = |response: &reqwest::Response| {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("cajahub_session="))
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-            .expect("a session cookie")
-    };
     let page = client.get(format!("{base}/login")).send().await.unwrap();
-    let anonymous = cookie_of(&page);
+    let anonymous = cookie_of(&page).expect("a session cookie");
     let html = page.text().await.unwrap();
     let token = input_value(&html, "csrf_token").expect("a CSRF token on the login page");
     let response = client
@@ -146,7 +136,19 @@ pub async fn session_cookie(base: &str) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), 303, "logged in");
-    cookie_of(&response)
+    cookie_of(&response).expect("a session cookie")
+}
+
+/// The `cajahub_session=…` cookie a response sets, if any.
+pub fn cookie_of(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("cajahub_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
 }
 
 /// The value of the form input `name` in a page.

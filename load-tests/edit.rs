@@ -16,8 +16,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -31,8 +30,10 @@ use tokio::sync::watch;
 mod common;
 #[path = "hub.rs"]
 mod hub;
-use common::{Venue, input_value, median, number, parse_flags, percentile, session_cookie};
-use hub::Hub;
+use common::{
+    Venue, cookie_of, input_value, median, number, parse_flags, percentile, session_cookie,
+};
+use hub::{Hub, Spawned};
 
 struct Options {
     hubs: Vec<String>,
@@ -284,15 +285,7 @@ async fn hub_run(options: &Options, binary: &str) -> Measure {
         .await
         .unwrap();
     // The session's CSRF token is made with the form: its cookie carries it.
-    let form_cookie = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("cajahub_session="))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or(&cookie)
-        .to_owned();
+    let form_cookie = cookie_of(&form).unwrap_or_else(|| cookie.clone());
     let form = form.text().await.unwrap();
     let csrf = input_value(&form, "csrf_token")
         .expect("the form's CSRF token")
@@ -350,25 +343,10 @@ async fn hub_run(options: &Options, binary: &str) -> Measure {
     measure
 }
 
-/// The bare broadcast server, killed when dropped.
-struct Bare(Child);
-
-impl Drop for Bare {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The bare server: the same screens, a frame of `frame_bytes` posted.
 async fn bare_run(options: &Options, frame_bytes: usize) -> Measure {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let bare = Bare(
+    let bind = format!("127.0.0.1:{}", hub::free_port());
+    let bare = Spawned(
         Command::new(&options.bare)
             .args(["--bind", &bind])
             .stdout(Stdio::null())

@@ -19,18 +19,33 @@ pub fn named_or_beside(named: &mut Vec<String>) {
     }
 }
 
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A process this program started, killed when dropped.
+pub struct Spawned(pub Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The hub's binary on a free port of a fresh venue; killed when dropped.
-pub struct Hub(Child);
+pub struct Hub(Spawned);
 
 impl Hub {
     pub async fn start(binary: &str, database_url: &str) -> (Self, String) {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         // Owned at once, so a hub that never answers is still killed.
-        let hub = Self(
+        let hub = Self(Spawned(
             Command::new(binary)
                 .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
                 .env("DATABASE_URL", database_url)
@@ -39,7 +54,7 @@ impl Hub {
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|err| panic!("{binary}: {err}")),
-        );
+        ));
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..200 {
             if let Ok(response) = reqwest::get(format!("{base}/healthz")).await
@@ -53,7 +68,7 @@ impl Hub {
     }
 
     pub fn rss_kib(&self) -> u64 {
-        rss_kib_of(self.0.id())
+        rss_kib_of(self.0.0.id())
     }
 }
 
@@ -65,11 +80,4 @@ pub fn rss_kib_of(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
