@@ -77,6 +77,13 @@ pub struct Settings {
           value_parser = humantime::parse_duration, global = true)]
     pub screen_send_timeout: Duration,
 
+    /// A floor dashboard is sent what changed at most once per this
+    /// interval while the venue is busy (a change after a quiet interval
+    /// goes at once); `0s` sends every change as it comes.
+    #[arg(long, env = "CAJAHUB_FLOOR_INTERVAL", default_value = "200ms",
+          value_parser = parse_floor_interval, global = true)]
+    pub floor_interval: Duration,
+
     /// The longest one database statement may run (PostgreSQL's
     /// `statement_timeout` on the hub's connections).
     #[arg(long, env = "CAJAHUB_STATEMENT_TIMEOUT", default_value = "5s",
@@ -160,6 +167,15 @@ fn parse_timeout(raw: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// The floor's frame interval: up to 2 s (a dashboard a person reads).
+fn parse_floor_interval(raw: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(raw).map_err(|err| err.to_string())?;
+    if duration > Duration::from_secs(2) {
+        return Err("must be at most 2s".into());
+    }
+    Ok(duration)
+}
+
 impl Settings {
     pub fn auth_policy(&self) -> crate::auth::AuthPolicy {
         crate::auth::AuthPolicy {
@@ -213,7 +229,7 @@ impl Settings {
         format!(
             "bind={} database={database} pool_size={} session_key={} secure_cookies={} \
              session_idle={:?} session_max={:?} login_lockout={:?} screen_timeout={:?} \
-             screen_send_timeout={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
+             screen_send_timeout={:?} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
              outage_cajas={} outage_window={:?} provider_cooldown={:?} simulate_terminals={} \
              trusted_proxy={:?} metrics_bind={metrics} log={} log_json={}",
             self.bind,
@@ -229,6 +245,7 @@ impl Settings {
             self.login_lockout,
             self.screen_timeout,
             self.screen_send_timeout,
+            self.floor_interval,
             self.statement_timeout,
             self.lock_timeout,
             self.register_timeout,
@@ -257,6 +274,7 @@ impl Settings {
             login_lockout: Duration::from_secs(15 * 60),
             screen_timeout: Duration::from_secs(20),
             screen_send_timeout: Duration::from_secs(10),
+            floor_interval: Duration::from_millis(200),
             statement_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(2),
             register_timeout: Duration::from_secs(8),

@@ -107,6 +107,7 @@ impl Application {
             register_timeout: settings.register_timeout,
             venue: venue.clone(),
             simulated_terminal: settings.simulate_terminals.clone(),
+            floor_interval: settings.floor_interval,
         })
         .await?;
         let state = web::Data::new(AppState {

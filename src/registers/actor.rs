@@ -250,7 +250,7 @@ impl RegisterActor {
         }
         if resync {
             self.shared.publish(Push::Resync {
-                register_id: self.id(),
+                register_id: Some(self.id()),
             });
         }
         if self.state.caja.is_archived() {

@@ -133,8 +133,12 @@ pub enum Push {
     /// its state: no `seq`); the JSON frame, ready to send.
     Notice { register_id: i32, json: ByteString },
     /// The register reloaded from the database and the event log cannot
-    /// say what changed: every screen takes a fresh snapshot.
-    Resync { register_id: i32 },
+    /// say what changed: every screen takes a fresh snapshot. `None`: of
+    /// every register (the floor's feed missed pushes).
+    Resync { register_id: Option<i32> },
+    /// Pushes the floor's feed gathered for one hand-on (see
+    /// [`super::floor_feed`]), in order; never nested.
+    Batch(Arc<[Push]>),
 }
 
 impl Push {

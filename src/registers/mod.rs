@@ -14,6 +14,7 @@ pub mod commit;
 pub mod event_log;
 pub mod events;
 pub mod flagged;
+pub mod floor_feed;
 pub mod health;
 pub mod history;
 pub mod keys;

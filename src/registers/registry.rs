@@ -28,6 +28,7 @@ use super::audience::{self, Audience};
 use super::commit::{Command, CommandContext};
 use super::event_log::{self, Change};
 use super::events::{self, Event, Push};
+use super::floor_feed::FloorFeed;
 use super::health::{Health, HealthCell};
 use super::presence::{PosPresence, PresenceCell};
 use super::snapshot::Snapshot;
@@ -63,6 +64,8 @@ pub struct Env {
     /// A terminal simulated for every caja (`--simulate-terminals`), over
     /// what each caja says.
     pub simulated_terminal: Option<TerminalConfig>,
+    /// The floor dashboards' frame interval (see [`FloorFeed`]).
+    pub floor_interval: Duration,
 }
 
 impl Env {
@@ -144,6 +147,8 @@ struct Inner {
     arbiter: Arbiter,
     entries: DashMap<RegisterId, Entry>,
     floor: broadcast::Sender<Push>,
+    /// What the floor dashboards subscribe to: `floor`, paced.
+    floor_feed: Arc<FloorFeed>,
     /// Starts and stops one at a time: never two actors for one caja.
     lifecycle: Mutex<()>,
     supervisor: mpsc::UnboundedSender<Stopped>,
@@ -166,6 +171,7 @@ impl Registers {
             arbiter: Arbiter::new(),
             entries: DashMap::new(),
             floor: events::floor_channel(),
+            floor_feed: Arc::default(),
             lifecycle: Mutex::new(()),
             supervisor,
             stopping: Default::default(),
@@ -191,6 +197,12 @@ impl Registers {
             .arbiter
             .spawn(registers.clone().supervise(stopped));
         registers.0.arbiter.spawn(registers.clone().watchdog());
+        let floor = registers.0.floor.subscribe();
+        let interval = registers.0.env.floor_interval;
+        registers
+            .0
+            .arbiter
+            .spawn(registers.0.floor_feed.clone().run(floor, interval));
         Ok(registers)
     }
 
@@ -285,7 +297,9 @@ impl Registers {
                             Some(events) => events
                                 .into_iter()
                                 .for_each(|e| shared.publish(Push::Event(e))),
-                            None => shared.publish(Push::Resync { register_id: id.0 }),
+                            None => shared.publish(Push::Resync {
+                                register_id: Some(id.0),
+                            }),
                         }
                     }
                     return;
@@ -450,9 +464,12 @@ impl Registers {
         Some((receiver, self.view_of(&entry)))
     }
 
-    /// The floor: every caja's events from now on, and every state as of now.
+    /// The floor: every caja's events from now on, and every state as of
+    /// now. A register's state is stored before its event is published, and
+    /// the feed hands on an event only after it was published: an event
+    /// handed on before this subscription is in the state read after it.
     pub fn subscribe_floor(&self) -> (broadcast::Receiver<Push>, Vec<View>) {
-        let receiver = self.0.floor.subscribe();
+        let receiver = self.0.floor_feed.subscribe();
         (receiver, self.views())
     }
 

@@ -542,14 +542,33 @@ impl Screen {
         }
     }
 
+    /// A push, or the floor feed's batch of them: each message is queued
+    /// before the connection's task runs again, so a batch goes out in one
+    /// write.
     async fn on_push(&mut self, push: Push) -> Result<(), End> {
+        match push {
+            Push::Batch(pushes) => {
+                for push in pushes.iter() {
+                    self.on_one(push.clone()).await?;
+                }
+                Ok(())
+            }
+            push => self.on_one(push).await,
+        }
+    }
+
+    async fn on_one(&mut self, push: Push) -> Result<(), End> {
         match push {
             Push::Event(event) => self.on_event(event).await,
             Push::Notice { register_id, json } if self.follows(register_id) => {
                 self.send(json).await
             }
-            Push::Resync { register_id } if self.follows(register_id) => self.resync().await,
+            Push::Resync { register_id } if register_id.is_none_or(|id| self.follows(id)) => {
+                self.resync().await
+            }
             Push::Notice { .. } | Push::Resync { .. } => Ok(()),
+            // Never nested: the feed batches what the registers publish.
+            Push::Batch(_) => Ok(()),
         }
     }
 

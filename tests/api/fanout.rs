@@ -125,6 +125,25 @@ async fn collect_events(mut socket: Socket, wanted: usize) -> Vec<(i32, i64)> {
     seen
 }
 
+/// A floor dashboard's snapshot (each register's seq) and its socket.
+async fn floor_from_now(app: &TestApp, cookie: &str) -> (HashMap<i32, i64>, Socket) {
+    let mut floor = connect(app, "/ws/piso", Some(cookie), Some(&app.address))
+        .await
+        .expect("upgrade");
+    let snapshot = next_json(&mut floor).await.unwrap();
+    assert_eq!(snapshot["type"], "snapshot");
+    let seqs = snapshot["registers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|register| {
+            let id = register["caja"]["id"].as_i64().unwrap() as i32;
+            (id, register["seq"].as_i64().unwrap())
+        })
+        .collect();
+    (seqs, floor)
+}
+
 async fn record_sales(cashier: &Visitor, app: &TestApp, register: i32, count: usize) {
     let url = app.url(&format!("/api/cajas/{register}/sales"));
     let statuses: Vec<u16> = stream::iter(0..count)
@@ -139,10 +158,12 @@ async fn record_sales(cashier: &Visitor, app: &TestApp, register: i32, count: us
 }
 
 #[actix_web::test]
-async fn a_thousand_sales_on_ten_cajas_reach_fifty_dashboards_each_event_exactly_once() {
+async fn a_thousand_sales_on_ten_cajas_reach_fifty_dashboards_and_ten_joining_midway_each_event_once()
+ {
     const CAJAS: i32 = 10;
     const SALES_PER_CAJA: usize = 100;
     const DASHBOARDS: usize = 50;
+    const LATE_DASHBOARDS: usize = 10;
     let app = TestApp::spawn_as_admin().await;
     create_cajas(&app, CAJAS as usize).await;
     assert_eq!(
@@ -165,50 +186,63 @@ async fn a_thousand_sales_on_ten_cajas_reach_fifty_dashboards_each_event_exactly
     }
 
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let total = CAJAS as usize * SALES_PER_CAJA;
     let mut start = HashMap::new();
     let mut readers = Vec::new();
     for _ in 0..DASHBOARDS {
-        let mut floor = connect(&app, "/ws/piso", Some(&cookie), Some(&app.address))
-            .await
-            .expect("upgrade");
-        let snapshot = next_json(&mut floor).await.unwrap();
-        for register in snapshot["registers"].as_array().unwrap() {
-            let (id, seq) = (
-                register["caja"]["id"].as_i64().unwrap(),
-                register["seq"].as_i64().unwrap(),
-            );
-            assert_eq!(
-                *start.entry(id as i32).or_insert(seq),
-                seq,
-                "one state for all"
-            );
+        let (snapshot, floor) = floor_from_now(&app, &cookie).await;
+        for (id, seq) in &snapshot {
+            assert_eq!(*start.entry(*id).or_insert(*seq), *seq, "one state for all");
         }
-        readers.push(actix_web::rt::spawn(collect_events(
-            floor,
-            CAJAS as usize * SALES_PER_CAJA,
-        )));
+        readers.push((snapshot, actix_web::rt::spawn(collect_events(floor, total))));
     }
     assert_eq!(start.len(), CAJAS as usize);
 
+    // Half the sales; then the other half while more dashboards join.
+    let half = SALES_PER_CAJA / 2;
     join_all(
         cashiers
             .iter()
-            .map(|(register, cashier)| record_sales(cashier, &app, *register, SALES_PER_CAJA)),
+            .map(|(register, cashier)| record_sales(cashier, &app, *register, half)),
     )
     .await;
+    let selling =
+        join_all(cashiers.iter().map(|(register, cashier)| {
+            record_sales(cashier, &app, *register, SALES_PER_CAJA - half)
+        }));
+    let joining = async {
+        let mut late = Vec::new();
+        for _ in 0..LATE_DASHBOARDS {
+            let (snapshot, floor) = floor_from_now(&app, &cookie).await;
+            let after = (snapshot.values().sum::<i64>() - start.values().sum::<i64>()) as usize;
+            late.push((
+                snapshot,
+                actix_web::rt::spawn(collect_events(floor, total - after)),
+            ));
+        }
+        late
+    };
+    let ((), late) = futures_util::join!(
+        async {
+            selling.await;
+        },
+        joining
+    );
+    readers.extend(late);
 
-    let expected: BTreeMap<i32, Vec<i64>> = start
-        .iter()
-        .map(|(id, seq)| (*id, (seq + 1..=seq + SALES_PER_CAJA as i64).collect()))
-        .collect();
-    for reader in readers {
+    for (snapshot, reader) in readers {
+        let expected: BTreeMap<i32, Vec<i64>> = snapshot
+            .iter()
+            .map(|(id, seq)| (*id, (seq + 1..=start[id] + SALES_PER_CAJA as i64).collect()))
+            .filter(|(_, seqs): &(i32, Vec<i64>)| !seqs.is_empty())
+            .collect();
         let mut per_register: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
         for (register, seq) in reader.await.unwrap() {
             per_register.entry(register).or_default().push(seq);
         }
         assert_eq!(
             per_register, expected,
-            "each event exactly once, in order, no gap"
+            "each event after the dashboard's snapshot exactly once, in order, no gap"
         );
     }
     assert_eq!(
