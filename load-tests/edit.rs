@@ -234,8 +234,11 @@ where
         {
             sleep(Duration::from_millis(2)).await;
         }
-        // The screens settle before the next edit.
-        sleep(Duration::from_millis(100)).await;
+        // The screens settle before the next edit, and the floor is quiet
+        // for longer than the hub's floor interval (200 ms): each edit is
+        // one in a quiet venue, as an admin's are, and goes to every
+        // dashboard at once.
+        sleep(Duration::from_millis(300)).await;
     }
     close.send_replace(true);
     for screen in screens {

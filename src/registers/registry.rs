@@ -199,10 +199,9 @@ impl Registers {
         registers.0.arbiter.spawn(registers.clone().watchdog());
         let floor = registers.0.floor.subscribe();
         let interval = registers.0.env.floor_interval;
-        registers
-            .0
-            .arbiter
-            .spawn(registers.0.floor_feed.clone().run(floor, interval));
+        // Beside the actors, not among them: waking thousands of
+        // dashboards is not a caja's work.
+        actix_web::rt::spawn(registers.0.floor_feed.clone().run(floor, interval));
         Ok(registers)
     }
 
