@@ -15,6 +15,7 @@ use super::audience;
 use super::health::Health;
 use super::presence::PosPresence;
 use crate::auth::user::{Role, User};
+use crate::payments::attempt::AttemptStatus;
 
 /// Events one register's screens may fall behind by before they resync.
 pub const REGISTER_CHANNEL: usize = 256;
@@ -43,12 +44,22 @@ pub struct Event {
 
 /// A register as the floor dashboards get it: all of it but the lists of
 /// its last sales and cash movements, which only the caja's own screens
-/// show, and the largest part of a busy caja's register. Thousands of
+/// show, and with only the card attempts nobody knows the end of (the
+/// floor's alerts; the caja's screens get its last ones too). Those lists
+/// are the largest part of a busy caja's register, and thousands of
 /// dashboards get every event of every caja.
 pub struct Floor<'a>(pub &'a Value);
 
 impl Floor<'_> {
     const LEFT_OUT: [&'static str; 2] = ["recent_sales", "recent_movements"];
+    const CARD_ATTEMPTS: &'static str = "card_attempts";
+
+    fn unresolved(attempt: &&Value) -> bool {
+        attempt["status"]
+            .as_str()
+            .and_then(|status| status.parse::<AttemptStatus>().ok())
+            .is_some_and(AttemptStatus::is_unresolved)
+    }
 }
 
 impl Serialize for Floor<'_> {
@@ -62,7 +73,14 @@ impl Serialize for Floor<'_> {
             .filter(|(key, _)| !Self::LEFT_OUT.contains(&key.as_str()));
         let mut map = serializer.serialize_map(None)?;
         for (key, value) in kept {
-            map.serialize_entry(key, value)?;
+            match value {
+                Value::Array(attempts) if key == Self::CARD_ATTEMPTS => {
+                    let unresolved: Vec<&Value> =
+                        attempts.iter().filter(Self::unresolved).collect();
+                    map.serialize_entry(key, &unresolved)?;
+                }
+                _ => map.serialize_entry(key, value)?,
+            }
         }
         map.end()
     }

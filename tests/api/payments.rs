@@ -399,21 +399,19 @@ async fn a_failed_primary_falls_back_at_once_and_a_declined_card_does_not() {
     );
 }
 
-/// Waits, on a floor screen opened now, until the caja's attempt `id`
-/// has `status`: the screen's first snapshot shows where it stands, its
-/// events every move after (the terminal's answer is on its way).
+/// Waits, on the caja's screen opened now by a supervisor, until its
+/// attempt `id` has `status`: the screen's first snapshot shows where it
+/// stands, its events every move after (the terminal's answer is on its
+/// way). The caja's screen, not the floor: the floor keeps only the
+/// attempts whose end nobody knows.
 async fn wait_for_status(app: &TestApp, caja: i32, id: i64, status: &str) -> Value {
     let cookie = app.session_cookie("observadora", Role::Supervisor).await;
-    let (mut floor, snapshot) = open_screen(app, "/ws/piso", &cookie).await;
-    let now = snapshot["registers"]
-        .as_array()
-        .and_then(|all| all.iter().find(|register| register["caja"]["id"] == caja))
-        .map(|register| attempt_in(register, id))
-        .unwrap_or(Value::Null);
+    let (mut screen, snapshot) = open_screen(app, &format!("/ws/caja/{caja}"), &cookie).await;
+    let now = attempt_in(&snapshot["registers"][0], id);
     if now["status"] == status {
         return now;
     }
-    let event = event_where(&mut floor, caja, |e| {
+    let event = event_where(&mut screen, caja, |e| {
         attempt_in(&e["register"], id)["status"] == status
     })
     .await;
@@ -462,17 +460,19 @@ async fn a_caja_on_its_backup_recovers_by_cool_down_and_by_an_approved_primary()
     let (app, clock) = hub("GETNET=fail,KLAP=approve,latency=10").await;
     let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
-    let (mut floor, _) = open_screen(&app, "/ws/piso", &cookie).await;
+    // The caja's screen, as a supervisor watches it: it keeps the ended
+    // attempts the floor leaves out.
+    let (mut screen, _) = open_screen(&app, &format!("/ws/caja/{caja}"), &cookie).await;
     let (_, started) = start(&app, &cashier, caja, &key(), 1_000, json!({})).await;
     let id = started["attempt"]["id"].as_i64().unwrap();
     clock.advance(Duration::from_millis(10));
-    event_where(&mut floor, caja, |e| {
+    event_where(&mut screen, caja, |e| {
         e["register"]["provider"]["backup"] == true
     })
     .await;
     // Five minutes without a new failure: back to GETNET by itself.
     clock.advance(Duration::from_secs(300));
-    let back = event_where(&mut floor, caja, |e| e["change"] == "provider_changed").await;
+    let back = event_where(&mut screen, caja, |e| e["change"] == "provider_changed").await;
     assert_eq!(back["register"]["provider"]["provider"], "GETNET", "{back}");
     assert!(attempt_in(&back["register"], id)["status"] == "FAILED");
 
@@ -480,7 +480,7 @@ async fn a_caja_on_its_backup_recovers_by_cool_down_and_by_an_approved_primary()
     let (_, started) = start(&app, &cashier, caja, &key(), 2_000, json!({})).await;
     let failed = started["attempt"]["id"].as_i64().unwrap();
     clock.advance(Duration::from_millis(10));
-    event_where(&mut floor, caja, |e| {
+    event_where(&mut screen, caja, |e| {
         attempt_in(&e["register"], failed)["status"] == "FAILED"
     })
     .await;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::cajas::{create_cajas, paso_6_1_fields};
 use crate::helpers::{TestApp, Visitor};
-use crate::registers::sell;
+use crate::registers::{post_json, sell};
 
 pub(crate) type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
@@ -392,29 +392,58 @@ async fn caja_1_snapshot(app: &TestApp, cookie: &str) -> Value {
     snapshot["registers"][0].clone()
 }
 
-/// A register without the lists the floor leaves out.
+/// A register without the lists the floor leaves out, and with only the
+/// card attempts nobody knows the end of.
 fn as_the_floor_sees(register: &Value) -> Value {
     let mut floor = register.clone();
     let fields = floor.as_object_mut().expect("a register is an object");
     assert!(fields.remove("recent_sales").is_some());
     assert!(fields.remove("recent_movements").is_some());
+    let attempts = fields["card_attempts"]
+        .as_array_mut()
+        .expect("card attempts");
+    attempts
+        .retain(|a| ["PENDING", "TIMED_OUT", "UNKNOWN"].contains(&a["status"].as_str().unwrap()));
     floor
 }
 
+/// Starts a card charge on caja 1; its id.
+async fn card_attempt(app: &TestApp, cashier: &Visitor) -> i64 {
+    let body = json!({"key": uuid::Uuid::new_v4().to_string(), "sale_key": uuid::Uuid::new_v4().to_string(),
+                      "amount": 3_000, "method": "DEBITO"});
+    let (status, started) = post_json(app, cashier, "/api/cajas/1/card-attempts", &body).await;
+    assert_eq!(status, 201, "{started}");
+    started["attempt"]["id"].as_i64().unwrap()
+}
+
 #[actix_web::test]
-async fn the_floor_gets_each_register_without_its_last_sales_and_movements() {
+async fn the_floor_gets_each_register_without_its_last_sales_movements_and_ended_card_charges() {
     let app = TestApp::spawn_as_admin().await;
     let cashier = venue(&app).await;
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
     for total in [1_000, 2_500] {
         assert_eq!(sell(&app, &cashier, 1, &sale(total)).await.0, 201);
     }
+    // A charge that ended (not charged) and one still waiting for its terminal.
+    let ended = card_attempt(&app, &cashier).await;
+    let path = format!("/api/cajas/1/card-attempts/{ended}/resolve");
+    let (status, body) = post_json(&app, &cashier, &path, &json!({"outcome": "not_charged"})).await;
+    assert_eq!(status, 200, "{body}");
+    let waiting = card_attempt(&app, &cashier).await;
     let (mut caja, caja_snapshot) = open_screen(&app, "/ws/caja/1", &cookie).await;
     let (mut floor, floor_snapshot) = open_screen(&app, "/ws/piso", &cookie).await;
     let register = &caja_snapshot["registers"][0];
     assert_eq!(register["recent_sales"].as_array().map(Vec::len), Some(2));
+    assert_eq!(register["card_attempts"].as_array().map(Vec::len), Some(2));
     assert_eq!(floor_snapshot["registers"][0], as_the_floor_sees(register));
     assert_eq!(floor_snapshot["registers"][0]["session"]["ticket_count"], 2);
+    let on_the_floor = &floor_snapshot["registers"][0]["card_attempts"];
+    assert_eq!(
+        on_the_floor.as_array().map(Vec::len),
+        Some(1),
+        "{on_the_floor}"
+    );
+    assert_eq!(on_the_floor[0]["id"], waiting);
 
     // A sale: the caja's screen gets the ticket, the floor the totals.
     assert_eq!(sell(&app, &cashier, 1, &sale(4_000)).await.0, 201);
