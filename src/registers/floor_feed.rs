@@ -57,14 +57,24 @@ impl FloorFeed {
             tokio::time::interval((interval / SHARDS as u32).max(Duration::from_millis(1)));
         turns.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            // The turns tick only while something waits for one: a quiet
+            // floor costs no wake-up.
+            let waiting = pace.waiting();
             let handed = tokio::select! {
-                push = floor.recv() => match push {
-                    Ok(push) => pace.offer(push, Instant::now()),
-                    // Whatever was missed, every dashboard takes a snapshot.
-                    Err(RecvError::Lagged(_)) => pace.offer(Push::Resync { register_id: None }, Instant::now()),
-                    Err(RecvError::Closed) => return,
-                },
-                _ = turns.tick(), if !interval.is_zero() => pace.turn(),
+                push = floor.recv() => {
+                    let push = match push {
+                        Ok(push) => push,
+                        // Whatever was missed, every dashboard takes a snapshot.
+                        Err(RecvError::Lagged(_)) => Push::Resync { register_id: None },
+                        Err(RecvError::Closed) => return,
+                    };
+                    let handed = pace.offer(push, Instant::now());
+                    if !waiting && pace.waiting() {
+                        turns.reset();
+                    }
+                    handed
+                }
+                _ = turns.tick(), if waiting => pace.turn(),
             };
             for (shard, pushes) in handed {
                 self.hand(shard, pushes);
@@ -122,6 +132,11 @@ impl Pace {
         (0..SHARDS)
             .map(|shard| (shard, std::mem::take(&mut self.pending[shard])))
             .collect()
+    }
+
+    /// Whether a shard has something to be handed at its turn.
+    fn waiting(&self) -> bool {
+        self.pending.iter().any(|pending| !pending.is_empty())
     }
 
     /// The next shard's turn: it is handed what it has not been.
@@ -184,10 +199,12 @@ mod tests {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
         pace.offer(notice(1), start);
+        assert!(!pace.waiting(), "handed to every shard at once");
         assert!(
             pace.offer(notice(2), start + Duration::from_millis(10))
                 .is_empty()
         );
+        assert!(pace.waiting());
         assert_eq!(ids(&pace.turn()), vec![(0, vec![2])]);
         assert!(
             pace.offer(notice(3), start + Duration::from_millis(20))
@@ -200,6 +217,7 @@ mod tests {
         // Shard 0's turn again: only what came after its last one.
         assert_eq!(ids(&pace.turn()), vec![(0, vec![3])]);
         assert!(pace.turn().is_empty());
+        assert!(!pace.waiting(), "every shard had everything");
     }
 
     #[test]
