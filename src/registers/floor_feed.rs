@@ -3,7 +3,7 @@
 //! sale, and the registers' answers would wait behind that fan-out on the
 //! same workers. So the feed hands a push on at once when the floor has been
 //! quiet for a frame interval, and otherwise gathers what comes and hands it
-//! to the dashboards in [`SHARDS`] groups, each at its own moment of the
+//! to the dashboards in [`GROUPS`] groups, each at its own moment of the
 //! interval: a dashboard wakes at most a few times a second and gets what it
 //! missed in one write, and no moment wakes them all. What a dashboard is
 //! sent is unchanged: the same messages, in the same order.
@@ -18,22 +18,22 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::events::Push;
 
 /// The groups of dashboards woken at different moments.
-pub const SHARDS: usize = 8;
+pub const GROUPS: usize = 8;
 /// Hand-ons a dashboard may fall behind by before it resyncs.
-const SHARD_CHANNEL: usize = 256;
+const GROUP_CHANNEL: usize = 256;
 
-/// Where the floor dashboards subscribe: one of the shards' channels.
+/// Where the floor dashboards subscribe: one of the groups' channels.
 pub struct FloorFeed {
-    shards: Vec<broadcast::Sender<Push>>,
-    /// Spreads new dashboards over the shards.
+    groups: Vec<broadcast::Sender<Push>>,
+    /// Spreads new dashboards over the groups.
     next: AtomicUsize,
 }
 
 impl Default for FloorFeed {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS)
-                .map(|_| broadcast::channel(SHARD_CHANNEL).0)
+            groups: (0..GROUPS)
+                .map(|_| broadcast::channel(GROUP_CHANNEL).0)
                 .collect(),
             next: AtomicUsize::new(0),
         }
@@ -43,8 +43,8 @@ impl Default for FloorFeed {
 impl FloorFeed {
     /// A new dashboard's channel.
     pub fn subscribe(&self) -> broadcast::Receiver<Push> {
-        let shard = self.next.fetch_add(1, Ordering::Relaxed) % SHARDS;
-        self.shards[shard].subscribe()
+        let group = self.next.fetch_add(1, Ordering::Relaxed) % GROUPS;
+        self.groups[group].subscribe()
     }
 
     /// Hands on what `floor` (the channel every register publishes to)
@@ -52,9 +52,9 @@ impl FloorFeed {
     /// `floor` closes.
     pub async fn run(self: Arc<Self>, mut floor: broadcast::Receiver<Push>, interval: Duration) {
         let mut pace = Pace::new(interval);
-        // A shard's turn comes every interval / SHARDS (never, unpaced).
+        // A group's turn comes every interval / GROUPS (never, unpaced).
         let mut turns =
-            tokio::time::interval((interval / SHARDS as u32).max(Duration::from_millis(1)));
+            tokio::time::interval((interval / GROUPS as u32).max(Duration::from_millis(1)));
         turns.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             // The turns tick only while something waits for one: a quiet
@@ -76,30 +76,30 @@ impl FloorFeed {
                 }
                 _ = turns.tick(), if waiting => pace.turn(),
             };
-            for (shard, pushes) in handed {
-                self.hand(shard, pushes);
+            for (group, pushes) in handed {
+                self.hand(group, pushes);
             }
         }
     }
 
-    fn hand(&self, shard: usize, mut pushes: Vec<Push>) {
+    fn hand(&self, group: usize, mut pushes: Vec<Push>) {
         let push = match pushes.len() {
             0 => return,
             1 => pushes.remove(0),
             _ => Push::Batch(pushes.into()),
         };
-        // Nobody on this shard: nothing to hand.
-        let _ = self.shards[shard].send(push);
+        // Nobody in this group: nothing to hand.
+        let _ = self.groups[group].send(push);
     }
 }
 
-/// When each shard is handed what: the feed's decisions, apart from its
+/// When each group is handed what: the feed's decisions, apart from its
 /// channels and its timer.
 struct Pace {
     interval: Duration,
-    /// What each shard has not been handed yet, oldest first.
-    pending: [Vec<Push>; SHARDS],
-    /// The shard whose turn is next.
+    /// What each group has not been handed yet, oldest first.
+    pending: [Vec<Push>; GROUPS],
+    /// The group whose turn is next.
     turn: usize,
     last_push: Option<Instant>,
 }
@@ -116,8 +116,8 @@ impl Pace {
         }
     }
 
-    /// A push came at `now`: handed to every shard at once after a quiet
-    /// interval, kept for each shard's turn otherwise.
+    /// A push came at `now`: handed to every group at once after a quiet
+    /// interval, kept for each group's turn otherwise.
     fn offer(&mut self, push: Push, now: Instant) -> Handed {
         let quiet = self
             .last_push
@@ -129,25 +129,25 @@ impl Pace {
         if !quiet {
             return Vec::new();
         }
-        (0..SHARDS)
-            .map(|shard| (shard, std::mem::take(&mut self.pending[shard])))
+        (0..GROUPS)
+            .map(|group| (group, std::mem::take(&mut self.pending[group])))
             .collect()
     }
 
-    /// Whether a shard has something to be handed at its turn.
+    /// Whether a group has something to be handed at its turn.
     fn waiting(&self) -> bool {
         self.pending.iter().any(|pending| !pending.is_empty())
     }
 
-    /// The next shard's turn: it is handed what it has not been.
+    /// The next group's turn: it is handed what it has not been.
     fn turn(&mut self) -> Handed {
-        let shard = self.turn;
-        self.turn = (shard + 1) % SHARDS;
-        let pushes = std::mem::take(&mut self.pending[shard]);
+        let group = self.turn;
+        self.turn = (group + 1) % GROUPS;
+        let pushes = std::mem::take(&mut self.pending[group]);
         if pushes.is_empty() {
             return Vec::new();
         }
-        vec![(shard, pushes)]
+        vec![(group, pushes)]
     }
 }
 
@@ -162,11 +162,11 @@ mod tests {
         }
     }
 
-    /// The registers of the notices handed to each shard, in order.
+    /// The registers of the notices handed to each group, in order.
     fn ids(handed: &Handed) -> Vec<(usize, Vec<i32>)> {
         handed
             .iter()
-            .map(|(shard, pushes)| {
+            .map(|(group, pushes)| {
                 let ids = pushes
                     .iter()
                     .map(|push| match push {
@@ -174,32 +174,32 @@ mod tests {
                         other => panic!("a notice was offered, not {other:?}"),
                     })
                     .collect();
-                (*shard, ids)
+                (*group, ids)
             })
             .collect()
     }
 
     #[test]
-    fn a_push_after_a_quiet_interval_goes_to_every_shard_at_once() {
+    fn a_push_after_a_quiet_interval_goes_to_every_group_at_once() {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
         let everyone = |id| {
-            (0..SHARDS)
-                .map(|shard| (shard, vec![id]))
+            (0..GROUPS)
+                .map(|group| (group, vec![id]))
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(&pace.offer(notice(1), start)), everyone(1));
         let later = start + Duration::from_millis(200);
         assert_eq!(ids(&pace.offer(notice(2), later)), everyone(2));
-        assert!((0..SHARDS).all(|_| pace.turn().is_empty()));
+        assert!((0..GROUPS).all(|_| pace.turn().is_empty()));
     }
 
     #[test]
-    fn pushes_within_the_interval_wait_for_each_shards_turn_in_order() {
+    fn pushes_within_the_interval_wait_for_each_groups_turn_in_order() {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
         pace.offer(notice(1), start);
-        assert!(!pace.waiting(), "handed to every shard at once");
+        assert!(!pace.waiting(), "handed to every group at once");
         assert!(
             pace.offer(notice(2), start + Duration::from_millis(10))
                 .is_empty()
@@ -211,24 +211,24 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(ids(&pace.turn()), vec![(1, vec![2, 3])]);
-        for shard in 2..SHARDS {
-            assert_eq!(ids(&pace.turn()), vec![(shard, vec![2, 3])]);
+        for group in 2..GROUPS {
+            assert_eq!(ids(&pace.turn()), vec![(group, vec![2, 3])]);
         }
         // Shard 0's turn again: only what came after its last one.
         assert_eq!(ids(&pace.turn()), vec![(0, vec![3])]);
         assert!(pace.turn().is_empty());
-        assert!(!pace.waiting(), "every shard had everything");
+        assert!(!pace.waiting(), "every group had everything");
     }
 
     #[test]
-    fn a_quiet_push_takes_what_a_shard_still_had_before_it() {
+    fn a_quiet_push_takes_what_a_group_still_had_before_it() {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
         pace.offer(notice(1), start);
         pace.offer(notice(2), start + Duration::from_millis(10));
         // No turn came (a stalled timer); the floor is quiet again.
         let handed = pace.offer(notice(3), start + Duration::from_millis(500));
-        let expected: Vec<_> = (0..SHARDS).map(|shard| (shard, vec![2, 3])).collect();
+        let expected: Vec<_> = (0..GROUPS).map(|group| (group, vec![2, 3])).collect();
         assert_eq!(ids(&handed), expected);
     }
 
@@ -237,7 +237,7 @@ mod tests {
         let mut pace = Pace::new(Duration::ZERO);
         let now = Instant::now();
         for id in 1..=3 {
-            assert_eq!(ids(&pace.offer(notice(id), now)).len(), SHARDS);
+            assert_eq!(ids(&pace.offer(notice(id), now)).len(), GROUPS);
         }
     }
 }
