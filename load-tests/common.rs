@@ -13,6 +13,10 @@ use diesel::{Connection, PgConnection};
 pub const USER: &str = "carga";
 pub const PASSWORD: &str = "carga-de-prueba";
 
+#[path = "../tests/api/forms.rs"]
+mod forms;
+pub use forms::{cookie_of, input_value};
+
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
 
 /// The `--flag value` pairs of the command line, each handed to `apply`,
@@ -137,23 +141,4 @@ pub async fn session_cookie(base: &str) -> String {
         .unwrap();
     assert_eq!(response.status(), 303, "logged in");
     cookie_of(&response).expect("a session cookie")
-}
-
-/// The `cajahub_session=…` cookie a response sets, if any.
-pub fn cookie_of(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("cajahub_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
-}
-
-/// The value of the form input `name` in a page.
-pub fn input_value<'a>(html: &'a str, name: &str) -> Option<&'a str> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker)? + marker.len();
-    Some(&html[start..start + html[start..].find('"')?])
 }

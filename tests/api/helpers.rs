@@ -14,6 +14,9 @@ use cajahub::startup::Application;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+pub use crate::forms::cookie_of;
+use crate::forms::input_value;
+
 /// The server the tests run against: `TEST_DATABASE_URL`, else the
 /// PostgreSQL at 127.0.0.1:5432 (user `postgres`, no password). Where that
 /// refuses (Debian asks for a password on TCP) or nothing answers, the tests
@@ -379,10 +382,7 @@ pub fn new_client() -> reqwest::Client {
 
 /// The value of the first `csrf_token` field in a page.
 pub fn csrf_in(html: &str) -> Option<String> {
-    let marker = r#"name="csrf_token" value=""#;
-    let start = html.find(marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_string())
+    input_value(html, "csrf_token").map(str::to_owned)
 }
 
 impl TestApp {
@@ -710,18 +710,6 @@ impl TestApp {
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.address.replacen("http://", "ws://", 1))
     }
-}
-
-/// The `cajahub_session=…` cookie a response sets, if any.
-pub fn cookie_of(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("cajahub_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
 }
 
 /// The hub's own binary serving `address` on `database_url`; killed when dropped.

@@ -11,6 +11,7 @@ mod deploy;
 mod embedded;
 mod fanout;
 mod fit;
+mod forms;
 mod health;
 mod helpers;
 mod link;
