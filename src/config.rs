@@ -158,22 +158,28 @@ fn parse_simulation(raw: &str) -> Result<TerminalConfig, String> {
     TerminalConfig::parse_simulation(raw)
 }
 
-/// A timeout: a duration from 1 ms to 10 minutes.
-fn parse_timeout(raw: &str) -> Result<Duration, String> {
+/// A duration (`200ms`, `5m`) within `range`; `bounds` says which.
+fn parse_duration_within(
+    raw: &str,
+    range: std::ops::RangeInclusive<Duration>,
+    bounds: &str,
+) -> Result<Duration, String> {
     let duration = humantime::parse_duration(raw).map_err(|err| err.to_string())?;
-    if duration < Duration::from_millis(1) || duration > Duration::from_secs(600) {
-        return Err("must be between 1ms and 10m".into());
+    if !range.contains(&duration) {
+        return Err(format!("must be {bounds}"));
     }
     Ok(duration)
 }
 
+/// A timeout: a duration from 1 ms to 10 minutes.
+fn parse_timeout(raw: &str) -> Result<Duration, String> {
+    let range = Duration::from_millis(1)..=Duration::from_secs(600);
+    parse_duration_within(raw, range, "between 1ms and 10m")
+}
+
 /// The floor's frame interval: up to 2 s (a dashboard a person reads).
 fn parse_floor_interval(raw: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(raw).map_err(|err| err.to_string())?;
-    if duration > Duration::from_secs(2) {
-        return Err("must be at most 2s".into());
-    }
-    Ok(duration)
+    parse_duration_within(raw, Duration::ZERO..=Duration::from_secs(2), "at most 2s")
 }
 
 impl Settings {
@@ -288,5 +294,26 @@ impl Settings {
             log_json: false,
             clock: Clock::System,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_outside_their_bounds_are_refused_saying_the_bounds() {
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_timeout("10m"), Ok(Duration::from_secs(600)));
+        for outside in ["0s", "11m"] {
+            assert_eq!(
+                parse_timeout(outside),
+                Err("must be between 1ms and 10m".into())
+            );
+        }
+        assert_eq!(parse_floor_interval("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_floor_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_floor_interval("3s"), Err("must be at most 2s".into()));
+        assert!(parse_floor_interval("1.5").is_err(), "a unit is required");
     }
 }
