@@ -214,7 +214,7 @@ mod tests {
         for group in 2..GROUPS {
             assert_eq!(ids(&pace.turn()), vec![(group, vec![2, 3])]);
         }
-        // Shard 0's turn again: only what came after its last one.
+        // Group 0's turn again: only what came after its last one.
         assert_eq!(ids(&pace.turn()), vec![(0, vec![3])]);
         assert!(pace.turn().is_empty());
         assert!(!pace.waiting(), "every group had everything");

@@ -61,7 +61,7 @@ async fn caja_with_session(
     (id, visitor)
 }
 
-async fn start(
+pub(crate) async fn start(
     app: &TestApp,
     who: &Visitor,
     caja: i32,
@@ -77,7 +77,7 @@ async fn start(
     post_json(app, who, &format!("/api/cajas/{caja}/card-attempts"), &body).await
 }
 
-async fn resolve(
+pub(crate) async fn resolve(
     app: &TestApp,
     who: &Visitor,
     caja: i32,

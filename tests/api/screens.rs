@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::cajas::{create_cajas, paso_6_1_fields};
 use crate::helpers::{TestApp, Visitor};
-use crate::registers::{post_json, sell};
+use crate::payments::{resolve, start};
+use crate::registers::{key, sell};
 
 pub(crate) type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
@@ -407,15 +408,6 @@ fn as_the_floor_sees(register: &Value) -> Value {
     floor
 }
 
-/// Starts a card charge on caja 1; its id.
-async fn card_attempt(app: &TestApp, cashier: &Visitor) -> i64 {
-    let body = json!({"key": uuid::Uuid::new_v4().to_string(), "sale_key": uuid::Uuid::new_v4().to_string(),
-                      "amount": 3_000, "method": "DEBITO"});
-    let (status, started) = post_json(app, cashier, "/api/cajas/1/card-attempts", &body).await;
-    assert_eq!(status, 201, "{started}");
-    started["attempt"]["id"].as_i64().unwrap()
-}
-
 #[actix_web::test]
 async fn the_floor_gets_each_register_without_its_last_sales_movements_and_ended_card_charges() {
     let app = TestApp::spawn_as_admin().await;
@@ -425,11 +417,14 @@ async fn the_floor_gets_each_register_without_its_last_sales_movements_and_ended
         assert_eq!(sell(&app, &cashier, 1, &sale(total)).await.0, 201);
     }
     // A charge that ended (not charged) and one still waiting for its terminal.
-    let ended = card_attempt(&app, &cashier).await;
-    let path = format!("/api/cajas/1/card-attempts/{ended}/resolve");
-    let (status, body) = post_json(&app, &cashier, &path, &json!({"outcome": "not_charged"})).await;
+    let (status, ended) = start(&app, &cashier, 1, &key(), 3_000, json!({})).await;
+    assert_eq!(status, 201, "{ended}");
+    let ended = ended["attempt"]["id"].as_i64().unwrap();
+    let (status, body) = resolve(&app, &cashier, 1, ended, json!({"outcome": "not_charged"})).await;
     assert_eq!(status, 200, "{body}");
-    let waiting = card_attempt(&app, &cashier).await;
+    let (status, waiting) = start(&app, &cashier, 1, &key(), 3_000, json!({})).await;
+    assert_eq!(status, 201, "{waiting}");
+    let waiting = waiting["attempt"]["id"].as_i64().unwrap();
     let (mut caja, caja_snapshot) = open_screen(&app, "/ws/caja/1", &cookie).await;
     let (mut floor, floor_snapshot) = open_screen(&app, "/ws/piso", &cookie).await;
     let register = &caja_snapshot["registers"][0];
