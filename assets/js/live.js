@@ -1,4 +1,4 @@
-// A live connection to the hub (protocol v1, README "Live screens"): keeps
+// A live connection to the hub (protocol v2, README "Live screens"): keeps
 // the latest snapshot of every register it follows, applies events in seq
 // order exactly once, asks for a resync on a gap, and reconnects by itself
 // with a growing, jittered delay, telling the hub the last seq it has so
@@ -106,9 +106,16 @@ export class LiveConnection {
           this.send({ type: "resync" });
           return;
         }
-        if (message.change === "archived") this.registers.delete(message.register_id);
-        // An event carries the register's whole state; its health is not a change of state.
-        else this.registers.set(message.register_id, { ...message.register, health: known?.health ?? { status: "ok" }, pos: known?.pos });
+        if (message.change === "archived") {
+          this.registers.delete(message.register_id);
+        } else if (!known && !message.changed.caja) {
+          // A change of a caja this page has nothing of: it needs the whole caja.
+          this.send({ type: "resync" });
+          return;
+        } else {
+          // An event carries what changed of the register; its health and its POS are not part of it.
+          this.registers.set(message.register_id, { ...known, ...message.changed, health: known?.health ?? { status: "ok" }, pos: known?.pos });
+        }
         this.handlers.onChange(this.registers, message);
         break;
       }

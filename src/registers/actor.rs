@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::RegisterError;
 use super::commit::{self, Applied, Command, CommandContext, Effect, Job, Outcome, Queued};
-use super::event_log::Change;
+use super::event_log::{self, Change};
 use super::events::{Event, Push};
 use super::flagged::{self, FlagAck, ValidFlag};
 use super::history::{RecentMovement, RecentSale};
@@ -654,8 +654,7 @@ impl RecordSale {
         history.sale_recorded(RecentSale::new(0, cx.at, sale));
         let mut next = state.changed(state.caja.clone(), Some(after.clone()), history);
         next.advise(cx);
-        let mut payload = serde_json::to_value(&next)
-            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+        let mut payload = event_log::payload(state, &next, Change::SaleRecorded)?;
         let Some(sale_id) =
             record::record_sale(conn, (before, &after), sale, self.by.id.0, &next, &payload)?
         else {
@@ -670,6 +669,7 @@ impl RecordSale {
             next.seq,
             Change::SaleRecorded.as_str(),
             &payload,
+            next.caja.blind_count,
         );
         let reply = RecordedSale {
             ack: SaleAck::recorded(sale_id, next.id(), next.seq, sale),

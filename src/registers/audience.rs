@@ -67,7 +67,8 @@ pub fn redact_register(register: &mut Value) {
     }
 }
 
-/// Whether a serialized register belongs to a blind-count caja.
+/// Whether a serialized register (or a change that carries its caja)
+/// belongs to a blind-count caja.
 pub fn is_blind(register: &Value) -> bool {
     register["caja"]["blind_count"].as_bool().unwrap_or(false)
 }

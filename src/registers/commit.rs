@@ -445,7 +445,7 @@ fn together(
                         Some(event) => event,
                         None => {
                             next.advise(cx);
-                            event_log::append(conn, current.seq, &next, change).map_err(|err| {
+                            event_log::append(conn, &current, &next, change).map_err(|err| {
                                 match err {
                                     AppendError::Moved { .. } => Apart::Refused,
                                     AppendError::Db(err) => err.into(),
@@ -558,7 +558,7 @@ fn attempt_once<C: Command>(
             } => Some(event.clone()),
             Applied::Changed { next, change, .. } => {
                 next.advise(cx);
-                Some(event_log::append(conn, current.seq, next, *change)?)
+                Some(event_log::append(conn, current, next, *change)?)
             }
             _ => None,
         };
@@ -587,7 +587,8 @@ fn reload(
             database = fresh.seq,
             "register reloaded: memory was not what the database holds"
         );
-        match event_log::between(conn, current.id(), current.seq, fresh.seq)? {
+        let blind = fresh.caja.blind_count;
+        match event_log::between(conn, current.id(), current.seq, fresh.seq, blind)? {
             Some(missed) => outcome.events.extend(missed),
             None => outcome.resync = true,
         }

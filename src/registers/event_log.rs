@@ -1,13 +1,18 @@
 //! The event log (`register_events`): one row per committed change of a
 //! caja, written in the change's own transaction, keyed by
 //! `(register_id, seq)` so the database refuses a `seq` used twice. Each row
-//! keeps the register's whole state after the change, exactly as the
-//! screens were sent it: a screen that reconnects with the last `seq` it saw
-//! gets the missed events replayed from here, and a register that reloads
-//! after a write of unknown outcome publishes what it had missed.
+//! keeps what the change changed of the register (its [`Changes`]),
+//! exactly as the screens were sent it: applied in order from any `seq`,
+//! they land where the register was after each. A screen that reconnects
+//! with the last `seq` it saw gets the missed events replayed from here, and
+//! a register that reloads after a write of unknown outcome publishes what
+//! it had missed.
+//!
+//! [`Changes`]: super::snapshot::Changes
 
 use diesel::prelude::*;
 
+use super::audience;
 use super::events::Event;
 use super::snapshot::Snapshot;
 use crate::cajas::RegisterId;
@@ -53,6 +58,12 @@ impl Change {
             Change::ProviderChanged => "provider_changed",
         }
     }
+
+    /// Whether the event carries the whole register: the screens have
+    /// nothing of a caja just created, or restored, to apply a change to.
+    fn carries_everything(self) -> bool {
+        matches!(self, Change::Created | Change::Restored)
+    }
 }
 
 /// Why a change could not be written where memory said it goes.
@@ -74,16 +85,27 @@ pub fn committed_seq(conn: &mut PgConnection, id: RegisterId) -> QueryResult<i64
         .first(conn)
 }
 
-/// Records `next` as the change that follows `previous_seq`, guarded: the
-/// caja's `event_seq` moves only from `previous_seq`, and the log's key
-/// refuses a `seq` used twice. Returns the event to publish after commit.
+/// What the event of `change` from `before` to `next` stores and carries.
+pub fn payload(
+    before: &Snapshot,
+    next: &Snapshot,
+    change: Change,
+) -> Result<serde_json::Value, diesel::result::Error> {
+    let before = (!change.carries_everything()).then_some(before);
+    serde_json::to_value(next.changes(before))
+        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
+}
+
+/// Records `next` as the change that follows `before`, guarded: the caja's
+/// `event_seq` moves only from `before`'s, and the log's key refuses a
+/// `seq` used twice. Returns the event to publish after commit.
 pub fn append(
     conn: &mut PgConnection,
-    previous_seq: i64,
+    before: &Snapshot,
     next: &Snapshot,
     change: Change,
 ) -> Result<Event, AppendError> {
-    let id = next.id();
+    let (id, previous_seq) = (next.id(), before.seq);
     debug_assert_eq!(next.seq, previous_seq + 1);
     let moved = diesel::update(
         register_seqs::table
@@ -97,8 +119,7 @@ pub fn append(
             expected: previous_seq,
         });
     }
-    let payload = serde_json::to_value(next)
-        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+    let payload = payload(before, next, change)?;
     diesel::insert_into(register_events::table)
         .values((
             register_events::register_id.eq(id),
@@ -107,16 +128,24 @@ pub fn append(
             register_events::payload.eq(&payload),
         ))
         .execute(conn)?;
-    Ok(Event::new(id.0, next.seq, change.as_str(), &payload))
+    Ok(Event::new(
+        id.0,
+        next.seq,
+        change.as_str(),
+        &payload,
+        next.caja.blind_count,
+    ))
 }
 
 /// The events of caja `id` after `after` up to `upto`, in order, when the
-/// log holds every one of them and they are at most [`MAX_REPLAY`].
+/// log holds every one of them and they are at most [`MAX_REPLAY`];
+/// `blind_count` is whether the caja counts blind as of `upto`.
 pub fn between(
     conn: &mut PgConnection,
     id: RegisterId,
     after: i64,
     upto: i64,
+    blind_count: bool,
 ) -> QueryResult<Option<Vec<Event>>> {
     let wanted = upto - after;
     if !(0..=MAX_REPLAY).contains(&wanted) {
@@ -141,9 +170,26 @@ pub fn between(
             .iter()
             .zip(after + 1..)
             .all(|((seq, ..), expected)| *seq == expected);
-    Ok(complete.then(|| {
-        rows.iter()
-            .map(|(seq, change, payload)| Event::new(id.0, *seq, change, payload))
-            .collect()
-    }))
+    if !complete {
+        return Ok(None);
+    }
+    // Whether the caja counted blind after each event, from the last one
+    // back: an event that carries the caja says so itself; before it, the
+    // cash is redacted, since what the screen had is replaced by it anyway.
+    let mut blind = blind_count;
+    let mut events: Vec<Event> = rows
+        .iter()
+        .rev()
+        .map(|(seq, change, payload)| {
+            let blind_then = if payload.get("caja").is_some() {
+                blind = true;
+                audience::is_blind(payload)
+            } else {
+                blind
+            };
+            Event::new(id.0, *seq, change, payload, blind_then)
+        })
+        .collect();
+    events.reverse();
+    Ok(Some(events))
 }

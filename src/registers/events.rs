@@ -23,7 +23,7 @@ pub const REGISTER_CHANNEL: usize = 256;
 pub const FLOOR_CHANNEL: usize = 1024;
 
 /// The protocol's version, sent in every message.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A committed change, already serialized once for every subscriber (and
 /// once more, without the cash, for the cashier of a blind-count caja).
@@ -33,8 +33,9 @@ pub struct Event {
     pub register_id: i32,
     pub seq: i64,
     pub change: Arc<str>,
-    /// The register's open session after the change.
-    pub session_id: Option<i64>,
+    /// The register's open session after the change, when the change
+    /// carries the session (`None`: the change did not touch it).
+    pub session_id: Option<Option<i64>>,
     pub json: ByteString,
     /// What a blind-count cashier is sent, when the caja counts blind.
     pub blind_json: Option<ByteString>,
@@ -42,8 +43,8 @@ pub struct Event {
     pub floor_json: ByteString,
 }
 
-/// A register as the floor dashboards get it: all of it but the lists of
-/// its last sales and cash movements, which only the caja's own screens
+/// A register, or what a change changed of it, as the floor dashboards
+/// get it: all of it but the lists of its last sales and cash movements, which only the caja's own screens
 /// show, and with only the card attempts nobody knows the end of (the
 /// floor's alerts; the caja's screens get its last ones too). Those lists
 /// are the largest part of a busy caja's register, and thousands of
@@ -94,18 +95,25 @@ struct EventMessage<'a, R> {
     register_id: i32,
     seq: i64,
     change: &'a str,
-    register: R,
+    changed: R,
 }
 
 impl Event {
-    /// The event of `change` that left the register as `register` (its
-    /// state as stored in the event log).
-    pub fn new(register_id: i32, seq: i64, change: &str, register: &Value) -> Self {
+    /// The event of `change`, which changed `changed` of the register
+    /// (see [`super::snapshot::Changes`], as stored in the event log), on
+    /// a caja that counts blind or not after it.
+    pub fn new(
+        register_id: i32,
+        seq: i64,
+        change: &str,
+        changed: &Value,
+        blind_count: bool,
+    ) -> Self {
         fn message(
             register_id: i32,
             seq: i64,
             change: &str,
-            register: impl Serialize,
+            changed: impl Serialize,
         ) -> ByteString {
             let message = EventMessage {
                 kind: "event",
@@ -113,12 +121,12 @@ impl Event {
                 register_id,
                 seq,
                 change,
-                register,
+                changed,
             };
             serde_json::to_string(&message).unwrap_or_default().into()
         }
-        let blind_json = audience::is_blind(register).then(|| {
-            let mut redacted = register.clone();
+        let blind_json = blind_count.then(|| {
+            let mut redacted = changed.clone();
             audience::redact_register(&mut redacted);
             message(register_id, seq, change, &redacted)
         });
@@ -126,10 +134,10 @@ impl Event {
             register_id,
             seq,
             change: change.into(),
-            session_id: register["session"]["id"].as_i64(),
-            json: message(register_id, seq, change, register),
+            session_id: changed.get("session").map(|session| session["id"].as_i64()),
+            json: message(register_id, seq, change, changed),
             blind_json,
-            floor_json: message(register_id, seq, change, Floor(register)),
+            floor_json: message(register_id, seq, change, Floor(changed)),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::db::schema::{cash_movements, register_sessions, sale_payments, sales}
 /// How many of the last sales a screen is shown.
 pub const RECENT_SALES: usize = 8;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct History {
     /// The open session's last sales, newest first.
     pub recent_sales: VecDeque<RecentSale>,

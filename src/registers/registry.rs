@@ -277,7 +277,8 @@ impl Registers {
             let cx = self.0.env.context();
             let loaded = db::run(&self.0.env.pool, move |conn| {
                 let fresh = Snapshot::load(conn, id, &cx)?;
-                let missed = event_log::between(conn, id, known, fresh.seq)?;
+                let missed =
+                    event_log::between(conn, id, known, fresh.seq, fresh.caja.blind_count)?;
                 Ok::<_, diesel::result::Error>((fresh, missed))
             })
             .await
@@ -481,11 +482,12 @@ impl Registers {
             .collect()
     }
 
-    /// The events of caja `id` after `after`, from the log, when it holds
-    /// them all and they are few enough to replay.
-    pub async fn events_after(&self, id: RegisterId, after: i64, upto: i64) -> Option<Vec<Event>> {
+    /// The events of `register`'s caja after `after` up to its `seq`, from
+    /// the log, when it holds them all and they are few enough to replay.
+    pub async fn events_after(&self, register: &Snapshot, after: i64) -> Option<Vec<Event>> {
+        let (id, upto, blind) = (register.id(), register.seq, register.caja.blind_count);
         db::run(&self.0.env.pool, move |conn| {
-            event_log::between(conn, id, after, upto)
+            event_log::between(conn, id, after, upto, blind)
         })
         .await
         .ok()
@@ -609,7 +611,7 @@ fn record(
         before.session.clone(),
         before.history.clone(),
     );
-    let event = event_log::append(conn, before.seq, &next, change)?;
+    let event = event_log::append(conn, &before, &next, change)?;
     Ok((next, event))
 }
 

@@ -1,8 +1,10 @@
 //! A register's whole state as of one `seq`: its caja, its open session,
 //! its recent history, its card payments in progress and the provider to
-//! use. The actor holds the last committed one, every event carries one,
-//! and the event log stores one per change, so a screen applies an event by
-//! replacing what it had.
+//! use. The actor holds the last committed one and the screens get it in
+//! their snapshots; an event carries, and the event log stores, what of it
+//! a change changed ([`Changes`]).
+
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -10,7 +12,7 @@ use serde::Serialize;
 
 use super::commit::CommandContext;
 use super::event_log;
-use super::history::History;
+use super::history::{History, JornadaSoFar, LastClosing, RecentMovement, RecentSale};
 use super::live::LiveSession;
 use super::store;
 use crate::cajas::{Caja, RegisterId};
@@ -36,7 +38,59 @@ pub struct Snapshot {
     pub seq: i64,
 }
 
+/// What an event carries of the register after a change: the fields that
+/// differ from the register before it, and `seq`; or all of them when
+/// there is no register before it (a caja created or restored) or the caja
+/// itself changed (its settings say what the rest means: a blind count
+/// hides the cash). A screen applies it by replacing those fields. A sale
+/// changes only the session and the last sales, and thousands of dashboards
+/// get every change of every caja.
+#[derive(Debug, Serialize)]
+pub struct Changes<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caja: Option<&'a Caja>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<&'a Option<LiveSession>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recent_sales: Option<&'a VecDeque<RecentSale>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recent_movements: Option<&'a VecDeque<RecentMovement>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_closing: Option<&'a Option<LastClosing>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jornada: Option<&'a Option<JornadaSoFar>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flagged_pending: Option<&'a i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    card_attempts: Option<&'a Vec<CardAttempt>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a ProviderAdvice>,
+    seq: i64,
+}
+
 impl Snapshot {
+    /// What of this register differs from `before` (all of it, with no
+    /// `before` or another caja: see [`Changes`]).
+    pub fn changes<'a>(&'a self, before: Option<&Snapshot>) -> Changes<'a> {
+        fn changed<'a, T: PartialEq>(now: &'a T, before: Option<&T>) -> Option<&'a T> {
+            (before != Some(now)).then_some(now)
+        }
+        let before = before.filter(|before| before.caja == self.caja);
+        let (now, was) = (&self.history, before.map(|b| &b.history));
+        Changes {
+            caja: changed(&self.caja, before.map(|b| &b.caja)),
+            session: changed(&self.session, before.map(|b| &b.session)),
+            recent_sales: changed(&now.recent_sales, was.map(|h| &h.recent_sales)),
+            recent_movements: changed(&now.recent_movements, was.map(|h| &h.recent_movements)),
+            last_closing: changed(&now.last_closing, was.map(|h| &h.last_closing)),
+            jornada: changed(&now.jornada, was.map(|h| &h.jornada)),
+            flagged_pending: changed(&now.flagged_pending, was.map(|h| &h.flagged_pending)),
+            card_attempts: changed(&self.card_attempts, before.map(|b| &b.card_attempts)),
+            provider: changed(&self.provider, before.map(|b| &b.provider)),
+            seq: self.seq,
+        }
+    }
+
     /// What is committed for caja `id`.
     pub fn load(conn: &mut PgConnection, id: RegisterId, cx: &CommandContext) -> QueryResult<Self> {
         let (caja, session) = store::load(conn, id)?;

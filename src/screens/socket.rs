@@ -475,7 +475,7 @@ impl Screen {
             let events = self
                 .state
                 .registers
-                .events_after(register, resume[&register.0], view.register.seq)
+                .events_after(&view.register, resume[&register.0])
                 .await?;
             missed.extend(events);
         }
@@ -577,7 +577,9 @@ impl Screen {
             // Already in the snapshot this screen has.
             Some(known) if event.seq <= known => Ok(()),
             Some(known) if event.seq > known + 1 => self.resync().await,
-            _ if self.own_session.is_some() && event.session_id != self.own_session => {
+            _ if self.own_session.is_some()
+                && event.session_id.is_some_and(|now| now != self.own_session) =>
+            {
                 // The cashier's session ended: they are told so, and no more.
                 if &*event.change == "session_closed" {
                     self.send(event.json_for(&self.user).clone()).await?;

@@ -198,10 +198,10 @@ async fn a_hanging_primary_times_out_and_the_same_sale_completes_on_the_backup_o
 
     clock.advance(Duration::from_secs(60));
     let timed_out = event_where(&mut pos, caja, |e| {
-        attempt_in(&e["register"], id)["status"] == "TIMED_OUT"
+        attempt_in(&e["changed"], id)["status"] == "TIMED_OUT"
     })
     .await;
-    let advice = &timed_out["register"]["provider"];
+    let advice = &timed_out["changed"]["provider"];
     assert_eq!(
         (advice["provider"].as_str(), advice["backup"].as_bool()),
         (Some("KLAP"), Some(true)),
@@ -250,10 +250,10 @@ async fn a_hanging_primary_times_out_and_the_same_sale_completes_on_the_backup_o
     let backup_id = backup["id"].as_i64().unwrap();
     clock.advance(Duration::from_millis(1_500));
     let approved = event_where(&mut pos, caja, |e| {
-        attempt_in(&e["register"], backup_id)["status"] == "APPROVED"
+        attempt_in(&e["changed"], backup_id)["status"] == "APPROVED"
     })
     .await;
-    assert!(attempt_in(&approved["register"], backup_id)["authorization_code"].is_string());
+    assert!(attempt_in(&approved["changed"], backup_id)["authorization_code"].is_string());
     // A sale already approved may not be charged again.
     let (status, body) = start(&app, &cashier, caja, &sale, 12_345, json!({})).await;
     assert_eq!(
@@ -412,10 +412,10 @@ async fn wait_for_status(app: &TestApp, caja: i32, id: i64, status: &str) -> Val
         return now;
     }
     let event = event_where(&mut screen, caja, |e| {
-        attempt_in(&e["register"], id)["status"] == status
+        attempt_in(&e["changed"], id)["status"] == status
     })
     .await;
-    attempt_in(&event["register"], id)
+    attempt_in(&event["changed"], id)
 }
 
 #[actix_web::test]
@@ -467,21 +467,28 @@ async fn a_caja_on_its_backup_recovers_by_cool_down_and_by_an_approved_primary()
     let id = started["attempt"]["id"].as_i64().unwrap();
     clock.advance(Duration::from_millis(10));
     event_where(&mut screen, caja, |e| {
-        e["register"]["provider"]["backup"] == true
+        e["changed"]["provider"]["backup"] == true
     })
     .await;
     // Five minutes without a new failure: back to GETNET by itself.
     clock.advance(Duration::from_secs(300));
     let back = event_where(&mut screen, caja, |e| e["change"] == "provider_changed").await;
-    assert_eq!(back["register"]["provider"]["provider"], "GETNET", "{back}");
-    assert!(attempt_in(&back["register"], id)["status"] == "FAILED");
+    assert_eq!(back["changed"]["provider"]["provider"], "GETNET", "{back}");
+    assert!(
+        back["changed"].get("card_attempts").is_none(),
+        "only the advice changed: {back}"
+    );
+    assert_eq!(
+        attempt_in(&register(&app, &cashier, caja).await, id)["status"],
+        "FAILED"
+    );
 
     // Fails again; then a payment approved on GETNET (by hand) ends it at once.
     let (_, started) = start(&app, &cashier, caja, &key(), 2_000, json!({})).await;
     let failed = started["attempt"]["id"].as_i64().unwrap();
     clock.advance(Duration::from_millis(10));
     event_where(&mut screen, caja, |e| {
-        attempt_in(&e["register"], failed)["status"] == "FAILED"
+        attempt_in(&e["changed"], failed)["status"] == "FAILED"
     })
     .await;
     let sale = key();
@@ -516,7 +523,7 @@ async fn when_the_primary_fails_on_three_cajas_every_pos_moves_to_the_backup() {
         wait_for_status(&app, *caja, id, "FAILED").await;
     }
     let moved = event_where(&mut pos, quiet, |e| e["change"] == "provider_changed").await;
-    let advice = &moved["register"]["provider"];
+    let advice = &moved["changed"]["provider"];
     assert_eq!(
         (advice["provider"].as_str(), advice["backup"].as_bool()),
         (Some("KLAP"), Some(true)),
@@ -555,7 +562,7 @@ async fn when_the_primary_fails_on_three_cajas_every_pos_moves_to_the_backup() {
     .await;
     assert_eq!(status, 200, "{body}");
     let back = event_where(&mut pos, quiet, |e| e["change"] == "provider_changed").await;
-    assert_eq!(back["register"]["provider"]["provider"], "GETNET");
+    assert_eq!(back["changed"]["provider"]["provider"], "GETNET");
     assert_eq!(
         app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'proveedor.operativo'"),
         1
@@ -581,7 +588,7 @@ async fn when_the_primary_fails_on_three_cajas_every_pos_moves_to_the_backup() {
     .await;
     assert_eq!(status, 200);
     let down = event_where(&mut pos, quiet, |e| e["change"] == "provider_changed").await;
-    assert_eq!(down["register"]["provider"]["provider"], "KLAP");
+    assert_eq!(down["changed"]["provider"]["provider"], "KLAP");
     let providers: Value = supervisor
         .get(&app, "/api/proveedores")
         .await
@@ -592,7 +599,7 @@ async fn when_the_primary_fails_on_three_cajas_every_pos_moves_to_the_backup() {
     // Cool-down: five quiet minutes end the outage by themselves.
     clock.advance(Duration::from_secs(300));
     let ended = event_where(&mut pos, quiet, |e| e["change"] == "provider_changed").await;
-    assert_eq!(ended["register"]["provider"]["provider"], "GETNET");
+    assert_eq!(ended["changed"]["provider"]["provider"], "GETNET");
     assert_eq!(
         app.count("SELECT count(*) AS n FROM provider_outages WHERE ended_at IS NULL"),
         0

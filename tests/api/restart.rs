@@ -159,7 +159,7 @@ async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_u
             while let Some(message) = next(&mut socket).await {
                 let register = match message["type"].as_str() {
                     Some("snapshot") => message["registers"][0].clone(),
-                    Some("event") => message["register"].clone(),
+                    Some("event") => message["changed"].clone(),
                     _ => continue,
                 };
                 let mut seen = floor_seen.lock().unwrap();

@@ -157,7 +157,7 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
         .expect("upgrade");
     let snapshot = next_json(&mut floor).await.unwrap();
     assert_eq!(snapshot["type"], "snapshot");
-    assert_eq!(snapshot["v"], 1);
+    assert_eq!(snapshot["v"], 2);
     let registers = snapshot["registers"].as_array().unwrap();
     assert_eq!(registers.len(), 1);
     let start = registers[0]["seq"].as_i64().unwrap();
@@ -173,13 +173,22 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
+    // Each event carries what changed; applied in order, they leave the
+    // register as a fresh snapshot has it.
+    let mut applied = registers[0].clone();
+    let mut apply = |event: &Value| {
+        for (field, value) in event["changed"].as_object().unwrap() {
+            applied[field] = value.clone();
+        }
+    };
     for n in 1..=3 {
         let event = next_json(&mut floor).await.unwrap();
         assert_eq!(event["type"], "event");
         assert_eq!(event["register_id"], 1);
         assert_eq!(event["seq"], start + n);
         assert_eq!(event["change"], "sale_recorded");
-        assert_eq!(event["register"]["session"]["ticket_count"], n);
+        assert_eq!(event["changed"]["session"]["ticket_count"], n);
+        apply(&event);
     }
     // An admin edit reaches the floor too.
     let mut edit = paso_6_1_fields();
@@ -194,7 +203,17 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
         (event["change"].as_str(), event["seq"].as_i64()),
         (Some("config_changed"), Some(start + 4))
     );
-    assert_eq!(event["register"]["caja"]["name"], "Barra Norte");
+    assert_eq!(event["changed"]["caja"]["name"], "Barra Norte");
+    apply(&event);
+    let (_, fresh) = open_screen(&app, "/ws/piso", &cookie).await;
+    assert_eq!(applied, fresh["registers"][0]);
+    // A change of the caja carries all of the register (but the screens'
+    // health and POS, which are not changes of it).
+    let mut whole = fresh["registers"][0].clone();
+    let whole = whole.as_object_mut().unwrap();
+    whole.remove("health");
+    whole.remove("pos");
+    assert_eq!(&event["changed"], &Value::Object(whole.clone()));
 }
 
 #[actix_web::test]
@@ -310,7 +329,7 @@ async fn the_pos_screen_sells_and_learns_at_once_that_its_caja_was_closed() {
     supervisor_closes_caja_1(&app, "2340").await;
     let closed = next_json(&mut pos).await.unwrap();
     assert_eq!(closed["change"], "session_closed");
-    assert_eq!(closed["register"]["session"], Value::Null);
+    assert_eq!(closed["changed"]["session"], Value::Null);
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 1);
 }
 
@@ -440,22 +459,35 @@ async fn the_floor_gets_each_register_without_its_last_sales_movements_and_ended
     );
     assert_eq!(on_the_floor[0]["id"], waiting);
 
-    // A sale: the caja's screen gets the ticket, the floor the totals.
+    // A sale: the caja's screen gets the ticket and the totals, the floor
+    // the totals; neither gets what the sale did not change.
     assert_eq!(sell(&app, &cashier, 1, &sale(4_000)).await.0, 201);
     let on_caja = next_json(&mut caja).await.unwrap();
     let on_floor = next_json(&mut floor).await.unwrap();
     assert_eq!(on_caja["change"], "sale_recorded");
+    let fields = |event: &Value| {
+        let mut keys: Vec<String> = event["changed"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(fields(&on_caja), ["recent_sales", "seq", "session"]);
     assert_eq!(
-        on_caja["register"]["recent_sales"][0]["total_charged"],
+        on_caja["changed"]["recent_sales"][0]["total_charged"],
         4_000
     );
     assert_eq!(
         on_floor,
-        json!({"type": "event", "v": on_caja["v"], "register_id": 1, "seq": on_caja["seq"],
-               "change": "sale_recorded", "register": as_the_floor_sees(&on_caja["register"])})
+        json!({"type": "event", "v": 2, "register_id": 1, "seq": on_caja["seq"],
+               "change": "sale_recorded",
+               "changed": {"session": on_caja["changed"]["session"], "seq": on_caja["seq"]}})
     );
     assert_eq!(
-        on_floor["register"]["session"]["payment_totals"]["EFECTIVO"],
+        on_floor["changed"]["session"]["payment_totals"]["EFECTIVO"],
         7_500
     );
 }
@@ -522,7 +554,7 @@ async fn a_snapshot_larger_than_a_fragment_goes_in_fragments_that_join_to_all_of
             other => panic!("the event whole, not {other:?}"),
         }
     };
-    assert_eq!(event["register"]["caja"]["name"], "Caja 1 renombrada");
+    assert_eq!(event["changed"]["caja"]["name"], "Caja 1 renombrada");
 }
 
 #[actix_web::test]
@@ -729,7 +761,7 @@ async fn sales_that_cannot_be_recorded_are_flagged_once_and_settled_by_a_supervi
         (
             event["change"].as_str(),
             event["seq"].as_i64(),
-            event["register"]["flagged_pending"].as_i64()
+            event["changed"]["flagged_pending"].as_i64()
         ),
         (Some("sale_flagged"), Some(start + 1), Some(1))
     );
@@ -829,7 +861,7 @@ async fn sales_that_cannot_be_recorded_are_flagged_once_and_settled_by_a_supervi
     assert_eq!(
         (
             settled["change"].as_str(),
-            settled["register"]["flagged_pending"].as_i64()
+            settled["changed"]["flagged_pending"].as_i64()
         ),
         (Some("flagged_resolved"), Some(0))
     );

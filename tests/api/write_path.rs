@@ -648,7 +648,7 @@ async fn the_log_replays_only_what_it_wholly_holds_and_not_too_much() {
     .unwrap();
     let id = cajahub::cajas::RegisterId(caja);
     let replay = |conn: &mut diesel::PgConnection, after, upto| {
-        event_log::between(conn, id, after, upto).unwrap()
+        event_log::between(conn, id, after, upto, false).unwrap()
     };
     let events = replay(&mut conn, 100, 100 + MAX_REPLAY).expect("500 are replayed");
     assert_eq!(events.len() as i64, MAX_REPLAY);
@@ -672,6 +672,45 @@ async fn the_log_replays_only_what_it_wholly_holds_and_not_too_much() {
         replay(&mut conn, 9, 5).is_none(),
         "behind the screen: a snapshot"
     );
+}
+
+/// Replayed to a blind-count cashier, an event hides the cash when the
+/// caja counted blind after it: a change of the caja says so itself, and
+/// what came before it is hidden too (the whole caja it carries replaces
+/// it on the screen).
+#[actix_web::test]
+async fn a_replay_hides_the_cash_where_the_caja_counted_blind() {
+    use cajahub::registers::event_log;
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, _) = venue(&app).await;
+    let mut conn = app.conn();
+    let session = r#"'session', jsonb_build_object('id', 1, 'cash_sales', 500)"#;
+    conn.batch_execute(&format!(
+        "INSERT INTO register_events (register_id, seq, change, payload) VALUES
+         ({caja}, 2, 'sale_recorded', jsonb_build_object({session}, 'seq', 2)),
+         ({caja}, 3, 'config_changed', jsonb_build_object('caja', jsonb_build_object('blind_count', false), {session}, 'seq', 3)),
+         ({caja}, 4, 'sale_recorded', jsonb_build_object({session}, 'seq', 4)),
+         ({caja}, 5, 'config_changed', jsonb_build_object('caja', jsonb_build_object('blind_count', true), {session}, 'seq', 5)),
+         ({caja}, 6, 'sale_recorded', jsonb_build_object({session}, 'seq', 6));"
+    ))
+    .unwrap();
+    let id = cajahub::cajas::RegisterId(caja);
+    let hidden = |upto, blind_now| {
+        event_log::between(&mut app.conn(), id, 1, upto, blind_now)
+            .unwrap()
+            .expect("the log holds them")
+            .iter()
+            .map(|event| event.blind_json.is_some())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hidden(4, false), [true, false, false]);
+    assert_eq!(hidden(6, true), [true, false, true, true, true]);
+    let events = event_log::between(&mut conn, id, 1, 2, true)
+        .unwrap()
+        .unwrap();
+    let blind = events[0].blind_json.as_deref().unwrap();
+    assert!(!blind.contains("cash_sales"), "{blind}");
+    assert!(events[0].json.contains("cash_sales"));
 }
 
 /// Two admins restoring one caja at once start one actor; an actor
