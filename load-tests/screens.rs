@@ -83,8 +83,9 @@ struct Tally {
     greeted: Cell<usize>,
     /// When the last of them got it.
     last_greeted: Cell<Option<Instant>>,
-    /// Events received by all screens together.
+    /// Events received by all screens together, and their bytes.
     events: Cell<usize>,
+    event_bytes: Cell<usize>,
     /// Screens the hub closed or that failed.
     lost: Cell<usize>,
     /// Screens still open.
@@ -125,7 +126,10 @@ async fn screen(
                 tally.greeted.set(tally.greeted.get() + 1);
                 tally.last_greeted.set(Some(Instant::now()));
             }
-            Some(Ok(Frame::Text(_))) => tally.events.set(tally.events.get() + 1),
+            Some(Ok(Frame::Text(text))) => {
+                tally.events.set(tally.events.get() + 1);
+                tally.event_bytes.set(tally.event_bytes.get() + text.len());
+            }
             Some(Ok(Frame::Ping(bytes))) => {
                 let _ = socket.send(Message::Pong(bytes)).await;
             }
@@ -203,6 +207,8 @@ struct Measure {
     ack_p99: f64,
     sales: usize,
     delivered: f64,
+    /// The mean size of an event's frame.
+    event_bytes: f64,
     lost: usize,
     rss_after: f64,
 }
@@ -298,6 +304,7 @@ async fn run(options: &Options, binary: &str) -> Measure {
         ack_p99: ms(percentile(&acks, 0.99)),
         sales,
         delivered,
+        event_bytes: tally.event_bytes.get() as f64 / tally.events.get().max(1) as f64,
         lost: tally.lost.get(),
         rss_after,
     }
@@ -315,9 +322,9 @@ async fn main() {
         options.seconds
     );
     println!(
-        "| build | storm served | RSS start | RSS with screens | per screen | idle commits | ack p50 | ack p99 | sales | delivered | lost | RSS after close |"
+        "| build | storm served | RSS start | RSS with screens | per screen | idle commits | ack p50 | ack p99 | sales | delivered | bytes per event | lost | RSS after close |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut json = Vec::new();
     let mut medians: std::collections::BTreeMap<&str, Vec<[f64; 3]>> = Default::default();
     for _ in 0..options.runs {
@@ -329,7 +336,7 @@ async fn main() {
                 .push([m.storm.as_secs_f64(), m.rss_screens, m.ack_p99]);
             let per_screen = (m.rss_screens - m.rss_start) * 1024.0 / options.screens as f64;
             println!(
-                "| {hub} | {:.2} s | {:.0} MiB | {:.0} MiB | {:.1} KiB | {} | {:.1} ms | {:.1} ms | {} | {:.1} % | {} | {:.0} MiB |",
+                "| {hub} | {:.2} s | {:.0} MiB | {:.0} MiB | {:.1} KiB | {} | {:.1} ms | {:.1} ms | {} | {:.1} % | {:.0} B | {} | {:.0} MiB |",
                 m.storm.as_secs_f64(),
                 m.rss_start,
                 m.rss_screens,
@@ -339,6 +346,7 @@ async fn main() {
                 m.ack_p99,
                 m.sales,
                 m.delivered * 100.0,
+                m.event_bytes,
                 m.lost,
                 m.rss_after
             );
@@ -347,7 +355,7 @@ async fn main() {
                 "rss_start_mib": m.rss_start, "rss_screens_mib": m.rss_screens,
                 "rss_after_mib": m.rss_after, "idle_commits": m.idle_commits,
                 "ack_p50_ms": m.ack_p50, "ack_p99_ms": m.ack_p99, "sales": m.sales,
-                "delivered": m.delivered, "lost": m.lost,
+                "delivered": m.delivered, "event_bytes": m.event_bytes, "lost": m.lost,
             }));
         }
     }
