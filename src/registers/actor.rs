@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::RegisterError;
 use super::commit::{self, Applied, Command, CommandContext, Effect, Job, Outcome, Queued};
 use super::event_log::{self, Change};
-use super::events::{Event, Push};
+use super::events::Push;
 use super::flagged::{self, FlagAck, ValidFlag};
 use super::history::{RecentMovement, RecentSale};
 use super::keys::{self, CommandKey};
@@ -664,13 +664,7 @@ impl RecordSale {
             recent.id = sale_id;
         }
         payload["recent_sales"][0]["id"] = sale_id.into();
-        let event = Event::new(
-            next.id().0,
-            next.seq,
-            Change::SaleRecorded.as_str(),
-            &payload,
-            next.caja.blind_count,
-        );
+        let event = event_log::event(&next, Change::SaleRecorded, &payload);
         let reply = RecordedSale {
             ack: SaleAck::recorded(sale_id, next.id(), next.seq, sale),
             replayed: false,

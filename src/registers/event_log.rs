@@ -96,6 +96,13 @@ pub fn payload(
         .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
 }
 
+/// The event to publish of `change`, which left the register as `next`
+/// and stored `payload`.
+pub fn event(next: &Snapshot, change: Change, payload: &serde_json::Value) -> Event {
+    let blind_count = next.caja.blind_count;
+    Event::new(next.id().0, next.seq, change.as_str(), payload, blind_count)
+}
+
 /// Records `next` as the change that follows `before`, guarded: the caja's
 /// `event_seq` moves only from `before`'s, and the log's key refuses a
 /// `seq` used twice. Returns the event to publish after commit.
@@ -128,13 +135,7 @@ pub fn append(
             register_events::payload.eq(&payload),
         ))
         .execute(conn)?;
-    Ok(Event::new(
-        id.0,
-        next.seq,
-        change.as_str(),
-        &payload,
-        next.caja.blind_count,
-    ))
+    Ok(event(next, change, &payload))
 }
 
 /// The events of caja `id` after `after` up to `upto`, in order, when the

@@ -44,11 +44,11 @@ pub struct Event {
 }
 
 /// A register, or what a change changed of it, as the floor dashboards
-/// get it: all of it but the lists of its last sales and cash movements, which only the caja's own screens
-/// show, and with only the card attempts nobody knows the end of (the
-/// floor's alerts; the caja's screens get its last ones too). Those lists
-/// are the largest part of a busy caja's register, and thousands of
-/// dashboards get every event of every caja.
+/// get it: all of it but the lists of its last sales and cash movements,
+/// which only the caja's own screens show, and with only the card attempts
+/// nobody knows the end of (the floor's alerts; the caja's screens get its
+/// last ones too). Those lists are the largest part of a busy caja's
+/// register, and thousands of dashboards get every event of every caja.
 pub struct Floor<'a>(pub &'a Value);
 
 impl Floor<'_> {

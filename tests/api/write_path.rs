@@ -695,16 +695,16 @@ async fn a_replay_hides_the_cash_where_the_caja_counted_blind() {
     ))
     .unwrap();
     let id = cajahub::cajas::RegisterId(caja);
-    let hidden = |upto, blind_now| {
-        event_log::between(&mut app.conn(), id, 1, upto, blind_now)
+    let hidden = |conn: &mut diesel::PgConnection, upto, blind_now| {
+        event_log::between(conn, id, 1, upto, blind_now)
             .unwrap()
             .expect("the log holds them")
             .iter()
             .map(|event| event.blind_json.is_some())
             .collect::<Vec<_>>()
     };
-    assert_eq!(hidden(4, false), [true, false, false]);
-    assert_eq!(hidden(6, true), [true, false, true, true, true]);
+    assert_eq!(hidden(&mut conn, 4, false), [true, false, false]);
+    assert_eq!(hidden(&mut conn, 6, true), [true, false, true, true, true]);
     let events = event_log::between(&mut conn, id, 1, 2, true)
         .unwrap()
         .unwrap();
