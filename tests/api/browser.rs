@@ -144,14 +144,17 @@ impl Browser {
             .expect("select");
     }
 
+    /// Clicks the element. A live page may render it anew between finding
+    /// and clicking it (an event arrived): it is then found again.
     pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .expect(css)
-            .click()
-            .await
-            .expect("click");
+        for _ in 0..10 {
+            let element = self.client.find(Locator::Css(css)).await.expect(css);
+            match element.click().await {
+                Err(err) if err.is_stale_element_reference() => continue,
+                clicked => return clicked.expect("click"),
+            }
+        }
+        panic!("{css}: rendered anew at each of 10 clicks");
     }
 
     /// Logs in through the login page as `name` (created with the test password).
