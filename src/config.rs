@@ -79,7 +79,8 @@ pub struct Settings {
 
     /// A floor dashboard is sent what changed at most once per this
     /// interval while the venue is busy (a change after a quiet interval
-    /// goes at once); `0s` sends every change as it comes.
+    /// goes at once); `0s` sends every change as it comes. Past 2,000
+    /// dashboards the hub lengthens it (see `registers::floor_feed`).
     #[arg(long, env = "CAJAHUB_FLOOR_INTERVAL", default_value = "200ms",
           value_parser = parse_floor_interval, global = true)]
     pub floor_interval: Duration,

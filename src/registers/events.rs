@@ -9,9 +9,10 @@ use std::sync::Arc;
 use bytestring::ByteString;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::audience;
+use super::floor_feed::FloorReceiver;
 use super::health::Health;
 use super::presence::PosPresence;
 use crate::auth::user::{Role, User};
@@ -185,6 +186,30 @@ impl Push {
         Push::Notice {
             register_id,
             json: json.to_string().into(),
+        }
+    }
+}
+
+/// What a screen receives: its caja's channel, or its group of the floor's
+/// feed.
+pub enum Subscription {
+    Register(broadcast::Receiver<Push>),
+    Floor(FloorReceiver),
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Result<Push, RecvError> {
+        match self {
+            Subscription::Register(receiver) => receiver.recv().await,
+            Subscription::Floor(receiver) => receiver.recv().await,
+        }
+    }
+
+    /// The screen queued what it received (the floor's feed waits for a
+    /// group to have, before it hands on to the next).
+    pub async fn took(&self) {
+        if let Subscription::Floor(receiver) = self {
+            receiver.took().await;
         }
     }
 }

@@ -1,66 +1,165 @@
 //! The floor's pace. Every floor dashboard gets every caja's pushes; with
 //! thousands of dashboards, a busy venue would wake each of them for every
 //! sale, and the registers' answers would wait behind that fan-out on the
-//! same workers. So the feed hands a push on at once when the floor has been
-//! quiet for a frame interval, and otherwise gathers what comes and hands it
-//! to the dashboards in [`GROUPS`] groups, each at its own moment of the
-//! interval: a dashboard wakes at most a few times a second and gets what it
-//! missed in one write, and no moment wakes them all. What a dashboard is
-//! sent is unchanged: the same messages, in the same order.
+//! same workers. So the feed hands what comes to the dashboards in
+//! [`GROUPS`] groups: while pushes keep coming, each group at its own moment
+//! of the frame interval, handed what it missed in one write, so a
+//! dashboard wakes at most once an interval; after a quiet interval, every
+//! group at once, one after the other. The interval is the configured one
+//! up to [`WRITES_PER_SECOND`] dashboards' worth, and grows with more: however
+//! many dashboards watch a busy venue, the floor costs the workers at most
+//! that many writes a second.
+//!
+//! A group is handed its pushes only once the group before took its own
+//! (each dashboard says so once its connection had its turn to write
+//! them), or after [`TAKE_WITHIN`]: the workers never hold more than about
+//! one group's writes, so a command that arrives in a hand-on waits behind
+//! that group, not behind every dashboard. What a dashboard is sent is
+//! unchanged: the same messages, in the same order.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::events::Push;
 
 /// The groups of dashboards woken at different moments.
-pub const GROUPS: usize = 8;
+pub const GROUPS: usize = 256;
+/// The writes a second the floor's dashboards are handed at most while the
+/// venue is busy: 10,000 dashboards are each handed what changed once a
+/// second, 2,000 five times.
+pub const WRITES_PER_SECOND: u32 = 10_000;
+/// The longest interval, however many dashboards watch.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(2);
 /// Hand-ons a dashboard may fall behind by before it resyncs.
-const GROUP_CHANNEL: usize = 256;
+const GROUP_CHANNEL: usize = 64;
+/// How long the feed waits for a group to take a hand-on before it goes
+/// on without the dashboards that did not yet (one stuck sending to its
+/// client, say, until its send timeout drops it).
+const TAKE_WITHIN: Duration = Duration::from_millis(10);
+
+/// One group's channel, and how many of its dashboards have yet to take
+/// the last hand-on.
+struct Group {
+    sender: broadcast::Sender<Push>,
+    untaken: AtomicUsize,
+    taken: Notify,
+}
+
+impl Group {
+    fn new() -> Self {
+        Self {
+            sender: broadcast::channel(GROUP_CHANNEL).0,
+            untaken: AtomicUsize::new(0),
+            taken: Notify::new(),
+        }
+    }
+
+    /// Hands `push` to the group's dashboards and waits until they took
+    /// it, or [`TAKE_WITHIN`] passed.
+    async fn hand(&self, push: Push) {
+        let dashboards = self.sender.receiver_count();
+        if dashboards == 0 {
+            return;
+        }
+        let taken = self.taken.notified();
+        tokio::pin!(taken);
+        taken.as_mut().enable();
+        self.untaken.store(dashboards, Ordering::Release);
+        if self.sender.send(push).is_err() {
+            return; // they all left in between
+        }
+        let _ = tokio::time::timeout(TAKE_WITHIN, taken).await;
+    }
+
+    /// One of the group's dashboards took the last hand-on.
+    fn took(&self) {
+        let before = self
+            .untaken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if before == Ok(1) {
+            self.taken.notify_waiters();
+        }
+    }
+}
+
+/// A floor dashboard's hand-ons, from its group of the feed.
+pub struct FloorReceiver {
+    receiver: broadcast::Receiver<Push>,
+    group: Arc<Group>,
+    dashboards: Arc<AtomicUsize>,
+}
+
+impl Drop for FloorReceiver {
+    fn drop(&mut self) {
+        self.dashboards.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl FloorReceiver {
+    pub async fn recv(&mut self) -> Result<Push, RecvError> {
+        self.receiver.recv().await
+    }
+
+    /// Tells the feed the dashboard queued what it was handed. Its
+    /// connection is woken by that, behind this task: yielding once first
+    /// lets it write, so the feed's next group waits for the writes too.
+    pub async fn took(&self) {
+        tokio::task::yield_now().await;
+        self.group.took();
+    }
+}
 
 /// Where the floor dashboards subscribe: one of the groups' channels.
 pub struct FloorFeed {
-    groups: Vec<broadcast::Sender<Push>>,
+    groups: Vec<Arc<Group>>,
     /// Spreads new dashboards over the groups.
     next: AtomicUsize,
+    /// The dashboards subscribed now.
+    dashboards: Arc<AtomicUsize>,
 }
 
 impl Default for FloorFeed {
     fn default() -> Self {
         Self {
-            groups: (0..GROUPS)
-                .map(|_| broadcast::channel(GROUP_CHANNEL).0)
-                .collect(),
+            groups: (0..GROUPS).map(|_| Arc::new(Group::new())).collect(),
             next: AtomicUsize::new(0),
+            dashboards: Arc::default(),
         }
     }
 }
 
 impl FloorFeed {
-    /// A new dashboard's channel.
-    pub fn subscribe(&self) -> broadcast::Receiver<Push> {
+    /// A new dashboard's hand-ons.
+    pub fn subscribe(&self) -> FloorReceiver {
         let group = self.next.fetch_add(1, Ordering::Relaxed) % GROUPS;
-        self.groups[group].subscribe()
+        let group = self.groups[group].clone();
+        self.dashboards.fetch_add(1, Ordering::Relaxed);
+        FloorReceiver {
+            receiver: group.sender.subscribe(),
+            group,
+            dashboards: self.dashboards.clone(),
+        }
     }
 
     /// Hands on what `floor` (the channel every register publishes to)
-    /// brings, paced by `interval` (zero: every push as it comes), until
-    /// `floor` closes.
+    /// brings, paced by `interval` at the least (zero: every push to every
+    /// group as it comes, without waiting for any), until `floor` closes.
     pub async fn run(self: Arc<Self>, mut floor: broadcast::Receiver<Push>, interval: Duration) {
         let mut pace = Pace::new(interval);
-        // A group's turn comes every interval / GROUPS (never, unpaced).
-        let mut turns =
-            tokio::time::interval((interval / GROUPS as u32).max(Duration::from_millis(1)));
-        turns.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // When the next group's turn comes, while one waits for it: a
+        // quiet floor costs no wake-up.
+        let mut next_turn = Instant::now();
         loop {
-            // The turns tick only while something waits for one: a quiet
-            // floor costs no wake-up.
-            let waiting = pace.waiting();
+            pace.dashboards(self.dashboards.load(Ordering::Relaxed));
+            // A rush after a quiet interval takes its turns at once.
+            let (waiting, rushing) = (pace.waiting(), pace.rushing());
             let handed = tokio::select! {
+                biased;
                 push = floor.recv() => {
                     let push = match push {
                         Ok(push) => push,
@@ -68,57 +167,96 @@ impl FloorFeed {
                         Err(RecvError::Lagged(_)) => Push::Resync { register_id: None },
                         Err(RecvError::Closed) => return,
                     };
-                    let handed = pace.offer(push, Instant::now());
-                    if !waiting && pace.waiting() {
-                        turns.reset();
+                    if interval.is_zero() {
+                        for group in &self.groups {
+                            let _ = group.sender.send(push.clone());
+                        }
+                        continue;
                     }
-                    handed
+                    let now = Instant::now();
+                    pace.offer(push, now);
+                    if !waiting {
+                        next_turn = now + pace.turn_every();
+                    }
+                    None
                 }
-                _ = turns.tick(), if waiting => pace.turn(),
+                _ = std::future::ready(()), if rushing => pace.turn(),
+                _ = tokio::time::sleep_until(next_turn), if waiting => {
+                    // A turn shorter than the timer's millisecond is made
+                    // up by the next ones coming at once; a cycle's worth
+                    // behind (slow hand-ons), the turns start over from now.
+                    let now = Instant::now();
+                    next_turn += pace.turn_every();
+                    if next_turn + pace.interval < now {
+                        next_turn = now;
+                    }
+                    pace.turn()
+                }
             };
-            for (group, pushes) in handed {
-                self.hand(group, pushes);
+            if let Some((group, pushes)) = handed {
+                self.hand(group, pushes).await;
             }
         }
     }
 
-    fn hand(&self, group: usize, mut pushes: Vec<Push>) {
+    async fn hand(&self, group: usize, mut pushes: Vec<Push>) {
         let push = match pushes.len() {
             0 => return,
             1 => pushes.remove(0),
             _ => Push::Batch(pushes.into()),
         };
-        // Nobody in this group: nothing to hand.
-        let _ = self.groups[group].send(push);
+        self.groups[group].hand(push).await;
     }
 }
 
 /// When each group is handed what: the feed's decisions, apart from its
 /// channels and its timer.
 struct Pace {
+    /// The configured interval: the shortest.
+    shortest: Duration,
+    /// The interval for the dashboards watching now.
     interval: Duration,
     /// What each group has not been handed yet, oldest first.
     pending: [Vec<Push>; GROUPS],
     /// The group whose turn is next.
     turn: usize,
+    /// Turns left to take at once, without waiting for the timer: a push
+    /// after a quiet interval goes to every group straight away.
+    rush: usize,
     last_push: Option<Instant>,
 }
-
-type Handed = Vec<(usize, Vec<Push>)>;
 
 impl Pace {
     fn new(interval: Duration) -> Self {
         Self {
+            shortest: interval,
             interval,
-            pending: Default::default(),
+            pending: std::array::from_fn(|_| Vec::new()),
             turn: 0,
+            rush: 0,
             last_push: None,
         }
     }
 
-    /// A push came at `now`: handed to every group at once after a quiet
-    /// interval, kept for each group's turn otherwise.
-    fn offer(&mut self, push: Push, now: Instant) -> Handed {
+    /// `dashboards` watch now: the interval that keeps them within
+    /// [`WRITES_PER_SECOND`].
+    fn dashboards(&mut self, dashboards: usize) {
+        if self.shortest.is_zero() {
+            return; // unpaced
+        }
+        let dashboards = u32::try_from(dashboards).unwrap_or(u32::MAX);
+        let spread = (Duration::from_secs(1) / WRITES_PER_SECOND).saturating_mul(dashboards);
+        self.interval = spread.clamp(self.shortest, LONGEST_INTERVAL.max(self.shortest));
+    }
+
+    /// How long after a group's turn the next group's comes.
+    fn turn_every(&self) -> Duration {
+        self.interval / GROUPS as u32
+    }
+
+    /// A push came at `now`: every group will be handed it, at once after
+    /// a quiet interval, at its turn otherwise.
+    fn offer(&mut self, push: Push, now: Instant) {
         let quiet = self
             .last_push
             .is_none_or(|last| now.duration_since(last) >= self.interval);
@@ -126,12 +264,9 @@ impl Pace {
         for pending in &mut self.pending {
             pending.push(push.clone());
         }
-        if !quiet {
-            return Vec::new();
+        if quiet {
+            self.rush = GROUPS;
         }
-        (0..GROUPS)
-            .map(|group| (group, std::mem::take(&mut self.pending[group])))
-            .collect()
     }
 
     /// Whether a group has something to be handed at its turn.
@@ -139,15 +274,18 @@ impl Pace {
         self.pending.iter().any(|pending| !pending.is_empty())
     }
 
+    /// Whether the next turn is to be taken now.
+    fn rushing(&self) -> bool {
+        self.rush > 0 && self.waiting()
+    }
+
     /// The next group's turn: it is handed what it has not been.
-    fn turn(&mut self) -> Handed {
+    fn turn(&mut self) -> Option<(usize, Vec<Push>)> {
         let group = self.turn;
         self.turn = (group + 1) % GROUPS;
+        self.rush = self.rush.saturating_sub(1);
         let pushes = std::mem::take(&mut self.pending[group]);
-        if pushes.is_empty() {
-            return Vec::new();
-        }
-        vec![(group, pushes)]
+        (!pushes.is_empty()).then_some((group, pushes))
     }
 }
 
@@ -162,10 +300,10 @@ mod tests {
         }
     }
 
-    /// The registers of the notices handed to each group, in order.
-    fn ids(handed: &Handed) -> Vec<(usize, Vec<i32>)> {
-        handed
-            .iter()
+    /// The registers of the notices handed at each of the next `turns`.
+    fn turns(pace: &mut Pace, turns: usize) -> Vec<(usize, Vec<i32>)> {
+        (0..turns)
+            .filter_map(|_| pace.turn())
             .map(|(group, pushes)| {
                 let ids = pushes
                     .iter()
@@ -174,24 +312,26 @@ mod tests {
                         other => panic!("a notice was offered, not {other:?}"),
                     })
                     .collect();
-                (*group, ids)
+                (group, ids)
             })
             .collect()
     }
 
+    fn every_group(ids: &[i32]) -> Vec<(usize, Vec<i32>)> {
+        (0..GROUPS).map(|group| (group, ids.to_vec())).collect()
+    }
+
     #[test]
-    fn a_push_after_a_quiet_interval_goes_to_every_group_at_once() {
+    fn a_push_after_a_quiet_interval_goes_to_every_group_in_one_rush() {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
-        let everyone = |id| {
-            (0..GROUPS)
-                .map(|group| (group, vec![id]))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(ids(&pace.offer(notice(1), start)), everyone(1));
-        let later = start + Duration::from_millis(200);
-        assert_eq!(ids(&pace.offer(notice(2), later)), everyone(2));
-        assert!((0..GROUPS).all(|_| pace.turn().is_empty()));
+        pace.offer(notice(1), start);
+        assert!(pace.rushing());
+        assert_eq!(turns(&mut pace, GROUPS), every_group(&[1]));
+        assert!(!pace.rushing() && !pace.waiting());
+        pace.offer(notice(2), start + Duration::from_millis(200));
+        assert!(pace.rushing(), "quiet again: a rush");
+        assert_eq!(turns(&mut pace, GROUPS), every_group(&[2]));
     }
 
     #[test]
@@ -199,24 +339,19 @@ mod tests {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
         pace.offer(notice(1), start);
-        assert!(!pace.waiting(), "handed to every group at once");
+        turns(&mut pace, GROUPS);
+        pace.offer(notice(2), start + Duration::from_millis(10));
         assert!(
-            pace.offer(notice(2), start + Duration::from_millis(10))
-                .is_empty()
+            pace.waiting() && !pace.rushing(),
+            "busy: at each group's turn"
         );
-        assert!(pace.waiting());
-        assert_eq!(ids(&pace.turn()), vec![(0, vec![2])]);
-        assert!(
-            pace.offer(notice(3), start + Duration::from_millis(20))
-                .is_empty()
-        );
-        assert_eq!(ids(&pace.turn()), vec![(1, vec![2, 3])]);
-        for group in 2..GROUPS {
-            assert_eq!(ids(&pace.turn()), vec![(group, vec![2, 3])]);
-        }
+        assert_eq!(turns(&mut pace, 1), vec![(0, vec![2])]);
+        pace.offer(notice(3), start + Duration::from_millis(20));
+        assert_eq!(turns(&mut pace, 1), vec![(1, vec![2, 3])]);
+        let rest: Vec<_> = (2..GROUPS).map(|group| (group, vec![2, 3])).collect();
+        assert_eq!(turns(&mut pace, GROUPS - 2), rest);
         // Group 0's turn again: only what came after its last one.
-        assert_eq!(ids(&pace.turn()), vec![(0, vec![3])]);
-        assert!(pace.turn().is_empty());
+        assert_eq!(turns(&mut pace, GROUPS), vec![(0, vec![3])]);
         assert!(!pace.waiting(), "every group had everything");
     }
 
@@ -225,19 +360,83 @@ mod tests {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
         pace.offer(notice(1), start);
+        turns(&mut pace, GROUPS);
         pace.offer(notice(2), start + Duration::from_millis(10));
         // No turn came (a stalled timer); the floor is quiet again.
-        let handed = pace.offer(notice(3), start + Duration::from_millis(500));
-        let expected: Vec<_> = (0..GROUPS).map(|group| (group, vec![2, 3])).collect();
-        assert_eq!(ids(&handed), expected);
+        pace.offer(notice(3), start + Duration::from_millis(500));
+        assert!(pace.rushing());
+        assert_eq!(turns(&mut pace, GROUPS), every_group(&[2, 3]));
     }
 
     #[test]
-    fn unpaced_every_push_goes_on_as_it_comes() {
-        let mut pace = Pace::new(Duration::ZERO);
-        let now = Instant::now();
-        for id in 1..=3 {
-            assert_eq!(ids(&pace.offer(notice(id), now)).len(), GROUPS);
+    fn the_interval_grows_with_the_dashboards_beyond_what_the_writes_allow() {
+        let mut pace = Pace::new(Duration::from_millis(200));
+        for (dashboards, interval) in [
+            (0, 200),
+            (2_000, 200),
+            (5_000, 500),
+            (10_000, 1_000),
+            (1_000_000, 2_000),
+        ] {
+            pace.dashboards(dashboards);
+            assert_eq!(
+                pace.interval,
+                Duration::from_millis(interval),
+                "{dashboards}"
+            );
         }
+        // The quiet interval is the grown one too.
+        let start = Instant::now();
+        pace.dashboards(10_000);
+        pace.offer(notice(1), start);
+        turns(&mut pace, GROUPS);
+        pace.offer(notice(2), start + Duration::from_millis(500));
+        assert!(!pace.rushing(), "within a second of the last push");
+        // Unpaced stays unpaced.
+        let mut unpaced = Pace::new(Duration::ZERO);
+        unpaced.dashboards(10);
+        assert_eq!(unpaced.interval, Duration::ZERO);
+    }
+
+    fn dashboard(group: &Arc<Group>) -> FloorReceiver {
+        FloorReceiver {
+            receiver: group.sender.subscribe(),
+            group: group.clone(),
+            dashboards: Arc::new(AtomicUsize::new(1)),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_on_ends_when_every_dashboard_of_the_group_took_it() {
+        let group = Arc::new(Group::new());
+        let (mut a, mut b) = (dashboard(&group), dashboard(&group));
+        let started = Instant::now();
+        let handing = tokio::spawn({
+            let group = group.clone();
+            async move { group.hand(notice(1)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(a.recv().await.is_ok());
+        a.took().await;
+        tokio::task::yield_now().await;
+        assert!(!handing.is_finished(), "one dashboard has yet to take it");
+        assert!(b.recv().await.is_ok());
+        b.took().await;
+        handing.await.expect("the hand-on");
+        assert!(started.elapsed() < TAKE_WITHIN, "not by the bound");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_on_goes_on_without_a_dashboard_that_does_not_take_it() {
+        let group = Arc::new(Group::new());
+        let _stuck = dashboard(&group);
+        let started = Instant::now();
+        group.hand(notice(1)).await;
+        assert_eq!(started.elapsed(), TAKE_WITHIN);
+        // A group nobody is in costs no wait.
+        let empty = Group::new();
+        let started = Instant::now();
+        empty.hand(notice(2)).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 }

@@ -27,7 +27,7 @@ use super::actor::{Archive, Halt, RegisterActor};
 use super::audience::{self, Audience};
 use super::commit::{Command, CommandContext};
 use super::event_log::{self, Change};
-use super::events::{self, Event, Push};
+use super::events::{self, Event, Push, Subscription};
 use super::floor_feed::FloorFeed;
 use super::health::{Health, HealthCell};
 use super::presence::{PosPresence, PresenceCell};
@@ -458,9 +458,9 @@ impl Registers {
     /// A caja's screen: its events from now on, and its state as of now.
     /// Subscribed first, so no event falls between the two (a screen skips
     /// the events its state already has).
-    pub fn subscribe(&self, id: RegisterId) -> Option<(broadcast::Receiver<Push>, View)> {
+    pub fn subscribe(&self, id: RegisterId) -> Option<(Subscription, View)> {
         let entry = self.entry(id)?;
-        let receiver = entry.shared.events.subscribe();
+        let receiver = Subscription::Register(entry.shared.events.subscribe());
         Some((receiver, self.view_of(&entry)))
     }
 
@@ -468,8 +468,8 @@ impl Registers {
     /// now. A register's state is stored before its event is published, and
     /// the feed hands on an event only after it was published: an event
     /// handed on before this subscription is in the state read after it.
-    pub fn subscribe_floor(&self) -> (broadcast::Receiver<Push>, Vec<View>) {
-        let receiver = self.0.floor_feed.subscribe();
+    pub fn subscribe_floor(&self) -> (Subscription, Vec<View>) {
+        let receiver = Subscription::Floor(self.0.floor_feed.subscribe());
         (receiver, self.views())
     }
 

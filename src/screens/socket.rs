@@ -24,7 +24,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Item, Message, MessageStream, ProtocolError, Session};
 use bytestring::ByteString;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
@@ -41,7 +41,7 @@ use crate::payments::api::{ResolveRequest, StartRequest};
 use crate::registers::Audience;
 use crate::registers::actor::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
-use crate::registers::events::{Event, Floor, PROTOCOL_VERSION, Push};
+use crate::registers::events::{Event, Floor, PROTOCOL_VERSION, Push, Subscription};
 use crate::registers::flagged::FlagRequest;
 use crate::registers::registry::View;
 use crate::registers::sale::{InvalidSale, SaleRequest};
@@ -88,7 +88,7 @@ pub fn start(
     state: web::Data<AppState>,
     scope: Scope,
     views: Vec<View>,
-    events: broadcast::Receiver<Push>,
+    events: Subscription,
     resume: Resume,
     req: &HttpRequest,
     body: web::Payload,
@@ -306,7 +306,7 @@ impl Screen {
         views: Vec<View>,
         resume: Resume,
         messages: MessageStream,
-        events: broadcast::Receiver<Push>,
+        events: Subscription,
         stopping: watch::Receiver<bool>,
     ) {
         tracing::info!(user = %self.user.name, scope = ?self.scope, "screen connected");
@@ -340,7 +340,7 @@ impl Screen {
         views: Vec<View>,
         resume: Resume,
         mut messages: MessageStream,
-        mut events: broadcast::Receiver<Push>,
+        mut events: Subscription,
         mut stopping: watch::Receiver<bool>,
     ) -> End {
         // Account changes come pushed; one check now covers any made
@@ -368,7 +368,11 @@ impl Screen {
                     Some(Err(err)) => Err(End::Protocol(err.to_string())),
                 },
                 push = events.recv() => match push {
-                    Ok(push) => self.on_push(push).await,
+                    Ok(push) => {
+                        let sent = self.on_push(push).await;
+                        events.took().await;
+                        sent
+                    }
                     Err(RecvError::Lagged(missed)) => Err(End::FellBehind(missed)),
                     Err(RecvError::Closed) => Err(End::Archived),
                 },
