@@ -37,6 +37,10 @@ pub const WRITES_PER_SECOND: u32 = 10_000;
 const LONGEST_INTERVAL: Duration = Duration::from_secs(2);
 /// Hand-ons a dashboard may fall behind by before it resyncs.
 const GROUP_CHANNEL: usize = 64;
+/// Dashboards handed on together in a rush, before the feed waits for them
+/// to take it: a rush reaches every dashboard soon, and a command waits
+/// behind this many at most.
+const RUSH_SLICE: usize = 256;
 /// How long the feed waits for a group to take a hand-on before it goes
 /// on without the dashboards that did not yet (one stuck sending to its
 /// client, say, until its send timeout drops it).
@@ -59,21 +63,32 @@ impl Group {
         }
     }
 
-    /// Hands `push` to the group's dashboards and waits until they took
-    /// it, or [`TAKE_WITHIN`] passed.
-    async fn hand(&self, push: Push) {
-        let dashboards = self.sender.receiver_count();
+    fn dashboards(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    /// Hands `push` to the group's dashboards; false when it has none.
+    fn hand(&self, push: Push) -> bool {
+        let dashboards = self.dashboards();
         if dashboards == 0 {
-            return;
+            return false;
         }
-        let taken = self.taken.notified();
-        tokio::pin!(taken);
-        taken.as_mut().enable();
         self.untaken.store(dashboards, Ordering::Release);
-        if self.sender.send(push).is_err() {
-            return; // they all left in between
+        self.sender.send(push).is_ok()
+    }
+
+    /// Until every dashboard took the last hand-on.
+    async fn taken(&self) {
+        loop {
+            let taken = self.taken.notified();
+            tokio::pin!(taken);
+            // Listening before looking: a take in between still wakes it.
+            taken.as_mut().enable();
+            if self.untaken.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            taken.await;
         }
-        let _ = tokio::time::timeout(TAKE_WITHIN, taken).await;
     }
 
     /// One of the group's dashboards took the last hand-on.
@@ -178,9 +193,9 @@ impl FloorFeed {
                     if !waiting {
                         next_turn = now + pace.turn_every();
                     }
-                    None
+                    Vec::new()
                 }
-                _ = std::future::ready(()), if rushing => pace.turn(),
+                _ = std::future::ready(()), if rushing => self.rush_slice(&mut pace),
                 _ = tokio::time::sleep_until(next_turn), if waiting => {
                     // A turn shorter than the timer's millisecond is made
                     // up by the next ones coming at once; a cycle's worth
@@ -190,24 +205,52 @@ impl FloorFeed {
                     if next_turn + pace.interval < now {
                         next_turn = now;
                     }
-                    pace.turn()
+                    pace.turn().into_iter().collect()
                 }
             };
-            if let Some((group, pushes)) = handed {
-                self.hand(group, pushes).await;
-            }
+            self.hand(handed).await;
         }
     }
 
-    async fn hand(&self, group: usize, mut pushes: Vec<Push>) {
-        let push = match pushes.len() {
-            0 => return,
-            1 => pushes.remove(0),
-            _ => Push::Batch(pushes.into()),
+    /// The next turns of a rush, up to [`RUSH_SLICE`] dashboards' worth.
+    fn rush_slice(&self, pace: &mut Pace) -> Handed {
+        let mut handed = Vec::new();
+        let mut dashboards = 0;
+        while dashboards < RUSH_SLICE && pace.rushing() {
+            if let Some((group, pushes)) = pace.turn() {
+                dashboards += self.groups[group].dashboards();
+                handed.push((group, pushes));
+            }
+        }
+        handed
+    }
+
+    /// Hands each group what it is due, then waits until they took it, or
+    /// [`TAKE_WITHIN`] passed.
+    async fn hand(&self, handed: Handed) {
+        let mut handed_on = Vec::new();
+        for (group, mut pushes) in handed {
+            let push = match pushes.len() {
+                0 => continue,
+                1 => pushes.remove(0),
+                _ => Push::Batch(pushes.into()),
+            };
+            let group = &self.groups[group];
+            if group.hand(push) {
+                handed_on.push(group);
+            }
+        }
+        let all_taken = async {
+            for group in handed_on {
+                group.taken().await;
+            }
         };
-        self.groups[group].hand(push).await;
+        let _ = tokio::time::timeout(TAKE_WITHIN, all_taken).await;
     }
 }
+
+/// Groups and what each is handed.
+type Handed = Vec<(usize, Vec<Push>)>;
 
 /// When each group is handed what: the feed's decisions, apart from its
 /// channels and its timer.
@@ -398,22 +441,38 @@ mod tests {
         assert_eq!(unpaced.interval, Duration::ZERO);
     }
 
-    fn dashboard(group: &Arc<Group>) -> FloorReceiver {
-        FloorReceiver {
-            receiver: group.sender.subscribe(),
-            group: group.clone(),
-            dashboards: Arc::new(AtomicUsize::new(1)),
+    #[test]
+    fn a_rush_hands_on_a_slice_of_dashboards_at_a_time_every_group_once() {
+        let feed = FloorFeed::default();
+        let dashboards: Vec<_> = (0..3 * GROUPS / 2).map(|_| feed.subscribe()).collect();
+        let mut pace = Pace::new(Duration::from_millis(200));
+        pace.offer(notice(1), Instant::now());
+        let mut groups = Vec::new();
+        while pace.rushing() {
+            let slice = feed.rush_slice(&mut pace);
+            let sliced: usize = slice
+                .iter()
+                .map(|(group, _)| feed.groups[*group].dashboards())
+                .sum();
+            assert!(sliced >= RUSH_SLICE || !pace.rushing(), "{sliced}");
+            assert!(sliced < RUSH_SLICE + 2, "{sliced}: groups of one or two");
+            groups.extend(slice.into_iter().map(|(group, _)| group));
         }
+        assert_eq!(groups, (0..GROUPS).collect::<Vec<_>>());
+        drop(dashboards);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_hand_on_ends_when_every_dashboard_of_the_group_took_it() {
-        let group = Arc::new(Group::new());
-        let (mut a, mut b) = (dashboard(&group), dashboard(&group));
+        let feed = Arc::new(FloorFeed::default());
+        let mut a = feed.subscribe();
+        let others: Vec<_> = (1..GROUPS).map(|_| feed.subscribe()).collect();
+        let mut b = feed.subscribe();
+        assert!(Arc::ptr_eq(&a.group, &b.group));
         let started = Instant::now();
         let handing = tokio::spawn({
-            let group = group.clone();
-            async move { group.hand(notice(1)).await }
+            let feed = feed.clone();
+            async move { feed.hand(vec![(0, vec![notice(1)])]).await }
         });
         tokio::task::yield_now().await;
         assert!(a.recv().await.is_ok());
@@ -424,19 +483,19 @@ mod tests {
         b.took().await;
         handing.await.expect("the hand-on");
         assert!(started.elapsed() < TAKE_WITHIN, "not by the bound");
+        drop(others);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_hand_on_goes_on_without_a_dashboard_that_does_not_take_it() {
-        let group = Arc::new(Group::new());
-        let _stuck = dashboard(&group);
+        let feed = FloorFeed::default();
+        let _stuck = feed.subscribe();
         let started = Instant::now();
-        group.hand(notice(1)).await;
+        feed.hand(vec![(0, vec![notice(1)])]).await;
         assert_eq!(started.elapsed(), TAKE_WITHIN);
         // A group nobody is in costs no wait.
-        let empty = Group::new();
         let started = Instant::now();
-        empty.hand(notice(2)).await;
+        feed.hand(vec![(1, vec![notice(2)])]).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
 }
