@@ -5,16 +5,16 @@
 //! [`GROUPS`] groups: while pushes keep coming, each group at its own moment
 //! of the frame interval, handed what it missed in one write, so a
 //! dashboard wakes at most once an interval; after a quiet interval, every
-//! group at once, one after the other. The interval is the configured one
+//! group at once, [`RUSH_SLICE`] dashboards' worth after another. The interval is the configured one
 //! up to [`WRITES_PER_SECOND`] dashboards' worth, and grows with more: however
 //! many dashboards watch a busy venue, the floor costs the workers at most
 //! that many writes a second.
 //!
-//! A group is handed its pushes only once the group before took its own
+//! A group is handed its pushes only once the groups before took theirs
 //! (each dashboard says so once its connection had its turn to write
-//! them), or after [`TAKE_WITHIN`]: the workers never hold more than about
-//! one group's writes, so a command that arrives in a hand-on waits behind
-//! that group, not behind every dashboard. What a dashboard is sent is
+//! them), or after [`TAKE_WITHIN`]: the workers never hold more than one
+//! hand-on's writes, so a command that arrives in between waits behind
+//! those, not behind every dashboard. What a dashboard is sent is
 //! unchanged: the same messages, in the same order.
 
 use std::sync::Arc;
