@@ -189,7 +189,9 @@ impl FloorFeed {
                         continue;
                     }
                     let now = Instant::now();
-                    pace.offer(push, now);
+                    // A group nobody watches is not kept anything: who
+                    // joins it later reads a state that has the push.
+                    pace.offer(push, now, |group| self.groups[group].dashboards() > 0);
                     if !waiting {
                         next_turn = now + pace.turn_every();
                     }
@@ -297,15 +299,17 @@ impl Pace {
         self.interval / GROUPS as u32
     }
 
-    /// A push came at `now`: every group will be handed it, at once after
-    /// a quiet interval, at its turn otherwise.
-    fn offer(&mut self, push: Push, now: Instant) {
+    /// A push came at `now`: every `watched` group will be handed it, at
+    /// once after a quiet interval, at its turn otherwise.
+    fn offer(&mut self, push: Push, now: Instant, watched: impl Fn(usize) -> bool) {
         let quiet = self
             .last_push
             .is_none_or(|last| now.duration_since(last) >= self.interval);
         self.last_push = Some(now);
-        for pending in &mut self.pending {
-            pending.push(push.clone());
+        for (group, pending) in self.pending.iter_mut().enumerate() {
+            if watched(group) {
+                pending.push(push.clone());
+            }
         }
         if quiet {
             self.rush = GROUPS;
@@ -360,6 +364,10 @@ mod tests {
             .collect()
     }
 
+    fn everyone(_group: usize) -> bool {
+        true
+    }
+
     fn every_group(ids: &[i32]) -> Vec<(usize, Vec<i32>)> {
         (0..GROUPS).map(|group| (group, ids.to_vec())).collect()
     }
@@ -368,28 +376,36 @@ mod tests {
     fn a_push_after_a_quiet_interval_goes_to_every_group_in_one_rush() {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
-        pace.offer(notice(1), start);
+        pace.offer(notice(1), start, everyone);
         assert!(pace.rushing());
         assert_eq!(turns(&mut pace, GROUPS), every_group(&[1]));
         assert!(!pace.rushing() && !pace.waiting());
-        pace.offer(notice(2), start + Duration::from_millis(200));
+        pace.offer(notice(2), start + Duration::from_millis(200), everyone);
         assert!(pace.rushing(), "quiet again: a rush");
         assert_eq!(turns(&mut pace, GROUPS), every_group(&[2]));
+    }
+
+    #[test]
+    fn a_group_nobody_watches_is_kept_nothing() {
+        let mut pace = Pace::new(Duration::from_millis(200));
+        pace.offer(notice(1), Instant::now(), |group| group == 3);
+        assert_eq!(turns(&mut pace, GROUPS), vec![(3, vec![1])]);
+        assert!(!pace.waiting());
     }
 
     #[test]
     fn pushes_within_the_interval_wait_for_each_groups_turn_in_order() {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
-        pace.offer(notice(1), start);
+        pace.offer(notice(1), start, everyone);
         turns(&mut pace, GROUPS);
-        pace.offer(notice(2), start + Duration::from_millis(10));
+        pace.offer(notice(2), start + Duration::from_millis(10), everyone);
         assert!(
             pace.waiting() && !pace.rushing(),
             "busy: at each group's turn"
         );
         assert_eq!(turns(&mut pace, 1), vec![(0, vec![2])]);
-        pace.offer(notice(3), start + Duration::from_millis(20));
+        pace.offer(notice(3), start + Duration::from_millis(20), everyone);
         assert_eq!(turns(&mut pace, 1), vec![(1, vec![2, 3])]);
         let rest: Vec<_> = (2..GROUPS).map(|group| (group, vec![2, 3])).collect();
         assert_eq!(turns(&mut pace, GROUPS - 2), rest);
@@ -402,11 +418,11 @@ mod tests {
     fn a_quiet_push_takes_what_a_group_still_had_before_it() {
         let mut pace = Pace::new(Duration::from_millis(200));
         let start = Instant::now();
-        pace.offer(notice(1), start);
+        pace.offer(notice(1), start, everyone);
         turns(&mut pace, GROUPS);
-        pace.offer(notice(2), start + Duration::from_millis(10));
+        pace.offer(notice(2), start + Duration::from_millis(10), everyone);
         // No turn came (a stalled timer); the floor is quiet again.
-        pace.offer(notice(3), start + Duration::from_millis(500));
+        pace.offer(notice(3), start + Duration::from_millis(500), everyone);
         assert!(pace.rushing());
         assert_eq!(turns(&mut pace, GROUPS), every_group(&[2, 3]));
     }
@@ -431,9 +447,9 @@ mod tests {
         // The quiet interval is the grown one too.
         let start = Instant::now();
         pace.dashboards(10_000);
-        pace.offer(notice(1), start);
+        pace.offer(notice(1), start, everyone);
         turns(&mut pace, GROUPS);
-        pace.offer(notice(2), start + Duration::from_millis(500));
+        pace.offer(notice(2), start + Duration::from_millis(500), everyone);
         assert!(!pace.rushing(), "within a second of the last push");
         // Unpaced stays unpaced.
         let mut unpaced = Pace::new(Duration::ZERO);
@@ -446,7 +462,7 @@ mod tests {
         let feed = FloorFeed::default();
         let dashboards: Vec<_> = (0..3 * GROUPS / 2).map(|_| feed.subscribe()).collect();
         let mut pace = Pace::new(Duration::from_millis(200));
-        pace.offer(notice(1), Instant::now());
+        pace.offer(notice(1), Instant::now(), everyone);
         let mut groups = Vec::new();
         while pace.rushing() {
             let slice = feed.rush_slice(&mut pace);
