@@ -91,7 +91,9 @@ impl Group {
         }
     }
 
-    /// One of the group's dashboards took the last hand-on.
+    /// One of the group's dashboards took the last hand-on. (One that
+    /// took an earlier hand-on late counts for this one: the feed then goes
+    /// on a little early, never late.)
     fn took(&self) {
         let before = self
             .untaken
