@@ -5,10 +5,10 @@
 //! [`GROUPS`] groups: while pushes keep coming, each group at its own moment
 //! of the frame interval, handed what it missed in one write, so a
 //! dashboard wakes at most once an interval; after a quiet interval, every
-//! group at once, [`RUSH_SLICE`] dashboards' worth after another. The interval is the configured one
-//! up to [`WRITES_PER_SECOND`] dashboards' worth, and grows with more: however
-//! many dashboards watch a busy venue, the floor costs the workers at most
-//! that many writes a second.
+//! group at once, [`RUSH_SLICE`] dashboards' worth after another. The
+//! interval is the configured one up to [`WRITES_PER_SECOND`] dashboards'
+//! worth, and grows with more: however many dashboards watch a busy venue,
+//! the floor costs the workers at most that many writes a second.
 //!
 //! A group is handed its pushes only once the groups before took theirs
 //! (each dashboard says so once its connection had its turn to write
@@ -108,13 +108,6 @@ impl Group {
 pub struct FloorReceiver {
     receiver: broadcast::Receiver<Push>,
     group: Arc<Group>,
-    dashboards: Arc<AtomicUsize>,
-}
-
-impl Drop for FloorReceiver {
-    fn drop(&mut self) {
-        self.dashboards.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl FloorReceiver {
@@ -136,8 +129,6 @@ pub struct FloorFeed {
     groups: Vec<Arc<Group>>,
     /// Spreads new dashboards over the groups.
     next: AtomicUsize,
-    /// The dashboards subscribed now.
-    dashboards: Arc<AtomicUsize>,
 }
 
 impl Default for FloorFeed {
@@ -145,7 +136,6 @@ impl Default for FloorFeed {
         Self {
             groups: (0..GROUPS).map(|_| Arc::new(Group::new())).collect(),
             next: AtomicUsize::new(0),
-            dashboards: Arc::default(),
         }
     }
 }
@@ -155,11 +145,9 @@ impl FloorFeed {
     pub fn subscribe(&self) -> FloorReceiver {
         let group = self.next.fetch_add(1, Ordering::Relaxed) % GROUPS;
         let group = self.groups[group].clone();
-        self.dashboards.fetch_add(1, Ordering::Relaxed);
         FloorReceiver {
             receiver: group.sender.subscribe(),
             group,
-            dashboards: self.dashboards.clone(),
         }
     }
 
@@ -172,7 +160,6 @@ impl FloorFeed {
         // quiet floor costs no wake-up.
         let mut next_turn = Instant::now();
         loop {
-            pace.dashboards(self.dashboards.load(Ordering::Relaxed));
             // A rush after a quiet interval takes its turns at once.
             let (waiting, rushing) = (pace.waiting(), pace.rushing());
             let handed = tokio::select! {
@@ -191,9 +178,12 @@ impl FloorFeed {
                         continue;
                     }
                     let now = Instant::now();
+                    let watching: [usize; GROUPS] =
+                        std::array::from_fn(|group| self.groups[group].dashboards());
+                    pace.dashboards(watching.iter().sum());
                     // A group nobody watches is not kept anything: who
                     // joins it later reads a state that has the push.
-                    pace.offer(push, now, |group| self.groups[group].dashboards() > 0);
+                    pace.offer(push, now, |group| watching[group] > 0);
                     if !waiting {
                         next_turn = now + pace.turn_every();
                     }
@@ -261,7 +251,7 @@ type Handed = Vec<(usize, Vec<Push>)>;
 struct Pace {
     /// The configured interval: the shortest.
     shortest: Duration,
-    /// The interval for the dashboards watching now.
+    /// The interval for the dashboards watching at the last push.
     interval: Duration,
     /// What each group has not been handed yet, oldest first.
     pending: [Vec<Push>; GROUPS],
