@@ -269,11 +269,26 @@ where
     let span = tracing::Span::current();
     actix_web::web::block(move || {
         let _entered = span.enter();
-        let asked = std::time::Instant::now();
-        let mut conn = pool.get()?;
-        crate::metrics::metrics().pool_waited(asked.elapsed());
-        Ok(work(&mut conn))
+        run_here(&pool, work)
     })
     .await
     .map_err(|_| DbError::Cancelled)?
+}
+
+/// [`run`] on the calling thread, which it blocks: for a thread whose only
+/// work is this one (a caja's actor). A panic in `work` is its error
+/// ([`DbError::Cancelled`]), as on the blocking pool, and its connection is
+/// closed rather than lent again in whatever state the panic left it.
+pub fn run_here<T, F>(pool: &PgPool, work: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut PgConnection) -> T,
+{
+    let asked = std::time::Instant::now();
+    let mut conn = pool.get()?;
+    crate::metrics::metrics().pool_waited(asked.elapsed());
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn)));
+    done.map_err(|_| {
+        discard(&mut conn);
+        DbError::Cancelled
+    })
 }

@@ -5,7 +5,13 @@
 //! and answered. The commands that arrive while a write is in progress are
 //! written together in the next transaction and answered after its one
 //! commit (group commit, [`commit::execute_batch`]), so a busy caja's
-//! throughput grows with its load; other registers go on in parallel.
+//! throughput grows with its load.
+//!
+//! Each actor runs on a thread of its own and writes there, blocking it:
+//! a command goes from the request's worker to the caja's thread, to the
+//! database and back, with no hop through a blocking pool, and a caja
+//! waiting for the database holds no other caja. Work that must outlive
+//! the actor (the venue's outages) goes to the registry's thread.
 //!
 //! After a failure the database may hold what memory does not: the actor
 //! then reloads before its next command, and probes the database on a
@@ -14,8 +20,8 @@
 
 use crate::metrics::metrics;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -44,7 +50,7 @@ use crate::cajas::Caja;
 use crate::cajas::RegisterId;
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
 use crate::db::{
-    self, DbError,
+    self,
     schema::{pos_registers, register_seqs},
 };
 use crate::money::Pesos;
@@ -62,8 +68,18 @@ const MAX_BATCH: usize = 64;
 /// The first wait before probing a database that failed, doubled up to the last.
 const PROBE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
+/// Where an actor runs, and where what outlives it does.
+pub struct Threads {
+    /// The actor's own, stopped with it (none if one could not be started:
+    /// the actor then shares the registry's).
+    pub own: Option<ArbiterHandle>,
+    /// The registry's.
+    pub registry: ArbiterHandle,
+}
+
 pub struct RegisterActor {
     env: Arc<Env>,
+    threads: Threads,
     shared: Arc<Shared>,
     /// The last committed state.
     state: Arc<Snapshot>,
@@ -82,7 +98,7 @@ pub struct RegisterActor {
     reevaluation: Option<DateTime<Utc>>,
     /// Commands waiting for the write in progress to be settled.
     queue: Vec<Box<dyn Job>>,
-    /// A batch is being written.
+    /// A batch is due to be written, or being written.
     writing: bool,
     /// Halted while writing: stops once the write is settled.
     halting: bool,
@@ -91,6 +107,7 @@ pub struct RegisterActor {
 impl RegisterActor {
     pub fn new(
         env: Arc<Env>,
+        threads: Threads,
         shared: Arc<Shared>,
         state: Snapshot,
         supervisor: mpsc::UnboundedSender<Stopped>,
@@ -100,6 +117,7 @@ impl RegisterActor {
         shared.state.send_replace(state.clone());
         Self {
             env,
+            threads,
             shared,
             state,
             stale: false,
@@ -131,83 +149,70 @@ impl RegisterActor {
         }
         let (queued, answer) = Queued::new(command);
         self.queue.push(Box::new(queued));
-        self.write_queued(ctx);
-        self.shared.waiting.send_replace(self.queue.len());
+        self.schedule_write(ctx);
         Box::pin(async move { answer.await.unwrap_or(Err(RegisterError::Busy)) })
     }
 
-    /// Writes the waiting commands, in order, as one batch on the blocking
-    /// pool (see [`commit::execute_batch`]); the next batch starts once this
-    /// one is settled, so a register's changes apply one after another.
-    fn write_queued(&mut self, ctx: &mut Context<Self>) {
+    /// Writes what waits once the mailbox is read: actix hands the actor
+    /// every message that arrived before it polls the actor's futures, so
+    /// the commands that came in together are written together.
+    fn schedule_write(&mut self, ctx: &mut Context<Self>) {
         if self.writing || self.queue.is_empty() {
             return;
         }
         self.writing = true;
+        ctx.spawn(fut::ready(()).map(|(), actor: &mut Self, ctx| actor.write_queued(ctx)));
+    }
+
+    /// Writes the waiting commands, in order, as one batch (see
+    /// [`commit::execute_batch`]), on this thread; the next batch starts
+    /// once this one is settled, so a register's changes apply one after
+    /// another.
+    fn write_queued(&mut self, ctx: &mut Context<Self>) {
         let take = self.queue.len().min(MAX_BATCH);
-        let batch: Vec<Box<dyn Job>> = self.queue.drain(..take).collect();
-        self.shared.waiting.send_replace(self.queue.len());
+        let mut jobs: Vec<Box<dyn Job>> = self.queue.drain(..take).collect();
         let cx = self.env.context();
         self.shared.health.write_started(cx.at);
-        let (pool, limits) = (self.env.writes.clone(), self.env.limits);
-        let (held, stale) = (self.state.clone(), self.stale);
-        // Shared with the blocking calls so the commands come back even when
-        // no connection could be had.
-        let jobs = Arc::new(Mutex::new(batch));
-        let returned = jobs.clone();
-        let write = move |held: Arc<Snapshot>, stale: bool| {
-            let (jobs, cx) = (jobs.clone(), cx.clone());
-            move |conn: &mut PgConnection| {
-                let started = std::time::Instant::now();
-                let mut jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
-                let outcome = commit::execute_batch(conn, &held, stale, &mut jobs, &cx, limits);
-                if outcome.connection_lost {
-                    db::discard(conn);
-                }
-                if outcome.state.is_some() {
-                    metrics().commit_took(started.elapsed());
-                }
-                outcome
+        let mut outcome = self.write(&mut jobs, self.state.clone(), self.stale, &cx);
+        if outcome.connection_lost {
+            // The database closed the connection (a restart, a killed
+            // backend): once more at once on a fresh one, from what is
+            // committed (reloaded first: the guards and keys tell what the
+            // first try kept).
+            let held = outcome.state.clone().map_or(self.state.clone(), Arc::new);
+            let again = self.write(&mut jobs, held, true, &cx);
+            outcome.then(again);
+        }
+        self.settle(outcome, jobs, ctx);
+        self.writing = false;
+        if self.halting {
+            ctx.stop();
+        } else if ctx.state().alive() {
+            self.schedule_write(ctx);
+        }
+    }
+
+    /// One try at `jobs` from `held`, on a connection of the writers' pool.
+    fn write(
+        &self,
+        jobs: &mut [Box<dyn Job>],
+        held: Arc<Snapshot>,
+        stale: bool,
+        cx: &CommandContext,
+    ) -> Outcome {
+        let limits = self.env.limits;
+        let written = db::run_here(&self.env.writes, |conn| {
+            let started = Instant::now();
+            let outcome = commit::execute_batch(conn, &held, stale, jobs, cx, limits);
+            if outcome.connection_lost {
+                db::discard(conn);
             }
-        };
-        ctx.spawn(
-            async move {
-                let register = held.id();
-                let fail = |err: DbError, stale: bool| {
-                    let mut jobs = returned.lock().unwrap_or_else(PoisonError::into_inner);
-                    commit::fail_all(&mut jobs, err, stale, register)
-                };
-                let mut outcome = match db::run(&pool, write(held.clone(), stale)).await {
-                    Ok(outcome) => outcome,
-                    Err(err) => fail(err, stale),
-                };
-                if outcome.connection_lost {
-                    // The database closed the connection (a restart, a
-                    // killed backend): once more at once on a fresh one,
-                    // from what is committed (reloaded first: the guards
-                    // and keys tell what the first try kept).
-                    let held = outcome.state.clone().map_or(held, Arc::new);
-                    let again = match db::run(&pool, write(held, true)).await {
-                        Ok(again) => again,
-                        Err(err) => fail(err, true),
-                    };
-                    outcome.then(again);
-                }
-                let jobs =
-                    std::mem::take(&mut *returned.lock().unwrap_or_else(PoisonError::into_inner));
-                (outcome, jobs)
+            if outcome.state.is_some() {
+                metrics().commit_took(started.elapsed());
             }
-            .into_actor(self)
-            .map(|(outcome, jobs), actor, ctx| {
-                actor.settle(outcome, jobs, ctx);
-                actor.writing = false;
-                if actor.halting {
-                    ctx.stop();
-                } else if ctx.state().alive() {
-                    actor.write_queued(ctx);
-                }
-            }),
-        );
+            outcome
+        });
+        written.unwrap_or_else(|err| commit::fail_all(jobs, err, stale, held.id()))
     }
 
     /// Takes what the commands left committed into memory, answers their
@@ -289,10 +294,14 @@ impl RegisterActor {
             }
             Effect::PrimaryFailed { provider, at } => {
                 let register = self.state.id();
-                actix::spawn(async move { venue.primary_failed(provider, register, at).await });
+                self.threads
+                    .registry
+                    .spawn(async move { venue.primary_failed(provider, register, at).await });
             }
             Effect::Approved { provider } => {
-                actix::spawn(async move { venue.approved(provider).await });
+                self.threads
+                    .registry
+                    .spawn(async move { venue.approved(provider).await });
             }
         }
     }
@@ -421,6 +430,9 @@ impl Actor for RegisterActor {
             generation: self.generation,
             archived,
         });
+        if let Some(own) = &self.threads.own {
+            own.stop();
+        }
     }
 }
 

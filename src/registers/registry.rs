@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix::{Actor, Addr, Arbiter, MailboxError};
+use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use diesel::{Connection, OptionalExtension};
@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
 use super::RegisterError;
-use super::actor::{Archive, Halt, RegisterActor};
+use super::actor::{Archive, Halt, RegisterActor, Threads};
 use super::audience::{self, Audience};
 use super::commit::{Command, CommandContext};
 use super::event_log::{self, Change};
@@ -91,8 +91,9 @@ pub struct Shared {
     pub health: HealthCell,
     /// Whether its POS is connected (the socket module tells it).
     pub pos: PresenceCell,
-    /// Commands waiting for the write in progress (the next batch).
-    pub waiting: watch::Sender<usize>,
+    /// Commands asked of the caja and not answered yet: the ones being
+    /// written, and the ones waiting in its mailbox for the next batch.
+    pub asked: watch::Sender<usize>,
 }
 
 impl Shared {
@@ -140,10 +141,13 @@ struct Entry {
     addr: Addr<RegisterActor>,
     generation: u64,
     shared: Arc<Shared>,
+    /// The actor's own thread, if it has one.
+    thread: Option<ArbiterHandle>,
 }
 
 struct Inner {
     env: Arc<Env>,
+    /// The supervisor's and the watchdog's thread; the actors have theirs.
     arbiter: Arbiter,
     entries: DashMap<RegisterId, Entry>,
     floor: broadcast::Sender<Push>,
@@ -220,14 +224,26 @@ impl Registers {
                 state: watch::Sender::new(Arc::new(snapshot.clone())),
                 health: HealthCell::default(),
                 pos: PresenceCell::default(),
-                waiting: watch::Sender::new(0),
+                asked: watch::Sender::new(0),
             })
         });
         let (env, supervisor) = (self.0.env.clone(), self.0.supervisor.clone());
         let generation = self.0.generations.fetch_add(1, Ordering::Relaxed);
         let actor_shared = shared.clone();
-        let addr = RegisterActor::start_in_arbiter(&self.0.arbiter.handle(), move |_| {
-            RegisterActor::new(env, actor_shared, snapshot, supervisor, generation)
+        let own = match Arbiter::try_new() {
+            Ok(thread) => Some(thread.handle()),
+            Err(error) => {
+                tracing::error!(register_id = %id, %error, "no thread for a caja's actor: it shares the registry's, and holds it while it writes");
+                None
+            }
+        };
+        let threads = Threads {
+            own: own.clone(),
+            registry: self.0.arbiter.handle(),
+        };
+        let runs_on = own.clone().unwrap_or_else(|| self.0.arbiter.handle());
+        let addr = RegisterActor::start_in_arbiter(&runs_on, move |_| {
+            RegisterActor::new(env, threads, actor_shared, snapshot, supervisor, generation)
         });
         self.0.entries.insert(
             id,
@@ -235,6 +251,7 @@ impl Registers {
                 addr,
                 generation,
                 shared: shared.clone(),
+                thread: own,
             },
         );
         shared
@@ -347,9 +364,9 @@ impl Registers {
         }
     }
 
-    /// How many commands wait behind caja `id`'s write in progress.
-    pub fn waiting(&self, id: RegisterId) -> Option<watch::Receiver<usize>> {
-        self.entry(id).map(|entry| entry.shared.waiting.subscribe())
+    /// How many commands were asked of caja `id` and not answered yet.
+    pub fn asked(&self, id: RegisterId) -> Option<watch::Receiver<usize>> {
+        self.entry(id).map(|entry| entry.shared.asked.subscribe())
     }
 
     pub fn ids(&self) -> Vec<RegisterId> {
@@ -366,14 +383,13 @@ impl Registers {
         C: Command + actix::Message<Result = Result<<C as Command>::Reply, RegisterError>>,
         C::Reply: Send,
     {
-        let addr = self.get(id).ok_or(RegisterError::UnknownCaja)?;
+        let entry = self.entry(id).ok_or(RegisterError::UnknownCaja)?;
         let env = &self.0.env;
         let _in_flight = crate::metrics::metrics().command_sent(id.0);
-        match env
-            .clock
-            .timeout(env.register_timeout, addr.send(command))
-            .await
-        {
+        // In the caja's mailbox once sent (unless full), then counted.
+        let answer = entry.addr.send(command);
+        let _asked = Asked::count(&entry.shared.asked);
+        match env.clock.timeout(env.register_timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(MailboxError::Closed)) => {
                 tracing::warn!(register_id = %id, "register actor unreachable (restarting?)");
@@ -594,7 +610,29 @@ impl Registers {
         self.0
             .stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        for entry in self.0.entries.iter() {
+            if let Some(thread) = &entry.thread {
+                thread.stop();
+            }
+        }
         self.0.arbiter.stop();
+    }
+}
+
+/// A command asked of a caja, counted in [`Shared::asked`] until its
+/// caller has the answer or stops waiting for it.
+struct Asked<'a>(&'a watch::Sender<usize>);
+
+impl<'a> Asked<'a> {
+    fn count(asked: &'a watch::Sender<usize>) -> Self {
+        asked.send_modify(|n| *n += 1);
+        Self(asked)
+    }
+}
+
+impl Drop for Asked<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 

@@ -414,26 +414,8 @@ async fn a_locked_caja_answers_in_time_and_stops_nothing_else() {
     })
     .await;
     let (caja, cashier) = venue(&app).await;
-    let mut other = crate::cajas::paso_6_1_fields();
-    for (field, value) in other.iter_mut() {
-        match *field {
-            "name" => *value = "Barra 2",
-            "code" => *value = "BARRA-2",
-            _ => {}
-        }
-    }
-    assert_eq!(
-        app.post_form("/admin/cajas/crear", &other).await.status(),
-        303
-    );
-    let second =
-        app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'BARRA-2'") as i32;
-    let cashier2 = app.visitor("cajero2", Role::Cajero).await;
     assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
-    assert_eq!(
-        open_session(&app, &cashier2, second, "0").await.status(),
-        303
-    );
+    let (second, cashier2) = second_caja(&app).await;
     let supervisor = app.visitor("supervisora", Role::Supervisor).await;
 
     let mut lock = app.conn();
@@ -566,6 +548,59 @@ async fn a_write_that_hangs_is_bounded_and_marked() {
         (200, Some(true), Some(seq))
     );
     assert_memory_is_the_database(&app, &cashier, caja).await;
+}
+
+/// A second caja, "Barra 2", with its own cashier and an open session.
+async fn second_caja(app: &TestApp) -> (i32, Visitor) {
+    let mut fields = crate::cajas::paso_6_1_fields();
+    for (field, value) in fields.iter_mut() {
+        match *field {
+            "name" => *value = "Barra 2",
+            "code" => *value = "BARRA-2",
+            _ => {}
+        }
+    }
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &fields).await.status(),
+        303
+    );
+    let caja = app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'BARRA-2'") as i32;
+    let cashier = app.visitor("cajero2", Role::Cajero).await;
+    assert_eq!(open_session(app, &cashier, caja, "0").await.status(), 303);
+    (caja, cashier)
+}
+
+/// Each caja writes on a thread of its own and waits for the database
+/// there: while one caja's commit has no answer, another caja sells, and
+/// the first is answered once its commit is.
+#[actix_web::test]
+async fn a_caja_waiting_for_the_database_holds_no_other_caja() {
+    let (app, proxy, _clock) = hub_behind_proxy(|_| {}).await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let (second, cashier2) = second_caja(&app).await;
+    let held = proxy.arm(Fault::HoldCommitAnswer, "register_events");
+    let sale = cash_sale(1_000);
+    let waiting = sell(&app, &cashier, caja, &sale);
+    let meanwhile = async {
+        held.fired().await;
+        // A bound for a failure to show as one, not a wait for something.
+        let other = tokio::time::timeout(
+            Duration::from_secs(10),
+            sell(&app, &cashier2, second, &cash_sale(2_000)),
+        )
+        .await
+        .expect("the other caja answers while the first waits");
+        held.release();
+        other
+    };
+    let ((status, ack), (other_status, other_ack)) = tokio::join!(waiting, meanwhile);
+    assert_eq!(other_status, 201, "the other caja sells: {other_ack}");
+    assert_eq!(status, 201, "{ack}");
+    for (caja, cashier) in [(caja, &cashier), (second, &cashier2)] {
+        assert_log_is_whole(&app, caja);
+        assert_memory_is_the_database(&app, cashier, caja).await;
+    }
 }
 
 /// A screen that reconnects with the last seq it saw gets what it missed
@@ -800,7 +835,7 @@ async fn the_registry_keeps_one_actor_per_caja_and_restarts_a_stopped_one() {
 
 /// Sells every one of `sales` on `caja` at once while the first to reach
 /// the caja has its commit's answer held: the others wait in the caja's
-/// queue (all of them, before the answer is let go). Returns the answers in
+/// mailbox (all of them, before the answer is let go). Returns the answers in
 /// the order of `sales`.
 async fn sell_behind_a_held_write(
     app: &TestApp,
@@ -810,11 +845,11 @@ async fn sell_behind_a_held_write(
     sales: &[Value],
 ) -> Vec<(u16, Value)> {
     let held = proxy.arm(Fault::HoldCommitAnswer, "register_events");
-    let mut waiting = app.state.registers.waiting(RegisterId(caja)).unwrap();
-    let queued = sales.len() - 1;
+    let mut asked = app.state.registers.asked(RegisterId(caja)).unwrap();
     let control = async {
         held.fired().await;
-        waiting.wait_for(|n| *n == queued).await.unwrap();
+        // The first being written, the others in the caja's mailbox.
+        asked.wait_for(|n| *n == sales.len()).await.unwrap();
         held.release();
     };
     let selling = join_all(sales.iter().map(|sale| sell(app, cashier, caja, sale)));
