@@ -32,7 +32,7 @@ async fn hub(simulation: &str) -> (TestApp, Arc<ManualClock>) {
 }
 
 /// A caja (PASO 6.1's, with `changes`) with an open session for `cashier`.
-async fn caja_with_session(
+pub(crate) async fn caja_with_session(
     app: &TestApp,
     code: &str,
     cashier: &str,

@@ -16,6 +16,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb, Visitor, location};
+use crate::payments::caja_with_session;
 use crate::proxy::{Fault, PgProxy};
 use crate::registers::{
     assert_counters_match_rows, cash_sale, key, open_session, post_json, sell, venue,
@@ -415,7 +416,7 @@ async fn a_locked_caja_answers_in_time_and_stops_nothing_else() {
     .await;
     let (caja, cashier) = venue(&app).await;
     assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
-    let (second, cashier2) = second_caja(&app).await;
+    let (second, cashier2) = caja_with_session(&app, "BARRA-2", "cajero2", &[]).await;
     let supervisor = app.visitor("supervisora", Role::Supervisor).await;
 
     let mut lock = app.conn();
@@ -550,26 +551,6 @@ async fn a_write_that_hangs_is_bounded_and_marked() {
     assert_memory_is_the_database(&app, &cashier, caja).await;
 }
 
-/// A second caja, "Barra 2", with its own cashier and an open session.
-async fn second_caja(app: &TestApp) -> (i32, Visitor) {
-    let mut fields = crate::cajas::paso_6_1_fields();
-    for (field, value) in fields.iter_mut() {
-        match *field {
-            "name" => *value = "Barra 2",
-            "code" => *value = "BARRA-2",
-            _ => {}
-        }
-    }
-    assert_eq!(
-        app.post_form("/admin/cajas/crear", &fields).await.status(),
-        303
-    );
-    let caja = app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'BARRA-2'") as i32;
-    let cashier = app.visitor("cajero2", Role::Cajero).await;
-    assert_eq!(open_session(app, &cashier, caja, "0").await.status(), 303);
-    (caja, cashier)
-}
-
 /// Each caja writes on a thread of its own and waits for the database
 /// there: while one caja's commit has no answer, another caja sells, and
 /// the first is answered once its commit is.
@@ -578,7 +559,7 @@ async fn a_caja_waiting_for_the_database_holds_no_other_caja() {
     let (app, proxy, _clock) = hub_behind_proxy(|_| {}).await;
     let (caja, cashier) = venue(&app).await;
     assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
-    let (second, cashier2) = second_caja(&app).await;
+    let (second, cashier2) = caja_with_session(&app, "BARRA-2", "cajero2", &[]).await;
     let held = proxy.arm(Fault::HoldCommitAnswer, "register_events");
     let sale = cash_sale(1_000);
     let waiting = sell(&app, &cashier, caja, &sale);
