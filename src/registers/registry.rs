@@ -237,11 +237,12 @@ impl Registers {
                 None
             }
         };
+        let registry = self.0.arbiter.handle();
+        let runs_on = own.clone().unwrap_or_else(|| registry.clone());
         let threads = Threads {
             own: own.clone(),
-            registry: self.0.arbiter.handle(),
+            registry,
         };
-        let runs_on = own.clone().unwrap_or_else(|| self.0.arbiter.handle());
         let addr = RegisterActor::start_in_arbiter(&runs_on, move |_| {
             RegisterActor::new(env, threads, actor_shared, snapshot, supervisor, generation)
         });
