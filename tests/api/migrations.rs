@@ -371,3 +371,153 @@ async fn a_pre_mvp1_database_is_taken_over_with_its_rows() {
         .await;
     assert_eq!(created.status(), 303);
 }
+
+/// Runs `sql` in a transaction rolled back afterwards: `Err` names how the
+/// database refused it.
+fn taken(conn: &mut PgConnection, sql: &str) -> Result<(), String> {
+    use diesel::result::Error;
+    let outcome = conn.transaction::<(), Error, _>(|conn| {
+        conn.batch_execute(sql)?;
+        Err(Error::RollbackTransaction)
+    });
+    match outcome {
+        Ok(()) | Err(Error::RollbackTransaction) => Ok(()),
+        Err(Error::DatabaseError(kind, info)) => Err(format!("{kind:?}: {}", info.message())),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// The rules of the rows a sale writes hold in the database itself, for
+/// whoever writes there (the hub, or the runbook's psql): each statement
+/// below is refused as a check violation, and the same statement with the
+/// one value made right is taken.
+#[test]
+fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+    conn.batch_execute(
+        "INSERT INTO users (name, role, password_hash) VALUES ('admin', 'ADMIN', 'x');
+         INSERT INTO jornadas (opened_by) VALUES (1);
+         INSERT INTO pos_registers (name, code) VALUES ('Barra', 'BARRA-1');
+         INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
+             VALUES (1, 1, 1, 0);
+         INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
+                            total_charged, seq, created_by)
+             VALUES (1, 1, gen_random_uuid(), 'h', 1000, 1000, 1, 1);",
+    )
+    .unwrap();
+    let sale = "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, \
+                total, total_charged, seq, created_by) VALUES (1, 1, gen_random_uuid(), 'h', ";
+    let payment = "INSERT INTO sale_payments (sale_id, method, amount, amount_charged, \
+                   tendered, change_given, provider) VALUES (1, ";
+    let event = "INSERT INTO register_events (register_id, seq, change, payload) VALUES (1, ";
+    // (refused, taken): the same statement, one value apart.
+    let cases = [
+        (format!("{sale}0, 0, 2, 1)"), format!("{sale}1, 0, 2, 1)")),
+        (
+            format!("{sale}1000000000001, 0, 2, 1)"),
+            format!("{sale}1000000000000, 0, 2, 1)"),
+        ),
+        (
+            format!("{sale}1000, -1, 2, 1)"),
+            format!("{sale}1000, 0, 2, 1)"),
+        ),
+        (
+            format!("{payment}'BITCOIN', 1000, 1000, NULL, 0, NULL)"),
+            format!("{payment}'TRANSFERENCIA', 1000, 1000, NULL, 0, NULL)"),
+        ),
+        (
+            format!("{payment}'EFECTIVO', 0, 0, NULL, 0, NULL)"),
+            format!("{payment}'EFECTIVO', 1, 1, NULL, 0, NULL)"),
+        ),
+        (
+            format!("{payment}'EFECTIVO', 1000, 1000, 2000, -1000, NULL)"),
+            format!("{payment}'EFECTIVO', 1000, 1000, 2000, 1000, NULL)"),
+        ),
+        (
+            format!("{payment}'DEBITO', 1000, 1000, NULL, 0, 'VISA')"),
+            format!("{payment}'DEBITO', 1000, 1000, NULL, 0, 'KLAP')"),
+        ),
+        // The rules across columns stay the table's.
+        (
+            format!("{payment}'EFECTIVO', 1000, 1000, 500, 0, NULL)"),
+            format!("{payment}'EFECTIVO', 1000, 1000, 1000, 0, NULL)"),
+        ),
+        (
+            format!("{payment}'DEBITO', 1000, 1000, NULL, 0, NULL)"),
+            format!("{payment}'DEBITO', 1000, 1000, NULL, 0, 'GETNET')"),
+        ),
+        (
+            format!("{event}0, 'sale_recorded', '{{}}')"),
+            format!("{event}1, 'sale_recorded', '{{}}')"),
+        ),
+        (
+            format!("{event}1, 'Sale recorded', '{{}}')"),
+            format!("{event}1, 'sale_recorded', '{{}}')"),
+        ),
+        (
+            "UPDATE register_sessions SET status = 'ABIERTA'".into(),
+            "UPDATE register_sessions SET status = 'CLOSED'".into(),
+        ),
+        (
+            "UPDATE register_sessions SET cash_sales = -1".into(),
+            "UPDATE register_sessions SET cash_sales = 0".into(),
+        ),
+        (
+            "UPDATE register_sessions SET cash_count = -1".into(),
+            "UPDATE register_sessions SET cash_count = 0".into(),
+        ),
+        (
+            "UPDATE register_sessions SET ticket_count = -1".into(),
+            "UPDATE register_sessions SET ticket_count = 0".into(),
+        ),
+        (
+            "UPDATE register_sessions SET payment_provider_used_backup_count = -1".into(),
+            "UPDATE register_sessions SET payment_provider_used_backup_count = 1".into(),
+        ),
+        (
+            "UPDATE register_sessions SET payment_totals = '[1000]'".into(),
+            r#"UPDATE register_sessions SET payment_totals = '{"EFECTIVO": 1000}'"#.into(),
+        ),
+        (
+            "UPDATE register_seqs SET event_seq = -1".into(),
+            "UPDATE register_seqs SET event_seq = 0".into(),
+        ),
+    ];
+    for (refused, good) in &cases {
+        let err = taken(&mut conn, refused).expect_err(refused);
+        assert!(err.starts_with("CheckViolation"), "{refused}: {err}");
+        taken(&mut conn, good).unwrap_or_else(|err| panic!("{good}: {err}"));
+    }
+
+    // What PostgreSQL parses again for every sale: only the rules across
+    // columns are table constraints; the rest are the columns' domains.
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Constraint {
+        #[diesel(sql_type = Text)]
+        table_name: String,
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let checks: Vec<Constraint> = diesel::sql_query(
+        "SELECT conrelid::regclass::text AS table_name, conname::text AS name FROM pg_constraint
+         WHERE contype = 'c' AND conrelid::regclass::text IN
+             ('sales', 'sale_payments', 'register_sessions', 'register_events', 'register_seqs')
+         ORDER BY 1, 2",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let check = |table: &str, name: &str| Constraint {
+        table_name: table.into(),
+        name: name.into(),
+    };
+    assert_eq!(
+        checks,
+        [
+            check("sale_payments", "sale_payments_check"),
+            check("sale_payments", "sale_payments_check1"),
+            check("sale_payments", "sale_payments_check2"),
+            check("sales", "sales_check"),
+        ]
+    );
+}

@@ -1,0 +1,102 @@
+-- The rules of single values on the tables a sale writes live in domains,
+-- the database's counterpart of the hub's types: PostgreSQL keeps a
+-- domain's checks compiled in its type cache, where it parses a table's
+-- CHECK constraints again from their stored text for every statement that
+-- writes a row of it (and, on UPDATE, every one of them whatever the
+-- statement changed). The rules themselves are the CHECKs they replace;
+-- the rules that tie several columns together stay table constraints.
+-- Changing a column to a domain rewrites its table once; run again, the
+-- migration finds its domains and columns in place. information_schema
+-- names a domain column by its base type: the runbook's checks read the
+-- same types as before.
+
+DO $$
+BEGIN
+    IF to_regtype('pesos') IS NULL THEN
+        CREATE DOMAIN pesos AS BIGINT CHECK (VALUE >= 0);
+    END IF;
+    IF to_regtype('pesos_positive') IS NULL THEN
+        CREATE DOMAIN pesos_positive AS BIGINT CHECK (VALUE > 0);
+    END IF;
+    IF to_regtype('sale_total') IS NULL THEN
+        CREATE DOMAIN sale_total AS BIGINT CHECK (VALUE > 0 AND VALUE <= 1000000000000);
+    END IF;
+    IF to_regtype('tally') IS NULL THEN
+        CREATE DOMAIN tally AS INTEGER CHECK (VALUE >= 0);
+    END IF;
+    IF to_regtype('session_status') IS NULL THEN
+        CREATE DOMAIN session_status AS VARCHAR(20) CHECK (VALUE IN ('OPEN', 'CLOSED'));
+    END IF;
+    IF to_regtype('payment_method') IS NULL THEN
+        CREATE DOMAIN payment_method AS VARCHAR(20)
+            CHECK (VALUE IN ('EFECTIVO', 'DEBITO', 'CREDITO', 'TRANSFERENCIA'));
+    END IF;
+    IF to_regtype('payment_provider') IS NULL THEN
+        CREATE DOMAIN payment_provider AS VARCHAR(20) CHECK (VALUE IN ('GETNET', 'KLAP'));
+    END IF;
+    IF to_regtype('payment_totals') IS NULL THEN
+        CREATE DOMAIN payment_totals AS JSONB CHECK (jsonb_typeof(VALUE) = 'object');
+    END IF;
+    IF to_regtype('event_seq') IS NULL THEN
+        CREATE DOMAIN event_seq AS BIGINT CHECK (VALUE > 0);
+    END IF;
+    IF to_regtype('event_count') IS NULL THEN
+        CREATE DOMAIN event_count AS BIGINT CHECK (VALUE >= 0);
+    END IF;
+    IF to_regtype('event_change') IS NULL THEN
+        CREATE DOMAIN event_change AS TEXT CHECK (VALUE ~ '^[a-z_]{1,40}$');
+    END IF;
+END $$;
+
+COMMENT ON DOMAIN pesos IS 'An amount of money in whole pesos, never negative';
+COMMENT ON DOMAIN pesos_positive IS 'An amount of money in whole pesos, more than zero';
+COMMENT ON DOMAIN sale_total IS 'What a sale charges, in whole pesos: more than zero, at most a trillion';
+COMMENT ON DOMAIN tally IS 'A count of things done (tickets, payments through a provider)';
+COMMENT ON DOMAIN payment_totals IS 'Pesos taken per payment method, as a JSON object';
+COMMENT ON DOMAIN event_seq IS 'The number of a caja''s change: its first is 1';
+COMMENT ON DOMAIN event_count IS 'How many changes a caja has made: the number of its last, 0 before any';
+
+ALTER TABLE register_sessions
+    DROP CONSTRAINT IF EXISTS register_sessions_status_valid,
+    DROP CONSTRAINT IF EXISTS register_sessions_money_non_negative,
+    DROP CONSTRAINT IF EXISTS register_sessions_counts_non_negative,
+    DROP CONSTRAINT IF EXISTS register_sessions_payment_totals_object,
+    DROP CONSTRAINT IF EXISTS register_sessions_cash_sales_non_negative,
+    ALTER COLUMN status TYPE session_status,
+    ALTER COLUMN initial_cash TYPE pesos,
+    ALTER COLUMN cash_count TYPE pesos,
+    ALTER COLUMN cash_sales TYPE pesos,
+    ALTER COLUMN cash_in TYPE pesos,
+    ALTER COLUMN cash_out TYPE pesos,
+    ALTER COLUMN ticket_count TYPE tally,
+    ALTER COLUMN payment_provider_used_primary_count TYPE tally,
+    ALTER COLUMN payment_provider_used_backup_count TYPE tally,
+    ALTER COLUMN payment_totals TYPE payment_totals;
+
+ALTER TABLE sales
+    DROP CONSTRAINT IF EXISTS sales_total_check,
+    DROP CONSTRAINT IF EXISTS sales_total_charged_check,
+    ALTER COLUMN total TYPE sale_total,
+    ALTER COLUMN total_charged TYPE pesos;
+
+ALTER TABLE sale_payments
+    DROP CONSTRAINT IF EXISTS sale_payments_method_check,
+    DROP CONSTRAINT IF EXISTS sale_payments_amount_check,
+    DROP CONSTRAINT IF EXISTS sale_payments_amount_charged_check,
+    DROP CONSTRAINT IF EXISTS sale_payments_change_given_check,
+    DROP CONSTRAINT IF EXISTS sale_payments_provider_check,
+    ALTER COLUMN method TYPE payment_method,
+    ALTER COLUMN amount TYPE pesos_positive,
+    ALTER COLUMN amount_charged TYPE pesos,
+    ALTER COLUMN change_given TYPE pesos,
+    ALTER COLUMN provider TYPE payment_provider;
+
+ALTER TABLE register_events
+    DROP CONSTRAINT IF EXISTS register_events_seq_check,
+    DROP CONSTRAINT IF EXISTS register_events_change_check,
+    ALTER COLUMN seq TYPE event_seq,
+    ALTER COLUMN change TYPE event_change;
+
+ALTER TABLE register_seqs
+    DROP CONSTRAINT IF EXISTS register_seqs_event_seq_check,
+    ALTER COLUMN event_seq TYPE event_count;
