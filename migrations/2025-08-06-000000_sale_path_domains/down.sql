@@ -1,3 +1,5 @@
+-- The rules back as the table constraints they were: the two the first
+-- migration left unchecked on the previous system's rows stay NOT VALID.
 ALTER TABLE register_seqs
     ALTER COLUMN event_seq TYPE BIGINT,
     ADD CONSTRAINT register_seqs_event_seq_check CHECK (event_seq >= 0);
@@ -39,9 +41,9 @@ ALTER TABLE register_sessions
     ALTER COLUMN payment_provider_used_primary_count TYPE INTEGER,
     ALTER COLUMN payment_provider_used_backup_count TYPE INTEGER,
     ALTER COLUMN payment_totals TYPE JSONB,
-    ADD CONSTRAINT register_sessions_status_valid CHECK (status IN ('OPEN', 'CLOSED')),
+    ADD CONSTRAINT register_sessions_status_valid CHECK (status IN ('OPEN', 'CLOSED')) NOT VALID,
     ADD CONSTRAINT register_sessions_money_non_negative
-        CHECK (initial_cash >= 0 AND (cash_count IS NULL OR cash_count >= 0)),
+        CHECK (initial_cash >= 0 AND (cash_count IS NULL OR cash_count >= 0)) NOT VALID,
     ADD CONSTRAINT register_sessions_counts_non_negative
         CHECK (ticket_count >= 0 AND payment_provider_used_primary_count >= 0
                AND payment_provider_used_backup_count >= 0),

@@ -521,3 +521,74 @@ fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
         ]
     );
 }
+
+/// The previous system never checked its sessions' status or cash, and the
+/// first migration leaves its rows as they are (NOT VALID): a row that
+/// breaks a rule is taken over unchanged, the hub starts, and every value
+/// written from then on follows the rules. The domains whose rules every
+/// row follows are validated; the ones an old row breaks say so.
+#[actix_web::test]
+async fn old_rows_that_break_a_rule_are_kept_and_new_values_are_checked() {
+    let db = TestDb::empty();
+    db.connect()
+        .batch_execute(include_str!("../fixtures/pre_mvp1.sql"))
+        .unwrap();
+    db.connect()
+        .batch_execute(
+            "INSERT INTO register_sessions (register_id, status, initial_cash, opened_at, opened_by)
+             VALUES (3, 'suspended', -2500.00, '2024-10-01 22:00:00', 'eva');",
+        )
+        .unwrap();
+
+    let app = TestApp::spawn_on(db).await;
+    let mut conn = app.conn();
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Kept {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = BigInt)]
+        initial_cash: i64,
+    }
+    let kept: Kept = diesel::sql_query(
+        "SELECT status::text AS status, initial_cash::int8 AS initial_cash
+         FROM register_sessions WHERE opened_by_legacy = 'eva'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(
+        kept,
+        Kept {
+            status: "SUSPENDED".into(),
+            initial_cash: -2500
+        }
+    );
+
+    for refused in [
+        "UPDATE register_sessions SET initial_cash = -1 WHERE opened_by_legacy = 'ana'",
+        "UPDATE register_sessions SET status = 'PAUSED' WHERE opened_by_legacy = 'ana'",
+    ] {
+        let err = taken(&mut conn, refused).expect_err(refused);
+        assert!(err.starts_with("CheckViolation"), "{refused}: {err}");
+    }
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Rule {
+        #[diesel(sql_type = Text)]
+        domain: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        validated: bool,
+    }
+    let unchecked: Vec<String> = diesel::sql_query(
+        "SELECT contypid::regtype::text AS domain, convalidated AS validated FROM pg_constraint
+         WHERE contypid IN (SELECT oid FROM pg_type WHERE typnamespace = 'public'::regnamespace)
+         ORDER BY 1",
+    )
+    .load::<Rule>(&mut conn)
+    .unwrap()
+    .into_iter()
+    .filter(|rule| !rule.validated)
+    .map(|rule| rule.domain)
+    .collect();
+    assert_eq!(unchecked, ["pesos", "session_status"]);
+}
