@@ -814,10 +814,10 @@ async fn the_registry_keeps_one_actor_per_caja_and_restarts_a_stopped_one() {
     assert_log_is_whole(&app, caja);
 }
 
-/// Sells every one of `sales` on `caja` at once while the first to reach
-/// the caja has its commit's answer held: the others wait in the caja's
-/// mailbox (all of them, before the answer is let go). Returns the answers in
-/// the order of `sales`.
+/// Sells the first of `sales` on `caja` and holds its commit's answer; once
+/// it is being written, sells the others at once, which wait in the caja's
+/// mailbox (all of them, before the answer is let go). Returns the answers
+/// in the order of `sales`.
 async fn sell_behind_a_held_write(
     app: &TestApp,
     proxy: &PgProxy,
@@ -827,15 +827,21 @@ async fn sell_behind_a_held_write(
 ) -> Vec<(u16, Value)> {
     let held = proxy.arm(Fault::HoldCommitAnswer, "register_events");
     let mut asked = app.state.registers.asked(RegisterId(caja)).unwrap();
-    let control = async {
+    let (first, waiting) = sales.split_first().expect("a sale to hold");
+    let behind = async {
+        // Only once the first is being written: else the caja could take
+        // several of them into its first write.
         held.fired().await;
-        // The first being written, the others in the caja's mailbox.
-        asked.wait_for(|n| *n == sales.len()).await.unwrap();
-        held.release();
+        let control = async {
+            asked.wait_for(|n| *n == sales.len()).await.unwrap();
+            held.release();
+        };
+        let selling = join_all(waiting.iter().map(|sale| sell(app, cashier, caja, sale)));
+        let ((), answers) = futures_util::join!(control, selling);
+        answers
     };
-    let selling = join_all(sales.iter().map(|sale| sell(app, cashier, caja, sale)));
-    let ((), answers) = futures_util::join!(control, selling);
-    answers
+    let (first, behind) = futures_util::join!(sell(app, cashier, caja, first), behind);
+    std::iter::once(first).chain(behind).collect()
 }
 
 /// How many transactions wrote caja `caja`'s sale events.
