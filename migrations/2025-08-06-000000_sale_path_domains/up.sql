@@ -12,40 +12,26 @@
 -- The domains are made bare, so that a column changes to one in place, with
 -- no rewrite and no scan; their rules are added once the columns are theirs.
 DO $$
+DECLARE
+    domain record;
 BEGIN
-    IF to_regtype('pesos') IS NULL THEN
-        CREATE DOMAIN pesos AS BIGINT;
-    END IF;
-    IF to_regtype('pesos_positive') IS NULL THEN
-        CREATE DOMAIN pesos_positive AS BIGINT;
-    END IF;
-    IF to_regtype('sale_total') IS NULL THEN
-        CREATE DOMAIN sale_total AS BIGINT;
-    END IF;
-    IF to_regtype('tally') IS NULL THEN
-        CREATE DOMAIN tally AS INTEGER;
-    END IF;
-    IF to_regtype('session_status') IS NULL THEN
-        CREATE DOMAIN session_status AS VARCHAR(20);
-    END IF;
-    IF to_regtype('payment_method') IS NULL THEN
-        CREATE DOMAIN payment_method AS VARCHAR(20);
-    END IF;
-    IF to_regtype('payment_provider') IS NULL THEN
-        CREATE DOMAIN payment_provider AS VARCHAR(20);
-    END IF;
-    IF to_regtype('payment_totals') IS NULL THEN
-        CREATE DOMAIN payment_totals AS JSONB;
-    END IF;
-    IF to_regtype('event_seq') IS NULL THEN
-        CREATE DOMAIN event_seq AS BIGINT;
-    END IF;
-    IF to_regtype('event_count') IS NULL THEN
-        CREATE DOMAIN event_count AS BIGINT;
-    END IF;
-    IF to_regtype('event_change') IS NULL THEN
-        CREATE DOMAIN event_change AS TEXT;
-    END IF;
+    FOR domain IN SELECT * FROM (VALUES
+        ('pesos', 'BIGINT'),
+        ('pesos_positive', 'BIGINT'),
+        ('sale_total', 'BIGINT'),
+        ('tally', 'INTEGER'),
+        ('session_status', 'VARCHAR(20)'),
+        ('payment_method', 'VARCHAR(20)'),
+        ('payment_provider', 'VARCHAR(20)'),
+        ('payment_totals', 'JSONB'),
+        ('event_seq', 'BIGINT'),
+        ('event_count', 'BIGINT'),
+        ('event_change', 'TEXT')
+    ) AS domains (name, base) LOOP
+        IF to_regtype(domain.name) IS NULL THEN
+            EXECUTE format('CREATE DOMAIN %I AS %s', domain.name, domain.base);
+        END IF;
+    END LOOP;
 END $$;
 
 COMMENT ON DOMAIN pesos IS 'An amount of money in whole pesos, never negative';
