@@ -171,11 +171,8 @@ async fn a_backup_restored_into_a_new_database_has_the_same_rows() {
 /// used, then restored: it is the legacy database again, exactly.
 #[test]
 fn the_rollback_brings_the_database_from_before_the_upgrade_back_exactly() {
-    let db = TestDb::empty();
+    let db = TestDb::pre_mvp1();
     let _leftovers = Leftovers(format!("{}_", db.name));
-    db.connect()
-        .batch_execute(include_str!("../fixtures/pre_mvp1.sql"))
-        .unwrap();
     let before = picture(&db.url());
     let dir = tempfile::tempdir().unwrap();
     let file = back_up(&db.url(), dir.path());

@@ -11,6 +11,7 @@ use cajahub::auth::password::Password;
 use cajahub::auth::user::{self, Role, User, UserName};
 use cajahub::config::Settings;
 use cajahub::startup::Application;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
@@ -273,6 +274,16 @@ impl TestDb {
             &format!("CREATE DATABASE \"{name}\""),
         );
         Self { name, url: None }
+    }
+
+    /// The previous system's tables as they were before MVP1, with rows
+    /// (`fixtures/pre_mvp1.sql`), not migrated.
+    pub fn pre_mvp1() -> Self {
+        let db = Self::empty();
+        db.connect()
+            .batch_execute(include_str!("../fixtures/pre_mvp1.sql"))
+            .expect("the pre-MVP1 fixture");
+        db
     }
 
     pub fn url(&self) -> String {

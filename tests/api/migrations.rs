@@ -274,10 +274,7 @@ struct LegacySession {
 /// and the new columns are filled with their defaults.
 #[actix_web::test]
 async fn a_pre_mvp1_database_is_taken_over_with_its_rows() {
-    let db = TestDb::empty();
-    db.connect()
-        .batch_execute(include_str!("../fixtures/pre_mvp1.sql"))
-        .unwrap();
+    let db = TestDb::pre_mvp1();
 
     // The hub starts on it like on any database.
     let app = TestApp::spawn_on(db).await;
@@ -529,10 +526,7 @@ fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
 /// row follows are validated; the ones an old row breaks say so.
 #[actix_web::test]
 async fn old_rows_that_break_a_rule_are_kept_and_new_values_are_checked() {
-    let db = TestDb::empty();
-    db.connect()
-        .batch_execute(include_str!("../fixtures/pre_mvp1.sql"))
-        .unwrap();
+    let db = TestDb::pre_mvp1();
     db.connect()
         .batch_execute(
             "INSERT INTO register_sessions (register_id, status, initial_cash, opened_at, opened_by)
@@ -572,23 +566,21 @@ async fn old_rows_that_break_a_rule_are_kept_and_new_values_are_checked() {
         assert!(err.starts_with("CheckViolation"), "{refused}: {err}");
     }
 
-    #[derive(QueryableByName, Debug, PartialEq)]
-    struct Rule {
+    #[derive(QueryableByName)]
+    struct Domain {
         #[diesel(sql_type = Text)]
-        domain: String,
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        validated: bool,
+        name: String,
     }
     let unchecked: Vec<String> = diesel::sql_query(
-        "SELECT contypid::regtype::text AS domain, convalidated AS validated FROM pg_constraint
-         WHERE contypid IN (SELECT oid FROM pg_type WHERE typnamespace = 'public'::regnamespace)
+        "SELECT contypid::regtype::text AS name FROM pg_constraint
+         WHERE NOT convalidated
+           AND contypid IN (SELECT oid FROM pg_type WHERE typnamespace = 'public'::regnamespace)
          ORDER BY 1",
     )
-    .load::<Rule>(&mut conn)
+    .load::<Domain>(&mut conn)
     .unwrap()
     .into_iter()
-    .filter(|rule| !rule.validated)
-    .map(|rule| rule.domain)
+    .map(|domain| domain.name)
     .collect();
     assert_eq!(unchecked, ["pesos", "session_status"]);
 }
