@@ -284,10 +284,17 @@ async fn hub_run(
     (run.level, payload)
 }
 
-/// The hub's sale statement (`registers::store::RECORD_SALE`) for pgbench:
+/// The hub's sale statement (`registers/record.rs`) for pgbench:
 /// the same guard, rows, counters, seq and event, its guard values read in
 /// the statement instead of bound from memory, on a random caja.
 fn pgbench_script(cajas: usize, payload: &str) -> String {
+    // Where the sale's id goes: a hub before protocol v3 stored the whole
+    // list of last sales, a later one the sale alone.
+    let sale_id = if payload.contains("\"recent_sale\":") {
+        "recent_sale,id"
+    } else {
+        "recent_sales,0,id"
+    };
     let payload = payload.replace('\'', "''");
     format!(
         r#"\set caja_id random(1, {cajas})
@@ -311,7 +318,7 @@ WITH guard AS (
     UPDATE register_seqs SET event_seq = (SELECT seq FROM sale) WHERE register_id = :caja_id AND EXISTS (SELECT 1 FROM sale)
 ), logged AS (
     INSERT INTO register_events (register_id, seq, change, payload)
-    SELECT :caja_id, sale.seq, 'sale_recorded', jsonb_set('{payload}'::jsonb, '{{recent_sales,0,id}}', to_jsonb(sale.id)) FROM sale
+    SELECT :caja_id, sale.seq, 'sale_recorded', jsonb_set('{payload}'::jsonb, '{{{sale_id}}}', to_jsonb(sale.id)) FROM sale
 )
 SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id;
 "#

@@ -1,4 +1,4 @@
-// A live connection to the hub (protocol v2, README "Live screens"): keeps
+// A live connection to the hub (protocol v3, README "Live screens"): keeps
 // the latest snapshot of every register it follows, applies events in seq
 // order exactly once, asks for a resync on a gap, and reconnects by itself
 // with a growing, jittered delay, telling the hub the last seq it has so
@@ -13,6 +13,8 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 /** Failed connections in a row after which the page checks its login. */
 const CHECK_LOGIN_AFTER = 3;
+/** How many of its last sales a register holds (the hub's RECENT_SALES). */
+const RECENT_SALES = 8;
 
 export class LiveConnection {
   /**
@@ -114,7 +116,11 @@ export class LiveConnection {
           return;
         } else {
           // An event carries what changed of the register; its health and its POS are not part of it.
-          this.registers.set(message.register_id, { ...known, ...message.changed, health: known?.health ?? { status: "ok" }, pos: known?.pos });
+          const { recent_sale: sale, ...changed } = message.changed;
+          const register = { ...known, ...changed, health: known?.health ?? { status: "ok" }, pos: known?.pos };
+          // A sale comes alone: first of the last sales, which keep the newest.
+          if (sale) register.recent_sales = [sale, ...(known?.recent_sales ?? [])].slice(0, RECENT_SALES);
+          this.registers.set(message.register_id, register);
         }
         this.handlers.onChange(this.registers, message);
         break;

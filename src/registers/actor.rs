@@ -675,7 +675,7 @@ impl RecordSale {
         if let Some(recent) = next.history.recent_sales.front_mut() {
             recent.id = sale_id;
         }
-        payload["recent_sales"][0]["id"] = sale_id.into();
+        payload["recent_sale"]["id"] = sale_id.into();
         let event = event_log::event(&next, Change::SaleRecorded, &payload);
         let reply = RecordedSale {
             ack: SaleAck::recorded(sale_id, next.id(), next.seq, sale),

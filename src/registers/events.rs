@@ -24,7 +24,7 @@ pub const REGISTER_CHANNEL: usize = 256;
 pub const FLOOR_CHANNEL: usize = 1024;
 
 /// The protocol's version, sent in every message.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A committed change, already serialized once for every subscriber (and
 /// once more, without the cash, for the cashier of a blind-count caja).
@@ -45,15 +45,15 @@ pub struct Event {
 }
 
 /// A register, or what a change changed of it, as the floor dashboards
-/// get it: all of it but the lists of its last sales and cash movements,
-/// which only the caja's own screens show, and with only the card attempts
+/// get it: all of it but the lists of its last sales and cash movements
+/// (and a sale put first in them), which only the caja's own screens show, and with only the card attempts
 /// nobody knows the end of (the floor's alerts; the caja's screens get its
 /// last ones too). Those lists are the largest part of a busy caja's
 /// register, and thousands of dashboards get every event of every caja.
 pub struct Floor<'a>(pub &'a Value);
 
 impl Floor<'_> {
-    const LEFT_OUT: [&'static str; 2] = ["recent_sales", "recent_movements"];
+    const LEFT_OUT: [&'static str; 3] = ["recent_sales", "recent_sale", "recent_movements"];
     const CARD_ATTEMPTS: &'static str = "card_attempts";
 
     fn unresolved(attempt: &&Value) -> bool {

@@ -84,6 +84,18 @@ impl RecentSale {
     }
 }
 
+/// The sale `now` starts with, when `now` is `was` with that one sale put
+/// first (the oldest dropped past [`RECENT_SALES`]): all a sale changes of
+/// the list, so its event carries that sale alone.
+pub fn sale_put_first<'a>(
+    was: &VecDeque<RecentSale>,
+    now: &'a VecDeque<RecentSale>,
+) -> Option<&'a RecentSale> {
+    let first = now.front()?;
+    let kept = was.len().min(RECENT_SALES - 1);
+    (now.len() == kept + 1 && now.iter().skip(1).eq(was.iter().take(kept))).then_some(first)
+}
+
 impl History {
     pub fn sale_recorded(&mut self, sale: RecentSale) {
         self.recent_sales.push_front(sale);
@@ -320,6 +332,29 @@ mod tests {
         history.sale_voided(1); // no longer shown: nothing to mark
         assert!(history.recent_sales[1].voided);
         assert_eq!(history.recent_sales.iter().filter(|s| s.voided).count(), 1);
+    }
+
+    #[test]
+    fn a_sale_put_first_is_told_apart_from_any_other_change_of_the_list() {
+        let mut history = History::default();
+        for id in 1..=10 {
+            let was = history.recent_sales.clone();
+            history.sale_recorded(recent(id));
+            let first = sale_put_first(&was, &history.recent_sales);
+            assert_eq!(first.map(|s| s.id), Some(id), "sale {id}");
+        }
+        let was = history.recent_sales.clone();
+        assert_eq!(sale_put_first(&was, &was), None, "nothing changed");
+        history.sale_voided(9);
+        assert_eq!(sale_put_first(&was, &history.recent_sales), None);
+        let mut reordered = was.clone();
+        reordered.swap(0, 1);
+        assert_eq!(sale_put_first(&was, &reordered), None);
+        let mut short = was.clone();
+        short.pop_back();
+        short.pop_back();
+        assert_eq!(sale_put_first(&was, &short), None, "two dropped");
+        assert_eq!(sale_put_first(&was, &VecDeque::new()), None, "cleared");
     }
 
     #[test]

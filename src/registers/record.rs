@@ -26,7 +26,9 @@ use crate::money::Pesos;
 /// checks both against memory (the counters as `before`, the `seq` as the
 /// one before `next`'s); everything else is written only from the sale's
 /// row, so a failed guard or a key already taken writes nothing. The
-/// payload's newest recent sale (`recent_sales[0]`) gets the sale's id.
+/// payload's sale (`recent_sale`, see [`Changes`]) gets the sale's id.
+///
+/// [`Changes`]: super::snapshot::Changes
 ///
 /// `Ok(None)`: the key is taken (a retry, or a key reused): nothing written.
 pub fn record_sale(
@@ -84,6 +86,13 @@ struct Written {
     sale_id: Option<i64>,
 }
 
+/// Which side of the sale a session's counters are.
+#[derive(Clone, Copy)]
+enum When {
+    Before,
+    After,
+}
+
 /// A session's running counters, as the statement compares and writes them.
 struct Counters {
     totals: serde_json::Value,
@@ -108,21 +117,43 @@ impl Counters {
         }
     }
 
-    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>, when: &str) -> QueryResult<()> {
+    /// Binds the counters as the `args` columns named for `when` (the
+    /// names are static: the statement is built on every execution).
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>, when: When) -> QueryResult<()> {
+        let names = match when {
+            When::Before => [
+                "::jsonb AS totals_before, ",
+                "::int4 AS tickets_before, ",
+                "::int8 AS cash_sales_before, ",
+                "::int8 AS cash_in_before, ",
+                "::int8 AS cash_out_before, ",
+                "::int4 AS primary_before, ",
+                "::int4 AS backup_before, ",
+            ],
+            When::After => [
+                "::jsonb AS totals_after, ",
+                "::int4 AS tickets_after, ",
+                "::int8 AS cash_sales_after, ",
+                "::int8 AS cash_in_after, ",
+                "::int8 AS cash_out_after, ",
+                "::int4 AS primary_after, ",
+                "::int4 AS backup_after, ",
+            ],
+        };
         out.push_bind_param::<Jsonb, _>(&self.totals)?;
-        out.push_sql(&format!("::jsonb AS totals_{when}, "));
+        out.push_sql(names[0]);
         out.push_bind_param::<Int4, _>(&self.tickets)?;
-        out.push_sql(&format!("::int4 AS tickets_{when}, "));
+        out.push_sql(names[1]);
         out.push_bind_param::<Int8, _>(&self.cash_sales)?;
-        out.push_sql(&format!("::int8 AS cash_sales_{when}, "));
+        out.push_sql(names[2]);
         out.push_bind_param::<Int8, _>(&self.cash_in)?;
-        out.push_sql(&format!("::int8 AS cash_in_{when}, "));
+        out.push_sql(names[3]);
         out.push_bind_param::<Int8, _>(&self.cash_out)?;
-        out.push_sql(&format!("::int8 AS cash_out_{when}, "));
+        out.push_sql(names[4]);
         out.push_bind_param::<Int4, _>(&self.primary)?;
-        out.push_sql(&format!("::int4 AS primary_{when}, "));
+        out.push_sql(names[5]);
         out.push_bind_param::<Int4, _>(&self.backup)?;
-        out.push_sql(&format!("::int4 AS backup_{when}, "));
+        out.push_sql(names[6]);
         Ok(())
     }
 }
@@ -194,7 +225,7 @@ const AFTER_ARGS: &str = "\
 ), logged AS (
     INSERT INTO register_events (register_id, seq, change, payload)
     SELECT a.register_id, a.seq, a.change,
-           jsonb_set(a.payload, '{recent_sales,0,id}', to_jsonb(sale.id))
+           jsonb_set(a.payload, '{recent_sale,id}', to_jsonb(sale.id))
     FROM sale, args a
 )
 SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
@@ -208,7 +239,7 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_sql("::int4 AS register_id, ");
         out.push_bind_param::<Int8, _>(&self.seq)?;
         out.push_sql("::int8 AS seq, ");
-        self.before.walk(&mut out, "before")?;
+        self.before.walk(&mut out, When::Before)?;
         out.push_bind_param::<SqlUuid, _>(&self.key)?;
         out.push_sql("::uuid AS key, ");
         out.push_bind_param::<Text, _>(&self.fingerprint)?;
@@ -237,7 +268,7 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_sql("::bool[] AS backups, ");
         out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.approvals)?;
         out.push_sql("::int8[] AS approvals, ");
-        self.after.walk(&mut out, "after")?;
+        self.after.walk(&mut out, When::After)?;
         out.push_bind_param::<Text, _>(self.change)?;
         out.push_sql("::text AS change, ");
         out.push_bind_param::<Jsonb, _>(self.payload)?;

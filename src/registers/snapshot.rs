@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::commit::CommandContext;
 use super::event_log;
-use super::history::{History, JornadaSoFar, LastClosing, RecentMovement, RecentSale};
+use super::history::{
+    History, JornadaSoFar, LastClosing, RecentMovement, RecentSale, sale_put_first,
+};
 use super::live::LiveSession;
 use super::store;
 use crate::cajas::{Caja, RegisterId};
@@ -42,9 +44,13 @@ pub struct Snapshot {
 /// differ from the register before it, and `seq`; or all of them when
 /// there is no register before it (a caja created or restored) or the caja
 /// itself changed (its settings say what the rest means: a blind count
-/// hides the cash). A screen applies it by replacing those fields. A sale
-/// changes only the session and the last sales, and thousands of dashboards
-/// get every change of every caja.
+/// hides the cash). A screen applies it by replacing those fields, but for
+/// a sale put first in the last sales, which comes alone as `recent_sale`
+/// (the screen puts it first and keeps the newest [`RECENT_SALES`]). A sale
+/// changes only the session and the last sales, it is the change a busy
+/// venue makes most, and every one is stored and sent to every screen.
+///
+/// [`RECENT_SALES`]: super::history::RECENT_SALES
 #[derive(Debug, Serialize)]
 pub struct Changes<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +59,8 @@ pub struct Changes<'a> {
     session: Option<&'a Option<LiveSession>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     recent_sales: Option<&'a VecDeque<RecentSale>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recent_sale: Option<&'a RecentSale>,
     #[serde(skip_serializing_if = "Option::is_none")]
     recent_movements: Option<&'a VecDeque<RecentMovement>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,10 +85,13 @@ impl Snapshot {
         }
         let before = before.filter(|before| before.caja == self.caja);
         let (now, was) = (&self.history, before.map(|b| &b.history));
+        let recent_sale = was.and_then(|was| sale_put_first(&was.recent_sales, &now.recent_sales));
         Changes {
             caja: changed(&self.caja, before.map(|b| &b.caja)),
             session: changed(&self.session, before.map(|b| &b.session)),
-            recent_sales: changed(&now.recent_sales, was.map(|h| &h.recent_sales)),
+            recent_sales: changed(&now.recent_sales, was.map(|h| &h.recent_sales))
+                .filter(|_| recent_sale.is_none()),
+            recent_sale,
             recent_movements: changed(&now.recent_movements, was.map(|h| &h.recent_movements)),
             last_closing: changed(&now.last_closing, was.map(|h| &h.last_closing)),
             jornada: changed(&now.jornada, was.map(|h| &h.jornada)),

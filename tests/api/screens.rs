@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::cajas::{create_cajas, paso_6_1_fields};
 use crate::helpers::{TestApp, Visitor};
 use crate::payments::{resolve, start};
-use crate::registers::{key, sell};
+use crate::registers::{key, post_json, sell};
 
 pub(crate) type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
@@ -157,7 +157,7 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
         .expect("upgrade");
     let snapshot = next_json(&mut floor).await.unwrap();
     assert_eq!(snapshot["type"], "snapshot");
-    assert_eq!(snapshot["v"], 2);
+    assert_eq!(snapshot["v"], 3);
     let registers = snapshot["registers"].as_array().unwrap();
     assert_eq!(registers.len(), 1);
     let start = registers[0]["seq"].as_i64().unwrap();
@@ -214,6 +214,62 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
         whole.as_object_mut().unwrap().remove(not_a_change);
     }
     assert_eq!(event["changed"], whole);
+}
+
+/// A sale's event carries the sale alone; a screen that puts it first and
+/// keeps the newest 8 (README, "Live screens"), and replaces the other
+/// fields an event carries, lands where a fresh snapshot is, past the 8th
+/// sale and across a void (which sends the whole list again).
+#[actix_web::test]
+async fn a_sale_comes_alone_and_applied_the_caja_screen_lands_on_a_fresh_snapshot() {
+    let app = TestApp::spawn_as_admin().await;
+    let cashier = venue(&app).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let (mut caja, snapshot) = open_screen(&app, "/ws/caja/1", &cookie).await;
+    let mut applied = snapshot["registers"][0].clone();
+    let mut apply = |event: &Value| {
+        for (field, value) in event["changed"].as_object().unwrap() {
+            if field == "recent_sale" {
+                let recent = applied["recent_sales"].as_array_mut().unwrap();
+                recent.insert(0, value.clone());
+                recent.truncate(8);
+            } else {
+                applied[field] = value.clone();
+            }
+        }
+    };
+    let mut sold = Vec::new();
+    for n in 1..=10 {
+        let (status, ack) = sell(&app, &cashier, 1, &sale(1_000 * n)).await;
+        assert_eq!(status, 201, "{ack}");
+        sold.push(ack["sale_id"].as_i64().unwrap());
+        let event = next_json(&mut caja).await.unwrap();
+        assert_eq!(event["change"], "sale_recorded");
+        assert_eq!(event["changed"].get("recent_sales"), None, "{event}");
+        assert_eq!(event["changed"]["recent_sale"]["id"], sold[n as usize - 1]);
+        assert_eq!(event["changed"]["recent_sale"]["total_charged"], 1_000 * n);
+        apply(&event);
+    }
+    let void = format!("/api/cajas/1/sales/{}/void", sold[6]);
+    let body = json!({"key": key(), "reason": "error de digitación"});
+    let (status, answer) = post_json(&app, &supervisor, &void, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let voided = next_json(&mut caja).await.unwrap();
+    assert_eq!(voided["change"], "sale_voided");
+    assert_eq!(voided["changed"]["recent_sales"][3]["voided"], true);
+    apply(&voided);
+
+    let (_, fresh) = open_screen(&app, "/ws/caja/1", &cookie).await;
+    assert_eq!(applied, fresh["registers"][0]);
+    let newest: Vec<i64> = sold.iter().rev().take(8).copied().collect();
+    let shown: Vec<i64> = applied["recent_sales"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(shown, newest);
 }
 
 #[actix_web::test]
@@ -475,14 +531,11 @@ async fn the_floor_gets_each_register_without_its_last_sales_movements_and_ended
         keys.sort();
         keys
     };
-    assert_eq!(fields(&on_caja), ["recent_sales", "seq", "session"]);
-    assert_eq!(
-        on_caja["changed"]["recent_sales"][0]["total_charged"],
-        4_000
-    );
+    assert_eq!(fields(&on_caja), ["recent_sale", "seq", "session"]);
+    assert_eq!(on_caja["changed"]["recent_sale"]["total_charged"], 4_000);
     assert_eq!(
         on_floor,
-        json!({"type": "event", "v": 2, "register_id": 1, "seq": on_caja["seq"],
+        json!({"type": "event", "v": 3, "register_id": 1, "seq": on_caja["seq"],
                "change": "sale_recorded",
                "changed": {"session": on_caja["changed"]["session"], "seq": on_caja["seq"]}})
     );
