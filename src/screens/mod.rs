@@ -11,6 +11,7 @@ mod counter;
 mod frame_guard;
 pub mod memory;
 mod pages;
+mod sent_seqs;
 mod shared_snapshot;
 mod socket;
 
