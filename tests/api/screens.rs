@@ -143,6 +143,21 @@ pub(crate) async fn venue(app: &TestApp) -> Visitor {
     cashier
 }
 
+/// Applies `event` to `register` as a screen does (README, "Live screens"):
+/// its fields replace the register's, but for a sale, which goes first in
+/// the last sales, and those keep the newest 8.
+fn apply(register: &mut Value, event: &Value) {
+    for (field, value) in event["changed"].as_object().unwrap() {
+        if field == "recent_sale" {
+            let recent = register["recent_sales"].as_array_mut().unwrap();
+            recent.insert(0, value.clone());
+            recent.truncate(8);
+        } else {
+            register[field] = value.clone();
+        }
+    }
+}
+
 pub(crate) fn sale(total: i64) -> Value {
     json!({"key": uuid::Uuid::new_v4().to_string(), "total": total, "payments": [{"method": "EFECTIVO", "amount": total}]})
 }
@@ -176,11 +191,6 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
     // Each event carries what changed; applied in order, they leave the
     // register as a fresh snapshot has it.
     let mut applied = registers[0].clone();
-    let mut apply = |event: &Value| {
-        for (field, value) in event["changed"].as_object().unwrap() {
-            applied[field] = value.clone();
-        }
-    };
     for n in 1..=3 {
         let event = next_json(&mut floor).await.unwrap();
         assert_eq!(event["type"], "event");
@@ -188,7 +198,7 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
         assert_eq!(event["seq"], start + n);
         assert_eq!(event["change"], "sale_recorded");
         assert_eq!(event["changed"]["session"]["ticket_count"], n);
-        apply(&event);
+        apply(&mut applied, &event);
     }
     // An admin edit reaches the floor too.
     let mut edit = paso_6_1_fields();
@@ -204,7 +214,7 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
         (Some("config_changed"), Some(start + 4))
     );
     assert_eq!(event["changed"]["caja"]["name"], "Barra Norte");
-    apply(&event);
+    apply(&mut applied, &event);
     let (_, fresh) = open_screen(&app, "/ws/piso", &cookie).await;
     assert_eq!(applied, fresh["registers"][0]);
     // A change of the caja carries all of the register (but the screens'
@@ -228,17 +238,6 @@ async fn a_sale_comes_alone_and_applied_the_caja_screen_lands_on_a_fresh_snapsho
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
     let (mut caja, snapshot) = open_screen(&app, "/ws/caja/1", &cookie).await;
     let mut applied = snapshot["registers"][0].clone();
-    let mut apply = |event: &Value| {
-        for (field, value) in event["changed"].as_object().unwrap() {
-            if field == "recent_sale" {
-                let recent = applied["recent_sales"].as_array_mut().unwrap();
-                recent.insert(0, value.clone());
-                recent.truncate(8);
-            } else {
-                applied[field] = value.clone();
-            }
-        }
-    };
     let mut sold = Vec::new();
     for n in 1..=10 {
         let (status, ack) = sell(&app, &cashier, 1, &sale(1_000 * n)).await;
@@ -249,7 +248,7 @@ async fn a_sale_comes_alone_and_applied_the_caja_screen_lands_on_a_fresh_snapsho
         assert_eq!(event["changed"].get("recent_sales"), None, "{event}");
         assert_eq!(event["changed"]["recent_sale"]["id"], sold[n as usize - 1]);
         assert_eq!(event["changed"]["recent_sale"]["total_charged"], 1_000 * n);
-        apply(&event);
+        apply(&mut applied, &event);
     }
     let void = format!("/api/cajas/1/sales/{}/void", sold[6]);
     let body = json!({"key": key(), "reason": "error de digitación"});
@@ -258,7 +257,7 @@ async fn a_sale_comes_alone_and_applied_the_caja_screen_lands_on_a_fresh_snapsho
     let voided = next_json(&mut caja).await.unwrap();
     assert_eq!(voided["change"], "sale_voided");
     assert_eq!(voided["changed"]["recent_sales"][3]["voided"], true);
-    apply(&voided);
+    apply(&mut applied, &voided);
 
     let (_, fresh) = open_screen(&app, "/ws/caja/1", &cookie).await;
     assert_eq!(applied, fresh["registers"][0]);
