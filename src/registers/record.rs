@@ -86,12 +86,27 @@ struct Written {
     sale_id: Option<i64>,
 }
 
-/// Which side of the sale a session's counters are.
-#[derive(Clone, Copy)]
-enum When {
-    Before,
-    After,
-}
+/// The `args` columns of a session's counters before the sale and after
+/// it, in the order [`Counters::walk`] binds them (static text: the
+/// statement is walked to bind it on every execution).
+const BEFORE: [&str; 7] = [
+    "::jsonb AS totals_before, ",
+    "::int4 AS tickets_before, ",
+    "::int8 AS cash_sales_before, ",
+    "::int8 AS cash_in_before, ",
+    "::int8 AS cash_out_before, ",
+    "::int4 AS primary_before, ",
+    "::int4 AS backup_before, ",
+];
+const AFTER: [&str; 7] = [
+    "::jsonb AS totals_after, ",
+    "::int4 AS tickets_after, ",
+    "::int8 AS cash_sales_after, ",
+    "::int8 AS cash_in_after, ",
+    "::int8 AS cash_out_after, ",
+    "::int4 AS primary_after, ",
+    "::int4 AS backup_after, ",
+];
 
 /// A session's running counters, as the statement compares and writes them.
 struct Counters {
@@ -117,29 +132,12 @@ impl Counters {
         }
     }
 
-    /// Binds the counters as the `args` columns named for `when` (the
-    /// names are static: the statement is built on every execution).
-    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>, when: When) -> QueryResult<()> {
-        let names = match when {
-            When::Before => [
-                "::jsonb AS totals_before, ",
-                "::int4 AS tickets_before, ",
-                "::int8 AS cash_sales_before, ",
-                "::int8 AS cash_in_before, ",
-                "::int8 AS cash_out_before, ",
-                "::int4 AS primary_before, ",
-                "::int4 AS backup_before, ",
-            ],
-            When::After => [
-                "::jsonb AS totals_after, ",
-                "::int4 AS tickets_after, ",
-                "::int8 AS cash_sales_after, ",
-                "::int8 AS cash_in_after, ",
-                "::int8 AS cash_out_after, ",
-                "::int4 AS primary_after, ",
-                "::int4 AS backup_after, ",
-            ],
-        };
+    /// Binds the counters as the `args` columns `names` ([`BEFORE`] or [`AFTER`]).
+    fn walk<'b>(
+        &'b self,
+        out: &mut AstPass<'_, 'b, Pg>,
+        names: &'static [&'static str; 7],
+    ) -> QueryResult<()> {
         out.push_bind_param::<Jsonb, _>(&self.totals)?;
         out.push_sql(names[0]);
         out.push_bind_param::<Int4, _>(&self.tickets)?;
@@ -239,7 +237,7 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_sql("::int4 AS register_id, ");
         out.push_bind_param::<Int8, _>(&self.seq)?;
         out.push_sql("::int8 AS seq, ");
-        self.before.walk(&mut out, When::Before)?;
+        self.before.walk(&mut out, &BEFORE)?;
         out.push_bind_param::<SqlUuid, _>(&self.key)?;
         out.push_sql("::uuid AS key, ");
         out.push_bind_param::<Text, _>(&self.fingerprint)?;
@@ -268,7 +266,7 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_sql("::bool[] AS backups, ");
         out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.approvals)?;
         out.push_sql("::int8[] AS approvals, ");
-        self.after.walk(&mut out, When::After)?;
+        self.after.walk(&mut out, &AFTER)?;
         out.push_bind_param::<Text, _>(self.change)?;
         out.push_sql("::text AS change, ");
         out.push_bind_param::<Jsonb, _>(self.payload)?;
