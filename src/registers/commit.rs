@@ -408,7 +408,7 @@ fn one_at_a_time(
 }
 
 /// Why a batch did not commit as one.
-enum Apart {
+pub enum Apart {
     /// A command was refused or answered a retry: nothing was kept.
     Refused,
     /// The database failed: every command of the batch fails with it,
@@ -422,6 +422,13 @@ impl From<diesel::result::Error> for Apart {
     }
 }
 
+impl Apart {
+    /// The connection was lost on the way: the batch's outcome is unknown.
+    pub fn connection_lost(&self) -> bool {
+        matches!(self, Apart::Failed(err) if err.connection_lost())
+    }
+}
+
 /// The batch as one transaction: each command applied to the state the
 /// one before it left, each with its guarded `seq` and its event.
 fn together(
@@ -430,41 +437,51 @@ fn together(
     jobs: &mut [Box<dyn Job>],
     cx: &CommandContext,
 ) -> Result<Outcome, Apart> {
-    conn.transaction(|conn| {
-        let mut outcome = Outcome::default();
-        let mut current = held.clone();
-        for job in jobs.iter_mut() {
-            match job.apply(conn, &current, cx) {
-                Step::Changed {
-                    change,
-                    mut next,
-                    effects,
-                    logged,
-                } => {
-                    let event = match logged {
-                        Some(event) => event,
-                        None => {
-                            next.advise(cx);
-                            event_log::append(conn, &current, &next, change).map_err(|err| {
-                                match err {
-                                    AppendError::Moved { .. } => Apart::Refused,
-                                    AppendError::Db(err) => err.into(),
-                                }
-                            })?
-                        }
-                    };
-                    outcome.events.push(event);
-                    outcome.effects.extend(effects);
-                    current = *next;
-                    outcome.state = Some(current.clone());
-                }
-                Step::Unchanged => {}
-                Step::Apart => return Err(Apart::Refused),
-                Step::Failed(err) => return Err(Apart::Failed(err)),
+    conn.transaction(|conn| apply_all(conn, held, jobs, cx))
+}
+
+/// The batch's statements inside a transaction the caller holds (this
+/// caja's own, or one shared with other cajas' batches, see
+/// [`super::writers`]). On an error the caller must roll back.
+pub fn apply_all(
+    conn: &mut PgConnection,
+    held: &Snapshot,
+    jobs: &mut [Box<dyn Job>],
+    cx: &CommandContext,
+) -> Result<Outcome, Apart> {
+    let mut outcome = Outcome::default();
+    let mut current = held.clone();
+    for job in jobs.iter_mut() {
+        match job.apply(conn, &current, cx) {
+            Step::Changed {
+                change,
+                mut next,
+                effects,
+                logged,
+            } => {
+                let event = match logged {
+                    Some(event) => event,
+                    None => {
+                        next.advise(cx);
+                        event_log::append(conn, &current, &next, change).map_err(
+                            |err| match err {
+                                AppendError::Moved { .. } => Apart::Refused,
+                                AppendError::Db(err) => err.into(),
+                            },
+                        )?
+                    }
+                };
+                outcome.events.push(event);
+                outcome.effects.extend(effects);
+                current = *next;
+                outcome.state = Some(current.clone());
             }
+            Step::Unchanged => {}
+            Step::Apart => return Err(Apart::Refused),
+            Step::Failed(err) => return Err(Apart::Failed(err)),
         }
-        Ok(outcome)
-    })
+    }
+    Ok(outcome)
 }
 
 /// Runs `command` against `held` (reloading first if `stale`), in one
