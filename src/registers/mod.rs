@@ -28,6 +28,7 @@ mod review;
 pub mod sale;
 pub mod snapshot;
 pub mod store;
+pub mod writers;
 
 pub use actor::RegisterActor;
 pub use audience::Audience;

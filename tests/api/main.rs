@@ -26,3 +26,4 @@ mod restart;
 mod screens;
 mod security;
 mod write_path;
+mod writers;

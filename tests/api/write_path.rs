@@ -25,7 +25,7 @@ use crate::screens::{Socket, ack_and_event, connect, next_json, open_screen};
 
 /// A hub whose database connections pass through a fault proxy, on a
 /// clock the test moves (so no probe or timeout fires by itself).
-async fn hub_behind_proxy(
+pub async fn hub_behind_proxy(
     configure: impl FnOnce(&mut cajahub::config::Settings),
 ) -> (TestApp, PgProxy, Arc<ManualClock>) {
     let proxy = PgProxy::start();
@@ -42,7 +42,7 @@ async fn hub_behind_proxy(
 }
 
 /// A floor dashboard, past its first snapshot; returns the caja's seq in it.
-async fn floor(app: &TestApp, caja: i32) -> (Socket, i64) {
+pub async fn floor(app: &TestApp, caja: i32) -> (Socket, i64) {
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
     let mut socket = connect(app, "/ws/piso", Some(&cookie), Some(&app.address))
         .await
@@ -62,7 +62,7 @@ fn registers_of(snapshot: &Value) -> impl Iterator<Item = &Value> {
 /// Reads the floor until caja `caja`'s event `upto` arrived; returns the
 /// seqs of that caja's events in the order they came. A resync snapshot
 /// counts as having everything it holds.
-async fn seqs_until(socket: &mut Socket, caja: i32, upto: i64) -> Vec<i64> {
+pub async fn seqs_until(socket: &mut Socket, caja: i32, upto: i64) -> Vec<i64> {
     let mut seen = Vec::new();
     loop {
         let message = next_json(socket).await.expect("the floor stays open");
@@ -91,7 +91,7 @@ async fn seqs_until(socket: &mut Socket, caja: i32, upto: i64) -> Vec<i64> {
 
 /// The caja's seq, as the database and the event log hold it: one event
 /// per seq from 1, none missing, none twice.
-fn assert_log_is_whole(app: &TestApp, caja: i32) -> i64 {
+pub fn assert_log_is_whole(app: &TestApp, caja: i32) -> i64 {
     let seq = app.count(&format!(
         "SELECT event_seq AS n FROM register_seqs WHERE register_id = {caja}"
     ));
@@ -121,7 +121,7 @@ fn assert_log_is_whole(app: &TestApp, caja: i32) -> i64 {
 }
 
 /// The caja's snapshot (what its actor holds) equals the database.
-async fn assert_memory_is_the_database(app: &TestApp, who: &Visitor, caja: i32) {
+pub async fn assert_memory_is_the_database(app: &TestApp, who: &Visitor, caja: i32) {
     let snapshot: Value = who
         .get(app, &format!("/api/cajas/{caja}"))
         .await
