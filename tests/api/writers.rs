@@ -137,14 +137,31 @@ async fn assert_all_agree(app: &TestApp, tills: &mut [Till]) {
 
 /// While the one writer is busy, three cajas' sales wait; they are then
 /// committed in ONE transaction, each answered after it with its own seq,
-/// each caja's log, counters, memory and screens as if it had sold alone.
+/// each caja's log, counters, memory and screens as if it had sold alone;
+/// the three cost five round trips (BEGIN, a statement each, COMMIT).
 #[actix_web::test]
 async fn sales_of_cajas_waiting_for_a_writer_share_one_commit() {
-    let (app, proxy, mut tills) = one_writer(4, |_| {}).await;
+    // One connection for the writes, its sale statement prepared by a
+    // first sale: what follows is counted in round trips.
+    let (app, proxy, mut tills) = one_writer(4, |settings| settings.pool_size = 1).await;
+    let first = &tills[0];
+    assert_eq!(
+        sell(&app, &first.cashier, first.caja, &cash_sale(500))
+            .await
+            .0,
+        201
+    );
     let sales: Vec<Value> = (1..=4).map(|i| cash_sale(i * 1_000)).collect();
 
+    let before = proxy.round_trips();
     let answers = sell_while_the_writer_is_busy(&app, &proxy, &tills, &sales, None).await;
-    for ((status, ack), till) in answers.iter().zip(&tills) {
+    assert_eq!(
+        proxy.round_trips() - before,
+        1 + 5,
+        "the first sale one round trip, the three that waited five"
+    );
+    assert_eq!(answers[0].0, 201, "{}", answers[0].1);
+    for ((status, ack), till) in answers.iter().zip(&tills).skip(1) {
         assert_eq!(
             (*status, ack["replayed"].as_bool(), ack["seq"].as_i64()),
             (201, Some(false), Some(till.from + 1)),
@@ -156,8 +173,8 @@ async fn sales_of_cajas_waiting_for_a_writer_share_one_commit() {
     let all: Vec<i32> = tills.iter().map(|t| t.caja).collect();
     assert_eq!(
         sale_transactions(&app, &all),
-        2,
-        "the first sale alone, the three that waited together"
+        3,
+        "the first caja's two sales alone, the three that waited together"
     );
     assert_all_agree(&app, &mut tills).await;
 }
