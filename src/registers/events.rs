@@ -48,8 +48,9 @@ pub struct Event {
 /// get it: all of it but the lists of its last sales and cash movements
 /// (and a sale put first in them), which only the caja's own screens
 /// show, and with only the card attempts nobody knows the end of (the
-/// floor's alerts; the caja's screens get its last ones too). Those lists are the largest part of a busy caja's
-/// register, and thousands of dashboards get every event of every caja.
+/// floor's alerts; the caja's screens get its last ones too). Those lists
+/// are the largest part of a busy caja's register, and thousands of
+/// dashboards get every event of every caja.
 pub struct Floor<'a>(pub &'a Value);
 
 impl Floor<'_> {

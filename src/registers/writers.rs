@@ -94,6 +94,16 @@ enum Shared {
     },
 }
 
+impl Shared {
+    /// What the caja whose batch it was does next.
+    fn into_turn<'a>(self) -> Turn<'a> {
+        match self {
+            Shared::Committed(outcome) => Turn::Committed(outcome),
+            Shared::Alone { stale } => Turn::Alone { slot: None, stale },
+        }
+    }
+}
+
 /// A caja's turn at writing its batch.
 pub enum Turn<'a> {
     /// Write it alone; `slot` (when held) frees once dropped, after the write.
@@ -199,10 +209,7 @@ impl Writers {
             Err(RecvTimeoutError::Disconnected) => woken.recv(),
         };
         match wake {
-            Ok(Wake::Done(jobs, Shared::Committed(outcome))) => (jobs, Turn::Committed(outcome)),
-            Ok(Wake::Done(jobs, Shared::Alone { stale })) => {
-                (jobs, Turn::Alone { slot: None, stale })
-            }
+            Ok(Wake::Done(jobs, shared)) => (jobs, shared.into_turn()),
             Ok(Wake::Lead(group)) => self.lead(ticket, group),
             // A leader lost the batch (a panic): its callers were told
             // the caja is busy; what was committed is reloaded.
@@ -237,6 +244,7 @@ impl Writers {
         let written = db::run_here(&self.pool, |conn| {
             write_together(conn, &mut group, &self.begin)
         });
+        let alone = |stale| group.iter().map(|_| Shared::Alone { stale }).collect();
         let outcomes: Vec<Shared> = match written {
             Ok(Ok(outcomes)) => {
                 metrics().commit_took(started.elapsed());
@@ -245,16 +253,10 @@ impl Writers {
                     .map(|outcome| Shared::Committed(Box::new(outcome)))
                     .collect()
             }
-            failed => {
-                // The shared transaction rolled back or its COMMIT went
-                // unanswered; or no connection (nothing was sent), or a
-                // panic (anything was).
-                let stale = failed.map_or_else(
-                    |err| err.outcome_unknown(),
-                    |written| written.is_err_and(|stale| stale),
-                );
-                group.iter().map(|_| Shared::Alone { stale }).collect()
-            }
+            // Rolled back, or its COMMIT went unanswered (stale).
+            Ok(Err(stale)) => alone(stale),
+            // No connection (nothing was sent), or a panic (anything was).
+            Err(err) => alone(err.outcome_unknown()),
         };
         let mut mine = (
             Vec::new(),
@@ -270,10 +272,7 @@ impl Writers {
                 Shared::Alone { .. } => "apart",
             });
             if waiting.ticket == ticket {
-                mine = match shared {
-                    Shared::Committed(outcome) => (jobs, Turn::Committed(outcome)),
-                    Shared::Alone { stale } => (jobs, Turn::Alone { slot: None, stale }),
-                };
+                mine = (jobs, shared.into_turn());
             } else {
                 // A caja whose thread is gone has nobody left to answer.
                 let _ = waiting.wake.send(Wake::Done(jobs, shared));
