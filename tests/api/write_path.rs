@@ -556,7 +556,16 @@ async fn a_write_that_hangs_is_bounded_and_marked() {
 /// the first is answered once its commit is.
 #[actix_web::test]
 async fn a_caja_waiting_for_the_database_holds_no_other_caja() {
-    let (app, proxy, _clock) = hub_behind_proxy(|_| {}).await;
+    another_caja_sells_while_a_commit_is_held(|_| {}).await;
+}
+
+/// Holds a caja's COMMIT answer on a hub set by `configure`, sells on a
+/// second caja meanwhile (it must answer before the hold is let go), then
+/// checks both cajas' logs and memory.
+pub async fn another_caja_sells_while_a_commit_is_held(
+    configure: impl FnOnce(&mut cajahub::config::Settings),
+) {
+    let (app, proxy, _clock) = hub_behind_proxy(configure).await;
     let (caja, cashier) = venue(&app).await;
     assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
     let (second, cashier2) = caja_with_session(&app, "BARRA-2", "cajero2", &[]).await;

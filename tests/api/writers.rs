@@ -17,7 +17,8 @@ use crate::proxy::{Fault, PgProxy};
 use crate::registers::{assert_counters_match_rows, cash_sale, open_session, sell, venue};
 use crate::screens::Socket;
 use crate::write_path::{
-    assert_log_is_whole, assert_memory_is_the_database, floor, hub_behind_proxy, seqs_until,
+    another_caja_sells_while_a_commit_is_held, assert_log_is_whole, assert_memory_is_the_database,
+    floor, hub_behind_proxy, seqs_until,
 };
 
 /// One caja with its cashier, its sale to make and a floor watching it.
@@ -309,34 +310,9 @@ async fn a_shared_commit_cut_before_it_commits_is_made_by_each_caja() {
 /// sells while the writer is still held.
 #[actix_web::test]
 async fn a_caja_waits_for_a_held_writer_no_longer_than_its_patience() {
-    let (app, proxy, _clock) = hub_behind_proxy(|settings| {
+    another_caja_sells_while_a_commit_is_held(|settings| {
         settings.writers = 1;
         settings.writers_patience = Duration::from_millis(100);
     })
     .await;
-    let (caja, cashier) = venue(&app).await;
-    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
-    let (second, cashier2) = caja_with_session(&app, "BARRA-2", "cajero2", &[]).await;
-    let held = proxy.arm(Fault::HoldCommitAnswer, "register_events");
-    let sale = cash_sale(1_000);
-    let waiting = sell(&app, &cashier, caja, &sale);
-    let meanwhile = async {
-        held.fired().await;
-        // A bound for a failure to show as one, not a wait for something.
-        let other = tokio::time::timeout(
-            Duration::from_secs(10),
-            sell(&app, &cashier2, second, &cash_sale(2_000)),
-        )
-        .await
-        .expect("the other caja answers while the writer is held");
-        held.release();
-        other
-    };
-    let ((status, ack), (other_status, other_ack)) = tokio::join!(waiting, meanwhile);
-    assert_eq!(other_status, 201, "the other caja sells: {other_ack}");
-    assert_eq!(status, 201, "{ack}");
-    for (caja, cashier) in [(caja, &cashier), (second, &cashier2)] {
-        assert_log_is_whole(&app, caja);
-        assert_memory_is_the_database(&app, cashier, caja).await;
-    }
 }
