@@ -110,12 +110,10 @@ impl RegisterActor {
         env: Arc<Env>,
         threads: Threads,
         shared: Arc<Shared>,
-        state: Snapshot,
+        state: Arc<Snapshot>,
         supervisor: mpsc::UnboundedSender<Stopped>,
         generation: u64,
     ) -> Self {
-        let state = Arc::new(state);
-        shared.state.send_replace(state.clone());
         Self {
             env,
             threads,

@@ -217,19 +217,26 @@ impl Registers {
     }
 
     /// Starts caja `snapshot`'s actor, with the screens' channels of a
-    /// previous actor when it is a restart.
+    /// previous actor when it is a restart. The loaded state is readable
+    /// before this returns (the actor starts on its own thread later), so
+    /// whatever the caller publishes next is never ahead of it.
     fn start_actor(&self, snapshot: Snapshot, shared: Option<Arc<Shared>>) -> Arc<Shared> {
         let id = snapshot.id();
-        let shared = shared.unwrap_or_else(|| {
-            Arc::new(Shared {
+        let snapshot = Arc::new(snapshot);
+        let shared = match shared {
+            Some(shared) => {
+                shared.state.send_replace(snapshot.clone());
+                shared
+            }
+            None => Arc::new(Shared {
                 events: events::register_channel(),
                 floor: self.0.floor.clone(),
-                state: watch::Sender::new(Arc::new(snapshot.clone())),
+                state: watch::Sender::new(snapshot.clone()),
                 health: HealthCell::default(),
                 pos: PresenceCell::default(),
                 asked: watch::Sender::new(0),
-            })
-        });
+            }),
+        };
         let (env, supervisor) = (self.0.env.clone(), self.0.supervisor.clone());
         let generation = self.0.generations.fetch_add(1, Ordering::Relaxed);
         let actor_shared = shared.clone();

@@ -803,6 +803,13 @@ async fn the_registry_keeps_one_actor_per_caja_and_restarts_a_stopped_one() {
     };
     assert_eq!(event["seq"], at + 1);
     assert_eq!(event["change"], "config_changed");
+    // What a screen hears is never ahead of what a reader gets.
+    let state = app.state.registers.snapshot(id).unwrap();
+    assert_eq!(
+        (state.seq, state.caja.name.as_str()),
+        (at + 1, "Barra renombrada"),
+        "the restarted actor's state is readable before its events go out"
+    );
     let restarted = app.state.registers.get(id).unwrap();
     assert!(
         !first.connected() && restarted.connected(),
