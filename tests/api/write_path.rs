@@ -19,7 +19,8 @@ use crate::helpers::{TestApp, TestDb, Visitor, location};
 use crate::payments::caja_with_session;
 use crate::proxy::{Fault, PgProxy};
 use crate::registers::{
-    assert_counters_match_rows, cash_sale, key, open_session, post_json, sell, venue,
+    assert_counters_match_rows, cash_sale, key, open_session, post_json, refuse_payments_of_666,
+    sell, venue,
 };
 use crate::screens::{Socket, ack_and_event, connect, next_json, open_screen};
 
@@ -929,13 +930,7 @@ async fn a_refused_command_in_a_batch_answers_alone_and_the_others_commit() {
     sales.insert(2, reused);
     sales.insert(4, taken.clone());
     // The database refuses this one's payment (its own failure, not the caja's).
-    app.conn()
-        .batch_execute(
-            "CREATE FUNCTION refuse_666() RETURNS trigger AS $$ BEGIN
-                 IF NEW.amount = 666 THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
-             CREATE TRIGGER refuse_666 BEFORE INSERT ON sale_payments FOR EACH ROW EXECUTE FUNCTION refuse_666();",
-        )
-        .unwrap();
+    refuse_payments_of_666(&app);
     sales.insert(6, cash_sale(666));
 
     let answers = sell_behind_a_held_write(&app, &proxy, &cashier, caja, &sales).await;

@@ -14,7 +14,9 @@ use serde_json::Value;
 use crate::helpers::{TestApp, Visitor};
 use crate::payments::caja_with_session;
 use crate::proxy::{Fault, PgProxy};
-use crate::registers::{assert_counters_match_rows, cash_sale, open_session, sell, venue};
+use crate::registers::{
+    assert_counters_match_rows, cash_sale, open_session, refuse_payments_of_666, sell, venue,
+};
 use crate::screens::Socket;
 use crate::write_path::{
     another_caja_sells_while_a_commit_is_held, assert_log_is_whole, assert_memory_is_the_database,
@@ -186,13 +188,7 @@ async fn sales_of_cajas_waiting_for_a_writer_share_one_commit() {
 #[actix_web::test]
 async fn a_refused_sale_in_a_shared_commit_answers_alone_and_the_others_commit() {
     let (app, proxy, mut tills) = one_writer(3, |_| {}).await;
-    app.conn()
-        .batch_execute(
-            "CREATE FUNCTION refuse_666() RETURNS trigger AS $$ BEGIN
-                 IF NEW.amount = 666 THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
-             CREATE TRIGGER refuse_666 BEFORE INSERT ON sale_payments FOR EACH ROW EXECUTE FUNCTION refuse_666();",
-        )
-        .unwrap();
+    refuse_payments_of_666(&app);
     let sales = vec![cash_sale(1_000), cash_sale(2_000), cash_sale(666)];
 
     let answers = sell_while_the_writer_is_busy(&app, &proxy, &tills, &sales, None).await;
