@@ -196,13 +196,12 @@ impl RegisterActor {
     /// [`super::writers`]). A caja that must reload first writes alone.
     fn take_turn(
         &self,
-        jobs: Vec<Box<dyn Job>>,
+        mut jobs: Vec<Box<dyn Job>>,
         cx: &CommandContext,
     ) -> (Vec<Box<dyn Job>>, Outcome) {
         let held = self.state.clone();
         if self.stale {
             metrics().written("alone");
-            let mut jobs = jobs;
             let outcome = self.write(&mut jobs, held, true, cx);
             return (jobs, outcome);
         }
