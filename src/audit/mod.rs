@@ -53,6 +53,10 @@ pub enum Action {
     CashMoved,
     CardResolved,
     CardOverride,
+    /// A terminal approved a charge after it was resolved otherwise.
+    CardLateCharge,
+    CardRefunded,
+    CardWrittenOff,
     ProviderDeclaredDown,
     ProviderDeclaredUp,
     SaleFlagged,
@@ -79,6 +83,9 @@ impl Action {
         Action::CashMoved,
         Action::CardResolved,
         Action::CardOverride,
+        Action::CardLateCharge,
+        Action::CardRefunded,
+        Action::CardWrittenOff,
         Action::ProviderDeclaredDown,
         Action::ProviderDeclaredUp,
         Action::SaleFlagged,
@@ -105,6 +112,9 @@ impl Action {
             Action::CashMoved => "efectivo.movimiento",
             Action::CardResolved => "tarjeta.resuelta",
             Action::CardOverride => "tarjeta.respaldo_autorizado",
+            Action::CardLateCharge => "tarjeta.cobro_tardio",
+            Action::CardRefunded => "tarjeta.devolucion",
+            Action::CardWrittenOff => "tarjeta.castigo",
             Action::ProviderDeclaredDown => "proveedor.caido",
             Action::ProviderDeclaredUp => "proveedor.operativo",
             Action::SaleFlagged => "venta.marcada",
@@ -121,7 +131,11 @@ impl Action {
             Action::JornadaOpened | Action::JornadaClosed => "jornada",
             Action::SessionOpened | Action::SessionClosed => "sesion",
             Action::CashMoved => "efectivo",
-            Action::CardResolved | Action::CardOverride => "tarjeta",
+            Action::CardResolved
+            | Action::CardOverride
+            | Action::CardLateCharge
+            | Action::CardRefunded
+            | Action::CardWrittenOff => "tarjeta",
             Action::ProviderDeclaredDown | Action::ProviderDeclaredUp => "proveedor",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             _ => "usuario",

@@ -42,6 +42,26 @@ diesel::table! {
         ended_at -> Nullable<Timestamptz>,
         resolved_by -> Nullable<Int4>,
         sale_id -> Nullable<Int8>,
+        approved_late -> Bool,
+        refunded_amount -> Int8,
+        written_off_by -> Nullable<Int4>,
+        written_off_at -> Nullable<Timestamptz>,
+        write_off_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    card_refunds (id) {
+        id -> Int8,
+        refund_key -> Uuid,
+        attempt_id -> Int8,
+        register_id -> Int4,
+        amount -> Int8,
+        #[max_length = 12]
+        authorization_code -> Varchar,
+        reason -> Text,
+        refunded_by -> Int4,
+        refunded_at -> Timestamptz,
     }
 }
 
@@ -271,6 +291,8 @@ diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(card_attempts -> pos_registers (register_id));
 diesel::joinable!(card_attempts -> register_sessions (session_id));
 diesel::joinable!(card_attempts -> sales (sale_id));
+diesel::joinable!(card_refunds -> card_attempts (attempt_id));
+diesel::joinable!(card_refunds -> pos_registers (register_id));
 diesel::joinable!(cash_movements -> pos_registers (register_id));
 diesel::joinable!(cash_movements -> register_sessions (session_id));
 diesel::joinable!(cash_movements -> users (created_by));
@@ -289,6 +311,7 @@ diesel::joinable!(sales -> register_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     card_attempts,
+    card_refunds,
     cash_movements,
     command_keys,
     flagged_sales,

@@ -4,6 +4,8 @@
 //! - `POST /api/cajas/{id}/card-attempts` starts charging a card;
 //! - `POST /api/cajas/{id}/card-attempts/{attempt}/resolve` says how it
 //!   ended (the cashier, or a supervisor forcing it);
+//! - `POST /api/cajas/{id}/card-attempts/{attempt}/refund` and
+//!   `…/write-off` settle an approved charge with no sale (supervisors);
 //! - `GET /api/proveedores` the venue's providers and their outages;
 //!   `POST /api/proveedores/{provider}/caido` and `…/operativo` let a
 //!   supervisor declare one out or back (audited).
@@ -14,6 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::commands::{Resolution, ResolveCardAttempt, StartCardAttempt};
+use super::settle::{RefundCharge, WriteOffCharge};
 use super::venue::OutageError;
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
@@ -30,6 +33,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/api/cajas/{id}/card-attempts/{attempt}/resolve",
             web::post().to(resolve),
         )
+        .route(
+            "/api/cajas/{id}/card-attempts/{attempt}/refund",
+            web::post().to(refund),
+        )
+        .route(
+            "/api/cajas/{id}/card-attempts/{attempt}/write-off",
+            web::post().to(write_off),
+        )
         .route("/api/proveedores", web::get().to(providers))
         .route(
             "/api/proveedores/{provider}/caido",
@@ -41,12 +52,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// A card request's field at fault, with the one code every card path gives.
 fn invalid(field: &str, message: impl Into<String>) -> HttpResponse {
-    HttpResponse::UnprocessableEntity().json(ErrorBody::new(
-        "invalid",
-        message,
-        Some(field.to_owned()),
-    ))
+    refused(RegisterError::InvalidAttempt {
+        field: field.to_owned(),
+        message: message.into(),
+    })
 }
 
 fn refused(err: RegisterError) -> HttpResponse {
@@ -71,7 +82,9 @@ pub struct StartRequest {
     pub r#override: bool,
 }
 
-impl Request for StartRequest {}
+impl Request for StartRequest {
+    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+}
 
 impl StartRequest {
     /// The command, or the field at fault and why.
@@ -125,7 +138,9 @@ pub struct ResolveRequest {
     pub note: Option<String>,
 }
 
-impl Request for ResolveRequest {}
+impl Request for ResolveRequest {
+    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+}
 
 impl ResolveRequest {
     pub fn parse(
@@ -233,6 +248,132 @@ async fn resolve(
     };
     match state.registers.ask(id, command).await {
         Ok(attempt) => HttpResponse::Ok().json(json!({ "type": "ack", "attempt": attempt })),
+        Err(err) => refused(err),
+    }
+}
+
+fn uuid_field(field: &str, raw: &str) -> Result<Uuid, (String, String)> {
+    Uuid::parse_str(raw.trim()).map_err(|_| (field.to_owned(), "debe ser un UUID".to_owned()))
+}
+
+fn reason_field(raw: &str) -> Result<String, (String, String)> {
+    crate::text::line(raw, 200).map_err(|err| ("reason".to_owned(), format!("el motivo {err}")))
+}
+
+/// A refund of an approved charge, as a supervisor asks for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    pub key: String,
+    pub amount: i64,
+    /// The refund's code, as the terminal printed it.
+    pub authorization_code: String,
+    pub reason: String,
+}
+
+impl Request for RefundRequest {
+    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+}
+
+impl RefundRequest {
+    pub fn parse(
+        &self,
+        by: crate::auth::user::User,
+        attempt_id: i64,
+    ) -> Result<RefundCharge, (String, String)> {
+        Ok(RefundCharge {
+            by,
+            attempt_id,
+            key: uuid_field("key", &self.key)?,
+            amount: Pesos::positive(self.amount)
+                .map_err(|err| ("amount".to_owned(), format!("el monto {err}")))?,
+            authorization_code: super::commands::authorization_code(&self.authorization_code)
+                .map_err(|err| ("authorization_code".to_owned(), err.message()))?,
+            reason: reason_field(&self.reason)?,
+        })
+    }
+}
+
+/// A write-off of an approved charge with no sale, as a supervisor asks for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteOffRequest {
+    pub key: String,
+    pub reason: String,
+}
+
+impl Request for WriteOffRequest {
+    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+}
+
+impl WriteOffRequest {
+    pub fn parse(
+        &self,
+        by: crate::auth::user::User,
+        attempt_id: i64,
+    ) -> Result<WriteOffCharge, (String, String)> {
+        Ok(WriteOffCharge {
+            by,
+            attempt_id,
+            key: uuid_field("key", &self.key)?,
+            reason: reason_field(&self.reason)?,
+        })
+    }
+}
+
+/// The caja and attempt of a `/api/cajas/{id}/card-attempts/{attempt}/…` path.
+fn attempt_path(path: (String, String)) -> Result<(RegisterId, i64), RegisterError> {
+    let (id, attempt) = path;
+    let id = caja(&id)?;
+    let attempt = attempt
+        .parse::<i64>()
+        .map_err(|_| RegisterError::UnknownAttempt)?;
+    Ok((id, attempt))
+}
+
+/// POST /api/cajas/{id}/card-attempts/{attempt}/refund (supervisors)
+#[tracing::instrument(skip_all, fields(user = %user.user.name))]
+async fn refund(
+    user: SupervisorUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    JsonBody(body): JsonBody<RefundRequest>,
+) -> HttpResponse {
+    let (id, attempt) = match attempt_path(path.into_inner()) {
+        Ok(found) => found,
+        Err(err) => return refused(err),
+    };
+    let command = match body.parse(user.user.clone(), attempt) {
+        Ok(command) => command,
+        Err((field, message)) => return invalid(&field, message),
+    };
+    match state.registers.ask(id, command).await {
+        Ok(settled) => HttpResponse::Ok()
+            .json(json!({ "type": "ack", "attempt": settled.attempt, "refund": settled.refund })),
+        Err(err) => refused(err),
+    }
+}
+
+/// POST /api/cajas/{id}/card-attempts/{attempt}/write-off (supervisors)
+#[tracing::instrument(skip_all, fields(user = %user.user.name))]
+async fn write_off(
+    user: SupervisorUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    JsonBody(body): JsonBody<WriteOffRequest>,
+) -> HttpResponse {
+    let (id, attempt) = match attempt_path(path.into_inner()) {
+        Ok(found) => found,
+        Err(err) => return refused(err),
+    };
+    let command = match body.parse(user.user.clone(), attempt) {
+        Ok(command) => command,
+        Err((field, message)) => return invalid(&field, message),
+    };
+    match state.registers.ask(id, command).await {
+        Ok(settled) => {
+            HttpResponse::Ok().json(json!({ "type": "ack", "attempt": settled.attempt }))
+        }
         Err(err) => refused(err),
     }
 }

@@ -37,9 +37,9 @@ impl AttemptStatus {
         )
     }
 
-    /// The provider did not do its job (not the customer's card): what
-    /// moves a caja to its backup.
-    pub fn is_provider_failure(self) -> bool {
+    /// The provider may not have done its job (not the customer's card):
+    /// what lets this sale move on to the backup.
+    pub fn may_fall_back(self) -> bool {
         matches!(
             self,
             AttemptStatus::Failed | AttemptStatus::TimedOut | AttemptStatus::Unknown
@@ -72,6 +72,29 @@ pub struct CardAttempt {
     pub ended_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<i32>,
     pub sale_id: Option<i64>,
+    /// Approved after it had been resolved otherwise: a charge nobody
+    /// expected ("cobrado sin venta" until a sale uses it or it is settled).
+    pub approved_late: bool,
+    /// How much of it was given back to the card.
+    pub refunded_amount: i64,
+    pub written_off_by: Option<i32>,
+    pub written_off_at: Option<DateTime<Utc>>,
+    pub write_off_reason: Option<String>,
+}
+
+/// How an approved charge ended, if it has (every one must, in one way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Not a charge: the attempt was not approved.
+    NoCharge,
+    /// Approved and still waiting for one of the endings below.
+    Open,
+    /// Paid this sale.
+    Sale(i64),
+    /// Given back to the card in full (possibly in several refunds).
+    Refunded,
+    /// A supervisor settled it otherwise, with a reason (audited).
+    WrittenOff,
 }
 
 impl CardAttempt {
@@ -80,9 +103,35 @@ impl CardAttempt {
         self.status == AttemptStatus::Approved && self.sale_id.is_none()
     }
 
-    /// Still of interest to the screens: unresolved, or approved and not yet used.
+    /// How this charge ended (see [`Settlement`]).
+    pub fn settlement(&self) -> Settlement {
+        if self.status != AttemptStatus::Approved {
+            Settlement::NoCharge
+        } else if let Some(sale) = self.sale_id {
+            Settlement::Sale(sale)
+        } else if self.written_off_at.is_some() {
+            Settlement::WrittenOff
+        } else if self.refunded_amount >= self.amount {
+            Settlement::Refunded
+        } else {
+            Settlement::Open
+        }
+    }
+
+    /// An approved charge nothing has settled yet: a closing waits for it
+    /// and the floor shows it.
+    pub fn is_open_charge(&self) -> bool {
+        self.settlement() == Settlement::Open
+    }
+
+    /// What is left to give back or write off of an open charge.
+    pub fn unsettled_amount(&self) -> i64 {
+        self.amount - self.refunded_amount
+    }
+
+    /// Still of interest to the screens: unresolved, or a charge to settle.
     pub fn is_open(&self) -> bool {
-        self.status.is_unresolved() || self.is_unused_approval()
+        self.status.is_unresolved() || self.is_open_charge()
     }
 }
 
@@ -161,6 +210,8 @@ pub struct Ending {
     pub at: DateTime<Utc>,
     /// Who resolved it by hand.
     pub by: Option<i32>,
+    /// An approval after it was resolved otherwise (see [`CardAttempt::approved_late`]).
+    pub late: bool,
 }
 
 /// Moves attempt `id` from `from` to `ending`; `None` when it was no longer
@@ -183,6 +234,7 @@ pub fn end(
         card_attempts::detail.eq(&ending.detail),
         card_attempts::ended_at.eq(ending.at),
         card_attempts::resolved_by.eq(ending.by),
+        card_attempts::approved_late.eq(ending.late),
     ))
     .returning(CardAttempt::as_returning())
     .get_result(conn)
@@ -205,35 +257,74 @@ pub fn pay(conn: &mut PgConnection, id: i64, sale_id: i64) -> QueryResult<bool> 
 /// How many attempts a screen is shown besides the open ones.
 pub const RECENT_ATTEMPTS: i64 = 8;
 
-/// The session's attempts a screen needs: the last few, and every older
-/// one still open, oldest first.
-pub fn of_session(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<CardAttempt>> {
-    let mut recent: Vec<CardAttempt> = card_attempts::table
-        .filter(card_attempts::session_id.eq(session))
-        .order(card_attempts::id.desc())
-        .limit(RECENT_ATTEMPTS)
-        .select(CardAttempt::as_select())
-        .load(conn)?;
+/// The open charges of caja `register`: approved, with no sale, not
+/// refunded in full nor written off (whatever session they were made in).
+#[diesel::dsl::auto_type]
+fn open_charges(register: RegisterId) -> _ {
+    let approved: AttemptStatus = AttemptStatus::Approved;
+    card_attempts::table
+        .filter(card_attempts::register_id.eq(register))
+        .filter(card_attempts::status.eq(approved))
+        .filter(card_attempts::sale_id.is_null())
+        .filter(card_attempts::written_off_at.is_null())
+        .filter(card_attempts::refunded_amount.lt(card_attempts::amount))
+}
+
+/// The attempts a screen needs: the open session's last few and every
+/// older one still open, and the caja's charges still to settle from
+/// earlier sessions; oldest first.
+pub fn for_screens(
+    conn: &mut PgConnection,
+    register: RegisterId,
+    session: Option<i32>,
+) -> QueryResult<Vec<CardAttempt>> {
+    let mut recent: Vec<CardAttempt> = match session {
+        Some(session) => card_attempts::table
+            .filter(card_attempts::session_id.eq(session))
+            .order(card_attempts::id.desc())
+            .limit(RECENT_ATTEMPTS)
+            .select(CardAttempt::as_select())
+            .load(conn)?,
+        None => Vec::new(),
+    };
     let oldest = recent.last().map_or(i64::MAX, |a| a.id);
-    let older_open: Vec<CardAttempt> = card_attempts::table
-        .filter(card_attempts::session_id.eq(session))
-        .filter(card_attempts::id.lt(oldest))
-        .filter(
-            card_attempts::status
-                .eq_any([
-                    AttemptStatus::Pending,
-                    AttemptStatus::TimedOut,
-                    AttemptStatus::Unknown,
-                ])
-                .or(card_attempts::status
-                    .eq(AttemptStatus::Approved)
-                    .and(card_attempts::sale_id.is_null())),
-        )
+    if let Some(session) = session {
+        let older_unresolved: Vec<CardAttempt> = card_attempts::table
+            .filter(card_attempts::session_id.eq(session))
+            .filter(card_attempts::id.lt(oldest))
+            .filter(card_attempts::status.eq_any([
+                AttemptStatus::Pending,
+                AttemptStatus::TimedOut,
+                AttemptStatus::Unknown,
+            ]))
+            .select(CardAttempt::as_select())
+            .load(conn)?;
+        recent.extend(older_unresolved);
+    }
+    let charges: Vec<CardAttempt> = open_charges(register)
         .select(CardAttempt::as_select())
         .load(conn)?;
-    recent.extend(older_open);
+    for charge in charges {
+        if !recent.iter().any(|a| a.id == charge.id) {
+            recent.push(charge);
+        }
+    }
     recent.sort_by_key(|a| a.id);
     Ok(recent)
+}
+
+/// The session's open charges, locked (closing waits for them).
+pub fn open_charges_of_session(
+    conn: &mut PgConnection,
+    register: RegisterId,
+    session: i32,
+) -> QueryResult<Vec<CardAttempt>> {
+    open_charges(register)
+        .filter(card_attempts::session_id.eq(session))
+        .order(card_attempts::id)
+        .select(CardAttempt::as_select())
+        .for_update()
+        .load(conn)
 }
 
 /// The caja's attempts left PENDING by a hub that stopped: nobody watches
@@ -279,12 +370,9 @@ pub fn last_outcomes(
             .filter(card_attempts::status.eq_any(statuses.to_vec()))
             .select(max(card_attempts::ended_at))
     };
-    let failed = of(&[
-        AttemptStatus::Failed,
-        AttemptStatus::TimedOut,
-        AttemptStatus::Unknown,
-    ])
-    .first::<Option<DateTime<Utc>>>(conn)?;
+    // A restart (UNKNOWN) is not the provider's fault.
+    let failed = of(&[AttemptStatus::Failed, AttemptStatus::TimedOut])
+        .first::<Option<DateTime<Utc>>>(conn)?;
     let approved = of(&[AttemptStatus::Approved]).first::<Option<DateTime<Utc>>>(conn)?;
     Ok(LastOutcomes { failed, approved })
 }
@@ -316,7 +404,22 @@ impl CardAttempt {
             self.id,
             self.provider,
             crate::money::Pesos::new(self.amount).unwrap_or_default(),
-            self.status.label().to_lowercase()
+            self.state_label()
         )
+    }
+
+    /// Where it stands, in words: its status, or how its charge ended.
+    pub fn state_label(&self) -> String {
+        match self.settlement() {
+            Settlement::Open if self.refunded_amount > 0 => format!(
+                "cobrado sin venta, quedan {} por devolver",
+                crate::money::Pesos::new(self.unsettled_amount()).unwrap_or_default()
+            ),
+            Settlement::Open if self.approved_late => "cobrado sin venta".into(),
+            Settlement::Open => "aprobado, sin venta registrada".into(),
+            Settlement::Refunded => "devuelto".into(),
+            Settlement::WrittenOff => "dado de baja".into(),
+            Settlement::NoCharge | Settlement::Sale(_) => self.status.label().to_lowercase(),
+        }
     }
 }

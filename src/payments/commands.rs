@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::attempt::{self, AttemptStatus, CardAttempt, Ending, NewAttempt};
+use super::lifecycle::{self, Happening, Health, Step, Told};
 use super::terminal::Answer;
 use crate::audit::{self, Action};
 use crate::auth::user::{Role, User};
@@ -26,6 +27,7 @@ use crate::registers::event_log::Change;
 use crate::registers::keys::{self, CommandKey};
 use crate::registers::sale::{CardApproval, PaymentMethod, ValidSale};
 use crate::registers::snapshot::Snapshot;
+use crate::registers::store;
 
 /// A cashier starts charging a card: an amount, on the provider the caja
 /// advises (or the one named), for one sale.
@@ -115,9 +117,8 @@ impl Command for StartCardAttempt {
         // The provider: the one named, else a fallback after a failure of
         // this sale's attempt, else what the caja advises.
         let last = earlier.last();
-        let failed_here = last.is_some_and(|a| {
-            a.status.is_provider_failure() || a.status == AttemptStatus::Cancelled
-        });
+        let failed_here =
+            last.is_some_and(|a| a.status.may_fall_back() || a.status == AttemptStatus::Cancelled);
         let policy = &caja.fallback_policy;
         let provider = match self.provider {
             Some(provider) => provider,
@@ -134,26 +135,12 @@ impl Command for StartCardAttempt {
             None => state.provider.provider,
         };
         let used_backup = Some(provider) == caja.payment_provider_backup;
-        if provider != caja.payment_provider_primary && !used_backup {
-            return Err(RegisterError::ProviderNotConfigured(provider));
-        }
-        if used_backup && !policy.enabled {
-            return Err(RegisterError::FallbackDisabled);
-        }
-        let mut overridden_by = None;
-        if let Some(open) = earlier.iter().find(|a| a.status.is_unresolved()) {
-            if open.provider == provider && open.status == AttemptStatus::Pending {
-                return Err(RegisterError::AttemptInProgress(open.id));
-            }
-            let supervisor = self.by.role.includes(Role::Supervisor);
-            if !(self.override_unresolved && supervisor) {
-                return Err(RegisterError::UnresolvedAttempt {
-                    id: open.id,
-                    provider: open.provider,
-                });
-            }
-            overridden_by = Some(self.by.id.0);
-        }
+        let overridden_by = never_twice(
+            state,
+            &earlier,
+            provider,
+            Some(&self.by).filter(|_| self.override_unresolved),
+        )?;
         if self.override_unresolved
             && overridden_by.is_none()
             && !self.by.role.includes(Role::Supervisor)
@@ -221,6 +208,44 @@ impl Command for StartCardAttempt {
     }
 }
 
+/// The one rule every new approval of a sale goes through, whatever way it
+/// arrives (an attempt started on a terminal, a code typed in with the
+/// sale): the provider is one of the caja's, the backup only under its
+/// fallback policy, and never twice: no approval while the sale has one,
+/// none while one of its attempts has no known result unless a supervisor
+/// overrides it (`override_by`; returned, to be audited).
+fn never_twice(
+    state: &Snapshot,
+    earlier: &[CardAttempt],
+    provider: PaymentProvider,
+    override_by: Option<&User>,
+) -> Result<Option<i32>, RegisterError> {
+    let caja = &state.caja;
+    let backup = Some(provider) == caja.payment_provider_backup;
+    if provider != caja.payment_provider_primary && !backup {
+        return Err(RegisterError::ProviderNotConfigured(provider));
+    }
+    if backup && !caja.fallback_policy.enabled {
+        return Err(RegisterError::FallbackDisabled);
+    }
+    if let Some(paid) = earlier.iter().find(|a| a.status == AttemptStatus::Approved) {
+        return Err(RegisterError::SaleAlreadyPaid(paid.id));
+    }
+    let Some(open) = earlier.iter().find(|a| a.status.is_unresolved()) else {
+        return Ok(None);
+    };
+    if open.provider == provider && open.status == AttemptStatus::Pending {
+        return Err(RegisterError::AttemptInProgress(open.id));
+    }
+    match override_by {
+        Some(by) if by.role.includes(Role::Supervisor) => Ok(Some(by.id.0)),
+        _ => Err(RegisterError::UnresolvedAttempt {
+            id: open.id,
+            provider: open.provider,
+        }),
+    }
+}
+
 /// What a person says an attempt ended as.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -259,7 +284,8 @@ pub fn terminal_reference(raw: &str) -> Result<String, RegisterError> {
 }
 
 /// A cashier (of the attempt's session) or a supervisor (any: a forced
-/// resolution from the floor) says how an attempt ended. Audited.
+/// resolution from the floor, or an approval found on the terminal's batch
+/// for an attempt resolved otherwise) says how an attempt ended. Audited.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<CardAttempt, RegisterError>")]
 pub struct ResolveCardAttempt {
@@ -303,22 +329,19 @@ impl Command for ResolveCardAttempt {
         if !supervisor && !own_session {
             return Err(RegisterError::NotYourSession);
         }
-        let (status, code, reference) = match &self.resolution {
+        let (told, code, reference) = match &self.resolution {
             Resolution::Approved {
                 authorization_code: code,
                 terminal_reference: reference,
             } => (
-                AttemptStatus::Approved,
+                Told::Approved,
                 Some(authorization_code(code)?),
                 reference.as_deref().map(terminal_reference).transpose()?,
             ),
-            Resolution::Declined => (AttemptStatus::Declined, None, None),
-            Resolution::Failed => (AttemptStatus::Failed, None, None),
-            Resolution::NotCharged => (AttemptStatus::Cancelled, None, None),
+            Resolution::Declined => (Told::Declined, None, None),
+            Resolution::Failed => (Told::Failed, None, None),
+            Resolution::NotCharged => (Told::NotCharged, None, None),
         };
-        if !found.status.is_unresolved() {
-            return Err(RegisterError::AttemptResolved(found.id));
-        }
         let who = if supervisor && !own_session {
             "un supervisor"
         } else {
@@ -328,27 +351,110 @@ impl Command for ResolveCardAttempt {
             Some(note) => format!("resuelto por {who}: {note}"),
             None => format!("resuelto por {who}"),
         };
-        let ending = Ending {
-            status,
-            authorization_code: code,
-            terminal_reference: reference,
+        let word = Word {
+            code,
+            reference,
             detail: Some(detail),
-            at: cx.at,
             by: Some(self.by.id.0),
         };
-        let ended = attempt::end(conn, found.id, found.status, &ending)?
-            .ok_or(RegisterError::StateMoved)?;
-        keys::remember(conn, key.as_ref(), state.id(), state.next_seq(), &ended)?;
-        audit::record(
-            conn,
-            &self.by.actor(),
-            Action::CardResolved,
-            ended.id,
-            Some(&found),
-            Some(&ended),
-        )?;
-        Ok(ended_change(state, found, ended, cx))
+        let happening = Happening::Resolved { told, supervisor };
+        let applied = move_attempt(conn, state, found.clone(), happening, word, cx)?;
+        if let Applied::Changed { reply: ended, .. } = &applied {
+            keys::remember(conn, key.as_ref(), state.id(), state.next_seq(), ended)?;
+            audit::record(
+                conn,
+                &self.by.actor(),
+                Action::CardResolved,
+                ended.id,
+                Some(&found),
+                Some(ended),
+            )?;
+        }
+        Ok(applied)
     }
+}
+
+/// What comes with a word on an attempt besides its status.
+struct Word {
+    code: Option<String>,
+    reference: Option<String>,
+    detail: Option<String>,
+    /// Who said it (`None`: the terminal, or the hub).
+    by: Option<i32>,
+}
+
+/// Moves `found` as the lifecycle table says `happening` does (the one
+/// place every command that moves an attempt goes through): nothing, a
+/// refusal, or the ending written with what it says of the provider. An
+/// approval nobody expected any more (the attempt resolved otherwise, or
+/// its sale paid another way) is kept as a charge to settle, audited.
+fn move_attempt(
+    conn: &mut PgConnection,
+    state: &Snapshot,
+    found: CardAttempt,
+    happening: Happening,
+    word: Word,
+    cx: &CommandContext,
+) -> Result<Applied<CardAttempt>, RegisterError> {
+    let (status, health, late) = match lifecycle::step(found.status, happening) {
+        Step::Stay => return Ok(Applied::Unchanged(found)),
+        Step::Refuse => return Err(RegisterError::AttemptResolved(found.id)),
+        Step::Move { to, health, late } => (to, health, late),
+    };
+    let approved = status == AttemptStatus::Approved;
+    let late = late || (approved && sale_paid_otherwise(conn, &found)?);
+    let detail = if late {
+        Some(format!(
+            "{} aprobó después de que el cobro se diera por {}: cobrado sin venta, devuélvelo o dalo de baja",
+            found.provider,
+            found.status.label().to_lowercase()
+        ))
+    } else {
+        word.detail
+    };
+    let ending = Ending {
+        status,
+        authorization_code: word.code.filter(|_| approved),
+        terminal_reference: word.reference.filter(|_| approved),
+        detail,
+        at: cx.at,
+        by: word.by,
+        late,
+    };
+    let ended =
+        attempt::end(conn, found.id, found.status, &ending)?.ok_or(RegisterError::StateMoved)?;
+    if late {
+        tracing::warn!(register_id = %state.id(), attempt = ended.id, was = %found.status,
+            "a card was charged with no sale to pay: it stays open until refunded or written off");
+        // A person's word is audited as their resolution; the terminal's here.
+        if word.by.is_none() {
+            let terminal = audit::Actor {
+                id: None,
+                name: format!("terminal {}", ended.provider),
+            };
+            audit::record(
+                conn,
+                &terminal,
+                Action::CardLateCharge,
+                ended.id,
+                Some(&found),
+                Some(&ended),
+            )?;
+        }
+    }
+    Ok(ended_change(state, found, ended, health, cx))
+}
+
+/// Whether `attempt`'s sale was paid without it: another approval of the
+/// sale, or the sale recorded.
+fn sale_paid_otherwise(
+    conn: &mut PgConnection,
+    attempt: &CardAttempt,
+) -> Result<bool, RegisterError> {
+    let other_approval = attempt::of_sale(conn, attempt.sale_key)?
+        .iter()
+        .any(|a| a.id != attempt.id && a.status == AttemptStatus::Approved);
+    Ok(other_approval || store::sale_by_key(conn, attempt.sale_key)?.is_some())
 }
 
 /// The change an attempt's ending makes: the attempt in the state, the
@@ -357,6 +463,7 @@ fn ended_change(
     state: &Snapshot,
     before: CardAttempt,
     ended: CardAttempt,
+    health: Health,
     cx: &CommandContext,
 ) -> Applied<CardAttempt> {
     let mut next = state.changed(
@@ -366,15 +473,14 @@ fn ended_change(
     );
     let mut effects = Vec::new();
     let primary = ended.provider == state.caja.payment_provider_primary;
-    match ended.status {
-        AttemptStatus::Approved => {
+    match health {
+        Health::Approved => {
             next.provider_memory.approved(ended.provider, cx.at);
             effects.push(Effect::Approved {
                 provider: ended.provider,
             });
         }
-        // Restarts are not the provider's fault; failures and timeouts are.
-        AttemptStatus::Failed | AttemptStatus::TimedOut => {
+        Health::Failed => {
             next.provider_memory.failed(ended.provider, cx.at);
             if primary {
                 effects.push(Effect::PrimaryFailed {
@@ -383,14 +489,15 @@ fn ended_change(
                 });
             }
         }
-        _ => {}
+        Health::Neutral => {}
     }
     tracing::info!(register_id = %state.id(), attempt = ended.id, from = %before.status, to = %ended.status, "card attempt moved");
     next.put_attempt(ended.clone());
     Applied::changed(ended, Change::CardAttempt, next).with_effects(effects)
 }
 
-/// A terminal answered an attempt.
+/// A terminal answered an attempt (maybe after its deadline, or after it
+/// was resolved otherwise: see [`lifecycle`]).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<CardAttempt, RegisterError>")]
 pub struct TerminalAnswered {
@@ -413,44 +520,35 @@ impl Command for TerminalAnswered {
     ) -> Result<Applied<CardAttempt>, RegisterError> {
         let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
             .ok_or(RegisterError::UnknownAttempt)?;
-        let ending = match &self.answer {
+        let late = found.status != AttemptStatus::Pending;
+        let (told, word) = match &self.answer {
             Answer::Approved {
                 authorization_code,
                 reference,
-            } => Ending {
-                status: AttemptStatus::Approved,
-                authorization_code: Some(authorization_code.clone()),
-                terminal_reference: Some(reference.clone()),
-                detail: (found.status != AttemptStatus::Pending)
-                    .then(|| "el terminal aprobó después del plazo".to_owned()),
-                at: cx.at,
-                by: None,
-            },
-            Answer::Declined(why) | Answer::Failed(why) => Ending {
-                status: if matches!(self.answer, Answer::Declined(_)) {
-                    AttemptStatus::Declined
-                } else {
-                    AttemptStatus::Failed
+            } => (
+                Told::Approved,
+                Word {
+                    code: Some(authorization_code.clone()),
+                    reference: Some(reference.clone()),
+                    detail: late.then(|| "el terminal aprobó después del plazo".to_owned()),
+                    by: None,
                 },
-                authorization_code: None,
-                terminal_reference: None,
-                detail: Some(why.clone()),
-                at: cx.at,
-                by: None,
-            },
+            ),
+            Answer::Declined(why) | Answer::Failed(why) => (
+                if matches!(self.answer, Answer::Declined(_)) {
+                    Told::Declined
+                } else {
+                    Told::Failed
+                },
+                Word {
+                    code: None,
+                    reference: None,
+                    detail: Some(why.clone()),
+                    by: None,
+                },
+            ),
         };
-        // A late answer still tells the truth about a timed-out attempt:
-        // the customer was charged, or was not. A resolved one stays so.
-        if !found.status.is_unresolved() {
-            if ending.status == AttemptStatus::Approved && found.status != AttemptStatus::Approved {
-                tracing::warn!(register_id = %state.id(), attempt = found.id, status = %found.status,
-                    "a terminal approved an attempt already resolved otherwise: check it with the provider");
-            }
-            return Ok(Applied::Unchanged(found));
-        }
-        let ended = attempt::end(conn, found.id, found.status, &ending)?
-            .ok_or(RegisterError::StateMoved)?;
-        Ok(ended_change(state, found, ended, cx))
+        move_attempt(conn, state, found, Happening::Terminal(told), word, cx)
     }
 }
 
@@ -460,6 +558,8 @@ impl Command for TerminalAnswered {
 #[rtype(result = "Result<Option<CardAttempt>, RegisterError>")]
 pub struct AttemptDeadline {
     pub attempt_id: i64,
+    /// The cashier runs the terminal: the wait was theirs, not the provider's.
+    pub manual: bool,
 }
 
 impl Command for AttemptDeadline {
@@ -480,27 +580,36 @@ impl Command for AttemptDeadline {
         let Some(found) = attempt::find_for_update(conn, state.id(), self.attempt_id)? else {
             return Ok(Applied::Unchanged(None));
         };
-        if found.status != AttemptStatus::Pending || cx.at < found.deadline_at {
+        if cx.at < found.deadline_at {
             return Ok(Applied::Unchanged(None));
         }
         let waited = (found.deadline_at - found.started_at).num_seconds();
-        let ending = Ending {
-            status: AttemptStatus::TimedOut,
-            authorization_code: None,
-            terminal_reference: None,
-            detail: Some(format!(
+        let detail = if self.manual {
+            format!(
+                "pasaron {waited} s sin que el cajero confirmara en el terminal de {}: ¿se cobró?",
+                found.provider
+            )
+        } else {
+            format!(
                 "{} no respondió en {waited} s: verifica en el terminal si se cobró",
                 found.provider
-            )),
-            at: cx.at,
+            )
+        };
+        let word = Word {
+            code: None,
+            reference: None,
+            detail: Some(detail),
             by: None,
         };
-        let ended = attempt::end(conn, found.id, AttemptStatus::Pending, &ending)?
-            .ok_or(RegisterError::StateMoved)?;
-        match ended_change(state, found, ended, cx) {
-            changed @ Applied::Changed { .. } => Ok(changed.map(Some)),
-            _ => Ok(Applied::Unchanged(None)),
-        }
+        let happening = Happening::Deadline {
+            manual: self.manual,
+        };
+        Ok(
+            match move_attempt(conn, state, found, happening, word, cx)? {
+                changed @ Applied::Changed { .. } => changed.map(Some),
+                _ => Applied::Unchanged(None),
+            },
+        )
     }
 }
 
@@ -518,6 +627,16 @@ impl Command for OrphanPending {
         state: &Snapshot,
         cx: &CommandContext,
     ) -> Result<Applied<usize>, RegisterError> {
+        // The table says what a restart does to a pending attempt; the
+        // statement does it to all of them at once.
+        debug_assert!(matches!(
+            lifecycle::step(AttemptStatus::Pending, Happening::Restart),
+            Step::Move {
+                to: AttemptStatus::Unknown,
+                health: Health::Neutral,
+                ..
+            }
+        ));
         let orphans = attempt::orphan_pending(conn, state.id(), cx.at)?;
         if orphans.is_empty() {
             return Ok(Applied::Unchanged(0));
@@ -632,15 +751,8 @@ pub fn approve_card_payments(
                     .provider
                     .ok_or_else(|| invalid(&field("provider"), "indica el proveedor"))?;
                 let used_backup = Some(provider) == caja.payment_provider_backup;
-                if provider != caja.payment_provider_primary && !used_backup {
-                    return Err(RegisterError::ProviderNotConfigured(provider));
-                }
-                if let Some(paid) = attempt::of_sale(conn, sale.key)?
-                    .iter()
-                    .find(|a| a.status == AttemptStatus::Approved && a.sale_id.is_none())
-                {
-                    return Err(RegisterError::SaleAlreadyPaid(paid.id));
-                }
+                let earlier = attempt::of_sale(conn, sale.key)?;
+                never_twice(state, &earlier, provider, None)?;
                 let confirmed = attempt::insert(
                     conn,
                     &NewAttempt {

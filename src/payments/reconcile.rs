@@ -1,6 +1,7 @@
 //! Reconciliation per provider, for one session or one jornada: what each
-//! provider approved (to compare with its batch), what failed, timed out or
-//! was declined, and the fallbacks with how long they took. Computed in
+//! provider approved (to compare with its batch), refunded and kept (net),
+//! the charges with no sale (written off, or still to settle), what failed,
+//! timed out or was declined, and the fallbacks with how long they took. Computed in
 //! SQL, over the attempts; the reports build on the same query.
 
 use diesel::prelude::*;
@@ -22,6 +23,17 @@ pub struct ProviderLine {
     /// Of those, approvals whose sale was voided afterwards (to refund).
     #[diesel(sql_type = BigInt)]
     pub voided_amount: i64,
+    /// Given back to the cards (refunds recorded).
+    #[diesel(sql_type = BigInt)]
+    pub refunded_amount: i64,
+    /// Charges with no sale a supervisor wrote off (less what was refunded of them).
+    #[diesel(sql_type = BigInt)]
+    pub written_off_amount: i64,
+    /// Charges with no sale still to settle: how many, and how much is left of them.
+    #[diesel(sql_type = BigInt)]
+    pub open_count: i64,
+    #[diesel(sql_type = BigInt)]
+    pub open_amount: i64,
     #[diesel(sql_type = BigInt)]
     pub declined: i64,
     #[diesel(sql_type = BigInt)]
@@ -50,6 +62,23 @@ impl ProviderLine {
         Pesos::new(self.voided_amount).unwrap_or_default()
     }
 
+    pub fn refunded(&self) -> Pesos {
+        Pesos::new(self.refunded_amount).unwrap_or_default()
+    }
+
+    /// What the provider keeps: approved less refunded.
+    pub fn net(&self) -> Pesos {
+        Pesos::new(self.approved_amount - self.refunded_amount).unwrap_or_default()
+    }
+
+    pub fn written_off(&self) -> Pesos {
+        Pesos::new(self.written_off_amount).unwrap_or_default()
+    }
+
+    pub fn open(&self) -> Pesos {
+        Pesos::new(self.open_amount).unwrap_or_default()
+    }
+
     /// "12 s / 40 s", or "—".
     pub fn fallback_times(&self) -> String {
         match (self.fallback_avg_seconds, self.fallback_max_seconds) {
@@ -64,6 +93,12 @@ SELECT a.provider,
        count(*) FILTER (WHERE a.status = 'APPROVED') AS approved_count,
        COALESCE(sum(a.amount) FILTER (WHERE a.status = 'APPROVED'), 0)::bigint AS approved_amount,
        COALESCE(sum(a.amount) FILTER (WHERE a.status = 'APPROVED' AND s.voided_at IS NOT NULL), 0)::bigint AS voided_amount,
+       COALESCE(sum(a.refunded_amount), 0)::bigint AS refunded_amount,
+       COALESCE(sum(a.amount - a.refunded_amount) FILTER (WHERE a.written_off_at IS NOT NULL), 0)::bigint AS written_off_amount,
+       count(*) FILTER (WHERE a.status = 'APPROVED' AND a.sale_id IS NULL AND a.written_off_at IS NULL
+                          AND a.refunded_amount < a.amount) AS open_count,
+       COALESCE(sum(a.amount - a.refunded_amount) FILTER (WHERE a.status = 'APPROVED' AND a.sale_id IS NULL
+                          AND a.written_off_at IS NULL), 0)::bigint AS open_amount,
        count(*) FILTER (WHERE a.status = 'DECLINED') AS declined,
        count(*) FILTER (WHERE a.status = 'FAILED') AS failed,
        count(*) FILTER (WHERE a.status IN ('TIMED_OUT', 'UNKNOWN')) AS unanswered,

@@ -8,6 +8,7 @@
 //! channel that every register actor follows.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -130,15 +131,13 @@ impl Venue {
         };
         if failing_cajas >= self.rules.cajas && !self.is_out(provider) {
             let reason = format!(
-                "{provider} falló en {failing_cajas} cajas en {} min",
-                self.rules.window.as_secs().div_ceil(60)
+                "{provider} falló en {failing_cajas} cajas en {}",
+                in_words(self.rules.window)
             );
-            match self.declare(provider, reason, None).await {
-                Ok(()) | Err(OutageError::AlreadyOut) => {}
-                Err(err) => {
-                    tracing::error!(%provider, error = ?err, "could not declare a provider outage")
-                }
-            }
+            self.until_written("declare a provider outage", provider, || {
+                self.declare(provider, reason.clone(), None)
+            })
+            .await;
         }
     }
 
@@ -146,12 +145,10 @@ impl Venue {
     pub async fn approved(self: &Arc<Self>, provider: PaymentProvider) {
         if self.is_out(provider) {
             let reason = format!("un pago con {provider} fue aprobado");
-            match self.end(provider, reason, None).await {
-                Ok(()) | Err(OutageError::NotOut) => {}
-                Err(err) => {
-                    tracing::error!(%provider, error = ?err, "could not end a provider outage")
-                }
-            }
+            self.until_written("end a provider outage", provider, || {
+                self.end(provider, reason.clone(), None)
+            })
+            .await;
         }
     }
 
@@ -297,14 +294,13 @@ impl Venue {
                 let now = this.clock.now();
                 if now >= ends_at {
                     let reason = format!(
-                        "sin fallas de {provider} en {} min",
-                        this.rules.cooldown.as_secs().div_ceil(60)
+                        "sin fallas de {provider} en {}",
+                        in_words(this.rules.cooldown)
                     );
-                    if let Err(err) = this.end(provider, reason, None).await
-                        && !matches!(err, OutageError::NotOut)
-                    {
-                        tracing::error!(%provider, error = ?err, "could not end a provider outage");
-                    }
+                    this.until_written("end a provider outage", provider, || {
+                        this.end(provider, reason.clone(), None)
+                    })
+                    .await;
                     return;
                 }
                 let clock = this.clock.clone();
@@ -312,6 +308,51 @@ impl Venue {
                 clock.sleep_until(ends_at).await;
             }
         });
+    }
+}
+
+impl Venue {
+    /// Runs `write` until the database takes it (or finds it done already:
+    /// the outage was declared or ended meanwhile), on a backoff of ¼ s
+    /// doubling to 5 s on the hub's clock, like a caja's probe: a database
+    /// blip must not leave the venue on its backup, nor off it.
+    async fn until_written<F, W>(&self, what: &'static str, provider: PaymentProvider, write: W)
+    where
+        W: Fn() -> F,
+        F: Future<Output = Result<(), OutageError>>,
+    {
+        let mut backoff = RETRY_BACKOFF.0;
+        let mut failures = 0u32;
+        loop {
+            match write().await {
+                Ok(()) | Err(OutageError::AlreadyOut | OutageError::NotOut) => {
+                    if failures > 0 {
+                        tracing::info!(%provider, failures, "{what}: written after retrying");
+                    }
+                    return;
+                }
+                Err(OutageError::Db(err)) => {
+                    failures += 1;
+                    tracing::warn!(%provider, error = ?err, retry_in = ?backoff, "could not {what}; retrying");
+                }
+            }
+            self.clock.sleep(backoff).await;
+            backoff = (backoff * 2).min(RETRY_BACKOFF.1);
+        }
+    }
+}
+
+/// The first and the longest wait between tries of a write that must happen.
+const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
+
+/// "4 s", "5 min", "1 min 30 s": a duration as a person says it, never
+/// rounded to a unit it is not in.
+pub fn in_words(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match (seconds / 60, seconds % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
     }
 }
 
@@ -336,4 +377,22 @@ fn open_outages(conn: &mut PgConnection) -> QueryResult<Vec<Outage>> {
                 })
                 .collect()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_words_say_seconds_when_they_are_seconds() {
+        for (seconds, words) in [
+            (4, "4 s"),
+            (59, "59 s"),
+            (60, "1 min"),
+            (90, "1 min 30 s"),
+            (300, "5 min"),
+        ] {
+            assert_eq!(in_words(Duration::from_secs(seconds)), words);
+        }
+    }
 }

@@ -60,7 +60,7 @@ use crate::payments::commands::{
     AttemptDeadline, OrphanPending, Reevaluate, TerminalAnswered, approve_card_payments,
 };
 use crate::payments::health::Outage;
-use crate::payments::terminal::Charge;
+use crate::payments::terminal::{Charge, TerminalConfig};
 
 /// How many commands may wait for one register.
 const MAILBOX: usize = 256;
@@ -300,11 +300,7 @@ impl RegisterActor {
         let venue = self.env.venue.clone();
         match effect {
             Effect::StartTerminal(attempt) => {
-                let config = self
-                    .env
-                    .simulated_terminal
-                    .clone()
-                    .unwrap_or_else(|| self.state.caja.terminal.clone());
+                let config = self.terminal();
                 let charge = Charge {
                     attempt_id: attempt.id,
                     provider: attempt.provider,
@@ -334,9 +330,19 @@ impl RegisterActor {
         }
     }
 
+    /// How the caja's card terminal is driven (every caja's is simulated
+    /// under `--simulate-terminals`).
+    fn terminal(&self) -> TerminalConfig {
+        self.env
+            .simulated_terminal
+            .clone()
+            .unwrap_or_else(|| self.state.caja.terminal.clone())
+    }
+
     /// Arms the deadline of every pending card attempt not watched yet, and
     /// the moment the provider advice may change by itself.
     fn watch_card_attempts(&mut self, ctx: &mut Context<Self>) {
+        let manual = self.terminal().is_manual();
         for attempt in &self.state.card_attempts {
             if attempt.status != AttemptStatus::Pending || !self.watched.insert(attempt.id) {
                 continue;
@@ -347,7 +353,10 @@ impl RegisterActor {
                     .into_actor(self)
                     .map(move |(), actor, ctx| {
                         actor.watched.remove(&id);
-                        ctx.notify(AttemptDeadline { attempt_id: id });
+                        ctx.notify(AttemptDeadline {
+                            attempt_id: id,
+                            manual,
+                        });
                     }),
             );
         }
@@ -804,6 +813,13 @@ impl Command for CloseSession {
         if !unresolved.is_empty() {
             return Err(RegisterError::AttemptsUnresolved(
                 unresolved.iter().map(|a| a.describe()).collect(),
+            ));
+        }
+        // Every approved charge ends used by a sale, refunded or written off.
+        let open_charges = attempt::open_charges_of_session(conn, state.id(), session.id)?;
+        if !open_charges.is_empty() {
+            return Err(RegisterError::ChargesUnsettled(
+                open_charges.iter().map(|a| a.describe()).collect(),
             ));
         }
         // Beyond the caja's limit only a supervisor closes, and is recorded

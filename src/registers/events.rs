@@ -47,8 +47,9 @@ pub struct Event {
 /// A register, or what a change changed of it, as the floor dashboards
 /// get it: all of it but the lists of its last sales and cash movements
 /// (and a sale put first in them), which only the caja's own screens
-/// show, and with only the card attempts nobody knows the end of (the
-/// floor's alerts; the caja's screens get its last ones too). Those lists
+/// show, and with only the card attempts nobody knows the end of and the
+/// charges still to settle (the floor's alerts; the caja's screens get its
+/// last ones too). Those lists
 /// are the largest part of a busy caja's register, and thousands of
 /// dashboards get every event of every caja.
 pub struct Floor<'a>(pub &'a Value);
@@ -57,11 +58,17 @@ impl Floor<'_> {
     const LEFT_OUT: [&'static str; 3] = ["recent_sales", "recent_sale", "recent_movements"];
     const CARD_ATTEMPTS: &'static str = "card_attempts";
 
-    fn unresolved(attempt: &&Value) -> bool {
-        attempt["status"]
+    /// An alert for the floor: nobody knows whether it charged, or it is a
+    /// charge nothing has settled yet (see `CardAttempt::is_open_charge`).
+    fn alert(attempt: &&Value) -> bool {
+        let status = attempt["status"]
             .as_str()
-            .and_then(|status| status.parse::<AttemptStatus>().ok())
-            .is_some_and(AttemptStatus::is_unresolved)
+            .and_then(|status| status.parse::<AttemptStatus>().ok());
+        let open_charge = status == Some(AttemptStatus::Approved)
+            && attempt["sale_id"].is_null()
+            && attempt["written_off_at"].is_null()
+            && attempt["refunded_amount"].as_i64() < attempt["amount"].as_i64();
+        status.is_some_and(AttemptStatus::is_unresolved) || open_charge
     }
 }
 
@@ -78,9 +85,8 @@ impl Serialize for Floor<'_> {
         for (key, value) in kept {
             match value {
                 Value::Array(attempts) if key == Self::CARD_ATTEMPTS => {
-                    let unresolved: Vec<&Value> =
-                        attempts.iter().filter(Self::unresolved).collect();
-                    map.serialize_entry(key, &unresolved)?;
+                    let alerts: Vec<&Value> = attempts.iter().filter(Self::alert).collect();
+                    map.serialize_entry(key, &alerts)?;
                 }
                 _ => map.serialize_entry(key, value)?,
             }

@@ -98,6 +98,10 @@ pub enum RegisterError {
     InvalidAttempt { field: String, message: String },
     #[error("card attempts without a known result: {0:?}")]
     AttemptsUnresolved(Vec<String>),
+    #[error("approved card charges with no sale, refund or write-off: {0:?}")]
+    ChargesUnsettled(Vec<String>),
+    #[error("card attempt {0} is not an approved charge left to settle")]
+    ChargeNotOpen(i64),
     #[error(transparent)]
     Config(#[from] SaveError),
     #[error("no such sale")]
@@ -128,6 +132,10 @@ impl From<diesel::result::Error> for RegisterError {
 pub use crate::web::json::ErrorBody;
 
 impl RegisterError {
+    /// The code of a card request's field at fault, whichever finds it
+    /// (the body's reader, the request's parser or the caja's actor).
+    pub const INVALID_CARD_PAYMENT: &'static str = "invalid_card_payment";
+
     pub fn code(&self) -> &'static str {
         match self {
             RegisterError::NoOpenSession => "no_open_session",
@@ -152,8 +160,10 @@ impl RegisterError {
             RegisterError::SaleAlreadyPaid(_) => "sale_already_paid",
             RegisterError::FallbackDisabled => "fallback_disabled",
             RegisterError::NoCardProvider => "no_card_provider",
-            RegisterError::InvalidAttempt { .. } => "invalid_card_payment",
+            RegisterError::InvalidAttempt { .. } => Self::INVALID_CARD_PAYMENT,
             RegisterError::AttemptsUnresolved(_) => "card_attempts_unresolved",
+            RegisterError::ChargesUnsettled(_) => "card_charges_unsettled",
+            RegisterError::ChargeNotOpen(_) => "charge_not_open",
             RegisterError::Config(_) => "config_refused",
             RegisterError::UnknownSale => "unknown_sale",
             RegisterError::SaleNotInSession => "sale_not_in_session",
@@ -223,6 +233,13 @@ impl RegisterError {
             RegisterError::AttemptsUnresolved(list) => format!(
                 "Hay cobros con tarjeta sin resultado; resuélvelos antes de cerrar: {}.",
                 list.join("; ")
+            ),
+            RegisterError::ChargesUnsettled(list) => format!(
+                "Hay cobros con tarjeta aprobados sin venta: un supervisor debe devolverlos o darlos de baja antes de cerrar: {}.",
+                list.join("; ")
+            ),
+            RegisterError::ChargeNotOpen(id) => format!(
+                "El cobro #{id} no es un cobro aprobado pendiente: no hay nada que devolver ni dar de baja."
             ),
             RegisterError::Config(err) => err.to_string(),
             RegisterError::UnknownSale => "No existe esa venta.".into(),

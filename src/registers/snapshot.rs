@@ -27,7 +27,8 @@ pub struct Snapshot {
     pub session: Option<LiveSession>,
     #[serde(flatten)]
     pub history: History,
-    /// The open session's card payments: the last few, and any still open.
+    /// The open session's card payments (the last few, and any still
+    /// open) and the caja's charges still to settle from earlier sessions.
     pub card_attempts: Vec<CardAttempt>,
     /// How the caja's own payments on each provider went lately.
     #[serde(skip)]
@@ -106,10 +107,7 @@ impl Snapshot {
     pub fn load(conn: &mut PgConnection, id: RegisterId, cx: &CommandContext) -> QueryResult<Self> {
         let (caja, session) = store::load(conn, id)?;
         let history = History::load(conn, id, session.as_ref())?;
-        let card_attempts = match &session {
-            Some(session) => attempt::of_session(conn, session.id)?,
-            None => Vec::new(),
-        };
+        let card_attempts = attempt::for_screens(conn, id, session.as_ref().map(|s| s.id))?;
         let mut provider_memory = ProviderMemory::default();
         for provider in [
             Some(caja.payment_provider_primary),
@@ -154,9 +152,14 @@ impl Snapshot {
         let session_changed = session.as_ref().map(|s| s.id) != self.session.as_ref().map(|s| s.id);
         Self {
             caja,
-            // A new session starts with no card payments.
+            // A new session starts with no card payments of its own; the
+            // charges still to settle stay in sight.
             card_attempts: if session_changed {
-                Vec::new()
+                self.card_attempts
+                    .iter()
+                    .filter(|a| a.is_open_charge())
+                    .cloned()
+                    .collect()
             } else {
                 self.card_attempts.clone()
             },

@@ -139,6 +139,34 @@ fn rows(sheet: &SessionSheet) -> Csv {
         row(
             "proveedor",
             provider,
+            "devuelto".into(),
+            None,
+            Some(p.refunded_amount),
+        );
+        row(
+            "proveedor",
+            provider,
+            "neto".into(),
+            None,
+            Some(p.approved_amount - p.refunded_amount),
+        );
+        row(
+            "proveedor",
+            provider,
+            "cobros_sin_venta_por_resolver".into(),
+            Some(p.open_count),
+            Some(p.open_amount),
+        );
+        row(
+            "proveedor",
+            provider,
+            "cobros_sin_venta_dados_de_baja".into(),
+            None,
+            Some(p.written_off_amount),
+        );
+        row(
+            "proveedor",
+            provider,
             "rechazados".into(),
             Some(p.declined),
             None,

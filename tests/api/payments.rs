@@ -719,22 +719,22 @@ async fn bad_card_input_is_refused_clearly_and_nothing_is_charged_twice() {
     for (body, code, field) in [
         (
             json!({"key": key(), "sale_key": key(), "amount": 1.5, "method": "DEBITO"}),
-            "invalid",
+            "invalid_card_payment",
             Some("amount"),
         ),
         (
             json!({"key": key(), "sale_key": key(), "amount": 100, "method": "EFECTIVO"}),
-            "invalid",
+            "invalid_card_payment",
             Some("method"),
         ),
         (
             json!({"key": key(), "sale_key": "x", "amount": 100, "method": "DEBITO"}),
-            "invalid",
+            "invalid_card_payment",
             Some("sale_key"),
         ),
         (
             json!({"key": key(), "sale_key": key(), "amount": 100, "method": "DEBITO", "provider": "VISA"}),
-            "invalid",
+            "invalid_card_payment",
             Some("provider"),
         ),
         (
@@ -765,7 +765,12 @@ async fn bad_card_input_is_refused_clearly_and_nothing_is_charged_twice() {
             404,
             "unknown_attempt",
         ),
-        (id, json!({"outcome": "approved"}), 422, "invalid"),
+        (
+            id,
+            json!({"outcome": "approved"}),
+            422,
+            "invalid_card_payment",
+        ),
         (
             id,
             json!({"outcome": "approved", "authorization_code": "12"}),
@@ -778,7 +783,7 @@ async fn bad_card_input_is_refused_clearly_and_nothing_is_charged_twice() {
             409,
             "attempt_already_resolved",
         ),
-        (id, json!({"outcome": "maybe"}), 422, "invalid"),
+        (id, json!({"outcome": "maybe"}), 422, "invalid_card_payment"),
     ] {
         let (got, answer) = resolve(&app, &cashier, caja, attempt, body.clone()).await;
         assert_eq!(

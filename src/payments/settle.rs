@@ -1,0 +1,285 @@
+//! Settling approved charges: every one ends used by one sale, refunded,
+//! or written off by a supervisor with a reason. A charge with no sale (a
+//! late approval, a second approval of a sale, a customer who walked away)
+//! stays open, on the floor and in the way of its session's closing, until
+//! it is refunded (in full, maybe in parts) or written off; a card sale
+//! voided is refunded the same way. Both go through the caja's actor, are
+//! committed with its `seq` and audited.
+
+use actix::Message;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::attempt::{self, AttemptStatus, CardAttempt, Settlement};
+use super::commands::authorization_code;
+use crate::audit::{self, Action};
+use crate::auth::user::{Role, User};
+use crate::cajas::RegisterId;
+use crate::db::schema::{card_attempts, card_refunds, sales};
+use crate::metrics::metrics;
+use crate::money::Pesos;
+use crate::registers::RegisterError;
+use crate::registers::commit::{Applied, Command, CommandContext};
+use crate::registers::event_log::Change;
+use crate::registers::keys::CommandKey;
+use crate::registers::snapshot::Snapshot;
+
+fn invalid(field: &str, message: impl Into<String>) -> RegisterError {
+    RegisterError::InvalidAttempt {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// One row of `card_refunds`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, Deserialize)]
+#[diesel(table_name = card_refunds, check_for_backend(diesel::pg::Pg))]
+pub struct CardRefund {
+    pub id: i64,
+    pub refund_key: Uuid,
+    pub attempt_id: i64,
+    pub register_id: RegisterId,
+    pub amount: i64,
+    pub authorization_code: String,
+    pub reason: String,
+    pub refunded_by: i32,
+    pub refunded_at: DateTime<Utc>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = card_refunds)]
+struct NewRefund<'a> {
+    refund_key: Uuid,
+    attempt_id: i64,
+    register_id: RegisterId,
+    amount: i64,
+    authorization_code: &'a str,
+    reason: &'a str,
+    refunded_by: i32,
+    refunded_at: DateTime<Utc>,
+}
+
+/// What a settlement answers: the charge as it is now, and the refund made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settled {
+    pub attempt: CardAttempt,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<CardRefund>,
+}
+
+fn supervisor(by: &User) -> Result<(), RegisterError> {
+    if by.role.includes(Role::Supervisor) {
+        Ok(())
+    } else {
+        Err(RegisterError::SupervisorOnly)
+    }
+}
+
+/// The change a settlement makes: the charge as it is now, on the screens.
+fn settled_change(state: &Snapshot, settled: Settled) -> Applied<Settled> {
+    let mut next = state.changed(
+        state.caja.clone(),
+        state.session.clone(),
+        state.history.clone(),
+    );
+    next.put_attempt(settled.attempt.clone());
+    Applied::changed(settled, Change::CardAttempt, next)
+}
+
+/// A supervisor gives back all or part of a charge to the card: one with
+/// no sale, or one whose sale was voided. The refund's code is what the
+/// terminal printed for it.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Settled, RegisterError>")]
+pub struct RefundCharge {
+    pub by: User,
+    pub attempt_id: i64,
+    /// Refunding twice with the same key refunds once.
+    pub key: Uuid,
+    pub amount: Pesos,
+    pub authorization_code: String,
+    pub reason: String,
+}
+
+impl Command for RefundCharge {
+    type Reply = Settled;
+
+    fn committed(settled: &Settled) {
+        metrics().card_attempt(&settled.attempt);
+    }
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<Settled>, RegisterError> {
+        supervisor(&self.by)?;
+        let known: Option<CardRefund> = card_refunds::table
+            .filter(card_refunds::refund_key.eq(self.key))
+            .select(CardRefund::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(refund) = known {
+            let same = refund.register_id == state.id()
+                && refund.attempt_id == self.attempt_id
+                && refund.amount == self.amount.get();
+            if !same {
+                return Err(RegisterError::KeyReused);
+            }
+            let attempt = attempt::find_for_update(conn, state.id(), self.attempt_id)?
+                .ok_or(RegisterError::UnknownAttempt)?;
+            return Ok(Applied::Replayed(Settled {
+                attempt,
+                refund: Some(refund),
+            }));
+        }
+        let code = authorization_code(&self.authorization_code)?;
+        let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
+            .ok_or(RegisterError::UnknownAttempt)?;
+        match found.settlement() {
+            Settlement::Open => {}
+            Settlement::Sale(sale) => {
+                let voided: Option<DateTime<Utc>> = sales::table
+                    .find(sale)
+                    .select(sales::voided_at)
+                    .first(conn)?;
+                if voided.is_none() {
+                    return Err(invalid(
+                        "attempt_id",
+                        format!(
+                            "el cobro #{} pagó la venta #{sale}, que no está anulada: anúlala primero",
+                            found.id
+                        ),
+                    ));
+                }
+                if found.refunded_amount >= found.amount {
+                    return Err(RegisterError::ChargeNotOpen(found.id));
+                }
+            }
+            Settlement::NoCharge | Settlement::Refunded | Settlement::WrittenOff => {
+                return Err(RegisterError::ChargeNotOpen(found.id));
+            }
+        }
+        let left = found.unsettled_amount();
+        if self.amount.get() > left {
+            return Err(invalid(
+                "amount",
+                format!(
+                    "se puede devolver a lo más {} del cobro #{}",
+                    Pesos::new(left).unwrap_or_default(),
+                    found.id
+                ),
+            ));
+        }
+        let refund = diesel::insert_into(card_refunds::table)
+            .values(NewRefund {
+                refund_key: self.key,
+                attempt_id: found.id,
+                register_id: state.id(),
+                amount: self.amount.get(),
+                authorization_code: &code,
+                reason: &self.reason,
+                refunded_by: self.by.id.0,
+                refunded_at: cx.at,
+            })
+            .returning(CardRefund::as_returning())
+            .get_result(conn)?;
+        let attempt = diesel::update(
+            card_attempts::table
+                .find(found.id)
+                .filter(card_attempts::refunded_amount.eq(found.refunded_amount)),
+        )
+        .set(card_attempts::refunded_amount.eq(found.refunded_amount + refund.amount))
+        .returning(CardAttempt::as_returning())
+        .get_result(conn)
+        .optional()?
+        .ok_or(RegisterError::StateMoved)?;
+        audit::record(
+            conn,
+            &self.by.actor(),
+            Action::CardRefunded,
+            attempt.id,
+            Some(&found),
+            Some(&refund),
+        )?;
+        Ok(settled_change(
+            state,
+            Settled {
+                attempt,
+                refund: Some(refund),
+            },
+        ))
+    }
+}
+
+/// A supervisor settles a charge with no sale otherwise than by a refund
+/// (the customer took a drink for it, the provider reversed it itself…),
+/// with the reason. What was refunded of it stays refunded.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Settled, RegisterError>")]
+pub struct WriteOffCharge {
+    pub by: User,
+    pub attempt_id: i64,
+    /// Writing off twice with the same key writes off once.
+    pub key: Uuid,
+    pub reason: String,
+}
+
+impl Command for WriteOffCharge {
+    type Reply = Settled;
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<Settled>, RegisterError> {
+        supervisor(&self.by)?;
+        let key = CommandKey::new(
+            self.key,
+            "write_off_charge",
+            format!("{}|{}", self.attempt_id, self.reason),
+        );
+        if let Some(settled) = key.replay(conn, state.id())? {
+            return Ok(Applied::Replayed(settled));
+        }
+        let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
+            .ok_or(RegisterError::UnknownAttempt)?;
+        if !found.is_open_charge() {
+            return Err(RegisterError::ChargeNotOpen(found.id));
+        }
+        let attempt = diesel::update(
+            card_attempts::table
+                .find(found.id)
+                .filter(card_attempts::status.eq(AttemptStatus::Approved))
+                .filter(card_attempts::sale_id.is_null())
+                .filter(card_attempts::written_off_at.is_null()),
+        )
+        .set((
+            card_attempts::written_off_by.eq(self.by.id.0),
+            card_attempts::written_off_at.eq(cx.at),
+            card_attempts::write_off_reason.eq(&self.reason),
+        ))
+        .returning(CardAttempt::as_returning())
+        .get_result(conn)
+        .optional()?
+        .ok_or(RegisterError::StateMoved)?;
+        audit::record(
+            conn,
+            &self.by.actor(),
+            Action::CardWrittenOff,
+            attempt.id,
+            Some(&found),
+            Some(&attempt),
+        )?;
+        let settled = Settled {
+            attempt,
+            refund: None,
+        };
+        key.remember(conn, state.id(), state.next_seq(), &settled)?;
+        Ok(settled_change(state, settled))
+    }
+}
