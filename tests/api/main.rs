@@ -6,6 +6,7 @@ mod auth;
 mod backup;
 mod browser;
 mod cajas;
+mod charges;
 mod cli;
 mod deploy;
 mod embedded;

@@ -19,7 +19,7 @@ use crate::registers::{assert_counters_match_rows, key, open_session, post_json,
 use crate::screens::{Socket, next_json, open_screen};
 
 /// A hub on a manual clock whose terminals are simulated as `simulation`.
-async fn hub(simulation: &str) -> (TestApp, Arc<ManualClock>) {
+pub(crate) async fn hub(simulation: &str) -> (TestApp, Arc<ManualClock>) {
     let (clock, manual) = Clock::manual();
     let spec = cajahub::payments::terminal::TerminalConfig::parse_simulation(simulation).unwrap();
     let app = TestApp::spawn_with(TestDb::migrated(), |settings| {
@@ -94,7 +94,7 @@ pub(crate) async fn resolve(
 }
 
 /// The caja's snapshot (as its cashier sees it).
-async fn register(app: &TestApp, who: &Visitor, caja: i32) -> Value {
+pub(crate) async fn register(app: &TestApp, who: &Visitor, caja: i32) -> Value {
     let snapshot: Value = who
         .get(app, &format!("/api/cajas/{caja}"))
         .await
@@ -104,7 +104,7 @@ async fn register(app: &TestApp, who: &Visitor, caja: i32) -> Value {
     snapshot["register"].clone()
 }
 
-fn attempt_in(register: &Value, id: i64) -> Value {
+pub(crate) fn attempt_in(register: &Value, id: i64) -> Value {
     register["card_attempts"]
         .as_array()
         .and_then(|all| all.iter().find(|a| a["id"] == id).cloned())
@@ -113,7 +113,11 @@ fn attempt_in(register: &Value, id: i64) -> Value {
 
 /// Reads `screen` until an event about caja `caja` satisfies `wanted`
 /// (bounded: a screen that keeps pinging but never says it fails the test).
-async fn event_where(screen: &mut Socket, caja: i32, wanted: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn event_where(
+    screen: &mut Socket,
+    caja: i32,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
     let mut seen = Vec::new();
     let found = actix_web::rt::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -132,12 +136,12 @@ async fn event_where(screen: &mut Socket, caja: i32, wanted: impl Fn(&Value) -> 
 }
 
 /// A card sale paid by `attempt`.
-fn card_sale(sale_key: &str, amount: i64, attempt: i64) -> Value {
+pub(crate) fn card_sale(sale_key: &str, amount: i64, attempt: i64) -> Value {
     json!({"key": sale_key, "total": amount, "payments": [{"method": "DEBITO", "amount": amount, "attempt_id": attempt}]})
 }
 
 /// Approved card payments counted per provider slot equal the session's counters.
-fn assert_card_counts_match_attempts(app: &TestApp, session: i64) {
+pub(crate) fn assert_card_counts_match_attempts(app: &TestApp, session: i64) {
     for (column, backup) in [
         ("payment_provider_used_primary_count", "false"),
         ("payment_provider_used_backup_count", "true"),
@@ -338,7 +342,7 @@ async fn a_hanging_primary_times_out_and_the_same_sale_completes_on_the_backup_o
 }
 
 /// The reconciliation table's row for `provider`.
-fn row_of(page: &str, provider: &str) -> String {
+pub(crate) fn row_of(page: &str, provider: &str) -> String {
     let marker = format!("<tr data-provider=\"{provider}\">");
     let start = page
         .find(&marker)
@@ -404,7 +408,7 @@ async fn a_failed_primary_falls_back_at_once_and_a_declined_card_does_not() {
 /// stands, its events every move after (the terminal's answer is on its
 /// way). The caja's screen, not the floor: the floor keeps only the
 /// attempts whose end nobody knows.
-async fn wait_for_status(app: &TestApp, caja: i32, id: i64, status: &str) -> Value {
+pub(crate) async fn wait_for_status(app: &TestApp, caja: i32, id: i64, status: &str) -> Value {
     let cookie = app.session_cookie("observadora", Role::Supervisor).await;
     let (mut screen, snapshot) = open_screen(app, &format!("/ws/caja/{caja}"), &cookie).await;
     let now = attempt_in(&snapshot["registers"][0], id);
