@@ -10,6 +10,16 @@ import { newKey } from "./queue.js";
 /** An attempt nobody knows the result of yet. */
 export const UNRESOLVED = new Set(["PENDING", "TIMED_OUT", "UNKNOWN"]);
 
+/**
+ * An approved charge nothing has settled yet: no sale used it, it was not
+ * refunded in full nor written off (README "Payments": every approved
+ * charge ends in exactly one of those).
+ */
+export function isOpenCharge(attempt) {
+  return attempt.status === "APPROVED" && attempt.sale_id === null && !attempt.written_off_at
+    && (attempt.refunded_amount ?? 0) < attempt.amount;
+}
+
 /** The one card sale this POS is charging, kept across reloads. */
 export class CardSale {
   constructor(registerId) {

@@ -1,11 +1,12 @@
 // The floor dashboard: the venue's card providers, a live tile per caja
-// (with the card payments nobody knows the result of, which a supervisor can
-// settle from here) and the open jornada's totals.
+// (with the card payments nobody knows the result of, and the charges with
+// no sale, which a supervisor resolves, refunds or writes off from here) and
+// the open jornada's totals.
 
 import { postJson } from "./api.js";
 import { LiveConnection, showConnection } from "./live.js";
-import { METHOD_LABELS, STATUS_LABELS, ago, bind, el, pesos, time } from "./format.js";
-import { UNRESOLVED, readCode } from "./card.js";
+import { METHOD_LABELS, STATUS_LABELS, ago, bind, el, parsePesos, pesos, time } from "./format.js";
+import { UNRESOLVED, isOpenCharge, readCode } from "./card.js";
 import { newKey } from "./queue.js";
 
 const root = document.getElementById("floor");
@@ -53,21 +54,35 @@ function alertsOf(register, now) {
   if (register.flagged_pending > 0) {
     alerts.push(["bad", `${register.flagged_pending} venta(s) sin registrar por revisar`]);
   }
-  const open = openAttempts(register);
-  if (open.length) alerts.push(["bad", `${open.length} cobro(s) con tarjeta por resolver`]);
+  const unresolved = openAttempts(register).filter((a) => UNRESOLVED.has(a.status));
+  if (unresolved.length) alerts.push(["bad", `${unresolved.length} cobro(s) con tarjeta por resolver`]);
+  const stranded = openAttempts(register).filter((a) => isOpenCharge(a) && a.approved_late);
+  if (stranded.length) {
+    const amount = stranded.reduce((total, a) => total + a.amount - (a.refunded_amount ?? 0), 0);
+    alerts.push(["bad", `${stranded.length} cobro(s) con tarjeta sin venta (${pesos(amount)}): devolver o dar de baja`]);
+  }
   return alerts;
 }
 
-/** The caja's card attempts nobody knows the result of. */
+/** The caja's card attempts that need someone: nobody knows their result, or a charge with no sale. */
 function openAttempts(register) {
-  return (register.card_attempts ?? []).filter((a) => UNRESOLVED.has(a.status));
+  return (register.card_attempts ?? []).filter((a) => UNRESOLVED.has(a.status) || isOpenCharge(a));
 }
 
-/** One unresolved attempt, with what a supervisor can do about it. */
+/** What an attempt that needs someone is, in words. */
+function attemptState(attempt) {
+  if (!isOpenCharge(attempt)) return ATTEMPT_STATUS[attempt.status] ?? attempt.status;
+  const left = attempt.amount - (attempt.refunded_amount ?? 0);
+  const settle = left < attempt.amount ? `, quedan ${pesos(left)} por devolver` : "";
+  return (attempt.approved_late ? "cobrado sin venta" : "aprobado, sin venta registrada") + settle;
+}
+
+/** One attempt that needs someone, with what a supervisor can do about it. */
 function attemptItem(register, attempt) {
   const { caja, provider: advice } = register;
   const item = el("li");
-  item.append(el("span", `#${attempt.id} · ${attempt.provider} · ${pesos(attempt.amount)} · ${ATTEMPT_STATUS[attempt.status] ?? attempt.status} (${time(attempt.started_at)})`, "what"));
+  item.dataset.attempt = attempt.id;
+  item.append(el("span", `#${attempt.id} · ${attempt.provider} · ${pesos(attempt.amount)} · ${attemptState(attempt)} (${time(attempt.started_at)})`, "what"));
   const what = `Caja ${caja.name}, cobro #${attempt.id}: ${attempt.provider} por ${pesos(attempt.amount)}`;
   const url = `/api/cajas/${caja.id}/card-attempts`;
   const button = (label, open) => {
@@ -76,6 +91,20 @@ function attemptItem(register, attempt) {
     b.addEventListener("click", open);
     item.append(b);
   };
+  if (isOpenCharge(attempt)) {
+    const left = attempt.amount - (attempt.refunded_amount ?? 0);
+    button("Devolver…", () => ask({
+      title: "Devolver el cobro", what: `${what}. Haz la devolución en el terminal y escribe su código.`,
+      code: "Código de la devolución en el terminal", amount: left, reason: "Motivo", reasonRequired: true,
+      send: ({ code, amount, reason }) => post(`${url}/${attempt.id}/refund`, { key: newKey(), amount, authorization_code: code, reason }),
+    }));
+    button("Dar de baja…", () => ask({
+      title: "Dar de baja el cobro", what: `${what}. Sin devolución: queda en la auditoría con tu nombre y el motivo.`,
+      reason: "Motivo", reasonRequired: true,
+      send: ({ reason }) => post(`${url}/${attempt.id}/write-off`, { key: newKey(), reason }),
+    }));
+    return item;
+  }
   button("Aprobado…", () => ask({
     title: "Marcar como aprobado", what, code: true, reason: "Nota (opcional)",
     send: ({ code, reason }) => post(`${url}/${attempt.id}/resolve`, { key: newKey(), outcome: "approved", authorization_code: code, ...(reason && { note: reason }) }),
@@ -226,11 +255,14 @@ async function post(url, body) {
 }
 
 /** Opens the action dialog; `send(fields)` runs on confirm and says what went wrong, if anything. */
-function ask({ title, what, code = false, reason = null, reasonRequired = false, send }) {
+function ask({ title, what, code = false, amount = null, reason = null, reasonRequired = false, send }) {
   const form = dialog.querySelector("form");
   bind(dialog, "action-title").textContent = title;
   bind(dialog, "action-what").textContent = what;
   bind(dialog, "code-field").hidden = !code;
+  bind(dialog, "code-label").textContent = typeof code === "string" ? code : "Código de autorización del terminal";
+  bind(dialog, "amount-field").hidden = amount === null;
+  form.elements.amount.value = amount === null ? "" : pesos(amount);
   bind(dialog, "reason-field").hidden = !reason;
   bind(dialog, "reason-label").textContent = reason ?? "";
   const error = bind(dialog, "action-error");
@@ -246,6 +278,14 @@ function ask({ title, what, code = false, reason = null, reasonRequired = false,
       if (!fields.code) {
         error.textContent = "El código tiene de 4 a 12 letras o números, como lo muestra el terminal.";
         form.elements.code.focus();
+        return;
+      }
+    }
+    if (amount !== null) {
+      fields.amount = parsePesos(form.elements.amount.value);
+      if (!fields.amount || fields.amount > amount) {
+        error.textContent = `El monto va en pesos enteros, de $1 a ${pesos(amount)}.`;
+        form.elements.amount.focus();
         return;
       }
     }

@@ -7,7 +7,7 @@ import { postJson } from "./api.js";
 import { LiveConnection, showConnection } from "./live.js";
 import { SaleQueue, newKey } from "./queue.js";
 import { METHOD_LABELS, bind, el, parsePesos, pesos, regroupAsTyped, time } from "./format.js";
-import { CardSale, UNRESOLVED, backupAfter, phones, readCode, resolveMessage, secondsUntil, startMessage } from "./card.js";
+import { CardSale, UNRESOLVED, isOpenCharge, backupAfter, phones, readCode, resolveMessage, secondsUntil, startMessage } from "./card.js";
 
 const root = document.getElementById("pos");
 const registerId = Number(root.dataset.register);
@@ -345,7 +345,7 @@ function renderOpenAttempts() {
   const current = card.current?.saleKey;
   const queued = new Set(queue.items.map((item) => item.id));
   const open = (register?.card_attempts ?? []).filter((a) =>
-    a.sale_key !== current && !queued.has(a.sale_key) && (UNRESOLVED.has(a.status) || (a.status === "APPROVED" && a.sale_id === null)));
+    a.sale_key !== current && !queued.has(a.sale_key) && (UNRESOLVED.has(a.status) || isOpenCharge(a)));
   const box = bind(root, "open-attempts");
   box.hidden = open.length === 0;
   const list = bind(root, "open-attempts-list");
@@ -358,7 +358,11 @@ function renderOpenAttempts() {
       b.addEventListener("click", run);
       item.append(b);
     };
-    if (attempt.status === "APPROVED") {
+    if (attempt.approved_late) {
+      // Charged although nobody expected it: the customer gets it back.
+      item.classList.add("stranded");
+      item.append(el("strong", "cobrado sin venta: un supervisor lo devuelve o lo da de baja desde el piso"));
+    } else if (attempt.status === "APPROVED") {
       item.append(el("strong", "aprobado sin venta registrada "));
       button("Registrar la venta", () => {
         queue.add({ key: attempt.sale_key, total: attempt.amount, payments: [{ method: attempt.method, amount: attempt.amount, attempt_id: attempt.id }] }, sessionId);

@@ -9,7 +9,7 @@ use crate::auth::SupervisorUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::db;
 use crate::money::Pesos;
-use crate::payments::reconcile::{self, ProviderLine};
+use crate::payments::reconcile::{self, Reconciliation};
 use crate::reports::jornada::{self, Chart, Fallback, TopLine};
 use crate::reports::{self, CajaLine, Scope};
 use crate::startup::AppState;
@@ -31,7 +31,7 @@ struct JornadaPage {
     jornada: Jornada,
     opener: String,
     sessions: Vec<JornadaSession>,
-    reconciliation: Vec<ProviderLine>,
+    reconciliation: Reconciliation,
     cajas: Vec<CajaLine>,
     top: TopLine,
     fallbacks: Vec<Fallback>,

@@ -241,13 +241,16 @@ pub fn end(
     .optional()
 }
 
-/// The approval `id` pays sale `sale_id`; false when it was used already.
+/// The approval `id` pays sale `sale_id`; false when it was used already
+/// or settled otherwise (refunded, written off).
 pub fn pay(conn: &mut PgConnection, id: i64, sale_id: i64) -> QueryResult<bool> {
     let updated = diesel::update(
         card_attempts::table
             .find(id)
             .filter(card_attempts::status.eq(AttemptStatus::Approved))
-            .filter(card_attempts::sale_id.is_null()),
+            .filter(card_attempts::sale_id.is_null())
+            .filter(card_attempts::written_off_at.is_null())
+            .filter(card_attempts::refunded_amount.eq(0)),
     )
     .set(card_attempts::sale_id.eq(sale_id))
     .execute(conn)?;
@@ -406,6 +409,16 @@ impl CardAttempt {
             crate::money::Pesos::new(self.amount).unwrap_or_default(),
             self.state_label()
         )
+    }
+
+    /// "$5.000".
+    pub fn amount_words(&self) -> crate::money::Pesos {
+        crate::money::Pesos::new(self.amount).unwrap_or_default()
+    }
+
+    /// "$2.000" given back to the card.
+    pub fn refunded_words(&self) -> crate::money::Pesos {
+        crate::money::Pesos::new(self.refunded_amount).unwrap_or_default()
     }
 
     /// Where it stands, in words: its status, or how its charge ended.

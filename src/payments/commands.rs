@@ -13,7 +13,7 @@ use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::attempt::{self, AttemptStatus, CardAttempt, Ending, NewAttempt};
+use super::attempt::{self, AttemptStatus, CardAttempt, Ending, NewAttempt, Settlement};
 use super::lifecycle::{self, Happening, Health, Step, Told};
 use super::terminal::Answer;
 use crate::audit::{self, Action};
@@ -721,10 +721,14 @@ pub fn approve_card_payments(
                         found.status.label().to_lowercase()
                     )));
                 }
-                if found.sale_id.is_some()
-                    || approvals.iter().any(|a: &CardAttempt| a.id == found.id)
-                {
+                if approvals.iter().any(|a: &CardAttempt| a.id == found.id) {
                     return Err(mismatch("ya pagó otra venta"));
+                }
+                match found.settlement() {
+                    Settlement::Open if found.refunded_amount == 0 => {}
+                    Settlement::Sale(_) => return Err(mismatch("ya pagó otra venta")),
+                    Settlement::WrittenOff => return Err(mismatch("fue dado de baja")),
+                    _ => return Err(mismatch("se devolvió (todo o en parte) a la tarjeta")),
                 }
                 if found.session_id != session_id || found.sale_key != sale.key {
                     return Err(mismatch("es de otra venta"));

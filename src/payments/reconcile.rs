@@ -8,6 +8,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text};
 use serde::Serialize;
 
+use super::attempt::{AttemptStatus, CardAttempt};
+use crate::db::schema::{card_attempts, register_sessions};
 use crate::money::Pesos;
 
 /// One provider's line.
@@ -113,19 +115,65 @@ WHERE {scope}
 GROUP BY a.provider
 ORDER BY a.provider";
 
-/// Each provider's line for session `session`.
-pub fn of_session(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<ProviderLine>> {
-    diesel::sql_query(LINES.replace("{scope}", "a.session_id = $1"))
-        .bind::<Integer, _>(session)
-        .load(conn)
+/// A session's or a jornada's card payments: a line per provider, and
+/// the charges no sale used, line by line (what explains the difference
+/// between the sales' card totals and each provider's batch).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reconciliation {
+    pub lines: Vec<ProviderLine>,
+    pub charges: Vec<CardAttempt>,
 }
 
-/// Each provider's line for every session of jornada `jornada`.
-pub fn of_jornada(conn: &mut PgConnection, jornada: i32) -> QueryResult<Vec<ProviderLine>> {
-    diesel::sql_query(LINES.replace(
-        "{scope}",
-        "a.session_id IN (SELECT id FROM register_sessions WHERE jornada_id = $1)",
-    ))
-    .bind::<Integer, _>(jornada)
-    .load(conn)
+impl Reconciliation {
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The line of `provider`, if it has one.
+    pub fn line(&self, provider: &str) -> Option<&ProviderLine> {
+        self.lines.iter().find(|l| l.provider == provider)
+    }
+}
+
+/// The reconciliation of session `session`.
+pub fn of_session(conn: &mut PgConnection, session: i32) -> QueryResult<Reconciliation> {
+    Ok(Reconciliation {
+        lines: diesel::sql_query(LINES.replace("{scope}", "a.session_id = $1"))
+            .bind::<Integer, _>(session)
+            .load(conn)?,
+        charges: without_sale()
+            .filter(card_attempts::session_id.eq(session))
+            .load(conn)?,
+    })
+}
+
+/// The reconciliation of every session of jornada `jornada`.
+pub fn of_jornada(conn: &mut PgConnection, jornada: i32) -> QueryResult<Reconciliation> {
+    let sessions = register_sessions::table
+        .filter(register_sessions::jornada_id.eq(jornada))
+        .select(register_sessions::id);
+    Ok(Reconciliation {
+        lines: diesel::sql_query(LINES.replace(
+            "{scope}",
+            "a.session_id IN (SELECT id FROM register_sessions WHERE jornada_id = $1)",
+        ))
+        .bind::<Integer, _>(jornada)
+        .load(conn)?,
+        charges: without_sale()
+            .filter(card_attempts::session_id.eq_any(sessions))
+            .load(conn)?,
+    })
+}
+
+/// The approved charges that no sale used: open, refunded or written off;
+/// oldest first.
+fn without_sale<'a>()
+-> card_attempts::BoxedQuery<'a, diesel::pg::Pg, diesel::dsl::AsSelect<CardAttempt, diesel::pg::Pg>>
+{
+    card_attempts::table
+        .filter(card_attempts::status.eq(AttemptStatus::Approved))
+        .filter(card_attempts::sale_id.is_null())
+        .order(card_attempts::id)
+        .select(CardAttempt::as_select())
+        .into_boxed()
 }

@@ -25,7 +25,7 @@ use crate::cajas::form::FieldErrors;
 use crate::db;
 use crate::money::{self, Pesos};
 use crate::payments::attempt::CardAttempt;
-use crate::payments::reconcile::{self, ProviderLine};
+use crate::payments::reconcile::{self, Reconciliation};
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, local_time, redirect_see_other};
 
@@ -217,21 +217,31 @@ struct ClosePage {
     errors: FieldErrors,
     message: Option<String>,
     /// The chosen session's card payments per provider.
-    reconciliation: Vec<ProviderLine>,
+    reconciliation: Reconciliation,
 }
 
 impl ClosePage {
     /// Card payments nobody knows the result of: the session cannot close
     /// until each is resolved.
     fn unresolved(&self) -> Vec<&CardAttempt> {
+        self.attempts_where(|a| a.status.is_unresolved())
+    }
+
+    /// The session's approved charges nothing has settled (no sale, no
+    /// refund, no write-off): the session cannot close until each is.
+    fn open_charges(&self) -> Vec<&CardAttempt> {
+        let session = self
+            .chosen
+            .as_ref()
+            .and_then(|c| c.session.as_ref())
+            .map(|s| s.id);
+        self.attempts_where(|a| a.is_open_charge() && Some(a.session_id) == session)
+    }
+
+    fn attempts_where(&self, wanted: impl Fn(&CardAttempt) -> bool) -> Vec<&CardAttempt> {
         self.chosen
             .as_ref()
-            .map(|c| {
-                c.card_attempts
-                    .iter()
-                    .filter(|a| a.status.is_unresolved())
-                    .collect()
-            })
+            .map(|c| c.card_attempts.iter().filter(|a| wanted(a)).collect())
             .unwrap_or_default()
     }
 
@@ -336,7 +346,7 @@ async fn render_close(
             let id = session.id;
             db::run(&state.pool, move |conn| reconcile::of_session(conn, id)).await??
         }
-        None => Vec::new(),
+        None => Reconciliation::default(),
     };
     html(
         status,
@@ -507,7 +517,7 @@ pub async fn close(
 struct SessionPage {
     chrome: Option<Chrome>,
     session: SessionSummary,
-    reconciliation: Vec<ProviderLine>,
+    reconciliation: Reconciliation,
     sales: Vec<SaleLine>,
     movements: Vec<MovementLine>,
     extras: ClosingExtras,
@@ -588,7 +598,7 @@ pub async fn session_page(
 /// Everything a session's closing sheet shows.
 pub struct SessionSheet {
     pub session: SessionSummary,
-    pub reconciliation: Vec<ProviderLine>,
+    pub reconciliation: Reconciliation,
     pub sales: Vec<SaleLine>,
     pub movements: Vec<MovementLine>,
     pub extras: ClosingExtras,

@@ -120,7 +120,7 @@ fn rows(sheet: &SessionSheet) -> Csv {
             Some(subtotal),
         );
     }
-    for p in &sheet.reconciliation {
+    for p in &sheet.reconciliation.lines {
         let provider = p.provider.as_str();
         row(
             "proveedor",

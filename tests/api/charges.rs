@@ -106,6 +106,7 @@ fn provider_line(
     let mut conn = app.conn();
     cajahub::payments::reconcile::of_session(&mut conn, session as i32)
         .unwrap()
+        .lines
         .into_iter()
         .find(|l| l.provider == provider)
         .unwrap_or_else(|| panic!("no {provider} line"))
@@ -630,4 +631,40 @@ async fn ending_an_outage_is_retried_until_written() {
         json!([]),
         "memory follows the database"
     );
+}
+
+/// Found by the card model: a charge written off could still pay its sale.
+#[actix_web::test]
+async fn a_settled_charge_pays_no_sale() {
+    let (app, _clock) = manual_hub(|_| {}).await;
+    let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let sale = key();
+    let (_, started) = start(&app, &cashier, caja, &sale, 2_000, json!({})).await;
+    let id = started["attempt"]["id"].as_i64().unwrap();
+    let approved = json!({"outcome": "approved", "authorization_code": "123456"});
+    assert_eq!(resolve(&app, &cashier, caja, id, approved).await.0, 200);
+    let reason = json!({"key": key(), "reason": "el cliente se fue"});
+    assert_eq!(write_off(&app, &supervisor, caja, id, reason).await.0, 200);
+    let (status, body) = sell(&app, &cashier, caja, &card_sale(&sale, 2_000, id)).await;
+    eprintln!(
+        "SEQ {:?} DB {}",
+        register(&app, &cashier, caja).await["seq"],
+        app.count(&format!(
+            "SELECT event_seq AS n FROM register_seqs WHERE register_id = {caja}"
+        ))
+    );
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("payments[0].attempt_id")),
+        "{body}"
+    );
+    let seq = register(&app, &cashier, caja).await["seq"].as_i64();
+    assert_eq!(
+        seq,
+        Some(app.count(&format!(
+            "SELECT event_seq AS n FROM register_seqs WHERE register_id = {caja}"
+        )))
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 0);
 }

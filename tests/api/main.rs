@@ -6,6 +6,7 @@ mod auth;
 mod backup;
 mod browser;
 mod cajas;
+mod card_model;
 mod charges;
 mod cli;
 mod deploy;

@@ -291,7 +291,9 @@ async fn a_hanging_primary_times_out_and_the_same_sale_completes_on_the_backup_o
     // Reconciliation: KLAP approved one, GETNET none and one cancelled.
     let lines = {
         let mut conn = app.conn();
-        cajahub::payments::reconcile::of_session(&mut conn, session as i32).unwrap()
+        cajahub::payments::reconcile::of_session(&mut conn, session as i32)
+            .unwrap()
+            .lines
     };
     let klap = lines.iter().find(|l| l.provider == "KLAP").unwrap();
     assert_eq!(
