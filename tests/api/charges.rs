@@ -668,3 +668,92 @@ async fn a_settled_charge_pays_no_sale() {
     );
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 0);
 }
+
+/// The late approval as the cashier and the supervisor see it: the POS
+/// lists the charge with no sale, the floor's tile raises an alert and
+/// offers to refund it or write it off; the supervisor refunds it from the
+/// floor's dialog and the alert goes everywhere at once.
+#[actix_web::test]
+async fn a_late_approval_alerts_the_pos_and_the_floor_and_is_refunded_from_the_floor() {
+    use crate::live_pages::{cashier_on_the_pos, supervisor_on_the_floor};
+
+    let (app, clock) = hub("GETNET=approve,KLAP=approve,latency=65000").await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    let caja = 1;
+    let tile = "[data-caja='1']";
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    let sale = key();
+    let (_, started) = start(&app, &cashier, caja, &sale, 10_000, json!({})).await;
+    let id = started["attempt"]["id"].as_i64().unwrap();
+    clock.advance(Duration::from_secs(60));
+    wait_for_status(&app, caja, id, "TIMED_OUT").await;
+    resolve(&app, &cashier, caja, id, json!({"outcome": "not_charged"})).await;
+    let (status, _) = sell(
+        &app,
+        &cashier,
+        caja,
+        &typed_sale(&sale, 10_000, "KLAP", "PHONE1"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    clock.advance(Duration::from_secs(5));
+
+    pos.wait_text_contains("[data-bind=open-attempts-list]", "cobrado sin venta")
+        .await;
+    floor
+        .wait_text_contains(
+            &format!("{tile} [data-field=alerts]"),
+            "1 cobro(s) con tarjeta sin venta ($10.000): devolver o dar de baja",
+        )
+        .await;
+    floor
+        .wait_text_contains(
+            &format!("{tile} [data-field=attempts]"),
+            &format!("#{id} · GETNET · $10.000 · cobrado sin venta"),
+        )
+        .await;
+    pos.screenshots("pos-cobro-sin-venta").await;
+    floor.screenshots("piso-cobro-sin-venta").await;
+
+    floor
+        .click(&format!("{tile} [data-attempt='{id}'] button"))
+        .await;
+    floor
+        .wait_true("document.getElementById('action-dialog').open")
+        .await;
+    assert_eq!(
+        floor.value("#action-amount").await,
+        "$10.000",
+        "the rest, proposed"
+    );
+    floor.fill("#action-code", "dev123").await;
+    floor
+        .fill("#action-reason", "cobro doble: pagó con KLAP")
+        .await;
+    floor.screenshots("piso-devolver-cobro").await;
+    floor.click("[data-bind=action-confirm]").await;
+    floor
+        .wait_true(&format!(
+            "!document.querySelector(\"{tile} [data-field=attempts]\")"
+        ))
+        .await;
+    pos.wait_true("document.querySelector('[data-bind=open-attempts]').hidden")
+        .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT refunded_amount AS n FROM card_attempts WHERE id = {id}"
+        )),
+        10_000
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM card_refunds WHERE authorization_code = 'DEV123'"),
+        1
+    );
+    pos.close().await;
+    floor.close().await;
+}
