@@ -174,36 +174,17 @@ impl Command for RefundCharge {
                 ),
             ));
         }
-        let refund = diesel::insert_into(card_refunds::table)
-            .values(NewRefund {
-                refund_key: self.key,
-                attempt_id: found.id,
-                register_id: state.id(),
-                amount: self.amount.get(),
-                authorization_code: &code,
-                reason: &self.reason,
-                refunded_by: self.by.id.0,
-                refunded_at: cx.at,
-            })
-            .returning(CardRefund::as_returning())
-            .get_result(conn)?;
-        let attempt = diesel::update(
-            card_attempts::table
-                .find(found.id)
-                .filter(card_attempts::refunded_amount.eq(found.refunded_amount)),
-        )
-        .set(card_attempts::refunded_amount.eq(found.refunded_amount + refund.amount))
-        .returning(CardAttempt::as_returning())
-        .get_result(conn)
-        .optional()?
-        .ok_or(RegisterError::StateMoved)?;
-        audit::record(
+        let (attempt, refund) = record_refund(
             conn,
-            &self.by.actor(),
-            Action::CardRefunded,
-            attempt.id,
-            Some(&found),
-            Some(&refund),
+            &found,
+            RefundOf {
+                key: self.key,
+                amount: self.amount.get(),
+                code: &code,
+                reason: &self.reason,
+                by: &self.by,
+                at: cx.at,
+            },
         )?;
         Ok(settled_change(
             state,
@@ -213,6 +194,98 @@ impl Command for RefundCharge {
             },
         ))
     }
+}
+
+/// What a refund is: how much, its code, why, who and when.
+struct RefundOf<'a> {
+    key: Uuid,
+    amount: i64,
+    code: &'a str,
+    reason: &'a str,
+    by: &'a User,
+    at: DateTime<Utc>,
+}
+
+/// Writes a refund of `found` (checked by the caller: approved, and no
+/// more than is left of it), audited; the attempt as it is now.
+fn record_refund(
+    conn: &mut PgConnection,
+    found: &CardAttempt,
+    refund: RefundOf<'_>,
+) -> Result<(CardAttempt, CardRefund), RegisterError> {
+    let made = diesel::insert_into(card_refunds::table)
+        .values(NewRefund {
+            refund_key: refund.key,
+            attempt_id: found.id,
+            register_id: found.register_id,
+            amount: refund.amount,
+            authorization_code: refund.code,
+            reason: refund.reason,
+            refunded_by: refund.by.id.0,
+            refunded_at: refund.at,
+        })
+        .returning(CardRefund::as_returning())
+        .get_result(conn)?;
+    let attempt = diesel::update(
+        card_attempts::table
+            .find(found.id)
+            .filter(card_attempts::refunded_amount.eq(found.refunded_amount)),
+    )
+    .set(card_attempts::refunded_amount.eq(found.refunded_amount + made.amount))
+    .returning(CardAttempt::as_returning())
+    .get_result(conn)
+    .optional()?
+    .ok_or(RegisterError::StateMoved)?;
+    audit::record(
+        conn,
+        &refund.by.actor(),
+        Action::CardRefunded,
+        attempt.id,
+        Some(found),
+        Some(&made),
+    )?;
+    Ok((attempt, made))
+}
+
+/// A card sale voided with the refund's code (what the terminal printed
+/// for it): each of its card payments is given back in full, in the
+/// void's transaction. Returns the attempts as they are now.
+pub fn refund_voided_sale(
+    conn: &mut PgConnection,
+    sale_id: i64,
+    code: &str,
+    reason: &str,
+    by: &User,
+    at: DateTime<Utc>,
+) -> Result<Vec<CardAttempt>, RegisterError> {
+    let paid: Vec<CardAttempt> = card_attempts::table
+        .filter(card_attempts::sale_id.eq(sale_id))
+        .order(card_attempts::id)
+        .select(CardAttempt::as_select())
+        .for_update()
+        .load(conn)?;
+    let mut refunded = Vec::with_capacity(paid.len());
+    for found in paid {
+        let left = found.unsettled_amount();
+        if left == 0 {
+            refunded.push(found);
+            continue;
+        }
+        let (attempt, _) = record_refund(
+            conn,
+            &found,
+            RefundOf {
+                key: Uuid::new_v4(),
+                amount: left,
+                code,
+                reason,
+                by,
+                at,
+            },
+        )?;
+        refunded.push(attempt);
+    }
+    Ok(refunded)
 }
 
 /// A supervisor settles a charge with no sale otherwise than by a refund

@@ -870,6 +870,10 @@ pub struct VoidSale {
     pub key: Uuid,
     /// The cashier on whose device the supervisor signed with their PIN.
     pub signed_on_device_of: Option<String>,
+    /// The code the terminal printed for giving the sale's card payments
+    /// back: they are refunded with the void. Without it they stay "a
+    /// devolver" (refunded later, one by one).
+    pub refund_code: Option<String>,
 }
 
 impl Command for VoidSale {
@@ -884,7 +888,7 @@ impl Command for VoidSale {
         let key = CommandKey::new(
             self.key,
             "void_sale",
-            format!("{}|{}", self.sale_id, self.reason),
+            format!("{}|{}|{:?}", self.sale_id, self.reason, self.refund_code),
         );
         if let Some(ack) = key.replay(conn, state.id())? {
             return Ok(Applied::Replayed(ack));
@@ -892,6 +896,15 @@ impl Command for VoidSale {
         if !self.by.role.includes(Role::Supervisor) {
             return Err(RegisterError::SupervisorOnly);
         }
+        let refund_code = self
+            .refund_code
+            .as_deref()
+            .map(crate::payments::commands::authorization_code)
+            .transpose()
+            .map_err(|_| RegisterError::InvalidAttempt {
+                field: "refund_code".into(),
+                message: "el código de la devolución tiene de 4 a 12 letras o números".into(),
+            })?;
         let session = state.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
         let (ack, after) = store::void_sale(
             conn,
@@ -902,14 +915,25 @@ impl Command for VoidSale {
             self.signed_on_device_of.as_deref(),
             state.next_seq(),
         )?;
+        let refunded = match &refund_code {
+            Some(code) => crate::payments::settle::refund_voided_sale(
+                conn,
+                ack.sale_id,
+                code,
+                &format!("anulación: {}", self.reason),
+                &self.by,
+                cx.at,
+            )?,
+            None => Vec::new(),
+        };
         key.remember(conn, state.id(), ack.seq, &ack)?;
         let mut history = state.history.clone();
         history.sale_voided(ack.sale_id);
-        Ok(Applied::changed(
-            ack,
-            Change::SaleVoided,
-            state.changed(state.caja.clone(), Some(after), history),
-        ))
+        let mut next = state.changed(state.caja.clone(), Some(after), history);
+        for attempt in refunded {
+            next.put_attempt(attempt);
+        }
+        Ok(Applied::changed(ack, Change::SaleVoided, next))
     }
 }
 

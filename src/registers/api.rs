@@ -157,6 +157,9 @@ pub struct VoidRequest {
     supervisor: Option<String>,
     #[serde(default)]
     pin: Option<String>,
+    /// The code the terminal printed for the refund of the sale's card payments.
+    #[serde(default)]
+    refund_code: Option<String>,
 }
 
 /// What a key that is not a UUID is told.
@@ -199,6 +202,7 @@ pub async fn void_sale(
         reason,
         key,
         signed_on_device_of,
+        refund_code: body.refund_code.filter(|code| !code.trim().is_empty()),
     };
     match state.registers.ask(id, void).await {
         Ok(ack) => HttpResponse::Ok()

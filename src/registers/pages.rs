@@ -657,6 +657,8 @@ pub struct SessionQuery {
 #[serde(default)]
 pub struct VoidForm {
     reason: String,
+    /// The refund's code, when the sale had card payments given back.
+    refund_code: String,
 }
 
 /// POST /caja/session/{id}/ventas/{sale}/anular: a supervisor voids a sale
@@ -693,6 +695,7 @@ pub async fn void_from_page(
         reason,
         key: uuid::Uuid::new_v4(),
         signed_on_device_of: None,
+        refund_code: Some(form.0.refund_code.trim().to_owned()).filter(|code| !code.is_empty()),
     };
     state
         .registers

@@ -169,6 +169,7 @@ enum Step {
     Void {
         caja: usize,
         slot: usize,
+        refund: bool,
     },
     Refund {
         caja: usize,
@@ -212,7 +213,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (caja.clone(), slot.clone()).prop_map(|(caja, slot)| Step::SellWithApproval { caja, slot }),
         1 => (caja.clone(), slot.clone(), any::<bool>()).prop_map(|(caja, slot, backup)| Step::SellTyped { caja, slot, backup }),
         1 => (caja.clone(), slot.clone()).prop_map(|(caja, slot)| Step::SellCash { caja, slot }),
-        1 => (caja.clone(), slot.clone()).prop_map(|(caja, slot)| Step::Void { caja, slot }),
+        1 => (caja.clone(), slot.clone(), any::<bool>()).prop_map(|(caja, slot, refund)| Step::Void { caja, slot, refund }),
         2 => (caja.clone(), pick.clone(), any::<bool>()).prop_map(|(caja, pick, all)| Step::Refund { caja, pick, all }),
         1 => (caja.clone(), pick).prop_map(|(caja, pick)| Step::WriteOff { caja, pick }),
         1 => caja.clone().prop_map(|caja| Step::Close { caja }),
@@ -427,7 +428,7 @@ async fn run(
             let command = night.sale_request(caja, slot, payment);
             refused_cleanly("sell cash", registers.ask(night.cajas[caja], command).await)
         }
-        Step::Void { caja, slot } => {
+        Step::Void { caja, slot, refund } => {
             use cajahub::db::schema::sales;
             let sale: Option<i64> = sales::table
                 .filter(sales::idempotency_key.eq(night.sales[caja][slot]))
@@ -442,6 +443,7 @@ async fn run(
                 reason: "el cliente se arrepintió".into(),
                 key: key(),
                 signed_on_device_of: None,
+                refund_code: refund.then(|| "DEV002".to_owned()),
             };
             refused_cleanly("void", registers.ask(night.cajas[caja], command).await)
         }

@@ -757,3 +757,176 @@ async fn a_late_approval_alerts_the_pos_and_the_floor_and_is_refunded_from_the_f
     pos.close().await;
     floor.close().await;
 }
+
+/// A card sale voided with the refund's code gives its payments back in
+/// the void; one voided without it is refunded later, in parts. Refusals:
+/// a refund of an attempt not approved, of another caja's, of a sale not
+/// voided, a bad refund code; a mixed tender whose parts do not add up.
+#[actix_web::test]
+async fn voided_card_sales_are_refunded_and_bad_refunds_are_refused() {
+    let (app, _clock) = manual_hub(|_| {}).await;
+    let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let (other, _) = caja_with_session(&app, "BARRA-2", "cajero2", &[]).await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let mut paid = Vec::new();
+    for amount in [3_000, 5_000] {
+        let sale = key();
+        let (_, started) = start(&app, &cashier, caja, &sale, amount, json!({})).await;
+        let id = started["attempt"]["id"].as_i64().unwrap();
+        let approved = json!({"outcome": "approved", "authorization_code": "123456"});
+        assert_eq!(resolve(&app, &cashier, caja, id, approved).await.0, 200);
+        let (status, ack) = sell(&app, &cashier, caja, &card_sale(&sale, amount, id)).await;
+        assert_eq!(status, 201, "{ack}");
+        paid.push((id, ack["sale_id"].as_i64().unwrap(), amount));
+    }
+    let void = |sale: i64, body: Value| {
+        let supervisor = &supervisor;
+        let app = &app;
+        async move {
+            post_json(
+                app,
+                supervisor,
+                &format!("/api/cajas/{caja}/sales/{sale}/void"),
+                &body,
+            )
+            .await
+        }
+    };
+    let (first, first_sale, _) = paid[0];
+    // Not voided: nothing to refund yet.
+    let refund_body = |amount: i64| json!({"key": key(), "amount": amount, "authorization_code": "DEV001", "reason": "devolución"});
+    let (status, body) = refund(&app, &supervisor, caja, first, refund_body(100)).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("attempt_id")),
+        "{body}"
+    );
+    let (status, body) = void(
+        first_sale,
+        json!({"key": key(), "reason": "cliente arrepentido", "refund_code": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("refund_code")),
+        "{body}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales WHERE voided_at IS NOT NULL"),
+        0,
+        "nothing voided"
+    );
+    let (status, body) = void(
+        first_sale,
+        json!({"key": key(), "reason": "cliente arrepentido", "refund_code": "dev777"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT refunded_amount AS n FROM card_attempts WHERE id = {first}"
+        )),
+        3_000
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM card_refunds WHERE authorization_code = 'DEV777'"),
+        1
+    );
+    let (status, body) = refund(&app, &supervisor, caja, first, refund_body(1)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("charge_not_open"))
+    );
+
+    // Voided without the code: refunded afterwards, in two parts.
+    let (second, second_sale, _) = paid[1];
+    let (status, _) = void(
+        second_sale,
+        json!({"key": key(), "reason": "error de monto"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        refund(&app, &supervisor, caja, second, refund_body(2_000))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = refund(&app, &supervisor, caja, second, refund_body(3_001)).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("amount")));
+    assert_eq!(
+        refund(&app, &supervisor, caja, second, refund_body(3_000))
+            .await
+            .0,
+        200
+    );
+    let session = open_session_id(&app, caja);
+    let getnet = provider_line(&app, session, "GETNET");
+    assert_eq!(
+        (
+            getnet.approved_amount,
+            getnet.voided_amount,
+            getnet.refunded_amount
+        ),
+        (8_000, 8_000, 8_000)
+    );
+    assert_eq!(getnet.net().get(), 0);
+    assert_counters_match_rows(&app, session);
+
+    // Another caja's attempt, an attempt not approved, amounts as floats.
+    let (status, body) = refund(&app, &supervisor, other, second, refund_body(1)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_attempt"))
+    );
+    let (_, started) = start(&app, &cashier, caja, &key(), 1_000, json!({})).await;
+    let pending = started["attempt"]["id"].as_i64().unwrap();
+    let (status, body) = refund(&app, &supervisor, caja, pending, refund_body(1)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("charge_not_open"))
+    );
+    let (status, body) = refund(
+        &app,
+        &supervisor,
+        caja,
+        pending,
+        json!({"key": key(), "amount": 1.5, "authorization_code": "DEV001", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (422, Some("invalid_card_payment"), Some("amount"))
+    );
+    assert_eq!(audited(&app, "tarjeta.devolucion"), 3);
+
+    // Mixed tender: part cash, part card, adding up to the total or refused.
+    resolve(
+        &app,
+        &cashier,
+        caja,
+        pending,
+        json!({"outcome": "not_charged"}),
+    )
+    .await;
+    let sale = key();
+    let (_, started) = start(&app, &cashier, caja, &sale, 4_000, json!({})).await;
+    let id = started["attempt"]["id"].as_i64().unwrap();
+    let approved = json!({"outcome": "approved", "authorization_code": "654321"});
+    assert_eq!(resolve(&app, &cashier, caja, id, approved).await.0, 200);
+    let mixed = |cash: i64| {
+        json!({"key": sale, "total": 10_000, "payments": [
+            {"method": "EFECTIVO", "amount": cash, "tendered": 10_000},
+            {"method": "DEBITO", "amount": 4_000, "attempt_id": id}]})
+    };
+    let (status, body) = sell(&app, &cashier, caja, &mixed(5_000)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_sale")),
+        "{body}"
+    );
+    let (status, body) = sell(&app, &cashier, caja, &mixed(6_000)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["change"], 4_000);
+    assert_counters_match_rows(&app, session);
+}
