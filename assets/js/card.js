@@ -109,10 +109,10 @@ export function startMessage(sale) {
 }
 
 /** A card_resolve message: how the terminal said `attempt` ended. */
-export function resolveMessage(attempt, outcome, code) {
+export function resolveMessage(attempt, outcome, code, voucher = {}) {
   const key = newKey();
   const resolve = { attempt_id: attempt.id, key, outcome };
-  if (outcome === "approved") resolve.authorization_code = code;
+  if (outcome === "approved") Object.assign(resolve, voucher, { authorization_code: code });
   return { type: "card_resolve", id: `resolve:${key}`, resolve };
 }
 

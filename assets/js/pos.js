@@ -166,8 +166,8 @@ function resolveReply(message) {
   render();
 }
 
-function resolveAttempt(attempt, outcome, code) {
-  if (!live.send(resolveMessage(attempt, outcome, code))) {
+function resolveAttempt(attempt, outcome, code, voucher = {}) {
+  if (!live.send(resolveMessage(attempt, outcome, code, voucher))) {
     cardNotice = "Sin conexión: vuelve a intentarlo al reconectar.";
   } else {
     cardNotice = "";
@@ -176,25 +176,47 @@ function resolveAttempt(attempt, outcome, code) {
 }
 
 /** Asks for the terminal's authorization code; `then(code)` when confirmed. */
-function askCode(what, then) {
+/**
+ * Asks for the approval's code (and, optionally, what else the voucher
+ * says: its reference, the card's brand and last four digits, the cuotas of
+ * a credit card) for `attempt`; `then(code, voucher)` on confirm.
+ */
+function askCode(what, attempt, then) {
   const input = codeDialog.querySelector("#code-input");
   const error = codeDialog.querySelector("[data-error=code]");
+  const fields = codeDialog.querySelector("form").elements;
   bind(codeDialog, "code-what").textContent = what;
-  input.value = "";
+  for (const name of ["code", "terminal_reference", "card_brand", "card_last4", "installments"]) fields[name].value = "";
+  bind(codeDialog, "installments-field").hidden = attempt.method !== "CREDITO";
   error.textContent = "";
   input.setAttribute("aria-invalid", "false");
   codeDialog.onclose = null;
   codeDialog.querySelector("form").onsubmit = (event) => {
     if (event.submitter?.value !== "confirm") return;
+    const refuse = (field, message) => {
+      event.preventDefault();
+      error.textContent = message;
+      field.focus();
+    };
     const code = readCode(input.value);
     if (!code) {
-      event.preventDefault();
-      error.textContent = "El código tiene de 4 a 12 letras o números, como lo muestra el terminal.";
       input.setAttribute("aria-invalid", "true");
-      input.focus();
-      return;
+      return refuse(input, "El código tiene de 4 a 12 letras o números, como lo muestra el terminal.");
     }
-    codeDialog.onclose = () => then(code);
+    const voucher = {};
+    const typed = (name) => fields[name].value.trim();
+    if (typed("terminal_reference")) voucher.terminal_reference = typed("terminal_reference");
+    if (typed("card_brand")) voucher.card_brand = typed("card_brand");
+    if (typed("card_last4")) {
+      if (!/^\d{4}$/.test(typed("card_last4"))) return refuse(fields.card_last4, "Los últimos 4 dígitos de la tarjeta son 4 dígitos.");
+      voucher.card_last4 = typed("card_last4");
+    }
+    if (attempt.method === "CREDITO" && typed("installments")) {
+      const cuotas = Number(typed("installments"));
+      if (!Number.isInteger(cuotas) || cuotas < 1 || cuotas > 48) return refuse(fields.installments, "Las cuotas van de 1 a 48.");
+      voucher.installments = cuotas;
+    }
+    codeDialog.onclose = () => then(code, voucher);
   };
   codeDialog.showModal();
   input.focus();
@@ -244,7 +266,7 @@ function cardView(sale) {
     return { tone: "wait", title: waiting, detail: advice?.reason ?? "", actions: cardsLive() ? [] : giveUp };
   }
   const approve = action("A", "Aprobado (ingresar código)", () =>
-    askCode(`${last.provider} · ${pesos(last.amount)}`, (code) => resolveAttempt(last, "approved", code)), true);
+    askCode(`${last.provider} · ${pesos(last.amount)}`, last, (code, voucher) => resolveAttempt(last, "approved", code, voucher)), true);
   switch (last.status) {
     case "PENDING": {
       const backup = backupAfter(register, last);
@@ -371,7 +393,7 @@ function renderOpenAttempts() {
       });
     } else {
       item.append(el("strong", `${attempt.status === "PENDING" ? "esperando al terminal" : "¿se cobró?"} `));
-      button("Aprobado…", () => askCode(`#${attempt.id} ${attempt.provider} · ${pesos(attempt.amount)}`, (code) => resolveAttempt(attempt, "approved", code)));
+      button("Aprobado…", () => askCode(`#${attempt.id} ${attempt.provider} · ${pesos(attempt.amount)}`, attempt, (code, voucher) => resolveAttempt(attempt, "approved", code, voucher)));
       button("No se cobró", () => resolveAttempt(attempt, "not_charged"));
     }
     list.append(item);

@@ -13,7 +13,18 @@ ALTER TABLE card_attempts
     -- A supervisor settled it without a sale or a refund, and why.
     ADD COLUMN IF NOT EXISTS written_off_by INTEGER REFERENCES users (id),
     ADD COLUMN IF NOT EXISTS written_off_at TIMESTAMPTZ,
-    ADD COLUMN IF NOT EXISTS write_off_reason TEXT;
+    ADD COLUMN IF NOT EXISTS write_off_reason TEXT,
+    -- The voucher, as the terminal printed it (never the card's number).
+    ADD COLUMN IF NOT EXISTS card_brand VARCHAR(20),
+    ADD COLUMN IF NOT EXISTS card_last4 VARCHAR(4),
+    ADD COLUMN IF NOT EXISTS installments SMALLINT;
+
+ALTER TABLE card_attempts DROP CONSTRAINT IF EXISTS card_attempts_voucher_check;
+ALTER TABLE card_attempts ADD CONSTRAINT card_attempts_voucher_check CHECK (
+    (card_last4 IS NULL OR card_last4 ~ '^[0-9]{4}$')
+    AND (installments IS NULL OR (installments BETWEEN 1 AND 48 AND method = 'CREDITO'))
+    AND ((card_brand IS NULL AND card_last4 IS NULL AND installments IS NULL) OR status = 'APPROVED')
+);
 
 ALTER TABLE card_attempts DROP CONSTRAINT IF EXISTS card_attempts_settled_check;
 ALTER TABLE card_attempts ADD CONSTRAINT card_attempts_settled_check CHECK (

@@ -47,6 +47,11 @@ diesel::table! {
         written_off_by -> Nullable<Int4>,
         written_off_at -> Nullable<Timestamptz>,
         write_off_reason -> Nullable<Text>,
+        #[max_length = 20]
+        card_brand -> Nullable<Varchar>,
+        #[max_length = 4]
+        card_last4 -> Nullable<Varchar>,
+        installments -> Nullable<Int2>,
     }
 }
 

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::attempt::Voucher;
 use super::commands::{Resolution, ResolveCardAttempt, StartCardAttempt};
 use super::settle::{RefundCharge, WriteOffCharge};
 use super::venue::OutageError;
@@ -134,6 +135,13 @@ pub struct ResolveRequest {
     pub authorization_code: Option<String>,
     #[serde(default)]
     pub terminal_reference: Option<String>,
+    /// The voucher's card brand, last four digits and cuotas (on credit).
+    #[serde(default)]
+    pub card_brand: Option<String>,
+    #[serde(default)]
+    pub card_last4: Option<String>,
+    #[serde(default)]
+    pub installments: Option<i64>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -164,7 +172,13 @@ impl ResolveRequest {
                         "un cobro aprobado lleva el código de autorización del terminal".to_owned(),
                     )
                 })?,
-                terminal_reference: self.terminal_reference.clone(),
+                voucher: Voucher::parse(
+                    self.terminal_reference.as_deref(),
+                    self.card_brand.as_deref(),
+                    self.card_last4.as_deref(),
+                    self.installments,
+                )
+                .map_err(|(field, message)| (field.to_owned(), message))?,
             },
             "declined" => Resolution::Declined,
             "failed" => Resolution::Failed,
@@ -176,12 +190,21 @@ impl ResolveRequest {
                 ));
             }
         };
-        if !matches!(resolution, Resolution::Approved { .. })
-            && (self.authorization_code.is_some() || self.terminal_reference.is_some())
+        let voucher_given = [
+            ("authorization_code", self.authorization_code.is_some()),
+            ("terminal_reference", self.terminal_reference.is_some()),
+            ("card_brand", self.card_brand.is_some()),
+            ("card_last4", self.card_last4.is_some()),
+            ("installments", self.installments.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given);
+        if let Some((field, _)) = voucher_given
+            && !matches!(resolution, Resolution::Approved { .. })
         {
             return Err((
-                "authorization_code".to_owned(),
-                "solo un cobro aprobado lleva código".to_owned(),
+                field.to_owned(),
+                "solo un cobro aprobado lleva código y voucher".to_owned(),
             ));
         }
         let note = self

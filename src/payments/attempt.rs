@@ -80,6 +80,92 @@ pub struct CardAttempt {
     pub written_off_by: Option<i32>,
     pub written_off_at: Option<DateTime<Utc>>,
     pub write_off_reason: Option<String>,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    /// Cuotas, on a credit card.
+    pub installments: Option<i16>,
+}
+
+/// What a terminal's voucher says of a charge besides its code: its
+/// reference, the card's brand and last four digits, the cuotas of a
+/// credit sale. Never the card's number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voucher {
+    #[serde(default)]
+    pub terminal_reference: Option<String>,
+    #[serde(default)]
+    pub card_brand: Option<String>,
+    #[serde(default)]
+    pub card_last4: Option<String>,
+    #[serde(default)]
+    pub installments: Option<i16>,
+}
+
+impl Voucher {
+    /// The voucher as typed, each field checked; the field at fault and
+    /// why otherwise.
+    pub fn parse(
+        terminal_reference: Option<&str>,
+        card_brand: Option<&str>,
+        card_last4: Option<&str>,
+        installments: Option<i64>,
+    ) -> Result<Self, (&'static str, String)> {
+        fn typed(raw: Option<&str>) -> Option<&str> {
+            raw.map(str::trim).filter(|raw| !raw.is_empty())
+        }
+        let terminal_reference = typed(terminal_reference)
+            .map(|raw| crate::text::line(raw, 64))
+            .transpose()
+            .map_err(|err| ("terminal_reference", format!("la referencia {err}")))?;
+        let card_brand = typed(card_brand)
+            .map(|raw| {
+                let brand = raw.to_uppercase();
+                let fits = brand.chars().count() <= 20
+                    && brand
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == ' ' || c == '-');
+                fits.then_some(brand).ok_or((
+                    "card_brand",
+                    "la marca tiene hasta 20 letras (VISA, MASTERCARD, REDCOMPRA…)".to_owned(),
+                ))
+            })
+            .transpose()?;
+        let card_last4 = typed(card_last4)
+            .map(|raw| {
+                (raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| raw.to_owned())
+                    .ok_or((
+                        "card_last4",
+                        "los últimos 4 dígitos de la tarjeta son 4 dígitos".to_owned(),
+                    ))
+            })
+            .transpose()?;
+        let installments = installments
+            .map(|n| {
+                i16::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=48).contains(n))
+                    .ok_or(("installments", "las cuotas van de 1 a 48".to_owned()))
+            })
+            .transpose()?;
+        Ok(Self {
+            terminal_reference,
+            card_brand,
+            card_last4,
+            installments,
+        })
+    }
+
+    /// Cuotas only on a credit card.
+    pub fn fits(&self, method: PaymentMethod) -> Result<(), (&'static str, String)> {
+        match self.installments {
+            Some(_) if method != PaymentMethod::Credito => Err((
+                "installments",
+                "solo un pago con CREDITO lleva cuotas".to_owned(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How an approved charge ended, if it has (every one must, in one way).
@@ -158,6 +244,9 @@ pub struct NewAttempt {
     pub deadline_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<i32>,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub installments: Option<i16>,
 }
 
 pub fn insert(conn: &mut PgConnection, attempt: &NewAttempt) -> QueryResult<CardAttempt> {
@@ -205,7 +294,8 @@ pub fn of_sale(conn: &mut PgConnection, sale_key: Uuid) -> QueryResult<Vec<CardA
 pub struct Ending {
     pub status: AttemptStatus,
     pub authorization_code: Option<String>,
-    pub terminal_reference: Option<String>,
+    /// What the voucher says besides the code (an approval's).
+    pub voucher: Voucher,
     pub detail: Option<String>,
     pub at: DateTime<Utc>,
     /// Who resolved it by hand.
@@ -230,7 +320,10 @@ pub fn end(
     .set((
         card_attempts::status.eq(ending.status),
         card_attempts::authorization_code.eq(&ending.authorization_code),
-        card_attempts::terminal_reference.eq(&ending.terminal_reference),
+        card_attempts::terminal_reference.eq(&ending.voucher.terminal_reference),
+        card_attempts::card_brand.eq(&ending.voucher.card_brand),
+        card_attempts::card_last4.eq(&ending.voucher.card_last4),
+        card_attempts::installments.eq(ending.voucher.installments),
         card_attempts::detail.eq(&ending.detail),
         card_attempts::ended_at.eq(ending.at),
         card_attempts::resolved_by.eq(ending.by),

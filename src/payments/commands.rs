@@ -13,7 +13,7 @@ use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::attempt::{self, AttemptStatus, CardAttempt, Ending, NewAttempt, Settlement};
+use super::attempt::{self, AttemptStatus, CardAttempt, Ending, NewAttempt, Settlement, Voucher};
 use super::lifecycle::{self, Happening, Health, Step, Told};
 use super::terminal::Answer;
 use crate::audit::{self, Action};
@@ -178,6 +178,9 @@ impl Command for StartCardAttempt {
                 deadline_at: deadline,
                 ended_at: None,
                 resolved_by: None,
+                card_brand: None,
+                card_last4: None,
+                installments: None,
             },
         )
         .map_err(|err| match err {
@@ -250,11 +253,12 @@ fn never_twice(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Resolution {
-    /// The terminal approved it: its authorization code (and reference).
+    /// The terminal approved it: its authorization code and what else its
+    /// voucher says (checked as typed, see [`Voucher::parse`]).
     Approved {
         authorization_code: String,
         #[serde(default)]
-        terminal_reference: Option<String>,
+        voucher: Voucher,
     },
     /// The card was declined (the customer's problem, not the provider's).
     Declined,
@@ -275,12 +279,6 @@ pub fn authorization_code(raw: &str) -> Result<String, RegisterError> {
             "el código de autorización tiene de 4 a 12 letras o números",
         ))
     }
-}
-
-/// A terminal's reference: 1 to 64 printable characters.
-pub fn terminal_reference(raw: &str) -> Result<String, RegisterError> {
-    crate::text::line(raw, 64)
-        .map_err(|err| invalid("terminal_reference", format!("la referencia {err}")))
 }
 
 /// A cashier (of the attempt's session) or a supervisor (any: a forced
@@ -329,18 +327,23 @@ impl Command for ResolveCardAttempt {
         if !supervisor && !own_session {
             return Err(RegisterError::NotYourSession);
         }
-        let (told, code, reference) = match &self.resolution {
+        let (told, code, voucher) = match &self.resolution {
             Resolution::Approved {
                 authorization_code: code,
-                terminal_reference: reference,
-            } => (
-                Told::Approved,
-                Some(authorization_code(code)?),
-                reference.as_deref().map(terminal_reference).transpose()?,
-            ),
-            Resolution::Declined => (Told::Declined, None, None),
-            Resolution::Failed => (Told::Failed, None, None),
-            Resolution::NotCharged => (Told::NotCharged, None, None),
+                voucher,
+            } => {
+                voucher
+                    .fits(found.method)
+                    .map_err(|(field, message)| invalid(field, message))?;
+                (
+                    Told::Approved,
+                    Some(authorization_code(code)?),
+                    voucher.clone(),
+                )
+            }
+            Resolution::Declined => (Told::Declined, None, Voucher::default()),
+            Resolution::Failed => (Told::Failed, None, Voucher::default()),
+            Resolution::NotCharged => (Told::NotCharged, None, Voucher::default()),
         };
         let who = if supervisor && !own_session {
             "un supervisor"
@@ -353,7 +356,7 @@ impl Command for ResolveCardAttempt {
         };
         let word = Word {
             code,
-            reference,
+            voucher,
             detail: Some(detail),
             by: Some(self.by.id.0),
         };
@@ -377,7 +380,7 @@ impl Command for ResolveCardAttempt {
 /// What comes with a word on an attempt besides its status.
 struct Word {
     code: Option<String>,
-    reference: Option<String>,
+    voucher: Voucher,
     detail: Option<String>,
     /// Who said it (`None`: the terminal, or the hub).
     by: Option<i32>,
@@ -415,7 +418,11 @@ fn move_attempt(
     let ending = Ending {
         status,
         authorization_code: word.code.filter(|_| approved),
-        terminal_reference: word.reference.filter(|_| approved),
+        voucher: if approved {
+            word.voucher
+        } else {
+            Voucher::default()
+        },
         detail,
         at: cx.at,
         by: word.by,
@@ -529,7 +536,10 @@ impl Command for TerminalAnswered {
                 Told::Approved,
                 Word {
                     code: Some(authorization_code.clone()),
-                    reference: Some(reference.clone()),
+                    voucher: Voucher {
+                        terminal_reference: Some(reference.clone()),
+                        ..Voucher::default()
+                    },
                     detail: late.then(|| "el terminal aprobó después del plazo".to_owned()),
                     by: None,
                 },
@@ -542,7 +552,7 @@ impl Command for TerminalAnswered {
                 },
                 Word {
                     code: None,
-                    reference: None,
+                    voucher: Voucher::default(),
                     detail: Some(why.clone()),
                     by: None,
                 },
@@ -597,7 +607,7 @@ impl Command for AttemptDeadline {
         };
         let word = Word {
             code: None,
-            reference: None,
+            voucher: Voucher::default(),
             detail: Some(detail),
             by: None,
         };
@@ -750,7 +760,10 @@ pub fn approve_card_payments(
                 }
                 found
             }
-            Some(CardApproval::Manual(code)) => {
+            Some(CardApproval::Manual { code, voucher }) => {
+                voucher
+                    .fits(payment.method)
+                    .map_err(|(name, message)| invalid(&field(name), message))?;
                 let provider = payment
                     .provider
                     .ok_or_else(|| invalid(&field("provider"), "indica el proveedor"))?;
@@ -770,7 +783,7 @@ pub fn approve_card_payments(
                         amount: payment.amount.get(),
                         status: AttemptStatus::Approved,
                         authorization_code: Some(code.clone()),
-                        terminal_reference: None,
+                        terminal_reference: voucher.terminal_reference.clone(),
                         detail: Some("confirmado por el cajero con el código del terminal".into()),
                         fallback_from: None,
                         overridden_by: None,
@@ -779,6 +792,9 @@ pub fn approve_card_payments(
                         deadline_at: cx.at,
                         ended_at: Some(cx.at),
                         resolved_by: Some(by.id.0),
+                        card_brand: voucher.card_brand.clone(),
+                        card_last4: voucher.card_last4.clone(),
+                        installments: voucher.installments,
                     },
                 )?;
                 effects.push(Effect::Approved { provider });

@@ -237,6 +237,7 @@ mod tests {
                 provider: None,
                 attempt_id: None,
                 authorization_code: None,
+                ..PaymentRequest::default()
             });
         }
         if let Some((amount, backup, credit)) = card {
@@ -248,6 +249,7 @@ mod tests {
                 provider: Some(if backup { "KLAP" } else { "GETNET" }.into()),
                 attempt_id: None,
                 authorization_code: Some("123456".into()),
+                ..PaymentRequest::default()
             });
         }
         if let Some(amount) = transfer {
@@ -259,6 +261,7 @@ mod tests {
                 provider: None,
                 attempt_id: None,
                 authorization_code: None,
+                ..PaymentRequest::default()
             });
         }
         SaleRequest {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::cajas::domain::PaymentProvider;
 use crate::money::{MoneyError, Pesos};
+use crate::payments::attempt::Voucher;
 use crate::text_enum;
 
 text_enum! {
@@ -41,7 +42,7 @@ pub struct SaleRequest {
     pub session_id: Option<i32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     pub method: String,
@@ -56,9 +57,18 @@ pub struct PaymentRequest {
     #[serde(default)]
     pub attempt_id: Option<i64>,
     /// ... or, confirmed by the cashier from the standalone terminal (the
-    /// manual terminal, a sale kept offline), its authorization code.
+    /// manual terminal, a sale kept offline), its authorization code and
+    /// what else its voucher says.
     #[serde(default)]
     pub authorization_code: Option<String>,
+    #[serde(default)]
+    pub terminal_reference: Option<String>,
+    #[serde(default)]
+    pub card_brand: Option<String>,
+    #[serde(default)]
+    pub card_last4: Option<String>,
+    #[serde(default)]
+    pub installments: Option<i64>,
 }
 
 /// Why a sale request is not a sale: a field and what is wrong with it.
@@ -103,8 +113,8 @@ pub struct ValidPayment {
 pub enum CardApproval {
     /// An approved attempt of this sale.
     Attempt(i64),
-    /// The code the cashier read off the standalone terminal.
-    Manual(String),
+    /// The code the cashier read off the standalone terminal, and its voucher.
+    Manual { code: String, voucher: Voucher },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +143,7 @@ impl ValidSale {
                 // What was asked: an approval's provider is filled in later.
                 let card = match &p.card {
                     Some(CardApproval::Attempt(id)) => format!("#{id}"),
-                    Some(CardApproval::Manual(code)) => {
+                    Some(CardApproval::Manual { code, .. }) => {
                         format!("{code}@{}", p.provider.map_or("", |p| p.as_str()))
                     }
                     None => String::new(),
@@ -252,7 +262,14 @@ impl SaleRequest {
                                 "el código de autorización tiene de 4 a 12 letras o números",
                             )
                         })?;
-                    Some(CardApproval::Manual(code))
+                    let voucher = Voucher::parse(
+                        request.terminal_reference.as_deref(),
+                        request.card_brand.as_deref(),
+                        request.card_last4.as_deref(),
+                        request.installments,
+                    )
+                    .map_err(|(name, message)| invalid(field(name), message))?;
+                    Some(CardApproval::Manual { code, voucher })
                 }
                 (true, None, None) => {
                     return Err(invalid(
@@ -261,6 +278,22 @@ impl SaleRequest {
                     ));
                 }
             };
+            let voucher_given = [
+                ("terminal_reference", request.terminal_reference.is_some()),
+                ("card_brand", request.card_brand.is_some()),
+                ("card_last4", request.card_last4.is_some()),
+                ("installments", request.installments.is_some()),
+            ]
+            .into_iter()
+            .find(|(_, given)| *given);
+            if let Some((name, _)) = voucher_given
+                && !matches!(card, Some(CardApproval::Manual { .. }))
+            {
+                return Err(invalid(
+                    field(name),
+                    "solo un pago confirmado con el código del terminal lleva los datos del voucher",
+                ));
+            }
             let (charged, tendered, change) = if method == PaymentMethod::Efectivo {
                 if payments
                     .iter()
@@ -357,6 +390,7 @@ mod tests {
             provider: provider.map(Into::into),
             attempt_id: None,
             authorization_code: card.then(|| "A1B2C3".to_owned()),
+            ..PaymentRequest::default()
         }
     }
 

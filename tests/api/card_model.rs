@@ -380,7 +380,7 @@ async fn run(
             let resolution = match outcome {
                 Outcome::Approved => Resolution::Approved {
                     authorization_code: "HAND01".into(),
-                    terminal_reference: None,
+                    voucher: Default::default(),
                 },
                 Outcome::Declined => Resolution::Declined,
                 Outcome::Failed => Resolution::Failed,

@@ -754,6 +754,49 @@ async fn a_late_approval_alerts_the_pos_and_the_floor_and_is_refunded_from_the_f
         app.count("SELECT count(*) AS n FROM card_refunds WHERE authorization_code = 'DEV123'"),
         1
     );
+
+    // The cashier confirms a credit charge with its voucher's details.
+    let (_, started) = start(
+        &app,
+        &cashier,
+        caja,
+        &key(),
+        24_000,
+        json!({"method": "CREDITO"}),
+    )
+    .await;
+    let credit = started["attempt"]["id"].as_i64().unwrap();
+    pos.wait_text_contains("[data-bind=open-attempts-list]", &format!("#{credit}"))
+        .await;
+    pos.click("[data-bind=open-attempts-list] li:last-child button")
+        .await;
+    pos.wait_true("document.getElementById('code-dialog').open")
+        .await;
+    pos.fill("#code-input", "ab12cd").await;
+    pos.fill("#terminal-reference", "OP 991").await;
+    pos.click(".voucher-more summary").await;
+    pos.fill("#card-brand", "visa").await;
+    pos.fill("#card-last4", "4242").await;
+    pos.fill("#installments", "3").await;
+    pos.screenshots("pos-voucher").await;
+    pos.click("#code-dialog button[value=confirm]").await;
+    let approved = wait_for_status(&app, caja, credit, "APPROVED").await;
+    assert_eq!(
+        (
+            approved["authorization_code"].as_str(),
+            approved["terminal_reference"].as_str(),
+            approved["card_brand"].as_str(),
+            approved["card_last4"].as_str(),
+            approved["installments"].as_i64()
+        ),
+        (
+            Some("AB12CD"),
+            Some("OP 991"),
+            Some("VISA"),
+            Some("4242"),
+            Some(3)
+        )
+    );
     pos.close().await;
     floor.close().await;
 }
@@ -929,4 +972,134 @@ async fn voided_card_sales_are_refunded_and_bad_refunds_are_refused() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["change"], 4_000);
     assert_counters_match_rows(&app, session);
+}
+
+/// The voucher is kept with the attempt: its reference, the card's brand
+/// and last four digits, and the cuotas of a credit sale, whether the
+/// cashier confirms an attempt or types the code in with the sale; each
+/// field's mistake is named.
+#[actix_web::test]
+async fn the_vouchers_fields_are_kept_and_checked() {
+    let (app, _clock) = manual_hub(|_| {}).await;
+    let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let sale = key();
+    let (_, started) = start(
+        &app,
+        &cashier,
+        caja,
+        &sale,
+        9_000,
+        json!({"method": "CREDITO"}),
+    )
+    .await;
+    let id = started["attempt"]["id"].as_i64().unwrap();
+    let approved = |extra: Value| {
+        let mut body = json!({"outcome": "approved", "authorization_code": "123456"});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    for (extra, field) in [
+        (json!({"card_last4": "12a4"}), "card_last4"),
+        (json!({"card_last4": "123"}), "card_last4"),
+        (json!({"installments": 0}), "installments"),
+        (json!({"installments": 49}), "installments"),
+        (json!({"card_brand": "VISA<script>"}), "card_brand"),
+        (
+            json!({"terminal_reference": "x\u{0}"}),
+            "terminal_reference",
+        ),
+    ] {
+        let (status, body) = resolve(&app, &cashier, caja, id, approved(extra)).await;
+        assert_eq!(
+            (status, body["code"].as_str(), body["field"].as_str()),
+            (422, Some("invalid_card_payment"), Some(field)),
+            "{body}"
+        );
+    }
+    let (status, body) = resolve(
+        &app,
+        &cashier,
+        caja,
+        id,
+        json!({"outcome": "declined", "card_brand": "VISA"}),
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("card_brand")));
+    let (status, body) = resolve(
+        &app,
+        &cashier,
+        caja,
+        id,
+        approved(
+            json!({"terminal_reference": "OP 000123", "card_brand": "visa",
+                        "card_last4": "4242", "installments": 3}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let attempt = &body["attempt"];
+    assert_eq!(
+        (
+            attempt["terminal_reference"].as_str(),
+            attempt["card_brand"].as_str(),
+            attempt["card_last4"].as_str(),
+            attempt["installments"].as_i64()
+        ),
+        (Some("OP 000123"), Some("VISA"), Some("4242"), Some(3))
+    );
+
+    // Cuotas are a credit card's; typed in with a debit sale they are refused.
+    let typed = |method: &str, extra: Value| {
+        let mut payment = json!({"method": method, "amount": 2_000, "provider": "GETNET",
+                                 "authorization_code": "777777"});
+        if let (Some(payment), Some(extra)) = (payment.as_object_mut(), extra.as_object()) {
+            payment.extend(extra.clone());
+        }
+        json!({"key": key(), "total": 2_000, "payments": [payment]})
+    };
+    let (status, body) = sell(
+        &app,
+        &cashier,
+        caja,
+        &typed("DEBITO", json!({"installments": 2})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("payments[0].installments")),
+        "{body}"
+    );
+    let (status, body) = sell(
+        &app,
+        &cashier,
+        caja,
+        &json!({"key": key(), "total": 9_000, "payments": [
+            {"method": "CREDITO", "amount": 9_000, "attempt_id": id, "card_last4": "4242"}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("payments[0].card_last4")),
+        "{body}"
+    );
+    let (status, body) = sell(
+        &app,
+        &cashier,
+        caja,
+        &typed(
+            "CREDITO",
+            json!({"card_brand": "Mastercard", "card_last4": "0001", "installments": 6}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM card_attempts
+             WHERE card_brand = 'MASTERCARD' AND card_last4 = '0001' AND installments = 6"
+        ),
+        1
+    );
 }
