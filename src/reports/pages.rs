@@ -22,6 +22,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/jornadas/{id}/ventas-por-hora.csv",
             web::get().to(hours_csv),
+        )
+        .route(
+            "/admin/jornadas/{id}/proveedores.csv",
+            web::get().to(providers_csv),
         );
 }
 
@@ -241,7 +245,7 @@ async fn page(
 }
 
 /// The CSV columns, in order.
-const COLUMNS: [&str; 23] = [
+const COLUMNS: [&str; 28] = [
     "caja",
     "codigo",
     "proveedor_principal",
@@ -265,6 +269,11 @@ const COLUMNS: [&str; 23] = [
     "pagos_principal",
     "pagos_respaldo",
     "sesiones",
+    "getnet_aprobado",
+    "getnet_devuelto",
+    "klap_aprobado",
+    "klap_devuelto",
+    "cobros_sin_venta_por_resolver",
 ];
 
 /// GET /admin/cajas/reportes.csv: the page's figures, as a spreadsheet opens them.
@@ -306,6 +315,11 @@ async fn csv(
             l.primary_payments.to_string(),
             l.backup_payments.to_string(),
             l.sessions.to_string(),
+            l.getnet_approved.to_string(),
+            l.getnet_refunded.to_string(),
+            l.klap_approved.to_string(),
+            l.klap_refunded.to_string(),
+            l.open_charges.to_string(),
         ]);
     }
     let t = Totals::of(&report.lines);
@@ -326,14 +340,16 @@ async fn csv(
         ]
         .map(|n| n.to_string()),
     );
-    total.push(
-        report
-            .lines
-            .iter()
-            .map(|l| l.sessions)
-            .sum::<i64>()
-            .to_string(),
-    );
+    let sum =
+        |figure: fn(&CajaLine) -> i64| report.lines.iter().map(figure).sum::<i64>().to_string();
+    total.extend([
+        sum(|l| l.sessions),
+        sum(|l| l.getnet_approved),
+        sum(|l| l.getnet_refunded),
+        sum(|l| l.klap_approved),
+        sum(|l| l.klap_refunded),
+        sum(|l| l.open_charges),
+    ]);
     out.row(total);
     let name = match report.scope {
         Some(Scope::Jornada(id)) => format!("reporte_cajas_jornada_{id}.csv"),
@@ -380,6 +396,89 @@ async fn hours_csv(
         &format!("ventas_por_hora_jornada_{id}.csv"),
         out,
     ))
+}
+
+/// GET /admin/jornadas/{id}/proveedores.csv: the jornada's card payments
+/// per provider, to set beside each provider's batch: a row per figure,
+/// then each charge with no sale (what explains the difference).
+async fn providers_csv(
+    _supervisor: SupervisorUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la jornada"))?;
+    let reconciliation = db::run(&state.pool, move |conn| {
+        if !query::jornada_exists(conn, id)? {
+            return Ok(None);
+        }
+        crate::payments::reconcile::of_jornada(conn, id).map(Some)
+    })
+    .await??
+    .ok_or(PageError::NotFound("la jornada"))?;
+    let mut out = Csv::new(&["seccion", "proveedor", "concepto", "cantidad", "monto"]);
+    let mut row = |section: &str, provider: &str, what: &str, count: Option<i64>, amount: i64| {
+        out.row([
+            section.to_owned(),
+            provider.to_owned(),
+            what.to_owned(),
+            count.map(|n| n.to_string()).unwrap_or_default(),
+            amount.to_string(),
+        ]);
+    };
+    for l in &reconciliation.lines {
+        let p = l.provider.as_str();
+        row(
+            "proveedor",
+            p,
+            "aprobados",
+            Some(l.approved_count),
+            l.approved_amount,
+        );
+        row("proveedor", p, "de_ventas_anuladas", None, l.voided_amount);
+        row("proveedor", p, "devuelto", None, l.refunded_amount);
+        row(
+            "proveedor",
+            p,
+            "neto",
+            None,
+            l.approved_amount - l.refunded_amount,
+        );
+        row(
+            "proveedor",
+            p,
+            "sin_venta_por_resolver",
+            Some(l.open_count),
+            l.open_amount,
+        );
+        row(
+            "proveedor",
+            p,
+            "sin_venta_dados_de_baja",
+            None,
+            l.written_off_amount,
+        );
+        row("proveedor", p, "rechazados", Some(l.declined), 0);
+        row("proveedor", p, "fallidos", Some(l.failed), 0);
+        row("proveedor", p, "sin_respuesta", Some(l.unanswered), 0);
+        row("proveedor", p, "no_cobrados", Some(l.cancelled), 0);
+        row("proveedor", p, "respaldos", Some(l.fallbacks), 0);
+    }
+    for charge in &reconciliation.charges {
+        let what = format!(
+            "#{} {} código {}",
+            charge.id,
+            charge.state_label(),
+            charge.authorization_code.as_deref().unwrap_or("-")
+        );
+        row(
+            "cobro_sin_venta",
+            charge.provider.as_str(),
+            &what,
+            Some(1),
+            charge.amount,
+        );
+    }
+    Ok(attachment(&format!("proveedores_jornada_{id}.csv"), out))
 }
 
 /// A CSV as a download named `name`.

@@ -64,6 +64,18 @@ pub struct CajaLine {
     pub primary_payments: i64,
     #[diesel(sql_type = BigInt)]
     pub backup_payments: i64,
+    /// Each provider's approvals (what its batch shows) and refunds.
+    #[diesel(sql_type = BigInt)]
+    pub getnet_approved: i64,
+    #[diesel(sql_type = BigInt)]
+    pub getnet_refunded: i64,
+    #[diesel(sql_type = BigInt)]
+    pub klap_approved: i64,
+    #[diesel(sql_type = BigInt)]
+    pub klap_refunded: i64,
+    /// Charges with no sale still to refund or write off.
+    #[diesel(sql_type = BigInt)]
+    pub open_charges: i64,
 }
 
 impl CajaLine {
@@ -120,6 +132,16 @@ pub fn cajas(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<CajaLine>
               FROM sales s JOIN scope ON scope.id = s.session_id
              WHERE s.voided_at IS NOT NULL
              GROUP BY s.register_id
+         ), cards AS (
+            SELECT a.register_id,
+                   sum(a.amount) FILTER (WHERE a.status = 'APPROVED' AND a.provider = 'GETNET') AS getnet_approved,
+                   sum(a.refunded_amount) FILTER (WHERE a.provider = 'GETNET') AS getnet_refunded,
+                   sum(a.amount) FILTER (WHERE a.status = 'APPROVED' AND a.provider = 'KLAP') AS klap_approved,
+                   sum(a.refunded_amount) FILTER (WHERE a.provider = 'KLAP') AS klap_refunded,
+                   sum(a.amount - a.refunded_amount) FILTER (WHERE a.status = 'APPROVED'
+                       AND a.sale_id IS NULL AND a.written_off_at IS NULL) AS open_charges
+              FROM card_attempts a JOIN scope ON scope.id = a.session_id
+             GROUP BY a.register_id
          ), last AS (
             SELECT DISTINCT ON (register_id) * FROM scope ORDER BY register_id, opened_at DESC, id DESC
          )
@@ -140,9 +162,15 @@ pub fn cajas(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<CajaLine>
                 coalesce(voids.voids, 0)::bigint AS voids,
                 coalesce(sums.difference, 0)::bigint AS difference,
                 coalesce(sums.primary_payments, 0)::bigint AS primary_payments,
-                coalesce(sums.backup_payments, 0)::bigint AS backup_payments
+                coalesce(sums.backup_payments, 0)::bigint AS backup_payments,
+                coalesce(cards.getnet_approved, 0)::bigint AS getnet_approved,
+                coalesce(cards.getnet_refunded, 0)::bigint AS getnet_refunded,
+                coalesce(cards.klap_approved, 0)::bigint AS klap_approved,
+                coalesce(cards.klap_refunded, 0)::bigint AS klap_refunded,
+                coalesce(cards.open_charges, 0)::bigint AS open_charges
            FROM pos_registers r
            LEFT JOIN sums ON sums.register_id = r.id
+           LEFT JOIN cards ON cards.register_id = r.id
            LEFT JOIN voids ON voids.register_id = r.id
            LEFT JOIN last ON last.register_id = r.id
            LEFT JOIN users u ON u.id = last.opened_by

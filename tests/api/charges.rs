@@ -19,6 +19,7 @@ use crate::payments::{
     register, resolve, row_of, start, wait_for_status,
 };
 use crate::registers::{assert_counters_match_rows, key, open_session, post_json, sell};
+use crate::reports::csv_rows;
 use crate::screens::open_screen;
 
 /// A hub on a manual clock whose cajas' terminals are manual: the cashier
@@ -256,6 +257,19 @@ async fn a_late_terminal_approval_is_kept_as_a_charge_to_settle() {
         status == 409 && page.contains("quedan $6.000 por devolver"),
         "{page}"
     );
+    let report = csv_rows(&app, &supervisor, "/admin/cajas/reportes.csv?jornada=1").await;
+    let column = |name: &str| report[0].iter().position(|h| h == name).unwrap();
+    let row = report.iter().find(|r| r[1] == "BARRA-1").unwrap();
+    assert_eq!(
+        [
+            "getnet_aprobado",
+            "getnet_devuelto",
+            "klap_aprobado",
+            "cobros_sin_venta_por_resolver"
+        ]
+        .map(|c| row[column(c)].as_str()),
+        ["10000", "4000", "10000", "6000"]
+    );
 
     let rest = json!({"key": key(), "amount": 6_000, "authorization_code": "DEV002", "reason": "cobro doble"});
     let (status, body) = refund(&app, &supervisor, caja, id, rest).await;
@@ -271,6 +285,34 @@ async fn a_late_terminal_approval_is_kept_as_a_charge_to_settle() {
     );
     assert_eq!(getnet.net().get(), 0);
     assert_eq!(audited(&app, "tarjeta.devolucion"), 2);
+    let providers = csv_rows(&app, &supervisor, "/admin/jornadas/1/proveedores.csv").await;
+    let line = |cells: &[&str]| {
+        providers
+            .iter()
+            .any(|r| r.iter().map(String::as_str).eq(cells.iter().copied()))
+    };
+    assert!(
+        line(&["proveedor", "GETNET", "aprobados", "1", "10000"]),
+        "{providers:?}"
+    );
+    assert!(
+        line(&["proveedor", "GETNET", "devuelto", "", "10000"]),
+        "{providers:?}"
+    );
+    assert!(
+        line(&["proveedor", "GETNET", "neto", "", "0"]),
+        "{providers:?}"
+    );
+    assert!(
+        line(&["proveedor", "KLAP", "neto", "", "10000"]),
+        "{providers:?}"
+    );
+    assert!(
+        providers
+            .iter()
+            .any(|r| r[0] == "cobro_sin_venta" && r[2].starts_with(&format!("#{id} devuelto"))),
+        "{providers:?}"
+    );
     let page = cashier
         .get(&app, &format!("/caja/session/{session}"))
         .await

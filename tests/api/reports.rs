@@ -443,7 +443,7 @@ async fn an_open_session_updates_the_report_live() {
 }
 
 /// A CSV download parsed into rows (BOM, `;`, CRLF), after checking it is one.
-async fn csv_rows(app: &TestApp, who: &Visitor, path: &str) -> Vec<Vec<String>> {
+pub(crate) async fn csv_rows(app: &TestApp, who: &Visitor, path: &str) -> Vec<Vec<String>> {
     let response = who.get(app, path).await;
     assert_eq!(response.status(), 200, "{path}");
     assert_eq!(
