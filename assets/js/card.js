@@ -41,11 +41,15 @@ export class CardSale {
     else localStorage.removeItem(this.storageKey);
   }
 
-  /** Starts charging `total` by `method` in session `sessionId`. */
-  begin(total, method, sessionId) {
+  /**
+   * Starts charging `total` by `method` in session `sessionId`; `cash`:
+   * the part of a mixed tender paid in cash, recorded with the sale.
+   */
+  begin(total, method, sessionId, cash = 0) {
     this.current = {
       saleKey: newKey(),
       total,
+      cash,
       method,
       sessionId,
       // The card_start sent and not answered yet (sent again, same key, after a reload).

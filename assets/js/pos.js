@@ -15,6 +15,7 @@ const sessionId = Number(root.dataset.session);
 const form = document.getElementById("sale-form");
 const amountInput = form.elements.amount;
 const tenderedInput = form.elements.tendered;
+const cashPartInput = form.elements.cash_part;
 const queue = new SaleQueue(registerId);
 const card = new CardSale(registerId);
 const flow = document.getElementById("card-flow");
@@ -126,7 +127,10 @@ function sendStart() {
 function finishCardSale(sale, approved) {
   lastSaleKey = sale.saleKey;
   lastChange = null;
-  queue.add({ key: sale.saleKey, total: sale.total, payments: [{ method: sale.method, amount: sale.total, attempt_id: approved.id }] }, sale.sessionId);
+  const onCard = { method: sale.method, amount: sale.total, attempt_id: approved.id };
+  const cash = sale.cash ?? 0;
+  const payments = cash > 0 ? [{ method: "EFECTIVO", amount: cash }, onCard] : [onCard];
+  queue.add({ key: sale.saleKey, total: sale.total + cash, payments }, sale.sessionId);
   lastResult = `Tarjeta aprobada en ${approved.provider} (código ${approved.authorization_code}). Registrando la venta…`;
   card.clear();
   acked = new Map();
@@ -256,7 +260,7 @@ function cardView(sale) {
   const advice = register?.provider;
   const action = (key, label, run, primary = false) => ({ key, label, run, primary });
   const unresolved = attempts.some((a) => UNRESOLVED.has(a.status));
-  const giveUp = unresolved ? [] : [action("E", "Cobrar en efectivo", () => switchToCash(sale.total)), action("X", "Cancelar venta", cancelCard)];
+  const giveUp = unresolved ? [] : [action("E", "Cobrar en efectivo", () => switchToCash(sale.total + (sale.cash ?? 0))), action("X", "Cancelar venta", cancelCard)];
   if (!last || sale.startKey) {
     if (sale.startError) {
       return { tone: "bad", title: "No se pudo iniciar el cobro", detail: sale.startError, actions: [action("T", "Intentar de nuevo", retryCard, true), ...giveUp] };
@@ -335,7 +339,7 @@ function renderCard() {
   flow.dataset.tone = view.tone;
   bind(flow, "card-step").textContent = view.step || `${METHOD_LABELS[sale.method] ?? sale.method} · venta con tarjeta`;
   bind(flow, "card-title").textContent = view.title;
-  bind(flow, "card-amount").textContent = pesos(sale.total);
+  bind(flow, "card-amount").textContent = sale.cash > 0 ? `${pesos(sale.total)} + ${pesos(sale.cash)} en efectivo` : pesos(sale.total);
   bind(flow, "card-countdown").textContent = view.countdown ?? "";
   bind(flow, "card-detail").textContent = [view.detail, cardNotice].filter(Boolean).join(" ");
   const actions = bind(flow, "card-actions");
@@ -494,7 +498,7 @@ function showError(field, message) {
 }
 
 function readSale() {
-  ["amount", "tendered", "provider", "authorization_code"].forEach((field) => showError(field, ""));
+  ["amount", "tendered", "cash_part", "provider", "authorization_code"].forEach((field) => showError(field, ""));
   const total = parsePesos(amountInput.value);
   if (!total) {
     showError("amount", "Ingresa el monto en pesos, por ejemplo 5.000.");
@@ -514,6 +518,16 @@ function readSale() {
     }
     payment.tendered = tendered;
   }
+  // Mixed tender: part in cash, the rest on the card.
+  let cashPart = null;
+  if (isCard(method) && cashPartInput.value.trim() !== "") {
+    cashPart = parsePesos(cashPartInput.value);
+    if (!cashPart || cashPart >= total) {
+      showError("cash_part", `La parte en efectivo va en pesos enteros, de $1 a ${pesos(total - 1)}; el resto se cobra con tarjeta.`);
+      return null;
+    }
+    payment.amount = total - cashPart;
+  }
   if (isCard(method) && !cardsLive()) {
     // Offline: charged on the standalone terminal, confirmed with its code.
     const provider = form.elements.provider?.value;
@@ -529,7 +543,13 @@ function readSale() {
     payment.provider = provider;
     payment.authorization_code = code;
   }
-  return { key: newKey(), total, payments: [payment] };
+  const payments = cashPart ? [{ method: "EFECTIVO", amount: cashPart }, payment] : [payment];
+  return { key: newKey(), total, payments };
+}
+
+/** "Efectivo + Débito": a sale's methods as the cashier reads them. */
+function methodsOf(sale) {
+  return sale.payments.map((p) => METHOD_LABELS[p.method] ?? p.method).join(" + ");
 }
 
 function isCard(method) {
@@ -561,9 +581,11 @@ form.addEventListener("submit", (event) => {
   }
   const sale = readSale();
   if (!sale) return;
-  if (isCard(sale.payments[0].method) && cardsLive()) {
-    // Online, a card is charged through the hub: the card flow takes over.
-    card.begin(sale.total, sale.payments[0].method, sessionId);
+  const charged = sale.payments.at(-1);
+  if (isCard(charged.method) && cardsLive()) {
+    // Online, a card is charged through the hub: the card flow takes over
+    // (with the cash part of a mixed tender kept for the sale).
+    card.begin(charged.amount, charged.method, sessionId, sale.total - charged.amount);
     lastResult = "";
     form.reset();
     restoreProvider();
@@ -606,7 +628,7 @@ form.querySelector(".keypad").addEventListener("click", (event) => {
   if (key) typeDigits(key);
 });
 
-for (const input of [amountInput, tenderedInput]) {
+for (const input of [amountInput, tenderedInput, cashPartInput]) {
   input.addEventListener("input", (event) => {
     if (input === amountInput) startNextSale();
     regroupAsTyped(input, event);
@@ -647,11 +669,18 @@ document.addEventListener("keydown", (event) => {
 function renderMethod() {
   const method = selectedMethod();
   form.querySelector(".card-offline").hidden = !(isCard(method) && !cardsLive());
-  form.querySelector(".cash-only").hidden = method !== "EFECTIVO";
+  form.querySelector(".cash-only:not(.card-split)").hidden = method !== "EFECTIVO";
+  form.querySelector(".card-split").hidden = !isCard(method);
   renderHint();
 }
 
 function renderHint() {
+  const split = bind(root, "split-hint");
+  const whole = parsePesos(amountInput.value);
+  const part = parsePesos(cashPartInput.value);
+  split.textContent = isCard(selectedMethod()) && whole && part && part < whole
+    ? `Con tarjeta: ${pesos(whole - part)}; en efectivo se cobran ${pesos(cashRounded(part))}.`
+    : "";
   const hint = bind(root, "charge-hint");
   const total = parsePesos(amountInput.value);
   if (selectedMethod() !== "EFECTIVO" || !total) {
@@ -712,11 +741,10 @@ function renderRecent(sales) {
   list.replaceChildren();
   // Sales still on this device come first, marked as waiting.
   for (const item of [...queue.pending()].reverse()) {
-    const payment = item.sale.payments[0];
     const row = el("li", "", "waiting");
     row.append(
       el("span", "—", "number"),
-      el("span", `${time(item.queuedAt)} · ${pesos(item.sale.total)} · ${METHOD_LABELS[payment.method] ?? payment.method}`, "what"),
+      el("span", `${time(item.queuedAt)} · ${pesos(item.sale.total)} · ${methodsOf(item.sale)}`, "what"),
       el("span", live.connected ? "enviando…" : "esperando conexión", "status warn"),
     );
     list.append(row);
@@ -857,11 +885,10 @@ function renderOutbox() {
   const list = bind(root, "flagged-list");
   list.replaceChildren();
   for (const item of flagged) {
-    const payment = item.sale.payments[0];
     const where = item.flagged.reportError
       ? ` (guardada solo en este equipo: ${item.flagged.reportError})`
       : " (guardada en este equipo; se enviará al supervisor al reconectar)";
-    list.append(el("li", `${time(item.queuedAt)} · ${pesos(item.sale.total)} · ${METHOD_LABELS[payment.method] ?? payment.method} — ${item.flagged.reason}${where}`));
+    list.append(el("li", `${time(item.queuedAt)} · ${pesos(item.sale.total)} · ${methodsOf(item.sale)} — ${item.flagged.reason}${where}`));
   }
 }
 

@@ -1145,3 +1145,50 @@ async fn the_vouchers_fields_are_kept_and_checked() {
         1
     );
 }
+
+/// Mixed tender on the POS: part in cash, the rest charged on the card
+/// through the terminal; one sale with both payments.
+#[actix_web::test]
+async fn the_pos_takes_part_cash_part_card() {
+    use crate::live_pages::{cashier_on_the_pos, sell as sell_on};
+
+    let (app, clock) = hub("GETNET=approve,KLAP=approve,latency=1500").await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    pos.click("input[name=method][value=DEBITO]").await;
+    pos.fill("#cash_part", "4.000").await;
+    pos.fill("#amount", "10000").await;
+    pos.wait_text(
+        "[data-bind=split-hint]",
+        "Con tarjeta: $6.000; en efectivo se cobran $4.000.",
+    )
+    .await;
+    pos.screenshots("pos-pago-mixto").await;
+    // More cash than the sale is refused, and named.
+    pos.fill("#cash_part", "10.000").await;
+    pos.click("button.charge").await;
+    pos.wait_text_contains("[data-error=cash_part]", "de $1 a $9.999")
+        .await;
+    pos.fill("#cash_part", "4.000").await;
+    pos.click("button.charge").await;
+    pos.wait_text("[data-bind=card-amount]", "$6.000 + $4.000 en efectivo")
+        .await;
+    clock.advance(Duration::from_millis(1_500));
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $10.000")
+        .await;
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+             WHERE s.total = 10000 AND ((p.method = 'EFECTIVO' AND p.amount = 4000)
+                OR (p.method = 'DEBITO' AND p.amount = 6000 AND p.card_attempt_id IS NOT NULL))"
+        ),
+        2
+    );
+    let session = open_session_id(&app, 1);
+    assert_counters_match_rows(&app, session);
+    // The next sale by card alone takes no cash part from the last one.
+    sell_on(&pos, "2500", "DEBITO").await;
+    pos.wait_text("[data-bind=card-amount]", "$2.500").await;
+    pos.close().await;
+}
