@@ -99,7 +99,9 @@ pub struct RefundCharge {
     /// Refunding twice with the same key refunds once.
     pub key: Uuid,
     pub amount: Pesos,
-    pub authorization_code: String,
+    /// The refund's code as the terminal printed it; a simulated terminal
+    /// answers its own when none is given.
+    pub authorization_code: Option<String>,
     pub reason: String,
 }
 
@@ -136,7 +138,12 @@ impl Command for RefundCharge {
                 refund: Some(refund),
             }));
         }
-        let code = authorization_code(&self.authorization_code)?;
+        let code = refund_code(
+            self.authorization_code.as_deref(),
+            state,
+            cx,
+            "authorization_code",
+        )?;
         let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
             .ok_or(RegisterError::UnknownAttempt)?;
         match found.settlement() {
@@ -193,6 +200,32 @@ impl Command for RefundCharge {
                 refund: Some(refund),
             },
         ))
+    }
+}
+
+/// The refund's code: as typed (checked), or the simulated terminal's
+/// answer when the hub plays the caja's terminal; a manual terminal's
+/// refund needs the code it printed (`field` names it).
+pub fn refund_code(
+    typed: Option<&str>,
+    state: &Snapshot,
+    cx: &CommandContext,
+    field: &str,
+) -> Result<String, RegisterError> {
+    match typed.map(str::trim).filter(|code| !code.is_empty()) {
+        Some(code) => authorization_code(code).map_err(|_| {
+            invalid(
+                field,
+                "el código de la devolución tiene de 4 a 12 letras o números",
+            )
+        }),
+        None if cx.simulates_terminal_of(&state.caja) => {
+            Ok(crate::payments::terminal::simulated_refund_code())
+        }
+        None => Err(invalid(
+            field,
+            "haz la devolución en el terminal y anota el código que imprime",
+        )),
     }
 }
 

@@ -137,6 +137,12 @@ impl TerminalConfig {
     }
 }
 
+/// The code a simulated terminal prints for a refund it makes at once.
+pub fn simulated_refund_code() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("DEV{}", &id[..6])
+}
+
 /// A charge a terminal is asked to make.
 #[derive(Debug, Clone)]
 pub struct Charge {

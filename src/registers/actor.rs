@@ -60,6 +60,7 @@ use crate::payments::commands::{
     AttemptDeadline, OrphanPending, Reevaluate, TerminalAnswered, approve_card_payments,
 };
 use crate::payments::health::Outage;
+use crate::payments::settle;
 use crate::payments::terminal::{Charge, TerminalConfig};
 
 /// How many commands may wait for one register.
@@ -871,8 +872,8 @@ pub struct VoidSale {
     /// The cashier on whose device the supervisor signed with their PIN.
     pub signed_on_device_of: Option<String>,
     /// The code the terminal printed for giving the sale's card payments
-    /// back: they are refunded with the void. Without it they stay "a
-    /// devolver" (refunded later, one by one).
+    /// back: they are refunded with the void (a simulated terminal refunds
+    /// them by itself). Without it they stay "a devolver" (refunded later).
     pub refund_code: Option<String>,
 }
 
@@ -896,15 +897,12 @@ impl Command for VoidSale {
         if !self.by.role.includes(Role::Supervisor) {
             return Err(RegisterError::SupervisorOnly);
         }
-        let refund_code = self
-            .refund_code
-            .as_deref()
-            .map(crate::payments::commands::authorization_code)
-            .transpose()
-            .map_err(|_| RegisterError::InvalidAttempt {
-                field: "refund_code".into(),
-                message: "el código de la devolución tiene de 4 a 12 letras o números".into(),
-            })?;
+        // A card sale's payments go back with the void: with the code the
+        // manual terminal printed, or the simulated terminal's own.
+        let refund_code = match self.refund_code.as_deref() {
+            None if !cx.simulates_terminal_of(&state.caja) => None,
+            typed => Some(settle::refund_code(typed, state, cx, "refund_code")?),
+        };
         let session = state.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
         let (ack, after) = store::void_sale(
             conn,
@@ -916,7 +914,7 @@ impl Command for VoidSale {
             state.next_seq(),
         )?;
         let refunded = match &refund_code {
-            Some(code) => crate::payments::settle::refund_voided_sale(
+            Some(code) => settle::refund_voided_sale(
                 conn,
                 ack.sale_id,
                 code,

@@ -63,6 +63,15 @@ pub struct CommandContext {
     pub outages: Arc<Vec<Outage>>,
     /// How long a caja's failed provider stays set aside.
     pub cooldown: Duration,
+    /// Every caja's terminal is simulated (`--simulate-terminals`).
+    pub terminals_simulated: bool,
+}
+
+impl CommandContext {
+    /// Whether `caja`'s card terminal is played by the hub.
+    pub fn simulates_terminal_of(&self, caja: &crate::cajas::Caja) -> bool {
+        self.terminals_simulated || !caja.terminal.is_manual()
+    }
 }
 
 pub enum Applied<R> {

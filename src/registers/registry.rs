@@ -78,6 +78,7 @@ impl Env {
             at: self.clock.now(),
             outages: self.venue.outages(),
             cooldown: self.venue.rules.cooldown,
+            terminals_simulated: self.simulated_terminal.is_some(),
         }
     }
 }

@@ -457,7 +457,7 @@ async fn run(
                 attempt_id: attempt.id,
                 key: key(),
                 amount: Pesos::positive(if all { left } else { (left + 1) / 2 }).unwrap(),
-                authorization_code: "DEV001".into(),
+                authorization_code: Some("DEV001".into()),
                 reason: "devolución".into(),
             };
             refused_cleanly("refund", registers.ask(night.cajas[caja], command).await)

@@ -271,9 +271,16 @@ async fn a_late_terminal_approval_is_kept_as_a_charge_to_settle() {
         ["10000", "4000", "10000", "6000"]
     );
 
-    let rest = json!({"key": key(), "amount": 6_000, "authorization_code": "DEV002", "reason": "cobro doble"});
+    // The simulated terminal answers the refund's code itself.
+    let rest = json!({"key": key(), "amount": 6_000, "reason": "cobro doble"});
     let (status, body) = refund(&app, &supervisor, caja, id, rest).await;
     assert_eq!(status, 200, "{body}");
+    assert!(
+        body["refund"]["authorization_code"]
+            .as_str()
+            .is_some_and(|code| code.starts_with("DEV") && code.len() == 9),
+        "{body}"
+    );
     let getnet = provider_line(&app, session, "GETNET");
     assert_eq!(
         (
@@ -322,6 +329,23 @@ async fn a_late_terminal_approval_is_kept_as_a_charge_to_settle() {
     assert!(
         row_of(&page, "GETNET").contains("data-field=\"refunded\">$10.000"),
         "{page}"
+    );
+    // Voiding the KLAP sale on a simulated terminal gives its payment back
+    // with the terminal's own code.
+    let (status, body) = post_json(
+        &app,
+        &supervisor,
+        &format!("/api/cajas/{caja}/sales/{}/void", ack["sale_id"]),
+        &json!({"key": key(), "reason": "el cliente devolvió el trago"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM card_attempts a JOIN card_refunds r ON r.attempt_id = a.id
+             WHERE a.provider = 'KLAP' AND a.refunded_amount = 10000 AND r.authorization_code LIKE 'DEV%'"
+        ),
+        1
     );
     assert_eq!(
         close(&app, &cashier, caja).await.0,
@@ -646,32 +670,34 @@ async fn ending_an_outage_is_retried_until_written() {
     );
     holder.batch_execute("COMMIT;").unwrap();
 
+    // Ended in the database, then in the venue's memory (which every POS
+    // follows): the hub's answer is read until both are so.
     let mut ended = false;
     for _ in 0..200 {
         clock.advance(Duration::from_secs(1));
-        if app.count("SELECT count(*) AS n FROM provider_outages WHERE ended_at IS NULL") == 0 {
+        let open_rows =
+            app.count("SELECT count(*) AS n FROM provider_outages WHERE ended_at IS NULL");
+        let providers: Value = supervisor
+            .get(&app, "/api/proveedores")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if open_rows == 0 && providers["outages"] == json!([]) {
             ended = true;
             break;
         }
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(ended, "the outage ends once the database takes the write");
+    assert!(
+        ended,
+        "the outage ends once the database takes the write, in memory too"
+    );
     assert_eq!(
         app.count(
             "SELECT count(*) AS n FROM provider_outages WHERE end_reason = 'sin fallas de GETNET en 4 s'"
         ),
         1
-    );
-    let providers: Value = supervisor
-        .get(&app, "/api/proveedores")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        providers["outages"],
-        json!([]),
-        "memory follows the database"
     );
 }
 
@@ -923,7 +949,8 @@ async fn voided_card_sales_are_refunded_and_bad_refunds_are_refused() {
         (409, Some("charge_not_open"))
     );
 
-    // Voided without the code: refunded afterwards, in two parts.
+    // Voided without the code: refunded afterwards, in two parts, each
+    // with the code the manual terminal printed.
     let (second, second_sale, _) = paid[1];
     let (status, _) = void(
         second_sale,
@@ -931,6 +958,19 @@ async fn voided_card_sales_are_refunded_and_bad_refunds_are_refused() {
     )
     .await;
     assert_eq!(status, 200);
+    let (status, body) = refund(
+        &app,
+        &supervisor,
+        caja,
+        second,
+        json!({"key": key(), "amount": 100, "reason": "devolución"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("authorization_code")),
+        "{body}"
+    );
     assert_eq!(
         refund(&app, &supervisor, caja, second, refund_body(2_000))
             .await

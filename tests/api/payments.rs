@@ -343,16 +343,20 @@ async fn a_hanging_primary_times_out_and_the_same_sale_completes_on_the_backup_o
     assert_eq!(app.get("/admin/jornadas/x").await.status(), 404);
 }
 
-/// The reconciliation table's row for `provider`.
+/// The reconciliation tables' rows for `provider`, one after the other.
 pub(crate) fn row_of(page: &str, provider: &str) -> String {
     let marker = format!("<tr data-provider=\"{provider}\">");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {provider} row in {page}"));
-    let end = page[start..]
-        .find("</tr>")
-        .map_or(page.len(), |end| start + end);
-    page[start..end].to_owned()
+    let rows: Vec<&str> = page
+        .match_indices(&marker)
+        .map(|(start, _)| {
+            let end = page[start..]
+                .find("</tr>")
+                .map_or(page.len(), |end| start + end);
+            &page[start..end]
+        })
+        .collect();
+    assert!(!rows.is_empty(), "no {provider} row in {page}");
+    rows.concat()
 }
 
 #[actix_web::test]
