@@ -270,6 +270,9 @@ impl Registers {
     }
 
     /// Restarts actors that stopped unexpectedly; forgets archived ones.
+    /// Each restart runs as a task of its own and takes the lifecycle lock
+    /// only to swap the actor in, so a caja that cannot be loaded holds
+    /// nothing the others (or an admin creating a caja) need.
     async fn supervise(self, mut stopped: mpsc::UnboundedReceiver<Stopped>) {
         while let Some(Stopped {
             id,
@@ -280,28 +283,36 @@ impl Registers {
             if self.0.stopping.load(Ordering::Relaxed) {
                 continue;
             }
-            let _lifecycle = self.0.lifecycle.lock().await;
-            let Some(entry) = self.entry(id) else {
-                continue;
+            let entry = {
+                let _lifecycle = self.0.lifecycle.lock().await;
+                let Some(entry) = self.entry(id) else {
+                    continue;
+                };
+                if entry.generation != generation {
+                    continue; // an older actor's notice: a new one runs already
+                }
+                if archived {
+                    self.0.entries.remove(&id);
+                    tracing::info!(register_id = %id, "caja archived: its actor is gone");
+                    continue;
+                }
+                entry
             };
-            if entry.generation != generation {
-                continue; // an older actor's notice: a new one runs already
-            }
-            if archived {
-                self.0.entries.remove(&id);
-                tracing::info!(register_id = %id, "caja archived: its actor is gone");
-                continue;
-            }
             tracing::warn!(register_id = %id, "register actor stopped unexpectedly; restarting it");
-            self.restart(id, entry.shared).await;
+            let this = self.clone();
+            actix_web::rt::spawn(async move { this.restart(id, generation, entry.shared).await });
         }
     }
 
-    /// Loads caja `id` again (retrying while the database fails), tells its
-    /// screens what they missed, and starts its actor.
-    async fn restart(&self, id: RegisterId, shared: Arc<Shared>) {
+    /// Loads caja `id` again, tells its screens what they missed, and
+    /// starts its actor in place of the one of `generation`. While it cannot
+    /// be loaded (the database is down, or a row of it does not parse) the
+    /// caja is marked as not answering, with why, and tried again on a
+    /// backoff.
+    async fn restart(&self, id: RegisterId, generation: u64, shared: Arc<Shared>) {
         let mut backoff = RESTART_BACKOFF.0;
         let known = shared.state.borrow().seq;
+        let mut logged = false;
         loop {
             let cx = self.0.env.context();
             let loaded = db::run(&self.0.env.pool, move |conn| {
@@ -313,33 +324,67 @@ impl Registers {
             .await
             .map_err(RegisterError::from)
             .and_then(|loaded| loaded.map_err(RegisterError::from));
-            match loaded {
-                Ok((fresh, missed)) => {
-                    let (fresh_seq, archived) = (fresh.seq, fresh.caja.is_archived());
-                    if archived {
-                        self.0.entries.remove(&id);
-                        return;
-                    }
-                    let shared = self.start_actor(fresh, Some(shared));
-                    if fresh_seq != known {
-                        match missed {
-                            Some(events) => events
-                                .into_iter()
-                                .for_each(|e| shared.publish(Push::Event(e))),
-                            None => shared.publish(Push::Resync {
-                                register_id: Some(id.0),
-                            }),
-                        }
-                    }
-                    return;
-                }
+            let (fresh, missed) = match loaded {
+                Ok(loaded) => loaded,
                 Err(err) => {
-                    tracing::warn!(register_id = %id, error = ?err, "cannot load a caja to restart its actor; retrying");
+                    let unavailable = matches!(&err, RegisterError::Db(db) if db.is_unavailable());
+                    if unavailable || logged {
+                        tracing::warn!(register_id = %id, error = ?err, retry_in = ?backoff, "cannot load a caja to restart its actor; retrying");
+                    } else {
+                        // Not the database's absence: a row of this caja
+                        // that cannot be read. Someone must look at it.
+                        tracing::error!(register_id = %id, error = ?err, "a caja's rows cannot be loaded: it takes no sales until they can; the others go on");
+                    }
+                    logged = true;
+                    let reason = if unavailable {
+                        "sin conexión con la base de datos al reiniciar la caja".to_owned()
+                    } else {
+                        format!("no se pueden leer los datos de la caja: {}", err.message())
+                    };
+                    shared
+                        .health
+                        .write_ended(self.0.env.clock.now(), Some(reason));
                     self.0.env.clock.sleep(backoff).await;
                     backoff = (backoff * 2).min(RESTART_BACKOFF.1);
+                    continue;
+                }
+            };
+            let _lifecycle = self.0.lifecycle.lock().await;
+            if self
+                .entry(id)
+                .is_none_or(|entry| entry.generation != generation)
+            {
+                return; // archived, or started again, meanwhile
+            }
+            if fresh.caja.is_archived() {
+                self.0.entries.remove(&id);
+                return;
+            }
+            shared.health.write_ended(self.0.env.clock.now(), None);
+            let fresh_seq = fresh.seq;
+            let shared = self.start_actor(fresh, Some(shared));
+            if fresh_seq != known {
+                match missed {
+                    Some(events) => events
+                        .into_iter()
+                        .for_each(|e| shared.publish(Push::Event(e))),
+                    None => shared.publish(Push::Resync {
+                        register_id: Some(id.0),
+                    }),
                 }
             }
+            return;
         }
+    }
+
+    /// The lifecycle lock, waited for at most the register timeout (rule
+    /// 10): a busy registry answers `register_busy`, never a hang.
+    async fn lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, RegisterError> {
+        let env = &self.0.env;
+        env.clock
+            .timeout(env.register_timeout, self.0.lifecycle.lock())
+            .await
+            .map_err(|_| RegisterError::Busy)
     }
 
     /// Marks the cajas whose write has lasted longer than the register timeout.
@@ -547,8 +592,11 @@ impl Registers {
                     },
                 )
                 .await?;
-            let _lifecycle = this.0.lifecycle.lock().await;
-            this.0.entries.remove(&id);
+            // Committed: the caja leaves the registry now, or (the registry
+            // busy) when its stopped actor's notice comes.
+            if let Ok(_lifecycle) = this.lifecycle().await {
+                this.0.entries.remove(&id);
+            }
             Ok(archived)
         })
         .await
@@ -563,7 +611,7 @@ impl Registers {
     ) -> Result<Caja, RegisterError> {
         let this = self.clone();
         detached(async move {
-            let _lifecycle = this.0.lifecycle.lock().await;
+            let _lifecycle = this.lifecycle().await?;
             let cx = this.0.env.context();
             let (created, event) = db::run(&this.0.env.pool, move |conn| {
                 conn.transaction(|conn| {
@@ -584,7 +632,7 @@ impl Registers {
     pub async fn restore(&self, actor: AuditActor, id: RegisterId) -> Result<Caja, RegisterError> {
         let this = self.clone();
         detached(async move {
-            let _lifecycle = this.0.lifecycle.lock().await;
+            let _lifecycle = this.lifecycle().await?;
             let cx = this.0.env.context();
             let load_cx = cx.clone();
             let restored = db::run(&this.0.env.pool, move |conn| {

@@ -1019,3 +1019,78 @@ async fn a_sale_is_one_round_trip_to_the_database() {
         app.count("SELECT id::bigint AS n FROM register_sessions"),
     );
 }
+
+/// A caja whose rows cannot be loaded holds nothing the others need: its
+/// restart retries in the background while an admin creates a caja (it
+/// hung on the registry's lock) and the other cajas sell; `/readyz` names
+/// it and why; once its row reads again, its actor is back.
+#[actix_web::test]
+async fn a_caja_that_cannot_load_holds_no_one_else() {
+    let app = TestApp::spawn_as_admin().await;
+    let (broken, _) = caja_with_session(&app, "ROTA-1", "cajero1", &[]).await;
+    app.execute(&format!(
+        "UPDATE pos_registers SET terminal = '{{\"mode\": \"bogus\"}}' WHERE id = {broken}"
+    ));
+    let id = RegisterId(broken);
+    let before = app.state.registers.get(id).unwrap();
+    app.state.registers.halt(id);
+    let ready = |app: &TestApp| {
+        let client = app.client.clone();
+        let url = app.url("/readyz");
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut named = Value::Null;
+    for _ in 0..200 {
+        let body = ready(&app).await;
+        if let Some(stuck) = body["stuck_cajas"].as_array().and_then(|s| s.first()) {
+            named = stuck.clone();
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(named["id"], broken, "{named}");
+    assert!(
+        named["health"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("no se pueden leer los datos de la caja")),
+        "{named}"
+    );
+
+    // The registry answers meanwhile: a new caja is created and sells.
+    let created = actix_web::rt::time::timeout(
+        Duration::from_secs(10),
+        caja_with_session(&app, "SANA-1", "cajero2", &[]),
+    )
+    .await;
+    let (healthy, cashier) = created.expect("creating a caja does not wait on a broken one");
+    let (status, _) = sell(&app, &cashier, healthy, &cash_sale(1_500)).await;
+    assert_eq!(status, 201);
+
+    // Repaired: the background retry loads it and the caja is back.
+    app.execute(&format!(
+        "UPDATE pos_registers SET terminal = '{{\"mode\": \"manual\"}}' WHERE id = {broken}"
+    ));
+    let mut back = false;
+    for _ in 0..800 {
+        let restarted = app
+            .state
+            .registers
+            .get(id)
+            .is_some_and(|now| now != before && now.connected());
+        if restarted && ready(&app).await["stuck_cajas"].is_null() {
+            back = true;
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(back, "the caja's actor is back and no longer named");
+}
