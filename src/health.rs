@@ -28,7 +28,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     };
     match db::run(&state.pool, migrations::has_pending).await {
         Ok(Ok(false)) => {
-            let stuck: Vec<_> = state
+            let mut stuck: Vec<_> = state
                 .registers
                 .stuck()
                 .into_iter()
@@ -36,6 +36,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                     json!({ "id": register.caja.id, "name": register.caja.name, "health": health })
                 })
                 .collect();
+            // Cajas not loaded at all: no actor, so no name known but the id.
+            stuck.extend(state.registers.unloaded().into_iter().map(|caja| {
+                json!({ "id": caja.id, "health": {"status": "stuck", "since": caja.since, "reason": caja.reason} })
+            }));
             let errors = crate::telemetry::errors_logged();
             if stuck.is_empty() {
                 HttpResponse::Ok().json(json!({ "status": "ready", "errors_logged": errors }))

@@ -258,6 +258,7 @@ impl RegisterActor {
             effects,
             failure,
             connection_lost: _,
+            unreadable,
         } = outcome;
         if let Some(state) = state {
             self.state = Arc::new(state);
@@ -287,7 +288,12 @@ impl RegisterActor {
                 register_id: Some(self.id()),
             });
         }
-        if self.state.caja.is_archived() {
+        if unreadable {
+            // Its registry restarts it, names why while it cannot load, and
+            // keeps trying; every other caja goes on.
+            tracing::error!(register_id = %self.id(), "a caja's stored rows do not read: its actor stops");
+            ctx.stop();
+        } else if self.state.caja.is_archived() {
             ctx.stop();
         } else if self.stale || failed {
             self.schedule_probe(ctx);

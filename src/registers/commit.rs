@@ -195,6 +195,9 @@ pub struct Outcome {
     pub failure: Option<String>,
     /// The connection was lost: it must not be lent again.
     pub connection_lost: bool,
+    /// A row of the caja does not read (see `RegisterError::is_unreadable`):
+    /// the actor stops rather than loop on it.
+    pub unreadable: bool,
 }
 
 impl Outcome {
@@ -210,9 +213,15 @@ impl Outcome {
         self.effects.extend(later.effects);
         self.failure = later.failure;
         self.connection_lost |= later.connection_lost;
+        self.unreadable |= later.unreadable;
     }
 
     fn failed<R>(&mut self, result: &Result<R, RegisterError>, register: RegisterId) {
+        if let Err(err) = result
+            && err.is_unreadable()
+        {
+            self.unreadable = true;
+        }
         if let Err(err) = result
             && let Some(failure) = err.database_failure()
         {

@@ -172,6 +172,7 @@ impl RegisterError {
             RegisterError::DifferenceNeedsApproval { .. } => "difference_needs_approval",
             RegisterError::SupervisorOnly => "supervisor_only",
             RegisterError::Db(DbError::TimedOut(_)) => "database_timeout",
+            err if err.is_unreadable() => "caja_unreadable",
             RegisterError::Db(err) if err.is_unavailable() => "database_unavailable",
             RegisterError::Db(_) => "internal",
         }
@@ -256,6 +257,9 @@ impl RegisterError {
                 "El conteo no cuadra dentro del margen de la caja: recuenta el efectivo o pide a un supervisor que cierre.".into()
             }
             RegisterError::SupervisorOnly => "Solo un supervisor puede hacer esto.".into(),
+            err if err.is_unreadable() => {
+                "Los datos guardados de esta caja no se pueden leer: un administrador debe revisarlos. Las demás cajas siguen funcionando.".into()
+            }
             RegisterError::Db(DbError::TimedOut(_)) => {
                 "La base de datos no respondió a tiempo (¿una fila bloqueada?); la operación no se guardó. Intenta de nuevo.".into()
             }
@@ -284,6 +288,7 @@ impl RegisterError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             RegisterError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            err if err.is_unreadable() => StatusCode::SERVICE_UNAVAILABLE,
             RegisterError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::CONFLICT,
         }
@@ -320,6 +325,28 @@ impl RegisterError {
         match self {
             RegisterError::InvalidAttempt { field, .. } => Some(field.clone()),
             _ => None,
+        }
+    }
+
+    /// A stored row of the caja that the hub cannot read (a malformed
+    /// value): no retry will help until someone repairs it.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(
+            self,
+            RegisterError::Db(DbError::Query(diesel::result::Error::DeserializationError(
+                _
+            )))
+        )
+    }
+
+    /// What is wrong, for the log and the operator: a malformed row says
+    /// which (table, row, field).
+    pub fn detail(&self) -> String {
+        match self {
+            RegisterError::Db(DbError::Query(diesel::result::Error::DeserializationError(why))) => {
+                why.to_string()
+            }
+            other => other.to_string(),
         }
     }
 

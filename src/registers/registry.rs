@@ -163,6 +163,28 @@ struct Inner {
     stopping: AtomicBool,
     /// Numbers the actors started, to tell an old one's notice from the current's.
     generations: AtomicU64,
+    /// Cajas found at start whose rows could not be read: no actor yet,
+    /// retried in the background, named on `/readyz`.
+    unloaded: DashMap<RegisterId, Unloaded>,
+}
+
+/// A caja the hub could not load at start, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Unloaded {
+    pub id: RegisterId,
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+}
+
+/// Why a caja's rows could not be loaded, as its screens and `/readyz` say it.
+fn unreadable(err: &RegisterError) -> (bool, String) {
+    let unavailable = matches!(err, RegisterError::Db(db) if db.is_unavailable());
+    let reason = if unavailable {
+        "sin conexión con la base de datos al cargar la caja".to_owned()
+    } else {
+        format!("no se pueden leer los datos de la caja: {}", err.detail())
+    };
+    (unavailable, reason)
 }
 
 /// Every working caja's actor, found by id.
@@ -184,17 +206,27 @@ impl Registers {
             supervisor,
             stopping: Default::default(),
             generations: Default::default(),
+            unloaded: DashMap::new(),
         }));
         let cx = registers.0.env.context();
-        let snapshots = db::run(&registers.0.env.pool, move |conn| {
-            store::working_cajas(conn)?
-                .into_iter()
-                .map(|id| Snapshot::load(conn, id, &cx))
-                .collect::<Result<Vec<_>, _>>()
+        let loaded = db::run(&registers.0.env.pool, move |conn| {
+            let ids = store::working_cajas(conn)?;
+            Ok::<_, diesel::result::Error>(
+                ids.into_iter()
+                    .map(|id| (id, Snapshot::load(conn, id, &cx)))
+                    .collect::<Vec<_>>(),
+            )
         })
         .await??;
-        for snapshot in snapshots {
-            registers.start_actor(snapshot, None);
+        for (id, snapshot) in loaded {
+            match snapshot.map_err(RegisterError::from) {
+                Ok(snapshot) => {
+                    registers.start_actor(snapshot, None);
+                }
+                Err(RegisterError::Db(err)) if err.is_unavailable() => return Err(err),
+                // One caja's unreadable row takes no other caja down.
+                Err(err) => registers.load_later(id, &err),
+            }
         }
         tracing::info!(
             registers = registers.0.entries.len(),
@@ -327,7 +359,7 @@ impl Registers {
             let (fresh, missed) = match loaded {
                 Ok(loaded) => loaded,
                 Err(err) => {
-                    let unavailable = matches!(&err, RegisterError::Db(db) if db.is_unavailable());
+                    let (unavailable, reason) = unreadable(&err);
                     if unavailable || logged {
                         tracing::warn!(register_id = %id, error = ?err, retry_in = ?backoff, "cannot load a caja to restart its actor; retrying");
                     } else {
@@ -336,11 +368,6 @@ impl Registers {
                         tracing::error!(register_id = %id, error = ?err, "a caja's rows cannot be loaded: it takes no sales until they can; the others go on");
                     }
                     logged = true;
-                    let reason = if unavailable {
-                        "sin conexión con la base de datos al reiniciar la caja".to_owned()
-                    } else {
-                        format!("no se pueden leer los datos de la caja: {}", err.message())
-                    };
                     shared
                         .health
                         .write_ended(self.0.env.clock.now(), Some(reason));
@@ -375,6 +402,57 @@ impl Registers {
             }
             return;
         }
+    }
+
+    /// Caja `id` could not be loaded at start: named until it can, tried
+    /// again on a backoff, its actor started once it loads.
+    fn load_later(&self, id: RegisterId, err: &RegisterError) {
+        let (_, reason) = unreadable(err);
+        tracing::error!(register_id = %id, error = ?err, "a caja's rows cannot be loaded: it takes no sales until they can; the others go on");
+        let since = self.0.env.clock.now();
+        self.0.unloaded.insert(id, Unloaded { id, since, reason });
+        let this = self.clone();
+        actix_web::rt::spawn(async move {
+            let mut backoff = RESTART_BACKOFF.0;
+            loop {
+                this.0.env.clock.sleep(backoff).await;
+                backoff = (backoff * 2).min(RESTART_BACKOFF.1);
+                if this.0.stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                let cx = this.0.env.context();
+                let loaded = db::run(&this.0.env.pool, move |conn| Snapshot::load(conn, id, &cx))
+                    .await
+                    .map_err(RegisterError::from)
+                    .and_then(|loaded| loaded.map_err(RegisterError::from));
+                match loaded {
+                    Ok(snapshot) => {
+                        let Ok(_lifecycle) = this.lifecycle().await else {
+                            continue;
+                        };
+                        this.0.unloaded.remove(&id);
+                        if this.entry(id).is_none() && !snapshot.caja.is_archived() {
+                            tracing::info!(register_id = %id, "a caja that could not be loaded now is");
+                            this.start_actor(snapshot, None);
+                        }
+                        return;
+                    }
+                    Err(err) => {
+                        let (_, reason) = unreadable(&err);
+                        if let Some(mut unloaded) = this.0.unloaded.get_mut(&id) {
+                            unloaded.reason = reason;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// The cajas that could not be loaded at start (see [`Unloaded`]).
+    pub fn unloaded(&self) -> Vec<Unloaded> {
+        let mut all: Vec<Unloaded> = self.0.unloaded.iter().map(|u| u.clone()).collect();
+        all.sort_by_key(|u| u.id);
+        all
     }
 
     /// The lifecycle lock, waited for at most the register timeout (rule

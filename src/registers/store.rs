@@ -22,53 +22,63 @@ use crate::db::schema::{
 };
 use crate::money::Pesos;
 
-type SessionRow = (
-    i32,
-    Option<i32>,
-    Option<i32>,
-    Option<String>,
-    DateTime<Utc>,
-    i64,
-    serde_json::Value,
-    i32,
-    i64,
-    i32,
-    i32,
-    i64,
-    i64,
-);
+/// An open session's row, as the caja loads it.
+#[derive(Queryable)]
+struct SessionRow {
+    id: i32,
+    jornada_id: Option<i32>,
+    opened_by: Option<i32>,
+    opened_by_name: Option<String>,
+    opened_at: DateTime<Utc>,
+    initial_cash: i64,
+    payment_totals: serde_json::Value,
+    ticket_count: i32,
+    cash_sales: i64,
+    primary_count: i32,
+    backup_count: i32,
+    cash_in: i64,
+    cash_out: i64,
+}
 
-fn live_from_row(row: SessionRow, last_sale_at: Option<DateTime<Utc>>) -> LiveSession {
-    let (
-        id,
-        jornada_id,
-        opened_by,
-        opened_by_name,
-        opened_at,
-        initial_cash,
-        totals,
-        tickets,
-        cash_sales,
-        primary,
-        backup,
-        cash_in,
-        cash_out,
-    ) = row;
-    LiveSession {
-        id,
-        jornada_id,
-        opened_by,
-        opened_by_name: opened_by_name.unwrap_or_else(|| "?".into()),
-        opened_at,
-        initial_cash: Pesos::new(initial_cash).unwrap_or_default(),
-        payment_totals: serde_json::from_value::<BTreeMap<String, i64>>(totals).unwrap_or_default(),
-        ticket_count: tickets,
-        cash_sales: Pesos::new(cash_sales).unwrap_or_default(),
-        cash_in: Pesos::new(cash_in).unwrap_or_default(),
-        cash_out: Pesos::new(cash_out).unwrap_or_default(),
-        primary_count: primary,
-        backup_count: backup,
-        last_sale_at,
+/// A stored value the hub cannot read: which row and field, and why (the
+/// caja stops rather than guess: see `registry::restart`).
+fn unreadable(row: i32, field: &str, why: impl std::fmt::Display) -> DieselError {
+    DieselError::DeserializationError(format!("register_sessions #{row}: {field} {why}").into())
+}
+
+impl SessionRow {
+    fn into_live(self, last_sale_at: Option<DateTime<Utc>>) -> Result<LiveSession, DieselError> {
+        let id = self.id;
+        let pesos = |field: &str, value: i64| {
+            Pesos::new(value).map_err(|err| unreadable(id, field, format!("= {value}: {err}")))
+        };
+        let payment_totals: BTreeMap<String, i64> =
+            serde_json::from_value(self.payment_totals.clone()).map_err(|err| {
+                unreadable(
+                    id,
+                    "payment_totals",
+                    format!(
+                        "= {} is not a map of whole pesos: {err}",
+                        self.payment_totals
+                    ),
+                )
+            })?;
+        Ok(LiveSession {
+            id,
+            jornada_id: self.jornada_id,
+            opened_by: self.opened_by,
+            opened_by_name: self.opened_by_name.unwrap_or_else(|| "?".into()),
+            opened_at: self.opened_at,
+            initial_cash: pesos("initial_cash", self.initial_cash)?,
+            payment_totals,
+            ticket_count: self.ticket_count,
+            cash_sales: pesos("cash_sales", self.cash_sales)?,
+            cash_in: pesos("cash_in", self.cash_in)?,
+            cash_out: pesos("cash_out", self.cash_out)?,
+            primary_count: self.primary_count,
+            backup_count: self.backup_count,
+            last_sale_at,
+        })
     }
 }
 
@@ -99,10 +109,10 @@ pub fn load(conn: &mut PgConnection, id: RegisterId) -> QueryResult<(Caja, Optio
     let session = match row {
         Some(row) => {
             let last_sale_at = sales::table
-                .filter(sales::session_id.eq(row.0))
+                .filter(sales::session_id.eq(row.id))
                 .select(diesel::dsl::max(sales::created_at))
                 .first::<Option<DateTime<Utc>>>(conn)?;
-            Some(live_from_row(row, last_sale_at))
+            Some(row.into_live(last_sale_at)?)
         }
         None => None,
     };

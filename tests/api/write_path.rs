@@ -1094,3 +1094,67 @@ async fn a_caja_that_cannot_load_holds_no_one_else() {
     }
     assert!(back, "the caja's actor is back and no longer named");
 }
+
+/// A session whose stored totals do not read (written around the database's
+/// own rule, which now refuses it): the caja's sales looped on
+/// `register_reloaded` forever with no line naming the row. Now the caja
+/// stops with an ERROR naming table, row and field, `/readyz` says so, the
+/// other cajas sell, and once the row is repaired the caja sells again.
+#[actix_web::test]
+async fn a_row_that_does_not_read_is_named_not_looped_on() {
+    let app = TestApp::spawn_as_admin().await;
+    let (bad, cashier) = caja_with_session(&app, "ROTA-1", "cajero1", &[]).await;
+    let (good, other) = caja_with_session(&app, "SANA-1", "cajero2", &[]).await;
+    assert_eq!(sell(&app, &cashier, bad, &cash_sale(1_000)).await.0, 201);
+    let session = app.count(&format!(
+        "SELECT id::bigint AS n FROM register_sessions WHERE register_id = {bad}"
+    ));
+    let malformed = format!(
+        "UPDATE register_sessions SET payment_totals = '{{\"EFECTIVO\": \"mil\"}}' WHERE id = {session}"
+    );
+    let refused = app.conn().batch_execute(&malformed);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|err| err.to_string().contains("payment_totals_shape")),
+        "the database refuses it: {refused:?}"
+    );
+    app.execute("ALTER DOMAIN payment_totals DROP CONSTRAINT payment_totals_shape");
+    app.execute(&malformed);
+
+    let (status, body) = sell(&app, &cashier, bad, &cash_sale(2_000)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("caja_unreadable")),
+        "{body}"
+    );
+    let mut named = Value::Null;
+    for _ in 0..300 {
+        let body: Value = app.get("/readyz").await.json().await.unwrap();
+        if let Some(stuck) = body["stuck_cajas"].as_array().and_then(|s| s.first()) {
+            named = stuck.clone();
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reason = named["health"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("register_sessions #{session}: payment_totals")),
+        "{named}"
+    );
+    assert_eq!(sell(&app, &other, good, &cash_sale(1_500)).await.0, 201);
+
+    app.execute(&format!(
+        "UPDATE register_sessions SET payment_totals = '{{\"EFECTIVO\": 1000}}' WHERE id = {session}"
+    ));
+    let mut sold = 0;
+    for _ in 0..800 {
+        sold = sell(&app, &cashier, bad, &cash_sale(2_000)).await.0;
+        if sold == 201 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sold, 201, "repaired: the caja sells again");
+    assert_counters_match_rows(&app, session);
+}
