@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::attempt::Voucher;
+use super::attempt::VoucherFields;
 use super::commands::{Resolution, ResolveCardAttempt, StartCardAttempt};
-use super::settle::{RefundCharge, WriteOffCharge};
+use super::settle::{RefundCharge, Settled, WriteOffCharge};
 use super::venue::OutageError;
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
@@ -151,6 +151,15 @@ impl Request for ResolveRequest {
 }
 
 impl ResolveRequest {
+    fn voucher(&self) -> VoucherFields<'_> {
+        VoucherFields {
+            terminal_reference: self.terminal_reference.as_deref(),
+            card_brand: self.card_brand.as_deref(),
+            card_last4: self.card_last4.as_deref(),
+            installments: self.installments,
+        }
+    }
+
     pub fn parse(
         &self,
         by: crate::auth::user::User,
@@ -172,13 +181,10 @@ impl ResolveRequest {
                         "un cobro aprobado lleva el código de autorización del terminal".to_owned(),
                     )
                 })?,
-                voucher: Voucher::parse(
-                    self.terminal_reference.as_deref(),
-                    self.card_brand.as_deref(),
-                    self.card_last4.as_deref(),
-                    self.installments,
-                )
-                .map_err(|(field, message)| (field.to_owned(), message))?,
+                voucher: self
+                    .voucher()
+                    .parse()
+                    .map_err(|(field, message)| (field.to_owned(), message))?,
             },
             "declined" => Resolution::Declined,
             "failed" => Resolution::Failed,
@@ -190,16 +196,12 @@ impl ResolveRequest {
                 ));
             }
         };
-        let voucher_given = [
-            ("authorization_code", self.authorization_code.is_some()),
-            ("terminal_reference", self.terminal_reference.is_some()),
-            ("card_brand", self.card_brand.is_some()),
-            ("card_last4", self.card_last4.is_some()),
-            ("installments", self.installments.is_some()),
-        ]
-        .into_iter()
-        .find(|(_, given)| *given);
-        if let Some((field, _)) = voucher_given
+        let voucher_given = self
+            .authorization_code
+            .as_ref()
+            .map(|_| "authorization_code")
+            .or(self.voucher().first_given());
+        if let Some(field) = voucher_given
             && !matches!(resolution, Resolution::Approved { .. })
         {
             return Err((
@@ -356,48 +358,53 @@ fn attempt_path(path: (String, String)) -> Result<(RegisterId, i64), RegisterErr
 }
 
 /// POST /api/cajas/{id}/card-attempts/{attempt}/refund (supervisors)
-#[tracing::instrument(skip_all, fields(user = %user.user.name))]
 async fn refund(
     user: SupervisorUser,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<RefundRequest>,
 ) -> HttpResponse {
-    let (id, attempt) = match attempt_path(path.into_inner()) {
-        Ok(found) => found,
-        Err(err) => return refused(err),
-    };
-    let command = match body.parse(user.user.clone(), attempt) {
-        Ok(command) => command,
-        Err((field, message)) => return invalid(&field, message),
-    };
-    match state.registers.ask(id, command).await {
-        Ok(settled) => HttpResponse::Ok()
-            .json(json!({ "type": "ack", "attempt": settled.attempt, "refund": settled.refund })),
-        Err(err) => refused(err),
-    }
+    settle(&state, path.into_inner(), |attempt| {
+        body.parse(user.user.clone(), attempt)
+    })
+    .await
 }
 
 /// POST /api/cajas/{id}/card-attempts/{attempt}/write-off (supervisors)
-#[tracing::instrument(skip_all, fields(user = %user.user.name))]
 async fn write_off(
     user: SupervisorUser,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<WriteOffRequest>,
 ) -> HttpResponse {
-    let (id, attempt) = match attempt_path(path.into_inner()) {
+    settle(&state, path.into_inner(), |attempt| {
+        body.parse(user.user.clone(), attempt)
+    })
+    .await
+}
+
+/// Asks the caja of `path` to settle its attempt as `command` says.
+#[tracing::instrument(skip_all)]
+async fn settle<C>(
+    state: &AppState,
+    path: (String, String),
+    command: impl FnOnce(i64) -> Result<C, (String, String)>,
+) -> HttpResponse
+where
+    C: crate::registers::commit::Command<Reply = Settled>
+        + actix::Message<Result = Result<Settled, RegisterError>>,
+{
+    let (id, attempt) = match attempt_path(path) {
         Ok(found) => found,
         Err(err) => return refused(err),
     };
-    let command = match body.parse(user.user.clone(), attempt) {
+    let command = match command(attempt) {
         Ok(command) => command,
         Err((field, message)) => return invalid(&field, message),
     };
     match state.registers.ask(id, command).await {
-        Ok(settled) => {
-            HttpResponse::Ok().json(json!({ "type": "ack", "attempt": settled.attempt }))
-        }
+        Ok(settled) => HttpResponse::Ok()
+            .json(json!({ "type": "ack", "attempt": settled.attempt, "refund": settled.refund })),
         Err(err) => refused(err),
     }
 }

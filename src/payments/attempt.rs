@@ -101,23 +101,38 @@ pub struct Voucher {
     pub installments: Option<i16>,
 }
 
-impl Voucher {
-    /// The voucher as typed, each field checked; the field at fault and
-    /// why otherwise.
-    pub fn parse(
-        terminal_reference: Option<&str>,
-        card_brand: Option<&str>,
-        card_last4: Option<&str>,
-        installments: Option<i64>,
-    ) -> Result<Self, (&'static str, String)> {
+/// A voucher's fields as a request sends them, before they are checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VoucherFields<'a> {
+    pub terminal_reference: Option<&'a str>,
+    pub card_brand: Option<&'a str>,
+    pub card_last4: Option<&'a str>,
+    pub installments: Option<i64>,
+}
+
+impl VoucherFields<'_> {
+    /// The first field given, if any (where no voucher may go).
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            ("terminal_reference", self.terminal_reference.is_some()),
+            ("card_brand", self.card_brand.is_some()),
+            ("card_last4", self.card_last4.is_some()),
+            ("installments", self.installments.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(field, given)| given.then_some(field))
+    }
+
+    /// The voucher, each field checked; the field at fault and why otherwise.
+    pub fn parse(&self) -> Result<Voucher, (&'static str, String)> {
         fn typed(raw: Option<&str>) -> Option<&str> {
             raw.map(str::trim).filter(|raw| !raw.is_empty())
         }
-        let terminal_reference = typed(terminal_reference)
+        let terminal_reference = typed(self.terminal_reference)
             .map(|raw| crate::text::line(raw, 64))
             .transpose()
             .map_err(|err| ("terminal_reference", format!("la referencia {err}")))?;
-        let card_brand = typed(card_brand)
+        let card_brand = typed(self.card_brand)
             .map(|raw| {
                 let brand = raw.to_uppercase();
                 let fits = brand.chars().count() <= 20
@@ -130,7 +145,7 @@ impl Voucher {
                 ))
             })
             .transpose()?;
-        let card_last4 = typed(card_last4)
+        let card_last4 = typed(self.card_last4)
             .map(|raw| {
                 (raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit()))
                     .then(|| raw.to_owned())
@@ -140,7 +155,8 @@ impl Voucher {
                     ))
             })
             .transpose()?;
-        let installments = installments
+        let installments = self
+            .installments
             .map(|n| {
                 i16::try_from(n)
                     .ok()
@@ -148,14 +164,16 @@ impl Voucher {
                     .ok_or(("installments", "las cuotas van de 1 a 48".to_owned()))
             })
             .transpose()?;
-        Ok(Self {
+        Ok(Voucher {
             terminal_reference,
             card_brand,
             card_last4,
             installments,
         })
     }
+}
 
+impl Voucher {
     /// Cuotas only on a credit card.
     pub fn fits(&self, method: PaymentMethod) -> Result<(), (&'static str, String)> {
         match self.installments {

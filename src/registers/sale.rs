@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::cajas::domain::PaymentProvider;
 use crate::money::{MoneyError, Pesos};
-use crate::payments::attempt::Voucher;
+use crate::payments::attempt::{Voucher, VoucherFields};
 use crate::text_enum;
 
 text_enum! {
@@ -69,6 +69,17 @@ pub struct PaymentRequest {
     pub card_last4: Option<String>,
     #[serde(default)]
     pub installments: Option<i64>,
+}
+
+impl PaymentRequest {
+    fn voucher(&self) -> VoucherFields<'_> {
+        VoucherFields {
+            terminal_reference: self.terminal_reference.as_deref(),
+            card_brand: self.card_brand.as_deref(),
+            card_last4: self.card_last4.as_deref(),
+            installments: self.installments,
+        }
+    }
 }
 
 /// Why a sale request is not a sale: a field and what is wrong with it.
@@ -262,13 +273,10 @@ impl SaleRequest {
                                 "el código de autorización tiene de 4 a 12 letras o números",
                             )
                         })?;
-                    let voucher = Voucher::parse(
-                        request.terminal_reference.as_deref(),
-                        request.card_brand.as_deref(),
-                        request.card_last4.as_deref(),
-                        request.installments,
-                    )
-                    .map_err(|(name, message)| invalid(field(name), message))?;
+                    let voucher = request
+                        .voucher()
+                        .parse()
+                        .map_err(|(name, message)| invalid(field(name), message))?;
                     Some(CardApproval::Manual { code, voucher })
                 }
                 (true, None, None) => {
@@ -278,15 +286,8 @@ impl SaleRequest {
                     ));
                 }
             };
-            let voucher_given = [
-                ("terminal_reference", request.terminal_reference.is_some()),
-                ("card_brand", request.card_brand.is_some()),
-                ("card_last4", request.card_last4.is_some()),
-                ("installments", request.installments.is_some()),
-            ]
-            .into_iter()
-            .find(|(_, given)| *given);
-            if let Some((name, _)) = voucher_given
+            let voucher_given = request.voucher().first_given();
+            if let Some(name) = voucher_given
                 && !matches!(card, Some(CardApproval::Manual { .. }))
             {
                 return Err(invalid(
