@@ -250,6 +250,12 @@ pub trait Job: Send {
     ) -> Outcome;
     /// The batch it was part of failed in the database.
     fn fail(&mut self, err: DbError);
+    /// After a write whose outcome is unknown (a lost connection, a failed
+    /// shared commit), with `committed` the caja's `seq` as reloaded:
+    /// whether this command must run again. One whose change reached that
+    /// `seq` was kept, and takes the answer it had; one answered already
+    /// (kept, or refused) keeps that answer.
+    fn redo(&mut self, committed: i64) -> bool;
     /// Sends the result to whoever asked (once the actor took the outcome in).
     fn answer(self: Box<Self>);
 }
@@ -274,6 +280,11 @@ pub enum Step {
 pub struct Queued<C: Command> {
     command: C,
     result: Option<Result<C::Reply, RegisterError>>,
+    /// The `seq` its change took in a batch, until that batch commits.
+    seq: Option<i64>,
+    /// The answer of a change whose batch's commit failed in a way that
+    /// does not prove it rolled back, with its `seq` (see [`Job::redo`]).
+    unsure: Option<(i64, C::Reply)>,
     reply: oneshot::Sender<Result<C::Reply, RegisterError>>,
 }
 
@@ -283,6 +294,8 @@ impl<C: Command> Queued<C> {
         let queued = Self {
             command,
             result: None,
+            seq: None,
+            unsure: None,
             reply,
         };
         (queued, answer)
@@ -300,6 +313,7 @@ impl<C: Command> Job for Queued<C> {
                 logged,
             }) => {
                 self.result = Some(Ok(reply));
+                self.seq = Some(next.seq);
                 Step::Changed {
                     change,
                     next,
@@ -328,12 +342,46 @@ impl<C: Command> Job for Queued<C> {
         limits: DbLimits,
     ) -> Outcome {
         let (outcome, result) = execute(conn, held, stale, &self.command, cx, limits);
+        // Its own commit's answer: no batch's to wait for.
+        self.seq = None;
+        self.unsure = None;
         self.result = Some(result);
         outcome
     }
 
     fn fail(&mut self, err: DbError) {
+        if err.outcome_unknown()
+            && let (Some(Ok(reply)), Some(seq)) = (self.result.take(), self.seq.take())
+        {
+            self.unsure = Some((seq, reply));
+        }
         self.result = Some(Err(RegisterError::Db(err)));
+    }
+
+    fn redo(&mut self, committed: i64) -> bool {
+        // A change applied in a batch whose commit nobody confirmed: kept
+        // if the caja's `seq` reached it.
+        let unconfirmed = self.unsure.take().or_else(|| match self.result.take() {
+            Some(Ok(reply)) if self.seq.is_some() => self.seq.take().map(|seq| (seq, reply)),
+            other => {
+                self.result = other;
+                None
+            }
+        });
+        if let Some((seq, reply)) = unconfirmed {
+            let kept = seq <= committed;
+            self.result = kept.then_some(Ok(reply));
+            return !kept;
+        }
+        match &self.result {
+            None => true,
+            Some(Err(err)) => {
+                err.outcome_unknown()
+                    || err.database_failure().is_some()
+                    || matches!(err, RegisterError::StateMoved)
+            }
+            Some(Ok(_)) => false,
+        }
     }
 
     fn answer(self: Box<Self>) {
@@ -359,7 +407,10 @@ pub fn execute_batch(
     cx: &CommandContext,
     limits: DbLimits,
 ) -> Outcome {
-    if jobs.len() > 1 && !stale {
+    if stale {
+        return after_unknown_outcome(conn, held, jobs, cx, limits);
+    }
+    if jobs.len() > 1 {
         let started = Instant::now();
         match together(conn, held, jobs, cx) {
             Ok(outcome) => return outcome,
@@ -372,13 +423,50 @@ pub fn execute_batch(
                 // command's answer: waiting for it once per command would
                 // only multiply the wait.
                 if !err.is_unavailable() {
-                    return one_at_a_time(conn, held, false, jobs, cx, limits);
+                    return one_at_a_time(conn, held, false, jobs.iter_mut(), cx, limits);
                 }
                 return fail_all(jobs, err, false, held.id());
             }
         }
     }
-    one_at_a_time(conn, held, stale, jobs, cx, limits)
+    one_at_a_time(conn, held, false, jobs.iter_mut(), cx, limits)
+}
+
+/// Memory may be behind what is committed (a write whose outcome is
+/// unknown, a failure before): reload, take the answer of every command the
+/// database shows was kept, and run the others one at a time from there.
+fn after_unknown_outcome(
+    conn: &mut PgConnection,
+    held: &Snapshot,
+    jobs: &mut [Box<dyn Job>],
+    cx: &CommandContext,
+    limits: DbLimits,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let mut current = held.clone();
+    if let Err(err) = reload(conn, &mut current, &mut outcome, cx) {
+        outcome.stale = true;
+        let failed: Result<(), RegisterError> = Err(err);
+        outcome.failed(&failed, held.id());
+        // A reload only queries: its error is the database's.
+        let err = match failed {
+            Err(RegisterError::Db(err)) => err,
+            _ => DbError::Cancelled,
+        };
+        for job in jobs.iter_mut() {
+            if job.redo(held.seq) {
+                job.fail(err.clone());
+            }
+        }
+        return outcome;
+    }
+    let committed = current.seq;
+    let again = jobs
+        .iter_mut()
+        .filter_map(|job| job.redo(committed).then_some(job));
+    let rest = one_at_a_time(conn, &current, false, again, cx, limits);
+    outcome.then(rest);
+    outcome
 }
 
 /// Every command of the batch answered with `err`: the database failed them
@@ -402,11 +490,11 @@ pub fn fail_all(
 }
 
 /// Each command in its own transaction, from the state the one before left.
-fn one_at_a_time(
+fn one_at_a_time<'a>(
     conn: &mut PgConnection,
     held: &Snapshot,
     stale: bool,
-    jobs: &mut [Box<dyn Job>],
+    jobs: impl Iterator<Item = &'a mut Box<dyn Job>>,
     cx: &CommandContext,
     limits: DbLimits,
 ) -> Outcome {
@@ -415,7 +503,7 @@ fn one_at_a_time(
         ..Outcome::default()
     };
     let mut current = held.clone();
-    for job in jobs.iter_mut() {
+    for job in jobs {
         let done = job.execute(conn, &current, outcome.stale, cx, limits);
         if let Some(state) = &done.state {
             current = state.clone();
