@@ -10,6 +10,7 @@ use super::domain::{
 };
 use crate::audit::{self, Action, Actor};
 use crate::db::schema::{pos_registers, register_sessions};
+use crate::jornadas::SessionStatus;
 use crate::payments::terminal::TerminalConfig;
 
 crate::id_newtype!(
@@ -253,7 +254,7 @@ impl Caja {
             let open_session = diesel::select(diesel::dsl::exists(
                 register_sessions::table
                     .filter(register_sessions::register_id.eq(id))
-                    .filter(register_sessions::status.eq("OPEN")),
+                    .filter(register_sessions::status.eq(SessionStatus::Open)),
             ))
             .get_result::<bool>(conn)?;
             if open_session {

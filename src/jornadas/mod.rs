@@ -3,6 +3,7 @@
 //! none of them is open.
 
 mod pages;
+mod status;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -13,12 +14,13 @@ use crate::audit::{self, Action, Actor};
 use crate::db::schema::{jornadas, pos_registers, register_sessions, users};
 
 pub use pages::routes;
+pub use status::{JornadaStatus, SessionStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = jornadas, check_for_backend(diesel::pg::Pg))]
 pub struct Jornada {
     pub id: i32,
-    pub status: String,
+    pub status: JornadaStatus,
     pub opened_at: DateTime<Utc>,
     pub opened_by: i32,
     pub closed_at: Option<DateTime<Utc>>,
@@ -27,7 +29,7 @@ pub struct Jornada {
 
 impl Jornada {
     pub fn is_open(&self) -> bool {
-        self.status == "OPEN"
+        self.status.is_open()
     }
 }
 
@@ -52,7 +54,7 @@ pub enum JornadaError {
 
 pub fn current(conn: &mut PgConnection) -> QueryResult<Option<Jornada>> {
     jornadas::table
-        .filter(jornadas::status.eq("OPEN"))
+        .filter(jornadas::status.eq(JornadaStatus::Open))
         .select(Jornada::as_select())
         .first(conn)
         .optional()
@@ -98,7 +100,7 @@ pub fn open_sessions(conn: &mut PgConnection, jornada_id: i32) -> QueryResult<Ve
         .inner_join(pos_registers::table)
         .left_join(users::table.on(users::id.nullable().eq(register_sessions::opened_by)))
         .filter(register_sessions::jornada_id.eq(jornada_id))
-        .filter(register_sessions::status.eq("OPEN"))
+        .filter(register_sessions::status.eq(SessionStatus::Open))
         .select((pos_registers::name, users::name.nullable()))
         .order(pos_registers::name)
         .load::<(String, Option<String>)>(conn)
@@ -118,7 +120,7 @@ pub struct JornadaSession {
     pub id: i32,
     pub caja: String,
     pub cashier: Option<String>,
-    pub status: String,
+    pub status: SessionStatus,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub ticket_count: i32,
@@ -196,7 +198,7 @@ pub fn close(
         }
         let after: Jornada = diesel::update(jornadas::table.find(id))
             .set((
-                jornadas::status.eq("CLOSED"),
+                jornadas::status.eq(JornadaStatus::Closed),
                 jornadas::closed_at.eq(diesel::dsl::now),
                 jornadas::closed_by.eq(by),
             ))

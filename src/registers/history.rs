@@ -14,6 +14,7 @@ use super::sale::ValidSale;
 use super::store::ClosedSession;
 use crate::cajas::RegisterId;
 use crate::db::schema::{cash_movements, register_sessions, sale_payments, sales};
+use crate::jornadas::SessionStatus;
 
 /// How many of the last sales a screen is shown.
 pub const RECENT_SALES: usize = 8;
@@ -165,7 +166,7 @@ impl History {
         };
         let last_closing = register_sessions::table
             .filter(register_sessions::register_id.eq(register))
-            .filter(register_sessions::status.eq("CLOSED"))
+            .filter(register_sessions::status.eq(SessionStatus::Closed))
             .filter(register_sessions::closed_at.is_not_null())
             .order(register_sessions::closed_at.desc())
             .select((
@@ -265,7 +266,7 @@ fn jornada_so_far(
     let closed: Vec<(serde_json::Value, i32)> = register_sessions::table
         .filter(register_sessions::register_id.eq(register))
         .filter(register_sessions::jornada_id.eq(jornada_id))
-        .filter(register_sessions::status.eq("CLOSED"))
+        .filter(register_sessions::status.eq(SessionStatus::Closed))
         .select((
             register_sessions::payment_totals,
             register_sessions::ticket_count,

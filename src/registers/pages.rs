@@ -529,7 +529,7 @@ impl SessionPage {
     /// cashier until the session is closed (supervisors see them).
     fn blind(&self) -> bool {
         let supervisor = self.chrome.as_ref().is_some_and(Chrome::is_supervisor);
-        !supervisor && self.session.blind_count && self.session.status == "OPEN"
+        !supervisor && self.session.blind_count && self.session.status.is_open()
     }
 
     fn methods(&self) -> Vec<(&'static str, String)> {
@@ -538,7 +538,7 @@ impl SessionPage {
 
     /// A supervisor may void the sales of an open session from here.
     fn may_void(&self) -> bool {
-        self.session.status == "OPEN" && self.chrome.as_ref().is_some_and(Chrome::is_supervisor)
+        self.session.status.is_open() && self.chrome.as_ref().is_some_and(Chrome::is_supervisor)
     }
 
     fn pesos(&self, amount: &i64) -> Pesos {
@@ -611,7 +611,7 @@ impl SessionSheet {
     pub fn is_blind_for(&self, viewer: &CurrentUser) -> bool {
         !viewer.user.role.includes(Role::Supervisor)
             && self.session.blind_count
-            && self.session.status == "OPEN"
+            && self.session.status.is_open()
     }
 }
 
@@ -684,7 +684,7 @@ pub async fn void_from_page(
             diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
             other => other.into(),
         })?;
-    if session.status != "OPEN" {
+    if !session.status.is_open() {
         return Err(PageError::Conflict(
             "La sesión ya está cerrada: no se pueden anular sus ventas.".into(),
         ));

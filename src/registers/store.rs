@@ -20,6 +20,7 @@ use crate::cajas::{Caja, RegisterId};
 use crate::db::schema::{
     cash_movements, jornadas, pos_registers, register_sessions, sale_payments, sales, users,
 };
+use crate::jornadas::{JornadaStatus, SessionStatus};
 use crate::money::Pesos;
 
 /// An open session's row, as the caja loads it.
@@ -88,7 +89,7 @@ pub fn load(conn: &mut PgConnection, id: RegisterId) -> QueryResult<(Caja, Optio
     let row: Option<SessionRow> = register_sessions::table
         .left_join(users::table.on(register_sessions::opened_by.eq(users::id.nullable())))
         .filter(register_sessions::register_id.eq(id))
-        .filter(register_sessions::status.eq("OPEN"))
+        .filter(register_sessions::status.eq(SessionStatus::Open))
         .select((
             register_sessions::id,
             register_sessions::jornada_id,
@@ -136,7 +137,7 @@ pub fn open_session(
     initial_cash: Pesos,
 ) -> Result<LiveSession, RegisterError> {
     let jornada: i32 = jornadas::table
-        .filter(jornadas::status.eq("OPEN"))
+        .filter(jornadas::status.eq(JornadaStatus::Open))
         .select(jornadas::id)
         .for_share()
         .first(conn)
@@ -145,7 +146,7 @@ pub fn open_session(
     let id: i32 = diesel::insert_into(register_sessions::table)
         .values((
             register_sessions::register_id.eq(caja),
-            register_sessions::status.eq("OPEN"),
+            register_sessions::status.eq(SessionStatus::Open),
             register_sessions::initial_cash.eq(initial_cash.get()),
             register_sessions::jornada_id.eq(jornada),
             register_sessions::opened_by.eq(by.user_id),
@@ -303,7 +304,7 @@ fn write_counters(
     let updated = diesel::update(
         register_sessions::table
             .find(after.id)
-            .filter(register_sessions::status.eq("OPEN"))
+            .filter(register_sessions::status.eq(SessionStatus::Open))
             .filter(register_sessions::payment_totals.eq(totals_json(before)))
             .filter(register_sessions::ticket_count.eq(before.ticket_count))
             .filter(register_sessions::cash_sales.eq(before.cash_sales.get()))
@@ -514,10 +515,10 @@ pub fn close_session(
     let stored: Option<i64> = diesel::update(
         s::register_sessions
             .find(session.id)
-            .filter(s::status.eq("OPEN")),
+            .filter(s::status.eq(SessionStatus::Open)),
     )
     .set((
-        s::status.eq("CLOSED"),
+        s::status.eq(SessionStatus::Closed),
         s::closed_at.eq(by.at),
         s::closed_by.eq(by.user_id),
         s::cash_count.eq(count.get()),
@@ -560,7 +561,7 @@ pub struct SessionSummary {
     pub id: i32,
     pub register_id: i32,
     pub caja: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub opened_at: DateTime<Utc>,
     pub opened_by: Option<i32>,
     pub opened_by_name: String,
@@ -588,7 +589,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
         (
             i32,
             i32,
-            String,
+            SessionStatus,
             DateTime<Utc>,
             Option<i32>,
             Option<DateTime<Utc>>,

@@ -49,7 +49,7 @@ fn rows(sheet: &SessionSheet) -> Csv {
     let when = |at: Option<&chrono::DateTime<chrono::Utc>>| at.map(local_time).unwrap_or_default();
     row("sesion", "sesion", format!("#{}", s.id), None, None);
     row("sesion", "caja", s.caja.clone(), None, None);
-    row("sesion", "estado", s.status.clone(), None, None);
+    row("sesion", "estado", s.status.to_string(), None, None);
     let jornada = sheet.extras.jornada_id.map(|j| format!("#{j}"));
     row("sesion", "jornada", jornada.unwrap_or_default(), None, None);
     row("sesion", "cajero", s.opened_by_name.clone(), None, None);

@@ -183,7 +183,7 @@ impl ReportPage {
                     .report
                     .jornadas
                     .iter()
-                    .any(|j| j.id == id && j.status == "OPEN");
+                    .any(|j| j.id == id && j.status.is_open());
                 format!("Jornada #{id}{}", if open { " (abierta)" } else { "" })
             }
             Some(Scope::Dates { from, to }) if from == to => {
@@ -297,7 +297,7 @@ async fn csv(
             l.provider_primary.clone(),
             text(l.provider_backup.clone()),
             number(l.last_session.map(i64::from)),
-            text(l.last_status.clone()),
+            text(l.last_status.map(|s| s.to_string())),
             text(l.last_cashier.clone()),
             text(l.last_opened_at.as_ref().map(local_time)),
             text(l.last_closed_at.as_ref().map(local_time)),

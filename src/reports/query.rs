@@ -1,5 +1,6 @@
 //! The figures of the cajas report, in SQL.
 
+use crate::jornadas::{JornadaStatus, SessionStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Timestamptz};
@@ -30,7 +31,7 @@ pub struct CajaLine {
     #[diesel(sql_type = Nullable<Integer>)]
     pub last_session: Option<i32>,
     #[diesel(sql_type = Nullable<Text>)]
-    pub last_status: Option<String>,
+    pub last_status: Option<SessionStatus>,
     #[diesel(sql_type = Nullable<Text>)]
     pub last_cashier: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -84,7 +85,7 @@ impl CajaLine {
     }
 
     pub fn is_open(&self) -> bool {
-        self.last_status.as_deref() == Some("OPEN")
+        self.last_status.is_some_and(SessionStatus::is_open)
     }
 
     /// The last session's cash: "fondo $50.000 · contado $61.500 · dif. -$500".
@@ -191,7 +192,7 @@ pub struct JornadaChoice {
     #[diesel(sql_type = Timestamptz)]
     pub opened_at: DateTime<Utc>,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: JornadaStatus,
 }
 
 /// The latest jornadas, newest first (what the filter offers).
@@ -213,7 +214,10 @@ pub fn jornada_exists(conn: &mut PgConnection, id: i32) -> QueryResult<bool> {
 pub fn current_jornada(conn: &mut PgConnection) -> QueryResult<Option<i32>> {
     use crate::db::schema::jornadas;
     jornadas::table
-        .order((jornadas::status.eq("OPEN").desc(), jornadas::id.desc()))
+        .order((
+            jornadas::status.eq(JornadaStatus::Open).desc(),
+            jornadas::id.desc(),
+        ))
         .select(jornadas::id)
         .first(conn)
         .optional()
