@@ -97,19 +97,6 @@ pub struct Settings {
           value_parser = parse_timeout, global = true)]
     pub lock_timeout: Duration,
 
-    /// How many cajas write to the database at once, each alone; the
-    /// writes that come while all of them are busy are committed together,
-    /// several cajas in one transaction.
-    #[arg(long, env = "CAJAHUB_WRITERS", default_value_t = 2,
-          value_parser = clap::value_parser!(u32).range(1..=64), global = true)]
-    pub writers: u32,
-
-    /// The longest a caja's write waits to be committed with others before
-    /// it is written alone, and a shared commit waits for a locked row.
-    #[arg(long, env = "CAJAHUB_WRITERS_PATIENCE", default_value = "50ms",
-          value_parser = parse_timeout, global = true)]
-    pub writers_patience: Duration,
-
     /// The longest a request waits for a caja's answer (then `register_busy`),
     /// and a write may last before the caja counts as not answering.
     #[arg(long, env = "CAJAHUB_REGISTER_TIMEOUT", default_value = "8s",
@@ -221,13 +208,6 @@ impl Settings {
         }
     }
 
-    pub fn writer_limits(&self) -> crate::registers::writers::WriterLimits {
-        crate::registers::writers::WriterLimits {
-            slots: self.writers as usize,
-            patience: self.writers_patience,
-        }
-    }
-
     pub fn screen_timeouts(&self) -> crate::screens::Timeouts {
         crate::screens::Timeouts {
             silence: self.screen_timeout,
@@ -256,7 +236,7 @@ impl Settings {
         format!(
             "bind={} database={database} pool_size={} session_key={} secure_cookies={} \
              session_idle={:?} session_max={:?} login_lockout={:?} screen_timeout={:?} \
-             screen_send_timeout={:?} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} writers={} writers_patience={:?} register_timeout={:?} \
+             screen_send_timeout={:?} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
              outage_cajas={} outage_window={:?} provider_cooldown={:?} simulate_terminals={} \
              trusted_proxy={:?} metrics_bind={metrics} log={} log_json={}",
             self.bind,
@@ -275,8 +255,6 @@ impl Settings {
             self.floor_interval,
             self.statement_timeout,
             self.lock_timeout,
-            self.writers,
-            self.writers_patience,
             self.register_timeout,
             self.outage_cajas,
             self.outage_window,
@@ -306,8 +284,6 @@ impl Settings {
             floor_interval: Duration::from_millis(200),
             statement_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(2),
-            writers: 2,
-            writers_patience: Duration::from_millis(50),
             register_timeout: Duration::from_secs(8),
             trusted_proxy: Vec::new(),
             metrics_bind: None,

@@ -25,7 +25,6 @@ pub struct Metrics {
     sales: IntCounterVec,
     changes: IntCounterVec,
     commit: Histogram,
-    writes: IntCounterVec,
     pool_wait: Histogram,
     in_flight: IntGaugeVec,
     greetings: IntCounterVec,
@@ -103,11 +102,6 @@ impl Metrics {
                 "commit_seconds",
                 "A caja's write, from its transaction's start to its commit",
             ),
-            writes: counter(
-                "caja_writes_total",
-                "Cajas' batches written: alone, in a commit shared with other cajas, alone after a shared commit failed, or alone after waiting too long to share",
-                &["way"],
-            ),
             pool_wait: histogram(
                 "db_pool_wait_seconds",
                 "Time waited for a database connection from the pool",
@@ -163,11 +157,6 @@ impl Metrics {
 
     pub fn commit_took(&self, took: Duration) {
         self.commit.observe(took.as_secs_f64());
-    }
-
-    /// A caja's batch written `way` (see [`crate::registers::writers`]).
-    pub fn written(&self, way: &'static str) {
-        self.writes.with_label_values(&[way]).inc();
     }
 
     pub fn pool_waited(&self, took: Duration) {

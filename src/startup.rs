@@ -16,7 +16,6 @@ use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
 use crate::payments::venue::Venue;
 use crate::registers::Registers;
-use crate::registers::writers::Writers;
 use crate::screens::Screens;
 use crate::{audit, cajas, health, jornadas, registers, screens, telemetry, web as pages};
 
@@ -102,11 +101,6 @@ impl Application {
         .await?;
         let registers = Registers::start_all(registers::registry::Env {
             pool: pool.clone(),
-            writers: Writers::new(
-                writes.clone(),
-                settings.writer_limits(),
-                settings.db_limits(),
-            ),
             writes,
             clock: settings.clock.clone(),
             limits: settings.db_limits(),

@@ -44,7 +44,6 @@ use super::registry::{Env, Shared, Stopped};
 use super::sale::ValidSale;
 use super::snapshot::Snapshot;
 use super::store::{self, Author, ClosedSession, MovementAck, SaleAck, VoidAck};
-use super::writers::{Batch, Turn};
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::{Role, User};
 use crate::cajas::Caja;
@@ -173,7 +172,8 @@ impl RegisterActor {
         let jobs: Vec<Box<dyn Job>> = self.queue.drain(..take).collect();
         let cx = self.env.context();
         self.shared.health.write_started(cx.at);
-        let (mut jobs, mut outcome) = self.take_turn(jobs, &cx);
+        let mut jobs = jobs;
+        let mut outcome = self.write(&mut jobs, self.state.clone(), self.stale, &cx);
         if outcome.connection_lost {
             // The database closed the connection (a restart, a killed
             // backend): once more at once on a fresh one, from what is
@@ -192,36 +192,8 @@ impl RegisterActor {
         }
     }
 
-    /// Writes `jobs` on the caja's turn among the writers: alone, or
-    /// together with other cajas' batches when every writer is busy (see
-    /// [`super::writers`]). A caja that must reload first writes alone.
-    fn take_turn(
-        &self,
-        mut jobs: Vec<Box<dyn Job>>,
-        cx: &CommandContext,
-    ) -> (Vec<Box<dyn Job>>, Outcome) {
-        let held = self.state.clone();
-        if self.stale {
-            metrics().written("alone");
-            let outcome = self.write(&mut jobs, held, true, cx);
-            return (jobs, outcome);
-        }
-        let batch = Batch {
-            held: held.clone(),
-            jobs,
-            cx: cx.clone(),
-        };
-        match self.env.writers.turn(batch) {
-            (jobs, Turn::Committed(outcome)) => (jobs, *outcome),
-            (mut jobs, Turn::Alone { slot, stale }) => {
-                let outcome = self.write(&mut jobs, held, stale, cx);
-                drop(slot);
-                (jobs, outcome)
-            }
-        }
-    }
-
-    /// One try at `jobs` from `held`, on a connection of the writers' pool.
+    /// One try at `jobs` from `held`, in the caja's own transaction, on a
+    /// connection of the writes' pool.
     fn write(
         &self,
         jobs: &mut [Box<dyn Job>],

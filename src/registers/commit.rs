@@ -546,10 +546,9 @@ fn together(
     conn.transaction(|conn| apply_all(conn, held, jobs, cx))
 }
 
-/// The batch's statements inside a transaction the caller holds (this
-/// caja's own, or one shared with other cajas' batches, see
-/// [`super::writers`]). On an error the caller must roll back.
-pub fn apply_all(
+/// The batch's statements inside the caja's transaction. On an error the
+/// caller rolls back.
+fn apply_all(
     conn: &mut PgConnection,
     held: &Snapshot,
     jobs: &mut [Box<dyn Job>],

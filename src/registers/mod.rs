@@ -28,7 +28,6 @@ mod review;
 pub mod sale;
 pub mod snapshot;
 pub mod store;
-pub mod writers;
 
 pub use actor::RegisterActor;
 pub use audience::Audience;

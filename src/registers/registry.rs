@@ -33,7 +33,6 @@ use super::health::{Health, HealthCell};
 use super::presence::{PosPresence, PresenceCell};
 use super::snapshot::Snapshot;
 use super::store;
-use super::writers::Writers;
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::User;
 use crate::cajas::domain::CajaConfig;
@@ -56,7 +55,6 @@ pub struct Env {
     /// [`crate::db::build_write_pool`]).
     pub writes: PgPool,
     /// Who writes when (a commit shared by several cajas under load).
-    pub writers: Writers,
     pub clock: Clock,
     pub limits: DbLimits,
     /// The longest an ask to a caja waits, and a write may last before the
@@ -497,11 +495,6 @@ impl Registers {
         if let Some(addr) = self.get(id) {
             addr.do_send(Halt);
         }
-    }
-
-    /// How many cajas' batches wait for a writer (see [`super::writers`]).
-    pub fn writers_waiting(&self) -> watch::Receiver<usize> {
-        self.0.env.writers.waiting()
     }
 
     /// How many commands were asked of caja `id` and not answered yet.

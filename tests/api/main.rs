@@ -28,4 +28,3 @@ mod restart;
 mod screens;
 mod security;
 mod write_path;
-mod writers;
