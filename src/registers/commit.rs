@@ -250,8 +250,8 @@ pub trait Job: Send {
     ) -> Outcome;
     /// The batch it was part of failed in the database.
     fn fail(&mut self, err: DbError);
-    /// After a write whose outcome is unknown (a lost connection, a failed
-    /// shared commit), with `committed` the caja's `seq` as reloaded:
+    /// After a write whose outcome is unknown (a connection lost, even at
+    /// COMMIT), with `committed` the caja's `seq` as reloaded:
     /// whether this command must run again. One whose change reached that
     /// `seq` was kept, and takes the answer it had; one answered already
     /// (kept, or refused) keeps that answer.
