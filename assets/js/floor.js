@@ -54,9 +54,9 @@ function alertsOf(register, now) {
   if (register.flagged_pending > 0) {
     alerts.push(["bad", `${register.flagged_pending} venta(s) sin registrar por revisar`]);
   }
-  const unresolved = openAttempts(register).filter((a) => UNRESOLVED.has(a.status));
+  const unresolved = openAttempts(register, now).filter((a) => UNRESOLVED.has(a.status));
   if (unresolved.length) alerts.push(["bad", `${unresolved.length} cobro(s) con tarjeta por resolver`]);
-  const stranded = openAttempts(register).filter((a) => isOpenCharge(a) && a.approved_late);
+  const stranded = openAttempts(register, now).filter(isOpenCharge);
   if (stranded.length) {
     const amount = stranded.reduce((total, a) => total + a.amount - (a.refunded_amount ?? 0), 0);
     alerts.push(["bad", `${stranded.length} cobro(s) con tarjeta sin venta (${pesos(amount)}): devolver o dar de baja`]);
@@ -64,9 +64,22 @@ function alertsOf(register, now) {
   return alerts;
 }
 
-/** The caja's card attempts that need someone: nobody knows their result, or a charge with no sale. */
-function openAttempts(register) {
-  return (register.card_attempts ?? []).filter((a) => UNRESOLVED.has(a.status) || isOpenCharge(a));
+/** An approval its sale has this long to use before the floor calls it a charge with no sale. */
+const SALE_GRACE_MS = 2 * 60_000;
+
+/**
+ * The caja's card attempts that need someone: nobody knows their result
+ * (timed out, or left unknown by a restart: one still within its time is
+ * the cashier's, not an alert), or a charge with no sale (approved late,
+ * or approved and left without its sale for a while).
+ */
+function openAttempts(register, now) {
+  return (register.card_attempts ?? []).filter((a) => {
+    if (a.status === "PENDING") return false;
+    if (UNRESOLVED.has(a.status)) return true;
+    if (!isOpenCharge(a)) return false;
+    return a.approved_late || now - Date.parse(a.ended_at) > SALE_GRACE_MS;
+  });
 }
 
 /** What an attempt that needs someone is, in words. */
@@ -185,7 +198,7 @@ function tile(register, now) {
   alerts.dataset.field = "alerts";
   for (const [level, text] of alertsOf(register, now)) alerts.append(el("li", text, `alert ${level}`));
   card.append(alerts);
-  const open = openAttempts(register);
+  const open = openAttempts(register, now);
   if (open.length) {
     const list = el("ul", null, "attempts");
     list.dataset.field = "attempts";

@@ -758,8 +758,43 @@ async fn a_late_approval_alerts_the_pos_and_the_floor_and_is_refunded_from_the_f
     let sale = key();
     let (_, started) = start(&app, &cashier, caja, &sale, 10_000, json!({})).await;
     let id = started["attempt"]["id"].as_i64().unwrap();
+    // A charge within its time is the cashier's: no alert on the floor.
+    // (A cash sale after it: once the floor shows that, it had the charge.)
+    let (status, _) = sell(
+        &app,
+        &cashier,
+        caja,
+        &json!({"key": key(), "total": 500,
+        "payments": [{"method": "EFECTIVO", "amount": 500}]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    floor
+        .wait_text(&format!("{tile} [data-field=tickets]"), "1")
+        .await;
+    assert!(
+        !floor
+            .text(&format!("{tile} [data-field=alerts]"))
+            .await
+            .contains("por resolver"),
+        "no alert for a charge in progress"
+    );
+    assert_eq!(
+        floor
+            .script(&format!(
+                "return document.querySelectorAll(\"{tile} [data-field=attempts]\").length"
+            ))
+            .await,
+        0
+    );
     clock.advance(Duration::from_secs(60));
     wait_for_status(&app, caja, id, "TIMED_OUT").await;
+    floor
+        .wait_text_contains(
+            &format!("{tile} [data-field=alerts]"),
+            "1 cobro(s) con tarjeta por resolver",
+        )
+        .await;
     resolve(&app, &cashier, caja, id, json!({"outcome": "not_charged"})).await;
     let (status, _) = sell(
         &app,
