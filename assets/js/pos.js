@@ -283,9 +283,21 @@ function cardView(sale) {
         title: last.used_backup
           ? `Cobra con ${last.provider} en el celular de respaldo (${phones(advice?.backup_phones ?? 0)})`
           : `Esperando pago en ${last.provider}…`,
-        countdown: backup ? `Pasa a ${backup} en ${left} s` : `Sin respuesta en ${left} s`,
+        // What happens when the time is up: a question first, never a switch.
+        countdown: backup
+          ? `Sin respuesta en ${left} s: ¿se cobró? y luego ${backup}`
+          : `Sin respuesta en ${left} s: ¿se cobró?`,
         detail: "Pasa la tarjeta en el terminal. Cuando muestre el resultado, confírmalo aquí.",
-        actions: [approve, action("R", "Rechazada", () => resolveAttempt(last, "declined")), action("F", "Falló el terminal", () => resolveAttempt(last, "failed"))],
+        actions: [
+          approve,
+          action("R", "Rechazada", () => resolveAttempt(last, "declined")),
+          action("F", "Falló el terminal", () => resolveAttempt(last, "failed")),
+          // The customer pays otherwise: nothing charged, nothing against the provider.
+          action("C", "Cancelar: paga de otra forma", () => {
+            resolveAttempt(last, "not_charged");
+            switchToCash(sale.total + (sale.cash ?? 0));
+          }),
+        ],
       };
     }
     case "TIMED_OUT":

@@ -1267,3 +1267,43 @@ async fn the_pos_takes_part_cash_part_card() {
     pos.wait_text("[data-bind=card-amount]", "$2.500").await;
     pos.close().await;
 }
+
+/// The customer switches to cash while the terminal works: "Cancelar"
+/// marks the charge as not made (nothing against GETNET, no fallback) and
+/// the POS takes the same amount in cash.
+#[actix_web::test]
+async fn a_charge_in_progress_is_cancelled_when_the_customer_pays_otherwise() {
+    use crate::live_pages::{cashier_on_the_pos, sell as sell_on};
+
+    let (app, _clock) = hub("GETNET=hang,KLAP=approve,latency=1500").await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    sell_on(&pos, "7000", "DEBITO").await;
+    pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
+        .await;
+    pos.wait_text_contains("[data-bind=card-countdown]", "¿se cobró? y luego KLAP")
+        .await;
+    pos.press("c").await;
+    pos.wait_true("document.querySelector('input[name=method][value=EFECTIVO]').checked")
+        .await;
+    assert_eq!(pos.value("#amount").await, "$7.000", "the amount is kept");
+    let cancelled = wait_for_status(&app, 1, 1, "CANCELLED").await;
+    assert!(cancelled["detail"].is_string(), "{cancelled}");
+    let advice =
+        register(&app, &app.visitor("cajero1", Role::Cajero).await, 1).await["provider"].clone();
+    assert_eq!(
+        (advice["provider"].as_str(), advice["backup"].as_bool()),
+        (Some("GETNET"), Some(false)),
+        "nothing counted against GETNET: {advice}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM card_attempts"),
+        1,
+        "no fallback started"
+    );
+    pos.click("button.charge").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $7.000")
+        .await;
+    pos.close().await;
+}

@@ -74,7 +74,7 @@ async fn a_sale_on_the_pos_shows_on_the_dashboard_and_admin_edits_reach_the_open
     sell(&pos, "12345", "DEBITO").await;
     pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
         .await;
-    pos.wait_text_prefix("[data-bind=card-countdown]", "Pasa a KLAP en ")
+    pos.wait_text_contains("[data-bind=card-countdown]", "¿se cobró? y luego KLAP")
         .await;
     pos.press("a").await;
     pos.fill("#code-input", "12").await;
@@ -498,7 +498,7 @@ async fn a_hanging_getnet_sale_completes_on_klap_and_the_floor_shows_the_fallbac
     sell(&pos, "12345", "DEBITO").await;
     pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
         .await;
-    pos.wait_text_prefix("[data-bind=card-countdown]", "Pasa a KLAP en ")
+    pos.wait_text_contains("[data-bind=card-countdown]", "¿se cobró? y luego KLAP")
         .await;
     pos.screenshots("pos-tarjeta-esperando").await;
     // A reload while the terminal works: the sale is still being charged.
