@@ -31,6 +31,11 @@ const UNPRIVILEGED_USER: &str = "postgres";
 #[derive(Debug, thiserror::Error)]
 pub enum LocalDbError {
     #[error(
+        "DATABASE_URL {0} names no database: add it after the server (postgres://user@host:5432/cajahub), \
+         or the hub would use the server's maintenance database"
+    )]
+    NoDatabaseName(String),
+    #[error(
         "PostgreSQL answers at {server} but cajahub cannot use it ({detail}); \
          set DATABASE_URL to a database it may use"
     )]
@@ -72,6 +77,9 @@ impl Database {
     /// private cluster under `<data dir>/pg`.
     pub fn resolve(settings: &Settings) -> Result<Self, LocalDbError> {
         match &settings.database_url {
+            Some(url) if names_no_database(url) => {
+                Err(LocalDbError::NoDatabaseName(without_password(url)))
+            }
             Some(url) => Ok(Database::Url(url.clone())),
             None => Self::local(LOCAL_SERVER, &settings.data_dir.join("pg")),
         }
@@ -449,4 +457,51 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+/// A `postgres://` URL with nothing after the server: libpq would connect
+/// to the user's (or the maintenance) database, never the hub's.
+fn names_no_database(raw: &str) -> bool {
+    match url::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => {
+            url.path().trim_start_matches('/').is_empty()
+        }
+        // A key=value connection string (`host=… dbname=…`) is libpq's to read.
+        _ => false,
+    }
+}
+
+/// The URL as it may be printed: without its password.
+fn without_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "(unreadable)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn a_url_must_name_its_database() {
+        for (url, none) in [
+            ("postgres://postgres@127.0.0.1:5432", true),
+            ("postgres://postgres@127.0.0.1:5432/", true),
+            ("postgresql://u:p@db/?sslmode=disable", true),
+            ("postgres://postgres@127.0.0.1:5432/cajahub", false),
+            ("host=127.0.0.1 dbname=cajahub", false),
+        ] {
+            assert_eq!(names_no_database(url), none, "{url}");
+        }
+        assert_eq!(
+            without_password("postgresql://u:secret@db/"),
+            "postgresql://u:***@db/"
+        );
+    }
 }

@@ -331,3 +331,26 @@ async fn check_passes_on_a_good_deployment_and_names_what_is_broken() {
     );
     assert!(String::from_utf8_lossy(&broken.stderr).contains("1 check(s) failed"));
 }
+
+/// A `DATABASE_URL` that names no database: every command refuses it, with
+/// the fix, instead of working on the server's maintenance database.
+#[test]
+fn a_url_without_a_database_is_refused_by_every_command() {
+    let server = crate::helpers::url_for("");
+    let bare = server
+        .split('?')
+        .next()
+        .unwrap_or(&server)
+        .trim_end_matches('/');
+    for args in [
+        &["migrate"][..],
+        &["check"][..],
+        &["user", "list"][..],
+        &["serve"][..],
+    ] {
+        let output = cajahub(args, bare);
+        assert!(!output.status.success(), "{args:?} succeeded on {bare}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("names no database"), "{args:?}: {stderr}");
+    }
+}
