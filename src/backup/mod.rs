@@ -87,6 +87,9 @@ pub fn backup(url: &str, dir: &Path, pg_bin: Option<&Path>) -> Result<BackupFile
     let path = dir.join(&name);
     // Written under another name until checked: a file with the final name is a good backup.
     let partial = dir.join(format!(".{name}.partial"));
+    // A backup holds every sale and every login: its owner's alone from
+    // its first byte (pg_dump writes into the file made here).
+    owner_only(&partial).map_err(folder)?;
     let output = target
         .run(
             &pg_dump,
@@ -109,12 +112,24 @@ pub fn backup(url: &str, dir: &Path, pg_bin: Option<&Path>) -> Result<BackupFile
         }
     };
     std::fs::rename(&partial, &path).map_err(folder)?;
+    owner_only(&path).map_err(folder)?;
     let bytes = std::fs::metadata(&path).map_err(folder)?.len();
     Ok(BackupFile {
         path,
         bytes,
         entries: entries.len(),
     })
+}
+
+/// Makes `file` (empty if new) readable and writable by its owner only.
+fn owner_only(file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(file)?;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
 }
 
 /// The table of contents of a dump (`pg_restore -l`), one entry per line.

@@ -139,6 +139,11 @@ async fn a_backup_restored_into_a_new_database_has_the_same_rows() {
     app.log_in_as("cajera", Role::Cajero).await;
     let dir = tempfile::tempdir().unwrap();
     let file = back_up(&app.db.url(), dir.path());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a backup is its owner's alone: {mode:o}");
+    }
 
     let copy = format!("{}_copia", app.db.name);
     let _leftovers = Leftovers(copy.clone());
