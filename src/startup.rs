@@ -130,6 +130,7 @@ impl Application {
         let data = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(pages::head::head_as_get))
                 .wrap(auth::session::middleware(key.clone(), secure, lifetime))
                 .wrap(actix_web::middleware::from_fn(pages::gate::gate))
                 .wrap(security_headers())

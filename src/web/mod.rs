@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod error;
 pub mod gate;
+pub mod head;
 pub mod json;
 pub mod page;
 

@@ -80,3 +80,28 @@ async fn list_without_slash_redirects_to_the_list() {
     assert_eq!(bare.status(), 308);
     assert_eq!(location(&bare), "/admin/cajas/");
 }
+
+/// HEAD answers as GET, without the body: what load balancers and uptime
+/// checkers send (it was a 404 on every route).
+#[actix_web::test]
+async fn head_answers_every_get_route_without_a_body() {
+    let app = TestApp::spawn_as_admin().await;
+    for (path, status) in [
+        ("/healthz", 200),
+        ("/readyz", 200),
+        ("/login", 200),
+        ("/admin/cajas/", 200),
+        ("/assets/app.css", 200),
+        ("/no-existe", 404),
+    ] {
+        let response = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "HEAD {path}");
+        assert!(
+            response.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+    // A route that only changes things is no GET route.
+    let response = app.client.head(app.url("/logout")).send().await.unwrap();
+    assert_ne!(response.status().as_u16(), 200);
+}
