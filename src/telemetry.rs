@@ -75,12 +75,81 @@ pub fn init(filter: &str, json: bool) {
         eprintln!("invalid log filter {filter:?} ({err}); using \"info\"");
         EnvFilter::new("info")
     });
+    // Under systemd (stderr is the journal), each line starts with its
+    // syslog priority, so `journalctl -p err` finds the errors.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(!journal && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(Stderr { journal });
     let _ = if json {
         builder.json().finish().with(ErrorCounter).try_init()
     } else {
         builder.finish().with(ErrorCounter).try_init()
     };
+}
+
+/// Where the log goes: stderr, each line prefixed with its syslog priority
+/// (`<3>` for an error …) when that is the journal (systemd reads the prefix
+/// as the line's priority: `SyslogLevelPrefix=`, on by default).
+#[derive(Clone, Copy)]
+struct Stderr {
+    journal: bool,
+}
+
+/// The syslog priority of a level: err, warning, info, debug.
+fn priority(level: tracing::Level) -> &'static [u8] {
+    match level {
+        tracing::Level::ERROR => b"<3>",
+        tracing::Level::WARN => b"<4>",
+        tracing::Level::INFO => b"<6>",
+        _ => b"<7>",
+    }
+}
+
+/// One event's lines, written to stderr behind their priority.
+struct Line {
+    prefix: Option<&'static [u8]>,
+}
+
+impl std::io::Write for Line {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let mut err = std::io::stderr().lock();
+        match self.prefix.take() {
+            // An event is formatted whole and written at once: the prefix
+            // goes before it, and before every line it holds.
+            Some(prefix) => {
+                let text = buf.strip_suffix(b"\n").unwrap_or(buf);
+                for line in text.split(|b| *b == b'\n') {
+                    err.write_all(prefix)?;
+                    err.write_all(line)?;
+                    err.write_all(b"\n")?;
+                }
+                Ok(())
+            }
+            None => err.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
+    type Writer = Line;
+
+    fn make_writer(&'a self) -> Line {
+        Line { prefix: None }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Line {
+        Line {
+            prefix: self.journal.then(|| priority(*meta.level())),
+        }
+    }
 }

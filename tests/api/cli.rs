@@ -354,3 +354,31 @@ fn a_url_without_a_database_is_refused_by_every_command() {
         assert!(stderr.contains("names no database"), "{args:?}: {stderr}");
     }
 }
+
+/// Under systemd (stderr is the journal) each log line carries its syslog
+/// priority, so the runbook's `journalctl -p err` finds the errors; on a
+/// terminal or a pipe it does not.
+#[test]
+fn log_lines_carry_their_priority_for_the_journal() {
+    let unreachable = "postgres://postgres@127.0.0.1:1/nothing";
+    let run = |journal: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cajahub"));
+        command
+            .arg("migrate")
+            .env("DATABASE_URL", unreachable)
+            .env("CAJAHUB_LOG", "info")
+            .env_remove("JOURNAL_STREAM");
+        if journal {
+            command.env("JOURNAL_STREAM", "8:12345");
+        }
+        String::from_utf8_lossy(&command.output().expect("run cajahub").stderr).into_owned()
+    };
+    let journal = run(true);
+    assert!(
+        journal
+            .lines()
+            .any(|line| line.starts_with("<3>") && line.contains("ERROR")),
+        "{journal}"
+    );
+    assert!(!run(false).contains("<3>"));
+}
