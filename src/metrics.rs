@@ -17,6 +17,13 @@ use prometheus::{
 };
 
 use crate::payments::attempt::CardAttempt;
+
+/// How a screen is greeted: a snapshot, or the events it missed.
+const GREETINGS: [&str; 2] = ["snapshot", "replayed"];
+/// Why a screen is dropped (`screens::socket`'s `End::dropped_for`).
+pub const DROP_REASONS: [&str; 4] = ["silent", "slow", "fell_behind", "protocol"];
+const AUDIENCES: [&str; 2] = ["floor", "pos"];
+const POOL_STATES: [&str; 2] = ["idle", "in_use"];
 use crate::startup::AppState;
 
 /// Every metric of the hub.
@@ -87,7 +94,7 @@ impl Metrics {
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), crate::GIT_COMMIT])
             .set(1);
-        Self {
+        let metrics = Self {
             sales: counter(
                 "sales_committed_total",
                 "Sales committed, per caja",
@@ -144,6 +151,50 @@ impl Metrics {
             errors,
             scrapes,
             registry,
+        };
+        metrics.zero_known_series();
+        metrics
+    }
+
+    /// Every series whose labels are known before any work, at zero: a
+    /// scraper (and an alert on a rate) sees them from the start. The
+    /// cajas' own are made when their actors start ([`Self::caja_started`]),
+    /// the changes' by the registry ([`Self::changes_known`]).
+    fn zero_known_series(&self) {
+        use crate::cajas::domain::PaymentProvider;
+        use crate::payments::attempt::AttemptStatus;
+        for provider in PaymentProvider::ALL {
+            for status in AttemptStatus::ALL {
+                self.card_attempts
+                    .with_label_values(&[provider.as_str(), status.as_str()]);
+            }
+            self.fallbacks.with_label_values(&[provider.as_str()]);
+        }
+        for kind in GREETINGS {
+            self.greetings.with_label_values(&[kind]);
+        }
+        for reason in DROP_REASONS {
+            self.dropped.with_label_values(&[reason]);
+        }
+        for audience in AUDIENCES {
+            self.screens.with_label_values(&[audience]);
+        }
+        for state in POOL_STATES {
+            self.pool.with_label_values(&[state]);
+        }
+    }
+
+    /// Caja `caja`'s series, at zero (its actor started).
+    pub fn caja_started(&self, caja: i32) {
+        let caja = caja.to_string();
+        self.sales.with_label_values(&[&caja]);
+        self.in_flight.with_label_values(&[&caja]);
+    }
+
+    /// The kinds of change the event log knows, at zero.
+    pub fn changes_known<'a>(&self, changes: impl IntoIterator<Item = &'a str>) {
+        for change in changes {
+            self.changes.with_label_values(&[change]);
         }
     }
 
@@ -172,7 +223,8 @@ impl Metrics {
 
     /// A screen greeted with a snapshot (`replayed` false) or its missed events.
     pub fn greeted(&self, replayed: bool) {
-        let kind = if replayed { "replayed" } else { "snapshot" };
+        let [snapshot, replayed_events] = GREETINGS;
+        let kind = if replayed { replayed_events } else { snapshot };
         self.greetings.with_label_values(&[kind]).inc();
     }
 
@@ -195,17 +247,19 @@ impl Metrics {
     fn render(&self, state: &AppState) -> String {
         self.scrapes.inc();
         let screens = &state.screens;
+        let [floor, pos] = AUDIENCES;
         self.screens
-            .with_label_values(&["floor"])
+            .with_label_values(&[floor])
             .set(screens.floors() as i64);
         self.screens
-            .with_label_values(&["pos"])
+            .with_label_values(&[pos])
             .set(screens.registers() as i64);
         let pool = state.pool.state();
         let idle = i64::from(pool.idle_connections);
-        self.pool.with_label_values(&["idle"]).set(idle);
+        let [idle_state, in_use] = POOL_STATES;
+        self.pool.with_label_values(&[idle_state]).set(idle);
         self.pool
-            .with_label_values(&["in_use"])
+            .with_label_values(&[in_use])
             .set(i64::from(pool.connections) - idle);
         self.errors
             .set(i64::try_from(crate::telemetry::errors_logged()).unwrap_or(i64::MAX));
@@ -231,4 +285,40 @@ pub async fn serve(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics().render(&state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text a fresh hub's scraper reads before any work.
+    fn fresh_text() -> String {
+        let metrics = Metrics::new();
+        metrics.caja_started(7);
+        metrics.changes_known(["sale_recorded", "card_attempt"]);
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&metrics.registry.gather(), &mut text)
+            .unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn every_known_series_is_there_at_zero_before_any_work() {
+        let text = fresh_text();
+        for series in [
+            r#"cajahub_card_attempts_total{provider="KLAP",status="UNKNOWN"} 0"#,
+            r#"cajahub_card_attempts_total{provider="GETNET",status="APPROVED"} 0"#,
+            r#"cajahub_card_fallbacks_total{provider="KLAP"} 0"#,
+            r#"cajahub_screen_greetings_total{kind="replayed"} 0"#,
+            r#"cajahub_screens_dropped_total{reason="fell_behind"} 0"#,
+            r#"cajahub_screens_connected{audience="pos"} 0"#,
+            r#"cajahub_db_pool_connections{state="in_use"} 0"#,
+            r#"cajahub_sales_committed_total{caja="7"} 0"#,
+            r#"cajahub_caja_commands_in_flight{caja="7"} 0"#,
+            r#"cajahub_changes_committed_total{change="card_attempt"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
+    }
 }

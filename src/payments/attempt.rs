@@ -202,11 +202,6 @@ pub enum Settlement {
 }
 
 impl CardAttempt {
-    /// An approval no sale has used yet.
-    pub fn is_unused_approval(&self) -> bool {
-        self.status == AttemptStatus::Approved && self.sale_id.is_none()
-    }
-
     /// How this charge ended (see [`Settlement`]).
     pub fn settlement(&self) -> Settlement {
         if self.status != AttemptStatus::Approved {

@@ -18,7 +18,6 @@ use crate::audit::{self, Action};
 use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
 use crate::db::schema::{card_attempts, card_refunds, sales};
-use crate::metrics::metrics;
 use crate::money::Pesos;
 use crate::registers::RegisterError;
 use crate::registers::commit::{Applied, Command, CommandContext};
@@ -107,10 +106,6 @@ pub struct RefundCharge {
 
 impl Command for RefundCharge {
     type Reply = Settled;
-
-    fn committed(settled: &Settled) {
-        metrics().card_attempt(&settled.attempt);
-    }
 
     fn apply(
         &self,

@@ -41,6 +41,22 @@ pub enum Change {
 }
 
 impl Change {
+    pub const ALL: [Change; 13] = [
+        Change::Created,
+        Change::SessionOpened,
+        Change::SaleRecorded,
+        Change::SaleVoided,
+        Change::CashMovement,
+        Change::SessionClosed,
+        Change::SaleFlagged,
+        Change::FlaggedResolved,
+        Change::ConfigChanged,
+        Change::Archived,
+        Change::Restored,
+        Change::CardAttempt,
+        Change::ProviderChanged,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Change::Created => "created",

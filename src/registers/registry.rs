@@ -206,6 +206,7 @@ impl Registers {
             generations: Default::default(),
             unloaded: DashMap::new(),
         }));
+        crate::metrics::metrics().changes_known(Change::ALL.map(Change::as_str));
         let cx = registers.0.env.context();
         let loaded = db::run(&registers.0.env.pool, move |conn| {
             let ids = store::working_cajas(conn)?;
@@ -268,6 +269,7 @@ impl Registers {
                 asked: watch::Sender::new(0),
             }),
         };
+        crate::metrics::metrics().caja_started(id.0);
         let (env, supervisor) = (self.0.env.clone(), self.0.supervisor.clone());
         let generation = self.0.generations.fetch_add(1, Ordering::Relaxed);
         let actor_shared = shared.clone();

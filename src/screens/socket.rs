@@ -187,11 +187,12 @@ impl End {
     /// Why the hub dropped the screen for its own sake (the metric's
     /// label); `None` when it ended normally.
     fn dropped_for(&self) -> Option<&'static str> {
+        let [silent, slow, fell_behind, protocol] = crate::metrics::DROP_REASONS;
         match self {
-            End::Silent => Some("silent"),
-            End::Stuck => Some("slow"),
-            End::FellBehind(_) => Some("fell_behind"),
-            End::Protocol(_) => Some("protocol"),
+            End::Silent => Some(silent),
+            End::Stuck => Some(slow),
+            End::FellBehind(_) => Some(fell_behind),
+            End::Protocol(_) => Some(protocol),
             End::ClientLeft
             | End::AccountEnded
             | End::SessionEnded
