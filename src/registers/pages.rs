@@ -545,6 +545,15 @@ impl SessionPage {
         Pesos::new(*amount).unwrap_or_default()
     }
 
+    /// Who signs the sheet as supervisor: whoever closed the session, unless
+    /// that was its own cashier (the line is then left for a signature).
+    fn supervisor_signing(&self) -> Option<&str> {
+        self.session
+            .closed_by_name
+            .as_deref()
+            .filter(|by| *by != self.session.opened_by_name)
+    }
+
     fn method_names(&self, methods: &str) -> String {
         methods
             .split(" + ")

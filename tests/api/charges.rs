@@ -1307,3 +1307,34 @@ async fn a_charge_in_progress_is_cancelled_when_the_customer_pays_otherwise() {
         .await;
     pos.close().await;
 }
+
+/// The closing sheet's supervisor line: the supervisor who closed the
+/// session, and left for a signature when the cashier closed their own
+/// (it printed the cashier there).
+#[actix_web::test]
+async fn the_closing_sheet_names_no_cashier_as_its_supervisor() {
+    let (app, _clock) = manual_hub(|_| {}).await;
+    let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    assert_eq!(close(&app, &cashier, caja).await.0, 303);
+    let session = app.count("SELECT max(id)::bigint AS n FROM register_sessions");
+    let sheet = cashier
+        .get(&app, &format!("/caja/session/{session}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(sheet.contains("<p>Cajero: cajero1</p>"), "{sheet}");
+    assert!(sheet.contains("<p>Supervisor</p>"), "{sheet}");
+
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(close(&app, &supervisor, caja).await.0, 303);
+    let session = app.count("SELECT max(id)::bigint AS n FROM register_sessions");
+    let sheet = supervisor
+        .get(&app, &format!("/caja/session/{session}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(sheet.contains("<p>Supervisor: supervisora</p>"), "{sheet}");
+}
