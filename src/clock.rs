@@ -159,3 +159,56 @@ mod tests {
         );
     }
 }
+
+/// The wait between tries of something that must happen (a caja's probe,
+/// its restart, an outage's write): ¼ s, doubling up to 5 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const LONGEST: Duration = Duration::from_secs(5);
+
+    pub const fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// The wait before the next try; the one after it is twice as long.
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Self::LONGEST);
+        wait
+    }
+
+    /// The wait it would give now, without moving on.
+    pub fn peek(&self) -> Duration {
+        self.next
+    }
+
+    /// From the first wait again (it succeeded).
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn a_backoff_doubles_from_a_quarter_second_to_five() {
+        let mut backoff = Backoff::new();
+        let waits: Vec<u128> = (0..7).map(|_| backoff.next_wait().as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1_000, 2_000, 4_000, 5_000, 5_000]);
+        backoff.reset();
+        assert_eq!(backoff.peek(), Duration::from_millis(250));
+    }
+}

@@ -20,7 +20,7 @@ use super::health::Outage;
 use crate::audit::{self, Action, Actor};
 use crate::cajas::RegisterId;
 use crate::cajas::domain::PaymentProvider;
-use crate::clock::Clock;
+use crate::clock::{Backoff, Clock};
 use crate::db::schema::provider_outages;
 use crate::db::{self, DbError, PgPool};
 
@@ -321,7 +321,7 @@ impl Venue {
         W: Fn() -> F,
         F: Future<Output = Result<(), OutageError>>,
     {
-        let mut backoff = RETRY_BACKOFF.0;
+        let mut backoff = Backoff::new();
         let mut failures = 0u32;
         loop {
             match write().await {
@@ -333,17 +333,13 @@ impl Venue {
                 }
                 Err(OutageError::Db(err)) => {
                     failures += 1;
-                    tracing::warn!(%provider, error = ?err, retry_in = ?backoff, "could not {what}; retrying");
+                    tracing::warn!(%provider, error = ?err, retry_in = ?backoff.peek(), "could not {what}; retrying");
                 }
             }
-            self.clock.sleep(backoff).await;
-            backoff = (backoff * 2).min(RETRY_BACKOFF.1);
+            self.clock.sleep(backoff.next_wait()).await;
         }
     }
 }
-
-/// The first and the longest wait between tries of a write that must happen.
-const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
 /// "4 s", "5 min", "1 min 30 s": a duration as a person says it, never
 /// rounded to a unit it is not in.

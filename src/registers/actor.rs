@@ -21,7 +21,7 @@
 use crate::metrics::metrics;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -49,6 +49,7 @@ use crate::auth::user::{Role, User};
 use crate::cajas::Caja;
 use crate::cajas::RegisterId;
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
+use crate::clock::Backoff;
 use crate::db::{
     self,
     schema::{pos_registers, register_seqs},
@@ -66,8 +67,6 @@ use crate::payments::terminal::{Charge, TerminalConfig};
 const MAILBOX: usize = 256;
 /// The most commands written in one transaction.
 const MAX_BATCH: usize = 64;
-/// The first wait before probing a database that failed, doubled up to the last.
-const PROBE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
 /// Where an actor runs, and where what outlives it does.
 pub struct Threads {
@@ -88,7 +87,8 @@ pub struct RegisterActor {
     stale: bool,
     /// A probe is scheduled.
     probing: bool,
-    backoff: Duration,
+    /// The wait before the next probe.
+    backoff: Backoff,
     supervisor: mpsc::UnboundedSender<Stopped>,
     /// Which of the caja's actors this is, for its registry.
     generation: u64,
@@ -121,7 +121,7 @@ impl RegisterActor {
             state,
             stale: false,
             probing: false,
-            backoff: PROBE_BACKOFF.0,
+            backoff: Backoff::new(),
             supervisor,
             generation,
             watched: HashSet::new(),
@@ -270,7 +270,7 @@ impl RegisterActor {
         } else if self.stale || failed {
             self.schedule_probe(ctx);
         } else {
-            self.backoff = PROBE_BACKOFF.0;
+            self.backoff.reset();
         }
     }
 
@@ -406,8 +406,7 @@ impl RegisterActor {
             return;
         }
         self.probing = true;
-        let delay = self.backoff;
-        self.backoff = (self.backoff * 2).min(PROBE_BACKOFF.1);
+        let delay = self.backoff.next_wait();
         let clock = self.env.clock.clone();
         ctx.spawn(
             async move { clock.sleep(delay).await }

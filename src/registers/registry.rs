@@ -38,15 +38,13 @@ use crate::auth::user::User;
 use crate::cajas::domain::CajaConfig;
 use crate::cajas::model::SaveError;
 use crate::cajas::{Caja, RegisterId};
-use crate::clock::Clock;
+use crate::clock::{Backoff, Clock};
 use crate::db::{self, DbError, DbLimits, PgPool};
 use crate::payments::terminal::TerminalConfig;
 use crate::payments::venue::Venue;
 
 /// How often the watchdog looks for cajas stuck in a write.
 const WATCHDOG_EVERY: Duration = Duration::from_secs(1);
-/// The first wait before starting an actor again when the database fails.
-const RESTART_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
 /// What every register actor works with.
 pub struct Env {
@@ -342,7 +340,7 @@ impl Registers {
     /// caja is marked as not answering, with why, and tried again on a
     /// backoff.
     async fn restart(&self, id: RegisterId, generation: u64, shared: Arc<Shared>) {
-        let mut backoff = RESTART_BACKOFF.0;
+        let mut backoff = Backoff::new();
         let known = shared.state.borrow().seq;
         let mut logged = false;
         loop {
@@ -361,7 +359,7 @@ impl Registers {
                 Err(err) => {
                     let (unavailable, reason) = unreadable(&err);
                     if unavailable || logged {
-                        tracing::warn!(register_id = %id, error = ?err, retry_in = ?backoff, "cannot load a caja to restart its actor; retrying");
+                        tracing::warn!(register_id = %id, error = ?err, retry_in = ?backoff.peek(), "cannot load a caja to restart its actor; retrying");
                     } else {
                         // Not the database's absence: a row of this caja
                         // that cannot be read. Someone must look at it.
@@ -371,8 +369,7 @@ impl Registers {
                     shared
                         .health
                         .write_ended(self.0.env.clock.now(), Some(reason));
-                    self.0.env.clock.sleep(backoff).await;
-                    backoff = (backoff * 2).min(RESTART_BACKOFF.1);
+                    self.0.env.clock.sleep(backoff.next_wait()).await;
                     continue;
                 }
             };
@@ -413,10 +410,9 @@ impl Registers {
         self.0.unloaded.insert(id, Unloaded { id, since, reason });
         let this = self.clone();
         actix_web::rt::spawn(async move {
-            let mut backoff = RESTART_BACKOFF.0;
+            let mut backoff = Backoff::new();
             loop {
-                this.0.env.clock.sleep(backoff).await;
-                backoff = (backoff * 2).min(RESTART_BACKOFF.1);
+                this.0.env.clock.sleep(backoff.next_wait()).await;
                 if this.0.stopping.load(Ordering::Relaxed) {
                     return;
                 }
