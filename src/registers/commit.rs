@@ -341,10 +341,11 @@ impl<C: Command> Job for Queued<C> {
         cx: &CommandContext,
         limits: DbLimits,
     ) -> Outcome {
-        let (outcome, result) = execute(conn, held, stale, &self.command, cx, limits);
-        // Its own commit's answer: no batch's to wait for.
+        let (outcome, result, unsure) = execute(conn, held, stale, &self.command, cx, limits);
+        // Its own commit's answer: no batch's to wait for, unless nobody
+        // confirmed that commit (see `redo`).
         self.seq = None;
-        self.unsure = None;
+        self.unsure = unsure;
         self.result = Some(result);
         outcome
     }
@@ -589,6 +590,10 @@ fn apply_all(
     Ok(outcome)
 }
 
+/// A command's answer and the `seq` its change took, when the commit that
+/// would have kept it was never confirmed: the database tells which.
+pub type Unsure<R> = Option<(i64, R)>;
+
 /// Runs `command` against `held` (reloading first if `stale`), in one
 /// transaction with its guard and its event.
 pub fn execute<C: Command>(
@@ -598,19 +603,21 @@ pub fn execute<C: Command>(
     command: &C,
     cx: &CommandContext,
     limits: DbLimits,
-) -> (Outcome, Result<C::Reply, RegisterError>) {
+) -> (Outcome, Result<C::Reply, RegisterError>, Unsure<C::Reply>) {
     let mut outcome = Outcome::default();
     let mut result = Err(RegisterError::StateMoved);
+    let mut unsure = None;
     let mut current = held.clone();
     if stale && let Err(err) = reload(conn, &mut current, &mut outcome, cx) {
         outcome.stale = true;
         let result = Err(err);
         outcome.failed(&result, held.id());
-        return (outcome, result);
+        return (outcome, result, None);
     }
     for attempt in 1..=2 {
         let started = Instant::now();
-        match attempt_once(conn, &current, command, cx) {
+        let mut written = None;
+        match attempt_once(conn, &current, command, cx, &mut written) {
             Ok((
                 Applied::Changed {
                     reply,
@@ -654,24 +661,32 @@ pub fn execute<C: Command>(
             Err(err) => {
                 let err = err.timed_out_after(started.elapsed(), limits);
                 outcome.stale = err.outcome_unknown();
+                if outcome.stale
+                    && let Some(Applied::Changed { reply, next, .. }) = written
+                {
+                    unsure = Some((next.seq, reply));
+                }
                 result = Err(err);
             }
         }
         break;
     }
     outcome.failed(&result, held.id());
-    (outcome, result)
+    (outcome, result, unsure)
 }
 
 /// One transaction: the command's rows, the guarded `seq` and the event
-/// to publish once committed.
+/// to publish once committed. What the command did is left in `written`
+/// until the commit answers, so that a commit whose answer is lost still
+/// knows the change it carried.
 fn attempt_once<C: Command>(
     conn: &mut PgConnection,
     current: &Snapshot,
     command: &C,
     cx: &CommandContext,
+    written: &mut Option<Applied<C::Reply>>,
 ) -> Result<(Applied<C::Reply>, Option<Event>), RegisterError> {
-    let write = |conn: &mut PgConnection| {
+    let mut write = |conn: &mut PgConnection| {
         let mut applied = command.apply(conn, current, cx)?;
         let event = match &mut applied {
             Applied::Changed {
@@ -684,13 +699,16 @@ fn attempt_once<C: Command>(
             }
             _ => None,
         };
-        Ok((applied, event))
+        *written = Some(applied);
+        Ok::<_, RegisterError>(event)
     };
-    if command.one_statement() {
+    let event = if command.one_statement() {
         write(conn)
     } else {
         conn.transaction(write)
-    }
+    }?;
+    let applied = written.take().ok_or(RegisterError::StateMoved)?;
+    Ok((applied, event))
 }
 
 /// Loads what is committed into `current`; the events memory missed are

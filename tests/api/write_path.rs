@@ -1223,3 +1223,33 @@ async fn a_kept_change_without_a_key_is_answered_as_saved_after_a_lost_commit() 
     assert_log_is_whole(&app, caja);
     assert_memory_is_the_database(&app, &cashier, caja).await;
 }
+
+/// The same with the edit written alone: its own COMMIT's answer is lost,
+/// and the hub, finding the caja's `seq` reached the edit's, answers it as
+/// saved rather than running it again (where its version would refuse it).
+#[actix_web::test]
+async fn a_lone_change_without_a_key_is_answered_as_saved_after_a_lost_commit() {
+    let (app, proxy, _clock) = hub_behind_proxy(|_| {}).await;
+    let (caja, _cashier) = venue(&app).await;
+    let version = app
+        .count(&format!(
+            "SELECT version::bigint AS n FROM pos_registers WHERE id = {caja}"
+        ))
+        .to_string();
+    let mut fields = crate::cajas::paso_6_1_fields();
+    fields.retain(|(name, _)| *name != "name");
+    fields.extend([("name", "Barra renombrada"), ("version", version.as_str())]);
+    let lost = proxy.arm(Fault::CutAfterCommit, "register_events");
+    let edit = app
+        .post_form(&format!("/admin/cajas/{caja}/editar"), &fields)
+        .await;
+    lost.fired().await;
+    assert_eq!(edit.status(), 303, "the edit was saved, and is answered so");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM pos_registers WHERE id = {caja} AND name = 'Barra renombrada'"
+        )),
+        1
+    );
+    assert_log_is_whole(&app, caja);
+}
