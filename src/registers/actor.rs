@@ -19,6 +19,7 @@
 //! change even if no command follows.
 
 use crate::metrics::metrics;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -659,44 +660,75 @@ impl RecordSale {
         }
     }
 
-    /// A sale with no card approval to check: one statement, its key
-    /// looked at only when it is taken (or when the sale is refused).
-    fn record_in_one(
+    /// Writes the sale, its payments, the session's counters, the caja's
+    /// `seq` and the event with one statement ([`record::record_sale`]).
+    /// A sale with nothing to approve is that statement alone, its key
+    /// looked at only when it is taken (or when the sale is refused); one
+    /// paid with approved card charges first checks and locks them, takes
+    /// its id, then marks them paid by it, in the same transaction.
+    fn record(
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
     ) -> Result<Applied<RecordedSale>, RegisterError> {
-        let sale = &self.sale;
         let checked = may_sell(state)
             .and_then(|()| may_work_session(state, &self.by))
-            .and_then(|before| same_session(before, sale.session_id).map(|()| before))
-            .and_then(|before| Ok((before, before.with_sale(sale, cx.at)?)));
-        let (before, after) = match checked {
-            Ok(checked) => checked,
+            .and_then(|before| same_session(before, self.sale.session_id).map(|()| before));
+        let before = match checked {
+            Ok(before) => before,
             Err(refused) => return self.replay(conn, state)?.ok_or(refused),
         };
+        let (sale, approvals, effects, reserved) = if self.sale.asks_approval() {
+            if let Some(replayed) = self.replay(conn, state)? {
+                return Ok(replayed);
+            }
+            let (sale, approvals, effects) =
+                approve_card_payments(conn, state, before.id, &self.sale, &self.by, cx)?;
+            let id = store::reserve_sale_id(conn)?;
+            (Cow::Owned(sale), approvals, effects, Some(id))
+        } else {
+            (Cow::Borrowed(&self.sale), Vec::new(), Vec::new(), None)
+        };
+        let after = before.with_sale(&sale, cx.at)?;
         let mut history = state.history.clone();
-        // Its id is the database's: given below, in memory and in the event.
-        history.sale_recorded(RecentSale::new(0, cx.at, sale));
+        // Its id is the database's: given below, in memory and in the
+        // event, unless it was taken ahead for its card charges.
+        history.sale_recorded(RecentSale::new(reserved.unwrap_or(0), cx.at, &sale));
         let mut next = state.changed(state.caja.clone(), Some(after.clone()), history);
+        for mut approval in approvals.iter().cloned() {
+            approval.sale_id = reserved;
+            next.provider_memory.approved(approval.provider, cx.at);
+            next.put_attempt(approval);
+        }
         next.advise(cx);
         let mut payload = event_log::payload(state, &next, Change::SaleRecorded)?;
-        let Some(sale_id) =
-            record::record_sale(conn, (before, &after), sale, self.by.id.0, &next, &payload)?
-        else {
+        let written = record::record_sale(
+            conn,
+            (before, &after),
+            (&sale, reserved),
+            self.by.id.0,
+            &next,
+            &payload,
+        )?;
+        let Some(sale_id) = written else {
             return self.replay(conn, state)?.ok_or(RegisterError::KeyReused);
         };
+        for approval in &approvals {
+            if !attempt::pay(conn, approval.id, sale_id)? {
+                return Err(RegisterError::SaleAlreadyPaid(approval.id));
+            }
+        }
         if let Some(recent) = next.history.recent_sales.front_mut() {
             recent.id = sale_id;
         }
         payload["recent_sale"]["id"] = sale_id.into();
         let event = event_log::event(&next, Change::SaleRecorded, &payload);
         let reply = RecordedSale {
-            ack: SaleAck::recorded(sale_id, next.id(), next.seq, sale),
+            ack: SaleAck::recorded(sale_id, next.id(), next.seq, &sale),
             replayed: false,
         };
-        Ok(Applied::logged(reply, next, event))
+        Ok(Applied::logged(reply, next, event).with_effects(effects))
     }
 }
 
@@ -713,37 +745,7 @@ impl Command for RecordSale {
         state: &Snapshot,
         cx: &CommandContext,
     ) -> Result<Applied<RecordedSale>, RegisterError> {
-        if self.one_statement() {
-            return self.record_in_one(conn, state, cx);
-        }
-        let sale = &self.sale;
-        if let Some(replayed) = self.replay(conn, state)? {
-            return Ok(replayed);
-        }
-        may_sell(state)?;
-        let before = may_work_session(state, &self.by)?;
-        same_session(before, sale.session_id)?;
-        let (sale, approvals, effects) =
-            approve_card_payments(conn, state, before.id, sale, &self.by, cx)?;
-        let after = before.with_sale(&sale, cx.at)?;
-        let seq = state.next_seq();
-        let ack = store::insert_sale(conn, state.id(), before, &after, &sale, self.by.id.0, seq)?;
-        let mut history = state.history.clone();
-        history.sale_recorded(RecentSale::new(ack.sale_id, cx.at, &sale));
-        let reply = RecordedSale {
-            ack,
-            replayed: false,
-        };
-        let mut next = state.changed(state.caja.clone(), Some(after), history);
-        for mut approval in approvals {
-            if !attempt::pay(conn, approval.id, reply.ack.sale_id)? {
-                return Err(RegisterError::SaleAlreadyPaid(approval.id));
-            }
-            approval.sale_id = Some(reply.ack.sale_id);
-            next.provider_memory.approved(approval.provider, cx.at);
-            next.put_attempt(approval);
-        }
-        Ok(Applied::changed(reply, Change::SaleRecorded, next).with_effects(effects))
+        self.record(conn, state, cx)
     }
 }
 

@@ -1,8 +1,8 @@
-//! The hot path's write: a sale with nothing to approve, its payments, the
+//! How a sale is written, the only way: the sale, its payments, the
 //! session's counters, the caja's `seq` and the event, in ONE statement,
 //! kept prepared on each connection (one round trip, parsed and planned
-//! once; alone it needs no transaction of its own). What it writes is what
-//! `store::insert_sale` and `event_log::append` write for the other paths.
+//! once; alone it needs no transaction of its own). The event is the row
+//! `event_log::append` writes for every other change.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -30,11 +30,14 @@ use crate::money::Pesos;
 ///
 /// [`Changes`]: super::snapshot::Changes
 ///
+/// The sale takes the id `reserved` when it was taken ahead (its card
+/// charges name it), else the next of `sales_id_seq`.
+///
 /// `Ok(None)`: the key is taken (a retry, or a key reused): nothing written.
 pub fn record_sale(
     conn: &mut PgConnection,
     change: (&LiveSession, &LiveSession),
-    sale: &ValidSale,
+    (sale, reserved): (&ValidSale, Option<i64>),
     by: i32,
     next: &Snapshot,
     payload: &serde_json::Value,
@@ -43,6 +46,7 @@ pub fn record_sale(
     let payments = &sale.payments;
     let statement = RecordSale {
         session_id: after.id,
+        sale_id: reserved,
         register_id: next.id().0,
         seq: next.seq,
         before: Counters::of(before),
@@ -160,6 +164,7 @@ impl Counters {
 /// of the statement reads.
 struct RecordSale<'a> {
     session_id: i32,
+    sale_id: Option<i64>,
     register_id: i32,
     seq: i64,
     before: Counters,
@@ -196,9 +201,9 @@ const AFTER_ARGS: &str = "\
       AND s.payment_provider_used_backup_count = a.backup_before
     FOR UPDATE OF s, r
 ), sale AS (
-    INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
+    INSERT INTO sales (id, register_id, session_id, idempotency_key, request_hash, total,
                        total_charged, seq, created_by, created_at)
-    SELECT a.register_id, g.id, a.key, a.fingerprint, a.total, a.total_charged, a.seq,
+    SELECT COALESCE(a.sale_id, nextval('sales_id_seq')), a.register_id, g.id, a.key, a.fingerprint, a.total, a.total_charged, a.seq,
            a.created_by, a.created_at
     FROM guard g, args a
     ON CONFLICT (idempotency_key) DO NOTHING
@@ -233,6 +238,8 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_sql("WITH args AS (SELECT ");
         out.push_bind_param::<Int4, _>(&self.session_id)?;
         out.push_sql("::int4 AS session_id, ");
+        out.push_bind_param::<Nullable<Int8>, _>(&self.sale_id)?;
+        out.push_sql("::int8 AS sale_id, ");
         out.push_bind_param::<Int4, _>(&self.register_id)?;
         out.push_sql("::int4 AS register_id, ");
         out.push_bind_param::<Int8, _>(&self.seq)?;

@@ -234,63 +234,15 @@ pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(Sa
     )))
 }
 
-/// Records `sale`, its payments and the session's counters going from
-/// `before` to `after`.
-pub fn insert_sale(
-    conn: &mut PgConnection,
-    caja: RegisterId,
-    before: &LiveSession,
-    after: &LiveSession,
-    sale: &ValidSale,
-    by: i32,
-    seq: i64,
-) -> Result<SaleAck, RegisterError> {
-    {
-        let sale_id: i64 = diesel::insert_into(sales::table)
-            .values((
-                sales::register_id.eq(caja),
-                sales::session_id.eq(after.id),
-                sales::idempotency_key.eq(sale.key),
-                sales::request_hash.eq(sale.fingerprint()),
-                sales::total.eq(sale.total.get()),
-                sales::total_charged.eq(sale.total_charged.get()),
-                sales::seq.eq(seq),
-                sales::created_by.eq(by),
-                // The time the screens were told, so memory and rows agree.
-                sales::created_at.eq(after.last_sale_at.unwrap_or_else(Utc::now)),
-            ))
-            .returning(sales::id)
-            .get_result(conn)
-            .map_err(|err| match err {
-                // Another register took this key in between.
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    RegisterError::KeyReused
-                }
-                other => other.into(),
-            })?;
-        let payments: Vec<_> = sale
-            .payments
-            .iter()
-            .map(|p| {
-                (
-                    sale_payments::sale_id.eq(sale_id),
-                    sale_payments::method.eq(p.method.as_str()),
-                    sale_payments::amount.eq(p.amount.get()),
-                    sale_payments::amount_charged.eq(p.charged.get()),
-                    sale_payments::tendered.eq(p.tendered.map(Pesos::get)),
-                    sale_payments::change_given.eq(p.change.get()),
-                    sale_payments::provider.eq(p.provider.map(|p| p.as_str())),
-                    sale_payments::used_backup.eq(p.backup),
-                    sale_payments::card_attempt_id.eq(p.approval),
-                )
-            })
-            .collect();
-        diesel::insert_into(sale_payments::table)
-            .values(&payments)
-            .execute(conn)?;
-        write_counters(conn, before, after)?;
-        Ok(SaleAck::recorded(sale_id, caja, seq, sale))
-    }
+/// Takes the next sale id ahead of its insert, for a sale whose card
+/// charges must name it in the same change.
+pub fn reserve_sale_id(conn: &mut PgConnection) -> QueryResult<i64> {
+    diesel::select(nextval("sales_id_seq")).get_result(conn)
+}
+
+define_sql_function! {
+    /// PostgreSQL's `nextval(regclass)`, by the sequence's name.
+    fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
 }
 
 /// Moves the session's running counters from `before` to `after`. The
