@@ -534,98 +534,104 @@ pub struct SessionSummary {
     pub blind_count: bool,
 }
 
+/// A session's row with its caja and who opened and closed it, as its page
+/// reads them.
+#[derive(Queryable)]
+struct SummaryRow {
+    id: i32,
+    register_id: i32,
+    status: SessionStatus,
+    opened_at: DateTime<Utc>,
+    opened_by: Option<i32>,
+    closed_at: Option<DateTime<Utc>>,
+    initial_cash: i64,
+    payment_totals: serde_json::Value,
+    ticket_count: i32,
+    cash_sales: i64,
+    cash_in: i64,
+    cash_out: i64,
+    cash_expected: Option<i64>,
+    cash_count: Option<i64>,
+    cash_difference: Option<i64>,
+    primary_count: i32,
+    backup_count: i32,
+    caja: String,
+    blind_count: bool,
+    opened_by_name: Option<String>,
+    closed_by_name: Option<String>,
+}
+
 pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionSummary> {
     let (opener, closer) = diesel::alias!(users as opener, users as closer);
-    #[allow(clippy::type_complexity)]
-    let row: (
-        (
-            i32,
-            i32,
-            SessionStatus,
-            DateTime<Utc>,
-            Option<i32>,
-            Option<DateTime<Utc>>,
-            i64,
-            serde_json::Value,
-            i32,
-            i64,
-        ),
-        (Option<i64>, Option<i64>, Option<i64>, i32, i32, i64, i64),
-        (String, bool),
-        Option<String>,
-        Option<String>,
-    ) = register_sessions::table
+    let row: SummaryRow = register_sessions::table
         .inner_join(pos_registers::table)
         .left_join(opener.on(register_sessions::opened_by.eq(opener.field(users::id).nullable())))
         .left_join(closer.on(register_sessions::closed_by.eq(closer.field(users::id).nullable())))
         .filter(register_sessions::id.eq(id))
         .select((
-            (
-                register_sessions::id,
-                register_sessions::register_id,
-                register_sessions::status,
-                register_sessions::opened_at,
-                register_sessions::opened_by,
-                register_sessions::closed_at,
-                register_sessions::initial_cash,
-                register_sessions::payment_totals,
-                register_sessions::ticket_count,
-                register_sessions::cash_sales,
-            ),
-            (
-                register_sessions::cash_expected,
-                register_sessions::cash_count,
-                register_sessions::cash_difference,
-                register_sessions::payment_provider_used_primary_count,
-                register_sessions::payment_provider_used_backup_count,
-                register_sessions::cash_in,
-                register_sessions::cash_out,
-            ),
-            (pos_registers::name, pos_registers::blind_count),
+            register_sessions::id,
+            register_sessions::register_id,
+            register_sessions::status,
+            register_sessions::opened_at,
+            register_sessions::opened_by,
+            register_sessions::closed_at,
+            register_sessions::initial_cash,
+            register_sessions::payment_totals,
+            register_sessions::ticket_count,
+            register_sessions::cash_sales,
+            register_sessions::cash_in,
+            register_sessions::cash_out,
+            register_sessions::cash_expected,
+            register_sessions::cash_count,
+            register_sessions::cash_difference,
+            register_sessions::payment_provider_used_primary_count,
+            register_sessions::payment_provider_used_backup_count,
+            pos_registers::name,
+            pos_registers::blind_count,
             opener.field(users::name).nullable(),
             closer.field(users::name).nullable(),
         ))
         .first(conn)?;
-    let (
-        (
-            id,
-            register_id,
-            status,
-            opened_at,
-            opened_by,
-            closed_at,
-            initial,
-            totals,
-            tickets,
-            cash_sales,
-        ),
-        (expected, count, difference, primary, backup, cash_in, cash_out),
-        (caja, blind_count),
-        opener_name,
-        closer_name,
-    ) = row;
-    let pesos = |v: i64| Pesos::new(v).unwrap_or_default();
+    let pesos = |field: &str, value: i64| {
+        Pesos::new(value).map_err(|err| unreadable(row.id, field, format!("= {value}: {err}")))
+    };
+    let payment_totals = serde_json::from_value(row.payment_totals.clone()).map_err(|err| {
+        unreadable(
+            row.id,
+            "payment_totals",
+            format!(
+                "= {} is not a map of whole pesos: {err}",
+                row.payment_totals
+            ),
+        )
+    })?;
     Ok(SessionSummary {
-        id,
-        register_id,
-        caja,
-        status,
-        opened_at,
-        opened_by,
-        opened_by_name: opener_name.unwrap_or_else(|| "?".into()),
-        closed_at,
-        closed_by_name: closer_name,
-        initial_cash: pesos(initial),
-        payment_totals: serde_json::from_value(totals).unwrap_or_default(),
-        ticket_count: tickets,
-        cash_sales: pesos(cash_sales),
-        cash_in: pesos(cash_in),
-        cash_out: pesos(cash_out),
-        cash_expected: expected.map(pesos),
-        cash_count: count.map(pesos),
-        cash_difference: difference.map(pesos),
-        primary_count: primary,
-        backup_count: backup,
-        blind_count,
+        id: row.id,
+        register_id: row.register_id,
+        status: row.status,
+        opened_at: row.opened_at,
+        opened_by: row.opened_by,
+        closed_at: row.closed_at,
+        initial_cash: pesos("initial_cash", row.initial_cash)?,
+        payment_totals,
+        ticket_count: row.ticket_count,
+        cash_sales: pesos("cash_sales", row.cash_sales)?,
+        cash_in: pesos("cash_in", row.cash_in)?,
+        cash_out: pesos("cash_out", row.cash_out)?,
+        cash_expected: row
+            .cash_expected
+            .map(|v| pesos("cash_expected", v))
+            .transpose()?,
+        cash_count: row.cash_count.map(|v| pesos("cash_count", v)).transpose()?,
+        cash_difference: row
+            .cash_difference
+            .map(|v| pesos("cash_difference", v))
+            .transpose()?,
+        primary_count: row.primary_count,
+        backup_count: row.backup_count,
+        opened_by_name: row.opened_by_name.clone().unwrap_or_else(|| "?".into()),
+        closed_by_name: row.closed_by_name.clone(),
+        caja: row.caja.clone(),
+        blind_count: row.blind_count,
     })
 }
