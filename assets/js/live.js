@@ -19,7 +19,9 @@ const RECENT_SALES = 8;
 export class LiveConnection {
   /**
    * path: "/ws/piso" or "/ws/caja/7".
-   * handlers: onChange(registers, message), onReply(message), onStatus(state, detail).
+   * handlers: onChange(registers, message), onReply(message), onStatus(state, detail),
+ * and optionally onRefused(): the hub answers pages but refuses the socket;
+ * true when the page takes over (the connection then stops trying).
    */
   constructor(path, handlers) {
     this.path = path;
@@ -156,18 +158,33 @@ export class LiveConnection {
   async closed(event, opened) {
     clearInterval(this.timers.ping);
     this.socket = null;
-    if (event.code === 1008 || event.code === 1000) {
-      // The hub ended this user's session (disabled, password changed) or the caja.
+    if (event.code === 1008) {
+      // The hub ended this login (user disabled, password or PIN changed):
+      // log in again and come back here (a POS's unsent sales stay stored).
+      this.status("logged-out");
+      logInAgain();
+      return;
+    }
+    if (event.code === 1000) {
+      // The hub ended what this page follows (the caja's session, the caja).
       this.status("ended", event.reason);
       return;
     }
     if (!opened) this.failures += 1;
     // A refused upgrade looks like any dropped connection to a script: after
-    // a few, ask a page whether the login expired, and go log in again.
-    if (this.failures >= CHECK_LOGIN_AFTER && (await loggedOut())) {
-      this.status("ended", "tu sesión expiró");
-      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
-      return;
+    // a few, ask a page whether the login expired (go log in again) or the
+    // socket alone is refused (the page may take over: then stop trying).
+    if (this.failures >= CHECK_LOGIN_AFTER) {
+      const login = await loginState();
+      if (login === "out") {
+        this.status("logged-out");
+        logInAgain();
+        return;
+      }
+      if (login === "in" && this.handlers.onRefused?.()) {
+        this.status("ended", "esta pantalla ya no puede seguir la caja");
+        return;
+      }
     }
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
     this.attempt += 1;
@@ -191,16 +208,23 @@ export function showConnection(element, state, detail) {
     reconnecting: "Reconectando…",
     online: "En línea",
     offline: `Sin conexión · reintento en ${detail ?? 1} s`,
-    ended: detail ? `Desconectado: ${detail}.` : "Sesión terminada: vuelve a ingresar.",
+    ended: detail ? `Desconectado: ${detail}.` : "Desconectado.",
+    "logged-out": "Tu sesión terminó: vuelve a ingresar.",
   }[state];
 }
 
-/** True when the hub answers that nobody is logged in (a redirect to the login page). */
-async function loggedOut() {
+/** "out" when the hub answers that nobody is logged in (a redirect to the
+ * login page), "in" when it answers a page, "away" when it does not answer. */
+async function loginState() {
   try {
     const response = await fetch("/", { redirect: "manual", cache: "no-store", credentials: "same-origin" });
-    return response.type === "opaqueredirect";
+    if (response.type === "opaqueredirect") return "out";
+    return response.ok ? "in" : "away";
   } catch {
-    return false; // the hub is away: nothing to conclude
+    return "away"; // the hub is away: nothing to conclude
   }
+}
+
+function logInAgain() {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
 }

@@ -6,6 +6,7 @@
 import { postJson } from "./api.js";
 import { LiveConnection, showConnection } from "./live.js";
 import { SaleQueue, newKey } from "./queue.js";
+import { handOver, handedOverText } from "./handover.js";
 import { METHOD_LABELS, bind, el, parsePesos, pesos, regroupAsTyped, time } from "./format.js";
 import { CardSale, UNRESOLVED, isOpenCharge, backupAfter, phones, readCode, resolveMessage, secondsUntil, startMessage } from "./card.js";
 
@@ -47,6 +48,9 @@ let lastChange = null; // the change to hand over for the last sale, until the n
 let lastSaleKey = null; // the sale this screen last took, whose answer it shows
 let ticking = null;
 let outboxReported = null; // what the hub last heard of this device's outbox
+let gone = null; // why this page can no longer sell here (the hub ended or refuses it)
+let handing = false; // the outbox is being handed over by HTTP
+const HAND_OVER_RETRY_MS = 5_000;
 
 const live = new LiveConnection(`/ws/caja/${registerId}`, {
   onChange(registers) {
@@ -60,8 +64,15 @@ const live = new LiveConnection(`/ws/caja/${registerId}`, {
     else if (typeof message.id === "string" && message.id.startsWith("resolve:")) resolveReply(message);
     else reply(message);
   },
+  onRefused() {
+    // The hub answers pages but not this caja's socket: the session is no
+    // longer this cashier's (closed, or another opened) or the caja is gone.
+    sessionGone("La sesión de esta caja terminó o ya no es tuya");
+    return true;
+  },
   onStatus(state, detail) {
     showConnection(bind(root, "connection"), state, detail);
+    if (state === "ended") sessionGone(`Desconectado: ${detail}`);
     if (state !== "online") {
       inFlight = null;
       startInFlight = null;
@@ -425,6 +436,24 @@ function reportOutbox() {
   if (live.send({ type: "outbox", pending })) outboxReported = pending;
 }
 
+/** This page can sell here no more: its unsent sales go to the hub by HTTP
+ * (recorded if they still can be, else kept for a supervisor). */
+function sessionGone(why) {
+  gone ??= `${why}: ya no se puede vender en esta pantalla. Abre una sesión en «Abrir caja».`;
+  render();
+  handOverOutbox();
+}
+
+async function handOverOutbox() {
+  if (handing || !queue.items.length) return;
+  handing = true;
+  const done = await handOver(queue);
+  handing = false;
+  lastResult = handedOverText(done);
+  render();
+  if (done.later) setTimeout(handOverOutbox, HAND_OVER_RETRY_MS);
+}
+
 function flush() {
   reportOutbox();
   if (!live.connected || inFlight || !register) return;
@@ -434,7 +463,7 @@ function flush() {
     return;
   }
   if (register.session?.id !== item.sale.session_id) {
-    queue.flag(item.id, "La sesión se cerró antes de que la venta llegara al servidor.");
+    queue.flag(item.id, `Venta hecha sin conexión: la sesión #${item.sale.session_id} se cerró antes de que llegara al servidor.`);
     render();
     flush();
     return;
@@ -576,6 +605,7 @@ function stuckNotice() {
 
 /** Why this screen may not take a sale now, if it may not. */
 function refusal() {
+  if (gone) return gone;
   if (!register) return null; // not known yet (offline from the start): queue it
   if (!register.session) return "La sesión de esta caja se cerró: no se pueden registrar más ventas.";
   if (register.session.id !== sessionId) return "Esta caja tiene otra sesión abierta: recarga la página.";
@@ -585,7 +615,7 @@ function refusal() {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  const refused = live.connected ? refusal() : null;
+  const refused = live.connected || gone ? refusal() : null;
   if (refused) {
     lastResult = refused;
     render();
@@ -925,7 +955,7 @@ function render() {
   const notice = refused ?? stuckNotice();
   banner.hidden = !notice;
   banner.textContent = notice ?? "";
-  bind(root, "charge").disabled = Boolean(refused) && live.connected;
+  bind(root, "charge").disabled = Boolean(refused) && (live.connected || Boolean(gone));
   if (!register) return;
   bind(root, "caja-name").textContent = register.caja.name;
   renderProviders();

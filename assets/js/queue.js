@@ -13,10 +13,25 @@ export function newKey() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+const PREFIX = "cajahub.pos.";
+const SUFFIX = ".outbox";
+
 export class SaleQueue {
   constructor(registerId) {
-    this.storageKey = `cajahub.pos.${registerId}.outbox`;
+    this.registerId = registerId;
+    this.storageKey = `${PREFIX}${registerId}${SUFFIX}`;
     this.items = this.load();
+  }
+
+  /** Every caja this device holds unsent sales of. */
+  static stored() {
+    const ids = [];
+    for (let i = 0; i < localStorage.length; i += 1) {
+      const key = localStorage.key(i) ?? "";
+      const id = Number(key.slice(PREFIX.length, -SUFFIX.length));
+      if (key.startsWith(PREFIX) && key.endsWith(SUFFIX) && Number.isInteger(id) && id > 0) ids.push(id);
+    }
+    return ids.map((id) => new SaleQueue(id)).filter((queue) => queue.items.length > 0);
   }
 
   load() {
@@ -68,6 +83,15 @@ export class SaleQueue {
       item.flagged.reportError = error;
       this.save();
     }
+  }
+
+  /** The hub will not take it from this login: kept here, flagged, with why. */
+  keep(id, error) {
+    const item = this.items.find((entry) => entry.id === id);
+    if (!item) return;
+    item.flagged ??= { reason: error, at: new Date().toISOString() };
+    item.flagged.reportError = error;
+    this.save();
   }
 
   /** Recorded (or kept for a supervisor) by the hub: out of the outbox. */

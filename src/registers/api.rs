@@ -5,10 +5,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use diesel::{Connection, OptionalExtension};
 
 use serde::Deserialize;
 
-use super::actor::{CashMovement, RecordSale, VoidSale};
+use super::actor::{CashMovement, FlagSale, RecordSale, VoidSale};
+use super::flagged::{self, OfflineSale};
 use super::live::MovementKind;
 use super::sale::SaleRequest;
 use super::store::Movement;
@@ -24,6 +26,7 @@ use crate::web::json::{JsonBody, Request};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/cajas/{id}", web::get().to(snapshot))
         .route("/api/cajas/{id}/sales", web::post().to(record_sale))
+        .route("/api/cajas/{id}/offline-sales", web::post().to(hand_over))
         .route(
             "/api/cajas/{id}/sales/{sale_id}/void",
             web::post().to(void_sale),
@@ -109,6 +112,100 @@ pub async fn record_sale(
         }
         Err(err) => refused(err),
     }
+}
+
+/// POST /api/cajas/{id}/offline-sales: a sale a POS took while it could
+/// not reach the hub. It is recorded in its session when that is still
+/// open and the cashier's; otherwise it is kept for a supervisor (flagged),
+/// attributed to the session it was taken in, whatever happened meanwhile
+/// (the session closed, another one opened, the caja in maintenance or
+/// archived). Over HTTP, not the caja's socket: the socket is only for the
+/// cashier of the open session, and a sale taken must arrive regardless.
+#[tracing::instrument(skip_all, fields(register_id = %id, user = %current.user.name))]
+pub async fn hand_over(
+    current: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<OfflineSale>,
+) -> HttpResponse {
+    let id = match caja_id(&id) {
+        Ok(id) => id,
+        Err(err) => return refused(err),
+    };
+    let (sale, mut flag) = match body.validate(chrono::Utc::now()) {
+        Ok(valid) => valid,
+        Err(invalid) => {
+            return HttpResponse::UnprocessableEntity().json(ErrorBody::new(
+                "invalid_sale",
+                invalid.message,
+                Some(invalid.field),
+            ));
+        }
+    };
+    let user = current.user;
+    if state.registers.snapshot(id).is_none() {
+        flag.reason = flagged::offline_reason(flag.session_id, &RegisterError::Archived);
+        return flagged_answer(flag_archived(&state, id, user, flag).await);
+    }
+    let by = user.clone();
+    match state.registers.ask(id, RecordSale { by, sale }).await {
+        Ok(recorded) => {
+            let status = if recorded.replayed {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            HttpResponse::build(status).json(serde_json::json!({
+                "type": "ack",
+                "outcome": "recorded",
+                "replayed": recorded.replayed,
+                "sale_id": recorded.ack.sale_id,
+            }))
+        }
+        Err(refusal) if refusal.sale_must_be_flagged() => {
+            flag.reason = flagged::offline_reason(flag.session_id, &refusal);
+            flagged_answer(state.registers.ask(id, FlagSale { by: user, flag }).await)
+        }
+        Err(err) => refused(err),
+    }
+}
+
+fn flagged_answer(flagged: Result<flagged::FlagAck, RegisterError>) -> HttpResponse {
+    match flagged {
+        Ok(ack) => HttpResponse::Ok().json(serde_json::json!({
+            "type": "ack",
+            "outcome": "flagged",
+            "replayed": ack.replayed,
+            "flagged_id": ack.flagged_id,
+        })),
+        Err(err) => refused(err),
+    }
+}
+
+/// A caja with no actor: archived (kept for a supervisor straight in the
+/// database: no screen follows it any more), or not a caja.
+async fn flag_archived(
+    state: &AppState,
+    id: RegisterId,
+    user: crate::auth::user::User,
+    flag: flagged::ValidFlag,
+) -> Result<flagged::FlagAck, RegisterError> {
+    let pool = state.pool.clone();
+    crate::db::run(&pool, move |conn| {
+        conn.transaction(|conn| {
+            let caja = crate::cajas::Caja::find(conn, id)
+                .optional()
+                .map_err(RegisterError::from)?
+                .ok_or(RegisterError::UnknownCaja)?;
+            if !caja.is_archived() {
+                // Not loaded (it cannot be read, see `/readyz`): try later.
+                return Err(RegisterError::Busy);
+            }
+            let must_own = !user.role.includes(Role::Supervisor);
+            flagged::insert(conn, &user.actor(), id, &flag, user.id.0, must_own)
+        })
+    })
+    .await?
 }
 
 /// GET /api/cajas/{id}: the last committed state, never waiting for a
@@ -335,4 +432,7 @@ impl Request for SaleRequest {
     const INVALID: &'static str = "invalid_sale";
 }
 impl Request for VoidRequest {}
+impl Request for OfflineSale {
+    const INVALID: &'static str = "invalid_sale";
+}
 impl Request for MovementRequest {}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::RegisterError;
-use super::sale::{InvalidSale, SaleRequest};
+use super::sale::{InvalidSale, SaleRequest, ValidSale};
 use super::store;
 use crate::audit::{self, Action, Actor};
 use crate::cajas::RegisterId;
@@ -28,6 +28,47 @@ pub struct FlagRequest {
     pub reason: String,
     /// When the cashier made the sale.
     pub made_at: DateTime<Utc>,
+}
+
+/// A sale a POS took while it could not reach the hub, as it hands it
+/// over (over HTTP: the sale must reach the hub even when the caja's live
+/// socket is no longer this cashier's). The hub, not the POS, says why it
+/// could not be recorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineSale {
+    pub sale: SaleRequest,
+    /// When the cashier made the sale.
+    pub made_at: DateTime<Utc>,
+}
+
+impl OfflineSale {
+    /// The sale to record and, should it be refused, the flag to keep (its
+    /// reason left for the hub to give).
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(ValidSale, ValidFlag), InvalidSale> {
+        let request = FlagRequest {
+            sale: self.sale.clone(),
+            reason: "-".into(),
+            made_at: self.made_at,
+        };
+        let flag = request.validate(now)?;
+        let sale = self.sale.validate()?;
+        Ok((sale, flag))
+    }
+}
+
+/// Why a sale taken offline (in `session`) is kept for a supervisor
+/// instead of recorded, as a supervisor reads it.
+pub fn offline_reason(session: Option<i32>, refusal: &RegisterError) -> String {
+    match (refusal, session) {
+        (RegisterError::NoOpenSession | RegisterError::SessionChanged, Some(session)) => format!(
+            "Venta hecha sin conexión: la sesión #{session} se cerró antes de que llegara al servidor."
+        ),
+        _ => format!(
+            "Venta hecha sin conexión que no pudo registrarse: {}",
+            refusal.message()
+        ),
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -131,6 +131,23 @@ impl From<diesel::result::Error> for RegisterError {
 pub use crate::web::json::ErrorBody;
 
 impl RegisterError {
+    /// A sale refused so can never be recorded as it was made (its session
+    /// or caja moved on): taken offline, it is kept for a supervisor.
+    pub fn sale_must_be_flagged(&self) -> bool {
+        matches!(
+            self,
+            RegisterError::NoOpenSession
+                | RegisterError::SessionChanged
+                | RegisterError::NoJornada
+                | RegisterError::NotActive(_)
+                | RegisterError::Archived
+                | RegisterError::NotYourSession
+                | RegisterError::ProviderNotConfigured(_)
+                | RegisterError::SaleAlreadyPaid(_)
+                | RegisterError::Overflow
+        )
+    }
+
     /// The code of a card request's field at fault, whichever finds it
     /// (the body's reader, the request's parser or the caja's actor).
     pub const INVALID_CARD_PAYMENT: &'static str = "invalid_card_payment";

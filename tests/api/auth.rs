@@ -464,9 +464,12 @@ async fn a_session_ends_at_its_absolute_limit_however_used() {
 /// The visitor's next requests, until one is sent to the login page: a
 /// change made outside the hub arrives with its notification (tens of
 /// milliseconds); two seconds is far more than enough.
-async fn refused_soon(app: &TestApp, who: &crate::helpers::Visitor) -> reqwest::Response {
+pub(crate) async fn refused_soon(
+    app: &TestApp,
+    who: &crate::helpers::Visitor,
+) -> reqwest::Response {
     for _ in 0..100 {
-        let response = who.get(app, "/admin/cajas/").await;
+        let response = who.get(app, "/").await;
         if response.status() == 303 {
             return response;
         }

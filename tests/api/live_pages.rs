@@ -262,7 +262,8 @@ async fn the_pos_keeps_selling_while_the_hub_is_away_and_catches_up() {
     pos.fill("#initial_cash", "0").await;
     pos.click("button[type=submit].primary").await;
     pos.wait_text("[data-bind=connection]", "En línea").await;
-    // Flagged on the device, then handed to the hub for a supervisor.
+    // Handed to the hub for a supervisor (by the page the cashier lands
+    // on, or by the new session's POS: the same words either way).
     pos.wait_text(
         "[data-bind=flagged-pending]",
         "1 venta(s) de esta caja esperan a un supervisor.",
@@ -284,7 +285,7 @@ async fn the_pos_keeps_selling_while_the_hub_is_away_and_catches_up() {
         (total, reason.as_str()),
         (
             7_000,
-            "La sesión se cerró antes de que la venta llegara al servidor."
+            "Venta hecha sin conexión: la sesión #1 se cerró antes de que llegara al servidor."
         )
     );
     pos.screenshot("pos-venta-marcada").await;
@@ -685,4 +686,201 @@ async fn a_hanging_getnet_sale_completes_on_klap_and_the_floor_shows_the_fallbac
     floor.screenshots("jornada-conciliacion").await;
     pos.close().await;
     floor.close().await;
+}
+
+/// A cashier sells on a dead Wi-Fi; a supervisor closes that caja; the
+/// link comes back. The hub refuses the caja's socket to that cashier now,
+/// so the POS hands its sales over by HTTP: kept for a supervisor in the
+/// session they were taken in, on the floor and the flagged list, and the
+/// POS says so and stops selling there.
+#[actix_web::test]
+async fn offline_sales_of_a_session_closed_meanwhile_reach_the_supervisor() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(opened) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    opened.close().await;
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    let link = crate::link::LinkProxy::start(&app.url("")).await;
+    let Some(pos) = Browser::start().await else {
+        return;
+    };
+    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+
+    link.cut();
+    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
+        .await;
+    for amount in ["3000", "4000"] {
+        sell(&pos, amount, "EFECTIVO").await;
+    }
+    pos.wait_text(
+        "[data-bind=queue]",
+        "2 venta(s) esperando conexión (guardadas en este equipo).",
+    )
+    .await;
+    supervisor_closes_caja_1(&app, "50000").await;
+
+    link.restore();
+    pos.wait_text_contains(
+        "[data-bind=sale-result]",
+        "2 entregada(s) al supervisor para revisión",
+    )
+    .await;
+    pos.wait_text_prefix("[data-bind=banner]", "La sesión de esta caja terminó")
+        .await;
+    assert_eq!(pos.script(OUTBOX).await, Value::Array(vec![]));
+    assert_eq!(
+        pos.script("return document.querySelector('button.charge').disabled")
+            .await,
+        Value::Bool(true),
+        "no more sales on a page whose session is gone"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM flagged_sales WHERE session_id = 1 AND register_id = 1 \
+             AND resolved_at IS NULL AND total IN (3000, 4000)"
+        ),
+        2
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 0);
+    floor
+        .wait_text_contains("[data-caja='1'] [data-field=alerts]", "2 venta")
+        .await;
+    pos.screenshots("pos-sesion-cerrada-ventas-entregadas")
+        .await;
+    floor.screenshots("piso-ventas-marcadas").await;
+    pos.close().await;
+    floor.close().await;
+}
+
+/// The cashier's login ends (a PIN change) while the phone is offline with
+/// a sale: when the link is back the POS sends them to log in, and once in
+/// the sale goes into its still-open session.
+#[actix_web::test]
+async fn an_offline_sale_survives_the_login_ending_meanwhile() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(opened) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    opened.close().await;
+    let link = crate::link::LinkProxy::start(&app.url("")).await;
+    let Some(pos) = Browser::start().await else {
+        return;
+    };
+    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+
+    link.cut();
+    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
+        .await;
+    sell(&pos, "6000", "EFECTIVO").await;
+    pos.wait_text(
+        "[data-bind=queue]",
+        "1 venta(s) esperando conexión (guardadas en este equipo).",
+    )
+    .await;
+    let new_pin = cajahub::auth::password::Password::parse("otra-clave-123".into()).unwrap();
+    cajahub::auth::user::set_password(
+        &mut app.conn(),
+        &cajahub::audit::Actor::command_line(),
+        "cajero1",
+        &new_pin,
+    )
+    .unwrap();
+    link.restore();
+    pos.wait_text("main h1", "Ingresar").await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", "otra-clave-123").await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    pos.wait_text("[data-bind=queue]", "").await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales WHERE session_id = 1 AND total = 6000"),
+        1
+    );
+    assert_eq!(pos.script(OUTBOX).await, Value::Array(vec![]));
+    pos.close().await;
+}
+
+/// Everything at once while the phone is offline with a sale: the session
+/// closed, the caja archived, the cashier's login ended. Back online the
+/// POS sends the cashier to log in; with no session to go back to, the page
+/// they land on hands the stored sale over, kept for a supervisor in the
+/// session it was taken in, and says so.
+#[actix_web::test]
+async fn an_offline_sale_of_an_archived_caja_is_handed_over_after_logging_in_again() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(opened) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    opened.close().await;
+    let link = crate::link::LinkProxy::start(&app.url("")).await;
+    let Some(pos) = Browser::start().await else {
+        return;
+    };
+    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+
+    link.cut();
+    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
+        .await;
+    sell(&pos, "8000", "TRANSFERENCIA").await;
+    pos.wait_text(
+        "[data-bind=queue]",
+        "1 venta(s) esperando conexión (guardadas en este equipo).",
+    )
+    .await;
+    supervisor_closes_caja_1(&app, "50000").await;
+    let archived = app
+        .post_form("/admin/cajas/1/archivar", &[("version", "1")])
+        .await;
+    assert_eq!(archived.status(), 303);
+    cajahub::auth::user::set_password(
+        &mut app.conn(),
+        &cajahub::audit::Actor::command_line(),
+        "cajero1",
+        &cajahub::auth::password::Password::parse("otra-clave-123".into()).unwrap(),
+    )
+    .unwrap();
+
+    link.restore();
+    pos.wait_text("main h1", "Ingresar").await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", "otra-clave-123").await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text_contains(
+        "#device-outbox",
+        "Ventas hechas sin conexión: 1 entregada(s) al supervisor",
+    )
+    .await;
+    assert_eq!(pos.script(OUTBOX).await, Value::Array(vec![]));
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM flagged_sales WHERE session_id = 1 AND register_id = 1 \
+             AND total = 8000 AND reason LIKE '%archivada%'"
+        ),
+        1
+    );
+    pos.screenshots("ventas-sin-conexion-entregadas").await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let page = supervisor
+        .get(&app, "/admin/ventas-marcadas")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("$8.000"), "{page}");
+    pos.close().await;
 }

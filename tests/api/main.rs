@@ -20,6 +20,7 @@ mod link;
 mod live_pages;
 mod metrics;
 mod migrations;
+mod offline;
 mod payments;
 mod proxy;
 mod registers;
