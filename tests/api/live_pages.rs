@@ -884,3 +884,29 @@ async fn an_offline_sale_of_an_archived_caja_is_handed_over_after_logging_in_aga
     assert!(page.contains("$8.000"), "{page}");
     pos.close().await;
 }
+
+/// The cashier's login ends while the POS is open (a PIN change): the hub
+/// closes its socket and the page goes to the login, not a dead screen
+/// with Cobrar still enabled; once in again, it is back on the POS.
+#[actix_web::test]
+async fn a_pos_whose_login_ends_goes_to_the_login_and_back() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    cajahub::auth::user::set_password(
+        &mut app.conn(),
+        &cajahub::audit::Actor::command_line(),
+        "cajero1",
+        &cajahub::auth::password::Password::parse("otra-clave-123".into()).unwrap(),
+    )
+    .unwrap();
+    pos.wait_text("main h1", "Ingresar").await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", "otra-clave-123").await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    let url = pos.client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/caja/pos");
+    pos.close().await;
+}
