@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::money::Pesos;
 use crate::payments::terminal::TerminalConfig;
+use crate::registers::sale::SaleLimits;
 
 /// Everything the hub needs to know at start. Every flag has an environment
 /// variable of the same meaning, so a service file needs no arguments.
@@ -120,6 +122,18 @@ pub struct Settings {
           value_parser = parse_timeout, global = true)]
     pub provider_cooldown: Duration,
 
+    /// A sale above this amount asks the cashier to confirm it on the POS
+    /// (pesos: `500000` or `500.000`).
+    #[arg(long, env = "CAJAHUB_SALE_CONFIRM_ABOVE", default_value = "500.000",
+          value_parser = parse_pesos, global = true)]
+    pub sale_confirm_above: Pesos,
+
+    /// The largest sale the venue takes; above it a sale is refused as a
+    /// typo (pesos).
+    #[arg(long, env = "CAJAHUB_SALE_MAX", default_value = "5.000.000",
+          value_parser = parse_pesos, global = true)]
+    pub sale_max: Pesos,
+
     /// Simulate every caja's card terminal, e.g. `GETNET=hang,KLAP=approve`
     /// (behaviors: approve, decline, fail, hang, random; `latency=1500` ms),
     /// over what each caja says: for demos and load tests.
@@ -153,6 +167,13 @@ pub struct Settings {
     /// The hub's time; tests move it by hand.
     #[arg(skip)]
     pub clock: Clock,
+}
+
+/// Whole pesos as a person writes them (`500000`, `500.000`), above zero.
+fn parse_pesos(raw: &str) -> Result<Pesos, String> {
+    crate::money::parse_typed(raw)
+        .and_then(|value| Pesos::positive(value).ok())
+        .ok_or_else(|| "must be whole pesos above zero, e.g. 500000 or 500.000".to_owned())
 }
 
 fn parse_simulation(raw: &str) -> Result<TerminalConfig, String> {
@@ -201,6 +222,11 @@ impl Settings {
         }
     }
 
+    /// The venue's bounds on one sale, when they make sense together.
+    pub fn sale_limits(&self) -> Result<SaleLimits, String> {
+        SaleLimits::new(self.sale_confirm_above, self.sale_max)
+    }
+
     pub fn db_limits(&self) -> crate::db::DbLimits {
         crate::db::DbLimits {
             statement_timeout: self.statement_timeout,
@@ -237,7 +263,8 @@ impl Settings {
             "bind={} database={database} pool_size={} session_key={} secure_cookies={} \
              session_idle={:?} session_max={:?} login_lockout={:?} screen_timeout={:?} \
              screen_send_timeout={:?} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
-             outage_cajas={} outage_window={:?} provider_cooldown={:?} simulate_terminals={} \
+             outage_cajas={} outage_window={:?} provider_cooldown={:?} sale_confirm_above={} \
+             sale_max={} simulate_terminals={} \
              trusted_proxy={:?} metrics_bind={metrics} log={} log_json={}",
             self.bind,
             self.pool_size,
@@ -259,6 +286,8 @@ impl Settings {
             self.outage_cajas,
             self.outage_window,
             self.provider_cooldown,
+            self.sale_confirm_above,
+            self.sale_max,
             self.simulate_terminals.is_some(),
             self.trusted_proxy,
             self.log_level,
@@ -290,6 +319,8 @@ impl Settings {
             outage_cajas: 3,
             outage_window: Duration::from_secs(300),
             provider_cooldown: Duration::from_secs(300),
+            sale_confirm_above: Pesos::positive(500_000).unwrap_or_default(),
+            sale_max: Pesos::positive(5_000_000).unwrap_or_default(),
             simulate_terminals: None,
             log_level: "info".into(),
             log_json: false,

@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
 use crate::payments::venue::Venue;
 use crate::registers::Registers;
+use crate::registers::sale::SaleLimits;
 use crate::screens::Screens;
 use crate::{audit, cajas, health, jornadas, registers, screens, telemetry, web as pages};
 
@@ -28,6 +29,8 @@ pub struct AppState {
     /// Where passwords are checked, a few at a time.
     pub password_checks: auth::password::Checks,
     pub registers: Registers,
+    /// The venue's bounds on one sale (the POS and the floor show them).
+    pub sale_limits: SaleLimits,
     pub screens: Screens,
     /// Account changes, pushed to the live screens.
     pub accounts: auth::accounts::Accounts,
@@ -52,6 +55,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("could not start the register actors")]
     Registers(#[from] crate::db::DbError),
+    #[error("invalid settings: {0}")]
+    Settings(String),
     #[error("start-up was cancelled")]
     Cancelled,
 }
@@ -91,6 +96,7 @@ impl Application {
             );
         }
 
+        let sale_limits = settings.sale_limits().map_err(StartupError::Settings)?;
         let auth_policy = settings.auth_policy();
         let (secure, lifetime) = (settings.secure_cookies, auth_policy.absolute);
         let venue = Venue::load(
@@ -108,6 +114,7 @@ impl Application {
             venue: venue.clone(),
             simulated_terminal: settings.simulate_terminals.clone(),
             floor_interval: settings.floor_interval,
+            sale_limits,
         })
         .await?;
         let state = web::Data::new(AppState {
@@ -116,6 +123,7 @@ impl Application {
             auth: auth_policy,
             password_checks: auth::password::Checks::for_this_machine(),
             registers,
+            sale_limits,
             screens: Screens::new(settings.screen_timeouts()),
             accounts: auth::accounts::Accounts::watch(database_url),
         });

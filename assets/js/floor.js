@@ -51,6 +51,11 @@ function alertsOf(register, now) {
   const pos = register.pos;
   if (session && pos && !pos.online && pos.since) alerts.push(["bad", `POS sin conexión desde las ${time(pos.since)}`]);
   if (session && pos?.pending > 0) alerts.push(["warn", `El POS tiene ${pos.pending} venta(s) guardada(s) sin enviar`]);
+  if (session) {
+    for (const sale of register.large_sales ?? []) {
+      alerts.push(["warn", `Venta inusualmente alta: ${pesos(sale.total_charged)} a las ${time(sale.at)}: revisa que no sobre un 000`]);
+    }
+  }
   if (register.flagged_pending > 0) {
     alerts.push(["bad", `${register.flagged_pending} venta(s) sin registrar por revisar`]);
   }

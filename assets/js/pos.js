@@ -23,6 +23,11 @@ const flow = document.getElementById("card-flow");
 const codeDialog = document.getElementById("code-dialog");
 const voidDialog = document.getElementById("void-dialog");
 const movementDialog = document.getElementById("movement-dialog");
+const confirmDialog = document.getElementById("confirm-dialog");
+/** The venue's bounds on one sale: above the first the cashier confirms
+ * the amount, above the second it is a typo (an extra "000"). */
+const CONFIRM_ABOVE = Number(root.dataset.confirmAbove);
+const SALE_MAX = Number(root.dataset.saleMax);
 /** A supervisor at this screen voids without typing a PIN. */
 const viewerSigns = root.dataset.signs === "yes";
 
@@ -49,6 +54,7 @@ let lastSaleKey = null; // the sale this screen last took, whose answer it shows
 let ticking = null;
 let outboxReported = null; // what the hub last heard of this device's outbox
 let gone = null; // why this page can no longer sell here (the hub ended or refuses it)
+let confirmedTotal = null; // a large amount the cashier confirmed, for the sale being charged
 let handing = false; // the outbox is being handed over by HTTP
 const HAND_OVER_RETRY_MS = 5_000;
 
@@ -545,6 +551,10 @@ function readSale() {
     showError("amount", "Ingresa el monto en pesos, por ejemplo 5.000.");
     return null;
   }
+  if (total > SALE_MAX) {
+    showError("amount", `El máximo por venta en este local es ${pesos(SALE_MAX)}: revisa el monto (¿un 000 de más?).`);
+    return null;
+  }
   const method = selectedMethod();
   const payment = { method, amount: total };
   if (method === "EFECTIVO" && tenderedInput.value.trim() !== "") {
@@ -588,6 +598,26 @@ function readSale() {
   return { key: newKey(), total, payments };
 }
 
+/** A large amount is shown big before it is charged: an extra "000" is
+ * caught here, not on the closing sheet. */
+function askToConfirm(total) {
+  bind(confirmDialog, "confirm-amount").textContent = pesos(total);
+  bind(confirmDialog, "confirm-words").textContent = `Es más de ${pesos(CONFIRM_ABOVE)}: revisa que no sobre un 000.`;
+  bind(confirmDialog, "confirm-yes").textContent = `Sí, cobrar ${pesos(total)}`;
+  confirmDialog.returnValue = "";
+  confirmDialog.onclose = () => {
+    if (confirmDialog.returnValue === "confirm") {
+      confirmedTotal = total;
+      form.requestSubmit();
+    } else {
+      amountInput.focus();
+      amountInput.select();
+    }
+  };
+  confirmDialog.showModal();
+  confirmDialog.querySelector("button[value=cancel]").focus();
+}
+
 /** "Efectivo + Débito": a sale's methods as the cashier reads them. */
 function methodsOf(sale) {
   return sale.payments.map((p) => METHOD_LABELS[p.method] ?? p.method).join(" + ");
@@ -623,6 +653,11 @@ form.addEventListener("submit", (event) => {
   }
   const sale = readSale();
   if (!sale) return;
+  if (sale.total > CONFIRM_ABOVE && confirmedTotal !== sale.total) {
+    askToConfirm(sale.total);
+    return;
+  }
+  confirmedTotal = null;
   const charged = sale.payments.at(-1);
   if (isCard(charged.method) && cardsLive()) {
     // Online, a card is charged through the hub: the card flow takes over

@@ -42,7 +42,7 @@ use super::keys::{self, CommandKey};
 use super::live::LiveSession;
 use super::record;
 use super::registry::{Env, Shared, Stopped};
-use super::sale::ValidSale;
+use super::sale::{SaleLimits, ValidSale};
 use super::snapshot::Snapshot;
 use super::store::{self, Author, ClosedSession, MovementAck, SaleAck, VoidAck};
 use crate::audit::Actor as AuditActor;
@@ -496,6 +496,14 @@ fn may_sell(state: &Snapshot) -> Result<(), RegisterError> {
     }
 }
 
+/// A sale above the venue's largest is a typo (an extra "000"), refused.
+fn within(limits: SaleLimits, sale: &ValidSale) -> Result<(), RegisterError> {
+    if sale.total > limits.max {
+        return Err(RegisterError::SaleOverLimit(limits.max));
+    }
+    Ok(())
+}
+
 /// A cashier works only their own session; supervisors any.
 fn may_work_session<'a>(state: &'a Snapshot, by: &User) -> Result<&'a LiveSession, RegisterError> {
     let session = state.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
@@ -663,7 +671,8 @@ impl RecordSale {
     /// Writes the sale, its payments, the session's counters, the caja's
     /// `seq` and the event with one statement ([`record::record_sale`]).
     /// A sale with nothing to approve is that statement alone, its key
-    /// looked at only when it is taken (or when the sale is refused); one
+    /// looked at only when it is taken (or when the sale is refused; a
+    /// large one takes its id first, from the sequence); one
     /// paid with approved card charges first checks and locks them, takes
     /// its id, then marks them paid by it, in the same transaction.
     fn record(
@@ -674,11 +683,13 @@ impl RecordSale {
     ) -> Result<Applied<RecordedSale>, RegisterError> {
         let checked = may_sell(state)
             .and_then(|()| may_work_session(state, &self.by))
-            .and_then(|before| same_session(before, self.sale.session_id).map(|()| before));
+            .and_then(|before| same_session(before, self.sale.session_id).map(|()| before))
+            .and_then(|before| within(cx.sale_limits, &self.sale).map(|()| before));
         let before = match checked {
             Ok(before) => before,
             Err(refused) => return self.replay(conn, state)?.ok_or(refused),
         };
+        let large_above = cx.sale_limits.confirm_above;
         let (sale, approvals, effects, reserved) = if self.sale.asks_approval() {
             if let Some(replayed) = self.replay(conn, state)? {
                 return Ok(replayed);
@@ -688,13 +699,19 @@ impl RecordSale {
             let id = store::reserve_sale_id(conn)?;
             (Cow::Owned(sale), approvals, effects, Some(id))
         } else {
-            (Cow::Borrowed(&self.sale), Vec::new(), Vec::new(), None)
+            // A large sale is named on the floor by its id: taken ahead.
+            let large = self.sale.total_charged > large_above;
+            let reserved = large.then(|| store::reserve_sale_id(conn)).transpose()?;
+            (Cow::Borrowed(&self.sale), Vec::new(), Vec::new(), reserved)
         };
         let after = before.with_sale(&sale, cx.at)?;
         let mut history = state.history.clone();
         // Its id is the database's: given below, in memory and in the
         // event, unless it was taken ahead for its card charges.
-        history.sale_recorded(RecentSale::new(reserved.unwrap_or(0), cx.at, &sale));
+        history.sale_recorded(
+            RecentSale::new(reserved.unwrap_or(0), cx.at, &sale),
+            large_above,
+        );
         let mut next = state.changed(state.caja.clone(), Some(after.clone()), history);
         for mut approval in approvals.iter().cloned() {
             approval.sale_id = reserved;

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use super::RegisterError;
 use super::event_log::{self, AppendError, Change};
 use super::events::Event;
+use super::sale::SaleLimits;
 use super::snapshot::Snapshot;
 use crate::cajas::RegisterId;
 use crate::cajas::domain::PaymentProvider;
@@ -65,6 +66,8 @@ pub struct CommandContext {
     pub cooldown: Duration,
     /// Every caja's terminal is simulated (`--simulate-terminals`).
     pub terminals_simulated: bool,
+    /// The venue's bounds on one sale.
+    pub sale_limits: SaleLimits,
 }
 
 impl CommandContext {

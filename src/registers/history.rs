@@ -15,6 +15,7 @@ use super::store::ClosedSession;
 use crate::cajas::RegisterId;
 use crate::db::schema::{cash_movements, register_sessions, sale_payments, sales};
 use crate::jornadas::SessionStatus;
+use crate::money::Pesos;
 
 /// How many of the last sales a screen is shown.
 pub const RECENT_SALES: usize = 8;
@@ -30,6 +31,17 @@ pub struct History {
     pub jornada: Option<JornadaSoFar>,
     /// Sales taken offline that could not be recorded, waiting for a supervisor.
     pub flagged_pending: i64,
+    /// The open session's sales above the venue's amount to confirm, not
+    /// voided, newest first: the floor marks them (an extra "000" that got
+    /// through is found before the closing).
+    pub large_sales: Vec<LargeSale>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Queryable)]
+pub struct LargeSale {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub total_charged: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -98,7 +110,20 @@ pub fn sale_put_first<'a>(
 }
 
 impl History {
-    pub fn sale_recorded(&mut self, sale: RecentSale) {
+    /// Records `sale`, marked large when it is above `large_above` (its id
+    /// must then be known: the floor's list names it until it is voided).
+    pub fn sale_recorded(&mut self, sale: RecentSale, large_above: Pesos) {
+        if sale.total_charged > large_above.get() {
+            self.large_sales.insert(
+                0,
+                LargeSale {
+                    id: sale.id,
+                    at: sale.at,
+                    total_charged: sale.total_charged,
+                },
+            );
+            self.large_sales.truncate(RECENT_SALES);
+        }
         self.recent_sales.push_front(sale);
         self.recent_sales.truncate(RECENT_SALES);
     }
@@ -109,6 +134,7 @@ impl History {
     }
 
     pub fn sale_voided(&mut self, id: i64) {
+        self.large_sales.retain(|sale| sale.id != id);
         if let Some(sale) = self.recent_sales.iter_mut().find(|s| s.id == id) {
             sale.voided = true;
         }
@@ -116,6 +142,7 @@ impl History {
 
     pub fn session_opened(&mut self, session: &LiveSession) {
         self.recent_sales.clear();
+        self.large_sales.clear();
         self.recent_movements.clear();
         if let Some(jornada) = session.jornada_id
             && self.jornada.as_ref().map(|j| j.jornada_id) != Some(jornada)
@@ -129,6 +156,7 @@ impl History {
 
     pub fn session_closed(&mut self, session: &LiveSession, closed: &ClosedSession) {
         self.recent_sales.clear();
+        self.large_sales.clear();
         self.recent_movements.clear();
         self.last_closing = Some(LastClosing {
             session_id: closed.id,
@@ -150,17 +178,20 @@ impl History {
         }
     }
 
-    /// Loads what was committed: the open session's last sales, the last
-    /// closing, and the closed sessions of the latest jornada.
+    /// Loads what was committed: the open session's last sales (and those
+    /// above `large_above`), the last closing, and the closed sessions of
+    /// the latest jornada.
     pub fn load(
         conn: &mut PgConnection,
         register: RegisterId,
         session: Option<&LiveSession>,
+        large_above: Pesos,
     ) -> QueryResult<Self> {
-        let (recent_sales, recent_movements) = match session {
+        let (recent_sales, recent_movements, large_sales) = match session {
             Some(session) => (
                 recent_sales(conn, session.id)?,
                 recent_movements(conn, session.id)?,
+                large_sales(conn, session.id, large_above)?,
             ),
             None => Default::default(),
         };
@@ -195,8 +226,20 @@ impl History {
             last_closing,
             jornada,
             flagged_pending: super::flagged::pending_count(conn, register)?,
+            large_sales,
         })
     }
+}
+
+fn large_sales(conn: &mut PgConnection, session: i32, above: Pesos) -> QueryResult<Vec<LargeSale>> {
+    sales::table
+        .filter(sales::session_id.eq(session))
+        .filter(sales::voided_at.is_null())
+        .filter(sales::total_charged.gt(above.get()))
+        .order(sales::id.desc())
+        .limit(RECENT_SALES as i64)
+        .select((sales::id, sales::created_at, sales::total_charged))
+        .load(conn)
 }
 
 fn recent_movements(
@@ -289,7 +332,6 @@ fn jornada_so_far(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Pesos;
 
     fn session(id: i32, jornada: i32, totals: &[(&str, i64)], tickets: i32) -> LiveSession {
         LiveSession {
@@ -321,11 +363,34 @@ mod tests {
         }
     }
 
+    /// The venue's amount to confirm, in these tests.
+    fn large_above() -> Pesos {
+        Pesos::new(500_000).unwrap()
+    }
+
+    #[test]
+    fn lists_the_large_sales_until_voided_or_the_session_ends() {
+        let mut history = History::default();
+        let large = |id, total| RecentSale {
+            total_charged: total,
+            ..recent(id)
+        };
+        history.sale_recorded(large(1, 500_000), large_above());
+        history.sale_recorded(large(2, 45_000_000), large_above());
+        history.sale_recorded(large(3, 600_000), large_above());
+        let listed = |h: &History| h.large_sales.iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(listed(&history), [3, 2], "above the amount, newest first");
+        history.sale_voided(2);
+        assert_eq!(listed(&history), [3]);
+        history.session_closed(&session(1, 1, &[], 3), &closed(1, 0));
+        assert!(history.large_sales.is_empty());
+    }
+
     #[test]
     fn keeps_the_newest_sales_first_and_marks_voids() {
         let mut history = History::default();
         for id in 1..=10 {
-            history.sale_recorded(recent(id));
+            history.sale_recorded(recent(id), large_above());
         }
         let ids: Vec<i64> = history.recent_sales.iter().map(|s| s.id).collect();
         assert_eq!(ids, vec![10, 9, 8, 7, 6, 5, 4, 3]);
@@ -340,7 +405,7 @@ mod tests {
         let mut history = History::default();
         for id in 1..=10 {
             let was = history.recent_sales.clone();
-            history.sale_recorded(recent(id));
+            history.sale_recorded(recent(id), large_above());
             let first = sale_put_first(&was, &history.recent_sales);
             assert_eq!(first.map(|s| s.id), Some(id), "sale {id}");
         }
@@ -363,7 +428,7 @@ mod tests {
         let mut history = History::default();
         let first = session(1, 7, &[("EFECTIVO", 5_000), ("DEBITO", 2_000)], 3);
         history.session_opened(&first);
-        history.sale_recorded(recent(1));
+        history.sale_recorded(recent(1), large_above());
         history.session_closed(&first, &closed(1, -500));
         assert!(
             history.recent_sales.is_empty(),

@@ -73,6 +73,8 @@ pub enum RegisterError {
     KeyReused,
     #[error("a total would overflow")]
     Overflow,
+    #[error("the sale is above the venue's largest ({0})")]
+    SaleOverLimit(crate::money::Pesos),
     #[error("no such caja")]
     UnknownCaja,
     #[error("the register did not answer in time")]
@@ -145,6 +147,7 @@ impl RegisterError {
                 | RegisterError::ProviderNotConfigured(_)
                 | RegisterError::SaleAlreadyPaid(_)
                 | RegisterError::Overflow
+                | RegisterError::SaleOverLimit(_)
         )
     }
 
@@ -166,6 +169,7 @@ impl RegisterError {
             RegisterError::ProviderNotConfigured(_) => "provider_not_configured",
             RegisterError::KeyReused => "idempotency_key_reused",
             RegisterError::Overflow => "overflow",
+            RegisterError::SaleOverLimit(_) => "sale_over_limit",
             RegisterError::UnknownCaja => "unknown_caja",
             RegisterError::Busy => "register_busy",
             RegisterError::StateMoved => "register_reloaded",
@@ -222,6 +226,9 @@ impl RegisterError {
                 "Esa clave de venta ya se usó para otra venta distinta.".into()
             }
             RegisterError::Overflow => "El monto es demasiado grande.".into(),
+            RegisterError::SaleOverLimit(max) => format!(
+                "El máximo por venta en este local es {max}: revisa el monto (¿un 000 de más?)."
+            ),
             RegisterError::UnknownCaja => "No existe esa caja (o está archivada).".into(),
             RegisterError::Busy => {
                 "La caja no respondió a tiempo; si era una venta, reintenta con la misma clave.".into()
@@ -295,7 +302,8 @@ impl RegisterError {
             RegisterError::KeyReused
             | RegisterError::ProviderNotConfigured(_)
             | RegisterError::InvalidAttempt { .. }
-            | RegisterError::Overflow => StatusCode::UNPROCESSABLE_ENTITY,
+            | RegisterError::Overflow
+            | RegisterError::SaleOverLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
             RegisterError::UnknownAttempt => StatusCode::NOT_FOUND,
             RegisterError::Busy | RegisterError::StateMoved => StatusCode::SERVICE_UNAVAILABLE,
             RegisterError::Config(SaveError::NotFound) => StatusCode::NOT_FOUND,
@@ -340,6 +348,7 @@ impl RegisterError {
     pub fn field(&self) -> Option<String> {
         match self {
             RegisterError::InvalidAttempt { field, .. } => Some(field.clone()),
+            RegisterError::SaleOverLimit(_) => Some("total".into()),
             _ => None,
         }
     }

@@ -31,6 +31,7 @@ use super::events::{self, Event, Push, Subscription};
 use super::floor_feed::FloorFeed;
 use super::health::{Health, HealthCell};
 use super::presence::{PosPresence, PresenceCell};
+use super::sale::SaleLimits;
 use super::snapshot::Snapshot;
 use super::store;
 use crate::audit::Actor as AuditActor;
@@ -52,7 +53,7 @@ pub struct Env {
     /// The actors' writes (no test round trip at checkout: see
     /// [`crate::db::build_write_pool`]).
     pub writes: PgPool,
-    /// Who writes when (a commit shared by several cajas under load).
+    /// The hub's time (tests move it by hand).
     pub clock: Clock,
     pub limits: DbLimits,
     /// The longest an ask to a caja waits, and a write may last before the
@@ -65,6 +66,8 @@ pub struct Env {
     pub simulated_terminal: Option<TerminalConfig>,
     /// The floor dashboards' frame interval (see [`FloorFeed`]).
     pub floor_interval: Duration,
+    /// The venue's bounds on one sale.
+    pub sale_limits: SaleLimits,
 }
 
 impl Env {
@@ -75,6 +78,7 @@ impl Env {
             outages: self.venue.outages(),
             cooldown: self.venue.rules.cooldown,
             terminals_simulated: self.simulated_terminal.is_some(),
+            sale_limits: self.sale_limits,
         }
     }
 }

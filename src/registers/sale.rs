@@ -128,6 +128,28 @@ pub enum CardApproval {
     Manual { code: String, voucher: Voucher },
 }
 
+/// The venue's bounds on one sale: above `confirm_above` the POS asks the
+/// cashier to confirm the amount; above `max` the hub refuses it (an extra
+/// "000" is a typo, not a sale) and the floor marks a recorded sale above
+/// `confirm_above` as unusually large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SaleLimits {
+    pub confirm_above: Pesos,
+    pub max: Pesos,
+}
+
+impl SaleLimits {
+    /// `confirm_above` must not be above `max`.
+    pub fn new(confirm_above: Pesos, max: Pesos) -> Result<Self, String> {
+        if confirm_above > max {
+            return Err(format!(
+                "the amount to confirm ({confirm_above}) is above the largest sale ({max})"
+            ));
+        }
+        Ok(Self { confirm_above, max })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidSale {
     pub key: Uuid,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::commit::CommandContext;
 use super::event_log;
 use super::history::{
-    History, JornadaSoFar, LastClosing, RecentMovement, RecentSale, sale_put_first,
+    History, JornadaSoFar, LargeSale, LastClosing, RecentMovement, RecentSale, sale_put_first,
 };
 use super::live::LiveSession;
 use super::store;
@@ -71,6 +71,8 @@ pub struct Changes<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     flagged_pending: Option<&'a i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    large_sales: Option<&'a Vec<LargeSale>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     card_attempts: Option<&'a Vec<CardAttempt>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     provider: Option<&'a ProviderAdvice>,
@@ -97,6 +99,7 @@ impl Snapshot {
             last_closing: changed(&now.last_closing, was.map(|h| &h.last_closing)),
             jornada: changed(&now.jornada, was.map(|h| &h.jornada)),
             flagged_pending: changed(&now.flagged_pending, was.map(|h| &h.flagged_pending)),
+            large_sales: changed(&now.large_sales, was.map(|h| &h.large_sales)),
             card_attempts: changed(&self.card_attempts, before.map(|b| &b.card_attempts)),
             provider: changed(&self.provider, before.map(|b| &b.provider)),
             seq: self.seq,
@@ -106,7 +109,8 @@ impl Snapshot {
     /// What is committed for caja `id`.
     pub fn load(conn: &mut PgConnection, id: RegisterId, cx: &CommandContext) -> QueryResult<Self> {
         let (caja, session) = store::load(conn, id)?;
-        let history = History::load(conn, id, session.as_ref())?;
+        let large_above = cx.sale_limits.confirm_above;
+        let history = History::load(conn, id, session.as_ref(), large_above)?;
         let card_attempts = attempt::for_screens(conn, id, session.as_ref().map(|s| s.id))?;
         let mut provider_memory = ProviderMemory::default();
         for provider in [

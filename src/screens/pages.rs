@@ -2,6 +2,7 @@
 //! (`/caja/pos`) and the floor dashboard (`/admin/piso`). The server renders
 //! the frame; the scripts in `assets/` fill it from the socket and keep it live.
 
+use crate::registers::sale::SaleLimits;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -27,6 +28,7 @@ struct PosPage {
     caja_name: String,
     session_id: i32,
     cashier: String,
+    limits: SaleLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +83,7 @@ async fn pos(
             caja_name: caja.name,
             session_id: session.id,
             cashier: session.opened_by_name,
+            limits: state.sale_limits,
         },
     )
 }

@@ -910,3 +910,61 @@ async fn a_pos_whose_login_ends_goes_to_the_login_and_back() {
     assert_eq!(url.path(), "/caja/pos");
     pos.close().await;
 }
+
+/// $45.000 typed with an extra "000": refused on the POS before it leaves
+/// the phone, naming the venue's largest sale; a large amount within it
+/// asks for a confirmation showing the amount big, "Corregir" records
+/// nothing, "Sí, cobrar" records it, and the floor marks it.
+#[actix_web::test]
+async fn a_large_amount_is_confirmed_and_an_absurd_one_refused() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    let Some(floor) = supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    pos.fill("#amount", "45.000.000").await;
+    pos.press("\u{E007}").await;
+    pos.wait_text_contains(
+        "#amount-error",
+        "El máximo por venta en este local es $5.000.000",
+    )
+    .await;
+    assert_eq!(
+        pos.script("return document.getElementById('confirm-dialog').open")
+            .await,
+        Value::Bool(false)
+    );
+
+    sell(&pos, "600.000", "EFECTIVO").await;
+    pos.wait_text("[data-bind=confirm-amount]", "$600.000")
+        .await;
+    pos.screenshots("pos-confirmar-monto-alto").await;
+    pos.click("#confirm-dialog button[value=cancel]").await;
+    pos.wait_true(
+        "!document.getElementById('confirm-dialog').open && document.activeElement.id === 'amount'",
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 0);
+
+    pos.click("button.charge").await;
+    pos.wait_text("[data-bind=confirm-yes]", "Sí, cobrar $600.000")
+        .await;
+    pos.click("#confirm-dialog button[value=confirm]").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $600.000")
+        .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sales WHERE total = 600000"),
+        1
+    );
+    floor
+        .wait_text_contains(
+            "[data-caja='1'] [data-field=alerts]",
+            "Venta inusualmente alta: $600.000",
+        )
+        .await;
+    floor.screenshots("piso-venta-alta").await;
+    pos.close().await;
+    floor.close().await;
+}

@@ -1240,3 +1240,68 @@ async fn a_database_error_during_a_sale_leaves_everything_consistent() {
         app.count("SELECT id::bigint AS n FROM register_sessions"),
     );
 }
+
+/// An extra "000": a sale above the venue's largest is refused naming the
+/// total and writes nothing; one above the amount to confirm is recorded
+/// and marked on the floor (and after a restart) until it is voided.
+#[actix_web::test]
+async fn a_typo_of_three_zeros_is_refused_and_a_large_sale_is_marked() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let (status, answer) = sell(&app, &cashier, caja, &cash_sale(45_000_000)).await;
+    assert_eq!(
+        (status, answer["code"].as_str(), answer["field"].as_str()),
+        (422, Some("sale_over_limit"), Some("total")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"].as_str().unwrap().contains("$5.000.000"),
+        "{answer}"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 0);
+    assert_eq!(
+        app.count("SELECT ticket_count::bigint AS n FROM register_sessions"),
+        0
+    );
+
+    let (status, large) = sell(&app, &cashier, caja, &cash_sale(600_000)).await;
+    assert_eq!(status, 201, "{large}");
+    let (status, _) = sell(&app, &cashier, caja, &cash_sale(45_000)).await;
+    assert_eq!(status, 201);
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let large_sales = |app: &TestApp, who: &Visitor| {
+        let (app, who) = (app.url(&format!("/api/cajas/{caja}")), who.client.clone());
+        async move {
+            let snapshot: Value = who.get(app).send().await.unwrap().json().await.unwrap();
+            snapshot["register"]["large_sales"].clone()
+        }
+    };
+    let listed = large_sales(&app, &supervisor).await;
+    assert_eq!(
+        (
+            listed[0]["id"].clone(),
+            listed[0]["total_charged"].clone(),
+            listed.as_array().map(Vec::len)
+        ),
+        (large["sale_id"].clone(), json!(600_000), Some(1)),
+        "{listed}"
+    );
+    let app = app.restart().await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(
+        large_sales(&app, &supervisor).await,
+        listed,
+        "reloaded as it was"
+    );
+    let path = format!("/api/cajas/{caja}/sales/{}/void", large["sale_id"]);
+    let (status, answer) = post_json(
+        &app,
+        &supervisor,
+        &path,
+        &json!({"key": key(), "reason": "un 000 de más"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(large_sales(&app, &supervisor).await, json!([]));
+}
