@@ -59,6 +59,14 @@ impl ProviderMemory {
         self.last_approval.insert(provider, at);
     }
 
+    /// A supervisor declared `provider` working for the whole venue at
+    /// `at`: the caja's failures before it no longer weigh, as after an
+    /// approval.
+    pub fn cleared(&mut self, provider: PaymentProvider, at: DateTime<Utc>) {
+        let last = self.last_approval.entry(provider).or_insert(at);
+        *last = (*last).max(at);
+    }
+
     /// The failure that still weighs on `provider` at `now`, if any.
     fn weighing_failure(
         &self,

@@ -57,7 +57,13 @@ pub struct Venue {
     pub rules: OutageRules,
     outages: watch::Sender<Arc<Vec<Outage>>>,
     failures: Mutex<Failures>,
+    /// When a supervisor last declared each provider back in service: every
+    /// caja's own failures before it stop weighing ("Marcar operativo").
+    cleared: Mutex<Cleared>,
 }
+
+/// When each provider was last declared back in service by a supervisor.
+pub type Cleared = BTreeMap<PaymentProvider, DateTime<Utc>>;
 
 /// Why a supervisor's change to an outage was not made.
 #[derive(Debug, thiserror::Error)]
@@ -84,12 +90,14 @@ impl Venue {
         rules: OutageRules,
     ) -> Result<Arc<Self>, DbError> {
         let open = db::run(&pool, open_outages).await??;
+        let cleared = db::run(&pool, last_cleared).await??;
         let venue = Arc::new(Self {
             pool,
             clock,
             rules,
             outages: watch::Sender::new(Arc::new(open.clone())),
             failures: Mutex::default(),
+            cleared: Mutex::new(cleared),
         });
         for outage in open {
             venue.end_after_cooldown(outage.provider, outage.id);
@@ -99,6 +107,13 @@ impl Venue {
 
     pub fn outages(&self) -> Arc<Vec<Outage>> {
         self.outages.borrow().clone()
+    }
+
+    pub fn cleared(&self) -> Cleared {
+        self.cleared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn follow(&self) -> watch::Receiver<Arc<Vec<Outage>>> {
@@ -251,6 +266,14 @@ impl Venue {
             return Err(OutageError::NotOut);
         }
         tracing::info!(%provider, "provider back in service for the venue");
+        if ended_by.is_some() {
+            // Before the cajas hear of it (the outages' watch): they
+            // reevaluate with it.
+            self.cleared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(provider, at);
+        }
         self.failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -350,6 +373,22 @@ pub fn in_words(duration: Duration) -> String {
         (m, 0) => format!("{m} min"),
         (m, s) => format!("{m} min {s} s"),
     }
+}
+
+/// When a supervisor last ended each provider's outage.
+fn last_cleared(conn: &mut PgConnection) -> QueryResult<Cleared> {
+    let rows: Vec<(PaymentProvider, Option<DateTime<Utc>>)> = provider_outages::table
+        .filter(provider_outages::ended_by.is_not_null())
+        .group_by(provider_outages::provider)
+        .select((
+            provider_outages::provider,
+            diesel::dsl::max(provider_outages::ended_at),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(provider, at)| Some((provider, at?)))
+        .collect())
 }
 
 fn open_outages(conn: &mut PgConnection) -> QueryResult<Vec<Outage>> {

@@ -30,6 +30,7 @@ use crate::cajas::model::SaveError;
 use crate::db::{DbError, DbLimits};
 use crate::payments::attempt::CardAttempt;
 use crate::payments::health::Outage;
+use crate::payments::venue::Cleared;
 
 /// A command to one register, run on a blocking thread inside the change's
 /// transaction.
@@ -62,6 +63,8 @@ pub struct CommandContext {
     pub at: DateTime<Utc>,
     /// The providers the venue has declared out of service.
     pub outages: Arc<Vec<Outage>>,
+    /// When a supervisor last declared each provider back in service.
+    pub cleared: Cleared,
     /// How long a caja's failed provider stays set aside.
     pub cooldown: Duration,
     /// Every caja's terminal is simulated (`--simulate-terminals`).

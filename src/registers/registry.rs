@@ -76,6 +76,7 @@ impl Env {
         CommandContext {
             at: self.clock.now(),
             outages: self.venue.outages(),
+            cleared: self.venue.cleared(),
             cooldown: self.venue.rules.cooldown,
             terminals_simulated: self.simulated_terminal.is_some(),
             sale_limits: self.sale_limits,

@@ -128,6 +128,9 @@ impl Snapshot {
                 provider_memory.approved(provider, at);
             }
         }
+        for (provider, at) in &cx.cleared {
+            provider_memory.cleared(*provider, *at);
+        }
         Ok(Self {
             provider: health::advise(&caja, &provider_memory, &cx.outages, cx.at, cx.cooldown),
             advised_at: cx.at,
@@ -178,6 +181,9 @@ impl Snapshot {
 
     /// Brings the provider advice up to date.
     pub fn advise(&mut self, cx: &CommandContext) {
+        for (provider, at) in &cx.cleared {
+            self.provider_memory.cleared(*provider, *at);
+        }
         self.provider = health::advise(
             &self.caja,
             &self.provider_memory,

@@ -573,6 +573,18 @@ async fn when_the_primary_fails_on_three_cajas_every_pos_moves_to_the_backup() {
     assert_eq!(status, 200, "{body}");
     let back = event_where(&mut pos, quiet, |e| e["change"] == "provider_changed").await;
     assert_eq!(back["changed"]["provider"]["provider"], "GETNET");
+    // As the dialog says: every caja, also those whose own charges failed.
+    for (caja, who) in &cajas[..3] {
+        let advice = register(&app, who, *caja).await["provider"].clone();
+        assert_eq!(
+            (
+                advice["provider"].as_str(),
+                advice["health"][0]["status"].as_str()
+            ),
+            (Some("GETNET"), Some("OK")),
+            "{advice}"
+        );
+    }
     assert_eq!(
         app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'proveedor.operativo'"),
         1
