@@ -47,13 +47,20 @@ impl JornadaPage {
         Pesos::new(*amount.borrow()).unwrap_or_default()
     }
 
-    /// "faltante $500", "sobrante $100" or "cuadra".
-    fn difference_words(&self, difference: impl std::borrow::Borrow<i64>) -> String {
-        let difference = *difference.borrow();
-        match difference {
+    /// "faltante $500", "sobrante $100" or "cuadra" for the caja's counted
+    /// sessions; a session still open is not counted, and says so.
+    fn difference_words(&self, caja: &CajaLine) -> String {
+        let counted = caja.sessions - caja.open_sessions;
+        let words = match caja.difference {
+            _ if counted == 0 => "sin contar".to_owned(),
             0 => "cuadra".to_owned(),
             d if d < 0 => format!("faltante {}", self.pesos(-d)),
             d => format!("sobrante {}", self.pesos(d)),
+        };
+        match caja.open_sessions {
+            0 => words,
+            _ if counted == 0 => "sin contar: sesión abierta".to_owned(),
+            open => format!("{words}; {open} sesión(es) abierta(s) sin contar"),
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct CajaLine {
     pub last_difference: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub sessions: i64,
+    /// Of them, those still open: not counted yet.
+    #[diesel(sql_type = BigInt)]
+    pub open_sessions: i64,
     #[diesel(sql_type = BigInt)]
     pub efectivo: i64,
     #[diesel(sql_type = BigInt)]
@@ -119,6 +122,7 @@ pub fn cajas(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<CajaLine>
                AND ($3::date IS NULL OR opened_at < (($3::date + 1)::timestamp AT TIME ZONE 'America/Santiago'))
          ), sums AS (
             SELECT register_id, count(*) AS sessions,
+                   count(*) FILTER (WHERE status = 'OPEN') AS open_sessions,
                    sum(coalesce((payment_totals->>'EFECTIVO')::bigint, 0)) AS efectivo,
                    sum(coalesce((payment_totals->>'DEBITO')::bigint, 0)) AS debito,
                    sum(coalesce((payment_totals->>'CREDITO')::bigint, 0)) AS credito,
@@ -155,6 +159,7 @@ pub fn cajas(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<CajaLine>
                 last.initial_cash AS last_initial_cash, last.cash_count AS last_cash_count,
                 last.cash_difference AS last_difference,
                 coalesce(sums.sessions, 0)::bigint AS sessions,
+                coalesce(sums.open_sessions, 0)::bigint AS open_sessions,
                 coalesce(sums.efectivo, 0)::bigint AS efectivo,
                 coalesce(sums.debito, 0)::bigint AS debito,
                 coalesce(sums.credito, 0)::bigint AS credito,

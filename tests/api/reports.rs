@@ -742,3 +742,48 @@ async fn the_closing_sheet_fits_a4_and_an_80_mm_roll() {
     }
     browser.close().await;
 }
+
+/// A session never counted (still open) does not "cuadra": the jornada's
+/// report says it is not counted yet, and only a count makes it cuadrar.
+#[actix_web::test]
+async fn a_session_still_open_is_not_reported_as_balanced() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = crate::registers::venue(&app).await;
+    let opened = crate::registers::open_session(&app, &cashier, caja, "0").await;
+    assert_eq!(opened.status(), 303);
+    let sale = crate::registers::cash_sale(5_000);
+    assert_eq!(
+        crate::registers::sell(&app, &cashier, caja, &sale).await.0,
+        201
+    );
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let difference = |page: &str| {
+        let start = page
+            .find(r#"data-field="difference">"#)
+            .expect("the cuadratura cell");
+        let cell = &page[start + 24..];
+        cell[..cell.find('<').unwrap()].to_owned()
+    };
+    let page = supervisor
+        .get(&app, "/admin/jornadas/1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(difference(&page), "sin contar: sesión abierta");
+    let closed = cashier
+        .post(
+            &app,
+            "/caja/session/close",
+            &[("register_id", &caja.to_string()), ("cash_count", "5000")],
+        )
+        .await;
+    assert_eq!(closed.status(), 303);
+    let page = supervisor
+        .get(&app, "/admin/jornadas/1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(difference(&page), "cuadra");
+}
