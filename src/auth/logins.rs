@@ -23,6 +23,8 @@ pub enum EndReason {
     LoggedOut,
     /// An admin ended it.
     ByAdmin,
+    /// Its account changed: disabled, or its password or PIN changed.
+    AccountChanged,
 }
 
 impl EndReason {
@@ -30,6 +32,7 @@ impl EndReason {
         match self {
             EndReason::LoggedOut => "salida",
             EndReason::ByAdmin => "administrador",
+            EndReason::AccountChanged => "cuenta",
         }
     }
 }
@@ -95,6 +98,20 @@ pub fn end(
         ))
         .execute(conn)?;
     Ok(ended == 1)
+}
+
+/// Ends every open login of `user` (its account changed); how many.
+pub fn end_all(conn: &mut PgConnection, user: UserId) -> QueryResult<usize> {
+    diesel::update(
+        logins::table
+            .filter(logins::user_id.eq(user))
+            .filter(logins::ended_at.is_null()),
+    )
+    .set((
+        logins::ended_at.eq(diesel::dsl::now),
+        logins::end_reason.eq(EndReason::AccountChanged.as_str()),
+    ))
+    .execute(conn)
 }
 
 /// A login as an admin sees it.

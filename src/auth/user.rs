@@ -223,6 +223,11 @@ fn change(
             .optional()?
             .ok_or_else(|| UserError::NotFound(name.to_owned()))?;
         change(conn, before.id)?;
+        if revoke_sessions {
+            // In the database too, not only for the cookies: the admin's
+            // page lists no login that can no longer be used.
+            super::logins::end_all(conn, before.id)?;
+        }
         let epoch = if revoke_sessions { 1 } else { 0 };
         let after: User = diesel::update(users::table.find(before.id))
             .set((

@@ -500,6 +500,26 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions() {
     )
     .unwrap();
     refused_soon(&app, &beto).await;
+    // Ended in the database too: no login of theirs is left open.
+    for name in ["ana", "beto"] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM logins l JOIN users u ON u.id = l.user_id \
+                 WHERE u.name = '{name}' AND (l.ended_at IS NULL OR l.end_reason <> 'cuenta')"
+            )),
+            0,
+            "{name}"
+        );
+    }
+    let ana = app.count("SELECT id::bigint AS n FROM users WHERE name = 'ana'");
+    let admin = app.visitor("carla", Role::Admin).await;
+    let page = admin
+        .get(&app, &format!("/admin/usuarios/{ana}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"id="sin-ingresos""#), "{page}");
     assert_eq!(
         app.log_in(&new_client(), "beto", "otra-contraseña-1")
             .await
