@@ -79,12 +79,37 @@ impl std::fmt::Display for Line {
 }
 
 /// The database's checks, then the running hub's at `hub` (`http://host:port`).
-pub fn run(database_url: &str, hub: Option<&str>) -> Vec<Line> {
+/// Simulated card terminals (in this environment, `simulated`, or in the
+/// running hub) fail the check unless this is a `demo`: a leftover
+/// setting would approve cards never charged.
+pub fn run(database_url: &str, hub: Option<&str>, simulated: bool, demo: bool) -> Vec<Line> {
     let mut lines = database(database_url);
+    if simulated {
+        lines.push(terminals(
+            demo,
+            "la configuración pide --simulate-terminals",
+        ));
+    }
     if let Some(hub) = hub {
-        lines.extend(running_hub(hub));
+        lines.extend(running_hub(hub, demo));
     }
     lines
+}
+
+/// The line for simulated terminals found where `found` says.
+fn terminals(demo: bool, found: &str) -> Line {
+    if demo {
+        Line::new(true, "Terminales de tarjeta", format!("DEMO: {found}"))
+    } else {
+        Line::new(
+            false,
+            "Terminales de tarjeta reales",
+            format!(
+                "{found} (CAJAHUB_SIMULATE_TERMINALS): los cobros con tarjeta no son reales; \
+                 quítalo, o usa --demo si es una demostración"
+            ),
+        )
+    }
 }
 
 fn database(url: &str) -> Vec<Line> {
@@ -169,7 +194,7 @@ fn tables(conn: &mut PgConnection) -> diesel::QueryResult<Vec<String>> {
     Ok(names.into_iter().map(|n| n.name).collect())
 }
 
-fn running_hub(hub: &str) -> Vec<Line> {
+fn running_hub(hub: &str, demo: bool) -> Vec<Line> {
     let base = hub.trim_end_matches('/');
     let Some(authority) = base.strip_prefix("http://") else {
         return vec![Line::new(
@@ -187,6 +212,9 @@ fn running_hub(hub: &str) -> Vec<Line> {
                 "listo",
             ));
             let json: serde_json::Value = serde_json::from_str(&ready.body).unwrap_or_default();
+            if json["terminals_simulated"] == true {
+                lines.push(terminals(demo, "el hub simula los terminales"));
+            }
             if let Some(stuck) = json["stuck_cajas"].as_array().filter(|s| !s.is_empty()) {
                 let names: Vec<&str> = stuck.iter().filter_map(|c| c["name"].as_str()).collect();
                 lines.push(Line::new(

@@ -70,6 +70,10 @@ enum Command {
         /// without it only the database is checked.
         #[arg(long)]
         url: Option<String>,
+        /// This is a demo: simulated card terminals are expected, not a
+        /// failure.
+        #[arg(long)]
+        demo: bool,
     },
     /// Manage users: add, list, disable, enable, set-password, set-pin.
     User {
@@ -85,7 +89,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(cli.settings),
         Command::Migrate => migrate(cli.settings),
         Command::User { command } => manage_users(cli.settings, command),
-        Command::Check { url } => check(cli.settings, url.as_deref()),
+        Command::Check { url, demo } => check(cli.settings, url.as_deref(), demo),
         Command::Backup { dir, pg_bin } => backup(cli.settings, &dir, pg_bin.as_deref()),
         Command::Restore {
             file,
@@ -210,9 +214,10 @@ fn restore(
     Ok(())
 }
 
-fn check(settings: Settings, hub: Option<&str>) -> anyhow::Result<()> {
+fn check(settings: Settings, hub: Option<&str>, demo: bool) -> anyhow::Result<()> {
     let database = Database::resolve(&settings)?;
-    let lines = crate::check::run(&database.url(), hub);
+    let simulated = settings.simulate_terminals.is_some();
+    let lines = crate::check::run(&database.url(), hub, simulated, demo);
     for line in &lines {
         println!("{line}");
     }

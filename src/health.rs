@@ -19,7 +19,8 @@ pub async fn healthz() -> HttpResponse {
 /// timeout, or failing for the database's sake) are named in the body, but
 /// leave the hub ready: one stuck caja must not take the whole hub (and
 /// every other caja) out of a load balancer. `errors_logged` counts the
-/// ERROR lines since the process started.
+/// ERROR lines since the process started; `terminals_simulated` says the
+/// card charges are not real (a demo: `cajahub check` fails it elsewhere).
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let unavailable = |reason: &str| {
@@ -41,13 +42,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 json!({ "id": caja.id, "health": {"status": "stuck", "since": caja.since, "reason": caja.reason} })
             }));
             let errors = crate::telemetry::errors_logged();
-            if stuck.is_empty() {
-                HttpResponse::Ok().json(json!({ "status": "ready", "errors_logged": errors }))
-            } else {
-                HttpResponse::Ok().json(
-                    json!({ "status": "ready", "stuck_cajas": stuck, "errors_logged": errors }),
-                )
+            let mut ready = json!({
+                "status": "ready",
+                "errors_logged": errors,
+                "terminals_simulated": state.demo,
+            });
+            if !stuck.is_empty() {
+                ready["stuck_cajas"] = stuck.into();
             }
+            HttpResponse::Ok().json(ready)
         }
         Ok(Ok(true)) => unavailable("migraciones pendientes"),
         Ok(Err(err)) => {

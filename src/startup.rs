@@ -31,6 +31,9 @@ pub struct AppState {
     pub registers: Registers,
     /// The venue's bounds on one sale (the POS and the floor show them).
     pub sale_limits: SaleLimits,
+    /// Every card terminal is simulated (`--simulate-terminals`): a demo,
+    /// whose card charges are not real. Every page and `/readyz` say so.
+    pub demo: bool,
     pub screens: Screens,
     /// Account changes, pushed to the live screens.
     pub accounts: auth::accounts::Accounts,
@@ -97,6 +100,11 @@ impl Application {
         }
 
         let sale_limits = settings.sale_limits().map_err(StartupError::Settings)?;
+        if settings.simulate_terminals.is_some() {
+            tracing::warn!(
+                "DEMO: every caja's card terminal is simulated (--simulate-terminals): card charges are not real"
+            );
+        }
         let auth_policy = settings.auth_policy();
         let (secure, lifetime) = (settings.secure_cookies, auth_policy.absolute);
         let venue = Venue::load(
@@ -124,6 +132,7 @@ impl Application {
             password_checks: auth::password::Checks::for_this_machine(),
             registers,
             sale_limits,
+            demo: settings.simulate_terminals.is_some(),
             screens: Screens::new(settings.screen_timeouts()),
             accounts: auth::accounts::Accounts::watch(database_url),
         });

@@ -27,6 +27,8 @@ pub struct CurrentUser {
     /// This browser's login (its row in `logins`).
     pub login: uuid::Uuid,
     pub csrf: String,
+    /// The hub simulates the card terminals (see `AppState::demo`).
+    pub demo: bool,
 }
 
 impl CurrentUser {
@@ -36,6 +38,7 @@ impl CurrentUser {
             user_name: self.user.name.clone(),
             role: self.user.role,
             csrf: self.csrf.clone(),
+            demo: self.demo,
         })
     }
 }
@@ -228,6 +231,7 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         },
     );
     Ok(CurrentUser {
+        demo: state.demo,
         csrf: csrf::token(&session),
         login: login_id,
         user,

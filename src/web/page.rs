@@ -14,6 +14,8 @@ pub struct Chrome {
     pub user_name: String,
     pub role: Role,
     pub csrf: String,
+    /// The hub simulates the card terminals: every page says DEMO.
+    pub demo: bool,
 }
 
 impl Chrome {

@@ -382,3 +382,60 @@ fn log_lines_carry_their_priority_for_the_journal() {
     );
     assert!(!run(false).contains("<3>"));
 }
+
+/// A hub left simulating its card terminals approves cards never charged:
+/// it says DEMO on its start line, its pages and `/readyz`, and `cajahub
+/// check` fails it unless told this is a demo.
+#[actix_web::test]
+async fn simulated_terminals_are_named_everywhere_and_fail_the_check_outside_a_demo() {
+    let db = TestDb::migrated();
+    let address = crate::helpers::free_address();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let simulated = [("CAJAHUB_SIMULATE_TERMINALS", "GETNET=approve,KLAP=approve")];
+    let hub =
+        crate::helpers::HubProcess::start_with(&address, &db.url(), &simulated, Some(log.path()))
+            .await;
+    let ready: serde_json::Value = reqwest::get(format!("{address}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["terminals_simulated"], true, "{ready}");
+    let start = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        start.contains("DEMO: every caja's card terminal is simulated"),
+        "{start}"
+    );
+
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "--url", address.as_str()];
+        args.extend(extra);
+        cajahub(&args, &db.url())
+    };
+    let outside = check(&[]);
+    let said = String::from_utf8_lossy(&outside.stdout).to_string();
+    assert!(!outside.status.success(), "{said}");
+    assert!(
+        said.contains("❌ Terminales de tarjeta reales: el hub simula los terminales"),
+        "{said}"
+    );
+    let demo = check(&["--demo"]);
+    let said = String::from_utf8_lossy(&demo.stdout).to_string();
+    assert!(demo.status.success(), "{said}");
+    assert!(said.contains("✅ Terminales de tarjeta: DEMO"), "{said}");
+    // The check's own environment asking for it fails too.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cajahub"));
+    let own = command
+        .args(["check"])
+        .env("DATABASE_URL", db.url())
+        .env("CAJAHUB_LOG", "warn")
+        .env("CAJAHUB_SIMULATE_TERMINALS", "GETNET=approve")
+        .output()
+        .unwrap();
+    assert!(!own.status.success());
+    assert!(
+        String::from_utf8_lossy(&own.stdout).contains("la configuración pide --simulate-terminals")
+    );
+    drop(hub);
+}

@@ -10,6 +10,9 @@ use crate::cajas::paso_6_1_fields;
 use crate::helpers::{HubProcess, TestApp};
 use crate::screens::{caja_in_open_jornada, supervisor_closes_caja_1};
 
+/// The banner of a hub whose card terminals are simulated.
+const DEMO_BANNER: &str =
+    "/^DEMO\\W+terminales de tarjeta simulados/.test(document.getElementById('demo')?.innerText)";
 const OUTBOX: &str = "return JSON.parse(localStorage.getItem('cajahub.pos.1.outbox') || '[]')";
 
 /// A caja (PASO 6.1) in an open jornada, and a cashier's browser on its POS
@@ -495,6 +498,14 @@ async fn a_hanging_getnet_sale_completes_on_klap_and_the_floor_shows_the_fallbac
     floor
         .wait_text("[data-provider=GETNET] [data-field=status]", "Operativo")
         .await;
+    // Simulated terminals: every screen says the charges are not real.
+    for page in [&pos, &floor] {
+        page.wait_true(DEMO_BANNER).await;
+    }
+    floor.screenshots("piso-demo").await;
+    // The caja's form too, where its own terminal mode may say "Manual".
+    let form = app.get("/admin/cajas/1/editar").await.text().await.unwrap();
+    assert!(form.contains(r#"id="demo""#), "{form}");
 
     sell(&pos, "12345", "DEBITO").await;
     pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
@@ -594,18 +605,19 @@ async fn a_hanging_getnet_sale_completes_on_klap_and_the_floor_shows_the_fallbac
     floor.click("[data-provider=GETNET] button").await;
     floor.fill("#action-reason", "volvió").await;
     floor.click("#action-dialog button[value=confirm]").await;
+    // Back for every caja, as the dialog says: also the one whose own
+    // charge failed a moment ago.
     floor
-        .wait_text(
-            "[data-provider=GETNET] [data-field=status]",
-            "Con fallas en 1 caja(s)",
-        )
+        .wait_text("[data-provider=GETNET] [data-field=status]", "Operativo")
+        .await;
+    pos.wait_text_prefix("[data-bind=provider-advice]", "Usa GETNET.")
         .await;
     assert_eq!(
         app.count("SELECT count(*) AS n FROM audit_log WHERE action IN ('proveedor.caido', 'proveedor.operativo')"),
         2
     );
 
-    // Five quiet minutes: GETNET again. It hangs; the supervisor, unable to
+    // GETNET again. It hangs; the supervisor, unable to
     // know, authorizes KLAP from the floor; and settles GETNET's attempt.
     manual.advance(Duration::from_secs(300));
     pos.wait_text_prefix("[data-bind=provider-advice]", "Usa GETNET.")
