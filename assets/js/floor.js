@@ -28,6 +28,7 @@ new LiveConnection("/ws/piso", {
   onReply() {},
   onStatus(state, detail) {
     showConnection(bind(root, "connection"), state, detail);
+    markStale(state === "online");
   },
 });
 
@@ -140,6 +141,29 @@ function attemptItem(register, attempt) {
     }));
   }
   return item;
+}
+
+let staleSince = null; // when the page last stopped hearing from the hub
+
+/** Away from the hub, the numbers on screen are old: dimmed, and said so
+ * with since when, so nobody reads them as live. */
+function markStale(online) {
+  if (online) staleSince = null;
+  else staleSince ??= new Date();
+  const stale = staleSince !== null && registers.size > 0;
+  root.dataset.stale = stale ? "yes" : "no";
+  const notice = bind(root, "stale");
+  notice.hidden = !stale;
+  notice.textContent = stale
+    ? `Sin conexión con el servidor desde las ${time(staleSince)}: estos números son de esa hora y pueden estar desactualizados.`
+    : "";
+}
+
+/** How urgent a caja's alerts are: 2 something is wrong, 1 worth a look. */
+function urgency(register, now) {
+  const levels = alertsOf(register, now).map(([level]) => (level === "bad" ? 2 : 1));
+  const stuck = register.health?.status === "stuck" ? 2 : 0;
+  return Math.max(0, stuck, ...levels);
 }
 
 function statusOf(register) {
@@ -362,7 +386,11 @@ function render() {
   const now = Date.now();
   const tiles = bind(root, "tiles");
   tiles.replaceChildren();
-  const sorted = [...registers.values()].sort((a, b) => a.caja.id - b.caja.id);
+  // The cajas that need a supervisor first, so none sits below the fold.
+  const sorted = [...registers.values()]
+    .map((register) => ({ register, urgency: urgency(register, now) }))
+    .sort((a, b) => b.urgency - a.urgency || a.register.caja.id - b.register.caja.id)
+    .map(({ register }) => register);
   if (!sorted.length) tiles.append(el("p", "No hay cajas en funcionamiento.", "empty"));
   for (const register of sorted) tiles.append(tile(register, now));
   renderProviders();

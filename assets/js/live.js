@@ -189,7 +189,7 @@ export class LiveConnection {
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
     this.attempt += 1;
     const jittered = delay / 2 + Math.random() * (delay / 2);
-    this.status("offline", Math.round(jittered / 1000));
+    this.status("offline", Math.max(1, Math.ceil(jittered / 1000)));
     clearTimeout(this.timers.retry);
     this.timers.retry = setTimeout(() => this.open(), jittered);
   }

@@ -980,3 +980,65 @@ async fn a_large_amount_is_confirmed_and_an_absurd_one_refused() {
     pos.close().await;
     floor.close().await;
 }
+
+/// The floor with two cajas, the second with a faltante: its tile comes
+/// first, so no alert sits below the fold. The hub goes away: the floor
+/// dims its numbers and says since when they are old; back, it is live.
+#[actix_web::test]
+async fn the_floor_puts_alerts_first_and_dims_what_it_no_longer_hears() {
+    let app = TestApp::spawn_as_admin().await;
+    caja_in_open_jornada(&app).await;
+    crate::cajas::create_cajas(&app, 1).await;
+    let cashier = app.visitor("cajero2", Role::Cajero).await;
+    let opened = crate::registers::open_session(&app, &cashier, 2, "0").await;
+    assert_eq!(opened.status(), 303);
+    let sale = crate::registers::cash_sale(1_000);
+    assert_eq!(
+        crate::registers::sell(&app, &cashier, 2, &sale).await.0,
+        201
+    );
+    let closed = cashier
+        .post(
+            &app,
+            "/caja/session/close",
+            &[("register_id", "2"), ("cash_count", "0")],
+        )
+        .await;
+    assert_eq!(closed.status(), 303);
+    app.create_user("supervisora", Role::Supervisor);
+    let Some(floor) = Browser::start().await else {
+        return;
+    };
+    floor.log_in(&app, "supervisora").await;
+    floor.goto(&app, "/admin/piso").await;
+    floor.wait_text("[data-bind=connection]", "En línea").await;
+    floor
+        .wait_true("document.querySelector('.tiles .tile')?.dataset.caja === '2'")
+        .await;
+    let first = floor.text(".tiles .tile [data-field=alerts]").await;
+    assert!(first.starts_with("Cerró con faltante de $1.000"), "{first}");
+
+    let stopped = app.stop().await;
+    floor
+        .wait_text_prefix(
+            "[data-bind=stale]",
+            "Sin conexión con el servidor desde las",
+        )
+        .await;
+    assert_eq!(
+        floor
+            .script("return document.getElementById('floor').dataset.stale")
+            .await,
+        Value::String("yes".into())
+    );
+    floor.screenshots("piso-sin-servidor").await;
+    let _app = stopped.start().await;
+    floor.wait_text("[data-bind=connection]", "En línea").await;
+    assert_eq!(
+        floor
+            .script("return document.getElementById('floor').dataset.stale")
+            .await,
+        Value::String("no".into())
+    );
+    floor.close().await;
+}
