@@ -751,7 +751,41 @@ function renderMethod() {
   renderHint();
 }
 
+/** Chile's bills, smallest first: what a customer hands over. */
+const BILLS = [1_000, 2_000, 5_000, 10_000, 20_000];
+
+/** What the customer is likely to hand over for `charged`: the exact
+ * amount, then the next bills (or sums of $20.000) above it, three at most. */
+function quickTenders(charged) {
+  const above = new Set();
+  for (const bill of BILLS) {
+    const next = Math.ceil(charged / bill) * bill;
+    if (next > charged) above.add(next);
+  }
+  return [charged, ...[...above].sort((a, b) => a - b).slice(0, 3)];
+}
+
+/** One touch charges cash with what was handed over ("Exacto" or a bill). */
+function renderQuickTender() {
+  const box = bind(root, "quick-tender");
+  const total = parsePesos(amountInput.value);
+  box.replaceChildren();
+  if (selectedMethod() !== "EFECTIVO" || !total || total > SALE_MAX) return;
+  const charged = cashRounded(total);
+  quickTenders(charged).forEach((amount, i) => {
+    const button = el("button", i === 0 ? `Exacto ${pesos(amount)}` : pesos(amount));
+    button.type = "button";
+    button.dataset.tender = amount;
+    button.addEventListener("click", () => {
+      tenderedInput.value = pesos(amount).replace("$", "");
+      form.requestSubmit();
+    });
+    box.append(button);
+  });
+}
+
 function renderHint() {
+  renderQuickTender();
   const split = bind(root, "split-hint");
   const whole = parsePesos(amountInput.value);
   const part = parsePesos(cashPartInput.value);

@@ -1042,3 +1042,42 @@ async fn the_floor_puts_alerts_first_and_dims_what_it_no_longer_hears() {
     );
     floor.close().await;
 }
+
+/// Cash with change in three touches: the amount's digits aside, one
+/// touch on the bill handed over charges the sale and shows the change.
+#[actix_web::test]
+async fn a_cash_sale_is_charged_with_one_touch_on_the_bill_handed_over() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    pos.fill("#amount", "3.500").await;
+    pos.wait_text_prefix("[data-bind=quick-tender]", "Exacto $3.500")
+        .await;
+    assert_eq!(
+        pos.script("return [...document.querySelectorAll('[data-bind=quick-tender] button')].map(b => b.textContent)")
+            .await,
+        serde_json::json!(["Exacto $3.500", "$4.000", "$5.000", "$10.000"])
+    );
+    pos.screenshots("pos-efectivo-rapido").await;
+    pos.click("[data-bind=quick-tender] button[data-tender='5000']")
+        .await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $3.500")
+        .await;
+    pos.wait_text("[data-bind=sale-change]", "VUELTO $1.500")
+        .await;
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM sale_payments WHERE tendered = 5000 AND change_given = 1500"
+        ),
+        1
+    );
+    // Exacto: no change.
+    pos.fill("#amount", "2.000").await;
+    pos.click("[data-bind=quick-tender] button[data-tender='2000']")
+        .await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $2.000")
+        .await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 2);
+    pos.close().await;
+}
