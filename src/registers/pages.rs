@@ -536,6 +536,32 @@ impl SessionPage {
         method_rows(&self.session.payment_totals)
     }
 
+    /// "faltante $500", "sobrante $100" or "cuadra ($0)": a sign alone is
+    /// easy to miss on paper.
+    fn difference_words(&self, difference: &Pesos) -> String {
+        match difference.get() {
+            0 => "cuadra ($0)".to_owned(),
+            d if d < 0 => format!("faltante {}", Pesos::new(-d).unwrap_or_default()),
+            _ => format!("sobrante {difference}"),
+        }
+    }
+
+    /// What the 80 mm roll's closing (Z) says of the sales instead of
+    /// listing them: how many count, how many were voided and for how much.
+    fn sale_counts(&self) -> (usize, usize, Pesos) {
+        let voided: Vec<&SaleLine> = self
+            .sales
+            .iter()
+            .filter(|s| s.voided_at.is_some())
+            .collect();
+        let amount = voided.iter().map(|s| s.total_charged).sum::<i64>();
+        (
+            self.sales.len() - voided.len(),
+            voided.len(),
+            Pesos::new(amount).unwrap_or_default(),
+        )
+    }
+
     /// A supervisor may void the sales of an open session from here.
     fn may_void(&self) -> bool {
         self.session.status.is_open() && self.chrome.as_ref().is_some_and(Chrome::is_supervisor)

@@ -549,7 +549,7 @@ async fn a_cashier_counts_by_denomination_and_the_closed_caja_keeps_its_totals()
     pos.screenshots("cierre-conteo").await;
     pos.click("#conteo button[type=submit]").await;
     pos.wait_text_prefix("h1", "Sesión #1").await;
-    assert_eq!(pos.text("#diferencia").await, "$0");
+    assert_eq!(pos.text("#diferencia").await, "cuadra ($0)");
     // The closing sheet: its jornada and the count as it was made.
     assert!(pos.text("#estado").await.contains("jornada #1"));
     let counted = pos.text("#conteo-detalle tbody").await;

@@ -200,7 +200,8 @@ async fn paso_6_2_open_sell_and_close_checked_with_the_runbook_sql() {
 
     let page = cashier.get(&app, &session_url).await.text().await.unwrap();
     assert!(
-        page.contains(r#"id="diferencia">-$340<"#) && page.contains(r#"id="contado">$62.000<"#)
+        page.contains(r#"id="diferencia">faltante $340<"#)
+            && page.contains(r#"id="contado">$62.000<"#)
     );
     assert_eq!(app.count("SELECT count(*) AS n FROM audit_log WHERE action IN ('sesion.abierta', 'sesion.cerrada')"), 2);
 
@@ -1180,7 +1181,7 @@ async fn a_difference_beyond_the_limit_needs_a_supervisor_and_a_blind_count_hide
         .text()
         .await
         .unwrap();
-    assert!(page.contains(r#"id="diferencia">-$5.000<"#));
+    assert!(page.contains(r#"id="diferencia">faltante $5.000<"#));
 }
 
 /// Makes the database refuse any payment of $666 (a failure of that one

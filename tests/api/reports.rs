@@ -719,14 +719,26 @@ async fn the_closing_sheet_fits_a4_and_an_80_mm_roll() {
                     "const off = [...document.querySelectorAll('main *')]
                        .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > innerWidth + 1)
                        .map(e => e.tagName + (e.id ? '#' + e.id : '') + '@' + e.getBoundingClientRect().right);
+                     const shown = (css) => Boolean(document.querySelector(css)?.getClientRects().length);
                      return {
                        width: innerWidth,
                        off,
                        bar: getComputedStyle(document.querySelector('.topbar')).display,
                        buttons: [...document.querySelectorAll('main button')].filter(b => b.getClientRects().length).length,
+                       sales: shown('#ventas'),
+                       z: shown('#z-resumen'),
                      };",
                 )
                 .await;
+            if path.starts_with("/caja/session") {
+                // The roll gets the Z (counts, no list of sales); A4 the detail.
+                let roll = paper == "80mm";
+                assert_eq!(
+                    (state["sales"].as_bool(), state["z"].as_bool()),
+                    (Some(!roll), Some(roll)),
+                    "{paper}"
+                );
+            }
             let name = path.trim_start_matches('/').replace('/', "-");
             browser.screenshot(&format!("print-{paper}-{name}")).await;
             assert_eq!(state["width"], width, "{path} laid out at {paper}");
