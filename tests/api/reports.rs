@@ -340,8 +340,7 @@ async fn paso_6_3_in_the_browser() {
     browser.goto(&app, "/admin/cajas/reportes?jornada=1").await;
     let header = browser.text("#reporte-cajas thead").await;
     for shown in [
-        "Caja",
-        "Providers",
+        "Caja · Providers",
         "Última sesión",
         "Efectivo",
         "Débito",
@@ -359,6 +358,34 @@ async fn paso_6_3_in_the_browser() {
         "GETNET / KLAP"
     );
     browser.screenshots("reportes-cajas").await;
+    // Every column fits a desktop; on a phone each caja is a card whose
+    // figures all show, with their labels.
+    let fits = "const t = document.getElementById('reporte-cajas'); \
+                return t.getBoundingClientRect().right <= t.parentElement.getBoundingClientRect().right + 1";
+    assert_eq!(
+        browser.script(fits).await,
+        serde_json::json!(true),
+        "1366 px"
+    );
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let card = browser
+        .script(
+            "const row = document.querySelector('#reporte-cajas tr[data-caja=\"1\"]'); \
+             return [...row.querySelectorAll('td')].filter(td => td.getBoundingClientRect().right > innerWidth || !td.getClientRects().length).length",
+        )
+        .await;
+    assert_eq!(
+        card,
+        serde_json::json!(0),
+        "every figure of the caja shows at 390 px"
+    );
+    let label = browser
+        .script(
+            "const total = document.querySelector('#reporte-cajas tr[data-caja=\"1\"] [data-field=total]'); \
+             return [getComputedStyle(total, '::before').content, total.innerText]",
+        )
+        .await;
+    assert_eq!(label, serde_json::json!(["\"Total\"", "$35.840"]));
     browser.close().await;
 }
 
