@@ -555,6 +555,12 @@ async fn when_the_primary_fails_on_three_cajas_every_pos_moves_to_the_backup() {
 
     // A supervisor says GETNET is back (audited): every POS moves back.
     let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let watcher = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut failed_screens = Vec::new();
+    for (caja, _) in &cajas[..3] {
+        let (screen, _) = open_screen(&app, &format!("/ws/caja/{caja}"), &watcher).await;
+        failed_screens.push((*caja, screen));
+    }
     let (status, _) = post_json(
         &app,
         &cajas[0].1,
@@ -574,8 +580,9 @@ async fn when_the_primary_fails_on_three_cajas_every_pos_moves_to_the_backup() {
     let back = event_where(&mut pos, quiet, |e| e["change"] == "provider_changed").await;
     assert_eq!(back["changed"]["provider"]["provider"], "GETNET");
     // As the dialog says: every caja, also those whose own charges failed.
-    for (caja, who) in &cajas[..3] {
-        let advice = register(&app, who, *caja).await["provider"].clone();
+    for (caja, mut screen) in failed_screens {
+        let back = event_where(&mut screen, caja, |e| e["change"] == "provider_changed").await;
+        let advice = back["changed"]["provider"].clone();
         assert_eq!(
             (
                 advice["provider"].as_str(),
