@@ -947,7 +947,7 @@ function askVoid(sale) {
     if (!viewerSigns) {
       body.supervisor = fields.elements.supervisor.value.trim();
       body.pin = fields.elements.pin.value.trim();
-      if (!body.supervisor) return { supervisor: "Escribe el nombre del supervisor que autoriza." };
+      if (!body.supervisor) return { supervisor: "Elige (o escribe) el supervisor que autoriza." };
       if (!/^\d{4,12}$/.test(body.pin)) return { pin: "Escribe el PIN del supervisor (4 a 12 números)." };
     }
     const answer = await postJson(`/api/cajas/${registerId}/sales/${sale.id}/void`, body);

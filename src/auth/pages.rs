@@ -225,6 +225,13 @@ pub async fn log_in(
         Attempt::Accepted(user, login) => {
             session::log_in(&session, &user, login);
             tracing::info!(user_id = %user.id, role = %user.role, "logged in");
+            // A cashier's place is the POS (of their open session, or the
+            // form that opens one), not a page of links.
+            let next = if next == "/" && user.role == Role::Cajero {
+                "/caja/pos".to_owned()
+            } else {
+                next
+            };
             Ok(redirect_see_other(&next))
         }
         Attempt::Refused => {

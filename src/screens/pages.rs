@@ -29,6 +29,8 @@ struct PosPage {
     session_id: i32,
     cashier: String,
     limits: SaleLimits,
+    /// Who may sign a void on this device, to pick from (not typed).
+    signers: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +77,7 @@ async fn pos(
             None => Ok(redirect_see_other("/caja/session/open")),
         };
     };
+    let signers = crate::db::run(&state.pool, crate::auth::user::signers).await??;
     html(
         StatusCode::OK,
         &PosPage {
@@ -84,6 +87,7 @@ async fn pos(
             session_id: session.id,
             cashier: session.opened_by_name,
             limits: state.sale_limits,
+            signers,
         },
     )
 }

@@ -230,6 +230,9 @@ async fn a_supervisor_voids_on_the_cashiers_pos_with_a_pin_and_a_drop_reaches_th
     let Some(floor) = supervisor_on_the_floor(&app).await else {
         return;
     };
+    // Reloaded: the supervisors with a PIN are offered to pick, not typed.
+    pos.goto(&app, "/caja/pos").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
 
     crate::live_pages::sell(&pos, "4500", "EFECTIVO").await;
     pos.wait_text("[data-bind=sale-result]", "Venta registrada: $4.500")
@@ -241,7 +244,7 @@ async fn a_supervisor_voids_on_the_cashiers_pos_with_a_pin_and_a_drop_reaches_th
     // A wrong PIN: refused beside the field, nothing voided.
     pos.click(&format!("{row} button.void")).await;
     pos.fill("#void-reason", "cliente se arrepintió").await;
-    pos.fill("#void-supervisor", "supervisora").await;
+    pos.choose("#void-supervisor", "supervisora").await;
     pos.fill("#void-pin", "1111").await;
     pos.click("#void-dialog button[value=confirm]").await;
     pos.wait_text_prefix("#void-pin-error", "Supervisor o PIN incorrecto")

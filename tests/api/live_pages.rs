@@ -1081,3 +1081,43 @@ async fn a_cash_sale_is_charged_with_one_touch_on_the_bill_handed_over() {
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 2);
     pos.close().await;
 }
+
+/// A cashier logging in lands on the POS: of their open session, or the
+/// form that opens one; and on a desktop the amount is two Tabs from what
+/// was received (the touch keypad is not in the way).
+#[actix_web::test]
+async fn a_cashier_lands_on_the_pos_and_tabs_straight_to_the_cash_received() {
+    let app = TestApp::spawn_as_admin().await;
+    caja_in_open_jornada(&app).await;
+    app.create_user("cajero1", Role::Cajero);
+    let Some(pos) = Browser::start().await else {
+        return;
+    };
+    pos.log_in(&app, "cajero1").await;
+    let url = pos.client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/caja/session/open", "no session yet: the form");
+    pos.choose("#register_id", "1").await;
+    pos.fill("#initial_cash", "0").await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    let logout = pos
+        .script("document.querySelector('form.logout').submit(); return true")
+        .await;
+    assert_eq!(logout, Value::Bool(true));
+    pos.wait_text("main h1", "Ingresar").await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    assert_eq!(pos.client.current_url().await.unwrap().path(), "/caja/pos");
+
+    pos.script("document.getElementById('amount').focus()")
+        .await;
+    pos.press("\u{E004}").await;
+    pos.press("\u{E004}").await;
+    assert_eq!(
+        pos.script("return document.activeElement.id").await,
+        Value::String("tendered".into())
+    );
+    pos.close().await;
+}
