@@ -102,6 +102,17 @@ pub enum SaveError {
 }
 
 impl Caja {
+    /// The names of cajas `ids` (a page naming cajas it has no actor of).
+    pub fn names(
+        conn: &mut PgConnection,
+        ids: &[RegisterId],
+    ) -> QueryResult<Vec<(RegisterId, String)>> {
+        pos_registers::table
+            .filter(pos_registers::id.eq_any(ids))
+            .select((pos_registers::id, pos_registers::name))
+            .load(conn)
+    }
+
     pub fn is_archived(&self) -> bool {
         self.archived_at.is_some()
     }

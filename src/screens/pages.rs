@@ -2,7 +2,6 @@
 //! (`/caja/pos`) and the floor dashboard (`/admin/piso`). The server renders
 //! the frame; the scripts in `assets/` fill it from the socket and keep it live.
 
-use crate::registers::sale::SaleLimits;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -12,6 +11,7 @@ use crate::auth::user::Role;
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
 use crate::registers::Snapshot;
+use crate::registers::sale::SaleLimits;
 use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
@@ -97,6 +97,8 @@ async fn pos(
 struct FloorPage {
     chrome: Option<Chrome>,
     jornada_id: Option<i32>,
+    /// Cajas whose rows could not be loaded (no tile: no actor), by name.
+    unloaded: Vec<(String, String, String)>,
 }
 
 /// GET /admin/piso: every caja, live, for supervisors and admins.
@@ -105,11 +107,28 @@ async fn floor(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let jornada = crate::db::run(&state.pool, crate::jornadas::current).await??;
+    let unloaded = state.registers.unloaded();
+    let ids: Vec<RegisterId> = unloaded.iter().map(|u| u.id).collect();
+    let names = crate::db::run(&state.pool, move |conn| {
+        crate::cajas::Caja::names(conn, &ids)
+    })
+    .await??;
+    let unloaded = unloaded
+        .into_iter()
+        .map(|u| {
+            let name = names
+                .iter()
+                .find(|(id, _)| *id == u.id)
+                .map_or_else(|| format!("Caja #{}", u.id), |(_, name)| name.clone());
+            (name, crate::web::local_time(&u.since), u.reason)
+        })
+        .collect();
     html(
         StatusCode::OK,
         &FloorPage {
             chrome: user.chrome(),
             jornada_id: jornada.map(|j| j.id),
+            unloaded,
         },
     )
 }

@@ -1253,3 +1253,28 @@ async fn a_lone_change_without_a_key_is_answered_as_saved_after_a_lost_commit() 
     );
     assert_log_is_whole(&app, caja);
 }
+
+/// A caja whose rows do not read when the hub starts has no actor, so no
+/// tile: the floor names it (and why) above the others, which sell.
+#[actix_web::test]
+async fn a_caja_that_cannot_load_at_start_is_named_on_the_floor() {
+    let app = TestApp::spawn_as_admin().await;
+    let (broken, _) = caja_with_session(&app, "ROTA-1", "cajero1", &[]).await;
+    app.execute(&format!(
+        "UPDATE pos_registers SET terminal = '{{\"mode\": \"bogus\"}}' WHERE id = {broken}"
+    ));
+    let app = app.restart().await;
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let page = supervisor
+        .get(&app, "/admin/piso")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"cajas-sin-cargar\"")
+            && page.contains("TEST GETNET+KLAP no se pudo cargar")
+            && page.contains("no se pueden leer los datos de la caja"),
+        "{page}"
+    );
+}
