@@ -76,6 +76,11 @@ impl Pesos {
     }
 }
 
+/// `1.000.000`: a whole number with Chile's thousands points.
+pub fn grouped(value: i64) -> String {
+    Pesos(value).to_string().replacen('$', "", 1)
+}
+
 /// `$50.000`, `-$1.230`: as pesos are written in Chile.
 impl std::fmt::Display for Pesos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

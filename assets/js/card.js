@@ -129,8 +129,9 @@ export function backupAfter(register, attempt) {
   return health?.status === "DOWN" ? null : backup;
 }
 
-/** "2 celulares" / "1 celular". */
+/** "2 celulares" / "1 celular" / none registered. */
 export function phones(count) {
+  if (!count) return "ningún celular registrado en la caja";
   return `${count} celular${count === 1 ? "" : "es"}`;
 }
 

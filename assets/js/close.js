@@ -31,6 +31,13 @@ function update() {
   form.querySelector("#total-contado").textContent = readable ? pesos(counted) : "revisa las cantidades";
   const difference = form.querySelector("[data-field=difference]");
   if (!difference || form.dataset.expected === undefined) return;
+  const started = typed !== null || [...form.querySelectorAll(".denomination input")].some((i) => i.value.trim() !== "");
+  if (!started) {
+    // Nothing counted yet is not a faltante.
+    difference.dataset.tone = "";
+    difference.textContent = "Cuenta billetes y monedas: aquí verás la diferencia con lo esperado.";
+    return;
+  }
   const diff = counted - Number(form.dataset.expected);
   difference.dataset.tone = diff === 0 ? "ok" : "bad";
   difference.textContent = !readable ? "" : diff === 0 ? "Cuadra con el efectivo esperado." : `${diff > 0 ? "Sobrante" : "Faltante"} de ${pesos(Math.abs(diff))} frente a lo esperado.`;

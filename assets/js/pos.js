@@ -714,7 +714,10 @@ for (const input of [amountInput, tenderedInput, cashPartInput]) {
 }
 
 form.addEventListener("change", (event) => {
-  if (event.target.name === "method") renderMethod();
+  if (event.target.name !== "method") return;
+  // Choosing how the next sale is paid starts it: the last VUELTO goes.
+  startNextSale();
+  renderMethod();
 });
 
 document.addEventListener("keydown", (event) => {

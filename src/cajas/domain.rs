@@ -41,7 +41,11 @@ pub enum Invalid {
     MalformedCode,
     #[error("No puede contener caracteres de control.")]
     ControlCharacters,
-    #[error("Debe ser un número entero entre {min} y {max}.")]
+    #[error(
+        "Debe ser un número entero entre {} y {}.",
+        crate::money::grouped(i64::from(*min)),
+        crate::money::grouped(i64::from(*max))
+    )]
     OutOfRange { min: u32, max: u32 },
     #[error("Valor no válido: {0:?}.")]
     UnknownValue(String),
@@ -307,6 +311,18 @@ pub struct CajaConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn limits_in_errors_read_as_numbers_are_written() {
+        let err = Invalid::OutOfRange {
+            min: 0,
+            max: 1_000_000_000,
+        };
+        assert_eq!(
+            err.to_string(),
+            "Debe ser un número entero entre 0 y 1.000.000.000."
+        );
+    }
     use super::*;
 
     #[test]

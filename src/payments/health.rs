@@ -116,6 +116,15 @@ pub struct ProviderAdvice {
     pub backup_phones: u32,
 }
 
+/// "2 celulares", "1 celular", or that none is registered.
+fn phones(count: u32) -> String {
+    match count {
+        0 => "ningún celular registrado en la caja".to_owned(),
+        1 => "1 celular".to_owned(),
+        n => format!("{n} celulares"),
+    }
+}
+
 /// Each of `caja`'s providers' health, and the advice that follows.
 pub fn advise(
     caja: &Caja,
@@ -197,15 +206,10 @@ pub fn advise(
                 backup: true,
                 since: primary_health.since,
                 reason: format!(
-                    "{}: cobra con {} en el celular de respaldo ({} celular{}).",
+                    "{}: cobra con {} en el celular de respaldo ({}).",
                     why_primary_is_out(&primary_health),
                     backup.provider,
-                    policy.backup_phones.get(),
-                    if policy.backup_phones.get() == 1 {
-                        ""
-                    } else {
-                        "es"
-                    }
+                    phones(policy.backup_phones.get()),
                 ),
                 ..base
             }
@@ -281,7 +285,9 @@ mod tests {
         );
         assert!(
             advice.reason.contains("celular de respaldo (2 celulares)")
-                || advice.reason.contains("celular de respaldo (0 celulares)"),
+                || advice
+                    .reason
+                    .contains("celular de respaldo (ningún celular registrado en la caja)"),
             "{}",
             advice.reason
         );

@@ -533,6 +533,12 @@ async fn a_cashier_counts_by_denomination_and_the_closed_caja_keeps_its_totals()
     pos.wait_text("[data-bind=sale-result]", "Venta registrada: $12.000")
         .await;
     pos.goto(&app, "/caja/session/close?caja=1").await;
+    // Nothing counted yet is not a faltante.
+    pos.wait_text(
+        "#diferencia-en-vivo",
+        "Cuenta billetes y monedas: aquí verás la diferencia con lo esperado.",
+    )
+    .await;
     // Expected: $50.000 float + $12.000 = $62.000.
     pos.fill("#d20000", "3").await;
     pos.wait_text("#total-contado", "$60.000").await;

@@ -24,7 +24,9 @@ pub(crate) async fn cashier_on_the_pos(app: &TestApp) -> Option<Browser> {
     cashier.log_in(app, "cajero1").await;
     cashier.goto(app, "/caja/session/open").await;
     cashier.choose("#register_id", "1").await;
-    cashier.fill("#initial_cash", "50.000").await;
+    cashier.fill("#initial_cash", "50000").await;
+    // The float reads as pesos as it is typed.
+    assert_eq!(cashier.value("#initial_cash").await, "$50.000");
     cashier.click("button[type=submit].primary").await;
     cashier
         .wait_text("[data-bind=connection]", "En línea")
@@ -1066,6 +1068,11 @@ async fn a_cash_sale_is_charged_with_one_touch_on_the_bill_handed_over() {
         .await;
     pos.wait_text("[data-bind=sale-change]", "VUELTO $1.500")
         .await;
+    // The next sale's method chosen: the last change gives way.
+    pos.click("input[name=method][value=DEBITO]").await;
+    pos.wait_true("document.querySelector('[data-bind=sale-change]').hidden")
+        .await;
+    pos.click("input[name=method][value=EFECTIVO]").await;
     assert_eq!(
         app.count(
             "SELECT count(*) AS n FROM sale_payments WHERE tendered = 5000 AND change_given = 1500"
