@@ -31,6 +31,8 @@ pub struct AppState {
     pub registers: Registers,
     /// The venue's bounds on one sale (the POS and the floor show them).
     pub sale_limits: SaleLimits,
+    /// Marks and recognizes a caja's device (its login page lists cashiers).
+    pub device: auth::device::DeviceCookie,
     /// Every card terminal is simulated (`--simulate-terminals`): a demo,
     /// whose card charges are not real. Every page and `/readyz` say so.
     pub demo: bool,
@@ -133,6 +135,7 @@ impl Application {
             registers,
             sale_limits,
             demo: settings.simulate_terminals.is_some(),
+            device: auth::device::DeviceCookie::new(key.clone(), secure),
             screens: Screens::new(settings.screen_timeouts()),
             accounts: auth::accounts::Accounts::watch(database_url),
         });

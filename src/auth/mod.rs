@@ -6,6 +6,7 @@ pub mod accounts;
 mod admin;
 pub mod cli;
 pub mod csrf;
+pub mod device;
 pub mod extract;
 pub mod logins;
 mod pages;

@@ -35,6 +35,8 @@ struct LoginPage {
     message: Option<String>,
     notice: Option<String>,
     no_users: bool,
+    /// On a caja's device, the cashiers to pick from (PIN login).
+    cashiers: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +44,8 @@ struct LoginPage {
 pub struct LoginQuery {
     next: String,
     motivo: String,
+    /// `otro`: type a name even on a caja's device.
+    usuario: String,
 }
 
 /// The longest login name typed that is worth looking up.
@@ -79,6 +83,7 @@ async fn no_users(state: &AppState) -> Result<bool, PageError> {
 pub async fn login_form(
     state: web::Data<AppState>,
     session: Session,
+    request: HttpRequest,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
     let notice = match query.motivo.as_str() {
@@ -96,8 +101,22 @@ pub async fn login_form(
             message: None,
             notice,
             no_users: no_users(&state).await?,
+            cashiers: cashiers_to_pick(&state, &request, &query.usuario).await?,
         },
     )
+}
+
+/// A caja's device offers its cashiers to pick, unless asked for another
+/// user (`?usuario=otro`); anywhere else the name is typed.
+async fn cashiers_to_pick(
+    state: &AppState,
+    request: &HttpRequest,
+    usuario: &str,
+) -> Result<Vec<String>, PageError> {
+    if usuario == "otro" || !state.device.is_marked(request) {
+        return Ok(Vec::new());
+    }
+    Ok(crate::db::run(&state.pool, user::cashiers_with_pin).await??)
 }
 
 #[derive(Deserialize)]
@@ -189,6 +208,7 @@ pub async fn log_in(
 ) -> Result<HttpResponse, PageError> {
     let LoginForm { name, secret, next } = form.0;
     let next = safe_next(&next);
+    let cashiers = cashiers_to_pick(&state, &request, "").await?;
     let refuse = |status, message: String| -> Result<HttpResponse, PageError> {
         html(
             status,
@@ -200,6 +220,7 @@ pub async fn log_in(
                 message: Some(message),
                 notice: None,
                 no_users: false,
+                cashiers: cashiers.clone(),
             },
         )
     };

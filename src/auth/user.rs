@@ -169,6 +169,18 @@ pub fn list(conn: &mut PgConnection) -> QueryResult<Vec<User>> {
         .load(conn)
 }
 
+/// The cashiers a caja's device offers to pick at login: enabled, with a
+/// PIN, by name.
+pub fn cashiers_with_pin(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    users::table
+        .filter(users::role.eq(Role::Cajero.as_str()))
+        .filter(users::disabled_at.is_null())
+        .filter(users::pin_hash.is_not_null())
+        .select(users::name)
+        .order(users::name)
+        .load(conn)
+}
+
 /// Who can sign for a cashier on the cashier's device (a void): the
 /// enabled supervisors and admins with a PIN, by name.
 pub fn signers(conn: &mut PgConnection) -> QueryResult<Vec<String>> {

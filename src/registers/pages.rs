@@ -187,8 +187,12 @@ pub async fn open(
         key: sent_key(&form.key)?,
     };
     match state.registers.ask(register, open).await {
-        // Straight to selling.
-        Ok(_) => Ok(redirect_see_other(&format!("/caja/pos?caja={register}"))),
+        // Straight to selling; this browser is a caja's device from now on.
+        Ok(_) => {
+            let mut response = redirect_see_other(&format!("/caja/pos?caja={register}"));
+            state.device.mark(&mut response);
+            Ok(response)
+        }
         Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
         Err(err) => {
             render_open(

@@ -397,7 +397,8 @@ async fn an_admin_creates_a_cashier_with_a_pin_and_disables_them_in_the_browser(
     cashier.fill("#name", "ana").await;
     cashier.fill("#secret", "4821").await;
     cashier.click("button[type=submit].primary").await;
-    cashier.wait_text("h1", "Hola, ana").await;
+    // A cashier lands where she sells: with no session yet, the form to open one.
+    cashier.wait_text("h1", "Abrir sesión de caja").await;
 
     // Disabled: her browser is out, and the PIN no longer logs her in.
     admin.click("#estado-cuenta button.danger").await;

@@ -1128,3 +1128,60 @@ async fn a_cashier_lands_on_the_pos_and_tabs_straight_to_the_cash_received() {
     );
     pos.close().await;
 }
+
+/// Once a cashier opened a session on a browser, that browser is a caja's
+/// device: its login offers the venue's cashiers with a PIN to pick (no
+/// name typed), and "Escribe tu usuario" still lets anyone else in. Any
+/// other browser, or one whose device cookie this hub did not sign, lists
+/// no names.
+#[actix_web::test]
+async fn a_cajas_device_offers_its_cashiers_to_pick_at_login() {
+    let app = TestApp::spawn_as_admin().await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    let pin = cajahub::auth::password::Pin::parse("2468".into()).unwrap();
+    cajahub::auth::user::set_pin(
+        &mut app.conn(),
+        &cajahub::audit::Actor::command_line(),
+        "cajero1",
+        Some(&pin),
+    )
+    .unwrap();
+    // The PIN change ended the login: the POS goes to the login page.
+    pos.wait_text("main h1", "Ingresar").await;
+    assert_eq!(
+        pos.script("return document.getElementById('name').tagName")
+            .await,
+        Value::String("SELECT".into())
+    );
+    pos.screenshots("login-caja-elegir-cajero").await;
+    pos.choose("#name", "cajero1").await;
+    pos.fill("#secret", "2468").await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+
+    // Elsewhere: a name to type, never a list of names.
+    let page = app
+        .anonymous()
+        .get(&app, "/login")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<input id="name""#) && !page.contains("cajero1"),
+        "{page}"
+    );
+    let forged = reqwest::Client::new()
+        .get(app.url("/login"))
+        .header("cookie", "cajahub_caja_device=1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!forged.contains("cajero1"), "{forged}");
+    pos.close().await;
+}
