@@ -40,6 +40,22 @@ struct ListPage {
     active: Vec<Caja>,
     archived: Vec<Caja>,
     notice: Option<String>,
+    /// The cajas with a session open: archiving waits for its closing.
+    open: Vec<RegisterId>,
+}
+
+impl ListPage {
+    fn is_open(&self, caja: &Caja) -> bool {
+        self.open.contains(&caja.id)
+    }
+}
+
+/// Whether caja `id` has a session open now (as its actor holds it).
+fn has_open_session(state: &AppState, id: RegisterId) -> bool {
+    state
+        .registers
+        .snapshot(id)
+        .is_some_and(|snapshot| snapshot.session.is_some())
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +89,11 @@ pub async fn list(
         (Some("restaurada"), Some(name)) => Some(format!("Caja «{name}» restaurada.")),
         _ => None,
     };
+    let open = cajas
+        .iter()
+        .map(|caja| caja.id)
+        .filter(|id| has_open_session(&state, *id))
+        .collect();
     let (archived, active) = cajas.into_iter().partition(Caja::is_archived);
     html(
         StatusCode::OK,
@@ -81,6 +102,7 @@ pub async fn list(
             active,
             archived,
             notice,
+            open,
         },
     )
 }
@@ -330,6 +352,8 @@ pub struct ArchiveForm {
     version: String,
 }
 
+const OPEN_SESSION: &str = "La caja tiene una sesión abierta: ciérrala antes de archivar la caja.";
+
 /// GET /admin/cajas/{id}/archivar: asks for confirmation.
 pub async fn archive_form(
     admin: AdminUser,
@@ -340,12 +364,14 @@ pub async fn archive_form(
     if caja.is_archived() {
         return Ok(redirect_see_other(LIST_URL));
     }
+    // Said before the click, not after it.
+    let error = has_open_session(&state, caja.id).then(|| OPEN_SESSION.to_owned());
     html(
         StatusCode::OK,
         &ArchivePage {
             chrome: admin.chrome(),
             caja,
-            error: None,
+            error,
         },
     )
 }
@@ -397,10 +423,9 @@ pub async fn archive(
             *current,
             "Otra persona cambió esta caja hace un momento. Revisa sus datos y confirma de nuevo.",
         ),
-        Err(RegisterError::Config(SaveError::OpenSession)) => refused(
-            find(&state, id).await?,
-            "La caja tiene una sesión abierta: ciérrala antes de archivar la caja.",
-        ),
+        Err(RegisterError::Config(SaveError::OpenSession)) => {
+            refused(find(&state, id).await?, OPEN_SESSION)
+        }
         Err(RegisterError::Config(SaveError::Archived)) => Ok(redirect_see_other(LIST_URL)),
         Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
         Err(err) => Err(unexpected(err)),

@@ -791,3 +791,36 @@ async fn the_database_enforces_the_rules_too() {
     }
     assert_eq!(count_cajas(&app), 1);
 }
+
+/// A caja with a session open is not offered for archiving: the list says
+/// why instead of a link, and its confirmation page says so before the
+/// click, its button disabled.
+#[actix_web::test]
+async fn archiving_is_not_offered_while_a_session_is_open() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = crate::registers::venue(&app).await;
+    assert_eq!(
+        crate::registers::open_session(&app, &cashier, caja, "0")
+            .await
+            .status(),
+        303
+    );
+    let list = app.get("/admin/cajas/").await.text().await.unwrap();
+    assert!(list.contains("Archivar: cierra antes su sesión"), "{list}");
+    assert!(
+        !list.contains(&format!("/admin/cajas/{caja}/archivar")),
+        "{list}"
+    );
+    let form = app
+        .get(&format!("/admin/cajas/{caja}/archivar"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("id=\"archive-error\"")
+            && form.contains("ciérrala antes de archivar")
+            && form.contains("class=\"danger\" disabled"),
+        "{form}"
+    );
+}
