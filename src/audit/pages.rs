@@ -45,10 +45,75 @@ pub struct Entry {
     pub entity: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub entity_id: Option<String>,
+    /// The caja's or the user's name, when the entry is about one.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub entity_name: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub before: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub after: Option<String>,
+}
+
+/// One field an entry changed, as a person reads it.
+pub struct FieldChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl Entry {
+    /// What it is about: "caja «Barra Sur» (#6)", "sesion #12".
+    pub fn about(&self) -> String {
+        match (&self.entity_name, &self.entity_id) {
+            (Some(name), Some(id)) => format!("{} «{name}» (#{id})", self.entity),
+            (None, Some(id)) => format!("{} #{id}", self.entity),
+            _ => self.entity.clone(),
+        }
+    }
+
+    /// The fields whose value differs between before and after (every
+    /// field of what was created, or removed), values as plain text.
+    pub fn changes(&self) -> Vec<FieldChange> {
+        let parse = |text: &Option<String>| {
+            text.as_deref()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        };
+        let (before, after) = (parse(&self.before), parse(&self.after));
+        let fields = |value: &Option<serde_json::Value>| match value {
+            Some(serde_json::Value::Object(map)) => map.clone(),
+            Some(other) => {
+                let mut map = serde_json::Map::new();
+                map.insert("valor".into(), other.clone());
+                map
+            }
+            None => serde_json::Map::new(),
+        };
+        let (before, after) = (fields(&before), fields(&after));
+        let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter(|name| before.get(*name) != after.get(*name))
+            .map(|name| FieldChange {
+                field: name.clone(),
+                before: before.get(name).map(plain).unwrap_or_default(),
+                after: after.get(name).map(plain).unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+/// A JSON value as text a person reads: strings without quotes, nothing
+/// for null, objects and lists compact.
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "—".to_owned(),
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Bool(true) => "sí".to_owned(),
+        serde_json::Value::Bool(false) => "no".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 #[derive(Template)]
@@ -144,7 +209,11 @@ pub async fn audit_page(
     let entries: Vec<Entry> = db::run(&state.pool, move |conn| {
         diesel::sql_query(
             "SELECT id, to_char(at AT TIME ZONE 'America/Santiago', 'DD-MM-YYYY HH24:MI:SS') AS at_local,
-                    actor_name, action, entity, entity_id, before::text AS before, after::text AS after
+                    actor_name, action, entity, entity_id, before::text AS before, after::text AS after,
+                    CASE entity
+                        WHEN 'caja' THEN (SELECT r.name::text FROM pos_registers r WHERE r.id::text = entity_id)
+                        WHEN 'usuario' THEN (SELECT u.name::text FROM users u WHERE u.id::text = entity_id)
+                    END AS entity_name
              FROM audit_log
              WHERE ($1::text IS NULL OR actor_name ILIKE $1)
                AND ($2::text IS NULL OR action = $2)

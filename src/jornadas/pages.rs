@@ -43,6 +43,17 @@ impl JornadaPage {
         crate::web::local_time(at)
     }
 
+    /// When a session closed: its time alone when it closed the day it
+    /// opened (the row already says the date).
+    fn closed(
+        &self,
+        opened: &chrono::DateTime<chrono::Utc>,
+        closed: &chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let span = crate::web::local_span(opened, Some(closed));
+        span.rsplit(" → ").next().unwrap_or_default().to_owned()
+    }
+
     fn pesos(&self, amount: impl std::borrow::Borrow<i64>) -> Pesos {
         Pesos::new(*amount.borrow()).unwrap_or_default()
     }

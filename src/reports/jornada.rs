@@ -148,17 +148,38 @@ pub struct Bar {
     /// night's chart, every second or third on a longer one).
     pub labelled: bool,
     pub value: String,
+    /// The hour's total, short, written above its bar ("$35k").
+    pub short: String,
+}
+
+/// An amount in few characters, for a bar's label: "$950", "$35k", "$1,2M".
+fn short(total: i64) -> String {
+    match total {
+        t if t < 1_000 => format!("${t}"),
+        t if t < 1_000_000 => format!("${}k", t / 1_000),
+        t => {
+            let tenths = t / 100_000;
+            match tenths % 10 {
+                0 => format!("${}M", tenths / 10),
+                d => format!("${},{d}M", tenths / 10),
+            }
+        }
+    }
 }
 
 /// Sales per hour as bars in a `WIDTH` × `HEIGHT` box (labels below).
 pub struct Chart {
     pub bars: Vec<Bar>,
+    /// The axis: the busiest hour's total, where the tallest bar ends.
+    pub top: String,
 }
 
 impl Chart {
     pub const WIDTH: i64 = 720;
     pub const HEIGHT: i64 = 200;
     pub const BASE: i64 = 170;
+    /// Where the busiest hour's bar ends (room above for its label and the axis's).
+    pub const TOP: i64 = 36;
 
     pub fn of(hours: &[Hour]) -> Self {
         let most = hours.iter().map(|h| h.total).max().unwrap_or(0).max(1);
@@ -173,7 +194,7 @@ impl Chart {
                 // A sold hour is never invisible; a quiet one has no bar.
                 let height = match h.total {
                     0 => 0,
-                    total => (total * (Self::BASE - 20) / most).max(1),
+                    total => (total * (Self::BASE - Self::TOP) / most).max(1),
                 };
                 Bar {
                     x: i as i64 * slot + slot / 8,
@@ -187,15 +208,31 @@ impl Chart {
                         Pesos::new(h.total).unwrap_or_default(),
                         h.tickets
                     ),
+                    short: if h.total == 0 {
+                        String::new()
+                    } else {
+                        short(h.total)
+                    },
                 }
             })
             .collect();
-        Self { bars }
+        Self {
+            bars,
+            top: Pesos::new(most).unwrap_or_default().to_string(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_bar_says_its_total_in_few_characters() {
+        assert_eq!(super::short(950), "$950");
+        assert_eq!(super::short(35_840), "$35k");
+        assert_eq!(super::short(1_000_000), "$1M");
+        assert_eq!(super::short(1_250_000), "$1,2M");
+    }
     use super::*;
 
     #[test]
@@ -219,7 +256,7 @@ mod tests {
             },
         ]);
         assert_eq!(chart.bars.len(), 2);
-        assert_eq!(chart.bars[0].height, Chart::BASE - 20);
+        assert_eq!(chart.bars[0].height, Chart::BASE - Chart::TOP);
         assert_eq!(chart.bars[1].height, 1, "a small hour is still seen");
         assert_eq!(chart.bars[0].label, "23:00");
         assert_eq!(chart.bars[0].value, "$30.000 · 3 ventas");

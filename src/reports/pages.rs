@@ -172,6 +172,15 @@ impl ReportPage {
         local_time(at)
     }
 
+    /// A session's hours, the date said once when it closed the same day.
+    fn span(
+        &self,
+        from: &chrono::DateTime<chrono::Utc>,
+        to: &Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        crate::web::local_span(from, to.as_ref())
+    }
+
     fn error(&self, field: &str) -> Option<&str> {
         self.report.errors.get(field)
     }

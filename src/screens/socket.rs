@@ -403,13 +403,10 @@ impl Screen {
                     Ok(())
                 }
                 _ = stopping.wait_for(|stopping| *stopping) => Err(End::HubStopping),
-                _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > self.timeouts.silence {
-                        Err(End::Silent)
-                    } else {
-                        Box::pin(self.ping()).await
-                    }
-                }
+                // A link silent for the allowed silence is given up on at
+                // that moment, not at the next ping's tick.
+                _ = tokio::time::sleep_until(last_heard + self.timeouts.silence) => Err(End::Silent),
+                _ = heartbeat.tick() => Box::pin(self.ping()).await,
             };
             if let Err(end) = step {
                 return end;

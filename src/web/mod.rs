@@ -43,3 +43,43 @@ pub fn local_time(at: &chrono::DateTime<chrono::Utc>) -> String {
         .format("%d-%m-%Y %H:%M")
         .to_string()
 }
+
+/// From `from` to `to` in the venue's time, the date said once when both
+/// fall on the same day: "05-12-2026 22:10 → 04:30" would repeat nothing.
+pub fn local_span(
+    from: &chrono::DateTime<chrono::Utc>,
+    to: Option<&chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let zone = chrono_tz::America::Santiago;
+    let Some(to) = to else {
+        return local_time(from);
+    };
+    let end = to.with_timezone(&zone);
+    if end.date_naive() == from.with_timezone(&zone).date_naive() {
+        format!("{} → {}", local_time(from), end.format("%H:%M"))
+    } else {
+        format!("{} → {}", local_time(from), local_time(to))
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_span_says_the_date_once_when_it_ends_the_same_day() {
+        // 22:10 and 23:40 in Santiago (UTC-3 in December).
+        let from = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 1, 10, 0).unwrap();
+        let same = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 2, 40, 0).unwrap();
+        let next = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 7, 30, 0).unwrap();
+        assert_eq!(
+            super::local_span(&from, Some(&same)),
+            "05-12-2026 22:10 → 23:40"
+        );
+        assert_eq!(
+            super::local_span(&from, Some(&next)),
+            "05-12-2026 22:10 → 06-12-2026 04:30"
+        );
+        assert_eq!(super::local_span(&from, None), "05-12-2026 22:10");
+    }
+}

@@ -101,6 +101,25 @@ async fn every_caja_change_is_audited_with_before_and_after() {
             .unwrap()
             .contains(r#""name": "Barra Norte""#)
     );
+    // The page says what changed, field by field, about the caja by name.
+    let page = app
+        .get("/admin/auditoria?que=caja.editada")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("caja «Barra Norte» (#{id})")),
+        "{page}"
+    );
+    assert!(
+        page.contains("<strong>name</strong>: TEST GETNET+KLAP → Barra Norte"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<strong>code</strong>"),
+        "only what changed: {page}"
+    );
 }
 
 #[actix_web::test]
