@@ -94,6 +94,8 @@ impl Entry {
         names.dedup();
         names
             .into_iter()
+            // The row's bookkeeping changes with every edit: not news.
+            .filter(|name| !matches!(name.as_str(), "updated_at" | "version"))
             .filter(|name| before.get(*name) != after.get(*name))
             .map(|name| FieldChange {
                 field: name.clone(),
