@@ -56,6 +56,15 @@ fn refused_for(err: RegisterError, audience: Audience) -> HttpResponse {
     HttpResponse::build(err.status()).json(err.body_for(audience))
 }
 
+/// A sale that does not read, its field named.
+fn invalid_sale(invalid: super::sale::InvalidSale) -> HttpResponse {
+    HttpResponse::UnprocessableEntity().json(ErrorBody::new(
+        "invalid_sale",
+        invalid.message,
+        Some(invalid.field),
+    ))
+}
+
 fn caja_id(raw: &str) -> Result<RegisterId, RegisterError> {
     raw.parse().map_err(|_| RegisterError::UnknownCaja)
 }
@@ -74,13 +83,7 @@ pub async fn record_sale(
     };
     let sale = match body.validate() {
         Ok(sale) => sale,
-        Err(invalid) => {
-            return HttpResponse::UnprocessableEntity().json(ErrorBody::new(
-                "invalid_sale",
-                invalid.message,
-                Some(invalid.field),
-            ));
-        }
+        Err(invalid) => return invalid_sale(invalid),
     };
     match state
         .registers
@@ -134,13 +137,7 @@ pub async fn hand_over(
     };
     let (sale, mut flag) = match body.validate(chrono::Utc::now()) {
         Ok(valid) => valid,
-        Err(invalid) => {
-            return HttpResponse::UnprocessableEntity().json(ErrorBody::new(
-                "invalid_sale",
-                invalid.message,
-                Some(invalid.field),
-            ));
-        }
+        Err(invalid) => return invalid_sale(invalid),
     };
     let user = current.user;
     if state.registers.snapshot(id).is_none() {

@@ -47,23 +47,30 @@ fn unreadable(row: i32, field: &str, why: impl std::fmt::Display) -> DieselError
     DieselError::DeserializationError(format!("register_sessions #{row}: {field} {why}").into())
 }
 
+/// Session `row`'s stored `field`, an amount of pesos, or why it does not read.
+fn stored_pesos(row: i32, field: &str, value: i64) -> Result<Pesos, DieselError> {
+    Pesos::new(value).map_err(|err| unreadable(row, field, format!("= {value}: {err}")))
+}
+
+/// Session `row`'s stored totals per method, or why they do not read.
+fn stored_totals(
+    row: i32,
+    value: &serde_json::Value,
+) -> Result<BTreeMap<String, i64>, DieselError> {
+    serde_json::from_value(value.clone()).map_err(|err| {
+        unreadable(
+            row,
+            "payment_totals",
+            format!("= {value} is not a map of whole pesos: {err}"),
+        )
+    })
+}
+
 impl SessionRow {
     fn into_live(self, last_sale_at: Option<DateTime<Utc>>) -> Result<LiveSession, DieselError> {
         let id = self.id;
-        let pesos = |field: &str, value: i64| {
-            Pesos::new(value).map_err(|err| unreadable(id, field, format!("= {value}: {err}")))
-        };
-        let payment_totals: BTreeMap<String, i64> =
-            serde_json::from_value(self.payment_totals.clone()).map_err(|err| {
-                unreadable(
-                    id,
-                    "payment_totals",
-                    format!(
-                        "= {} is not a map of whole pesos: {err}",
-                        self.payment_totals
-                    ),
-                )
-            })?;
+        let pesos = |field: &str, value: i64| stored_pesos(id, field, value);
+        let payment_totals = stored_totals(id, &self.payment_totals)?;
         Ok(LiveSession {
             id,
             jornada_id: self.jornada_id,
@@ -592,19 +599,8 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
             closer.field(users::name).nullable(),
         ))
         .first(conn)?;
-    let pesos = |field: &str, value: i64| {
-        Pesos::new(value).map_err(|err| unreadable(row.id, field, format!("= {value}: {err}")))
-    };
-    let payment_totals = serde_json::from_value(row.payment_totals.clone()).map_err(|err| {
-        unreadable(
-            row.id,
-            "payment_totals",
-            format!(
-                "= {} is not a map of whole pesos: {err}",
-                row.payment_totals
-            ),
-        )
-    })?;
+    let pesos = |field: &str, value: i64| stored_pesos(row.id, field, value);
+    let payment_totals = stored_totals(row.id, &row.payment_totals)?;
     Ok(SessionSummary {
         id: row.id,
         register_id: row.register_id,

@@ -459,15 +459,9 @@ async fn a_pos_whose_link_dies_says_so_within_seconds_and_the_floor_shows_it() {
     let Some(floor) = supervisor_on_the_floor(&app).await else {
         return;
     };
-    let link = crate::link::LinkProxy::start(&app.url("")).await;
-    let Some(pos) = Browser::start().await else {
+    let Some((link, pos)) = crate::live_pages::pos_through_a_link(&app).await else {
         return;
     };
-    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
-    pos.fill("#name", "cajero1").await;
-    pos.fill("#secret", crate::helpers::PASSWORD).await;
-    pos.click("button[type=submit].primary").await;
-    pos.wait_text("[data-bind=connection]", "En línea").await;
     crate::live_pages::sell(&pos, "2000", "EFECTIVO").await;
     pos.wait_text("[data-bind=sale-result]", "Venta registrada: $2.000")
         .await;

@@ -47,6 +47,19 @@ pub(crate) async fn supervisor_on_the_floor(app: &TestApp) -> Option<Browser> {
     Some(floor)
 }
 
+/// Cajero1's POS in a browser whose every byte goes through a link that can
+/// die like Wi-Fi (their session already open), online.
+pub(crate) async fn pos_through_a_link(app: &TestApp) -> Option<(crate::link::LinkProxy, Browser)> {
+    let link = crate::link::LinkProxy::start(&app.url("")).await;
+    let pos = Browser::start().await?;
+    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    Some((link, pos))
+}
+
 /// Types an amount on the POS, picks the method and charges.
 pub(crate) async fn sell(pos: &Browser, amount: &str, method: &str) {
     pos.fill("#amount", amount).await;
@@ -717,15 +730,9 @@ async fn offline_sales_of_a_session_closed_meanwhile_reach_the_supervisor() {
     let Some(floor) = supervisor_on_the_floor(&app).await else {
         return;
     };
-    let link = crate::link::LinkProxy::start(&app.url("")).await;
-    let Some(pos) = Browser::start().await else {
+    let Some((link, pos)) = pos_through_a_link(&app).await else {
         return;
     };
-    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
-    pos.fill("#name", "cajero1").await;
-    pos.fill("#secret", crate::helpers::PASSWORD).await;
-    pos.click("button[type=submit].primary").await;
-    pos.wait_text("[data-bind=connection]", "En línea").await;
 
     link.cut();
     pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
@@ -783,15 +790,9 @@ async fn an_offline_sale_survives_the_login_ending_meanwhile() {
         return;
     };
     opened.close().await;
-    let link = crate::link::LinkProxy::start(&app.url("")).await;
-    let Some(pos) = Browser::start().await else {
+    let Some((link, pos)) = pos_through_a_link(&app).await else {
         return;
     };
-    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
-    pos.fill("#name", "cajero1").await;
-    pos.fill("#secret", crate::helpers::PASSWORD).await;
-    pos.click("button[type=submit].primary").await;
-    pos.wait_text("[data-bind=connection]", "En línea").await;
 
     link.cut();
     pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
@@ -837,15 +838,9 @@ async fn an_offline_sale_of_an_archived_caja_is_handed_over_after_logging_in_aga
         return;
     };
     opened.close().await;
-    let link = crate::link::LinkProxy::start(&app.url("")).await;
-    let Some(pos) = Browser::start().await else {
+    let Some((link, pos)) = pos_through_a_link(&app).await else {
         return;
     };
-    pos.goto_url(&link.url("/login?next=/caja/pos")).await;
-    pos.fill("#name", "cajero1").await;
-    pos.fill("#secret", crate::helpers::PASSWORD).await;
-    pos.click("button[type=submit].primary").await;
-    pos.wait_text("[data-bind=connection]", "En línea").await;
 
     link.cut();
     pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
