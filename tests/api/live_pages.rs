@@ -60,6 +60,29 @@ pub(crate) async fn pos_through_a_link(app: &TestApp) -> Option<(crate::link::Li
     Some((link, pos))
 }
 
+/// The link dies; the POS says so and keeps `sales` (amount, method) on
+/// the device.
+pub(crate) async fn sell_while_cut(
+    link: &crate::link::LinkProxy,
+    pos: &Browser,
+    sales: &[(&str, &str)],
+) {
+    link.cut();
+    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
+        .await;
+    for (amount, method) in sales {
+        sell(pos, amount, method).await;
+    }
+    pos.wait_text(
+        "[data-bind=queue]",
+        &format!(
+            "{} venta(s) esperando conexión (guardadas en este equipo).",
+            sales.len()
+        ),
+    )
+    .await;
+}
+
 /// Types an amount on the POS, picks the method and charges.
 pub(crate) async fn sell(pos: &Browser, amount: &str, method: &str) {
     pos.fill("#amount", amount).await;
@@ -734,17 +757,7 @@ async fn offline_sales_of_a_session_closed_meanwhile_reach_the_supervisor() {
         return;
     };
 
-    link.cut();
-    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
-        .await;
-    for amount in ["3000", "4000"] {
-        sell(&pos, amount, "EFECTIVO").await;
-    }
-    pos.wait_text(
-        "[data-bind=queue]",
-        "2 venta(s) esperando conexión (guardadas en este equipo).",
-    )
-    .await;
+    sell_while_cut(&link, &pos, &[("3000", "EFECTIVO"), ("4000", "EFECTIVO")]).await;
     supervisor_closes_caja_1(&app, "50000").await;
 
     link.restore();
@@ -794,15 +807,7 @@ async fn an_offline_sale_survives_the_login_ending_meanwhile() {
         return;
     };
 
-    link.cut();
-    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
-        .await;
-    sell(&pos, "6000", "EFECTIVO").await;
-    pos.wait_text(
-        "[data-bind=queue]",
-        "1 venta(s) esperando conexión (guardadas en este equipo).",
-    )
-    .await;
+    sell_while_cut(&link, &pos, &[("6000", "EFECTIVO")]).await;
     let new_pin = cajahub::auth::password::Password::parse("otra-clave-123".into()).unwrap();
     cajahub::auth::user::set_password(
         &mut app.conn(),
@@ -842,15 +847,7 @@ async fn an_offline_sale_of_an_archived_caja_is_handed_over_after_logging_in_aga
         return;
     };
 
-    link.cut();
-    pos.wait_text_prefix("[data-bind=connection]", "Sin conexión")
-        .await;
-    sell(&pos, "8000", "TRANSFERENCIA").await;
-    pos.wait_text(
-        "[data-bind=queue]",
-        "1 venta(s) esperando conexión (guardadas en este equipo).",
-    )
-    .await;
+    sell_while_cut(&link, &pos, &[("8000", "TRANSFERENCIA")]).await;
     supervisor_closes_caja_1(&app, "50000").await;
     let archived = app
         .post_form("/admin/cajas/1/archivar", &[("version", "1")])
