@@ -869,7 +869,7 @@ function renderRecent(sales) {
     const provider = sale.provider ? ` · ${sale.provider}${sale.used_backup ? " (respaldo)" : ""}` : "";
     const row = el("li", "", sale.voided ? "voided" : "");
     row.dataset.sale = sale.id;
-    row.append(el("span", `#${sale.id}`, "number"), el("span", `${time(sale.at)} · ${pesos(sale.total_charged)} · ${methods}${provider}`, "what"));
+    row.append(el("span", `N.º ${sale.number}`, "number"), el("span", `${time(sale.at)} · ${pesos(sale.total_charged)} · ${methods}${provider}`, "what"));
     if (sale.voided) {
       row.append(el("span", "ANULADA", "status off"));
     } else {
@@ -939,7 +939,7 @@ function answerErrors(answer) {
 }
 
 function askVoid(sale) {
-  bind(voidDialog, "void-what").textContent = `Venta #${sale.id} · ${time(sale.at)} · ${pesos(sale.total_charged)}`;
+  bind(voidDialog, "void-what").textContent = `Venta N.º ${sale.number} · ${time(sale.at)} · ${pesos(sale.total_charged)}`;
   bind(voidDialog, "signature").hidden = viewerSigns;
   // One key per void asked for: a retry after a lost answer voids once.
   const key = newKey();
@@ -955,7 +955,7 @@ function askVoid(sale) {
     }
     const answer = await postJson(`/api/cajas/${registerId}/sales/${sale.id}/void`, body);
     if (!answer.ok) return answerErrors(answer);
-    lastResult = `Venta #${sale.id} anulada.`;
+    lastResult = `Venta N.º ${sale.number} anulada.`;
     lastChange = null;
     render();
     return null;

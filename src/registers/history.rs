@@ -47,6 +47,9 @@ pub struct LargeSale {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RecentSale {
     pub id: i64,
+    /// Its number in the session (1, 2, …), what the cashier reads: the
+    /// id is the venue's, with gaps.
+    pub number: i64,
     pub at: DateTime<Utc>,
     pub total_charged: i64,
     /// The payment methods, in the order paid.
@@ -87,6 +90,8 @@ impl RecentSale {
         let card = sale.payments.iter().find(|p| p.provider.is_some());
         Self {
             id,
+            // Given when it is put first in the session's list.
+            number: 0,
             at,
             total_charged: sale.total_charged.get(),
             methods: sale.payments.iter().map(|p| p.method.to_string()).collect(),
@@ -112,7 +117,10 @@ pub fn sale_put_first<'a>(
 impl History {
     /// Records `sale`, marked large when it is above `large_above` (its id
     /// must then be known: the floor's list names it until it is voided).
-    pub fn sale_recorded(&mut self, sale: RecentSale, large_above: Pesos) {
+    pub fn sale_recorded(&mut self, mut sale: RecentSale, large_above: Pesos) {
+        // The session's sales are numbered from 1; the list starts empty
+        // with the session and keeps the newest first.
+        sale.number = self.recent_sales.front().map_or(1, |last| last.number + 1);
         if sale.total_charged > large_above.get() {
             self.large_sales.insert(
                 0,
@@ -274,6 +282,11 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
         ))
         .load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    // Numbered in the session: the newest is its count of sales.
+    let count: i64 = sales::table
+        .filter(sales::session_id.eq(session))
+        .count()
+        .get_result(conn)?;
     let payments: Vec<(i64, String, Option<String>, bool)> = sale_payments::table
         .filter(sale_payments::sale_id.eq_any(&ids))
         .order(sale_payments::id)
@@ -286,10 +299,12 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, at, total_charged, voided)| {
+        .enumerate()
+        .map(|(i, (id, at, total_charged, voided))| {
             let mine = payments.iter().filter(|p| p.0 == id);
             RecentSale {
                 id,
+                number: count - i as i64,
                 at,
                 total_charged,
                 methods: mine.clone().map(|p| p.1.clone()).collect(),
@@ -354,6 +369,7 @@ mod tests {
     fn recent(id: i64) -> RecentSale {
         RecentSale {
             id,
+            number: 0,
             at: Utc::now(),
             total_charged: 1_000,
             methods: vec!["EFECTIVO".into()],
@@ -394,6 +410,22 @@ mod tests {
         }
         let ids: Vec<i64> = history.recent_sales.iter().map(|s| s.id).collect();
         assert_eq!(ids, vec![10, 9, 8, 7, 6, 5, 4, 3]);
+        let numbers: Vec<i64> = history.recent_sales.iter().map(|s| s.number).collect();
+        assert_eq!(
+            numbers,
+            vec![10, 9, 8, 7, 6, 5, 4, 3],
+            "numbered in the session"
+        );
+        history.session_opened(&session(2, 1, &[], 0));
+        history.sale_recorded(recent(11), large_above());
+        assert_eq!(
+            history.recent_sales[0].number, 1,
+            "a new session counts from 1"
+        );
+        history.session_opened(&session(1, 1, &[], 0));
+        for id in 1..=10 {
+            history.sale_recorded(recent(id), large_above());
+        }
         history.sale_voided(9);
         history.sale_voided(1); // no longer shown: nothing to mark
         assert!(history.recent_sales[1].voided);

@@ -9,6 +9,9 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
 pub struct SaleLine {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
+    /// Its number in the session (1, 2, …): what the cashier calls it.
+    #[diesel(sql_type = BigInt)]
+    pub number: i64,
     #[diesel(sql_type = Timestamptz)]
     pub at: DateTime<Utc>,
     #[diesel(sql_type = BigInt)]
@@ -43,7 +46,8 @@ pub struct MovementLine {
 /// Every sale of the session, newest first.
 pub fn sales(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<SaleLine>> {
     diesel::sql_query(
-        "SELECT s.id, s.created_at AS at, s.total_charged,
+        "SELECT s.id, row_number() OVER (ORDER BY s.id) AS number,
+                s.created_at AS at, s.total_charged,
                 string_agg(p.method, ' + ' ORDER BY p.id) AS methods,
                 string_agg(DISTINCT p.provider, ', ') AS providers,
                 s.voided_at, s.void_reason, u.name AS voided_by

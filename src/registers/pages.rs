@@ -616,6 +616,11 @@ pub async fn session_page(
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, PageError> {
     let sheet = session_sheet(&current, &state, &id).await?;
+    // The voided sale, by its number in the session.
+    let voided = query.aviso.parse::<i64>().ok();
+    let notice = voided
+        .and_then(|id| sheet.sales.iter().find(|sale| sale.id == id))
+        .map(|sale| format!("Venta N.º {} anulada.", sale.number));
     html(
         StatusCode::OK,
         &SessionPage {
@@ -625,11 +630,7 @@ pub async fn session_page(
             sales: sheet.sales,
             movements: sheet.movements,
             extras: sheet.extras,
-            notice: query
-                .aviso
-                .parse::<i64>()
-                .ok()
-                .map(|sale| format!("Venta #{sale} anulada.")),
+            notice,
         },
     )
 }
