@@ -1034,7 +1034,7 @@ function render() {
   const advice = bind(root, "provider-advice");
   advice.textContent = register.provider.backup
     ? `Usa ${register.provider.provider} (respaldo) desde las ${time(register.provider.since)}: ${register.provider.reason}`
-    : `Usa ${register.provider.provider}. ${register.provider.reason}`;
+    : `Usa ${register.provider.provider}. ${sentence(register.provider.reason)}`;
   advice.classList.toggle("on-backup", register.provider.backup);
   const session = register.session;
   if (session && session.id === sessionId) {
