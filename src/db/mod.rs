@@ -52,7 +52,7 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database's own bounds on one statement and on one lock wait, set on
 /// every pooled connection: a locked row or a stuck query answers an error
-/// instead of holding a caja (ARCHITECTURE.md rule 10).
+/// instead of holding a caja (docs/architecture.md rule 10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DbLimits {
     pub statement_timeout: Duration,

@@ -221,7 +221,7 @@ impl RegisterActor {
     /// callers, then tells the screens. Answers first: a sale's caller is
     /// woken ahead of the thousands of screens its event wakes, so a busy
     /// floor does not delay acknowledgements (which of the two leaves
-    /// first does not matter, ARCHITECTURE.md rule 2).
+    /// first does not matter, docs/architecture.md rule 2).
     fn settle(&mut self, outcome: Outcome, jobs: Vec<Box<dyn Job>>, ctx: &mut Context<Self>) {
         let Outcome {
             state,

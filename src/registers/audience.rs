@@ -1,4 +1,4 @@
-//! Who may see what of a register (ARCHITECTURE.md rule 11). On a caja with
+//! Who may see what of a register (docs/architecture.md rule 11). On a caja with
 //! a blind count the cashier counts the drawer without knowing what it
 //! should hold: the server never sends them the expected cash nor what adds
 //! up to it (the float, the cash taken, the cash moved in and out and each

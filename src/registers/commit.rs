@@ -2,7 +2,7 @@
 //! the actor holds and writes its rows; in the same transaction the caja's
 //! `seq` moves on, guarded (it must still be the one memory has), and the
 //! change goes into the event log. Only after the commit does memory take
-//! the new state (ARCHITECTURE.md rules 2 and 9).
+//! the new state (docs/architecture.md rules 2 and 9).
 //!
 //! Memory follows the database, never the other way: when a write fails in
 //! a way that does not prove it rolled back (the connection lost at COMMIT,

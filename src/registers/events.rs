@@ -2,7 +2,7 @@
 //! register, numbered by its `seq`, plus two unnumbered notices (a caja's
 //! health, and "take a fresh snapshot"). Channels are bounded broadcasts: a
 //! send never waits, and a subscriber that falls behind learns it lagged and
-//! resyncs from a snapshot (ARCHITECTURE.md rules 3 and 6).
+//! resyncs from a snapshot (docs/architecture.md rules 3 and 6).
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! and never runs two for one caja. Page handlers ask it; they neither
 //! start nor stop actors.
 //!
-//! Reads never queue behind a write (ARCHITECTURE.md rule 10): each caja
+//! Reads never queue behind a write (docs/architecture.md rule 10): each caja
 //! publishes its last committed state on a `watch` channel, so snapshots,
 //! new screens and the floor are served at once even while a write waits
 //! on a locked row. Every ask to an actor is bounded by the register
