@@ -90,7 +90,7 @@ pub async fn jornada_page(
         };
         let sessions = super::sessions(conn, id)?;
         let reconciliation = reconcile::of_jornada(conn, id)?;
-        let cajas = reports::cajas(conn, Scope::Jornada(id))?;
+        let cajas = reports::cajas(conn, Some(Scope::Jornada(id)))?;
         let fallbacks = jornada::fallbacks(conn, id)?;
         let hours = jornada::hours(conn, id)?;
         Ok(Some((

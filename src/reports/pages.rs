@@ -101,10 +101,7 @@ async fn report(state: &AppState, filters: &Filters) -> Result<Report, PageError
             Some(scope) => Some(scope),
             None => query::current_jornada(conn)?.map(Scope::Jornada),
         };
-        let lines = match scope {
-            Some(scope) => query::cajas(conn, scope)?,
-            None => Vec::new(),
-        };
+        let lines = query::cajas(conn, scope)?;
         Ok::<_, diesel::result::Error>((scope, lines, query::jornadas(conn, 60)?, unknown))
     })
     .await??;
@@ -203,7 +200,7 @@ impl ReportPage {
                 from.format("%d-%m-%Y"),
                 to.format("%d-%m-%Y")
             ),
-            None => "Aún no hay jornadas".to_owned(),
+            None => "Sin jornadas aún: cada caja y su última sesión registrada".to_owned(),
         }
     }
 

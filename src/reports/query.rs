@@ -108,11 +108,14 @@ impl CajaLine {
     }
 }
 
-/// Every caja not archived, and any archived one with sessions in scope.
-pub fn cajas(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<CajaLine>> {
+/// Every caja not archived, and any archived one with sessions in scope
+/// (with no scope, every session recorded: a venue before its first
+/// jornada still sees its cajas and their last sessions).
+pub fn cajas(conn: &mut PgConnection, scope: Option<Scope>) -> QueryResult<Vec<CajaLine>> {
     let (jornada, from, to) = match scope {
-        Scope::Jornada(id) => (Some(id), None, None),
-        Scope::Dates { from, to } => (None, Some(from), Some(to)),
+        Some(Scope::Jornada(id)) => (Some(id), None, None),
+        Some(Scope::Dates { from, to }) => (None, Some(from), Some(to)),
+        None => (None, None, None),
     };
     diesel::sql_query(
         "WITH scope AS (

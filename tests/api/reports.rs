@@ -270,7 +270,13 @@ async fn bad_filters_are_named_and_the_report_stays_usable() {
     let supervisor = app.visitor("supervisora", Role::Supervisor).await;
     let empty = supervisor.get(&app, "/admin/cajas/reportes").await;
     assert_eq!(empty.status(), 200);
-    assert!(empty.text().await.unwrap().contains("Aún no hay jornadas"));
+    assert!(
+        empty
+            .text()
+            .await
+            .unwrap()
+            .contains("Sin jornadas aún: cada caja y su última sesión registrada")
+    );
     a_night(&app).await;
     for (query, field, message) in [
         (
@@ -825,4 +831,23 @@ async fn a_session_still_open_is_not_reported_as_balanced() {
         .await
         .unwrap();
     assert_eq!(difference(&page), "cuadra");
+}
+
+/// PASO 5.1.4 on a fresh deploy ("Tabla muestra cajas y sesiones"): before
+/// any jornada the report still lists every caja with its providers and its
+/// last session, and says there is no jornada yet.
+#[actix_web::test]
+async fn before_any_jornada_the_report_lists_every_caja() {
+    let app = TestApp::spawn_as_admin().await;
+    crate::cajas::create_cajas(&app, 2).await;
+    let page = app.get("/admin/cajas/reportes").await.text().await.unwrap();
+    assert!(page.contains(r#"id="reporte-cajas""#), "{page}");
+    assert!(page.contains("Sin jornadas aún"), "{page}");
+    for caja in ["Caja 1", "Caja 2"] {
+        assert!(page.contains(caja), "{caja} in {page}");
+    }
+    assert!(
+        page.contains("GETNET / KLAP") && page.contains("sin sesiones"),
+        "{page}"
+    );
 }
