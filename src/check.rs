@@ -83,7 +83,7 @@ impl std::fmt::Display for Line {
 /// running hub) fail the check unless this is a `demo`: a leftover
 /// setting would approve cards never charged.
 pub fn run(database_url: &str, hub: Option<&str>, simulated: bool, demo: bool) -> Vec<Line> {
-    let mut lines = database(database_url);
+    let (mut lines, fingerprint) = database(database_url);
     if simulated {
         lines.push(terminals(
             demo,
@@ -91,7 +91,7 @@ pub fn run(database_url: &str, hub: Option<&str>, simulated: bool, demo: bool) -
         ));
     }
     if let Some(hub) = hub {
-        lines.extend(running_hub(hub, demo));
+        lines.extend(running_hub(hub, demo, fingerprint.as_deref()));
     }
     lines
 }
@@ -112,10 +112,14 @@ fn terminals(demo: bool, found: &str) -> Line {
     }
 }
 
-fn database(url: &str) -> Vec<Line> {
+/// The database's lines, and its fingerprint (see `db::fingerprint`).
+fn database(url: &str) -> (Vec<Line>, Option<String>) {
     let mut conn = match PgConnection::establish(url) {
         Ok(conn) => conn,
-        Err(err) => return vec![Line::new(false, "Conexión a PostgreSQL", err.to_string())],
+        Err(err) => {
+            let line = Line::new(false, "Conexión a PostgreSQL", err.to_string());
+            return (vec![line], None);
+        }
     };
     let mut lines = vec![Line::new(true, "Conexión a PostgreSQL", "")];
     lines.push(match migrations::pending(&mut conn) {
@@ -155,7 +159,7 @@ fn database(url: &str) -> Vec<Line> {
         Ok(found) => Line::new(false, what, format!("solo existe: {}", found.join(", "))),
         Err(err) => Line::new(false, what, err.to_string()),
     });
-    lines
+    (lines, crate::db::fingerprint(&mut conn).ok())
 }
 
 #[derive(diesel::QueryableByName)]
@@ -194,7 +198,7 @@ fn tables(conn: &mut PgConnection) -> diesel::QueryResult<Vec<String>> {
     Ok(names.into_iter().map(|n| n.name).collect())
 }
 
-fn running_hub(hub: &str, demo: bool) -> Vec<Line> {
+fn running_hub(hub: &str, demo: bool, database: Option<&str>) -> Vec<Line> {
     let base = hub.trim_end_matches('/');
     let Some(authority) = base.strip_prefix("http://") else {
         return vec![Line::new(
@@ -212,6 +216,16 @@ fn running_hub(hub: &str, demo: bool) -> Vec<Line> {
                 "listo",
             ));
             let json: serde_json::Value = serde_json::from_str(&ready.body).unwrap_or_default();
+            let same = database.is_some() && json["database"].as_str() == database;
+            lines.push(Line::new(
+                same,
+                "El hub usa esta misma base de datos",
+                if same {
+                    ""
+                } else {
+                    "el hub que responde ahí trabaja sobre otra base de datos (revisa DATABASE_URL del servicio y de este comando)"
+                },
+            ));
             if json["terminals_simulated"] == true {
                 lines.push(terminals(demo, "el hub simula los terminales"));
             }

@@ -27,8 +27,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "unavailable", "reason": reason }))
     };
-    match db::run(&state.pool, migrations::has_pending).await {
-        Ok(Ok(false)) => {
+    let checked = db::run(&state.pool, |conn| {
+        let pending = migrations::has_pending(conn)?;
+        let database =
+            db::fingerprint(conn).map_err(|err| migrations::MigrationError::Read(Box::new(err)))?;
+        Ok::<_, migrations::MigrationError>((pending, database))
+    })
+    .await;
+    match checked {
+        Ok(Ok((false, database))) => {
             let mut stuck: Vec<_> = state
                 .registers
                 .stuck()
@@ -46,13 +53,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 "status": "ready",
                 "errors_logged": errors,
                 "terminals_simulated": state.demo,
+                "database": database,
             });
             if !stuck.is_empty() {
                 ready["stuck_cajas"] = stuck.into();
             }
             HttpResponse::Ok().json(ready)
         }
-        Ok(Ok(true)) => unavailable("migraciones pendientes"),
+        Ok(Ok((true, _))) => unavailable("migraciones pendientes"),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "not ready: cannot read migrations");
             unavailable("no se pudieron leer las migraciones")

@@ -119,6 +119,27 @@ fn builder(
 }
 
 /// Marks `conn` broken so the pool closes it instead of lending it again.
+/// Which database `conn` is on, as a fingerprint: its name, its oid and its
+/// server's start time, hashed (readable by any role, telling apart two
+/// databases of one server and two servers). `/readyz` says the hub's, so
+/// `cajahub check --url` can tell whether the hub it reaches uses the
+/// database it checked.
+pub fn fingerprint(conn: &mut PgConnection) -> diesel::QueryResult<String> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Fingerprint {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        fingerprint: String,
+    }
+    diesel::sql_query(
+        "SELECT left(md5(current_database() || ':' || d.oid::text || ':' || \
+                pg_postmaster_start_time()::text), 16) AS fingerprint \
+           FROM pg_database d WHERE d.datname = current_database()",
+    )
+    .get_result::<Fingerprint>(conn)
+    .map(|row| row.fingerprint)
+}
+
 pub fn discard(conn: &mut PgConnection) {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();

@@ -297,12 +297,23 @@ async fn check_passes_on_a_good_deployment_and_names_what_is_broken() {
         "✅ PASO 3: columnas nuevas en register_sessions: 6 de 6",
         "✅ Tablas pos_registers y register_sessions (pg_tables)",
         "✅ Logs sin errores desde el arranque",
+        "✅ El hub usa esta misma base de datos",
         "✅ PASO 5: /admin/cajas/reportes: 303 al login",
         "✅ PASO 5: /login: 200",
     ] {
         assert!(said.contains(line), "{line} in\n{said}");
     }
     assert!(!said.contains('❌'), "{said}");
+
+    // Checked against another database than the hub's: said, and failed.
+    let other = TestDb::migrated();
+    let elsewhere = cajahub(&["check", "--url", &address], &other.url());
+    let said = String::from_utf8_lossy(&elsewhere.stdout).to_string();
+    assert!(!elsewhere.status.success(), "{said}");
+    assert!(
+        said.contains("❌ El hub usa esta misma base de datos: el hub que responde ahí trabaja sobre otra base de datos"),
+        "{said}"
+    );
 
     // The hub down: that line fails, and the command.
     drop(hub);
