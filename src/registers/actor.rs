@@ -1069,15 +1069,7 @@ impl Command for FlagSale {
         state: &Snapshot,
         _: &CommandContext,
     ) -> Result<Applied<FlagAck>, RegisterError> {
-        let must_own = !self.by.role.includes(Role::Supervisor);
-        let ack = flagged::insert(
-            conn,
-            &self.by.actor(),
-            state.id(),
-            &self.flag,
-            self.by.id.0,
-            must_own,
-        )?;
+        let ack = flagged::insert(conn, state.id(), &self.flag, &self.by)?;
         if ack.replayed {
             return Ok(Applied::Replayed(ack));
         }

@@ -198,8 +198,7 @@ async fn flag_archived(
                 // Not loaded (it cannot be read, see `/readyz`): try later.
                 return Err(RegisterError::Busy);
             }
-            let must_own = !user.role.includes(Role::Supervisor);
-            flagged::insert(conn, &user.actor(), id, &flag, user.id.0, must_own)
+            flagged::insert(conn, id, &flag, &user)
         })
     })
     .await?

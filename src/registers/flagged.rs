@@ -12,6 +12,7 @@ use super::RegisterError;
 use super::sale::{InvalidSale, SaleRequest, ValidSale};
 use super::store;
 use crate::audit::{self, Action, Actor};
+use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
 use crate::db::schema::{flagged_sales, pos_registers, register_sessions, users};
 
@@ -51,9 +52,7 @@ impl OfflineSale {
             reason: "-".into(),
             made_at: self.made_at,
         };
-        let flag = request.validate(now)?;
-        let sale = self.sale.validate()?;
-        Ok((sale, flag))
+        request.validated(now)
     }
 }
 
@@ -98,6 +97,11 @@ impl FlagRequest {
     /// The sale must be one that could have been recorded (so a supervisor
     /// can record it by hand); the reason and time are required.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<ValidFlag, InvalidSale> {
+        self.validated(now).map(|(_, flag)| flag)
+    }
+
+    /// The flag, and the sale it carries as checked on the way.
+    fn validated(&self, now: DateTime<Utc>) -> Result<(ValidSale, ValidFlag), InvalidSale> {
         let sale = self.sale.validate().map_err(|err| InvalidSale {
             field: format!("sale.{}", err.field),
             message: err.message,
@@ -114,14 +118,15 @@ impl FlagRequest {
                 "method": p.method, "amount": p.amount, "tendered": p.tendered, "provider": p.provider,
             })).collect::<Vec<_>>(),
         });
-        Ok(ValidFlag {
+        let flag = ValidFlag {
             key: sale.key,
             session_id: sale.session_id,
             total: sale.total.get(),
             sale: json,
             reason,
             made_at: self.made_at,
-        })
+        };
+        Ok((sale, flag))
     }
 }
 
@@ -135,14 +140,15 @@ pub struct FlagAck {
 
 /// Stores the flagged sale once. A sale whose key was recorded after all is
 /// refused: it is not missing.
+/// A cashier flags only the sales of their own sessions; a supervisor any.
 pub fn insert(
     conn: &mut PgConnection,
-    actor: &Actor,
     register: RegisterId,
     flag: &ValidFlag,
-    by: i32,
-    must_own: bool,
+    user: &User,
 ) -> Result<FlagAck, RegisterError> {
+    let (actor, by) = (&user.actor(), user.id.0);
+    let must_own = !user.role.includes(Role::Supervisor);
     {
         if store::sale_by_key(conn, flag.key)?.is_some() {
             return Err(RegisterError::AlreadyRecorded);
