@@ -127,7 +127,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     // Resolved outside the runtime: a private cluster must outlive the server
     // and be stopped after it, when `database` is dropped.
-    let database = Database::resolve(&settings)?;
+    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
     let url = database.url();
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(&settings, &url)
@@ -145,7 +145,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let database = Database::resolve(&settings)?;
+    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
     let mut conn =
         PgConnection::establish(&database.url()).context("could not connect to PostgreSQL")?;
     let applied = migrations::run_pending(&mut conn).context("migration failed")?;
@@ -161,7 +161,7 @@ fn migrate(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn manage_users(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
-    let database = Database::resolve(&settings)?;
+    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
     let mut conn =
         PgConnection::establish(&database.url()).context("could not connect to PostgreSQL")?;
     migrations::run_pending(&mut conn).context("migration failed")?;
@@ -169,7 +169,7 @@ fn manage_users(settings: Settings, command: UserCommand) -> anyhow::Result<()> 
 }
 
 fn backup(settings: Settings, dir: &Path, pg_bin: Option<&Path>) -> anyhow::Result<()> {
-    let database = Database::resolve(&settings)?;
+    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
     let file = backup::backup(&database.url(), dir, pg_bin)?;
     println!(
         "Backup written and checked with pg_restore -l ({} entries): {} ({})",
@@ -185,7 +185,7 @@ fn restore(
     file: &Path,
     options: &backup::RestoreOptions,
 ) -> anyhow::Result<()> {
-    let database = Database::resolve(&settings)?;
+    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
     let restored = backup::restore(&database.url(), file, options, |plan| {
         println!("{plan}");
         if !std::io::stdin().is_terminal() {
@@ -215,7 +215,7 @@ fn restore(
 }
 
 fn check(settings: Settings, hub: Option<&str>, demo: bool) -> anyhow::Result<()> {
-    let database = Database::resolve(&settings)?;
+    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
     let simulated = settings.simulate_terminals.is_some();
     let lines = crate::check::run(&database.url(), hub, simulated, demo);
     for line in &lines {

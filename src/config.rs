@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cajas::terminal::TerminalConfig;
 use crate::clock::Clock;
 use crate::money::Pesos;
-use crate::payments::terminal::TerminalConfig;
 use crate::registers::sale::SaleLimits;
 
 /// Everything the hub needs to know at start. Every flag has an environment

@@ -3,8 +3,9 @@
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;
 
-use crate::db::{self, migrations};
-use crate::startup::AppState;
+use crate::db::{self, PgPool, migrations};
+use crate::registers::Registers;
+use crate::web::page::Demo;
 
 /// The process is up and serving.
 #[get("/healthz")]
@@ -22,12 +23,16 @@ pub async fn healthz() -> HttpResponse {
 /// ERROR lines since the process started; `terminals_simulated` says the
 /// card charges are not real (a demo: `cajahub check` fails it elsewhere).
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
+    demo: web::Data<Demo>,
+) -> HttpResponse {
     let unavailable = |reason: &str| {
         HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "unavailable", "reason": reason }))
     };
-    let checked = db::run(&state.pool, |conn| {
+    let checked = db::run(&pool, |conn| {
         let pending = migrations::has_pending(conn)?;
         let database =
             db::fingerprint(conn).map_err(|err| migrations::MigrationError::Read(Box::new(err)))?;
@@ -36,8 +41,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     .await;
     match checked {
         Ok(Ok((false, database))) => {
-            let mut stuck: Vec<_> = state
-                .registers
+            let mut stuck: Vec<_> = registers
                 .stuck()
                 .into_iter()
                 .map(|(register, health)| {
@@ -45,14 +49,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 })
                 .collect();
             // Cajas not loaded at all: no actor, so no name known but the id.
-            stuck.extend(state.registers.unloaded().into_iter().map(|caja| {
+            stuck.extend(registers.unloaded().into_iter().map(|caja| {
                 json!({ "id": caja.id, "health": {"status": "stuck", "since": caja.since, "reason": caja.reason} })
             }));
             let errors = crate::telemetry::errors_logged();
             let mut ready = json!({
                 "status": "ready",
                 "errors_logged": errors,
-                "terminals_simulated": state.demo,
+                "terminals_simulated": demo.0,
                 "database": database,
             });
             if !stuck.is_empty() {

@@ -1,13 +1,15 @@
 //! cajahub: the real-time hub for a venue's cash registers (cajas).
 //!
-//! One folder per area of the domain, each owning its types, its queries and
-//! its handlers: `cajas` (register configuration), `auth` (users, roles,
-//! sessions, CSRF), `audit` (the audit trail), `jornadas` (business days),
-//! `registers` (one actor per caja: sessions and sales), `payments` (card
-//! attempts and provider health), `reports` (the figures of the night),
-//! `screens` (the live WebSocket screens), `health` (probes). `db`
-//! holds the connection pool, the embedded migrations and the database the hub
-//! starts on; `web` the pieces every page shares.
+//! One folder per area of the domain, each owning its types and its
+//! queries, layered so that no module imports one that imports it back
+//! (docs/architecture.md, "Layers"; checked by `layers`): `audit` (the
+//! trail), `auth` (users, logins, CSRF), `jornadas` (business days),
+//! `cajas` (a caja's settings), `payments` (card attempts, terminals,
+//! provider health), `registers` (one actor per caja, its commands and the
+//! API and pages that reach them), `reports` (what the owner reads),
+//! `screens` (the live WebSocket screens), `health` (probes). `db` holds the
+//! connection pool and the migrations, `web` the pieces every page shares,
+//! `startup` assembles the hub and shares each piece with its handlers.
 
 pub mod audit;
 pub mod auth;
@@ -19,7 +21,10 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod ids;
 pub mod jornadas;
+#[cfg(test)]
+mod layers;
 pub mod metrics;
 pub mod money;
 pub mod payments;

@@ -10,13 +10,10 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-
-use crate::payments::attempt::CardAttempt;
 
 /// How a screen is greeted: a snapshot, or the events it missed.
 const GREETINGS: [&str; 2] = ["snapshot", "replayed"];
@@ -24,7 +21,6 @@ const GREETINGS: [&str; 2] = ["snapshot", "replayed"];
 pub const DROP_REASONS: [&str; 4] = ["silent", "slow", "fell_behind", "protocol"];
 const AUDIENCES: [&str; 2] = ["floor", "pos"];
 const POOL_STATES: [&str; 2] = ["idle", "in_use"];
-use crate::startup::AppState;
 
 /// Every metric of the hub.
 pub struct Metrics {
@@ -156,20 +152,12 @@ impl Metrics {
         metrics
     }
 
-    /// Every series whose labels are known before any work, at zero: a
-    /// scraper (and an alert on a rate) sees them from the start. The
-    /// cajas' own are made when their actors start ([`Self::caja_started`]),
-    /// the changes' by the registry ([`Self::changes_known`]).
+    /// Every series whose labels this module knows, at zero: a scraper (and
+    /// an alert on a rate) sees them from the start. The others are made
+    /// at zero by whoever knows their labels: the cajas' when their actors
+    /// start ([`Self::caja_started`]), the changes' and the card attempts'
+    /// by the registry ([`Self::changes_known`], [`Self::card_labels_known`]).
     fn zero_known_series(&self) {
-        use crate::cajas::domain::PaymentProvider;
-        use crate::payments::attempt::AttemptStatus;
-        for provider in PaymentProvider::ALL {
-            for status in AttemptStatus::ALL {
-                self.card_attempts
-                    .with_label_values(&[provider.as_str(), status.as_str()]);
-            }
-            self.fallbacks.with_label_values(&[provider.as_str()]);
-        }
         for kind in GREETINGS {
             self.greetings.with_label_values(&[kind]);
         }
@@ -195,6 +183,16 @@ impl Metrics {
     pub fn changes_known<'a>(&self, changes: impl IntoIterator<Item = &'a str>) {
         for change in changes {
             self.changes.with_label_values(&[change]);
+        }
+    }
+
+    /// The card providers and attempt statuses, every pair at zero.
+    pub fn card_labels_known(&self, providers: &[&str], statuses: &[&str]) {
+        for provider in providers {
+            for status in statuses {
+                self.card_attempts.with_label_values(&[provider, status]);
+            }
+            self.fallbacks.with_label_values(&[provider]);
         }
     }
 
@@ -232,29 +230,28 @@ impl Metrics {
         self.dropped.with_label_values(&[reason]).inc();
     }
 
-    /// A card attempt committed in the state it is in now.
-    pub fn card_attempt(&self, attempt: &CardAttempt) {
-        let provider = attempt.provider.as_str();
+    /// A card attempt of `provider` committed in `status`; `fell_back`
+    /// when it is a new attempt taking over from another provider's.
+    pub fn card_attempt(&self, provider: &str, status: &str, fell_back: bool) {
         self.card_attempts
-            .with_label_values(&[provider, attempt.status.as_str()])
+            .with_label_values(&[provider, status])
             .inc();
-        if attempt.fallback_from.is_some() && attempt.ended_at.is_none() {
+        if fell_back {
             self.fallbacks.with_label_values(&[provider]).inc();
         }
     }
 
-    /// The text a scraper reads, with the hub's gauges read now.
-    fn render(&self, state: &AppState) -> String {
+    /// The text a scraper reads, with the hub's gauges as they are now.
+    pub fn render(&self, now: Gauges) -> String {
         self.scrapes.inc();
-        let screens = &state.screens;
         let [floor, pos] = AUDIENCES;
         self.screens
             .with_label_values(&[floor])
-            .set(screens.floors() as i64);
+            .set(now.floor_screens as i64);
         self.screens
             .with_label_values(&[pos])
-            .set(screens.registers() as i64);
-        let pool = state.pool.state();
+            .set(now.pos_screens as i64);
+        let pool = now.pool;
         let idle = i64::from(pool.idle_connections);
         let [idle_state, in_use] = POOL_STATES;
         self.pool.with_label_values(&[idle_state]).set(idle);
@@ -271,6 +268,16 @@ impl Metrics {
     }
 }
 
+/// Hears the pools' checkouts: how long each waited for a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolWaits;
+
+impl diesel::r2d2::HandleEvent for PoolWaits {
+    fn handle_checkout(&self, event: diesel::r2d2::event::CheckoutEvent) {
+        metrics().pool_waited(event.duration());
+    }
+}
+
 /// A command in flight to a caja; counted until dropped.
 pub struct InFlight(IntGauge);
 
@@ -280,11 +287,11 @@ impl Drop for InFlight {
     }
 }
 
-/// GET /metrics (on the metrics address only).
-pub async fn serve(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics().render(&state))
+/// The hub's state as a scrape reads it.
+pub struct Gauges {
+    pub floor_screens: usize,
+    pub pos_screens: usize,
+    pub pool: diesel::r2d2::State,
 }
 
 #[cfg(test)]
@@ -296,6 +303,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.caja_started(7);
         metrics.changes_known(["sale_recorded", "card_attempt"]);
+        metrics.card_labels_known(&["GETNET", "KLAP"], &["PENDING", "APPROVED", "UNKNOWN"]);
         let mut text = Vec::new();
         TextEncoder::new()
             .encode(&metrics.registry.gather(), &mut text)

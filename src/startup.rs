@@ -2,11 +2,10 @@
 //! server. `serve` and the tests build it with the same function.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use diesel::{Connection, PgConnection};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_actix_web::TracingLogger;
@@ -18,27 +17,46 @@ use crate::payments::venue::Venue;
 use crate::registers::Registers;
 use crate::registers::sale::SaleLimits;
 use crate::screens::Screens;
-use crate::{audit, cajas, health, jornadas, registers, screens, telemetry, web as pages};
+use crate::web::page::Demo;
+use crate::{health, jornadas, metrics, registers, screens, telemetry, web as pages};
 
 /// What every handler can reach.
 pub struct AppState {
-    pub pool: PgPool,
+    pub pool: web::Data<PgPool>,
     /// The venue's card providers and their outages.
-    pub venue: Arc<Venue>,
-    pub auth: AuthPolicy,
+    pub venue: web::Data<Venue>,
+    pub auth: web::Data<AuthPolicy>,
     /// Where passwords are checked, a few at a time.
-    pub password_checks: auth::password::Checks,
-    pub registers: Registers,
+    pub password_checks: web::Data<auth::password::Checks>,
+    pub registers: web::Data<Registers>,
     /// The venue's bounds on one sale (the POS and the floor show them).
-    pub sale_limits: SaleLimits,
+    pub sale_limits: web::Data<SaleLimits>,
     /// Marks and recognizes a caja's device (its login page lists cashiers).
-    pub device: auth::device::DeviceCookie,
+    pub device: web::Data<auth::device::DeviceCookie>,
     /// Every card terminal is simulated (`--simulate-terminals`): a demo,
     /// whose card charges are not real. Every page and `/readyz` say so.
-    pub demo: bool,
-    pub screens: Screens,
+    pub demo: web::Data<Demo>,
+    pub screens: web::Data<Screens>,
     /// Account changes, pushed to the live screens.
-    pub accounts: auth::accounts::Accounts,
+    pub accounts: web::Data<auth::accounts::Accounts>,
+}
+
+impl AppState {
+    /// Hands each piece to the handlers that ask for it by type
+    /// (`web::Data<Registers>`, …): none of them sees this struct.
+    fn share(&self, config: &mut web::ServiceConfig) {
+        config
+            .app_data(self.pool.clone())
+            .app_data(self.venue.clone())
+            .app_data(self.auth.clone())
+            .app_data(self.password_checks.clone())
+            .app_data(self.registers.clone())
+            .app_data(self.sale_limits.clone())
+            .app_data(self.device.clone())
+            .app_data(self.demo.clone())
+            .app_data(self.screens.clone())
+            .app_data(self.accounts.clone());
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +106,8 @@ impl Application {
             let key = auth::session::load_or_create_key(&mut conn, configured_key.as_deref())?;
             let has_users =
                 auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
-            let pool = db::build_pool(&url, pool_size, limits)?;
-            let writes = db::build_write_pool(&url, pool_size, limits)?;
+            let pool = db::build_pool(&url, pool_size, limits, metrics::PoolWaits)?;
+            let writes = db::build_write_pool(&url, pool_size, limits, metrics::PoolWaits)?;
             Ok((pool, writes, key, has_users))
         })
         .await
@@ -128,16 +146,16 @@ impl Application {
         })
         .await?;
         let state = web::Data::new(AppState {
-            pool,
-            venue,
-            auth: auth_policy,
-            password_checks: auth::password::Checks::for_this_machine(),
-            registers,
-            sale_limits,
-            demo: settings.simulate_terminals.is_some(),
-            device: auth::device::DeviceCookie::new(key.clone(), secure),
-            screens: Screens::new(settings.screen_timeouts()),
-            accounts: auth::accounts::Accounts::watch(database_url),
+            pool: web::Data::new(pool),
+            venue: web::Data::from(venue),
+            auth: web::Data::new(auth_policy),
+            password_checks: web::Data::new(auth::password::Checks::for_this_machine()),
+            registers: web::Data::new(registers),
+            sale_limits: web::Data::new(sale_limits),
+            demo: web::Data::new(Demo(settings.simulate_terminals.is_some())),
+            device: web::Data::new(auth::device::DeviceCookie::new(key.clone(), secure)),
+            screens: web::Data::new(Screens::new(settings.screen_timeouts())),
+            accounts: web::Data::new(auth::accounts::Accounts::watch(database_url)),
         });
         // Before listening: a stop signal sent as soon as the hub answers
         // must find it ready to stop gracefully, not kill it.
@@ -155,7 +173,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(pages::gate::gate))
                 .wrap(security_headers())
                 .wrap(TracingLogger::<telemetry::RequestSpan>::new())
-                .app_data(data.clone())
+                .configure(|config| data.share(config))
                 .app_data(pages::form_config())
                 .configure(routes)
         })
@@ -264,14 +282,26 @@ fn metrics_server(
     let address = listener.local_addr()?;
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
-            .route("/metrics", web::get().to(crate::metrics::serve))
+            .configure(|config| state.share(config))
+            .route("/metrics", web::get().to(scrape))
     })
     .workers(1)
     .listen(listener)?
     .disable_signals()
     .run();
     Ok((address, server))
+}
+
+/// GET /metrics (on the metrics address only).
+async fn scrape(screens: web::Data<Screens>, pool: web::Data<PgPool>) -> HttpResponse {
+    let now = metrics::Gauges {
+        floor_screens: screens.floors(),
+        pos_screens: screens.registers(),
+        pool: pool.state(),
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics::metrics().render(now))
 }
 
 /// SIGTERM and SIGINT, caught from the moment they are listened for.
@@ -302,14 +332,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .route("/assets/{path:.*}", web::get().to(pages::assets::serve))
         .configure(auth::routes)
-        .configure(audit::routes)
         .configure(jornadas::routes)
         .configure(registers::routes)
-        .configure(crate::payments::routes)
         .configure(screens::routes)
         // Before the cajas' scope, which would answer its paths itself.
         .configure(crate::reports::routes)
-        .configure(cajas::routes)
+        .configure(registers::caja_admin::routes)
         .default_service(web::to(pages::error::not_found));
 }
 

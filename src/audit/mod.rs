@@ -1,16 +1,12 @@
 //! The audit trail: who changed what and when, written in the same
 //! transaction as the change it records, never updated or deleted (a trigger
-//! refuses), and read on the admin page /admin/auditoria.
-
-mod pages;
+//! refuses), and read on the admin page /admin/auditoria (`reports::audit_trail`).
 
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::auth::user::UserId;
 use crate::db::schema::audit_log;
-
-pub use pages::routes;
+use crate::ids::UserId;
 
 /// Who made a change: a logged-in user, or the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,13 +8,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::AdminUser;
+use super::AuthPolicy;
+use super::accounts::Accounts;
 use super::csrf::{CsrfForm, NoFields};
 use super::logins::{self, OpenLogin};
 use super::password::{Password, Pin};
 use super::user::{self, Role, User, UserError, UserId, UserName};
-use crate::cajas::form::FieldErrors;
-use crate::db;
-use crate::startup::AppState;
+use crate::db::{self, PgPool};
+use crate::web::FieldErrors;
 use crate::web::{Chrome, PageError, html, local_time, redirect_see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -37,9 +38,13 @@ struct ListPage {
 }
 
 /// GET /admin/usuarios
-async fn list(admin: AdminUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let (idle, absolute) = (state.auth.idle, state.auth.absolute);
-    let users = db::run(&state.pool, move |conn| {
+async fn list(
+    admin: AdminUser,
+    pool: web::Data<PgPool>,
+    policy: web::Data<AuthPolicy>,
+) -> Result<HttpResponse, PageError> {
+    let (idle, absolute) = (policy.idle, policy.absolute);
+    let users = db::run(&pool, move |conn| {
         user::list(conn)?
             .into_iter()
             .map(|user| {
@@ -114,7 +119,8 @@ fn parse_id(raw: &str) -> Result<UserId, PageError> {
 /// GET /admin/usuarios/{id}
 async fn show(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    policy: web::Data<AuthPolicy>,
     id: web::Path<String>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, PageError> {
@@ -122,7 +128,8 @@ async fn show(
     let notice = notice_of(&query.aviso);
     user_page(
         &admin,
-        &state,
+        &pool,
+        &policy,
         id,
         StatusCode::OK,
         notice,
@@ -134,7 +141,8 @@ async fn show(
 /// The user's page again, 422, with what was refused beside its field.
 async fn refused(
     admin: &AdminUser,
-    state: &AppState,
+    pool: &PgPool,
+    policy: &AuthPolicy,
     id: UserId,
     field: &'static str,
     message: String,
@@ -142,7 +150,8 @@ async fn refused(
     let errors = FieldErrors::single(field, message);
     user_page(
         admin,
-        state,
+        pool,
+        policy,
         id,
         StatusCode::UNPROCESSABLE_ENTITY,
         None,
@@ -154,14 +163,15 @@ async fn refused(
 /// A user's page: the account, its changes and its open logins.
 async fn user_page(
     admin: &AdminUser,
-    state: &AppState,
+    pool: &PgPool,
+    policy: &AuthPolicy,
     id: UserId,
     status: StatusCode,
     notice: Option<&'static str>,
     errors: FieldErrors,
 ) -> Result<HttpResponse, PageError> {
-    let (idle, absolute) = (state.auth.idle, state.auth.absolute);
-    let (user, open) = db::run(&state.pool, move |conn| {
+    let (idle, absolute) = (policy.idle, policy.absolute);
+    let (user, open) = db::run(pool, move |conn| {
         let user = user::find(conn, id)?;
         Ok::<_, diesel::result::Error>((user, logins::open_of(conn, id, idle, absolute)?))
     })
@@ -199,14 +209,16 @@ type UserChange = Box<dyn FnOnce(&mut diesel::PgConnection) -> Result<User, User
 /// POST /admin/usuarios/{id}/{deshabilitar|habilitar|clave|pin}
 async fn change(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    accounts: web::Data<Accounts>,
+    policy: web::Data<AuthPolicy>,
     path: web::Path<(String, String)>,
     form: CsrfForm<ChangeForm>,
 ) -> Result<HttpResponse, PageError> {
     let (id, change) = path.into_inner();
     let id = parse_id(&id)?;
     let form = form.0;
-    let name = db::run(&state.pool, move |conn| user::find(conn, id))
+    let name = db::run(&pool, move |conn| user::find(conn, id))
         .await?
         .map_err(|err| match err {
             diesel::result::Error::NotFound => PageError::NotFound("el usuario"),
@@ -219,7 +231,7 @@ async fn change(
         "deshabilitar" => {
             if id == admin.user.id {
                 let message = "No puedes deshabilitar tu propia cuenta.".to_owned();
-                return refused(&admin, &state, id, "status", message).await;
+                return refused(&admin, &pool, &policy, id, "status", message).await;
             }
             (
                 Box::new(move |conn| user::disable(conn, &actor, &name)),
@@ -233,11 +245,13 @@ async fn change(
         "clave" => {
             if form.password != form.password_again {
                 let message = "Las dos contraseñas no coinciden.".to_owned();
-                return refused(&admin, &state, id, "password", message).await;
+                return refused(&admin, &pool, &policy, id, "password", message).await;
             }
             let password = match Password::parse(form.password) {
                 Ok(password) => password,
-                Err(err) => return refused(&admin, &state, id, "password", err.to_string()).await,
+                Err(err) => {
+                    return refused(&admin, &pool, &policy, id, "password", err.to_string()).await;
+                }
             };
             (
                 Box::new(move |conn| user::set_password(conn, &actor, &name, &password)),
@@ -251,7 +265,9 @@ async fn change(
         "pin" => {
             let pin = match Pin::parse(form.pin.trim().to_owned()) {
                 Ok(pin) => pin,
-                Err(err) => return refused(&admin, &state, id, "pin", err.to_string()).await,
+                Err(err) => {
+                    return refused(&admin, &pool, &policy, id, "pin", err.to_string()).await;
+                }
             };
             (
                 Box::new(move |conn| user::set_pin(conn, &actor, &name, Some(&pin))),
@@ -260,8 +276,8 @@ async fn change(
         }
         _ => return Err(PageError::NotFound("esa acción")),
     };
-    db::run(&state.pool, done).await?.map_err(user_error)?;
-    state.accounts.changed(id.0);
+    db::run(&pool, done).await?.map_err(user_error)?;
+    accounts.changed(id.0);
     tracing::info!(user_id = %id, change = %change, "user changed by an admin");
     Ok(redirect_see_other(&format!(
         "/admin/usuarios/{id}?aviso={aviso}"
@@ -328,7 +344,7 @@ async fn new_form(admin: AdminUser) -> Result<HttpResponse, PageError> {
 /// POST /admin/usuarios/crear: the user, and their PIN if one was given.
 async fn create(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     form: CsrfForm<NewUserForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut form = form.0;
@@ -355,7 +371,7 @@ async fn create(
         return refused_new(&admin, form, errors);
     };
     let actor = admin.user.actor();
-    let created = db::run(&state.pool, move |conn| {
+    let created = db::run(&pool, move |conn| {
         conn.build_transaction().run(|conn| {
             let user = user::create(conn, &actor, &name, role, &password)?;
             match pin {
@@ -405,7 +421,8 @@ fn refused_new(
 /// logged out at its next request, and its live screens within a heartbeat.
 async fn end_login(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    accounts: web::Data<Accounts>,
     path: web::Path<(String, String)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
@@ -415,14 +432,14 @@ async fn end_login(
         .parse()
         .map_err(|_| PageError::NotFound("el ingreso"))?;
     let actor = admin.user.actor();
-    let ended = db::run(&state.pool, move |conn| {
+    let ended = db::run(&pool, move |conn| {
         logins::end_by_admin(conn, &actor, id, login)
     })
     .await??;
     if !ended {
         return Err(PageError::NotFound("un ingreso abierto de ese usuario"));
     }
-    state.accounts.changed(id.0);
+    accounts.changed(id.0);
     tracing::info!(user_id = %id, %login, "login ended by an admin");
     Ok(redirect_see_other(&format!(
         "/admin/usuarios/{id}?aviso=cerrada"

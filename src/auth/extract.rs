@@ -9,14 +9,18 @@ use std::pin::Pin;
 use actix_session::SessionExt;
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 
+use super::AuthPolicy;
+use super::accounts::Accounts;
 use super::csrf;
 use super::logins;
 use super::session::{self, Login};
 use super::user::{Role, User, UserId};
 use crate::db::DbError;
-use crate::startup::AppState;
+use crate::db::PgPool;
+use crate::web::page::Demo;
+use crate::web::shared;
 use crate::web::{Chrome, PageError};
 
 /// The logged-in user of this request, checked against the database: a
@@ -27,7 +31,7 @@ pub struct CurrentUser {
     /// This browser's login (its row in `logins`).
     pub login: uuid::Uuid,
     pub csrf: String,
-    /// The hub simulates the card terminals (see `AppState::demo`).
+    /// The hub simulates the card terminals (see [`Demo`]).
     pub demo: bool,
 }
 
@@ -36,7 +40,9 @@ impl CurrentUser {
     pub fn chrome(&self) -> Option<Chrome> {
         Some(Chrome {
             user_name: self.user.name.clone(),
-            role: self.user.role,
+            role_label: self.user.role.label(),
+            admin: self.user.role.includes(Role::Admin),
+            supervisor: self.user.role.includes(Role::Supervisor),
             csrf: self.csrf.clone(),
             demo: self.demo,
         })
@@ -156,12 +162,12 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
     let Some(login) = session::current(&session) else {
         return Err(not_logged_in(false));
     };
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered")
-        .clone();
+    let json = wants_json(&req);
+    let policy = shared::<AuthPolicy>(&req);
+    let accounts = shared::<Accounts>(&req);
+    let pool = shared::<PgPool>(&req);
+    let demo = shared::<Demo>(&req);
     let now = session::now();
-    let policy = &state.auth;
     if now - login.last_seen_at > policy.idle.as_millis() as i64
         || now - login.logged_in_at > policy.absolute.as_millis() as i64
     {
@@ -169,7 +175,6 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         session::forget_login(&session);
         return Err(not_logged_in(true));
     }
-    let json = wants_json(&req);
     let (login_id, record) = (
         login.login_id,
         now - login.recorded_at > logins::SEEN_EVERY.num_milliseconds(),
@@ -179,19 +184,19 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
     let known = if record {
         None
     } else {
-        state.accounts.known(login_id)
+        accounts.known(login_id)
     };
     let turn = match known {
         Some(_) => None,
-        None => state.accounts.turn_to_read(login_id).await,
+        None => accounts.turn_to_read(login_id).await,
     };
     // Another request of the same login may have read it meanwhile.
-    let known = known.or_else(|| (!record).then(|| state.accounts.known(login_id)).flatten());
+    let known = known.or_else(|| (!record).then(|| accounts.known(login_id)).flatten());
     let user = match known {
         Some(user) => Some(user),
         None => {
-            let version = state.accounts.version();
-            let user = crate::db::run(&state.pool, move |conn| {
+            let version = accounts.version();
+            let user = crate::db::run(&pool, move |conn| {
                 let user = logins::user_of(conn, login_id)?;
                 if user.is_some() && record {
                     logins::seen(conn, login_id)?;
@@ -202,7 +207,7 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
             .and_then(|found| found.map_err(DbError::Query))
             .map_err(|source| AuthError::Db { source, json })?;
             if let Some(user) = &user {
-                state.accounts.remember(login_id, user.clone(), version);
+                accounts.remember(login_id, user.clone(), version);
             }
             user
         }
@@ -231,7 +236,7 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         },
     );
     Ok(CurrentUser {
-        demo: state.demo,
+        demo: demo.0,
         csrf: csrf::token(&session),
         login: login_id,
         user,

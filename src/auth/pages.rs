@@ -9,13 +9,16 @@ use serde::Deserialize;
 
 use uuid::Uuid;
 
+use super::AuthPolicy;
+use super::accounts::Accounts;
 use super::csrf::{self, CsrfForm, NoFields};
+use super::device::DeviceCookie;
 use super::logins;
+use super::password::Checks;
 use super::throttle;
 use super::user::{self, Role, User};
 use super::{CurrentUser, session};
-use crate::db;
-use crate::startup::AppState;
+use crate::db::{self, PgPool};
 use crate::web::{Chrome, PageError, client_address, html, redirect_see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -75,13 +78,14 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-async fn no_users(state: &AppState) -> Result<bool, PageError> {
-    Ok(!db::run(&state.pool, user::any_exists).await??)
+async fn no_users(pool: &PgPool) -> Result<bool, PageError> {
+    Ok(!db::run(pool, user::any_exists).await??)
 }
 
 /// GET /login
 pub async fn login_form(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    device: web::Data<DeviceCookie>,
     session: Session,
     request: HttpRequest,
     query: web::Query<LoginQuery>,
@@ -100,8 +104,8 @@ pub async fn login_form(
             next: safe_next(&query.next),
             message: None,
             notice,
-            no_users: no_users(&state).await?,
-            cashiers: cashiers_to_pick(&state, &request, &query.usuario).await?,
+            no_users: no_users(&pool).await?,
+            cashiers: cashiers_to_pick(&pool, &device, &request, &query.usuario).await?,
         },
     )
 }
@@ -109,14 +113,15 @@ pub async fn login_form(
 /// A caja's device offers its cashiers to pick, unless asked for another
 /// user (`?usuario=otro`); anywhere else the name is typed.
 async fn cashiers_to_pick(
-    state: &AppState,
+    pool: &PgPool,
+    device: &DeviceCookie,
     request: &HttpRequest,
     usuario: &str,
 ) -> Result<Vec<String>, PageError> {
-    if usuario == "otro" || !state.device.is_marked(request) {
+    if usuario == "otro" || !device.is_marked(request) {
         return Ok(Vec::new());
     }
-    Ok(crate::db::run(&state.pool, user::cashiers_with_pin).await??)
+    Ok(crate::db::run(pool, user::cashiers_with_pin).await??)
 }
 
 #[derive(Deserialize)]
@@ -151,14 +156,16 @@ enum Attempt {
 /// work whatever the account: unknown names, accounts with or without a
 /// PIN, all answer as slowly and the same way.
 async fn attempt(
-    state: &AppState,
+    pool: &PgPool,
+    limits: &throttle::LoginLimits,
+    checks: &Checks,
     account: String,
     secret: String,
     origin: logins::Origin,
 ) -> Result<Attempt, PageError> {
-    let limits = state.auth.limits;
+    let limits = *limits;
     let (address, name) = (origin.address.clone(), account.clone());
-    let admitted = db::run(&state.pool, move |conn| {
+    let admitted = db::run(pool, move |conn| {
         Ok::<_, diesel::result::Error>(match throttle::admit(conn, &limits, &name, &address)? {
             Ok(admitted) => Ok((admitted, user::find_by_name(conn, &name)?)),
             Err(until) => Err(until),
@@ -174,8 +181,7 @@ async fn attempt(
         (user.password_hash.clone(), pin)
     });
     let (password_hash, pin_hash) = hashes.unzip();
-    let (password, pin) = state
-        .password_checks
+    let (password, pin) = checks
         .login(secret, password_hash, pin_hash.flatten())
         .await
         .map_err(|_| {
@@ -186,7 +192,7 @@ async fn attempt(
     let Some(user) = user.filter(|_| password || pin) else {
         return Ok(Attempt::Refused);
     };
-    db::run(&state.pool, move |conn| {
+    db::run(pool, move |conn| {
         throttle::succeeded(conn, admitted, &account)?;
         if user.is_disabled() {
             return Ok(Attempt::Disabled);
@@ -201,14 +207,17 @@ async fn attempt(
 /// POST /login
 #[tracing::instrument(skip_all, fields(user = %form.0.name.trim()))]
 pub async fn log_in(
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    policy: web::Data<AuthPolicy>,
+    checks: web::Data<Checks>,
+    device: web::Data<DeviceCookie>,
     session: Session,
     request: HttpRequest,
     form: CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     let LoginForm { name, secret, next } = form.0;
     let next = safe_next(&next);
-    let cashiers = cashiers_to_pick(&state, &request, "").await?;
+    let cashiers = cashiers_to_pick(&pool, &device, &request, "").await?;
     let refuse = |status, message: String| -> Result<HttpResponse, PageError> {
         html(
             status,
@@ -234,7 +243,7 @@ pub async fn log_in(
         }
     };
     let origin = logins::Origin {
-        address: client_address(&request, &state.auth.trusted_proxies),
+        address: client_address(&request, &policy.trusted_proxies),
         user_agent: request
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -242,7 +251,7 @@ pub async fn log_in(
             .unwrap_or_default()
             .to_owned(),
     };
-    match attempt(&state, account, secret, origin).await? {
+    match attempt(&pool, &policy.limits, &checks, account, secret, origin).await? {
         Attempt::Accepted(user, login) => {
             session::log_in(&session, &user, login);
             tracing::info!(user_id = %user.id, role = %user.role, "logged in");
@@ -286,16 +295,17 @@ pub async fn log_in(
 /// cookie is worth nothing afterwards.
 pub async fn log_out(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    accounts: web::Data<Accounts>,
     session: Session,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
     let login = current.login;
-    db::run(&state.pool, move |conn| {
+    db::run(&pool, move |conn| {
         logins::end(conn, login, logins::EndReason::LoggedOut, None)
     })
     .await??;
-    state.accounts.changed(current.user.id.0);
+    accounts.changed(current.user.id.0);
     tracing::info!(user_id = %current.user.id, "logged out");
     session::log_out(&session);
     Ok(redirect_see_other("/login?motivo=salida"))

@@ -5,12 +5,17 @@
 //! `pin <name>`, apart from the supervisor's logins, so a cashier guessing
 //! PINs locks the PIN, never the supervisor out of the hub.
 
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use chrono::{DateTime, Utc};
 
+use super::AuthPolicy;
+use super::password::Checks;
 use super::throttle;
 use super::user::{self, Role, User};
-use crate::db::{self, DbError};
-use crate::startup::AppState;
+use crate::db::{self, DbError, PgPool};
+use crate::web::shared;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
@@ -30,21 +35,62 @@ impl From<diesel::result::Error> for SignatureError {
     }
 }
 
-/// The enabled supervisor (or admin) named `name` whose PIN is `pin`,
-/// typed on the device of `cashier`.
-pub async fn supervisor(
-    state: &AppState,
+/// What checking a signature needs, as a handler's argument.
+pub struct Signatures {
+    pool: web::Data<PgPool>,
+    policy: web::Data<AuthPolicy>,
+    checks: web::Data<Checks>,
+}
+
+impl FromRequest for Signatures {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Signatures {
+            pool: shared(req),
+            policy: shared(req),
+            checks: shared(req),
+        }))
+    }
+}
+
+impl Signatures {
+    /// The enabled supervisor (or admin) named `name` whose PIN is `pin`,
+    /// typed on the device of `cashier`.
+    pub async fn supervisor(
+        &self,
+        cashier: &User,
+        name: &str,
+        pin: String,
+    ) -> Result<User, SignatureError> {
+        supervisor(
+            &self.pool,
+            &self.policy.limits,
+            &self.checks,
+            cashier,
+            name,
+            pin,
+        )
+        .await
+    }
+}
+
+async fn supervisor(
+    pool: &PgPool,
+    limits: &throttle::LoginLimits,
+    checks: &Checks,
     cashier: &User,
     name: &str,
     pin: String,
 ) -> Result<User, SignatureError> {
-    let limits = state.auth.limits;
+    let limits = *limits;
     let account = format!("pin {}", name.trim().to_lowercase());
     let device = format!("pin device {}", cashier.id.0);
     let (admitted, found) = {
         let account = account.clone();
         let name = name.trim().to_owned();
-        db::run(&state.pool, move |conn| {
+        db::run(pool, move |conn| {
             Ok::<_, diesel::result::Error>(
                 match throttle::admit(conn, &limits, &account, &device)? {
                     Ok(admitted) => Ok((admitted, user::find_by_name(conn, &name)?)),
@@ -57,15 +103,14 @@ pub async fn supervisor(
     };
     let signer = found.filter(|u| u.role.includes(Role::Supervisor) && !u.is_disabled());
     let hash = signer.as_ref().and_then(|u| u.pin_hash.clone());
-    let (_, matches) = state
-        .password_checks
+    let (_, matches) = checks
         .login(pin, None, hash)
         .await
         .map_err(|_| SignatureError::Busy)?;
     let Some(signer) = signer.filter(|_| matches) else {
         return Err(SignatureError::Refused);
     };
-    db::run(&state.pool, move |conn| {
+    db::run(pool, move |conn| {
         throttle::succeeded(conn, admitted, &account)
     })
     .await??;

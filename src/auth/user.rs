@@ -35,10 +35,7 @@ impl Role {
     }
 }
 
-crate::id_newtype!(
-    /// A user's id, as stored in `users.id`.
-    UserId
-);
+pub use crate::ids::UserId;
 
 /// A login name: 2 to 60 of A–Z, a–z, digits, `.`, `_`, `-`, starting with
 /// a letter or digit. Unique regardless of case.

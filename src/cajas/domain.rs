@@ -306,7 +306,7 @@ pub struct CajaConfig {
     pub operational_status: OperationalStatus,
     pub fallback_policy: FallbackPolicy,
     pub closing: ClosingRules,
-    pub terminal: crate::payments::terminal::TerminalConfig,
+    pub terminal: crate::cajas::terminal::TerminalConfig,
 }
 
 #[cfg(test)]

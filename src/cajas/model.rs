@@ -9,9 +9,9 @@ use super::domain::{
     CajaCode, CajaConfig, FallbackPolicy, OperationalStatus, PaymentProvider, RegisterType,
 };
 use crate::audit::{self, Action, Actor};
+use crate::cajas::terminal::TerminalConfig;
 use crate::db::schema::{pos_registers, register_sessions};
 use crate::jornadas::SessionStatus;
-use crate::payments::terminal::TerminalConfig;
 
 crate::id_newtype!(
     /// A caja's id, as stored in `pos_registers.id`.

@@ -16,8 +16,6 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::{Uid, User, chown};
 
-use crate::config::Settings;
-
 /// Where a PostgreSQL installed on the machine listens.
 pub const LOCAL_SERVER: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5432);
@@ -75,13 +73,13 @@ pub enum Database {
 impl Database {
     /// `DATABASE_URL` when set; otherwise the local server; otherwise a
     /// private cluster under `<data dir>/pg`.
-    pub fn resolve(settings: &Settings) -> Result<Self, LocalDbError> {
-        match &settings.database_url {
+    pub fn resolve(database_url: Option<&str>, data_dir: &Path) -> Result<Self, LocalDbError> {
+        match database_url {
             Some(url) if names_no_database(url) => {
                 Err(LocalDbError::NoDatabaseName(without_password(url)))
             }
-            Some(url) => Ok(Database::Url(url.clone())),
-            None => Self::local(LOCAL_SERVER, &settings.data_dir.join("pg")),
+            Some(url) => Ok(Database::Url(url.to_owned())),
+            None => Self::local(LOCAL_SERVER, &data_dir.join("pg")),
         }
     }
 

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PoolError};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleEvent, Pool, PoolError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
@@ -86,8 +86,9 @@ pub fn build_pool(
     database_url: &str,
     max_size: u32,
     limits: DbLimits,
+    events: impl HandleEvent + 'static,
 ) -> Result<PgPool, PoolError> {
-    builder(max_size, limits)
+    builder(max_size, limits, events)
         .test_on_check_out(true)
         .build(ConnectionManager::new(with_tcp_limits(database_url)))
 }
@@ -100,17 +101,22 @@ pub fn build_write_pool(
     database_url: &str,
     max_size: u32,
     limits: DbLimits,
+    events: impl HandleEvent + 'static,
 ) -> Result<PgPool, PoolError> {
-    builder(max_size, limits)
+    builder(max_size, limits, events)
         .test_on_check_out(false)
         .build(ConnectionManager::new(with_tcp_limits(database_url)))
 }
 
+/// `events` hears each checkout and how long it waited (the caller's
+/// metrics: this module counts nothing itself).
 fn builder(
     max_size: u32,
     limits: DbLimits,
+    events: impl HandleEvent + 'static,
 ) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
     Pool::builder()
+        .event_handler(Box::new(events))
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
@@ -304,9 +310,7 @@ pub fn run_here<T, F>(pool: &PgPool, work: F) -> Result<T, DbError>
 where
     F: FnOnce(&mut PgConnection) -> T,
 {
-    let asked = std::time::Instant::now();
     let mut conn = pool.get()?;
-    crate::metrics::metrics().pool_waited(asked.elapsed());
     let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn)));
     done.map_err(|_| {
         discard(&mut conn);

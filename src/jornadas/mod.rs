@@ -35,7 +35,7 @@ impl Jornada {
 
 /// A session still open, named for the person who must close it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenSession {
+pub struct UnclosedSession {
     pub caja: String,
     pub cashier: String,
 }
@@ -47,7 +47,7 @@ pub enum JornadaError {
     #[error("the jornada is not open")]
     NotOpen,
     #[error("{} sessions are still open", .0.len())]
-    SessionsOpen(Vec<OpenSession>),
+    SessionsOpen(Vec<UnclosedSession>),
     #[error(transparent)]
     Db(#[from] DieselError),
 }
@@ -95,7 +95,10 @@ pub fn open(conn: &mut PgConnection, actor: &Actor, by: i32) -> Result<Jornada, 
 }
 
 /// The sessions of `jornada_id` still open.
-pub fn open_sessions(conn: &mut PgConnection, jornada_id: i32) -> QueryResult<Vec<OpenSession>> {
+pub fn open_sessions(
+    conn: &mut PgConnection,
+    jornada_id: i32,
+) -> QueryResult<Vec<UnclosedSession>> {
     register_sessions::table
         .inner_join(pos_registers::table)
         .left_join(users::table.on(users::id.nullable().eq(register_sessions::opened_by)))
@@ -106,7 +109,7 @@ pub fn open_sessions(conn: &mut PgConnection, jornada_id: i32) -> QueryResult<Ve
         .load::<(String, Option<String>)>(conn)
         .map(|rows| {
             rows.into_iter()
-                .map(|(caja, cashier)| OpenSession {
+                .map(|(caja, cashier)| UnclosedSession {
                     caja,
                     cashier: cashier.unwrap_or_else(|| "?".into()),
                 })

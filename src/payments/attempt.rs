@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::cajas::RegisterId;
 use crate::cajas::domain::PaymentProvider;
 use crate::db::schema::card_attempts;
-use crate::registers::sale::PaymentMethod;
+use crate::payments::method::PaymentMethod;
 use crate::text_enum;
 
 text_enum! {
@@ -202,6 +202,16 @@ pub enum Settlement {
 }
 
 impl CardAttempt {
+    /// Counts this attempt, committed in the state it is in now.
+    pub fn count(&self) {
+        let fell_back = self.fallback_from.is_some() && self.ended_at.is_none();
+        crate::metrics::metrics().card_attempt(
+            self.provider.as_str(),
+            self.status.as_str(),
+            fell_back,
+        );
+    }
+
     /// How this charge ended (see [`Settlement`]).
     pub fn settlement(&self) -> Settlement {
         if self.status != AttemptStatus::Approved {

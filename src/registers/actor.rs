@@ -50,6 +50,7 @@ use crate::auth::user::{Role, User};
 use crate::cajas::Caja;
 use crate::cajas::RegisterId;
 use crate::cajas::domain::{CajaConfig, OperationalStatus};
+use crate::cajas::terminal::TerminalConfig;
 use crate::clock::Backoff;
 use crate::db::{
     self,
@@ -57,12 +58,12 @@ use crate::db::{
 };
 use crate::money::Pesos;
 use crate::payments::attempt::{self, AttemptStatus};
-use crate::payments::commands::{
+use crate::payments::health::Outage;
+use crate::payments::terminal::Charge;
+use crate::registers::commands::card::{
     AttemptDeadline, OrphanPending, Reevaluate, TerminalAnswered, approve_card_payments,
 };
-use crate::payments::health::Outage;
-use crate::payments::settle;
-use crate::payments::terminal::{Charge, TerminalConfig};
+use crate::registers::commands::settle;
 
 /// How many commands may wait for one register.
 const MAILBOX: usize = 256;

@@ -9,6 +9,7 @@ use diesel::{Connection, OptionalExtension};
 
 use serde::Deserialize;
 
+use super::Registers;
 use super::actor::{CashMovement, FlagSale, RecordSale, VoidSale};
 use super::flagged::{self, OfflineSale};
 use super::live::MovementKind;
@@ -16,11 +17,11 @@ use super::sale::SaleRequest;
 use super::store::Movement;
 use super::{Audience, ErrorBody, RegisterError};
 use crate::auth::CurrentUser;
-use crate::auth::signature::{self, SignatureError};
+use crate::auth::signature::{SignatureError, Signatures};
 use crate::auth::user::Role;
 use crate::cajas::RegisterId;
+use crate::db::PgPool;
 use crate::money::Pesos;
-use crate::startup::AppState;
 use crate::web::json::{JsonBody, Request};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,7 +74,7 @@ fn caja_id(raw: &str) -> Result<RegisterId, RegisterError> {
 #[tracing::instrument(skip_all, fields(register_id = %id, user = %current.user.name))]
 pub async fn record_sale(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<SaleRequest>,
 ) -> HttpResponse {
@@ -85,8 +86,7 @@ pub async fn record_sale(
         Ok(sale) => sale,
         Err(invalid) => return invalid_sale(invalid),
     };
-    match state
-        .registers
+    match registers
         .ask(
             id,
             RecordSale {
@@ -127,7 +127,8 @@ pub async fn record_sale(
 #[tracing::instrument(skip_all, fields(register_id = %id, user = %current.user.name))]
 pub async fn hand_over(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
+    pool: web::Data<PgPool>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<OfflineSale>,
 ) -> HttpResponse {
@@ -140,12 +141,12 @@ pub async fn hand_over(
         Err(invalid) => return invalid_sale(invalid),
     };
     let user = current.user;
-    if state.registers.snapshot(id).is_none() {
+    if registers.snapshot(id).is_none() {
         flag.reason = flagged::offline_reason(flag.session_id, &RegisterError::Archived);
-        return flagged_answer(flag_archived(&state, id, user, flag).await);
+        return flagged_answer(flag_archived(&pool, id, user, flag).await);
     }
     let by = user.clone();
-    match state.registers.ask(id, RecordSale { by, sale }).await {
+    match registers.ask(id, RecordSale { by, sale }).await {
         Ok(recorded) => {
             let status = if recorded.replayed {
                 StatusCode::OK
@@ -161,7 +162,7 @@ pub async fn hand_over(
         }
         Err(refusal) if refusal.sale_must_be_flagged() => {
             flag.reason = flagged::offline_reason(flag.session_id, &refusal);
-            flagged_answer(state.registers.ask(id, FlagSale { by: user, flag }).await)
+            flagged_answer(registers.ask(id, FlagSale { by: user, flag }).await)
         }
         Err(err) => refused(err),
     }
@@ -182,13 +183,12 @@ fn flagged_answer(flagged: Result<flagged::FlagAck, RegisterError>) -> HttpRespo
 /// A caja with no actor: archived (kept for a supervisor straight in the
 /// database: no screen follows it any more), or not a caja.
 async fn flag_archived(
-    state: &AppState,
+    pool: &PgPool,
     id: RegisterId,
     user: crate::auth::user::User,
     flag: flagged::ValidFlag,
 ) -> Result<flagged::FlagAck, RegisterError> {
-    let pool = state.pool.clone();
-    crate::db::run(&pool, move |conn| {
+    crate::db::run(pool, move |conn| {
         conn.transaction(|conn| {
             let caja = crate::cajas::Caja::find(conn, id)
                 .optional()
@@ -208,14 +208,14 @@ async fn flag_archived(
 /// write in progress.
 pub async fn snapshot(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let id = match caja_id(&id) {
         Ok(id) => id,
         Err(err) => return refused(err),
     };
-    match state.registers.view(id) {
+    match registers.view(id) {
         Some(view) => HttpResponse::Ok().json(
             serde_json::json!({ "type": "snapshot", "register": view.json_for(&current.user) }),
         ),
@@ -262,7 +262,8 @@ const INVALID_KEY: &str = "La clave debe ser un UUID (la clave de idempotencia).
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 pub async fn void_sale(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
+    signatures: Signatures,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<VoidRequest>,
 ) -> HttpResponse {
@@ -284,7 +285,7 @@ pub async fn void_sale(
     let (by, signed_on_device_of) = if current.user.role.includes(Role::Supervisor) {
         (current.user, None)
     } else {
-        match signed_by(&state, &current.user, body.supervisor, body.pin).await {
+        match signed_by(&signatures, &current.user, body.supervisor, body.pin).await {
             Ok(supervisor) => (supervisor, Some(current.user.name.to_string())),
             Err(refusal) => return refusal,
         }
@@ -297,7 +298,7 @@ pub async fn void_sale(
         signed_on_device_of,
         refund_code: body.refund_code.filter(|code| !code.trim().is_empty()),
     };
-    match state.registers.ask(id, void).await {
+    match registers.ask(id, void).await {
         Ok(ack) => HttpResponse::Ok()
             .json(serde_json::json!({ "type": "ack", "sale_id": ack.sale_id, "seq": ack.seq })),
         Err(err) => refused(err),
@@ -306,7 +307,7 @@ pub async fn void_sale(
 
 /// The supervisor who signs, with their PIN, what `cashier` asks.
 async fn signed_by(
-    state: &AppState,
+    signatures: &Signatures,
     cashier: &crate::auth::user::User,
     supervisor: Option<String>,
     pin: Option<String>,
@@ -329,7 +330,8 @@ async fn signed_by(
             "Escribe el PIN del supervisor (solo números).",
         ));
     }
-    signature::supervisor(state, cashier, &supervisor, pin)
+    signatures
+        .supervisor(cashier, &supervisor, pin)
         .await
         .map_err(|err| match err {
             SignatureError::Refused => HttpResponse::Forbidden().json(ErrorBody::new(
@@ -368,7 +370,7 @@ pub struct MovementRequest {
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 pub async fn cash_movement(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<MovementRequest>,
 ) -> HttpResponse {
@@ -390,8 +392,7 @@ pub async fn cash_movement(
         Ok(reason) => reason,
         Err(message) => return invalid("reason", message),
     };
-    let audience = state
-        .registers
+    let audience = registers
         .snapshot(id)
         .map_or(Audience::BlindCount, |register| {
             Audience::of(&current.user, &register.caja)
@@ -405,7 +406,7 @@ pub async fn cash_movement(
         },
         key,
     };
-    match state.registers.ask(id, movement).await {
+    match registers.ask(id, movement).await {
         Ok(ack) => {
             let mut answer = serde_json::json!({
                 "type": "ack",

@@ -280,7 +280,7 @@ impl PendingFlag {
                     .map(|p| {
                         let method = p["method"]
                             .as_str()
-                            .and_then(|m| m.parse::<super::sale::PaymentMethod>().ok())
+                            .and_then(|m| m.parse::<crate::payments::method::PaymentMethod>().ok())
                             .map_or_else(|| "?".to_owned(), |m| m.label().to_owned());
                         match p["provider"].as_str() {
                             Some(provider) => format!("{method} ({provider})"),

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::RegisterError;
-use super::sale::{PaymentMethod, ValidSale};
+use super::sale::ValidSale;
 use crate::money::Pesos;
+use crate::payments::method::PaymentMethod;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveSession {

@@ -10,6 +10,9 @@
 pub mod actor;
 mod api;
 pub mod audience;
+pub mod caja_admin;
+pub mod card_api;
+pub mod commands;
 pub mod commit;
 pub mod event_log;
 pub mod events;
@@ -41,6 +44,7 @@ use crate::db::{DbError, DbLimits};
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     api::routes(cfg);
+    card_api::routes(cfg);
     pages::routes(cfg);
     review::routes(cfg);
 }
@@ -131,6 +135,18 @@ impl From<diesel::result::Error> for RegisterError {
 }
 
 pub use crate::web::json::ErrorBody;
+
+impl From<RegisterError> for crate::web::PageError {
+    fn from(err: RegisterError) -> Self {
+        match err {
+            RegisterError::Db(err) => crate::web::PageError::Db(err),
+            other => crate::web::PageError::Caja {
+                status: other.status(),
+                message: other.message(),
+            },
+        }
+    }
+}
 
 impl RegisterError {
     /// A sale refused so can never be recorded as it was made (its session

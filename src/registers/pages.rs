@@ -10,23 +10,24 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::Audience;
+use super::Registers;
 use super::actor::{CloseSession, OpenSession, VoidSale};
 use super::ledger::{self, ClosingExtras, MovementLine, SaleLine};
 use super::live::LiveSession;
-use super::sale::PaymentMethod;
 use super::snapshot::Snapshot;
 use super::store::{self, SessionSummary};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::device::DeviceCookie;
 use crate::auth::user::Role;
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
 use crate::cajas::domain::OperationalStatus;
-use crate::cajas::form::FieldErrors;
-use crate::db;
+use crate::db::{self, PgPool};
 use crate::money::{self, Pesos};
 use crate::payments::attempt::CardAttempt;
+use crate::payments::method::PaymentMethod;
 use crate::payments::reconcile::{self, Reconciliation};
-use crate::startup::AppState;
+use crate::web::FieldErrors;
 use crate::web::{Chrome, PageError, html, local_time, redirect_see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -96,17 +97,15 @@ fn form_key(typed: &str) -> String {
 
 async fn render_open(
     current: &CurrentUser,
-    state: &AppState,
+    pool: &PgPool,
+    registers: &Registers,
     status: StatusCode,
     form: OpenForm,
     errors: FieldErrors,
     message: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let jornada_open = db::run(&state.pool, crate::jornadas::current)
-        .await??
-        .is_some();
-    let cajas = state
-        .registers
+    let jornada_open = db::run(pool, crate::jornadas::current).await??.is_some();
+    let cajas = registers
         .snapshots()
         .into_iter()
         .filter(|s| s.session.is_none() && s.caja.operational_status == OperationalStatus::Active)
@@ -131,11 +130,13 @@ async fn render_open(
 /// GET /caja/session/open
 pub async fn open_form(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
 ) -> Result<HttpResponse, PageError> {
     render_open(
         &current,
-        &state,
+        &pool,
+        &registers,
         StatusCode::OK,
         OpenForm::default(),
         FieldErrors::default(),
@@ -148,7 +149,9 @@ pub async fn open_form(
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 pub async fn open(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
+    device: web::Data<DeviceCookie>,
     CsrfForm(form): CsrfForm<OpenForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
@@ -173,7 +176,8 @@ pub async fn open(
     let (Some(register), Some(initial_cash)) = (register, initial_cash) else {
         return render_open(
             &current,
-            &state,
+            &pool,
+            &registers,
             StatusCode::UNPROCESSABLE_ENTITY,
             form,
             errors,
@@ -186,18 +190,19 @@ pub async fn open(
         initial_cash,
         key: sent_key(&form.key)?,
     };
-    match state.registers.ask(register, open).await {
+    match registers.ask(register, open).await {
         // Straight to selling; this browser is a caja's device from now on.
         Ok(_) => {
             let mut response = redirect_see_other(&format!("/caja/pos?caja={register}"));
-            state.device.mark(&mut response);
+            device.mark(&mut response);
             Ok(response)
         }
-        Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
+        Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(err) => {
             render_open(
                 &current,
-                &state,
+                &pool,
+                &registers,
                 StatusCode::CONFLICT,
                 form,
                 errors,
@@ -320,17 +325,18 @@ fn may_close(user: &crate::auth::user::User, session: &LiveSession) -> bool {
     user.role.includes(Role::Supervisor) || session.opened_by == Some(user.id.0)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn render_close(
     current: &CurrentUser,
-    state: &AppState,
+    pool: &PgPool,
+    registers: &Registers,
     status: StatusCode,
     caja: Option<RegisterId>,
     form: CloseForm,
     errors: FieldErrors,
     message: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let choices: Vec<Snapshot> = state
-        .registers
+    let choices: Vec<Snapshot> = registers
         .snapshots()
         .into_iter()
         .map(|snapshot| (*snapshot).clone())
@@ -348,7 +354,7 @@ async fn render_close(
     let reconciliation = match chosen.as_ref().and_then(|c| c.session.as_ref()) {
         Some(session) => {
             let id = session.id;
-            db::run(&state.pool, move |conn| reconcile::of_session(conn, id)).await??
+            db::run(pool, move |conn| reconcile::of_session(conn, id)).await??
         }
         None => Reconciliation::default(),
     };
@@ -372,13 +378,15 @@ async fn render_close(
 /// GET /caja/session/close
 pub async fn close_form(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     query: web::Query<CloseQuery>,
 ) -> Result<HttpResponse, PageError> {
     let caja = query.caja.map(RegisterId);
     render_close(
         &current,
-        &state,
+        &pool,
+        &registers,
         StatusCode::OK,
         caja,
         CloseForm::default(),
@@ -462,7 +470,8 @@ fn parse_count(
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 pub async fn close(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     CsrfForm(form): CsrfForm<CloseForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
@@ -474,7 +483,8 @@ pub async fn close(
         }
         return render_close(
             &current,
-            &state,
+            &pool,
+            &registers,
             StatusCode::UNPROCESSABLE_ENTITY,
             register,
             form,
@@ -490,19 +500,19 @@ pub async fn close(
         session_id: form.session_id.trim().parse().ok(),
         key: sent_key(&form.key)?,
     };
-    match state.registers.ask(register, close).await {
+    match registers.ask(register, close).await {
         Ok(closed) => Ok(redirect_see_other(&format!("/caja/session/{}", closed.id))),
-        Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
+        Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(err) => {
-            let audience = state
-                .registers
+            let audience = registers
                 .snapshot(register)
                 .map_or(Audience::BlindCount, |r| {
                     Audience::of(&current.user, &r.caja)
                 });
             render_close(
                 &current,
-                &state,
+                &pool,
+                &registers,
                 err.status(),
                 Some(register),
                 form,
@@ -611,11 +621,11 @@ impl SessionPage {
 /// GET /caja/session/{id}
 pub async fn session_page(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     id: web::Path<String>,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let sheet = session_sheet(&current, &state, &id).await?;
+    let sheet = session_sheet(&current, &pool, &id).await?;
     // The voided sale, by its number in the session.
     let voided = query.aviso.parse::<i64>().ok();
     let notice = voided
@@ -659,11 +669,11 @@ impl SessionSheet {
 /// the cashier who opened it.
 pub async fn session_sheet(
     current: &CurrentUser,
-    state: &AppState,
+    pool: &PgPool,
     id: &str,
 ) -> Result<SessionSheet, PageError> {
     let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
-    let sheet = db::run(&state.pool, move |conn| {
+    let sheet = db::run(pool, move |conn| {
         Ok::<_, diesel::result::Error>(SessionSheet {
             session: store::session_summary(conn, id)?,
             reconciliation: reconcile::of_session(conn, id)?,
@@ -705,7 +715,8 @@ pub struct VoidForm {
 /// from the session's page (opened from the floor).
 pub async fn void_from_page(
     supervisor: SupervisorUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     path: web::Path<(String, String)>,
     form: CsrfForm<VoidForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -718,7 +729,7 @@ pub async fn void_from_page(
             other => format!("El motivo {other}."),
         })
     })?;
-    let session = db::run(&state.pool, move |conn| store::session_summary(conn, id))
+    let session = db::run(&pool, move |conn| store::session_summary(conn, id))
         .await?
         .map_err(|err| match err {
             diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
@@ -737,10 +748,7 @@ pub async fn void_from_page(
         signed_on_device_of: None,
         refund_code: Some(form.0.refund_code.trim().to_owned()).filter(|code| !code.is_empty()),
     };
-    state
-        .registers
-        .ask(RegisterId(session.register_id), void)
-        .await?;
+    registers.ask(RegisterId(session.register_id), void).await?;
     Ok(redirect_see_other(&format!(
         "/caja/session/{id}?aviso={sale}"
     )))

@@ -36,12 +36,13 @@ use super::snapshot::Snapshot;
 use super::store;
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::User;
-use crate::cajas::domain::CajaConfig;
+use crate::cajas::domain::{CajaConfig, PaymentProvider};
 use crate::cajas::model::SaveError;
+use crate::cajas::terminal::TerminalConfig;
 use crate::cajas::{Caja, RegisterId};
 use crate::clock::{Backoff, Clock};
 use crate::db::{self, DbError, DbLimits, PgPool};
-use crate::payments::terminal::TerminalConfig;
+use crate::payments::attempt::AttemptStatus;
 use crate::payments::venue::Venue;
 
 /// How often the watchdog looks for cajas stuck in a write.
@@ -210,6 +211,16 @@ impl Registers {
             unloaded: DashMap::new(),
         }));
         crate::metrics::metrics().changes_known(Change::ALL.map(Change::as_str));
+        crate::metrics::metrics().card_labels_known(
+            &PaymentProvider::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>(),
+            &AttemptStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+        );
         let cx = registers.0.env.context();
         let loaded = db::run(&registers.0.env.pool, move |conn| {
             let ids = store::working_cajas(conn)?;

@@ -9,13 +9,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::RegisterError;
+use super::Registers;
 use super::actor::ResolveFlagged;
 use super::flagged::{self, PendingFlag};
 use crate::auth::SupervisorUser;
 use crate::auth::csrf::CsrfForm;
-use crate::db;
+use crate::db::{self, PgPool};
 use crate::money::Pesos;
-use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -60,12 +60,12 @@ pub struct NoticeQuery {
 
 async fn render(
     user: &SupervisorUser,
-    state: &AppState,
+    pool: &PgPool,
     status: StatusCode,
     notice: Option<String>,
     error: Option<(i64, String)>,
 ) -> Result<HttpResponse, PageError> {
-    let pending = db::run(&state.pool, flagged::pending).await??;
+    let pending = db::run(pool, flagged::pending).await??;
     html(
         status,
         &ReviewPage {
@@ -80,13 +80,13 @@ async fn render(
 /// GET /admin/ventas-marcadas
 async fn list(
     user: SupervisorUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
     let notice = query
         .resuelta
         .map(|id| format!("Venta marcada #{id} resuelta."));
-    render(&user, &state, StatusCode::OK, notice, None).await
+    render(&user, &pool, StatusCode::OK, notice, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +98,8 @@ pub struct ResolveForm {
 /// POST /admin/ventas-marcadas/{id}/resolver
 async fn resolve(
     user: SupervisorUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     id: web::Path<i64>,
     form: CsrfForm<ResolveForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -109,7 +110,7 @@ async fn resolve(
             let message = format!("La resolución {}.", invalid.message);
             return render(
                 &user,
-                &state,
+                &pool,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 Some((id, message)),
@@ -117,12 +118,11 @@ async fn resolve(
             .await;
         }
     };
-    let register = db::run(&state.pool, move |conn| flagged::register_of(conn, id))
+    let register = db::run(&pool, move |conn| flagged::register_of(conn, id))
         .await??
         .ok_or(PageError::NotFound("la venta marcada"))?;
     let by = user.user.clone();
-    let resolved = state
-        .registers
+    let resolved = registers
         .ask(
             register,
             ResolveFlagged {
@@ -137,7 +137,7 @@ async fn resolve(
             "/admin/ventas-marcadas?resuelta={id}"
         ))),
         Err(RegisterError::UnknownFlaggedSale) => Err(PageError::NotFound("la venta marcada")),
-        Err(err) if err.status().is_server_error() => Err(PageError::Register(err)),
+        Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(other) => Err(PageError::Conflict(other.message())),
     }
 }

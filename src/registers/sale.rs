@@ -8,23 +8,7 @@ use uuid::Uuid;
 use crate::cajas::domain::PaymentProvider;
 use crate::money::{MoneyError, Pesos};
 use crate::payments::attempt::{Voucher, VoucherFields};
-use crate::text_enum;
-
-text_enum! {
-    /// How a payment was made.
-    PaymentMethod {
-        Efectivo = "EFECTIVO" => "Efectivo",
-        Debito = "DEBITO" => "Débito",
-        Credito = "CREDITO" => "Crédito",
-        Transferencia = "TRANSFERENCIA" => "Transferencia",
-    }
-}
-
-impl PaymentMethod {
-    pub fn is_card(self) -> bool {
-        matches!(self, PaymentMethod::Debito | PaymentMethod::Credito)
-    }
-}
+use crate::payments::method::PaymentMethod;
 
 /// The most payments one sale may be split into.
 const MAX_PAYMENTS: usize = 8;
@@ -288,13 +272,14 @@ impl SaleRequest {
                             "un pago confirmado con el código del terminal indica el proveedor (GETNET o KLAP)",
                         ));
                     }
-                    let code =
-                        crate::payments::commands::authorization_code(code).map_err(|_| {
+                    let code = crate::registers::commands::card::authorization_code(code).map_err(
+                        |_| {
                             invalid(
                                 field("authorization_code"),
                                 "el código de autorización tiene de 4 a 12 letras o números",
                             )
-                        })?;
+                        },
+                    )?;
                     let voucher = request
                         .voucher()
                         .parse()

@@ -6,9 +6,9 @@ use actix_web::{HttpResponse, web};
 
 use super::csv::Csv;
 use crate::auth::CurrentUser;
-use crate::registers::sale::PaymentMethod;
+use crate::db::PgPool;
+use crate::payments::method::PaymentMethod;
 use crate::registers::{SessionSheet, session_sheet};
-use crate::startup::AppState;
 use crate::web::{PageError, local_time};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -19,10 +19,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// not for a cashier counting blind (the figures are the count's secret).
 async fn csv(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let sheet = session_sheet(&current, &state, &id).await?;
+    let sheet = session_sheet(&current, &pool, &id).await?;
     if sheet.is_blind_for(&current) {
         return Err(PageError::Forbidden(
             "Conteo ciego: los totales se muestran al cerrar.".into(),

@@ -4,9 +4,11 @@
 //! sessions' counters (kept equal to their sale rows by the write path), so
 //! a year of history is read as fast as a night.
 
+mod audit_trail;
 mod closing;
 mod csv;
 pub mod jornada;
+mod jornada_page;
 mod pages;
 mod query;
 
@@ -14,6 +16,8 @@ mod query;
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     pages::routes(cfg);
     closing::routes(cfg);
+    audit_trail::routes(cfg);
+    jornada_page::routes(cfg);
 }
 
 pub use query::{CajaLine, Scope, cajas};

@@ -10,10 +10,9 @@ use super::csv::Csv;
 use super::jornada;
 use super::query::{self, CajaLine, JornadaChoice, Scope};
 use crate::auth::SupervisorUser;
-use crate::cajas::form::FieldErrors;
-use crate::db;
+use crate::db::{self, PgPool};
 use crate::money::Pesos;
-use crate::startup::AppState;
+use crate::web::FieldErrors;
 use crate::web::{Chrome, PageError, html, local_time};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -89,9 +88,9 @@ struct Report {
     errors: FieldErrors,
 }
 
-async fn report(state: &AppState, filters: &Filters) -> Result<Report, PageError> {
+async fn report(pool: &PgPool, filters: &Filters) -> Result<Report, PageError> {
     let (asked, mut errors) = filters.scope();
-    let report = db::run(&state.pool, move |conn| {
+    let report = db::run(pool, move |conn| {
         let mut unknown = None;
         let scope = match asked {
             Some(Scope::Jornada(id)) if !query::jornada_exists(conn, id)? => {
@@ -228,11 +227,11 @@ impl ReportPage {
 /// GET /admin/cajas/reportes
 async fn page(
     supervisor: SupervisorUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     filters: web::Query<Filters>,
 ) -> Result<HttpResponse, PageError> {
     let filters = filters.into_inner();
-    let report = report(&state, &filters).await?;
+    let report = report(&pool, &filters).await?;
     let status = if report.errors.is_empty() {
         StatusCode::OK
     } else {
@@ -285,11 +284,11 @@ const COLUMNS: [&str; 28] = [
 /// GET /admin/cajas/reportes.csv: the page's figures, as a spreadsheet opens them.
 async fn csv(
     _supervisor: SupervisorUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     filters: web::Query<Filters>,
 ) -> Result<HttpResponse, PageError> {
     let filters = filters.into_inner();
-    let report = report(&state, &filters).await?;
+    let report = report(&pool, &filters).await?;
     if let Some((field, message)) = report.errors.iter().next() {
         return Err(PageError::BadRequest(format!("{field}: {message}")));
     }
@@ -373,11 +372,11 @@ async fn csv(
 /// by hour (the venue's clock), with a total row.
 async fn hours_csv(
     _supervisor: SupervisorUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id: i32 = id.parse().map_err(|_| PageError::NotFound("la jornada"))?;
-    let hours = db::run(&state.pool, move |conn| {
+    let hours = db::run(&pool, move |conn| {
         if !query::jornada_exists(conn, id)? {
             return Ok(None);
         }
@@ -409,11 +408,11 @@ async fn hours_csv(
 /// then each charge with no sale (what explains the difference).
 async fn providers_csv(
     _supervisor: SupervisorUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id: i32 = id.parse().map_err(|_| PageError::NotFound("la jornada"))?;
-    let reconciliation = db::run(&state.pool, move |conn| {
+    let reconciliation = db::run(&pool, move |conn| {
         if !query::jornada_exists(conn, id)? {
             return Ok(None);
         }

@@ -22,7 +22,6 @@ use serde::Deserialize;
 use crate::auth::CurrentUser;
 use crate::auth::user::Role;
 use crate::cajas::RegisterId;
-use crate::startup::AppState;
 
 pub use counter::Screens;
 pub use socket::{MAX_FRAME_BYTES, Resume, Scope, Timeouts};
@@ -112,7 +111,7 @@ impl ResumeQuery {
 /// GET /ws/piso: every caja, for supervisors.
 pub async fn floor(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    backend: socket::Backend,
     query: web::Query<ResumeQuery>,
     req: HttpRequest,
     stream: web::Payload,
@@ -127,10 +126,10 @@ pub async fn floor(
             "Tu rol no permite ver el piso.",
         ));
     }
-    let (receiver, views) = state.registers.subscribe_floor();
+    let (receiver, views) = backend.registers.subscribe_floor();
     socket::start(
         current,
-        state.clone(),
+        backend.clone(),
         Scope::Floor,
         views,
         receiver,
@@ -143,7 +142,7 @@ pub async fn floor(
 /// GET /ws/caja/{id}: one caja, for the cashier of its open session or a supervisor.
 pub async fn register(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    backend: socket::Backend,
     id: web::Path<String>,
     query: web::Query<ResumeQuery>,
     req: HttpRequest,
@@ -159,7 +158,7 @@ pub async fn register(
             "No existe esa caja.",
         ));
     };
-    let Some((receiver, view)) = state.registers.subscribe(id) else {
+    let Some((receiver, view)) = backend.registers.subscribe(id) else {
         return Ok(refuse(
             actix_web::http::StatusCode::NOT_FOUND,
             "unknown_caja",
@@ -181,7 +180,7 @@ pub async fn register(
     }
     socket::start(
         current,
-        state.clone(),
+        backend.clone(),
         Scope::Register(id),
         vec![view],
         receiver,

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use crate::auth::user::Role;
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
+use crate::db::PgPool;
+use crate::registers::Registers;
 use crate::registers::Snapshot;
 use crate::registers::sale::SaleLimits;
-use crate::startup::AppState;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -43,7 +44,9 @@ pub struct PosQuery {
 /// may name any caja with `?caja=`).
 async fn pos(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
+    pool: web::Data<PgPool>,
+    limits: web::Data<SaleLimits>,
     query: web::Query<PosQuery>,
 ) -> Result<HttpResponse, PageError> {
     let wanted = match query.caja.as_deref().map(str::parse::<RegisterId>) {
@@ -59,8 +62,8 @@ async fn pos(
     };
     // A named caja asks only its actor; otherwise the user's own session is looked for.
     let chosen = match wanted {
-        Some(id) => state.registers.snapshot(id),
-        None => state.registers.snapshots().into_iter().find(|s| mine(s)),
+        Some(id) => registers.snapshot(id),
+        None => registers.snapshots().into_iter().find(|s| mine(s)),
     };
     if let Some(snapshot) = &chosen
         && snapshot.session.is_some()
@@ -77,7 +80,7 @@ async fn pos(
             None => Ok(redirect_see_other("/caja/session/open")),
         };
     };
-    let signers = crate::db::run(&state.pool, crate::auth::user::signers).await??;
+    let signers = crate::db::run(&pool, crate::auth::user::signers).await??;
     html(
         StatusCode::OK,
         &PosPage {
@@ -86,7 +89,7 @@ async fn pos(
             caja_name: caja.name,
             session_id: session.id,
             cashier: session.opened_by_name,
-            limits: state.sale_limits,
+            limits: **limits,
             signers,
         },
     )
@@ -104,15 +107,13 @@ struct FloorPage {
 /// GET /admin/piso: every caja, live, for supervisors and admins.
 async fn floor(
     user: SupervisorUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
+    pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, PageError> {
-    let jornada = crate::db::run(&state.pool, crate::jornadas::current).await??;
-    let unloaded = state.registers.unloaded();
+    let jornada = crate::db::run(&pool, crate::jornadas::current).await??;
+    let unloaded = registers.unloaded();
     let ids: Vec<RegisterId> = unloaded.iter().map(|u| u.id).collect();
-    let names = crate::db::run(&state.pool, move |conn| {
-        crate::cajas::Caja::names(conn, &ids)
-    })
-    .await??;
+    let names = crate::db::run(&pool, move |conn| crate::cajas::Caja::names(conn, &ids)).await??;
     let unloaded = unloaded
         .into_iter()
         .map(|u| {

@@ -29,25 +29,29 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
+use super::Screens;
 use super::counter::Connected;
 use super::frame_guard::FrameGuard;
 use super::sent_seqs::SentSeqs;
 use crate::auth::CurrentUser;
 use crate::auth::accounts::AccountChange;
+use crate::auth::accounts::Accounts;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
+use crate::db::PgPool;
 use crate::metrics::metrics;
-use crate::payments::api::{ResolveRequest, StartRequest};
 use crate::registers::Audience;
+use crate::registers::Registers;
 use crate::registers::actor::{FlagSale, RecordSale};
+use crate::registers::card_api::{ResolveRequest, StartRequest};
 use crate::registers::commit::Command;
 use crate::registers::events::{Event, Floor, PROTOCOL_VERSION, Push, Subscription};
 use crate::registers::flagged::FlagRequest;
 use crate::registers::registry::View;
 use crate::registers::sale::{InvalidSale, SaleRequest};
 use crate::registers::{ErrorBody, RegisterError};
-use crate::startup::AppState;
+use crate::web::shared;
 
 /// A larger frame closes the connection.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -83,10 +87,34 @@ impl Timeouts {
 /// (`?last_seq=41` for a caja, `?last_seq=1:41,2:17` for the floor).
 pub type Resume = std::collections::HashMap<i32, i64>;
 
+/// What a screen's socket talks to: the cajas, the screens' count, the
+/// accounts (a screen ends with its login) and the database.
+#[derive(Clone)]
+pub struct Backend {
+    pub registers: web::Data<Registers>,
+    pub screens: web::Data<Screens>,
+    accounts: web::Data<Accounts>,
+    pool: web::Data<PgPool>,
+}
+
+impl FromRequest for Backend {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(Backend {
+            registers: shared(req),
+            screens: shared(req),
+            accounts: shared(req),
+            pool: shared(req),
+        }))
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    backend: Backend,
     scope: Scope,
     views: Vec<View>,
     events: Subscription,
@@ -113,7 +141,7 @@ pub fn start(
     };
     // The cashier's own POS: the floor sees whether it is connected.
     let pos = match scope {
-        Scope::Register(id) if own_session.is_some() => Some(PosConnection::new(&state, id)),
+        Scope::Register(id) if own_session.is_some() => Some(PosConnection::new(&backend, id)),
         _ => None,
     };
     let screen = Screen {
@@ -121,10 +149,10 @@ pub fn start(
         login,
         oversized,
         own_session,
-        _connected: state.screens.connect(scope),
-        timeouts: state.screens.timeouts,
+        _connected: backend.screens.connect(scope),
+        timeouts: backend.screens.timeouts,
         user,
-        state: state.clone(),
+        backend: backend.clone(),
         scope,
         known: Default::default(),
         session,
@@ -132,7 +160,7 @@ pub fn start(
         window: (Instant::now(), 0),
     };
     let messages = messages.max_frame_size(MAX_FRAME_BYTES);
-    let stopping = state.screens.stopping();
+    let stopping = backend.screens.stopping();
     actix_web::rt::spawn(screen.run(views, resume, messages, events, stopping));
     Ok(response)
 }
@@ -140,15 +168,15 @@ pub fn start(
 /// A cashier's POS connected to its caja, until dropped (however the
 /// screen ended: left, silent, dropped).
 struct PosConnection {
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     id: RegisterId,
 }
 
 impl PosConnection {
-    fn new(state: &web::Data<AppState>, id: RegisterId) -> Self {
-        state.registers.pos_connected(id);
+    fn new(backend: &Backend, id: RegisterId) -> Self {
+        backend.registers.pos_connected(id);
         Self {
-            state: state.clone(),
+            registers: backend.registers.clone(),
             id,
         }
     }
@@ -156,7 +184,7 @@ impl PosConnection {
 
 impl Drop for PosConnection {
     fn drop(&mut self) {
-        self.state.registers.pos_disconnected(self.id);
+        self.registers.pos_disconnected(self.id);
     }
 }
 
@@ -241,7 +269,7 @@ struct Screen {
     _connected: Connected,
     timeouts: Timeouts,
     user: User,
-    state: web::Data<AppState>,
+    backend: Backend,
     scope: Scope,
     /// The last `seq` sent per register.
     known: SentSeqs,
@@ -353,7 +381,7 @@ impl Screen {
 
         // Account changes come pushed; one check now covers any made
         // between the upgrade's check and this subscription.
-        let mut accounts = self.state.accounts.subscribe();
+        let mut accounts = self.backend.accounts.subscribe();
         let mut following_accounts = true;
         self.check_account();
         if let Err(end) = Box::pin(self.greet(views, resume)).await {
@@ -482,7 +510,7 @@ impl Screen {
         for view in views {
             let register = view.register.caja.id;
             let events = self
-                .state
+                .backend
                 .registers
                 .events_after(&view.register, resume[&register.0])
                 .await?;
@@ -520,7 +548,7 @@ impl Screen {
             .all(|view| !Audience::of(user, &view.register.caja).is_blind());
         if floor && sees_everything {
             let message = self
-                .state
+                .backend
                 .screens
                 .floor_snapshot
                 .get_or_make(reason, &views, make);
@@ -534,8 +562,8 @@ impl Screen {
     /// committed state: no register is asked, none is waited for).
     async fn resync(&mut self) -> Result<(), End> {
         let views = match self.scope {
-            Scope::Floor => self.state.registers.views(),
-            Scope::Register(id) => match self.state.registers.view(id) {
+            Scope::Floor => self.backend.registers.views(),
+            Scope::Register(id) => match self.backend.registers.view(id) {
                 Some(view) => vec![view],
                 None => return Err(End::Archived),
             },
@@ -737,7 +765,7 @@ impl Screen {
                     Some("pending"),
                 )
             })?;
-        self.state.registers.pos_reported(caja, pending as u32);
+        self.backend.registers.pos_reported(caja, pending as u32);
         Ok(())
     }
 
@@ -875,9 +903,9 @@ impl Screen {
     ) where
         C: Command + actix::Message<Result = Result<<C as Command>::Reply, RegisterError>>,
     {
-        let state = self.state.clone();
+        let backend = self.backend.clone();
         self.tasks.spawn_local(async move {
-            let result = state.registers.ask(register, command).await;
+            let result = backend.registers.ask(register, command).await;
             Done::Reply(match result {
                 Ok(value) => {
                     let mut answer = ack(value);
@@ -902,7 +930,7 @@ impl Screen {
     /// Checks in the background that the account still allows this socket.
     fn check_account(&mut self) {
         let (pool, login, id, epoch) = (
-            self.state.pool.clone(),
+            self.backend.pool.clone(),
             self.login,
             self.user.id,
             self.user.session_epoch,

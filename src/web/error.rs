@@ -6,7 +6,6 @@ use askama::Template;
 
 use super::Chrome;
 use crate::db::DbError;
-use crate::registers::RegisterError;
 
 #[derive(thiserror::Error)]
 pub enum PageError {
@@ -23,9 +22,10 @@ pub enum PageError {
     Busy(String),
     #[error("database error")]
     Db(#[from] DbError),
-    /// A caja refused or could not do what was asked.
-    #[error("caja: {0}")]
-    Register(#[from] RegisterError),
+    /// A caja refused or could not do what was asked (`status` 4xx), or
+    /// did not answer (5xx): `message` says which, to the user.
+    #[error("caja: {message}")]
+    Caja { status: StatusCode, message: String },
     #[error("could not render the page")]
     Render(#[from] askama::Error),
 }
@@ -79,7 +79,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
 pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     let path = req.path();
     if path.starts_with("/api/") || path.starts_with("/ws/") {
-        return HttpResponse::NotFound().json(crate::registers::ErrorBody::new(
+        return HttpResponse::NotFound().json(super::json::ErrorBody::new(
             "not_found",
             "No existe esa dirección.",
             None,
@@ -126,7 +126,7 @@ impl ResponseError for PageError {
             PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            PageError::Register(err) => err.status(),
+            PageError::Caja { status, .. } => *status,
             PageError::Db(_) | PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,17 +146,15 @@ impl ResponseError for PageError {
                 tracing::warn!(%message, "busy");
                 error_page(status, "Un momento", message)
             }
-            PageError::Db(err) | PageError::Register(RegisterError::Db(err)) => {
-                database_error_page(err)
-            }
-            PageError::Register(err) => {
+            PageError::Db(err) => database_error_page(err),
+            PageError::Caja { message, .. } => {
                 let title = if status.is_server_error() {
-                    tracing::warn!(error = ?err, "caja did not answer");
+                    tracing::warn!(%message, "caja did not answer");
                     "La caja no responde"
                 } else {
                     "No se puede hacer"
                 };
-                error_page(status, title, &err.message())
+                error_page(status, title, message)
             }
             PageError::Render(_) => {
                 tracing::error!(error = ?self, "request failed");

@@ -2,15 +2,25 @@
 
 pub mod assets;
 pub mod error;
+pub mod form;
 pub mod gate;
 pub mod head;
 pub mod json;
 pub mod page;
 
 pub use error::PageError;
+pub use form::FieldErrors;
 pub use page::{Chrome, form_config, html, redirect_see_other};
 
 use std::net::IpAddr;
+
+/// A piece of the hub's state an extractor needs (startup shares each one:
+/// a missing piece is a hub assembled wrong, found by any request).
+pub fn shared<T: 'static>(req: &actix_web::HttpRequest) -> actix_web::web::Data<T> {
+    req.app_data::<actix_web::web::Data<T>>()
+        .unwrap_or_else(|| panic!("startup shares {}", std::any::type_name::<T>()))
+        .clone()
+}
 
 /// The client's address: the peer's, or, when the peer is a trusted proxy,
 /// the last address in `X-Forwarded-For` that is not one of the proxies

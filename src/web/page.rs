@@ -5,14 +5,17 @@ use actix_web::http::{StatusCode, header};
 use askama::Template;
 
 use super::PageError;
-use crate::auth::user::Role;
 
 /// The layout's view of the logged-in user: name, role and the token for
 /// the logout form. `None` on pages shown to nobody in particular.
 #[derive(Debug, Clone)]
 pub struct Chrome {
     pub user_name: String,
-    pub role: Role,
+    /// The role as the page names it ("Supervisor").
+    pub role_label: &'static str,
+    /// Which menus the role opens (the handlers check again).
+    pub admin: bool,
+    pub supervisor: bool,
     pub csrf: String,
     /// The hub simulates the card terminals: every page says DEMO.
     pub demo: bool,
@@ -20,13 +23,18 @@ pub struct Chrome {
 
 impl Chrome {
     pub fn is_admin(&self) -> bool {
-        self.role.includes(Role::Admin)
+        self.admin
     }
 
     pub fn is_supervisor(&self) -> bool {
-        self.role.includes(Role::Supervisor)
+        self.supervisor
     }
 }
+
+/// Every card terminal is simulated (`--simulate-terminals`): a demo,
+/// whose card charges are not real. Every page and `/readyz` say so.
+#[derive(Debug, Clone, Copy)]
+pub struct Demo(pub bool);
 
 /// Renders `template` as an HTML page with `status`.
 pub fn html(status: StatusCode, template: &impl Template) -> Result<HttpResponse, PageError> {

@@ -17,14 +17,15 @@ use cajahub::cajas::RegisterId;
 use cajahub::clock::Clock;
 use cajahub::money::Pesos;
 use cajahub::payments::attempt::{self, CardAttempt};
-use cajahub::payments::commands::{
-    AttemptDeadline, Reevaluate, Resolution, ResolveCardAttempt, StartCardAttempt, TerminalAnswered,
-};
-use cajahub::payments::settle::{RefundCharge, WriteOffCharge};
+use cajahub::payments::method::PaymentMethod;
 use cajahub::payments::terminal::Answer;
 use cajahub::registers::RegisterError;
 use cajahub::registers::actor::{CloseSession, OpenSession, RecordSale, VoidSale};
-use cajahub::registers::sale::{PaymentMethod, SaleRequest};
+use cajahub::registers::commands::card::{
+    AttemptDeadline, Reevaluate, Resolution, ResolveCardAttempt, StartCardAttempt, TerminalAnswered,
+};
+use cajahub::registers::commands::settle::{RefundCharge, WriteOffCharge};
+use cajahub::registers::sale::SaleRequest;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use proptest::prelude::*;

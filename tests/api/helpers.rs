@@ -459,7 +459,7 @@ impl TestApp {
             db,
             csrf: Mutex::new(String::new()),
             server,
-            _actors: StopActors(state.registers.clone()),
+            _actors: StopActors(state.registers.get_ref().clone()),
             state,
             settings,
             hub_url,

@@ -518,7 +518,7 @@ async fn a_hanging_getnet_sale_completes_on_klap_and_the_floor_shows_the_fallbac
     let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
         settings.clock = clock;
         settings.simulate_terminals = Some(
-            cajahub::payments::terminal::TerminalConfig::parse_simulation(
+            cajahub::cajas::terminal::TerminalConfig::parse_simulation(
                 "GETNET=hang,KLAP=approve,latency=1500",
             )
             .unwrap(),

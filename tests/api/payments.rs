@@ -21,7 +21,7 @@ use crate::screens::{Socket, next_json, open_screen};
 /// A hub on a manual clock whose terminals are simulated as `simulation`.
 pub(crate) async fn hub(simulation: &str) -> (TestApp, Arc<ManualClock>) {
     let (clock, manual) = Clock::manual();
-    let spec = cajahub::payments::terminal::TerminalConfig::parse_simulation(simulation).unwrap();
+    let spec = cajahub::cajas::terminal::TerminalConfig::parse_simulation(simulation).unwrap();
     let app = TestApp::spawn_with(TestDb::migrated(), |settings| {
         settings.clock = clock;
         settings.simulate_terminals = Some(spec);

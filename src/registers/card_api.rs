@@ -15,17 +15,17 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::attempt::VoucherFields;
-use super::commands::{Resolution, ResolveCardAttempt, StartCardAttempt};
-use super::settle::{RefundCharge, Settled, WriteOffCharge};
-use super::venue::OutageError;
+use super::commands::card::{Resolution, ResolveCardAttempt, StartCardAttempt};
+use super::commands::settle::{RefundCharge, Settled, WriteOffCharge};
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::RegisterId;
 use crate::cajas::domain::PaymentProvider;
 use crate::money::Pesos;
-use crate::registers::sale::PaymentMethod;
+use crate::payments::attempt::VoucherFields;
+use crate::payments::method::PaymentMethod;
+use crate::payments::venue::{OutageError, Venue};
+use crate::registers::Registers;
 use crate::registers::{Audience, ErrorBody, RegisterError};
-use crate::startup::AppState;
 use crate::web::json::{JsonBody, Request};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -233,7 +233,7 @@ fn caja(raw: &str) -> Result<RegisterId, RegisterError> {
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 async fn start(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<StartRequest>,
 ) -> HttpResponse {
@@ -245,7 +245,7 @@ async fn start(
         Ok(command) => command,
         Err((field, message)) => return invalid(&field, message),
     };
-    match state.registers.ask(id, command).await {
+    match registers.ask(id, command).await {
         Ok(attempt) => HttpResponse::Created().json(json!({ "type": "ack", "attempt": attempt })),
         Err(err) => refused(err),
     }
@@ -255,7 +255,7 @@ async fn start(
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 async fn resolve(
     current: CurrentUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<ResolveRequest>,
 ) -> HttpResponse {
@@ -271,7 +271,7 @@ async fn resolve(
         Ok(command) => command,
         Err((field, message)) => return invalid(&field, message),
     };
-    match state.registers.ask(id, command).await {
+    match registers.ask(id, command).await {
         Ok(attempt) => HttpResponse::Ok().json(json!({ "type": "ack", "attempt": attempt })),
         Err(err) => refused(err),
     }
@@ -360,11 +360,11 @@ fn attempt_path(path: (String, String)) -> Result<(RegisterId, i64), RegisterErr
 /// POST /api/cajas/{id}/card-attempts/{attempt}/refund (supervisors)
 async fn refund(
     user: SupervisorUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<RefundRequest>,
 ) -> HttpResponse {
-    settle(&state, path.into_inner(), |attempt| {
+    settle(&registers, path.into_inner(), |attempt| {
         body.parse(user.user.clone(), attempt)
     })
     .await
@@ -373,11 +373,11 @@ async fn refund(
 /// POST /api/cajas/{id}/card-attempts/{attempt}/write-off (supervisors)
 async fn write_off(
     user: SupervisorUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<WriteOffRequest>,
 ) -> HttpResponse {
-    settle(&state, path.into_inner(), |attempt| {
+    settle(&registers, path.into_inner(), |attempt| {
         body.parse(user.user.clone(), attempt)
     })
     .await
@@ -386,7 +386,7 @@ async fn write_off(
 /// Asks the caja of `path` to settle its attempt as `command` says.
 #[tracing::instrument(skip_all)]
 async fn settle<C>(
-    state: &AppState,
+    registers: &Registers,
     path: (String, String),
     command: impl FnOnce(i64) -> Result<C, (String, String)>,
 ) -> HttpResponse
@@ -402,7 +402,7 @@ where
         Ok(command) => command,
         Err((field, message)) => return invalid(&field, message),
     };
-    match state.registers.ask(id, command).await {
+    match registers.ask(id, command).await {
         Ok(settled) => HttpResponse::Ok()
             .json(json!({ "type": "ack", "attempt": settled.attempt, "refund": settled.refund })),
         Err(err) => refused(err),
@@ -410,8 +410,8 @@ where
 }
 
 /// GET /api/proveedores: the venue's outages now.
-async fn providers(_current: CurrentUser, state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "type": "providers", "outages": *state.venue.outages() }))
+async fn providers(_current: CurrentUser, venue: web::Data<Venue>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "type": "providers", "outages": *venue.outages() }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -456,26 +456,26 @@ enum Declared {
 /// POST /api/proveedores/{provider}/caido (supervisors)
 async fn declare_down(
     user: SupervisorUser,
-    state: web::Data<AppState>,
+    venue: web::Data<Venue>,
     provider: web::Path<String>,
     JsonBody(body): JsonBody<OutageRequest>,
 ) -> HttpResponse {
-    declare(user, &state, &provider, body, Declared::Down).await
+    declare(user, venue.into_inner(), &provider, body, Declared::Down).await
 }
 
 /// POST /api/proveedores/{provider}/operativo (supervisors)
 async fn declare_up(
     user: SupervisorUser,
-    state: web::Data<AppState>,
+    venue: web::Data<Venue>,
     provider: web::Path<String>,
     JsonBody(body): JsonBody<OutageRequest>,
 ) -> HttpResponse {
-    declare(user, &state, &provider, body, Declared::Up).await
+    declare(user, venue.into_inner(), &provider, body, Declared::Up).await
 }
 
 async fn declare(
     user: SupervisorUser,
-    state: &AppState,
+    venue: std::sync::Arc<Venue>,
     provider: &str,
     body: OutageRequest,
     way: Declared,
@@ -489,13 +489,11 @@ async fn declare(
     };
     let actor = Some(user.user.actor());
     let done = match way {
-        Declared::Down => state.venue.declare(provider, reason, actor).await,
-        Declared::Up => state.venue.end(provider, reason, actor).await,
+        Declared::Down => venue.declare(provider, reason, actor).await,
+        Declared::Up => venue.end(provider, reason, actor).await,
     };
     match done {
-        Ok(()) => {
-            HttpResponse::Ok().json(json!({ "type": "ack", "outages": *state.venue.outages() }))
-        }
+        Ok(()) => HttpResponse::Ok().json(json!({ "type": "ack", "outages": *venue.outages() })),
         Err(err) => outage_refused(err),
     }
 }

@@ -5,25 +5,41 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::domain::{OperationalStatus, PaymentProvider, RegisterType};
-use super::form::{CajaForm, FieldErrors};
-use super::model::{Caja, RegisterId, SaveError};
+use super::RegisterError;
+use super::Registers;
+use super::actor::UpdateConfig;
 use crate::auth::AdminUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
-use crate::db;
-use crate::payments::terminal::SimulatedBehavior;
-use crate::registers::RegisterError;
-use crate::registers::actor::UpdateConfig;
-use crate::startup::AppState;
+use crate::cajas::domain::{OperationalStatus, PaymentProvider, RegisterType};
+use crate::cajas::form::CajaForm;
+use crate::cajas::model::{Caja, RegisterId, SaveError};
+use crate::cajas::terminal::SimulatedBehavior;
+use crate::db::{self, PgPool};
+use crate::web::FieldErrors;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/cajas", web::get().to(list_without_slash))
+        .service(
+            web::scope("/admin/cajas")
+                .route("/", web::get().to(list))
+                .route("/crear", web::get().to(new_form))
+                .route("/crear", web::post().to(create))
+                .route("/{id}/editar", web::get().to(edit_form))
+                .route("/{id}/editar", web::post().to(update))
+                .route("/{id}/archivar", web::get().to(archive_form))
+                .route("/{id}/archivar", web::post().to(archive))
+                .route("/{id}/restaurar", web::post().to(restore)),
+        );
+}
 
 const LIST_URL: &str = "/admin/cajas/";
 fn parse_id(raw: &str) -> Result<RegisterId, PageError> {
     raw.parse().map_err(|_| PageError::NotFound("la caja"))
 }
 
-async fn find(state: &AppState, id: RegisterId) -> Result<Caja, PageError> {
-    db::run(&state.pool, move |conn| Caja::find(conn, id))
+async fn find(pool: &PgPool, id: RegisterId) -> Result<Caja, PageError> {
+    db::run(pool, move |conn| Caja::find(conn, id))
         .await?
         .map_err(|err| match err {
             diesel::result::Error::NotFound => PageError::NotFound("la caja"),
@@ -51,9 +67,8 @@ impl ListPage {
 }
 
 /// Whether caja `id` has a session open now (as its actor holds it).
-fn has_open_session(state: &AppState, id: RegisterId) -> bool {
-    state
-        .registers
+fn has_open_session(registers: &Registers, id: RegisterId) -> bool {
+    registers
         .snapshot(id)
         .is_some_and(|snapshot| snapshot.session.is_some())
 }
@@ -74,10 +89,11 @@ pub async fn list_without_slash() -> HttpResponse {
 /// GET /admin/cajas/
 pub async fn list(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let cajas = db::run(&state.pool, Caja::list).await??;
+    let cajas = db::run(&pool, Caja::list).await??;
     let named = query
         .caja
         .and_then(|id| cajas.iter().find(|c| c.id == RegisterId(id)))
@@ -92,7 +108,7 @@ pub async fn list(
     let open = cajas
         .iter()
         .map(|caja| caja.id)
-        .filter(|id| has_open_session(&state, *id))
+        .filter(|id| has_open_session(&registers, *id))
         .collect();
     let (archived, active) = cajas.into_iter().partition(Caja::is_archived);
     html(
@@ -197,7 +213,7 @@ pub async fn new_form(admin: AdminUser) -> Result<HttpResponse, PageError> {
 #[tracing::instrument(skip_all)]
 pub async fn create(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     CsrfForm(form): CsrfForm<CajaForm>,
 ) -> Result<HttpResponse, PageError> {
     let actor = admin.user.actor();
@@ -205,7 +221,7 @@ pub async fn create(
         Ok(config) => config,
         Err(errors) => return html(INVALID_FORM, &FormPage::create(&admin, form, errors)),
     };
-    match state.registers.create(actor, config).await {
+    match registers.create(actor, config).await {
         Ok(caja) => {
             tracing::info!(register_id = %caja.id, code = %caja.code, "caja created");
             Ok(redirect_see_other(&format!(
@@ -224,10 +240,10 @@ pub async fn create(
 /// GET /admin/cajas/{id}/editar
 pub async fn edit_form(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let caja = find(&state, parse_id(&id)?).await?;
+    let caja = find(&pool, parse_id(&id)?).await?;
     if caja.is_archived() {
         return Err(archived_conflict(&caja));
     }
@@ -242,7 +258,8 @@ pub async fn edit_form(
 #[tracing::instrument(skip_all, fields(register_id = %id))]
 pub async fn update(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<CajaForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -254,20 +271,20 @@ pub async fn update(
     let (version, config) = match parsed {
         Ok(valid) => valid,
         Err(errors) => {
-            let caja = find(&state, id).await?;
+            let caja = find(&pool, id).await?;
             return html(INVALID_FORM, &FormPage::edit(&admin, caja, form, errors));
         }
     };
-    let saved = if state.registers.get(id).is_some() {
+    let saved = if registers.get(id).is_some() {
         let msg = UpdateConfig {
             actor,
             expected_version: version,
             config,
         };
-        state.registers.ask(id, msg).await
+        registers.ask(id, msg).await
     } else {
         // No actor: the caja is archived or does not exist; the database says which.
-        db::run(&state.pool, move |conn| {
+        db::run(&pool, move |conn| {
             Caja::update(conn, &actor, id, version, &config)
         })
         .await?
@@ -282,7 +299,7 @@ pub async fn update(
             )))
         }
         Err(RegisterError::Config(SaveError::DuplicateCode(code))) => {
-            let caja = find(&state, id).await?;
+            let caja = find(&pool, id).await?;
             let errors = FieldErrors::single("code", duplicate_code_message(&code));
             html(INVALID_FORM, &FormPage::edit(&admin, caja, form, errors))
         }
@@ -332,7 +349,7 @@ fn unexpected(err: RegisterError) -> PageError {
         RegisterError::Config(SaveError::Unavailable(err)) => err.into(),
         RegisterError::Config(other) => PageError::Conflict(other.to_string()),
         RegisterError::UnknownCaja => PageError::NotFound("la caja"),
-        other => PageError::Register(other),
+        other => other.into(),
     }
 }
 
@@ -357,15 +374,16 @@ const OPEN_SESSION: &str = "La caja tiene una sesión abierta: ciérrala antes d
 /// GET /admin/cajas/{id}/archivar: asks for confirmation.
 pub async fn archive_form(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let caja = find(&state, parse_id(&id)?).await?;
+    let caja = find(&pool, parse_id(&id)?).await?;
     if caja.is_archived() {
         return Ok(redirect_see_other(LIST_URL));
     }
     // Said before the click, not after it.
-    let error = has_open_session(&state, caja.id).then(|| OPEN_SESSION.to_owned());
+    let error = has_open_session(&registers, caja.id).then(|| OPEN_SESSION.to_owned());
     html(
         StatusCode::OK,
         &ArchivePage {
@@ -380,7 +398,8 @@ pub async fn archive_form(
 #[tracing::instrument(skip_all, fields(register_id = %id))]
 pub async fn archive(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<ArchiveForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -401,15 +420,13 @@ pub async fn archive(
             },
         )
     };
-    let archived = if state.registers.get(id).is_some() {
-        state.registers.archive(actor, id, version).await
+    let archived = if registers.get(id).is_some() {
+        registers.archive(actor, id, version).await
     } else {
         // No actor: archived already, or no such caja.
-        db::run(&state.pool, move |conn| {
-            Caja::archive(conn, &actor, id, version)
-        })
-        .await?
-        .map_err(RegisterError::from)
+        db::run(&pool, move |conn| Caja::archive(conn, &actor, id, version))
+            .await?
+            .map_err(RegisterError::from)
     };
     match archived {
         Ok(caja) => {
@@ -424,7 +441,7 @@ pub async fn archive(
             "Otra persona cambió esta caja hace un momento. Revisa sus datos y confirma de nuevo.",
         ),
         Err(RegisterError::Config(SaveError::OpenSession)) => {
-            refused(find(&state, id).await?, OPEN_SESSION)
+            refused(find(&pool, id).await?, OPEN_SESSION)
         }
         Err(RegisterError::Config(SaveError::Archived)) => Ok(redirect_see_other(LIST_URL)),
         Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
@@ -436,13 +453,13 @@ pub async fn archive(
 #[tracing::instrument(skip_all, fields(register_id = %id))]
 pub async fn restore(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    registers: web::Data<Registers>,
     id: web::Path<String>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_id(&id)?;
     let actor = admin.user.actor();
-    match state.registers.restore(actor, id).await {
+    match registers.restore(actor, id).await {
         Ok(caja) => {
             tracing::info!(code = %caja.code, "caja restored");
             Ok(redirect_see_other(&format!(

@@ -12,13 +12,13 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::attempt::{self, AttemptStatus, CardAttempt, Settlement};
-use super::commands::authorization_code;
+use super::card::authorization_code;
 use crate::audit::{self, Action};
 use crate::auth::user::{Role, User};
 use crate::cajas::RegisterId;
 use crate::db::schema::{card_attempts, card_refunds, sales};
 use crate::money::Pesos;
+use crate::payments::attempt::{self, AttemptStatus, CardAttempt, Settlement};
 use crate::registers::RegisterError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::Change;

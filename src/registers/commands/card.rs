@@ -13,19 +13,21 @@ use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::attempt::{self, AttemptStatus, CardAttempt, Ending, NewAttempt, Settlement, Voucher};
-use super::lifecycle::{self, Happening, Health, Step, Told};
-use super::terminal::Answer;
 use crate::audit::{self, Action};
 use crate::auth::user::{Role, User};
 use crate::cajas::domain::PaymentProvider;
-use crate::metrics::metrics;
 use crate::money::Pesos;
+use crate::payments::attempt::{
+    self, AttemptStatus, CardAttempt, Ending, NewAttempt, Settlement, Voucher,
+};
+use crate::payments::lifecycle::{self, Happening, Health, Step, Told};
+use crate::payments::method::PaymentMethod;
+use crate::payments::terminal::Answer;
 use crate::registers::RegisterError;
 use crate::registers::commit::{Applied, Command, CommandContext, Effect};
 use crate::registers::event_log::Change;
 use crate::registers::keys::{self, CommandKey};
-use crate::registers::sale::{CardApproval, PaymentMethod, ValidSale};
+use crate::registers::sale::{CardApproval, ValidSale};
 use crate::registers::snapshot::Snapshot;
 use crate::registers::store;
 
@@ -58,7 +60,7 @@ impl Command for StartCardAttempt {
     type Reply = CardAttempt;
 
     fn committed(attempt: &CardAttempt) {
-        metrics().card_attempt(attempt);
+        attempt.count();
     }
 
     fn apply(
@@ -298,7 +300,7 @@ impl Command for ResolveCardAttempt {
     type Reply = CardAttempt;
 
     fn committed(attempt: &CardAttempt) {
-        metrics().card_attempt(attempt);
+        attempt.count();
     }
 
     fn apply(
@@ -516,7 +518,7 @@ impl Command for TerminalAnswered {
     type Reply = CardAttempt;
 
     fn committed(attempt: &CardAttempt) {
-        metrics().card_attempt(attempt);
+        attempt.count();
     }
 
     fn apply(
@@ -577,7 +579,7 @@ impl Command for AttemptDeadline {
 
     fn committed(attempt: &Option<CardAttempt>) {
         if let Some(attempt) = attempt {
-            metrics().card_attempt(attempt);
+            attempt.count();
         }
     }
 

@@ -9,10 +9,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use serde::Deserialize;
 
-use super::Action;
+use crate::audit::Action;
 use crate::auth::AdminUser;
-use crate::db;
-use crate::startup::AppState;
+use crate::db::{self, PgPool};
 use crate::web::{Chrome, PageError, html};
 
 /// At most this many entries on one page.
@@ -167,7 +166,7 @@ fn like_pattern(input: &str) -> Option<String> {
 /// GET /admin/auditoria
 pub async fn audit_page(
     admin: AdminUser,
-    state: web::Data<AppState>,
+    pool: web::Data<PgPool>,
     filters: web::Query<Filters>,
 ) -> Result<HttpResponse, PageError> {
     let filters = filters.into_inner();
@@ -208,7 +207,7 @@ pub async fn audit_page(
     }
     let who = who.as_deref().and_then(like_pattern);
     let action = (!action.is_empty()).then_some(action);
-    let entries: Vec<Entry> = db::run(&state.pool, move |conn| {
+    let entries: Vec<Entry> = db::run(&pool, move |conn| {
         diesel::sql_query(
             "SELECT id, to_char(at AT TIME ZONE 'America/Santiago', 'DD-MM-YYYY HH24:MI:SS') AS at_local,
                     actor_name, action, entity, entity_id, before::text AS before, after::text AS after,
