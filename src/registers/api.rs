@@ -10,7 +10,7 @@ use diesel::{Connection, OptionalExtension};
 use serde::Deserialize;
 
 use super::Registers;
-use super::actor::{CashMovement, FlagSale, RecordSale, VoidSale};
+use super::commands::{CashMovement, FlagSale, RecordSale, VoidSale};
 use super::flagged::{self, OfflineSale};
 use super::live::MovementKind;
 use super::sale::SaleRequest;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::RegisterError;
 use super::Registers;
-use super::actor::UpdateConfig;
+use super::commands::UpdateConfig;
 use crate::auth::AdminUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::cajas::domain::{OperationalStatus, PaymentProvider, RegisterType};

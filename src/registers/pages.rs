@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::Audience;
 use super::Registers;
-use super::actor::{CloseSession, OpenSession, VoidSale};
+use super::commands::{CloseSession, OpenSession, VoidSale};
 use super::ledger::{self, ClosingExtras, MovementLine, SaleLine};
 use super::live::LiveSession;
 use super::snapshot::Snapshot;

@@ -23,8 +23,9 @@ use serde::Serialize;
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
 use super::RegisterError;
-use super::actor::{Archive, Halt, RegisterActor, Threads};
+use super::actor::{Halt, RegisterActor, Threads};
 use super::audience::{self, Audience};
+use super::commands::Archive;
 use super::commit::{Command, CommandContext};
 use super::event_log::{self, Change};
 use super::events::{self, Event, Push, Subscription};

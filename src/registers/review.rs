@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::RegisterError;
 use super::Registers;
-use super::actor::ResolveFlagged;
+use super::commands::ResolveFlagged;
 use super::flagged::{self, PendingFlag};
 use crate::auth::SupervisorUser;
 use crate::auth::csrf::CsrfForm;

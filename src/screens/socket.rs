@@ -43,8 +43,8 @@ use crate::db::PgPool;
 use crate::metrics::metrics;
 use crate::registers::Audience;
 use crate::registers::Registers;
-use crate::registers::actor::{FlagSale, RecordSale};
 use crate::registers::card_api::{ResolveRequest, StartRequest};
+use crate::registers::commands::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
 use crate::registers::events::{Event, Floor, PROTOCOL_VERSION, Push, Subscription};
 use crate::registers::flagged::FlagRequest;
@@ -286,7 +286,7 @@ fn payload<T: serde::de::DeserializeOwned>(
     id: &Option<Value>,
     value: Option<Value>,
     field: &str,
-    code: &str,
+    code: &'static str,
     what: &str,
 ) -> Result<T, String> {
     let Some(value) = value else {
@@ -309,13 +309,17 @@ fn payload<T: serde::de::DeserializeOwned>(
 }
 
 /// The error answering an invalid payload, naming its field.
-fn refusal(id: &Option<Value>, code: &str, invalid: InvalidSale) -> String {
+fn refusal(id: &Option<Value>, code: &'static str, invalid: InvalidSale) -> String {
     error(id.as_ref(), code, &invalid.message, Some(&invalid.field))
 }
 
-fn error(id: Option<&Value>, code: &str, message: &str, field: Option<&str>) -> String {
-    json!({ "type": "error", "v": PROTOCOL_VERSION, "id": id, "code": code, "message": message, "field": field })
-        .to_string()
+/// The API's error body, with the protocol's version and the id of the
+/// message it answers.
+fn error(id: Option<&Value>, code: &'static str, message: &str, field: Option<&str>) -> String {
+    let mut body = json!(ErrorBody::new(code, message, field.map(str::to_owned)));
+    body["v"] = json!(PROTOCOL_VERSION);
+    body["id"] = json!(id);
+    body.to_string()
 }
 
 /// A frame handed to the connection within `limit`, or why not.

@@ -20,11 +20,11 @@ use cajahub::payments::attempt::{self, CardAttempt};
 use cajahub::payments::method::PaymentMethod;
 use cajahub::payments::terminal::Answer;
 use cajahub::registers::RegisterError;
-use cajahub::registers::actor::{CloseSession, OpenSession, RecordSale, VoidSale};
 use cajahub::registers::commands::card::{
     AttemptDeadline, Reevaluate, Resolution, ResolveCardAttempt, StartCardAttempt, TerminalAnswered,
 };
 use cajahub::registers::commands::settle::{RefundCharge, WriteOffCharge};
+use cajahub::registers::commands::{CloseSession, OpenSession, RecordSale, VoidSale};
 use cajahub::registers::sale::SaleRequest;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;

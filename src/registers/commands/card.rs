@@ -86,7 +86,7 @@ impl Command for StartCardAttempt {
                 "solo DEBITO o CREDITO se cobran en un terminal",
             ));
         }
-        let session = crate::registers::actor::may_charge(state, &self.by)?;
+        let session = super::may_charge(state, &self.by)?;
         let caja = &state.caja;
         let earlier = attempt::of_sale(conn, self.sale_key)?;
         if let Some(other) = earlier

@@ -1,0 +1,154 @@
+//! Recording a sale: checked against memory, written by `record`.
+
+use std::borrow::Cow;
+
+use actix::prelude::*;
+use diesel::PgConnection;
+use serde::Serialize;
+
+use super::card::approve_card_payments;
+use super::{may_sell, may_work_session, same_session, within};
+use crate::auth::user::User;
+use crate::payments::attempt;
+use crate::registers::RegisterError;
+use crate::registers::commit::{Applied, Command, CommandContext};
+use crate::registers::event_log::{self, Change};
+use crate::registers::history::RecentSale;
+use crate::registers::record;
+use crate::registers::sale::ValidSale;
+use crate::registers::snapshot::Snapshot;
+use crate::registers::store::{self, SaleAck};
+
+/// Records a sale (from the HTTP API or a POS socket).
+#[derive(Message)]
+#[rtype(result = "Result<RecordedSale, RegisterError>")]
+pub struct RecordSale {
+    pub by: User,
+    pub sale: ValidSale,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedSale {
+    pub ack: SaleAck,
+    /// True when this answers a retry of a sale already recorded.
+    pub replayed: bool,
+}
+
+impl RecordSale {
+    /// The answer already given to this sale's key, when it is a retry
+    /// (a retry gets the original answer, whatever happened since).
+    fn replay(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+    ) -> Result<Option<Applied<RecordedSale>>, RegisterError> {
+        let Some((ack, fingerprint)) = store::sale_by_key(conn, self.sale.key)? else {
+            return Ok(None);
+        };
+        if ack.register_id == state.id().0 && fingerprint == self.sale.fingerprint() {
+            Ok(Some(Applied::Replayed(RecordedSale {
+                ack,
+                replayed: true,
+            })))
+        } else {
+            Err(RegisterError::KeyReused)
+        }
+    }
+
+    /// Writes the sale, its payments, the session's counters, the caja's
+    /// `seq` and the event with one statement ([`record::record_sale`]).
+    /// A sale with nothing to approve is that statement alone, its key
+    /// looked at only when it is taken (or when the sale is refused; a
+    /// large one takes its id first, from the sequence); one
+    /// paid with approved card charges first checks and locks them, takes
+    /// its id, then marks them paid by it, in the same transaction.
+    fn record(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<RecordedSale>, RegisterError> {
+        let checked = may_sell(state)
+            .and_then(|()| may_work_session(state, &self.by))
+            .and_then(|before| same_session(before, self.sale.session_id).map(|()| before))
+            .and_then(|before| within(cx.sale_limits, &self.sale).map(|()| before));
+        let before = match checked {
+            Ok(before) => before,
+            Err(refused) => return self.replay(conn, state)?.ok_or(refused),
+        };
+        let large_above = cx.sale_limits.confirm_above;
+        let (sale, approvals, effects, reserved) = if self.sale.asks_approval() {
+            if let Some(replayed) = self.replay(conn, state)? {
+                return Ok(replayed);
+            }
+            let (sale, approvals, effects) =
+                approve_card_payments(conn, state, before.id, &self.sale, &self.by, cx)?;
+            let id = store::reserve_sale_id(conn)?;
+            (Cow::Owned(sale), approvals, effects, Some(id))
+        } else {
+            // A large sale is named on the floor by its id: taken ahead.
+            let large = self.sale.total_charged > large_above;
+            let reserved = large.then(|| store::reserve_sale_id(conn)).transpose()?;
+            (Cow::Borrowed(&self.sale), Vec::new(), Vec::new(), reserved)
+        };
+        let after = before.with_sale(&sale, cx.at)?;
+        let mut history = state.history.clone();
+        // Its id is the database's: given below, in memory and in the
+        // event, unless it was taken ahead for its card charges.
+        history.sale_recorded(
+            RecentSale::new(reserved.unwrap_or(0), cx.at, &sale),
+            large_above,
+        );
+        let mut next = state.changed(state.caja.clone(), Some(after.clone()), history);
+        for mut approval in approvals.iter().cloned() {
+            approval.sale_id = reserved;
+            next.provider_memory.approved(approval.provider, cx.at);
+            next.put_attempt(approval);
+        }
+        next.advise(cx);
+        let mut payload = event_log::payload(state, &next, Change::SaleRecorded)?;
+        let written = record::record_sale(
+            conn,
+            (before, &after),
+            (&sale, reserved),
+            self.by.id.0,
+            &next,
+            &payload,
+        )?;
+        let Some(sale_id) = written else {
+            return self.replay(conn, state)?.ok_or(RegisterError::KeyReused);
+        };
+        for approval in &approvals {
+            if !attempt::pay(conn, approval.id, sale_id)? {
+                return Err(RegisterError::SaleAlreadyPaid(approval.id));
+            }
+        }
+        if let Some(recent) = next.history.recent_sales.front_mut() {
+            recent.id = sale_id;
+        }
+        payload["recent_sale"]["id"] = sale_id.into();
+        let event = event_log::event(&next, Change::SaleRecorded, &payload);
+        let reply = RecordedSale {
+            ack: SaleAck::recorded(sale_id, next.id(), next.seq, &sale),
+            replayed: false,
+        };
+        Ok(Applied::logged(reply, next, event).with_effects(effects))
+    }
+}
+
+impl Command for RecordSale {
+    type Reply = RecordedSale;
+
+    fn one_statement(&self) -> bool {
+        !self.sale.asks_approval()
+    }
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        state: &Snapshot,
+        cx: &CommandContext,
+    ) -> Result<Applied<RecordedSale>, RegisterError> {
+        self.record(conn, state, cx)
+    }
+}
