@@ -21,6 +21,7 @@ use crate::db::DbError;
 use crate::db::PgPool;
 use crate::web::page::Demo;
 use crate::web::shared;
+use crate::web::json::ErrorBody;
 use crate::web::{Chrome, PageError};
 
 /// The logged-in user of this request, checked against the database: a
@@ -83,9 +84,9 @@ impl ResponseError for AuthError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            AuthError::NotLoggedIn { json: true, .. } => HttpResponse::Unauthorized().json(serde_json::json!({
-                "type": "error", "code": "not_logged_in", "message": "Inicia sesión para continuar.",
-            })),
+            AuthError::NotLoggedIn { json: true, .. } => HttpResponse::Unauthorized().json(
+                ErrorBody::new("not_logged_in", "Inicia sesión para continuar.", None),
+            ),
             AuthError::NotLoggedIn { next, expired, .. } => {
                 let mut location = format!("/login?next={}", encode(next));
                 if *expired {
@@ -95,9 +96,9 @@ impl ResponseError for AuthError {
                     .insert_header((header::LOCATION, location))
                     .finish()
             }
-            AuthError::Forbidden { json: true, .. } => HttpResponse::Forbidden().json(serde_json::json!({
-                "type": "error", "code": "forbidden", "message": "Tu rol no permite esta acción.",
-            })),
+            AuthError::Forbidden { json: true, .. } => HttpResponse::Forbidden().json(
+                ErrorBody::new("forbidden", "Tu rol no permite esta acción.", None),
+            ),
             AuthError::Forbidden { role, .. } => PageError::Forbidden(format!(
                 "Tu rol ({}) no permite ver esta página ni hacer esta acción.",
                 role.label()
@@ -114,24 +115,24 @@ impl ResponseError for AuthError {
                 } else {
                     ("internal", "Error interno.")
                 };
-                HttpResponse::build(self.status_code())
-                    .json(serde_json::json!({ "type": "error", "code": code, "message": message }))
+                HttpResponse::build(self.status_code()).json(ErrorBody::new(code, message, None))
             }
             AuthError::Db { source, json: false } => crate::web::error::database_error_page(source),
         }
     }
 }
 
+/// What a path keeps as it is in a query string: unreserved characters and `/`.
+const PATH_IN_QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a path for a query string.
 fn encode(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(path, PATH_IN_QUERY).to_string()
 }
 
 /// Requests to /api answer in JSON; the rest are pages.

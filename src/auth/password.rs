@@ -134,7 +134,7 @@ fn verify_parsed(secret: &str, parsed: &PasswordHash<'_>) -> bool {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// A hash no secret is checked against for real (of "not a real

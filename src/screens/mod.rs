@@ -55,10 +55,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ws/caja/{id}", web::get().to(register));
 }
 
-fn refuse(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
+fn refuse(status: actix_web::http::StatusCode, code: &'static str, message: &str) -> HttpResponse {
     tracing::warn!(code, "websocket refused");
-    HttpResponse::build(status)
-        .json(serde_json::json!({ "type": "error", "code": code, "message": message }))
+    HttpResponse::build(status).json(crate::web::json::ErrorBody::new(code, message, None))
 }
 
 /// The refusal for a socket opened from another site, if it is one.
