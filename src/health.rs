@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use serde_json::json;
 
 use crate::db::{self, PgPool, migrations};
-use crate::registers::Registers;
+use crate::registers::CajaActors;
 use crate::web::page::Demo;
 
 /// The process is up and serving.
@@ -25,7 +25,7 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     demo: web::Data<Demo>,
 ) -> HttpResponse {
     let unavailable = |reason: &str| {

@@ -14,7 +14,7 @@ use crate::auth::{self, AuthPolicy};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
 use crate::payments::venue::Venue;
-use crate::registers::Registers;
+use crate::registers::CajaActors;
 use crate::registers::sale::SaleLimits;
 use crate::screens::Screens;
 use crate::web::page::Demo;
@@ -28,7 +28,7 @@ pub struct AppState {
     pub auth: web::Data<AuthPolicy>,
     /// Where passwords are checked, a few at a time.
     pub password_checks: web::Data<auth::password::Checks>,
-    pub registers: web::Data<Registers>,
+    pub registers: web::Data<CajaActors>,
     /// The venue's bounds on one sale (the POS and the floor show them).
     pub sale_limits: web::Data<SaleLimits>,
     /// Marks and recognizes a caja's device (its login page lists cashiers).
@@ -43,7 +43,7 @@ pub struct AppState {
 
 impl AppState {
     /// Hands each piece to the handlers that ask for it by type
-    /// (`web::Data<Registers>`, …): none of them sees this struct.
+    /// (`web::Data<CajaActors>`, …): none of them sees this struct.
     fn share(&self, config: &mut web::ServiceConfig) {
         config
             .app_data(self.pool.clone())
@@ -77,7 +77,7 @@ pub enum StartupError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("could not start the register actors")]
-    Registers(#[from] crate::db::DbError),
+    CajaActors(#[from] crate::db::DbError),
     #[error("invalid settings: {0}")]
     Settings(String),
     #[error("start-up was cancelled")]
@@ -133,7 +133,7 @@ impl Application {
             settings.outage_rules(),
         )
         .await?;
-        let registers = Registers::start_all(registers::registry::Env {
+        let registers = CajaActors::start_all(registers::registry::Env {
             pool: pool.clone(),
             writes,
             clock: settings.clock.clone(),

@@ -19,9 +19,9 @@ use super::session::{self, Login};
 use super::user::{Role, User, UserId};
 use crate::db::DbError;
 use crate::db::PgPool;
+use crate::web::json::ErrorBody;
 use crate::web::page::Demo;
 use crate::web::shared;
-use crate::web::json::ErrorBody;
 use crate::web::{Chrome, PageError};
 
 /// The logged-in user of this request, checked against the database: a
@@ -111,13 +111,19 @@ impl ResponseError for AuthError {
                     tracing::error!(error = ?source, "could not check the session");
                 }
                 let (code, message) = if source.is_unavailable() {
-                    ("database_unavailable", "La base de datos no responde. Intenta de nuevo.")
+                    (
+                        "database_unavailable",
+                        "La base de datos no responde. Intenta de nuevo.",
+                    )
                 } else {
                     ("internal", "Error interno.")
                 };
                 HttpResponse::build(self.status_code()).json(ErrorBody::new(code, message, None))
             }
-            AuthError::Db { source, json: false } => crate::web::error::database_error_page(source),
+            AuthError::Db {
+                source,
+                json: false,
+            } => crate::web::error::database_error_page(source),
         }
     }
 }

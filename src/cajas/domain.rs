@@ -7,7 +7,7 @@ use crate::text_enum;
 
 text_enum! {
     /// Who operates the caja.
-    RegisterType {
+    CajaType {
         Humana = "HUMANA" => "Humana",
         Autoservicio = "AUTOSERVICIO" => "Autoservicio",
     }
@@ -301,7 +301,7 @@ pub struct ClosingRules {
 pub struct CajaConfig {
     pub name: CajaName,
     pub code: Option<CajaCode>,
-    pub register_type: RegisterType,
+    pub register_type: CajaType,
     pub providers: Providers,
     pub operational_status: OperationalStatus,
     pub fallback_policy: FallbackPolicy,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::domain::{
-    BackupPhones, CajaCode, CajaConfig, CajaName, FallbackPolicy, FallbackSeconds, Invalid,
-    OperationalStatus, PaymentProvider, Providers, RegisterType,
+    BackupPhones, CajaCode, CajaConfig, CajaName, CajaType, FallbackPolicy, FallbackSeconds,
+    Invalid, OperationalStatus, PaymentProvider, Providers,
 };
 use super::model::Caja;
 use super::terminal::{MAX_LATENCY_MS, SimulatedBehavior, TerminalConfig};
@@ -45,7 +45,7 @@ impl CajaForm {
     pub fn blank() -> Self {
         let policy = FallbackPolicy::default();
         Self {
-            register_type: RegisterType::Humana.as_str().into(),
+            register_type: CajaType::Humana.as_str().into(),
             payment_provider_primary: PaymentProvider::Getnet.as_str().into(),
             payment_provider_backup: PaymentProvider::Klap.as_str().into(),
             operational_status: OperationalStatus::Active.as_str().into(),

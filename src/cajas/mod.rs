@@ -7,4 +7,4 @@ pub mod form;
 pub mod model;
 pub mod terminal;
 
-pub use model::{Caja, RegisterId};
+pub use model::{Caja, CajaId};

@@ -6,7 +6,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 
 use super::domain::{
-    CajaCode, CajaConfig, FallbackPolicy, OperationalStatus, PaymentProvider, RegisterType,
+    CajaCode, CajaConfig, CajaType, FallbackPolicy, OperationalStatus, PaymentProvider,
 };
 use crate::audit::{self, Action, Actor};
 use crate::cajas::terminal::TerminalConfig;
@@ -15,7 +15,7 @@ use crate::jornadas::SessionStatus;
 
 crate::id_newtype!(
     /// A caja's id, as stored in `pos_registers.id`.
-    RegisterId
+    CajaId
 );
 
 /// Name of the unique index on `pos_registers.code`.
@@ -28,10 +28,10 @@ const DERIVED_CODE_ATTEMPTS: u32 = 50;
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize)]
 #[diesel(table_name = pos_registers, check_for_backend(diesel::pg::Pg))]
 pub struct Caja {
-    pub id: RegisterId,
+    pub id: CajaId,
     pub name: String,
     pub code: String,
-    pub register_type: RegisterType,
+    pub register_type: CajaType,
     pub payment_provider_primary: PaymentProvider,
     pub payment_provider_backup: Option<PaymentProvider>,
     pub operational_status: OperationalStatus,
@@ -55,7 +55,7 @@ pub struct Caja {
 struct CajaColumns<'a> {
     name: &'a str,
     code: &'a str,
-    register_type: RegisterType,
+    register_type: CajaType,
     payment_provider_primary: PaymentProvider,
     payment_provider_backup: Option<PaymentProvider>,
     operational_status: OperationalStatus,
@@ -103,10 +103,7 @@ pub enum SaveError {
 
 impl Caja {
     /// The names of cajas `ids` (a page naming cajas it has no actor of).
-    pub fn names(
-        conn: &mut PgConnection,
-        ids: &[RegisterId],
-    ) -> QueryResult<Vec<(RegisterId, String)>> {
+    pub fn names(conn: &mut PgConnection, ids: &[CajaId]) -> QueryResult<Vec<(CajaId, String)>> {
         pos_registers::table
             .filter(pos_registers::id.eq_any(ids))
             .select((pos_registers::id, pos_registers::name))
@@ -129,7 +126,7 @@ impl Caja {
             .load(conn)
     }
 
-    pub fn find(conn: &mut PgConnection, id: RegisterId) -> QueryResult<Caja> {
+    pub fn find(conn: &mut PgConnection, id: CajaId) -> QueryResult<Caja> {
         pos_registers::table
             .find(id)
             .select(Caja::as_select())
@@ -189,7 +186,7 @@ impl Caja {
     /// an archived caja or an older version is refused.
     fn lock_for_change(
         conn: &mut PgConnection,
-        id: RegisterId,
+        id: CajaId,
         expected_version: i32,
     ) -> Result<Caja, SaveError> {
         let caja = Caja::find_for_update(conn, id)?;
@@ -205,7 +202,7 @@ impl Caja {
         Ok(caja)
     }
 
-    fn find_for_update(conn: &mut PgConnection, id: RegisterId) -> Result<Caja, SaveError> {
+    fn find_for_update(conn: &mut PgConnection, id: CajaId) -> Result<Caja, SaveError> {
         pos_registers::table
             .find(id)
             .select(Caja::as_select())
@@ -221,7 +218,7 @@ impl Caja {
     pub fn update(
         conn: &mut PgConnection,
         actor: &Actor,
-        id: RegisterId,
+        id: CajaId,
         expected_version: i32,
         config: &CajaConfig,
     ) -> Result<Caja, SaveError> {
@@ -257,7 +254,7 @@ impl Caja {
     pub fn archive(
         conn: &mut PgConnection,
         actor: &Actor,
-        id: RegisterId,
+        id: CajaId,
         expected_version: i32,
     ) -> Result<Caja, SaveError> {
         conn.transaction(|conn| {
@@ -293,11 +290,7 @@ impl Caja {
 
     /// Brings an archived caja back to the working list, as it was.
     /// Restoring one that is not archived changes nothing.
-    pub fn restore(
-        conn: &mut PgConnection,
-        actor: &Actor,
-        id: RegisterId,
-    ) -> Result<Caja, SaveError> {
+    pub fn restore(conn: &mut PgConnection, actor: &Actor, id: CajaId) -> Result<Caja, SaveError> {
         conn.transaction(|conn| {
             let before = Caja::find_for_update(conn, id)?;
             if !before.is_archived() {

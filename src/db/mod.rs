@@ -10,7 +10,7 @@ pub mod schema;
 pub mod text_enum;
 
 /// An `i32` id column behind a type of its own, so ids of different tables
-/// cannot be swapped: `id_newtype!(/** doc */ RegisterId);`.
+/// cannot be swapped: `id_newtype!(/** doc */ CajaId);`.
 #[macro_export]
 macro_rules! id_newtype {
     ($(#[$meta:meta])* $name:ident) => {

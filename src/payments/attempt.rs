@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::cajas::domain::PaymentProvider;
 use crate::db::schema::card_attempts;
 use crate::payments::method::PaymentMethod;
@@ -52,7 +52,7 @@ impl AttemptStatus {
 #[diesel(table_name = card_attempts, check_for_backend(diesel::pg::Pg))]
 pub struct CardAttempt {
     pub id: i64,
-    pub register_id: RegisterId,
+    pub register_id: CajaId,
     pub session_id: i32,
     pub attempt_key: Uuid,
     pub sale_key: Uuid,
@@ -248,7 +248,7 @@ impl CardAttempt {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = card_attempts)]
 pub struct NewAttempt {
-    pub register_id: RegisterId,
+    pub register_id: CajaId,
     pub session_id: i32,
     pub attempt_key: Uuid,
     pub sale_key: Uuid,
@@ -290,7 +290,7 @@ pub fn by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<CardAtte
 /// Attempt `id` of caja `register`, locked for a change.
 pub fn find_for_update(
     conn: &mut PgConnection,
-    register: RegisterId,
+    register: CajaId,
     id: i64,
 ) -> QueryResult<Option<CardAttempt>> {
     card_attempts::table
@@ -379,7 +379,7 @@ pub const RECENT_ATTEMPTS: i64 = 8;
 /// The open charges of caja `register`: approved, with no sale, not
 /// refunded in full nor written off (whatever session they were made in).
 #[diesel::dsl::auto_type]
-fn open_charges(register: RegisterId) -> _ {
+fn open_charges(register: CajaId) -> _ {
     let approved: AttemptStatus = AttemptStatus::Approved;
     card_attempts::table
         .filter(card_attempts::register_id.eq(register))
@@ -394,7 +394,7 @@ fn open_charges(register: RegisterId) -> _ {
 /// earlier sessions; oldest first.
 pub fn for_screens(
     conn: &mut PgConnection,
-    register: RegisterId,
+    register: CajaId,
     session: Option<i32>,
 ) -> QueryResult<Vec<CardAttempt>> {
     let mut recent: Vec<CardAttempt> = match session {
@@ -435,7 +435,7 @@ pub fn for_screens(
 /// The session's open charges, locked (closing waits for them).
 pub fn open_charges_of_session(
     conn: &mut PgConnection,
-    register: RegisterId,
+    register: CajaId,
     session: i32,
 ) -> QueryResult<Vec<CardAttempt>> {
     open_charges(register)
@@ -450,7 +450,7 @@ pub fn open_charges_of_session(
 /// their terminal any more, so they become UNKNOWN (to verify by hand).
 pub fn orphan_pending(
     conn: &mut PgConnection,
-    register: RegisterId,
+    register: CajaId,
     at: DateTime<Utc>,
 ) -> QueryResult<Vec<CardAttempt>> {
     diesel::update(
@@ -478,7 +478,7 @@ pub struct LastOutcomes {
 /// health after a restart).
 pub fn last_outcomes(
     conn: &mut PgConnection,
-    register: RegisterId,
+    register: CajaId,
     provider: PaymentProvider,
 ) -> QueryResult<LastOutcomes> {
     use diesel::dsl::max;

@@ -238,8 +238,8 @@ pub fn advise(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cajas::RegisterId;
-    use crate::cajas::domain::{FallbackPolicy, OperationalStatus, RegisterType};
+    use crate::cajas::CajaId;
+    use crate::cajas::domain::{CajaType, FallbackPolicy, OperationalStatus};
 
     const COOLDOWN: Duration = Duration::from_secs(300);
 
@@ -249,10 +249,10 @@ mod tests {
             ..FallbackPolicy::default()
         };
         Caja {
-            id: RegisterId(1),
+            id: CajaId(1),
             name: "Barra".into(),
             code: "BARRA".into(),
-            register_type: RegisterType::Humana,
+            register_type: CajaType::Humana,
             payment_provider_primary: PaymentProvider::Getnet,
             payment_provider_backup: backup,
             operational_status: OperationalStatus::Active,

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::health::Outage;
 use crate::audit::{self, Action, Actor};
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::cajas::domain::PaymentProvider;
 use crate::clock::{Backoff, Clock};
 use crate::db::schema::provider_outages;
@@ -48,7 +48,7 @@ impl Default for OutageRules {
 #[derive(Default)]
 struct Failures {
     /// Each provider's recent failures: which caja, when.
-    recent: BTreeMap<PaymentProvider, Vec<(RegisterId, DateTime<Utc>)>>,
+    recent: BTreeMap<PaymentProvider, Vec<(CajaId, DateTime<Utc>)>>,
 }
 
 pub struct Venue {
@@ -129,7 +129,7 @@ impl Venue {
     pub async fn primary_failed(
         self: &Arc<Self>,
         provider: PaymentProvider,
-        register: RegisterId,
+        register: CajaId,
         at: DateTime<Utc>,
     ) {
         let failing_cajas = {
@@ -139,7 +139,7 @@ impl Venue {
             let recent = failures.recent.entry(provider).or_default();
             recent.retain(|(_, when)| at - *when < window);
             recent.push((register, at));
-            let mut cajas: Vec<RegisterId> = recent.iter().map(|(caja, _)| *caja).collect();
+            let mut cajas: Vec<CajaId> = recent.iter().map(|(caja, _)| *caja).collect();
             cajas.sort();
             cajas.dedup();
             cajas.len()

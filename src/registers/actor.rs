@@ -1,4 +1,4 @@
-//! `RegisterActor`: the only writer of one caja's live state. It keeps the
+//! `CajaActor`: the only writer of one caja's live state. It keeps the
 //! loop, the mailbox and the lifecycle; the commands themselves, each with
 //! its checks and its `apply`, are in `commands/`. Commands
 //! wait in the actor's queue and are written in order: every command is
@@ -31,12 +31,12 @@ use diesel::PgConnection;
 use diesel::prelude::*;
 use tokio::sync::{mpsc, watch};
 
-use super::RegisterError;
+use super::CajaError;
 use super::commit::{self, Applied, Command, CommandContext, Effect, Job, Outcome, Queued};
 use super::events::Push;
 use super::registry::{Env, Shared, Stopped};
 use super::snapshot::Snapshot;
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::cajas::terminal::TerminalConfig;
 use crate::clock::Backoff;
 use crate::db::{
@@ -64,7 +64,7 @@ pub struct Threads {
     pub registry: ArbiterHandle,
 }
 
-pub struct RegisterActor {
+pub struct CajaActor {
     env: Arc<Env>,
     threads: Threads,
     shared: Arc<Shared>,
@@ -92,7 +92,7 @@ pub struct RegisterActor {
     halting: bool,
 }
 
-impl RegisterActor {
+impl CajaActor {
     pub fn new(
         env: Arc<Env>,
         threads: Threads,
@@ -129,14 +129,14 @@ impl RegisterActor {
         &mut self,
         command: C,
         ctx: &mut Context<Self>,
-    ) -> ResponseFuture<Result<C::Reply, RegisterError>> {
+    ) -> ResponseFuture<Result<C::Reply, CajaError>> {
         if self.queue.len() >= MAILBOX {
-            return Box::pin(async { Err(RegisterError::Busy) });
+            return Box::pin(async { Err(CajaError::Busy) });
         }
         let (queued, answer) = Queued::new(command);
         self.queue.push(Box::new(queued));
         self.schedule_write(ctx);
-        Box::pin(async move { answer.await.unwrap_or(Err(RegisterError::Busy)) })
+        Box::pin(async move { answer.await.unwrap_or(Err(CajaError::Busy)) })
     }
 
     /// Writes what waits once the mailbox is read: actix hands the actor
@@ -406,7 +406,7 @@ impl RegisterActor {
     }
 }
 
-impl Actor for RegisterActor {
+impl Actor for CajaActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -438,11 +438,11 @@ impl Actor for RegisterActor {
     }
 }
 
-impl<C> Handler<C> for RegisterActor
+impl<C> Handler<C> for CajaActor
 where
-    C: Command + Message<Result = Result<<C as Command>::Reply, RegisterError>>,
+    C: Command + Message<Result = Result<<C as Command>::Reply, CajaError>>,
 {
-    type Result = ResponseFuture<Result<C::Reply, RegisterError>>;
+    type Result = ResponseFuture<Result<C::Reply, CajaError>>;
 
     fn handle(&mut self, command: C, ctx: &mut Self::Context) -> Self::Result {
         self.enqueue(command, ctx)
@@ -455,7 +455,7 @@ where
 #[rtype(result = "()")]
 pub struct Halt;
 
-impl Handler<Halt> for RegisterActor {
+impl Handler<Halt> for CajaActor {
     type Result = ();
 
     fn handle(&mut self, _: Halt, ctx: &mut Self::Context) {
@@ -475,7 +475,7 @@ impl Handler<Halt> for RegisterActor {
 /// The database answers, the caja's row can be locked for a write, and
 /// memory holds what it has (else the commit path reloads).
 #[derive(Message)]
-#[rtype(result = "Result<(), RegisterError>")]
+#[rtype(result = "Result<(), CajaError>")]
 pub struct Probe;
 
 impl Command for Probe {
@@ -486,21 +486,21 @@ impl Command for Probe {
         conn: &mut PgConnection,
         state: &Snapshot,
         _: &CommandContext,
-    ) -> Result<Applied<()>, RegisterError> {
+    ) -> Result<Applied<()>, CajaError> {
         // What a change takes: the caja's row for its rows' keys, its
         // number for the change.
         pos_registers::table
             .find(state.id())
             .select(pos_registers::id)
             .for_key_share()
-            .first::<RegisterId>(conn)?;
+            .first::<CajaId>(conn)?;
         let seq: i64 = register_seqs::table
             .find(state.id())
             .select(register_seqs::event_seq)
             .for_update()
             .first(conn)?;
         if seq != state.seq {
-            return Err(RegisterError::StateMoved);
+            return Err(CajaError::StateMoved);
         }
         Ok(Applied::Unchanged(()))
     }

@@ -9,17 +9,17 @@ use diesel::{Connection, OptionalExtension};
 
 use serde::Deserialize;
 
-use super::Registers;
+use super::CajaActors;
 use super::commands::{CashMovement, FlagSale, RecordSale, VoidSale};
 use super::flagged::{self, OfflineSale};
 use super::live::MovementKind;
 use super::sale::SaleRequest;
 use super::store::Movement;
-use super::{Audience, ErrorBody, RegisterError};
+use super::{Audience, CajaError, ErrorBody};
 use crate::auth::CurrentUser;
 use crate::auth::signature::{SignatureError, Signatures};
 use crate::auth::user::Role;
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::db::PgPool;
 use crate::money::Pesos;
 use crate::web::json::{JsonBody, Request};
@@ -38,7 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn refused(err: RegisterError) -> HttpResponse {
+fn refused(err: CajaError) -> HttpResponse {
     refused_for(err, Audience::BlindCount)
 }
 
@@ -46,7 +46,7 @@ fn refused(err: RegisterError) -> HttpResponse {
 /// is an ERROR in the log; a caja busy or a database away for a moment (the
 /// write path heals itself; `/readyz` shows an outage that lasts) is a
 /// warning.
-fn refused_for(err: RegisterError, audience: Audience) -> HttpResponse {
+fn refused_for(err: CajaError, audience: Audience) -> HttpResponse {
     match err.code() {
         "internal" => tracing::error!(error = ?err, "register command failed"),
         _ if err.status().is_server_error() => {
@@ -66,15 +66,15 @@ fn invalid_sale(invalid: super::sale::InvalidSale) -> HttpResponse {
     ))
 }
 
-fn caja_id(raw: &str) -> Result<RegisterId, RegisterError> {
-    raw.parse().map_err(|_| RegisterError::UnknownCaja)
+fn caja_id(raw: &str) -> Result<CajaId, CajaError> {
+    raw.parse().map_err(|_| CajaError::UnknownCaja)
 }
 
 /// POST /api/cajas/{id}/sales
 #[tracing::instrument(skip_all, fields(register_id = %id, user = %current.user.name))]
 pub async fn record_sale(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<SaleRequest>,
 ) -> HttpResponse {
@@ -127,7 +127,7 @@ pub async fn record_sale(
 #[tracing::instrument(skip_all, fields(register_id = %id, user = %current.user.name))]
 pub async fn hand_over(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     pool: web::Data<PgPool>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<OfflineSale>,
@@ -142,7 +142,7 @@ pub async fn hand_over(
     };
     let user = current.user;
     if registers.snapshot(id).is_none() {
-        flag.reason = flagged::offline_reason(flag.session_id, &RegisterError::Archived);
+        flag.reason = flagged::offline_reason(flag.session_id, &CajaError::Archived);
         return flagged_answer(flag_archived(&pool, id, user, flag).await);
     }
     let by = user.clone();
@@ -168,7 +168,7 @@ pub async fn hand_over(
     }
 }
 
-fn flagged_answer(flagged: Result<flagged::FlagAck, RegisterError>) -> HttpResponse {
+fn flagged_answer(flagged: Result<flagged::FlagAck, CajaError>) -> HttpResponse {
     match flagged {
         Ok(ack) => HttpResponse::Ok().json(serde_json::json!({
             "type": "ack",
@@ -184,19 +184,19 @@ fn flagged_answer(flagged: Result<flagged::FlagAck, RegisterError>) -> HttpRespo
 /// database: no screen follows it any more), or not a caja.
 async fn flag_archived(
     pool: &PgPool,
-    id: RegisterId,
+    id: CajaId,
     user: crate::auth::user::User,
     flag: flagged::ValidFlag,
-) -> Result<flagged::FlagAck, RegisterError> {
+) -> Result<flagged::FlagAck, CajaError> {
     crate::db::run(pool, move |conn| {
         conn.transaction(|conn| {
             let caja = crate::cajas::Caja::find(conn, id)
                 .optional()
-                .map_err(RegisterError::from)?
-                .ok_or(RegisterError::UnknownCaja)?;
+                .map_err(CajaError::from)?
+                .ok_or(CajaError::UnknownCaja)?;
             if !caja.is_archived() {
                 // Not loaded (it cannot be read, see `/readyz`): try later.
-                return Err(RegisterError::Busy);
+                return Err(CajaError::Busy);
             }
             flagged::insert(conn, id, &flag, &user)
         })
@@ -208,7 +208,7 @@ async fn flag_archived(
 /// write in progress.
 pub async fn snapshot(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let id = match caja_id(&id) {
@@ -219,7 +219,7 @@ pub async fn snapshot(
         Some(view) => HttpResponse::Ok().json(
             serde_json::json!({ "type": "snapshot", "register": view.json_for(&current.user) }),
         ),
-        None => refused(RegisterError::UnknownCaja),
+        None => refused(CajaError::UnknownCaja),
     }
 }
 
@@ -262,7 +262,7 @@ const INVALID_KEY: &str = "La clave debe ser un UUID (la clave de idempotencia).
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 pub async fn void_sale(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     signatures: Signatures,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<VoidRequest>,
@@ -273,7 +273,7 @@ pub async fn void_sale(
         Err(err) => return refused(err),
     };
     let Ok(sale_id) = sale_id.parse::<i64>() else {
-        return refused(RegisterError::UnknownSale);
+        return refused(CajaError::UnknownSale);
     };
     let Ok(key) = uuid::Uuid::parse_str(body.key.trim()) else {
         return invalid("key", INVALID_KEY);
@@ -352,7 +352,7 @@ async fn signed_by(
                 "Hay muchos ingresos a la vez. Intenta de nuevo en unos segundos.",
                 None,
             )),
-            SignatureError::Db(err) => refused(RegisterError::Db(err)),
+            SignatureError::Db(err) => refused(CajaError::Db(err)),
         })
 }
 
@@ -370,7 +370,7 @@ pub struct MovementRequest {
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 pub async fn cash_movement(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<MovementRequest>,
 ) -> HttpResponse {

@@ -5,14 +5,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::RegisterError;
-use super::Registers;
+use super::CajaActors;
+use super::CajaError;
 use super::commands::UpdateConfig;
 use crate::auth::AdminUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
-use crate::cajas::domain::{OperationalStatus, PaymentProvider, RegisterType};
+use crate::cajas::domain::{CajaType, OperationalStatus, PaymentProvider};
 use crate::cajas::form::CajaForm;
-use crate::cajas::model::{Caja, RegisterId, SaveError};
+use crate::cajas::model::{Caja, CajaId, SaveError};
 use crate::cajas::terminal::SimulatedBehavior;
 use crate::db::{self, PgPool};
 use crate::web::FieldErrors;
@@ -34,11 +34,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 const LIST_URL: &str = "/admin/cajas/";
-fn parse_id(raw: &str) -> Result<RegisterId, PageError> {
+fn parse_id(raw: &str) -> Result<CajaId, PageError> {
     raw.parse().map_err(|_| PageError::NotFound("la caja"))
 }
 
-async fn find(pool: &PgPool, id: RegisterId) -> Result<Caja, PageError> {
+async fn find(pool: &PgPool, id: CajaId) -> Result<Caja, PageError> {
     db::run(pool, move |conn| Caja::find(conn, id))
         .await?
         .map_err(|err| match err {
@@ -57,7 +57,7 @@ struct ListPage {
     archived: Vec<Caja>,
     notice: Option<String>,
     /// The cajas with a session open: archiving waits for its closing.
-    open: Vec<RegisterId>,
+    open: Vec<CajaId>,
 }
 
 impl ListPage {
@@ -67,7 +67,7 @@ impl ListPage {
 }
 
 /// Whether caja `id` has a session open now (as its actor holds it).
-fn has_open_session(registers: &Registers, id: RegisterId) -> bool {
+fn has_open_session(registers: &CajaActors, id: CajaId) -> bool {
     registers
         .snapshot(id)
         .is_some_and(|snapshot| snapshot.session.is_some())
@@ -90,13 +90,13 @@ pub async fn list_without_slash() -> HttpResponse {
 pub async fn list(
     admin: AdminUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
     let cajas = db::run(&pool, Caja::list).await??;
     let named = query
         .caja
-        .and_then(|id| cajas.iter().find(|c| c.id == RegisterId(id)))
+        .and_then(|id| cajas.iter().find(|c| c.id == CajaId(id)))
         .map(|c| c.name.clone());
     let notice = match (query.aviso.as_deref(), named) {
         (Some("creada"), Some(name)) => Some(format!("Caja «{name}» creada.")),
@@ -164,8 +164,8 @@ impl FormPage {
         }
     }
 
-    fn register_types(&self) -> &'static [RegisterType] {
-        RegisterType::ALL
+    fn register_types(&self) -> &'static [CajaType] {
+        CajaType::ALL
     }
 
     fn providers(&self) -> &'static [PaymentProvider] {
@@ -213,7 +213,7 @@ pub async fn new_form(admin: AdminUser) -> Result<HttpResponse, PageError> {
 #[tracing::instrument(skip_all)]
 pub async fn create(
     admin: AdminUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     CsrfForm(form): CsrfForm<CajaForm>,
 ) -> Result<HttpResponse, PageError> {
     let actor = admin.user.actor();
@@ -229,7 +229,7 @@ pub async fn create(
                 caja.id
             )))
         }
-        Err(RegisterError::Config(SaveError::DuplicateCode(code))) => {
+        Err(CajaError::Config(SaveError::DuplicateCode(code))) => {
             let errors = FieldErrors::single("code", duplicate_code_message(&code));
             html(INVALID_FORM, &FormPage::create(&admin, form, errors))
         }
@@ -259,7 +259,7 @@ pub async fn edit_form(
 pub async fn update(
     admin: AdminUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<CajaForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -288,7 +288,7 @@ pub async fn update(
             Caja::update(conn, &actor, id, version, &config)
         })
         .await?
-        .map_err(RegisterError::from)
+        .map_err(CajaError::from)
     };
     match saved {
         Ok(caja) => {
@@ -298,12 +298,12 @@ pub async fn update(
                 caja.id
             )))
         }
-        Err(RegisterError::Config(SaveError::DuplicateCode(code))) => {
+        Err(CajaError::Config(SaveError::DuplicateCode(code))) => {
             let caja = find(&pool, id).await?;
             let errors = FieldErrors::single("code", duplicate_code_message(&code));
             html(INVALID_FORM, &FormPage::edit(&admin, caja, form, errors))
         }
-        Err(RegisterError::Config(SaveError::Stale { current, .. })) => {
+        Err(CajaError::Config(SaveError::Stale { current, .. })) => {
             tracing::info!(
                 expected = version,
                 current = current.version,
@@ -324,10 +324,10 @@ pub async fn update(
             );
             html(StatusCode::CONFLICT, &page)
         }
-        Err(RegisterError::Config(SaveError::Archived)) => Err(PageError::Conflict(
+        Err(CajaError::Config(SaveError::Archived)) => Err(PageError::Conflict(
             "La caja fue archivada mientras la editabas; restáurala para editarla.".into(),
         )),
-        Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
+        Err(CajaError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
         Err(err) => Err(unexpected(err)),
     }
 }
@@ -343,12 +343,12 @@ fn archived_conflict(caja: &Caja) -> PageError {
     ))
 }
 
-fn unexpected(err: RegisterError) -> PageError {
+fn unexpected(err: CajaError) -> PageError {
     match err {
-        RegisterError::Config(SaveError::Db(err)) => err.into(),
-        RegisterError::Config(SaveError::Unavailable(err)) => err.into(),
-        RegisterError::Config(other) => PageError::Conflict(other.to_string()),
-        RegisterError::UnknownCaja => PageError::NotFound("la caja"),
+        CajaError::Config(SaveError::Db(err)) => err.into(),
+        CajaError::Config(SaveError::Unavailable(err)) => err.into(),
+        CajaError::Config(other) => PageError::Conflict(other.to_string()),
+        CajaError::UnknownCaja => PageError::NotFound("la caja"),
         other => other.into(),
     }
 }
@@ -375,7 +375,7 @@ const OPEN_SESSION: &str = "La caja tiene una sesión abierta: ciérrala antes d
 pub async fn archive_form(
     admin: AdminUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let caja = find(&pool, parse_id(&id)?).await?;
@@ -399,7 +399,7 @@ pub async fn archive_form(
 pub async fn archive(
     admin: AdminUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
     CsrfForm(form): CsrfForm<ArchiveForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -426,7 +426,7 @@ pub async fn archive(
         // No actor: archived already, or no such caja.
         db::run(&pool, move |conn| Caja::archive(conn, &actor, id, version))
             .await?
-            .map_err(RegisterError::from)
+            .map_err(CajaError::from)
     };
     match archived {
         Ok(caja) => {
@@ -436,15 +436,15 @@ pub async fn archive(
                 caja.id
             )))
         }
-        Err(RegisterError::Config(SaveError::Stale { current, .. })) => refused(
+        Err(CajaError::Config(SaveError::Stale { current, .. })) => refused(
             *current,
             "Otra persona cambió esta caja hace un momento. Revisa sus datos y confirma de nuevo.",
         ),
-        Err(RegisterError::Config(SaveError::OpenSession)) => {
+        Err(CajaError::Config(SaveError::OpenSession)) => {
             refused(find(&pool, id).await?, OPEN_SESSION)
         }
-        Err(RegisterError::Config(SaveError::Archived)) => Ok(redirect_see_other(LIST_URL)),
-        Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
+        Err(CajaError::Config(SaveError::Archived)) => Ok(redirect_see_other(LIST_URL)),
+        Err(CajaError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
         Err(err) => Err(unexpected(err)),
     }
 }
@@ -453,7 +453,7 @@ pub async fn archive(
 #[tracing::instrument(skip_all, fields(register_id = %id))]
 pub async fn restore(
     admin: AdminUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
@@ -467,7 +467,7 @@ pub async fn restore(
                 caja.id
             )))
         }
-        Err(RegisterError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
+        Err(CajaError::Config(SaveError::NotFound)) => Err(PageError::NotFound("la caja")),
         Err(err) => Err(unexpected(err)),
     }
 }

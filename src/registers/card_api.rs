@@ -18,14 +18,14 @@ use uuid::Uuid;
 use super::commands::card::{Resolution, ResolveCardAttempt, StartCardAttempt};
 use super::commands::settle::{RefundCharge, Settled, WriteOffCharge};
 use crate::auth::{CurrentUser, SupervisorUser};
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::cajas::domain::PaymentProvider;
 use crate::money::Pesos;
 use crate::payments::attempt::VoucherFields;
 use crate::payments::method::PaymentMethod;
 use crate::payments::venue::{OutageError, Venue};
-use crate::registers::Registers;
-use crate::registers::{Audience, ErrorBody, RegisterError};
+use crate::registers::CajaActors;
+use crate::registers::{Audience, CajaError, ErrorBody};
 use crate::web::json::{JsonBody, Request};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -55,13 +55,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A card request's field at fault, with the one code every card path gives.
 fn invalid(field: &str, message: impl Into<String>) -> HttpResponse {
-    refused(RegisterError::InvalidAttempt {
+    refused(CajaError::InvalidAttempt {
         field: field.to_owned(),
         message: message.into(),
     })
 }
 
-fn refused(err: RegisterError) -> HttpResponse {
+fn refused(err: CajaError) -> HttpResponse {
     if err.status().is_server_error() {
         tracing::warn!(error = ?err, "card command failed");
     }
@@ -84,7 +84,7 @@ pub struct StartRequest {
 }
 
 impl Request for StartRequest {
-    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+    const INVALID: &'static str = CajaError::INVALID_CARD_PAYMENT;
 }
 
 impl StartRequest {
@@ -147,7 +147,7 @@ pub struct ResolveRequest {
 }
 
 impl Request for ResolveRequest {
-    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+    const INVALID: &'static str = CajaError::INVALID_CARD_PAYMENT;
 }
 
 impl ResolveRequest {
@@ -225,15 +225,15 @@ impl ResolveRequest {
     }
 }
 
-fn caja(raw: &str) -> Result<RegisterId, RegisterError> {
-    raw.parse().map_err(|_| RegisterError::UnknownCaja)
+fn caja(raw: &str) -> Result<CajaId, CajaError> {
+    raw.parse().map_err(|_| CajaError::UnknownCaja)
 }
 
 /// POST /api/cajas/{id}/card-attempts
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 async fn start(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<StartRequest>,
 ) -> HttpResponse {
@@ -255,7 +255,7 @@ async fn start(
 #[tracing::instrument(skip_all, fields(user = %current.user.name))]
 async fn resolve(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<ResolveRequest>,
 ) -> HttpResponse {
@@ -265,7 +265,7 @@ async fn resolve(
         Err(err) => return refused(err),
     };
     let Ok(attempt) = attempt.parse::<i64>() else {
-        return refused(RegisterError::UnknownAttempt);
+        return refused(CajaError::UnknownAttempt);
     };
     let command = match body.parse(current.user, attempt) {
         Ok(command) => command,
@@ -299,7 +299,7 @@ pub struct RefundRequest {
 }
 
 impl Request for RefundRequest {
-    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+    const INVALID: &'static str = CajaError::INVALID_CARD_PAYMENT;
 }
 
 impl RefundRequest {
@@ -329,7 +329,7 @@ pub struct WriteOffRequest {
 }
 
 impl Request for WriteOffRequest {
-    const INVALID: &'static str = RegisterError::INVALID_CARD_PAYMENT;
+    const INVALID: &'static str = CajaError::INVALID_CARD_PAYMENT;
 }
 
 impl WriteOffRequest {
@@ -348,19 +348,19 @@ impl WriteOffRequest {
 }
 
 /// The caja and attempt of a `/api/cajas/{id}/card-attempts/{attempt}/…` path.
-fn attempt_path(path: (String, String)) -> Result<(RegisterId, i64), RegisterError> {
+fn attempt_path(path: (String, String)) -> Result<(CajaId, i64), CajaError> {
     let (id, attempt) = path;
     let id = caja(&id)?;
     let attempt = attempt
         .parse::<i64>()
-        .map_err(|_| RegisterError::UnknownAttempt)?;
+        .map_err(|_| CajaError::UnknownAttempt)?;
     Ok((id, attempt))
 }
 
 /// POST /api/cajas/{id}/card-attempts/{attempt}/refund (supervisors)
 async fn refund(
     user: SupervisorUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<RefundRequest>,
 ) -> HttpResponse {
@@ -373,7 +373,7 @@ async fn refund(
 /// POST /api/cajas/{id}/card-attempts/{attempt}/write-off (supervisors)
 async fn write_off(
     user: SupervisorUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<WriteOffRequest>,
 ) -> HttpResponse {
@@ -386,13 +386,13 @@ async fn write_off(
 /// Asks the caja of `path` to settle its attempt as `command` says.
 #[tracing::instrument(skip_all)]
 async fn settle<C>(
-    registers: &Registers,
+    registers: &CajaActors,
     path: (String, String),
     command: impl FnOnce(i64) -> Result<C, (String, String)>,
 ) -> HttpResponse
 where
     C: crate::registers::commit::Command<Reply = Settled>
-        + actix::Message<Result = Result<Settled, RegisterError>>,
+        + actix::Message<Result = Result<Settled, CajaError>>,
 {
     let (id, attempt) = match attempt_path(path) {
         Ok(found) => found,
@@ -442,7 +442,7 @@ fn outage_refused(err: OutageError) -> HttpResponse {
             "Ese proveedor no está marcado como caído.",
             None,
         )),
-        OutageError::Db(err) => refused(RegisterError::Db(err)),
+        OutageError::Db(err) => refused(CajaError::Db(err)),
     }
 }
 

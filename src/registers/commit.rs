@@ -19,12 +19,12 @@ use diesel::PgConnection;
 use diesel::prelude::*;
 use tokio::sync::oneshot;
 
-use super::RegisterError;
+use super::CajaError;
 use super::event_log::{self, AppendError, Change};
 use super::events::Event;
 use super::sale::SaleLimits;
 use super::snapshot::Snapshot;
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::cajas::domain::PaymentProvider;
 use crate::cajas::model::SaveError;
 use crate::db::{DbError, DbLimits};
@@ -50,7 +50,7 @@ pub trait Command: Send + 'static {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<Self::Reply>, RegisterError>;
+    ) -> Result<Applied<Self::Reply>, CajaError>;
 
     /// Told the reply once the change it made is committed (for metrics).
     fn committed(_reply: &Self::Reply) {}
@@ -201,7 +201,7 @@ pub struct Outcome {
     pub failure: Option<String>,
     /// The connection was lost: it must not be lent again.
     pub connection_lost: bool,
-    /// A row of the caja does not read (see `RegisterError::is_unreadable`):
+    /// A row of the caja does not read (see `CajaError::is_unreadable`):
     /// the actor stops rather than loop on it.
     pub unreadable: bool,
 }
@@ -222,7 +222,7 @@ impl Outcome {
         self.unreadable |= later.unreadable;
     }
 
-    fn failed<R>(&mut self, result: &Result<R, RegisterError>, register: RegisterId) {
+    fn failed<R>(&mut self, result: &Result<R, CajaError>, register: CajaId) {
         if let Err(err) = result
             && err.is_unreadable()
         {
@@ -231,7 +231,7 @@ impl Outcome {
         if let Err(err) = result
             && let Some(failure) = err.database_failure()
         {
-            if let RegisterError::Db(err) = err {
+            if let CajaError::Db(err) = err {
                 self.connection_lost |= err.connection_lost();
             }
             tracing::warn!(register_id = %register, error = ?err, stale = self.stale, "register command failed in the database");
@@ -285,17 +285,17 @@ pub enum Step {
 /// A command in the queue; its result is kept until the actor answers.
 pub struct Queued<C: Command> {
     command: C,
-    result: Option<Result<C::Reply, RegisterError>>,
+    result: Option<Result<C::Reply, CajaError>>,
     /// The `seq` its change took in a batch, until that batch commits.
     seq: Option<i64>,
     /// The answer of a change whose batch's commit failed in a way that
     /// does not prove it rolled back, with its `seq` (see [`Job::redo`]).
     unsure: Option<(i64, C::Reply)>,
-    reply: oneshot::Sender<Result<C::Reply, RegisterError>>,
+    reply: oneshot::Sender<Result<C::Reply, CajaError>>,
 }
 
 impl<C: Command> Queued<C> {
-    pub fn new(command: C) -> (Self, oneshot::Receiver<Result<C::Reply, RegisterError>>) {
+    pub fn new(command: C) -> (Self, oneshot::Receiver<Result<C::Reply, CajaError>>) {
         let (reply, answer) = oneshot::channel();
         let queued = Self {
             command,
@@ -332,7 +332,7 @@ impl<C: Command> Job for Queued<C> {
                 Step::Unchanged
             }
             Ok(Applied::Replayed(_)) => Step::Apart,
-            Err(RegisterError::Db(err) | RegisterError::Config(SaveError::Unavailable(err))) => {
+            Err(CajaError::Db(err) | CajaError::Config(SaveError::Unavailable(err))) => {
                 Step::Failed(err)
             }
             Err(_) => Step::Apart,
@@ -362,7 +362,7 @@ impl<C: Command> Job for Queued<C> {
         {
             self.unsure = Some((seq, reply));
         }
-        self.result = Some(Err(RegisterError::Db(err)));
+        self.result = Some(Err(CajaError::Db(err)));
     }
 
     fn redo(&mut self, committed: i64) -> bool {
@@ -385,7 +385,7 @@ impl<C: Command> Job for Queued<C> {
             Some(Err(err)) => {
                 err.outcome_unknown()
                     || err.database_failure().is_some()
-                    || matches!(err, RegisterError::StateMoved)
+                    || matches!(err, CajaError::StateMoved)
             }
             Some(Ok(_)) => false,
         }
@@ -395,7 +395,7 @@ impl<C: Command> Job for Queued<C> {
         if let Some(Ok(reply)) = &self.result {
             C::committed(reply);
         }
-        let result = self.result.unwrap_or(Err(RegisterError::Busy));
+        let result = self.result.unwrap_or(Err(CajaError::Busy));
         // The caller may have stopped waiting (its own timeout).
         let _ = self.reply.send(result);
     }
@@ -453,11 +453,11 @@ fn after_unknown_outcome(
     let mut current = held.clone();
     if let Err(err) = reload(conn, &mut current, &mut outcome, cx) {
         outcome.stale = true;
-        let failed: Result<(), RegisterError> = Err(err);
+        let failed: Result<(), CajaError> = Err(err);
         outcome.failed(&failed, held.id());
         // A reload only queries: its error is the database's.
         let err = match failed {
-            Err(RegisterError::Db(err)) => err,
+            Err(CajaError::Db(err)) => err,
             _ => DbError::Cancelled,
         };
         for job in jobs.iter_mut() {
@@ -479,12 +479,7 @@ fn after_unknown_outcome(
 /// Every command of the batch answered with `err`: the database failed them
 /// all at once (or could not be asked). Memory may be behind after it
 /// unless the work provably never reached the database.
-pub fn fail_all(
-    jobs: &mut [Box<dyn Job>],
-    err: DbError,
-    stale: bool,
-    register: RegisterId,
-) -> Outcome {
+pub fn fail_all(jobs: &mut [Box<dyn Job>], err: DbError, stale: bool, register: CajaId) -> Outcome {
     let mut outcome = Outcome {
         stale: stale || err.outcome_unknown(),
         ..Outcome::default()
@@ -492,7 +487,7 @@ pub fn fail_all(
     for job in jobs.iter_mut() {
         job.fail(err.clone());
     }
-    outcome.failed::<()>(&Err(RegisterError::Db(err)), register);
+    outcome.failed::<()>(&Err(CajaError::Db(err)), register);
     outcome
 }
 
@@ -609,9 +604,9 @@ pub fn execute<C: Command>(
     command: &C,
     cx: &CommandContext,
     limits: DbLimits,
-) -> (Outcome, Result<C::Reply, RegisterError>, Unsure<C::Reply>) {
+) -> (Outcome, Result<C::Reply, CajaError>, Unsure<C::Reply>) {
     let mut outcome = Outcome::default();
-    let mut result = Err(RegisterError::StateMoved);
+    let mut result = Err(CajaError::StateMoved);
     let mut unsure = None;
     let mut current = held.clone();
     if stale && let Err(err) = reload(conn, &mut current, &mut outcome, cx) {
@@ -654,7 +649,7 @@ pub fn execute<C: Command>(
                 result = Ok(reply);
             }
             Ok((Applied::Unchanged(reply), _)) => result = Ok(reply),
-            Err(RegisterError::StateMoved) if attempt == 1 => {
+            Err(CajaError::StateMoved) if attempt == 1 => {
                 tracing::warn!(register_id = %current.id(), seq = current.seq, "the database moved under the register; reloading");
                 match reload(conn, &mut current, &mut outcome, cx) {
                     Ok(()) => continue,
@@ -691,7 +686,7 @@ fn attempt_once<C: Command>(
     command: &C,
     cx: &CommandContext,
     written: &mut Option<Applied<C::Reply>>,
-) -> Result<(Applied<C::Reply>, Option<Event>), RegisterError> {
+) -> Result<(Applied<C::Reply>, Option<Event>), CajaError> {
     let mut write = |conn: &mut PgConnection| {
         let mut applied = command.apply(conn, current, cx)?;
         let event = match &mut applied {
@@ -706,14 +701,14 @@ fn attempt_once<C: Command>(
             _ => None,
         };
         *written = Some(applied);
-        Ok::<_, RegisterError>(event)
+        Ok::<_, CajaError>(event)
     };
     let event = if command.one_statement() {
         write(conn)
     } else {
         conn.transaction(write)
     }?;
-    let applied = written.take().ok_or(RegisterError::StateMoved)?;
+    let applied = written.take().ok_or(CajaError::StateMoved)?;
     Ok((applied, event))
 }
 
@@ -724,7 +719,7 @@ fn reload(
     current: &mut Snapshot,
     outcome: &mut Outcome,
     cx: &CommandContext,
-) -> Result<(), RegisterError> {
+) -> Result<(), CajaError> {
     let fresh = Snapshot::load(conn, current.id(), cx)?;
     if fresh.seq != current.seq {
         tracing::warn!(
@@ -748,10 +743,10 @@ fn committed_seq(conn: &mut PgConnection, state: &Snapshot) -> QueryResult<i64> 
     event_log::committed_seq(conn, state.id())
 }
 
-impl From<AppendError> for RegisterError {
+impl From<AppendError> for CajaError {
     fn from(err: AppendError) -> Self {
         match err {
-            AppendError::Moved { .. } => RegisterError::StateMoved,
+            AppendError::Moved { .. } => CajaError::StateMoved,
             AppendError::Db(err) => err.into(),
         }
     }

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use super::audience;
 use super::events::Event;
 use super::snapshot::Snapshot;
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::db::schema::{register_events, register_seqs};
 
 /// The most events replayed to a screen or published after a reload; a
@@ -94,7 +94,7 @@ pub enum AppendError {
 }
 
 /// The number of caja `id`'s last committed change (`register_seqs`).
-pub fn committed_seq(conn: &mut PgConnection, id: RegisterId) -> QueryResult<i64> {
+pub fn committed_seq(conn: &mut PgConnection, id: CajaId) -> QueryResult<i64> {
     register_seqs::table
         .find(id)
         .select(register_seqs::event_seq)
@@ -159,7 +159,7 @@ pub fn append(
 /// `blind_count` is whether the caja counts blind as of `upto`.
 pub fn between(
     conn: &mut PgConnection,
-    id: RegisterId,
+    id: CajaId,
     after: i64,
     upto: i64,
     blind_count: bool,

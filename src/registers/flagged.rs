@@ -8,12 +8,12 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::RegisterError;
+use super::CajaError;
 use super::sale::{InvalidSale, SaleRequest, ValidSale};
 use super::store;
 use crate::audit::{self, Action, Actor};
 use crate::auth::user::{Role, User};
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::db::schema::{flagged_sales, pos_registers, register_sessions, users};
 
 /// The longest reason a POS may give, and a supervisor's resolution.
@@ -58,9 +58,9 @@ impl OfflineSale {
 
 /// Why a sale taken offline (in `session`) is kept for a supervisor
 /// instead of recorded, as a supervisor reads it.
-pub fn offline_reason(session: Option<i32>, refusal: &RegisterError) -> String {
+pub fn offline_reason(session: Option<i32>, refusal: &CajaError) -> String {
     match (refusal, session) {
-        (RegisterError::NoOpenSession | RegisterError::SessionChanged, Some(session)) => format!(
+        (CajaError::NoOpenSession | CajaError::SessionChanged, Some(session)) => format!(
             "Venta hecha sin conexión: la sesión #{session} se cerró antes de que llegara al servidor."
         ),
         _ => format!(
@@ -143,15 +143,15 @@ pub struct FlagAck {
 /// A cashier flags only the sales of their own sessions; a supervisor any.
 pub fn insert(
     conn: &mut PgConnection,
-    register: RegisterId,
+    register: CajaId,
     flag: &ValidFlag,
     user: &User,
-) -> Result<FlagAck, RegisterError> {
+) -> Result<FlagAck, CajaError> {
     let (actor, by) = (&user.actor(), user.id.0);
     let must_own = !user.role.includes(Role::Supervisor);
     {
         if store::sale_by_key(conn, flag.key)?.is_some() {
-            return Err(RegisterError::AlreadyRecorded);
+            return Err(CajaError::AlreadyRecorded);
         }
         // A cashier flags only the sales of their own sessions of this caja.
         if must_own {
@@ -166,7 +166,7 @@ pub fn insert(
                 None => None,
             };
             if owner != Some(by) {
-                return Err(RegisterError::NotYourSession);
+                return Err(CajaError::NotYourSession);
             }
         }
         if let Some(id) = flagged_sales::table
@@ -212,11 +212,11 @@ pub fn insert(
 pub fn resolve(
     conn: &mut PgConnection,
     actor: &Actor,
-    register: RegisterId,
+    register: CajaId,
     id: i64,
     resolution: &str,
     by: i32,
-) -> Result<(), RegisterError> {
+) -> Result<(), CajaError> {
     {
         let updated = diesel::update(
             flagged_sales::table
@@ -231,7 +231,7 @@ pub fn resolve(
         ))
         .execute(conn)?;
         if updated != 1 {
-            return Err(RegisterError::UnknownFlaggedSale);
+            return Err(CajaError::UnknownFlaggedSale);
         }
         audit::record(
             conn,
@@ -246,7 +246,7 @@ pub fn resolve(
 }
 
 /// How many of the caja's flagged sales wait for a supervisor.
-pub fn pending_count(conn: &mut PgConnection, register: RegisterId) -> QueryResult<i64> {
+pub fn pending_count(conn: &mut PgConnection, register: CajaId) -> QueryResult<i64> {
     flagged_sales::table
         .filter(flagged_sales::register_id.eq(register))
         .filter(flagged_sales::resolved_at.is_null())
@@ -318,11 +318,11 @@ pub fn pending(conn: &mut PgConnection) -> QueryResult<Vec<PendingFlag>> {
 }
 
 /// The caja of a flagged sale, if it exists.
-pub fn register_of(conn: &mut PgConnection, id: i64) -> QueryResult<Option<RegisterId>> {
+pub fn register_of(conn: &mut PgConnection, id: i64) -> QueryResult<Option<CajaId>> {
     flagged_sales::table
         .find(id)
         .select(flagged_sales::register_id)
         .first::<i32>(conn)
         .optional()
-        .map(|found| found.map(RegisterId))
+        .map(|found| found.map(CajaId))
 }

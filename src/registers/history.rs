@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::live::LiveSession;
 use super::sale::ValidSale;
 use super::store::ClosedSession;
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::db::schema::{cash_movements, register_sessions, sale_payments, sales};
 use crate::jornadas::SessionStatus;
 use crate::money::Pesos;
@@ -191,7 +191,7 @@ impl History {
     /// the latest jornada.
     pub fn load(
         conn: &mut PgConnection,
-        register: RegisterId,
+        register: CajaId,
         session: Option<&LiveSession>,
         large_above: Pesos,
     ) -> QueryResult<Self> {
@@ -318,7 +318,7 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
 
 fn jornada_so_far(
     conn: &mut PgConnection,
-    register: RegisterId,
+    register: CajaId,
     jornada_id: i32,
 ) -> QueryResult<JornadaSoFar> {
     let closed: Vec<(serde_json::Value, i32)> = register_sessions::table

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::RegisterError;
-use crate::cajas::RegisterId;
+use super::CajaError;
+use crate::cajas::CajaId;
 use crate::db::schema::command_keys;
 
 /// A command's key and the fingerprint of its request.
@@ -37,8 +37,8 @@ impl CommandKey {
     pub fn replay<R: DeserializeOwned>(
         &self,
         conn: &mut PgConnection,
-        register: RegisterId,
-    ) -> Result<Option<R>, RegisterError> {
+        register: CajaId,
+    ) -> Result<Option<R>, CajaError> {
         let found: Option<(i32, String, String, serde_json::Value)> = command_keys::table
             .find(self.key)
             .select((
@@ -57,10 +57,10 @@ impl CommandKey {
                     && fingerprint == self.fingerprint =>
             {
                 serde_json::from_value(reply).map(Some).map_err(|err| {
-                    RegisterError::from(DieselError::DeserializationError(Box::new(err)))
+                    CajaError::from(DieselError::DeserializationError(Box::new(err)))
                 })
             }
-            Some(_) => Err(RegisterError::KeyReused),
+            Some(_) => Err(CajaError::KeyReused),
         }
     }
 
@@ -68,12 +68,12 @@ impl CommandKey {
     pub fn remember<R: Serialize>(
         &self,
         conn: &mut PgConnection,
-        register: RegisterId,
+        register: CajaId,
         seq: i64,
         reply: &R,
-    ) -> Result<(), RegisterError> {
+    ) -> Result<(), CajaError> {
         let reply = serde_json::to_value(reply)
-            .map_err(|err| RegisterError::from(DieselError::SerializationError(Box::new(err))))?;
+            .map_err(|err| CajaError::from(DieselError::SerializationError(Box::new(err))))?;
         diesel::insert_into(command_keys::table)
             .values((
                 command_keys::idempotency_key.eq(self.key),
@@ -87,7 +87,7 @@ impl CommandKey {
             .map_err(|err| match err {
                 // Taken meanwhile by another caja's command.
                 DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    RegisterError::KeyReused
+                    CajaError::KeyReused
                 }
                 other => other.into(),
             })?;
@@ -99,8 +99,8 @@ impl CommandKey {
 pub fn replay<R: DeserializeOwned>(
     conn: &mut PgConnection,
     key: Option<&CommandKey>,
-    register: RegisterId,
-) -> Result<Option<R>, RegisterError> {
+    register: CajaId,
+) -> Result<Option<R>, CajaError> {
     match key {
         Some(key) => key.replay(conn, register),
         None => Ok(None),
@@ -111,10 +111,10 @@ pub fn replay<R: DeserializeOwned>(
 pub fn remember<R: Serialize>(
     conn: &mut PgConnection,
     key: Option<&CommandKey>,
-    register: RegisterId,
+    register: CajaId,
     seq: i64,
     reply: &R,
-) -> Result<(), RegisterError> {
+) -> Result<(), CajaError> {
     match key {
         Some(key) => key.remember(conn, register, seq, reply),
         None => Ok(()),

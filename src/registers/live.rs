@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::RegisterError;
+use super::CajaError;
 use super::sale::ValidSale;
 use crate::money::Pesos;
 use crate::payments::method::PaymentMethod;
@@ -56,15 +56,15 @@ pub struct RecordedPayment {
     pub provider_slot: Option<ProviderSlot>,
 }
 
-fn add(total: Pesos, amount: Pesos) -> Result<Pesos, RegisterError> {
-    total.checked_add(amount).ok_or(RegisterError::Overflow)
+fn add(total: Pesos, amount: Pesos) -> Result<Pesos, CajaError> {
+    total.checked_add(amount).ok_or(CajaError::Overflow)
 }
 
-fn subtract(total: Pesos, amount: Pesos) -> Result<Pesos, RegisterError> {
+fn subtract(total: Pesos, amount: Pesos) -> Result<Pesos, CajaError> {
     total
         .checked_sub(amount)
         .filter(|left| *left >= Pesos::ZERO)
-        .ok_or(RegisterError::Overflow)
+        .ok_or(CajaError::Overflow)
 }
 
 impl LiveSession {
@@ -115,11 +115,7 @@ impl LiveSession {
 
     /// The session after `sale` (its card payments resolved to their
     /// approvals); checks that no counter overflows.
-    pub fn with_sale(
-        &self,
-        sale: &ValidSale,
-        at: DateTime<Utc>,
-    ) -> Result<LiveSession, RegisterError> {
+    pub fn with_sale(&self, sale: &ValidSale, at: DateTime<Utc>) -> Result<LiveSession, CajaError> {
         let mut next = self.clone();
         for payment in &sale.payments {
             next.set_total(
@@ -139,14 +135,14 @@ impl LiveSession {
         next.ticket_count = next
             .ticket_count
             .checked_add(1)
-            .ok_or(RegisterError::Overflow)?;
+            .ok_or(CajaError::Overflow)?;
         next.last_sale_at = Some(at);
         Ok(next)
     }
 
     /// The session after voiding a sale with these payments: every total
     /// it added is taken back.
-    pub fn without_sale(&self, payments: &[RecordedPayment]) -> Result<LiveSession, RegisterError> {
+    pub fn without_sale(&self, payments: &[RecordedPayment]) -> Result<LiveSession, CajaError> {
         let mut next = self.clone();
         for payment in payments {
             next.set_total(
@@ -172,13 +168,13 @@ impl LiveSession {
         &self,
         kind: MovementKind,
         amount: Pesos,
-    ) -> Result<LiveSession, RegisterError> {
+    ) -> Result<LiveSession, CajaError> {
         let mut next = self.clone();
         match kind {
             MovementKind::Ingreso => next.cash_in = add(next.cash_in, amount)?,
             MovementKind::Retiro => {
                 if amount > self.expected_cash() {
-                    return Err(RegisterError::NotEnoughCash(self.expected_cash()));
+                    return Err(CajaError::NotEnoughCash(self.expected_cash()));
                 }
                 next.cash_out = add(next.cash_out, amount)?;
             }
@@ -311,7 +307,7 @@ mod tests {
                                 live = next;
                                 if is_in { added += amount } else { dropped += amount }
                             }
-                            Err(RegisterError::NotEnoughCash(_)) => prop_assert!(amount > live.expected_cash().get()),
+                            Err(CajaError::NotEnoughCash(_)) => prop_assert!(amount > live.expected_cash().get()),
                             Err(other) => prop_assert!(false, "{other:?}"),
                         }
                     }

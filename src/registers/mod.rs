@@ -1,4 +1,4 @@
-//! The live registers: one [`RegisterActor`] per working caja owns its open
+//! The live registers: one [`CajaActor`] per working caja owns its open
 //! session, its running totals and its sequence of changes. Sessions open
 //! and close, and sales are recorded, only through it. This folder holds
 //! what happens on a sale, end to end: the request (`sale`), the live state
@@ -32,10 +32,10 @@ pub mod sale;
 pub mod snapshot;
 pub mod store;
 
-pub use actor::RegisterActor;
+pub use actor::CajaActor;
 pub use audience::Audience;
 pub use pages::{SessionSheet, session_sheet};
-pub use registry::Registers;
+pub use registry::CajaActors;
 pub use snapshot::Snapshot;
 
 use crate::cajas::domain::{OperationalStatus, PaymentProvider};
@@ -52,7 +52,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
 /// Why a register refused a command. Each has a stable code for clients
 /// and a Spanish message for people.
 #[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
+pub enum CajaError {
     #[error("the caja has no open session")]
     NoOpenSession,
     #[error("the sale's session is no longer the open one")]
@@ -128,18 +128,18 @@ pub enum RegisterError {
     Db(#[from] DbError),
 }
 
-impl From<diesel::result::Error> for RegisterError {
+impl From<diesel::result::Error> for CajaError {
     fn from(err: diesel::result::Error) -> Self {
-        RegisterError::Db(DbError::Query(err))
+        CajaError::Db(DbError::Query(err))
     }
 }
 
 pub use crate::web::json::ErrorBody;
 
-impl From<RegisterError> for crate::web::PageError {
-    fn from(err: RegisterError) -> Self {
+impl From<CajaError> for crate::web::PageError {
+    fn from(err: CajaError) -> Self {
         match err {
-            RegisterError::Db(err) => crate::web::PageError::Db(err),
+            CajaError::Db(err) => crate::web::PageError::Db(err),
             other => crate::web::PageError::Caja {
                 status: other.status(),
                 message: other.message(),
@@ -148,22 +148,22 @@ impl From<RegisterError> for crate::web::PageError {
     }
 }
 
-impl RegisterError {
+impl CajaError {
     /// A sale refused so can never be recorded as it was made (its session
     /// or caja moved on): taken offline, it is kept for a supervisor.
     pub fn sale_must_be_flagged(&self) -> bool {
         matches!(
             self,
-            RegisterError::NoOpenSession
-                | RegisterError::SessionChanged
-                | RegisterError::NoJornada
-                | RegisterError::NotActive(_)
-                | RegisterError::Archived
-                | RegisterError::NotYourSession
-                | RegisterError::ProviderNotConfigured(_)
-                | RegisterError::SaleAlreadyPaid(_)
-                | RegisterError::Overflow
-                | RegisterError::SaleOverLimit(_)
+            CajaError::NoOpenSession
+                | CajaError::SessionChanged
+                | CajaError::NoJornada
+                | CajaError::NotActive(_)
+                | CajaError::Archived
+                | CajaError::NotYourSession
+                | CajaError::ProviderNotConfigured(_)
+                | CajaError::SaleAlreadyPaid(_)
+                | CajaError::Overflow
+                | CajaError::SaleOverLimit(_)
         )
     }
 
@@ -173,163 +173,163 @@ impl RegisterError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            RegisterError::NoOpenSession => "no_open_session",
-            RegisterError::SessionChanged => "session_changed",
-            RegisterError::AlreadyRecorded => "already_recorded",
-            RegisterError::UnknownFlaggedSale => "unknown_flagged_sale",
-            RegisterError::SessionAlreadyOpen => "session_already_open",
-            RegisterError::NoJornada => "no_jornada",
-            RegisterError::NotActive(_) => "caja_not_active",
-            RegisterError::Archived => "caja_archived",
-            RegisterError::NotYourSession => "not_your_session",
-            RegisterError::ProviderNotConfigured(_) => "provider_not_configured",
-            RegisterError::KeyReused => "idempotency_key_reused",
-            RegisterError::Overflow => "overflow",
-            RegisterError::SaleOverLimit(_) => "sale_over_limit",
-            RegisterError::UnknownCaja => "unknown_caja",
-            RegisterError::Busy => "register_busy",
-            RegisterError::StateMoved => "register_reloaded",
-            RegisterError::UnknownAttempt => "unknown_attempt",
-            RegisterError::AttemptResolved(_) => "attempt_already_resolved",
-            RegisterError::AttemptInProgress(_) => "card_attempt_in_progress",
-            RegisterError::UnresolvedAttempt { .. } => "card_result_unknown",
-            RegisterError::SaleAlreadyPaid(_) => "sale_already_paid",
-            RegisterError::FallbackDisabled => "fallback_disabled",
-            RegisterError::NoCardProvider => "no_card_provider",
-            RegisterError::InvalidAttempt { .. } => Self::INVALID_CARD_PAYMENT,
-            RegisterError::AttemptsUnresolved(_) => "card_attempts_unresolved",
-            RegisterError::ChargesUnsettled(_) => "card_charges_unsettled",
-            RegisterError::ChargeNotOpen(_) => "charge_not_open",
-            RegisterError::Config(_) => "config_refused",
-            RegisterError::UnknownSale => "unknown_sale",
-            RegisterError::SaleNotInSession => "sale_not_in_session",
-            RegisterError::AlreadyVoided => "already_voided",
-            RegisterError::NotEnoughCash(_) => "not_enough_cash",
-            RegisterError::DifferenceNeedsApproval { .. } => "difference_needs_approval",
-            RegisterError::SupervisorOnly => "supervisor_only",
-            RegisterError::Db(DbError::TimedOut(_)) => "database_timeout",
+            CajaError::NoOpenSession => "no_open_session",
+            CajaError::SessionChanged => "session_changed",
+            CajaError::AlreadyRecorded => "already_recorded",
+            CajaError::UnknownFlaggedSale => "unknown_flagged_sale",
+            CajaError::SessionAlreadyOpen => "session_already_open",
+            CajaError::NoJornada => "no_jornada",
+            CajaError::NotActive(_) => "caja_not_active",
+            CajaError::Archived => "caja_archived",
+            CajaError::NotYourSession => "not_your_session",
+            CajaError::ProviderNotConfigured(_) => "provider_not_configured",
+            CajaError::KeyReused => "idempotency_key_reused",
+            CajaError::Overflow => "overflow",
+            CajaError::SaleOverLimit(_) => "sale_over_limit",
+            CajaError::UnknownCaja => "unknown_caja",
+            CajaError::Busy => "register_busy",
+            CajaError::StateMoved => "register_reloaded",
+            CajaError::UnknownAttempt => "unknown_attempt",
+            CajaError::AttemptResolved(_) => "attempt_already_resolved",
+            CajaError::AttemptInProgress(_) => "card_attempt_in_progress",
+            CajaError::UnresolvedAttempt { .. } => "card_result_unknown",
+            CajaError::SaleAlreadyPaid(_) => "sale_already_paid",
+            CajaError::FallbackDisabled => "fallback_disabled",
+            CajaError::NoCardProvider => "no_card_provider",
+            CajaError::InvalidAttempt { .. } => Self::INVALID_CARD_PAYMENT,
+            CajaError::AttemptsUnresolved(_) => "card_attempts_unresolved",
+            CajaError::ChargesUnsettled(_) => "card_charges_unsettled",
+            CajaError::ChargeNotOpen(_) => "charge_not_open",
+            CajaError::Config(_) => "config_refused",
+            CajaError::UnknownSale => "unknown_sale",
+            CajaError::SaleNotInSession => "sale_not_in_session",
+            CajaError::AlreadyVoided => "already_voided",
+            CajaError::NotEnoughCash(_) => "not_enough_cash",
+            CajaError::DifferenceNeedsApproval { .. } => "difference_needs_approval",
+            CajaError::SupervisorOnly => "supervisor_only",
+            CajaError::Db(DbError::TimedOut(_)) => "database_timeout",
             err if err.is_unreadable() => "caja_unreadable",
-            RegisterError::Db(err) if err.is_unavailable() => "database_unavailable",
-            RegisterError::Db(_) => "internal",
+            CajaError::Db(err) if err.is_unavailable() => "database_unavailable",
+            CajaError::Db(_) => "internal",
         }
     }
 
     pub fn message(&self) -> String {
         match self {
-            RegisterError::NoOpenSession => "La caja no tiene una sesión abierta.".into(),
-            RegisterError::AlreadyRecorded => {
+            CajaError::NoOpenSession => "La caja no tiene una sesión abierta.".into(),
+            CajaError::AlreadyRecorded => {
                 "Esa venta sí quedó registrada: no hay nada que revisar.".into()
             }
-            RegisterError::UnknownFlaggedSale => {
+            CajaError::UnknownFlaggedSale => {
                 "Esa venta marcada no existe o ya fue resuelta.".into()
             }
-            RegisterError::SessionChanged => {
+            CajaError::SessionChanged => {
                 "La venta es de una sesión que ya se cerró; queda para revisión de un supervisor."
                     .into()
             }
-            RegisterError::SessionAlreadyOpen => "La caja ya tiene una sesión abierta.".into(),
-            RegisterError::NoJornada => {
+            CajaError::SessionAlreadyOpen => "La caja ya tiene una sesión abierta.".into(),
+            CajaError::NoJornada => {
                 "No hay una jornada abierta: pide a un supervisor que la abra.".into()
             }
-            RegisterError::NotActive(status) => format!(
+            CajaError::NotActive(status) => format!(
                 "La caja está {}: no puede vender.",
                 status.label().to_lowercase()
             ),
-            RegisterError::Archived => "La caja está archivada.".into(),
-            RegisterError::NotYourSession => "La sesión de esta caja es de otra persona.".into(),
-            RegisterError::ProviderNotConfigured(p) => format!("{p} no es proveedor de esta caja."),
-            RegisterError::KeyReused => {
+            CajaError::Archived => "La caja está archivada.".into(),
+            CajaError::NotYourSession => "La sesión de esta caja es de otra persona.".into(),
+            CajaError::ProviderNotConfigured(p) => format!("{p} no es proveedor de esta caja."),
+            CajaError::KeyReused => {
                 "Esa clave de venta ya se usó para otra venta distinta.".into()
             }
-            RegisterError::Overflow => "El monto es demasiado grande.".into(),
-            RegisterError::SaleOverLimit(max) => format!(
+            CajaError::Overflow => "El monto es demasiado grande.".into(),
+            CajaError::SaleOverLimit(max) => format!(
                 "El máximo por venta en este local es {max}: revisa el monto (¿un 000 de más?)."
             ),
-            RegisterError::UnknownCaja => "No existe esa caja (o está archivada).".into(),
-            RegisterError::Busy => {
+            CajaError::UnknownCaja => "No existe esa caja (o está archivada).".into(),
+            CajaError::Busy => {
                 "La caja no respondió a tiempo; si era una venta, reintenta con la misma clave.".into()
             }
-            RegisterError::StateMoved => {
+            CajaError::StateMoved => {
                 "La caja se recargó desde la base de datos; intenta de nuevo.".into()
             }
-            RegisterError::UnknownAttempt => "No existe ese cobro con tarjeta en esta caja.".into(),
-            RegisterError::AttemptResolved(id) => format!("El cobro #{id} ya tiene resultado."),
-            RegisterError::AttemptInProgress(id) => {
+            CajaError::UnknownAttempt => "No existe ese cobro con tarjeta en esta caja.".into(),
+            CajaError::AttemptResolved(id) => format!("El cobro #{id} ya tiene resultado."),
+            CajaError::AttemptInProgress(id) => {
                 format!("El cobro #{id} todavía espera al terminal.")
             }
-            RegisterError::UnresolvedAttempt { id, provider } => format!(
+            CajaError::UnresolvedAttempt { id, provider } => format!(
                 "El cobro #{id} en {provider} no tiene resultado: mira el terminal y márcalo (cobrado o no) antes de cobrar de nuevo; un supervisor puede autorizarlo."
             ),
-            RegisterError::SaleAlreadyPaid(id) => {
+            CajaError::SaleAlreadyPaid(id) => {
                 format!("Esa venta ya fue aprobada con tarjeta (cobro #{id}): no se cobra dos veces.")
             }
-            RegisterError::FallbackDisabled => {
+            CajaError::FallbackDisabled => {
                 "Esta caja no tiene activado el respaldo: cobra en efectivo u otro medio.".into()
             }
-            RegisterError::NoCardProvider => {
+            CajaError::NoCardProvider => {
                 "No hay proveedor de tarjeta disponible: cobra en efectivo u otro medio.".into()
             }
-            RegisterError::InvalidAttempt { message, .. } => message.clone(),
-            RegisterError::AttemptsUnresolved(list) => format!(
+            CajaError::InvalidAttempt { message, .. } => message.clone(),
+            CajaError::AttemptsUnresolved(list) => format!(
                 "Hay cobros con tarjeta sin resultado; resuélvelos antes de cerrar: {}.",
                 list.join("; ")
             ),
-            RegisterError::ChargesUnsettled(list) => format!(
+            CajaError::ChargesUnsettled(list) => format!(
                 "Hay cobros con tarjeta aprobados sin venta: un supervisor debe devolverlos o darlos de baja antes de cerrar: {}.",
                 list.join("; ")
             ),
-            RegisterError::ChargeNotOpen(id) => format!(
+            CajaError::ChargeNotOpen(id) => format!(
                 "El cobro #{id} no es un cobro aprobado pendiente: no hay nada que devolver ni dar de baja."
             ),
-            RegisterError::Config(err) => err.to_string(),
-            RegisterError::UnknownSale => "No existe esa venta.".into(),
-            RegisterError::SaleNotInSession => {
+            CajaError::Config(err) => err.to_string(),
+            CajaError::UnknownSale => "No existe esa venta.".into(),
+            CajaError::SaleNotInSession => {
                 "Solo se anulan ventas de la sesión abierta de esta caja.".into()
             }
-            RegisterError::AlreadyVoided => "Esa venta ya está anulada.".into(),
+            CajaError::AlreadyVoided => "Esa venta ya está anulada.".into(),
             // Amounts that would reveal the expected cash are told only to
             // those who may see it (`message_for`).
-            RegisterError::NotEnoughCash(_) => {
+            CajaError::NotEnoughCash(_) => {
                 "En la caja no hay tanto efectivo: no se puede retirar ese monto.".into()
             }
-            RegisterError::DifferenceNeedsApproval { .. } => {
+            CajaError::DifferenceNeedsApproval { .. } => {
                 "El conteo no cuadra dentro del margen de la caja: recuenta el efectivo o pide a un supervisor que cierre.".into()
             }
-            RegisterError::SupervisorOnly => "Solo un supervisor puede hacer esto.".into(),
+            CajaError::SupervisorOnly => "Solo un supervisor puede hacer esto.".into(),
             err if err.is_unreadable() => {
                 "Los datos guardados de esta caja no se pueden leer: un administrador debe revisarlos. Las demás cajas siguen funcionando.".into()
             }
-            RegisterError::Db(DbError::TimedOut(_)) => {
+            CajaError::Db(DbError::TimedOut(_)) => {
                 "La base de datos no respondió a tiempo (¿una fila bloqueada?); la operación no se guardó. Intenta de nuevo.".into()
             }
-            RegisterError::Db(err) if err.is_unavailable() => {
+            CajaError::Db(err) if err.is_unavailable() => {
                 "La base de datos no responde; la operación no se guardó. Intenta de nuevo.".into()
             }
-            RegisterError::Db(_) => "Error interno; la operación no se guardó.".into(),
+            CajaError::Db(_) => "Error interno; la operación no se guardó.".into(),
         }
     }
 
     pub fn status(&self) -> actix_web::http::StatusCode {
         use actix_web::http::StatusCode;
         match self {
-            RegisterError::NotYourSession | RegisterError::SupervisorOnly => StatusCode::FORBIDDEN,
-            RegisterError::UnknownSale | RegisterError::UnknownFlaggedSale => StatusCode::NOT_FOUND,
-            RegisterError::UnknownCaja => StatusCode::NOT_FOUND,
-            RegisterError::KeyReused
-            | RegisterError::ProviderNotConfigured(_)
-            | RegisterError::InvalidAttempt { .. }
-            | RegisterError::Overflow
-            | RegisterError::SaleOverLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            RegisterError::UnknownAttempt => StatusCode::NOT_FOUND,
-            RegisterError::Busy | RegisterError::StateMoved => StatusCode::SERVICE_UNAVAILABLE,
-            RegisterError::Config(SaveError::NotFound) => StatusCode::NOT_FOUND,
-            RegisterError::Config(SaveError::Db(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            RegisterError::Config(SaveError::Unavailable(err)) if err.is_unavailable() => {
+            CajaError::NotYourSession | CajaError::SupervisorOnly => StatusCode::FORBIDDEN,
+            CajaError::UnknownSale | CajaError::UnknownFlaggedSale => StatusCode::NOT_FOUND,
+            CajaError::UnknownCaja => StatusCode::NOT_FOUND,
+            CajaError::KeyReused
+            | CajaError::ProviderNotConfigured(_)
+            | CajaError::InvalidAttempt { .. }
+            | CajaError::Overflow
+            | CajaError::SaleOverLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CajaError::UnknownAttempt => StatusCode::NOT_FOUND,
+            CajaError::Busy | CajaError::StateMoved => StatusCode::SERVICE_UNAVAILABLE,
+            CajaError::Config(SaveError::NotFound) => StatusCode::NOT_FOUND,
+            CajaError::Config(SaveError::Db(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            CajaError::Config(SaveError::Unavailable(err)) if err.is_unavailable() => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            RegisterError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            CajaError::Db(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             err if err.is_unreadable() => StatusCode::SERVICE_UNAVAILABLE,
-            RegisterError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CajaError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::CONFLICT,
         }
     }
@@ -338,12 +338,10 @@ impl RegisterError {
     /// expected cash.
     pub fn message_for(&self, audience: Audience) -> String {
         match self {
-            RegisterError::NotEnoughCash(expected) if !audience.is_blind() => {
+            CajaError::NotEnoughCash(expected) if !audience.is_blind() => {
                 format!("En la caja debería haber {expected}: no se puede retirar más.")
             }
-            RegisterError::DifferenceNeedsApproval { difference, limit }
-                if !audience.is_blind() =>
-            {
+            CajaError::DifferenceNeedsApproval { difference, limit } if !audience.is_blind() => {
                 format!(
                     "La diferencia ({difference}) supera el límite de la caja ({limit}): recuenta el efectivo o pide a un supervisor que cierre."
                 )
@@ -363,8 +361,8 @@ impl RegisterError {
     /// The field of the request at fault, when one is.
     pub fn field(&self) -> Option<String> {
         match self {
-            RegisterError::InvalidAttempt { field, .. } => Some(field.clone()),
-            RegisterError::SaleOverLimit(_) => Some("total".into()),
+            CajaError::InvalidAttempt { field, .. } => Some(field.clone()),
+            CajaError::SaleOverLimit(_) => Some("total".into()),
             _ => None,
         }
     }
@@ -374,7 +372,7 @@ impl RegisterError {
     pub fn is_unreadable(&self) -> bool {
         matches!(
             self,
-            RegisterError::Db(DbError::Query(diesel::result::Error::DeserializationError(
+            CajaError::Db(DbError::Query(diesel::result::Error::DeserializationError(
                 _
             )))
         )
@@ -384,7 +382,7 @@ impl RegisterError {
     /// which (table, row, field).
     pub fn detail(&self) -> String {
         match self {
-            RegisterError::Db(DbError::Query(diesel::result::Error::DeserializationError(why))) => {
+            CajaError::Db(DbError::Query(diesel::result::Error::DeserializationError(why))) => {
                 why.to_string()
             }
             other => other.to_string(),
@@ -395,10 +393,10 @@ impl RegisterError {
     /// memory must reload before the next command.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            RegisterError::Db(err) | RegisterError::Config(SaveError::Unavailable(err)) => {
+            CajaError::Db(err) | CajaError::Config(SaveError::Unavailable(err)) => {
                 err.outcome_unknown()
             }
-            RegisterError::Config(SaveError::Db(_)) => true,
+            CajaError::Config(SaveError::Db(_)) => true,
             _ => false,
         }
     }
@@ -407,7 +405,7 @@ impl RegisterError {
     /// command fail (a refusal of the command itself is no such thing).
     pub fn database_failure(&self) -> Option<String> {
         let err = match self {
-            RegisterError::Db(err) | RegisterError::Config(SaveError::Unavailable(err)) => err,
+            CajaError::Db(err) | CajaError::Config(SaveError::Unavailable(err)) => err,
             _ => return None,
         };
         Some(
@@ -426,7 +424,7 @@ impl RegisterError {
     /// A query error that lasted as long as a database limit was that limit.
     pub fn timed_out_after(self, elapsed: std::time::Duration, limits: DbLimits) -> Self {
         match self {
-            RegisterError::Db(err) => RegisterError::Db(err.timed_out_after(elapsed, limits)),
+            CajaError::Db(err) => CajaError::Db(err.timed_out_after(elapsed, limits)),
             other => other,
         }
     }

@@ -10,7 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::Audience;
-use super::Registers;
+use super::CajaActors;
 use super::commands::{CloseSession, OpenSession, VoidSale};
 use super::ledger::{self, ClosingExtras, MovementLine, SaleLine};
 use super::live::LiveSession;
@@ -20,7 +20,7 @@ use crate::auth::csrf::CsrfForm;
 use crate::auth::device::DeviceCookie;
 use crate::auth::user::Role;
 use crate::auth::{CurrentUser, SupervisorUser};
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::cajas::domain::OperationalStatus;
 use crate::db::{self, PgPool};
 use crate::money::{self, Pesos};
@@ -52,7 +52,7 @@ pub const DENOMINATIONS: [i64; 9] = [20_000, 10_000, 5_000, 2_000, 1_000, 500, 1
 struct OpenPage {
     chrome: Option<Chrome>,
     jornada_open: bool,
-    cajas: Vec<(RegisterId, String, String)>,
+    cajas: Vec<(CajaId, String, String)>,
     form: OpenForm,
     errors: FieldErrors,
     message: Option<String>,
@@ -98,7 +98,7 @@ fn form_key(typed: &str) -> String {
 async fn render_open(
     current: &CurrentUser,
     pool: &PgPool,
-    registers: &Registers,
+    registers: &CajaActors,
     status: StatusCode,
     form: OpenForm,
     errors: FieldErrors,
@@ -131,7 +131,7 @@ async fn render_open(
 pub async fn open_form(
     current: CurrentUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
 ) -> Result<HttpResponse, PageError> {
     render_open(
         &current,
@@ -150,12 +150,12 @@ pub async fn open_form(
 pub async fn open(
     current: CurrentUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     device: web::Data<DeviceCookie>,
     CsrfForm(form): CsrfForm<OpenForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
-    let register: Option<RegisterId> = form.register_id.trim().parse().ok();
+    let register: Option<CajaId> = form.register_id.trim().parse().ok();
     if register.is_none() {
         errors.add("register_id", "Elige una caja.");
     }
@@ -329,9 +329,9 @@ fn may_close(user: &crate::auth::user::User, session: &LiveSession) -> bool {
 async fn render_close(
     current: &CurrentUser,
     pool: &PgPool,
-    registers: &Registers,
+    registers: &CajaActors,
     status: StatusCode,
-    caja: Option<RegisterId>,
+    caja: Option<CajaId>,
     form: CloseForm,
     errors: FieldErrors,
     message: Option<String>,
@@ -379,10 +379,10 @@ async fn render_close(
 pub async fn close_form(
     current: CurrentUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     query: web::Query<CloseQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caja = query.caja.map(RegisterId);
+    let caja = query.caja.map(CajaId);
     render_close(
         &current,
         &pool,
@@ -471,11 +471,11 @@ fn parse_count(
 pub async fn close(
     current: CurrentUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     CsrfForm(form): CsrfForm<CloseForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
-    let register: Option<RegisterId> = form.register_id.trim().parse().ok();
+    let register: Option<CajaId> = form.register_id.trim().parse().ok();
     let count = parse_count(&form, &mut errors);
     let (Some(register), Some((count, detail))) = (register, count) else {
         if register.is_none() {
@@ -716,7 +716,7 @@ pub struct VoidForm {
 pub async fn void_from_page(
     supervisor: SupervisorUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     path: web::Path<(String, String)>,
     form: CsrfForm<VoidForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -748,7 +748,7 @@ pub async fn void_from_page(
         signed_on_device_of: None,
         refund_code: Some(form.0.refund_code.trim().to_owned()).filter(|code| !code.is_empty()),
     };
-    registers.ask(RegisterId(session.register_id), void).await?;
+    registers.ask(CajaId(session.register_id), void).await?;
     Ok(redirect_see_other(&format!(
         "/caja/session/{id}?aviso={sale}"
     )))

@@ -13,7 +13,7 @@ use diesel::sql_types::{
 };
 use uuid::Uuid;
 
-use super::RegisterError;
+use super::CajaError;
 use super::event_log::Change;
 use super::live::LiveSession;
 use super::sale::ValidSale;
@@ -41,7 +41,7 @@ pub fn record_sale(
     by: i32,
     next: &Snapshot,
     payload: &serde_json::Value,
-) -> Result<Option<i64>, RegisterError> {
+) -> Result<Option<i64>, CajaError> {
     let (before, after) = change;
     let payments = &sale.payments;
     let statement = RecordSale {
@@ -77,7 +77,7 @@ pub fn record_sale(
     };
     let written: Written = statement.get_result(conn)?;
     match written {
-        Written { guarded: false, .. } => Err(RegisterError::StateMoved),
+        Written { guarded: false, .. } => Err(CajaError::StateMoved),
         Written { sale_id, .. } => Ok(sale_id),
     }
 }

@@ -22,8 +22,8 @@ use diesel::{Connection, OptionalExtension};
 use serde::Serialize;
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
-use super::RegisterError;
-use super::actor::{Halt, RegisterActor, Threads};
+use super::CajaError;
+use super::actor::{CajaActor, Halt, Threads};
 use super::audience::{self, Audience};
 use super::commands::Archive;
 use super::commit::{Command, CommandContext};
@@ -40,7 +40,7 @@ use crate::auth::user::User;
 use crate::cajas::domain::{CajaConfig, PaymentProvider};
 use crate::cajas::model::SaveError;
 use crate::cajas::terminal::TerminalConfig;
-use crate::cajas::{Caja, RegisterId};
+use crate::cajas::{Caja, CajaId};
 use crate::clock::{Backoff, Clock};
 use crate::db::{self, DbError, DbLimits, PgPool};
 use crate::payments::attempt::AttemptStatus;
@@ -115,7 +115,7 @@ impl Shared {
 /// An actor told its registry it stopped.
 #[derive(Debug)]
 pub struct Stopped {
-    pub id: RegisterId,
+    pub id: CajaId,
     /// Which of the caja's actors: an older one's notice is ignored.
     pub generation: u64,
     pub archived: bool,
@@ -145,7 +145,7 @@ impl View {
 
 #[derive(Clone)]
 struct Entry {
-    addr: Addr<RegisterActor>,
+    addr: Addr<CajaActor>,
     generation: u64,
     shared: Arc<Shared>,
     /// The actor's own thread, if it has one.
@@ -156,7 +156,7 @@ struct Inner {
     env: Arc<Env>,
     /// The supervisor's and the watchdog's thread; the actors have theirs.
     arbiter: Arbiter,
-    entries: DashMap<RegisterId, Entry>,
+    entries: DashMap<CajaId, Entry>,
     floor: broadcast::Sender<Push>,
     /// What the floor dashboards subscribe to: `floor`, paced.
     floor_feed: Arc<FloorFeed>,
@@ -168,20 +168,20 @@ struct Inner {
     generations: AtomicU64,
     /// Cajas found at start whose rows could not be read: no actor yet,
     /// retried in the background, named on `/readyz`.
-    unloaded: DashMap<RegisterId, Unloaded>,
+    unloaded: DashMap<CajaId, Unloaded>,
 }
 
 /// A caja the hub could not load at start, and why.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Unloaded {
-    pub id: RegisterId,
+    pub id: CajaId,
     pub since: chrono::DateTime<chrono::Utc>,
     pub reason: String,
 }
 
 /// Why a caja's rows could not be loaded, as its screens and `/readyz` say it.
-fn unreadable(err: &RegisterError) -> (bool, String) {
-    let unavailable = matches!(err, RegisterError::Db(db) if db.is_unavailable());
+fn unreadable(err: &CajaError) -> (bool, String) {
+    let unavailable = matches!(err, CajaError::Db(db) if db.is_unavailable());
     let reason = if unavailable {
         "sin conexión con la base de datos al cargar la caja".to_owned()
     } else {
@@ -192,14 +192,14 @@ fn unreadable(err: &RegisterError) -> (bool, String) {
 
 /// Every working caja's actor, found by id.
 #[derive(Clone)]
-pub struct Registers(Arc<Inner>);
+pub struct CajaActors(Arc<Inner>);
 
-impl Registers {
+impl CajaActors {
     /// Starts an actor for every caja not archived, each loaded from the
     /// database, and the supervisor and watchdog beside them.
     pub async fn start_all(env: Env) -> Result<Self, DbError> {
         let (supervisor, stopped) = mpsc::unbounded_channel();
-        let registers = Registers(Arc::new(Inner {
+        let registers = CajaActors(Arc::new(Inner {
             env: Arc::new(env),
             arbiter: Arbiter::new(),
             entries: DashMap::new(),
@@ -233,11 +233,11 @@ impl Registers {
         })
         .await??;
         for (id, snapshot) in loaded {
-            match snapshot.map_err(RegisterError::from) {
+            match snapshot.map_err(CajaError::from) {
                 Ok(snapshot) => {
                     registers.start_actor(snapshot, None);
                 }
-                Err(RegisterError::Db(err)) if err.is_unavailable() => return Err(err),
+                Err(CajaError::Db(err)) if err.is_unavailable() => return Err(err),
                 // One caja's unreadable row takes no other caja down.
                 Err(err) => registers.load_later(id, &err),
             }
@@ -301,8 +301,8 @@ impl Registers {
             own: own.clone(),
             registry,
         };
-        let addr = RegisterActor::start_in_arbiter(&runs_on, move |_| {
-            RegisterActor::new(env, threads, actor_shared, snapshot, supervisor, generation)
+        let addr = CajaActor::start_in_arbiter(&runs_on, move |_| {
+            CajaActor::new(env, threads, actor_shared, snapshot, supervisor, generation)
         });
         self.0.entries.insert(
             id,
@@ -356,7 +356,7 @@ impl Registers {
     /// be loaded (the database is down, or a row of it does not parse) the
     /// caja is marked as not answering, with why, and tried again on a
     /// backoff.
-    async fn restart(&self, id: RegisterId, generation: u64, shared: Arc<Shared>) {
+    async fn restart(&self, id: CajaId, generation: u64, shared: Arc<Shared>) {
         let mut backoff = Backoff::new();
         let known = shared.state.borrow().seq;
         let mut logged = false;
@@ -369,8 +369,8 @@ impl Registers {
                 Ok::<_, diesel::result::Error>((fresh, missed))
             })
             .await
-            .map_err(RegisterError::from)
-            .and_then(|loaded| loaded.map_err(RegisterError::from));
+            .map_err(CajaError::from)
+            .and_then(|loaded| loaded.map_err(CajaError::from));
             let (fresh, missed) = match loaded {
                 Ok(loaded) => loaded,
                 Err(err) => {
@@ -420,7 +420,7 @@ impl Registers {
 
     /// Caja `id` could not be loaded at start: named until it can, tried
     /// again on a backoff, its actor started once it loads.
-    fn load_later(&self, id: RegisterId, err: &RegisterError) {
+    fn load_later(&self, id: CajaId, err: &CajaError) {
         let (_, reason) = unreadable(err);
         tracing::error!(register_id = %id, error = ?err, "a caja's rows cannot be loaded: it takes no sales until they can; the others go on");
         let since = self.0.env.clock.now();
@@ -436,8 +436,8 @@ impl Registers {
                 let cx = this.0.env.context();
                 let loaded = db::run(&this.0.env.pool, move |conn| Snapshot::load(conn, id, &cx))
                     .await
-                    .map_err(RegisterError::from)
-                    .and_then(|loaded| loaded.map_err(RegisterError::from));
+                    .map_err(CajaError::from)
+                    .and_then(|loaded| loaded.map_err(CajaError::from));
                 match loaded {
                     Ok(snapshot) => {
                         let Ok(_lifecycle) = this.lifecycle().await else {
@@ -470,12 +470,12 @@ impl Registers {
 
     /// The lifecycle lock, waited for at most the register timeout (rule
     /// 10): a busy registry answers `register_busy`, never a hang.
-    async fn lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, RegisterError> {
+    async fn lifecycle(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, CajaError> {
         let env = &self.0.env;
         env.clock
             .timeout(env.register_timeout, self.0.lifecycle.lock())
             .await
-            .map_err(|_| RegisterError::Busy)
+            .map_err(|_| CajaError::Busy)
     }
 
     /// Marks the cajas whose write has lasted longer than the register timeout.
@@ -496,28 +496,28 @@ impl Registers {
         }
     }
 
-    fn entry(&self, id: RegisterId) -> Option<Entry> {
+    fn entry(&self, id: CajaId) -> Option<Entry> {
         self.0.entries.get(&id).map(|entry| entry.clone())
     }
 
     /// The actor of caja `id` (tests halt it through this).
-    pub fn get(&self, id: RegisterId) -> Option<Addr<RegisterActor>> {
+    pub fn get(&self, id: CajaId) -> Option<Addr<CajaActor>> {
         self.entry(id).map(|entry| entry.addr)
     }
 
     /// Stops caja `id`'s actor as a crash would; the registry restarts it.
-    pub fn halt(&self, id: RegisterId) {
+    pub fn halt(&self, id: CajaId) {
         if let Some(addr) = self.get(id) {
             addr.do_send(Halt);
         }
     }
 
     /// How many commands were asked of caja `id` and not answered yet.
-    pub fn asked(&self, id: RegisterId) -> Option<watch::Receiver<usize>> {
+    pub fn asked(&self, id: CajaId) -> Option<watch::Receiver<usize>> {
         self.entry(id).map(|entry| entry.shared.asked.subscribe())
     }
 
-    pub fn ids(&self) -> Vec<RegisterId> {
+    pub fn ids(&self) -> Vec<CajaId> {
         let mut ids: Vec<_> = self.0.entries.iter().map(|entry| *entry.key()).collect();
         ids.sort();
         ids
@@ -526,12 +526,12 @@ impl Registers {
     /// Runs `command` on caja `id`, waiting at most the register timeout
     /// (the command may still commit afterwards: a retry with its key gets
     /// its answer).
-    pub async fn ask<C>(&self, id: RegisterId, command: C) -> Result<C::Reply, RegisterError>
+    pub async fn ask<C>(&self, id: CajaId, command: C) -> Result<C::Reply, CajaError>
     where
-        C: Command + actix::Message<Result = Result<<C as Command>::Reply, RegisterError>>,
+        C: Command + actix::Message<Result = Result<<C as Command>::Reply, CajaError>>,
         C::Reply: Send,
     {
-        let entry = self.entry(id).ok_or(RegisterError::UnknownCaja)?;
+        let entry = self.entry(id).ok_or(CajaError::UnknownCaja)?;
         let env = &self.0.env;
         let _in_flight = crate::metrics::metrics().command_sent(id.0);
         // In the caja's mailbox once sent (unless full), then counted.
@@ -541,17 +541,17 @@ impl Registers {
             Ok(Ok(result)) => result,
             Ok(Err(MailboxError::Closed)) => {
                 tracing::warn!(register_id = %id, "register actor unreachable (restarting?)");
-                Err(RegisterError::Busy)
+                Err(CajaError::Busy)
             }
             Ok(Err(MailboxError::Timeout)) | Err(_) => {
                 tracing::warn!(register_id = %id, timeout = ?env.register_timeout, "register did not answer in time");
-                Err(RegisterError::Busy)
+                Err(CajaError::Busy)
             }
         }
     }
 
     /// Caja `id`'s last committed state, at once.
-    pub fn snapshot(&self, id: RegisterId) -> Option<Arc<Snapshot>> {
+    pub fn snapshot(&self, id: CajaId) -> Option<Arc<Snapshot>> {
         self.entry(id)
             .map(|entry| entry.shared.state.borrow().clone())
     }
@@ -576,23 +576,23 @@ impl Registers {
     }
 
     /// A POS screen of caja `id` connected: the floor hears of it.
-    pub fn pos_connected(&self, id: RegisterId) {
+    pub fn pos_connected(&self, id: CajaId) {
         self.pos_changed(id, |pos, now| pos.connected(now));
     }
 
     /// A POS screen of caja `id` ended, however it ended.
-    pub fn pos_disconnected(&self, id: RegisterId) {
+    pub fn pos_disconnected(&self, id: CajaId) {
         self.pos_changed(id, |pos, now| pos.disconnected(now));
     }
 
     /// The POS of caja `id` reports the sales it holds unsent.
-    pub fn pos_reported(&self, id: RegisterId, pending: u32) {
+    pub fn pos_reported(&self, id: CajaId, pending: u32) {
         self.pos_changed(id, |pos, _| pos.reported(pending));
     }
 
     fn pos_changed(
         &self,
-        id: RegisterId,
+        id: CajaId,
         change: impl FnOnce(&PresenceCell, DateTime<Utc>) -> Option<PosPresence>,
     ) {
         let Some(entry) = self.entry(id) else { return };
@@ -608,7 +608,7 @@ impl Registers {
         }
     }
 
-    pub fn view(&self, id: RegisterId) -> Option<View> {
+    pub fn view(&self, id: CajaId) -> Option<View> {
         self.entry(id).map(|entry| self.view_of(&entry))
     }
 
@@ -622,7 +622,7 @@ impl Registers {
     /// A caja's screen: its events from now on, and its state as of now.
     /// Subscribed first, so no event falls between the two (a screen skips
     /// the events its state already has).
-    pub fn subscribe(&self, id: RegisterId) -> Option<(Subscription, View)> {
+    pub fn subscribe(&self, id: CajaId) -> Option<(Subscription, View)> {
         let entry = self.entry(id)?;
         let receiver = Subscription::Register(entry.shared.events.subscribe());
         Some((receiver, self.view_of(&entry)))
@@ -664,9 +664,9 @@ impl Registers {
     pub async fn archive(
         &self,
         actor: AuditActor,
-        id: RegisterId,
+        id: CajaId,
         expected_version: i32,
-    ) -> Result<Caja, RegisterError> {
+    ) -> Result<Caja, CajaError> {
         let this = self.clone();
         detached(async move {
             let archived = this
@@ -690,11 +690,7 @@ impl Registers {
 
     /// Creates a caja and starts its actor; the creation is the caja's
     /// first event. It runs to the end even if the request is dropped.
-    pub async fn create(
-        &self,
-        actor: AuditActor,
-        config: CajaConfig,
-    ) -> Result<Caja, RegisterError> {
+    pub async fn create(&self, actor: AuditActor, config: CajaConfig) -> Result<Caja, CajaError> {
         let this = self.clone();
         detached(async move {
             let _lifecycle = this.lifecycle().await?;
@@ -715,7 +711,7 @@ impl Registers {
 
     /// Brings an archived caja back, with its actor. Restoring one that is
     /// not archived changes nothing.
-    pub async fn restore(&self, actor: AuditActor, id: RegisterId) -> Result<Caja, RegisterError> {
+    pub async fn restore(&self, actor: AuditActor, id: CajaId) -> Result<Caja, CajaError> {
         let this = self.clone();
         detached(async move {
             let _lifecycle = this.lifecycle().await?;
@@ -790,10 +786,10 @@ impl Drop for Asked<'_> {
 /// Writes caja `id`'s change (made in this transaction) as its next event.
 fn record(
     conn: &mut diesel::PgConnection,
-    id: RegisterId,
+    id: CajaId,
     change: Change,
     cx: &CommandContext,
-) -> Result<(Snapshot, Event), RegisterError> {
+) -> Result<(Snapshot, Event), CajaError> {
     let before = Snapshot::load(conn, id, cx)?;
     let next = before.changed(
         before.caja.clone(),
@@ -807,9 +803,9 @@ fn record(
 /// Runs `work` as a task of its own, so it finishes even if the request
 /// that asked for it is dropped (no caja left without its actor).
 async fn detached<T: 'static>(
-    work: impl Future<Output = Result<T, RegisterError>> + 'static,
-) -> Result<T, RegisterError> {
+    work: impl Future<Output = Result<T, CajaError>> + 'static,
+) -> Result<T, CajaError> {
     actix_web::rt::spawn(work)
         .await
-        .unwrap_or(Err(RegisterError::Db(DbError::Cancelled)))
+        .unwrap_or(Err(CajaError::Db(DbError::Cancelled)))
 }

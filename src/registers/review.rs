@@ -8,8 +8,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::RegisterError;
-use super::Registers;
+use super::CajaActors;
+use super::CajaError;
 use super::commands::ResolveFlagged;
 use super::flagged::{self, PendingFlag};
 use crate::auth::SupervisorUser;
@@ -99,7 +99,7 @@ pub struct ResolveForm {
 async fn resolve(
     user: SupervisorUser,
     pool: web::Data<PgPool>,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     id: web::Path<i64>,
     form: CsrfForm<ResolveForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -136,7 +136,7 @@ async fn resolve(
         Ok(()) => Ok(redirect_see_other(&format!(
             "/admin/ventas-marcadas?resuelta={id}"
         ))),
-        Err(RegisterError::UnknownFlaggedSale) => Err(PageError::NotFound("la venta marcada")),
+        Err(CajaError::UnknownFlaggedSale) => Err(PageError::NotFound("la venta marcada")),
         Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(other) => Err(PageError::Conflict(other.message())),
     }

@@ -17,7 +17,7 @@ use super::history::{
 };
 use super::live::LiveSession;
 use super::store;
-use crate::cajas::{Caja, RegisterId};
+use crate::cajas::{Caja, CajaId};
 use crate::payments::attempt::{self, CardAttempt};
 use crate::payments::health::{self, ProviderAdvice, ProviderMemory};
 
@@ -107,7 +107,7 @@ impl Snapshot {
     }
 
     /// What is committed for caja `id`.
-    pub fn load(conn: &mut PgConnection, id: RegisterId, cx: &CommandContext) -> QueryResult<Self> {
+    pub fn load(conn: &mut PgConnection, id: CajaId, cx: &CommandContext) -> QueryResult<Self> {
         let (caja, session) = store::load(conn, id)?;
         let large_above = cx.sale_limits.confirm_above;
         let history = History::load(conn, id, session.as_ref(), large_above)?;
@@ -143,7 +143,7 @@ impl Snapshot {
         })
     }
 
-    pub fn id(&self) -> RegisterId {
+    pub fn id(&self) -> CajaId {
         self.caja.id
     }
 

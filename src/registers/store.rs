@@ -12,11 +12,11 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::RegisterError;
+use super::CajaError;
 use super::live::{LiveSession, MovementKind, ProviderSlot, RecordedPayment};
 use super::sale::ValidSale;
 use crate::audit::{self, Action, Actor};
-use crate::cajas::{Caja, RegisterId};
+use crate::cajas::{Caja, CajaId};
 use crate::db::schema::{
     cash_movements, jornadas, pos_registers, register_sessions, sale_payments, sales, users,
 };
@@ -91,7 +91,7 @@ impl SessionRow {
 }
 
 /// The caja and its open session, as committed.
-pub fn load(conn: &mut PgConnection, id: RegisterId) -> QueryResult<(Caja, Option<LiveSession>)> {
+pub fn load(conn: &mut PgConnection, id: CajaId) -> QueryResult<(Caja, Option<LiveSession>)> {
     let caja = Caja::find(conn, id)?;
     let row: Option<SessionRow> = register_sessions::table
         .left_join(users::table.on(register_sessions::opened_by.eq(users::id.nullable())))
@@ -128,7 +128,7 @@ pub fn load(conn: &mut PgConnection, id: RegisterId) -> QueryResult<(Caja, Optio
 }
 
 /// Every caja that has an actor: the ones not archived.
-pub fn working_cajas(conn: &mut PgConnection) -> QueryResult<Vec<RegisterId>> {
+pub fn working_cajas(conn: &mut PgConnection) -> QueryResult<Vec<CajaId>> {
     pos_registers::table
         .filter(pos_registers::archived_at.is_null())
         .select(pos_registers::id)
@@ -140,16 +140,16 @@ pub fn working_cajas(conn: &mut PgConnection) -> QueryResult<Vec<RegisterId>> {
 pub fn open_session(
     conn: &mut PgConnection,
     by: &Author,
-    caja: RegisterId,
+    caja: CajaId,
     initial_cash: Pesos,
-) -> Result<LiveSession, RegisterError> {
+) -> Result<LiveSession, CajaError> {
     let jornada: i32 = jornadas::table
         .filter(jornadas::status.eq(JornadaStatus::Open))
         .select(jornadas::id)
         .for_share()
         .first(conn)
         .optional()?
-        .ok_or(RegisterError::NoJornada)?;
+        .ok_or(CajaError::NoJornada)?;
     let id: i32 = diesel::insert_into(register_sessions::table)
         .values((
             register_sessions::register_id.eq(caja),
@@ -163,12 +163,12 @@ pub fn open_session(
         .get_result(conn)
         .map_err(|err| match err {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                RegisterError::SessionAlreadyOpen
+                CajaError::SessionAlreadyOpen
             }
             other => other.into(),
         })?;
     let (_, session) = load(conn, caja)?;
-    let session = session.ok_or(RegisterError::NoOpenSession)?;
+    let session = session.ok_or(CajaError::NoOpenSession)?;
     audit::record(
         conn,
         &by.actor,
@@ -193,7 +193,7 @@ pub struct SaleAck {
 
 impl SaleAck {
     /// The answer to `sale`, just recorded as `sale_id` on caja `caja` at `seq`.
-    pub fn recorded(sale_id: i64, caja: RegisterId, seq: i64, sale: &ValidSale) -> Self {
+    pub fn recorded(sale_id: i64, caja: CajaId, seq: i64, sale: &ValidSale) -> Self {
         Self {
             sale_id,
             register_id: caja.0,
@@ -259,7 +259,7 @@ fn write_counters(
     conn: &mut PgConnection,
     before: &LiveSession,
     after: &LiveSession,
-) -> Result<(), RegisterError> {
+) -> Result<(), CajaError> {
     let updated = diesel::update(
         register_sessions::table
             .find(after.id)
@@ -285,7 +285,7 @@ fn write_counters(
     if updated == 1 {
         Ok(())
     } else {
-        Err(RegisterError::StateMoved)
+        Err(CajaError::StateMoved)
     }
 }
 
@@ -298,7 +298,7 @@ pub fn sale_to_void(
     conn: &mut PgConnection,
     session: i32,
     sale_id: i64,
-) -> Result<Vec<RecordedPayment>, RegisterError> {
+) -> Result<Vec<RecordedPayment>, CajaError> {
     let found: Option<(i32, Option<DateTime<Utc>>)> = sales::table
         .find(sale_id)
         .select((sales::session_id, sales::voided_at))
@@ -306,11 +306,11 @@ pub fn sale_to_void(
         .first(conn)
         .optional()?;
     match found {
-        None => return Err(RegisterError::UnknownSale),
+        None => return Err(CajaError::UnknownSale),
         Some((in_session, _)) if in_session != session => {
-            return Err(RegisterError::SaleNotInSession);
+            return Err(CajaError::SaleNotInSession);
         }
-        Some((_, Some(_))) => return Err(RegisterError::AlreadyVoided),
+        Some((_, Some(_))) => return Err(CajaError::AlreadyVoided),
         Some(_) => {}
     }
     let rows: Vec<(String, i64, Option<String>, bool)> = sale_payments::table
@@ -325,8 +325,8 @@ pub fn sale_to_void(
     rows.into_iter()
         .map(|(method, charged, provider, used_backup)| {
             Ok(RecordedPayment {
-                method: method.parse().map_err(|_| RegisterError::Overflow)?,
-                charged: Pesos::new(charged).map_err(|_| RegisterError::Overflow)?,
+                method: method.parse().map_err(|_| CajaError::Overflow)?,
+                charged: Pesos::new(charged).map_err(|_| CajaError::Overflow)?,
                 provider_slot: provider.map(|_| {
                     if used_backup {
                         ProviderSlot::Backup
@@ -355,7 +355,7 @@ pub fn void_sale(
     reason: &str,
     signed_on_device_of: Option<&str>,
     seq: i64,
-) -> Result<(VoidAck, LiveSession), RegisterError> {
+) -> Result<(VoidAck, LiveSession), CajaError> {
     let payments = sale_to_void(conn, session.id, sale_id)?;
     let after = session.without_sale(&payments)?;
     diesel::update(sales::table.find(sale_id))
@@ -409,13 +409,13 @@ pub struct Movement {
 /// `before` to `after`.
 pub fn record_movement(
     conn: &mut PgConnection,
-    caja: RegisterId,
+    caja: CajaId,
     by: &Author,
     before: &LiveSession,
     after: &LiveSession,
     movement: &Movement,
     seq: i64,
-) -> Result<MovementAck, RegisterError> {
+) -> Result<MovementAck, CajaError> {
     let movement_id: i64 = diesel::insert_into(cash_movements::table)
         .values((
             cash_movements::register_id.eq(caja),
@@ -466,10 +466,10 @@ pub fn close_session(
     count: Pesos,
     detail: Option<serde_json::Value>,
     approved_by: Option<i32>,
-) -> Result<ClosedSession, RegisterError> {
+) -> Result<ClosedSession, CajaError> {
     use register_sessions::dsl as s;
     let expected = session.expected_cash();
-    let difference = count.checked_sub(expected).ok_or(RegisterError::Overflow)?;
+    let difference = count.checked_sub(expected).ok_or(CajaError::Overflow)?;
     let expected_sql = s::initial_cash + s::cash_sales + s::cash_in - s::cash_out;
     let stored: Option<i64> = diesel::update(
         s::register_sessions
@@ -490,11 +490,11 @@ pub fn close_session(
     .returning(s::cash_expected)
     .get_result::<Option<i64>>(conn)
     .optional()?
-    .ok_or(RegisterError::StateMoved)?;
+    .ok_or(CajaError::StateMoved)?;
     if stored != Some(expected.get()) {
         // Memory expected another amount: nothing is kept (the transaction
         // rolls back) and the register reloads.
-        return Err(RegisterError::StateMoved);
+        return Err(CajaError::StateMoved);
     }
     let closed = ClosedSession {
         id: session.id,

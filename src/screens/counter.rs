@@ -94,7 +94,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cajas::RegisterId;
+    use crate::cajas::CajaId;
 
     #[test]
     fn closed_screens_are_counted_until_taken() {
@@ -103,7 +103,7 @@ mod tests {
             send: Duration::from_secs(2),
         });
         let floor = screens.connect(Scope::Floor);
-        let caja = screens.connect(Scope::Register(RegisterId(1)));
+        let caja = screens.connect(Scope::Register(CajaId(1)));
         let other = screens.connect(Scope::Floor);
         assert_eq!((screens.floors(), screens.registers()), (2, 1));
         drop(floor);

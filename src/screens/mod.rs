@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::auth::CurrentUser;
 use crate::auth::user::Role;
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 
 pub use counter::Screens;
 pub use socket::{MAX_FRAME_BYTES, Resume, Scope, Timeouts};
@@ -84,7 +84,7 @@ pub struct ResumeQuery {
 impl ResumeQuery {
     /// The seqs given, when every part of them is well formed; anything
     /// else is simply a new screen (it gets a snapshot).
-    fn parse(&self, caja: Option<RegisterId>) -> Resume {
+    fn parse(&self, caja: Option<CajaId>) -> Resume {
         let Some(raw) = self.last_seq.as_deref().filter(|raw| !raw.is_empty()) else {
             return Resume::new();
         };
@@ -150,7 +150,7 @@ pub async fn register(
     if let Some(refused) = foreign_origin(&req) {
         return Ok(refused);
     }
-    let Ok(id) = id.parse::<RegisterId>() else {
+    let Ok(id) = id.parse::<CajaId>() else {
         return Ok(refuse(
             actix_web::http::StatusCode::NOT_FOUND,
             "unknown_caja",

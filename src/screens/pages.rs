@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use crate::auth::user::Role;
 use crate::auth::{CurrentUser, SupervisorUser};
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::db::PgPool;
-use crate::registers::Registers;
+use crate::registers::CajaActors;
 use crate::registers::Snapshot;
 use crate::registers::sale::SaleLimits;
 use crate::web::{Chrome, PageError, html, redirect_see_other};
@@ -44,12 +44,12 @@ pub struct PosQuery {
 /// may name any caja with `?caja=`).
 async fn pos(
     current: CurrentUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     pool: web::Data<PgPool>,
     limits: web::Data<SaleLimits>,
     query: web::Query<PosQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let wanted = match query.caja.as_deref().map(str::parse::<RegisterId>) {
+    let wanted = match query.caja.as_deref().map(str::parse::<CajaId>) {
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return Err(PageError::NotFound("la caja")),
         None => None,
@@ -107,12 +107,12 @@ struct FloorPage {
 /// GET /admin/piso: every caja, live, for supervisors and admins.
 async fn floor(
     user: SupervisorUser,
-    registers: web::Data<Registers>,
+    registers: web::Data<CajaActors>,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, PageError> {
     let jornada = crate::db::run(&pool, crate::jornadas::current).await??;
     let unloaded = registers.unloaded();
-    let ids: Vec<RegisterId> = unloaded.iter().map(|u| u.id).collect();
+    let ids: Vec<CajaId> = unloaded.iter().map(|u| u.id).collect();
     let names = crate::db::run(&pool, move |conn| crate::cajas::Caja::names(conn, &ids)).await??;
     let unloaded = unloaded
         .into_iter()

@@ -38,11 +38,11 @@ use crate::auth::accounts::AccountChange;
 use crate::auth::accounts::Accounts;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::db::PgPool;
 use crate::metrics::metrics;
 use crate::registers::Audience;
-use crate::registers::Registers;
+use crate::registers::CajaActors;
 use crate::registers::card_api::{ResolveRequest, StartRequest};
 use crate::registers::commands::{FlagSale, RecordSale};
 use crate::registers::commit::Command;
@@ -50,7 +50,7 @@ use crate::registers::events::{Event, Floor, PROTOCOL_VERSION, Push, Subscriptio
 use crate::registers::flagged::FlagRequest;
 use crate::registers::registry::View;
 use crate::registers::sale::{InvalidSale, SaleRequest};
-use crate::registers::{ErrorBody, RegisterError};
+use crate::registers::{CajaError, ErrorBody};
 use crate::web::shared;
 
 /// A larger frame closes the connection.
@@ -65,7 +65,7 @@ const MAX_COMMANDS_PER_SECOND: u32 = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Floor,
-    Register(RegisterId),
+    Register(CajaId),
 }
 
 /// How long a screen may stay silent, and how long one frame may wait for
@@ -91,7 +91,7 @@ pub type Resume = std::collections::HashMap<i32, i64>;
 /// accounts (a screen ends with its login) and the database.
 #[derive(Clone)]
 pub struct Backend {
-    pub registers: web::Data<Registers>,
+    pub registers: web::Data<CajaActors>,
     pub screens: web::Data<Screens>,
     accounts: web::Data<Accounts>,
     pool: web::Data<PgPool>,
@@ -168,12 +168,12 @@ pub fn start(
 /// A cashier's POS connected to its caja, until dropped (however the
 /// screen ended: left, silent, dropped).
 struct PosConnection {
-    registers: web::Data<Registers>,
-    id: RegisterId,
+    registers: web::Data<CajaActors>,
+    id: CajaId,
 }
 
 impl PosConnection {
-    fn new(backend: &Backend, id: RegisterId) -> Self {
+    fn new(backend: &Backend, id: CajaId) -> Self {
         backend.registers.pos_connected(id);
         Self {
             registers: backend.registers.clone(),
@@ -884,7 +884,7 @@ impl Screen {
     }
 
     /// The caja this screen follows: commands are only for caja screens.
-    fn register(&self, id: &Option<Value>) -> Result<RegisterId, String> {
+    fn register(&self, id: &Option<Value>) -> Result<CajaId, String> {
         match self.scope {
             Scope::Register(register) => Ok(register),
             Scope::Floor => Err(error(
@@ -901,11 +901,11 @@ impl Screen {
     fn ask_register<C>(
         &mut self,
         id: Option<Value>,
-        register: RegisterId,
+        register: CajaId,
         command: C,
         ack: impl FnOnce(C::Reply) -> Value + 'static,
     ) where
-        C: Command + actix::Message<Result = Result<<C as Command>::Reply, RegisterError>>,
+        C: Command + actix::Message<Result = Result<<C as Command>::Reply, CajaError>>,
     {
         let backend = self.backend.clone();
         self.tasks.spawn_local(async move {
@@ -924,7 +924,7 @@ impl Screen {
                         message,
                         field,
                         ..
-                    } = RegisterError::body(&err);
+                    } = CajaError::body(&err);
                     error(id.as_ref(), code, &message, field.as_deref())
                 }
             })

@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cajahub::auth::user::{Role, User};
-use cajahub::cajas::RegisterId;
+use cajahub::cajas::CajaId;
 use cajahub::clock::Clock;
 use cajahub::money::Pesos;
 use cajahub::payments::attempt::{self, CardAttempt};
 use cajahub::payments::method::PaymentMethod;
 use cajahub::payments::terminal::Answer;
-use cajahub::registers::RegisterError;
+use cajahub::registers::CajaError;
 use cajahub::registers::commands::card::{
     AttemptDeadline, Reevaluate, Resolution, ResolveCardAttempt, StartCardAttempt, TerminalAnswered,
 };
@@ -224,7 +224,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 /// The two cajas of one sequence, their cashiers and their sales' keys.
 struct Night {
-    cajas: [RegisterId; 2],
+    cajas: [CajaId; 2],
     cashiers: [User; 2],
     supervisor: User,
     sales: [[Uuid; 3]; 2],
@@ -272,7 +272,7 @@ thread_local! {
 }
 
 /// What a command answered: fine, or a refusal; never the hub failing.
-fn refused_cleanly<T>(what: &str, result: Result<T, RegisterError>) -> Result<(), TestCaseError> {
+fn refused_cleanly<T>(what: &str, result: Result<T, CajaError>) -> Result<(), TestCaseError> {
     TAKEN.with_borrow_mut(|taken| {
         let (ok, refused) = taken.entry(what.to_owned()).or_default();
         match &result {
@@ -602,7 +602,7 @@ async fn check(
 
 /// Opens a night: two new manual-terminal cajas with a session each.
 async fn open_night(app: &TestApp, case: usize, cashiers: &[User; 2], supervisor: &User) -> Night {
-    let mut cajas = [RegisterId(0); 2];
+    let mut cajas = [CajaId(0); 2];
     for (i, caja) in cajas.iter_mut().enumerate() {
         let code = format!("M{case}-{i}");
         let mut fields = paso_6_1_fields();
@@ -613,7 +613,7 @@ async fn open_night(app: &TestApp, case: usize, cashiers: &[User; 2], supervisor
             app.post_form("/admin/cajas/crear", &fields).await.status(),
             303
         );
-        *caja = RegisterId(app.count(&format!(
+        *caja = CajaId(app.count(&format!(
             "SELECT id::bigint AS n FROM pos_registers WHERE code = '{code}'"
         )) as i32);
         let open = OpenSession {

@@ -335,7 +335,7 @@ pub struct TestApp {
 }
 
 /// Stops a hub's register actors when dropped.
-struct StopActors(cajahub::registers::Registers);
+struct StopActors(cajahub::registers::CajaActors);
 
 impl Drop for StopActors {
     fn drop(&mut self) {

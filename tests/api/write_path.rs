@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cajahub::auth::user::Role;
-use cajahub::cajas::RegisterId;
+use cajahub::cajas::CajaId;
 use cajahub::clock::{Clock, ManualClock};
 use diesel::connection::SimpleConnection;
 use futures_util::future::join_all;
@@ -672,7 +672,7 @@ async fn the_log_replays_only_what_it_wholly_holds_and_not_too_much() {
          DELETE FROM register_events WHERE register_id = {caja} AND seq = 650;"
     ))
     .unwrap();
-    let id = cajahub::cajas::RegisterId(caja);
+    let id = cajahub::cajas::CajaId(caja);
     let replay = |conn: &mut diesel::PgConnection, after, upto| {
         event_log::between(conn, id, after, upto, false).unwrap()
     };
@@ -720,7 +720,7 @@ async fn a_replay_hides_the_cash_where_the_caja_counted_blind() {
          ({caja}, 6, 'sale_recorded', jsonb_build_object({session}, 'seq', 6));"
     ))
     .unwrap();
-    let id = cajahub::cajas::RegisterId(caja);
+    let id = cajahub::cajas::CajaId(caja);
     let hidden = |conn: &mut diesel::PgConnection, upto, blind_now| {
         event_log::between(conn, id, 1, upto, blind_now)
             .unwrap()
@@ -756,7 +756,7 @@ async fn the_registry_keeps_one_actor_per_caja_and_restarts_a_stopped_one() {
         )
         .await;
     assert_eq!(archive.status(), 303);
-    let id = cajahub::cajas::RegisterId(caja);
+    let id = cajahub::cajas::CajaId(caja);
     assert!(app.state.registers.get(id).is_none(), "archived: no actor");
     let path = format!("/admin/cajas/{caja}/restaurar");
     let restores = (0..4).map(|_| app.post_form(&path, &[]));
@@ -843,7 +843,7 @@ async fn sell_behind_a_held_write(
     sales: &[Value],
 ) -> Vec<(u16, Value)> {
     let held = proxy.arm(Fault::HoldCommitAnswer, "register_events");
-    let mut asked = app.state.registers.asked(RegisterId(caja)).unwrap();
+    let mut asked = app.state.registers.asked(CajaId(caja)).unwrap();
     let (first, waiting) = sales.split_first().expect("a sale to hold");
     let behind = async {
         // Only once the first is being written: else the caja could take
@@ -1031,7 +1031,7 @@ async fn a_caja_that_cannot_load_holds_no_one_else() {
     app.execute(&format!(
         "UPDATE pos_registers SET terminal = '{{\"mode\": \"bogus\"}}' WHERE id = {broken}"
     ));
-    let id = RegisterId(broken);
+    let id = CajaId(broken);
     let before = app.state.registers.get(id).unwrap();
     app.state.registers.halt(id);
     let ready = |app: &TestApp| {
@@ -1195,7 +1195,7 @@ async fn a_kept_change_without_a_key_is_answered_as_saved_after_a_lost_commit() 
         let edit = app.post_form(&path, &fields);
         let second = sell(&app, &cashier, caja, &sale);
         let queued = async {
-            let mut asked = app.state.registers.asked(RegisterId(caja)).unwrap();
+            let mut asked = app.state.registers.asked(CajaId(caja)).unwrap();
             asked.wait_for(|n| *n >= 3).await.unwrap();
             held.release();
         };

@@ -23,7 +23,7 @@ use crate::payments::attempt::{
 use crate::payments::lifecycle::{self, Happening, Health, Step, Told};
 use crate::payments::method::PaymentMethod;
 use crate::payments::terminal::Answer;
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext, Effect};
 use crate::registers::event_log::Change;
 use crate::registers::keys::{self, CommandKey};
@@ -34,7 +34,7 @@ use crate::registers::store;
 /// A cashier starts charging a card: an amount, on the provider the caja
 /// advises (or the one named), for one sale.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<CardAttempt, RegisterError>")]
+#[rtype(result = "Result<CardAttempt, CajaError>")]
 pub struct StartCardAttempt {
     pub by: User,
     /// The attempt's own key: starting it twice starts it once.
@@ -49,8 +49,8 @@ pub struct StartCardAttempt {
     pub override_unresolved: bool,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> RegisterError {
-    RegisterError::InvalidAttempt {
+fn invalid(field: &str, message: impl Into<String>) -> CajaError {
+    CajaError::InvalidAttempt {
         field: field.to_owned(),
         message: message.into(),
     }
@@ -68,7 +68,7 @@ impl Command for StartCardAttempt {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<CardAttempt>, RegisterError> {
+    ) -> Result<Applied<CardAttempt>, CajaError> {
         if let Some(known) = attempt::by_key(conn, self.key)? {
             let same = known.register_id == state.id()
                 && known.sale_key == self.sale_key
@@ -77,7 +77,7 @@ impl Command for StartCardAttempt {
             return if same {
                 Ok(Applied::Replayed(known))
             } else {
-                Err(RegisterError::KeyReused)
+                Err(CajaError::KeyReused)
             };
         }
         if !self.method.is_card() {
@@ -102,7 +102,7 @@ impl Command for StartCardAttempt {
             ));
         }
         if let Some(paid) = earlier.iter().find(|a| a.status == AttemptStatus::Approved) {
-            return Err(RegisterError::SaleAlreadyPaid(paid.id));
+            return Err(CajaError::SaleAlreadyPaid(paid.id));
         }
         if let Some(first) = earlier.first()
             && (first.amount != self.amount.get() || first.method != self.method)
@@ -133,7 +133,7 @@ impl Command for StartCardAttempt {
                     _ => state.provider.provider,
                 }
             }
-            None if state.provider.no_card => return Err(RegisterError::NoCardProvider),
+            None if state.provider.no_card => return Err(CajaError::NoCardProvider),
             None => state.provider.provider,
         };
         let used_backup = Some(provider) == caja.payment_provider_backup;
@@ -147,7 +147,7 @@ impl Command for StartCardAttempt {
             && overridden_by.is_none()
             && !self.by.role.includes(Role::Supervisor)
         {
-            return Err(RegisterError::SupervisorOnly);
+            return Err(CajaError::SupervisorOnly);
         }
         let fallback_from = last
             .filter(|a| a.provider != provider && !matches!(a.status, AttemptStatus::Declined))
@@ -189,7 +189,7 @@ impl Command for StartCardAttempt {
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
-            ) => RegisterError::KeyReused,
+            ) => CajaError::KeyReused,
             other => other.into(),
         })?;
         if overridden_by.is_some() {
@@ -224,27 +224,27 @@ fn never_twice(
     earlier: &[CardAttempt],
     provider: PaymentProvider,
     override_by: Option<&User>,
-) -> Result<Option<i32>, RegisterError> {
+) -> Result<Option<i32>, CajaError> {
     let caja = &state.caja;
     let backup = Some(provider) == caja.payment_provider_backup;
     if provider != caja.payment_provider_primary && !backup {
-        return Err(RegisterError::ProviderNotConfigured(provider));
+        return Err(CajaError::ProviderNotConfigured(provider));
     }
     if backup && !caja.fallback_policy.enabled {
-        return Err(RegisterError::FallbackDisabled);
+        return Err(CajaError::FallbackDisabled);
     }
     if let Some(paid) = earlier.iter().find(|a| a.status == AttemptStatus::Approved) {
-        return Err(RegisterError::SaleAlreadyPaid(paid.id));
+        return Err(CajaError::SaleAlreadyPaid(paid.id));
     }
     let Some(open) = earlier.iter().find(|a| a.status.is_unresolved()) else {
         return Ok(None);
     };
     if open.provider == provider && open.status == AttemptStatus::Pending {
-        return Err(RegisterError::AttemptInProgress(open.id));
+        return Err(CajaError::AttemptInProgress(open.id));
     }
     match override_by {
         Some(by) if by.role.includes(Role::Supervisor) => Ok(Some(by.id.0)),
-        _ => Err(RegisterError::UnresolvedAttempt {
+        _ => Err(CajaError::UnresolvedAttempt {
             id: open.id,
             provider: open.provider,
         }),
@@ -271,7 +271,7 @@ pub enum Resolution {
 }
 
 /// An authorization code as terminals print it: 4 to 12 letters or digits.
-pub fn authorization_code(raw: &str) -> Result<String, RegisterError> {
+pub fn authorization_code(raw: &str) -> Result<String, CajaError> {
     let code = raw.trim().to_uppercase();
     if (4..=12).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(code)
@@ -287,7 +287,7 @@ pub fn authorization_code(raw: &str) -> Result<String, RegisterError> {
 /// resolution from the floor, or an approval found on the terminal's batch
 /// for an attempt resolved otherwise) says how an attempt ended. Audited.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<CardAttempt, RegisterError>")]
+#[rtype(result = "Result<CardAttempt, CajaError>")]
 pub struct ResolveCardAttempt {
     pub by: User,
     pub attempt_id: i64,
@@ -308,7 +308,7 @@ impl Command for ResolveCardAttempt {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<CardAttempt>, RegisterError> {
+    ) -> Result<Applied<CardAttempt>, CajaError> {
         let key = self.key.map(|key| {
             CommandKey::new(
                 key,
@@ -320,14 +320,14 @@ impl Command for ResolveCardAttempt {
             return Ok(Applied::Replayed(resolved));
         }
         let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
-            .ok_or(RegisterError::UnknownAttempt)?;
+            .ok_or(CajaError::UnknownAttempt)?;
         let supervisor = self.by.role.includes(Role::Supervisor);
         let own_session = state
             .session
             .as_ref()
             .is_some_and(|s| s.id == found.session_id && s.opened_by == Some(self.by.id.0));
         if !supervisor && !own_session {
-            return Err(RegisterError::NotYourSession);
+            return Err(CajaError::NotYourSession);
         }
         let (told, code, voucher) = match &self.resolution {
             Resolution::Approved {
@@ -400,10 +400,10 @@ fn move_attempt(
     happening: Happening,
     word: Word,
     cx: &CommandContext,
-) -> Result<Applied<CardAttempt>, RegisterError> {
+) -> Result<Applied<CardAttempt>, CajaError> {
     let (status, health, late) = match lifecycle::step(found.status, happening) {
         Step::Stay => return Ok(Applied::Unchanged(found)),
-        Step::Refuse => return Err(RegisterError::AttemptResolved(found.id)),
+        Step::Refuse => return Err(CajaError::AttemptResolved(found.id)),
         Step::Move { to, health, late } => (to, health, late),
     };
     let approved = status == AttemptStatus::Approved;
@@ -431,7 +431,7 @@ fn move_attempt(
         late,
     };
     let ended =
-        attempt::end(conn, found.id, found.status, &ending)?.ok_or(RegisterError::StateMoved)?;
+        attempt::end(conn, found.id, found.status, &ending)?.ok_or(CajaError::StateMoved)?;
     if late {
         tracing::warn!(register_id = %state.id(), attempt = ended.id, was = %found.status,
             "a card was charged with no sale to pay: it stays open until refunded or written off");
@@ -456,10 +456,7 @@ fn move_attempt(
 
 /// Whether `attempt`'s sale was paid without it: another approval of the
 /// sale, or the sale recorded.
-fn sale_paid_otherwise(
-    conn: &mut PgConnection,
-    attempt: &CardAttempt,
-) -> Result<bool, RegisterError> {
+fn sale_paid_otherwise(conn: &mut PgConnection, attempt: &CardAttempt) -> Result<bool, CajaError> {
     let other_approval = attempt::of_sale(conn, attempt.sale_key)?
         .iter()
         .any(|a| a.id != attempt.id && a.status == AttemptStatus::Approved);
@@ -508,7 +505,7 @@ fn ended_change(
 /// A terminal answered an attempt (maybe after its deadline, or after it
 /// was resolved otherwise: see [`lifecycle`]).
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<CardAttempt, RegisterError>")]
+#[rtype(result = "Result<CardAttempt, CajaError>")]
 pub struct TerminalAnswered {
     pub attempt_id: i64,
     pub answer: Answer,
@@ -526,9 +523,9 @@ impl Command for TerminalAnswered {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<CardAttempt>, RegisterError> {
+    ) -> Result<Applied<CardAttempt>, CajaError> {
         let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
-            .ok_or(RegisterError::UnknownAttempt)?;
+            .ok_or(CajaError::UnknownAttempt)?;
         let late = found.status != AttemptStatus::Pending;
         let (told, word) = match &self.answer {
             Answer::Approved {
@@ -567,7 +564,7 @@ impl Command for TerminalAnswered {
 /// An attempt's deadline passed: if its terminal has not answered, the
 /// attempt timed out (whether the customer was charged is not known).
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Option<CardAttempt>, RegisterError>")]
+#[rtype(result = "Result<Option<CardAttempt>, CajaError>")]
 pub struct AttemptDeadline {
     pub attempt_id: i64,
     /// The cashier runs the terminal: the wait was theirs, not the provider's.
@@ -588,7 +585,7 @@ impl Command for AttemptDeadline {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<Option<CardAttempt>>, RegisterError> {
+    ) -> Result<Applied<Option<CardAttempt>>, CajaError> {
         let Some(found) = attempt::find_for_update(conn, state.id(), self.attempt_id)? else {
             return Ok(Applied::Unchanged(None));
         };
@@ -627,7 +624,7 @@ impl Command for AttemptDeadline {
 
 /// At an actor's start: what the last hub left PENDING becomes UNKNOWN.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<usize, RegisterError>")]
+#[rtype(result = "Result<usize, CajaError>")]
 pub struct OrphanPending;
 
 impl Command for OrphanPending {
@@ -638,7 +635,7 @@ impl Command for OrphanPending {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<usize>, RegisterError> {
+    ) -> Result<Applied<usize>, CajaError> {
         // The table says what a restart does to a pending attempt; the
         // statement does it to all of them at once.
         debug_assert!(matches!(
@@ -670,7 +667,7 @@ impl Command for OrphanPending {
 /// Time passed or the venue's outages changed: the advice is worked out
 /// again, and committed as a change when it differs.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<bool, RegisterError>")]
+#[rtype(result = "Result<bool, CajaError>")]
 pub struct Reevaluate;
 
 impl Command for Reevaluate {
@@ -681,7 +678,7 @@ impl Command for Reevaluate {
         _: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<bool>, RegisterError> {
+    ) -> Result<Applied<bool>, CajaError> {
         let mut next = state.changed(
             state.caja.clone(),
             state.session.clone(),
@@ -709,7 +706,7 @@ pub fn approve_card_payments(
     sale: &ValidSale,
     by: &User,
     cx: &CommandContext,
-) -> Result<(ValidSale, Vec<CardAttempt>, Vec<Effect>), RegisterError> {
+) -> Result<(ValidSale, Vec<CardAttempt>, Vec<Effect>), CajaError> {
     let caja = &state.caja;
     let mut resolved = sale.clone();
     let mut approvals = Vec::new();

@@ -6,14 +6,14 @@ use diesel::PgConnection;
 use crate::audit::Actor as AuditActor;
 use crate::cajas::Caja;
 use crate::cajas::domain::CajaConfig;
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::Change;
 use crate::registers::snapshot::Snapshot;
 
 /// An admin's edit of the caja's configuration.
 #[derive(Message)]
-#[rtype(result = "Result<Caja, RegisterError>")]
+#[rtype(result = "Result<Caja, CajaError>")]
 pub struct UpdateConfig {
     pub actor: AuditActor,
     pub expected_version: i32,
@@ -28,7 +28,7 @@ impl Command for UpdateConfig {
         conn: &mut PgConnection,
         state: &Snapshot,
         _: &CommandContext,
-    ) -> Result<Applied<Caja>, RegisterError> {
+    ) -> Result<Applied<Caja>, CajaError> {
         let caja = Caja::update(
             conn,
             &self.actor,
@@ -47,7 +47,7 @@ impl Command for UpdateConfig {
 
 /// Archives the caja; the actor stops once it is archived.
 #[derive(Message)]
-#[rtype(result = "Result<Caja, RegisterError>")]
+#[rtype(result = "Result<Caja, CajaError>")]
 pub struct Archive {
     pub actor: AuditActor,
     pub expected_version: i32,
@@ -61,7 +61,7 @@ impl Command for Archive {
         conn: &mut PgConnection,
         state: &Snapshot,
         _: &CommandContext,
-    ) -> Result<Applied<Caja>, RegisterError> {
+    ) -> Result<Applied<Caja>, CajaError> {
         if state.session.is_some() {
             return Err(crate::cajas::model::SaveError::OpenSession.into());
         }

@@ -4,7 +4,7 @@ use actix::prelude::*;
 use diesel::PgConnection;
 
 use crate::auth::user::{Role, User};
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::Change;
 use crate::registers::flagged::{self, FlagAck, ValidFlag};
@@ -13,7 +13,7 @@ use crate::registers::snapshot::Snapshot;
 /// A sale the POS took offline and the hub cannot record as made: kept for
 /// a supervisor (see `flagged`).
 #[derive(Message)]
-#[rtype(result = "Result<FlagAck, RegisterError>")]
+#[rtype(result = "Result<FlagAck, CajaError>")]
 pub struct FlagSale {
     pub by: User,
     pub flag: ValidFlag,
@@ -27,7 +27,7 @@ impl Command for FlagSale {
         conn: &mut PgConnection,
         state: &Snapshot,
         _: &CommandContext,
-    ) -> Result<Applied<FlagAck>, RegisterError> {
+    ) -> Result<Applied<FlagAck>, CajaError> {
         let ack = flagged::insert(conn, state.id(), &self.flag, &self.by)?;
         if ack.replayed {
             return Ok(Applied::Replayed(ack));
@@ -44,7 +44,7 @@ impl Command for FlagSale {
 
 /// A supervisor settles a flagged sale.
 #[derive(Message)]
-#[rtype(result = "Result<(), RegisterError>")]
+#[rtype(result = "Result<(), CajaError>")]
 pub struct ResolveFlagged {
     pub by: User,
     pub flagged_id: i64,
@@ -59,9 +59,9 @@ impl Command for ResolveFlagged {
         conn: &mut PgConnection,
         state: &Snapshot,
         _: &CommandContext,
-    ) -> Result<Applied<()>, RegisterError> {
+    ) -> Result<Applied<()>, CajaError> {
         if !self.by.role.includes(Role::Supervisor) {
-            return Err(RegisterError::SupervisorOnly);
+            return Err(CajaError::SupervisorOnly);
         }
         flagged::resolve(
             conn,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{author, may_work_session};
 use crate::auth::user::User;
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::Change;
 use crate::registers::history::RecentMovement;
@@ -16,7 +16,7 @@ use crate::registers::store::{self, MovementAck};
 
 /// Cash added to or dropped from the drawer.
 #[derive(Message)]
-#[rtype(result = "Result<MovementAck, RegisterError>")]
+#[rtype(result = "Result<MovementAck, CajaError>")]
 pub struct CashMovement {
     pub by: User,
     pub movement: store::Movement,
@@ -31,7 +31,7 @@ impl Command for CashMovement {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<MovementAck>, RegisterError> {
+    ) -> Result<Applied<MovementAck>, CajaError> {
         let movement = &self.movement;
         let key = CommandKey::new(
             self.key,

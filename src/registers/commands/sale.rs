@@ -10,7 +10,7 @@ use super::card::approve_card_payments;
 use super::{may_sell, may_work_session, same_session, within};
 use crate::auth::user::User;
 use crate::payments::attempt;
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::{self, Change};
 use crate::registers::history::RecentSale;
@@ -21,7 +21,7 @@ use crate::registers::store::{self, SaleAck};
 
 /// Records a sale (from the HTTP API or a POS socket).
 #[derive(Message)]
-#[rtype(result = "Result<RecordedSale, RegisterError>")]
+#[rtype(result = "Result<RecordedSale, CajaError>")]
 pub struct RecordSale {
     pub by: User,
     pub sale: ValidSale,
@@ -41,7 +41,7 @@ impl RecordSale {
         &self,
         conn: &mut PgConnection,
         state: &Snapshot,
-    ) -> Result<Option<Applied<RecordedSale>>, RegisterError> {
+    ) -> Result<Option<Applied<RecordedSale>>, CajaError> {
         let Some((ack, fingerprint)) = store::sale_by_key(conn, self.sale.key)? else {
             return Ok(None);
         };
@@ -51,7 +51,7 @@ impl RecordSale {
                 replayed: true,
             })))
         } else {
-            Err(RegisterError::KeyReused)
+            Err(CajaError::KeyReused)
         }
     }
 
@@ -67,7 +67,7 @@ impl RecordSale {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<RecordedSale>, RegisterError> {
+    ) -> Result<Applied<RecordedSale>, CajaError> {
         let checked = may_sell(state)
             .and_then(|()| may_work_session(state, &self.by))
             .and_then(|before| same_session(before, self.sale.session_id).map(|()| before))
@@ -116,11 +116,11 @@ impl RecordSale {
             &payload,
         )?;
         let Some(sale_id) = written else {
-            return self.replay(conn, state)?.ok_or(RegisterError::KeyReused);
+            return self.replay(conn, state)?.ok_or(CajaError::KeyReused);
         };
         for approval in &approvals {
             if !attempt::pay(conn, approval.id, sale_id)? {
-                return Err(RegisterError::SaleAlreadyPaid(approval.id));
+                return Err(CajaError::SaleAlreadyPaid(approval.id));
             }
         }
         if let Some(recent) = next.history.recent_sales.front_mut() {
@@ -148,7 +148,7 @@ impl Command for RecordSale {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<RecordedSale>, RegisterError> {
+    ) -> Result<Applied<RecordedSale>, CajaError> {
         self.record(conn, state, cx)
     }
 }

@@ -9,7 +9,7 @@ use super::{author, may_sell, may_work_session, same_session};
 use crate::auth::user::{Role, User};
 use crate::money::Pesos;
 use crate::payments::attempt;
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::Change;
 use crate::registers::keys::{self, CommandKey};
@@ -18,7 +18,7 @@ use crate::registers::store::{self, ClosedSession};
 
 /// Opens a session with its float (fondo inicial).
 #[derive(Message)]
-#[rtype(result = "Result<OpenedSession, RegisterError>")]
+#[rtype(result = "Result<OpenedSession, CajaError>")]
 pub struct OpenSession {
     pub by: User,
     pub initial_cash: Pesos,
@@ -40,7 +40,7 @@ impl Command for OpenSession {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<OpenedSession>, RegisterError> {
+    ) -> Result<Applied<OpenedSession>, CajaError> {
         let key = self.key.map(|key| {
             CommandKey::new(
                 key,
@@ -52,7 +52,7 @@ impl Command for OpenSession {
             return Ok(Applied::Replayed(opened));
         }
         if state.session.is_some() {
-            return Err(RegisterError::SessionAlreadyOpen);
+            return Err(CajaError::SessionAlreadyOpen);
         }
         may_sell(state)?;
         let session = store::open_session(
@@ -78,7 +78,7 @@ impl Command for OpenSession {
 
 /// Closes the open session with the cash counted.
 #[derive(Message)]
-#[rtype(result = "Result<ClosedSession, RegisterError>")]
+#[rtype(result = "Result<ClosedSession, CajaError>")]
 pub struct CloseSession {
     pub by: User,
     pub count: Pesos,
@@ -97,7 +97,7 @@ impl Command for CloseSession {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<ClosedSession>, RegisterError> {
+    ) -> Result<Applied<ClosedSession>, CajaError> {
         let key = self.key.map(|key| {
             let detail = self
                 .detail
@@ -118,14 +118,14 @@ impl Command for CloseSession {
         // Nobody knows yet whether these customers were charged.
         let unresolved = attempt::unresolved_of_session(conn, session.id)?;
         if !unresolved.is_empty() {
-            return Err(RegisterError::AttemptsUnresolved(
+            return Err(CajaError::AttemptsUnresolved(
                 unresolved.iter().map(|a| a.describe()).collect(),
             ));
         }
         // Every approved charge ends used by a sale, refunded or written off.
         let open_charges = attempt::open_charges_of_session(conn, state.id(), session.id)?;
         if !open_charges.is_empty() {
-            return Err(RegisterError::ChargesUnsettled(
+            return Err(CajaError::ChargesUnsettled(
                 open_charges.iter().map(|a| a.describe()).collect(),
             ));
         }
@@ -134,7 +134,7 @@ impl Command for CloseSession {
         let difference = self
             .count
             .checked_sub(session.expected_cash())
-            .ok_or(RegisterError::Overflow)?;
+            .ok_or(CajaError::Overflow)?;
         let limit = state
             .caja
             .max_cash_difference
@@ -142,7 +142,7 @@ impl Command for CloseSession {
         let approved_by = match limit {
             Some(limit) if difference.get().abs() > limit.get() => {
                 if !self.by.role.includes(Role::Supervisor) {
-                    return Err(RegisterError::DifferenceNeedsApproval { difference, limit });
+                    return Err(CajaError::DifferenceNeedsApproval { difference, limit });
                 }
                 Some(self.by.id.0)
             }

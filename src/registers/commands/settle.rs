@@ -15,18 +15,18 @@ use uuid::Uuid;
 use super::card::authorization_code;
 use crate::audit::{self, Action};
 use crate::auth::user::{Role, User};
-use crate::cajas::RegisterId;
+use crate::cajas::CajaId;
 use crate::db::schema::{card_attempts, card_refunds, sales};
 use crate::money::Pesos;
 use crate::payments::attempt::{self, AttemptStatus, CardAttempt, Settlement};
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::Change;
 use crate::registers::keys::CommandKey;
 use crate::registers::snapshot::Snapshot;
 
-fn invalid(field: &str, message: impl Into<String>) -> RegisterError {
-    RegisterError::InvalidAttempt {
+fn invalid(field: &str, message: impl Into<String>) -> CajaError {
+    CajaError::InvalidAttempt {
         field: field.to_owned(),
         message: message.into(),
     }
@@ -39,7 +39,7 @@ pub struct CardRefund {
     pub id: i64,
     pub refund_key: Uuid,
     pub attempt_id: i64,
-    pub register_id: RegisterId,
+    pub register_id: CajaId,
     pub amount: i64,
     pub authorization_code: String,
     pub reason: String,
@@ -52,7 +52,7 @@ pub struct CardRefund {
 struct NewRefund<'a> {
     refund_key: Uuid,
     attempt_id: i64,
-    register_id: RegisterId,
+    register_id: CajaId,
     amount: i64,
     authorization_code: &'a str,
     reason: &'a str,
@@ -68,11 +68,11 @@ pub struct Settled {
     pub refund: Option<CardRefund>,
 }
 
-fn supervisor(by: &User) -> Result<(), RegisterError> {
+fn supervisor(by: &User) -> Result<(), CajaError> {
     if by.role.includes(Role::Supervisor) {
         Ok(())
     } else {
-        Err(RegisterError::SupervisorOnly)
+        Err(CajaError::SupervisorOnly)
     }
 }
 
@@ -91,7 +91,7 @@ fn settled_change(state: &Snapshot, settled: Settled) -> Applied<Settled> {
 /// no sale, or one whose sale was voided. The refund's code is what the
 /// terminal printed for it.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Settled, RegisterError>")]
+#[rtype(result = "Result<Settled, CajaError>")]
 pub struct RefundCharge {
     pub by: User,
     pub attempt_id: i64,
@@ -112,7 +112,7 @@ impl Command for RefundCharge {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<Settled>, RegisterError> {
+    ) -> Result<Applied<Settled>, CajaError> {
         supervisor(&self.by)?;
         let known: Option<CardRefund> = card_refunds::table
             .filter(card_refunds::refund_key.eq(self.key))
@@ -124,10 +124,10 @@ impl Command for RefundCharge {
                 && refund.attempt_id == self.attempt_id
                 && refund.amount == self.amount.get();
             if !same {
-                return Err(RegisterError::KeyReused);
+                return Err(CajaError::KeyReused);
             }
             let attempt = attempt::find_for_update(conn, state.id(), self.attempt_id)?
-                .ok_or(RegisterError::UnknownAttempt)?;
+                .ok_or(CajaError::UnknownAttempt)?;
             return Ok(Applied::Replayed(Settled {
                 attempt,
                 refund: Some(refund),
@@ -140,7 +140,7 @@ impl Command for RefundCharge {
             "authorization_code",
         )?;
         let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
-            .ok_or(RegisterError::UnknownAttempt)?;
+            .ok_or(CajaError::UnknownAttempt)?;
         match found.settlement() {
             Settlement::Open => {}
             Settlement::Sale(sale) => {
@@ -158,11 +158,11 @@ impl Command for RefundCharge {
                     ));
                 }
                 if found.refunded_amount >= found.amount {
-                    return Err(RegisterError::ChargeNotOpen(found.id));
+                    return Err(CajaError::ChargeNotOpen(found.id));
                 }
             }
             Settlement::NoCharge | Settlement::Refunded | Settlement::WrittenOff => {
-                return Err(RegisterError::ChargeNotOpen(found.id));
+                return Err(CajaError::ChargeNotOpen(found.id));
             }
         }
         let left = found.unsettled_amount();
@@ -206,7 +206,7 @@ pub fn refund_code(
     state: &Snapshot,
     cx: &CommandContext,
     field: &str,
-) -> Result<String, RegisterError> {
+) -> Result<String, CajaError> {
     match typed.map(str::trim).filter(|code| !code.is_empty()) {
         Some(code) => authorization_code(code).map_err(|_| {
             invalid(
@@ -240,7 +240,7 @@ fn record_refund(
     conn: &mut PgConnection,
     found: &CardAttempt,
     refund: RefundOf<'_>,
-) -> Result<(CardAttempt, CardRefund), RegisterError> {
+) -> Result<(CardAttempt, CardRefund), CajaError> {
     let made = diesel::insert_into(card_refunds::table)
         .values(NewRefund {
             refund_key: refund.key,
@@ -263,7 +263,7 @@ fn record_refund(
     .returning(CardAttempt::as_returning())
     .get_result(conn)
     .optional()?
-    .ok_or(RegisterError::StateMoved)?;
+    .ok_or(CajaError::StateMoved)?;
     audit::record(
         conn,
         &refund.by.actor(),
@@ -285,7 +285,7 @@ pub fn refund_voided_sale(
     reason: &str,
     by: &User,
     at: DateTime<Utc>,
-) -> Result<Vec<CardAttempt>, RegisterError> {
+) -> Result<Vec<CardAttempt>, CajaError> {
     let paid: Vec<CardAttempt> = card_attempts::table
         .filter(card_attempts::sale_id.eq(sale_id))
         .order(card_attempts::id)
@@ -320,7 +320,7 @@ pub fn refund_voided_sale(
 /// (the customer took a drink for it, the provider reversed it itself…),
 /// with the reason. What was refunded of it stays refunded.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Settled, RegisterError>")]
+#[rtype(result = "Result<Settled, CajaError>")]
 pub struct WriteOffCharge {
     pub by: User,
     pub attempt_id: i64,
@@ -337,7 +337,7 @@ impl Command for WriteOffCharge {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<Settled>, RegisterError> {
+    ) -> Result<Applied<Settled>, CajaError> {
         supervisor(&self.by)?;
         let key = CommandKey::new(
             self.key,
@@ -348,9 +348,9 @@ impl Command for WriteOffCharge {
             return Ok(Applied::Replayed(settled));
         }
         let found = attempt::find_for_update(conn, state.id(), self.attempt_id)?
-            .ok_or(RegisterError::UnknownAttempt)?;
+            .ok_or(CajaError::UnknownAttempt)?;
         if !found.is_open_charge() {
-            return Err(RegisterError::ChargeNotOpen(found.id));
+            return Err(CajaError::ChargeNotOpen(found.id));
         }
         let attempt = diesel::update(
             card_attempts::table
@@ -367,7 +367,7 @@ impl Command for WriteOffCharge {
         .returning(CardAttempt::as_returning())
         .get_result(conn)
         .optional()?
-        .ok_or(RegisterError::StateMoved)?;
+        .ok_or(CajaError::StateMoved)?;
         audit::record(
             conn,
             &self.by.actor(),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::author;
 use super::settle;
 use crate::auth::user::{Role, User};
-use crate::registers::RegisterError;
+use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext};
 use crate::registers::event_log::Change;
 use crate::registers::keys::CommandKey;
@@ -16,7 +16,7 @@ use crate::registers::store::{self, VoidAck};
 
 /// A supervisor voids a sale of the open session.
 #[derive(Message)]
-#[rtype(result = "Result<VoidAck, RegisterError>")]
+#[rtype(result = "Result<VoidAck, CajaError>")]
 pub struct VoidSale {
     pub by: User,
     pub sale_id: i64,
@@ -38,7 +38,7 @@ impl Command for VoidSale {
         conn: &mut PgConnection,
         state: &Snapshot,
         cx: &CommandContext,
-    ) -> Result<Applied<VoidAck>, RegisterError> {
+    ) -> Result<Applied<VoidAck>, CajaError> {
         let key = CommandKey::new(
             self.key,
             "void_sale",
@@ -48,7 +48,7 @@ impl Command for VoidSale {
             return Ok(Applied::Replayed(ack));
         }
         if !self.by.role.includes(Role::Supervisor) {
-            return Err(RegisterError::SupervisorOnly);
+            return Err(CajaError::SupervisorOnly);
         }
         // A card sale's payments go back with the void: with the code the
         // manual terminal printed, or the simulated terminal's own.
@@ -56,7 +56,7 @@ impl Command for VoidSale {
             None if !cx.simulates_terminal_of(&state.caja) => None,
             typed => Some(settle::refund_code(typed, state, cx, "refund_code")?),
         };
-        let session = state.session.as_ref().ok_or(RegisterError::NoOpenSession)?;
+        let session = state.session.as_ref().ok_or(CajaError::NoOpenSession)?;
         let (ack, after) = store::void_sale(
             conn,
             &author(&self.by, cx.at),
