@@ -118,6 +118,39 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Where the service's settings are, named when `DATABASE_URL` is missing.
+const ENV_FILE: &str = "/etc/cajahub/cajahub.env";
+
+/// The database a command works on, named on the command's first line
+/// (server, port and name; never the password). Without `DATABASE_URL` a
+/// private cluster is used only where asked for (`--data-dir`) or when run
+/// by cargo from this checkout: a server shell that forgot the URL must not
+/// get a new, empty database of its own and report success on it.
+fn database(settings: &Settings) -> anyhow::Result<Database> {
+    let data_dir = match (&settings.database_url, &settings.data_dir) {
+        (Some(_), _) => PathBuf::new(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => checkout_data_dir().ok_or_else(|| {
+            anyhow::anyhow!(
+                "DATABASE_URL is not set. On a server it is in {ENV_FILE}: load it first \
+                 (`set -a; . {ENV_FILE}; set +a`). To use a private PostgreSQL cluster \
+                 instead, name its folder with --data-dir"
+            )
+        })?,
+    };
+    let database = Database::resolve(settings.database_url.as_deref(), &data_dir)?;
+    println!("Base de datos: {}", database.describe());
+    Ok(database)
+}
+
+/// `<checkout>/var` when cargo runs this binary from the checkout it was
+/// built in (`cargo run`, `cargo test`), wherever in it the shell stands.
+fn checkout_data_dir() -> Option<PathBuf> {
+    let running = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"));
+    (running == built).then(|| built.join("var"))
+}
+
 fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -127,7 +160,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     // Resolved outside the runtime: a private cluster must outlive the server
     // and be stopped after it, when `database` is dropped.
-    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
+    let database = database(&settings)?;
     let url = database.url();
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(&settings, &url)
@@ -145,7 +178,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
+    let database = database(&settings)?;
     let mut conn =
         PgConnection::establish(&database.url()).context("could not connect to PostgreSQL")?;
     let applied = migrations::run_pending(&mut conn).context("migration failed")?;
@@ -161,7 +194,7 @@ fn migrate(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn manage_users(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
-    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
+    let database = database(&settings)?;
     let mut conn =
         PgConnection::establish(&database.url()).context("could not connect to PostgreSQL")?;
     migrations::run_pending(&mut conn).context("migration failed")?;
@@ -169,7 +202,7 @@ fn manage_users(settings: Settings, command: UserCommand) -> anyhow::Result<()> 
 }
 
 fn backup(settings: Settings, dir: &Path, pg_bin: Option<&Path>) -> anyhow::Result<()> {
-    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
+    let database = database(&settings)?;
     let file = backup::backup(&database.url(), dir, pg_bin)?;
     println!(
         "Backup written and checked with pg_restore -l ({} entries): {} ({})",
@@ -185,7 +218,7 @@ fn restore(
     file: &Path,
     options: &backup::RestoreOptions,
 ) -> anyhow::Result<()> {
-    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
+    let database = database(&settings)?;
     let restored = backup::restore(&database.url(), file, options, |plan| {
         println!("{plan}");
         if !std::io::stdin().is_terminal() {
@@ -215,7 +248,7 @@ fn restore(
 }
 
 fn check(settings: Settings, hub: Option<&str>, demo: bool) -> anyhow::Result<()> {
-    let database = Database::resolve(settings.database_url.as_deref(), &settings.data_dir)?;
+    let database = database(&settings)?;
     let simulated = settings.simulate_terminals.is_some();
     let lines = crate::check::run(&database.url(), hub, simulated, demo);
     for line in &lines {
@@ -227,4 +260,18 @@ fn check(settings: Settings, hub: Option<&str>, demo: bool) -> anyhow::Result<()
     }
     println!("Todo en orden.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run by cargo (as this test is), from any folder of the checkout:
+    /// always the checkout's own `var/`, never the current folder's.
+    #[test]
+    fn cargo_in_the_checkout_falls_back_to_its_var_folder() {
+        let dir = checkout_data_dir().expect("cargo test runs in the checkout");
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert_eq!(dir, Path::new(env!("CARGO_MANIFEST_DIR")).join("var"));
+    }
 }

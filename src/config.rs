@@ -33,9 +33,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=200), global = true)]
     pub pool_size: u32,
 
-    /// Where the hub keeps its own files (the private PostgreSQL cluster).
-    #[arg(long, env = "CAJAHUB_DATA_DIR", default_value = "var", global = true)]
-    pub data_dir: PathBuf,
+    /// Where a private PostgreSQL cluster lives (`<dir>/pg`) when no
+    /// `DATABASE_URL` is set. Without it, only `cargo run`/`cargo test` in
+    /// the checkout fall back to one (in the checkout's `var/`); elsewhere a
+    /// missing `DATABASE_URL` is an error.
+    #[arg(long, env = "CAJAHUB_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
 
     /// Key that signs and encrypts session cookies: base64 of at least 64
     /// bytes. Without it the hub makes one on first run and keeps it in the
@@ -254,7 +257,10 @@ impl Settings {
                 }
                 Err(_) => "(not a URL)".into(),
             },
-            None => format!("(embedded default, data in {})", self.data_dir.display()),
+            None => match &self.data_dir {
+                Some(dir) => format!("(private cluster in {})", dir.display()),
+                None => "(private cluster in the checkout's var/)".to_owned(),
+            },
         };
         let metrics = self
             .metrics_bind
@@ -302,7 +308,7 @@ impl Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: Some(database_url.into()),
             pool_size: 4,
-            data_dir: PathBuf::from("var"),
+            data_dir: None,
             session_key: None,
             secure_cookies: false,
             session_idle: Duration::from_secs(2 * 3600),

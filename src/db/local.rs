@@ -116,6 +116,61 @@ impl Database {
             Database::Private(cluster) => cluster.url(),
         }
     }
+
+    /// Which database, for a person: server, port and name, never the
+    /// password ("127.0.0.1:5432/bimba_db", "a private cluster in var/pg
+    /// (127.0.0.1:5544/cajahub)").
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Url(url) => describe_url(url),
+            Database::Private(cluster) => format!(
+                "a private cluster in {} ({})",
+                cluster.dir.display(),
+                describe_url(&cluster.url())
+            ),
+        }
+    }
+}
+
+/// "host:port/name" of a PostgreSQL URL or `key=value` string; a Unix
+/// socket's folder as its host. Read by hand: libpq's URLs are not all
+/// URLs to the `url` crate (`postgresql:///db?host=/run/postgresql`).
+fn describe_url(raw: &str) -> String {
+    let Some((_, rest)) = raw.split_once("://") else {
+        let value = |key: &str| {
+            raw.split_whitespace()
+                .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        };
+        return format!(
+            "{}:{}/{}",
+            value("host").unwrap_or("localhost"),
+            value("port").unwrap_or("5432"),
+            value("dbname").unwrap_or("?")
+        );
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (name, query) = path.split_once('?').unwrap_or((path, ""));
+    let server = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, server)| server);
+    let (host, port) = match server.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port),
+        _ => (server, "5432"),
+    };
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let socket = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("host="))
+        .map(decode);
+    let host = socket.unwrap_or_else(|| match host {
+        "" => "localhost".to_owned(),
+        host => host.to_owned(),
+    });
+    format!("{host}:{port}/{}", decode(name))
 }
 
 /// Whether a login was refused for want of a password (scram-sha-256 or
@@ -501,5 +556,31 @@ mod url_tests {
             without_password("postgresql://u:secret@db/"),
             "postgresql://u:***@db/"
         );
+    }
+
+    #[test]
+    fn a_database_is_described_without_its_password() {
+        for (url, said) in [
+            (
+                "postgres://app:secret@10.0.0.5/bimba_db",
+                "10.0.0.5:5432/bimba_db",
+            ),
+            (
+                "postgres://app:secret@db:6543/caja%20hub?sslmode=require",
+                "db:6543/caja hub",
+            ),
+            (
+                "postgres://app@/bimba_db?host=/var/run/postgresql",
+                "/var/run/postgresql:5432/bimba_db",
+            ),
+            (
+                "host=127.0.0.1 port=5433 dbname=cajahub password=secret",
+                "127.0.0.1:5433/cajahub",
+            ),
+        ] {
+            let described = Database::Url(url.to_owned()).describe();
+            assert_eq!(described, said);
+            assert!(!described.contains("secret"));
+        }
     }
 }

@@ -450,3 +450,68 @@ async fn simulated_terminals_are_named_everywhere_and_fail_the_check_outside_a_d
     );
     drop(hub);
 }
+
+/// A shell that forgot `DATABASE_URL` outside the checkout (a server, the
+/// binary installed as a service): every command refuses, names the env
+/// file to load, and leaves no database behind in the current folder.
+#[test]
+fn a_missing_database_url_outside_the_checkout_names_the_env_file() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    for args in [
+        &["migrate"][..],
+        &["check"][..],
+        &["user", "list"][..],
+        &["backup"][..],
+        &["serve"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_cajahub"))
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("CAJAHUB_DATA_DIR")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env("CAJAHUB_LOG", "warn")
+            .output()
+            .expect("run cajahub");
+        assert!(
+            !output.status.success(),
+            "{args:?} succeeded with no database"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("DATABASE_URL is not set"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("/etc/cajahub/cajahub.env"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("--data-dir"), "{args:?}: {stderr}");
+    }
+    let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "nothing made in the current folder: {left:?}"
+    );
+}
+
+/// Each command says first which database it works on, without the password.
+#[test]
+fn every_command_names_its_database_first() {
+    let db = TestDb::migrated();
+    let url = db.url();
+    let name = url
+        .rsplit('/')
+        .next()
+        .and_then(|rest| rest.split('?').next())
+        .unwrap()
+        .to_owned();
+    for args in [&["migrate"][..], &["check"][..], &["user", "list"][..]] {
+        let output = cajahub(args, &url);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let first = stdout.lines().next().unwrap_or_default();
+        assert!(first.starts_with("Base de datos: "), "{args:?}: {stdout}");
+        assert!(first.ends_with(&format!("/{name}")), "{args:?}: {first}");
+        assert!(!first.contains('@'), "no user or password: {first}");
+    }
+}
