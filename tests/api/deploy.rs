@@ -107,3 +107,68 @@ fn nginx_accepts_the_site() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("test is successful"), "{said}");
 }
+
+/// The container deploy: the hub reachable only from the machine (the
+/// host's nginx is its TLS), secure cookies, a backup volume, time to drain
+/// on stop, pinned images, and a build context without build output.
+#[test]
+fn the_container_deploy_is_private_drains_and_is_pinned() {
+    let compose = deploy_file("compose.yaml");
+    let published: Vec<&str> = compose
+        .lines()
+        .map(str::trim)
+        .filter_map(|line| line.strip_prefix("- \""))
+        .filter(|entry| entry.contains(":8080") || entry.contains(":9100"))
+        .collect();
+    assert_eq!(published.len(), 2, "{compose}");
+    for port in published {
+        assert!(
+            port.starts_with("127.0.0.1:"),
+            "published beyond the machine: {port}"
+        );
+    }
+    assert!(compose.contains("CAJAHUB_SECURE_COOKIES: \"true\""));
+    assert!(compose.contains("CAJAHUB_TRUSTED_PROXY: 172.30.80.1"));
+    assert!(compose.contains("gateway: 172.30.80.1"));
+    assert!(compose.contains("- backups:/var/lib/cajahub/backups"));
+    // The hub drains for up to 30 s after SIGTERM.
+    let hub = &compose[compose.find("  hub:").expect("a hub service")..];
+    let grace: u64 = hub
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("stop_grace_period: "))
+        .and_then(|value| value.strip_suffix('s'))
+        .and_then(|seconds| seconds.parse().ok())
+        .expect("the hub's stop_grace_period in seconds");
+    assert!(grace > 30, "stop_grace_period {grace}s");
+
+    let dockerfile = deploy_file("Dockerfile");
+    let images = compose
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("image: "))
+        .chain(
+            dockerfile
+                .lines()
+                .filter_map(|line| line.strip_prefix("FROM "))
+                .map(|from| from.split_whitespace().next().unwrap_or_default()),
+        );
+    for image in images {
+        let tag = image.split_once(':').map(|(_, tag)| tag).unwrap_or("");
+        assert!(
+            tag.chars().next().is_some_and(|c| c.is_ascii_digit()) || tag.starts_with("bookworm"),
+            "{image} is not pinned to a release"
+        );
+    }
+    assert!(
+        dockerfile.contains("install -d -o cajahub -g cajahub -m 0700 /var/lib/cajahub/backups")
+    );
+
+    let ignored =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".dockerignore"))
+            .expect("a .dockerignore");
+    for path in ["target/", "var/"] {
+        assert!(
+            ignored.lines().any(|line| line == path),
+            "{path} not ignored"
+        );
+    }
+}
