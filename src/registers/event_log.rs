@@ -22,7 +22,7 @@ use crate::db::schema::{register_events, register_seqs};
 /// screen further behind gets a snapshot instead.
 pub const MAX_REPLAY: i64 = 500;
 
-/// The change names a screen may receive (README, "Live screens").
+/// The change names a screen may receive (docs/screens.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     Created,

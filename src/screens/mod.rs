@@ -1,7 +1,7 @@
 //! Live screens over WebSockets: a POS screen follows one caja
 //! (`/ws/caja/{id}`), a floor dashboard follows them all (`/ws/piso`). Both
 //! are behind the login, the role and an `Origin` that is the hub's own,
-//! checked before the upgrade. The protocol is described in the README
+//! checked before the upgrade. The protocol is described in docs/screens.md
 //! ("Live screens").
 //!
 //! The WebSocket library is confined to `socket.rs` (see there why it is

@@ -814,3 +814,45 @@ async fn requests_of_one_login_arriving_together_read_it_once() {
         "{executed} statements for 20 requests arriving together"
     );
 }
+
+/// The README's "From the command line" block, run as written (with this
+/// hub's address and the test password): it logs in and reads a caja.
+#[actix_web::test]
+async fn the_readmes_curl_login_works_as_written() {
+    if !std::path::Path::new("/usr/bin/curl").exists() {
+        assert!(
+            std::env::var_os("CAJAHUB_REQUIRE_TOOLS").is_none(),
+            "/usr/bin/curl is required but missing"
+        );
+        eprintln!("SKIPPED: needs curl");
+        return;
+    }
+    let app = TestApp::spawn_as_admin().await;
+    crate::cajas::create_cajas(&app, 1).await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("```sh\nhub=")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .map(|rest| format!("hub={rest}"))
+        .expect("the README's curl block");
+    let script = block
+        .replace("http://127.0.0.1:8080", &app.address)
+        .replace("secret=the password", &format!("secret={PASSWORD}"));
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("303 → "), "logged in: {stdout}");
+    assert!(
+        stdout.contains(r#""type":"snapshot""#),
+        "read the caja: {stdout}"
+    );
+}

@@ -143,7 +143,7 @@ pub(crate) async fn venue(app: &TestApp) -> Visitor {
     cashier
 }
 
-/// Applies `event` to `register` as a screen does (README, "Live screens"):
+/// Applies `event` to `register` as a screen does (docs/screens.md):
 /// its fields replace the register's, but for a sale, which goes first in
 /// the last sales, and those keep the newest 8.
 fn apply(register: &mut Value, event: &Value) {
@@ -227,7 +227,7 @@ async fn the_floor_gets_a_snapshot_then_every_event_in_order() {
 }
 
 /// A sale's event carries the sale alone; a screen that puts it first and
-/// keeps the newest 8 (README, "Live screens"), and replaces the other
+/// keeps the newest 8 (docs/screens.md), and replaces the other
 /// fields an event carries, lands where a fresh snapshot is, past the 8th
 /// sale and across a void (which sends the whole list again).
 #[actix_web::test]

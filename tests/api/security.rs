@@ -840,7 +840,7 @@ async fn a_rate_limited_command_names_its_id() {
 #[actix_web::test]
 async fn a_login_flood_keeps_the_memory_bounded_and_the_lockout_exact() {
     /// The bound on the hub's resident memory under the flood, documented
-    /// in the README: the checkers' 19 MiB each, the rest of the hub, margin.
+    /// in docs/api.md: the checkers' 19 MiB each, the rest of the hub, margin.
     const RSS_LIMIT_KIB: u64 = 100 * 1024;
     let db = TestDb::migrated();
     {
