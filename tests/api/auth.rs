@@ -824,7 +824,7 @@ async fn the_readmes_curl_login_works_as_written() {
             std::env::var_os("CAJAHUB_REQUIRE_TOOLS").is_none(),
             "/usr/bin/curl is required but missing"
         );
-        eprintln!("SKIPPED: needs curl");
+        crate::helpers::skipped("needs curl");
         return;
     }
     let app = TestApp::spawn_as_admin().await;

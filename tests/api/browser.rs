@@ -30,7 +30,9 @@ impl Browser {
                 std::env::var_os("CAJAHUB_REQUIRE_BROWSER").is_none(),
                 "browser tests are required but {CHROMIUM} or {CHROMEDRIVER} is missing"
             );
-            eprintln!("SKIPPED: browser test needs Debian's chromium and chromium-driver packages");
+            crate::helpers::skipped(
+                "browser test needs Debian's chromium and chromium-driver packages",
+            );
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")

@@ -14,7 +14,7 @@ fn tool(path: &str) -> Option<PathBuf> {
         std::env::var_os("CAJAHUB_REQUIRE_TOOLS").is_none(),
         "{path} is required but missing"
     );
-    eprintln!("SKIPPED: needs {path}");
+    crate::helpers::skipped(&format!("needs {path}"));
     None
 }
 

@@ -16,7 +16,9 @@ fn silent_port() -> std::net::SocketAddr {
 #[test]
 fn with_no_server_answering_a_private_cluster_is_created_used_and_stopped() {
     if !server_programs_installed() {
-        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        crate::helpers::skipped(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed here",
+        );
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -76,7 +78,7 @@ fn with_a_server_answering_its_cajahub_database_is_used() {
         match host_port.parse() {
             Ok(addr) => addr,
             Err(_) => {
-                eprintln!("SKIPPED: TEST_DATABASE_URL does not name an IP address and port");
+                crate::helpers::skipped("TEST_DATABASE_URL does not name an IP address and port");
                 return;
             }
         }
@@ -118,7 +120,9 @@ async fn the_hub_survives_a_postgresql_restart() {
     use cajahub::db::local::PrivateCluster;
 
     if !server_programs_installed() {
-        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        crate::helpers::skipped(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed here",
+        );
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -222,7 +226,9 @@ async fn a_crash_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
     use futures_util::StreamExt;
 
     if !server_programs_installed() {
-        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        crate::helpers::skipped(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed here",
+        );
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -432,7 +438,9 @@ async fn a_crash_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
 /// unprivileged 'postgres' user when tests run as root).
 fn open_folder() -> Option<tempfile::TempDir> {
     if !server_programs_installed() {
-        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        crate::helpers::skipped(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed here",
+        );
         return None;
     }
     let root = tempfile::tempdir().unwrap();
@@ -515,11 +523,13 @@ fn a_server_that_asks_for_a_password_is_left_for_a_private_cluster() {
 #[test]
 fn a_data_folder_postgres_cannot_reach_is_explained() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("SKIPPED: only root hands the cluster to the 'postgres' user");
+        crate::helpers::skipped("only root hands the cluster to the 'postgres' user");
         return;
     }
     if !server_programs_installed() {
-        eprintln!("SKIPPED: PostgreSQL's server programs (initdb, pg_ctl) are not installed here");
+        crate::helpers::skipped(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed here",
+        );
         return;
     }
     let closed = tempfile::tempdir().unwrap();

@@ -75,6 +75,41 @@ fn clean_up_at_exit() {
     });
 }
 
+/// The tests that did not run here, and why, counted at the end of the
+/// run: `cargo test` would otherwise print `ok` for them like any other.
+static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Marks the calling test as skipped (it returns right after): said now,
+/// and counted again after the summary.
+pub fn skipped(why: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `report_skips` is a plain function that lives as long as the process.
+        unsafe {
+            atexit(report_skips);
+        }
+    });
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED: {why}");
+    if let Ok(mut skipped) = SKIPPED.lock() {
+        skipped.push(format!("{test}: {why}"));
+    }
+}
+
+extern "C" fn report_skips() {
+    let Ok(skipped) = SKIPPED.lock() else { return };
+    if skipped.is_empty() {
+        return;
+    }
+    eprintln!(
+        "\n{} test(s) SKIPPED: reported ok above, but they did not run here:",
+        skipped.len()
+    );
+    for line in skipped.iter() {
+        eprintln!("  - {line}");
+    }
+}
+
 extern "C" fn at_exit() {
     if let (Some(template), Ok(mut conn)) = (TEMPLATE.get(), PgConnection::establish(&admin_url()))
     {
