@@ -55,6 +55,10 @@ pub enum BackupError {
     NotConfirmed,
     #[error("the restore failed and nothing was changed: {0}")]
     Restore(String),
+    /// The connecting role lacks a right the restore needs: which, and how
+    /// to grant it or whom to run as instead.
+    #[error("nothing was changed: {0}")]
+    MissingRight(String),
     #[error("the restored database could not be migrated: {0}")]
     Migrate(String),
 }

@@ -4,6 +4,9 @@
 //! once the migrations have added tables that reference the old ones and
 //! changed column types; restoring beside it and renaming cannot: the
 //! restored database is exactly the dump, and the one it replaces is kept.
+//! What a database is beyond its contents (its owner, its `ALTER DATABASE
+//! … SET` settings, its grants, its comment) is carried over from the one
+//! it replaces, so the old app's role finds its database as it left it.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -116,6 +119,12 @@ pub fn restore(
         }
     }
 
+    let properties = if exists {
+        Some(Properties::of(&mut admin, &database)?)
+    } else {
+        None
+    };
+    may_restore(&mut admin, &database, exists, properties.as_ref())?;
     let staging = name_with(&database, &format!("_restaurando_{stamp}"));
     execute(&mut admin, &format!("CREATE DATABASE {}", quoted(&staging)))?;
     let output = target
@@ -134,6 +143,12 @@ pub fn restore(
         Ok(output) => Some(stderr_of(&output)),
         Err(err) => Some(err),
     };
+    let failure = failure.or_else(|| {
+        let properties = properties.as_ref()?;
+        properties.apply(&mut admin, &staging).err().map(|err| {
+            format!("could not give the restored database its owner and settings: {err}")
+        })
+    });
     if let Some(detail) = failure {
         let _ = execute(&mut admin, &format!("DROP DATABASE {}", quoted(&staging)));
         return Err(BackupError::Restore(detail));
@@ -182,6 +197,216 @@ pub fn restore(
         kept_as,
         migrated,
     })
+}
+
+/// The rights a restore needs, checked before anything is done, each named
+/// with how to get it: making a database, and (over an existing one)
+/// renaming it aside and handing the new one to its owner.
+fn may_restore(
+    admin: &mut diesel::PgConnection,
+    database: &str,
+    exists: bool,
+    properties: Option<&Properties>,
+) -> Result<(), BackupError> {
+    #[derive(diesel::QueryableByName)]
+    struct Rights {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        superuser: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        createdb: bool,
+    }
+    let rights: Rights = diesel::sql_query(
+        "SELECT current_user::text AS name, rolsuper AS superuser, rolcreatedb AS createdb
+           FROM pg_roles WHERE rolname = current_user",
+    )
+    .get_result(admin)
+    .map_err(|err| BackupError::Query(err.to_string()))?;
+    if rights.superuser {
+        return Ok(());
+    }
+    let as_superuser = "or run the restore as PostgreSQL's superuser (sudo -u postgres env DATABASE_URL=postgres:///… cajahub restore …)";
+    if !rights.createdb {
+        return Err(BackupError::MissingRight(format!(
+            "the role {} may not create databases: it needs CREATEDB (ALTER ROLE {} CREATEDB;), {as_superuser}",
+            rights.name,
+            quoted(&rights.name)
+        )));
+    }
+    if let (true, Some(properties)) = (exists, properties) {
+        let member = count(
+            admin,
+            "SELECT count(*) AS n FROM pg_roles WHERE rolname = $1 AND pg_has_role(current_user, oid, 'MEMBER')",
+            &properties.owner,
+        )? > 0;
+        if !member {
+            return Err(BackupError::MissingRight(format!(
+                "{database} belongs to {owner}, and the role {name} can neither rename it aside nor hand the restored one to {owner}: \
+                 it needs to be a member of {owner} (GRANT {owner_q} TO {name_q};), {as_superuser}",
+                owner = properties.owner,
+                name = rights.name,
+                owner_q = quoted(&properties.owner),
+                name_q = quoted(&rights.name),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a database is beyond its contents, as `ALTER DATABASE`, `GRANT`
+/// and `COMMENT` give it again to another database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Properties {
+    owner: String,
+    /// `ALTER DATABASE … SET` (`None`) and `ALTER ROLE … IN DATABASE … SET`.
+    settings: Vec<(Option<String>, String, String)>,
+    /// `None` when the database has PostgreSQL's default privileges.
+    grants: Option<Vec<Grant>>,
+    comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, diesel::QueryableByName)]
+struct Grant {
+    /// Empty for PUBLIC.
+    #[diesel(sql_type = Text)]
+    grantee: String,
+    #[diesel(sql_type = Text)]
+    privilege: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    grantable: bool,
+}
+
+impl Properties {
+    fn of(conn: &mut diesel::PgConnection, database: &str) -> Result<Self, BackupError> {
+        use diesel::sql_types::{Bool, Nullable};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            owner: String,
+            #[diesel(sql_type = Nullable<Text>)]
+            comment: Option<String>,
+            #[diesel(sql_type = Bool)]
+            default_grants: bool,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = Nullable<Text>)]
+            role: Option<String>,
+            #[diesel(sql_type = Text)]
+            setting: String,
+        }
+        let query = |err: diesel::result::Error| BackupError::Query(err.to_string());
+        let row: Row = diesel::sql_query(
+            "SELECT pg_get_userbyid(datdba)::text AS owner,
+                    shobj_description(oid, 'pg_database') AS comment,
+                    datacl IS NULL AS default_grants
+               FROM pg_database WHERE datname = $1",
+        )
+        .bind::<Text, _>(database)
+        .get_result(conn)
+        .map_err(query)?;
+        let settings = diesel::sql_query(
+            "SELECT r.rolname::text AS role, unnest(s.setconfig) AS setting
+               FROM pg_db_role_setting s
+               JOIN pg_database d ON d.oid = s.setdatabase
+               LEFT JOIN pg_roles r ON r.oid = s.setrole
+              WHERE d.datname = $1
+              ORDER BY 1 NULLS FIRST, 2",
+        )
+        .bind::<Text, _>(database)
+        .load::<Setting>(conn)
+        .map_err(query)?
+        .into_iter()
+        .filter_map(|s| {
+            let (name, value) = s.setting.split_once('=')?;
+            Some((s.role, name.to_owned(), value.to_owned()))
+        })
+        .collect();
+        let grants = if row.default_grants {
+            None
+        } else {
+            Some(
+                diesel::sql_query(
+                    "SELECT coalesce(pg_get_userbyid(NULLIF(a.grantee, 0))::text, '') AS grantee,
+                            a.privilege_type::text AS privilege, a.is_grantable AS grantable
+                       FROM pg_database d, aclexplode(d.datacl) a
+                      WHERE d.datname = $1 ORDER BY 1, 2",
+                )
+                .bind::<Text, _>(database)
+                .load::<Grant>(conn)
+                .map_err(query)?,
+            )
+        };
+        Ok(Self {
+            owner: row.owner,
+            settings,
+            grants,
+            comment: row.comment,
+        })
+    }
+
+    /// Gives `database` these properties.
+    fn apply(&self, conn: &mut diesel::PgConnection, database: &str) -> Result<(), BackupError> {
+        let target = quoted(database);
+        execute(
+            conn,
+            &format!("ALTER DATABASE {target} OWNER TO {}", quoted(&self.owner)),
+        )?;
+        for (role, name, value) in &self.settings {
+            let set = format!("SET {} TO {}", quoted(name), literal(value));
+            match role {
+                None => execute(conn, &format!("ALTER DATABASE {target} {set}"))?,
+                Some(role) => execute(
+                    conn,
+                    &format!("ALTER ROLE {} IN DATABASE {target} {set}", quoted(role)),
+                )?,
+            }
+        }
+        if let Some(grants) = &self.grants {
+            execute(
+                conn,
+                &format!("REVOKE ALL ON DATABASE {target} FROM PUBLIC"),
+            )?;
+            execute(
+                conn,
+                &format!(
+                    "REVOKE ALL ON DATABASE {target} FROM {}",
+                    quoted(&self.owner)
+                ),
+            )?;
+            for grant in grants {
+                let grantee = match grant.grantee.as_str() {
+                    "" => "PUBLIC".to_owned(),
+                    role => quoted(role),
+                };
+                let option = if grant.grantable {
+                    " WITH GRANT OPTION"
+                } else {
+                    ""
+                };
+                execute(
+                    conn,
+                    &format!(
+                        "GRANT {} ON DATABASE {target} TO {grantee}{option}",
+                        grant.privilege
+                    ),
+                )?;
+            }
+        }
+        if let Some(comment) = &self.comment {
+            execute(
+                conn,
+                &format!("COMMENT ON DATABASE {target} IS {}", literal(comment)),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A string as an SQL literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// User tables in the database (anything outside PostgreSQL's own schemas).

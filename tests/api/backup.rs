@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Text};
 use crate::cli::cajahub;
 use crate::helpers::{TestApp, TestDb, admin_url, url_for};
 
-fn says(output: &Output) -> String {
+pub(crate) fn says(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -21,7 +21,7 @@ fn says(output: &Output) -> String {
 }
 
 /// `cajahub backup` into `dir`; the file it names.
-fn back_up(url: &str, dir: &Path) -> std::path::PathBuf {
+pub(crate) fn back_up(url: &str, dir: &Path) -> std::path::PathBuf {
     let output = cajahub(&["backup", "--dir", dir.to_str().unwrap()], url);
     assert!(output.status.success(), "{}", says(&output));
     let files: Vec<_> = std::fs::read_dir(dir)
@@ -46,7 +46,7 @@ fn back_up(url: &str, dir: &Path) -> std::path::PathBuf {
 }
 
 #[derive(QueryableByName, Debug, PartialEq, Eq, Clone)]
-struct Column {
+pub(crate) struct Column {
     #[diesel(sql_type = Text)]
     table_name: String,
     #[diesel(sql_type = Text)]
@@ -69,7 +69,7 @@ struct Rows {
 
 /// A database as a comparison sees it: every column of every table, and
 /// each table's rows (count and digest of their text, in order).
-fn picture(url: &str) -> (Vec<Column>, Vec<(String, i64, String)>) {
+pub(crate) fn picture(url: &str) -> (Vec<Column>, Vec<(String, i64, String)>) {
     let mut conn = PgConnection::establish(url).unwrap();
     let columns: Vec<Column> = diesel::sql_query(
         "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text,
@@ -122,7 +122,7 @@ fn drop_database(name: &str) {
 }
 
 /// Drops the databases a test made beside its own, even when it fails.
-struct Leftovers(String);
+pub(crate) struct Leftovers(pub(crate) String);
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
@@ -352,4 +352,68 @@ fn bad_backups_and_targets_are_refused_and_nothing_is_overwritten() {
         before,
         "the source untouched throughout"
     );
+}
+
+/// A role that may not create databases is told which right it lacks, and
+/// nothing is changed.
+#[test]
+fn a_restore_without_the_right_to_create_databases_names_it() {
+    let db = TestDb::pre_mvp1();
+    let _leftovers = Leftovers(format!("{}_", db.name));
+    let dir = tempfile::tempdir().unwrap();
+    let file = back_up(&db.url(), dir.path());
+    let service = format!("{}_servicio", db.name);
+    let _roles = Roles {
+        databases: db.name.clone(),
+        roles: vec![service.clone()],
+    };
+    let mut admin = PgConnection::establish(&admin_url()).unwrap();
+    admin
+        .batch_execute(&format!(
+            r#"CREATE ROLE "{service}" LOGIN; GRANT ALL ON DATABASE "{name}" TO "{service}";"#,
+            name = db.name
+        ))
+        .unwrap();
+    let before = picture(&db.url());
+    let as_service = url_for(&db.name).replacen("postgres@", &format!("{service}@"), 1);
+    let refused = cajahub(
+        &["restore", "--replace", "--yes", file.to_str().unwrap()],
+        &as_service,
+    );
+    assert!(!refused.status.success());
+    let said = says(&refused);
+    assert!(said.contains("CREATEDB"), "{said}");
+    assert!(
+        said.contains(&format!("ALTER ROLE \"{service}\" CREATEDB")),
+        "{said}"
+    );
+    assert!(said.contains("nothing was changed"), "{said}");
+    assert_eq!(picture(&db.url()), before);
+}
+
+/// Drops the roles a test made (cluster-wide), even when it fails: after
+/// the databases named from `databases` on (the test's own and the ones a
+/// restore left), where the roles may own tables.
+pub(crate) struct Roles {
+    pub(crate) databases: String,
+    pub(crate) roles: Vec<String>,
+}
+
+impl Drop for Roles {
+    fn drop(&mut self) {
+        for name in databases_like(&self.databases) {
+            drop_database(&name);
+        }
+        let mut conn = PgConnection::establish(&admin_url()).unwrap();
+        for role in &self.roles {
+            let _ = conn.batch_execute(&format!(
+                r#"DO $$ BEGIN
+                     IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                       EXECUTE format('DROP OWNED BY %I', '{role}');
+                       EXECUTE format('DROP ROLE %I', '{role}');
+                     END IF;
+                   END $$;"#
+            ));
+        }
+    }
 }

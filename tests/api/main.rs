@@ -9,6 +9,7 @@ mod cajas;
 mod card_model;
 mod charges;
 mod cli;
+mod cutover;
 mod deploy;
 mod embedded;
 mod fanout;
