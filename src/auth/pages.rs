@@ -38,6 +38,8 @@ struct LoginPage {
     message: Option<String>,
     notice: Option<String>,
     no_users: bool,
+    /// How to make the first user here (`cargo run -- user add` in a checkout).
+    add_user: &'static str,
     /// On a caja's device, the cashiers to pick from (PIN login).
     cashiers: Vec<String>,
 }
@@ -105,6 +107,7 @@ pub async fn login_form(
             message: None,
             notice,
             no_users: no_users(&pool).await?,
+            add_user: super::cli::user_add_command(),
             cashiers: cashiers_to_pick(&pool, &device, &request, &query.usuario).await?,
         },
     )
@@ -229,6 +232,7 @@ pub async fn log_in(
                 message: Some(message),
                 notice: None,
                 no_users: false,
+                add_user: super::cli::user_add_command(),
                 cashiers: cashiers.clone(),
             },
         )
