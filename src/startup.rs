@@ -39,6 +39,8 @@ pub struct AppState {
     pub screens: web::Data<Screens>,
     /// Account changes, pushed to the live screens.
     pub accounts: web::Data<auth::accounts::Accounts>,
+    /// The hub's time (tests move it by hand).
+    pub clock: web::Data<crate::clock::Clock>,
 }
 
 impl AppState {
@@ -55,7 +57,8 @@ impl AppState {
             .app_data(self.device.clone())
             .app_data(self.demo.clone())
             .app_data(self.screens.clone())
-            .app_data(self.accounts.clone());
+            .app_data(self.accounts.clone())
+            .app_data(self.clock.clone());
     }
 }
 
@@ -156,6 +159,7 @@ impl Application {
             device: web::Data::new(auth::device::DeviceCookie::new(key.clone(), secure)),
             screens: web::Data::new(Screens::new(settings.screen_timeouts())),
             accounts: web::Data::new(auth::accounts::Accounts::watch(database_url)),
+            clock: web::Data::new(settings.clock.clone()),
         });
         // Before listening: a stop signal sent as soon as the hub answers
         // must find it ready to stop gracefully, not kill it.

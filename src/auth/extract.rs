@@ -17,6 +17,7 @@ use super::csrf;
 use super::logins;
 use super::session::{self, Login};
 use super::user::{Role, User, UserId};
+use crate::clock::Clock;
 use crate::db::DbError;
 use crate::db::PgPool;
 use crate::web::json::ErrorBody;
@@ -174,7 +175,7 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
     let accounts = shared::<Accounts>(&req);
     let pool = shared::<PgPool>(&req);
     let demo = shared::<Demo>(&req);
-    let now = session::now();
+    let now = shared::<Clock>(&req).now().timestamp_millis();
     if now - login.last_seen_at > policy.idle.as_millis() as i64
         || now - login.logged_in_at > policy.absolute.as_millis() as i64
     {

@@ -102,10 +102,6 @@ pub fn middleware(
 }
 
 /// Unix time in milliseconds.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 pub fn current(session: &Session) -> Option<Login> {
     session.get::<Login>(LOGIN_KEY).ok().flatten()
 }
@@ -114,11 +110,11 @@ pub fn touch(session: &Session, login: &Login) {
     let _ = session.insert(LOGIN_KEY, login);
 }
 
-/// Starts a fresh session for `user`'s new `login` (a new cookie: no fixation).
-pub fn log_in(session: &Session, user: &User, login: Uuid) {
+/// Starts a fresh session for `user`'s new `login` at `at` (milliseconds
+/// of the hub's clock; a new cookie: no fixation).
+pub fn log_in(session: &Session, user: &User, login: Uuid, at: i64) {
     session.renew();
     session.clear();
-    let at = now();
     touch(
         session,
         &Login {

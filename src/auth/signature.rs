@@ -14,6 +14,7 @@ use super::AuthPolicy;
 use super::password::Checks;
 use super::throttle;
 use super::user::{self, Role, User};
+use crate::clock::Clock;
 use crate::db::{self, DbError, PgPool};
 use crate::web::shared;
 
@@ -22,7 +23,8 @@ pub enum SignatureError {
     #[error("wrong supervisor or PIN")]
     Refused,
     #[error("too many wrong PINs")]
-    Locked(DateTime<Utc>),
+    /// Locked for this much longer.
+    Locked(chrono::Duration),
     #[error("the password checkers are busy")]
     Busy,
     #[error(transparent)]
@@ -38,6 +40,7 @@ impl From<diesel::result::Error> for SignatureError {
 /// What checking a signature needs, as a handler's argument.
 pub struct Signatures {
     pool: web::Data<PgPool>,
+    clock: web::Data<Clock>,
     policy: web::Data<AuthPolicy>,
     checks: web::Data<Checks>,
 }
@@ -49,6 +52,7 @@ impl FromRequest for Signatures {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Signatures {
             pool: shared(req),
+            clock: shared(req),
             policy: shared(req),
             checks: shared(req),
         }))
@@ -64,22 +68,31 @@ impl Signatures {
         name: &str,
         pin: String,
     ) -> Result<User, SignatureError> {
-        supervisor(
-            &self.pool,
-            &self.policy.limits,
-            &self.checks,
-            cashier,
-            name,
-            pin,
-        )
-        .await
+        let checking = Checking {
+            pool: &self.pool,
+            limits: &self.policy.limits,
+            checks: &self.checks,
+            now: self.clock.now(),
+        };
+        supervisor(checking, cashier, name, pin).await
     }
 }
 
+/// What one check of a secret needs.
+struct Checking<'a> {
+    pool: &'a PgPool,
+    limits: &'a throttle::LoginLimits,
+    checks: &'a Checks,
+    now: DateTime<Utc>,
+}
+
 async fn supervisor(
-    pool: &PgPool,
-    limits: &throttle::LoginLimits,
-    checks: &Checks,
+    Checking {
+        pool,
+        limits,
+        checks,
+        now,
+    }: Checking<'_>,
     cashier: &User,
     name: &str,
     pin: String,
@@ -92,14 +105,14 @@ async fn supervisor(
         let name = name.trim().to_owned();
         db::run(pool, move |conn| {
             Ok::<_, diesel::result::Error>(
-                match throttle::admit(conn, &limits, &account, &device)? {
+                match throttle::admit(conn, &limits, &account, &device, now)? {
                     Ok(admitted) => Ok((admitted, user::find_by_name(conn, &name)?)),
                     Err(until) => Err(until),
                 },
             )
         })
         .await??
-        .map_err(SignatureError::Locked)?
+        .map_err(|until| SignatureError::Locked(until - now))?
     };
     let signer = found.filter(|u| u.role.includes(Role::Supervisor) && !u.is_disabled());
     let hash = signer.as_ref().and_then(|u| u.pin_hash.clone());

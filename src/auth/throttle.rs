@@ -27,8 +27,8 @@ impl LoginLimits {
         }
     }
 
-    fn since(&self) -> DateTime<Utc> {
-        Utc::now() - chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX)
+    fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX)
     }
 }
 
@@ -37,8 +37,8 @@ impl LoginLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admitted(i64);
 
-/// Admits an attempt of `account` from `address`, or says until when they
-/// are locked. The attempt is counted as a failure *before* its password
+/// Admits an attempt of `account` from `address` at `now` (the hub's
+/// clock), or says until when they are locked. The attempt is counted as a failure *before* its password
 /// is checked, and attempts of one account or one address are counted one
 /// at a time (advisory locks), so parallel attempts cannot race past the
 /// limit.
@@ -47,6 +47,7 @@ pub fn admit(
     limits: &LoginLimits,
     account: &str,
     address: &str,
+    now: DateTime<Utc>,
 ) -> QueryResult<Result<Admitted, DateTime<Utc>>> {
     conn.transaction(|conn| {
         for key in [
@@ -55,13 +56,14 @@ pub fn admit(
         ] {
             diesel::select(pg_advisory_xact_lock(hashtext(key))).execute(conn)?;
         }
-        if let Some(until) = locked_until(conn, limits, account, address)? {
+        if let Some(until) = locked_until(conn, limits, account, address, now)? {
             return Ok(Err(until));
         }
         let id = diesel::insert_into(login_failures::table)
             .values((
                 login_failures::account.eq(account),
                 login_failures::address.eq(address),
+                login_failures::at.eq(now),
             ))
             .returning(login_failures::id)
             .get_result(conn)?;
@@ -73,7 +75,7 @@ pub fn admit(
                         .eq(account)
                         .or(login_failures::address.eq(address)),
                 )
-                .filter(login_failures::at.lt(limits.since())),
+                .filter(login_failures::at.lt(limits.since(now))),
         )
         .execute(conn)?;
         Ok(Ok(Admitted(id)))
@@ -103,8 +105,9 @@ fn locked_until(
     limits: &LoginLimits,
     account: &str,
     address: &str,
+    now: DateTime<Utc>,
 ) -> QueryResult<Option<DateTime<Utc>>> {
-    let since = limits.since();
+    let since = limits.since(now);
     let window = chrono::Duration::from_std(limits.window).unwrap_or(chrono::Duration::MAX);
     let by_account: (i64, Option<DateTime<Utc>>) = login_failures::table
         .filter(login_failures::account.eq(account))
@@ -127,9 +130,9 @@ fn locked_until(
     Ok(until)
 }
 
-/// "15 minutos", "40 segundos": how long until `until`, for the message.
-pub fn wait_message(until: DateTime<Utc>) -> String {
-    let seconds = (until - Utc::now()).num_seconds().max(1);
+/// "15 minutos", "40 segundos": how long `remaining` is, for the message.
+pub fn wait_message(remaining: chrono::Duration) -> String {
+    let seconds = remaining.num_seconds().max(1);
     if seconds < 60 {
         format!("{seconds} segundos")
     } else {

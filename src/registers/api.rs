@@ -339,14 +339,16 @@ async fn signed_by(
                 "Supervisor o PIN incorrecto (o el supervisor no tiene PIN).",
                 Some("pin".to_owned()),
             )),
-            SignatureError::Locked(until) => HttpResponse::TooManyRequests().json(ErrorBody::new(
-                "signature_locked",
-                format!(
-                    "Demasiados PIN incorrectos. {}",
-                    crate::auth::throttle::wait_message(until)
-                ),
-                Some("pin".to_owned()),
-            )),
+            SignatureError::Locked(remaining) => {
+                HttpResponse::TooManyRequests().json(ErrorBody::new(
+                    "signature_locked",
+                    format!(
+                        "Demasiados PIN incorrectos. {}",
+                        crate::auth::throttle::wait_message(remaining)
+                    ),
+                    Some("pin".to_owned()),
+                ))
+            }
             SignatureError::Busy => HttpResponse::ServiceUnavailable().json(ErrorBody::new(
                 "busy",
                 "Hay muchos ingresos a la vez. Intenta de nuevo en unos segundos.",

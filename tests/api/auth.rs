@@ -6,14 +6,11 @@ use std::time::Duration;
 use cajahub::audit::Actor;
 use cajahub::auth::password::{Password, Pin};
 use cajahub::auth::user::{self, Role};
+use cajahub::clock::Clock;
 use diesel::RunQueryDsl;
 
 use crate::cajas::paso_6_1_fields;
 use crate::helpers::{PASSWORD, TestApp, TestDb, Visitor, location, new_client};
-
-fn sleep(seconds: f64) -> actix_web::rt::time::Sleep {
-    actix_web::rt::time::sleep(Duration::from_secs_f64(seconds))
-}
 
 /// A caja made directly in the database, for routes that need one.
 fn make_caja(app: &TestApp, code: &str, archived: bool) -> i32 {
@@ -345,8 +342,10 @@ async fn after_login_the_page_asked_for_comes_back_but_never_another_site() {
 
 #[actix_web::test]
 async fn repeated_failures_lock_the_account_then_the_lock_lifts() {
+    let (clock, hand) = Clock::manual();
     let app = TestApp::spawn_with(TestDb::migrated(), |s| {
-        s.login_lockout = Duration::from_secs(2)
+        s.login_lockout = Duration::from_secs(2);
+        s.clock = clock;
     })
     .await;
     app.create_user("ana", Role::Admin);
@@ -384,7 +383,13 @@ async fn repeated_failures_lock_the_account_then_the_lock_lifts() {
         303
     );
 
-    sleep(2.2).await;
+    hand.advance(Duration::from_millis(1900));
+    assert_eq!(
+        app.log_in(&new_client(), "ana", PASSWORD).await.status(),
+        429,
+        "not before the window has passed"
+    );
+    hand.advance(Duration::from_millis(200));
     assert_eq!(
         app.log_in(&new_client(), "ana", PASSWORD).await.status(),
         303
@@ -412,25 +417,27 @@ async fn too_many_failures_from_one_address_lock_it() {
 
 #[actix_web::test]
 async fn an_idle_session_expires_and_login_returns_to_the_page() {
+    let (clock, hand) = Clock::manual();
     let app = TestApp::spawn_with(TestDb::migrated(), |s| {
-        s.session_idle = Duration::from_secs(2)
+        s.session_idle = Duration::from_secs(2);
+        s.clock = clock;
     })
     .await;
     app.log_in_as("admin", Role::Admin).await;
     assert_eq!(app.get("/admin/cajas/").await.status(), 200);
-    sleep(1.2).await;
+    hand.advance(Duration::from_millis(1200));
     assert_eq!(
         app.get("/admin/cajas/").await.status(),
         200,
         "use keeps it alive"
     );
-    sleep(1.2).await;
+    hand.advance(Duration::from_millis(1200));
     assert_eq!(
         app.get("/admin/cajas/").await.status(),
         200,
         "use keeps it alive"
     );
-    sleep(2.5).await;
+    hand.advance(Duration::from_millis(2100));
     let expired = app.get("/admin/cajas/").await;
     assert_eq!(expired.status(), 303);
     assert_eq!(
@@ -448,16 +455,18 @@ async fn an_idle_session_expires_and_login_returns_to_the_page() {
 
 #[actix_web::test]
 async fn a_session_ends_at_its_absolute_limit_however_used() {
+    let (clock, hand) = Clock::manual();
     let app = TestApp::spawn_with(TestDb::migrated(), |s| {
-        s.session_max = Duration::from_secs(3)
+        s.session_max = Duration::from_secs(3);
+        s.clock = clock;
     })
     .await;
     app.log_in_as("admin", Role::Admin).await;
     for _ in 0..3 {
         assert_eq!(app.get("/admin/cajas/").await.status(), 200);
-        sleep(0.9).await;
+        hand.advance(Duration::from_millis(900));
     }
-    sleep(1.0).await;
+    hand.advance(Duration::from_millis(400));
     let response = app.get("/admin/cajas/").await;
     assert_eq!(response.status(), 303);
     assert!(location(&response).ends_with("motivo=expirada"));
