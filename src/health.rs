@@ -1,6 +1,6 @@
 //! Probes for a supervisor process or a load balancer.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde_json::json;
 
 use crate::db::{self, PgPool, migrations};
@@ -14,7 +14,13 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// The hub can do its work: the database answers and carries every
-/// migration this binary knows. 503 otherwise, with the reason.
+/// migration this binary knows. 503 otherwise.
+///
+/// A balancer needs the status code alone, and that is all anyone reaching
+/// the hub through a proxy (the venue's nginx) gets: `{"status": …}`. The
+/// details below (the reason, stuck cajas, the ERROR count, the database's
+/// fingerprint) go only to a client on the hub's own machine that talks to
+/// it directly (`cajahub check --url`, an operator's curl).
 ///
 /// Cajas that do not answer (a write stuck longer than the register
 /// timeout, or failing for the database's sake) are named in the body, but
@@ -24,6 +30,30 @@ pub async fn healthz() -> HttpResponse {
 /// card charges are not real (a demo: `cajahub check` fails it elsewhere).
 #[get("/readyz")]
 pub async fn readyz(
+    req: HttpRequest,
+    pool: web::Data<PgPool>,
+    registers: web::Data<CajaActors>,
+    demo: web::Data<Demo>,
+) -> HttpResponse {
+    let answer = ready(pool, registers, demo).await;
+    if on_this_machine(&req) {
+        return answer;
+    }
+    let status = answer.status();
+    HttpResponse::build(status).json(json!({
+        "status": if status.is_success() { "ready" } else { "unavailable" }
+    }))
+}
+
+/// A request from the loopback interface that no proxy forwarded.
+fn on_this_machine(req: &HttpRequest) -> bool {
+    let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|name| req.headers().contains_key(*name));
+    !forwarded && req.peer_addr().is_some_and(|peer| peer.ip().is_loopback())
+}
+
+async fn ready(
     pool: web::Data<PgPool>,
     registers: web::Data<CajaActors>,
     demo: web::Data<Demo>,

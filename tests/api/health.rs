@@ -105,3 +105,32 @@ async fn head_answers_every_get_route_without_a_body() {
     let response = app.client.head(app.url("/logout")).send().await.unwrap();
     assert_ne!(response.status().as_u16(), 200);
 }
+
+/// Through a proxy (the venue's nginx adds X-Forwarded-For) `/readyz`
+/// says ready or not and nothing else; the details are for the machine
+/// itself (`cajahub check`), asking directly.
+#[actix_web::test]
+async fn readyz_tells_a_proxied_client_only_its_status() {
+    let app = TestApp::spawn().await;
+    let proxied = |path: &str| {
+        app.client
+            .get(app.url(path))
+            .header("X-Forwarded-For", "203.0.113.9")
+            .send()
+    };
+    let outside = proxied("/readyz").await.unwrap();
+    assert_eq!(outside.status(), 200);
+    let body: serde_json::Value = outside.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "ready" }));
+    let direct: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
+    assert!(direct["errors_logged"].is_u64(), "{direct}");
+    assert!(direct["database"].is_string(), "{direct}");
+
+    diesel::sql_query("DELETE FROM __diesel_schema_migrations")
+        .execute(&mut app.conn())
+        .unwrap();
+    let outside = proxied("/readyz").await.unwrap();
+    assert_eq!(outside.status(), 503);
+    let body: serde_json::Value = outside.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "unavailable" }));
+}
