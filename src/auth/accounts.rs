@@ -9,7 +9,11 @@
 //! (`known`), so a request needs no query to know who sends it: an entry
 //! goes when its user's account changes. A notification can only be missed
 //! while the listening connection is down: then nothing is kept, and after
-//! every reconnection every screen is told to check once.
+//! every reconnection every screen is told to check once. What was known
+//! when changes stopped being heard is kept aside (`last_heard`) for one
+//! use only: answering while the database cannot be reached, when nobody
+//! can change an account either; each login is checked again as soon as it
+//! answers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -59,6 +63,9 @@ struct Shared {
     version: AtomicU64,
     /// Whether changes are being heard now (else nothing is kept).
     listening: AtomicBool,
+    /// The logins known when changes stopped being heard, until they are
+    /// heard again: used only while the database does not answer.
+    last_heard: DashMap<Uuid, User>,
     /// Logins being read: the requests of one login that arrive together
     /// (a wall of screens reconnecting) wait for one read instead of each
     /// making its own. The receiver hears when that read is over.
@@ -70,7 +77,10 @@ impl Shared {
     fn forget(&self, change: AccountChange) {
         self.version.fetch_add(1, Ordering::SeqCst);
         match change {
-            AccountChange::User(id) => self.logins.retain(|_, user| user.id.0 != id),
+            AccountChange::User(id) => {
+                self.logins.retain(|_, user| user.id.0 != id);
+                self.last_heard.retain(|_, user| user.id.0 != id);
+            }
             AccountChange::Everyone => self.logins.clear(),
         }
     }
@@ -90,6 +100,7 @@ impl Accounts {
             logins: DashMap::new(),
             version: AtomicU64::new(0),
             listening: AtomicBool::new(false),
+            last_heard: DashMap::new(),
             reading: DashMap::new(),
         });
         let (weak, url) = (Arc::downgrade(&shared), url.to_owned());
@@ -114,6 +125,13 @@ impl Accounts {
             return None;
         }
         self.shared.logins.get(&login).map(|user| user.clone())
+    }
+
+    /// The user of login `login` as known when changes stopped being heard:
+    /// for a request while the database does not answer (no account can
+    /// change then), never otherwise.
+    pub fn last_heard(&self, login: Uuid) -> Option<User> {
+        self.shared.last_heard.get(&login).map(|user| user.clone())
     }
 
     /// Before reading login `login`: when another request is reading it,
@@ -201,6 +219,11 @@ fn listen(url: &str, shared: &Weak<Shared>) {
     };
     let deaf = |shared: &Shared| {
         shared.listening.store(false, Ordering::SeqCst);
+        for entry in shared.logins.iter() {
+            shared
+                .last_heard
+                .insert(*entry.key(), entry.value().clone());
+        }
         shared.forget(AccountChange::Everyone);
     };
     while let Some(current) = alive() {
@@ -223,6 +246,7 @@ fn listen(url: &str, shared: &Weak<Shared>) {
         };
         // Whatever changed before LISTEN took effect was not notified.
         current.tell(AccountChange::Everyone);
+        current.last_heard.clear();
         current.listening.store(true, Ordering::SeqCst);
         drop(current);
         'listening: while let Some(shared) = alive() {

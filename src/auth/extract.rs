@@ -200,11 +200,11 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
     };
     // Another request of the same login may have read it meanwhile.
     let known = known.or_else(|| (!record).then(|| accounts.known(login_id)).flatten());
-    let user = match known {
-        Some(user) => Some(user),
+    let (user, recorded) = match known {
+        Some(user) => (Some(user), false),
         None => {
             let version = accounts.version();
-            let user = crate::db::run(&pool, move |conn| {
+            let read = crate::db::run(&pool, move |conn| {
                 let user = logins::user_of(conn, login_id)?;
                 if user.is_some() && record {
                     logins::seen(conn, login_id)?;
@@ -212,12 +212,22 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
                 Ok(user)
             })
             .await
-            .and_then(|found| found.map_err(DbError::Query))
-            .map_err(|source| AuthError::Db { source, json })?;
-            if let Some(user) = &user {
-                accounts.remember(login_id, user.clone(), version);
+            .and_then(|found| found.map_err(DbError::Query));
+            match read {
+                Ok(user) => {
+                    if let Some(user) = &user {
+                        accounts.remember(login_id, user.clone(), version);
+                    }
+                    (user, record)
+                }
+                // While the database does not answer, nobody can change an
+                // account: the login as last heard serves what memory holds.
+                Err(source) if source.is_unavailable() => match accounts.last_heard(login_id) {
+                    Some(user) => (Some(user), false),
+                    None => return Err(AuthError::Db { source, json }),
+                },
+                Err(source) => return Err(AuthError::Db { source, json }),
             }
-            user
         }
     };
     drop(turn);
@@ -239,7 +249,7 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         &session,
         &Login {
             last_seen_at: now,
-            recorded_at: if record { now } else { login.recorded_at },
+            recorded_at: if recorded { now } else { login.recorded_at },
             ..login
         },
     );

@@ -38,17 +38,95 @@ macro_rules! id_newtype {
     };
 }
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleEvent, Pool, PoolError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+/// A pool of connections, and what it has lately seen of its database.
+#[derive(Clone)]
+pub struct PgPool {
+    pool: Pool<ConnectionManager<PgConnection>>,
+    reach: Arc<Reach>,
+}
+
+impl std::ops::Deref for PgPool {
+    type Target = Pool<ConnectionManager<PgConnection>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.pool
+    }
+}
+
+impl PgPool {
+    /// A connection: waiting up to [`CHECKOUT_TIMEOUT`] while the database
+    /// answers, but only [`FAIL_FAST`] while it is known to be unreachable
+    /// (no connection could be opened since the last failure), so a
+    /// request, a probe or a caja hears of an outage at once instead of
+    /// each waiting seconds for it. A checkout that succeeds ends it.
+    pub fn connection(&self) -> Result<PooledConnection, PoolError> {
+        if self.reach.unreachable() {
+            self.pool.get_timeout(FAIL_FAST)
+        } else {
+            self.pool.get()
+        }
+    }
+
+    /// Whether no connection could be opened since the last failure.
+    pub fn unreachable(&self) -> bool {
+        self.reach.unreachable()
+    }
+}
+
+pub type PooledConnection = diesel::r2d2::PooledConnection<ConnectionManager<PgConnection>>;
+
+/// When the pool last failed to open a connection, until one is lent again.
+#[derive(Debug, Default)]
+struct Reach {
+    failed_at: Mutex<Option<Instant>>,
+}
+
+impl Reach {
+    fn failed(&self) {
+        if let Ok(mut at) = self.failed_at.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+
+    fn reached(&self) {
+        if let Ok(mut at) = self.failed_at.lock() {
+            *at = None;
+        }
+    }
+
+    fn unreachable(&self) -> bool {
+        self.failed_at.lock().is_ok_and(|at| at.is_some())
+    }
+}
+
+/// Hears the pool's checkouts: the database is reached again, and the
+/// caller's recorder is told how long each waited.
+#[derive(Debug)]
+struct Watch<E> {
+    reach: Arc<Reach>,
+    events: E,
+}
+
+impl<E: HandleEvent> HandleEvent for Watch<E> {
+    fn handle_checkout(&self, event: diesel::r2d2::event::CheckoutEvent) {
+        self.reach.reached();
+        self.events.handle_checkout(event);
+    }
+}
 
 /// How long a request waits for a connection before the hub answers 503.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long it waits while the database is known to be unreachable: time
+/// enough for a connection to open if it is back (then the outage ends).
+const FAIL_FAST: Duration = Duration::from_millis(250);
 
 /// The database's own bounds on one statement and on one lock wait, set on
 /// every pooled connection: a locked row or a stuck query answers an error
@@ -88,9 +166,11 @@ pub fn build_pool(
     limits: DbLimits,
     events: impl HandleEvent + 'static,
 ) -> Result<PgPool, PoolError> {
-    builder(max_size, limits, events)
+    let reach = Arc::new(Reach::default());
+    let pool = builder(max_size, limits, events, &reach)
         .test_on_check_out(true)
-        .build(ConnectionManager::new(with_tcp_limits(database_url)))
+        .build(ConnectionManager::new(with_tcp_limits(database_url)))?;
+    Ok(PgPool { pool, reach })
 }
 
 /// Builds the pool of the registers' writes: the same limits, but no test
@@ -103,9 +183,11 @@ pub fn build_write_pool(
     limits: DbLimits,
     events: impl HandleEvent + 'static,
 ) -> Result<PgPool, PoolError> {
-    builder(max_size, limits, events)
+    let reach = Arc::new(Reach::default());
+    let pool = builder(max_size, limits, events, &reach)
         .test_on_check_out(false)
-        .build(ConnectionManager::new(with_tcp_limits(database_url)))
+        .build(ConnectionManager::new(with_tcp_limits(database_url)))?;
+    Ok(PgPool { pool, reach })
 }
 
 /// `events` hears each checkout and how long it waited (the caller's
@@ -114,14 +196,20 @@ fn builder(
     max_size: u32,
     limits: DbLimits,
     events: impl HandleEvent + 'static,
+    reach: &Arc<Reach>,
 ) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
     Pool::builder()
-        .event_handler(Box::new(events))
+        .event_handler(Box::new(Watch {
+            reach: reach.clone(),
+            events,
+        }))
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
         .connection_customizer(Box::new(limits))
-        .error_handler(Box::new(ConnectFailed))
+        .error_handler(Box::new(ConnectFailed {
+            reach: reach.clone(),
+        }))
 }
 
 /// Marks `conn` broken so the pool closes it instead of lending it again.
@@ -156,10 +244,13 @@ pub fn discard(conn: &mut PgConnection) {
 /// hub (a 503, a caja not answering, `/readyz`) is logged where it happens,
 /// and a PostgreSQL that stays away shows there.
 #[derive(Debug)]
-struct ConnectFailed;
+struct ConnectFailed {
+    reach: Arc<Reach>,
+}
 
 impl diesel::r2d2::HandleError<diesel::r2d2::Error> for ConnectFailed {
     fn handle_error(&self, error: diesel::r2d2::Error) {
+        self.reach.failed();
         tracing::warn!(%error, "could not open a database connection");
     }
 }
@@ -310,7 +401,7 @@ pub fn run_here<T, F>(pool: &PgPool, work: F) -> Result<T, DbError>
 where
     F: FnOnce(&mut PgConnection) -> T,
 {
-    let mut conn = pool.get()?;
+    let mut conn = pool.connection()?;
     let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn)));
     done.map_err(|_| {
         discard(&mut conn);

@@ -134,3 +134,45 @@ async fn readyz_tells_a_proxied_client_only_its_status() {
     let body: serde_json::Value = outside.json().await.unwrap();
     assert_eq!(body, serde_json::json!({ "status": "unavailable" }));
 }
+
+/// While the database does not answer, the hub says so at once instead of
+/// waiting seconds per request for a connection: a balancer whose probe
+/// gives up after 2 s gets its 503, not a timeout, and a logged-in screen
+/// still reads its caja from memory.
+#[actix_web::test]
+async fn with_the_database_gone_answers_come_at_once_and_memory_still_serves() {
+    let app = TestApp::spawn_as_admin().await;
+    crate::cajas::create_cajas(&app, 1).await;
+    assert_eq!(app.get("/api/cajas/1").await.status(), 200);
+    let mut admin = diesel::PgConnection::establish(&crate::helpers::admin_url()).unwrap();
+    diesel::sql_query(format!("DROP DATABASE \"{}\" WITH (FORCE)", app.db.name))
+        .execute(&mut admin)
+        .unwrap();
+    // The first request finds the outage out (the pool's own attempt).
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    let within = |path: &str| {
+        app.client
+            .get(app.url(path))
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+    };
+    for _ in 0..3 {
+        let probe = within("/readyz").await.expect("an answer, not a timeout");
+        assert_eq!(probe.status(), 503);
+    }
+    let caja = within("/api/cajas/1")
+        .await
+        .expect("an answer, not a timeout");
+    assert_eq!(caja.status(), 200, "served from memory");
+    let body: serde_json::Value = caja.json().await.unwrap();
+    assert_eq!(body["register"]["caja"]["id"], 1, "{body}");
+    let page = within("/admin/cajas/")
+        .await
+        .expect("an answer, not a timeout");
+    assert_eq!(
+        page.status(),
+        503,
+        "a page that reads the database says it cannot"
+    );
+}
