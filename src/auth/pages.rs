@@ -153,12 +153,14 @@ enum Attempt {
     Locked(DateTime<Utc>),
 }
 
-/// Checks a name and a password (or a cashier's PIN). The attempt counts
-/// as a failure before its secret is checked (so parallel attempts cannot
-/// race past the lockout), the check runs on the password checkers (so a
-/// flood of logins cannot take the hub's memory), and it does the same
-/// work whatever the account: unknown names, accounts with or without a
-/// PIN, all answer as slowly and the same way.
+/// Checks a name and a password (or a cashier's PIN). The attempt is
+/// recorded while its secret is checked and counted as a failure when it
+/// is one; one that could pass the limit waits for those in flight (so
+/// parallel attempts cannot race past the lockout, and parallel right ones
+/// are not refused). The check runs on the password checkers (so a flood
+/// of logins cannot take the hub's memory), and it does the same work
+/// whatever the account: unknown names, accounts with or without a PIN,
+/// all answer as slowly and the same way.
 async fn attempt(
     pool: &PgPool,
     limits: &throttle::LoginLimits,
@@ -168,35 +170,32 @@ async fn attempt(
     secret: String,
     origin: logins::Origin,
 ) -> Result<Attempt, PageError> {
-    let limits = *limits;
-    let (address, name) = (origin.address.clone(), account.clone());
-    let admitted = db::run(pool, move |conn| {
-        Ok::<_, diesel::result::Error>(
-            match throttle::admit(conn, &limits, &name, &address, now)? {
-                Ok(admitted) => Ok((admitted, user::find_by_name(conn, &name)?)),
-                Err(until) => Err(until),
-            },
-        )
-    })
-    .await??;
-    let (admitted, user) = match admitted {
-        Ok(admitted) => admitted,
-        Err(until) => return Ok(Attempt::Locked(until)),
+    let busy = || {
+        PageError::Busy("Hay muchos ingresos a la vez. Intenta de nuevo en unos segundos.".into())
     };
+    let admitted =
+        throttle::admit_when_decided(pool, *limits, &account, &origin.address, now).await?;
+    let admitted = match admitted {
+        Some(Ok(admitted)) => admitted,
+        Some(Err(until)) => return Ok(Attempt::Locked(until)),
+        None => return Err(busy()),
+    };
+    let name = account.clone();
+    let user = db::run(pool, move |conn| user::find_by_name(conn, &name)).await??;
     let hashes = user.as_ref().map(|user| {
         let pin = user.pin_hash.clone().filter(|_| user.role == Role::Cajero);
         (user.password_hash.clone(), pin)
     });
     let (password_hash, pin_hash) = hashes.unzip();
-    let (password, pin) = checks
+    let checked = checks
         .login(secret, password_hash, pin_hash.flatten())
-        .await
-        .map_err(|_| {
-            PageError::Busy(
-                "Hay muchos ingresos a la vez. Intenta de nuevo en unos segundos.".into(),
-            )
-        })?;
+        .await;
+    let Ok((password, pin)) = checked else {
+        db::run(pool, move |conn| throttle::withdrawn(conn, admitted)).await??;
+        return Err(busy());
+    };
     let Some(user) = user.filter(|_| password || pin) else {
+        db::run(pool, move |conn| throttle::failed(conn, admitted, now)).await??;
         return Ok(Attempt::Refused);
     };
     db::run(pool, move |conn| {

@@ -1,6 +1,6 @@
 //! A supervisor's PIN typed on a cashier's device: the supervisor signs
 //! what a cashier may not do alone (a void at the bar). Checked as a login
-//! is: counted as a failure before the PIN is checked, on the password
+//! is: recorded while the PIN is checked and a failure if it is wrong, on the password
 //! checkers, the same work for unknown names. Failures count against
 //! `pin <name>`, apart from the supervisor's logins, so a cashier guessing
 //! PINs locks the PIN, never the supervisor out of the hub.
@@ -97,30 +97,22 @@ async fn supervisor(
     name: &str,
     pin: String,
 ) -> Result<User, SignatureError> {
-    let limits = *limits;
     let account = format!("pin {}", name.trim().to_lowercase());
     let device = format!("pin device {}", cashier.id.0);
-    let (admitted, found) = {
-        let account = account.clone();
-        let name = name.trim().to_owned();
-        db::run(pool, move |conn| {
-            Ok::<_, diesel::result::Error>(
-                match throttle::admit(conn, &limits, &account, &device, now)? {
-                    Ok(admitted) => Ok((admitted, user::find_by_name(conn, &name)?)),
-                    Err(until) => Err(until),
-                },
-            )
-        })
-        .await??
-        .map_err(|until| SignatureError::Locked(until - now))?
-    };
+    let admitted = throttle::admit_when_decided(pool, *limits, &account, &device, now)
+        .await?
+        .ok_or(SignatureError::Busy)?
+        .map_err(|until| SignatureError::Locked(until - now))?;
+    let name = name.trim().to_owned();
+    let found = db::run(pool, move |conn| user::find_by_name(conn, &name)).await??;
     let signer = found.filter(|u| u.role.includes(Role::Supervisor) && !u.is_disabled());
     let hash = signer.as_ref().and_then(|u| u.pin_hash.clone());
-    let (_, matches) = checks
-        .login(pin, None, hash)
-        .await
-        .map_err(|_| SignatureError::Busy)?;
+    let Ok((_, matches)) = checks.login(pin, None, hash).await else {
+        db::run(pool, move |conn| throttle::withdrawn(conn, admitted)).await??;
+        return Err(SignatureError::Busy);
+    };
     let Some(signer) = signer.filter(|_| matches) else {
+        db::run(pool, move |conn| throttle::failed(conn, admitted, now)).await??;
         return Err(SignatureError::Refused);
     };
     db::run(pool, move |conn| {

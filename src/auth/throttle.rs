@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{count_star, max};
 use diesel::prelude::*;
 
 use crate::db::schema::login_failures;
@@ -32,23 +31,38 @@ impl LoginLimits {
     }
 }
 
-/// A login attempt admitted to the password check, counted as a failure
-/// until it succeeds.
+/// A login attempt admitted to the password check: recorded as being
+/// checked until it is known to be a failure ([`failed`]) or not
+/// ([`succeeded`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admitted(i64);
 
+/// Why an attempt was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotYet {
+    /// Too many failures: locked until then.
+    Locked(DateTime<Utc>),
+    /// Attempts being checked now could reach the limit if they fail: try
+    /// again when they are decided (a right one must not be refused for
+    /// attempts that may be right too, nor a wrong one slip past the limit).
+    Wait,
+}
+
+/// An attempt still being checked after this long was cut short (its
+/// process died): it counts as a failure.
+const CHECK_ABANDONED: chrono::Duration = chrono::Duration::seconds(60);
+
 /// Admits an attempt of `account` from `address` at `now` (the hub's
-/// clock), or says until when they are locked. The attempt is counted as a failure *before* its password
-/// is checked, and attempts of one account or one address are counted one
-/// at a time (advisory locks), so parallel attempts cannot race past the
-/// limit.
+/// clock), or says why not. Attempts of one account or one address are
+/// decided one at a time (advisory locks), counting the failures and the
+/// attempts being checked, so parallel attempts cannot race past the limit.
 pub fn admit(
     conn: &mut PgConnection,
     limits: &LoginLimits,
     account: &str,
     address: &str,
     now: DateTime<Utc>,
-) -> QueryResult<Result<Admitted, DateTime<Utc>>> {
+) -> QueryResult<Result<Admitted, NotYet>> {
     conn.transaction(|conn| {
         for key in [
             format!("login account {account}"),
@@ -56,14 +70,15 @@ pub fn admit(
         ] {
             diesel::select(pg_advisory_xact_lock(hashtext(key))).execute(conn)?;
         }
-        if let Some(until) = locked_until(conn, limits, account, address, now)? {
-            return Ok(Err(until));
+        if let Some(not_yet) = not_yet(conn, limits, account, address, now)? {
+            return Ok(Err(not_yet));
         }
         let id = diesel::insert_into(login_failures::table)
             .values((
                 login_failures::account.eq(account),
                 login_failures::address.eq(address),
                 login_failures::at.eq(now),
+                login_failures::checking.eq(true),
             ))
             .returning(login_failures::id)
             .get_result(conn)?;
@@ -82,14 +97,66 @@ pub fn admit(
     })
 }
 
+/// How long an attempt waits for the ones in flight before it is told to
+/// come back (the password checkers take well under a second each).
+const WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a waiting attempt looks again.
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// [`admit`], waiting while attempts in flight decide the limit: locked
+/// (until then), admitted, or `None` when they took too long (busy).
+pub async fn admit_when_decided(
+    pool: &crate::db::PgPool,
+    limits: LoginLimits,
+    account: &str,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Result<Admitted, DateTime<Utc>>>, crate::db::DbError> {
+    let started = std::time::Instant::now();
+    loop {
+        let (account, address) = (account.to_owned(), address.to_owned());
+        let decided = crate::db::run(pool, move |conn| {
+            admit(conn, &limits, &account, &address, now)
+        })
+        .await?
+        .map_err(crate::db::DbError::Query)?;
+        match decided {
+            Ok(admitted) => return Ok(Some(Ok(admitted))),
+            Err(NotYet::Locked(until)) => return Ok(Some(Err(until))),
+            Err(NotYet::Wait) if started.elapsed() < WAIT_AT_MOST => {
+                tokio::time::sleep(LOOK_AGAIN).await;
+            }
+            Err(NotYet::Wait) => return Ok(None),
+        }
+    }
+}
+
+/// The admitted attempt was not checked after all (the checkers were busy):
+/// it is neither a failure nor a success.
+pub fn withdrawn(conn: &mut PgConnection, attempt: Admitted) -> QueryResult<()> {
+    diesel::delete(login_failures::table.find(attempt.0)).execute(conn)?;
+    Ok(())
+}
+
+/// The admitted attempt was wrong: a failure, from `now`.
+pub fn failed(conn: &mut PgConnection, attempt: Admitted, now: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(login_failures::table.find(attempt.0))
+        .set((
+            login_failures::checking.eq(false),
+            login_failures::at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The admitted attempt was right: it is no failure, and the account's
 /// earlier failures are forgotten.
 pub fn succeeded(conn: &mut PgConnection, attempt: Admitted, account: &str) -> QueryResult<()> {
     diesel::delete(
         login_failures::table.filter(
-            login_failures::id
-                .eq(attempt.0)
-                .or(login_failures::account.eq(account)),
+            login_failures::id.eq(attempt.0).or(login_failures::account
+                .eq(account)
+                .and(login_failures::checking.eq(false))),
         ),
     )
     .execute(conn)?;
@@ -99,35 +166,50 @@ pub fn succeeded(conn: &mut PgConnection, attempt: Admitted, account: &str) -> Q
 diesel::define_sql_function!(fn pg_advisory_xact_lock(key: diesel::sql_types::Integer));
 diesel::define_sql_function!(fn hashtext(text: diesel::sql_types::Text) -> diesel::sql_types::Integer);
 
-/// When the account or the address may try again, if locked now.
-fn locked_until(
+/// Whether the account or the address must wait, or is locked (and until when).
+fn not_yet(
     conn: &mut PgConnection,
     limits: &LoginLimits,
     account: &str,
     address: &str,
     now: DateTime<Utc>,
-) -> QueryResult<Option<DateTime<Utc>>> {
+) -> QueryResult<Option<NotYet>> {
     let since = limits.since(now);
+    let abandoned = now - CHECK_ABANDONED;
     let window = chrono::Duration::from_std(limits.window).unwrap_or(chrono::Duration::MAX);
-    let by_account: (i64, Option<DateTime<Utc>>) = login_failures::table
-        .filter(login_failures::account.eq(account))
-        .filter(login_failures::at.gt(since))
-        .select((count_star(), max(login_failures::at)))
-        .first(conn)?;
-    let by_address: (i64, Option<DateTime<Utc>>) = login_failures::table
-        .filter(login_failures::address.eq(address))
-        .filter(login_failures::at.gt(since))
-        .select((count_star(), max(login_failures::at)))
-        .first(conn)?;
-    let until = [
-        (by_account, limits.per_account),
-        (by_address, limits.per_address),
-    ]
-    .into_iter()
-    .filter(|((failures, _), limit)| failures >= limit)
-    .filter_map(|((_, last), _)| last.map(|last| last + window))
-    .max();
-    Ok(until)
+    let rows = |conn: &mut PgConnection, by_account: bool| {
+        let mut query = login_failures::table
+            .filter(login_failures::at.gt(since))
+            .select((login_failures::at, login_failures::checking))
+            .into_boxed();
+        query = if by_account {
+            query.filter(login_failures::account.eq(account))
+        } else {
+            query.filter(login_failures::address.eq(address))
+        };
+        query.load::<(DateTime<Utc>, bool)>(conn)
+    };
+    let mut until = None;
+    let mut wait = false;
+    for (rows, limit) in [
+        (rows(conn, true)?, limits.per_account),
+        (rows(conn, false)?, limits.per_address),
+    ] {
+        let is_failure = |(at, checking): &&(DateTime<Utc>, bool)| !checking || *at < abandoned;
+        let failures = rows.iter().filter(is_failure).count() as i64;
+        let checking = rows.len() as i64 - failures;
+        if failures >= limit {
+            let last = rows.iter().filter(is_failure).map(|(at, _)| *at).max();
+            until = until.max(last.map(|last| last + window));
+        } else if failures + checking >= limit {
+            wait = true;
+        }
+    }
+    Ok(match (until, wait) {
+        (Some(until), _) => Some(NotYet::Locked(until)),
+        (None, true) => Some(NotYet::Wait),
+        (None, false) => None,
+    })
 }
 
 /// "15 minutos", "40 segundos": how long `remaining` is, for the message.

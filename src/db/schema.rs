@@ -140,6 +140,7 @@ diesel::table! {
         account -> Text,
         address -> Text,
         at -> Timestamptz,
+        checking -> Bool,
     }
 }
 

@@ -867,3 +867,36 @@ async fn the_readmes_curl_login_works_as_written() {
         "read the caja: {stdout}"
     );
 }
+
+/// Twenty right logins of one account at once all get in (none is taken
+/// for a failure while it is checked); twenty wrong ones at once are still
+/// exactly five failures, the rest locked, the right password too.
+#[actix_web::test]
+async fn parallel_logins_count_a_failure_only_when_it_is_one() {
+    let app = TestApp::spawn().await;
+    app.create_user("ana", Role::Admin);
+    app.create_user("beto", Role::Admin);
+    let right = futures_util::future::join_all((0..20).map(|_| async {
+        app.log_in(&new_client(), "ana", PASSWORD)
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert!(right.iter().all(|status| *status == 303), "{right:?}");
+
+    let wrong = futures_util::future::join_all((0..20).map(|_| async {
+        app.log_in(&new_client(), "beto", "wrong-password")
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+    let refused = wrong.iter().filter(|status| **status == 401).count();
+    let locked = wrong.iter().filter(|status| **status == 429).count();
+    assert_eq!((refused, locked), (5, 15), "{wrong:?}");
+    assert_eq!(
+        app.log_in(&new_client(), "beto", PASSWORD).await.status(),
+        429
+    );
+}
