@@ -38,8 +38,9 @@ macro_rules! id_newtype {
     };
 }
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
@@ -74,36 +75,27 @@ impl PgPool {
             self.pool.get()
         }
     }
-
-    /// Whether no connection could be opened since the last failure.
-    pub fn unreachable(&self) -> bool {
-        self.reach.unreachable()
-    }
 }
 
 pub type PooledConnection = diesel::r2d2::PooledConnection<ConnectionManager<PgConnection>>;
 
-/// When the pool last failed to open a connection, until one is lent again.
+/// Whether the pool failed to open a connection and has lent none since.
 #[derive(Debug, Default)]
 struct Reach {
-    failed_at: Mutex<Option<Instant>>,
+    unreachable: AtomicBool,
 }
 
 impl Reach {
     fn failed(&self) {
-        if let Ok(mut at) = self.failed_at.lock() {
-            *at = Some(Instant::now());
-        }
+        self.unreachable.store(true, Ordering::Relaxed);
     }
 
     fn reached(&self) {
-        if let Ok(mut at) = self.failed_at.lock() {
-            *at = None;
-        }
+        self.unreachable.store(false, Ordering::Relaxed);
     }
 
     fn unreachable(&self) -> bool {
-        self.failed_at.lock().is_ok_and(|at| at.is_some())
+        self.unreachable.load(Ordering::Relaxed)
     }
 }
 
