@@ -15,7 +15,7 @@ use super::csrf::{self, CsrfForm, NoFields};
 use super::device::DeviceCookie;
 use super::logins;
 use super::password::Checks;
-use super::throttle;
+use super::throttle::{self, Decision};
 use super::user::{self, Role, User};
 use super::{CurrentUser, session};
 use crate::clock::Clock;
@@ -173,12 +173,12 @@ async fn attempt(
     let busy = || {
         PageError::Busy("Hay muchos ingresos a la vez. Intenta de nuevo en unos segundos.".into())
     };
-    let admitted =
+    let decided =
         throttle::admit_when_decided(pool, *limits, &account, &origin.address, now).await?;
-    let admitted = match admitted {
-        Some(Ok(admitted)) => admitted,
-        Some(Err(until)) => return Ok(Attempt::Locked(until)),
-        None => return Err(busy()),
+    let admitted = match decided {
+        Decision::Admitted(admitted) => admitted,
+        Decision::Locked(until) => return Ok(Attempt::Locked(until)),
+        Decision::Busy => return Err(busy()),
     };
     let name = account.clone();
     let user = db::run(pool, move |conn| user::find_by_name(conn, &name)).await??;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::AuthPolicy;
 use super::password::Checks;
-use super::throttle;
+use super::throttle::{self, Decision};
 use super::user::{self, Role, User};
 use crate::clock::Clock;
 use crate::db::{self, DbError, PgPool};
@@ -99,10 +99,12 @@ async fn supervisor(
 ) -> Result<User, SignatureError> {
     let account = format!("pin {}", name.trim().to_lowercase());
     let device = format!("pin device {}", cashier.id.0);
-    let admitted = throttle::admit_when_decided(pool, *limits, &account, &device, now)
-        .await?
-        .ok_or(SignatureError::Busy)?
-        .map_err(|until| SignatureError::Locked(until - now))?;
+    let admitted = match throttle::admit_when_decided(pool, *limits, &account, &device, now).await?
+    {
+        Decision::Admitted(admitted) => admitted,
+        Decision::Locked(until) => return Err(SignatureError::Locked(until - now)),
+        Decision::Busy => return Err(SignatureError::Busy),
+    };
     let name = name.trim().to_owned();
     let found = db::run(pool, move |conn| user::find_by_name(conn, &name)).await??;
     let signer = found.filter(|u| u.role.includes(Role::Supervisor) && !u.is_disabled());

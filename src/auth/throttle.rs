@@ -103,15 +103,23 @@ const WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often a waiting attempt looks again.
 const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// [`admit`], waiting while attempts in flight decide the limit: locked
-/// (until then), admitted, or `None` when they took too long (busy).
+/// What became of an attempt at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Admitted(Admitted),
+    Locked(DateTime<Utc>),
+    /// The attempts in flight took too long to decide: come back later.
+    Busy,
+}
+
+/// [`admit`], waiting while attempts in flight decide the limit.
 pub async fn admit_when_decided(
     pool: &crate::db::PgPool,
     limits: LoginLimits,
     account: &str,
     address: &str,
     now: DateTime<Utc>,
-) -> Result<Option<Result<Admitted, DateTime<Utc>>>, crate::db::DbError> {
+) -> Result<Decision, crate::db::DbError> {
     let started = std::time::Instant::now();
     loop {
         let (account, address) = (account.to_owned(), address.to_owned());
@@ -121,12 +129,12 @@ pub async fn admit_when_decided(
         .await?
         .map_err(crate::db::DbError::Query)?;
         match decided {
-            Ok(admitted) => return Ok(Some(Ok(admitted))),
-            Err(NotYet::Locked(until)) => return Ok(Some(Err(until))),
+            Ok(admitted) => return Ok(Decision::Admitted(admitted)),
+            Err(NotYet::Locked(until)) => return Ok(Decision::Locked(until)),
             Err(NotYet::Wait) if started.elapsed() < WAIT_AT_MOST => {
                 tokio::time::sleep(LOOK_AGAIN).await;
             }
-            Err(NotYet::Wait) => return Ok(None),
+            Err(NotYet::Wait) => return Ok(Decision::Busy),
         }
     }
 }

@@ -134,7 +134,8 @@ impl Database {
 
 /// "host:port/name" of a PostgreSQL URL or `key=value` string; a Unix
 /// socket's folder as its host. Read by hand: libpq's URLs are not all
-/// URLs to the `url` crate (`postgresql:///db?host=/run/postgresql`).
+/// URLs to the `url` crate (`postgresql://app@/db?host=/run/postgresql`,
+/// a user and a socket, has an empty host it refuses).
 fn describe_url(raw: &str) -> String {
     let Some((_, rest)) = raw.split_once("://") else {
         let value = |key: &str| {
