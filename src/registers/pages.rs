@@ -666,16 +666,22 @@ impl SessionSheet {
 }
 
 /// The sheet of session `id` (as typed in the path), for a supervisor or
-/// the cashier who opened it.
+/// the cashier who opened it. Anyone else's session answers exactly as a
+/// missing one, so a cashier cannot find out which numbers exist.
 pub async fn session_sheet(
     current: &CurrentUser,
     pool: &PgPool,
     id: &str,
 ) -> Result<SessionSheet, PageError> {
     let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
-    let sheet = db::run(pool, move |conn| {
-        Ok::<_, diesel::result::Error>(SessionSheet {
-            session: store::session_summary(conn, id)?,
+    let reader = (!current.user.role.includes(Role::Supervisor)).then_some(current.user.id.0);
+    db::run(pool, move |conn| {
+        let session = store::session_summary(conn, id)?;
+        if reader.is_some_and(|cashier| session.opened_by != Some(cashier)) {
+            return Err(diesel::result::Error::NotFound);
+        }
+        Ok(SessionSheet {
+            session,
             reconciliation: reconcile::of_session(conn, id)?,
             sales: ledger::sales(conn, id)?,
             movements: ledger::movements(conn, id)?,
@@ -686,15 +692,7 @@ pub async fn session_sheet(
     .map_err(|err| match err {
         diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
         other => other.into(),
-    })?;
-    if !current.user.role.includes(Role::Supervisor)
-        && sheet.session.opened_by != Some(current.user.id.0)
-    {
-        return Err(PageError::Forbidden(
-            "Esta sesión es de otra persona.".into(),
-        ));
-    }
-    Ok(sheet)
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]

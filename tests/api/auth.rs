@@ -723,14 +723,32 @@ async fn register_routes_by_role() {
         .await;
     assert_eq!(opened.status(), 303);
     assert_eq!(location(&opened), "/caja/pos?caja=1");
-    for page in ["/caja/session/1", "/caja/pos?caja=1"] {
-        assert_eq!(
-            cashier.get(&app, page).await.status(),
-            403,
-            "not the cashier's session: {page}"
-        );
-        assert_eq!(supervisor.get(&app, page).await.status(), 200, "{page}");
+    assert_eq!(cashier.get(&app, "/caja/pos?caja=1").await.status(), 403);
+    assert_eq!(supervisor.get(&app, "/caja/pos?caja=1").await.status(), 200);
+    assert_eq!(supervisor.get(&app, "/caja/session/1").await.status(), 200);
+    // Someone else's session answers as one that does not exist, so a
+    // cashier cannot learn which numbers are taken by trying them.
+    let mut answers = Vec::new();
+    for page in [
+        "/caja/session/1",
+        "/caja/session/999",
+        "/caja/session/1/cierre.csv",
+        "/caja/session/999/cierre.csv",
+    ] {
+        let response = cashier.get(&app, page).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        answers.push((status, body.replace("/1/", "/N/").replace("/999/", "/N/")));
+        assert_eq!(status, 404, "{page}");
     }
+    assert_eq!(
+        answers[0], answers[1],
+        "the same page for mine-not and none"
+    );
+    assert_eq!(
+        answers[2], answers[3],
+        "the same sheet for mine-not and none"
+    );
     let not_listed = cashier
         .get(&app, "/caja/session/close")
         .await
