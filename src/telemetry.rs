@@ -78,10 +78,20 @@ pub fn init(filter: &str, json: bool) {
     // Under systemd (stderr is the journal), each line starts with its
     // syslog priority, so `journalctl -p err` finds the errors.
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let ansi = !journal && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let output = Output {
+        journal,
+        escape: if json {
+            Escape::Json
+        } else {
+            Escape::Text { ansi }
+        },
+        sink: std::io::stderr,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(!journal && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(Stderr { journal });
+        .with_ansi(ansi)
+        .with_writer(output);
     let _ = if json {
         builder.json().finish().with(ErrorCounter).try_init()
     } else {
@@ -89,12 +99,25 @@ pub fn init(filter: &str, json: bool) {
     };
 }
 
-/// Where the log goes: stderr, each line prefixed with its syslog priority
-/// (`<3>` for an error …) when that is the journal (systemd reads the prefix
-/// as the line's priority: `SyslogLevelPrefix=`, on by default).
+/// How a line's invisible characters are written (see `escaped`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Escape {
+    /// `\u{202e}`, as Rust writes it; ESC kept when the formatter colours
+    /// the line for a terminal.
+    Text { ansi: bool },
+    /// `\u202e`, a JSON string's own escape.
+    Json,
+}
+
+/// Where the log goes: each event on one line of `sink` (stderr), prefixed
+/// with its syslog priority (`<3>` for an error …) when that is the journal
+/// (systemd reads the prefix as the line's priority: `SyslogLevelPrefix=`,
+/// on by default).
 #[derive(Clone, Copy)]
-struct Stderr {
+struct Output<F> {
     journal: bool,
+    escape: Escape,
+    sink: F,
 }
 
 /// The syslog priority of a level: err, warning, info, debug.
@@ -107,49 +130,188 @@ fn priority(level: tracing::Level) -> &'static [u8] {
     }
 }
 
-/// One event's lines, written to stderr behind their priority.
-struct Line {
-    prefix: Option<&'static [u8]>,
+/// The event's text with every control, format and separator character
+/// (`text::is_invisible`) escaped but the final line break, so a value
+/// logged raw can neither start a forged line nor turn the rest of its
+/// line around on an operator's screen (U+202E).
+fn escaped(text: &str, escape: Escape) -> std::borrow::Cow<'_, str> {
+    let (body, end) = match text.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (text, ""),
+    };
+    let keep = |c: char| {
+        !crate::text::is_invisible(c) || (c == '\x1b' && escape == (Escape::Text { ansi: true }))
+    };
+    if body.chars().all(keep) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in body.chars() {
+        if keep(c) {
+            out.push(c);
+        } else if escape == Escape::Json {
+            let mut units = [0; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.extend(c.escape_unicode());
+        }
+    }
+    out.push_str(end);
+    std::borrow::Cow::Owned(out)
 }
 
-impl std::io::Write for Line {
+/// One event, formatted whole by the subscriber and written at once.
+struct Line<W> {
+    prefix: Option<&'static [u8]>,
+    escape: Escape,
+    sink: W,
+}
+
+impl<W: std::io::Write> std::io::Write for Line<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.write_all(buf).map(|()| buf.len())
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        let mut err = std::io::stderr().lock();
+        let text = String::from_utf8_lossy(buf);
+        let text = escaped(&text, self.escape);
         match self.prefix.take() {
-            // An event is formatted whole and written at once: the prefix
-            // goes before it, and before every line it holds.
             Some(prefix) => {
-                let text = buf.strip_suffix(b"\n").unwrap_or(buf);
-                for line in text.split(|b| *b == b'\n') {
-                    err.write_all(prefix)?;
-                    err.write_all(line)?;
-                    err.write_all(b"\n")?;
-                }
-                Ok(())
+                self.sink.write_all(prefix)?;
+                self.sink.write_all(text.as_bytes())
             }
-            None => err.write_all(buf),
+            None => self.sink.write_all(text.as_bytes()),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        self.sink.flush()
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
-    type Writer = Line;
+impl<'a, F, W> tracing_subscriber::fmt::MakeWriter<'a> for Output<F>
+where
+    F: Fn() -> W + 'static,
+    W: std::io::Write,
+{
+    type Writer = Line<W>;
 
-    fn make_writer(&'a self) -> Line {
-        Line { prefix: None }
+    fn make_writer(&'a self) -> Line<W> {
+        Line {
+            prefix: None,
+            escape: self.escape,
+            sink: (self.sink)(),
+        }
     }
 
-    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Line {
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Line<W> {
         Line {
             prefix: self.journal.then(|| priority(*meta.level())),
+            escape: self.escape,
+            sink: (self.sink)(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber writing through `Output` prints for one event
+    /// whose values try to forge a line and turn text around.
+    fn logged(json: bool, journal: bool) -> String {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let written = written.clone();
+            move || Captured(written.clone())
+        };
+        let output = Output {
+            journal,
+            escape: if json {
+                Escape::Json
+            } else {
+                Escape::Text { ansi: false }
+            },
+            sink,
+        };
+        let builder = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(output);
+        let event = || {
+            let name = "Barra\u{202E}2 ajaC";
+            let reason =
+                "ok\n2026-12-06T03:00:00Z  INFO cajahub: sale recorded\u{2028}\u{200B}\u{FEFF}";
+            tracing::warn!(%name, %reason, "caja renamed");
+        };
+        if json {
+            tracing::subscriber::with_default(builder.json().finish(), event);
+        } else {
+            tracing::subscriber::with_default(builder.finish(), event);
+        }
+        let bytes = written.lock().map(|w| w.clone()).unwrap_or_default();
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut written) = self.0.lock() {
+                written.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_logged_value_cannot_forge_a_line_or_hide_in_format_characters() {
+        for journal in [false, true] {
+            let text = logged(false, journal);
+            assert_eq!(text.lines().count(), 1, "one event, one line: {text:?}");
+            assert!(text.ends_with('\n'));
+            assert!(
+                !text.trim_end().chars().any(crate::text::is_invisible),
+                "{text:?}"
+            );
+            for escape in ["\\u{202e}", "\\u{a}", "\\u{2028}", "\\u{200b}", "\\u{feff}"] {
+                assert!(text.contains(escape), "{escape} in {text:?}");
+            }
+            assert_eq!(text.starts_with("<4>"), journal, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_json_line_escapes_them_as_json_and_stays_json() {
+        let text = logged(true, false);
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            !text.trim_end().chars().any(crate::text::is_invisible),
+            "{text:?}"
+        );
+        let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap_or_default();
+        assert_eq!(line["fields"]["name"], "Barra\u{202E}2 ajaC", "{text:?}");
+        assert!(text.contains("\\u202e"), "{text:?}");
+    }
+
+    #[test]
+    fn colours_survive_for_a_terminal_and_nothing_else_changes() {
+        let plain = "2026-12-06  INFO cajahub: sale recorded caja=Barra ñ 🍹\n";
+        assert!(matches!(
+            escaped(plain, Escape::Text { ansi: false }),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let coloured = "\x1b[32m INFO\x1b[0m ok\n";
+        assert_eq!(escaped(coloured, Escape::Text { ansi: true }), coloured);
+        assert_eq!(
+            escaped(coloured, Escape::Text { ansi: false }),
+            "\\u{1b}[32m INFO\\u{1b}[0m ok\n"
+        );
     }
 }

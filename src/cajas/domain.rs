@@ -39,7 +39,7 @@ pub enum Invalid {
     TooLong { max: usize },
     #[error("Usa solo letras A-Z, números y guiones (por ejemplo TEST-01); sin espacios.")]
     MalformedCode,
-    #[error("No puede contener caracteres de control.")]
+    #[error("No puede contener caracteres de control ni invisibles.")]
     ControlCharacters,
     #[error(
         "Debe ser un número entero entre {} y {}.",
@@ -68,7 +68,7 @@ impl CajaName {
                 max: Self::MAX_CHARS,
             });
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(crate::text::is_invisible) {
             return Err(Invalid::ControlCharacters);
         }
         Ok(Self(name.to_owned()))
@@ -374,6 +374,10 @@ mod tests {
         );
         assert!(CajaName::parse(&"ñ".repeat(100)).is_ok());
         assert_eq!(CajaName::parse("a\u{0}b"), Err(Invalid::ControlCharacters));
+        assert_eq!(
+            CajaName::parse("Barra\u{202E}2 ajaC"),
+            Err(Invalid::ControlCharacters)
+        );
     }
 
     #[test]

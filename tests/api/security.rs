@@ -425,7 +425,14 @@ async fn control_characters_in_every_form_field_are_refused_clearly() {
     ];
     for (path, fields) in &forms {
         for (field, _) in fields {
-            for bad in ["a\u{0}b", "a\r\nX: b"] {
+            for bad in [
+                "a\u{0}b",
+                "a\r\nX: b",
+                "a\u{202E}b",
+                "a\u{200B}b",
+                "a\u{2028}b",
+                "\u{FEFF}ab",
+            ] {
                 let body: Vec<(&str, &str)> = fields
                     .iter()
                     .map(|(name, value)| (*name, if name == field { bad } else { *value }))
@@ -440,10 +447,24 @@ async fn control_characters_in_every_form_field_are_refused_clearly() {
             }
         }
     }
+    // Nothing invisible was stored: a name that reads one way on a screen
+    // and another in a log, or holds a forged line, is refused.
     assert_eq!(
-        app.count("SELECT count(*) AS n FROM pos_registers WHERE name LIKE '%' || chr(10) || '%'"),
+        app.count(
+            "SELECT count(*) AS n FROM pos_registers \
+             WHERE name ~ ('[' || chr(10) || chr(8238) || chr(8203) || chr(8232) || chr(65279) || ']')"
+        ),
         0
     );
+    let mut spoofed = paso_6_1_fields();
+    for (name, value) in spoofed.iter_mut() {
+        if *name == "name" {
+            *value = "Barra\u{202E}2 ajaC";
+        }
+    }
+    let refused = app.post_form("/admin/cajas/crear", &spoofed).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("invisibles"));
     // The login name, with a NUL byte or a tab: a clear message, no 500.
     let response = app.log_in(&new_client(), "a\u{0}b", "x").await;
     assert_eq!(response.status(), 400);
@@ -474,6 +495,11 @@ async fn control_characters_in_every_form_field_are_refused_clearly() {
         (
             format!("/api/cajas/{caja}/cash-movements"),
             json!({"key": key(), "kind": "RETIRO", "amount": 1, "reason": "a\nb"}),
+            "reason",
+        ),
+        (
+            format!("/api/cajas/{caja}/cash-movements"),
+            json!({"key": key(), "kind": "RETIRO", "amount": 1, "reason": "a\u{202E}b"}),
             "reason",
         ),
         (
