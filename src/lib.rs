@@ -7,7 +7,8 @@
 //! `cajas` (a caja's settings), `payments` (card attempts, terminals,
 //! provider health), `registers` (one actor per caja, its commands and the
 //! API and pages that reach them), `reports` (what the owner reads),
-//! `screens` (the live WebSocket screens), `health` (probes). `db` holds the
+//! `screens` (the live WebSocket screens), `venue_settings` (the venue's
+//! own rules), `health` (probes). `db` holds the
 //! connection pool and the migrations, `web` the pieces every page shares,
 //! `startup` assembles the hub and shares each piece with its handlers.
 
@@ -34,6 +35,7 @@ pub mod screens;
 pub mod startup;
 pub mod telemetry;
 pub mod text;
+pub mod venue_settings;
 pub mod web;
 
 /// The commit this binary was built from (`unknown` outside a checkout).

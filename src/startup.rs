@@ -342,6 +342,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // Before the cajas' scope, which would answer its paths itself.
         .configure(crate::reports::routes)
         .configure(registers::caja_admin::routes)
+        .configure(crate::venue_settings::routes)
         .default_service(web::to(pages::error::not_found));
 }
 

@@ -57,6 +57,7 @@ pub enum Action {
     ProviderDeclaredUp,
     SaleFlagged,
     FlaggedSaleResolved,
+    VenueSettingsChanged,
 }
 
 impl Action {
@@ -86,6 +87,7 @@ impl Action {
         Action::ProviderDeclaredUp,
         Action::SaleFlagged,
         Action::FlaggedSaleResolved,
+        Action::VenueSettingsChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +117,7 @@ impl Action {
             Action::ProviderDeclaredUp => "proveedor.operativo",
             Action::SaleFlagged => "venta.marcada",
             Action::FlaggedSaleResolved => "venta.marcada.resuelta",
+            Action::VenueSettingsChanged => "local.ajustes",
         }
     }
 
@@ -134,6 +137,7 @@ impl Action {
             | Action::CardWrittenOff => "tarjeta",
             Action::ProviderDeclaredDown | Action::ProviderDeclaredUp => "proveedor",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
+            Action::VenueSettingsChanged => "local",
             _ => "usuario",
         }
     }

@@ -293,6 +293,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    venue_settings (id) {
+        id -> Bool,
+        one_open_session_per_cashier -> Bool,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Int4>,
+    }
+}
+
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(card_attempts -> pos_registers (register_id));
 diesel::joinable!(card_attempts -> register_sessions (session_id));
@@ -313,6 +322,7 @@ diesel::joinable!(sale_payments -> card_attempts (card_attempt_id));
 diesel::joinable!(sale_payments -> sales (sale_id));
 diesel::joinable!(sales -> pos_registers (register_id));
 diesel::joinable!(sales -> register_sessions (session_id));
+diesel::joinable!(venue_settings -> users (updated_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
@@ -333,4 +343,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sale_payments,
     sales,
     users,
+    venue_settings,
 );

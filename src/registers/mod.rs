@@ -63,6 +63,10 @@ pub enum CajaError {
     UnknownFlaggedSale,
     #[error("the caja already has an open session")]
     SessionAlreadyOpen,
+    /// The venue allows one open session per person, and theirs is open on
+    /// this caja (named).
+    #[error("the person already has a session open on {0}")]
+    OpenElsewhere(String),
     #[error("no jornada is open")]
     NoJornada,
     #[error("the caja is {0}")]
@@ -178,6 +182,7 @@ impl CajaError {
             CajaError::AlreadyRecorded => "already_recorded",
             CajaError::UnknownFlaggedSale => "unknown_flagged_sale",
             CajaError::SessionAlreadyOpen => "session_already_open",
+            CajaError::OpenElsewhere(_) => "session_open_elsewhere",
             CajaError::NoJornada => "no_jornada",
             CajaError::NotActive(_) => "caja_not_active",
             CajaError::Archived => "caja_archived",
@@ -228,6 +233,9 @@ impl CajaError {
                     .into()
             }
             CajaError::SessionAlreadyOpen => "La caja ya tiene una sesión abierta.".into(),
+            CajaError::OpenElsewhere(caja) => format!(
+                "Ya tienes una sesión abierta en {caja}: ciérrala antes de abrir otra (en este local, una sesión abierta por persona)."
+            ),
             CajaError::NoJornada => {
                 "No hay una jornada abierta: pide a un supervisor que la abra.".into()
             }

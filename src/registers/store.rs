@@ -135,6 +135,10 @@ pub fn working_cajas(conn: &mut PgConnection) -> QueryResult<Vec<CajaId>> {
         .load(conn)
 }
 
+/// The rule that refuses a person's second open session, when the venue
+/// keeps it (`venue_settings`).
+const ONE_OPEN_SESSION_PER_CASHIER: &str = "one_open_session_per_cashier";
+
 /// Opens a session inside the open jornada (locked for share, so the
 /// jornada cannot close under it).
 pub fn open_session(
@@ -162,6 +166,13 @@ pub fn open_session(
         .returning(register_sessions::id)
         .get_result(conn)
         .map_err(|err| match err {
+            // The venue's rule, kept by a trigger (migration
+            // one_open_session_per_cashier): the detail names the caja.
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+                if info.constraint_name() == Some(ONE_OPEN_SESSION_PER_CASHIER) =>
+            {
+                CajaError::OpenElsewhere(info.details().unwrap_or("otra caja").to_owned())
+            }
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 CajaError::SessionAlreadyOpen
             }

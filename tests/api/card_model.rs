@@ -657,6 +657,7 @@ async fn the_sequences_the_model_found() {
     ]];
     let (clock, manual) = Clock::manual();
     let app = TestApp::spawn_with(TestDb::migrated(), |settings| settings.clock = clock).await;
+    app.allow_many_sessions_per_person();
     app.log_in_as("admin", Role::Admin).await;
     assert_eq!(
         app.post_form("/admin/jornadas/abrir", &[]).await.status(),
@@ -691,6 +692,7 @@ fn the_money_rules_hold_over_random_nights() {
     let (clock, manual) = Clock::manual();
     let app = system.block_on(async {
         let app = TestApp::spawn_with(TestDb::migrated(), |settings| settings.clock = clock).await;
+        app.allow_many_sessions_per_person();
         app.log_in_as("admin", Role::Admin).await;
         assert_eq!(
             app.post_form("/admin/jornadas/abrir", &[]).await.status(),

@@ -717,6 +717,13 @@ impl TestApp {
             .n
     }
 
+    /// Lets one person hold sessions open on several cajas at once (the
+    /// venue's setting; one by default), for tests that sell on many
+    /// cajas as one supervisor.
+    pub fn allow_many_sessions_per_person(&self) {
+        self.execute("UPDATE venue_settings SET one_open_session_per_cashier = false");
+    }
+
     /// Runs one statement (a test arranging rows as time would have).
     pub fn execute(&self, sql: &str) -> usize {
         diesel::sql_query(sql)

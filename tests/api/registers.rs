@@ -589,6 +589,7 @@ async fn concurrent_sales_on_twenty_cajas_with_retries_are_exact() {
     const WORKERS_PER_CAJA: usize = 4;
     let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |s| s.pool_size = 16).await;
     app.log_in_as("admin", Role::Admin).await;
+    app.allow_many_sessions_per_person();
     let supervisor = app.visitor("supervisora", Role::Supervisor).await;
     assert_eq!(
         supervisor
@@ -1305,4 +1306,147 @@ async fn a_typo_of_three_zeros_is_refused_and_a_large_sale_is_marked() {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(large_sales(&app, &supervisor).await, json!([]));
+}
+
+/// One open session per person by default, kept by the database: a second
+/// caja is refused with the caja already open named, two cajas opening for
+/// the same cashier at once open one, and a row written behind the hub's
+/// back is refused too. An admin may allow several (audited), and bad
+/// input on the settings form names its field.
+#[actix_web::test]
+async fn one_open_session_per_person_unless_the_venue_allows_more() {
+    let app = TestApp::spawn_as_admin().await;
+    let (first, cashier) = venue(&app).await;
+    crate::cajas::create_cajas(&app, 2).await;
+    let second = app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'C-01'") as i32;
+    let third = app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'C-02'") as i32;
+    let open_sessions = |app: &TestApp| {
+        app.count(
+            "SELECT count(*) AS n FROM register_sessions s JOIN users u ON u.id = s.opened_by \
+             WHERE u.name = 'cajero1' AND s.status = 'OPEN'",
+        )
+    };
+
+    assert_eq!(open_session(&app, &cashier, first, "0").await.status(), 303);
+    let refused = open_session(&app, &cashier, second, "0").await;
+    assert_eq!(refused.status(), 409);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("Ya tienes una sesión abierta en TEST GETNET+KLAP"),
+        "{page}"
+    );
+    assert_eq!(open_sessions(&app), 1);
+    // Behind the hub's back, the database itself refuses.
+    let mut conn = app.conn();
+    let direct = diesel::sql_query(format!(
+        "INSERT INTO register_sessions (register_id, status, initial_cash, opened_by) \
+         SELECT {second}, 'OPEN', 0, id FROM users WHERE name = 'cajero1'"
+    ))
+    .execute(&mut conn);
+    assert!(
+        matches!(
+            &direct,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                info
+            )) if info.constraint_name() == Some("one_open_session_per_cashier")
+        ),
+        "{direct:?}"
+    );
+
+    // Two cajas opening for the same person at once: one opens.
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    for round in 0..5 {
+        assert_eq!(
+            supervisor
+                .post(
+                    &app,
+                    "/caja/session/close",
+                    &[("register_id", &first.to_string()), ("cash_count", "0")],
+                )
+                .await
+                .status(),
+            303,
+            "round {round}"
+        );
+        assert_eq!(open_sessions(&app), 0);
+        let (a, b) = tokio::join!(
+            open_session(&app, &cashier, first, "0"),
+            open_session(&app, &cashier, second, "0")
+        );
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [303, 409], "round {round}");
+        assert_eq!(open_sessions(&app), 1, "round {round}");
+        // Whichever won, the first caja holds the session for the next round.
+        if app.count(&format!(
+            "SELECT count(*) AS n FROM register_sessions WHERE register_id = {second} AND status = 'OPEN'"
+        )) == 1
+        {
+            assert_eq!(
+                supervisor
+                    .post(
+                        &app,
+                        "/caja/session/close",
+                        &[("register_id", &second.to_string()), ("cash_count", "0")],
+                    )
+                    .await
+                    .status(),
+                303
+            );
+            assert_eq!(open_session(&app, &cashier, first, "0").await.status(), 303);
+        }
+    }
+
+    // The settings page: a value it does not offer names the field.
+    let page = app.get("/admin/local").await.text().await.unwrap();
+    assert!(page.contains(r#"value="one" checked"#), "{page}");
+    let bad = app
+        .post_form("/admin/local", &[("sessions_per_person", "dos")])
+        .await;
+    assert_eq!(bad.status(), 422);
+    assert!(
+        bad.text()
+            .await
+            .unwrap()
+            .contains("sessions_per_person-error")
+    );
+    assert_eq!(cashier.get(&app, "/admin/local").await.status(), 403);
+    let saved = app
+        .post_form("/admin/local", &[("sessions_per_person", "many")])
+        .await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'local.ajustes' \
+             AND before->>'sessions_per_person' = 'one' AND after->>'sessions_per_person' = 'many'"
+        ),
+        1
+    );
+    assert!(
+        app.get("/admin/local?aviso=guardado")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Ajustes guardados.")
+    );
+    assert_eq!(
+        open_session(&app, &cashier, second, "0").await.status(),
+        303
+    );
+    assert_eq!(open_session(&app, &cashier, third, "0").await.status(), 303);
+    assert_eq!(open_sessions(&app), 3);
+    // Back to one: the sessions open stay open, the next one is refused.
+    assert_eq!(
+        app.post_form("/admin/local", &[("sessions_per_person", "one")])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(open_sessions(&app), 3);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'local.ajustes'"),
+        2
+    );
 }

@@ -574,10 +574,11 @@ async fn the_closing_sheet_exports_as_csv_equal_to_the_rows() {
         .expect("the backup's line");
     assert_eq!((klap[3].as_str(), klap[4].as_str()), ("1", "5500"));
 
-    // Another cashier may not read it; a session that does not exist is a 404.
+    // Another cashier may not read it: to them it does not exist (404),
+    // as a session that does not exist.
     let other = app.visitor("carla", Role::Cajero).await;
     let path = format!("/caja/session/{session}/cierre.csv");
-    assert_eq!(other.get(&app, &path).await.status(), 403);
+    assert_eq!(other.get(&app, &path).await.status(), 404);
     assert_eq!(
         supervisor
             .get(&app, "/caja/session/999/cierre.csv")
