@@ -82,6 +82,18 @@ pub struct Settings {
           value_parser = humantime::parse_duration, global = true)]
     pub screen_send_timeout: Duration,
 
+    /// Live screens one login may hold open at once (a browser's tabs);
+    /// one more is closed with code 4429.
+    #[arg(long, env = "CAJAHUB_SCREENS_PER_LOGIN", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub screens_per_login: u32,
+
+    /// Live screens one person may hold open at once over all their logins
+    /// (devices); one more is closed with code 4429.
+    #[arg(long, env = "CAJAHUB_SCREENS_PER_USER", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub screens_per_user: u32,
+
     /// A floor dashboard is sent what changed at most once per this
     /// interval while the venue is busy (a change after a quiet interval
     /// goes at once); `0s` sends every change as it comes. Past 2,000
@@ -237,6 +249,13 @@ impl Settings {
         }
     }
 
+    pub fn screen_caps(&self) -> crate::screens::ScreenCaps {
+        crate::screens::ScreenCaps {
+            per_login: self.screens_per_login as usize,
+            per_user: self.screens_per_user as usize,
+        }
+    }
+
     pub fn screen_timeouts(&self) -> crate::screens::Timeouts {
         crate::screens::Timeouts {
             silence: self.screen_timeout,
@@ -268,7 +287,7 @@ impl Settings {
         format!(
             "bind={} database={database} pool_size={} session_key={} secure_cookies={} \
              session_idle={:?} session_max={:?} login_lockout={:?} screen_timeout={:?} \
-             screen_send_timeout={:?} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
+             screen_send_timeout={:?} screens_per_login={} screens_per_user={} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
              outage_cajas={} outage_window={:?} provider_cooldown={:?} sale_confirm_above={} \
              sale_max={} simulate_terminals={} \
              trusted_proxy={:?} metrics_bind={metrics} log={} log_json={}",
@@ -285,6 +304,8 @@ impl Settings {
             self.login_lockout,
             self.screen_timeout,
             self.screen_send_timeout,
+            self.screens_per_login,
+            self.screens_per_user,
             self.floor_interval,
             self.statement_timeout,
             self.lock_timeout,
@@ -316,6 +337,8 @@ impl Settings {
             login_lockout: Duration::from_secs(15 * 60),
             screen_timeout: Duration::from_secs(20),
             screen_send_timeout: Duration::from_secs(10),
+            screens_per_login: 10,
+            screens_per_user: 30,
             floor_interval: Duration::from_millis(200),
             statement_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(2),

@@ -157,7 +157,10 @@ impl Application {
             sale_limits: web::Data::new(sale_limits),
             demo: web::Data::new(Demo(settings.simulate_terminals.is_some())),
             device: web::Data::new(auth::device::DeviceCookie::new(key.clone(), secure)),
-            screens: web::Data::new(Screens::new(settings.screen_timeouts())),
+            screens: web::Data::new(Screens::new(
+                settings.screen_timeouts(),
+                settings.screen_caps(),
+            )),
             accounts: web::Data::new(auth::accounts::Accounts::watch(database_url)),
             clock: web::Data::new(settings.clock.clone()),
         });

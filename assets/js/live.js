@@ -13,6 +13,8 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 /** Failed connections in a row after which the page checks its login. */
 const CHECK_LOGIN_AFTER = 3;
+/** The hub closes a screen past its login's or its person's cap with this code. */
+const TOO_MANY_SCREENS = 4429;
 /** How many of its last sales a register holds (the hub's RECENT_SALES). */
 const RECENT_SALES = 8;
 
@@ -163,6 +165,12 @@ export class LiveConnection {
       // log in again and come back here (a POS's unsent sales stay stored).
       this.status("logged-out");
       logInAgain();
+      return;
+    }
+    if (event.code === TOO_MANY_SCREENS) {
+      // This login (or this person) holds as many screens as the hub
+      // allows: trying again would be refused again until one closes.
+      this.status("ended", event.reason);
       return;
     }
     if (event.code === 1000) {

@@ -23,7 +23,7 @@ use crate::auth::CurrentUser;
 use crate::auth::user::Role;
 use crate::cajas::CajaId;
 
-pub use counter::Screens;
+pub use counter::{Holder, ScreenCaps, Screens, TooManyScreens};
 pub use socket::{MAX_FRAME_BYTES, Resume, Scope, Timeouts};
 
 /// What the kernel may hold for one client connection before writes wait.

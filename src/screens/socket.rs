@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
 use super::Screens;
-use super::counter::Connected;
+use super::counter::{Connected, Holder};
 use super::frame_guard::FrameGuard;
 use super::sent_seqs::SentSeqs;
 use crate::auth::CurrentUser;
@@ -58,6 +58,10 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// A larger message goes in fragments of this size: within the 8 KB a
 /// connection's write buffer starts with.
 const FRAGMENT_BYTES: usize = 7 * 1024;
+/// The close code of a screen refused because its login or its person
+/// holds as many screens as they may (4000–4999 are the application's;
+/// 429 as HTTP's "too many requests").
+pub const TOO_MANY_SCREENS: u16 = 4429;
 /// Commands a client may send per second before being told to slow down.
 const MAX_COMMANDS_PER_SECOND: u32 = 20;
 
@@ -131,6 +135,23 @@ pub fn start(
     let body = web::Payload::from_request(req, &mut guarded).into_inner()?;
     let (response, session, messages) = actix_ws::handle(req, body)?;
     let CurrentUser { user, login, .. } = current;
+    let holder = Holder {
+        login,
+        user: user.id.0,
+    };
+    let connected = match backend.screens.connect(scope, holder) {
+        Ok(connected) => connected,
+        Err(refused) => {
+            tracing::info!(user_id = %user.id, %refused, "screen refused: too many open");
+            actix_web::rt::spawn(session.close(Some(CloseReason {
+                code: CloseCode::Other(TOO_MANY_SCREENS),
+                description: Some(
+                    "demasiadas pantallas abiertas con tu usuario: cierra alguna y recarga".into(),
+                ),
+            })));
+            return Ok(response);
+        }
+    };
     // A cashier's screen follows their own session and ends with it.
     let own_session = match scope {
         Scope::Register(_) if user.role == Role::Cajero => views
@@ -149,7 +170,7 @@ pub fn start(
         login,
         oversized,
         own_session,
-        _connected: backend.screens.connect(scope),
+        _connected: connected,
         timeouts: backend.screens.timeouts,
         user,
         backend: backend.clone(),

@@ -1105,3 +1105,73 @@ async fn floor_screens_at_one_state_share_a_snapshot_and_a_change_makes_a_new_on
     assert_eq!(after["registers"][0]["session"]["ticket_count"], 1);
     assert_ne!(seq(&after), seq(&greeted));
 }
+
+/// The close frame a refused screen gets first: its code and reason.
+async fn closed_with(socket: &mut Socket) -> Option<(u16, String)> {
+    loop {
+        let frame = actix_web::rt::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a frame in time");
+        match frame {
+            Some(Ok(Frame::Close(reason))) => {
+                return reason.map(|r| (u16::from(r.code), r.description.unwrap_or_default()));
+            }
+            Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
+            Some(Ok(Frame::Text(_) | Frame::Continuation(_))) => return None,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// One login may hold a few screens and one person a few more over all
+/// their logins; one more is closed at once with 4429 and a reason, and
+/// a place freed is a place taken again.
+#[actix_web::test]
+async fn one_login_and_one_person_hold_a_bounded_number_of_screens() {
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.screens_per_login = 3;
+        settings.screens_per_user = 5;
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    venue(&app).await;
+    let first = app.session_cookie("supervisora", Role::Supervisor).await;
+    let second = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(open_screen(&app, "/ws/piso", &first).await.0);
+    }
+    let mut refused = connect(&app, "/ws/piso", Some(&first), Some(&app.address))
+        .await
+        .expect("upgraded, then closed");
+    let (code, reason) = closed_with(&mut refused).await.expect("a close frame");
+    assert_eq!(code, 4429);
+    assert!(reason.contains("demasiadas pantallas"), "{reason}");
+    // The same person on another device: two more, then the person's cap.
+    for _ in 0..2 {
+        held.push(open_screen(&app, "/ws/piso", &second).await.0);
+    }
+    let mut refused = connect(&app, "/ws/piso", Some(&second), Some(&app.address))
+        .await
+        .expect("upgraded, then closed");
+    assert_eq!(closed_with(&mut refused).await.map(|c| c.0), Some(4429));
+    // Somebody else is not affected.
+    let other = app.session_cookie("otra", Role::Supervisor).await;
+    let (_other, first_message) = open_screen(&app, "/ws/piso", &other).await;
+    assert_eq!(first_message["type"], "snapshot");
+    // Closing one frees its place, once the hub has seen it end.
+    let screens = &app.state.screens;
+    assert_eq!(screens.floors(), 6);
+    let mut gone = held.remove(0);
+    gone.send(Message::Close(None)).await.unwrap();
+    while let Some(Ok(_)) = gone.next().await {}
+    let freed = actix_web::rt::time::timeout(Duration::from_secs(10), async {
+        while screens.floors() != 5 {
+            actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(freed.is_ok(), "the closed screen is let go");
+    let (_again, message) = open_screen(&app, "/ws/piso", &first).await;
+    assert_eq!(message["type"], "snapshot", "a freed place is taken again");
+}
