@@ -45,6 +45,8 @@ pub enum Action {
     JornadaClosed,
     SessionOpened,
     SessionClosed,
+    /// A closing refused (its count off by more than the caja allows, or too many such).
+    SessionCloseRefused,
     SaleVoided,
     CashMoved,
     CardResolved,
@@ -76,6 +78,7 @@ impl Action {
         Action::JornadaClosed,
         Action::SessionOpened,
         Action::SessionClosed,
+        Action::SessionCloseRefused,
         Action::SaleVoided,
         Action::CashMoved,
         Action::CardResolved,
@@ -106,6 +109,7 @@ impl Action {
             Action::JornadaClosed => "jornada.cerrada",
             Action::SessionOpened => "sesion.abierta",
             Action::SessionClosed => "sesion.cerrada",
+            Action::SessionCloseRefused => "sesion.cierre_rechazado",
             Action::SaleVoided => "venta.anulada",
             Action::CashMoved => "efectivo.movimiento",
             Action::CardResolved => "tarjeta.resuelta",
@@ -128,7 +132,7 @@ impl Action {
             | Action::CajaArchived
             | Action::CajaRestored => "caja",
             Action::JornadaOpened | Action::JornadaClosed => "jornada",
-            Action::SessionOpened | Action::SessionClosed => "sesion",
+            Action::SessionOpened | Action::SessionClosed | Action::SessionCloseRefused => "sesion",
             Action::CashMoved => "efectivo",
             Action::CardResolved
             | Action::CardOverride

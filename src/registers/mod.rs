@@ -26,6 +26,7 @@ pub mod live;
 mod pages;
 pub mod presence;
 mod record;
+mod refused_close;
 pub mod registry;
 mod review;
 pub mod sale;

@@ -11,9 +11,11 @@ use serde::Deserialize;
 
 use super::Audience;
 use super::CajaActors;
+use super::CajaError;
 use super::commands::{CloseSession, OpenSession, VoidSale};
 use super::ledger::{self, ClosingExtras, MovementLine, SaleLine};
 use super::live::LiveSession;
+use super::refused_close;
 use super::snapshot::Snapshot;
 use super::store::{self, SessionSummary};
 use crate::auth::csrf::CsrfForm;
@@ -493,17 +495,63 @@ pub async fn close(
         )
         .await;
     };
+    let session_id: Option<i32> = form.session_id.trim().parse().ok();
     let close = CloseSession {
         by: current.user.clone(),
         count,
         detail,
-        session_id: form.session_id.trim().parse().ok(),
+        session_id,
         key: sent_key(&form.key)?,
     };
+    // A cashier's refused counts are audited and limited (`refused_close`):
+    // their closings of this caja go one at a time.
+    let watched = (!current.user.role.includes(Role::Supervisor))
+        .then(|| {
+            registers
+                .snapshot(register)
+                .and_then(|r| r.session.as_ref().map(|s| s.id))
+                .filter(|open| session_id.is_none_or(|sent| sent == *open))
+        })
+        .flatten();
+    let _one_at_a_time = match watched {
+        Some(_) => Some(refused_close::one_at_a_time(register).await),
+        None => None,
+    };
+    if let Some(session) = watched {
+        let refused = db::run(&pool, move |conn| refused_close::recent(conn, session)).await??;
+        if refused >= refused_close::MAX_REFUSED {
+            let by = current.user.clone();
+            db::run(&pool, move |conn| {
+                refused_close::record(conn, &by, session, count, "too_many_refused")
+            })
+            .await??;
+            return render_close(
+                &current,
+                &pool,
+                &registers,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(register),
+                form,
+                errors,
+                Some(format!(
+                    "Este cierre ya fue rechazado {refused} veces: pide a un supervisor que cuente contigo y cierre la caja."
+                )),
+            )
+            .await;
+        }
+    }
     match registers.ask(register, close).await {
         Ok(closed) => Ok(redirect_see_other(&format!("/caja/session/{}", closed.id))),
         Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(err) => {
+            if let (Some(session), CajaError::DifferenceNeedsApproval { .. }) = (watched, &err) {
+                let by = current.user.clone();
+                let code = err.code();
+                db::run(&pool, move |conn| {
+                    refused_close::record(conn, &by, session, count, code)
+                })
+                .await??;
+            }
             let audience = registers
                 .snapshot(register)
                 .map_or(Audience::BlindCount, |r| {

@@ -197,9 +197,26 @@ async fn a_blind_count_cashier_never_receives_the_expected_cash_or_what_adds_up_
         .await
         .unwrap();
     assert!(page.contains("id=\"conteo-ciego\""), "{page}");
-    for hidden in ["$4.000", "$56.000", "id=\"esperado\"", "Efectivo de ventas"] {
+    // Nor anything that adds up to it: the float, each sale's amount, the
+    // movements' amounts (docs/architecture.md, "A blind count").
+    for hidden in [
+        "$4.000",
+        "$56.000",
+        "$50.000",
+        "$3.000",
+        "$1.000",
+        "$2.000",
+        "id=\"esperado\"",
+        "id=\"fondo\"",
+        "Efectivo de ventas",
+        "data-label=\"Monto\"",
+    ] {
         assert!(!page.contains(hidden), "{hidden} shown: {page}");
     }
+    assert!(
+        page.contains("id=\"ventas\""),
+        "the sales are listed: {page}"
+    );
     let page = supervisor
         .get(&app, &format!("/caja/session/{session}"))
         .await
@@ -207,6 +224,61 @@ async fn a_blind_count_cashier_never_receives_the_expected_cash_or_what_adds_up_
         .await
         .unwrap();
     assert!(page.contains("id=\"esperado\"") && page.contains("$56.000"));
+    assert!(page.contains("id=\"fondo\"") && page.contains("data-label=\"Monto\""));
+}
+
+async fn close(app: &TestApp, who: &crate::helpers::Visitor, count: &str) -> reqwest::Response {
+    who.post(
+        app,
+        "/caja/session/close",
+        &[("register_id", "1"), ("cash_count", count)],
+    )
+    .await
+}
+
+/// Each refused count of a blind closing tells the cashier where the
+/// expected cash is not: every refusal is audited, and after three only a
+/// supervisor may close the session (the count is not tried again).
+#[actix_web::test]
+async fn refused_closings_are_audited_and_three_hand_the_closing_to_a_supervisor() {
+    let app = TestApp::spawn_as_admin().await;
+    let (cashier, supervisor) = blind_venue(&app).await;
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
+    for guess in ["10000", "90000", "30000"] {
+        let refused = close(&app, &cashier, guess).await;
+        assert_eq!(refused.status(), 409, "{guess}");
+    }
+    let refusals = |app: &TestApp| {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'sesion.cierre_rechazado' \
+             AND entity_id = '{session}' AND actor_name = 'cajero1'"
+        ))
+    };
+    assert_eq!(refusals(&app), 3);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT (after->>'cash_count')::bigint AS n FROM audit_log \
+             WHERE action = 'sesion.cierre_rechazado' AND entity_id = '{session}' ORDER BY id LIMIT 1"
+        )),
+        10_000
+    );
+    // The fourth is not tried, even with the right count; it is audited too.
+    let held = close(&app, &cashier, "50000").await;
+    assert_eq!(held.status(), 429);
+    let page = held.text().await.unwrap();
+    assert!(page.contains("pide a un supervisor"), "{page}");
+    assert_eq!(refusals(&app), 4);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM register_sessions WHERE status = 'OPEN'"),
+        1
+    );
+    // Parallel tries of a locked closing are all refused and all audited.
+    let tries =
+        futures_util::future::join_all((0..5).map(|_| close(&app, &cashier, "50000"))).await;
+    assert!(tries.iter().all(|r| r.status() == 429));
+    assert_eq!(refusals(&app), 9);
+    // A supervisor closes it.
+    assert_eq!(close(&app, &supervisor, "50000").await.status(), 303);
 }
 
 /// c1's POS socket on caja A gets the closing of c1's session and is closed;
