@@ -183,7 +183,15 @@ function cardStartReply(message) {
 }
 
 function resolveReply(message) {
-  cardNotice = message.type === "error" ? `No se pudo guardar: ${message.message}` : "";
+  const repeats = message.attempt?.code_repeats;
+  if (message.type === "error") {
+    cardNotice = `No se pudo guardar: ${message.message}`;
+  } else if (repeats) {
+    const { authorization_code: code, provider } = message.attempt;
+    cardNotice = `⚠ El código ${code} de ${provider} ya se usó esta jornada en el cobro #${repeats}: revisa el comprobante del terminal. Queda marcado para el supervisor.`;
+  } else {
+    cardNotice = "";
+  }
   render();
 }
 
@@ -498,6 +506,8 @@ function reply(message) {
     if (id === lastSaleKey) {
       // The hub's word on the change is the one handed over.
       lastResult = `Venta registrada: ${pesos(message.total_charged)}`;
+      // A typed card code the jornada already had: the hub warns, once.
+      if (message.warnings?.length) lastResult += ` · ⚠ ${message.warnings.join(" ")}`;
       lastChange = message.change > 0 ? message.change : lastChange;
     }
   } else if (FINAL_ERRORS.has(message.code)) {
@@ -1012,7 +1022,8 @@ function renderDone() {
   const change = bind(root, "sale-change");
   change.hidden = lastChange === null;
   change.textContent = lastChange === null ? "" : `VUELTO ${pesos(lastChange)}`;
-  bind(root, "sale-done").dataset.tone = lastResult.startsWith("Venta no registrada") ? "bad" : "ok";
+  const tone = lastResult.startsWith("Venta no registrada") ? "bad" : lastResult.includes("⚠") ? "warn" : "ok";
+  bind(root, "sale-done").dataset.tone = tone;
 }
 
 function render() {

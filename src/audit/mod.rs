@@ -55,6 +55,10 @@ pub enum Action {
     CardLateCharge,
     CardRefunded,
     CardWrittenOff,
+    /// An approval's typed code repeats an earlier one's in the jornada.
+    CardCodeRepeated,
+    /// A supervisor noted what they checked of a repeated code.
+    CardCodeReviewed,
     ProviderDeclaredDown,
     ProviderDeclaredUp,
     SaleFlagged,
@@ -86,6 +90,8 @@ impl Action {
         Action::CardLateCharge,
         Action::CardRefunded,
         Action::CardWrittenOff,
+        Action::CardCodeRepeated,
+        Action::CardCodeReviewed,
         Action::ProviderDeclaredDown,
         Action::ProviderDeclaredUp,
         Action::SaleFlagged,
@@ -117,6 +123,8 @@ impl Action {
             Action::CardLateCharge => "tarjeta.cobro_tardio",
             Action::CardRefunded => "tarjeta.devolucion",
             Action::CardWrittenOff => "tarjeta.castigo",
+            Action::CardCodeRepeated => "tarjeta.codigo_repetido",
+            Action::CardCodeReviewed => "tarjeta.codigo_revisado",
             Action::ProviderDeclaredDown => "proveedor.caido",
             Action::ProviderDeclaredUp => "proveedor.operativo",
             Action::SaleFlagged => "venta.marcada",
@@ -138,7 +146,9 @@ impl Action {
             | Action::CardOverride
             | Action::CardLateCharge
             | Action::CardRefunded
-            | Action::CardWrittenOff => "tarjeta",
+            | Action::CardWrittenOff
+            | Action::CardCodeRepeated
+            | Action::CardCodeReviewed => "tarjeta",
             Action::ProviderDeclaredDown | Action::ProviderDeclaredUp => "proveedor",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             Action::VenueSettingsChanged => "local",

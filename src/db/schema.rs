@@ -52,6 +52,16 @@ diesel::table! {
         #[max_length = 4]
         card_last4 -> Nullable<Varchar>,
         installments -> Nullable<Int2>,
+        code_repeats -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    card_code_reviews (attempt_id) {
+        attempt_id -> Int8,
+        reviewed_by -> Int4,
+        reviewed_at -> Timestamptz,
+        note -> Text,
     }
 }
 
@@ -306,6 +316,8 @@ diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(card_attempts -> pos_registers (register_id));
 diesel::joinable!(card_attempts -> register_sessions (session_id));
 diesel::joinable!(card_attempts -> sales (sale_id));
+diesel::joinable!(card_code_reviews -> card_attempts (attempt_id));
+diesel::joinable!(card_code_reviews -> users (reviewed_by));
 diesel::joinable!(card_refunds -> card_attempts (attempt_id));
 diesel::joinable!(card_refunds -> pos_registers (register_id));
 diesel::joinable!(cash_movements -> pos_registers (register_id));
@@ -327,6 +339,7 @@ diesel::joinable!(venue_settings -> users (updated_by));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     card_attempts,
+    card_code_reviews,
     card_refunds,
     cash_movements,
     command_keys,

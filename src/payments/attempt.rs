@@ -84,6 +84,9 @@ pub struct CardAttempt {
     pub card_last4: Option<String>,
     /// Cuotas, on a credit card.
     pub installments: Option<i16>,
+    /// An earlier approval of the same provider in the same jornada that
+    /// carries the same code (typed by a cashier): see `repeated_code`.
+    pub code_repeats: Option<i64>,
 }
 
 /// What a terminal's voucher says of a charge besides its code: its

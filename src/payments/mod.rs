@@ -15,5 +15,6 @@ pub mod health;
 pub mod lifecycle;
 pub mod method;
 pub mod reconcile;
+pub mod repeated_code;
 pub mod terminal;
 pub mod venue;

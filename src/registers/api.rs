@@ -102,16 +102,9 @@ pub async fn record_sale(
             } else {
                 StatusCode::CREATED
             };
-            HttpResponse::build(status).json(serde_json::json!({
-                "type": "ack",
-                "replayed": recorded.replayed,
-                "sale_id": recorded.ack.sale_id,
-                "register_id": recorded.ack.register_id,
-                "seq": recorded.ack.seq,
-                "total": recorded.ack.total,
-                "total_charged": recorded.ack.total_charged,
-                "change": recorded.ack.change,
-            }))
+            let mut body = recorded.fields();
+            body["type"] = "ack".into();
+            HttpResponse::build(status).json(body)
         }
         Err(err) => refused(err),
     }

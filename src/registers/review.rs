@@ -1,7 +1,9 @@
 //! `/admin/ventas-marcadas`: the sales POS screens took offline that could
 //! not be recorded as made, for a supervisor to settle (record them by hand,
 //! refund, ...) and note how. Settling goes through the caja's actor, so
-//! every screen's count of waiting sales drops at once.
+//! every screen's count of waiting sales drops at once. Below them, the
+//! card approvals whose typed code repeats one of the jornada's
+//! (`payments::repeated_code`), until a supervisor notes what they checked.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -16,6 +18,7 @@ use crate::auth::SupervisorUser;
 use crate::auth::csrf::CsrfForm;
 use crate::db::{self, PgPool};
 use crate::money::Pesos;
+use crate::payments::repeated_code::{self, Repeated, ReviewError};
 use crate::web::{Chrome, PageError, html, redirect_see_other};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -23,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/ventas-marcadas/{id}/resolver",
             web::post().to(resolve),
+        )
+        .route(
+            "/admin/ventas-marcadas/codigos/{id}/revisar",
+            web::post().to(review_code),
         );
 }
 
@@ -31,9 +38,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct ReviewPage {
     chrome: Option<Chrome>,
     pending: Vec<PendingFlag>,
+    repeated: Vec<Repeated>,
     notice: Option<String>,
     /// The row whose form came back with an error, and the error.
     error: Option<(i64, String)>,
+    /// The repeated code whose note came back with an error, and the error.
+    code_error: Option<(i64, String)>,
 }
 
 impl ReviewPage {
@@ -51,11 +61,26 @@ impl ReviewPage {
             _ => "",
         }
     }
+
+    fn code_error_for(&self, id: &i64) -> &str {
+        match &self.code_error {
+            Some((row, message)) if row == id => message,
+            _ => "",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct NoticeQuery {
     resuelta: Option<i64>,
+    revisado: Option<i64>,
+}
+
+/// What came back with an error: a flagged sale's resolution, or a
+/// repeated code's note.
+enum Refused {
+    Flag(i64, String),
+    Code(i64, String),
 }
 
 async fn render(
@@ -63,16 +88,26 @@ async fn render(
     pool: &PgPool,
     status: StatusCode,
     notice: Option<String>,
-    error: Option<(i64, String)>,
+    refused: Option<Refused>,
 ) -> Result<HttpResponse, PageError> {
-    let pending = db::run(pool, flagged::pending).await??;
+    let (pending, repeated) = db::run(pool, |conn| {
+        Ok::<_, diesel::result::Error>((flagged::pending(conn)?, repeated_code::waiting(conn)?))
+    })
+    .await??;
+    let (error, code_error) = match refused {
+        Some(Refused::Flag(id, message)) => (Some((id, message)), None),
+        Some(Refused::Code(id, message)) => (None, Some((id, message))),
+        None => (None, None),
+    };
     html(
         status,
         &ReviewPage {
             chrome: user.chrome(),
             pending,
+            repeated,
             notice,
             error,
+            code_error,
         },
     )
 }
@@ -83,9 +118,11 @@ async fn list(
     pool: web::Data<PgPool>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = query
-        .resuelta
-        .map(|id| format!("Venta marcada #{id} resuelta."));
+    let notice = match (query.resuelta, query.revisado) {
+        (Some(id), _) => Some(format!("Venta marcada #{id} resuelta.")),
+        (None, Some(id)) => Some(format!("Código repetido del cobro #{id} revisado.")),
+        (None, None) => None,
+    };
     render(&user, &pool, StatusCode::OK, notice, None).await
 }
 
@@ -113,7 +150,7 @@ async fn resolve(
                 &pool,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
-                Some((id, message)),
+                Some(Refused::Flag(id, message)),
             )
             .await;
         }
@@ -139,5 +176,52 @@ async fn resolve(
         Err(CajaError::UnknownFlaggedSale) => Err(PageError::NotFound("la venta marcada")),
         Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(other) => Err(PageError::Conflict(other.message())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeReviewForm {
+    #[serde(default)]
+    note: String,
+}
+
+/// POST /admin/ventas-marcadas/codigos/{id}/revisar: a supervisor notes
+/// what they checked of a repeated code (the vouchers, the terminal's
+/// batch); it leaves the list, audited.
+async fn review_code(
+    user: SupervisorUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<i64>,
+    form: CsrfForm<CodeReviewForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = id.into_inner();
+    let note = match crate::text::line(&form.0.note, 200) {
+        Ok(note) => note,
+        Err(err) => {
+            let message = match err {
+                crate::text::TextError::Empty => "Anota qué revisaste.".to_owned(),
+                other => format!("La nota {other}."),
+            };
+            return render(
+                &user,
+                &pool,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(Refused::Code(id, message)),
+            )
+            .await;
+        }
+    };
+    let by = user.user.clone();
+    match db::run(&pool, move |conn| {
+        repeated_code::review(conn, id, &by.actor(), by.id.0, &note)
+    })
+    .await?
+    {
+        Ok(()) => Ok(redirect_see_other(&format!(
+            "/admin/ventas-marcadas?revisado={id}"
+        ))),
+        Err(ReviewError::NotWaiting) => Err(PageError::NotFound("el código repetido")),
+        Err(ReviewError::Db(err)) => Err(err.into()),
     }
 }

@@ -200,6 +200,10 @@ pub struct SaleAck {
     pub total: Pesos,
     pub total_charged: Pesos,
     pub change: Pesos,
+    /// What the cashier must check (a typed card code that repeats one of
+    /// the jornada's); told with the first answer only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SaleAck {
@@ -212,6 +216,7 @@ impl SaleAck {
             total: sale.total,
             total_charged: sale.total_charged,
             change: sale.change(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -247,6 +252,7 @@ pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(Sa
             total: Pesos::new(total).unwrap_or_default(),
             total_charged: Pesos::new(total_charged).unwrap_or_default(),
             change: Pesos::new(change).unwrap_or_default(),
+            warnings: Vec::new(),
         },
         fingerprint,
     )))

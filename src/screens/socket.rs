@@ -805,12 +805,7 @@ impl Screen {
             .map_err(|invalid| refusal(&id, "invalid_sale", invalid))?;
         let by = self.user.clone();
         self.ask_register(id, register, RecordSale { by, sale }, |recorded| {
-            json!({
-                "replayed": recorded.replayed, "sale_id": recorded.ack.sale_id,
-                "register_id": recorded.ack.register_id, "seq": recorded.ack.seq,
-                "total": recorded.ack.total, "total_charged": recorded.ack.total_charged,
-                "change": recorded.ack.change,
-            })
+            recorded.fields()
         });
         Ok(())
     }

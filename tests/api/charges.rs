@@ -1338,3 +1338,134 @@ async fn the_closing_sheet_names_no_cashier_as_its_supervisor() {
         .unwrap();
     assert!(sheet.contains("<p>Supervisor: supervisora</p>"), "{sheet}");
 }
+
+/// The same typed code twice for one provider in a jornada: accepted (codes
+/// do repeat), but the cashier is warned naming the earlier charge, the
+/// approval is marked and audited, and a supervisor finds it on the review
+/// page until they note what they checked. Another provider's code, or
+/// the terminal's own answer, is no repeat.
+#[actix_web::test]
+async fn a_typed_code_the_jornada_already_had_warns_the_cashier_and_waits_for_a_supervisor() {
+    let (app, _clock) = manual_hub(|_| {}).await;
+    let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let (status, first) = sell(
+        &app,
+        &cashier,
+        caja,
+        &typed_sale(&key(), 5_000, "GETNET", "123456"),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    assert!(first.get("warnings").is_none(), "{first}");
+    let earlier = app.count("SELECT id AS n FROM card_attempts ORDER BY id LIMIT 1");
+
+    // Another caja, another cashier, the same code on the same provider.
+    let (other_caja, other) = caja_with_session(&app, "BARRA-2", "cajero2", &[]).await;
+    let (status, second) = sell(
+        &app,
+        &other,
+        other_caja,
+        &typed_sale(&key(), 7_000, "GETNET", " 123456 "),
+    )
+    .await;
+    assert_eq!(status, 201, "accepted: {second}");
+    let warning = second["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("El código 123456 de GETNET ya se usó esta jornada")
+            && warning.contains(&format!("cobro #{earlier} (TEST GETNET+KLAP)")),
+        "{second}"
+    );
+    let repeated = app.count("SELECT id AS n FROM card_attempts ORDER BY id DESC LIMIT 1");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT code_repeats AS n FROM card_attempts WHERE id = {repeated}"
+        )),
+        earlier
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'tarjeta.codigo_repetido' \
+             AND entity_id = '{repeated}' AND (before->>'earlier_attempt')::bigint = {earlier}"
+        )),
+        1
+    );
+    // KLAP's 123456 is another code.
+    let (status, klap) = sell(
+        &app,
+        &cashier,
+        caja,
+        &typed_sale(&key(), 1_000, "KLAP", "123456"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(klap.get("warnings").is_none(), "{klap}");
+
+    // Resolved by hand with a repeated code: the attempt says so.
+    let (_, started) = start(&app, &cashier, caja, &key(), 2_000, json!({})).await;
+    let id = started["attempt"]["id"].as_i64().unwrap();
+    let (status, body) = resolve(
+        &app,
+        &cashier,
+        caja,
+        id,
+        json!({"outcome": "approved", "authorization_code": "123456"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["attempt"]["code_repeats"], earlier, "{body}");
+
+    // The supervisor's list: both, until reviewed with a note.
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let page = supervisor
+        .get(&app, "/admin/ventas-marcadas")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for waiting in [repeated, id] {
+        assert!(page.contains(&format!("id=\"codigo-{waiting}\"")), "{page}");
+    }
+    let path = format!("/admin/ventas-marcadas/codigos/{repeated}/revisar");
+    let blank = supervisor.post(&app, &path, &[("note", " ")]).await;
+    assert_eq!(blank.status(), 422);
+    assert!(
+        blank
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("id=\"note-{repeated}-error\""))
+    );
+    assert_eq!(
+        cashier
+            .post(&app, &path, &[("note", "visto")])
+            .await
+            .status(),
+        403
+    );
+    let done = supervisor
+        .post(&app, &path, &[("note", "dos comprobantes distintos")])
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        supervisor
+            .post(&app, &path, &[("note", "otra vez")])
+            .await
+            .status(),
+        404
+    );
+    let page = supervisor
+        .get(&app, "/admin/ventas-marcadas")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&format!("id=\"codigo-{repeated}\"")));
+    assert!(page.contains(&format!("id=\"codigo-{id}\"")));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'tarjeta.codigo_revisado' \
+             AND entity_id = '{repeated}' AND after->>'note' = 'dos comprobantes distintos'"
+        )),
+        1
+    );
+}

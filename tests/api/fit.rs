@@ -147,6 +147,22 @@ async fn no_page_overflows_sideways_and_the_menu_reaches_every_link() {
     };
     app.create_user("jefa", Role::Admin);
     admin.log_in(&app, "jefa").await;
+    // A code typed twice, for the review page to list.
+    let cashier = app.visitor("cajero", Role::Cajero).await;
+    assert_eq!(
+        crate::registers::open_session(&app, &cashier, 1, "0")
+            .await
+            .status(),
+        303
+    );
+    for amount in [5_000, 7_000] {
+        let sale = serde_json::json!({"key": crate::registers::key(), "total": amount, "payments": [
+            {"method": "DEBITO", "amount": amount, "provider": "GETNET", "authorization_code": "123456"}]});
+        assert_eq!(
+            crate::registers::sell(&app, &cashier, 1, &sale).await.0,
+            201
+        );
+    }
     let pages = [
         ("inicio", "/"),
         ("cajas", "/admin/cajas/"),
@@ -158,6 +174,8 @@ async fn no_page_overflows_sideways_and_the_menu_reaches_every_link() {
         ("usuarios", "/admin/usuarios"),
         ("auditoria", "/admin/auditoria"),
         ("ventas-marcadas", "/admin/ventas-marcadas"),
+        ("local", "/admin/local"),
+        ("sesion", "/caja/session/1"),
         ("abrir-caja", "/caja/session/open"),
         ("cerrar-caja", "/caja/session/close"),
         ("no-existe", "/no/existe"),

@@ -22,6 +22,7 @@ use crate::payments::attempt::{
 };
 use crate::payments::lifecycle::{self, Happening, Health, Step, Told};
 use crate::payments::method::PaymentMethod;
+use crate::payments::repeated_code;
 use crate::payments::terminal::Answer;
 use crate::registers::CajaError;
 use crate::registers::commit::{Applied, Command, CommandContext, Effect};
@@ -360,7 +361,7 @@ impl Command for ResolveCardAttempt {
             code,
             voucher,
             detail: Some(detail),
-            by: Some(self.by.id.0),
+            by: Some(self.by.actor()),
         };
         let happening = Happening::Resolved { told, supervisor };
         let applied = move_attempt(conn, state, found.clone(), happening, word, cx)?;
@@ -385,7 +386,7 @@ struct Word {
     voucher: Voucher,
     detail: Option<String>,
     /// Who said it (`None`: the terminal, or the hub).
-    by: Option<i32>,
+    by: Option<audit::Actor>,
 }
 
 /// Moves `found` as the lifecycle table says `happening` does (the one
@@ -417,6 +418,7 @@ fn move_attempt(
     } else {
         word.detail
     };
+    let said_by = word.by.as_ref().and_then(|actor| actor.id).map(|id| id.0);
     let ending = Ending {
         status,
         authorization_code: word.code.filter(|_| approved),
@@ -427,11 +429,16 @@ fn move_attempt(
         },
         detail,
         at: cx.at,
-        by: word.by,
+        by: said_by,
         late,
     };
     let ended =
         attempt::end(conn, found.id, found.status, &ending)?.ok_or(CajaError::StateMoved)?;
+    // A code a person typed is checked against the jornada's approvals.
+    let ended = match &word.by {
+        Some(person) if approved => repeated_code::check(conn, ended, person)?.0,
+        _ => ended,
+    };
     if late {
         tracing::warn!(register_id = %state.id(), attempt = ended.id, was = %found.status,
             "a card was charged with no sale to pay: it stays open until refunded or written off");
@@ -697,8 +704,9 @@ impl Command for Reevaluate {
 /// method (and provider, if named); or a code the cashier read off the
 /// standalone terminal, recorded now as an approved attempt. Returns the
 /// sale with each card payment's provider and backup use set from its
-/// approval, the approvals (to mark paid once the sale has its id), and
-/// what the venue must hear.
+/// approval, the approvals (to mark paid once the sale has its id), what
+/// the venue must hear, and what the cashier must (a typed code that
+/// repeats one of the jornada's).
 pub fn approve_card_payments(
     conn: &mut PgConnection,
     state: &Snapshot,
@@ -706,11 +714,12 @@ pub fn approve_card_payments(
     sale: &ValidSale,
     by: &User,
     cx: &CommandContext,
-) -> Result<(ValidSale, Vec<CardAttempt>, Vec<Effect>), CajaError> {
+) -> Result<Approvals, CajaError> {
     let caja = &state.caja;
     let mut resolved = sale.clone();
     let mut approvals = Vec::new();
     let mut effects = Vec::new();
+    let mut warnings = Vec::new();
     for (i, payment) in resolved.payments.iter_mut().enumerate() {
         let field = |name: &str| format!("payments[{i}].{name}");
         let approval = match &payment.card {
@@ -796,6 +805,10 @@ pub fn approve_card_payments(
                         installments: voucher.installments,
                     },
                 )?;
+                let (confirmed, earlier) = repeated_code::check(conn, confirmed, &by.actor())?;
+                if let Some(earlier) = earlier {
+                    warnings.push(earlier.warning(provider, code));
+                }
                 effects.push(Effect::Approved { provider });
                 confirmed
             }
@@ -805,5 +818,21 @@ pub fn approve_card_payments(
         payment.approval = Some(approval.id);
         approvals.push(approval);
     }
-    Ok((resolved, approvals, effects))
+    Ok(Approvals {
+        sale: resolved,
+        attempts: approvals,
+        effects,
+        warnings,
+    })
+}
+
+/// A sale's card payments as their approvals leave them.
+pub struct Approvals {
+    /// The sale, each card payment's provider and backup use set.
+    pub sale: ValidSale,
+    /// To mark paid once the sale has its id.
+    pub attempts: Vec<CardAttempt>,
+    pub effects: Vec<Effect>,
+    /// For the cashier: typed codes that repeat one of the jornada's.
+    pub warnings: Vec<String>,
 }

@@ -29,9 +29,17 @@ pub struct RecordSale {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordedSale {
+    #[serde(flatten)]
     pub ack: SaleAck,
     /// True when this answers a retry of a sale already recorded.
     pub replayed: bool,
+}
+
+impl RecordedSale {
+    /// The answer's fields, as the API and the POS socket send them.
+    pub fn fields(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 impl RecordSale {
@@ -77,19 +85,30 @@ impl RecordSale {
             Err(refused) => return self.replay(conn, state)?.ok_or(refused),
         };
         let large_above = cx.sale_limits.confirm_above;
-        let (sale, approvals, effects, reserved) = if self.sale.asks_approval() {
+        let (sale, approvals, effects, warnings, reserved) = if self.sale.asks_approval() {
             if let Some(replayed) = self.replay(conn, state)? {
                 return Ok(replayed);
             }
-            let (sale, approvals, effects) =
-                approve_card_payments(conn, state, before.id, &self.sale, &self.by, cx)?;
+            let approved = approve_card_payments(conn, state, before.id, &self.sale, &self.by, cx)?;
             let id = store::reserve_sale_id(conn)?;
-            (Cow::Owned(sale), approvals, effects, Some(id))
+            (
+                Cow::Owned(approved.sale),
+                approved.attempts,
+                approved.effects,
+                approved.warnings,
+                Some(id),
+            )
         } else {
             // A large sale is named on the floor by its id: taken ahead.
             let large = self.sale.total_charged > large_above;
             let reserved = large.then(|| store::reserve_sale_id(conn)).transpose()?;
-            (Cow::Borrowed(&self.sale), Vec::new(), Vec::new(), reserved)
+            (
+                Cow::Borrowed(&self.sale),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                reserved,
+            )
         };
         let after = before.with_sale(&sale, cx.at)?;
         let mut history = state.history.clone();
@@ -128,8 +147,10 @@ impl RecordSale {
         }
         payload["recent_sale"]["id"] = sale_id.into();
         let event = event_log::event(&next, Change::SaleRecorded, &payload);
+        let mut ack = SaleAck::recorded(sale_id, next.id(), next.seq, &sale);
+        ack.warnings = warnings;
         let reply = RecordedSale {
-            ack: SaleAck::recorded(sale_id, next.id(), next.seq, &sale),
+            ack,
             replayed: false,
         };
         Ok(Applied::logged(reply, next, event).with_effects(effects))
