@@ -151,6 +151,10 @@ fn checkout_data_dir() -> Option<PathBuf> {
     (running == built).then(|| built.join("var"))
 }
 
+/// How long a stopped hub waits for its threads that hold connections (an
+/// actor finishing a write is bounded by the statement timeout).
+const JOIN_AT_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -162,7 +166,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     // and be stopped after it, when `database` is dropped.
     let database = database(&settings)?;
     let url = database.url();
-    actix_web::rt::System::new().block_on(async move {
+    let remains = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(&settings, &url)
             .await
             .context("could not start the hub")?;
@@ -170,8 +174,20 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         if let Some(metrics) = app.metrics_address() {
             tracing::info!(address = %metrics, "metrics on http://{metrics}/metrics");
         }
-        app.run_until_stopped().await.context("the HTTP server failed")
+        app.run_until_stopped()
+            .await
+            .context("the HTTP server failed")
     })?;
+    // Every thread that holds a connection ends before the process does.
+    let threads = remains.threads();
+    if remains.join(JOIN_AT_STOP) {
+        tracing::info!(
+            threads,
+            "every thread holding a database connection has ended"
+        );
+    } else {
+        tracing::warn!(within = ?JOIN_AT_STOP, "threads holding database connections were still running at exit");
+    }
     tracing::info!("cajahub stopped");
     drop(database);
     Ok(())

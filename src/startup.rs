@@ -94,6 +94,7 @@ pub struct Application {
     /// `/metrics` on its own address, when one is set.
     metrics: Option<(SocketAddr, Server)>,
     signals: StopSignals,
+    pool_threads: db::PoolThreads,
 }
 
 impl Application {
@@ -103,14 +104,17 @@ impl Application {
         let url = database_url.to_owned();
         let (pool_size, limits) = (settings.pool_size, settings.db_limits());
         let configured_key = settings.session_key.clone();
+        let pool_threads = db::PoolThreads::new();
+        let threads = pool_threads.clone();
         let (pool, writes, key, has_users) = web::block(move || -> Result<_, StartupError> {
             let mut conn = PgConnection::establish(&url)?;
             migrations::run_pending(&mut conn)?;
             let key = auth::session::load_or_create_key(&mut conn, configured_key.as_deref())?;
             let has_users =
                 auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
-            let pool = db::build_pool(&url, pool_size, limits, metrics::PoolWaits)?;
-            let writes = db::build_write_pool(&url, pool_size, limits, metrics::PoolWaits)?;
+            let pool = db::build_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
+            let writes =
+                db::build_write_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
             Ok((pool, writes, key, has_users))
         })
         .await
@@ -200,6 +204,7 @@ impl Application {
             state,
             metrics,
             signals,
+            pool_threads,
         })
     }
 
@@ -228,7 +233,7 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT (or [`HubHandle::stop`]), then
     /// closes the live screens and finishes the requests in flight.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self) -> std::io::Result<Remains> {
         let handle = self.handle();
         let stop_signals = self.signals;
         let signals = actix_web::rt::spawn(async move {
@@ -249,7 +254,56 @@ impl Application {
         trims.abort();
         self.state.registers.stop();
         self.state.accounts.stop();
-        outcome
+        let remains = Remains {
+            actors: self.state.registers.take_threads(),
+            listener: self.state.accounts.take_thread(),
+            pool_threads: self.pool_threads,
+        };
+        outcome.map(|()| remains)
+    }
+}
+
+/// The threads of a stopped hub that hold database connections: the cajas'
+/// actors, the account listener and the pools' own. The process must not
+/// exit while one of them is still inside libpq: `exit` tears down
+/// OpenSSL's state, and a TLS connection closed at that moment on another
+/// thread corrupts the heap (a double free, seen under load).
+pub struct Remains {
+    actors: Vec<actix::Arbiter>,
+    listener: Option<std::thread::JoinHandle<()>>,
+    pool_threads: db::PoolThreads,
+}
+
+impl Remains {
+    /// How many threads: the actors' and the listener (the pools' apart).
+    pub fn threads(&self) -> usize {
+        self.actors.len() + usize::from(self.listener.is_some())
+    }
+
+    /// Joins them, once the runtime that ran the hub is gone (its tasks and
+    /// their pool handles dropped), for at most `within`; whether all ended.
+    pub fn join(self, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        let Remains {
+            actors,
+            listener,
+            pool_threads,
+        } = self;
+        let (joined, done) = std::sync::mpsc::channel();
+        let joiner = std::thread::Builder::new()
+            .name("join-at-stop".into())
+            .spawn(move || {
+                for actor in actors {
+                    let _ = actor.join();
+                }
+                if let Some(listener) = listener {
+                    let _ = listener.join();
+                }
+                let _ = joined.send(());
+            });
+        let threads_ended = joiner.is_ok() && done.recv_timeout(within).is_ok();
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        threads_ended && pool_threads.settle(left)
     }
 }
 

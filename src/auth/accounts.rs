@@ -50,6 +50,8 @@ pub enum AccountChange {
 #[derive(Debug)]
 pub struct Accounts {
     shared: Arc<Shared>,
+    /// The thread listening for changes (taken to be joined at a stop).
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
@@ -107,12 +109,25 @@ impl Accounts {
         let started = std::thread::Builder::new()
             .name("account-changes".into())
             .spawn(move || listen(&url, &weak));
-        if let Err(err) = started {
-            // Without it nothing is kept (every request reads its login),
-            // but open screens are not told of account changes.
-            tracing::error!(error = %err, "could not start listening for account changes");
+        let thread = match started {
+            Ok(thread) => Some(thread),
+            Err(err) => {
+                // Without it nothing is kept (every request reads its login),
+                // but open screens are not told of account changes.
+                tracing::error!(error = %err, "could not start listening for account changes");
+                None
+            }
+        };
+        Self {
+            shared,
+            thread: std::sync::Mutex::new(thread),
         }
-        Self { shared }
+    }
+
+    /// The listening thread, stopped by [`Accounts::stop`], for the caller
+    /// to join once it may block (it holds a database connection).
+    pub fn take_thread(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.thread.lock().ok().and_then(|mut thread| thread.take())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<AccountChange> {

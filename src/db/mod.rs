@@ -147,6 +147,68 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for DbLimits {
     }
 }
 
+/// The threads a hub's pools open connections on (in the background,
+/// after a failed checkout) and reap idle ones on: r2d2's, owned here so a
+/// stop can wait until none of them is inside libpq. A connection still
+/// being opened or closed over TLS while the process exits races OpenSSL's
+/// own clean-up at exit, and corrupts the heap.
+#[derive(Clone)]
+pub struct PoolThreads(Arc<scheduled_thread_pool::ScheduledThreadPool>);
+
+impl PoolThreads {
+    /// r2d2's default count.
+    const THREADS: usize = 3;
+
+    pub fn new() -> Self {
+        Self(Arc::new(
+            scheduled_thread_pool::ScheduledThreadPool::builder()
+                .num_threads(Self::THREADS)
+                .thread_name_pattern("db-pool-{}")
+                .build(),
+        ))
+    }
+
+    /// Waits until every job queued so far on these threads has ended
+    /// (each thread takes one of ours, and they wait for each other, so
+    /// none is running anything else), or `within` passed; whether they
+    /// did. Call it once the pools are dropped: a job queued later finds
+    /// its pool gone and does nothing.
+    pub fn settle(&self, within: std::time::Duration) -> bool {
+        use std::sync::{Condvar, Mutex};
+        let deadline = std::time::Instant::now() + within;
+        let gate = Arc::new((Mutex::new(0_usize), Condvar::new()));
+        let (done, finished) = std::sync::mpsc::channel();
+        for _ in 0..Self::THREADS {
+            let (gate, done) = (gate.clone(), done.clone());
+            self.0.execute(move || {
+                let (arrived, all_here) = &*gate;
+                let Ok(mut here) = arrived.lock() else { return };
+                *here += 1;
+                all_here.notify_all();
+                while *here < Self::THREADS {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    match all_here.wait_timeout(here, left) {
+                        Ok((next, timeout)) if !timeout.timed_out() => here = next,
+                        _ => return,
+                    }
+                }
+                let _ = done.send(());
+            });
+        }
+        drop(done);
+        (0..Self::THREADS).all(|_| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            finished.recv_timeout(left).is_ok()
+        })
+    }
+}
+
+impl Default for PoolThreads {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Builds the pool for requests. Connections are tested when checked out,
 /// so a restarted PostgreSQL costs one failed test, not one failed request.
 /// A connection whose peer went silent is given up on by the kernel
@@ -156,10 +218,11 @@ pub fn build_pool(
     database_url: &str,
     max_size: u32,
     limits: DbLimits,
+    threads: &PoolThreads,
     events: impl HandleEvent + 'static,
 ) -> Result<PgPool, PoolError> {
     let reach = Arc::new(Reach::default());
-    let pool = builder(max_size, limits, events, &reach)
+    let pool = builder(max_size, limits, threads, events, &reach)
         .test_on_check_out(true)
         .build(ConnectionManager::new(with_tcp_limits(database_url)))?;
     Ok(PgPool { pool, reach })
@@ -173,10 +236,11 @@ pub fn build_write_pool(
     database_url: &str,
     max_size: u32,
     limits: DbLimits,
+    threads: &PoolThreads,
     events: impl HandleEvent + 'static,
 ) -> Result<PgPool, PoolError> {
     let reach = Arc::new(Reach::default());
-    let pool = builder(max_size, limits, events, &reach)
+    let pool = builder(max_size, limits, threads, events, &reach)
         .test_on_check_out(false)
         .build(ConnectionManager::new(with_tcp_limits(database_url)))?;
     Ok(PgPool { pool, reach })
@@ -187,10 +251,12 @@ pub fn build_write_pool(
 fn builder(
     max_size: u32,
     limits: DbLimits,
+    threads: &PoolThreads,
     events: impl HandleEvent + 'static,
     reach: &Arc<Reach>,
 ) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
     Pool::builder()
+        .thread_pool(threads.0.clone())
         .event_handler(Box::new(Watch {
             reach: reach.clone(),
             events,
@@ -399,4 +465,40 @@ where
         discard(&mut conn);
         DbError::Cancelled
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::PoolThreads;
+
+    #[test]
+    fn settling_waits_for_every_job_queued_and_gives_up_on_one_that_hangs() {
+        let threads = PoolThreads::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let done = finished.clone();
+        threads.0.execute(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            done.store(true, Ordering::SeqCst);
+        });
+        assert!(threads.settle(Duration::from_secs(10)));
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "the job queued before ended first"
+        );
+
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        threads.0.execute(move || {
+            let _ = hold.recv();
+        });
+        assert!(
+            !threads.settle(Duration::from_millis(100)),
+            "a job still running"
+        );
+        drop(release);
+        assert!(threads.settle(Duration::from_secs(10)));
+    }
 }

@@ -155,7 +155,10 @@ struct Entry {
 struct Inner {
     env: Arc<Env>,
     /// The supervisor's and the watchdog's thread; the actors have theirs.
-    arbiter: Arbiter,
+    arbiter: ArbiterHandle,
+    /// Every thread started here (the registry's and each actor's), to be
+    /// joined when the hub stops: their actors hold database connections.
+    threads: std::sync::Mutex<Vec<Arbiter>>,
     entries: DashMap<CajaId, Entry>,
     floor: broadcast::Sender<Push>,
     /// What the floor dashboards subscribe to: `floor`, paced.
@@ -199,9 +202,11 @@ impl CajaActors {
     /// database, and the supervisor and watchdog beside them.
     pub async fn start_all(env: Env) -> Result<Self, DbError> {
         let (supervisor, stopped) = mpsc::unbounded_channel();
+        let registry = Arbiter::new();
         let registers = CajaActors(Arc::new(Inner {
             env: Arc::new(env),
-            arbiter: Arbiter::new(),
+            arbiter: registry.handle(),
+            threads: std::sync::Mutex::new(vec![registry]),
             entries: DashMap::new(),
             floor: events::floor_channel(),
             floor_feed: Arc::default(),
@@ -289,13 +294,19 @@ impl CajaActors {
         let generation = self.0.generations.fetch_add(1, Ordering::Relaxed);
         let actor_shared = shared.clone();
         let own = match Arbiter::try_new() {
-            Ok(thread) => Some(thread.handle()),
+            Ok(thread) => {
+                let handle = thread.handle();
+                if let Ok(mut threads) = self.0.threads.lock() {
+                    threads.push(thread);
+                }
+                Some(handle)
+            }
             Err(error) => {
                 tracing::error!(register_id = %id, %error, "no thread for a caja's actor: it shares the registry's, and holds it while it writes");
                 None
             }
         };
-        let registry = self.0.arbiter.handle();
+        let registry = self.0.arbiter.clone();
         let runs_on = own.clone().unwrap_or_else(|| registry.clone());
         let threads = Threads {
             own: own.clone(),
@@ -763,6 +774,16 @@ impl CajaActors {
             }
         }
         self.0.arbiter.stop();
+    }
+
+    /// The threads started so far, stopped by [`CajaActors::stop`], for the
+    /// caller to join once it may block.
+    pub fn take_threads(&self) -> Vec<Arbiter> {
+        self.0
+            .threads
+            .lock()
+            .map(|mut threads| std::mem::take(&mut *threads))
+            .unwrap_or_default()
     }
 }
 

@@ -781,7 +781,18 @@ impl HubProcess {
         log: Option<&Path>,
     ) -> Self {
         let bind = address.trim_start_matches("http://");
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cajahub"));
+        // `CAJAHUB_HUB_WRAPPER="valgrind --error-exitcode=99"` runs the hub
+        // under a checker (slowly: it is given a minute to start).
+        let wrapper = std::env::var("CAJAHUB_HUB_WRAPPER").unwrap_or_default();
+        let mut wrapper = wrapper.split_whitespace();
+        let mut command = match wrapper.next() {
+            Some(program) => {
+                let mut command = std::process::Command::new(program);
+                command.args(wrapper).arg(env!("CARGO_BIN_EXE_cajahub"));
+                command
+            }
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_cajahub")),
+        };
         command
             .args(["serve", "--bind", bind])
             .env("DATABASE_URL", database_url)
@@ -793,7 +804,12 @@ impl HubProcess {
         // Owned at once, so a failed start still kills and reaps it.
         let hub = Self(command.spawn().expect("start the hub"));
         let health = format!("{address}/healthz");
-        for _ in 0..150 {
+        let tries = if std::env::var_os("CAJAHUB_HUB_WRAPPER").is_some() {
+            600
+        } else {
+            150
+        };
+        for _ in 0..tries {
             if let Ok(response) = reqwest::get(&health).await
                 && response.status() == 200
             {

@@ -29,4 +29,5 @@ mod reports;
 mod restart;
 mod screens;
 mod security;
+mod shutdown;
 mod write_path;

@@ -1,0 +1,186 @@
+//! A clean exit under load. The hub is stopped with SIGTERM while a POS
+//! sells, an admin edits the caja and a hundred floor dashboards follow,
+//! over TLS to PostgreSQL (libpq's default, `prefer`): every run must exit
+//! 0 with nothing of a corrupted heap in its log, and every acknowledged
+//! sale is stored once. Repeated `CAJAHUB_STOP_RUNS` times (3 by default;
+//! the closing figures were taken with 50).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::rt::time::sleep;
+use cajahub::auth::user::Role;
+
+use crate::cajas::paso_6_1_fields;
+use crate::helpers::{HubProcess, TestApp, csrf_in, free_address};
+use crate::screens::{Socket, sale, venue};
+
+/// Floor dashboards open while the hub stops.
+const FLOORS: usize = 100;
+
+/// What a log shows when the heap was corrupted or the process crashed.
+const CORRUPTION: [&str; 6] = [
+    "double free",
+    "corruption",
+    "free(): invalid",
+    "malloc(): ",
+    "Segmentation fault",
+    "panicked",
+];
+
+/// The database URL as an operator writes it: no `sslmode`, so libpq uses
+/// TLS when the server offers it.
+fn with_tls_if_offered(url: &str) -> String {
+    url.replace("?sslmode=disable", "")
+        .replace("&sslmode=disable", "")
+}
+
+async fn floor(address: &str, cookie: &str) -> Option<Socket> {
+    let url = format!("{}/ws/piso", address.replacen("http://", "ws://", 1));
+    let request = awc::Client::new()
+        .ws(url)
+        .header("cookie", cookie)
+        .origin(address);
+    match actix_web::rt::time::timeout(Duration::from_secs(10), request.connect()).await {
+        Ok(Ok((_, socket))) => Some(socket),
+        _ => None,
+    }
+}
+
+/// Sells until told to stop; counts the acknowledged sales.
+async fn sell(address: String, cookie: String, stop: Arc<AtomicBool>, acked: Arc<AtomicUsize>) {
+    let client = reqwest::Client::new();
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let sent = client
+            .post(format!("{address}/api/cajas/1/sales"))
+            .header("cookie", &cookie)
+            .header("origin", &address)
+            .json(&sale(100 + i))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status() == 201 => {
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Renames the caja back and forth until told to stop (each edit reaches
+/// every screen).
+async fn edit(address: String, cookie: String, stop: Arc<AtomicBool>) {
+    let client = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let Ok(page) = client
+            .get(format!("{address}/admin/cajas/1/editar"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+        else {
+            return;
+        };
+        let Ok(page) = page.text().await else { return };
+        let (Some(token), Some(version)) = (
+            csrf_in(&page),
+            crate::forms::input_value(&page, "version").map(str::to_owned),
+        ) else {
+            return;
+        };
+        let name = format!("Barra {}", n % 2);
+        let mut fields = paso_6_1_fields();
+        fields.retain(|(field, _)| *field != "name");
+        fields.extend([
+            ("name", name.as_str()),
+            ("version", version.as_str()),
+            ("csrf_token", token.as_str()),
+        ]);
+        let posted = client
+            .post(format!("{address}/admin/cajas/1/editar"))
+            .header("cookie", &cookie)
+            .header("origin", &address)
+            .form(&fields)
+            .send()
+            .await;
+        if posted.is_err() {
+            return;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_stop_under_load_exits_cleanly_every_time() {
+    let runs: usize = std::env::var("CAJAHUB_STOP_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    let app = TestApp::spawn_as_admin().await;
+    venue(&app).await;
+    let cashier = app.session_cookie("cajero1", Role::Cajero).await;
+    let supervisor = app.session_cookie("supervisora", Role::Supervisor).await;
+    let admin = app.session_cookie("jefa", Role::Admin).await;
+    let stopped = app.stop().await;
+    let url = with_tls_if_offered(&stopped.database_url());
+    let mut acked_total = 0;
+    for run in 0..runs {
+        let address = free_address();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let hub =
+            HubProcess::start_with(&address, &url, &[("CAJAHUB_LOG", "info")], Some(log.path()))
+                .await;
+        let mut floors = Vec::with_capacity(FLOORS);
+        for _ in 0..FLOORS {
+            floors.push(
+                floor(&address, &supervisor)
+                    .await
+                    .expect("a floor dashboard"),
+            );
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(AtomicUsize::new(0));
+        let seller = actix_web::rt::spawn(sell(
+            address.clone(),
+            cashier.clone(),
+            stop.clone(),
+            acked.clone(),
+        ));
+        let editor = actix_web::rt::spawn(edit(address.clone(), admin.clone(), stop.clone()));
+        // Mid-burst: some sales acknowledged, then the stop.
+        while acked.load(Ordering::Relaxed) < 20 {
+            sleep(Duration::from_millis(10)).await;
+        }
+        let clean = hub.terminate();
+        stop.store(true, Ordering::Relaxed);
+        let _ = (seller.await, editor.await);
+        drop(floors);
+        let said = std::fs::read_to_string(log.path()).unwrap_or_default();
+        assert!(clean, "run {run}: the hub did not exit 0:\n{said}");
+        assert!(said.contains("cajahub stopped"), "run {run}:\n{said}");
+        assert!(
+            said.contains("every thread holding a database connection has ended"),
+            "run {run}: joined before exiting:\n{said}"
+        );
+        for sign in CORRUPTION {
+            assert!(
+                !said.contains(sign),
+                "run {run}: {sign:?} in the log:\n{said}"
+            );
+        }
+        acked_total += acked.load(Ordering::Relaxed);
+    }
+    // Every acknowledged sale is there (a key is stored once by the
+    // database's own constraint).
+    let app = stopped.start().await;
+    let stored = app.count("SELECT count(*) AS n FROM sales");
+    assert!(
+        stored as usize >= acked_total && acked_total >= 20 * runs,
+        "{stored} stored, {acked_total} acknowledged"
+    );
+}
