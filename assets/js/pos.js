@@ -51,6 +51,7 @@ let providersShown = "";
 let lastResult = "";
 let lastChange = null; // the change to hand over for the last sale, until the next one starts
 let lastSaleKey = null; // the sale this screen last took, whose answer it shows
+let repeatedCode = ""; // the warning of the last card approval whose typed code the jornada already had
 let ticking = null;
 let outboxReported = null; // what the hub last heard of this device's outbox
 let gone = null; // why this page can no longer sell here (the hub ended or refuses it)
@@ -148,6 +149,7 @@ function finishCardSale(sale, approved) {
   const cash = sale.cash ?? 0;
   const payments = cash > 0 ? [{ method: "EFECTIVO", amount: cash }, onCard] : [onCard];
   queue.add({ key: sale.saleKey, total: sale.total + cash, payments }, sale.sessionId);
+  repeatedCode = approved.code_repeats ? repeatedCodeWarning(approved) : "";
   lastResult = `Tarjeta aprobada en ${approved.provider} (código ${approved.authorization_code}). Registrando la venta…`;
   card.clear();
   acked = new Map();
@@ -183,16 +185,19 @@ function cardStartReply(message) {
 }
 
 function resolveReply(message) {
-  const repeats = message.attempt?.code_repeats;
   if (message.type === "error") {
     cardNotice = `No se pudo guardar: ${message.message}`;
-  } else if (repeats) {
-    const { authorization_code: code, provider } = message.attempt;
-    cardNotice = `⚠ El código ${code} de ${provider} ya se usó esta jornada en el cobro #${repeats}: revisa el comprobante del terminal. Queda marcado para el supervisor.`;
+  } else if (message.attempt?.code_repeats) {
+    cardNotice = `⚠ ${repeatedCodeWarning(message.attempt)}`;
   } else {
     cardNotice = "";
   }
   render();
+}
+
+/** What the cashier is told of an approval whose typed code repeats one of the jornada's. */
+function repeatedCodeWarning(attempt) {
+  return `El código ${attempt.authorization_code} de ${attempt.provider} ya se usó esta jornada en el cobro #${attempt.code_repeats}: revisa el comprobante del terminal. Queda marcado para el supervisor.`;
 }
 
 function resolveAttempt(attempt, outcome, code, voucher = {}) {
@@ -506,8 +511,11 @@ function reply(message) {
     if (id === lastSaleKey) {
       // The hub's word on the change is the one handed over.
       lastResult = `Venta registrada: ${pesos(message.total_charged)}`;
-      // A typed card code the jornada already had: the hub warns, once.
-      if (message.warnings?.length) lastResult += ` · ⚠ ${message.warnings.join(" ")}`;
+      // A typed card code the jornada already had: the hub warns, once
+      // (in the sale's answer, or in the approval the sale was paid with).
+      const warnings = [...(message.warnings ?? []), ...(repeatedCode ? [repeatedCode] : [])];
+      repeatedCode = "";
+      if (warnings.length) lastResult += ` · ⚠ ${warnings.join(" ")}`;
       lastChange = message.change > 0 ? message.change : lastChange;
     }
   } else if (FINAL_ERRORS.has(message.code)) {

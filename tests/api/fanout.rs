@@ -164,7 +164,13 @@ async fn a_thousand_sales_on_ten_cajas_reach_fifty_dashboards_and_ten_joining_mi
     const SALES_PER_CAJA: usize = 100;
     const DASHBOARDS: usize = 50;
     const LATE_DASHBOARDS: usize = 10;
-    let app = TestApp::spawn_as_admin().await;
+    // Sixty dashboards of one login: a simulation, not a person.
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.screens_per_login = 100;
+        settings.screens_per_user = 100;
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
     create_cajas(&app, CAJAS as usize).await;
     assert_eq!(
         app.post_form("/admin/jornadas/abrir", &[]).await.status(),

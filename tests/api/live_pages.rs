@@ -166,6 +166,27 @@ async fn a_sale_on_the_pos_shows_on_the_dashboard_and_admin_edits_reach_the_open
     assert!(recent.contains("$1.000 · Efectivo"), "{recent}");
     assert!(recent.contains("$12.345 · Débito · GETNET"), "{recent}");
 
+    // The same code typed again for GETNET this jornada: the sale goes
+    // through and the cashier is told to check the voucher.
+    sell(&pos, "2000", "DEBITO").await;
+    pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
+        .await;
+    pos.wait_text_contains("[data-bind=card-countdown]", "¿se cobró? y luego KLAP")
+        .await;
+    pos.press("a").await;
+    pos.fill("#code-input", "a1b2c3\u{E007}").await;
+    pos.wait_text_contains(
+        "[data-bind=sale-result]",
+        "El código A1B2C3 de GETNET ya se usó esta jornada en el cobro #1",
+    )
+    .await;
+    assert!(
+        pos.text("[data-bind=sale-result]")
+            .await
+            .starts_with("Venta registrada: $2.000")
+    );
+    pos.screenshots("pos-codigo-repetido").await;
+
     // The terminal fails: the same sale goes on on the backup at once.
     sell(&pos, "5000", "CREDITO").await;
     pos.wait_text("[data-bind=card-title]", "Esperando pago en GETNET…")
@@ -240,7 +261,7 @@ async fn a_sale_on_the_pos_shows_on_the_dashboard_and_admin_edits_reach_the_open
         .wait_text(&format!("{tile} [data-field=status]"), "En mantención")
         .await;
     pos.screenshot("pos-mantencion").await;
-    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 3);
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 4);
     pos.close().await;
     floor.close().await;
 }

@@ -1041,6 +1041,8 @@ async fn idle_screens_cause_no_database_queries() {
     let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
         // A heartbeat every 100 ms: 20 screens × 20 heartbeats in the window.
         settings.screen_timeout = Duration::from_millis(400);
+        // Twenty screens of one login.
+        settings.screens_per_login = 20;
     })
     .await;
     app.log_in_as("admin", Role::Admin).await;

@@ -132,16 +132,21 @@ async fn a_stop_under_load_exits_cleanly_every_time() {
     for run in 0..runs {
         let address = free_address();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let hub =
-            HubProcess::start_with(&address, &url, &[("CAJAHUB_LOG", "info")], Some(log.path()))
-                .await;
+        let settings = [
+            ("CAJAHUB_LOG", "info"),
+            // A hundred dashboards of one login: a simulation, not a person.
+            ("CAJAHUB_SCREENS_PER_LOGIN", "1000"),
+            ("CAJAHUB_SCREENS_PER_USER", "1000"),
+        ];
+        let hub = HubProcess::start_with(&address, &url, &settings, Some(log.path())).await;
         let mut floors = Vec::with_capacity(FLOORS);
         for _ in 0..FLOORS {
-            floors.push(
-                floor(&address, &supervisor)
-                    .await
-                    .expect("a floor dashboard"),
-            );
+            let mut socket = floor(&address, &supervisor)
+                .await
+                .expect("a floor dashboard");
+            let first = crate::screens::next_json(&mut socket).await;
+            assert_eq!(first.map(|m| m["type"].clone()), Some("snapshot".into()));
+            floors.push(socket);
         }
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicUsize::new(0));
