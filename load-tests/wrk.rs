@@ -15,7 +15,7 @@
 //! cargo build --release --bin cajahub --example wrk-load
 //! target/release/examples/wrk-load --hub /tmp/cajahub-before --hub target/release/cajahub
 //!     [--connections 1,4,16,64] [--seconds 20] [--runs 3] [--cajas 10]
-//!     [--database-url URL] [--pgbench no] [--plot FILE.svg]
+//!     [--database-url URL] [--pgbench no] [--plot FILE.svg] [--cookie-age SECONDS]
 //! target/release/examples/wrk-load --replot medians.json --plot FILE.svg
 
 use std::collections::BTreeMap;
@@ -44,6 +44,10 @@ struct Options {
     plot: Option<String>,
     /// Draw `plot` from the JSON a run printed, and run nothing.
     replot: Option<String>,
+    /// How old the one cookie wrk sends is when the run starts: a client
+    /// that keeps its first cookie (an API POS, a script) for longer than
+    /// a minute once cost the hub a write per request.
+    cookie_age: Duration,
 }
 
 fn options() -> Options {
@@ -57,6 +61,7 @@ fn options() -> Options {
         pgbench: true,
         plot: None,
         replot: None,
+        cookie_age: Duration::ZERO,
     };
     parse_flags(|flag, value| {
         match flag {
@@ -71,6 +76,7 @@ fn options() -> Options {
             "--pgbench" => options.pgbench = value != "no",
             "--plot" => options.plot = Some(value.into()),
             "--replot" => options.replot = Some(value.into()),
+            "--cookie-age" => options.cookie_age = Duration::from_secs(number(flag, value) as u64),
             _ => return false,
         }
         true
@@ -266,11 +272,15 @@ async fn hub_run(
     let venue = Venue::create(&options.admin_url, options.cajas, Some(binary));
     let (hub, base) = Hub::start(binary, &venue.url).await;
     let script = dir.join("sales.lua");
-    std::fs::write(
-        &script,
-        wrk_script(options.cajas, &session_cookie(&base).await),
-    )
-    .expect("write the wrk script");
+    let cookie = session_cookie(&base).await;
+    if !options.cookie_age.is_zero() {
+        println!(
+            "  letting the cookie age {} s",
+            options.cookie_age.as_secs()
+        );
+        actix_web::rt::time::sleep(options.cookie_age).await;
+    }
+    std::fs::write(&script, wrk_script(options.cajas, &cookie)).expect("write the wrk script");
     let run = run_wrk(&base, &script, connections, options.seconds);
     println!(
         "  hub RSS after the run: {:.1} MiB",

@@ -39,6 +39,8 @@ pub struct AppState {
     pub screens: web::Data<Screens>,
     /// Account changes, pushed to the live screens.
     pub accounts: web::Data<auth::accounts::Accounts>,
+    /// When each login was last used (written in the background).
+    pub activity: web::Data<auth::activity::Activity>,
     /// The hub's time (tests move it by hand).
     pub clock: web::Data<crate::clock::Clock>,
 }
@@ -58,6 +60,7 @@ impl AppState {
             .app_data(self.demo.clone())
             .app_data(self.screens.clone())
             .app_data(self.accounts.clone())
+            .app_data(self.activity.clone())
             .app_data(self.clock.clone());
     }
 }
@@ -166,6 +169,7 @@ impl Application {
                 settings.screen_caps(),
             )),
             accounts: web::Data::new(auth::accounts::Accounts::watch(database_url)),
+            activity: web::Data::new(auth::activity::Activity::default()),
             clock: web::Data::new(settings.clock.clone()),
         });
         // Before listening: a stop signal sent as soon as the hub answers
@@ -244,6 +248,17 @@ impl Application {
         if let Some((_, metrics)) = self.metrics {
             actix_web::rt::spawn(metrics);
         }
+        let (activity, pool, clock) = (
+            self.state.activity.clone().into_inner(),
+            self.state.pool.get_ref().clone(),
+            self.state.clock.get_ref().clone(),
+        );
+        let idle = self.state.auth.idle;
+        let writes = actix_web::rt::spawn(activity.clone().keep_writing(
+            pool.clone(),
+            clock.clone(),
+            idle,
+        ));
         let state = self.state.clone();
         let trims =
             actix_web::rt::spawn(
@@ -252,6 +267,14 @@ impl Application {
         let outcome = self.server.await;
         signals.abort();
         trims.abort();
+        writes.abort();
+        // The last minute's uses, written before the hub goes.
+        if let Err(err) = activity
+            .write(&pool, clock.now().timestamp_millis(), idle)
+            .await
+        {
+            tracing::warn!(error = %err, "could not write when logins were last used");
+        }
         self.state.registers.stop();
         self.state.accounts.stop();
         let remains = Remains {

@@ -13,6 +13,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 
 use super::AuthPolicy;
 use super::accounts::Accounts;
+use super::activity::Activity;
 use super::csrf;
 use super::logins;
 use super::session::{self, Login};
@@ -173,23 +174,32 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
     let json = wants_json(&req);
     let policy = shared::<AuthPolicy>(&req);
     let accounts = shared::<Accounts>(&req);
+    let activity = shared::<Activity>(&req);
     let pool = shared::<PgPool>(&req);
     let demo = shared::<Demo>(&req);
     let now = shared::<Clock>(&req).now().timestamp_millis();
-    if now - login.last_seen_at > policy.idle.as_millis() as i64
-        || now - login.logged_in_at > policy.absolute.as_millis() as i64
-    {
-        tracing::info!(user_id = login.user_id, "session expired");
+    let idle = |last_seen: i64| now - last_seen > policy.idle.as_millis() as i64;
+    let expired = |user_id| {
+        tracing::info!(user_id, "session expired");
         session::forget_login(&session);
-        return Err(not_logged_in(true));
+        not_logged_in(true)
+    };
+    if now - login.logged_in_at > policy.absolute.as_millis() as i64 {
+        return Err(expired(login.user_id));
     }
-    let (login_id, record) = (
-        login.login_id,
-        now - login.recorded_at > logins::SEEN_EVERY.num_milliseconds(),
-    );
-    // Known and unchanged since it was read: no query (the login's
-    // `last_seen_at` is written once a minute, and then it is read again).
-    let known = if record {
+    // The idle limit, from the latest use this hub saw (the cookie's time,
+    // or a later request's: a client may keep its first cookie).
+    let login_id = login.login_id;
+    let seen_here = activity.last_seen(login_id);
+    let last_seen = seen_here.map_or(login.last_seen_at, |at| at.max(login.last_seen_at));
+    if idle(last_seen) && seen_here.is_some() {
+        return Err(expired(login.user_id));
+    }
+    // Idle by the cookie and unseen here (a restart, another hub): the
+    // login's row says when it was last used.
+    let ask_the_row = idle(last_seen);
+    // Known and unchanged since it was read: no query.
+    let known = if ask_the_row {
         None
     } else {
         accounts.known(login_id)
@@ -199,31 +209,28 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         None => accounts.turn_to_read(login_id).await,
     };
     // Another request of the same login may have read it meanwhile.
-    let known = known.or_else(|| (!record).then(|| accounts.known(login_id)).flatten());
-    let (user, recorded) = match known {
-        Some(user) => (Some(user), false),
+    let known = known.or_else(|| (!ask_the_row).then(|| accounts.known(login_id)).flatten());
+    let user = match known {
+        Some(user) => Some(user),
         None => {
             let version = accounts.version();
             let read = crate::db::run(&pool, move |conn| {
-                let user = logins::user_of(conn, login_id)?;
-                if user.is_some() && record {
-                    logins::seen(conn, login_id)?;
-                }
-                Ok(user)
+                logins::user_and_last_seen(conn, login_id)
             })
             .await
             .and_then(|found| found.map_err(DbError::Query));
             match read {
-                Ok(user) => {
-                    if let Some(user) = &user {
-                        accounts.remember(login_id, user.clone(), version);
-                    }
-                    (user, record)
+                Ok(Some((_, row_seen))) if idle(row_seen.timestamp_millis().max(last_seen)) => {
+                    return Err(expired(login.user_id));
                 }
+                Ok(found) => found.map(|(user, _)| {
+                    accounts.remember(login_id, user.clone(), version);
+                    user
+                }),
                 // While the database does not answer, nobody can change an
                 // account: the login as last heard serves what memory holds.
                 Err(source) if source.is_unavailable() => match accounts.last_heard(login_id) {
-                    Some(user) => (Some(user), false),
+                    Some(user) => Some(user),
                     None => return Err(AuthError::Db { source, json }),
                 },
                 Err(source) => return Err(AuthError::Db { source, json }),
@@ -241,15 +248,17 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
         }
         _ => {
             tracing::info!(user_id = login.user_id, "session revoked");
+            activity.forget(login_id);
             session::forget_login(&session);
             return Err(not_logged_in(true));
         }
     };
+    // Written to the login's row in the background (`Activity`).
+    activity.seen(login_id, now);
     session::touch(
         &session,
         &Login {
             last_seen_at: now,
-            recorded_at: if recorded { now } else { login.recorded_at },
             ..login
         },
     );

@@ -11,7 +11,8 @@ use super::user::{User, UserId};
 use crate::audit::{self, Action, Actor};
 use crate::db::schema::{logins, users};
 
-/// How often a login's `last_seen_at` is written (the cookie keeps it exactly).
+/// How often a login's `last_seen_at` is written (`activity::WRITE_EVERY`):
+/// the grace the admin's list of open logins gives it.
 pub const SEEN_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 /// The longest user agent kept.
 const USER_AGENT_CHARS: usize = 200;
@@ -75,12 +76,20 @@ pub fn user_of(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<User>> {
         .optional()
 }
 
-/// Records that login `id` was used now (callers do it at most every [`SEEN_EVERY`]).
-pub fn seen(conn: &mut PgConnection, id: Uuid) -> QueryResult<()> {
-    diesel::update(logins::table.find(id))
-        .set(logins::last_seen_at.eq(diesel::dsl::now))
-        .execute(conn)?;
-    Ok(())
+/// The user of login `id`, if the login is still open, and when the login
+/// was last used as its row says (written in the background:
+/// `activity::Activity`).
+pub fn user_and_last_seen(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> QueryResult<Option<(User, DateTime<Utc>)>> {
+    logins::table
+        .inner_join(users::table.on(users::id.eq(logins::user_id)))
+        .filter(logins::id.eq(id))
+        .filter(logins::ended_at.is_null())
+        .select((User::as_select(), logins::last_seen_at))
+        .first(conn)
+        .optional()
 }
 
 /// Ends login `id` (nothing if it ended already); true when it was open.

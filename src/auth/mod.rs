@@ -3,6 +3,7 @@
 //! and the extractors that guard every handler.
 
 pub mod accounts;
+pub mod activity;
 mod admin;
 pub mod cli;
 pub mod csrf;

@@ -33,9 +33,6 @@ pub struct Login {
     pub logged_in_at: i64,
     /// Unix time in milliseconds.
     pub last_seen_at: i64,
-    /// When `last_seen_at` was last written to the login's row (ms).
-    #[serde(default)]
-    pub recorded_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +120,6 @@ pub fn log_in(session: &Session, user: &User, login: Uuid, at: i64) {
             epoch: user.session_epoch,
             logged_in_at: at,
             last_seen_at: at,
-            recorded_at: at,
         },
     );
 }

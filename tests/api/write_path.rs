@@ -1278,3 +1278,60 @@ async fn a_caja_that_cannot_load_at_start_is_named_on_the_floor() {
         "{page}"
     );
 }
+
+/// A client that keeps its first cookie (an API POS, a script, wrk) costs
+/// the database the sale's one round trip however old the cookie: when its
+/// login was last used is kept in memory and written in the background,
+/// and the idle limit is decided from what the hub saw, not the cookie.
+#[actix_web::test]
+async fn a_client_that_keeps_its_first_cookie_costs_one_round_trip_a_sale() {
+    let (app, proxy, clock) = hub_behind_proxy(|settings| settings.pool_size = 1).await;
+    let (caja, cashier) = venue(&app).await;
+    assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
+    let cookie = app.session_cookie("cajero1", Role::Cajero).await;
+    let client = reqwest::Client::new();
+    let sell_with_first_cookie = |total: i64| {
+        client
+            .post(app.url(&format!("/api/cajas/{caja}/sales")))
+            .header("cookie", &cookie)
+            .header("origin", &app.address)
+            .json(&cash_sale(total))
+            .send()
+    };
+    assert_eq!(sell_with_first_cookie(500).await.unwrap().status(), 201);
+    // Well past the minute after which a login's use used to be written
+    // on the request's path.
+    clock.advance(Duration::from_secs(5 * 60));
+    let before = proxy.round_trips();
+    for total in 1..=20 {
+        let response = sell_with_first_cookie(total * 100).await.unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    assert_eq!(
+        proxy.round_trips() - before,
+        20,
+        "one round trip a sale with a five-minute-old cookie"
+    );
+
+    // Used every hour for three hours (the idle limit is two): still in,
+    // though the cookie it sends says it was last used three hours ago.
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(3600));
+        assert_eq!(sell_with_first_cookie(100).await.unwrap().status(), 201);
+    }
+    // Written in the background, never on a request: the row says so once
+    // the batch is written (the hub writes it every minute and at a stop).
+    let activity = app.state.activity.clone();
+    let pool = app.state.pool.get_ref().clone();
+    let now = clock.now().timestamp_millis();
+    let written = activity.write(&pool, now, Duration::from_secs(7200)).await;
+    assert!(written.is_ok_and(|rows| rows >= 1));
+    let login_seen = app.count(
+        "SELECT extract(epoch FROM max(last_seen_at))::bigint AS n FROM logins l \
+         JOIN users u ON u.id = l.user_id WHERE u.name = 'cajero1' AND l.ended_at IS NULL",
+    );
+    assert_eq!(login_seen, now / 1000);
+    // Idle for longer than the limit: out.
+    clock.advance(Duration::from_secs(2 * 3600 + 60));
+    assert_eq!(sell_with_first_cookie(100).await.unwrap().status(), 401);
+}
