@@ -101,7 +101,15 @@ fn seed(url: &str, cajas: usize) {
         &password,
     )
     .expect("user");
-    let mut sql = format!("INSERT INTO jornadas (opened_by) VALUES ({});", admin.id);
+    // One user sells on every caja (a simulation): the venue allows it,
+    // where the schema has the setting (builds from before it have no rule).
+    let mut sql = "DO $$ BEGIN IF to_regclass('venue_settings') IS NOT NULL THEN \
+                   UPDATE venue_settings SET one_open_session_per_cashier = false; END IF; END $$;"
+        .to_owned();
+    sql.push_str(&format!(
+        "INSERT INTO jornadas (opened_by) VALUES ({});",
+        admin.id
+    ));
     for i in 0..cajas {
         sql.push_str(&format!(
             "INSERT INTO pos_registers (name, code) VALUES ('Carga {i}', 'CARGA-{i}');

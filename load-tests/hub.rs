@@ -52,8 +52,8 @@ impl Hub {
                 .env("CAJAHUB_LOG", "error")
                 .env("CAJAHUB_POOL_SIZE", "16")
                 // Thousands of screens from one login: a simulation, not a person.
-                .env("CAJAHUB_SCREENS_PER_LOGIN", "100000")
-                .env("CAJAHUB_SCREENS_PER_USER", "100000")
+                .env("CAJAHUB_SCREENS_PER_LOGIN", "10000")
+                .env("CAJAHUB_SCREENS_PER_USER", "10000")
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|err| panic!("{binary}: {err}")),

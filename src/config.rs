@@ -85,13 +85,13 @@ pub struct Settings {
     /// Live screens one login may hold open at once (a browser's tabs);
     /// one more is closed with code 4429.
     #[arg(long, env = "CAJAHUB_SCREENS_PER_LOGIN", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
     pub screens_per_login: u32,
 
     /// Live screens one person may hold open at once over all their logins
     /// (devices); one more is closed with code 4429.
     #[arg(long, env = "CAJAHUB_SCREENS_PER_USER", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
     pub screens_per_user: u32,
 
     /// A floor dashboard is sent what changed at most once per this
