@@ -600,3 +600,49 @@ async fn a_cashier_counts_by_denomination_and_the_closed_caja_keeps_its_totals()
     pos.close().await;
     floor.close().await;
 }
+
+/// A blind-count cashier's open session in the browser: the sales listed
+/// without amounts, no float, nothing sticking out at any size.
+#[actix_web::test]
+async fn a_blind_count_cashiers_session_page_fits_and_shows_no_amounts() {
+    let app = TestApp::spawn_as_admin().await;
+    let mut fields = crate::cajas::paso_6_1_fields();
+    fields.push(("blind_count", "on"));
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &fields).await.status(),
+        303
+    );
+    assert_eq!(
+        app.post_form("/admin/jornadas/abrir", &[]).await.status(),
+        303
+    );
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    let opened = crate::registers::open_session(&app, &cashier, 1, "50000").await;
+    assert_eq!(opened.status(), 303);
+    for total in [3_000, 4_500] {
+        let sale = crate::registers::cash_sale(total);
+        assert_eq!(
+            crate::registers::sell(&app, &cashier, 1, &sale).await.0,
+            201
+        );
+    }
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    browser.log_in(&app, "cajero1").await;
+    browser.goto(&app, "/caja/session/1").await;
+    let shown = browser
+        .script("return document.querySelector('main').innerText")
+        .await;
+    let text = shown.as_str().unwrap_or_default();
+    assert!(text.contains("Conteo ciego"), "{text}");
+    for hidden in ["$3.000", "$4.500", "$50.000", "$57.500"] {
+        assert!(!text.contains(hidden), "{hidden} shown: {text}");
+    }
+    for (size, width, height) in SIZES {
+        resize(&browser, width, height).await;
+        let (by, out) = overflow(&browser).await;
+        assert_eq!(by, 0, "{size}; sticking out: {out}");
+    }
+    browser.screenshots("sesion-conteo-ciego").await;
+}
