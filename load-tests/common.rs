@@ -55,20 +55,23 @@ impl Venue {
         let (server, rest) = admin_url.rsplit_once('/').expect("a database URL");
         let query = rest.find('?').map_or("", |at| &rest[at..]);
         let url = format!("{server}/{name}{query}");
+        // Owned from here, so a migration or a seed that panics still
+        // drops the database on its way out.
+        let venue = Self { admin, name, url };
         if let Some(hub) = hub {
             let status = std::process::Command::new(hub)
                 .arg("migrate")
-                .env("DATABASE_URL", &url)
+                .env("DATABASE_URL", &venue.url)
                 .stdout(std::process::Stdio::null())
                 .status()
                 .unwrap_or_else(|err| panic!("{hub}: {err}"));
             assert!(status.success(), "{hub} migrate failed");
         } else {
-            let mut conn = PgConnection::establish(&url).expect("connect");
+            let mut conn = PgConnection::establish(&venue.url).expect("connect");
             cajahub::db::migrations::run_pending(&mut conn).expect("migrate");
         }
-        seed(&url, cajas);
-        Self { admin, name, url }
+        seed(&venue.url, cajas);
+        venue
     }
 
     /// Drops the venue's database now (as dropping the venue does).
