@@ -47,6 +47,15 @@ impl SessionsPerPerson {
             Self::Many => "many",
         }
     }
+
+    /// As stored: `venue_settings.one_open_session_per_cashier`.
+    fn from_stored(one: bool) -> Self {
+        if one { Self::One } else { Self::Many }
+    }
+
+    fn stored(self) -> bool {
+        self == Self::One
+    }
 }
 
 /// The settings as stored, with who changed them last.
@@ -70,11 +79,7 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<VenueSettings> {
             ))
             .first(conn)?;
     Ok(VenueSettings {
-        sessions_per_person: if one {
-            SessionsPerPerson::One
-        } else {
-            SessionsPerPerson::Many
-        },
+        sessions_per_person: SessionsPerPerson::from_stored(one),
         updated_at,
         updated_by,
     })
@@ -93,22 +98,17 @@ fn save_settings(
             .select(venue_settings::one_open_session_per_cashier)
             .for_update()
             .first::<bool>(conn)?;
-        let one = sessions == SessionsPerPerson::One;
-        if before == one {
+        let before = SessionsPerPerson::from_stored(before);
+        if before == sessions {
             return Ok(false);
         }
         diesel::update(venue_settings::table)
             .set((
-                venue_settings::one_open_session_per_cashier.eq(one),
+                venue_settings::one_open_session_per_cashier.eq(sessions.stored()),
                 venue_settings::updated_at.eq(diesel::dsl::now),
                 venue_settings::updated_by.eq(admin.id),
             ))
             .execute(conn)?;
-        let before = if before {
-            SessionsPerPerson::One
-        } else {
-            SessionsPerPerson::Many
-        };
         audit::record(
             conn,
             &admin.actor(),

@@ -192,12 +192,12 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
     let login_id = login.login_id;
     let seen_here = activity.last_seen(login_id);
     let last_seen = seen_here.map_or(login.last_seen_at, |at| at.max(login.last_seen_at));
-    if idle(last_seen) && seen_here.is_some() {
-        return Err(expired(login.user_id));
-    }
     // Idle by the cookie and unseen here (a restart, another hub): the
     // login's row says when it was last used.
     let ask_the_row = idle(last_seen);
+    if ask_the_row && seen_here.is_some() {
+        return Err(expired(login.user_id));
+    }
     // Known and unchanged since it was read: no query.
     let known = if ask_the_row {
         None

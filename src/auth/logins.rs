@@ -67,13 +67,7 @@ pub fn open(conn: &mut PgConnection, user: UserId, origin: &Origin) -> QueryResu
 
 /// The user of login `id`, if the login is still open.
 pub fn user_of(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<User>> {
-    logins::table
-        .inner_join(users::table.on(users::id.eq(logins::user_id)))
-        .filter(logins::id.eq(id))
-        .filter(logins::ended_at.is_null())
-        .select(User::as_select())
-        .first(conn)
-        .optional()
+    Ok(user_and_last_seen(conn, id)?.map(|(user, _)| user))
 }
 
 /// The user of login `id`, if the login is still open, and when the login

@@ -518,13 +518,9 @@ pub async fn close(
         None => None,
     };
     if let Some(session) = watched {
-        let refused = db::run(&pool, move |conn| refused_close::recent(conn, session)).await??;
+        let refused = refused_close::recent(&pool, session).await?;
         if refused >= refused_close::MAX_REFUSED {
-            let by = current.user.clone();
-            db::run(&pool, move |conn| {
-                refused_close::record(conn, &by, session, count, "too_many_refused")
-            })
-            .await??;
+            refused_close::record(&pool, &current.user, session, count, "too_many_refused").await?;
             return render_close(
                 &current,
                 &pool,
@@ -545,12 +541,7 @@ pub async fn close(
         Err(err) if err.status().is_server_error() => Err(err.into()),
         Err(err) => {
             if let (Some(session), CajaError::DifferenceNeedsApproval { .. }) = (watched, &err) {
-                let by = current.user.clone();
-                let code = err.code();
-                db::run(&pool, move |conn| {
-                    refused_close::record(conn, &by, session, count, code)
-                })
-                .await??;
+                refused_close::record(&pool, &current.user, session, count, err.code()).await?;
             }
             let audience = registers
                 .snapshot(register)

@@ -14,6 +14,7 @@ use diesel::sql_types::{BigInt, Text};
 use crate::audit::{self, Action};
 use crate::auth::user::User;
 use crate::cajas::CajaId;
+use crate::db::{self, DbError, PgPool};
 use crate::money::Pesos;
 
 /// Refused closings of one session a cashier may make before a supervisor
@@ -34,37 +35,46 @@ pub async fn one_at_a_time(caja: CajaId) -> tokio::sync::OwnedMutexGuard<()> {
 }
 
 /// Refused closings of `session` within the window.
-pub fn recent(conn: &mut PgConnection, session: i32) -> QueryResult<i64> {
+pub async fn recent(pool: &PgPool, session: i32) -> Result<i64, DbError> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    diesel::sql_query(format!(
-        "SELECT count(*) AS n FROM audit_log WHERE action = $1 AND entity_id = $2 \
-         AND at > now() - interval '{WINDOW}'"
-    ))
-    .bind::<Text, _>(Action::SessionCloseRefused.as_str())
-    .bind::<Text, _>(session.to_string())
-    .get_result::<Count>(conn)
-    .map(|count| count.n)
+    db::run(pool, move |conn| {
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = $1 AND entity_id = $2 \
+             AND at > now() - interval '{WINDOW}'"
+        ))
+        .bind::<Text, _>(Action::SessionCloseRefused.as_str())
+        .bind::<Text, _>(session.to_string())
+        .get_result::<Count>(conn)
+        .map(|count| count.n)
+    })
+    .await?
+    .map_err(DbError::Query)
 }
 
 /// Audits a refused closing of `session` by `by`: what was counted and why
 /// it was refused (the code the cashier was answered).
-pub fn record(
-    conn: &mut PgConnection,
+pub async fn record(
+    pool: &PgPool,
     by: &User,
     session: i32,
     count: Pesos,
-    why: &str,
-) -> QueryResult<()> {
-    audit::record(
-        conn,
-        &by.actor(),
-        Action::SessionCloseRefused,
-        session,
-        None::<&()>,
-        Some(&serde_json::json!({ "cash_count": count.get(), "refused": why })),
-    )
+    why: &'static str,
+) -> Result<(), DbError> {
+    let actor = by.actor();
+    db::run(pool, move |conn| {
+        audit::record(
+            conn,
+            &actor,
+            Action::SessionCloseRefused,
+            session,
+            None::<&()>,
+            Some(&serde_json::json!({ "cash_count": count.get(), "refused": why })),
+        )
+    })
+    .await?
+    .map_err(DbError::Query)
 }
