@@ -7,6 +7,7 @@
 //! The WebSocket library is confined to `socket.rs` (see there why it is
 //! actix-ws).
 
+mod connection;
 mod counter;
 mod frame_guard;
 pub mod memory;
@@ -36,11 +37,18 @@ const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 /// send buffer, and no Nagle delay. Without `TCP_NODELAY` a sale's small
 /// ack frame, written just after its event frame, waits for the client's
 /// delayed ACK of the first (40 ms on Linux, up to 200 ms on Windows).
-pub fn tune_connection(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+pub fn tune_connection(
+    connection: &dyn std::any::Any,
+    extensions: &mut actix_web::dev::Extensions,
+) {
     use nix::sys::socket::{setsockopt, sockopt::SndBuf};
     let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
         return;
     };
+    // A screen opened on this connection can cut it (see `connection`).
+    if let Some(connection) = connection::Connection::of(tcp) {
+        extensions.insert(connection);
+    }
     if let Err(err) = setsockopt(tcp, SndBuf, &SOCKET_SEND_BUFFER) {
         tracing::warn!(error = %err, "could not bound a connection's send buffer");
     }

@@ -30,6 +30,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
 use super::Screens;
+use super::connection::Connection;
 use super::counter::{Connected, Holder};
 use super::frame_guard::FrameGuard;
 use super::sent_seqs::SentSeqs;
@@ -64,6 +65,10 @@ const FRAGMENT_BYTES: usize = 7 * 1024;
 pub const TOO_MANY_SCREENS: u16 = 4429;
 /// Commands a client may send per second before being told to slow down.
 const MAX_COMMANDS_PER_SECOND: u32 = 20;
+/// How long a stopping hub waits for a screen to answer its close frame
+/// before cutting the connection: a deploy must not wait for a phone
+/// asleep on bad Wi-Fi.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// What a screen follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +184,8 @@ pub fn start(
         session,
         tasks: JoinSet::new(),
         window: (Instant::now(), 0),
+        connection: req.conn_data::<Connection>().copied(),
+        stopping: backend.screens.stopping(),
     };
     let messages = messages.max_frame_size(MAX_FRAME_BYTES);
     let stopping = backend.screens.stopping();
@@ -297,6 +304,10 @@ struct Screen {
     session: Session,
     /// Commands waiting for their register, and account checks.
     tasks: JoinSet<Done>,
+    /// The connection under the socket, to cut when the screen is dropped.
+    connection: Option<Connection>,
+    /// Set when the hub stops: a send waiting for a stuck client gives up.
+    stopping: watch::Receiver<bool>,
     /// Start of the current second and the commands received in it.
     window: (Instant, u32),
 }
@@ -343,15 +354,20 @@ fn error(id: Option<&Value>, code: &'static str, message: &str, field: Option<&s
     body.to_string()
 }
 
-/// A frame handed to the connection within `limit`, or why not.
+/// A frame handed to the connection within `limit`, or why not (a hub
+/// that stops does not wait for the rest of the limit).
 async fn within(
     limit: Duration,
+    stopping: &mut watch::Receiver<bool>,
     sending: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
 ) -> Result<(), End> {
-    match timeout(limit, sending).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_closed)) => Err(End::ClientLeft),
-        Err(_elapsed) => Err(End::Stuck),
+    tokio::select! {
+        sent = timeout(limit, sending) => match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_closed)) => Err(End::ClientLeft),
+            Err(_elapsed) => Err(End::Stuck),
+        },
+        _ = stopping.wait_for(|stopping| *stopping) => Err(End::HubStopping),
     }
 }
 
@@ -360,12 +376,14 @@ impl Screen {
         mut self,
         views: Vec<View>,
         resume: Resume,
-        messages: MessageStream,
+        mut messages: MessageStream,
         events: Subscription,
         stopping: watch::Receiver<bool>,
     ) {
         tracing::info!(user = %self.user.name, scope = ?self.scope, "screen connected");
-        let end = self.serve(views, resume, messages, events, stopping).await;
+        let end = self
+            .serve(views, resume, &mut messages, events, stopping)
+            .await;
         // The POS is gone now, not once its close (maybe to a dead link) is sent.
         drop(self.pos.take());
         let (user, scope) = (&self.user.name, self.scope);
@@ -385,8 +403,26 @@ impl Screen {
             metrics().screen_dropped(reason);
         }
         self.tasks.abort_all();
+        // The connection ends with the screen: it is held until the client
+        // took everything sent, its close frame included, and reset if the
+        // client does not in time (at once when it was stuck), so nothing
+        // is kept for it: a descriptor, the kernel's queue, a stop.
+        let held = match end {
+            End::ClientLeft => None,
+            _ => self.connection.and_then(Connection::hold),
+        };
+        let grace = match end {
+            End::Stuck => Duration::ZERO,
+            End::HubStopping => STOP_GRACE.min(self.timeouts.send),
+            _ => self.timeouts.send,
+        };
+        let started = Instant::now();
         if let Some(reason) = end.close_reason() {
-            let _ = timeout(self.timeouts.send, self.session.close(Some(reason))).await;
+            let _ = timeout(grace, self.session.close(Some(reason))).await;
+        }
+        drop(messages);
+        if let Some(held) = held {
+            held.settle(grace.saturating_sub(started.elapsed())).await;
         }
     }
 
@@ -394,7 +430,7 @@ impl Screen {
         &mut self,
         views: Vec<View>,
         resume: Resume,
-        mut messages: MessageStream,
+        messages: &mut MessageStream,
         mut events: Subscription,
         mut stopping: watch::Receiver<bool>,
     ) -> End {
@@ -476,7 +512,12 @@ impl Screen {
     async fn send(&mut self, text: impl Into<ByteString>) -> Result<(), End> {
         let text: ByteString = text.into();
         if text.len() <= FRAGMENT_BYTES {
-            return within(self.timeouts.send, self.session.text(text)).await;
+            return within(
+                self.timeouts.send,
+                &mut self.stopping,
+                self.session.text(text),
+            )
+            .await;
         }
         let bytes = text.into_bytes();
         let mut from = 0;
@@ -488,7 +529,12 @@ impl Screen {
                 (_, true) => Item::Last(part),
                 (_, false) => Item::Continue(part),
             };
-            within(self.timeouts.send, self.session.continuation(item)).await?;
+            within(
+                self.timeouts.send,
+                &mut self.stopping,
+                self.session.continuation(item),
+            )
+            .await?;
             // The connection's task (on this thread) takes the fragment now.
             tokio::task::yield_now().await;
             from = to;
@@ -497,7 +543,12 @@ impl Screen {
     }
 
     async fn ping(&mut self) -> Result<(), End> {
-        within(self.timeouts.send, self.session.ping(b"")).await
+        within(
+            self.timeouts.send,
+            &mut self.stopping,
+            self.session.ping(b""),
+        )
+        .await
     }
 
     /// A new screen gets a snapshot; one that reconnects with the last
@@ -660,7 +711,14 @@ impl Screen {
 
     async fn on_message(&mut self, message: Message) -> Result<(), End> {
         match message {
-            Message::Ping(bytes) => within(self.timeouts.send, self.session.pong(&bytes)).await,
+            Message::Ping(bytes) => {
+                within(
+                    self.timeouts.send,
+                    &mut self.stopping,
+                    self.session.pong(&bytes),
+                )
+                .await
+            }
             Message::Pong(_) | Message::Nop => Ok(()),
             Message::Text(text) => self.command(&text).await,
             Message::Binary(_) | Message::Continuation(_) => {

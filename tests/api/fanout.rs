@@ -16,12 +16,12 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::cajas::create_cajas;
-use crate::helpers::{TestApp, TestDb, Visitor};
+use crate::helpers::{TestApp, TestDb, Visitor, hub_side};
 use crate::screens::{Socket, connect, next_json, sale, venue};
 
 /// A WebSocket client on a bare TCP socket with a tiny receive buffer, as a
 /// phone on a failing network would be: it reads only when told to.
-struct RawScreen {
+pub(crate) struct RawScreen {
     stream: BufReader<TcpStream>,
 }
 
@@ -34,8 +34,9 @@ struct RawFrame {
 const OPCODE_CLOSE: u8 = 0x8;
 
 impl RawScreen {
-    async fn open(app: &TestApp, path: &str, cookie: &str) -> Self {
-        let host = app.address.trim_start_matches("http://");
+    /// Opens a screen at `path` of the hub at `origin` (its `http://` address).
+    pub(crate) async fn open(origin: &str, path: &str, cookie: &str) -> Self {
+        let host = origin.trim_start_matches("http://");
         let address: SocketAddr = host.parse().unwrap();
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
@@ -43,8 +44,7 @@ impl RawScreen {
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             Origin: {origin}\r\nCookie: {cookie}\r\n\r\n",
-            origin = app.address
+             Origin: {origin}\r\nCookie: {cookie}\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut stream = BufReader::new(stream);
@@ -56,6 +56,12 @@ impl RawScreen {
             stream.read_line(&mut line).await.unwrap();
         }
         Self { stream }
+    }
+
+    /// The client's own port: the hub's side of the connection has it as
+    /// its remote port.
+    pub(crate) fn port(&self) -> u16 {
+        self.stream.get_ref().local_addr().unwrap().port()
     }
 
     /// The next frame; `None` once the hub closed the connection.
@@ -280,8 +286,8 @@ async fn screens_that_stop_reading_or_read_slowly_are_dropped_and_the_others_get
     next_json(&mut pos).await.unwrap();
 
     // One never reads again; one reads a frame every 50 ms.
-    let mut stuck = RawScreen::open(&app, "/ws/piso", &cookie).await;
-    let mut slow = RawScreen::open(&app, "/ws/caja/1", &cookie).await;
+    let mut stuck = RawScreen::open(&app.address, "/ws/piso", &cookie).await;
+    let mut slow = RawScreen::open(&app.address, "/ws/caja/1", &cookie).await;
     let hurry = Arc::new(AtomicBool::new(false));
     let slow_hurries = hurry.clone();
     let slow_reader = actix_web::rt::spawn(async move {
@@ -337,6 +343,64 @@ async fn screens_that_stop_reading_or_read_slowly_are_dropped_and_the_others_get
     assert_eq!(next_json(&mut pos).await.unwrap()["seq"], seq + 1);
 }
 
+/// Screens that stop reading (phones asleep on bad Wi-Fi) while sales are
+/// pushed are dropped, and so are their connections: the hub keeps no
+/// descriptor, no established connection and no queued bytes for them.
+#[actix_web::test]
+async fn screens_that_stop_reading_give_their_connections_back_at_once() {
+    const STUCK: usize = 20;
+    let app = TestApp::spawn_with(TestDb::migrated(), |settings| {
+        settings.screen_send_timeout = Duration::from_secs(1);
+        settings.screen_timeout = Duration::from_secs(300);
+        settings.screens_per_login = 100;
+        settings.screens_per_user = 100;
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let cashier = venue(&app).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let mut stuck = Vec::with_capacity(STUCK);
+    for n in 0..STUCK {
+        let path = if n % 2 == 0 { "/ws/caja/1" } else { "/ws/piso" };
+        stuck.push(RawScreen::open(&app.address, path, &cookie).await);
+    }
+    let ports: Vec<u16> = stuck.iter().map(RawScreen::port).collect();
+    let hub_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let screens = &app.state.screens;
+    assert_eq!(screens.floors() + screens.registers(), STUCK);
+    assert_eq!(hub_side(hub_port, &ports).len(), STUCK);
+
+    let mut sold = 0;
+    while screens.floors() + screens.registers() > 0 {
+        assert!(sold < 3_000, "the stuck screens were never dropped");
+        record_sales(&cashier, &app, 1, 50).await;
+        sold += 50;
+    }
+    // Dropped: their connections go too (the kernel may take a moment to
+    // forget a reset one; nothing here waits for a timeout).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let held = hub_side(hub_port, &ports);
+        if held.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after {sold} sales the hub still holds {} connections of dropped screens \
+             ({} established, {} bytes queued)",
+            held.len(),
+            held.iter().filter(|side| side.state == 1).count(),
+            held.iter().map(|side| side.queued).sum::<u64>(),
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The venue's other screens are unaffected.
+    let (_, mut floor) = floor_from_now(&app, &cookie).await;
+    record_sales(&cashier, &app, 1, 1).await;
+    assert_eq!(next_json(&mut floor).await.unwrap()["type"], "event");
+    drop(stuck);
+}
+
 /// A client whose frame header announces 2 GiB is refused as soon as the
 /// header arrives (close 1009), not left waiting for the payload until the
 /// silence timeout; other screens carry on.
@@ -349,7 +413,7 @@ async fn a_frame_header_announcing_two_gib_closes_the_screen_at_once() {
     app.log_in_as("admin", Role::Admin).await;
     let cashier = venue(&app).await;
     let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
-    let mut raw = RawScreen::open(&app, "/ws/piso", &cookie).await;
+    let mut raw = RawScreen::open(&app.address, "/ws/piso", &cookie).await;
     let snapshot = raw.next_frame().await.expect("the snapshot");
     assert_eq!(snapshot.opcode, 0x1);
     // FIN + text, masked, 64-bit length 2^31, the mask key; no payload follows.

@@ -881,3 +881,43 @@ pub fn without_tags(html: &str) -> String {
     }
     text
 }
+
+/// The hub's side of a TCP connection, as the kernel lists it
+/// (`/proc/net/tcp`, IPv4).
+#[derive(Debug)]
+pub struct HubSide {
+    /// The kernel's state code (1: established).
+    pub state: u8,
+    /// Bytes the hub sent that the client has not taken.
+    pub queued: u64,
+}
+
+/// The connections of the hub listening on `hub_port` whose clients are
+/// at `client_ports`, as long as the kernel holds any of them (in any
+/// state: a socket closed with bytes still queued lingers).
+pub fn hub_side(hub_port: u16, client_ports: &[u16]) -> Vec<HubSide> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("the kernel's TCP table");
+    let port = |address: &str| {
+        address
+            .rsplit(':')
+            .next()
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote) = (port(fields.get(1)?)?, port(fields.get(2)?)?);
+            if local != hub_port || !client_ports.contains(&remote) {
+                return None;
+            }
+            let state = u8::from_str_radix(fields.get(3)?, 16).ok()?;
+            let queued = fields.get(4)?.split(':').next()?;
+            Some(HubSide {
+                state,
+                queued: u64::from_str_radix(queued, 16).ok()?,
+            })
+        })
+        .collect()
+}

@@ -13,7 +13,8 @@ use actix_web::rt::time::sleep;
 use cajahub::auth::user::Role;
 
 use crate::cajas::paso_6_1_fields;
-use crate::helpers::{HubProcess, TestApp, csrf_in, free_address};
+use crate::fanout::RawScreen;
+use crate::helpers::{HubProcess, TestApp, csrf_in, free_address, hub_side};
 use crate::screens::{Socket, sale, venue};
 
 /// Floor dashboards open while the hub stops.
@@ -188,4 +189,79 @@ async fn a_stop_under_load_exits_cleanly_every_time() {
         stored as usize >= acked_total && acked_total >= 20 * runs,
         "{stored} stored, {acked_total} acknowledged"
     );
+}
+
+/// A POS that stopped reading while sales were pushed to it must not hold
+/// up a stop, whether the hub had already dropped it (its connection used
+/// to stay open, and actix-server waited 30 s for it) or was still waiting
+/// for it to take a frame: the hub exits within seconds, and the kernel
+/// keeps nothing of the connection (no socket lingering with its queue).
+#[actix_web::test]
+async fn a_stop_does_not_wait_for_a_screen_that_stopped_reading() {
+    let app = TestApp::spawn_as_admin().await;
+    venue(&app).await;
+    let cashier = app.session_cookie("cajero1", Role::Cajero).await;
+    let stopped = app.stop().await;
+    let client = reqwest::Client::new();
+    let mut sold: i64 = 0;
+    for (already_dropped, send_timeout) in [(true, "1s"), (false, "10s")] {
+        let address = free_address();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let settings = [
+            ("CAJAHUB_LOG", "info"),
+            ("CAJAHUB_SCREEN_SEND_TIMEOUT", send_timeout),
+        ];
+        let hub = HubProcess::start_with(
+            &address,
+            &stopped.database_url(),
+            &settings,
+            Some(log.path()),
+        )
+        .await;
+        let said = || std::fs::read_to_string(log.path()).unwrap_or_default();
+        let stuck = RawScreen::open(&address, "/ws/caja/1", &cashier).await;
+        let hub_port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+        // Until the kernel holds what the hub could not deliver (the
+        // client takes nothing more): the connection is really stuck. For
+        // the first case, until the hub dropped the screen too (a
+        // frame it could not hand over within the send timeout).
+        let (mut pushed, mut filled) = (0, false);
+        let dropped = || said().contains("screen dropped");
+        loop {
+            filled = filled
+                || hub_side(hub_port, &[stuck.port()])
+                    .first()
+                    .is_some_and(|side| side.queued >= 32 * 1024);
+            if filled && (!already_dropped || dropped()) {
+                break;
+            }
+            assert!(pushed < 3_000, "the screen's connection never filled");
+            let sent = client
+                .post(format!("{address}/api/cajas/1/sales"))
+                .header("cookie", &cashier)
+                .header("origin", &address)
+                .json(&sale(100 + sold))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(sent.status(), 201);
+            (sold, pushed) = (sold + 1, pushed + 1);
+        }
+        let asked = std::time::Instant::now();
+        let clean = hub.terminate();
+        let took = asked.elapsed();
+        assert!(clean, "the hub did not exit 0:\n{}", said());
+        assert!(
+            took < Duration::from_secs(5),
+            "dropped first: {already_dropped}; the stop took {took:?}:\n{}",
+            said()
+        );
+        assert!(said().contains("cajahub stopped"), "{}", said());
+        let held = hub_side(hub_port, &[stuck.port()]);
+        assert!(
+            held.is_empty(),
+            "dropped first: {already_dropped}; the kernel still holds {held:?}"
+        );
+        drop(stuck);
+    }
 }
