@@ -43,10 +43,28 @@ pub struct Hub(Spawned);
 
 impl Hub {
     pub async fn start(binary: &str, database_url: &str) -> (Self, String) {
+        Self::start_under(&[], binary, database_url).await
+    }
+
+    /// Started by `wrapper` (`valgrind --tool=callgrind …`), when given:
+    /// it is given a minute to answer.
+    pub async fn start_under(
+        wrapper: &[String],
+        binary: &str,
+        database_url: &str,
+    ) -> (Self, String) {
         let port = free_port();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         // Owned at once, so a hub that never answers is still killed.
         let hub = Self(Spawned(
-            Command::new(binary)
+            command
                 .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
                 .env("DATABASE_URL", database_url)
                 .env("CAJAHUB_LOG", "error")
@@ -59,7 +77,8 @@ impl Hub {
                 .unwrap_or_else(|err| panic!("{binary}: {err}")),
         ));
         let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
+        let tries = if wrapper.is_empty() { 200 } else { 1200 };
+        for _ in 0..tries {
             if let Ok(response) = reqwest::get(format!("{base}/healthz")).await
                 && response.status() == 200
             {
@@ -72,6 +91,15 @@ impl Hub {
 
     pub fn rss_kib(&self) -> u64 {
         rss_kib_of(self.0.0.id())
+    }
+
+    /// Stops it as systemd does (SIGTERM) and waits for it to end
+    /// (`sale-instructions`: callgrind writes its counts at the exit).
+    #[allow(dead_code)]
+    pub fn terminate(mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.0.0.wait();
     }
 }
 

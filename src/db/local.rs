@@ -78,7 +78,9 @@ impl Database {
             Some(url) if names_no_database(url) => {
                 Err(LocalDbError::NoDatabaseName(without_password(url)))
             }
-            Some(url) => Ok(Database::Url(url.to_owned())),
+            Some(url) => Ok(Database::Url(
+                super::on_this_machine::without_tls_when_local(url),
+            )),
             None => Self::local(LOCAL_SERVER, &data_dir.join("pg")),
         }
     }

@@ -5,6 +5,7 @@
 pub mod jsonb;
 pub mod local;
 pub mod migrations;
+pub mod on_this_machine;
 pub mod schema;
 #[macro_use]
 pub mod text_enum;

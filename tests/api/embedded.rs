@@ -543,3 +543,77 @@ fn a_data_folder_postgres_cannot_reach_is_explained() {
     assert!(err.contains("--data-dir"), "{err}");
     assert!(!err.contains("initdb"), "{err}");
 }
+
+/// The hub's connections to a PostgreSQL on this machine: how many, and
+/// how many of them over TLS (read from the server's own view).
+fn connections_and_tls(url: &str) -> (i64, i64) {
+    #[derive(QueryableByName)]
+    struct Seen {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        all: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        tls: i64,
+    }
+    let mut conn = PgConnection::establish(url).unwrap();
+    let seen: Seen = diesel::sql_query(
+        "SELECT count(*) AS all, count(*) FILTER (WHERE s.ssl) AS tls \
+         FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+           AND a.backend_type = 'client backend'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    (seen.all, seen.tls)
+}
+
+/// An operator's `DATABASE_URL` naming this machine without an `sslmode`
+/// (as the runbook's does) is reached without TLS, which costs a
+/// twentieth of the hub's processor and protects nothing on the loopback;
+/// a URL that asks for TLS gets it.
+#[actix_web::test]
+async fn a_database_on_this_machine_is_reached_without_tls_unless_the_url_asks() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let stopped = app.stop().await;
+    let url = stopped.database_url();
+    let mut conn = PgConnection::establish(&url).unwrap();
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        ssl: String,
+    }
+    let offered = diesel::sql_query("SELECT current_setting('ssl') AS ssl")
+        .get_result::<Setting>(&mut conn)
+        .unwrap()
+        .ssl
+        == "on";
+    drop(conn);
+    for (written, tls_expected) in [
+        (url.replace("?sslmode=disable", ""), false),
+        (url.replace("sslmode=disable", "sslmode=prefer"), offered),
+    ] {
+        assert_ne!(written, url, "the test's URL names its sslmode");
+        let address = crate::helpers::free_address();
+        let hub = crate::helpers::HubProcess::start(&address, &written).await;
+        let (all, tls) = connections_and_tls(&url);
+        assert!(all > 0, "the hub holds connections");
+        assert_eq!(
+            tls,
+            if tls_expected { all } else { 0 },
+            "{written}: {tls} of {all} over TLS"
+        );
+        assert!(hub.terminate());
+        // Its server processes end a moment after it: the next hub's are
+        // counted alone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while connections_and_tls(&url).0 > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hub's connections ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    if !offered {
+        crate::helpers::skipped("this PostgreSQL offers no TLS: only the plain half was checked");
+    }
+}

@@ -30,11 +30,10 @@ const CORRUPTION: [&str; 6] = [
     "panicked",
 ];
 
-/// The database URL as an operator writes it: no `sslmode`, so libpq uses
-/// TLS when the server offers it.
+/// The database URL with libpq's `prefer`: TLS when the server offers it
+/// (on this machine the hub would otherwise connect without).
 fn with_tls_if_offered(url: &str) -> String {
-    url.replace("?sslmode=disable", "")
-        .replace("&sslmode=disable", "")
+    url.replace("sslmode=disable", "sslmode=prefer")
 }
 
 async fn floor(address: &str, cookie: &str) -> Option<Socket> {
