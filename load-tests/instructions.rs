@@ -1,10 +1,11 @@
-//! Instructions per sale in the hub's process: a figure that does not move
-//! with whatever else the machine is doing, beside the timings of
-//! `wrk-load`. Each build runs under `valgrind --tool=callgrind` twice, on a
-//! fresh venue, selling `--sales` and then twice as many sales one after
-//! another over one connection with the cookie of one login; the
-//! difference of the two totals over `--sales` is what one more sale costs
-//! (the start, the login and the stop cancel out).
+//! Instructions and heap allocations per sale in the hub's process:
+//! figures that do not move with whatever else the machine is doing, beside
+//! the timings of `wrk-load`. Each build runs under `valgrind
+//! --tool=callgrind` and then `--tool=dhat`, each twice on a fresh venue,
+//! selling `--sales` and then twice as many sales one after another over
+//! one connection with the cookie of one login; the difference of the two
+//! totals over `--sales` is what one more sale costs (the start, the login
+//! and the stop cancel out).
 //!
 //! ```sh
 //! cargo build --release --bin cajahub --example sale-instructions
@@ -56,16 +57,40 @@ fn options() -> Options {
     options
 }
 
-/// The instructions the hub executed, all threads, from its start to its
-/// stop, having acknowledged `sales` sales.
-async fn instructions(options: &Options, binary: &str, sales: usize, dir: &Path) -> u64 {
+/// What a valgrind tool counts over the hub's whole life.
+#[derive(Clone, Copy)]
+enum Count {
+    /// Instructions executed, all threads (callgrind).
+    Instructions,
+    /// Heap blocks allocated, and their bytes (dhat).
+    Allocations,
+}
+
+/// The hub's counts, from its start to its stop, having acknowledged
+/// `sales` sales: instructions, or allocations and their bytes.
+async fn counted(
+    options: &Options,
+    binary: &str,
+    sales: usize,
+    count: Count,
+    dir: &Path,
+) -> (u64, u64) {
     let venue = Venue::create(&options.admin_url, options.cajas, Some(binary));
-    let out = dir.join(format!("callgrind.{sales}"));
-    let wrapper = [
-        "valgrind".to_owned(),
-        "--tool=callgrind".to_owned(),
-        format!("--callgrind-out-file={}", out.display()),
-    ];
+    let out = dir.join(format!("out.{sales}"));
+    let log = dir.join(format!("log.{sales}"));
+    let wrapper = match count {
+        Count::Instructions => vec![
+            "valgrind".to_owned(),
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}", out.display()),
+        ],
+        Count::Allocations => vec![
+            "valgrind".to_owned(),
+            "--tool=dhat".to_owned(),
+            format!("--dhat-out-file={}", out.display()),
+            format!("--log-file={}", log.display()),
+        ],
+    };
     let (hub, base) = Hub::start_under(&wrapper, binary, &venue.url).await;
     let cookie = session_cookie(&base).await;
     let client = reqwest::Client::new();
@@ -88,30 +113,54 @@ async fn instructions(options: &Options, binary: &str, sales: usize, dir: &Path)
     }
     hub.terminate();
     venue.drop_database();
-    let text = std::fs::read_to_string(&out).expect("callgrind's output");
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix("summary:")
-                .or(line.strip_prefix("totals:"))
-        })
-        .and_then(|total| total.trim().parse().ok())
-        .expect("callgrind's total")
+    let figure = |text: &str| text.replace(',', "").trim().parse::<u64>().ok();
+    match count {
+        Count::Instructions => {
+            let text = std::fs::read_to_string(&out).expect("callgrind's output");
+            let total = text
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("summary:")
+                        .or(line.strip_prefix("totals:"))
+                })
+                .and_then(figure)
+                .expect("callgrind's total");
+            (total, 0)
+        }
+        Count::Allocations => {
+            // "==123== Total:     1,234 bytes in 56 blocks"
+            let text = std::fs::read_to_string(&log).expect("dhat's log");
+            text.lines()
+                .find_map(|line| {
+                    let (_, total) = line.split_once("Total:")?;
+                    let (bytes, rest) = total.split_once("bytes in")?;
+                    let blocks = rest.trim().strip_suffix("blocks")?;
+                    Some((figure(blocks)?, figure(bytes)?))
+                })
+                .expect("dhat's totals")
+        }
+    }
 }
 
 #[actix_web::main]
 async fn main() {
     let options = options();
-    let dir = tempfile::tempdir().expect("a folder for callgrind's output");
-    println!(
-        "| hub | {} sales | {} sales | instructions per sale |",
-        options.sales,
-        2 * options.sales
-    );
+    let dir = tempfile::tempdir().expect("a folder for valgrind's output");
+    let n = options.sales;
+    println!("{n} and {} sales; per sale, the difference over {n}", 2 * n);
+    println!("| hub | instructions per sale | allocations per sale | bytes allocated per sale |");
     println!("|---|---:|---:|---:|");
     for binary in &options.hubs {
-        let once = instructions(&options, binary, options.sales, dir.path()).await;
-        let twice = instructions(&options, binary, 2 * options.sales, dir.path()).await;
-        let per_sale = twice.saturating_sub(once) / options.sales as u64;
-        println!("| `{binary}` | {once} | {twice} | **{per_sale}** |");
+        let mut per_sale = Vec::new();
+        for count in [Count::Instructions, Count::Allocations] {
+            let once = counted(&options, binary, n, count, dir.path()).await;
+            let twice = counted(&options, binary, 2 * n, count, dir.path()).await;
+            per_sale.push((twice.0.saturating_sub(once.0)) / n as u64);
+            per_sale.push((twice.1.saturating_sub(once.1)) / n as u64);
+        }
+        println!(
+            "| `{binary}` | {} | {} | {} |",
+            per_sale[0], per_sale[2], per_sale[3]
+        );
     }
 }
