@@ -15,7 +15,8 @@
 //! Options: `--hub PATH` (repeatable; default the `cajahub` beside this
 //! program), `--sales N` (1000), `--cajas N` (10), `--database-url URL`
 //! (where throwaway databases are made; its query, `sslmode=` or a
-//! socket's `host=`, is how the hub connects).
+//! socket's `host=`, is how the hub connects), `--out DIR` (keep
+//! valgrind's files there, named by tool, build and sales).
 
 use std::path::Path;
 
@@ -34,6 +35,9 @@ struct Options {
     sales: usize,
     cajas: usize,
     admin_url: String,
+    /// Where valgrind's files are kept, for `callgrind_annotate` or
+    /// `dh_view.html`; a temporary folder otherwise.
+    out: Option<std::path::PathBuf>,
 }
 
 fn options() -> Options {
@@ -42,6 +46,7 @@ fn options() -> Options {
         sales: 1000,
         cajas: 10,
         admin_url: common::DEFAULT_ADMIN_URL.to_owned(),
+        out: None,
     };
     parse_flags(|flag, value| {
         match flag {
@@ -49,6 +54,7 @@ fn options() -> Options {
             "--sales" => options.sales = number(flag, value),
             "--cajas" => options.cajas = number(flag, value),
             "--database-url" => options.admin_url = value.into(),
+            "--out" => options.out = Some(value.into()),
             _ => return false,
         }
         true
@@ -76,8 +82,16 @@ async fn counted(
     dir: &Path,
 ) -> (u64, u64) {
     let venue = Venue::create(&options.admin_url, options.cajas, Some(binary));
-    let out = dir.join(format!("out.{sales}"));
-    let log = dir.join(format!("log.{sales}"));
+    let build = Path::new(binary)
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    let tool = match count {
+        Count::Instructions => "callgrind",
+        Count::Allocations => "dhat",
+    };
+    let out = dir.join(format!("{tool}.{build}.{sales}"));
+    let log = dir.join(format!("{tool}.{build}.{sales}.log"));
     let wrapper = match count {
         Count::Instructions => vec![
             "valgrind".to_owned(),
@@ -145,7 +159,14 @@ async fn counted(
 #[actix_web::main]
 async fn main() {
     let options = options();
-    let dir = tempfile::tempdir().expect("a folder for valgrind's output");
+    let temporary = tempfile::tempdir().expect("a folder for valgrind's output");
+    let dir = match &options.out {
+        Some(out) => {
+            std::fs::create_dir_all(out).expect("the --out folder");
+            out.as_path()
+        }
+        None => temporary.path(),
+    };
     let n = options.sales;
     println!("{n} and {} sales; per sale, the difference over {n}", 2 * n);
     println!("| hub | instructions per sale | allocations per sale | bytes allocated per sale |");
@@ -153,8 +174,8 @@ async fn main() {
     for binary in &options.hubs {
         let mut per_sale = Vec::new();
         for count in [Count::Instructions, Count::Allocations] {
-            let once = counted(&options, binary, n, count, dir.path()).await;
-            let twice = counted(&options, binary, 2 * n, count, dir.path()).await;
+            let once = counted(&options, binary, n, count, dir).await;
+            let twice = counted(&options, binary, 2 * n, count, dir).await;
             per_sale.push((twice.0.saturating_sub(once.0)) / n as u64);
             per_sale.push((twice.1.saturating_sub(once.1)) / n as u64);
         }
