@@ -13,9 +13,11 @@ use super::live::LiveSession;
 use super::sale::ValidSale;
 use super::store::ClosedSession;
 use crate::cajas::CajaId;
+use crate::cajas::domain::PaymentProvider;
 use crate::db::schema::{cash_movements, register_sessions, sale_payments, sales};
 use crate::jornadas::SessionStatus;
 use crate::money::Pesos;
+use crate::payments::method::PaymentMethod;
 
 /// How many of the last sales a screen is shown.
 pub const RECENT_SALES: usize = 8;
@@ -53,9 +55,9 @@ pub struct RecentSale {
     pub at: DateTime<Utc>,
     pub total_charged: i64,
     /// The payment methods, in the order paid.
-    pub methods: Vec<String>,
+    pub methods: Vec<PaymentMethod>,
     /// The card provider that charged it, if a card was used.
-    pub provider: Option<String>,
+    pub provider: Option<PaymentProvider>,
     pub used_backup: bool,
     pub voided: bool,
 }
@@ -94,8 +96,8 @@ impl RecentSale {
             number: 0,
             at,
             total_charged: sale.total_charged.get(),
-            methods: sale.payments.iter().map(|p| p.method.to_string()).collect(),
-            provider: card.and_then(|p| p.provider).map(|p| p.to_string()),
+            methods: sale.payments.iter().map(|p| p.method).collect(),
+            provider: card.and_then(|p| p.provider),
             used_backup: card.is_some_and(|p| p.backup),
             voided: false,
         }
@@ -287,7 +289,7 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
         .filter(sales::session_id.eq(session))
         .count()
         .get_result(conn)?;
-    let payments: Vec<(i64, String, Option<String>, bool)> = sale_payments::table
+    let payments: Vec<(i64, PaymentMethod, Option<PaymentProvider>, bool)> = sale_payments::table
         .filter(sale_payments::sale_id.eq_any(&ids))
         .order(sale_payments::id)
         .select((
@@ -307,8 +309,8 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
                 number: count - i as i64,
                 at,
                 total_charged,
-                methods: mine.clone().map(|p| p.1.clone()).collect(),
-                provider: mine.clone().find_map(|p| p.2.clone()),
+                methods: mine.clone().map(|p| p.1).collect(),
+                provider: mine.clone().find_map(|p| p.2),
                 used_backup: mine.clone().any(|p| p.3),
                 voided,
             }
@@ -372,7 +374,7 @@ mod tests {
             number: 0,
             at: Utc::now(),
             total_charged: 1_000,
-            methods: vec!["EFECTIVO".into()],
+            methods: vec![PaymentMethod::Efectivo],
             provider: None,
             used_backup: false,
             voided: false,
