@@ -16,7 +16,7 @@ use super::accounts::Accounts;
 use super::activity::Activity;
 use super::csrf;
 use super::logins;
-use super::session::{self, Login};
+use super::session;
 use super::user::{Role, User, UserId};
 use crate::clock::Clock;
 use crate::db::DbError;
@@ -253,15 +253,10 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AuthError> {
             return Err(not_logged_in(true));
         }
     };
-    // Written to the login's row in the background (`Activity`).
+    // Kept in memory and written to the login's row in the background
+    // (`Activity`); the cookie is left as it is, so a response carries no
+    // new one (nor its encryption) and a client may keep its first.
     activity.seen(login_id, now);
-    session::touch(
-        &session,
-        &Login {
-            last_seen_at: now,
-            ..login
-        },
-    );
     Ok(CurrentUser {
         demo: demo.0,
         csrf: csrf::token(&session),

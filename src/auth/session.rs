@@ -31,7 +31,8 @@ pub struct Login {
     pub epoch: i32,
     /// Unix time in milliseconds.
     pub logged_in_at: i64,
-    /// Unix time in milliseconds.
+    /// Unix time in milliseconds: when the cookie was made. The hub keeps
+    /// later uses in memory and in the login's row (`auth::activity`).
     pub last_seen_at: i64,
 }
 
@@ -77,13 +78,15 @@ pub fn load_or_create_key(
 }
 
 /// Sessions live in a private (encrypted and signed) cookie, HttpOnly and
-/// SameSite=Lax; `Secure` when the hub is served over TLS.
+/// SameSite=Lax; `Secure` when the hub is served over TLS. The cookie is
+/// made at login and lives as long as a session may: it is not made again on every response, the idle limit
+/// is the hub's to keep (`auth::extract`).
 pub fn middleware(
     key: Key,
     secure: bool,
-    idle: std::time::Duration,
+    lifetime: std::time::Duration,
 ) -> SessionMiddleware<CookieSessionStore> {
-    let ttl = actix_web::cookie::time::Duration::seconds(idle.as_secs() as i64);
+    let ttl = actix_web::cookie::time::Duration::seconds(lifetime.as_secs() as i64);
     SessionMiddleware::builder(CookieSessionStore::default(), key)
         .cookie_name(COOKIE_NAME.to_owned())
         .cookie_http_only(true)
@@ -93,7 +96,7 @@ pub fn middleware(
         .session_lifecycle(
             PersistentSession::default()
                 .session_ttl(ttl)
-                .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
         )
         .build()
 }

@@ -453,6 +453,28 @@ async fn an_idle_session_expires_and_login_returns_to_the_page() {
     assert_eq!(location(&back), "/admin/cajas/");
 }
 
+/// A signed-in request is answered without a new session cookie: the hub
+/// keeps the login's last use itself, so it neither encrypts a cookie nor
+/// sends one per response, and the one made at login lives exactly as long
+/// as a session may.
+#[actix_web::test]
+async fn a_signed_in_request_is_answered_without_a_new_session_cookie() {
+    let app = TestApp::spawn().await;
+    app.log_in_as("admin", Role::Admin).await;
+    for _ in 0..2 {
+        let page = app.get("/admin/cajas/").await;
+        assert_eq!(page.status(), 200);
+        let cookies: Vec<_> = page.headers().get_all("set-cookie").iter().collect();
+        assert!(
+            !cookies.iter().any(|cookie| cookie
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("cajahub_session=")),
+            "{cookies:?}"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn a_session_ends_at_its_absolute_limit_however_used() {
     let (clock, hand) = Clock::manual();
