@@ -125,6 +125,11 @@ pub fn log_in(session: &Session, user: &User, login: Uuid, at: i64) {
             last_seen_at: at,
         },
     );
+    // A new token with the new login, in the cookie the login answers
+    // with: made on a later request instead, it would change the session,
+    // and every response to a client that keeps this cookie would carry a
+    // new one.
+    super::csrf::token(session);
 }
 
 pub fn log_out(session: &Session) {
