@@ -236,6 +236,12 @@ impl CardAttempt {
         self.settlement() == Settlement::Open
     }
 
+    /// What the floor shows as an alert: nobody knows whether it charged,
+    /// or it is a charge nothing has settled yet.
+    pub fn is_floor_alert(&self) -> bool {
+        self.status.is_unresolved() || self.is_open_charge()
+    }
+
     /// What is left to give back or write off of an open charge.
     pub fn unsettled_amount(&self) -> i64 {
         self.amount - self.refunded_amount

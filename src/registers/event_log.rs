@@ -14,8 +14,9 @@ use diesel::prelude::*;
 
 use super::audience;
 use super::events::Event;
-use super::snapshot::Snapshot;
+use super::snapshot::{Changes, Snapshot};
 use crate::cajas::CajaId;
+use crate::db::jsonb::JsonText;
 use crate::db::schema::{register_events, register_seqs};
 
 /// The most events replayed to a screen or published after a reload; a
@@ -101,22 +102,30 @@ pub fn committed_seq(conn: &mut PgConnection, id: CajaId) -> QueryResult<i64> {
         .first(conn)
 }
 
-/// What the event of `change` from `before` to `next` stores and carries.
+/// What the event of `change` from `before` to `next` carries.
+fn changes<'a>(before: &Snapshot, next: &'a Snapshot, change: Change) -> Changes<'a> {
+    let before = (!change.carries_everything()).then_some(before);
+    next.changes(before)
+}
+
+/// What the event of `change` from `before` to `next` stores: its
+/// changes' JSON, serialized straight from them.
 pub fn payload(
     before: &Snapshot,
     next: &Snapshot,
     change: Change,
-) -> Result<serde_json::Value, diesel::result::Error> {
-    let before = (!change.carries_everything()).then_some(before);
-    serde_json::to_value(next.changes(before))
+) -> Result<JsonText, diesel::result::Error> {
+    serde_json::to_string(&changes(before, next, change))
+        .map(JsonText)
         .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
 }
 
-/// The event to publish of `change`, which left the register as `next`
-/// and stored `payload`.
-pub fn event(next: &Snapshot, change: Change, payload: &serde_json::Value) -> Event {
+/// The event to publish of `change` from `before`, which left the register
+/// as `next` (each audience's frame serialized from the change).
+pub fn event(before: &Snapshot, next: &Snapshot, change: Change) -> Event {
     let blind_count = next.caja.blind_count;
-    Event::new(next.id().0, next.seq, change.as_str(), payload, blind_count)
+    let changes = changes(before, next, change);
+    Event::of(next.id().0, next.seq, change.as_str(), changes, blind_count)
 }
 
 /// Records `next` as the change that follows `before`, guarded: the caja's
@@ -151,7 +160,7 @@ pub fn append(
             register_events::payload.eq(&payload),
         ))
         .execute(conn)?;
-    Ok(event(next, change, &payload))
+    Ok(event(before, next, change))
 }
 
 /// The events of caja `id` after `after` up to `upto`, in order, when the
@@ -204,7 +213,7 @@ pub fn between(
             } else {
                 blind
             };
-            Event::new(id.0, *seq, change, payload, blind_then)
+            Event::from_log(id.0, *seq, change, payload, blind_then)
         })
         .collect();
     events.reverse();

@@ -15,6 +15,7 @@ use super::audience;
 use super::floor_feed::FloorReceiver;
 use super::health::Health;
 use super::presence::PosPresence;
+use super::snapshot::Changes;
 use crate::auth::user::{Role, User};
 use crate::payments::attempt::AttemptStatus;
 
@@ -51,7 +52,10 @@ pub struct Event {
 /// charges still to settle (the floor's alerts; the caja's screens get its
 /// last ones too). Those lists
 /// are the largest part of a busy caja's register, and thousands of
-/// dashboards get every event of every caja.
+/// dashboards get every event of every caja. This is the rule applied to a
+/// register or a payload read back from the log; a change just committed
+/// applies it as it is serialized (`Changes::for_floor`), and the tests
+/// hold the two to the same frames.
 pub struct Floor<'a>(pub &'a Value);
 
 impl Floor<'_> {
@@ -59,7 +63,7 @@ impl Floor<'_> {
     const CARD_ATTEMPTS: &'static str = "card_attempts";
 
     /// An alert for the floor: nobody knows whether it charged, or it is a
-    /// charge nothing has settled yet (see `CardAttempt::is_open_charge`).
+    /// charge nothing has settled yet (`CardAttempt::is_floor_alert`).
     fn alert(attempt: &&Value) -> bool {
         let status = attempt["status"]
             .as_str()
@@ -95,6 +99,19 @@ impl Serialize for Floor<'_> {
     }
 }
 
+/// An event's frame: what changed, in the protocol's envelope.
+fn message(register_id: i32, seq: i64, change: &str, changed: impl Serialize) -> ByteString {
+    let message = EventMessage {
+        kind: "event",
+        v: PROTOCOL_VERSION,
+        register_id,
+        seq,
+        change,
+        changed,
+    };
+    serde_json::to_string(&message).unwrap_or_default().into()
+}
+
 #[derive(Serialize)]
 struct EventMessage<'a, R> {
     #[serde(rename = "type")]
@@ -107,32 +124,42 @@ struct EventMessage<'a, R> {
 }
 
 impl Event {
-    /// The event of `change`, which changed `changed` of the register
-    /// (see [`super::snapshot::Changes`], as stored in the event log), on
-    /// a caja that counts blind or not after it.
-    pub fn new(
+    /// The event of `change` just committed, which changed `changes` of
+    /// the register: each audience's frame serialized straight from them.
+    pub fn of(
+        register_id: i32,
+        seq: i64,
+        change: &str,
+        changes: Changes<'_>,
+        blind_count: bool,
+    ) -> Self {
+        let blind_json = blind_count.then(|| {
+            let mut redacted = serde_json::to_value(changes).unwrap_or_default();
+            audience::redact_register(&mut redacted);
+            message(register_id, seq, change, &redacted)
+        });
+        Self {
+            register_id,
+            seq,
+            change: change.into(),
+            session_id: changes.session_id(),
+            json: message(register_id, seq, change, changes),
+            blind_json,
+            floor_json: message(register_id, seq, change, changes.for_floor()),
+        }
+    }
+
+    /// The event of `change` read back from the log, which changed
+    /// `changed` of the register (its stored payload, see
+    /// [`super::snapshot::Changes`]), on a caja that counts blind or not
+    /// after it.
+    pub fn from_log(
         register_id: i32,
         seq: i64,
         change: &str,
         changed: &Value,
         blind_count: bool,
     ) -> Self {
-        fn message(
-            register_id: i32,
-            seq: i64,
-            change: &str,
-            changed: impl Serialize,
-        ) -> ByteString {
-            let message = EventMessage {
-                kind: "event",
-                v: PROTOCOL_VERSION,
-                register_id,
-                seq,
-                change,
-                changed,
-            };
-            serde_json::to_string(&message).unwrap_or_default().into()
-        }
         let blind_json = blind_count.then(|| {
             let mut redacted = changed.clone();
             audience::redact_register(&mut redacted);

@@ -19,6 +19,7 @@ use super::live::LiveSession;
 use super::sale::ValidSale;
 use super::snapshot::Snapshot;
 use super::store::totals_json;
+use crate::db::jsonb::JsonText;
 use crate::money::Pesos;
 
 /// Records `sale` as the change that takes the caja to `next` (whose event
@@ -40,7 +41,7 @@ pub fn record_sale(
     (sale, reserved): (&ValidSale, Option<i64>),
     by: i32,
     next: &Snapshot,
-    payload: &serde_json::Value,
+    payload: &JsonText,
 ) -> Result<Option<i64>, CajaError> {
     let (before, after) = change;
     let payments = &sale.payments;
@@ -184,7 +185,7 @@ struct RecordSale<'a> {
     approvals: Vec<Option<i64>>,
     after: Counters,
     change: &'static str,
-    payload: &'a serde_json::Value,
+    payload: &'a JsonText,
 }
 
 /// What follows the `args` row. `args.seq` is the new `seq`.

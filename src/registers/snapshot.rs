@@ -52,7 +52,7 @@ pub struct Snapshot {
 /// venue makes most, and every one is stored and sent to every screen.
 ///
 /// [`RECENT_SALES`]: super::history::RECENT_SALES
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Changes<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     caja: Option<&'a Caja>,
@@ -73,10 +73,56 @@ pub struct Changes<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     large_sales: Option<&'a Vec<LargeSale>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    card_attempts: Option<&'a Vec<CardAttempt>>,
+    card_attempts: Option<CardAttempts<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     provider: Option<&'a ProviderAdvice>,
     seq: i64,
+}
+
+impl Changes<'_> {
+    /// What the floor dashboards get of these changes: all but the lists
+    /// of the last sales and cash movements (and a sale put first in
+    /// them), with only the card attempts that are the floor's alerts.
+    /// The same rule as [`super::events::Floor`] applies to a stored
+    /// payload, read back from the log.
+    pub fn for_floor(self) -> Self {
+        Changes {
+            recent_sales: None,
+            recent_sale: None,
+            recent_movements: None,
+            card_attempts: self.card_attempts.map(|attempts| CardAttempts {
+                alerts_only: true,
+                ..attempts
+            }),
+            ..self
+        }
+    }
+
+    /// The register's open session after the change, when the change
+    /// carries the session (`None`: the change did not touch it).
+    pub fn session_id(&self) -> Option<Option<i64>> {
+        self.session
+            .map(|session| session.as_ref().map(|session| i64::from(session.id)))
+    }
+}
+
+/// A register's card attempts as an audience gets them: all of them on the
+/// caja's own screens, only the floor's alerts on the floor.
+#[derive(Debug, Clone, Copy)]
+struct CardAttempts<'a> {
+    all: &'a [CardAttempt],
+    alerts_only: bool,
+}
+
+impl Serialize for CardAttempts<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let alerts_only = self.alerts_only;
+        serializer.collect_seq(
+            self.all
+                .iter()
+                .filter(|attempt| !alerts_only || attempt.is_floor_alert()),
+        )
+    }
 }
 
 impl Snapshot {
@@ -100,7 +146,12 @@ impl Snapshot {
             jornada: changed(&now.jornada, was.map(|h| &h.jornada)),
             flagged_pending: changed(&now.flagged_pending, was.map(|h| &h.flagged_pending)),
             large_sales: changed(&now.large_sales, was.map(|h| &h.large_sales)),
-            card_attempts: changed(&self.card_attempts, before.map(|b| &b.card_attempts)),
+            card_attempts: changed(&self.card_attempts, before.map(|b| &b.card_attempts)).map(
+                |all| CardAttempts {
+                    all,
+                    alerts_only: false,
+                },
+            ),
             provider: changed(&self.provider, before.map(|b| &b.provider)),
             seq: self.seq,
         }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::cajas::paso_6_1_fields;
 use crate::helpers::{TestApp, TestDb, Visitor};
-use crate::registers::{assert_counters_match_rows, key, open_session, post_json, sell};
+use crate::registers::{assert_counters_match_rows, cash_sale, key, open_session, post_json, sell};
 use crate::screens::{Socket, next_json, open_screen};
 
 /// A hub on a manual clock whose terminals are simulated as `simulation`.
@@ -954,4 +954,95 @@ async fn a_payment_on_the_backup_or_a_swap_does_not_put_the_caja_on_its_backup()
         (Some("KLAP"), Some(false)),
         "{advice}"
     );
+}
+
+/// Reads `screen` until the event of `seq` about caja `caja`, keeping each
+/// event by its `seq`.
+async fn events_upto(
+    screen: &mut Socket,
+    caja: i32,
+    seq: i64,
+    into: &mut std::collections::BTreeMap<i64, Value>,
+) {
+    while !into.contains_key(&seq) {
+        let event = event_where(screen, caja, |_| true).await;
+        into.insert(event["seq"].as_i64().unwrap(), event);
+    }
+}
+
+/// An event replayed from the log to a screen that comes back is the event
+/// it was sent live, on the caja's screens and on the floor, with card
+/// attempts the floor shows (one nobody knows the end of, an approved
+/// charge nothing settled) and one it leaves out (a failed one): the live
+/// frames are serialized from the change itself, the replayed ones from
+/// the payload stored in the log.
+#[actix_web::test]
+async fn an_event_replayed_from_the_log_is_the_event_sent_live() {
+    let (app, clock) = hub("GETNET=fail,KLAP=approve,latency=10").await;
+    let (caja, cashier) = caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let cookie = app.session_cookie("supervisora", Role::Supervisor).await;
+    let (mut pos, first) = open_screen(&app, &format!("/ws/caja/{caja}"), &cookie).await;
+    let (mut floor, _) = open_screen(&app, "/ws/piso", &cookie).await;
+    let at = first["registers"][0]["seq"].as_i64().unwrap();
+
+    let sale = key();
+    let (_, failing) = start(&app, &cashier, caja, &sale, 4_000, json!({})).await;
+    let failing = failing["attempt"]["id"].as_i64().unwrap();
+    clock.advance(Duration::from_millis(10));
+    wait_for_status(&app, caja, failing, "FAILED").await;
+    let (status, approving) = start(
+        &app,
+        &cashier,
+        caja,
+        &sale,
+        4_000,
+        json!({"provider": "KLAP"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{approving}");
+    let approving = approving["attempt"]["id"].as_i64().unwrap();
+    clock.advance(Duration::from_millis(10));
+    wait_for_status(&app, caja, approving, "APPROVED").await;
+    let (status, ack) = sell(&app, &cashier, caja, &cash_sale(2_500)).await;
+    assert_eq!(status, 201, "{ack}");
+    let last = ack["seq"].as_i64().unwrap();
+    assert!(last >= at + 5, "attempts started and settled, and a sale");
+
+    let (mut live_pos, mut live_floor) = (Default::default(), Default::default());
+    events_upto(&mut pos, caja, last, &mut live_pos).await;
+    events_upto(&mut floor, caja, last, &mut live_floor).await;
+    let floor_attempts: Vec<Value> = live_floor
+        .values()
+        .filter_map(|event| event["changed"]["card_attempts"].as_array().cloned())
+        .flatten()
+        .collect();
+    assert!(
+        floor_attempts.iter().any(|a| a["id"] == approving)
+            && !floor_attempts
+                .iter()
+                .any(|a| a["id"] == failing && a["status"] == "FAILED"),
+        "the floor is shown its alerts only: {floor_attempts:?}"
+    );
+    for (path, live) in [
+        (format!("/ws/caja/{caja}?last_seq={at}"), &live_pos),
+        (format!("/ws/piso?last_seq={caja}:{at}"), &live_floor),
+    ] {
+        let (mut again, first) = open_screen(&app, &path, &cookie).await;
+        let mut replayed = vec![first];
+        while replayed.last().unwrap()["type"] != "resumed" {
+            replayed.push(next_json(&mut again).await.expect("the replay"));
+        }
+        let replayed: std::collections::BTreeMap<i64, Value> = replayed
+            .into_iter()
+            .filter(|message| message["type"] == "event")
+            .map(|event| (event["seq"].as_i64().unwrap(), event))
+            .collect();
+        let live: std::collections::BTreeMap<i64, Value> = live
+            .iter()
+            .filter(|(seq, _)| **seq > at)
+            .map(|(seq, event)| (*seq, event.clone()))
+            .collect();
+        assert_eq!(replayed.len() as i64, last - at, "{path}");
+        assert_eq!(replayed, live, "{path}");
+    }
 }

@@ -125,7 +125,8 @@ impl RecordSale {
             next.put_attempt(approval);
         }
         next.advise(cx);
-        let mut payload = event_log::payload(state, &next, Change::SaleRecorded)?;
+        // Stored with the sale's id given by the statement itself.
+        let payload = event_log::payload(state, &next, Change::SaleRecorded)?;
         let written = record::record_sale(
             conn,
             (before, &after),
@@ -145,8 +146,7 @@ impl RecordSale {
         if let Some(recent) = next.history.recent_sales.front_mut() {
             recent.id = sale_id;
         }
-        payload["recent_sale"]["id"] = sale_id.into();
-        let event = event_log::event(&next, Change::SaleRecorded, &payload);
+        let event = event_log::event(state, &next, Change::SaleRecorded);
         let mut ack = SaleAck::recorded(sale_id, next.id(), next.seq, &sale);
         ack.warnings = warnings;
         let reply = RecordedSale {
