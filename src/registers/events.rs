@@ -99,6 +99,37 @@ impl Serialize for Floor<'_> {
     }
 }
 
+/// What one event's audiences are sent, before it is framed: what
+/// changed, the floor's part of it, and the register as a blind-count
+/// cashier may see it (redacted here) when the caja counts blind.
+struct Frames<C, F> {
+    changed: C,
+    floor: F,
+    blind: Option<Value>,
+}
+
+impl<C: Serialize, F: Serialize> Frames<C, F> {
+    fn of(
+        self,
+        (register_id, seq, change): (i32, i64, &str),
+        session_id: Option<Option<i64>>,
+    ) -> Event {
+        let blind_json = self.blind.map(|mut redacted| {
+            audience::redact_register(&mut redacted);
+            message(register_id, seq, change, &redacted)
+        });
+        Event {
+            register_id,
+            seq,
+            change: change.into(),
+            session_id,
+            json: message(register_id, seq, change, self.changed),
+            blind_json,
+            floor_json: message(register_id, seq, change, self.floor),
+        }
+    }
+}
+
 /// An event's frame: what changed, in the protocol's envelope.
 fn message(register_id: i32, seq: i64, change: &str, changed: impl Serialize) -> ByteString {
     let message = EventMessage {
@@ -133,20 +164,13 @@ impl Event {
         changes: Changes<'_>,
         blind_count: bool,
     ) -> Self {
-        let blind_json = blind_count.then(|| {
-            let mut redacted = serde_json::to_value(changes).unwrap_or_default();
-            audience::redact_register(&mut redacted);
-            message(register_id, seq, change, &redacted)
-        });
-        Self {
-            register_id,
-            seq,
-            change: change.into(),
-            session_id: changes.session_id(),
-            json: message(register_id, seq, change, changes),
-            blind_json,
-            floor_json: message(register_id, seq, change, changes.for_floor()),
-        }
+        let blind = blind_count.then(|| serde_json::to_value(changes).unwrap_or_default());
+        let frames = Frames {
+            changed: changes,
+            floor: changes.for_floor(),
+            blind,
+        };
+        frames.of((register_id, seq, change), changes.session_id())
     }
 
     /// The event of `change` read back from the log, which changed
@@ -160,20 +184,13 @@ impl Event {
         changed: &Value,
         blind_count: bool,
     ) -> Self {
-        let blind_json = blind_count.then(|| {
-            let mut redacted = changed.clone();
-            audience::redact_register(&mut redacted);
-            message(register_id, seq, change, &redacted)
-        });
-        Self {
-            register_id,
-            seq,
-            change: change.into(),
-            session_id: changed.get("session").map(|session| session["id"].as_i64()),
-            json: message(register_id, seq, change, changed),
-            blind_json,
-            floor_json: message(register_id, seq, change, Floor(changed)),
-        }
+        let session_id = changed.get("session").map(|session| session["id"].as_i64());
+        let frames = Frames {
+            changed,
+            floor: Floor(changed),
+            blind: blind_count.then(|| changed.clone()),
+        };
+        frames.of((register_id, seq, change), session_id)
     }
 
     /// The event as `viewer` may see it.
