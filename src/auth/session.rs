@@ -79,8 +79,8 @@ pub fn load_or_create_key(
 
 /// Sessions live in a private (encrypted and signed) cookie, HttpOnly and
 /// SameSite=Lax; `Secure` when the hub is served over TLS. The cookie is
-/// made at login and lives as long as a session may: it is not made again on every response, the idle limit
-/// is the hub's to keep (`auth::extract`).
+/// made at login and lives as long as a session may: it is not made again
+/// on every response, the idle limit is the hub's to keep (`auth::extract`).
 pub fn middleware(
     key: Key,
     secure: bool,

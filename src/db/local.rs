@@ -139,20 +139,17 @@ impl Database {
 /// URLs to the `url` crate (`postgresql://app@/db?host=/run/postgresql`,
 /// a user and a socket, has an empty host it refuses).
 fn describe_url(raw: &str) -> String {
+    let value = |key: &str| super::on_this_machine::parameter(raw, key);
     let Some((_, rest)) = raw.split_once("://") else {
-        let value = |key: &str| {
-            raw.split_whitespace()
-                .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
-        };
         return format!(
             "{}:{}/{}",
-            value("host").unwrap_or("localhost"),
-            value("port").unwrap_or("5432"),
-            value("dbname").unwrap_or("?")
+            value("host").as_deref().unwrap_or("localhost"),
+            value("port").as_deref().unwrap_or("5432"),
+            value("dbname").as_deref().unwrap_or("?")
         );
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (name, query) = path.split_once('?').unwrap_or((path, ""));
+    let name = path.split_once('?').map_or(path, |(name, _)| name);
     let server = authority
         .rsplit_once('@')
         .map_or(authority, |(_, server)| server);
@@ -165,11 +162,7 @@ fn describe_url(raw: &str) -> String {
             .decode_utf8_lossy()
             .into_owned()
     };
-    let socket = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("host="))
-        .map(decode);
-    let host = socket.unwrap_or_else(|| match host {
+    let host = value("host").unwrap_or_else(|| match host {
         "" => "localhost".to_owned(),
         host => host.to_owned(),
     });

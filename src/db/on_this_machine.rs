@@ -61,23 +61,24 @@ fn hosts(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// A parameter's value, from a URL's query or a `key=value` string.
-fn parameter(raw: &str, key: &str) -> Option<String> {
-    let pairs: Vec<&str> = match raw.split_once("://") {
-        Some((_, rest)) => rest
-            .split_once('?')
-            .map(|(_, query)| query.split('&').collect())
-            .unwrap_or_default(),
-        None => raw.split_whitespace().collect(),
-    };
-    pairs.iter().find_map(|pair| {
-        let value = pair.strip_prefix(key)?.strip_prefix('=')?;
-        Some(
-            percent_encoding::percent_decode_str(value)
-                .decode_utf8_lossy()
-                .into_owned(),
-        )
-    })
+/// A parameter's value, from a URL's query (percent-decoded) or a
+/// `key=value` string (as written).
+pub(super) fn parameter(raw: &str, key: &str) -> Option<String> {
+    let value = |pair: &str| Some(pair.strip_prefix(key)?.strip_prefix('=')?.to_owned());
+    match raw.split_once("://") {
+        Some((_, rest)) => {
+            let (_, query) = rest.split_once('?')?;
+            query.split('&').find_map(|pair| {
+                let found = value(pair)?;
+                Some(
+                    percent_encoding::percent_decode_str(&found)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                )
+            })
+        }
+        None => raw.split_whitespace().find_map(value),
+    }
 }
 
 #[cfg(test)]

@@ -115,7 +115,11 @@ pub fn payload(
     next: &Snapshot,
     change: Change,
 ) -> Result<JsonText, diesel::result::Error> {
-    serde_json::to_string(&changes(before, next, change))
+    stored(&changes(before, next, change))
+}
+
+fn stored(changes: &Changes) -> Result<JsonText, diesel::result::Error> {
+    serde_json::to_string(changes)
         .map(JsonText)
         .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
 }
@@ -123,8 +127,11 @@ pub fn payload(
 /// The event to publish of `change` from `before`, which left the register
 /// as `next` (each audience's frame serialized from the change).
 pub fn event(before: &Snapshot, next: &Snapshot, change: Change) -> Event {
+    framed(next, change, changes(before, next, change))
+}
+
+fn framed(next: &Snapshot, change: Change, changes: Changes) -> Event {
     let blind_count = next.caja.blind_count;
-    let changes = changes(before, next, change);
     Event::of(next.id().0, next.seq, change.as_str(), changes, blind_count)
 }
 
@@ -151,7 +158,9 @@ pub fn append(
             expected: previous_seq,
         });
     }
-    let payload = payload(before, next, change)?;
+    // Worked out once for what is stored and what is published.
+    let changes = changes(before, next, change);
+    let payload = stored(&changes)?;
     diesel::insert_into(register_events::table)
         .values((
             register_events::register_id.eq(id),
@@ -160,7 +169,7 @@ pub fn append(
             register_events::payload.eq(&payload),
         ))
         .execute(conn)?;
-    Ok(event(before, next, change))
+    Ok(framed(next, change, changes))
 }
 
 /// The events of caja `id` after `after` up to `upto`, in order, when the
