@@ -39,6 +39,8 @@ SELECT r.id,
 -- one open session per caja, as the hub allows.
 
 -- 50 sales per session, spread over its four hours.
+-- Each with its one line (a sale's lines add up to it, in the same statement).
+WITH sold AS (
 INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_at, created_by, voided_at, voided_by, void_reason)
 SELECT s.register_id, s.id, gen_random_uuid(), 'historia',
        amount, amount, 0,
@@ -48,7 +50,11 @@ SELECT s.register_id, s.id, gen_random_uuid(), 'historia',
        CASE WHEN k % 100 = 7 THEN s.opened_by END,
        CASE WHEN k % 100 = 7 THEN 'error de digitación' END
   FROM register_sessions s, generate_series(1, 50) k,
-       LATERAL (SELECT (1000 + ((s.id * 7919 + k * 104729) % 49) * 500)::bigint AS amount) a;
+       LATERAL (SELECT (1000 + ((s.id * 7919 + k * 104729) % 49) * 500)::bigint AS amount) a
+ RETURNING id, total
+)
+INSERT INTO sale_lines (sale_id, line_no, name, unit_price, quantity)
+SELECT id, 1, 'Monto libre', total, 1 FROM sold;
 
 -- Payments: cash, debit, credit or transfer by turns; one sale in ten
 -- half cash, half debit; every card payment of a sale ending in 3 on the

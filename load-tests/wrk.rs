@@ -294,9 +294,10 @@ async fn hub_run(
     (run.level, payload)
 }
 
-/// The hub's sale statement (`registers/record.rs`) for pgbench:
-/// the same guard, rows, counters, seq and event, its guard values read in
-/// the statement instead of bound from memory, on a random caja.
+/// The hub's sale statement (`registers/record.rs`) for pgbench: the
+/// same guard, rows (its one line included), counters, seq and event, its
+/// guard values read in the statement instead of bound from memory, on a
+/// random caja.
 fn pgbench_script(cajas: usize, payload: &str) -> String {
     // Where the sale's id goes: a hub before protocol v3 stored the whole
     // list of last sales, a later one the sale alone.
@@ -320,6 +321,9 @@ WITH guard AS (
 ), paid AS (
     INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered, change_given, provider, used_backup, card_attempt_id)
     SELECT sale.id, p.* FROM sale, unnest('{{EFECTIVO}}'::text[], '{{1000}}'::int8[], '{{1000}}'::int8[], '{{NULL}}'::int8[], '{{0}}'::int8[], '{{NULL}}'::text[], '{{f}}'::bool[], '{{NULL}}'::int8[]) AS p
+), lined AS (
+    INSERT INTO sale_lines (sale_id, line_no, product_id, name, unit_price, quantity)
+    SELECT sale.id, 1, NULL, 'Monto libre', 1000, 1 FROM sale
 ), counted AS (
     UPDATE register_sessions SET ticket_count = ticket_count + 1, cash_sales = cash_sales + 1000,
         payment_totals = jsonb_build_object('EFECTIVO', cash_sales + 1000)

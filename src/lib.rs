@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cajas;
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod clock;

@@ -11,6 +11,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{self, AuthPolicy};
+use crate::catalog::{self, CatalogCell};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
 use crate::payments::venue::Venue;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// Where passwords are checked, a few at a time.
     pub password_checks: web::Data<auth::password::Checks>,
     pub registers: web::Data<CajaActors>,
+    /// What the venue sells, as last committed.
+    pub catalog: web::Data<CatalogCell>,
     /// The venue's bounds on one sale (the POS and the floor show them).
     pub sale_limits: web::Data<SaleLimits>,
     /// Marks and recognizes a caja's device (its login page lists cashiers).
@@ -55,6 +58,7 @@ impl AppState {
             .app_data(self.auth.clone())
             .app_data(self.password_checks.clone())
             .app_data(self.registers.clone())
+            .app_data(self.catalog.clone())
             .app_data(self.sale_limits.clone())
             .app_data(self.device.clone())
             .app_data(self.demo.clone())
@@ -84,6 +88,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("could not start the register actors")]
     CajaActors(#[from] crate::db::DbError),
+    #[error("could not read the catalog")]
+    Catalog(#[source] diesel::result::Error),
     #[error("invalid settings: {0}")]
     Settings(String),
     #[error("start-up was cancelled")]
@@ -109,19 +115,21 @@ impl Application {
         let configured_key = settings.session_key.clone();
         let pool_threads = db::PoolThreads::new();
         let threads = pool_threads.clone();
-        let (pool, writes, key, has_users) = web::block(move || -> Result<_, StartupError> {
-            let mut conn = PgConnection::establish(&url)?;
-            migrations::run_pending(&mut conn)?;
-            let key = auth::session::load_or_create_key(&mut conn, configured_key.as_deref())?;
-            let has_users =
-                auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
-            let pool = db::build_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
-            let writes =
-                db::build_write_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
-            Ok((pool, writes, key, has_users))
-        })
-        .await
-        .map_err(|_| StartupError::Cancelled)??;
+        let (pool, writes, key, has_users, catalog) =
+            web::block(move || -> Result<_, StartupError> {
+                let mut conn = PgConnection::establish(&url)?;
+                migrations::run_pending(&mut conn)?;
+                let key = auth::session::load_or_create_key(&mut conn, configured_key.as_deref())?;
+                let has_users =
+                    auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
+                let catalog = catalog::store::load(&mut conn).map_err(StartupError::Catalog)?;
+                let pool = db::build_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
+                let writes =
+                    db::build_write_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
+                Ok((pool, writes, key, has_users, catalog))
+            })
+            .await
+            .map_err(|_| StartupError::Cancelled)??;
         if !has_users {
             tracing::warn!(
                 "no users yet: create the first admin with `{} --name admin --role ADMIN`",
@@ -161,6 +169,7 @@ impl Application {
             auth: web::Data::new(auth_policy),
             password_checks: web::Data::new(auth::password::Checks::for_this_machine()),
             registers: web::Data::new(registers),
+            catalog: web::Data::new(CatalogCell::new(catalog)),
             sale_limits: web::Data::new(sale_limits),
             demo: web::Data::new(Demo(settings.simulate_terminals.is_some())),
             device: web::Data::new(auth::device::DeviceCookie::new(key.clone(), secure)),
@@ -422,6 +431,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // Before the cajas' scope, which would answer its paths itself.
         .configure(crate::reports::routes)
         .configure(registers::caja_admin::routes)
+        .configure(catalog::pages::routes)
         .configure(crate::venue_settings::routes)
         .default_service(web::to(pages::error::not_found));
 }

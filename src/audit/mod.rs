@@ -64,6 +64,13 @@ pub enum Action {
     SaleFlagged,
     FlaggedSaleResolved,
     VenueSettingsChanged,
+    ProductCreated,
+    ProductEdited,
+    ProductArchived,
+    ProductRestored,
+    CategoryCreated,
+    CategoryEdited,
+    CategoryArchived,
 }
 
 impl Action {
@@ -97,6 +104,13 @@ impl Action {
         Action::SaleFlagged,
         Action::FlaggedSaleResolved,
         Action::VenueSettingsChanged,
+        Action::ProductCreated,
+        Action::ProductEdited,
+        Action::ProductArchived,
+        Action::ProductRestored,
+        Action::CategoryCreated,
+        Action::CategoryEdited,
+        Action::CategoryArchived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +144,13 @@ impl Action {
             Action::SaleFlagged => "venta.marcada",
             Action::FlaggedSaleResolved => "venta.marcada.resuelta",
             Action::VenueSettingsChanged => "local.ajustes",
+            Action::ProductCreated => "producto.creado",
+            Action::ProductEdited => "producto.editado",
+            Action::ProductArchived => "producto.archivado",
+            Action::ProductRestored => "producto.restaurado",
+            Action::CategoryCreated => "categoria.creada",
+            Action::CategoryEdited => "categoria.editada",
+            Action::CategoryArchived => "categoria.archivada",
         }
     }
 
@@ -152,6 +173,13 @@ impl Action {
             Action::ProviderDeclaredDown | Action::ProviderDeclaredUp => "proveedor",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             Action::VenueSettingsChanged => "local",
+            Action::ProductCreated
+            | Action::ProductEdited
+            | Action::ProductArchived
+            | Action::ProductRestored => "producto",
+            Action::CategoryCreated | Action::CategoryEdited | Action::CategoryArchived => {
+                "categoria"
+            }
             _ => "usuario",
         }
     }

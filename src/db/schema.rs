@@ -195,6 +195,50 @@ diesel::table! {
 }
 
 diesel::table! {
+    product_cajas (product_id, register_id) {
+        product_id -> Int4,
+        register_id -> Int4,
+    }
+}
+
+diesel::table! {
+    product_categories (id) {
+        id -> Int4,
+        name -> Text,
+        sort_order -> Int4,
+        archived_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    product_prices (product_id, valid_from) {
+        product_id -> Int4,
+        price -> Int8,
+        valid_from -> Timestamptz,
+        set_by -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> Int4,
+        category_id -> Int4,
+        name -> Text,
+        short_name -> Text,
+        price -> Int8,
+        colour -> Text,
+        sort_order -> Int4,
+        every_caja -> Bool,
+        sold_out -> Bool,
+        archived_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
     provider_outages (id) {
         id -> Int8,
         #[max_length = 20]
@@ -249,6 +293,18 @@ diesel::table! {
         cash_expected -> Nullable<Int8>,
         cash_count_detail -> Nullable<Jsonb>,
         difference_approved_by -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    sale_lines (sale_id, line_no) {
+        sale_id -> Int8,
+        line_no -> Int2,
+        product_id -> Nullable<Int4>,
+        name -> Text,
+        unit_price -> Int8,
+        quantity -> Int4,
+        line_total -> Nullable<Int8>,
     }
 }
 
@@ -326,10 +382,18 @@ diesel::joinable!(cash_movements -> users (created_by));
 diesel::joinable!(command_keys -> pos_registers (register_id));
 diesel::joinable!(flagged_sales -> pos_registers (register_id));
 diesel::joinable!(flagged_sales -> register_sessions (session_id));
+diesel::joinable!(product_cajas -> pos_registers (register_id));
+diesel::joinable!(product_cajas -> products (product_id));
+diesel::joinable!(product_prices -> products (product_id));
+diesel::joinable!(product_prices -> users (set_by));
+diesel::joinable!(products -> product_categories (category_id));
+diesel::joinable!(products -> users (updated_by));
 diesel::joinable!(register_events -> pos_registers (register_id));
 diesel::joinable!(register_seqs -> pos_registers (register_id));
 diesel::joinable!(register_sessions -> jornadas (jornada_id));
 diesel::joinable!(register_sessions -> pos_registers (register_id));
+diesel::joinable!(sale_lines -> products (product_id));
+diesel::joinable!(sale_lines -> sales (sale_id));
 diesel::joinable!(sale_payments -> card_attempts (card_attempt_id));
 diesel::joinable!(sale_payments -> sales (sale_id));
 diesel::joinable!(sales -> pos_registers (register_id));
@@ -349,10 +413,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     logins,
     pos_registers,
+    product_cajas,
+    product_categories,
+    product_prices,
+    products,
     provider_outages,
     register_events,
     register_seqs,
     register_sessions,
+    sale_lines,
     sale_payments,
     sales,
     users,

@@ -13,13 +13,14 @@ use super::CajaActors;
 use super::commands::{CashMovement, FlagSale, RecordSale, VoidSale};
 use super::flagged::{self, OfflineSale};
 use super::live::MovementKind;
-use super::sale::SaleRequest;
+use super::sale::{Pricing, SaleRequest};
 use super::store::Movement;
 use super::{Audience, CajaError, ErrorBody};
 use crate::auth::CurrentUser;
 use crate::auth::signature::{SignatureError, Signatures};
 use crate::auth::user::Role;
 use crate::cajas::CajaId;
+use crate::catalog::CatalogCell;
 use crate::db::PgPool;
 use crate::money::Pesos;
 use crate::web::json::{JsonBody, Request};
@@ -75,6 +76,7 @@ fn caja_id(raw: &str) -> Result<CajaId, CajaError> {
 pub async fn record_sale(
     current: CurrentUser,
     registers: web::Data<CajaActors>,
+    catalog: web::Data<CatalogCell>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<SaleRequest>,
 ) -> HttpResponse {
@@ -82,7 +84,11 @@ pub async fn record_sale(
         Ok(id) => id,
         Err(err) => return refused(err),
     };
-    let sale = match body.validate() {
+    let catalog = catalog.current();
+    let sale = match body.validate(Pricing::Now {
+        catalog: &catalog,
+        caja: id,
+    }) {
         Ok(sale) => sale,
         Err(invalid) => return invalid_sale(invalid),
     };
@@ -122,6 +128,7 @@ pub async fn hand_over(
     current: CurrentUser,
     registers: web::Data<CajaActors>,
     pool: web::Data<PgPool>,
+    catalog: web::Data<CatalogCell>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<OfflineSale>,
 ) -> HttpResponse {
@@ -129,7 +136,8 @@ pub async fn hand_over(
         Ok(id) => id,
         Err(err) => return refused(err),
     };
-    let (sale, mut flag) = match body.validate(chrono::Utc::now()) {
+    let catalog = catalog.current();
+    let (sale, mut flag) = match body.validate(chrono::Utc::now(), &catalog) {
         Ok(valid) => valid,
         Err(invalid) => return invalid_sale(invalid),
     };
@@ -137,6 +145,12 @@ pub async fn hand_over(
     if registers.snapshot(id).is_none() {
         flag.reason = flagged::offline_reason(flag.session_id, &CajaError::Archived);
         return flagged_answer(flag_archived(&pool, id, user, flag).await);
+    }
+    // Sold at a price, or of a product, the catalog no longer has for this
+    // caja: what the customer paid stands, and a supervisor looks at it.
+    if let Some(refusal) = flagged::off_catalog(&sale, &catalog, id) {
+        flag.reason = refusal;
+        return flagged_answer(registers.ask(id, FlagSale { by: user, flag }).await);
     }
     let by = user.clone();
     match registers.ask(id, RecordSale { by, sale }).await {

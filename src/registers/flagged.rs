@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::CajaError;
-use super::sale::{InvalidSale, SaleRequest, ValidSale};
+use super::sale::{InvalidSale, Pricing, SaleRequest, ValidSale};
 use super::store;
 use crate::audit::{self, Action, Actor};
 use crate::auth::user::{Role, User};
 use crate::cajas::CajaId;
+use crate::catalog::Catalog;
 use crate::db::schema::{flagged_sales, pos_registers, register_sessions, users};
 
 /// The longest reason a POS may give, and a supervisor's resolution.
@@ -46,13 +47,17 @@ pub struct OfflineSale {
 impl OfflineSale {
     /// The sale to record and, should it be refused, the flag to keep (its
     /// reason left for the hub to give).
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<(ValidSale, ValidFlag), InvalidSale> {
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        catalog: &Catalog,
+    ) -> Result<(ValidSale, ValidFlag), InvalidSale> {
         let request = FlagRequest {
             sale: self.sale.clone(),
             reason: "-".into(),
             made_at: self.made_at,
         };
-        request.validated(now)
+        request.validated(now, catalog)
     }
 }
 
@@ -68,6 +73,25 @@ pub fn offline_reason(session: Option<i32>, refusal: &CajaError) -> String {
             refusal.message()
         ),
     }
+}
+
+/// Why a sale taken offline at `caja` cannot be recorded as the catalog
+/// stands now (a product archived, sold out, moved off the caja, or
+/// priced otherwise since), as a supervisor reads it; None when it can.
+pub fn off_catalog(sale: &ValidSale, catalog: &Catalog, caja: CajaId) -> Option<String> {
+    sale.lines.iter().find_map(|line| {
+        let product = line.product?;
+        catalog
+            .price(caja, product, Some(line.unit_price))
+            .err()
+            .map(|refusal| {
+                format!(
+                    "Venta hecha sin conexión que el catálogo de ahora no permite: {refusal} \
+                     (vendido a {} c/u).",
+                    line.unit_price
+                )
+            })
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -96,13 +120,23 @@ pub fn text(field: &str, value: &str) -> Result<String, InvalidSale> {
 impl FlagRequest {
     /// The sale must be one that could have been recorded (so a supervisor
     /// can record it by hand); the reason and time are required.
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<ValidFlag, InvalidSale> {
-        self.validated(now).map(|(_, flag)| flag)
+    /// Its lines are taken at the price they were sold at.
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        catalog: &Catalog,
+    ) -> Result<ValidFlag, InvalidSale> {
+        self.validated(now, catalog).map(|(_, flag)| flag)
     }
 
     /// The flag, and the sale it carries as checked on the way.
-    fn validated(&self, now: DateTime<Utc>) -> Result<(ValidSale, ValidFlag), InvalidSale> {
-        let sale = self.sale.validate().map_err(|err| InvalidSale {
+    fn validated(
+        &self,
+        now: DateTime<Utc>,
+        catalog: &Catalog,
+    ) -> Result<(ValidSale, ValidFlag), InvalidSale> {
+        let pricing = Pricing::AsSold { catalog };
+        let sale = self.sale.validate(pricing).map_err(|err| InvalidSale {
             field: format!("sale.{}", err.field),
             message: err.message,
         })?;
@@ -116,6 +150,10 @@ impl FlagRequest {
             "session_id": sale.session_id,
             "payments": self.sale.payments.iter().map(|p| serde_json::json!({
                 "method": p.method, "amount": p.amount, "tendered": p.tendered, "provider": p.provider,
+            })).collect::<Vec<_>>(),
+            "lines": sale.lines.iter().map(|l| serde_json::json!({
+                "product_id": l.product, "name": l.name, "unit_price": l.unit_price,
+                "quantity": l.quantity,
             })).collect::<Vec<_>>(),
         });
         let flag = ValidFlag {

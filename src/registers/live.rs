@@ -188,8 +188,10 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::cajas::CajaId;
     use crate::cajas::domain::PaymentProvider;
-    use crate::registers::sale::{PaymentRequest, SaleRequest};
+    use crate::catalog::Catalog;
+    use crate::registers::sale::{PaymentRequest, Pricing, SaleRequest};
 
     fn session(initial: i64) -> LiveSession {
         LiveSession::opened_for_test(1, 1, Pesos::new(initial).unwrap())
@@ -266,6 +268,7 @@ mod tests {
             total,
             payments,
             session_id: None,
+            lines: None,
         }
     }
 
@@ -280,7 +283,9 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Sale(cash, card, transfer) => {
-                        let mut sale = request(cash, card, transfer).validate().unwrap();
+                        let mut sale = request(cash, card, transfer)
+                            .validate(Pricing::Now { catalog: &Catalog::default(), caja: CajaId(1) })
+                            .unwrap();
                         // As the actor sets it from the approval: KLAP is the backup here.
                         for payment in &mut sale.payments {
                             payment.backup = payment.provider == Some(PaymentProvider::Klap);

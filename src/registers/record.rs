@@ -1,5 +1,5 @@
-//! How a sale is written, the only way: the sale, its payments, the
-//! session's counters, the caja's `seq` and the event, in ONE statement,
+//! How a sale is written, the only way: the sale, its lines, its payments,
+//! the session's counters, the caja's `seq` and the event, in ONE statement,
 //! kept prepared on each connection (one round trip, parsed and planned
 //! once; alone it needs no transaction of its own). The event is the row
 //! `event_log::append` writes for every other change.
@@ -72,6 +72,14 @@ pub fn record_sale(
             .collect(),
         backups: payments.iter().map(|p| p.backup).collect(),
         approvals: payments.iter().map(|p| p.approval).collect(),
+        line_products: sale.lines.iter().map(|l| l.product.map(|p| p.0)).collect(),
+        line_names: sale.lines.iter().map(|l| l.name.as_str()).collect(),
+        line_prices: sale.lines.iter().map(|l| l.unit_price.get()).collect(),
+        line_quantities: sale
+            .lines
+            .iter()
+            .map(|l| i32::from(l.quantity.get()))
+            .collect(),
         after: Counters::of(after),
         change: Change::SaleRecorded.as_str(),
         payload,
@@ -183,6 +191,10 @@ struct RecordSale<'a> {
     providers: Vec<Option<&'static str>>,
     backups: Vec<bool>,
     approvals: Vec<Option<i64>>,
+    line_products: Vec<Option<i32>>,
+    line_names: Vec<&'a str>,
+    line_prices: Vec<i64>,
+    line_quantities: Vec<i32>,
     after: Counters,
     change: &'static str,
     payload: &'a JsonText,
@@ -215,6 +227,11 @@ const AFTER_ARGS: &str = "\
     SELECT sale.id, p.* FROM sale, args a,
         unnest(a.methods, a.amounts, a.charged, a.tendered, a.change_given, a.providers,
                a.backups, a.approvals) AS p
+), lined AS (
+    INSERT INTO sale_lines (sale_id, line_no, product_id, name, unit_price, quantity)
+    SELECT sale.id, l.line_no, l.product_id, l.name, l.unit_price, l.quantity FROM sale, args a,
+        unnest(a.line_products, a.line_names, a.line_prices, a.line_quantities)
+            WITH ORDINALITY AS l (product_id, name, unit_price, quantity, line_no)
 ), counted AS (
     UPDATE register_sessions s
     SET payment_totals = a.totals_after, ticket_count = a.tickets_after,
@@ -274,6 +291,14 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_sql("::bool[] AS backups, ");
         out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.approvals)?;
         out.push_sql("::int8[] AS approvals, ");
+        out.push_bind_param::<Array<Nullable<Int4>>, _>(&self.line_products)?;
+        out.push_sql("::int4[] AS line_products, ");
+        out.push_bind_param::<Array<Text>, _>(&self.line_names)?;
+        out.push_sql("::text[] AS line_names, ");
+        out.push_bind_param::<Array<Int8>, _>(&self.line_prices)?;
+        out.push_sql("::int8[] AS line_prices, ");
+        out.push_bind_param::<Array<Int4>, _>(&self.line_quantities)?;
+        out.push_sql("::int4[] AS line_quantities, ");
         self.after.walk(&mut out, &AFTER)?;
         out.push_bind_param::<Text, _>(self.change)?;
         out.push_sql("::text AS change, ");

@@ -5,13 +5,19 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::cajas::CajaId;
 use crate::cajas::domain::PaymentProvider;
+use crate::catalog::{Catalog, ProductId, Quantity};
 use crate::money::{MoneyError, Pesos};
 use crate::payments::attempt::{Voucher, VoucherFields};
 use crate::payments::method::PaymentMethod;
 
 /// The most payments one sale may be split into.
 const MAX_PAYMENTS: usize = 8;
+/// The most lines on one ticket.
+pub const MAX_LINES: usize = 100;
+/// What a line typed as an amount is called.
+pub const FREE_AMOUNT: &str = "Monto libre";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +30,65 @@ pub struct SaleRequest {
     /// supervisor) if that session closed in the meantime.
     #[serde(default)]
     pub session_id: Option<i32>,
+    /// What was sold. Without lines, the sale is its total typed as an
+    /// amount (one "Monto libre" line).
+    #[serde(default)]
+    pub lines: Option<Vec<LineRequest>>,
+}
+
+/// A ticket's line: a product of the catalog and how many, or an amount
+/// typed by the cashier.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<i32>,
+    /// 1 when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+    /// The unit price the POS showed: checked against the catalog's, so a
+    /// customer pays what they were told (required for a sale taken offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<i64>,
+    /// A line typed as an amount ("Monto libre"), instead of a product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+}
+
+/// How a sale's product lines are priced.
+#[derive(Debug, Clone, Copy)]
+pub enum Pricing<'a> {
+    /// By the catalog as it is now, for this caja: a live sale.
+    Now { catalog: &'a Catalog, caja: CajaId },
+    /// At the price the POS sold it at, while it could not reach the hub:
+    /// what the customer paid stands, whatever the catalog says since.
+    AsSold { catalog: &'a Catalog },
+}
+
+/// A line of a sale, as sold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleLine {
+    /// None: an amount typed by the cashier.
+    pub product: Option<ProductId>,
+    pub name: String,
+    pub unit_price: Pesos,
+    pub quantity: Quantity,
+}
+
+impl SaleLine {
+    pub fn free_amount(amount: Pesos) -> Self {
+        Self {
+            product: None,
+            name: FREE_AMOUNT.into(),
+            unit_price: amount,
+            quantity: Quantity::ONE,
+        }
+    }
+
+    /// Unit price times quantity (bounded by both: cannot overflow).
+    pub fn total(&self) -> Pesos {
+        self.quantity.times(self.unit_price).unwrap_or(Pesos::ZERO)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -141,6 +206,8 @@ pub struct ValidSale {
     pub total_charged: Pesos,
     pub payments: Vec<ValidPayment>,
     pub session_id: Option<i32>,
+    /// What was sold; the lines add up to `total`.
+    pub lines: Vec<SaleLine>,
 }
 
 impl ValidSale {
@@ -173,7 +240,27 @@ impl ValidSale {
                 )
             })
             .collect();
-        format!("{}|{}", self.total.get(), payments.join(";"))
+        let asked = format!("{}|{}", self.total.get(), payments.join(";"));
+        // A sale typed as an amount keeps the fingerprint it had before
+        // sales had lines, so its retry across an upgrade is still one.
+        if self.is_free_amount() {
+            return asked;
+        }
+        let lines: Vec<String> = self
+            .lines
+            .iter()
+            .map(|l| match l.product {
+                Some(id) => format!("p{id}x{}@{}", l.quantity.get(), l.unit_price.get()),
+                None => format!("m{}x{}", l.unit_price.get(), l.quantity.get()),
+            })
+            .collect();
+        format!("{asked}|{}", lines.join(";"))
+    }
+
+    /// One "Monto libre" line of the whole total: the sale as it was
+    /// before tickets had lines.
+    pub fn is_free_amount(&self) -> bool {
+        matches!(self.lines.as_slice(), [line] if line.product.is_none() && line.quantity == Quantity::ONE)
     }
 
     /// Cash kept by the register: charged in cash (received minus change).
@@ -194,7 +281,8 @@ impl ValidSale {
 }
 
 impl SaleRequest {
-    pub fn validate(&self) -> Result<ValidSale, InvalidSale> {
+    /// The sale, its lines priced by `pricing`, or the first field at fault.
+    pub fn validate(&self, pricing: Pricing<'_>) -> Result<ValidSale, InvalidSale> {
         let key = Uuid::parse_str(self.key.trim()).map_err(|_| {
             invalid(
                 "key",
@@ -360,13 +448,124 @@ impl SaleRequest {
                 format!("los pagos suman {sum} y el total es {total}"),
             ));
         }
+        let lines = self.lines(total, pricing)?;
         Ok(ValidSale {
             key,
             total,
             total_charged: charged_sum,
             payments,
             session_id: self.session_id,
+            lines,
         })
+    }
+
+    /// The lines, priced, adding up to `total`.
+    fn lines(&self, total: Pesos, pricing: Pricing<'_>) -> Result<Vec<SaleLine>, InvalidSale> {
+        let Some(requests) = &self.lines else {
+            return Ok(vec![SaleLine::free_amount(total)]);
+        };
+        if requests.is_empty() {
+            return Err(invalid(
+                "lines",
+                "la venta necesita al menos una línea (o ninguna lista: el total como monto libre)",
+            ));
+        }
+        if requests.len() > MAX_LINES {
+            return Err(invalid(
+                "lines",
+                format!("a lo más {MAX_LINES} líneas por venta"),
+            ));
+        }
+        let mut lines = Vec::with_capacity(requests.len());
+        let mut sum = Pesos::ZERO;
+        for (i, request) in requests.iter().enumerate() {
+            let field = |name: &str| format!("lines[{i}].{name}");
+            let line = request.line(pricing, &field)?;
+            let line_total = line.quantity.times(line.unit_price).ok_or_else(|| {
+                invalid(
+                    field("quantity"),
+                    "el total de la línea es demasiado grande",
+                )
+            })?;
+            sum = sum
+                .checked_add(line_total)
+                .ok_or_else(|| invalid("lines", "la suma de las líneas es demasiado grande"))?;
+            lines.push(line);
+        }
+        if sum != total {
+            return Err(invalid(
+                "lines",
+                format!("las líneas suman {sum} y el total es {total}"),
+            ));
+        }
+        Ok(lines)
+    }
+}
+
+impl LineRequest {
+    fn line(
+        &self,
+        pricing: Pricing<'_>,
+        field: &dyn Fn(&str) -> String,
+    ) -> Result<SaleLine, InvalidSale> {
+        let quantity = Quantity::new(self.quantity.unwrap_or(1))
+            .map_err(|message| invalid(field("quantity"), message))?;
+        let shown = self
+            .unit_price
+            .map(|price| money(&field("unit_price"), Pesos::positive(price)))
+            .transpose()?;
+        match (self.product_id, self.amount) {
+            (Some(_), Some(_)) => Err(invalid(
+                field("amount"),
+                "una línea es un producto o un monto libre, no ambos",
+            )),
+            (None, None) => Err(invalid(
+                field("product_id"),
+                "indica el producto (product_id) o el monto libre (amount)",
+            )),
+            (None, Some(amount)) => {
+                if shown.is_some() {
+                    return Err(invalid(
+                        field("unit_price"),
+                        "un monto libre no lleva precio unitario: es su monto",
+                    ));
+                }
+                let amount = money(&field("amount"), Pesos::positive(amount))?;
+                Ok(SaleLine {
+                    quantity,
+                    ..SaleLine::free_amount(amount)
+                })
+            }
+            (Some(id), None) => {
+                let id = ProductId(id);
+                let (name, unit_price) = match pricing {
+                    Pricing::Now { catalog, caja } => {
+                        let priced = catalog
+                            .price(caja, id, shown)
+                            .map_err(|refusal| invalid(field("product_id"), refusal.to_string()))?;
+                        (priced.name, priced.unit_price)
+                    }
+                    Pricing::AsSold { catalog } => {
+                        let product = catalog.product(id).ok_or_else(|| {
+                            invalid(field("product_id"), format!("no existe el producto {id}"))
+                        })?;
+                        let price = shown.ok_or_else(|| {
+                            invalid(
+                                field("unit_price"),
+                                "una venta hecha sin conexión indica el precio al que se vendió",
+                            )
+                        })?;
+                        (product.name.clone(), price)
+                    }
+                };
+                Ok(SaleLine {
+                    product: Some(id),
+                    name,
+                    unit_price,
+                    quantity,
+                })
+            }
+        }
     }
 }
 
@@ -380,7 +579,179 @@ mod tests {
             total,
             payments,
             session_id: None,
+            lines: None,
         }
+    }
+
+    fn product(id: i32, name: &str, price: i64) -> crate::catalog::Product {
+        crate::catalog::Product {
+            id: ProductId(id),
+            category_id: crate::catalog::CategoryId(1),
+            name: name.into(),
+            short_name: name.into(),
+            price: Pesos::positive(price).unwrap(),
+            colour: crate::catalog::Colour::parse("#112233").unwrap(),
+            sort_order: 0,
+            offered: crate::catalog::Offered::Everywhere,
+            sold_out: false,
+            archived: false,
+            version: 1,
+        }
+    }
+
+    /// Piscola $4.500 and Cerveza $3.000 everywhere; Pisco sour only on
+    /// caja 2; Gin sold out; Vodka archived.
+    static CATALOG: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(|| {
+        Catalog::new(
+            vec![crate::catalog::Category {
+                id: crate::catalog::CategoryId(1),
+                name: "Tragos".into(),
+                sort_order: 0,
+                archived: false,
+            }],
+            vec![
+                product(1, "Piscola", 4_500),
+                product(2, "Cerveza", 3_000),
+                crate::catalog::Product {
+                    offered: crate::catalog::Offered::Only([CajaId(2)].into()),
+                    ..product(3, "Pisco sour", 5_000)
+                },
+                crate::catalog::Product {
+                    sold_out: true,
+                    ..product(4, "Gin", 6_000)
+                },
+                crate::catalog::Product {
+                    archived: true,
+                    ..product(5, "Vodka", 5_500)
+                },
+            ],
+        )
+    });
+
+    /// Priced by the catalog now, at caja 1.
+    fn now() -> Pricing<'static> {
+        Pricing::Now {
+            catalog: &CATALOG,
+            caja: CajaId(1),
+        }
+    }
+
+    fn item(product_id: i32, quantity: i64) -> LineRequest {
+        LineRequest {
+            product_id: Some(product_id),
+            quantity: Some(quantity),
+            ..LineRequest::default()
+        }
+    }
+
+    fn with_lines(total: i64, lines: Vec<LineRequest>) -> SaleRequest {
+        SaleRequest {
+            lines: Some(lines),
+            ..sale(total, vec![pay("EFECTIVO", total, None, None)])
+        }
+    }
+
+    #[test]
+    fn lines_are_priced_by_the_catalog_and_add_up_to_the_total() {
+        let valid = with_lines(
+            15_000,
+            vec![
+                item(1, 2),
+                item(2, 1),
+                LineRequest {
+                    amount: Some(3_000),
+                    ..LineRequest::default()
+                },
+            ],
+        )
+        .validate(now())
+        .unwrap();
+        let names: Vec<_> = valid.lines.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["Piscola", "Cerveza", FREE_AMOUNT]);
+        assert_eq!(valid.lines[0].total().get(), 9_000);
+        assert!(!valid.is_free_amount());
+        // Without lines, the total is one free amount, as before lines.
+        let amount = sale(4_500, vec![pay("EFECTIVO", 4_500, None, None)])
+            .validate(now())
+            .unwrap();
+        assert!(amount.is_free_amount());
+        assert_eq!(amount.lines[0].unit_price.get(), 4_500);
+    }
+
+    #[test]
+    fn a_line_the_catalog_refuses_is_named() {
+        let refused = |lines: Vec<LineRequest>, total: i64| {
+            let err = with_lines(total, lines).validate(now()).unwrap_err();
+            (err.field, err.message)
+        };
+        assert_eq!(refused(vec![item(1, 1)], 4_000).0, "lines");
+        assert_eq!(refused(vec![item(1, 0)], 4_500).0, "lines[0].quantity");
+        assert_eq!(refused(vec![item(1, -1)], 4_500).0, "lines[0].quantity");
+        assert_eq!(refused(vec![item(1, 1000)], 4_500).0, "lines[0].quantity");
+        let (field, message) = refused(vec![item(2, 1), item(4, 1)], 9_000);
+        assert_eq!(field, "lines[1].product_id");
+        assert!(
+            message.contains("Gin") && message.contains("agotado"),
+            "{message}"
+        );
+        assert!(refused(vec![item(5, 1)], 5_500).1.contains("archivado"));
+        assert!(
+            refused(vec![item(3, 1)], 5_000)
+                .1
+                .contains("no se vende en esta caja")
+        );
+        assert_eq!(refused(vec![item(99, 1)], 5_000).0, "lines[0].product_id");
+        let stale = LineRequest {
+            unit_price: Some(4_000),
+            ..item(1, 1)
+        };
+        let (field, message) = refused(vec![stale], 4_000);
+        assert_eq!(field, "lines[0].product_id");
+        assert!(message.contains("$4.500"), "{message}");
+        assert_eq!(refused(vec![], 4_500).0, "lines");
+        let both = LineRequest {
+            amount: Some(100),
+            ..item(1, 1)
+        };
+        assert_eq!(refused(vec![both], 4_600).0, "lines[0].amount");
+        assert_eq!(
+            refused(vec![LineRequest::default()], 1).0,
+            "lines[0].product_id"
+        );
+        let huge = LineRequest {
+            amount: Some(999_999_999_999),
+            quantity: Some(999),
+            ..LineRequest::default()
+        };
+        assert_eq!(refused(vec![huge], 1).0, "lines[0].quantity");
+    }
+
+    #[test]
+    fn a_sale_taken_offline_keeps_the_price_it_was_sold_at() {
+        let sold = LineRequest {
+            unit_price: Some(4_000),
+            ..item(1, 2)
+        };
+        let valid = with_lines(8_000, vec![sold])
+            .validate(Pricing::AsSold { catalog: &CATALOG })
+            .unwrap();
+        assert_eq!(valid.lines[0].unit_price.get(), 4_000);
+        assert_eq!(valid.lines[0].name, "Piscola");
+        let err = with_lines(9_000, vec![item(1, 2)])
+            .validate(Pricing::AsSold { catalog: &CATALOG })
+            .unwrap_err();
+        assert_eq!(err.field, "lines[0].unit_price");
+    }
+
+    #[test]
+    fn the_fingerprint_tells_tickets_apart_and_keeps_amounts_as_they_were() {
+        let two = with_lines(9_000, vec![item(1, 2)]).validate(now()).unwrap();
+        let other = with_lines(9_000, vec![item(2, 3)]).validate(now()).unwrap();
+        assert_ne!(two.fingerprint(), other.fingerprint());
+        let amount = sale(9_000, vec![pay("EFECTIVO", 9_000, None, None)])
+            .validate(now())
+            .unwrap();
+        assert_eq!(amount.fingerprint(), "9000|EFECTIVO:9000:9000:");
     }
 
     /// A payment; a card one is confirmed with a terminal's code.
@@ -405,7 +776,7 @@ mod tests {
     #[test]
     fn cash_is_rounded_and_change_recorded() {
         let valid = sale(12_345, vec![pay("EFECTIVO", 12_345, Some(20_000), None)])
-            .validate()
+            .validate(now())
             .unwrap();
         assert_eq!(valid.total.get(), 12_345);
         assert_eq!(valid.total_charged.get(), 12_340);
@@ -422,7 +793,7 @@ mod tests {
                 pay("EFECTIVO", 5_007, None, None),
             ],
         )
-        .validate()
+        .validate(now())
         .unwrap();
         assert_eq!(valid.total_charged.get(), 10_010);
         assert_eq!(valid.cash_kept().get(), 5_010);
@@ -430,7 +801,7 @@ mod tests {
 
     #[test]
     fn every_mistake_names_its_field() {
-        let field = |r: SaleRequest| r.validate().unwrap_err().field;
+        let field = |r: SaleRequest| r.validate(now()).unwrap_err().field;
         assert_eq!(
             field(SaleRequest {
                 key: "nope".into(),
@@ -532,10 +903,10 @@ mod tests {
     #[test]
     fn the_fingerprint_tells_sales_apart() {
         let a = sale(100, vec![pay("EFECTIVO", 100, None, None)])
-            .validate()
+            .validate(now())
             .unwrap();
         let b = sale(100, vec![pay("DEBITO", 100, None, Some("KLAP"))])
-            .validate()
+            .validate(now())
             .unwrap();
         assert_eq!(a.fingerprint(), a.clone().fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());

@@ -40,6 +40,7 @@ use crate::auth::accounts::Accounts;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
 use crate::cajas::CajaId;
+use crate::catalog::CatalogCell;
 use crate::db::PgPool;
 use crate::metrics::metrics;
 use crate::registers::Audience;
@@ -50,7 +51,7 @@ use crate::registers::commit::Command;
 use crate::registers::events::{Event, Floor, PROTOCOL_VERSION, Push, Subscription};
 use crate::registers::flagged::FlagRequest;
 use crate::registers::registry::View;
-use crate::registers::sale::{InvalidSale, SaleRequest};
+use crate::registers::sale::{InvalidSale, Pricing, SaleRequest};
 use crate::registers::{CajaError, ErrorBody};
 use crate::web::shared;
 
@@ -104,6 +105,7 @@ pub struct Backend {
     pub screens: web::Data<Screens>,
     accounts: web::Data<Accounts>,
     pool: web::Data<PgPool>,
+    catalog: web::Data<CatalogCell>,
 }
 
 impl FromRequest for Backend {
@@ -116,6 +118,7 @@ impl FromRequest for Backend {
             screens: shared(req),
             accounts: shared(req),
             pool: shared(req),
+            catalog: shared(req),
         }))
     }
 }
@@ -858,8 +861,12 @@ impl Screen {
     fn sale(&mut self, id: Option<Value>, sale: Option<Value>) -> Result<(), String> {
         let register = self.register(&id)?;
         let request: SaleRequest = payload(&id, sale, "sale", "invalid_sale", "la venta")?;
+        let catalog = self.backend.catalog.current();
         let sale = request
-            .validate()
+            .validate(Pricing::Now {
+                catalog: &catalog,
+                caja: register,
+            })
             .map_err(|invalid| refusal(&id, "invalid_sale", invalid))?;
         let by = self.user.clone();
         self.ask_register(id, register, RecordSale { by, sale }, |recorded| {
@@ -873,8 +880,9 @@ impl Screen {
     fn flag(&mut self, id: Option<Value>, flag: Option<Value>) -> Result<(), String> {
         let register = self.register(&id)?;
         let request: FlagRequest = payload(&id, flag, "flag", "invalid_flag", "la venta marcada")?;
+        let catalog = self.backend.catalog.current();
         let flag = request
-            .validate(chrono::Utc::now())
+            .validate(chrono::Utc::now(), &catalog)
             .map_err(|invalid| refusal(&id, "invalid_flag", invalid))?;
         let by = self.user.clone();
         self.ask_register(

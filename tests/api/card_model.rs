@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use cajahub::auth::user::{Role, User};
 use cajahub::cajas::CajaId;
+use cajahub::catalog::Catalog;
 use cajahub::clock::Clock;
 use cajahub::money::Pesos;
 use cajahub::payments::attempt::{self, CardAttempt};
@@ -25,7 +26,7 @@ use cajahub::registers::commands::card::{
 };
 use cajahub::registers::commands::settle::{RefundCharge, WriteOffCharge};
 use cajahub::registers::commands::{CloseSession, OpenSession, RecordSale, VoidSale};
-use cajahub::registers::sale::SaleRequest;
+use cajahub::registers::sale::{Pricing, SaleRequest};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use proptest::prelude::*;
@@ -261,7 +262,12 @@ impl Night {
         .unwrap();
         RecordSale {
             by: self.cashiers[caja].clone(),
-            sale: request.validate().unwrap(),
+            sale: request
+                .validate(Pricing::Now {
+                    catalog: &Catalog::default(),
+                    caja: self.cajas[caja],
+                })
+                .unwrap(),
         }
     }
 }

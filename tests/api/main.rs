@@ -7,6 +7,7 @@ mod backup;
 mod browser;
 mod cajas;
 mod card_model;
+mod catalog;
 mod charges;
 mod cli;
 mod cutover;

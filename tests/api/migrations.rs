@@ -398,26 +398,36 @@ fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
          INSERT INTO pos_registers (name, code) VALUES ('Barra', 'BARRA-1');
          INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
              VALUES (1, 1, 1, 0);
-         INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
-                            total_charged, seq, created_by)
-             VALUES (1, 1, gen_random_uuid(), 'h', 1000, 1000, 1, 1);",
+         WITH s AS (
+             INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
+                                total_charged, seq, created_by)
+                 VALUES (1, 1, gen_random_uuid(), 'h', 1000, 1000, 1, 1) RETURNING id)
+         INSERT INTO sale_lines (sale_id, line_no, name, unit_price, quantity)
+             SELECT id, 1, 'Monto libre', 1000, 1 FROM s;",
     )
     .unwrap();
-    let sale = "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, \
-                total, total_charged, seq, created_by) VALUES (1, 1, gen_random_uuid(), 'h', ";
+    // A sale is written with its lines, in one statement (they add up to its total).
+    let sale = "WITH s AS (INSERT INTO sales (register_id, session_id, idempotency_key, \
+                request_hash, total, total_charged, seq, created_by) VALUES (1, 1, \
+                gen_random_uuid(), 'h', ";
+    let lined = " RETURNING id, total) INSERT INTO sale_lines (sale_id, line_no, name, \
+                 unit_price, quantity) SELECT id, 1, 'Monto libre', total, 1 FROM s";
     let payment = "INSERT INTO sale_payments (sale_id, method, amount, amount_charged, \
                    tendered, change_given, provider) VALUES (1, ";
     let event = "INSERT INTO register_events (register_id, seq, change, payload) VALUES (1, ";
     // (refused, taken): the same statement, one value apart.
     let cases = [
-        (format!("{sale}0, 0, 2, 1)"), format!("{sale}1, 0, 2, 1)")),
         (
-            format!("{sale}1000000000001, 0, 2, 1)"),
-            format!("{sale}1000000000000, 0, 2, 1)"),
+            format!("{sale}0, 0, 2, 1){lined}"),
+            format!("{sale}1, 0, 2, 1){lined}"),
         ),
         (
-            format!("{sale}1000, -1, 2, 1)"),
-            format!("{sale}1000, 0, 2, 1)"),
+            format!("{sale}1000000000001, 0, 2, 1){lined}"),
+            format!("{sale}1000000000000, 0, 2, 1){lined}"),
+        ),
+        (
+            format!("{sale}1000, -1, 2, 1){lined}"),
+            format!("{sale}1000, 0, 2, 1){lined}"),
         ),
         (
             format!("{payment}'BITCOIN', 1000, 1000, NULL, 0, NULL)"),

@@ -970,8 +970,8 @@ async fn a_refused_command_in_a_batch_answers_alone_and_the_others_commit() {
 
 /// The hot path costs the database one round trip per sale, over HTTP and
 /// over a POS socket: no test of the connection at checkout, the login
-/// known in memory, and the sale with its payments, counters, `seq` and
-/// event written by one statement kept prepared, outside a transaction.
+/// known in memory, and the sale with its lines, payments, counters, `seq`
+/// and event written by one statement kept prepared, outside a transaction.
 #[actix_web::test]
 async fn a_sale_is_one_round_trip_to_the_database() {
     // One connection for the caja's writes: the statement is prepared on it
@@ -991,6 +991,30 @@ async fn a_sale_is_one_round_trip_to_the_database() {
         proxy.round_trips() - before,
         20,
         "HTTP: one round trip a sale"
+    );
+    // A ticket of three lines: its lines go in the same statement.
+    let tragos = crate::catalog::category(&app, "Tragos").await;
+    let piscola = crate::catalog::product(&app, tragos, "Piscola", "4500", None).await;
+    let cerveza = crate::catalog::product(&app, tragos, "Cerveza", "3000", None).await;
+    let before = proxy.round_trips();
+    for _ in 0..5 {
+        let ticket = json!({
+            "key": crate::registers::key(),
+            "total": 13_000,
+            "payments": [{"method": "EFECTIVO", "amount": 13_000}],
+            "lines": [
+                {"product_id": piscola, "quantity": 2, "unit_price": 4500},
+                {"product_id": cerveza},
+                {"amount": 1000},
+            ],
+        });
+        let (status, ack) = sell(&app, &cashier, caja, &ticket).await;
+        assert_eq!(status, 201, "{ack}");
+    }
+    assert_eq!(
+        proxy.round_trips() - before,
+        5,
+        "HTTP: one round trip a ticket of three lines"
     );
 
     let cookie = app.session_cookie("cajero1", Role::Cajero).await;

@@ -1,0 +1,526 @@
+//! The catalog and tickets with lines: an admin builds the menu on its
+//! pages (every mistake named, nothing half-written, prices versioned),
+//! and a sale carries its lines, priced by the catalog, adding up to its
+//! total in the database itself.
+
+use cajahub::auth::user::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, Visitor, without_tags};
+use crate::registers::{key, open_session, post_json, sell, venue};
+
+/// Creates category `name`; returns its id.
+pub(crate) async fn category(app: &TestApp, name: &str) -> i32 {
+    let response = app
+        .post_form("/admin/categorias", &[("name", name), ("sort_order", "")])
+        .await;
+    assert_eq!(response.status(), 303, "category {name} created");
+    app.count(&format!(
+        "SELECT id::bigint AS n FROM product_categories WHERE name = '{name}' AND archived_at IS NULL"
+    )) as i32
+}
+
+/// Creates product `name` at `price` in `category`, on every caja or only
+/// on `only`; returns its id.
+pub(crate) async fn product(
+    app: &TestApp,
+    category: i32,
+    name: &str,
+    price: &str,
+    only: Option<i32>,
+) -> i32 {
+    let category = category.to_string();
+    let only_box = only.map(|caja| format!("caja_{caja}"));
+    let mut fields = vec![
+        ("category_id", category.as_str()),
+        ("name", name),
+        ("price", price),
+        ("colour", "#1e88e5"),
+        ("offered", if only.is_some() { "algunas" } else { "todas" }),
+    ];
+    if let Some(only_box) = &only_box {
+        fields.push((only_box.as_str(), "on"));
+    }
+    let response = app.post_form("/admin/productos/crear", &fields).await;
+    assert_eq!(response.status(), 303, "product {name} created");
+    app.count(&format!(
+        "SELECT id::bigint AS n FROM products WHERE name = '{name}' AND archived_at IS NULL"
+    )) as i32
+}
+
+fn product_fields<'a>(category: &'a str, name: &'a str, price: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("category_id", category),
+        ("name", name),
+        ("price", price),
+        ("offered", "todas"),
+    ]
+}
+
+/// The error the page shows under `field`, if any.
+fn field_error(html: &str, field: &str) -> Option<String> {
+    let marker = format!("id=\"{field}-error\">");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('<')?;
+    Some(html[start..start + end].to_owned())
+}
+
+#[actix_web::test]
+async fn an_admin_builds_the_catalog_and_every_mistake_is_named() {
+    let app = TestApp::spawn_as_admin().await;
+    let empty = app.get("/admin/productos/").await.text().await.unwrap();
+    assert!(
+        without_tags(&empty).contains("Crea la primera categoría"),
+        "an empty catalog says where to start"
+    );
+    let tragos = category(&app, "Tragos").await;
+    // A category's name is taken once.
+    let again = app
+        .post_form("/admin/categorias", &[("name", "tragos")])
+        .await;
+    assert_eq!(again.status(), 422);
+    assert!(
+        field_error(&again.text().await.unwrap(), "name").is_some_and(|e| e.contains("ya hay"))
+    );
+
+    let tragos_id = tragos.to_string();
+    for (price, why) in [
+        ("0", "zero"),
+        ("-5", "negative"),
+        ("1.5", "decimal"),
+        ("", "empty"),
+    ] {
+        let response = app
+            .post_form(
+                "/admin/productos/crear",
+                &product_fields(&tragos_id, "Piscola", price),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "a {why} price is refused");
+        let html = response.text().await.unwrap();
+        assert!(
+            field_error(&html, "price").is_some(),
+            "the {why} price is named"
+        );
+    }
+    let bad_colour = app
+        .post_form(
+            "/admin/productos/crear",
+            &[
+                ("category_id", tragos_id.as_str()),
+                ("name", "Piscola"),
+                ("price", "4500"),
+                ("colour", "rojo"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_colour.status(), 422);
+    assert!(field_error(&bad_colour.text().await.unwrap(), "colour").is_some());
+    let no_caja = app
+        .post_form(
+            "/admin/productos/crear",
+            &[
+                ("category_id", tragos_id.as_str()),
+                ("name", "Piscola"),
+                ("price", "4500"),
+                ("offered", "algunas"),
+            ],
+        )
+        .await;
+    assert_eq!(no_caja.status(), 422);
+    assert!(field_error(&no_caja.text().await.unwrap(), "cajas").is_some());
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM products"),
+        0,
+        "nothing half-written"
+    );
+
+    let piscola = product(&app, tragos, "Piscola", "$4.500", None).await;
+    let duplicate = app
+        .post_form(
+            "/admin/productos/crear",
+            &product_fields(&tragos_id, "PISCOLA", "5000"),
+        )
+        .await;
+    assert_eq!(
+        duplicate.status(),
+        422,
+        "a name is taken once in its category"
+    );
+    assert!(field_error(&duplicate.text().await.unwrap(), "name").is_some());
+    let list = app.get("/admin/productos/").await.text().await.unwrap();
+    assert!(
+        without_tags(&list).contains("$4.500"),
+        "{}",
+        without_tags(&list)
+    );
+
+    // An edit changes the price for what comes; the old one is kept.
+    let edit = app
+        .get(&format!("/admin/productos/{piscola}/editar"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(edit.contains("name=\"version\" value=\"1\""));
+    let mut fields = product_fields(&tragos_id, "Piscola", "5000");
+    fields.push(("version", "1"));
+    let saved = app
+        .post_form(&format!("/admin/productos/{piscola}/editar"), &fields)
+        .await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM product_prices WHERE product_id = {piscola}"
+        )),
+        2,
+        "each price from when it was set"
+    );
+    // A second edit from the same version is not written over the first.
+    let mut stale = product_fields(&tragos_id, "Piscola", "6000");
+    stale.push(("version", "1"));
+    let refused = app
+        .post_form(&format!("/admin/productos/{piscola}/editar"), &stale)
+        .await;
+    assert_eq!(refused.status(), 409);
+    assert!(without_tags(&refused.text().await.unwrap()).contains("NO se guardaron"));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT price AS n FROM products WHERE id = {piscola}"
+        )),
+        5_000
+    );
+
+    // A category with products on sale is not archived.
+    let in_use = app
+        .post_form(&format!("/admin/categorias/{tragos}/archivar"), &[])
+        .await;
+    assert_eq!(in_use.status(), 409);
+    // Archived, then restored.
+    let archived = app
+        .post_form(&format!("/admin/productos/{piscola}/archivar"), &[])
+        .await;
+    assert_eq!(archived.status(), 303);
+    let list = app.get("/admin/productos/").await.text().await.unwrap();
+    assert!(list.contains("productos-archivados"));
+    assert_eq!(
+        app.post_form(&format!("/admin/productos/{piscola}/restaurar"), &[])
+            .await
+            .status(),
+        303
+    );
+    let audited = app.count(
+        "SELECT count(*) AS n FROM audit_log WHERE entity = 'producto' \
+         AND action IN ('producto.creado', 'producto.editado', 'producto.archivado', 'producto.restaurado')",
+    );
+    assert_eq!(audited, 4, "every change audited");
+
+    // Only admins.
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    assert_eq!(cashier.get(&app, "/admin/productos/").await.status(), 403);
+    assert_eq!(
+        cashier
+            .post(&app, "/admin/categorias", &[("name", "Otra")])
+            .await
+            .status(),
+        403
+    );
+}
+
+/// Sales and their lines: (sales, lines) counted.
+fn rows(app: &TestApp) -> (i64, i64) {
+    (
+        app.count("SELECT count(*) AS n FROM sales"),
+        app.count("SELECT count(*) AS n FROM sale_lines"),
+    )
+}
+
+fn ticket(total: i64, lines: Value) -> Value {
+    json!({
+        "key": key(),
+        "total": total,
+        "payments": [{"method": "EFECTIVO", "amount": total}],
+        "lines": lines,
+    })
+}
+
+async fn ready(app: &TestApp) -> (i32, Visitor) {
+    let (caja, cashier) = venue(app).await;
+    assert_eq!(open_session(app, &cashier, caja, "0").await.status(), 303);
+    (caja, cashier)
+}
+
+#[actix_web::test]
+async fn a_ticket_is_one_sale_whose_lines_are_priced_by_the_catalog() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = ready(&app).await;
+    let tragos = category(&app, "Tragos").await;
+    let piscola = product(&app, tragos, "Piscola", "4500", None).await;
+    let cerveza = product(&app, tragos, "Cerveza", "3000", None).await;
+    let mut fields = crate::cajas::paso_6_1_fields();
+    fields.retain(|(name, _)| *name != "code");
+    fields.push(("code", "ENTRADA-1"));
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &fields).await.status(),
+        303
+    );
+    let entrada =
+        app.count("SELECT id::bigint AS n FROM pos_registers WHERE code = 'ENTRADA-1'") as i32;
+    let elsewhere = product(&app, tragos, "Espumante", "9000", Some(entrada)).await;
+
+    let (status, ack) = sell(
+        &app,
+        &cashier,
+        caja,
+        &ticket(
+            15_000,
+            json!([
+                {"product_id": piscola, "quantity": 2, "unit_price": 4500},
+                {"product_id": cerveza},
+                {"amount": 3000},
+            ]),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{ack}");
+    let sale = ack["sale_id"].as_i64().unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM sale_lines WHERE sale_id = {sale}"
+        )),
+        3
+    );
+    // Independent of the hub: the lines as stored add up to the sale.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT (s.total - sum(l.line_total))::bigint AS n FROM sales s \
+             JOIN sale_lines l ON l.sale_id = s.id WHERE s.id = {sale} GROUP BY s.total"
+        )),
+        0
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT unit_price AS n FROM sale_lines WHERE sale_id = {sale} AND name = 'Piscola' AND quantity = 2"
+        )),
+        4_500
+    );
+
+    // A sale keeps the price it was sold at.
+    let tragos_id = tragos.to_string();
+    let mut fields = product_fields(&tragos_id, "Piscola", "5000");
+    fields.push(("version", "1"));
+    assert_eq!(
+        app.post_form(&format!("/admin/productos/{piscola}/editar"), &fields)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT unit_price AS n FROM sale_lines WHERE sale_id = {sale} AND product_id = {piscola}"
+        )),
+        4_500
+    );
+
+    let before = rows(&app);
+    let refusals = [
+        (
+            ticket(4_500, json!([{"product_id": piscola, "unit_price": 4500}])),
+            "lines[0].product_id",
+            "cambió",
+        ),
+        (
+            ticket(
+                4_000,
+                json!([{"product_id": cerveza}, {"product_id": cerveza}]),
+            ),
+            "lines",
+            "suman",
+        ),
+        (
+            ticket(3_000, json!([{"product_id": cerveza, "quantity": 0}])),
+            "lines[0].quantity",
+            "",
+        ),
+        (
+            ticket(3_000, json!([{"product_id": cerveza, "quantity": -1}])),
+            "lines[0].quantity",
+            "",
+        ),
+        (
+            ticket(
+                3_000_000,
+                json!([{"product_id": cerveza, "quantity": 1000}]),
+            ),
+            "lines[0].quantity",
+            "",
+        ),
+        (
+            ticket(9_000, json!([{"product_id": elsewhere}])),
+            "lines[0].product_id",
+            "",
+        ),
+        (
+            ticket(9_000, json!([{"product_id": 999_999}])),
+            "lines[0].product_id",
+            "no existe",
+        ),
+        (
+            ticket(9_000, json!([{"product_id": cerveza, "amount": 6000}])),
+            "lines[0].amount",
+            "",
+        ),
+        (ticket(9_000, json!([])), "lines", ""),
+        (
+            ticket(9_000, json!([{"product_id": "uno"}])),
+            "lines[0].product_id",
+            "",
+        ),
+    ];
+    for (body, field, says) in refusals {
+        let (status, answer) = sell(&app, &cashier, caja, &body).await;
+        assert_eq!(status, 422, "{body} → {answer}");
+        assert_eq!(answer["field"], field, "{body} → {answer}");
+        assert!(
+            answer["message"].as_str().unwrap_or("").contains(says),
+            "{answer}"
+        );
+    }
+    // An archived product: named.
+    assert_eq!(
+        app.post_form(&format!("/admin/productos/{cerveza}/archivar"), &[])
+            .await
+            .status(),
+        303
+    );
+    let (status, answer) = sell(
+        &app,
+        &cashier,
+        caja,
+        &ticket(3_000, json!([{"product_id": cerveza}])),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        answer["message"].as_str().unwrap().contains("Cerveza"),
+        "{answer}"
+    );
+    assert_eq!(rows(&app), before, "nothing written by a refused ticket");
+
+    // A retry of the ticket is the same sale; the same key with other
+    // lines is another sale, refused.
+    let body = ticket(5_000, json!([{"product_id": piscola}]));
+    let (first, _) = sell(&app, &cashier, caja, &body).await;
+    let (again, answer) = sell(&app, &cashier, caja, &body).await;
+    assert_eq!((first, again), (201, 200), "{answer}");
+    let mut other = body.clone();
+    other["lines"] = json!([{"amount": 5000}]);
+    let (reused, answer) = sell(&app, &cashier, caja, &other).await;
+    assert_eq!(reused, 422);
+    assert_eq!(answer["code"], "idempotency_key_reused", "{answer}");
+}
+
+#[actix_web::test]
+async fn the_database_refuses_lines_that_do_not_add_up_whoever_writes() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = ready(&app).await;
+    let (status, ack) = sell(&app, &cashier, caja, &crate::registers::cash_sale(2_000)).await;
+    assert_eq!(status, 201);
+    let sale = ack["sale_id"].as_i64().unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM sale_lines WHERE sale_id = {sale} AND product_id IS NULL \
+             AND name = 'Monto libre' AND unit_price = 2000 AND quantity = 1"
+        )),
+        1,
+        "an amount is one free-amount line"
+    );
+    let refused = |sql: &str| {
+        use diesel::connection::SimpleConnection;
+        let err = app.conn().batch_execute(sql).unwrap_err().to_string();
+        assert!(err.contains("sale"), "{sql}: {err}");
+    };
+    refused(&format!(
+        "INSERT INTO sale_lines (sale_id, line_no, name, unit_price, quantity) VALUES ({sale}, 2, 'x', 1, 1)"
+    ));
+    refused(&format!(
+        "UPDATE sale_lines SET quantity = 2 WHERE sale_id = {sale}"
+    ));
+    refused(&format!("DELETE FROM sale_lines WHERE sale_id = {sale}"));
+    refused(&format!("UPDATE sales SET total = 3000 WHERE id = {sale}"));
+    refused(&format!(
+        "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_by) \
+         SELECT register_id, session_id, gen_random_uuid(), 'h', 1000, 1000, seq, created_by FROM sales WHERE id = {sale}"
+    ));
+    assert_eq!(rows(&app), (1, 1));
+}
+
+#[actix_web::test]
+async fn a_sale_taken_offline_off_the_catalog_is_kept_for_a_supervisor() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = ready(&app).await;
+    let tragos = category(&app, "Tragos").await;
+    let piscola = product(&app, tragos, "Piscola", "4500", None).await;
+    // Sold offline at the old price, handed over after a price change.
+    let tragos_id = tragos.to_string();
+    let mut fields = product_fields(&tragos_id, "Piscola", "5000");
+    fields.push(("version", "1"));
+    assert_eq!(
+        app.post_form(&format!("/admin/productos/{piscola}/editar"), &fields)
+            .await
+            .status(),
+        303
+    );
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
+    let offline = |total: i64, lines: Value| {
+        let mut sale = ticket(total, lines);
+        sale["session_id"] = json!(session);
+        sale
+    };
+    let sale = offline(
+        9_000,
+        json!([{"product_id": piscola, "quantity": 2, "unit_price": 4500}]),
+    );
+    let body = json!({"sale": sale, "made_at": "2026-12-05T03:10:00Z"});
+    let (status, answer) = post_json(
+        &app,
+        &cashier,
+        &format!("/api/cajas/{caja}/offline-sales"),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "flagged", "{answer}");
+    let reason = app.count(
+        "SELECT count(*) AS n FROM flagged_sales WHERE reason LIKE '%Piscola%' \
+         AND sale->'lines'->0->>'unit_price' = '4500'",
+    );
+    assert_eq!(reason, 1, "kept with its lines, the product named");
+    // At the catalog's price it is recorded as made.
+    let sale = offline(5_000, json!([{"product_id": piscola, "unit_price": 5000}]));
+    let body = json!({"sale": sale, "made_at": "2026-12-05T03:12:00Z"});
+    let (status, answer) = post_json(
+        &app,
+        &cashier,
+        &format!("/api/cajas/{caja}/offline-sales"),
+        &body,
+    )
+    .await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (201, Some("recorded")),
+        "{answer}"
+    );
+    // Without the price it was sold at, the POS is told which field.
+    let sale = offline(5_000, json!([{"product_id": piscola}]));
+    let body = json!({"sale": sale, "made_at": "2026-12-05T03:13:00Z"});
+    let (status, answer) = post_json(
+        &app,
+        &cashier,
+        &format!("/api/cajas/{caja}/offline-sales"),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(answer["field"], "sale.lines[0].unit_price");
+}
