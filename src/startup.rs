@@ -432,6 +432,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::reports::routes)
         .configure(registers::caja_admin::routes)
         .configure(catalog::pages::routes)
+        .configure(catalog::stock::routes)
         .configure(crate::venue_settings::routes)
         .default_service(web::to(pages::error::not_found));
 }

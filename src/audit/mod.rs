@@ -68,6 +68,10 @@ pub enum Action {
     ProductEdited,
     ProductArchived,
     ProductRestored,
+    /// A supervisor marked a product out of stock ("agotado").
+    ProductSoldOut,
+    /// ... and back in stock.
+    ProductBackInStock,
     CategoryCreated,
     CategoryEdited,
     CategoryArchived,
@@ -108,6 +112,8 @@ impl Action {
         Action::ProductEdited,
         Action::ProductArchived,
         Action::ProductRestored,
+        Action::ProductSoldOut,
+        Action::ProductBackInStock,
         Action::CategoryCreated,
         Action::CategoryEdited,
         Action::CategoryArchived,
@@ -148,6 +154,8 @@ impl Action {
             Action::ProductEdited => "producto.editado",
             Action::ProductArchived => "producto.archivado",
             Action::ProductRestored => "producto.restaurado",
+            Action::ProductSoldOut => "producto.agotado",
+            Action::ProductBackInStock => "producto.disponible",
             Action::CategoryCreated => "categoria.creada",
             Action::CategoryEdited => "categoria.editada",
             Action::CategoryArchived => "categoria.archivada",
@@ -176,7 +184,9 @@ impl Action {
             Action::ProductCreated
             | Action::ProductEdited
             | Action::ProductArchived
-            | Action::ProductRestored => "producto",
+            | Action::ProductRestored
+            | Action::ProductSoldOut
+            | Action::ProductBackInStock => "producto",
             Action::CategoryCreated | Action::CategoryEdited | Action::CategoryArchived => {
                 "categoria"
             }

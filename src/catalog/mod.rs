@@ -8,11 +8,13 @@
 pub mod domain;
 pub mod form;
 pub mod pages;
+pub mod stock;
 pub mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::Serialize;
 use tokio::sync::{Mutex, watch};
 
 pub use domain::{Category, CategoryId, Colour, Offered, Product, ProductId, Quantity};
@@ -144,6 +146,53 @@ impl Catalog {
             name: name(),
             unit_price: product.price,
         })
+    }
+}
+
+/// A product as a POS shows its key.
+#[derive(Serialize)]
+struct Key<'a> {
+    id: ProductId,
+    category_id: CategoryId,
+    name: &'a str,
+    short_name: &'a str,
+    price: Pesos,
+    colour: &'a str,
+    sold_out: bool,
+}
+
+#[derive(Serialize)]
+struct Tab<'a> {
+    id: CategoryId,
+    name: &'a str,
+}
+
+impl Catalog {
+    /// The catalog as `caja`'s POS shows it: the categories that have
+    /// products there, and those products, in order.
+    pub fn keys_for(&self, caja: CajaId) -> serde_json::Value {
+        let products: Vec<Key<'_>> = self
+            .for_caja(caja)
+            .map(|p| Key {
+                id: p.id,
+                category_id: p.category_id,
+                name: &p.name,
+                short_name: &p.short_name,
+                price: p.price,
+                colour: p.colour.as_str(),
+                sold_out: p.sold_out,
+            })
+            .collect();
+        let categories: Vec<Tab<'_>> = self
+            .categories
+            .iter()
+            .filter(|c| !c.archived && products.iter().any(|p| p.category_id == c.id))
+            .map(|c| Tab {
+                id: c.id,
+                name: &c.name,
+            })
+            .collect();
+        serde_json::json!({ "categories": categories, "products": products })
     }
 }
 

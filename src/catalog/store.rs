@@ -354,6 +354,44 @@ pub fn set_archived(
     })
 }
 
+/// Marks a product on sale out of stock (`sold_out`) or back in stock.
+/// `Ok(false)`: it already was.
+pub fn set_sold_out(
+    conn: &mut PgConnection,
+    id: ProductId,
+    sold_out: bool,
+    by: &Actor,
+) -> Result<bool, SaveError> {
+    conn.transaction(|conn| {
+        let was: bool = products::table
+            .find(id.0)
+            .filter(products::archived_at.is_null())
+            .select(products::sold_out)
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or(SaveError::NotFound)?;
+        if was == sold_out {
+            return Ok(false);
+        }
+        diesel::update(products::table.find(id.0))
+            .set((
+                products::sold_out.eq(sold_out),
+                products::version.eq(products::version + 1),
+                products::updated_at.eq(diesel::dsl::now),
+                products::updated_by.eq(by.id.map(|id| id.0)),
+            ))
+            .execute(conn)?;
+        let action = if sold_out {
+            Action::ProductSoldOut
+        } else {
+            Action::ProductBackInStock
+        };
+        audit::record(conn, by, action, id, None::<&()>, None::<&()>)?;
+        Ok(true)
+    })
+}
+
 pub fn create_category(
     conn: &mut PgConnection,
     draft: &CategoryDraft,

@@ -40,7 +40,7 @@ use crate::auth::accounts::Accounts;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
 use crate::cajas::CajaId;
-use crate::catalog::CatalogCell;
+use crate::catalog::{Catalog, CatalogCell};
 use crate::db::PgPool;
 use crate::metrics::metrics;
 use crate::registers::Audience;
@@ -448,6 +448,13 @@ impl Screen {
         let mut accounts = self.backend.accounts.subscribe();
         let mut following_accounts = true;
         self.check_account();
+        // A caja's screen shows its keys: the catalog comes with the
+        // greeting, and again at each change of it (followed from before
+        // the greeting, so no change falls in between).
+        let mut catalog = match self.scope {
+            Scope::Register(_) => Some(self.backend.catalog.subscribe()),
+            Scope::Floor => None,
+        };
         if let Err(end) = Box::pin(self.greet(views, resume)).await {
             return end;
         }
@@ -493,6 +500,15 @@ impl Screen {
                         Err(RecvError::Closed) => following_accounts = false,
                     }
                     Ok(())
+                }
+                changed = catalog_changed(&mut catalog), if catalog.is_some() => {
+                    if changed {
+                        Box::pin(self.send_catalog(&mut catalog)).await
+                    } else {
+                        // The hub is stopping: nothing more will change.
+                        catalog = None;
+                        Ok(())
+                    }
                 }
                 _ = stopping.wait_for(|stopping| *stopping) => Err(End::HubStopping),
                 // A link silent for the allowed silence is given up on at
@@ -545,6 +561,27 @@ impl Screen {
         Ok(())
     }
 
+    /// A caja's screen: its keys, as the catalog is now.
+    fn keys(&self) -> Option<Value> {
+        match self.scope {
+            Scope::Register(caja) => Some(self.backend.catalog.current().keys_for(caja)),
+            Scope::Floor => None,
+        }
+    }
+
+    /// The caja's keys again, after the catalog changed.
+    async fn send_catalog(
+        &mut self,
+        catalog: &mut Option<watch::Receiver<Arc<Catalog>>>,
+    ) -> Result<(), End> {
+        let (Some(catalog), Scope::Register(caja)) = (catalog, self.scope) else {
+            return Ok(());
+        };
+        let keys = catalog.borrow_and_update().keys_for(caja);
+        self.send(json!({ "type": "catalog", "catalog": keys }).to_string())
+            .await
+    }
+
     async fn ping(&mut self) -> Result<(), End> {
         within(
             self.timeouts.send,
@@ -567,7 +604,11 @@ impl Screen {
             for event in missed {
                 self.on_event(event).await?;
             }
-            let message = json!({ "type": "resumed", "v": PROTOCOL_VERSION, "replayed": replayed });
+            let mut message =
+                json!({ "type": "resumed", "v": PROTOCOL_VERSION, "replayed": replayed });
+            if let Some(keys) = self.keys() {
+                message["catalog"] = keys;
+            }
             metrics().greeted(true);
             return self.send(message.to_string()).await;
         }
@@ -612,6 +653,7 @@ impl Screen {
         }
         let user = &self.user;
         let floor = self.scope == Scope::Floor;
+        let keys = self.keys();
         let make = || {
             let registers: Vec<Value> = views.iter().map(|view| view.json_for(user)).collect();
             let registers = if floor {
@@ -619,8 +661,11 @@ impl Screen {
             } else {
                 Value::Array(registers)
             };
-            json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": registers })
-                .to_string()
+            let mut snapshot = json!({ "type": "snapshot", "v": PROTOCOL_VERSION, "reason": reason, "registers": registers });
+            if let Some(keys) = &keys {
+                snapshot["catalog"] = keys.clone();
+            }
+            snapshot.to_string()
         };
         let sees_everything = views
             .iter()
@@ -1034,5 +1079,13 @@ impl Screen {
                 },
             )
         });
+    }
+}
+
+/// Whether the catalog changed (false: it never will again).
+async fn catalog_changed(catalog: &mut Option<watch::Receiver<Arc<Catalog>>>) -> bool {
+    match catalog {
+        Some(catalog) => catalog.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }

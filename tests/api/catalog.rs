@@ -4,10 +4,12 @@
 //! total in the database itself.
 
 use cajahub::auth::user::Role;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, Visitor, without_tags};
 use crate::registers::{key, open_session, post_json, sell, venue};
+use crate::screens::{Socket, next_json, open_screen};
 
 /// Creates category `name`; returns its id.
 pub(crate) async fn category(app: &TestApp, name: &str) -> i32 {
@@ -523,4 +525,137 @@ async fn a_sale_taken_offline_off_the_catalog_is_kept_for_a_supervisor() {
     .await;
     assert_eq!(status, 422);
     assert_eq!(answer["field"], "sale.lines[0].unit_price");
+}
+
+/// The next message of `kind` on `socket`, skipping others.
+async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let message = next_json(socket).await.expect("the socket stays open");
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+fn key_of(catalog: &Value, product: i32) -> &Value {
+    catalog["products"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["id"] == product))
+        .unwrap_or_else(|| panic!("product {product} in {catalog}"))
+}
+
+/// A supervisor marks a product "agotado" on a tablet: both POS screens
+/// hear it within a second and grey its key, the floor is not sent keys,
+/// and a sale of it from a POS that had not heard yet is refused by name.
+#[actix_web::test]
+async fn agotado_reaches_every_pos_at_once_and_a_sale_of_it_is_refused() {
+    let app = TestApp::spawn_as_admin().await;
+    app.allow_many_sessions_per_person();
+    let (barra, _) = ready(&app).await;
+    let (terraza, _) = crate::payments::caja_with_session(&app, "TERRAZA-1", "cajero2", &[]).await;
+    let tragos = category(&app, "Tragos").await;
+    let piscola = product(&app, tragos, "Piscola", "4500", None).await;
+    let only_terraza = product(&app, tragos, "Michelada", "5000", Some(terraza)).await;
+
+    let one = app.session_cookie("cajero1", Role::Cajero).await;
+    let two = app.session_cookie("cajero2", Role::Cajero).await;
+    let (mut pos_barra, greeting) = open_screen(&app, &format!("/ws/caja/{barra}"), &one).await;
+    let (mut pos_terraza, _) = open_screen(&app, &format!("/ws/caja/{terraza}"), &two).await;
+    let supervisor = app.session_cookie("supervisora", Role::Supervisor).await;
+    let (mut floor, floor_greeting) = open_screen(&app, "/ws/piso", &supervisor).await;
+    // Each POS is greeted with its own caja's keys; the floor with none.
+    assert_eq!(greeting["type"], "snapshot");
+    let keys = greeting["catalog"]["products"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "Barra sells Piscola only: {greeting}");
+    assert_eq!(key_of(&greeting["catalog"], piscola)["sold_out"], false);
+    assert!(floor_greeting.get("catalog").is_none());
+
+    let tablet = app.visitor("supervisora", Role::Supervisor).await;
+    let page = tablet
+        .get(&app, "/admin/agotados")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("producto-{piscola}")));
+    let marked = std::time::Instant::now();
+    let response = tablet
+        .post(
+            &app,
+            &format!("/admin/agotados/{piscola}"),
+            &[("estado", "agotado")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let heard_barra = next_of(&mut pos_barra, "catalog").await;
+    let heard_terraza = next_of(&mut pos_terraza, "catalog").await;
+    let within = marked.elapsed();
+    assert!(
+        within < std::time::Duration::from_secs(1),
+        "heard in {within:?}"
+    );
+    assert_eq!(key_of(&heard_barra["catalog"], piscola)["sold_out"], true);
+    assert_eq!(key_of(&heard_terraza["catalog"], piscola)["sold_out"], true);
+    assert_eq!(
+        key_of(&heard_terraza["catalog"], only_terraza)["sold_out"],
+        false
+    );
+    println!("agotado heard by two POS screens {within:?} after the supervisor's click");
+
+    // A POS that had not heard sends it anyway: refused, by name.
+    let sale = json!({"type": "sale", "id": 1, "sale": ticket(4_500, json!([{"product_id": piscola, "unit_price": 4500}]))});
+    pos_barra
+        .send(awc::ws::Message::Text(sale.to_string().into()))
+        .await
+        .unwrap();
+    let refused = next_of(&mut pos_barra, "error").await;
+    assert_eq!(refused["field"], "lines[0].product_id", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("Piscola"),
+        "{refused}"
+    );
+    assert!(
+        refused["message"].as_str().unwrap().contains("agotado"),
+        "{refused}"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 0);
+
+    // Back in stock: heard again, and sold.
+    let response = tablet
+        .post(
+            &app,
+            &format!("/admin/agotados/{piscola}"),
+            &[("estado", "disponible")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let heard = next_of(&mut pos_barra, "catalog").await;
+    assert_eq!(key_of(&heard["catalog"], piscola)["sold_out"], false);
+    let sale = json!({"type": "sale", "id": 2, "sale": ticket(4_500, json!([{"product_id": piscola, "unit_price": 4500}]))});
+    pos_barra
+        .send(awc::ws::Message::Text(sale.to_string().into()))
+        .await
+        .unwrap();
+    let ack = next_of(&mut pos_barra, "ack").await;
+    assert!(ack["sale_id"].as_i64().is_some(), "{ack}");
+    // The floor heard the sale, and no keys.
+    let event = next_json(&mut floor).await.unwrap();
+    assert_eq!(event["type"], "event", "{event}");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action IN ('producto.agotado', 'producto.disponible')"),
+        2
+    );
+    // A cashier may not mark stock.
+    let cashier = app.visitor("cajero3", Role::Cajero).await;
+    assert_eq!(
+        cashier
+            .post(
+                &app,
+                &format!("/admin/agotados/{piscola}"),
+                &[("estado", "agotado")]
+            )
+            .await
+            .status(),
+        403
+    );
 }
