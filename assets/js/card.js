@@ -43,13 +43,16 @@ export class CardSale {
 
   /**
    * Starts charging `total` by `method` in session `sessionId`; `cash`:
-   * the part of a mixed tender paid in cash, recorded with the sale.
+   * the part of a mixed tender paid in cash, and `lines`: the ticket's,
+   * both recorded with the sale.
    */
-  begin(total, method, sessionId, cash = 0) {
+  begin(total, method, sessionId, cash = 0, lines = null) {
     this.current = {
       saleKey: newKey(),
       total,
       cash,
+      // The ticket's lines, recorded with the sale once the card is approved.
+      lines,
       method,
       sessionId,
       // The card_start sent and not answered yet (sent again, same key, after a reload).

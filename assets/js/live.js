@@ -22,6 +22,7 @@ export class LiveConnection {
   /**
    * path: "/ws/piso" or "/ws/caja/7".
    * handlers: onChange(registers, message), onReply(message), onStatus(state, detail),
+   * onCatalog(catalog) (a caja's keys, also on the greeting's `catalog`),
  * and optionally onRefused(): the hub answers pages but refuses the socket;
  * true when the page takes over (the connection then stops trying).
    */
@@ -129,6 +130,10 @@ export class LiveConnection {
         this.handlers.onChange(this.registers, message);
         break;
       }
+      case "catalog":
+        // The caja's keys changed (a product added, repriced, sold out).
+        this.handlers.onCatalog?.(message.catalog);
+        break;
       case "ack":
       case "error":
         this.handlers.onReply(message);

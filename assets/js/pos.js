@@ -8,6 +8,8 @@ import { LiveConnection, showConnection } from "./live.js";
 import { SaleQueue, newKey } from "./queue.js";
 import { handOver, handedOverText } from "./handover.js";
 import { METHOD_LABELS, bind, el, parsePesos, pesos, regroupAsTyped, time } from "./format.js";
+import { Keys } from "./keys.js";
+import { Ticket } from "./ticket.js";
 import { CardSale, UNRESOLVED, isOpenCharge, backupAfter, phones, readCode, resolveMessage, secondsUntil, startMessage } from "./card.js";
 
 const root = document.getElementById("pos");
@@ -24,6 +26,38 @@ const codeDialog = document.getElementById("code-dialog");
 const voidDialog = document.getElementById("void-dialog");
 const movementDialog = document.getElementById("movement-dialog");
 const confirmDialog = document.getElementById("confirm-dialog");
+const entryDialog = document.getElementById("entry-dialog");
+const ticket = new Ticket();
+let ticketShown = false; // the amount field mirrors a ticket
+const keys = new Keys(bind(root, "products"), bind(root, "ticket"), ticket, {
+  onPick(product) {
+    startNextSale();
+    // An amount typed before the first product is part of the ticket.
+    const typed = ticket.isEmpty() ? parsePesos(amountInput.value) : null;
+    if (typed) ticket.addAmount(typed);
+    ticket.add(product);
+    renderTicket();
+  },
+  onChange: () => renderTicket(),
+  onFreeAmount: () => askEntry("Monto libre", "Monto", "$0", (text) => {
+    const amount = parsePesos(text);
+    if (!amount || amount > SALE_MAX) return "Ingresa el monto en pesos, por ejemplo 2.500.";
+    startNextSale();
+    ticket.addAmount(amount);
+    renderTicket();
+    return null;
+  }),
+  onQuantity: (index) => {
+    const line = ticket.lines[index];
+    askEntry(`Cantidad de ${line.name}`, "Cantidad", String(line.quantity), (text) => {
+      const quantity = /^\d{1,3}$/.test(text.trim()) ? Number(text.trim()) : 0;
+      if (quantity < 1) return "La cantidad va de 1 a 999.";
+      ticket.setQuantity(index, quantity);
+      renderTicket();
+      return null;
+    });
+  },
+});
 /** The venue's bounds on one sale: above the first the cashier confirms
  * the amount, above the second it is a typo (an extra "000"). */
 const CONFIRM_ABOVE = Number(root.dataset.confirmAbove);
@@ -60,7 +94,15 @@ let handing = false; // the outbox is being handed over by HTTP
 const HAND_OVER_RETRY_MS = 5_000;
 
 const live = new LiveConnection(`/ws/caja/${registerId}`, {
-  onChange(registers) {
+  onCatalog(catalog) {
+    keys.show(catalog);
+    renderTicket();
+  },
+  onChange(registers, message) {
+    if (message?.catalog) {
+      keys.show(message.catalog);
+      renderTicket();
+    }
     register = registers.get(registerId) ?? null;
     advanceCard();
     render();
@@ -148,7 +190,9 @@ function finishCardSale(sale, approved) {
   const onCard = { method: sale.method, amount: sale.total, attempt_id: approved.id };
   const cash = sale.cash ?? 0;
   const payments = cash > 0 ? [{ method: "EFECTIVO", amount: cash }, onCard] : [onCard];
-  queue.add({ key: sale.saleKey, total: sale.total + cash, payments }, sale.sessionId);
+  const paid = { key: sale.saleKey, total: sale.total + cash, payments };
+  if (sale.lines) paid.lines = sale.lines;
+  queue.add(paid, sale.sessionId);
   repeatedCode = approved.code_repeats ? repeatedCodeWarning(approved) : "";
   lastResult = `Tarjeta aprobada en ${approved.provider} (código ${approved.authorization_code}). Registrando la venta…`;
   card.clear();
@@ -613,7 +657,13 @@ function readSale() {
     payment.authorization_code = code;
   }
   const payments = cashPart ? [{ method: "EFECTIVO", amount: cashPart }, payment] : [payment];
-  return { key: newKey(), total, payments };
+  if (ticket.isEmpty()) return { key: newKey(), total, payments };
+  const unavailable = ticket.unavailable();
+  if (unavailable) {
+    showError("amount", `«${unavailable.name}» ${unavailable.unavailable}: quítalo del ticket.`);
+    return null;
+  }
+  return { key: newKey(), total, payments, lines: ticket.request() };
 }
 
 /** A large amount is shown big before it is charged: an extra "000" is
@@ -680,9 +730,11 @@ form.addEventListener("submit", (event) => {
   if (isCard(charged.method) && cardsLive()) {
     // Online, a card is charged through the hub: the card flow takes over
     // (with the cash part of a mixed tender kept for the sale).
-    card.begin(charged.amount, charged.method, sessionId, sale.total - charged.amount);
+    card.begin(charged.amount, charged.method, sessionId, sale.total - charged.amount, sale.lines ?? null);
     lastResult = "";
     form.reset();
+    ticket.clear();
+    renderTicket();
     restoreProvider();
     renderMethod();
     advanceCard();
@@ -695,6 +747,8 @@ form.addEventListener("submit", (event) => {
   lastChange = cash.tendered !== undefined ? cash.tendered - cashRounded(cash.amount) : null;
   lastResult = live.connected ? "Enviando venta…" : "Sin conexión: la venta quedó guardada y se enviará al reconectar.";
   form.reset();
+  ticket.clear();
+  renderTicket();
   restoreProvider();
   renderMethod();
   render();
@@ -711,6 +765,7 @@ function startNextSale() {
 }
 
 function typeDigits(key) {
+  if (amountInput.readOnly) return; // the ticket's total, not typed
   startNextSale();
   const digits = amountInput.value.replace(/\D/g, "");
   const next = key === "back" ? digits.slice(0, -1) : (digits + key).replace(/^0+/, "");
@@ -739,7 +794,7 @@ form.addEventListener("change", (event) => {
 });
 
 document.addEventListener("keydown", (event) => {
-  if (codeDialog.open || voidDialog.open || movementDialog.open) return;
+  if (codeDialog.open || voidDialog.open || movementDialog.open || entryDialog.open) return;
   if (card.current) {
     // The card panel's actions answer to their letter.
     const key = event.key.length === 1 ? event.key.toUpperCase() : null;
@@ -757,12 +812,56 @@ document.addEventListener("keydown", (event) => {
     renderMethod();
   } else if (event.key === "Escape") {
     form.reset();
+    ticket.clear();
+    renderTicket();
     restoreProvider();
     renderMethod();
   }
 });
 
+/**
+ * Asks for one value (a free amount, a quantity) in a small dialog;
+ * `accept(text)` answers an error to show, or null once taken.
+ */
+function askEntry(title, label, value, accept) {
+  bind(entryDialog, "entry-title").textContent = title;
+  bind(entryDialog, "entry-label").textContent = label;
+  const input = entryDialog.querySelector("input");
+  input.value = value === "$0" ? "" : value;
+  input.placeholder = value === "$0" ? "$0" : "";
+  const error = bind(entryDialog, "entry-error");
+  error.textContent = "";
+  entryDialog.returnValue = "";
+  entryDialog.querySelector("form").onsubmit = (event) => {
+    if (event.submitter?.value !== "confirm") return;
+    const refused = accept(input.value);
+    if (refused) {
+      event.preventDefault();
+      error.textContent = refused;
+      input.focus();
+    }
+  };
+  entryDialog.showModal();
+  input.focus();
+  input.select();
+}
+
 // ------------------------------------------------------------ rendering
+
+/** The ticket, and the amount field as its total while it has lines. */
+function renderTicket() {
+  keys.renderTicket();
+  const on = !ticket.isEmpty();
+  form.classList.toggle("has-ticket", on);
+  amountInput.readOnly = on;
+  if (on) amountInput.value = pesos(ticket.total());
+  else if (ticketShown) amountInput.value = "";
+  ticketShown = on;
+  // What the page scrolls into view (a focused field) is not left under
+  // the ticket, which stays at the bottom of the screen.
+  document.documentElement.style.scrollPaddingBottom = on ? `${bind(root, "ticket").offsetHeight}px` : "";
+  renderHint();
+}
 
 function renderMethod() {
   const method = selectedMethod();
@@ -1047,6 +1146,7 @@ function render() {
   banner.hidden = !notice;
   banner.textContent = notice ?? "";
   bind(root, "charge").disabled = Boolean(refused) && (live.connected || Boolean(gone));
+  bind(root, "ticket-charge").disabled = bind(root, "charge").disabled;
   if (!register) return;
   bind(root, "caja-name").textContent = register.caja.name;
   renderProviders();

@@ -646,3 +646,137 @@ async fn a_blind_count_cashiers_session_page_fits_and_shows_no_amounts() {
     }
     browser.screenshots("sesion-conteo-ciego").await;
 }
+
+/// A bartender's night: drinks from the keys. At every size the keys,
+/// the ticket, its total and Cobrar are on screen and big enough to hit;
+/// one drink for the exact cash is two taps (the key, Cobrar), three
+/// drinks for a $20.000 bill five (Piscola, Piscola, Cerveza, the bill),
+/// and a product sold out meanwhile greys its key at once.
+#[actix_web::test]
+async fn drinks_are_rung_up_from_the_keys_on_every_device() {
+    let app = TestApp::spawn_as_admin().await;
+    let tragos = crate::catalog::category(&app, "Tragos").await;
+    let cervezas = crate::catalog::category(&app, "Cervezas").await;
+    let piscola = crate::catalog::product(&app, tragos, "Piscola", "4500", None).await;
+    for (name, price) in [
+        ("Mojito", "5500"),
+        ("Pisco sour", "5000"),
+        ("Gin tonic", "6500"),
+    ] {
+        crate::catalog::product(&app, tragos, name, price, None).await;
+    }
+    let cerveza = crate::catalog::product(&app, cervezas, "Cerveza", "3000", None).await;
+    crate::catalog::product(&app, cervezas, "Cerveza sin alcohol", "2500", None).await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    pos.wait_true("document.querySelectorAll('.product-key[data-product]').length === 6")
+        .await;
+    let key = |id: i32| format!(".product-key[data-product='{id}']");
+    let mut sales = 0;
+    for (name, width, height) in SIZES {
+        resize(&pos, width, height).await;
+        pos.script("window.scrollTo(0, 0)").await;
+        // One drink, exact cash: the key, then Cobrar.
+        pos.click(&key(piscola)).await;
+        pos.wait_text("[data-bind=ticket-total]", "$4.500").await;
+        assert_eq!(
+            outside_the_window(
+                &pos,
+                ".ticket-foot button.primary, [data-bind=ticket-total]"
+            )
+            .await,
+            Value::Array(vec![]),
+            "{name}: the total and Cobrar are on screen"
+        );
+        pos.click(".ticket-foot button.primary").await;
+        pos.wait_text("[data-bind=sale-result]", "Venta registrada: $4.500")
+            .await;
+        sales += 1;
+        // Three drinks for a $20.000 bill.
+        pos.click(&key(piscola)).await;
+        pos.click(&key(piscola)).await;
+        pos.click(&key(cerveza)).await;
+        pos.wait_text("[data-bind=ticket-total]", "$12.000").await;
+        assert_eq!(pos.text("[data-bind=ticket-count]").await, "3 ítems");
+        let (by, out) = overflow(&pos).await;
+        assert_eq!(by, 0, "{name}: the POS fits sideways; sticking out: {out}");
+        assert_eq!(
+            outside_the_window(&pos, "[data-bind=ticket], .ticket-foot button.primary").await,
+            Value::Array(vec![]),
+            "{name}: the ticket, its total and Cobrar stay on screen"
+        );
+        assert_eq!(
+            small_targets(
+                &pos,
+                ".product-key, .categories button, [data-bind=ticket] button"
+            )
+            .await,
+            Value::Array(vec![]),
+            "{name}: every key is at least 48 px high"
+        );
+        pos.screenshot(&format!("pos-teclas-{name}")).await;
+        pos.click("[data-bind=quick-tender] button[data-tender='20000']")
+            .await;
+        pos.wait_text("[data-bind=sale-result]", "Venta registrada: $12.000")
+            .await;
+        assert_eq!(pos.text("[data-bind=sale-change]").await, "VUELTO $8.000");
+        assert!(
+            pos.script("return document.querySelector('[data-bind=ticket]').hidden")
+                .await
+                .as_bool()
+                .unwrap_or(false),
+            "{name}: the ticket is emptied for the next customer"
+        );
+        sales += 1;
+    }
+    // Independent of the hub: what the lines say was sold.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT sum(quantity)::bigint AS n FROM sale_lines WHERE product_id = {piscola}"
+        )),
+        3 * SIZES.len() as i64
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), sales);
+
+    // The quantity key: three more of a line, typed.
+    pos.click(&key(cerveza)).await;
+    pos.click("[data-bind=ticket-lines] button.line-quantity")
+        .await;
+    pos.fill("#entry-input", "4").await;
+    pos.click("#entry-dialog button[value=confirm]").await;
+    pos.wait_text("[data-bind=ticket-total]", "$12.000").await;
+    // A free amount on the same ticket.
+    pos.click(".product-key.free-amount").await;
+    pos.fill("#entry-input", "1.5").await;
+    pos.click("#entry-dialog button[value=confirm]").await;
+    pos.wait_text_contains("#entry-error", "pesos").await;
+    pos.fill("#entry-input", "1.000").await;
+    pos.click("#entry-dialog button[value=confirm]").await;
+    pos.wait_text("[data-bind=ticket-total]", "$13.000").await;
+
+    // Sold out on a supervisor's tablet: the key greys at once, and the
+    // line on the ticket says so before Cobrar is tapped.
+    let tablet = app.visitor("supervisora", Role::Supervisor).await;
+    let response = tablet
+        .post(
+            &app,
+            &format!("/admin/agotados/{cerveza}"),
+            &[("estado", "agotado")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    pos.wait_true(&format!(
+        "document.querySelector(\"{}\").classList.contains('sold-out')",
+        key(cerveza)
+    ))
+    .await;
+    pos.wait_text_contains("[data-bind=ticket-lines]", "agotado")
+        .await;
+    pos.click(".ticket-foot button.primary").await;
+    pos.wait_text_contains("[data-error=amount]", "agotado")
+        .await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), sales);
+    pos.screenshots("pos-teclas-agotado").await;
+    pos.close().await;
+}
