@@ -709,7 +709,7 @@ async fn drinks_are_rung_up_from_the_keys_on_every_device() {
         assert_eq!(
             small_targets(
                 &pos,
-                ".product-key, .categories button, [data-bind=ticket] button"
+                ".product-key, .category-tabs button, [data-bind=ticket] button"
             )
             .await,
             Value::Array(vec![]),
@@ -779,4 +779,41 @@ async fn drinks_are_rung_up_from_the_keys_on_every_device() {
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), sales);
     pos.screenshots("pos-teclas-agotado").await;
     pos.close().await;
+}
+
+/// The catalog's pages (an admin's products, categories and form, a
+/// supervisor's agotados) fit a phone, a tablet and a desktop.
+#[actix_web::test]
+async fn the_catalog_pages_fit_every_device() {
+    let app = TestApp::spawn_as_admin().await;
+    let tragos = crate::catalog::category(&app, "Tragos").await;
+    let cervezas = crate::catalog::category(&app, "Cervezas").await;
+    for (name, price) in [
+        ("Piscola", "4500"),
+        ("Mojito de maracuyá", "5500"),
+        ("Pisco sour", "5000"),
+    ] {
+        crate::catalog::product(&app, tragos, name, price, None).await;
+    }
+    crate::catalog::product(&app, cervezas, "Cerveza", "3000", None).await;
+    app.create_user("jefa", Role::Admin);
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    browser.log_in(&app, "jefa").await;
+    for (path, shot) in [
+        ("/admin/productos/", "productos"),
+        ("/admin/productos/crear", "producto-crear"),
+        ("/admin/categorias", "categorias"),
+        ("/admin/agotados", "agotados"),
+    ] {
+        browser.goto(&app, path).await;
+        for (name, width, height) in SIZES {
+            resize(&browser, width, height).await;
+            let (by, out) = overflow(&browser).await;
+            assert_eq!(by, 0, "{path} at {name} fits sideways; sticking out: {out}");
+        }
+        browser.screenshots(shot).await;
+    }
+    browser.close().await;
 }
