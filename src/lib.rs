@@ -21,6 +21,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod health;
 pub mod ids;

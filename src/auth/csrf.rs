@@ -49,10 +49,12 @@ struct WithToken<T> {
     form: T,
 }
 
-/// A urlencoded form whose CSRF token matched the session's.
-pub struct CsrfForm<T>(pub T);
+/// A urlencoded form whose CSRF token matched the session's, of at most
+/// `LIMIT` bytes (a form of typed fields by default; a pasted document may
+/// ask for more).
+pub struct CsrfForm<T, const LIMIT: usize = FORM_LIMIT_BYTES>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for CsrfForm<T, LIMIT> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -77,7 +79,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let req = req.clone();
         Box::pin(async move {
             let body = body.await?;
-            let WithToken { csrf_token, form } = read_form(&body)?;
+            let WithToken { csrf_token, form } = read_form(&body, LIMIT)?;
             if matches(&req.get_session(), &csrf_token) {
                 Ok(CsrfForm(form))
             } else {
@@ -89,20 +91,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
 }
 
 /// Forms are small; anything larger is not one of ours.
-const FORM_LIMIT_BYTES: usize = 16 * 1024;
+pub const FORM_LIMIT_BYTES: usize = 16 * 1024;
 
 /// Reads a urlencoded form. A field holding a NUL byte (which no one types,
 /// and PostgreSQL refuses) is refused here for every form, naming it; each
 /// form's own checks explain the rest beside the field.
-fn read_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, actix_web::Error> {
+fn read_form<T: DeserializeOwned>(body: &[u8], limit: usize) -> Result<T, actix_web::Error> {
     let unreadable = |detail: String| -> actix_web::Error {
         PageError::BadRequest(format!("El formulario no se pudo leer: {detail}.")).into()
     };
-    if body.len() > FORM_LIMIT_BYTES {
-        return Err(unreadable(format!(
-            "supera los {} KiB",
-            FORM_LIMIT_BYTES / 1024
-        )));
+    if body.len() > limit {
+        return Err(unreadable(format!("supera los {} KiB", limit / 1024)));
     }
     let fields: Vec<(String, String)> =
         serde_urlencoded::from_bytes(body).map_err(|err| unreadable(err.to_string()))?;

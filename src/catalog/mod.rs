@@ -5,6 +5,7 @@
 //! in memory ([`CatalogCell`]), loaded again from the database after each
 //! change (rule 9: memory follows the database).
 
+pub mod csv;
 pub mod domain;
 pub mod form;
 pub mod pages;

@@ -25,6 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/admin/productos")
                 .route("/", web::get().to(list))
                 .route("/crear", web::get().to(new_form))
+                .route("/exportar", web::get().to(export))
+                .route("/importar", web::get().to(import_form))
+                .route("/importar", web::post().to(import))
                 .route("/crear", web::post().to(create))
                 .route("/{id}/editar", web::get().to(edit_form))
                 .route("/{id}/editar", web::post().to(update))
@@ -67,6 +70,11 @@ async fn reload(catalog: &CatalogCell, pool: &PgPool) {
 #[derive(Debug, Default, Deserialize)]
 pub struct Notice {
     aviso: Option<String>,
+    // What an import did.
+    nuevos: Option<usize>,
+    cambiados: Option<usize>,
+    iguales: Option<usize>,
+    categorias: Option<usize>,
 }
 
 // ------------------------------------------------------------------- list
@@ -149,6 +157,17 @@ pub async fn list(
         Some("guardado") => Some("Cambios guardados.".to_owned()),
         Some("archivado") => Some("Producto archivado: ya no aparece en las cajas.".to_owned()),
         Some("restaurado") => Some("Producto restaurado: vuelve a las cajas.".to_owned()),
+        Some("importado") => Some(format!(
+            "Importación lista: {} nuevos, {} cambiados, {} sin cambios{}.",
+            query.nuevos.unwrap_or(0),
+            query.cambiados.unwrap_or(0),
+            query.iguales.unwrap_or(0),
+            match query.categorias.unwrap_or(0) {
+                0 => String::new(),
+                1 => "; 1 categoría nueva".to_owned(),
+                n => format!("; {n} categorías nuevas"),
+            }
+        )),
         _ => None,
     };
     html(
@@ -721,5 +740,88 @@ pub async fn archive_category(
         Err(SaveError::NotFound) => Err(PageError::NotFound("la categoría")),
         Err(SaveError::Db(err)) => Err(err.into()),
         Err(other) => Err(PageError::Conflict(other.to_string())),
+    }
+}
+
+// ---------------------------------------------------------- CSV out and in
+
+/// GET /admin/productos/exportar: the products on sale as a spreadsheet.
+pub async fn export(
+    _admin: AdminUser,
+    pool: web::Data<PgPool>,
+    catalog: web::Data<CatalogCell>,
+) -> Result<HttpResponse, PageError> {
+    let codes = db::run(&pool, Caja::list)
+        .await??
+        .into_iter()
+        .map(|caja| (caja.id, caja.code))
+        .collect();
+    let csv = super::csv::export(&catalog.current(), &codes);
+    Ok(crate::web::csv_download("productos.csv", csv))
+}
+
+/// The most a pasted or chosen file may weigh (about 3,000 products).
+const IMPORT_LIMIT_BYTES: usize = 240 * 1024;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ImportForm {
+    #[serde(default)]
+    csv: String,
+}
+
+#[derive(Template)]
+#[template(path = "catalog/import.html")]
+struct ImportPage {
+    chrome: Option<Chrome>,
+    csv: String,
+    errors: Vec<String>,
+    columns: String,
+}
+
+fn import_page(admin: &AdminUser, csv: String, errors: Vec<String>) -> ImportPage {
+    ImportPage {
+        chrome: admin.chrome(),
+        csv,
+        errors,
+        columns: super::csv::COLUMNS.join(";"),
+    }
+}
+
+/// GET /admin/productos/importar
+pub async fn import_form(admin: AdminUser) -> Result<HttpResponse, PageError> {
+    html(
+        StatusCode::OK,
+        &import_page(&admin, String::new(), Vec::new()),
+    )
+}
+
+/// POST /admin/productos/importar: every row checked, each bad one named;
+/// then all written in one transaction, or nothing.
+#[tracing::instrument(skip_all)]
+pub async fn import(
+    admin: AdminUser,
+    pool: web::Data<PgPool>,
+    catalog: web::Data<CatalogCell>,
+    CsrfForm(form): CsrfForm<ImportForm, IMPORT_LIMIT_BYTES>,
+) -> Result<HttpResponse, PageError> {
+    let rows = match super::csv::parse(&form.csv) {
+        Ok(rows) => rows,
+        Err(errors) => return html(INVALID_FORM, &import_page(&admin, form.csv, errors)),
+    };
+    let actor = admin.user.actor();
+    let written = db::run(&pool, move |conn| store::import(conn, &rows, &actor)).await?;
+    match written {
+        Ok(imported) => {
+            tracing::info!(?imported, "catalog imported");
+            reload(&catalog, &pool).await;
+            Ok(redirect_see_other(&format!(
+                "{LIST_URL}?aviso=importado&nuevos={}&cambiados={}&iguales={}&categorias={}",
+                imported.created, imported.updated, imported.unchanged, imported.categories
+            )))
+        }
+        Err(store::ImportError::Rows(errors)) => {
+            html(INVALID_FORM, &import_page(&admin, form.csv, errors))
+        }
+        Err(store::ImportError::Db(err)) => Err(err.into()),
     }
 }

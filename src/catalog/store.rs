@@ -495,3 +495,154 @@ pub fn archive_category(
         Ok(())
     })
 }
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub categories: usize,
+}
+
+/// Why an import wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Rows that name what does not exist (a caja's code), each named.
+    #[error("{}", .0.join("; "))]
+    Rows(Vec<String>),
+    #[error(transparent)]
+    Db(#[from] DieselError),
+}
+
+/// Writes `rows` in one transaction: each category found by name (made
+/// when new), each product found by its category and name, updated when
+/// it differs (its price kept from now on) or made; every change audited.
+/// A row naming an unknown caja, or any refusal, writes nothing.
+pub fn import(
+    conn: &mut PgConnection,
+    rows: &[super::csv::Row],
+    by: &Actor,
+) -> Result<Imported, ImportError> {
+    use super::csv::Cajas;
+    conn.transaction(|conn| {
+        let codes: HashMap<String, i32> = pos_registers::table
+            .select((pos_registers::code, pos_registers::id))
+            .load::<(String, i32)>(conn)?
+            .into_iter()
+            .map(|(code, id)| (code.to_uppercase(), id))
+            .collect();
+        let unknown: Vec<String> = rows
+            .iter()
+            .filter_map(|row| match &row.cajas {
+                Cajas::Codes(named) => {
+                    let missing: Vec<&str> = named
+                        .iter()
+                        .filter(|code| !codes.contains_key(*code))
+                        .map(String::as_str)
+                        .collect();
+                    (!missing.is_empty()).then(|| {
+                        format!(
+                            "fila {}: cajas: no hay caja con el código {}",
+                            row.line,
+                            missing.join(", ")
+                        )
+                    })
+                }
+                Cajas::Every => None,
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ImportError::Rows(unknown));
+        }
+        let mut categories: HashMap<String, i32> = product_categories::table
+            .filter(product_categories::archived_at.is_null())
+            .select((product_categories::name, product_categories::id))
+            .for_update()
+            .load::<(String, i32)>(conn)?
+            .into_iter()
+            .map(|(name, id)| (name.to_lowercase(), id))
+            .collect();
+        let current = load(conn)?;
+        let mut imported = Imported::default();
+        for row in rows {
+            let category = match categories.get(&row.category.to_lowercase()) {
+                Some(id) => *id,
+                None => {
+                    let draft = CategoryDraft {
+                        name: row.category.clone(),
+                        sort_order: 0,
+                    };
+                    let id = create_category(conn, &draft, by).map_err(import_error)?;
+                    categories.insert(row.category.to_lowercase(), id.0);
+                    imported.categories += 1;
+                    id.0
+                }
+            };
+            let offered = match &row.cajas {
+                Cajas::Every => Offered::Everywhere,
+                Cajas::Codes(named) => {
+                    Offered::Only(named.iter().map(|code| CajaId(codes[code])).collect())
+                }
+            };
+            let draft = ProductDraft {
+                category_id: CategoryId(category),
+                offered,
+                ..row.draft.clone()
+            };
+            let existing = current.products().iter().find(|p| {
+                !p.archived
+                    && p.category_id.0 == category
+                    && p.name.to_lowercase() == draft.name.to_lowercase()
+            });
+            let saved = match existing {
+                Some(product) if same(product, &draft) => {
+                    imported.unchanged += 1;
+                    Ok(())
+                }
+                Some(product) => {
+                    imported.updated += 1;
+                    update_product(conn, product.id, product.version, &draft, by, product)
+                }
+                None => {
+                    imported.created += 1;
+                    create_product(conn, &draft, by).map(|_| ())
+                }
+            };
+            saved.map_err(|err| match err {
+                SaveError::Db(err) => ImportError::Db(err),
+                other => ImportError::Rows(vec![format!("fila {}: {}", row.line, refusal(&other))]),
+            })?;
+        }
+        Ok(imported)
+    })
+}
+
+fn import_error(err: SaveError) -> ImportError {
+    match err {
+        SaveError::Db(err) => ImportError::Db(err),
+        other => ImportError::Rows(vec![refusal(&other)]),
+    }
+}
+
+/// A refusal of the store, as an admin reads it.
+fn refusal(err: &SaveError) -> String {
+    match err {
+        SaveError::DuplicateName => "ya hay uno con ese nombre".into(),
+        SaveError::UnknownCategory => "la categoría no existe o está archivada".into(),
+        SaveError::UnknownCaja => "una de las cajas no existe".into(),
+        SaveError::Stale { .. } => "otra persona lo cambió mientras tanto; importa de nuevo".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `product` already is what `draft` says.
+fn same(product: &Product, draft: &ProductDraft) -> bool {
+    product.category_id == draft.category_id
+        && product.name == draft.name
+        && product.short_name == draft.short_name
+        && product.price == draft.price
+        && product.colour == draft.colour
+        && product.sort_order == draft.sort_order
+        && product.offered == draft.offered
+}

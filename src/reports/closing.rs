@@ -4,8 +4,8 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::csv::Csv;
 use crate::auth::CurrentUser;
+use crate::csv::Csv;
 use crate::db::PgPool;
 use crate::payments::method::PaymentMethod;
 use crate::registers::{SessionSheet, session_sheet};

@@ -6,7 +6,7 @@
 
 mod audit_trail;
 mod closing;
-mod csv;
+
 pub mod jornada;
 mod jornada_page;
 mod pages;

@@ -1,15 +1,15 @@
 //! `/admin/cajas/reportes` and its CSV (SUPERVISOR, ADMIN).
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::csv::Csv;
 use super::jornada;
 use super::query::{self, CajaLine, JornadaChoice, Scope};
 use crate::auth::SupervisorUser;
+use crate::csv::Csv;
 use crate::db::{self, PgPool};
 use crate::money::Pesos;
 use crate::web::FieldErrors;
@@ -488,11 +488,5 @@ async fn providers_csv(
 
 /// A CSV as a download named `name`.
 pub(super) fn attachment(name: &str, csv: Csv) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .body(csv.into_string())
+    crate::web::csv_download(name, csv.into_string())
 }

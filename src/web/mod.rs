@@ -10,7 +10,7 @@ pub mod page;
 
 pub use error::PageError;
 pub use form::FieldErrors;
-pub use page::{Chrome, form_config, html, redirect_see_other};
+pub use page::{Chrome, csv_download, form_config, html, redirect_see_other};
 
 use std::net::IpAddr;
 

@@ -62,3 +62,14 @@ pub fn form_config() -> actix_web::web::FormConfig {
             PageError::BadRequest(format!("El formulario no se pudo leer: {err}.")).into()
         })
 }
+
+/// A CSV document as a download named `name`.
+pub fn csv_download(name: &str, csv: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(csv)
+}

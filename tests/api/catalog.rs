@@ -659,3 +659,119 @@ async fn agotado_reaches_every_pos_at_once_and_a_sale_of_it_is_refused() {
         403
     );
 }
+
+/// The menu from a spreadsheet: every bad row named and nothing written,
+/// then the whole file in one go; what is exported imports back unchanged.
+#[actix_web::test]
+async fn a_menu_is_imported_from_a_spreadsheet_whole_or_not_at_all() {
+    let app = TestApp::spawn_as_admin().await;
+    let mut fields = crate::cajas::paso_6_1_fields();
+    fields.retain(|(name, _)| *name != "code");
+    fields.push(("code", "BARRA-1"));
+    assert_eq!(
+        app.post_form("/admin/cajas/crear", &fields).await.status(),
+        303
+    );
+    let tragos = category(&app, "Tragos").await;
+    let piscola = product(&app, tragos, "Piscola", "4500", None).await;
+    let counts = |app: &TestApp| {
+        (
+            app.count("SELECT count(*) AS n FROM products"),
+            app.count("SELECT count(*) AS n FROM product_categories"),
+            app.count("SELECT count(*) AS n FROM product_prices"),
+        )
+    };
+    let before = counts(&app);
+    let header = "categoria;nombre;nombre_tecla;precio;color;orden;cajas\r\n";
+    let bad = format!(
+        "\u{FEFF}{header}Tragos;Piscola;;5000;;;todas\r\n\
+         Cervezas;Cerveza;;1,5;;;todas\r\n\
+         Cervezas;Schop;;3000;;;todas\r\n\
+         Tragos;Mojito;;5500;;;todas;extra\r\n"
+    );
+    let response = app
+        .post_form("/admin/productos/importar", &[("csv", bad.as_str())])
+        .await;
+    assert_eq!(response.status(), 422);
+    let page = without_tags(&response.text().await.unwrap());
+    assert!(page.contains("No se importó nada"), "{page}");
+    assert!(page.contains("fila 3: precio"), "{page}");
+    assert!(page.contains("fila 5: trae 8 columnas"), "{page}");
+    assert_eq!(counts(&app), before, "nothing half-imported");
+    let unknown_caja = format!("{header}Cervezas;Schop;;3000;;;BARRA-1,PATIO-9\r\n");
+    let response = app
+        .post_form(
+            "/admin/productos/importar",
+            &[("csv", unknown_caja.as_str())],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        without_tags(&response.text().await.unwrap())
+            .contains("fila 2: cajas: no hay caja con el código PATIO-9")
+    );
+    assert_eq!(counts(&app), before);
+
+    let good = format!(
+        "\u{FEFF}{header}Tragos;Piscola;;5000;#1e88e5;1;todas\r\n\
+         Cervezas;Schop;Schop 500;3000;;;barra-1\r\n\
+         Cervezas;\"Cerveza; sin alcohol\";;2500;;;todas\r\n"
+    );
+    let response = app
+        .post_form("/admin/productos/importar", &[("csv", good.as_str())])
+        .await;
+    assert_eq!(response.status(), 303);
+    let list = app
+        .get(crate::helpers::location(&response))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        without_tags(&list).contains("2 nuevos, 1 cambiados, 0 sin cambios; 1 categoría nueva"),
+        "{}",
+        without_tags(&list)
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT price AS n FROM products WHERE id = {piscola}"
+        )),
+        5_000
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM product_prices WHERE product_id = {piscola}"
+        )),
+        2,
+        "the price before the import is kept"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM products p JOIN product_cajas c ON c.product_id = p.id \
+             JOIN pos_registers r ON r.id = c.register_id WHERE p.name = 'Schop' AND r.code = 'BARRA-1' AND NOT p.every_caja"
+        ),
+        1
+    );
+
+    // What is exported imports back as it is.
+    let export = app.get("/admin/productos/exportar").await;
+    assert_eq!(export.status(), 200);
+    assert!(
+        export.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("productos.csv")
+    );
+    let csv = export.text().await.unwrap();
+    assert!(csv.starts_with('\u{FEFF}'));
+    assert!(csv.contains("\"Cerveza; sin alcohol\""), "{csv}");
+    assert!(
+        csv.contains("Cervezas;Schop;Schop 500;3000;#37474f;0;BARRA-1"),
+        "{csv}"
+    );
+    let response = app
+        .post_form("/admin/productos/importar", &[("csv", csv.as_str())])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(crate::helpers::location(&response).contains("nuevos=0&cambiados=0&iguales=3"));
+}

@@ -806,6 +806,7 @@ async fn the_catalog_pages_fit_every_device() {
         ("/admin/productos/crear", "producto-crear"),
         ("/admin/categorias", "categorias"),
         ("/admin/agotados", "agotados"),
+        ("/admin/productos/importar", "productos-importar"),
     ] {
         browser.goto(&app, path).await;
         for (name, width, height) in SIZES {
