@@ -1,5 +1,5 @@
 //! A session's sales and cash movements, every one, as the session's page
-//! lists them (with who voided what, and why).
+//! lists them (with who voided what, and why), and what its sales sold.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -71,6 +71,44 @@ pub fn movements(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<Movem
           WHERE m.session_id = $1
           ORDER BY m.id DESC",
     )
+    .bind::<Integer, _>(session)
+    .load(conn)
+}
+
+/// A product's sales (not voided): how many and for how much, before
+/// cash rounding (the lines' own prices). Amounts typed by the cashier
+/// count as one line, "Monto libre".
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct ProductSold {
+    #[diesel(sql_type = Text)]
+    pub category: String,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = BigInt)]
+    pub quantity: i64,
+    #[diesel(sql_type = BigInt)]
+    pub total: i64,
+}
+
+/// The columns and joins of a query of products sold: `l` a sale's line,
+/// `s` its sale (not voided), `p` and `c` its product and category as they
+/// are now (a product's current name, one row however often renamed).
+pub const PRODUCTS_SOLD: &str = "
+    SELECT COALESCE(c.name, 'Sin producto') AS category, COALESCE(p.name, l.name) AS name,
+           sum(l.quantity)::bigint AS quantity, sum(l.line_total)::bigint AS total
+      FROM sale_lines l
+      JOIN sales s ON s.id = l.sale_id AND s.voided_at IS NULL
+      LEFT JOIN products p ON p.id = l.product_id
+      LEFT JOIN product_categories c ON c.id = p.category_id";
+
+/// What the session's sales sold, by product, best-selling first.
+pub fn products_sold(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<ProductSold>> {
+    diesel::sql_query(format!(
+        "{PRODUCTS_SOLD}
+         WHERE s.session_id = $1
+         GROUP BY l.product_id, 1, 2
+         ORDER BY total DESC, name"
+    ))
     .bind::<Integer, _>(session)
     .load(conn)
 }

@@ -21,10 +21,11 @@ pub mod floor_feed;
 pub mod health;
 pub mod history;
 pub mod keys;
-mod ledger;
+pub mod ledger;
 pub mod live;
 mod pages;
 pub mod presence;
+mod receipt;
 mod record;
 mod refused_close;
 pub mod registry;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     api::routes(cfg);
     card_api::routes(cfg);
     pages::routes(cfg);
+    receipt::routes(cfg);
     review::routes(cfg);
 }
 

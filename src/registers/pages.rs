@@ -13,7 +13,7 @@ use super::Audience;
 use super::CajaActors;
 use super::CajaError;
 use super::commands::{CloseSession, OpenSession, VoidSale};
-use super::ledger::{self, ClosingExtras, MovementLine, SaleLine};
+use super::ledger::{self, ClosingExtras, MovementLine, ProductSold, SaleLine};
 use super::live::LiveSession;
 use super::refused_close;
 use super::snapshot::Snapshot;
@@ -574,6 +574,7 @@ struct SessionPage {
     sales: Vec<SaleLine>,
     movements: Vec<MovementLine>,
     extras: ClosingExtras,
+    products: Vec<ProductSold>,
     notice: Option<String>,
 }
 
@@ -679,6 +680,7 @@ pub async fn session_page(
             sales: sheet.sales,
             movements: sheet.movements,
             extras: sheet.extras,
+            products: sheet.products,
             notice,
         },
     )
@@ -691,6 +693,8 @@ pub struct SessionSheet {
     pub sales: Vec<SaleLine>,
     pub movements: Vec<MovementLine>,
     pub extras: ClosingExtras,
+    /// What its sales sold, by product.
+    pub products: Vec<ProductSold>,
 }
 
 impl SessionSheet {
@@ -725,6 +729,7 @@ pub async fn session_sheet(
             sales: ledger::sales(conn, id)?,
             movements: ledger::movements(conn, id)?,
             extras: ledger::closing_extras(conn, id)?,
+            products: ledger::products_sold(conn, id)?,
         })
     })
     .await?

@@ -32,7 +32,8 @@ async fn csv(
     Ok(super::pages::attachment(&name, rows(&sheet)))
 }
 
-/// The sheet, row by row: `seccion;concepto;detalle;cantidad;monto`.
+/// The sheet, row by row: `seccion;concepto;detalle;cantidad;monto` (a
+/// product sold: its name, its category, how many and for how much).
 fn rows(sheet: &SessionSheet) -> Csv {
     let s = &sheet.session;
     let mut out = Csv::new(&["seccion", "concepto", "detalle", "cantidad", "monto"]);
@@ -65,6 +66,15 @@ fn rows(sheet: &SessionSheet) -> Csv {
     row("ventas", "ventas", String::new(), Some(tickets), None);
     let voided = sheet.sales.iter().filter(|l| l.voided_at.is_some()).count() as i64;
     row("ventas", "anuladas", String::new(), Some(voided), None);
+    for product in &sheet.products {
+        row(
+            "productos",
+            &product.name,
+            product.category.clone(),
+            Some(product.quantity),
+            Some(product.total),
+        );
+    }
     row(
         "efectivo",
         "fondo_inicial",

@@ -6,13 +6,18 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::jornada::{self, Chart, Fallback, TopLine};
+use super::products::{self, CategorySold};
 use super::{CajaLine, Scope};
 use crate::auth::SupervisorUser;
 use crate::db::{self, PgPool};
 use crate::jornadas::{self, Jornada, JornadaSession};
 use crate::money::Pesos;
 use crate::payments::reconcile::{self, Reconciliation};
+use crate::registers::ledger::ProductSold;
 use crate::web::{Chrome, PageError, html};
+
+/// How many products the page lists, best-selling first.
+const TOP_PRODUCTS: usize = 10;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/jornadas/{id}", web::get().to(jornada_page));
@@ -30,6 +35,11 @@ struct JornadaPage {
     top: TopLine,
     fallbacks: Vec<Fallback>,
     chart: Chart,
+    /// The best-selling products (the CSV has every one).
+    products: Vec<ProductSold>,
+    /// How many products sold in all.
+    product_count: usize,
+    categories: Vec<CategorySold>,
 }
 
 impl JornadaPage {
@@ -87,19 +97,25 @@ pub async fn jornada_page(
         let cajas = super::cajas(conn, Some(Scope::Jornada(id)))?;
         let fallbacks = jornada::fallbacks(conn, id)?;
         let hours = jornada::hours(conn, id)?;
+        let sold = (
+            products::by_product(conn, id)?,
+            products::by_category(conn, id)?,
+        );
         Ok(Some((
-            jornada,
-            opener,
-            sessions,
+            (jornada, opener, sessions),
             reconciliation,
             cajas,
             fallbacks,
             hours,
+            sold,
         )))
     })
     .await??;
-    let (jornada, opener, sessions, reconciliation, cajas, fallbacks, hours) =
+    let ((jornada, opener, sessions), reconciliation, cajas, fallbacks, hours, sold) =
         found.ok_or(PageError::NotFound("la jornada"))?;
+    let (mut products, categories) = sold;
+    let product_count = products.len();
+    products.truncate(TOP_PRODUCTS);
     // Only the cajas that worked this jornada.
     let cajas: Vec<CajaLine> = cajas.into_iter().filter(|c| c.sessions > 0).collect();
     html(
@@ -114,6 +130,9 @@ pub async fn jornada_page(
             cajas,
             fallbacks,
             chart: Chart::of(&hours),
+            products,
+            product_count,
+            categories,
         },
     )
 }

@@ -10,6 +10,7 @@ mod closing;
 pub mod jornada;
 mod jornada_page;
 mod pages;
+mod products;
 mod query;
 
 /// The reports' pages and exports.

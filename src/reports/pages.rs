@@ -23,6 +23,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(hours_csv),
         )
         .route(
+            "/admin/jornadas/{id}/productos.csv",
+            web::get().to(products_csv),
+        )
+        .route(
             "/admin/jornadas/{id}/proveedores.csv",
             web::get().to(providers_csv),
         );
@@ -401,6 +405,44 @@ async fn hours_csv(
         &format!("ventas_por_hora_jornada_{id}.csv"),
         out,
     ))
+}
+
+/// GET /admin/jornadas/{id}/productos.csv: every product sold, by hour
+/// (the venue's clock) and caja, with a total row.
+async fn products_csv(
+    _supervisor: SupervisorUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la jornada"))?;
+    let rows = db::run(&pool, move |conn| {
+        if !query::jornada_exists(conn, id)? {
+            return Ok(None);
+        }
+        super::products::by_hour_and_caja(conn, id).map(Some)
+    })
+    .await??
+    .ok_or(PageError::NotFound("la jornada"))?;
+    let mut out = Csv::new(&["hora", "caja", "categoria", "producto", "cantidad", "total"]);
+    for row in &rows {
+        out.row([
+            row.hour.format("%d-%m-%Y %H:00").to_string(),
+            row.caja.clone(),
+            row.category.clone(),
+            row.name.clone(),
+            row.quantity.to_string(),
+            row.total.to_string(),
+        ]);
+    }
+    out.row([
+        "TOTAL".to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+        rows.iter().map(|r| r.quantity).sum::<i64>().to_string(),
+        rows.iter().map(|r| r.total).sum::<i64>().to_string(),
+    ]);
+    Ok(attachment(&format!("productos_jornada_{id}.csv"), out))
 }
 
 /// GET /admin/jornadas/{id}/proveedores.csv: the jornada's card payments

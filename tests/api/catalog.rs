@@ -237,7 +237,7 @@ fn rows(app: &TestApp) -> (i64, i64) {
     )
 }
 
-fn ticket(total: i64, lines: Value) -> Value {
+pub(crate) fn ticket(total: i64, lines: Value) -> Value {
     json!({
         "key": key(),
         "total": total,
@@ -246,7 +246,7 @@ fn ticket(total: i64, lines: Value) -> Value {
     })
 }
 
-async fn ready(app: &TestApp) -> (i32, Visitor) {
+pub(crate) async fn ready(app: &TestApp) -> (i32, Visitor) {
     let (caja, cashier) = venue(app).await;
     assert_eq!(open_session(app, &cashier, caja, "0").await.status(), 303);
     (caja, cashier)
@@ -774,4 +774,205 @@ async fn a_menu_is_imported_from_a_spreadsheet_whole_or_not_at_all() {
         .await;
     assert_eq!(response.status(), 303);
     assert!(crate::helpers::location(&response).contains("nuevos=0&cambiados=0&iguales=3"));
+}
+
+/// A page's text with a space where each tag was, spaces collapsed: the
+/// cells of a row read "Piscola Tragos 3 $13.500".
+fn spaced(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What was sold, by product: on the session's page and closing CSV, the
+/// jornada's page and its CSV by hour and caja, each figure checked
+/// against SQL of its own over the lines; and a sale's ticket reprinted.
+#[actix_web::test]
+async fn reports_say_what_was_sold_and_a_ticket_is_reprinted() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = ready(&app).await;
+    let tragos = category(&app, "Tragos").await;
+    let cervezas = category(&app, "Cervezas").await;
+    let piscola = product(&app, tragos, "Piscola", "4500", None).await;
+    let cerveza = product(&app, cervezas, "Cerveza", "3000", None).await;
+    let sales = [
+        (
+            json!([{"product_id": piscola, "quantity": 2}, {"product_id": cerveza}]),
+            12_000,
+        ),
+        (json!([{"product_id": cerveza, "quantity": 3}]), 9_000),
+        (json!([{"product_id": piscola}, {"amount": 1005}]), 5_505),
+    ];
+    let mut ids = Vec::new();
+    for (lines, total) in sales {
+        let mut body = ticket(total, lines);
+        body["payments"] = json!([{"method": "EFECTIVO", "amount": total, "tendered": 20000}]);
+        let (status, ack) = sell(&app, &cashier, caja, &body).await;
+        assert_eq!(status, 201, "{ack}");
+        ids.push(ack["sale_id"].as_i64().unwrap());
+    }
+    // A voided sale sells nothing.
+    let (status, ack) = sell(
+        &app,
+        &cashier,
+        caja,
+        &ticket(4_500, json!([{"product_id": piscola}])),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let voided = ack["sale_id"].as_i64().unwrap();
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
+    let response = supervisor
+        .post(
+            &app,
+            &format!("/caja/session/{session}/ventas/{voided}/anular"),
+            &[("reason", "error")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+
+    // Independent: the lines of the sales that stand.
+    let sold = |product: i32| {
+        app.count(&format!(
+            "SELECT COALESCE(sum(l.quantity), 0)::bigint AS n FROM sale_lines l JOIN sales s ON s.id = l.sale_id \
+             WHERE s.voided_at IS NULL AND l.product_id = {product}"
+        ))
+    };
+    assert_eq!((sold(piscola), sold(cerveza)), (3, 4));
+
+    let page = supervisor
+        .get(&app, &format!("/caja/session/{session}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let text = spaced(&page);
+    assert!(text.contains("Productos vendidos"), "{text}");
+    assert!(text.contains("Piscola Tragos 3 $13.500"), "{text}");
+    assert!(text.contains("Cerveza Cervezas 4 $12.000"), "{text}");
+    assert!(text.contains("Monto libre Sin producto 1 $1.005"), "{text}");
+    let csv = supervisor
+        .get(&app, &format!("/caja/session/{session}/cierre.csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("productos;Piscola;Tragos;3;13500"), "{csv}");
+    assert!(csv.contains("productos;Cerveza;Cervezas;4;12000"), "{csv}");
+
+    let jornada = app.count("SELECT id::bigint AS n FROM jornadas");
+    let page = supervisor
+        .get(&app, &format!("/admin/jornadas/{jornada}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let text = spaced(&page);
+    assert!(text.contains("Productos más vendidos"), "{text}");
+    assert!(text.contains("Piscola Tragos 3 $13.500"), "{text}");
+    assert!(text.contains("Tragos 3 $13.500"), "{text}");
+    assert!(text.contains("Cervezas 4 $12.000"), "{text}");
+    let csv = supervisor
+        .get(&app, &format!("/admin/jornadas/{jornada}/productos.csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let expected_total = app.count(
+        "SELECT sum(l.line_total)::bigint AS n FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE s.voided_at IS NULL",
+    );
+    assert_eq!(expected_total, 13_500 + 12_000 + 1_005);
+    assert!(csv.contains("TEST-01") || csv.contains(";"), "{csv}");
+    assert!(
+        csv.trim_end()
+            .ends_with(&format!("TOTAL;;;;8;{expected_total}")),
+        "{csv}"
+    );
+
+    // The ticket of the first sale, reprinted.
+    let receipt = supervisor
+        .get(
+            &app,
+            &format!("/caja/session/{session}/ventas/{}/ticket", ids[0]),
+        )
+        .await;
+    assert_eq!(receipt.status(), 200);
+    let text = spaced(&receipt.text().await.unwrap());
+    assert!(text.contains("2 Piscola $4.500 c/u $9.000"), "{text}");
+    assert!(text.contains("1 Cerveza $3.000"), "{text}");
+    assert!(text.contains("Total $12.000"), "{text}");
+    assert!(text.contains("Recibido $20.000"), "{text}");
+    assert!(text.contains("Vuelto $8.000"), "{text}");
+    // Cash rounding shows: $5.505 is charged $5.500 in cash.
+    let text = spaced(
+        &supervisor
+            .get(
+                &app,
+                &format!("/caja/session/{session}/ventas/{}/ticket", ids[2]),
+            )
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        text.contains("Redondeo del efectivo -$5 Total cobrado $5.500"),
+        "{text}"
+    );
+    let text = spaced(
+        &supervisor
+            .get(
+                &app,
+                &format!("/caja/session/{session}/ventas/{voided}/ticket"),
+            )
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(text.contains("VENTA ANULADA"), "{text}");
+    // The cashier's own session: theirs to reprint; another cashier's: not found.
+    assert_eq!(
+        cashier
+            .get(
+                &app,
+                &format!("/caja/session/{session}/ventas/{}/ticket", ids[0])
+            )
+            .await
+            .status(),
+        200
+    );
+    let other = app.visitor("cajero9", Role::Cajero).await;
+    assert_eq!(
+        other
+            .get(
+                &app,
+                &format!("/caja/session/{session}/ventas/{}/ticket", ids[0])
+            )
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        supervisor
+            .get(
+                &app,
+                &format!("/caja/session/{session}/ventas/999999/ticket")
+            )
+            .await
+            .status(),
+        404
+    );
 }

@@ -818,3 +818,57 @@ async fn the_catalog_pages_fit_every_device() {
     }
     browser.close().await;
 }
+
+/// A sale's ticket (on screen and on the 80 mm roll), the session's
+/// products and the jornada's best-sellers fit every device.
+#[actix_web::test]
+async fn the_ticket_and_what_was_sold_fit_every_device() {
+    let app = TestApp::spawn_as_admin().await;
+    let (caja, cashier) = crate::catalog::ready(&app).await;
+    let tragos = crate::catalog::category(&app, "Tragos").await;
+    let piscola = crate::catalog::product(&app, tragos, "Piscola", "4500", None).await;
+    let mojito = crate::catalog::product(&app, tragos, "Mojito de maracuyá", "5500", None).await;
+    let mut body = crate::catalog::ticket(
+        15_505,
+        serde_json::json!([{"product_id": piscola, "quantity": 2}, {"product_id": mojito}, {"amount": 1005}]),
+    );
+    body["payments"] =
+        serde_json::json!([{"method": "EFECTIVO", "amount": 15_505, "tendered": 20_000}]);
+    let (status, ack) = crate::registers::sell(&app, &cashier, caja, &body).await;
+    assert_eq!(status, 201, "{ack}");
+    let sale = ack["sale_id"].as_i64().unwrap();
+    app.create_user("supervisora", Role::Supervisor);
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    browser.log_in(&app, "supervisora").await;
+    for (path, shot) in [
+        (format!("/caja/session/1/ventas/{sale}/ticket"), "ticket"),
+        ("/caja/session/1".to_owned(), "sesion-productos"),
+        ("/admin/jornadas/1".to_owned(), "jornada-productos"),
+    ] {
+        browser.goto(&app, &path).await;
+        for (name, width, height) in SIZES {
+            resize(&browser, width, height).await;
+            let (by, out) = overflow(&browser).await;
+            assert_eq!(by, 0, "{path} at {name} fits sideways; sticking out: {out}");
+        }
+        browser.screenshots(shot).await;
+    }
+    // On the 80 mm roll: the ticket, nothing of the page around it.
+    browser
+        .goto(&app, &format!("/caja/session/1/ventas/{sale}/ticket"))
+        .await;
+    browser.emulate_print(302).await;
+    let (by, out) = overflow(&browser).await;
+    assert_eq!(by, 0, "the ticket fits the roll; sticking out: {out}");
+    assert_eq!(
+        browser
+            .script("return [...document.querySelectorAll('.topbar, button')].filter((e) => e.offsetParent !== null).length")
+            .await,
+        Value::from(0)
+    );
+    browser.screenshot("ticket-80mm").await;
+    browser.emulate_screen().await;
+    browser.close().await;
+}

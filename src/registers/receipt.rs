@@ -1,0 +1,178 @@
+//! A sale's ticket, printable on the 80 mm roll
+//! (`/caja/session/{id}/ventas/{sale}/ticket`): its lines, total, how it was
+//! paid and the change given. Reprinted from the session's page by whoever
+//! may read the session (a supervisor, or the cashier who opened it).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+
+use super::pages::session_sheet;
+use crate::auth::CurrentUser;
+use crate::db::{self, PgPool};
+use crate::money::Pesos;
+use crate::payments::method::PaymentMethod;
+use crate::web::{Chrome, PageError, html, local_time};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/caja/session/{id}/ventas/{sale}/ticket",
+        web::get().to(ticket),
+    );
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+struct Sale {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    /// Its number in the session.
+    #[diesel(sql_type = BigInt)]
+    number: i64,
+    #[diesel(sql_type = Timestamptz)]
+    at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = BigInt)]
+    total_charged: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    voided_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Text)]
+    cashier: String,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Integer)]
+    quantity: i32,
+    #[diesel(sql_type = BigInt)]
+    unit_price: i64,
+    #[diesel(sql_type = BigInt)]
+    line_total: i64,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+struct Payment {
+    #[diesel(sql_type = Text)]
+    method: String,
+    #[diesel(sql_type = BigInt)]
+    amount_charged: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    tendered: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    change_given: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    provider: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    authorization_code: Option<String>,
+}
+
+type Found = Option<(Sale, Vec<Line>, Vec<Payment>)>;
+
+/// Sale `sale` of session `session`, its lines and payments.
+fn find(conn: &mut PgConnection, session: i32, sale: i64) -> QueryResult<Found> {
+    let found: Option<Sale> = diesel::sql_query(
+        "SELECT * FROM (
+            SELECT s.id, row_number() OVER (ORDER BY s.id) AS number, s.created_at AS at,
+                   s.total, s.total_charged, s.voided_at, u.name AS cashier
+              FROM sales s JOIN users u ON u.id = s.created_by
+             WHERE s.session_id = $1) numbered
+          WHERE id = $2",
+    )
+    .bind::<Integer, _>(session)
+    .bind::<BigInt, _>(sale)
+    .get_result(conn)
+    .optional()?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let lines = diesel::sql_query(
+        "SELECT name, quantity, unit_price, line_total FROM sale_lines
+          WHERE sale_id = $1 ORDER BY line_no",
+    )
+    .bind::<BigInt, _>(sale)
+    .load(conn)?;
+    let payments = diesel::sql_query(
+        "SELECT p.method, p.amount_charged, p.tendered, p.change_given, p.provider,
+                a.authorization_code
+           FROM sale_payments p LEFT JOIN card_attempts a ON a.id = p.card_attempt_id
+          WHERE p.sale_id = $1 ORDER BY p.id",
+    )
+    .bind::<BigInt, _>(sale)
+    .load(conn)?;
+    Ok(Some((found, lines, payments)))
+}
+
+#[derive(Template)]
+#[template(path = "sessions/ticket.html")]
+struct TicketPage {
+    chrome: Option<Chrome>,
+    caja: String,
+    session_id: i32,
+    sale: Sale,
+    lines: Vec<Line>,
+    payments: Vec<Payment>,
+}
+
+impl TicketPage {
+    fn pesos(&self, amount: impl std::borrow::Borrow<i64>) -> Pesos {
+        Pesos::new(*amount.borrow()).unwrap_or_default()
+    }
+
+    fn method<'a>(&self, payment: &'a Payment) -> &'a str {
+        payment
+            .method
+            .parse::<PaymentMethod>()
+            .map_or(payment.method.as_str(), |m| m.label())
+    }
+
+    fn at(&self) -> String {
+        local_time(&self.sale.at)
+    }
+
+    /// What cash rounding took off or added (Ley 20.956), when anything.
+    fn rounding(&self) -> Option<Pesos> {
+        let difference = self.sale.total_charged - self.sale.total;
+        (difference != 0).then(|| self.pesos(difference))
+    }
+
+    /// The cash handed over for `payment`, when it says.
+    fn tendered(&self, payment: &Payment) -> Option<Pesos> {
+        payment.tendered.and_then(|t| Pesos::new(t).ok())
+    }
+
+    fn change(&self) -> i64 {
+        self.payments.iter().map(|p| p.change_given).sum()
+    }
+}
+
+/// GET /caja/session/{id}/ventas/{sale}/ticket
+pub async fn ticket(
+    current: CurrentUser,
+    pool: web::Data<PgPool>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (session, sale) = path.into_inner();
+    // Only whoever may read the session: anyone else's answers as missing.
+    let sheet = session_sheet(&current, &pool, &session).await?;
+    let sale: i64 = sale.parse().map_err(|_| PageError::NotFound("la venta"))?;
+    let session_id = sheet.session.id;
+    let (sale, lines, payments) = db::run(&pool, move |conn| find(conn, session_id, sale))
+        .await??
+        .ok_or(PageError::NotFound("la venta"))?;
+    html(
+        StatusCode::OK,
+        &TicketPage {
+            chrome: current.chrome(),
+            caja: sheet.session.caja,
+            session_id,
+            sale,
+            lines,
+            payments,
+        },
+    )
+}
