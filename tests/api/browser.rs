@@ -283,6 +283,16 @@ impl Browser {
             .await;
     }
 
+    /// Runs `js` in every page this browser opens from now on, before the
+    /// page's own scripts (to watch what a page does from its start).
+    pub async fn before_each_page(&self, js: &str) {
+        self.devtools(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": js }),
+        )
+        .await;
+    }
+
     /// A Chrome DevTools Protocol command, through chromedriver.
     async fn devtools(&self, cmd: &'static str, params: serde_json::Value) {
         self.client

@@ -872,3 +872,83 @@ async fn the_ticket_and_what_was_sold_fit_every_device() {
     browser.emulate_screen().await;
     browser.close().await;
 }
+
+/// A venue's whole menu (500 products in 40 categories, loaded from a
+/// spreadsheet) reaches a phone's POS with its greeting, and a change of
+/// it by push. Prints the times (a figure for load-tests/README.md, not a
+/// bound the test holds).
+#[actix_web::test]
+async fn a_menu_of_500_products_loads_on_a_phone_and_follows_by_push() {
+    let app = TestApp::spawn_as_admin().await;
+    let mut csv = String::from("categoria;nombre;nombre_tecla;precio;color;orden;cajas\r\n");
+    for i in 0..500 {
+        csv.push_str(&format!(
+            "Categoría {:02};Producto {i:03};P{i:03};{};;{};todas\r\n",
+            i % 40,
+            1_000 + (i % 17) * 500,
+            i % 13
+        ));
+    }
+    let response = app
+        .post_form("/admin/productos/importar", &[("csv", csv.as_str())])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.count("SELECT count(*) AS n FROM products"), 500);
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    resize(&pos, 390, 844).await;
+    // From the page's start: when its 500 keys (and the free amount) are drawn.
+    pos.before_each_page(
+        "new MutationObserver((_, observer) => {
+           if (document.querySelectorAll('.product-key').length === 501) {
+             window.keysDrawnAt = performance.now();
+             observer.disconnect();
+           }
+         }).observe(document, { childList: true, subtree: true });",
+    )
+    .await;
+    let mut loads = Vec::new();
+    for _ in 0..5 {
+        pos.goto(&app, "/caja/pos").await;
+        pos.wait_true("window.keysDrawnAt !== undefined").await;
+        loads.push(
+            pos.script("return window.keysDrawnAt")
+                .await
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
+    }
+    loads.sort_by(f64::total_cmp);
+    assert_eq!(
+        pos.script("return document.querySelectorAll('.category-tabs button').length")
+            .await,
+        Value::from(41),
+        "every category and «Todos»"
+    );
+    // A change by push: the key greys without a reload.
+    let tablet = app.visitor("supervisora", Role::Supervisor).await;
+    pos.script(
+        "window.greyedAt = undefined;
+         const key = document.querySelector('.product-key[data-product=\"1\"]');
+         new MutationObserver((_, observer) => {
+           const now = document.querySelector('.product-key[data-product=\"1\"]');
+           if (now && now.classList.contains('sold-out')) { window.greyedAt = performance.now(); observer.disconnect(); }
+         }).observe(document.querySelector('[data-bind=keys]'), { childList: true, subtree: true, attributes: true });
+         window.markedAt = performance.now(); return key !== null;",
+    )
+    .await;
+    let response = tablet
+        .post(&app, "/admin/agotados/1", &[("estado", "agotado")])
+        .await;
+    assert_eq!(response.status(), 303);
+    pos.wait_true("window.greyedAt !== undefined").await;
+    let pushed = pos.script("return window.greyedAt - window.markedAt").await;
+    println!(
+        "500 products: keys drawn {:.0} ms after navigation (median of 5: {:?}); agotado greyed {} ms after the page started waiting (the supervisor's POST included)",
+        loads[2],
+        loads.iter().map(|ms| ms.round() as i64).collect::<Vec<_>>(),
+        pushed.as_f64().unwrap_or(f64::NAN).round()
+    );
+    pos.close().await;
+}
