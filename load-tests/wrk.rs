@@ -16,6 +16,8 @@
 //! target/release/examples/wrk-load --hub /tmp/cajahub-before --hub target/release/cajahub
 //!     [--connections 1,4,16,64] [--seconds 20] [--runs 3] [--cajas 10]
 //!     [--database-url URL] [--pgbench no] [--plot FILE.svg] [--cookie-age SECONDS]
+//!     [--lines N]   (after a --hub: that hub sells tickets of N products, from a
+//!                    catalog seeded for it, instead of amounts)
 //! target/release/examples/wrk-load --replot medians.json --plot FILE.svg
 
 use std::collections::BTreeMap;
@@ -34,6 +36,8 @@ use hub::Hub;
 
 struct Options {
     hubs: Vec<String>,
+    /// The lines of each hub's sales (0: an amount), by its place in `hubs`.
+    lines: Vec<usize>,
     connections: Vec<usize>,
     seconds: u64,
     runs: usize,
@@ -53,6 +57,7 @@ struct Options {
 fn options() -> Options {
     let mut options = Options {
         hubs: Vec::new(),
+        lines: Vec::new(),
         connections: vec![1, 4, 16, 64],
         seconds: 20,
         runs: 3,
@@ -65,7 +70,14 @@ fn options() -> Options {
     };
     parse_flags(|flag, value| {
         match flag {
-            "--hub" => options.hubs.push(value.into()),
+            "--hub" => {
+                options.hubs.push(value.into());
+                options.lines.push(0);
+            }
+            "--lines" => match options.lines.last_mut() {
+                Some(lines) => *lines = number(flag, value),
+                None => panic!("--lines follows the --hub it is for"),
+            },
             "--connections" => {
                 options.connections = value.split(',').map(|c| number(flag, c)).collect();
             }
@@ -82,7 +94,25 @@ fn options() -> Options {
         true
     });
     hub::named_or_beside(&mut options.hubs);
+    options.lines.resize(options.hubs.len(), 0);
     options
+}
+
+impl Options {
+    /// Each hub with the lines of its sales, and the column it is shown in.
+    fn builds(&self) -> Vec<(String, usize, String)> {
+        self.hubs
+            .iter()
+            .zip(&self.lines)
+            .map(|(hub, &lines)| {
+                let column = match lines {
+                    0 => hub.clone(),
+                    n => format!("{hub} ({n} lines)"),
+                };
+                (hub.clone(), lines, column)
+            })
+            .collect()
+    }
 }
 
 /// What one run at one level measured.
@@ -109,8 +139,23 @@ impl Level {
 }
 
 /// Each `wrk` thread sells with keys of its own (thread number, counter),
-/// round-robin over the cajas.
-fn wrk_script(cajas: usize, cookie: &str) -> String {
+/// round-robin over the cajas: amounts, or with `lines` a ticket of the
+/// products [`seed_products`] made, one of each.
+fn wrk_script(cajas: usize, cookie: &str, lines: usize) -> String {
+    let sale = if lines == 0 {
+        r#"local total = 1000 + (counter % 50) * 10
+  local body = string.format('{"key":"%s","total":%d,"payments":[{"method":"EFECTIVO","amount":%d}]}', key, total, total)"#
+            .to_owned()
+    } else {
+        let total = (1..=lines).map(|n| n * 1000).sum::<usize>();
+        let ticket: Vec<String> = (1..=lines)
+            .map(|n| format!(r#"{{"product_id":{n}}}"#))
+            .collect();
+        format!(
+            r#"local body = string.format('{{"key":"%s","total":{total},"payments":[{{"method":"EFECTIVO","amount":{total}}}],"lines":[{}]}}', key)"#,
+            ticket.join(",")
+        )
+    };
     format!(
         r#"local threads = 0
 function setup(thread)
@@ -122,8 +167,7 @@ request = function()
   counter = counter + 1
   local caja = (counter + id) % {cajas} + 1
   local key = string.format("%08x-0000-4000-8000-%012x", id, counter)
-  local total = 1000 + (counter % 50) * 10
-  local body = string.format('{{"key":"%s","total":%d,"payments":[{{"method":"EFECTIVO","amount":%d}}]}}', key, total, total)
+  {sale}
   return wrk.format("POST", "/api/cajas/" .. caja .. "/sales",
     {{["Content-Type"] = "application/json", ["Cookie"] = "{cookie}"}}, body)
 end
@@ -263,13 +307,29 @@ fn last_payload(url: &str) -> String {
     .payload
 }
 
+/// Products 1 to `count` in one category, product `n` at `n` × $1.000,
+/// before the hub starts (it reads its catalog then).
+fn seed_products(url: &str, count: usize) {
+    use diesel::connection::SimpleConnection;
+    let mut conn = PgConnection::establish(url).expect("connect");
+    conn.batch_execute(&format!(
+        "INSERT INTO product_categories (name) VALUES ('Tragos');
+         INSERT INTO products (category_id, name, short_name, price, colour)
+         SELECT 1, 'Producto ' || n, 'P' || n, n * 1000, '#37474f' FROM generate_series(1, {count}) n;"
+    ))
+    .expect("seed the catalog");
+}
+
 async fn hub_run(
     options: &Options,
-    binary: &str,
+    (binary, lines): (&str, usize),
     connections: usize,
     dir: &Path,
 ) -> (Level, String) {
     let venue = Venue::create(&options.admin_url, options.cajas, Some(binary));
+    if lines > 0 {
+        seed_products(&venue.url, lines);
+    }
     let (hub, base) = Hub::start(binary, &venue.url).await;
     let script = dir.join("sales.lua");
     let cookie = session_cookie(&base).await;
@@ -280,7 +340,8 @@ async fn hub_run(
         );
         actix_web::rt::time::sleep(options.cookie_age).await;
     }
-    std::fs::write(&script, wrk_script(options.cajas, &cookie)).expect("write the wrk script");
+    std::fs::write(&script, wrk_script(options.cajas, &cookie, lines))
+        .expect("write the wrk script");
     let run = run_wrk(&base, &script, connections, options.seconds);
     println!(
         "  hub RSS after the run: {:.1} MiB",
@@ -443,14 +504,14 @@ async fn main() {
     let mut payload = None;
     for run in 1..=options.runs {
         for &connections in &options.connections {
-            for binary in &options.hubs {
-                let (level, last) = hub_run(&options, binary, connections, &dir).await;
+            for (binary, lines, column) in options.builds() {
+                let (level, last) = hub_run(&options, (&binary, lines), connections, &dir).await;
                 println!(
-                    "run {run}, {connections} connections, {binary}: {}",
+                    "run {run}, {connections} connections, {column}: {}",
                     level.cell()
                 );
                 figures
-                    .entry((connections, binary.clone()))
+                    .entry((connections, column))
                     .or_default()
                     .push(level);
                 payload = Some(last);
@@ -472,7 +533,11 @@ async fn main() {
             std::thread::sleep(Duration::from_secs(1));
         }
     }
-    let mut columns = options.hubs.clone();
+    let mut columns: Vec<String> = options
+        .builds()
+        .into_iter()
+        .map(|(_, _, column)| column)
+        .collect();
     if options.pgbench {
         columns.push("pgbench".into());
     }
