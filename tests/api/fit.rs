@@ -650,7 +650,7 @@ async fn a_blind_count_cashiers_session_page_fits_and_shows_no_amounts() {
 /// A bartender's night: drinks from the keys. At every size the keys,
 /// the ticket, its total and Cobrar are on screen and big enough to hit;
 /// one drink for the exact cash is two taps (the key, Cobrar), three
-/// drinks for a $20.000 bill five (Piscola, Piscola, Cerveza, the bill),
+/// drinks for a $20.000 bill four (Piscola, Piscola, Cerveza, the bill),
 /// and a product sold out meanwhile greys its key at once.
 #[actix_web::test]
 async fn drinks_are_rung_up_from_the_keys_on_every_device() {
