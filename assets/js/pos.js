@@ -27,7 +27,7 @@ const voidDialog = document.getElementById("void-dialog");
 const movementDialog = document.getElementById("movement-dialog");
 const confirmDialog = document.getElementById("confirm-dialog");
 const entryDialog = document.getElementById("entry-dialog");
-const ticket = new Ticket();
+const ticket = new Ticket(registerId);
 let ticketShown = false; // the amount field mirrors a ticket
 const keys = new Keys(bind(root, "products"), bind(root, "ticket"), ticket, {
   onPick(product) {
@@ -846,10 +846,17 @@ function askEntry(title, label, value, accept) {
   input.select();
 }
 
+bind(root, "ticket-clear").addEventListener("click", () => {
+  ticket.clear();
+  renderTicket();
+  amountInput.focus();
+});
+
 // ------------------------------------------------------------ rendering
 
 /** The ticket, and the amount field as its total while it has lines. */
 function renderTicket() {
+  ticket.save();
   keys.renderTicket();
   const on = !ticket.isEmpty();
   form.classList.toggle("has-ticket", on);
@@ -1165,4 +1172,5 @@ function render() {
 }
 
 render();
+renderTicket(); // a ticket rung up before a reload
 if (!card.current) amountInput.focus();

@@ -5,8 +5,25 @@ export const MAX_QUANTITY = 999;
 export const FREE_AMOUNT = "Monto libre";
 
 export class Ticket {
-  constructor() {
-    this.lines = [];
+  /** The ticket of caja `registerId`, kept on this device across reloads. */
+  constructor(registerId) {
+    this.storageKey = `cajahub.pos.${registerId}.ticket`;
+    this.lines = this.load();
+  }
+
+  load() {
+    try {
+      const stored = JSON.parse(localStorage.getItem(this.storageKey) ?? "[]");
+      return Array.isArray(stored) ? stored.filter((line) => Number.isInteger(line?.unit_price) && Number.isInteger(line?.quantity)) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Keeps the ticket as it is now (a reload, a tab closed by mistake). */
+  save() {
+    if (this.lines.length) localStorage.setItem(this.storageKey, JSON.stringify(this.lines));
+    else localStorage.removeItem(this.storageKey);
   }
 
   isEmpty() {

@@ -754,6 +754,11 @@ async fn drinks_are_rung_up_from_the_keys_on_every_device() {
     pos.fill("#entry-input", "1.000").await;
     pos.click("#entry-dialog button[value=confirm]").await;
     pos.wait_text("[data-bind=ticket-total]", "$13.000").await;
+    // A reload (a phone's browser killed in the background) keeps the ticket.
+    pos.goto(&app, "/caja/pos").await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    pos.wait_text("[data-bind=ticket-total]", "$13.000").await;
+    assert_eq!(pos.value("#amount").await, "$13.000");
 
     // Sold out on a supervisor's tablet: the key greys at once, and the
     // line on the ticket says so before Cobrar is tapped.
@@ -778,6 +783,11 @@ async fn drinks_are_rung_up_from_the_keys_on_every_device() {
         .await;
     assert_eq!(app.count("SELECT count(*) AS n FROM sales"), sales);
     pos.screenshots("pos-teclas-agotado").await;
+    // Emptied with one tap.
+    pos.click("[data-bind=ticket-clear]").await;
+    pos.wait_true("document.querySelector('[data-bind=ticket]').hidden")
+        .await;
+    assert_eq!(pos.value("#amount").await, "");
     pos.close().await;
 }
 
