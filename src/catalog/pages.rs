@@ -59,6 +59,14 @@ fn category_id(raw: &str) -> Result<CategoryId, PageError> {
     raw.parse().map_err(|_| PageError::NotFound("la categoría"))
 }
 
+/// A refusal no form field explains, as the page answers it.
+pub(super) fn unexpected(err: SaveError) -> PageError {
+    match err {
+        SaveError::Db(err) => err.into(),
+        other => PageError::Conflict(other.to_string()),
+    }
+}
+
 /// Loads the catalog again after a change committed. The change stands
 /// either way; a catalog that could not be read is read at the next change.
 async fn reload(catalog: &CatalogCell, pool: &PgPool) {
@@ -312,8 +320,7 @@ fn save_errors(err: SaveError) -> Result<FieldErrors, PageError> {
         }
         SaveError::UnknownCaja => FieldErrors::single("cajas", "una de las cajas no existe"),
         SaveError::NotFound => return Err(PageError::NotFound("el producto")),
-        SaveError::Db(err) => return Err(err.into()),
-        other => return Err(PageError::Conflict(other.to_string())),
+        other => return Err(unexpected(other)),
     })
 }
 
@@ -496,8 +503,7 @@ async fn set_archived(
              de los dos antes de restaurar."
                 .into(),
         )),
-        Err(SaveError::Db(err)) => Err(err.into()),
-        Err(other) => Err(PageError::Conflict(other.to_string())),
+        Err(other) => Err(unexpected(other)),
     }
 }
 
@@ -645,8 +651,7 @@ pub async fn create_category(
             )))
         }
         Err(SaveError::DuplicateName) => invalid(form, duplicate_category()),
-        Err(SaveError::Db(err)) => Err(err.into()),
-        Err(other) => Err(PageError::Conflict(other.to_string())),
+        Err(other) => Err(unexpected(other)),
     }
 }
 
@@ -700,8 +705,7 @@ pub async fn update_category(
             refused("Nombre: ya hay una categoría con ese nombre".into())
         }
         Err(SaveError::NotFound) => Err(PageError::NotFound("la categoría")),
-        Err(SaveError::Db(err)) => Err(err.into()),
-        Err(other) => Err(PageError::Conflict(other.to_string())),
+        Err(other) => Err(unexpected(other)),
     }
 }
 
@@ -738,8 +742,7 @@ pub async fn archive_category(
             html(StatusCode::CONFLICT, &page)
         }
         Err(SaveError::NotFound) => Err(PageError::NotFound("la categoría")),
-        Err(SaveError::Db(err)) => Err(err.into()),
-        Err(other) => Err(PageError::Conflict(other.to_string())),
+        Err(other) => Err(unexpected(other)),
     }
 }
 

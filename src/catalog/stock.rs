@@ -134,7 +134,6 @@ pub async fn mark(
             )))
         }
         Err(SaveError::NotFound) => Err(PageError::NotFound("el producto")),
-        Err(SaveError::Db(err)) => Err(err.into()),
-        Err(other) => Err(PageError::Conflict(other.to_string())),
+        Err(other) => Err(super::pages::unexpected(other)),
     }
 }
