@@ -795,6 +795,11 @@ fn spaced(html: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The page or file at `path`, as `who` reads it.
+async fn read(app: &TestApp, who: &Visitor, path: &str) -> String {
+    who.get(app, path).await.text().await.unwrap()
+}
+
 /// What was sold, by product: on the session's page and closing CSV, the
 /// jornada's page and its CSV by hour and caja, each figure checked
 /// against SQL of its own over the lines; and a sale's ticket reprinted.
@@ -852,44 +857,34 @@ async fn reports_say_what_was_sold_and_a_ticket_is_reprinted() {
     };
     assert_eq!((sold(piscola), sold(cerveza)), (3, 4));
 
-    let page = supervisor
-        .get(&app, &format!("/caja/session/{session}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = read(&app, &supervisor, &format!("/caja/session/{session}")).await;
     let text = spaced(&page);
     assert!(text.contains("Productos vendidos"), "{text}");
     assert!(text.contains("Piscola Tragos 3 $13.500"), "{text}");
     assert!(text.contains("Cerveza Cervezas 4 $12.000"), "{text}");
     assert!(text.contains("Monto libre Sin producto 1 $1.005"), "{text}");
-    let csv = supervisor
-        .get(&app, &format!("/caja/session/{session}/cierre.csv"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let csv = read(
+        &app,
+        &supervisor,
+        &format!("/caja/session/{session}/cierre.csv"),
+    )
+    .await;
     assert!(csv.contains("productos;Piscola;Tragos;3;13500"), "{csv}");
     assert!(csv.contains("productos;Cerveza;Cervezas;4;12000"), "{csv}");
 
     let jornada = app.count("SELECT id::bigint AS n FROM jornadas");
-    let page = supervisor
-        .get(&app, &format!("/admin/jornadas/{jornada}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = read(&app, &supervisor, &format!("/admin/jornadas/{jornada}")).await;
     let text = spaced(&page);
     assert!(text.contains("Productos más vendidos"), "{text}");
     assert!(text.contains("Piscola Tragos 3 $13.500"), "{text}");
     assert!(text.contains("Tragos 3 $13.500"), "{text}");
     assert!(text.contains("Cervezas 4 $12.000"), "{text}");
-    let csv = supervisor
-        .get(&app, &format!("/admin/jornadas/{jornada}/productos.csv"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let csv = read(
+        &app,
+        &supervisor,
+        &format!("/admin/jornadas/{jornada}/productos.csv"),
+    )
+    .await;
     let expected_total = app.count(
         "SELECT sum(l.line_total)::bigint AS n FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE s.voided_at IS NULL",
     );
