@@ -994,6 +994,12 @@ function renderRecent(sales) {
     const row = el("li", "", sale.voided ? "voided" : "");
     row.dataset.sale = sale.id;
     row.append(el("span", `N.º ${sale.number}`, "number"), el("span", `${time(sale.at)} · ${pesos(sale.total_charged)} · ${methods}${provider}`, "what"));
+    // Its ticket, to print or reprint (a tab of its own: the POS stays).
+    const ticketLink = el("a", "Ticket", "button ticket-link");
+    ticketLink.href = `/caja/session/${sessionId}/ventas/${sale.id}/ticket`;
+    ticketLink.target = "_blank";
+    ticketLink.rel = "noopener";
+    row.append(ticketLink);
     if (sale.voided) {
       row.append(el("span", "ANULADA", "status off"));
     } else {

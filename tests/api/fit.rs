@@ -730,6 +730,18 @@ async fn drinks_are_rung_up_from_the_keys_on_every_device() {
         );
         sales += 1;
     }
+    // Each sale's ticket is a tap away on the POS.
+    let href = pos
+        .script("return document.querySelector('[data-bind=recent] a.ticket-link').getAttribute('href')")
+        .await;
+    let href = href.as_str().unwrap_or_default().to_owned();
+    assert!(href.starts_with("/caja/session/1/ventas/"), "{href}");
+    let cashier = app.visitor("cajero1", Role::Cajero).await;
+    let receipt = cashier.get(&app, &href).await.text().await.unwrap();
+    assert!(
+        receipt.contains("Piscola") && receipt.contains("Cerveza"),
+        "{receipt}"
+    );
     // Independent of the hub: what the lines say was sold.
     assert_eq!(
         app.count(&format!(
