@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use diesel::{PgConnection, QueryResult};
 use serde::Deserialize;
 
 use super::Audience;
@@ -20,7 +21,7 @@ use super::snapshot::Snapshot;
 use super::store::{self, SessionSummary};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::device::DeviceCookie;
-use crate::auth::user::Role;
+use crate::auth::user::{Role, User};
 use crate::auth::{CurrentUser, SupervisorUser};
 use crate::cajas::CajaId;
 use crate::cajas::domain::OperationalStatus;
@@ -708,21 +709,52 @@ impl SessionSheet {
     }
 }
 
-/// The sheet of session `id` (as typed in the path), for a supervisor or
+/// Session `id` (as typed in the path) read on `conn`, for a supervisor or
 /// the cashier who opened it. Anyone else's session answers exactly as a
-/// missing one, so a cashier cannot find out which numbers exist.
+/// missing one (`NotFound`), so a cashier cannot find out which numbers exist.
+fn readable_session(
+    conn: &mut PgConnection,
+    current: &User,
+    id: i32,
+) -> QueryResult<SessionSummary> {
+    let session = store::session_summary(conn, id)?;
+    let reader = (!current.role.includes(Role::Supervisor)).then_some(current.id.0);
+    if reader.is_some_and(|cashier| session.opened_by != Some(cashier)) {
+        return Err(diesel::result::Error::NotFound);
+    }
+    Ok(session)
+}
+
+/// Reads what `read` takes of the session `id` that `current` may read
+/// (see [`readable_session`]): a session missing or not theirs is 404.
+pub async fn with_readable_session<T: Send + 'static>(
+    current: &CurrentUser,
+    pool: &PgPool,
+    id: &str,
+    read: impl FnOnce(&mut PgConnection, SessionSummary) -> QueryResult<T> + Send + 'static,
+) -> Result<T, PageError> {
+    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
+    let user = current.user.clone();
+    db::run(pool, move |conn| {
+        let session = readable_session(conn, &user, id)?;
+        read(conn, session)
+    })
+    .await?
+    .map_err(|err| match err {
+        diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
+        other => other.into(),
+    })
+}
+
+/// The sheet of session `id` (as typed in the path), for whoever may read
+/// it (see [`readable_session`]).
 pub async fn session_sheet(
     current: &CurrentUser,
     pool: &PgPool,
     id: &str,
 ) -> Result<SessionSheet, PageError> {
-    let id: i32 = id.parse().map_err(|_| PageError::NotFound("la sesión"))?;
-    let reader = (!current.user.role.includes(Role::Supervisor)).then_some(current.user.id.0);
-    db::run(pool, move |conn| {
-        let session = store::session_summary(conn, id)?;
-        if reader.is_some_and(|cashier| session.opened_by != Some(cashier)) {
-            return Err(diesel::result::Error::NotFound);
-        }
+    with_readable_session(current, pool, id, |conn, session| {
+        let id = session.id;
         Ok(SessionSheet {
             session,
             reconciliation: reconcile::of_session(conn, id)?,
@@ -732,11 +764,7 @@ pub async fn session_sheet(
             products: ledger::products_sold(conn, id)?,
         })
     })
-    .await?
-    .map_err(|err| match err {
-        diesel::result::Error::NotFound => PageError::NotFound("la sesión"),
-        other => other.into(),
-    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
 
-use super::pages::session_sheet;
+use super::pages::with_readable_session;
 use crate::auth::CurrentUser;
-use crate::db::{self, PgPool};
+use crate::db::PgPool;
 use crate::money::Pesos;
 use crate::payments::method::PaymentMethod;
 use crate::web::{Chrome, PageError, html, local_time};
@@ -157,18 +157,19 @@ pub async fn ticket(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let (session, sale) = path.into_inner();
-    // Only whoever may read the session: anyone else's answers as missing.
-    let sheet = session_sheet(&current, &pool, &session).await?;
     let sale: i64 = sale.parse().map_err(|_| PageError::NotFound("la venta"))?;
-    let session_id = sheet.session.id;
-    let (sale, lines, payments) = db::run(&pool, move |conn| find(conn, session_id, sale))
-        .await??
-        .ok_or(PageError::NotFound("la venta"))?;
+    // Only whoever may read the session: anyone else's answers as missing.
+    let (caja, session_id, found) =
+        with_readable_session(&current, &pool, &session, move |conn, session| {
+            Ok((session.caja, session.id, find(conn, session.id, sale)?))
+        })
+        .await?;
+    let (sale, lines, payments) = found.ok_or(PageError::NotFound("la venta"))?;
     html(
         StatusCode::OK,
         &TicketPage {
             chrome: current.chrome(),
-            caja: sheet.session.caja,
+            caja,
             session_id,
             sale,
             lines,
