@@ -22,6 +22,21 @@ pub struct ProductDraft {
     pub offered: Offered,
 }
 
+impl ProductDraft {
+    /// The fields of `product` as it is.
+    pub fn of(product: &super::domain::Product) -> Self {
+        Self {
+            category_id: product.category_id,
+            name: product.name.clone(),
+            short_name: product.short_name.clone(),
+            price: product.price,
+            colour: product.colour.clone(),
+            sort_order: product.sort_order,
+            offered: product.offered.clone(),
+        }
+    }
+}
+
 /// A category's fields, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CategoryDraft {

@@ -69,7 +69,7 @@ pub(super) fn unexpected(err: SaveError) -> PageError {
 
 /// Loads the catalog again after a change committed. The change stands
 /// either way; a catalog that could not be read is read at the next change.
-async fn reload(catalog: &CatalogCell, pool: &PgPool) {
+pub(super) async fn reload(catalog: &CatalogCell, pool: &PgPool) {
     if let Err(err) = catalog.reload(pool).await {
         tracing::warn!(error = %err, "catalog not reloaded after a change");
     }
@@ -619,8 +619,10 @@ pub async fn categories(
     )
 }
 
+const DUPLICATE_CATEGORY: &str = "ya hay una categoría con ese nombre";
+
 fn duplicate_category() -> FieldErrors {
-    FieldErrors::single("name", "ya hay una categoría con ese nombre")
+    FieldErrors::single("name", DUPLICATE_CATEGORY)
 }
 
 /// POST /admin/categorias
@@ -701,9 +703,7 @@ pub async fn update_category(
                 "{CATEGORIES_URL}?aviso=guardada"
             )))
         }
-        Err(SaveError::DuplicateName) => {
-            refused("Nombre: ya hay una categoría con ese nombre".into())
-        }
+        Err(SaveError::DuplicateName) => refused(format!("Nombre: {DUPLICATE_CATEGORY}")),
         Err(SaveError::NotFound) => Err(PageError::NotFound("la categoría")),
         Err(other) => Err(unexpected(other)),
     }

@@ -124,9 +124,7 @@ pub async fn mark(
         Ok(changed) => {
             if changed {
                 tracing::info!(sold_out, "product stock marked");
-                if let Err(err) = catalog.reload(&pool).await {
-                    tracing::warn!(error = %err, "catalog not reloaded after a change");
-                }
+                super::pages::reload(&catalog, &pool).await;
             }
             let notice = if sold_out { "agotado" } else { "disponible" };
             Ok(redirect_see_other(&format!(

@@ -297,15 +297,7 @@ pub fn update_product(
         if draft.price != before.price {
             record_price(conn, id.0, draft.price, by)?;
         }
-        let was = ProductDraft {
-            category_id: before.category_id,
-            name: before.name.clone(),
-            short_name: before.short_name.clone(),
-            price: before.price,
-            colour: before.colour.clone(),
-            sort_order: before.sort_order,
-            offered: before.offered.clone(),
-        };
+        let was = ProductDraft::of(before);
         audit::record(
             conn,
             by,
@@ -596,7 +588,7 @@ pub fn import(
                     && p.name.to_lowercase() == draft.name.to_lowercase()
             });
             let saved = match existing {
-                Some(product) if same(product, &draft) => {
+                Some(product) if ProductDraft::of(product) == draft => {
                     imported.unchanged += 1;
                     Ok(())
                 }
@@ -634,15 +626,4 @@ fn refusal(err: &SaveError) -> String {
         SaveError::Stale { .. } => "otra persona lo cambió mientras tanto; importa de nuevo".into(),
         other => other.to_string(),
     }
-}
-
-/// Whether `product` already is what `draft` says.
-fn same(product: &Product, draft: &ProductDraft) -> bool {
-    product.category_id == draft.category_id
-        && product.name == draft.name
-        && product.short_name == draft.short_name
-        && product.price == draft.price
-        && product.colour == draft.colour
-        && product.sort_order == draft.sort_order
-        && product.offered == draft.offered
 }

@@ -90,21 +90,25 @@ pub struct ProductSold {
     pub total: i64,
 }
 
-/// The columns and joins of a query of products sold: `l` a sale's line,
-/// `s` its sale (not voided), `p` and `c` its product and category as they
-/// are now (a product's current name, one row however often renamed).
-pub const PRODUCTS_SOLD: &str = "
-    SELECT COALESCE(c.name, 'Sin producto') AS category, COALESCE(p.name, l.name) AS name,
-           sum(l.quantity)::bigint AS quantity, sum(l.line_total)::bigint AS total
+/// The lines sold: `l` a sale's line, `s` its sale (not voided), `p` and
+/// `c` its product and category as they are now (a product's current name,
+/// one row however often renamed).
+pub const LINES_SOLD: &str = "
       FROM sale_lines l
       JOIN sales s ON s.id = l.sale_id AND s.voided_at IS NULL
       LEFT JOIN products p ON p.id = l.product_id
       LEFT JOIN product_categories c ON c.id = p.category_id";
 
+/// A line's category and product, and the sums of a group of lines, as
+/// [`ProductSold`] reads them.
+pub const PRODUCT_COLUMNS: &str = "
+    COALESCE(c.name, 'Sin producto') AS category, COALESCE(p.name, l.name) AS name,
+    sum(l.quantity)::bigint AS quantity, sum(l.line_total)::bigint AS total";
+
 /// What the session's sales sold, by product, best-selling first.
 pub fn products_sold(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<ProductSold>> {
     diesel::sql_query(format!(
-        "{PRODUCTS_SOLD}
+        "SELECT {PRODUCT_COLUMNS} {LINES_SOLD}
          WHERE s.session_id = $1
          GROUP BY l.product_id, 1, 2
          ORDER BY total DESC, name"

@@ -6,12 +6,12 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 
-use crate::registers::ledger::{PRODUCTS_SOLD, ProductSold};
+use crate::registers::ledger::{LINES_SOLD, PRODUCT_COLUMNS, ProductSold};
 
 /// The jornada's products, best-selling first.
 pub fn by_product(conn: &mut PgConnection, jornada: i32) -> QueryResult<Vec<ProductSold>> {
     diesel::sql_query(format!(
-        "{PRODUCTS_SOLD}
+        "SELECT {PRODUCT_COLUMNS} {LINES_SOLD}
          JOIN register_sessions rs ON rs.id = s.session_id
          WHERE rs.jornada_id = $1
          GROUP BY l.product_id, 1, 2
@@ -36,7 +36,7 @@ pub struct CategorySold {
 pub fn by_category(conn: &mut PgConnection, jornada: i32) -> QueryResult<Vec<CategorySold>> {
     diesel::sql_query(format!(
         "SELECT category, sum(quantity)::bigint AS quantity, sum(total)::bigint AS total
-           FROM ({PRODUCTS_SOLD}
+           FROM (SELECT {PRODUCT_COLUMNS} {LINES_SOLD}
                  JOIN register_sessions rs ON rs.id = s.session_id
                  WHERE rs.jornada_id = $1
                  GROUP BY l.product_id, 1, 2) products
@@ -69,21 +69,15 @@ pub fn by_hour_and_caja(
     conn: &mut PgConnection,
     jornada: i32,
 ) -> QueryResult<Vec<HourCajaProduct>> {
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "SELECT date_trunc('hour', s.created_at AT TIME ZONE 'America/Santiago') AS hour,
-                r.name AS caja,
-                COALESCE(c.name, 'Sin producto') AS category, COALESCE(p.name, l.name) AS name,
-                sum(l.quantity)::bigint AS quantity, sum(l.line_total)::bigint AS total
-           FROM sale_lines l
-           JOIN sales s ON s.id = l.sale_id AND s.voided_at IS NULL
+                r.name AS caja, {PRODUCT_COLUMNS} {LINES_SOLD}
            JOIN register_sessions rs ON rs.id = s.session_id
            JOIN pos_registers r ON r.id = s.register_id
-           LEFT JOIN products p ON p.id = l.product_id
-           LEFT JOIN product_categories c ON c.id = p.category_id
           WHERE rs.jornada_id = $1
           GROUP BY 1, 2, l.product_id, 3, 4
-          ORDER BY 1, 2, total DESC, 4",
-    )
+          ORDER BY 1, 2, total DESC, 4"
+    ))
     .bind::<Integer, _>(jornada)
     .load(conn)
 }
