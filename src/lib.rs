@@ -37,6 +37,7 @@ pub mod screens;
 pub mod startup;
 pub mod telemetry;
 pub mod text;
+pub mod tips;
 pub mod venue_settings;
 pub mod web;
 

@@ -44,12 +44,13 @@ export class CardSale {
   /**
    * Starts charging `total` by `method` in session `sessionId`; `cash`:
    * the part of a mixed tender paid in cash, and `lines`: the ticket's,
-   * both recorded with the sale.
+   * both recorded with the sale; `tip`: charged on the card with `total`.
    */
-  begin(total, method, sessionId, cash = 0, lines = null) {
+  begin(total, method, sessionId, cash = 0, lines = null, tip = 0) {
     this.current = {
       saleKey: newKey(),
       total,
+      tip,
       cash,
       // The ticket's lines, recorded with the sale once the card is approved.
       lines,
@@ -111,7 +112,8 @@ export function startMessage(sale) {
   return {
     type: "card_start",
     id: `card:${sale.startKey}`,
-    attempt: { key: sale.startKey, sale_key: sale.saleKey, amount: sale.total, method: sale.method },
+    // The terminal charges the sale's part and the tip at once.
+    attempt: { key: sale.startKey, sale_key: sale.saleKey, amount: sale.total + (sale.tip ?? 0), method: sale.method },
   };
 }
 

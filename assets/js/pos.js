@@ -19,6 +19,7 @@ const form = document.getElementById("sale-form");
 const amountInput = form.elements.amount;
 const tenderedInput = form.elements.tendered;
 const cashPartInput = form.elements.cash_part;
+const tipInput = form.elements.tip;
 const queue = new SaleQueue(registerId);
 const card = new CardSale(registerId);
 const flow = document.getElementById("card-flow");
@@ -91,18 +92,15 @@ let outboxReported = null; // what the hub last heard of this device's outbox
 let gone = null; // why this page can no longer sell here (the hub ended or refuses it)
 let confirmedTotal = null; // a large amount the cashier confirmed, for the sale being charged
 let handing = false; // the outbox is being handed over by HTTP
+let tips = { mode: "off", percent: 10, limit_percent: 50 }; // the venue's, with the catalog
 const HAND_OVER_RETRY_MS = 5_000;
 
 const live = new LiveConnection(`/ws/caja/${registerId}`, {
   onCatalog(catalog) {
-    keys.show(catalog);
-    renderTicket();
+    showCatalog(catalog);
   },
   onChange(registers, message) {
-    if (message?.catalog) {
-      keys.show(message.catalog);
-      renderTicket();
-    }
+    if (message?.catalog) showCatalog(message.catalog);
     register = registers.get(registerId) ?? null;
     advanceCard();
     render();
@@ -183,11 +181,20 @@ function sendStart() {
   if (live.send(startMessage(sale))) startInFlight = sale.startKey;
 }
 
+/** The catalog and the tip the venue offers with it. */
+function showCatalog(catalog) {
+  keys.show(catalog);
+  if (catalog.tips) tips = catalog.tips;
+  renderTicket();
+  renderTip();
+}
+
 /** The approval pays the sale: into the outbox it goes, like any sale. */
 function finishCardSale(sale, approved) {
   lastSaleKey = sale.saleKey;
   lastChange = null;
   const onCard = { method: sale.method, amount: sale.total, attempt_id: approved.id };
+  if (sale.tip > 0) onCard.tip = sale.tip;
   const cash = sale.cash ?? 0;
   const payments = cash > 0 ? [{ method: "EFECTIVO", amount: cash }, onCard] : [onCard];
   const paid = { key: sale.saleKey, total: sale.total + cash, payments };
@@ -425,7 +432,8 @@ function renderCard() {
   flow.dataset.tone = view.tone;
   bind(flow, "card-step").textContent = view.step || `${METHOD_LABELS[sale.method] ?? sale.method} · venta con tarjeta`;
   bind(flow, "card-title").textContent = view.title;
-  bind(flow, "card-amount").textContent = sale.cash > 0 ? `${pesos(sale.total)} + ${pesos(sale.cash)} en efectivo` : pesos(sale.total);
+  const tipped = sale.tip > 0 ? ` + propina ${pesos(sale.tip)} = ${pesos(sale.total + sale.tip)}` : "";
+  bind(flow, "card-amount").textContent = (sale.cash > 0 ? `${pesos(sale.total)} + ${pesos(sale.cash)} en efectivo` : pesos(sale.total)) + tipped;
   bind(flow, "card-countdown").textContent = view.countdown ?? "";
   bind(flow, "card-detail").textContent = [view.detail, cardNotice].filter(Boolean).join(" ");
   const actions = bind(flow, "card-actions");
@@ -554,7 +562,7 @@ function reply(message) {
     queue.done(id);
     if (id === lastSaleKey) {
       // The hub's word on the change is the one handed over.
-      lastResult = `Venta registrada: ${pesos(message.total_charged)}`;
+      lastResult = `Venta registrada: ${pesos(message.total_charged)}${message.tip > 0 ? ` + propina ${pesos(message.tip)}` : ""}`;
       // A typed card code the jornada already had: the hub warns, once
       // (in the sale's answer, or in the approval the sale was paid with).
       const warnings = [...(message.warnings ?? []), ...(repeatedCode ? [repeatedCode] : [])];
@@ -606,8 +614,33 @@ function showError(field, message) {
   if (input && input.setAttribute) input.setAttribute("aria-invalid", message ? "true" : "false");
 }
 
+/** The tip typed (0 when none), or null when it is not one. */
+function readTip(total, method) {
+  if (tips.mode === "off" || tipInput.value.trim() === "") return 0;
+  const tip = parsePesos(tipInput.value);
+  if (tip === null) {
+    showError("tip", "Ingresa la propina en pesos, por ejemplo 1.000.");
+    return null;
+  }
+  if (method === "EFECTIVO" && tip % 10 !== 0) {
+    showError("tip", "En efectivo, la propina va en múltiplos de $10.");
+    return null;
+  }
+  const most = Math.floor((total * tips.limit_percent) / 100);
+  if (tip > most) {
+    showError("tip", `La propina supera el ${tips.limit_percent} % de la venta (${pesos(most)} como máximo): ¿un 0 de más?`);
+    return null;
+  }
+  return tip;
+}
+
+/** The suggested tip: the venue's percentage, rounded to the ten as cash is. */
+function suggestedTip(total) {
+  return cashRounded(Math.floor((total * tips.percent) / 100));
+}
+
 function readSale() {
-  ["amount", "tendered", "cash_part", "provider", "authorization_code"].forEach((field) => showError(field, ""));
+  ["amount", "tendered", "cash_part", "provider", "authorization_code", "tip"].forEach((field) => showError(field, ""));
   const total = parsePesos(amountInput.value);
   if (!total) {
     showError("amount", "Ingresa el monto en pesos, por ejemplo 5.000.");
@@ -619,14 +652,18 @@ function readSale() {
   }
   const method = selectedMethod();
   const payment = { method, amount: total };
+  // The tip rides on the payment of the method chosen (rule 19).
+  const tip = readTip(total, method);
+  if (tip === null) return null;
+  if (tip > 0) payment.tip = tip;
   if (method === "EFECTIVO" && tenderedInput.value.trim() !== "") {
     const tendered = parsePesos(tenderedInput.value);
     if (tendered === null) {
       showError("tendered", "Ingresa lo recibido en pesos, por ejemplo 10.000.");
       return null;
     }
-    if (tendered < cashRounded(total)) {
-      showError("tendered", `Lo recibido no alcanza: se cobran ${pesos(cashRounded(total))}.`);
+    if (tendered < cashRounded(total) + tip) {
+      showError("tendered", `Lo recibido no alcanza: se cobran ${pesos(cashRounded(total) + tip)}.`);
       return null;
     }
     payment.tendered = tendered;
@@ -730,7 +767,7 @@ form.addEventListener("submit", (event) => {
   if (isCard(charged.method) && cardsLive()) {
     // Online, a card is charged through the hub: the card flow takes over
     // (with the cash part of a mixed tender kept for the sale).
-    card.begin(charged.amount, charged.method, sessionId, sale.total - charged.amount, sale.lines ?? null);
+    card.begin(charged.amount, charged.method, sessionId, sale.total - charged.amount, sale.lines ?? null, charged.tip ?? 0);
     lastResult = "";
     form.reset();
     ticket.clear();
@@ -744,7 +781,7 @@ form.addEventListener("submit", (event) => {
   queue.add(sale, sessionId);
   lastSaleKey = sale.key;
   const cash = sale.payments[0];
-  lastChange = cash.tendered !== undefined ? cash.tendered - cashRounded(cash.amount) : null;
+  lastChange = cash.tendered !== undefined ? cash.tendered - cashRounded(cash.amount) - (cash.tip ?? 0) : null;
   lastResult = live.connected ? "Enviando venta…" : "Sin conexión: la venta quedó guardada y se enviará al reconectar.";
   form.reset();
   ticket.clear();
@@ -778,7 +815,7 @@ form.querySelector(".keypad").addEventListener("click", (event) => {
   if (key) typeDigits(key);
 });
 
-for (const input of [amountInput, tenderedInput, cashPartInput]) {
+for (const input of [amountInput, tenderedInput, cashPartInput, tipInput]) {
   input.addEventListener("input", (event) => {
     if (input === amountInput) startNextSale();
     regroupAsTyped(input, event);
@@ -855,6 +892,34 @@ bind(root, "ticket-clear").addEventListener("click", () => {
 // ------------------------------------------------------------ rendering
 
 /** The ticket, and the amount field as its total while it has lines. */
+/** The tip offered: the suggestion's key (percent), or the amount typed (free). */
+function renderTip() {
+  bind(root, "tip").hidden = tips.mode === "off";
+  if (tips.mode === "off") tipInput.value = "";
+  tipInput.hidden = tips.mode !== "free";
+  bind(root, "tip-caption").hidden = tipInput.hidden;
+  const toggle = bind(root, "tip-toggle");
+  toggle.hidden = tips.mode !== "percent";
+  const total = parsePesos(amountInput.value);
+  const suggested = total ? suggestedTip(total) : 0;
+  const on = tips.mode === "percent" && suggested > 0 && parsePesos(tipInput.value) === suggested;
+  // The suggestion follows the ticket: a tip taken for another total goes.
+  if (tips.mode === "percent" && !on) tipInput.value = "";
+  toggle.setAttribute("aria-pressed", on ? "true" : "false");
+  toggle.textContent = suggested > 0 ? `${on ? "✓" : "+"} ${tips.percent} % ${pesos(suggested)}` : `+ ${tips.percent} %`;
+  toggle.disabled = !suggested;
+  toggle.setAttribute("aria-label", on ? `Propina de ${pesos(suggested)} incluida: tocar para quitarla` : `Agregar propina de ${tips.percent} %`);
+}
+
+bind(root, "tip-toggle").addEventListener("click", () => {
+  const total = parsePesos(amountInput.value);
+  if (!total) return;
+  const suggested = suggestedTip(total);
+  tipInput.value = parsePesos(tipInput.value) === suggested ? "" : pesos(suggested).replace("$", "");
+  showError("tip", "");
+  renderHint();
+});
+
 function renderTicket() {
   ticket.save();
   keys.renderTicket();
@@ -898,7 +963,7 @@ function renderQuickTender() {
   const total = parsePesos(amountInput.value);
   box.replaceChildren();
   if (selectedMethod() !== "EFECTIVO" || !total || total > SALE_MAX) return;
-  const charged = cashRounded(total);
+  const charged = cashRounded(total) + typedTip();
   quickTenders(charged).forEach((amount, i) => {
     const button = el("button", i === 0 ? `Exacto ${pesos(amount)}` : pesos(amount));
     button.type = "button";
@@ -911,7 +976,13 @@ function renderQuickTender() {
   });
 }
 
+/** The tip as typed, 0 when none or not a number (the sale says why). */
+function typedTip() {
+  return tips.mode === "off" ? 0 : parsePesos(tipInput.value) ?? 0;
+}
+
 function renderHint() {
+  renderTip();
   renderQuickTender();
   const split = bind(root, "split-hint");
   const whole = parsePesos(amountInput.value);
@@ -926,9 +997,11 @@ function renderHint() {
     return;
   }
   const charged = cashRounded(total);
+  const tip = typedTip();
   const tendered = parsePesos(tenderedInput.value);
-  let text = charged === total ? `Se cobran ${pesos(charged)}.` : `Se cobran ${pesos(charged)} (redondeo del efectivo).`;
-  if (tendered !== null && tendered >= charged) text += ` Vuelto: ${pesos(tendered - charged)}.`;
+  let text = charged === total ? `Se cobran ${pesos(charged)}` : `Se cobran ${pesos(charged)} (redondeo del efectivo)`;
+  text += tip > 0 ? ` + propina ${pesos(tip)} = ${pesos(charged + tip)}.` : ".";
+  if (tendered !== null && tendered >= charged + tip) text += ` Vuelto: ${pesos(tendered - charged - tip)}.`;
   hint.textContent = text;
 }
 
@@ -970,6 +1043,9 @@ function renderTotals(session, caja) {
     const amount = session.payment_totals[method] ?? 0;
     row(label, method === "EFECTIVO" && caja.blind_count ? hidden : pesos(amount));
   }
+  const tipped = Object.values(session.tip_totals ?? {}).reduce((a, b) => a + b, 0);
+  // Blind, the cash tips are the drawer's secret (the hub sends none).
+  if (tipped > 0 && !caja.blind_count) row("Propinas (no son venta)", pesos(tipped));
   row(`Pagos con tarjeta en ${caja.payment_provider_primary} (principal)`, session.primary_count);
   if (caja.payment_provider_backup) row(`Pagos con tarjeta en ${caja.payment_provider_backup} (respaldo)`, session.backup_count);
 }
@@ -993,7 +1069,8 @@ function renderRecent(sales) {
     const provider = sale.provider ? ` · ${sale.provider}${sale.used_backup ? " (respaldo)" : ""}` : "";
     const row = el("li", "", sale.voided ? "voided" : "");
     row.dataset.sale = sale.id;
-    row.append(el("span", `N.º ${sale.number}`, "number"), el("span", `${time(sale.at)} · ${pesos(sale.total_charged)} · ${methods}${provider}`, "what"));
+    const tip = sale.tip > 0 ? ` + propina ${pesos(sale.tip)}` : "";
+    row.append(el("span", `N.º ${sale.number}`, "number"), el("span", `${time(sale.at)} · ${pesos(sale.total_charged)}${tip} · ${methods}${provider}`, "what"));
     // Its ticket, to print or reprint (a tab of its own: the POS stays).
     const ticketLink = el("a", "Ticket", "button ticket-link");
     ticketLink.href = `/caja/session/${sessionId}/ventas/${sale.id}/ticket`;

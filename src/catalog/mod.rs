@@ -23,14 +23,18 @@ pub use domain::{Category, CategoryId, Colour, Offered, Product, ProductId, Quan
 use crate::cajas::CajaId;
 use crate::db::{self, DbError, PgPool};
 use crate::money::Pesos;
+use crate::tips::TipPolicy;
 
 /// The catalog as committed: every category and product, archived ones
-/// too (a sale's line still names them), in the order the POS shows them.
+/// too (a sale's line still names them), in the order the POS shows them;
+/// and the tip the venue offers with them (its setting, loaded with them
+/// so a POS hears of a change the same way).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     categories: Vec<Category>,
     products: Vec<Product>,
     index: HashMap<ProductId, usize>,
+    tips: TipPolicy,
 }
 
 /// Why a product cannot go on a ticket at this caja.
@@ -89,7 +93,17 @@ impl Catalog {
             categories,
             products,
             index,
+            tips: TipPolicy::default(),
         }
+    }
+
+    /// The catalog, offering tips by `tips`.
+    pub fn with_tips(self, tips: TipPolicy) -> Self {
+        Self { tips, ..self }
+    }
+
+    pub fn tips(&self) -> TipPolicy {
+        self.tips
     }
 
     pub fn categories(&self) -> &[Category] {
@@ -193,7 +207,7 @@ impl Catalog {
                 name: &c.name,
             })
             .collect();
-        serde_json::json!({ "categories": categories, "products": products })
+        serde_json::json!({ "categories": categories, "products": products, "tips": self.tips })
     }
 }
 

@@ -139,7 +139,7 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<Catalog> {
             version: row.version,
         });
     }
-    Ok(Catalog::new(categories, products))
+    Ok(Catalog::new(categories, products).with_tips(crate::tips::load(conn)?))
 }
 
 /// What the audit trail keeps of a product.

@@ -293,6 +293,7 @@ diesel::table! {
         cash_expected -> Nullable<Int8>,
         cash_count_detail -> Nullable<Jsonb>,
         difference_approved_by -> Nullable<Int4>,
+        tip_totals -> Jsonb,
     }
 }
 
@@ -322,6 +323,7 @@ diesel::table! {
         provider -> Nullable<Varchar>,
         used_backup -> Bool,
         card_attempt_id -> Nullable<Int8>,
+        tip -> Int8,
     }
 }
 
@@ -365,6 +367,9 @@ diesel::table! {
         one_open_session_per_cashier -> Bool,
         updated_at -> Timestamptz,
         updated_by -> Nullable<Int4>,
+        tip_mode -> Text,
+        tip_percent -> Int2,
+        tip_limit_percent -> Int2,
     }
 }
 

@@ -2,7 +2,7 @@
 //! a blind count the cashier counts the drawer without knowing what it
 //! should hold: the server never sends them the expected cash nor what adds
 //! up to it (the float, the cash taken, the cash moved in and out and each
-//! movement's amount, the cash total). Card totals and ticket counts are
+//! movement's amount, the cash total, the cash tips). Card totals and ticket counts are
 //! theirs to see; supervisors see everything.
 
 use serde_json::Value;
@@ -19,7 +19,10 @@ pub enum Audience {
 
 /// The session's fields that add up to the expected cash.
 const CASH_FIELDS: [&str; 4] = ["initial_cash", "cash_sales", "cash_in", "cash_out"];
-/// The cash total's key in `payment_totals`.
+/// The session's totals per method, whose cash total adds up to it too
+/// (the cash tips go into the drawer).
+const TOTALS_PER_METHOD: [&str; 2] = ["payment_totals", "tip_totals"];
+/// The cash total's key in them.
 const CASH_TOTAL: &str = "EFECTIVO";
 
 impl Audience {
@@ -42,11 +45,10 @@ pub fn redact_register(register: &mut Value) {
         for field in CASH_FIELDS {
             session.remove(field);
         }
-        if let Some(totals) = session
-            .get_mut("payment_totals")
-            .and_then(Value::as_object_mut)
-        {
-            totals.remove(CASH_TOTAL);
+        for totals in TOTALS_PER_METHOD {
+            if let Some(totals) = session.get_mut(totals).and_then(Value::as_object_mut) {
+                totals.remove(CASH_TOTAL);
+            }
         }
     }
     // Every drop and ingreso of the session adds up to the cash moved.

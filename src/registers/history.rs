@@ -54,6 +54,8 @@ pub struct RecentSale {
     pub number: i64,
     pub at: DateTime<Utc>,
     pub total_charged: i64,
+    /// The tip paid with it, apart from its total.
+    pub tip: i64,
     /// The payment methods, in the order paid.
     pub methods: Vec<PaymentMethod>,
     /// The card provider that charged it, if a card was used.
@@ -96,6 +98,7 @@ impl RecentSale {
             number: 0,
             at,
             total_charged: sale.total_charged.get(),
+            tip: sale.tip().get(),
             methods: sale.payments.iter().map(|p| p.method).collect(),
             provider: card.and_then(|p| p.provider),
             used_backup: card.is_some_and(|p| p.backup),
@@ -289,16 +292,18 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
         .filter(sales::session_id.eq(session))
         .count()
         .get_result(conn)?;
-    let payments: Vec<(i64, PaymentMethod, Option<PaymentProvider>, bool)> = sale_payments::table
-        .filter(sale_payments::sale_id.eq_any(&ids))
-        .order(sale_payments::id)
-        .select((
-            sale_payments::sale_id,
-            sale_payments::method,
-            sale_payments::provider,
-            sale_payments::used_backup,
-        ))
-        .load(conn)?;
+    let payments: Vec<(i64, PaymentMethod, Option<PaymentProvider>, bool, i64)> =
+        sale_payments::table
+            .filter(sale_payments::sale_id.eq_any(&ids))
+            .order(sale_payments::id)
+            .select((
+                sale_payments::sale_id,
+                sale_payments::method,
+                sale_payments::provider,
+                sale_payments::used_backup,
+                sale_payments::tip,
+            ))
+            .load(conn)?;
     Ok(rows
         .into_iter()
         .enumerate()
@@ -309,6 +314,7 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
                 number: count - i as i64,
                 at,
                 total_charged,
+                tip: mine.clone().map(|p| p.4).sum(),
                 methods: mine.clone().map(|p| p.1).collect(),
                 provider: mine.clone().find_map(|p| p.2),
                 used_backup: mine.clone().any(|p| p.3),
@@ -374,6 +380,7 @@ mod tests {
             number: 0,
             at: Utc::now(),
             total_charged: 1_000,
+            tip: 0,
             methods: vec![PaymentMethod::Efectivo],
             provider: None,
             used_backup: false,

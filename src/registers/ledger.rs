@@ -16,6 +16,9 @@ pub struct SaleLine {
     pub at: DateTime<Utc>,
     #[diesel(sql_type = BigInt)]
     pub total_charged: i64,
+    /// Paid with it, apart from its total.
+    #[diesel(sql_type = BigInt)]
+    pub tip: i64,
     /// The payment methods, "EFECTIVO + DEBITO".
     #[diesel(sql_type = Text)]
     pub methods: String,
@@ -47,7 +50,7 @@ pub struct MovementLine {
 pub fn sales(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<SaleLine>> {
     diesel::sql_query(
         "SELECT s.id, row_number() OVER (ORDER BY s.id) AS number,
-                s.created_at AS at, s.total_charged,
+                s.created_at AS at, s.total_charged, sum(p.tip)::bigint AS tip,
                 string_agg(p.method, ' + ' ORDER BY p.id) AS methods,
                 string_agg(DISTINCT p.provider, ', ') AS providers,
                 s.voided_at, s.void_reason, u.name AS voided_by

@@ -22,6 +22,9 @@ pub struct LiveSession {
     pub initial_cash: Pesos,
     /// Charged per payment method (cash after rounding), voided sales excluded.
     pub payment_totals: BTreeMap<String, i64>,
+    /// Tips per payment method, voided sales excluded: not revenue, but
+    /// the cash ones are in the drawer (rule 19).
+    pub tip_totals: BTreeMap<String, i64>,
     pub ticket_count: i32,
     /// Cash kept from sales: charged in cash, i.e. received minus change.
     pub cash_sales: Pesos,
@@ -53,6 +56,7 @@ pub enum ProviderSlot {
 pub struct RecordedPayment {
     pub method: PaymentMethod,
     pub charged: Pesos,
+    pub tip: Pesos,
     pub provider_slot: Option<ProviderSlot>,
 }
 
@@ -79,6 +83,7 @@ impl LiveSession {
             opened_at: Utc::now(),
             initial_cash,
             payment_totals: BTreeMap::new(),
+            tip_totals: BTreeMap::new(),
             ticket_count: 0,
             cash_sales: Pesos::ZERO,
             cash_in: Pesos::ZERO,
@@ -89,10 +94,11 @@ impl LiveSession {
         }
     }
 
-    /// Fondo inicial + cash kept from sales + cash added − cash dropped.
+    /// Fondo inicial + cash kept from sales + cash tips + cash added − cash dropped.
     pub fn expected_cash(&self) -> Pesos {
         self.initial_cash
             .checked_add(self.cash_sales)
+            .and_then(|sum| sum.checked_add(self.tip_of(PaymentMethod::Efectivo)))
             .and_then(|sum| sum.checked_add(self.cash_in))
             .and_then(|sum| sum.checked_sub(self.cash_out))
             .unwrap_or(self.initial_cash)
@@ -113,6 +119,29 @@ impl LiveSession {
             .insert(method.as_str().to_owned(), total.get());
     }
 
+    /// The tips paid by `method`.
+    pub fn tip_of(&self, method: PaymentMethod) -> Pesos {
+        Pesos::new(self.tip_totals.get(method.as_str()).copied().unwrap_or(0)).unwrap_or_default()
+    }
+
+    /// Adds `tip` (taken back when `back`) to `method`'s tips; a method
+    /// never tipped stays out of the map, so a session without tips
+    /// stores `{}`.
+    fn move_tip(&mut self, method: PaymentMethod, tip: Pesos, back: bool) -> Result<(), CajaError> {
+        if tip == Pesos::ZERO {
+            return Ok(());
+        }
+        let now = self.tip_of(method);
+        let next = if back {
+            subtract(now, tip)?
+        } else {
+            add(now, tip)?
+        };
+        self.tip_totals
+            .insert(method.as_str().to_owned(), next.get());
+        Ok(())
+    }
+
     /// The session after `sale` (its card payments resolved to their
     /// approvals); checks that no counter overflows.
     pub fn with_sale(&self, sale: &ValidSale, at: DateTime<Utc>) -> Result<LiveSession, CajaError> {
@@ -122,6 +151,7 @@ impl LiveSession {
                 payment.method,
                 add(next.total_of(payment.method), payment.charged)?,
             );
+            next.move_tip(payment.method, payment.tip, false)?;
             // Counted by the provider that approved it, as it was then.
             if payment.provider.is_some() {
                 if payment.backup {
@@ -149,6 +179,7 @@ impl LiveSession {
                 payment.method,
                 subtract(next.total_of(payment.method), payment.charged)?,
             );
+            next.move_tip(payment.method, payment.tip, true)?;
             if payment.method == PaymentMethod::Efectivo {
                 next.cash_sales = subtract(next.cash_sales, payment.charged)?;
             }
@@ -192,6 +223,7 @@ mod tests {
     use crate::cajas::domain::PaymentProvider;
     use crate::catalog::Catalog;
     use crate::registers::sale::{PaymentRequest, Pricing, SaleRequest};
+    use crate::tips::TipPolicy;
 
     fn session(initial: i64) -> LiveSession {
         LiveSession::opened_for_test(1, 1, Pesos::new(initial).unwrap())
@@ -199,8 +231,15 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        /// Cash part, card part (amount, on the backup provider?), transfer part.
-        Sale(Option<i64>, Option<(i64, bool, bool)>, Option<i64>),
+        /// Cash part, card part (amount, on the backup provider?), transfer
+        /// part, and a tip: on which payment, and its share of the most
+        /// the venue takes (in thousandths).
+        Sale(
+            Option<i64>,
+            Option<(i64, bool, bool)>,
+            Option<i64>,
+            Option<(usize, i64)>,
+        ),
         Void(usize),
         Movement(bool, i64),
     }
@@ -212,9 +251,10 @@ mod tests {
                 proptest::option::of(amount.clone()),
                 proptest::option::of((amount.clone(), any::<bool>(), any::<bool>())),
                 proptest::option::of(amount.clone()),
+                proptest::option::of((any::<usize>(), 0i64..=1000)),
             )
-                .prop_filter("a sale has a payment", |(a, b, c)| a.is_some() || b.is_some() || c.is_some())
-                .prop_map(|(a, b, c)| Op::Sale(a, b, c)),
+                .prop_filter("a sale has a payment", |(a, b, c, _)| a.is_some() || b.is_some() || c.is_some())
+                .prop_map(|(a, b, c, t)| Op::Sale(a, b, c, t)),
             1 => any::<usize>().prop_map(Op::Void),
             1 => (any::<bool>(), amount).prop_map(|(k, a)| Op::Movement(k, a)),
         ]
@@ -224,6 +264,7 @@ mod tests {
         cash: Option<i64>,
         card: Option<(i64, bool, bool)>,
         transfer: Option<i64>,
+        tip: Option<(usize, i64)>,
     ) -> SaleRequest {
         let mut payments = Vec::new();
         let mut total = 0;
@@ -263,6 +304,17 @@ mod tests {
                 ..PaymentRequest::default()
             });
         }
+        if let Some((pick, share)) = tip {
+            // Up to the most the venue takes; in tens on cash.
+            let most = TipPolicy::default().max(Pesos::new(total).unwrap()).get();
+            let index = pick % payments.len();
+            let tip = most * share / 1000;
+            payments[index].tip = Some(if payments[index].method == "EFECTIVO" {
+                tip - tip % 10
+            } else {
+                tip
+            });
+        }
         SaleRequest {
             key: uuid::Uuid::new_v4().to_string(),
             total,
@@ -282,8 +334,8 @@ mod tests {
             let (mut added, mut dropped) = (0i64, 0i64);
             for op in ops {
                 match op {
-                    Op::Sale(cash, card, transfer) => {
-                        let mut sale = request(cash, card, transfer)
+                    Op::Sale(cash, card, transfer, tip) => {
+                        let mut sale = request(cash, card, transfer, tip)
                             .validate(Pricing::Now { catalog: &Catalog::default(), caja: CajaId(1) })
                             .unwrap();
                         // As the actor sets it from the approval: KLAP is the backup here.
@@ -300,6 +352,7 @@ mod tests {
                         let payments: Vec<RecordedPayment> = sales[index].0.payments.iter().map(|p| RecordedPayment {
                             method: p.method,
                             charged: p.charged,
+                            tip: p.tip,
                             provider_slot: p.provider.map(|pr| if pr == PaymentProvider::Klap { ProviderSlot::Backup } else { ProviderSlot::Primary }),
                         }).collect();
                         live = live.without_sale(&payments).unwrap();
@@ -323,17 +376,24 @@ mod tests {
                 let summed: i64 = kept.iter().flat_map(|s| &s.payments).filter(|p| p.method == *method).map(|p| p.charged.get()).sum();
                 prop_assert_eq!(live.total_of(*method).get(), summed);
             }
+            for method in PaymentMethod::ALL {
+                let tips: i64 = kept.iter().flat_map(|s| &s.payments).filter(|p| p.method == *method).map(|p| p.tip.get()).sum();
+                prop_assert_eq!(live.tip_of(*method).get(), tips);
+                // A method never tipped is not in the map (stored as `{}`).
+                prop_assert_eq!(live.tip_totals.contains_key(method.as_str()), sales.iter().flat_map(|s| &s.0.payments).any(|p| p.method == *method && p.tip > Pesos::ZERO));
+            }
             let cash: i64 = kept.iter().map(|s| s.cash_kept().get()).sum();
             prop_assert_eq!(live.cash_sales.get(), cash);
+            let cash_tips = live.tip_of(PaymentMethod::Efectivo).get();
             prop_assert_eq!(live.ticket_count as usize, kept.len());
             let cards = |backup: bool| kept.iter().flat_map(|s| &s.payments)
                 .filter(|p| p.provider.is_some_and(|pr| (pr == PaymentProvider::Klap) == backup)).count();
             prop_assert_eq!(live.primary_count as usize, cards(false));
             prop_assert_eq!(live.backup_count as usize, cards(true));
-            prop_assert_eq!(live.expected_cash().get(), initial + cash + added - dropped);
+            prop_assert_eq!(live.expected_cash().get(), initial + cash + cash_tips + added - dropped);
             // And the difference at closing, for any count.
             let count = Pesos::new(initial).unwrap();
-            prop_assert_eq!(count.checked_sub(live.expected_cash()).unwrap().get(), initial - (initial + cash + added - dropped));
+            prop_assert_eq!(count.checked_sub(live.expected_cash()).unwrap().get(), initial - (initial + cash + cash_tips + added - dropped));
         }
     }
 }

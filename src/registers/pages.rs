@@ -591,6 +591,18 @@ impl SessionPage {
         method_rows(&self.session.payment_totals)
     }
 
+    /// The methods tips were paid by, with their tips.
+    fn tips(&self) -> Vec<(&'static str, String)> {
+        PaymentMethod::ALL
+            .iter()
+            .filter_map(|m| {
+                let tip = self.session.tip_totals.get(m.as_str()).copied();
+                let tip = Pesos::new(tip.filter(|t| *t > 0)?).ok()?;
+                Some((m.label(), tip.to_string()))
+            })
+            .collect()
+    }
+
     /// "faltante $500", "sobrante $100" or "cuadra ($0)": a sign alone is
     /// easy to miss on paper.
     fn difference_words(&self, difference: &Pesos) -> String {
@@ -644,14 +656,7 @@ impl SessionPage {
     }
 
     fn expected(&self) -> Pesos {
-        let s = &self.session;
-        s.cash_expected.unwrap_or_else(|| {
-            s.initial_cash
-                .checked_add(s.cash_sales)
-                .and_then(|sum| sum.checked_add(s.cash_in))
-                .and_then(|sum| sum.checked_sub(s.cash_out))
-                .unwrap_or_default()
-        })
+        self.session.expected_cash()
     }
 
     fn local(&self, at: &chrono::DateTime<chrono::Utc>) -> String {

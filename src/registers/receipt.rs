@@ -69,6 +69,9 @@ struct Payment {
     provider: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     authorization_code: Option<String>,
+    /// Paid on top of `amount_charged`: not part of the sale.
+    #[diesel(sql_type = BigInt)]
+    tip: i64,
 }
 
 type Found = Option<(Sale, Vec<Line>, Vec<Payment>)>;
@@ -98,7 +101,7 @@ fn find(conn: &mut PgConnection, session: i32, sale: i64) -> QueryResult<Found> 
     .load(conn)?;
     let payments = diesel::sql_query(
         "SELECT p.method, p.amount_charged, p.tendered, p.change_given, p.provider,
-                a.authorization_code
+                a.authorization_code, p.tip
            FROM sale_payments p LEFT JOIN card_attempts a ON a.id = p.card_attempt_id
           WHERE p.sale_id = $1 ORDER BY p.id",
     )
@@ -147,6 +150,16 @@ impl TicketPage {
 
     fn change(&self) -> i64 {
         self.payments.iter().map(|p| p.change_given).sum()
+    }
+
+    /// The tip, over every payment.
+    fn tip(&self) -> i64 {
+        self.payments.iter().map(|p| p.tip).sum()
+    }
+
+    /// What the customer paid in all: the sale as charged, and the tip.
+    fn paid(&self) -> i64 {
+        self.sale.total_charged + self.tip()
     }
 }
 

@@ -1,8 +1,9 @@
-//! How a sale is written, the only way: the sale, its lines, its payments,
-//! the session's counters, the caja's `seq` and the event, in ONE statement,
-//! kept prepared on each connection (one round trip, parsed and planned
-//! once; alone it needs no transaction of its own). The event is the row
-//! `event_log::append` writes for every other change.
+//! How a sale is written, the only way: the sale, its lines, its payments
+//! (with their tips), the session's counters, the caja's `seq` and the
+//! event, in ONE statement, kept prepared on each connection (one round
+//! trip, parsed and planned once; alone it needs no transaction of its
+//! own). The event is the row `event_log::append` writes for every other
+//! change.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -18,7 +19,7 @@ use super::event_log::Change;
 use super::live::LiveSession;
 use super::sale::ValidSale;
 use super::snapshot::Snapshot;
-use super::store::totals_json;
+use super::store::{tips_json, totals_json};
 use crate::db::jsonb::JsonText;
 use crate::money::Pesos;
 
@@ -72,6 +73,7 @@ pub fn record_sale(
             .collect(),
         backups: payments.iter().map(|p| p.backup).collect(),
         approvals: payments.iter().map(|p| p.approval).collect(),
+        tips: payments.iter().map(|p| p.tip.get()).collect(),
         line_products: sale.lines.iter().map(|l| l.product.map(|p| p.0)).collect(),
         line_names: sale.lines.iter().map(|l| l.name.as_str()).collect(),
         line_prices: sale.lines.iter().map(|l| l.unit_price.get()).collect(),
@@ -102,8 +104,9 @@ struct Written {
 /// The `args` columns of a session's counters before the sale and after
 /// it, in the order [`Counters::walk`] binds them (static text: the
 /// statement is walked to bind it on every execution).
-const BEFORE: [&str; 7] = [
+const BEFORE: [&str; 8] = [
     "::jsonb AS totals_before, ",
+    "::jsonb AS tips_before, ",
     "::int4 AS tickets_before, ",
     "::int8 AS cash_sales_before, ",
     "::int8 AS cash_in_before, ",
@@ -111,8 +114,9 @@ const BEFORE: [&str; 7] = [
     "::int4 AS primary_before, ",
     "::int4 AS backup_before, ",
 ];
-const AFTER: [&str; 7] = [
+const AFTER: [&str; 8] = [
     "::jsonb AS totals_after, ",
+    "::jsonb AS tips_after, ",
     "::int4 AS tickets_after, ",
     "::int8 AS cash_sales_after, ",
     "::int8 AS cash_in_after, ",
@@ -124,6 +128,7 @@ const AFTER: [&str; 7] = [
 /// A session's running counters, as the statement compares and writes them.
 struct Counters {
     totals: serde_json::Value,
+    tips: serde_json::Value,
     tickets: i32,
     cash_sales: i64,
     cash_in: i64,
@@ -136,6 +141,7 @@ impl Counters {
     fn of(session: &LiveSession) -> Self {
         Self {
             totals: totals_json(session),
+            tips: tips_json(session),
             tickets: session.ticket_count,
             cash_sales: session.cash_sales.get(),
             cash_in: session.cash_in.get(),
@@ -149,22 +155,24 @@ impl Counters {
     fn walk<'b>(
         &'b self,
         out: &mut AstPass<'_, 'b, Pg>,
-        names: &'static [&'static str; 7],
+        names: &'static [&'static str; 8],
     ) -> QueryResult<()> {
         out.push_bind_param::<Jsonb, _>(&self.totals)?;
         out.push_sql(names[0]);
-        out.push_bind_param::<Int4, _>(&self.tickets)?;
+        out.push_bind_param::<Jsonb, _>(&self.tips)?;
         out.push_sql(names[1]);
-        out.push_bind_param::<Int8, _>(&self.cash_sales)?;
+        out.push_bind_param::<Int4, _>(&self.tickets)?;
         out.push_sql(names[2]);
-        out.push_bind_param::<Int8, _>(&self.cash_in)?;
+        out.push_bind_param::<Int8, _>(&self.cash_sales)?;
         out.push_sql(names[3]);
-        out.push_bind_param::<Int8, _>(&self.cash_out)?;
+        out.push_bind_param::<Int8, _>(&self.cash_in)?;
         out.push_sql(names[4]);
-        out.push_bind_param::<Int4, _>(&self.primary)?;
+        out.push_bind_param::<Int8, _>(&self.cash_out)?;
         out.push_sql(names[5]);
-        out.push_bind_param::<Int4, _>(&self.backup)?;
+        out.push_bind_param::<Int4, _>(&self.primary)?;
         out.push_sql(names[6]);
+        out.push_bind_param::<Int4, _>(&self.backup)?;
+        out.push_sql(names[7]);
         Ok(())
     }
 }
@@ -191,6 +199,7 @@ struct RecordSale<'a> {
     providers: Vec<Option<&'static str>>,
     backups: Vec<bool>,
     approvals: Vec<Option<i64>>,
+    tips: Vec<i64>,
     line_products: Vec<Option<i32>>,
     line_names: Vec<&'a str>,
     line_prices: Vec<i64>,
@@ -207,7 +216,8 @@ const AFTER_ARGS: &str = "\
         JOIN register_seqs r ON r.register_id = s.register_id
     WHERE s.id = a.session_id AND r.register_id = a.register_id AND r.event_seq = a.seq - 1
       AND s.status = 'OPEN'
-      AND s.payment_totals = a.totals_before AND s.ticket_count = a.tickets_before
+      AND s.payment_totals = a.totals_before AND s.tip_totals = a.tips_before
+      AND s.ticket_count = a.tickets_before
       AND s.cash_sales = a.cash_sales_before AND s.cash_in = a.cash_in_before
       AND s.cash_out = a.cash_out_before
       AND s.payment_provider_used_primary_count = a.primary_before
@@ -223,10 +233,10 @@ const AFTER_ARGS: &str = "\
     RETURNING id
 ), paid AS (
     INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered,
-                               change_given, provider, used_backup, card_attempt_id)
+                               change_given, provider, used_backup, card_attempt_id, tip)
     SELECT sale.id, p.* FROM sale, args a,
         unnest(a.methods, a.amounts, a.charged, a.tendered, a.change_given, a.providers,
-               a.backups, a.approvals) AS p
+               a.backups, a.approvals, a.tips) AS p
 ), lined AS (
     INSERT INTO sale_lines (sale_id, line_no, product_id, name, unit_price, quantity)
     SELECT sale.id, l.line_no, l.product_id, l.name, l.unit_price, l.quantity FROM sale, args a,
@@ -234,7 +244,8 @@ const AFTER_ARGS: &str = "\
             WITH ORDINALITY AS l (product_id, name, unit_price, quantity, line_no)
 ), counted AS (
     UPDATE register_sessions s
-    SET payment_totals = a.totals_after, ticket_count = a.tickets_after,
+    SET payment_totals = a.totals_after, tip_totals = a.tips_after,
+        ticket_count = a.tickets_after,
         cash_sales = a.cash_sales_after, cash_in = a.cash_in_after, cash_out = a.cash_out_after,
         payment_provider_used_primary_count = a.primary_after,
         payment_provider_used_backup_count = a.backup_after
@@ -291,6 +302,8 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_sql("::bool[] AS backups, ");
         out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.approvals)?;
         out.push_sql("::int8[] AS approvals, ");
+        out.push_bind_param::<Array<Int8>, _>(&self.tips)?;
+        out.push_sql("::int8[] AS tips, ");
         out.push_bind_param::<Array<Nullable<Int4>>, _>(&self.line_products)?;
         out.push_sql("::int4[] AS line_products, ");
         out.push_bind_param::<Array<Text>, _>(&self.line_names)?;

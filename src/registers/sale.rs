@@ -55,7 +55,8 @@ pub struct LineRequest {
     pub amount: Option<i64>,
 }
 
-/// How a sale's product lines are priced.
+/// How a sale's product lines are priced (and its tip bounded: the catalog
+/// carries the venue's tip policy).
 #[derive(Debug, Clone, Copy)]
 pub enum Pricing<'a> {
     /// By the catalog as it is now, for this caja: a live sale.
@@ -63,6 +64,14 @@ pub enum Pricing<'a> {
     /// At the price the POS sold it at, while it could not reach the hub:
     /// what the customer paid stands, whatever the catalog says since.
     AsSold { catalog: &'a Catalog },
+}
+
+impl Pricing<'_> {
+    fn catalog(&self) -> &Catalog {
+        match self {
+            Pricing::Now { catalog, .. } | Pricing::AsSold { catalog } => catalog,
+        }
+    }
 }
 
 /// A line of a sale, as sold.
@@ -118,6 +127,10 @@ pub struct PaymentRequest {
     pub card_last4: Option<String>,
     #[serde(default)]
     pub installments: Option<i64>,
+    /// A tip paid with this payment, on top of its amount: charged in the
+    /// same card charge, or received with the cash.
+    #[serde(default)]
+    pub tip: Option<i64>,
 }
 
 impl PaymentRequest {
@@ -166,6 +179,15 @@ pub struct ValidPayment {
     pub approval: Option<i64>,
     /// Charged on the caja's backup provider (set from the approval).
     pub backup: bool,
+    /// The tip paid with it, on top of `charged` (rule 19).
+    pub tip: Pesos,
+}
+
+impl ValidPayment {
+    /// What a card's terminal charges for it: its amount and its tip.
+    pub fn card_charge(&self) -> Pesos {
+        self.amount.checked_add(self.tip).unwrap_or(self.amount)
+    }
 }
 
 /// What shows a card payment was charged.
@@ -232,8 +254,14 @@ impl ValidSale {
                     }
                     None => String::new(),
                 };
+                // A payment without a tip keeps the fingerprint it had
+                // before tips.
+                let tip = match p.tip.get() {
+                    0 => String::new(),
+                    tip => format!("+{tip}"),
+                };
                 format!(
-                    "{}:{}:{}:{card}",
+                    "{}:{}:{}:{card}{tip}",
                     p.method,
                     p.amount.get(),
                     p.tendered.map_or(String::new(), |t| t.get().to_string()),
@@ -263,7 +291,15 @@ impl ValidSale {
         matches!(self.lines.as_slice(), [line] if line.product.is_none() && line.quantity == Quantity::ONE)
     }
 
-    /// Cash kept by the register: charged in cash (received minus change).
+    /// The tip, over all payments.
+    pub fn tip(&self) -> Pesos {
+        self.payments
+            .iter()
+            .fold(Pesos::ZERO, |sum, p| sum.checked_add(p.tip).unwrap_or(sum))
+    }
+
+    /// Cash kept by the register for the sale: charged in cash (received
+    /// minus change, less the tip).
     pub fn cash_kept(&self) -> Pesos {
         self.payments
             .iter()
@@ -390,6 +426,7 @@ impl SaleRequest {
                     "solo un pago confirmado con el código del terminal lleva los datos del voucher",
                 ));
             }
+            let tip = money(&field("tip"), Pesos::non_negative(request.tip.unwrap_or(0)))?;
             let (charged, tendered, change) = if method == PaymentMethod::Efectivo {
                 if payments
                     .iter()
@@ -400,18 +437,27 @@ impl SaleRequest {
                         "una venta lleva a lo más un pago en efectivo",
                     ));
                 }
+                if tip.get() % 10 != 0 {
+                    return Err(invalid(
+                        field("tip"),
+                        "en efectivo, la propina va en múltiplos de $10",
+                    ));
+                }
                 let charged = amount.cash_rounded();
+                let received = charged
+                    .checked_add(tip)
+                    .ok_or_else(|| invalid(field("tip"), "la propina es demasiado grande"))?;
                 let tendered = match request.tendered {
                     Some(t) => money(&field("tendered"), Pesos::positive(t))?,
-                    None => charged,
+                    None => received,
                 };
                 let change = tendered
-                    .checked_sub(charged)
+                    .checked_sub(received)
                     .filter(|c| *c >= Pesos::ZERO)
                     .ok_or_else(|| {
                         invalid(
                             field("tendered"),
-                            format!("el efectivo recibido no cubre {charged}"),
+                            format!("el efectivo recibido no cubre {received}"),
                         )
                     })?;
                 (charged, Some(tendered), change)
@@ -440,6 +486,7 @@ impl SaleRequest {
                 card,
                 approval: None,
                 backup: false,
+                tip,
             });
         }
         if sum != total {
@@ -447,6 +494,23 @@ impl SaleRequest {
                 "payments",
                 format!("los pagos suman {sum} y el total es {total}"),
             ));
+        }
+        let tipped = payments.iter().position(|p| p.tip > Pesos::ZERO);
+        if let Some(i) = tipped {
+            let tip = payments
+                .iter()
+                .try_fold(Pesos::ZERO, |sum, p| sum.checked_add(p.tip));
+            let tip = tip.ok_or_else(|| {
+                invalid(
+                    format!("payments[{i}].tip"),
+                    "la propina es demasiado grande",
+                )
+            })?;
+            pricing
+                .catalog()
+                .tips()
+                .check(total, tip)
+                .map_err(|refusal| invalid(format!("payments[{i}].tip"), refusal.to_string()))?;
         }
         let lines = self.lines(total, pricing)?;
         Ok(ValidSale {

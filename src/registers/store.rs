@@ -39,6 +39,7 @@ struct SessionRow {
     backup_count: i32,
     cash_in: i64,
     cash_out: i64,
+    tip_totals: serde_json::Value,
 }
 
 /// A stored value the hub cannot read: which row and field, and why (the
@@ -52,15 +53,16 @@ fn stored_pesos(row: i32, field: &str, value: i64) -> Result<Pesos, DieselError>
     Pesos::new(value).map_err(|err| unreadable(row, field, format!("= {value}: {err}")))
 }
 
-/// Session `row`'s stored totals per method, or why they do not read.
+/// Session `row`'s stored totals per method (`field`), or why they do not read.
 fn stored_totals(
     row: i32,
+    field: &str,
     value: &serde_json::Value,
 ) -> Result<BTreeMap<String, i64>, DieselError> {
     serde_json::from_value(value.clone()).map_err(|err| {
         unreadable(
             row,
-            "payment_totals",
+            field,
             format!("= {value} is not a map of whole pesos: {err}"),
         )
     })
@@ -70,7 +72,8 @@ impl SessionRow {
     fn into_live(self, last_sale_at: Option<DateTime<Utc>>) -> Result<LiveSession, DieselError> {
         let id = self.id;
         let pesos = |field: &str, value: i64| stored_pesos(id, field, value);
-        let payment_totals = stored_totals(id, &self.payment_totals)?;
+        let payment_totals = stored_totals(id, "payment_totals", &self.payment_totals)?;
+        let tip_totals = stored_totals(id, "tip_totals", &self.tip_totals)?;
         Ok(LiveSession {
             id,
             jornada_id: self.jornada_id,
@@ -79,6 +82,7 @@ impl SessionRow {
             opened_at: self.opened_at,
             initial_cash: pesos("initial_cash", self.initial_cash)?,
             payment_totals,
+            tip_totals,
             ticket_count: self.ticket_count,
             cash_sales: pesos("cash_sales", self.cash_sales)?,
             cash_in: pesos("cash_in", self.cash_in)?,
@@ -111,6 +115,7 @@ pub fn load(conn: &mut PgConnection, id: CajaId) -> QueryResult<(Caja, Option<Li
             register_sessions::payment_provider_used_backup_count,
             register_sessions::cash_in,
             register_sessions::cash_out,
+            register_sessions::tip_totals,
         ))
         .first(conn)
         .optional()?;
@@ -199,6 +204,8 @@ pub struct SaleAck {
     pub seq: i64,
     pub total: Pesos,
     pub total_charged: Pesos,
+    /// Paid on top of `total_charged`, not part of the sale.
+    pub tip: Pesos,
     pub change: Pesos,
     /// What the cashier must check (a typed card code that repeats one of
     /// the jornada's); told with the first answer only.
@@ -215,6 +222,7 @@ impl SaleAck {
             seq,
             total: sale.total,
             total_charged: sale.total_charged,
+            tip: sale.tip(),
             change: sale.change(),
             warnings: Vec::new(),
         }
@@ -238,12 +246,12 @@ pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(Sa
     let Some((sale_id, register_id, seq, total, total_charged, fingerprint)) = row else {
         return Ok(None);
     };
-    let change: i64 = sale_payments::table
+    let paid: Vec<(i64, i64)> = sale_payments::table
         .filter(sale_payments::sale_id.eq(sale_id))
-        .select(sale_payments::change_given)
-        .load::<i64>(conn)?
-        .into_iter()
-        .sum();
+        .select((sale_payments::change_given, sale_payments::tip))
+        .load(conn)?;
+    let change: i64 = paid.iter().map(|p| p.0).sum();
+    let tip: i64 = paid.iter().map(|p| p.1).sum();
     Ok(Some((
         SaleAck {
             sale_id,
@@ -251,6 +259,7 @@ pub fn sale_by_key(conn: &mut PgConnection, key: Uuid) -> QueryResult<Option<(Sa
             seq,
             total: Pesos::new(total).unwrap_or_default(),
             total_charged: Pesos::new(total_charged).unwrap_or_default(),
+            tip: Pesos::new(tip).unwrap_or_default(),
             change: Pesos::new(change).unwrap_or_default(),
             warnings: Vec::new(),
         },
@@ -269,6 +278,12 @@ define_sql_function! {
     fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
 }
 
+define_sql_function! {
+    /// The cash tips of a session's `tip_totals`, 0 when there are none
+    /// (a function of the database: the checks read it too).
+    fn session_cash_tips(tip_totals: diesel::sql_types::Jsonb) -> diesel::sql_types::BigInt;
+}
+
 /// Moves the session's running counters from `before` to `after`. The
 /// session must still be open and hold exactly `before`: anything else
 /// means memory is not what the database has, and nothing is written.
@@ -282,6 +297,7 @@ fn write_counters(
             .find(after.id)
             .filter(register_sessions::status.eq(SessionStatus::Open))
             .filter(register_sessions::payment_totals.eq(totals_json(before)))
+            .filter(register_sessions::tip_totals.eq(tips_json(before)))
             .filter(register_sessions::ticket_count.eq(before.ticket_count))
             .filter(register_sessions::cash_sales.eq(before.cash_sales.get()))
             .filter(register_sessions::cash_in.eq(before.cash_in.get()))
@@ -291,6 +307,7 @@ fn write_counters(
     )
     .set((
         register_sessions::payment_totals.eq(totals_json(after)),
+        register_sessions::tip_totals.eq(tips_json(after)),
         register_sessions::ticket_count.eq(after.ticket_count),
         register_sessions::cash_sales.eq(after.cash_sales.get()),
         register_sessions::cash_in.eq(after.cash_in.get()),
@@ -308,6 +325,10 @@ fn write_counters(
 
 pub(super) fn totals_json(session: &LiveSession) -> serde_json::Value {
     serde_json::to_value(&session.payment_totals).unwrap_or_default()
+}
+
+pub(super) fn tips_json(session: &LiveSession) -> serde_json::Value {
+    serde_json::to_value(&session.tip_totals).unwrap_or_default()
 }
 
 /// A sale of the open session, not yet voided, with its payments.
@@ -330,20 +351,22 @@ pub fn sale_to_void(
         Some((_, Some(_))) => return Err(CajaError::AlreadyVoided),
         Some(_) => {}
     }
-    let rows: Vec<(String, i64, Option<String>, bool)> = sale_payments::table
+    let rows: Vec<(String, i64, i64, Option<String>, bool)> = sale_payments::table
         .filter(sale_payments::sale_id.eq(sale_id))
         .select((
             sale_payments::method,
             sale_payments::amount_charged,
+            sale_payments::tip,
             sale_payments::provider,
             sale_payments::used_backup,
         ))
         .load(conn)?;
     rows.into_iter()
-        .map(|(method, charged, provider, used_backup)| {
+        .map(|(method, charged, tip, provider, used_backup)| {
             Ok(RecordedPayment {
                 method: method.parse().map_err(|_| CajaError::Overflow)?,
                 charged: Pesos::new(charged).map_err(|_| CajaError::Overflow)?,
+                tip: Pesos::new(tip).map_err(|_| CajaError::Overflow)?,
                 provider_slot: provider.map(|_| {
                     if used_backup {
                         ProviderSlot::Backup
@@ -487,7 +510,9 @@ pub fn close_session(
     use register_sessions::dsl as s;
     let expected = session.expected_cash();
     let difference = count.checked_sub(expected).ok_or(CajaError::Overflow)?;
-    let expected_sql = s::initial_cash + s::cash_sales + s::cash_in - s::cash_out;
+    let expected_sql =
+        s::initial_cash + s::cash_sales + session_cash_tips(s::tip_totals) + s::cash_in
+            - s::cash_out;
     let stored: Option<i64> = diesel::update(
         s::register_sessions
             .find(session.id)
@@ -545,6 +570,8 @@ pub struct SessionSummary {
     pub closed_by_name: Option<String>,
     pub initial_cash: Pesos,
     pub payment_totals: BTreeMap<String, i64>,
+    /// Tips per method (not revenue; the cash ones are in the drawer).
+    pub tip_totals: BTreeMap<String, i64>,
     pub ticket_count: i32,
     pub cash_sales: Pesos,
     pub cash_in: Pesos,
@@ -570,6 +597,7 @@ struct SummaryRow {
     closed_at: Option<DateTime<Utc>>,
     initial_cash: i64,
     payment_totals: serde_json::Value,
+    tip_totals: serde_json::Value,
     ticket_count: i32,
     cash_sales: i64,
     cash_in: i64,
@@ -583,6 +611,31 @@ struct SummaryRow {
     blind_count: bool,
     opened_by_name: Option<String>,
     closed_by_name: Option<String>,
+}
+
+impl SessionSummary {
+    /// The tips paid in cash: in the drawer, though not revenue.
+    pub fn cash_tips(&self) -> Pesos {
+        Pesos::new(self.tip_totals.get("EFECTIVO").copied().unwrap_or(0)).unwrap_or_default()
+    }
+
+    /// All tips, over every method.
+    pub fn tips(&self) -> Pesos {
+        Pesos::new(self.tip_totals.values().sum()).unwrap_or_default()
+    }
+
+    /// The cash expected in the drawer: as stored at closing, or, while
+    /// open, fondo inicial + cash sales + cash tips + ingresos − retiros.
+    pub fn expected_cash(&self) -> Pesos {
+        self.cash_expected.unwrap_or_else(|| {
+            self.initial_cash
+                .checked_add(self.cash_sales)
+                .and_then(|sum| sum.checked_add(self.cash_tips()))
+                .and_then(|sum| sum.checked_add(self.cash_in))
+                .and_then(|sum| sum.checked_sub(self.cash_out))
+                .unwrap_or_default()
+        })
+    }
 }
 
 pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionSummary> {
@@ -601,6 +654,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
             register_sessions::closed_at,
             register_sessions::initial_cash,
             register_sessions::payment_totals,
+            register_sessions::tip_totals,
             register_sessions::ticket_count,
             register_sessions::cash_sales,
             register_sessions::cash_in,
@@ -617,7 +671,8 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
         ))
         .first(conn)?;
     let pesos = |field: &str, value: i64| stored_pesos(row.id, field, value);
-    let payment_totals = stored_totals(row.id, &row.payment_totals)?;
+    let payment_totals = stored_totals(row.id, "payment_totals", &row.payment_totals)?;
+    let tip_totals = stored_totals(row.id, "tip_totals", &row.tip_totals)?;
     Ok(SessionSummary {
         id: row.id,
         register_id: row.register_id,
@@ -627,6 +682,7 @@ pub fn session_summary(conn: &mut PgConnection, id: i32) -> QueryResult<SessionS
         closed_at: row.closed_at,
         initial_cash: pesos("initial_cash", row.initial_cash)?,
         payment_totals,
+        tip_totals,
         ticket_count: row.ticket_count,
         cash_sales: pesos("cash_sales", row.cash_sales)?,
         cash_in: pesos("cash_in", row.cash_in)?,

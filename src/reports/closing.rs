@@ -66,6 +66,11 @@ fn rows(sheet: &SessionSheet) -> Csv {
     row("ventas", "ventas", String::new(), Some(tickets), None);
     let voided = sheet.sales.iter().filter(|l| l.voided_at.is_some()).count() as i64;
     row("ventas", "anuladas", String::new(), Some(voided), None);
+    // Not revenue: each method's tips, apart from its sales.
+    for method in PaymentMethod::ALL {
+        let tips = s.tip_totals.get(method.as_str()).copied().unwrap_or(0);
+        row("propinas", method.as_str(), String::new(), None, Some(tips));
+    }
     for product in &sheet.products {
         row(
             "productos",
@@ -91,6 +96,13 @@ fn rows(sheet: &SessionSheet) -> Csv {
     );
     row(
         "efectivo",
+        "propinas_efectivo",
+        String::new(),
+        None,
+        Some(s.cash_tips().get()),
+    );
+    row(
+        "efectivo",
         "ingresos",
         String::new(),
         None,
@@ -103,7 +115,7 @@ fn rows(sheet: &SessionSheet) -> Csv {
         None,
         Some(s.cash_out.get()),
     );
-    let expected = s.initial_cash.get() + s.cash_sales.get() + s.cash_in.get() - s.cash_out.get();
+    let expected = s.expected_cash().get();
     row("efectivo", "esperado", String::new(), None, Some(expected));
     row(
         "efectivo",

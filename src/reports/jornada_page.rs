@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::jornada::{self, Chart, Fallback, TopLine};
 use super::products::{self, CategorySold};
+use super::tips::{self, CashierTips};
 use super::{CajaLine, Scope};
 use crate::auth::SupervisorUser;
 use crate::db::{self, PgPool};
@@ -40,6 +41,9 @@ struct JornadaPage {
     /// How many products sold in all.
     product_count: usize,
     categories: Vec<CategorySold>,
+    /// Tips per cashier, and in all (apart from the sales).
+    tips: Vec<CashierTips>,
+    tips_total: CashierTips,
 }
 
 impl JornadaPage {
@@ -100,6 +104,7 @@ pub async fn jornada_page(
         let sold = (
             products::by_product(conn, id)?,
             products::by_category(conn, id)?,
+            tips::by_cashier(conn, id)?,
         );
         Ok(Some((
             (jornada, opener, sessions),
@@ -113,7 +118,7 @@ pub async fn jornada_page(
     .await??;
     let ((jornada, opener, sessions), reconciliation, cajas, fallbacks, hours, sold) =
         found.ok_or(PageError::NotFound("la jornada"))?;
-    let (mut products, categories) = sold;
+    let (mut products, categories, tips) = sold;
     let product_count = products.len();
     products.truncate(TOP_PRODUCTS);
     // Only the cajas that worked this jornada.
@@ -133,6 +138,8 @@ pub async fn jornada_page(
             products,
             product_count,
             categories,
+            tips_total: tips::total(&tips),
+            tips,
         },
     )
 }

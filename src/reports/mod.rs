@@ -12,6 +12,7 @@ mod jornada_page;
 mod pages;
 mod products;
 mod query;
+mod tips;
 
 /// The reports' pages and exports.
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {

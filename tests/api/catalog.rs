@@ -778,7 +778,7 @@ async fn a_menu_is_imported_from_a_spreadsheet_whole_or_not_at_all() {
 
 /// A page's text with a space where each tag was, spaces collapsed: the
 /// cells of a row read "Piscola Tragos 3 $13.500".
-fn spaced(html: &str) -> String {
+pub(crate) fn spaced(html: &str) -> String {
     let mut text = String::with_capacity(html.len());
     let mut in_tag = false;
     for c in html.chars() {

@@ -803,6 +803,120 @@ async fn drinks_are_rung_up_from_the_keys_on_every_device() {
     pos.close().await;
 }
 
+/// Three drinks and the suggested tip, paid with a bill, on a phone and
+/// on a desktop: the tip is one tap, the cash asked and the change count
+/// it, and the sale itself stays what the drinks cost.
+#[actix_web::test]
+async fn three_drinks_with_the_suggested_tip_on_a_phone_and_a_desktop() {
+    let app = TestApp::spawn_as_admin().await;
+    let tragos = crate::catalog::category(&app, "Tragos").await;
+    let piscola = crate::catalog::product(&app, tragos, "Piscola", "4500", None).await;
+    let cerveza = crate::catalog::product(&app, tragos, "Cerveza", "3000", None).await;
+    let Some(pos) = cashier_on_the_pos(&app).await else {
+        return;
+    };
+    pos.wait_true("document.querySelectorAll('.product-key[data-product]').length === 2")
+        .await;
+    let key = |id: i32| format!(".product-key[data-product='{id}']");
+    for (name, width, height) in [SIZES[0], SIZES[3]] {
+        resize(&pos, width, height).await;
+        pos.script("window.scrollTo(0, 0)").await;
+        pos.click(&key(piscola)).await;
+        pos.click(&key(piscola)).await;
+        pos.click(&key(cerveza)).await;
+        pos.wait_text("[data-bind=ticket-total]", "$12.000").await;
+        pos.wait_text("[data-bind=tip-toggle]", "+ 10 % $1.200")
+            .await;
+        pos.click("[data-bind=tip-toggle]").await;
+        pos.wait_text("[data-bind=tip-toggle]", "✓ 10 % $1.200")
+            .await;
+        assert_eq!(pos.value("#tip").await, "1.200");
+        pos.wait_text_contains("[data-bind=charge-hint]", "+ propina $1.200 = $13.200")
+            .await;
+        assert_eq!(
+            small_targets(
+                &pos,
+                "[data-bind=tip-toggle], [data-bind=quick-tender] button"
+            )
+            .await,
+            Value::Array(vec![]),
+            "{name}: the tip's key is a finger's size"
+        );
+        let (by, out) = overflow(&pos).await;
+        assert_eq!(by, 0, "{name}: the POS fits sideways; sticking out: {out}");
+        let inside = pos
+            .script(
+                "const box = document.querySelector('[data-bind=ticket]').getBoundingClientRect();
+                 const charge = document.querySelector('.ticket-foot button.primary').getBoundingClientRect();
+                 return charge.right <= box.right && charge.left >= box.left;",
+            )
+            .await;
+        assert_eq!(
+            inside,
+            Value::Bool(true),
+            "{name}: Cobrar is inside the ticket"
+        );
+        pos.screenshot(&format!("pos-propina-{name}")).await;
+        pos.click("[data-bind=quick-tender] button[data-tender='20000']")
+            .await;
+        pos.wait_text(
+            "[data-bind=sale-result]",
+            "Venta registrada: $12.000 + propina $1.200",
+        )
+        .await;
+        assert_eq!(pos.text("[data-bind=sale-change]").await, "VUELTO $6.800");
+        assert_eq!(
+            pos.value("#tip").await,
+            "",
+            "{name}: the next sale starts without a tip"
+        );
+    }
+    // Independent of the hub: the sales are the drinks, the tips apart.
+    assert_eq!(
+        app.count("SELECT sum(total)::bigint AS n FROM sales"),
+        24_000
+    );
+    assert_eq!(
+        app.count("SELECT sum(tip)::bigint AS n FROM sale_payments WHERE method = 'EFECTIVO'"),
+        2_400
+    );
+    assert_eq!(
+        app.count("SELECT (tip_totals->>'EFECTIVO')::bigint AS n FROM register_sessions"),
+        2_400
+    );
+    // The venue takes tips typed instead: the POS hears it, and a tip
+    // above the venue's bound is refused on the screen, naming it.
+    let fields = [
+        ("sessions_per_person", "one"),
+        ("tip_mode", "free"),
+        ("tip_percent", "10"),
+        ("tip_limit_percent", "50"),
+    ];
+    assert_eq!(app.post_form("/admin/local", &fields).await.status(), 303);
+    pos.wait_true("!document.getElementById('tip').hidden")
+        .await;
+    assert!(
+        pos.script("return document.querySelector('[data-bind=tip-toggle]').hidden")
+            .await
+            .as_bool()
+            .unwrap_or(false)
+    );
+    pos.click(&key(cerveza)).await;
+    pos.fill("#tip", "2.000").await;
+    pos.click(".ticket-foot button.primary").await;
+    pos.wait_text_contains("[data-error=tip]", "50 %").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM sales"), 2);
+    pos.screenshot("pos-propina-libre-desktop").await;
+    pos.fill("#tip", "500").await;
+    pos.click(".ticket-foot button.primary").await;
+    pos.wait_text(
+        "[data-bind=sale-result]",
+        "Venta registrada: $3.000 + propina $500",
+    )
+    .await;
+    pos.close().await;
+}
+
 /// The catalog's pages (an admin's products, categories and form, a
 /// supervisor's agotados) fit a phone, a tablet and a desktop.
 #[actix_web::test]
@@ -854,8 +968,8 @@ async fn the_ticket_and_what_was_sold_fit_every_device() {
         15_505,
         serde_json::json!([{"product_id": piscola, "quantity": 2}, {"product_id": mojito}, {"amount": 1005}]),
     );
-    body["payments"] =
-        serde_json::json!([{"method": "EFECTIVO", "amount": 15_505, "tendered": 20_000}]);
+    body["payments"] = serde_json::json!([{"method": "EFECTIVO", "amount": 15_505,
+        "tendered": 20_000, "tip": 1_550}]);
     let (status, ack) = crate::registers::sell(&app, &cashier, caja, &body).await;
     assert_eq!(status, 201, "{ack}");
     let sale = ack["sale_id"].as_i64().unwrap();

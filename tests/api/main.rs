@@ -31,4 +31,5 @@ mod restart;
 mod screens;
 mod security;
 mod shutdown;
+mod tips;
 mod write_path;

@@ -156,7 +156,8 @@ pub(crate) fn assert_card_counts_match_attempts(app: &TestApp, session: i64) {
         );
     }
     assert_eq!(
-        app.count(&format!("SELECT COALESCE((payment_totals->>'DEBITO')::bigint, 0) AS n FROM register_sessions WHERE id = {session}")),
+        // The terminal charged each payment with its tip.
+        app.count(&format!("SELECT (COALESCE((payment_totals->>'DEBITO')::bigint, 0) + COALESCE((tip_totals->>'DEBITO')::bigint, 0)) AS n FROM register_sessions WHERE id = {session}")),
         app.count(&format!(
             "SELECT COALESCE(sum(a.amount), 0)::bigint AS n FROM card_attempts a JOIN sales s ON s.id = a.sale_id
              WHERE a.session_id = {session} AND a.method = 'DEBITO' AND s.voided_at IS NULL"

@@ -739,6 +739,14 @@ pub(crate) fn assert_counters_match_rows(app: &TestApp, session: i64) {
              WHERE s.session_id = {{s}} AND s.voided_at IS NULL AND p.method = '{method}'"
         ));
         assert_eq!(stored, summed, "{method}");
+        let tips = row(&format!(
+            "SELECT COALESCE((tip_totals->>'{method}')::bigint, 0) AS n FROM register_sessions WHERE id = {{s}}"
+        ));
+        let summed = row(&format!(
+            "SELECT COALESCE(sum(p.tip), 0)::bigint AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+             WHERE s.session_id = {{s}} AND s.voided_at IS NULL AND p.method = '{method}'"
+        ));
+        assert_eq!(tips, summed, "tips by {method}");
     }
     assert_eq!(
         row("SELECT ticket_count::bigint AS n FROM register_sessions WHERE id = {s}"),

@@ -751,12 +751,14 @@ pub fn approve_card_payments(
                 if found.session_id != session_id || found.sale_key != sale.key {
                     return Err(mismatch("es de otra venta"));
                 }
-                if found.amount != payment.amount.get() || found.method != payment.method {
+                // The terminal charged the payment and its tip at once.
+                let charge = payment.card_charge();
+                if found.amount != charge.get() || found.method != payment.method {
                     return Err(mismatch(&format!(
                         "fue por {} en {}, no por {} en {}",
                         Pesos::new(found.amount).unwrap_or_default(),
                         found.method.label(),
-                        payment.amount,
+                        charge,
                         payment.method.label()
                     )));
                 }
@@ -788,7 +790,7 @@ pub fn approve_card_payments(
                         provider,
                         used_backup,
                         method: payment.method,
-                        amount: payment.amount.get(),
+                        amount: payment.card_charge().get(),
                         status: AttemptStatus::Approved,
                         authorization_code: Some(code.clone()),
                         terminal_reference: voucher.terminal_reference.clone(),
