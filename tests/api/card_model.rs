@@ -47,11 +47,11 @@ const INVARIANTS: &[(&str, &str)] = &[
            GROUP BY sale_key HAVING count(*) > 1) twice",
     ),
     (
-        "every card payment is an approval of its own sale, for its amount, on its provider",
+        "every card payment is an approval of its own sale, for its amount and tip, on its provider",
         "SELECT count(*) AS n FROM sale_payments p JOIN sales s ON s.id = p.sale_id
          WHERE s.register_id IN ({cajas}) AND p.method IN ('DEBITO', 'CREDITO')
            AND NOT EXISTS (SELECT 1 FROM card_attempts a WHERE a.id = p.card_attempt_id
-                 AND a.sale_id = s.id AND a.status = 'APPROVED' AND a.amount = p.amount
+                 AND a.sale_id = s.id AND a.status = 'APPROVED' AND a.amount = p.amount + p.tip
                  AND a.provider = p.provider AND a.sale_key = s.idempotency_key)",
     ),
     (
@@ -83,6 +83,9 @@ const INVARIANTS: &[(&str, &str)] = &[
            OR EXISTS (SELECT 1 FROM (VALUES ('EFECTIVO'), ('DEBITO'), ('CREDITO')) m(method)
                 WHERE COALESCE((rs.payment_totals->>m.method)::bigint, 0) <>
                       (SELECT COALESCE(sum(p.amount_charged), 0) FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+                        WHERE s.session_id = rs.id AND s.voided_at IS NULL AND p.method = m.method)
+                OR COALESCE((rs.tip_totals->>m.method)::bigint, 0) <>
+                      (SELECT COALESCE(sum(p.tip), 0) FROM sale_payments p JOIN sales s ON s.id = p.sale_id
                         WHERE s.session_id = rs.id AND s.voided_at IS NULL AND p.method = m.method))
            OR rs.payment_provider_used_backup_count <>
               (SELECT count(*) FROM sale_payments p JOIN sales s ON s.id = p.sale_id
@@ -94,7 +97,7 @@ const INVARIANTS: &[(&str, &str)] = &[
     (
         "per provider, the sales' card payments equal the approvals they used",
         "SELECT count(*) AS n FROM (
-           SELECT s.session_id, p.provider, sum(p.amount) AS paid, sum(a.amount) AS approved
+           SELECT s.session_id, p.provider, sum(p.amount + p.tip) AS paid, sum(a.amount) AS approved
              FROM sale_payments p JOIN sales s ON s.id = p.sale_id
              LEFT JOIN card_attempts a ON a.id = p.card_attempt_id AND a.sale_id = s.id
             WHERE s.register_id IN ({cajas}) AND p.method IN ('DEBITO', 'CREDITO')
@@ -237,6 +240,11 @@ fn amount_of(slot: usize) -> i64 {
     1_000 * (slot as i64 + 1)
 }
 
+/// The tip the customer of `slot` adds (the third tips), charged with the card.
+fn tip_of(slot: usize) -> i64 {
+    if slot == 2 { 300 } else { 0 }
+}
+
 impl Night {
     fn attempts(&self, conn: &mut PgConnection, caja: usize) -> Vec<CardAttempt> {
         use cajahub::db::schema::card_attempts;
@@ -328,7 +336,7 @@ async fn run(
                 by,
                 key: key(),
                 sale_key: night.sales[caja][slot],
-                amount: Pesos::positive(amount_of(slot)).unwrap(),
+                amount: Pesos::positive(amount_of(slot) + tip_of(slot)).unwrap(),
                 method: PaymentMethod::Debito,
                 provider: backup.then_some(cajahub::cajas::domain::PaymentProvider::Klap),
                 override_unresolved: supervisor_override,
@@ -416,14 +424,13 @@ async fn run(
             let Some(approval) = approval else {
                 return Ok(());
             };
-            let payment =
-                json!({"method": "DEBITO", "amount": amount_of(slot), "attempt_id": approval.id});
+            let payment = json!({"method": "DEBITO", "amount": amount_of(slot), "tip": tip_of(slot), "attempt_id": approval.id});
             let command = night.sale_request(caja, slot, payment);
             refused_cleanly("sell", registers.ask(night.cajas[caja], command).await)
         }
         Step::SellTyped { caja, slot, backup } => {
             let provider = if backup { "KLAP" } else { "GETNET" };
-            let payment = json!({"method": "DEBITO", "amount": amount_of(slot), "provider": provider, "authorization_code": "TYPED1"});
+            let payment = json!({"method": "DEBITO", "amount": amount_of(slot), "tip": tip_of(slot), "provider": provider, "authorization_code": "TYPED1"});
             let command = night.sale_request(caja, slot, payment);
             refused_cleanly(
                 "sell typed",
@@ -431,7 +438,8 @@ async fn run(
             )
         }
         Step::SellCash { caja, slot } => {
-            let payment = json!({"method": "EFECTIVO", "amount": amount_of(slot)});
+            let payment =
+                json!({"method": "EFECTIVO", "amount": amount_of(slot), "tip": tip_of(slot)});
             let command = night.sale_request(caja, slot, payment);
             refused_cleanly("sell cash", registers.ask(night.cajas[caja], command).await)
         }
