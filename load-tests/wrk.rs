@@ -17,7 +17,7 @@
 //!     [--connections 1,4,16,64] [--seconds 20] [--runs 3] [--cajas 10]
 //!     [--database-url URL] [--pgbench no] [--plot FILE.svg] [--cookie-age SECONDS]
 //!     [--lines N]   (after a --hub: that hub sells tickets of N products, from a
-//!                    catalog seeded for it, instead of amounts)
+//!                    catalog seeded for it, with a 10 % tip, instead of amounts)
 //! target/release/examples/wrk-load --replot medians.json --plot FILE.svg
 
 use std::collections::BTreeMap;
@@ -107,7 +107,7 @@ impl Options {
             .map(|(hub, &lines)| {
                 let column = match lines {
                     0 => hub.clone(),
-                    n => format!("{hub} ({n} lines)"),
+                    n => format!("{hub} ({n} lines + tip)"),
                 };
                 (hub.clone(), lines, column)
             })
@@ -147,12 +147,14 @@ fn wrk_script(cajas: usize, cookie: &str, lines: usize) -> String {
   local body = string.format('{"key":"%s","total":%d,"payments":[{"method":"EFECTIVO","amount":%d}]}', key, total, total)"#
             .to_owned()
     } else {
+        // A bar's ticket: the drinks, and the customary 10 % tip.
         let total = (1..=lines).map(|n| n * 1000).sum::<usize>();
+        let tip = total / 10;
         let ticket: Vec<String> = (1..=lines)
             .map(|n| format!(r#"{{"product_id":{n}}}"#))
             .collect();
         format!(
-            r#"local body = string.format('{{"key":"%s","total":{total},"payments":[{{"method":"EFECTIVO","amount":{total}}}],"lines":[{}]}}', key)"#,
+            r#"local body = string.format('{{"key":"%s","total":{total},"payments":[{{"method":"EFECTIVO","amount":{total},"tip":{tip}}}],"lines":[{}]}}', key)"#,
             ticket.join(",")
         )
     };
