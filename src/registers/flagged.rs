@@ -150,6 +150,7 @@ impl FlagRequest {
             "session_id": sale.session_id,
             "payments": self.sale.payments.iter().map(|p| serde_json::json!({
                 "method": p.method, "amount": p.amount, "tendered": p.tendered, "provider": p.provider,
+                "tip": p.tip,
             })).collect::<Vec<_>>(),
             "lines": sale.lines.iter().map(|l| serde_json::json!({
                 "product_id": l.product, "name": l.name, "unit_price": l.unit_price,

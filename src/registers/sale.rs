@@ -55,8 +55,8 @@ pub struct LineRequest {
     pub amount: Option<i64>,
 }
 
-/// How a sale's product lines are priced (and its tip bounded: the catalog
-/// carries the venue's tip policy).
+/// How a sale's product lines are priced (and, live, its tip bounded: the
+/// catalog carries the venue's tip policy).
 #[derive(Debug, Clone, Copy)]
 pub enum Pricing<'a> {
     /// By the catalog as it is now, for this caja: a live sale.
@@ -64,14 +64,6 @@ pub enum Pricing<'a> {
     /// At the price the POS sold it at, while it could not reach the hub:
     /// what the customer paid stands, whatever the catalog says since.
     AsSold { catalog: &'a Catalog },
-}
-
-impl Pricing<'_> {
-    fn catalog(&self) -> &Catalog {
-        match self {
-            Pricing::Now { catalog, .. } | Pricing::AsSold { catalog } => catalog,
-        }
-    }
 }
 
 /// A line of a sale, as sold.
@@ -495,22 +487,19 @@ impl SaleRequest {
                 format!("los pagos suman {sum} y el total es {total}"),
             ));
         }
+        // A tip taken offline stands as taken, like the price it was sold
+        // at: the customer has paid it. A live one is bounded by the venue.
         let tipped = payments.iter().position(|p| p.tip > Pesos::ZERO);
-        if let Some(i) = tipped {
+        if let (Some(i), Pricing::Now { catalog, .. }) = (tipped, pricing) {
+            let field = format!("payments[{i}].tip");
             let tip = payments
                 .iter()
-                .try_fold(Pesos::ZERO, |sum, p| sum.checked_add(p.tip));
-            let tip = tip.ok_or_else(|| {
-                invalid(
-                    format!("payments[{i}].tip"),
-                    "la propina es demasiado grande",
-                )
-            })?;
-            pricing
-                .catalog()
+                .try_fold(Pesos::ZERO, |sum, p| sum.checked_add(p.tip))
+                .ok_or_else(|| invalid(&field, "la propina es demasiado grande"))?;
+            catalog
                 .tips()
                 .check(total, tip)
-                .map_err(|refusal| invalid(format!("payments[{i}].tip"), refusal.to_string()))?;
+                .map_err(|refusal| invalid(&field, refusal.to_string()))?;
         }
         let lines = self.lines(total, pricing)?;
         Ok(ValidSale {
@@ -816,6 +805,86 @@ mod tests {
             .validate(now())
             .unwrap();
         assert_eq!(amount.fingerprint(), "9000|EFECTIVO:9000:9000:");
+    }
+
+    #[test]
+    fn a_tip_rides_on_its_payment_bounded_live_and_as_taken_offline() {
+        let tipped = |method: &str, amount: i64, tip: i64, tendered: Option<i64>| SaleRequest {
+            payments: vec![PaymentRequest {
+                tip: Some(tip),
+                ..pay(method, amount, tendered, Some("GETNET"))
+            }],
+            ..sale(amount, vec![])
+        };
+        // Cash: the rounded amount and the tip are received; change is what is left.
+        let cash = SaleRequest {
+            payments: vec![PaymentRequest {
+                tip: Some(1_230),
+                ..pay("EFECTIVO", 12_345, Some(20_000), None)
+            }],
+            ..sale(12_345, vec![])
+        };
+        let valid = cash.validate(now()).unwrap();
+        assert_eq!(
+            (
+                valid.total_charged.get(),
+                valid.tip().get(),
+                valid.change().get()
+            ),
+            (12_340, 1_230, 6_430)
+        );
+        assert_eq!(
+            valid.cash_kept().get(),
+            12_340,
+            "the tip is not the sale's cash"
+        );
+        assert_ne!(
+            valid.fingerprint(),
+            SaleRequest {
+                payments: vec![pay("EFECTIVO", 12_345, Some(20_000), None)],
+                ..cash.clone()
+            }
+            .validate(now())
+            .unwrap()
+            .fingerprint()
+        );
+        // A card's charge is its amount and its tip.
+        let card = tipped("DEBITO", 10_000, 1_000, None)
+            .validate(now())
+            .unwrap();
+        assert_eq!(card.payments[0].card_charge().get(), 11_000);
+        // Each mistake names the tip.
+        let field = |r: SaleRequest| r.validate(now()).unwrap_err();
+        let short = SaleRequest {
+            payments: vec![PaymentRequest {
+                tip: Some(500),
+                ..pay("EFECTIVO", 4_500, Some(4_900), None)
+            }],
+            ..sale(4_500, vec![])
+        };
+        assert_eq!(field(short).field, "payments[0].tendered");
+        let coins = SaleRequest {
+            payments: vec![PaymentRequest {
+                tip: Some(455),
+                ..pay("EFECTIVO", 4_500, None, None)
+            }],
+            ..sale(4_500, vec![])
+        };
+        assert_eq!(field(coins).field, "payments[0].tip");
+        assert_eq!(
+            field(tipped("DEBITO", 4_500, -1, None)).field,
+            "payments[0].tip"
+        );
+        // Above the venue's bound (half the sale): refused live, kept as
+        // taken when the sale was made offline.
+        let large = tipped("DEBITO", 4_500, 2_260, None);
+        let err = field(large.clone());
+        assert_eq!(err.field, "payments[0].tip");
+        assert!(err.message.contains("50 %"), "{}", err.message);
+        let offline = large
+            .validate(Pricing::AsSold { catalog: &CATALOG })
+            .unwrap();
+        assert_eq!(offline.tip().get(), 2_260);
     }
 
     /// A payment; a card one is confirmed with a terminal's code.

@@ -359,6 +359,28 @@ async fn the_venue_sets_the_tip_and_every_pos_hears_it() {
         "{answer}"
     );
 
+    // A sale taken offline before the change keeps the tip the customer
+    // paid: recorded as taken.
+    let session = app.count("SELECT id::bigint AS n FROM register_sessions WHERE status = 'OPEN'");
+    let offline = json!({"sale": {"key": key(), "total": 4500, "session_id": session,
+        "payments": [{"method": "EFECTIVO", "amount": 4500, "tip": 450}]},
+        "made_at": "2026-12-05T03:10:00Z"});
+    let (status, answer) = crate::registers::post_json(
+        &app,
+        &cashier,
+        &format!("/api/cajas/{caja}/offline-sales"),
+        &offline,
+    )
+    .await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (201, Some("recorded")),
+        "{answer}"
+    );
+    assert_eq!(
+        app.count("SELECT COALESCE(sum(tip), 0)::bigint AS n FROM sale_payments"),
+        450
+    );
     // Free amounts, up to twice the sale.
     let response = app
         .post_form("/admin/local", &form("free", "10", "200"))
