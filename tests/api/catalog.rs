@@ -796,7 +796,7 @@ pub(crate) fn spaced(html: &str) -> String {
 }
 
 /// The page or file at `path`, as `who` reads it.
-async fn read(app: &TestApp, who: &Visitor, path: &str) -> String {
+pub(crate) async fn read(app: &TestApp, who: &Visitor, path: &str) -> String {
     who.get(app, path).await.text().await.unwrap()
 }
 

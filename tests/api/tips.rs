@@ -6,7 +6,7 @@
 use cajahub::auth::user::Role;
 use serde_json::json;
 
-use crate::catalog::{category, product, ready, spaced, ticket};
+use crate::catalog::{category, product, read, ready, spaced, ticket};
 use crate::helpers::TestApp;
 use crate::payments::assert_card_counts_match_attempts;
 use crate::registers::{assert_counters_match_rows, key, sell};
@@ -158,12 +158,7 @@ async fn a_tip_rides_on_its_payment_apart_from_the_sale_and_counts_in_the_drawer
     assert_counters_match_rows(&app, session);
 
     // The drawer holds the cash tips: the float ($0), the sale, the tip.
-    let close_page = cashier
-        .get(&app, "/caja/session/close")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let close_page = read(&app, &cashier, "/caja/session/close").await;
     assert!(
         close_page.contains(r#"id="esperado">$14.850<"#),
         "{close_page}"
@@ -189,32 +184,22 @@ async fn a_tip_rides_on_its_payment_apart_from_the_sale_and_counts_in_the_drawer
     assert_eq!(session_figure(&app, "cash_difference"), 0);
 
     // Reported: the session's page and CSV, the jornada's page, the ticket.
-    let page = supervisor
-        .get(&app, &format!("/caja/session/{session}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = read(&app, &supervisor, &format!("/caja/session/{session}")).await;
     let text = spaced(&page);
     assert!(text.contains("Propinas (no son venta)"), "{text}");
     assert!(text.contains("Propinas en efectivo"), "{text}");
     assert!(text.contains("+ propina $1.350"), "{text}");
-    let csv = supervisor
-        .get(&app, &format!("/caja/session/{session}/cierre.csv"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let csv = read(
+        &app,
+        &supervisor,
+        &format!("/caja/session/{session}/cierre.csv"),
+    )
+    .await;
     assert!(csv.contains("propinas;EFECTIVO;;;1350"), "{csv}");
     assert!(csv.contains("propinas;DEBITO;;;0"), "{csv}");
     assert!(csv.contains("efectivo;esperado;;;14850"), "{csv}");
     let jornada = app.count("SELECT id::bigint AS n FROM jornadas");
-    let page = supervisor
-        .get(&app, &format!("/admin/jornadas/{jornada}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = read(&app, &supervisor, &format!("/admin/jornadas/{jornada}")).await;
     let text = spaced(&page);
     assert!(text.contains("Propinas"), "{text}");
     assert!(
@@ -222,15 +207,8 @@ async fn a_tip_rides_on_its_payment_apart_from_the_sale_and_counts_in_the_drawer
         "one sale with a tip, in cash; the voided card's is out: {text}"
     );
     let sale = app.count("SELECT min(id) AS n FROM sales");
-    let receipt = supervisor
-        .get(
-            &app,
-            &format!("/caja/session/{session}/ventas/{sale}/ticket"),
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
+    let path = format!("/caja/session/{session}/ventas/{sale}/ticket");
+    let receipt = read(&app, &supervisor, &path).await;
     let text = spaced(&receipt);
     assert!(text.contains("Total $13.500"), "{text}");
     assert!(text.contains("Propina $1.350"), "{text}");
