@@ -160,7 +160,8 @@ async fn a_tip_rides_on_its_payment_apart_from_the_sale_and_counts_in_the_drawer
     // The drawer holds the cash tips: the float ($0), the sale, the tip.
     let close_page = read(&app, &cashier, "/caja/session/close").await;
     assert!(
-        close_page.contains(r#"id="esperado">$14.850<"#),
+        close_page.contains(r#"id="esperado">$14.850<"#)
+            && close_page.contains(r#"id="propinas-efectivo">$1.350<"#),
         "{close_page}"
     );
     let closed = cashier
