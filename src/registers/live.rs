@@ -124,22 +124,11 @@ impl LiveSession {
         Pesos::new(self.tip_totals.get(method.as_str()).copied().unwrap_or(0)).unwrap_or_default()
     }
 
-    /// Adds `tip` (taken back when `back`) to `method`'s tips; a method
-    /// never tipped stays out of the map, so a session without tips
-    /// stores `{}`.
-    fn move_tip(&mut self, method: PaymentMethod, tip: Pesos, back: bool) -> Result<(), CajaError> {
-        if tip == Pesos::ZERO {
-            return Ok(());
-        }
-        let now = self.tip_of(method);
-        let next = if back {
-            subtract(now, tip)?
-        } else {
-            add(now, tip)?
-        };
+    /// Sets `method`'s tips. A method never tipped stays out of the map,
+    /// so a session without tips stores `{}`.
+    fn set_tip(&mut self, method: PaymentMethod, tips: Pesos) {
         self.tip_totals
-            .insert(method.as_str().to_owned(), next.get());
-        Ok(())
+            .insert(method.as_str().to_owned(), tips.get());
     }
 
     /// The session after `sale` (its card payments resolved to their
@@ -151,7 +140,12 @@ impl LiveSession {
                 payment.method,
                 add(next.total_of(payment.method), payment.charged)?,
             );
-            next.move_tip(payment.method, payment.tip, false)?;
+            if payment.tip > Pesos::ZERO {
+                next.set_tip(
+                    payment.method,
+                    add(next.tip_of(payment.method), payment.tip)?,
+                );
+            }
             // Counted by the provider that approved it, as it was then.
             if payment.provider.is_some() {
                 if payment.backup {
@@ -179,7 +173,12 @@ impl LiveSession {
                 payment.method,
                 subtract(next.total_of(payment.method), payment.charged)?,
             );
-            next.move_tip(payment.method, payment.tip, true)?;
+            if payment.tip > Pesos::ZERO {
+                next.set_tip(
+                    payment.method,
+                    subtract(next.tip_of(payment.method), payment.tip)?,
+                );
+            }
             if payment.method == PaymentMethod::Efectivo {
                 next.cash_sales = subtract(next.cash_sales, payment.charged)?;
             }

@@ -176,7 +176,8 @@ pub struct ValidPayment {
 }
 
 impl ValidPayment {
-    /// What a card's terminal charges for it: its amount and its tip.
+    /// What a card's terminal charges for it: its amount and its tip
+    /// (checked to fit one amount when the sale was validated).
     pub fn card_charge(&self) -> Pesos {
         self.amount.checked_add(self.tip).unwrap_or(self.amount)
     }
@@ -419,6 +420,10 @@ impl SaleRequest {
                 ));
             }
             let tip = money(&field("tip"), Pesos::non_negative(request.tip.unwrap_or(0)))?;
+            // Paid together (one card charge): they must fit one amount.
+            if amount.checked_add(tip).is_none() {
+                return Err(invalid(field("tip"), "la propina es demasiado grande"));
+            }
             let (charged, tendered, change) = if method == PaymentMethod::Efectivo {
                 if payments
                     .iter()
@@ -873,6 +878,14 @@ mod tests {
         assert_eq!(field(coins).field, "payments[0].tip");
         assert_eq!(
             field(tipped("DEBITO", 4_500, -1, None)).field,
+            "payments[0].tip"
+        );
+        // A tip that would make the card's charge too large for one amount.
+        let huge = tipped("DEBITO", 900_000_000_000, 200_000_000_000, None);
+        assert_eq!(
+            huge.validate(Pricing::AsSold { catalog: &CATALOG })
+                .unwrap_err()
+                .field,
             "payments[0].tip"
         );
         // Above the venue's bound (half the sale): refused live, kept as
