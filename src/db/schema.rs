@@ -298,6 +298,7 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// A view: each of a sale's lines (`sales.line_*`) as a row.
     sale_lines (sale_id, line_no) {
         sale_id -> Int8,
         line_no -> Int2,
@@ -342,6 +343,10 @@ diesel::table! {
         voided_at -> Nullable<Timestamptz>,
         voided_by -> Nullable<Int4>,
         void_reason -> Nullable<Text>,
+        line_products -> Array<Nullable<Int4>>,
+        line_names -> Array<Text>,
+        line_prices -> Array<Int8>,
+        line_quantities -> Array<Int4>,
     }
 }
 

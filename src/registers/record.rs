@@ -225,9 +225,10 @@ const AFTER_ARGS: &str = "\
     FOR UPDATE OF s, r
 ), sale AS (
     INSERT INTO sales (id, register_id, session_id, idempotency_key, request_hash, total,
-                       total_charged, seq, created_by, created_at)
+                       total_charged, seq, created_by, created_at, line_products, line_names,
+                       line_prices, line_quantities)
     SELECT COALESCE(a.sale_id, nextval('sales_id_seq')), a.register_id, g.id, a.key, a.fingerprint, a.total, a.total_charged, a.seq,
-           a.created_by, a.created_at
+           a.created_by, a.created_at, a.line_products, a.line_names, a.line_prices, a.line_quantities
     FROM guard g, args a
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
@@ -237,11 +238,6 @@ const AFTER_ARGS: &str = "\
     SELECT sale.id, p.* FROM sale, args a,
         unnest(a.methods, a.amounts, a.charged, a.tendered, a.change_given, a.providers,
                a.backups, a.approvals, a.tips) AS p
-), lined AS (
-    INSERT INTO sale_lines (sale_id, line_no, product_id, name, unit_price, quantity)
-    SELECT sale.id, l.line_no, l.product_id, l.name, l.unit_price, l.quantity FROM sale, args a,
-        unnest(a.line_products, a.line_names, a.line_prices, a.line_quantities)
-            WITH ORDINALITY AS l (product_id, name, unit_price, quantity, line_no)
 ), counted AS (
     UPDATE register_sessions s
     SET payment_totals = a.totals_after, tip_totals = a.tips_after,

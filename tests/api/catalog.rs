@@ -451,6 +451,27 @@ async fn the_database_refuses_lines_that_do_not_add_up_whoever_writes() {
     refused(&format!("DELETE FROM sale_lines WHERE sale_id = {sale}"));
     refused(&format!("UPDATE sales SET total = 3000 WHERE id = {sale}"));
     refused(&format!(
+        "UPDATE sales SET line_quantities = '{{2}}', line_prices = '{{1000}}' WHERE id = {sale}"
+    ));
+    // A sale whose lines do not add up to its total, written by hand.
+    let by_hand = |prices: &str| {
+        format!(
+            "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, \
+             seq, created_by, line_products, line_names, line_prices, line_quantities) \
+             SELECT register_id, session_id, gen_random_uuid(), 'h', 3000, 3000, seq + 1, created_by, \
+             '{{NULL,NULL}}', '{{a,b}}', '{prices}', '{{1,1}}' FROM sales WHERE id = {sale}"
+        )
+    };
+    let err = {
+        use diesel::connection::SimpleConnection;
+        app.conn()
+            .batch_execute(&by_hand("{1000,1000}"))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err.contains("sale_lines_add_up"), "{err}");
+    refused(&by_hand("{1000,0}"));
+    refused(&format!(
         "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_by) \
          SELECT register_id, session_id, gen_random_uuid(), 'h', 1000, 1000, seq, created_by FROM sales WHERE id = {sale}"
     ));

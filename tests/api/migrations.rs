@@ -398,20 +398,19 @@ fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
          INSERT INTO pos_registers (name, code) VALUES ('Barra', 'BARRA-1');
          INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
              VALUES (1, 1, 1, 0);
-         WITH s AS (
-             INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
-                                total_charged, seq, created_by)
-                 VALUES (1, 1, gen_random_uuid(), 'h', 1000, 1000, 1, 1) RETURNING id)
-         INSERT INTO sale_lines (sale_id, line_no, name, unit_price, quantity)
-             SELECT id, 1, 'Monto libre', 1000, 1 FROM s;",
+         INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
+                            total_charged, seq, created_by, line_products, line_names,
+                            line_prices, line_quantities)
+             VALUES (1, 1, gen_random_uuid(), 'h', 1000, 1000, 1, 1, '{NULL}', '{Monto libre}',
+                     '{1000}', '{1}');",
     )
     .unwrap();
-    // A sale is written with its lines, in one statement (they add up to its total).
-    let sale = "WITH s AS (INSERT INTO sales (register_id, session_id, idempotency_key, \
-                request_hash, total, total_charged, seq, created_by) VALUES (1, 1, \
-                gen_random_uuid(), 'h', ";
-    let lined = " RETURNING id, total) INSERT INTO sale_lines (sale_id, line_no, name, \
-                 unit_price, quantity) SELECT id, 1, 'Monto libre', total, 1 FROM s";
+    // A sale is written with its lines, in its row (they add up to its total).
+    let sale = "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, \
+                total, total_charged, seq, created_by, line_products, line_names, line_prices, \
+                line_quantities) SELECT 1, 1, gen_random_uuid(), 'h', t, c, q, b, '{NULL}', \
+                '{Monto libre}', ARRAY[t::bigint], '{1}' FROM (VALUES (";
+    let lined = ") v (t, c, q, b)";
     let payment = "INSERT INTO sale_payments (sale_id, method, amount, amount_charged, \
                    tendered, change_given, provider) VALUES (1, ";
     let event = "INSERT INTO register_events (register_id, seq, change, payload) VALUES (1, ";
@@ -524,6 +523,8 @@ fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
             check("sale_payments", "sale_payments_check"),
             check("sale_payments", "sale_payments_check1"),
             check("sale_payments", "sale_payments_check2"),
+            // The lines in the sale's row add up to its total.
+            check("sales", "sale_lines_add_up"),
             check("sales", "sales_check"),
         ]
     );
