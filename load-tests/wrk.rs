@@ -358,7 +358,7 @@ async fn hub_run(
 }
 
 /// The hub's sale statement (`registers/record.rs`) for pgbench: the
-/// same guard, rows (its one line included), counters, seq and event, its
+/// same guard, rows (its one line in the sale's row), counters, seq and event, its
 /// guard values read in the statement instead of bound from memory, on a
 /// random caja.
 fn pgbench_script(cajas: usize, payload: &str) -> String {
@@ -377,16 +377,15 @@ WITH guard AS (
     WHERE r.register_id = :caja_id AND s.status = 'OPEN'
     FOR UPDATE OF s, r
 ), sale AS (
-    INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_by, created_at)
-    SELECT :caja_id, id, gen_random_uuid(), 'EFECTIVO:1000', 1000, 1000, seq, 1, now() FROM guard
+    INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_by, created_at,
+                       line_products, line_names, line_prices, line_quantities)
+    SELECT :caja_id, id, gen_random_uuid(), 'EFECTIVO:1000', 1000, 1000, seq, 1, now(),
+           '{{NULL}}', '{{Monto libre}}', '{{1000}}', '{{1}}' FROM guard
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, seq
 ), paid AS (
     INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered, change_given, provider, used_backup, card_attempt_id)
     SELECT sale.id, p.* FROM sale, unnest('{{EFECTIVO}}'::text[], '{{1000}}'::int8[], '{{1000}}'::int8[], '{{NULL}}'::int8[], '{{0}}'::int8[], '{{NULL}}'::text[], '{{f}}'::bool[], '{{NULL}}'::int8[]) AS p
-), lined AS (
-    INSERT INTO sale_lines (sale_id, line_no, product_id, name, unit_price, quantity)
-    SELECT sale.id, 1, NULL, 'Monto libre', 1000, 1 FROM sale
 ), counted AS (
     UPDATE register_sessions SET ticket_count = ticket_count + 1, cash_sales = cash_sales + 1000,
         payment_totals = jsonb_build_object('EFECTIVO', cash_sales + 1000)
