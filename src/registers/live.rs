@@ -60,6 +60,12 @@ pub struct RecordedPayment {
     pub provider_slot: Option<ProviderSlot>,
 }
 
+/// `method`'s amount in a map of pesos per method (`payment_totals`,
+/// `tip_totals`): none when it is not there.
+pub fn of_method(totals: &BTreeMap<String, i64>, method: PaymentMethod) -> Pesos {
+    Pesos::new(totals.get(method.as_str()).copied().unwrap_or(0)).unwrap_or_default()
+}
+
 fn add(total: Pesos, amount: Pesos) -> Result<Pesos, CajaError> {
     total.checked_add(amount).ok_or(CajaError::Overflow)
 }
@@ -105,13 +111,7 @@ impl LiveSession {
     }
 
     pub fn total_of(&self, method: PaymentMethod) -> Pesos {
-        Pesos::new(
-            self.payment_totals
-                .get(method.as_str())
-                .copied()
-                .unwrap_or(0),
-        )
-        .unwrap_or_default()
+        of_method(&self.payment_totals, method)
     }
 
     fn set_total(&mut self, method: PaymentMethod, total: Pesos) {
@@ -121,7 +121,7 @@ impl LiveSession {
 
     /// The tips paid by `method`.
     pub fn tip_of(&self, method: PaymentMethod) -> Pesos {
-        Pesos::new(self.tip_totals.get(method.as_str()).copied().unwrap_or(0)).unwrap_or_default()
+        of_method(&self.tip_totals, method)
     }
 
     /// Sets `method`'s tips. A method never tipped stays out of the map,

@@ -15,7 +15,7 @@ use super::CajaActors;
 use super::CajaError;
 use super::commands::{CloseSession, OpenSession, VoidSale};
 use super::ledger::{self, ClosingExtras, MovementLine, ProductSold, SaleLine};
-use super::live::LiveSession;
+use super::live::{LiveSession, of_method};
 use super::refused_close;
 use super::snapshot::Snapshot;
 use super::store::{self, SessionSummary};
@@ -288,14 +288,7 @@ impl ClosePage {
 fn method_rows(totals: &BTreeMap<String, i64>) -> Vec<(&'static str, String)> {
     PaymentMethod::ALL
         .iter()
-        .map(|m| {
-            (
-                m.label(),
-                Pesos::new(totals.get(m.as_str()).copied().unwrap_or(0))
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        })
+        .map(|m| (m.label(), of_method(totals, *m).to_string()))
         .collect()
 }
 
@@ -595,11 +588,9 @@ impl SessionPage {
     fn tips(&self) -> Vec<(&'static str, String)> {
         PaymentMethod::ALL
             .iter()
-            .filter_map(|m| {
-                let tip = self.session.tip_totals.get(m.as_str()).copied();
-                let tip = Pesos::new(tip.filter(|t| *t > 0)?).ok()?;
-                Some((m.label(), tip.to_string()))
-            })
+            .map(|m| (m.label(), of_method(&self.session.tip_totals, *m)))
+            .filter(|(_, tip)| *tip > Pesos::ZERO)
+            .map(|(label, tip)| (label, tip.to_string()))
             .collect()
     }
 

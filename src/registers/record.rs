@@ -19,7 +19,7 @@ use super::event_log::Change;
 use super::live::LiveSession;
 use super::sale::ValidSale;
 use super::snapshot::Snapshot;
-use super::store::{tips_json, totals_json};
+use super::store::per_method_json;
 use crate::db::jsonb::JsonText;
 use crate::money::Pesos;
 
@@ -140,8 +140,8 @@ struct Counters {
 impl Counters {
     fn of(session: &LiveSession) -> Self {
         Self {
-            totals: totals_json(session),
-            tips: tips_json(session),
+            totals: per_method_json(&session.payment_totals),
+            tips: per_method_json(&session.tip_totals),
             tickets: session.ticket_count,
             cash_sales: session.cash_sales.get(),
             cash_in: session.cash_in.get(),

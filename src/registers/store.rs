@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::CajaError;
-use super::live::{LiveSession, MovementKind, ProviderSlot, RecordedPayment};
+use super::live::{LiveSession, MovementKind, ProviderSlot, RecordedPayment, of_method};
 use super::sale::ValidSale;
 use crate::audit::{self, Action, Actor};
 use crate::cajas::{Caja, CajaId};
@@ -22,6 +22,7 @@ use crate::db::schema::{
 };
 use crate::jornadas::{JornadaStatus, SessionStatus};
 use crate::money::Pesos;
+use crate::payments::method::PaymentMethod;
 
 /// An open session's row, as the caja loads it.
 #[derive(Queryable)]
@@ -296,8 +297,8 @@ fn write_counters(
         register_sessions::table
             .find(after.id)
             .filter(register_sessions::status.eq(SessionStatus::Open))
-            .filter(register_sessions::payment_totals.eq(totals_json(before)))
-            .filter(register_sessions::tip_totals.eq(tips_json(before)))
+            .filter(register_sessions::payment_totals.eq(per_method_json(&before.payment_totals)))
+            .filter(register_sessions::tip_totals.eq(per_method_json(&before.tip_totals)))
             .filter(register_sessions::ticket_count.eq(before.ticket_count))
             .filter(register_sessions::cash_sales.eq(before.cash_sales.get()))
             .filter(register_sessions::cash_in.eq(before.cash_in.get()))
@@ -306,8 +307,8 @@ fn write_counters(
             .filter(register_sessions::payment_provider_used_backup_count.eq(before.backup_count)),
     )
     .set((
-        register_sessions::payment_totals.eq(totals_json(after)),
-        register_sessions::tip_totals.eq(tips_json(after)),
+        register_sessions::payment_totals.eq(per_method_json(&after.payment_totals)),
+        register_sessions::tip_totals.eq(per_method_json(&after.tip_totals)),
         register_sessions::ticket_count.eq(after.ticket_count),
         register_sessions::cash_sales.eq(after.cash_sales.get()),
         register_sessions::cash_in.eq(after.cash_in.get()),
@@ -323,12 +324,9 @@ fn write_counters(
     }
 }
 
-pub(super) fn totals_json(session: &LiveSession) -> serde_json::Value {
-    serde_json::to_value(&session.payment_totals).unwrap_or_default()
-}
-
-pub(super) fn tips_json(session: &LiveSession) -> serde_json::Value {
-    serde_json::to_value(&session.tip_totals).unwrap_or_default()
+/// A map of pesos per method as its JSONB column stores it.
+pub(super) fn per_method_json(totals: &BTreeMap<String, i64>) -> serde_json::Value {
+    serde_json::to_value(totals).unwrap_or_default()
 }
 
 /// A sale of the open session, not yet voided, with its payments.
@@ -616,7 +614,7 @@ struct SummaryRow {
 impl SessionSummary {
     /// The tips paid in cash: in the drawer, though not revenue.
     pub fn cash_tips(&self) -> Pesos {
-        Pesos::new(self.tip_totals.get("EFECTIVO").copied().unwrap_or(0)).unwrap_or_default()
+        of_method(&self.tip_totals, PaymentMethod::Efectivo)
     }
 
     /// All tips, over every method.
