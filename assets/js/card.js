@@ -113,7 +113,7 @@ export function startMessage(sale) {
     type: "card_start",
     id: `card:${sale.startKey}`,
     // The terminal charges the sale's part and the tip at once.
-    attempt: { key: sale.startKey, sale_key: sale.saleKey, amount: sale.total + (sale.tip ?? 0), method: sale.method },
+    attempt: { key: sale.startKey, sale_key: sale.saleKey, amount: sale.total + (sale.tip ?? 0), tip: sale.tip ?? 0, method: sale.method },
   };
 }
 

@@ -196,6 +196,7 @@ function tile(register, now) {
     fact("Abierta desde", `${time(session.opened_at)} (${ago(session.opened_at, now)})`, "opened");
     fact("Total", pesos(sum(session.payment_totals)), "total");
     fact("Ventas", session.ticket_count, "tickets");
+    if (sum(session.tip_totals) > 0) fact("Propinas (aparte)", pesos(sum(session.tip_totals)), "tips");
     fact("Retiros / ingresos", `${pesos(session.cash_out)} / ${pesos(session.cash_in)}`, "movements");
     fact("Última venta", session.last_sale_at ? ago(session.last_sale_at, now) : "sin ventas", "last-sale");
   }
@@ -204,6 +205,7 @@ function tile(register, now) {
     // A closed caja keeps what it took in the jornada.
     fact("Vendido en la jornada", pesos(sum(jornada.payment_totals)), "jornada-total");
     fact("Ventas en la jornada", jornada.ticket_count, "jornada-tickets");
+    if (sum(jornada.tip_totals) > 0) fact("Propinas en la jornada", pesos(sum(jornada.tip_totals)), "jornada-tips");
   }
   fact("Proveedor", `${register.provider.provider}${register.provider.backup ? " (respaldo)" : " (principal)"}`, "provider");
   for (const health of register.provider.health) {
@@ -363,6 +365,7 @@ function renderJornada() {
   title.textContent = `Jornada #${jornadaId}`;
   const totals = {};
   let tickets = 0;
+  let tipped = 0;
   for (const register of registers.values()) {
     const parts = [];
     if (register.jornada?.jornada_id === jornadaId) parts.push(register.jornada);
@@ -370,6 +373,7 @@ function renderJornada() {
     for (const part of parts) {
       for (const [method, amount] of Object.entries(part.payment_totals)) totals[method] = (totals[method] ?? 0) + amount;
       tickets += part.ticket_count;
+      tipped += sum(part.tip_totals);
     }
   }
   const row = (term, value, field) => {
@@ -380,6 +384,8 @@ function renderJornada() {
   row("Total", pesos(sum(totals)), "jornada-total");
   row("Ventas", tickets, "jornada-tickets");
   for (const [method, label] of Object.entries(METHOD_LABELS)) row(label, pesos(totals[method] ?? 0), `jornada-${method}`);
+  // Not revenue: beside the sales, never in their total (rule 19).
+  row("Propinas (aparte)", pesos(tipped), "jornada-tips");
 }
 
 function render() {

@@ -471,7 +471,8 @@ function renderOpenAttempts() {
   const list = bind(root, "open-attempts-list");
   list.replaceChildren();
   for (const attempt of open) {
-    const item = el("li", `#${attempt.id} · ${time(attempt.started_at)} · ${attempt.provider} · ${pesos(attempt.amount)} · `);
+    const tipped = attempt.tip > 0 ? ` (propina ${pesos(attempt.tip)})` : "";
+    const item = el("li", `#${attempt.id} · ${time(attempt.started_at)} · ${attempt.provider} · ${pesos(attempt.amount)}${tipped} · `);
     const button = (label, run) => {
       const b = el("button", label);
       b.type = "button";
@@ -485,7 +486,11 @@ function renderOpenAttempts() {
     } else if (attempt.status === "APPROVED") {
       item.append(el("strong", "aprobado sin venta registrada "));
       button("Registrar la venta", () => {
-        queue.add({ key: attempt.sale_key, total: attempt.amount, payments: [{ method: attempt.method, amount: attempt.amount, attempt_id: attempt.id }] }, sessionId);
+        // The charge split as it was started: the sale, and its tip apart.
+        const tip = attempt.tip ?? 0;
+        const paid = { method: attempt.method, amount: attempt.amount - tip, attempt_id: attempt.id };
+        if (tip > 0) paid.tip = tip;
+        queue.add({ key: attempt.sale_key, total: attempt.amount - tip, payments: [paid] }, sessionId);
         render();
         flush();
       });

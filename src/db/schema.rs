@@ -53,6 +53,7 @@ diesel::table! {
         card_last4 -> Nullable<Varchar>,
         installments -> Nullable<Int2>,
         code_repeats -> Nullable<Int8>,
+        tip -> Int8,
     }
 }
 

@@ -87,6 +87,9 @@ pub struct CardAttempt {
     /// An earlier approval of the same provider in the same jornada that
     /// carries the same code (typed by a cashier): see `repeated_code`.
     pub code_repeats: Option<i64>,
+    /// The part of `amount` that is the sale's tip (docs/architecture.md
+    /// rule 19): the sale it pays is `amount - tip`.
+    pub tip: i64,
 }
 
 /// What a terminal's voucher says of a charge besides its code: its
@@ -279,6 +282,7 @@ pub struct NewAttempt {
     pub card_brand: Option<String>,
     pub card_last4: Option<String>,
     pub installments: Option<i16>,
+    pub tip: i64,
 }
 
 pub fn insert(conn: &mut PgConnection, attempt: &NewAttempt) -> QueryResult<CardAttempt> {

@@ -74,7 +74,11 @@ fn refused(err: CajaError) -> HttpResponse {
 pub struct StartRequest {
     pub key: String,
     pub sale_key: String,
+    /// What the terminal charges, the tip included.
     pub amount: i64,
+    /// The part of `amount` that is the sale's tip.
+    #[serde(default)]
+    pub tip: i64,
     pub method: String,
     #[serde(default)]
     pub provider: Option<String>,
@@ -110,12 +114,22 @@ impl StartRequest {
                     .map_err(|_| ("provider".to_owned(), "usa GETNET o KLAP".to_owned()))
             })
             .transpose()?;
+        let amount = Pesos::positive(self.amount)
+            .map_err(|err| ("amount".to_owned(), format!("el monto {err}")))?;
+        let tip = Pesos::non_negative(self.tip)
+            .map_err(|err| ("tip".to_owned(), format!("la propina {err}")))?;
+        if tip >= amount {
+            return Err((
+                "tip".to_owned(),
+                format!("la propina es parte del cobro: debe ser menor que {amount}"),
+            ));
+        }
         Ok(StartCardAttempt {
             by,
             key: uuid("key", &self.key)?,
             sale_key: uuid("sale_key", &self.sale_key)?,
-            amount: Pesos::positive(self.amount)
-                .map_err(|err| ("amount".to_owned(), format!("el monto {err}")))?,
+            amount,
+            tip,
             method,
             provider,
             override_unresolved: self.r#override,

@@ -85,6 +85,8 @@ pub struct LastClosing {
 pub struct JornadaSoFar {
     pub jornada_id: i32,
     pub payment_totals: BTreeMap<String, i64>,
+    /// Apart from the sales (docs/architecture.md rule 19).
+    pub tip_totals: BTreeMap<String, i64>,
     pub ticket_count: i32,
 }
 
@@ -184,9 +186,8 @@ impl History {
                     ..Default::default()
                 };
             }
-            for (method, amount) in &session.payment_totals {
-                *so_far.payment_totals.entry(method.clone()).or_default() += amount;
-            }
+            add(&mut so_far.payment_totals, &session.payment_totals);
+            add(&mut so_far.tip_totals, &session.tip_totals);
             so_far.ticket_count += session.ticket_count;
         }
     }
@@ -329,12 +330,13 @@ fn jornada_so_far(
     register: CajaId,
     jornada_id: i32,
 ) -> QueryResult<JornadaSoFar> {
-    let closed: Vec<(serde_json::Value, i32)> = register_sessions::table
+    let closed: Vec<(serde_json::Value, serde_json::Value, i32)> = register_sessions::table
         .filter(register_sessions::register_id.eq(register))
         .filter(register_sessions::jornada_id.eq(jornada_id))
         .filter(register_sessions::status.eq(SessionStatus::Closed))
         .select((
             register_sessions::payment_totals,
+            register_sessions::tip_totals,
             register_sessions::ticket_count,
         ))
         .load(conn)?;
@@ -342,14 +344,21 @@ fn jornada_so_far(
         jornada_id,
         ..Default::default()
     };
-    for (totals, tickets) in closed {
-        let totals: BTreeMap<String, i64> = serde_json::from_value(totals).unwrap_or_default();
-        for (method, amount) in totals {
-            *so_far.payment_totals.entry(method).or_default() += amount;
-        }
+    for (totals, tips, tickets) in closed {
+        let per_method =
+            |json| -> BTreeMap<String, i64> { serde_json::from_value(json).unwrap_or_default() };
+        add(&mut so_far.payment_totals, &per_method(totals));
+        add(&mut so_far.tip_totals, &per_method(tips));
         so_far.ticket_count += tickets;
     }
     Ok(so_far)
+}
+
+/// Adds one session's pesos per method to the jornada's.
+fn add(so_far: &mut BTreeMap<String, i64>, session: &BTreeMap<String, i64>) {
+    for (method, amount) in session {
+        *so_far.entry(method.clone()).or_default() += amount;
+    }
 }
 
 #[cfg(test)]
@@ -480,7 +489,8 @@ mod tests {
             Some(-500)
         );
 
-        let second = session(2, 7, &[("EFECTIVO", 1_000)], 1);
+        let mut second = session(2, 7, &[("EFECTIVO", 1_000)], 1);
+        second.tip_totals = [("EFECTIVO".to_string(), 100)].into();
         history.session_opened(&second);
         history.session_closed(&second, &closed(2, 0));
         let jornada = history.jornada.clone().unwrap();
@@ -488,6 +498,7 @@ mod tests {
         assert_eq!(jornada.ticket_count, 4);
         assert_eq!(jornada.payment_totals["EFECTIVO"], 6_000);
         assert_eq!(jornada.payment_totals["DEBITO"], 2_000);
+        assert_eq!(jornada.tip_totals["EFECTIVO"], 100, "tips apart");
 
         // The next night's first session starts the new jornada from zero.
         history.session_opened(&session(3, 8, &[], 0));

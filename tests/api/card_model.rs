@@ -337,6 +337,7 @@ async fn run(
                 key: key(),
                 sale_key: night.sales[caja][slot],
                 amount: Pesos::positive(amount_of(slot) + tip_of(slot)).unwrap(),
+                tip: Pesos::non_negative(tip_of(slot)).unwrap(),
                 method: PaymentMethod::Debito,
                 provider: backup.then_some(cajahub::cajas::domain::PaymentProvider::Klap),
                 override_unresolved: supervisor_override,

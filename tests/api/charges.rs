@@ -858,14 +858,15 @@ async fn a_late_approval_alerts_the_pos_and_the_floor_and_is_refunded_from_the_f
         1
     );
 
-    // The cashier confirms a credit charge with its voucher's details.
+    // The cashier confirms a credit charge (a sale of $22.000 and its
+    // $2.000 tip) with its voucher's details.
     let (_, started) = start(
         &app,
         &cashier,
         caja,
         &key(),
         24_000,
-        json!({"method": "CREDITO"}),
+        json!({"method": "CREDITO", "tip": 2_000}),
     )
     .await;
     let credit = started["attempt"]["id"].as_i64().unwrap();
@@ -899,6 +900,29 @@ async fn a_late_approval_alerts_the_pos_and_the_floor_and_is_refunded_from_the_f
             Some("4242"),
             Some(3)
         )
+    );
+    // Approved with no sale yet: the cashier registers it, the tip apart
+    // from the sale as it was charged.
+    pos.wait_text_contains(
+        "[data-bind=open-attempts-list]",
+        "$24.000 (propina $2.000) · aprobado sin venta registrada",
+    )
+    .await;
+    pos.screenshots("pos-aprobado-con-propina").await;
+    pos.click("[data-bind=open-attempts-list] li:last-child button")
+        .await;
+    pos.wait_true("document.querySelector('[data-bind=open-attempts]').hidden")
+        .await;
+    let sold = |sql: &str| {
+        app.count(&format!(
+            "SELECT ({sql})::bigint AS n FROM sales s WHERE EXISTS \
+             (SELECT 1 FROM card_attempts a WHERE a.id = {credit} AND a.sale_id = s.id)"
+        ))
+    };
+    assert_eq!(sold("s.total"), 22_000);
+    assert_eq!(
+        sold("(SELECT sum(p.tip) FROM sale_payments p WHERE p.sale_id = s.id)"),
+        2_000
     );
     pos.close().await;
     floor.close().await;

@@ -884,6 +884,22 @@ async fn three_drinks_with_the_suggested_tip_on_a_phone_and_a_desktop() {
         app.count("SELECT (tip_totals->>'EFECTIVO')::bigint AS n FROM register_sessions"),
         2_400
     );
+    // The floor shows them beside the sales, not in them.
+    let Some(floor) = crate::live_pages::supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    floor
+        .wait_text("[data-caja='1'] [data-field=total]", "$24.000")
+        .await;
+    floor
+        .wait_text("[data-caja='1'] [data-field=tips]", "$2.400")
+        .await;
+    floor
+        .wait_text("[data-field=jornada-total]", "$24.000")
+        .await;
+    floor.wait_text("[data-field=jornada-tips]", "$2.400").await;
+    floor.screenshots("piso-propinas").await;
+    floor.close().await;
     // The venue takes tips typed instead: the POS hears it, and a tip
     // above the venue's bound is refused on the screen, naming it.
     let fields = [

@@ -218,17 +218,51 @@ async fn a_tip_rides_on_its_payment_apart_from_the_sale_and_counts_in_the_drawer
 }
 
 /// An approved charge pays a sale only for what it charged: the payment
-/// and its tip together.
+/// and its tip together, split as the charge was started (so a charge
+/// approved with no sale recorded yet is registered with its tip apart,
+/// not as revenue).
 #[actix_web::test]
 async fn a_card_charge_pays_the_sale_and_its_tip_together() {
     let (app, _clock) = crate::payments::hub("GETNET=approve,KLAP=approve,latency=0").await;
     let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
     let sale = key();
+    // A tip is a part of the charge, never all of it.
+    for (tip, why) in [(11_000, "menor"), (-1, "negativ"), (12_000, "menor")] {
+        let (status, refused) =
+            crate::payments::start(&app, &cashier, caja, &sale, 11_000, json!({"tip": tip})).await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["field"], "tip", "{refused}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(why),
+            "{refused}"
+        );
+    }
+    assert_eq!(written(&app).2, 0);
     let (status, started) =
-        crate::payments::start(&app, &cashier, caja, &sale, 11_000, json!({})).await;
+        crate::payments::start(&app, &cashier, caja, &sale, 11_000, json!({"tip": 1_000})).await;
     assert_eq!(status, 201, "{started}");
+    assert_eq!(started["attempt"]["tip"], 1_000, "{started}");
     let attempt = started["attempt"]["id"].as_i64().unwrap();
     crate::payments::wait_for_status(&app, caja, attempt, "APPROVED").await;
+    // Every screen that lists the charge knows its tip.
+    let register = crate::payments::register(&app, &cashier, caja).await;
+    let listed = crate::payments::attempt_in(&register, attempt);
+    assert_eq!(listed["tip"], 1_000, "{register}");
+
+    // The whole charge as the sale's amount counts the tip as revenue.
+    let body = crate::payments::card_sale(&sale, 11_000, attempt);
+    let (status, answer) = sell(&app, &cashier, caja, &body).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("propina $1.000"),
+        "{answer}"
+    );
 
     // The charge was $11.000: a sale of $11.000 with a $1.000 tip is not it.
     let mut body = crate::payments::card_sale(&sale, 11_000, attempt);

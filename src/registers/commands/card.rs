@@ -42,12 +42,24 @@ pub struct StartCardAttempt {
     pub key: Uuid,
     /// The sale it pays (its idempotency key).
     pub sale_key: Uuid,
+    /// What the terminal charges: the sale's part and its tip together.
     pub amount: Pesos,
+    /// The part of `amount` that is the tip (less than `amount`).
+    pub tip: Pesos,
     pub method: PaymentMethod,
     pub provider: Option<PaymentProvider>,
     /// A supervisor lets it start although another attempt of the sale has
     /// no known result (audited).
     pub override_unresolved: bool,
+}
+
+/// A charge as a person reads it: "$11.000 (propina $1.000)".
+fn charged(amount: i64, tip: i64) -> String {
+    let pesos = |value| Pesos::new(value).unwrap_or_default();
+    match tip {
+        0 => pesos(amount).to_string(),
+        tip => format!("{} (propina {})", pesos(amount), pesos(tip)),
+    }
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> CajaError {
@@ -74,6 +86,7 @@ impl Command for StartCardAttempt {
             let same = known.register_id == state.id()
                 && known.sale_key == self.sale_key
                 && known.amount == self.amount.get()
+                && known.tip == self.tip.get()
                 && known.method == self.method;
             return if same {
                 Ok(Applied::Replayed(known))
@@ -106,13 +119,15 @@ impl Command for StartCardAttempt {
             return Err(CajaError::SaleAlreadyPaid(paid.id));
         }
         if let Some(first) = earlier.first()
-            && (first.amount != self.amount.get() || first.method != self.method)
+            && (first.amount != self.amount.get()
+                || first.tip != self.tip.get()
+                || first.method != self.method)
         {
             return Err(invalid(
                 "amount",
                 format!(
                     "los cobros de una venta son por el mismo monto y medio: {} en {}",
-                    Pesos::new(first.amount).unwrap_or_default(),
+                    charged(first.amount, first.tip),
                     first.method.label()
                 ),
             ));
@@ -165,6 +180,7 @@ impl Command for StartCardAttempt {
                 used_backup,
                 method: self.method,
                 amount: self.amount.get(),
+                tip: self.tip.get(),
                 status: AttemptStatus::Pending,
                 authorization_code: None,
                 terminal_reference: None,
@@ -751,14 +767,18 @@ pub fn approve_card_payments(
                 if found.session_id != session_id || found.sale_key != sale.key {
                     return Err(mismatch("es de otra venta"));
                 }
-                // The terminal charged the payment and its tip at once.
+                // The terminal charged the payment and its tip at once, and
+                // the charge was started knowing which part is the tip.
                 let charge = payment.card_charge();
-                if found.amount != charge.get() || found.method != payment.method {
+                if found.amount != charge.get()
+                    || found.tip != payment.tip.get()
+                    || found.method != payment.method
+                {
                     return Err(mismatch(&format!(
                         "fue por {} en {}, no por {} en {}",
-                        Pesos::new(found.amount).unwrap_or_default(),
+                        charged(found.amount, found.tip),
                         found.method.label(),
-                        charge,
+                        charged(charge.get(), payment.tip.get()),
                         payment.method.label()
                     )));
                 }
@@ -791,6 +811,7 @@ pub fn approve_card_payments(
                         used_backup,
                         method: payment.method,
                         amount: payment.card_charge().get(),
+                        tip: payment.tip.get(),
                         status: AttemptStatus::Approved,
                         authorization_code: Some(code.clone()),
                         terminal_reference: voucher.terminal_reference.clone(),

@@ -1,0 +1,1 @@
+ALTER TABLE card_attempts DROP COLUMN tip;
