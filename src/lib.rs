@@ -8,13 +8,14 @@
 //! provider health), `registers` (one actor per caja, its commands and the
 //! API and pages that reach them), `reports` (what the owner reads),
 //! `screens` (the live WebSocket screens), `venue_settings` (the venue's
-//! own rules), `health` (probes). `db` holds the
+//! own rules), `boleta` (the tax document of each sale), `health` (probes). `db` holds the
 //! connection pool and the migrations, `web` the pieces every page shares,
 //! `startup` assembles the hub and shares each piece with its handlers.
 
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod boleta;
 pub mod cajas;
 pub mod catalog;
 pub mod check;

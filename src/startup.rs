@@ -11,6 +11,8 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{self, AuthPolicy};
+use crate::boleta::issuing::Issuing;
+use crate::boleta::outbox::Outbox;
 use crate::catalog::{self, CatalogCell};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
@@ -32,6 +34,10 @@ pub struct AppState {
     pub registers: web::Data<CajaActors>,
     /// What the venue sells, as last committed.
     pub catalog: web::Data<CatalogCell>,
+    /// What a sale's boleta is, as last committed.
+    pub issuing: web::Data<Issuing>,
+    /// Sends the boletas to their provider.
+    pub outbox: web::Data<Outbox>,
     /// The venue's bounds on one sale (the POS and the floor show them).
     pub sale_limits: web::Data<SaleLimits>,
     /// Marks and recognizes a caja's device (its login page lists cashiers).
@@ -59,6 +65,7 @@ impl AppState {
             .app_data(self.password_checks.clone())
             .app_data(self.registers.clone())
             .app_data(self.catalog.clone())
+            .app_data(self.issuing.clone())
             .app_data(self.sale_limits.clone())
             .app_data(self.device.clone())
             .app_data(self.demo.clone())
@@ -90,6 +97,8 @@ pub enum StartupError {
     CajaActors(#[from] crate::db::DbError),
     #[error("could not read the catalog")]
     Catalog(#[source] diesel::result::Error),
+    #[error("could not read the boleta settings")]
+    Boleta(#[source] diesel::result::Error),
     #[error("invalid settings: {0}")]
     Settings(String),
     #[error("start-up was cancelled")]
@@ -115,7 +124,7 @@ impl Application {
         let configured_key = settings.session_key.clone();
         let pool_threads = db::PoolThreads::new();
         let threads = pool_threads.clone();
-        let (pool, writes, key, has_users, catalog) =
+        let (pool, writes, key, has_users, catalog, boletas) =
             web::block(move || -> Result<_, StartupError> {
                 let mut conn = PgConnection::establish(&url)?;
                 migrations::run_pending(&mut conn)?;
@@ -123,10 +132,13 @@ impl Application {
                 let has_users =
                     auth::user::any_exists(&mut conn).map_err(migrations::MigrationError::Lock)?;
                 let catalog = catalog::store::load(&mut conn).map_err(StartupError::Catalog)?;
+                let boletas = crate::boleta::settings::load(&mut conn)
+                    .map_err(StartupError::Boleta)?
+                    .issuing();
                 let pool = db::build_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
                 let writes =
                     db::build_write_pool(&url, pool_size, limits, &threads, metrics::PoolWaits)?;
-                Ok((pool, writes, key, has_users, catalog))
+                Ok((pool, writes, key, has_users, catalog, boletas))
             })
             .await
             .map_err(|_| StartupError::Cancelled)??;
@@ -151,6 +163,7 @@ impl Application {
             settings.outage_rules(),
         )
         .await?;
+        let issuing = Issuing::new(boletas);
         let registers = CajaActors::start_all(registers::registry::Env {
             pool: pool.clone(),
             writes,
@@ -161,8 +174,10 @@ impl Application {
             simulated_terminal: settings.simulate_terminals.clone(),
             floor_interval: settings.floor_interval,
             sale_limits,
+            issuing: issuing.clone(),
         })
         .await?;
+        let outbox = Outbox::new(pool.clone(), settings.clock.clone(), issuing.clone());
         let state = web::Data::new(AppState {
             pool: web::Data::new(pool),
             venue: web::Data::from(venue),
@@ -170,6 +185,8 @@ impl Application {
             password_checks: web::Data::new(auth::password::Checks::for_this_machine()),
             registers: web::Data::new(registers),
             catalog: web::Data::new(CatalogCell::new(catalog)),
+            issuing: web::Data::new(issuing),
+            outbox: web::Data::new(outbox),
             sale_limits: web::Data::new(sale_limits),
             demo: web::Data::new(Demo(settings.simulate_terminals.is_some())),
             device: web::Data::new(auth::device::DeviceCookie::new(key.clone(), secure)),
@@ -273,9 +290,11 @@ impl Application {
             actix_web::rt::spawn(
                 async move { screens::memory::trim_after_waves(&state.screens).await },
             );
+        let boletas = actix_web::rt::spawn(self.state.outbox.clone().into_inner().keep_sending());
         let outcome = self.server.await;
         signals.abort();
         trims.abort();
+        boletas.abort();
         writes.abort();
         // The last minute's uses, written before the hub goes.
         if let Err(err) = activity
@@ -434,6 +453,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(catalog::pages::routes)
         .configure(catalog::stock::routes)
         .configure(crate::venue_settings::routes)
+        .configure(crate::boleta::settings::routes)
         .default_service(web::to(pages::error::not_found));
 }
 

@@ -64,6 +64,8 @@ pub enum Action {
     SaleFlagged,
     FlaggedSaleResolved,
     VenueSettingsChanged,
+    /// The venue as the issuer of its boletas, or how it issues them.
+    BoletaSettingsChanged,
     ProductCreated,
     ProductEdited,
     ProductArchived,
@@ -108,6 +110,7 @@ impl Action {
         Action::SaleFlagged,
         Action::FlaggedSaleResolved,
         Action::VenueSettingsChanged,
+        Action::BoletaSettingsChanged,
         Action::ProductCreated,
         Action::ProductEdited,
         Action::ProductArchived,
@@ -150,6 +153,7 @@ impl Action {
             Action::SaleFlagged => "venta.marcada",
             Action::FlaggedSaleResolved => "venta.marcada.resuelta",
             Action::VenueSettingsChanged => "local.ajustes",
+            Action::BoletaSettingsChanged => "boleta.ajustes",
             Action::ProductCreated => "producto.creado",
             Action::ProductEdited => "producto.editado",
             Action::ProductArchived => "producto.archivado",
@@ -181,6 +185,7 @@ impl Action {
             Action::ProviderDeclaredDown | Action::ProviderDeclaredUp => "proveedor",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             Action::VenueSettingsChanged => "local",
+            Action::BoletaSettingsChanged => "boleta",
             Action::ProductCreated
             | Action::ProductEdited
             | Action::ProductArchived

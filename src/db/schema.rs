@@ -15,6 +15,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    boleta_settings (id) {
+        id -> Bool,
+        enabled -> Bool,
+        emisor_rut -> Nullable<Text>,
+        razon_social -> Nullable<Text>,
+        giro -> Nullable<Text>,
+        direccion -> Nullable<Text>,
+        comuna -> Nullable<Text>,
+        modelo -> Text,
+        provider -> Text,
+        provider_url -> Nullable<Text>,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
     card_attempts (id) {
         id -> Int8,
         register_id -> Int4,
@@ -352,6 +369,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    tax_documents (id) {
+        id -> Int8,
+        sale_id -> Int8,
+        register_id -> Int4,
+        kind -> Int2,
+        idempotency_key -> Uuid,
+        total -> Int8,
+        status -> Text,
+        attempts -> Int4,
+        next_try_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        track_id -> Nullable<Text>,
+        folio -> Nullable<Int8>,
+        link -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        refers_to -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        decided_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int4,
         #[max_length = 60]
@@ -380,6 +420,7 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(boleta_settings -> users (updated_by));
 diesel::joinable!(card_attempts -> pos_registers (register_id));
 diesel::joinable!(card_attempts -> register_sessions (session_id));
 diesel::joinable!(card_attempts -> sales (sale_id));
@@ -411,8 +452,12 @@ diesel::joinable!(sales -> pos_registers (register_id));
 diesel::joinable!(sales -> register_sessions (session_id));
 diesel::joinable!(venue_settings -> users (updated_by));
 
+diesel::joinable!(tax_documents -> pos_registers (register_id));
+diesel::joinable!(tax_documents -> sales (sale_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
+    boleta_settings,
     card_attempts,
     card_code_reviews,
     card_refunds,
@@ -435,6 +480,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sale_lines,
     sale_payments,
     sales,
+    tax_documents,
     users,
     venue_settings,
 );

@@ -293,6 +293,7 @@ impl CajaActor {
                     .registry
                     .spawn(async move { venue.approved(provider).await });
             }
+            Effect::DocumentQueued => self.env.issuing.queued(),
         }
     }
 

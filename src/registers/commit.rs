@@ -25,6 +25,7 @@ use super::event_log::{self, AppendError, Change};
 use super::events::Event;
 use super::sale::SaleLimits;
 use super::snapshot::Snapshot;
+use crate::boleta::settings::ModeloEmision;
 use crate::cajas::CajaId;
 use crate::cajas::domain::PaymentProvider;
 use crate::cajas::model::SaveError;
@@ -72,6 +73,8 @@ pub struct CommandContext {
     pub terminals_simulated: bool,
     /// The venue's bounds on one sale.
     pub sale_limits: SaleLimits,
+    /// The venue's modelo de emisión while it issues boletas.
+    pub boletas: Option<ModeloEmision>,
 }
 
 impl CommandContext {
@@ -182,6 +185,8 @@ pub enum Effect {
     },
     /// A payment was approved on a provider (it works: its outage ends).
     Approved { provider: PaymentProvider },
+    /// A boleta's document was committed: the outbox sends it.
+    DocumentQueued,
 }
 
 /// What running commands did, for the actor to apply after the call.

@@ -1,6 +1,6 @@
 //! How a sale is written, the only way: the sale, its lines, its payments
-//! (with their tips), the session's counters, the caja's `seq` and the
-//! event, in ONE statement, kept prepared on each connection (one round
+//! (with their tips), the session's counters, the caja's `seq`, the
+//! event and its boleta's pending document, in ONE statement, kept prepared on each connection (one round
 //! trip, parsed and planned once; alone it needs no transaction of its
 //! own). The event is the row `event_log::append` writes for every other
 //! change.
@@ -35,11 +35,15 @@ use crate::money::Pesos;
 /// The sale takes the id `reserved` when it was taken ahead (its card
 /// charges name it), else the next of `sales_id_seq`.
 ///
+/// A sale that needs a boleta (`documented`: what it documents) writes
+/// the document, pending, in the same statement: the outbox the provider
+/// is sent from (docs/architecture.md rule 20).
+///
 /// `Ok(None)`: the key is taken (a retry, or a key reused): nothing written.
 pub fn record_sale(
     conn: &mut PgConnection,
     change: (&LiveSession, &LiveSession),
-    (sale, reserved): (&ValidSale, Option<i64>),
+    (sale, reserved, documented): (&ValidSale, Option<i64>, Option<Pesos>),
     by: i32,
     next: &Snapshot,
     payload: &JsonText,
@@ -83,6 +87,7 @@ pub fn record_sale(
             .map(|l| i32::from(l.quantity.get()))
             .collect(),
         after: Counters::of(after),
+        documented: documented.map(Pesos::get),
         change: Change::SaleRecorded.as_str(),
         payload,
     };
@@ -205,6 +210,7 @@ struct RecordSale<'a> {
     line_prices: Vec<i64>,
     line_quantities: Vec<i32>,
     after: Counters,
+    documented: Option<i64>,
     change: &'static str,
     payload: &'a JsonText,
 }
@@ -255,6 +261,11 @@ const AFTER_ARGS: &str = "\
     SELECT a.register_id, a.seq, a.change,
            jsonb_set(a.payload, '{recent_sale,id}', to_jsonb(sale.id))
     FROM sale, args a
+), documented AS (
+    INSERT INTO tax_documents (sale_id, register_id, kind, idempotency_key, total,
+                               next_try_at, created_at)
+    SELECT sale.id, a.register_id, 39, a.key, a.documented, a.created_at, a.created_at
+    FROM sale, args a WHERE a.documented IS NOT NULL
 )
 SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
 
@@ -309,6 +320,8 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         out.push_bind_param::<Array<Int4>, _>(&self.line_quantities)?;
         out.push_sql("::int4[] AS line_quantities, ");
         self.after.walk(&mut out, &AFTER)?;
+        out.push_bind_param::<Nullable<Int8>, _>(&self.documented)?;
+        out.push_sql("::int8 AS documented, ");
         out.push_bind_param::<Text, _>(self.change)?;
         out.push_sql("::text AS change, ");
         out.push_bind_param::<Jsonb, _>(self.payload)?;

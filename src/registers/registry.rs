@@ -37,6 +37,7 @@ use super::snapshot::Snapshot;
 use super::store;
 use crate::audit::Actor as AuditActor;
 use crate::auth::user::User;
+use crate::boleta::issuing::Issuing;
 use crate::cajas::domain::{CajaConfig, PaymentProvider};
 use crate::cajas::model::SaveError;
 use crate::cajas::terminal::TerminalConfig;
@@ -70,6 +71,8 @@ pub struct Env {
     pub floor_interval: Duration,
     /// The venue's bounds on one sale.
     pub sale_limits: SaleLimits,
+    /// What a sale's boleta is, now.
+    pub issuing: Issuing,
 }
 
 impl Env {
@@ -82,6 +85,7 @@ impl Env {
             cooldown: self.venue.rules.cooldown,
             terminals_simulated: self.simulated_terminal.is_some(),
             sale_limits: self.sale_limits,
+            boletas: self.issuing.current(),
         }
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::boleta::settings::ModeloEmision;
 use crate::cajas::CajaId;
 use crate::cajas::domain::PaymentProvider;
 use crate::catalog::{Catalog, ProductId, Quantity};
@@ -226,6 +227,22 @@ pub struct ValidSale {
 }
 
 impl ValidSale {
+    /// What its boleta documents under the venue's `modelo` (none while
+    /// it issues none): the sale's total, never its tips (rule 19); under
+    /// the voucher model, what was not paid by card, whose voucher is
+    /// valid as the boleta of its part. Nothing when nothing is left.
+    pub fn documented(&self, modelo: Option<ModeloEmision>) -> Option<Pesos> {
+        let documented = match modelo? {
+            ModeloEmision::Boleta => self.total,
+            ModeloEmision::Voucher => self
+                .payments
+                .iter()
+                .filter(|p| p.method.is_card())
+                .try_fold(self.total, |left, p| left.checked_sub(p.amount))?,
+        };
+        (documented > Pesos::ZERO).then_some(documented)
+    }
+
     /// A card payment comes with an approval to check (an attempt, or a
     /// code taken by hand).
     pub fn asks_approval(&self) -> bool {

@@ -175,6 +175,7 @@ async fn no_page_overflows_sideways_and_the_menu_reaches_every_link() {
         ("auditoria", "/admin/auditoria"),
         ("ventas-marcadas", "/admin/ventas-marcadas"),
         ("local", "/admin/local"),
+        ("boleta", "/admin/boleta"),
         ("sesion", "/caja/session/1"),
         ("abrir-caja", "/caja/session/open"),
         ("cerrar-caja", "/caja/session/close"),

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod backup;
+mod boleta;
 mod browser;
 mod cajas;
 mod card_model;

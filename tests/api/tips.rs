@@ -295,7 +295,7 @@ async fn a_card_charge_pays_the_sale_and_its_tip_together() {
     assert_counters_match_rows(&app, session);
 }
 
-fn field_error(html: &str, field: &str) -> Option<String> {
+pub(crate) fn field_error(html: &str, field: &str) -> Option<String> {
     let marker = format!(r#"id="{field}-error">"#);
     let start = html.find(&marker)? + marker.len();
     Some(html[start..].split('<').next()?.to_owned())

@@ -11,7 +11,7 @@ use super::{may_sell, may_work_session, same_session, within};
 use crate::auth::user::User;
 use crate::payments::attempt;
 use crate::registers::CajaError;
-use crate::registers::commit::{Applied, Command, CommandContext};
+use crate::registers::commit::{Applied, Command, CommandContext, Effect};
 use crate::registers::event_log::{self, Change};
 use crate::registers::history::RecentSale;
 use crate::registers::record;
@@ -127,10 +127,11 @@ impl RecordSale {
         next.advise(cx);
         // Stored with the sale's id given by the statement itself.
         let payload = event_log::payload(state, &next, Change::SaleRecorded)?;
+        let documented = sale.documented(cx.boletas);
         let written = record::record_sale(
             conn,
             (before, &after),
-            (&sale, reserved),
+            (&sale, reserved, documented),
             self.by.id.0,
             &next,
             &payload,
@@ -153,7 +154,8 @@ impl RecordSale {
             ack,
             replayed: false,
         };
-        Ok(Applied::logged(reply, next, event).with_effects(effects))
+        let queued = documented.map(|_| Effect::DocumentQueued);
+        Ok(Applied::logged(reply, next, event).with_effects(effects.into_iter().chain(queued)))
     }
 }
 

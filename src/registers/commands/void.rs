@@ -7,8 +7,9 @@ use uuid::Uuid;
 use super::author;
 use super::settle;
 use crate::auth::user::{Role, User};
+use crate::boleta;
 use crate::registers::CajaError;
-use crate::registers::commit::{Applied, Command, CommandContext};
+use crate::registers::commit::{Applied, Command, CommandContext, Effect};
 use crate::registers::event_log::Change;
 use crate::registers::keys::CommandKey;
 use crate::registers::snapshot::Snapshot;
@@ -77,6 +78,9 @@ impl Command for VoidSale {
             )?,
             None => Vec::new(),
         };
+        // A boleta issued for it is undone by a nota de crédito, sent
+        // through the outbox like the boleta (under this void's key).
+        let credited = boleta::document::queue_credit_note(conn, ack.sale_id, self.key, cx.at)?;
         key.remember(conn, state.id(), ack.seq, &ack)?;
         let mut history = state.history.clone();
         history.sale_voided(ack.sale_id);
@@ -84,6 +88,7 @@ impl Command for VoidSale {
         for attempt in refunded {
             next.put_attempt(attempt);
         }
-        Ok(Applied::changed(ack, Change::SaleVoided, next))
+        let queued = credited.then_some(Effect::DocumentQueued);
+        Ok(Applied::changed(ack, Change::SaleVoided, next).with_effects(queued))
     }
 }

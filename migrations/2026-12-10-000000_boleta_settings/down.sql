@@ -1,0 +1,1 @@
+DROP TABLE boleta_settings;

@@ -1,0 +1,460 @@
+//! Boleta electrónica: the venue as the issuer of its boletas, set by an
+//! admin on /admin/boleta, every field checked and named, audited, and
+//! refused by the database itself when switched on without its emisor.
+
+use diesel::RunQueryDsl;
+
+use cajahub::auth::user::Role;
+
+use crate::helpers::TestApp;
+use crate::registers::{cash_sale, key, sell};
+use crate::tips::field_error;
+
+const COMPLETE: [(&str, &str); 8] = [
+    ("enabled", "on"),
+    ("emisor_rut", "76.086.428-5"),
+    ("razon_social", "Discoteca Bimba SpA"),
+    ("giro", "Discoteca, bar y eventos"),
+    ("direccion", "Av. Providencia 1234"),
+    ("comuna", "Providencia"),
+    ("modelo", "voucher"),
+    ("provider", "simulado"),
+];
+
+/// `COMPLETE` with `field` set to `value` (or left out when `None`).
+fn with(field: &str, value: Option<&'static str>) -> Vec<(&'static str, &'static str)> {
+    let mut fields: Vec<_> = COMPLETE
+        .iter()
+        .copied()
+        .filter(|(f, _)| *f != field)
+        .collect();
+    if let Some(value) = value {
+        let name = COMPLETE
+            .iter()
+            .map(|(f, _)| *f)
+            .chain(["provider_url"])
+            .find(|f| *f == field)
+            .unwrap_or("provider_url");
+        fields.push((name, value));
+    }
+    fields
+}
+
+fn enabled(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) AS n FROM boleta_settings WHERE enabled")
+}
+
+#[actix_web::test]
+async fn an_admin_names_the_emisor_and_switches_issuing_on() {
+    let app = TestApp::spawn_as_admin().await;
+    let page = app.get("/admin/boleta").await.text().await.unwrap();
+    assert!(page.contains("<h1>Boleta electrónica</h1>"), "{page}");
+    assert!(page.contains(r#"value="voucher" checked"#), "{page}");
+    assert!(
+        !page.contains(r#"name="enabled" value="on" checked"#),
+        "off at first"
+    );
+
+    // Each bad field named, nothing saved.
+    for (field, value, says) in [
+        ("emisor_rut", Some("76.086.428-4"), "para ese número es 5"),
+        ("emisor_rut", Some("76086428"), "dígito verificador"),
+        ("emisor_rut", None, "Obligatorio para emitir boletas."),
+        ("giro", None, "Obligatorio para emitir boletas."),
+        ("comuna", Some("Providencia y Ñuñoa y más"), "hasta 20"),
+        ("razon_social", Some("Bimba\u{202E}SpA"), "control"),
+        ("modelo", Some("a veces"), "Elige uno"),
+        ("provider", Some("fax"), "Elige uno"),
+        ("provider_url", Some("ftp://dte.example"), "http"),
+    ] {
+        let response = app.post_form("/admin/boleta", &with(field, value)).await;
+        assert_eq!(response.status(), 422, "{field} {value:?}");
+        let html = response.text().await.unwrap();
+        let error = field_error(&html, field).unwrap_or_default();
+        assert!(error.contains(says), "{field} {value:?}: {error:?}");
+        // What was typed stays on the form.
+        if let Some(value) = value.filter(|_| field != "modelo" && field != "provider") {
+            assert!(
+                html.contains(&format!(r#"value="{value}""#)) || value.contains('\u{202E}'),
+                "{field}"
+            );
+        }
+    }
+    // An HTTP provider needs its address.
+    let http = [with("provider", Some("http")), vec![]].concat();
+    let html = app
+        .post_form("/admin/boleta", &http)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        field_error(&html, "provider_url").as_deref(),
+        Some("Obligatorio para emitir boletas.")
+    );
+    assert_eq!(enabled(&app), 0);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'boleta.ajustes'"),
+        0
+    );
+
+    // Complete: saved as the SII writes it, audited before and after.
+    let saved = app.post_form("/admin/boleta", &COMPLETE).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM boleta_settings WHERE enabled \
+             AND emisor_rut = '76086428-5' AND comuna = 'Providencia' AND modelo = 'voucher'"
+        ),
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'boleta.ajustes' \
+             AND NOT (before->>'enabled')::boolean AND (after->>'enabled')::boolean \
+             AND after->>'emisor_rut' = '76086428-5'"
+        ),
+        1
+    );
+    let page = app
+        .get("/admin/boleta?aviso=guardado")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Ajustes de boleta guardados."), "{page}");
+    assert!(
+        page.contains(r#"value="76.086.428-5""#),
+        "shown as people read it"
+    );
+    // The same again changes nothing and audits nothing.
+    assert_eq!(
+        app.post_form("/admin/boleta", &COMPLETE).await.status(),
+        303
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'boleta.ajustes'"),
+        1
+    );
+    // Every card sale a boleta, through a provider's API.
+    let boleta = [
+        with("modelo", Some("boleta")),
+        vec![("provider_url", "https://api.dte.example/v1")],
+    ]
+    .concat();
+    let boleta: Vec<_> = boleta
+        .into_iter()
+        .filter(|(f, _)| *f != "provider")
+        .chain([("provider", "http")])
+        .collect();
+    assert_eq!(app.post_form("/admin/boleta", &boleta).await.status(), 303);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM boleta_settings WHERE modelo = 'boleta' \
+             AND provider = 'http' AND provider_url = 'https://api.dte.example/v1'"
+        ),
+        1
+    );
+
+    // The database itself refuses issuing with no emisor, whoever writes.
+    let refused =
+        diesel::sql_query("UPDATE boleta_settings SET giro = NULL").execute(&mut app.conn());
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains("boleta_settings_complete")
+    );
+    // Switched off, the emisor may stay half-written.
+    let off: Vec<_> = with("giro", None)
+        .into_iter()
+        .filter(|(f, _)| *f != "enabled")
+        .collect();
+    assert_eq!(app.post_form("/admin/boleta", &off).await.status(), 303);
+    assert_eq!(enabled(&app), 0);
+
+    // Only an admin.
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    assert_eq!(supervisor.get(&app, "/admin/boleta").await.status(), 403);
+    assert_eq!(
+        supervisor
+            .post(&app, "/admin/boleta", &COMPLETE)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(enabled(&app), 0);
+}
+
+/// Until `sql` (a count, as `n`) reads `wanted`; bounded.
+async fn until_count(app: &TestApp, sql: &str, wanted: i64) {
+    for _ in 0..500 {
+        if app.count(sql) == wanted {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{sql}: still {} after 10 s, not {wanted}", app.count(sql));
+}
+
+/// A venue issuing boletas under `modelo` with the simulated provider, on
+/// a manual clock, with a caja open for `cajero1`.
+async fn issuing_venue(
+    modelo: &'static str,
+) -> (
+    TestApp,
+    std::sync::Arc<cajahub::clock::ManualClock>,
+    i32,
+    crate::helpers::Visitor,
+) {
+    let (app, clock) = crate::payments::hub("GETNET=approve,KLAP=approve,latency=0").await;
+    assert_eq!(
+        app.post_form("/admin/boleta", &with("modelo", Some(modelo)))
+            .await
+            .status(),
+        303
+    );
+    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    (app, clock, caja, cashier)
+}
+
+fn typed_card(total: i64) -> serde_json::Value {
+    serde_json::json!({"key": key(), "total": total, "payments": [
+        {"method": "DEBITO", "amount": total, "provider": "GETNET", "authorization_code": "A1B2C3"}]})
+}
+
+/// Under the voucher model a sale's boleta documents what was not paid
+/// by card, written with the sale in its one statement; the outbox sends
+/// each once under the sale's key, and the provider's folio comes back.
+#[actix_web::test]
+async fn each_sale_that_needs_a_boleta_writes_its_document_and_it_is_issued_once() {
+    let (app, _clock, caja, cashier) = issuing_venue("voucher").await;
+    let cash = cash_sale(4_500);
+    let transfer = serde_json::json!({"key": key(), "total": 11_900, "payments": [
+        {"method": "TRANSFERENCIA", "amount": 11_900}]});
+    let mixed = serde_json::json!({"key": key(), "total": 5_000, "payments": [
+        {"method": "EFECTIVO", "amount": 2_000},
+        {"method": "CREDITO", "amount": 3_000, "provider": "GETNET", "authorization_code": "Z9Y8X7"}]});
+    let card = typed_card(7_000);
+    for body in [&cash, &transfer, &mixed, &card] {
+        let (status, answer) = sell(&app, &cashier, caja, body).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    // A refused sale writes no document.
+    let (status, _) = sell(
+        &app,
+        &cashier,
+        caja,
+        &serde_json::json!({"key": key(), "total": 100,
+        "payments": [{"method": "EFECTIVO", "amount": 90}]}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    // Each document beside its sale, under its key, for its part.
+    let documented = |body: &serde_json::Value| {
+        app.count(&format!(
+            "SELECT COALESCE(sum(d.total), -1)::bigint AS n FROM tax_documents d \
+             JOIN sales s ON s.id = d.sale_id \
+             WHERE s.idempotency_key = '{}' AND d.idempotency_key = s.idempotency_key AND d.kind = 39",
+            body["key"].as_str().unwrap()
+        ))
+    };
+    assert_eq!(documented(&cash), 4_500);
+    assert_eq!(documented(&transfer), 11_900);
+    assert_eq!(documented(&mixed), 2_000, "the card's part has its voucher");
+    assert_eq!(documented(&card), -1, "the voucher is its boleta");
+    assert_eq!(app.count("SELECT count(*) AS n FROM tax_documents"), 3);
+
+    // The outbox was told: all three issued, each once, folios in order.
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'",
+        3,
+    )
+    .await;
+    let issued = app.state.outbox.simulated().issued();
+    assert_eq!(issued.len(), 3);
+    assert!(issued.values().all(|i| i.sends == 1), "{issued:?}");
+    assert_eq!(
+        app.count(
+            "SELECT count(DISTINCT folio) AS n FROM tax_documents WHERE folio BETWEEN 1 AND 3"
+        ),
+        3
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tax_documents WHERE link LIKE 'https://%' AND decided_at IS NOT NULL AND attempts = 1"),
+        3
+    );
+
+    // Issuing switched off: the next sale gets no document.
+    let off: Vec<_> = COMPLETE
+        .iter()
+        .copied()
+        .filter(|(f, _)| *f != "enabled")
+        .collect();
+    assert_eq!(app.post_form("/admin/boleta", &off).await.status(), 303);
+    assert_eq!(sell(&app, &cashier, caja, &cash_sale(1_000)).await.0, 201);
+    assert_eq!(app.count("SELECT count(*) AS n FROM tax_documents"), 3);
+}
+
+/// Every card sale gets a boleta under the "always a boleta" model.
+#[actix_web::test]
+async fn under_the_boleta_model_a_card_sale_gets_one_too() {
+    let (app, _clock, caja, cashier) = issuing_venue("boleta").await;
+    let card = typed_card(7_000);
+    assert_eq!(sell(&app, &cashier, caja, &card).await.0, 201);
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE total = 7000 AND status = 'ACEPTADA'",
+        1,
+    )
+    .await;
+}
+
+/// A provider that is down, then answers but the answer is lost on the
+/// way: sales are acknowledged all along, each document is tried again
+/// later, and in the end every one is issued exactly once.
+#[actix_web::test]
+async fn an_outage_never_refuses_a_sale_and_every_boleta_is_issued_once_after_it() {
+    let (app, clock, caja, cashier) = issuing_venue("voucher").await;
+    let provider = app.state.outbox.simulated().clone();
+    provider.set_down(true);
+    let mut keys = Vec::new();
+    for total in [1_000, 2_000, 3_000, 4_000, 5_000] {
+        let body = cash_sale(total);
+        let (status, answer) = sell(&app, &cashier, caja, &body).await;
+        assert_eq!(status, 201, "{answer}");
+        keys.push(body["key"].as_str().unwrap().to_owned());
+    }
+    let tried = |n: i64| {
+        format!(
+            "SELECT count(*) AS n FROM tax_documents WHERE status = 'PENDIENTE' \
+             AND attempts = {n} AND last_error LIKE '%sin servicio%'"
+        )
+    };
+    until_count(&app, &tried(1), 5).await;
+    // Tried again once the wait is over, not before.
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(app.count(&tried(1)), 5);
+    clock.advance(std::time::Duration::from_secs(1));
+    until_count(&app, &tried(2), 5).await;
+
+    // Back, but the first two answers are lost after it issued them.
+    provider.set_down(false);
+    provider.lose_answers(2);
+    clock.advance(std::time::Duration::from_secs(4));
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'",
+        3,
+    )
+    .await;
+    clock.advance(cajahub::boleta::outbox::LONGEST_WAIT);
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'",
+        5,
+    )
+    .await;
+    let issued = provider.issued();
+    assert_eq!(issued.len(), 5, "each issued once");
+    assert_eq!(
+        issued.values().filter(|i| i.sends == 2).count(),
+        2,
+        "{issued:?}"
+    );
+    for key in &keys {
+        assert!(issued.contains_key(&key.parse().unwrap()), "{key}");
+    }
+    // Each keeps the folio it was issued with.
+    for (key, issued) in &issued {
+        let cajahub::boleta::provider::Answer::Accepted { folio, .. } = &issued.answer else {
+            panic!("{issued:?}");
+        };
+        assert_eq!(
+            app.count(&format!(
+                "SELECT folio AS n FROM tax_documents WHERE idempotency_key = '{key}'"
+            )),
+            *folio
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(DISTINCT folio) AS n FROM tax_documents"),
+        5
+    );
+}
+
+/// Voiding a sale whose boleta was issued issues a nota de crédito that
+/// names the boleta's folio, under the void's key; a sale with no boleta
+/// gets none; one whose boleta the SII rejected has nothing to undo.
+#[actix_web::test]
+async fn a_void_issues_a_nota_de_credito_naming_the_boleta() {
+    let (app, _clock, caja, cashier) = issuing_venue("voucher").await;
+    let provider = app.state.outbox.simulated().clone();
+    provider.reject_total(6_000);
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let mut sold = Vec::new();
+    for body in [cash_sale(4_500), typed_card(7_000), cash_sale(6_000)] {
+        let (status, ack) = sell(&app, &cashier, caja, &body).await;
+        assert_eq!(status, 201, "{ack}");
+        sold.push(ack["sale_id"].as_i64().unwrap());
+    }
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status IN ('ACEPTADA', 'RECHAZADA')",
+        2,
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tax_documents WHERE status = 'RECHAZADA' AND reason LIKE '%rechazado%' AND total = 6000"),
+        1
+    );
+    let mut voids = Vec::new();
+    for sale in &sold {
+        let void_key = key();
+        let (status, answer) = crate::registers::post_json(
+            &app,
+            &supervisor,
+            &format!("/api/cajas/{caja}/sales/{sale}/void"),
+            &serde_json::json!({"key": void_key, "reason": "cliente arrepentido"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        voids.push(void_key);
+    }
+    // The cash sale's boleta is undone by a nota de crédito naming it.
+    until_count(
+        &app,
+        &format!(
+            "SELECT count(*) AS n FROM tax_documents nc JOIN tax_documents b ON b.id = nc.refers_to \
+             WHERE nc.kind = 61 AND nc.status = 'ACEPTADA' AND nc.total = 4500 \
+             AND b.sale_id = {} AND nc.sale_id = b.sale_id AND nc.idempotency_key = '{}'",
+            sold[0], voids[0]
+        ),
+        1,
+    )
+    .await;
+    // The card sale had none; the rejected one's is not sent.
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE kind = 61 AND status = 'RECHAZADA' \
+         AND reason LIKE '%no hay documento que anular%' AND total = 6000",
+        1,
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tax_documents WHERE kind = 61"),
+        2
+    );
+    let issued = provider.issued();
+    assert!(issued.contains_key(&voids[0].parse().unwrap()));
+    assert!(
+        !issued.contains_key(&voids[2].parse().unwrap()),
+        "never sent"
+    );
+    assert_eq!(
+        issued.len(),
+        3,
+        "two boletas (one rejected) and one nota de crédito"
+    );
+}
