@@ -1,17 +1,26 @@
 //! A sale's ticket, printable on the 80 mm roll
 //! (`/caja/session/{id}/ventas/{sale}/ticket`): its lines, total, how it was
-//! paid and the change given. Reprinted from the session's page by whoever
-//! may read the session (a supervisor, or the cashier who opened it).
+//! paid and the change given, and its boleta: the emisor, the folio, the
+//! net and the IVA and where to verify it, or that it is still being
+//! issued (a reprint later carries the folio); a card payment under the
+//! voucher model says its voucher is its boleta. Reprinted from the
+//! session's page by whoever may read the session (a supervisor, or the
+//! cashier who opened it).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Integer, Nullable, SmallInt, Text, Timestamptz};
 
 use super::pages::with_readable_session;
 use crate::auth::CurrentUser;
+use crate::boleta;
+use crate::boleta::document::{DocumentStatus, DteKind, Emisor};
+use crate::boleta::iva::Desglose;
+use crate::boleta::rut::Rut;
+use crate::boleta::settings::{BoletaSettings, ModeloEmision};
 use crate::db::PgPool;
 use crate::money::Pesos;
 use crate::payments::method::PaymentMethod;
@@ -72,12 +81,60 @@ struct Payment {
     /// Paid on top of `amount_charged`: not part of the sale.
     #[diesel(sql_type = BigInt)]
     tip: i64,
+    /// The operation number the terminal's voucher prints.
+    #[diesel(sql_type = Nullable<Text>)]
+    terminal_reference: Option<String>,
 }
 
-type Found = Option<(Sale, Vec<Line>, Vec<Payment>)>;
+/// A tax document of the sale (its boleta, its nota de crédito).
+#[derive(Debug, Clone, QueryableByName)]
+struct TaxDocument {
+    #[diesel(sql_type = SmallInt)]
+    kind: i16,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    folio: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    link: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    reason: Option<String>,
+}
 
-/// Sale `sale` of session `session`, its lines and payments.
-fn find(conn: &mut PgConnection, session: i32, sale: i64) -> QueryResult<Found> {
+impl TaxDocument {
+    fn status(&self) -> Option<DocumentStatus> {
+        self.status.parse().ok()
+    }
+
+    fn accepted(&self) -> bool {
+        self.status() == Some(DocumentStatus::Aceptada)
+    }
+
+    fn rejected(&self) -> bool {
+        self.status() == Some(DocumentStatus::Rechazada)
+    }
+
+    fn title(&self) -> &'static str {
+        DteKind::of_code(self.kind).map_or("Documento", DteKind::label)
+    }
+
+    fn desglose(&self) -> Desglose {
+        Desglose::of_total(Pesos::new(self.total).unwrap_or_default())
+    }
+}
+
+struct Found {
+    sale: Sale,
+    lines: Vec<Line>,
+    payments: Vec<Payment>,
+    documents: Vec<TaxDocument>,
+    boletas: BoletaSettings,
+}
+
+/// Sale `sale` of session `session`, its lines, payments and documents.
+fn find(conn: &mut PgConnection, session: i32, sale: i64) -> QueryResult<Option<Found>> {
     let found: Option<Sale> = diesel::sql_query(
         "SELECT * FROM (
             SELECT s.id, row_number() OVER (ORDER BY s.id) AS number, s.created_at AS at,
@@ -101,13 +158,25 @@ fn find(conn: &mut PgConnection, session: i32, sale: i64) -> QueryResult<Found> 
     .load(conn)?;
     let payments = diesel::sql_query(
         "SELECT p.method, p.amount_charged, p.tendered, p.change_given, p.provider,
-                a.authorization_code, p.tip
+                a.authorization_code, p.tip, a.terminal_reference
            FROM sale_payments p LEFT JOIN card_attempts a ON a.id = p.card_attempt_id
           WHERE p.sale_id = $1 ORDER BY p.id",
     )
     .bind::<BigInt, _>(sale)
     .load(conn)?;
-    Ok(Some((found, lines, payments)))
+    let documents = diesel::sql_query(
+        "SELECT kind, status, total, folio, link, reason FROM tax_documents
+          WHERE sale_id = $1 ORDER BY id",
+    )
+    .bind::<BigInt, _>(sale)
+    .load(conn)?;
+    Ok(Some(Found {
+        sale: found,
+        lines,
+        payments,
+        documents,
+        boletas: boleta::settings::load(conn)?,
+    }))
 }
 
 #[derive(Template)]
@@ -119,6 +188,11 @@ struct TicketPage {
     sale: Sale,
     lines: Vec<Line>,
     payments: Vec<Payment>,
+    documents: Vec<TaxDocument>,
+    /// The issuer, as its boletas name it.
+    emisor: Option<Emisor>,
+    /// The card payments' vouchers are their boleta.
+    voucher_is_boleta: bool,
 }
 
 impl TicketPage {
@@ -131,6 +205,15 @@ impl TicketPage {
             .method
             .parse::<PaymentMethod>()
             .map_or(payment.method.as_str(), |m| m.label())
+    }
+
+    /// The emisor's RUT as people read it.
+    fn emisor_rut(&self) -> String {
+        self.emisor
+            .as_ref()
+            .and_then(|e| e.rut.parse::<Rut>().ok())
+            .map(|rut| rut.to_string())
+            .unwrap_or_default()
     }
 
     fn at(&self) -> String {
@@ -177,16 +260,29 @@ pub async fn ticket(
             Ok((session.caja, session.id, find(conn, session.id, sale)?))
         })
         .await?;
-    let (sale, lines, payments) = found.ok_or(PageError::NotFound("la venta"))?;
+    let found = found.ok_or(PageError::NotFound("la venta"))?;
+    let has_card = found.payments.iter().any(|p| {
+        p.method
+            .parse::<PaymentMethod>()
+            .is_ok_and(PaymentMethod::is_card)
+    });
+    // The settings say how the venue issues; a sale documented before
+    // they changed keeps what it was given.
+    let issues = found.boletas.enabled || !found.documents.is_empty();
+    let voucher_is_boleta = issues && has_card && found.boletas.modelo == ModeloEmision::Voucher;
+    let emisor = Emisor::of(&found.boletas).filter(|_| issues);
     html(
         StatusCode::OK,
         &TicketPage {
             chrome: current.chrome(),
             caja,
             session_id,
-            sale,
-            lines,
-            payments,
+            sale: found.sale,
+            lines: found.lines,
+            payments: found.payments,
+            documents: found.documents,
+            emisor,
+            voucher_is_boleta,
         },
     )
 }

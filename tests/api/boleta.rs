@@ -458,3 +458,85 @@ async fn a_void_issues_a_nota_de_credito_naming_the_boleta() {
         "two boletas (one rejected) and one nota de crédito"
     );
 }
+
+/// The customer's copy: while the boleta is being issued the ticket says
+/// so; reprinted once it is, it carries the emisor, the folio, the net and
+/// the IVA and where to verify it, and fits the 80 mm roll. A card sale
+/// under the voucher model says its voucher is its boleta.
+#[actix_web::test]
+async fn the_ticket_carries_the_boleta_or_says_it_is_on_its_way() {
+    let (app, clock, caja, cashier) = issuing_venue("voucher").await;
+    let provider = app.state.outbox.simulated().clone();
+    provider.set_down(true);
+    let (status, ack) = sell(&app, &cashier, caja, &cash_sale(4_500)).await;
+    assert_eq!(status, 201, "{ack}");
+    let sale = ack["sale_id"].as_i64().unwrap();
+    let session = app.count("SELECT max(id)::bigint AS n FROM register_sessions");
+    let ticket = format!("/caja/session/{session}/ventas/{sale}/ticket");
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE attempts = 1",
+        1,
+    )
+    .await;
+    let text = crate::catalog::spaced(&cashier.get(&app, &ticket).await.text().await.unwrap());
+    assert!(
+        text.contains("Discoteca Bimba SpA RUT 76.086.428-5"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "En trámite ante el SII por $4.500: su folio aparece al reimprimir este ticket."
+        ),
+        "{text}"
+    );
+
+    provider.set_down(false);
+    clock.advance(std::time::Duration::from_secs(2));
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'",
+        1,
+    )
+    .await;
+    let text = crate::catalog::spaced(&cashier.get(&app, &ticket).await.text().await.unwrap());
+    for wanted in [
+        "Boleta electrónica N.º 1",
+        "Neto $3.782 IVA 19 % $718 Total $4.500",
+        "Verifique el documento en https://dte.simulado.invalid/boleta/",
+    ] {
+        assert!(text.contains(wanted), "{wanted}: {text}");
+    }
+    assert!(!text.contains("comprobante del terminal"), "{text}");
+
+    let card = serde_json::json!({"key": key(), "total": 7_000, "payments": [
+        {"method": "DEBITO", "amount": 7_000, "provider": "GETNET", "authorization_code": "A1B2C3",
+         "terminal_reference": "OP 4471"}]});
+    let (status, ack) = sell(&app, &cashier, caja, &card).await;
+    assert_eq!(status, 201, "{ack}");
+    let card_ticket = format!("/caja/session/{session}/ventas/{}/ticket", ack["sale_id"]);
+    let text = crate::catalog::spaced(&cashier.get(&app, &card_ticket).await.text().await.unwrap());
+    assert!(
+        text.contains(
+            "Pago con tarjeta: el comprobante del terminal es válido como boleta. Ref. OP 4471."
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Boleta electrónica N.º"), "{text}");
+
+    let Some(browser) = crate::browser::Browser::start().await else {
+        return;
+    };
+    browser.log_in(&app, "cajero1").await;
+    browser.goto(&app, &ticket).await;
+    browser.screenshots("ticket-boleta").await;
+    browser.emulate_print(302).await;
+    let (by, out) = crate::fit::overflow(&browser).await;
+    assert_eq!(by, 0, "the ticket fits the roll; sticking out: {out}");
+    browser.screenshot("ticket-boleta-80mm").await;
+    browser.emulate_screen().await;
+    browser.goto(&app, &card_ticket).await;
+    browser.emulate_print(302).await;
+    browser.screenshot("ticket-voucher-80mm").await;
+    browser.close().await;
+}

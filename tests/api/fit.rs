@@ -21,7 +21,7 @@ const SIZES: [(&str, u32, u32); 4] = [
 
 /// How far the page is wider than the window (0 when it fits), with the
 /// elements that stick out (to say what to fix).
-async fn overflow(browser: &Browser) -> (i64, Value) {
+pub(crate) async fn overflow(browser: &Browser) -> (i64, Value) {
     let found = browser
         .script(
             "const width = document.documentElement.clientWidth;
