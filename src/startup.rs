@@ -454,6 +454,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(catalog::stock::routes)
         .configure(crate::venue_settings::routes)
         .configure(crate::boleta::settings::routes)
+        .configure(crate::boleta::pages::routes)
         .default_service(web::to(pages::error::not_found));
 }
 

@@ -66,6 +66,8 @@ pub enum Action {
     VenueSettingsChanged,
     /// The venue as the issuer of its boletas, or how it issues them.
     BoletaSettingsChanged,
+    /// A supervisor sent a rejected boleta again.
+    BoletaResent,
     ProductCreated,
     ProductEdited,
     ProductArchived,
@@ -111,6 +113,7 @@ impl Action {
         Action::FlaggedSaleResolved,
         Action::VenueSettingsChanged,
         Action::BoletaSettingsChanged,
+        Action::BoletaResent,
         Action::ProductCreated,
         Action::ProductEdited,
         Action::ProductArchived,
@@ -154,6 +157,7 @@ impl Action {
             Action::FlaggedSaleResolved => "venta.marcada.resuelta",
             Action::VenueSettingsChanged => "local.ajustes",
             Action::BoletaSettingsChanged => "boleta.ajustes",
+            Action::BoletaResent => "boleta.reenviada",
             Action::ProductCreated => "producto.creado",
             Action::ProductEdited => "producto.editado",
             Action::ProductArchived => "producto.archivado",
@@ -185,7 +189,7 @@ impl Action {
             Action::ProviderDeclaredDown | Action::ProviderDeclaredUp => "proveedor",
             Action::SaleVoided | Action::SaleFlagged | Action::FlaggedSaleResolved => "venta",
             Action::VenueSettingsChanged => "local",
-            Action::BoletaSettingsChanged => "boleta",
+            Action::BoletaSettingsChanged | Action::BoletaResent => "boleta",
             Action::ProductCreated
             | Action::ProductEdited
             | Action::ProductArchived

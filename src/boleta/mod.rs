@@ -3,13 +3,14 @@
 //! and how it issues (`settings`, `/admin/boleta`), what a sale gets now
 //! (`issuing`), the RUT (`rut`), the split of a total into its net and its
 //! IVA (`iva`), a document as it is sent (`document`), the outbox that
-//! sends them (`outbox`) and the providers it sends to (`provider`,
-//! `simulated`).
+//! sends them (`outbox`), the providers it sends to (`provider`,
+//! `simulated`) and what a supervisor watches (`pages`, `/admin/boletas`).
 
 pub mod document;
 pub mod issuing;
 pub mod iva;
 pub mod outbox;
+pub mod pages;
 pub mod provider;
 pub mod rut;
 pub mod settings;

@@ -72,6 +72,11 @@ impl Simulated {
         self.state().rejected_totals.push(total);
     }
 
+    /// Documents of any total are issued again (the cause was corrected).
+    pub fn stop_rejecting(&self) {
+        self.state().rejected_totals.clear();
+    }
+
     /// The next `count` documents are issued but their answers lost on
     /// the way back, as when the connection drops after the provider acted.
     pub fn lose_answers(&self, count: u32) {

@@ -540,3 +540,134 @@ async fn the_ticket_carries_the_boleta_or_says_it_is_on_its_way() {
     browser.screenshot("ticket-voucher-80mm").await;
     browser.close().await;
 }
+
+/// A supervisor sees what waits for the provider and what the SII
+/// rejected, and sends a rejected boleta again once its cause is
+/// corrected: a new document under a new key, audited. An accepted one is
+/// never sent again, and a cashier sees none of it.
+#[actix_web::test]
+async fn a_supervisor_watches_the_boletas_and_sends_a_rejected_one_again() {
+    let (app, _clock, caja, cashier) = issuing_venue("voucher").await;
+    let provider = app.state.outbox.simulated().clone();
+    provider.reject_total(6_000);
+    for total in [6_000, 4_500] {
+        assert_eq!(sell(&app, &cashier, caja, &cash_sale(total)).await.0, 201);
+    }
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status <> 'PENDIENTE'",
+        2,
+    )
+    .await;
+    provider.set_down(true);
+    assert_eq!(sell(&app, &cashier, caja, &cash_sale(3_000)).await.0, 201);
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE attempts = 1 AND status = 'PENDIENTE'",
+        1,
+    )
+    .await;
+
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let page = supervisor.get(&app, "/admin/boletas").await;
+    assert_eq!(page.status(), 200);
+    let text = crate::catalog::spaced(&page.text().await.unwrap());
+    for wanted in [
+        "Por enviar o en trámite 1",
+        "La más antigua espera menos de 1 min",
+        "Rechazadas por revisar 1",
+        "Aceptadas 1",
+        "monto 6000 rechazado (rechazo simulado)",
+        "el proveedor no está disponible: sin servicio (simulado)",
+    ] {
+        assert!(text.contains(wanted), "{wanted}: {text}");
+    }
+    let rejected = app.count("SELECT id AS n FROM tax_documents WHERE status = 'RECHAZADA'");
+    let accepted = app.count("SELECT id AS n FROM tax_documents WHERE status = 'ACEPTADA'");
+    let html = supervisor
+        .get(&app, "/admin/boletas?estado=RECHAZADA")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("/admin/boletas/{rejected}/reenviar")),
+        "{html}"
+    );
+    assert!(!html.contains(&format!("documento-{accepted}")), "filtered");
+    assert_eq!(
+        supervisor
+            .get(&app, "/admin/boletas?estado=OTRO")
+            .await
+            .status(),
+        400
+    );
+
+    let Some(browser) = crate::browser::Browser::start().await else {
+        return;
+    };
+    browser.log_in(&app, "supervisora").await;
+    browser.goto(&app, "/admin/boletas").await;
+    for (name, width, height) in [
+        ("phone", 390, 844),
+        ("tablet", 800, 1280),
+        ("desktop", 1366, 768),
+    ] {
+        crate::fit::resize(&browser, width, height).await;
+        let (by, out) = crate::fit::overflow(&browser).await;
+        assert_eq!(by, 0, "{name}: fits sideways; sticking out: {out}");
+    }
+    browser.screenshots("boletas").await;
+
+    // Not an accepted one; not by a cashier.
+    let resend = |id: i64| format!("/admin/boletas/{id}/reenviar");
+    assert_eq!(
+        supervisor.post(&app, &resend(accepted), &[]).await.status(),
+        409
+    );
+    assert_eq!(
+        cashier.post(&app, &resend(rejected), &[]).await.status(),
+        403
+    );
+    assert_eq!(supervisor.get(&app, "/admin/boletas").await.status(), 200);
+    assert_eq!(cashier.get(&app, "/admin/boletas").await.status(), 403);
+
+    // Corrected, sent again under a new key, and issued.
+    let old_key = app
+        .state
+        .outbox
+        .simulated()
+        .issued()
+        .into_iter()
+        .find(|(_, i)| i.total == 6_000)
+        .map(|(key, _)| key)
+        .unwrap();
+    provider.stop_rejecting();
+    provider.set_down(false);
+    assert_eq!(
+        supervisor.post(&app, &resend(rejected), &[]).await.status(),
+        303
+    );
+    until_count(
+        &app,
+        &format!("SELECT count(*) AS n FROM tax_documents WHERE id = {rejected} AND status = 'ACEPTADA' AND folio IS NOT NULL AND idempotency_key <> '{old_key}'"),
+        1,
+    )
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'boleta.reenviada' AND entity_id = '{rejected}' \
+             AND before->>'idempotency_key' = '{old_key}' AND before->>'status' = 'RECHAZADA' \
+             AND after->>'status' = 'PENDIENTE' AND actor_name = 'supervisora'"
+        )),
+        1
+    );
+    assert_eq!(
+        supervisor.post(&app, &resend(rejected), &[]).await.status(),
+        409,
+        "accepted now"
+    );
+    browser.goto(&app, "/admin/boletas?aviso=reenviada").await;
+    browser.screenshots("boletas-reenviada").await;
+    browser.close().await;
+}

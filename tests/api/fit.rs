@@ -60,7 +60,7 @@ async fn small_targets(browser: &Browser, css: &str) -> Value {
 }
 
 /// Sets the page's viewport (not the window around it) to `width` × `height`.
-async fn resize(browser: &Browser, width: u32, height: u32) {
+pub(crate) async fn resize(browser: &Browser, width: u32, height: u32) {
     browser
         .client
         .set_window_size(width, height)
