@@ -21,6 +21,7 @@ const GREETINGS: [&str; 2] = ["snapshot", "replayed"];
 pub const DROP_REASONS: [&str; 4] = ["silent", "slow", "fell_behind", "protocol"];
 const AUDIENCES: [&str; 2] = ["floor", "pos"];
 const POOL_STATES: [&str; 2] = ["idle", "in_use"];
+const BOLETA_STATES: [&str; 2] = ["pending", "rejected"];
 
 /// Every metric of the hub.
 pub struct Metrics {
@@ -36,6 +37,8 @@ pub struct Metrics {
     fallbacks: IntCounterVec,
     screens: IntGaugeVec,
     pool: IntGaugeVec,
+    boletas: IntGaugeVec,
+    boletas_oldest: IntGauge,
     errors: IntGauge,
     scrapes: IntCounter,
 }
@@ -82,6 +85,12 @@ impl Metrics {
         let scrapes = IntCounter::new("scrapes_total", "Times /metrics was read")
             .unwrap_or_else(|err| unreachable!("metric scrapes_total: {err}"));
         let _ = registry.register(Box::new(scrapes.clone()));
+        let boletas_oldest = IntGauge::new(
+            "boletas_oldest_pending_seconds",
+            "How long the oldest tax document waiting for its provider has waited (0: none waits)",
+        )
+        .unwrap_or_else(|err| unreachable!("metric boletas_oldest_pending_seconds: {err}"));
+        let _ = registry.register(Box::new(boletas_oldest.clone()));
         let build = gauge(
             "build_info",
             "The running version and the commit it was built from",
@@ -144,6 +153,12 @@ impl Metrics {
                 "The database pool's connections now",
                 &["state"],
             ),
+            boletas: gauge(
+                "boletas",
+                "Tax documents waiting for their provider (pending) and rejected ones a supervisor must see to",
+                &["state"],
+            ),
+            boletas_oldest,
             errors,
             scrapes,
             registry,
@@ -169,6 +184,9 @@ impl Metrics {
         }
         for state in POOL_STATES {
             self.pool.with_label_values(&[state]);
+        }
+        for state in BOLETA_STATES {
+            self.boletas.with_label_values(&[state]);
         }
     }
 
@@ -258,6 +276,14 @@ impl Metrics {
         self.pool
             .with_label_values(&[in_use])
             .set(i64::from(pool.connections) - idle);
+        let [pending, rejected] = BOLETA_STATES;
+        self.boletas
+            .with_label_values(&[pending])
+            .set(now.boletas.pending);
+        self.boletas
+            .with_label_values(&[rejected])
+            .set(now.boletas.rejected);
+        self.boletas_oldest.set(now.boletas.oldest_pending_seconds);
         self.errors
             .set(i64::try_from(crate::telemetry::errors_logged()).unwrap_or(i64::MAX));
         let mut text = Vec::new();
@@ -292,6 +318,15 @@ pub struct Gauges {
     pub floor_screens: usize,
     pub pos_screens: usize,
     pub pool: diesel::r2d2::State,
+    pub boletas: BoletaGauges,
+}
+
+/// The boletas' outbox as of its last look.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BoletaGauges {
+    pub pending: i64,
+    pub rejected: i64,
+    pub oldest_pending_seconds: i64,
 }
 
 #[cfg(test)]
@@ -322,6 +357,8 @@ mod tests {
             r#"cajahub_screens_dropped_total{reason="fell_behind"} 0"#,
             r#"cajahub_screens_connected{audience="pos"} 0"#,
             r#"cajahub_db_pool_connections{state="in_use"} 0"#,
+            r#"cajahub_boletas{state="rejected"} 0"#,
+            "cajahub_boletas_oldest_pending_seconds 0",
             r#"cajahub_sales_committed_total{caja="7"} 0"#,
             r#"cajahub_caja_commands_in_flight{caja="7"} 0"#,
             r#"cajahub_changes_committed_total{change="card_attempt"} 0"#,

@@ -66,6 +66,7 @@ impl AppState {
             .app_data(self.registers.clone())
             .app_data(self.catalog.clone())
             .app_data(self.issuing.clone())
+            .app_data(self.outbox.clone())
             .app_data(self.sale_limits.clone())
             .app_data(self.device.clone())
             .app_data(self.demo.clone())
@@ -405,11 +406,24 @@ fn metrics_server(
 }
 
 /// GET /metrics (on the metrics address only).
-async fn scrape(screens: web::Data<Screens>, pool: web::Data<PgPool>) -> HttpResponse {
+async fn scrape(
+    screens: web::Data<Screens>,
+    pool: web::Data<PgPool>,
+    outbox: web::Data<Outbox>,
+    clock: web::Data<crate::clock::Clock>,
+) -> HttpResponse {
+    let boletas = outbox.summary();
     let now = metrics::Gauges {
         floor_screens: screens.floors(),
         pos_screens: screens.registers(),
         pool: pool.state(),
+        boletas: metrics::BoletaGauges {
+            pending: boletas.pending,
+            rejected: boletas.rejected,
+            oldest_pending_seconds: boletas
+                .oldest_pending
+                .map_or(0, |at| (clock.now() - at).num_seconds().max(0)),
+        },
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -38,3 +38,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS tax_documents_one_per_sale ON tax_documents (s
 -- What the worker looks for.
 CREATE INDEX IF NOT EXISTS tax_documents_due ON tax_documents (next_try_at)
     WHERE status IN ('PENDIENTE', 'ENVIADA');
+-- What a supervisor must see to (the floor and /metrics count them).
+CREATE INDEX IF NOT EXISTS tax_documents_rejected ON tax_documents (id)
+    WHERE status = 'RECHAZADA';

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use tokio::sync::watch;
 
 use super::document::{self, Document, DocumentStatus, DteKind, Emisor};
 use super::issuing::Issuing;
@@ -40,9 +41,41 @@ pub struct Outbox {
     pool: PgPool,
     clock: Clock,
     issuing: Issuing,
+    /// As of the last look (the floor and /metrics read it).
+    summary: watch::Sender<Summary>,
     /// The simulated provider, when the settings name it (one for the
     /// hub's life: its folios and the keys it saw outlive a change).
     simulated: Arc<Simulated>,
+}
+
+/// The outbox at a glance: what waits for the provider and since when,
+/// and what the SII rejected that a supervisor must see to. Read from the
+/// small part of the table those are (partial indexes), after each look.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, QueryableByName)]
+pub struct Summary {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub pending: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    pub oldest_pending: Option<DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub rejected: i64,
+}
+
+/// Rejected boletas of sales that stand (a voided sale's needs nothing)
+/// and notas de crédito of accepted boletas: what a supervisor must see to
+/// (`d` a document, `b` its boleta, `s` its sale).
+pub const TO_SEE_TO: &str =
+    "d.status = 'RECHAZADA' AND NOT (d.kind = 61 AND b.status = 'RECHAZADA')
+    AND NOT (d.kind = 39 AND s.voided_at IS NOT NULL)";
+
+pub fn summary(conn: &mut PgConnection) -> QueryResult<Summary> {
+    diesel::sql_query(format!(
+        "SELECT (SELECT count(*) FROM tax_documents WHERE status IN ('PENDIENTE', 'ENVIADA')) AS pending,
+                (SELECT min(created_at) FROM tax_documents WHERE status IN ('PENDIENTE', 'ENVIADA')) AS oldest_pending,
+                (SELECT count(*) FROM tax_documents d JOIN sales s ON s.id = d.sale_id
+                   LEFT JOIN tax_documents b ON b.id = d.refers_to WHERE {TO_SEE_TO}) AS rejected"
+    ))
+    .get_result(conn)
 }
 
 /// What one look did.
@@ -60,8 +93,19 @@ impl Outbox {
             pool,
             clock,
             issuing,
+            summary: watch::Sender::new(Summary::default()),
             simulated: Arc::new(Simulated::new(1..=i64::from(i32::MAX))),
         }
+    }
+
+    /// The outbox as of its last look.
+    pub fn summary(&self) -> Summary {
+        self.summary.borrow().clone()
+    }
+
+    /// Each change of the summary, for the floor.
+    pub fn summaries(&self) -> watch::Receiver<Summary> {
+        self.summary.subscribe()
     }
 
     /// The simulated provider (tests make it fail and read what it issued).
@@ -132,7 +176,16 @@ impl Outbox {
             let at = self.clock.now();
             db::run(&self.pool, move |conn| settle(conn, &document, answer, at)).await??;
         }
-        pass.next_due = db::run(&self.pool, document::next_due).await??;
+        let (next_due, summary) = db::run(&self.pool, |conn| {
+            Ok::<_, diesel::result::Error>((document::next_due(conn)?, summary(conn)?))
+        })
+        .await??;
+        pass.next_due = next_due;
+        self.summary.send_if_modified(|was| {
+            let changed = *was != summary;
+            *was = summary;
+            changed
+        });
         Ok(pass)
     }
 

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::document::{DocumentStatus, DteKind};
 use super::issuing::Issuing;
+use super::outbox::{self, Summary, TO_SEE_TO};
 use crate::audit::{self, Action};
 use crate::auth::SupervisorUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
@@ -34,34 +35,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Documents the page lists, newest first.
 const SHOWN: i64 = 200;
 
-/// The outbox at a glance.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, QueryableByName)]
-pub struct Summary {
-    #[diesel(sql_type = BigInt)]
-    pub pending: i64,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    pub oldest_pending: Option<DateTime<Utc>>,
-    #[diesel(sql_type = BigInt)]
-    pub rejected: i64,
-    #[diesel(sql_type = BigInt)]
-    pub accepted: i64,
-}
-
-/// Rejected boletas of sales that stand (a voided sale's needs nothing)
-/// and notas de crédito of accepted boletas: what a supervisor must see to.
-const TO_SEE_TO: &str = "d.status = 'RECHAZADA' AND NOT (d.kind = 61 AND b.status = 'RECHAZADA')
-    AND NOT (d.kind = 39 AND s.voided_at IS NOT NULL)";
-
-pub fn summary(conn: &mut PgConnection) -> QueryResult<Summary> {
-    diesel::sql_query(format!(
-        "SELECT count(*) FILTER (WHERE d.status IN ('PENDIENTE', 'ENVIADA')) AS pending,
-                min(d.created_at) FILTER (WHERE d.status IN ('PENDIENTE', 'ENVIADA')) AS oldest_pending,
-                count(*) FILTER (WHERE {TO_SEE_TO}) AS rejected,
-                count(*) FILTER (WHERE d.status = 'ACEPTADA') AS accepted
-           FROM tax_documents d JOIN sales s ON s.id = d.sale_id
-           LEFT JOIN tax_documents b ON b.id = d.refers_to"
-    ))
-    .get_result(conn)
+/// The documents accepted so far.
+fn accepted(conn: &mut PgConnection) -> QueryResult<i64> {
+    tax_documents::table
+        .filter(tax_documents::status.eq(DocumentStatus::Aceptada))
+        .count()
+        .get_result(conn)
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -144,6 +123,7 @@ fn listed(conn: &mut PgConnection, status: Option<DocumentStatus>) -> QueryResul
 struct ListPage {
     chrome: Option<Chrome>,
     summary: Summary,
+    accepted: i64,
     /// How long the oldest pending document has waited, in words.
     oldest: Option<String>,
     documents: Vec<Listed>,
@@ -182,8 +162,12 @@ async fn page(
             PageError::BadRequest("estado: usa PENDIENTE, ENVIADA, ACEPTADA o RECHAZADA.".into())
         })?),
     };
-    let (summary, documents) = db::run(&pool, move |conn| {
-        Ok::<_, diesel::result::Error>((summary(conn)?, listed(conn, status)?))
+    let (summary, accepted, documents) = db::run(&pool, move |conn| {
+        Ok::<_, diesel::result::Error>((
+            outbox::summary(conn)?,
+            accepted(conn)?,
+            listed(conn, status)?,
+        ))
     })
     .await??;
     let now = clock.now();
@@ -193,6 +177,7 @@ async fn page(
             chrome: supervisor.chrome(),
             oldest: summary.oldest_pending.map(|at| waited(at, now)),
             summary,
+            accepted,
             documents,
             statuses: DocumentStatus::ALL,
             shown: status.map(|s| s.as_str().to_owned()).unwrap_or_default(),

@@ -197,17 +197,35 @@ async fn until_count(app: &TestApp, sql: &str, wanted: i64) {
     panic!("{sql}: still {} after 10 s, not {wanted}", app.count(sql));
 }
 
-/// A venue issuing boletas under `modelo` with the simulated provider, on
-/// a manual clock, with a caja open for `cajero1`.
-async fn issuing_venue(
-    modelo: &'static str,
-) -> (
+type Venue = (
     TestApp,
     std::sync::Arc<cajahub::clock::ManualClock>,
     i32,
     crate::helpers::Visitor,
-) {
-    let (app, clock) = crate::payments::hub("GETNET=approve,KLAP=approve,latency=0").await;
+);
+
+/// A venue issuing boletas under `modelo` with the simulated provider, on
+/// a manual clock, with a caja open for `cajero1`.
+async fn issuing_venue(modelo: &'static str) -> Venue {
+    issuing_venue_with_metrics(modelo).await.0
+}
+
+/// [`issuing_venue`], and where its /metrics are served.
+async fn issuing_venue_with_metrics(modelo: &'static str) -> (Venue, String) {
+    let (clock, manual) = cajahub::clock::Clock::manual();
+    let spec = cajahub::cajas::terminal::TerminalConfig::parse_simulation(
+        "GETNET=approve,KLAP=approve,latency=0",
+    )
+    .unwrap();
+    let metrics = crate::helpers::free_address();
+    let bind = metrics.trim_start_matches("http://").parse().unwrap();
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.clock = clock;
+        settings.simulate_terminals = Some(spec);
+        settings.metrics_bind = Some(bind);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
     assert_eq!(
         app.post_form("/admin/boleta", &with("modelo", Some(modelo)))
             .await
@@ -215,7 +233,7 @@ async fn issuing_venue(
         303
     );
     let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
-    (app, clock, caja, cashier)
+    ((app, manual, caja, cashier), metrics)
 }
 
 fn typed_card(total: i64) -> serde_json::Value {
@@ -316,7 +334,7 @@ async fn under_the_boleta_model_a_card_sale_gets_one_too() {
 /// later, and in the end every one is issued exactly once.
 #[actix_web::test]
 async fn an_outage_never_refuses_a_sale_and_every_boleta_is_issued_once_after_it() {
-    let (app, clock, caja, cashier) = issuing_venue("voucher").await;
+    let ((app, clock, caja, cashier), metrics) = issuing_venue_with_metrics("voucher").await;
     let provider = app.state.outbox.simulated().clone();
     provider.set_down(true);
     let mut keys = Vec::new();
@@ -338,6 +356,20 @@ async fn an_outage_never_refuses_a_sale_and_every_boleta_is_issued_once_after_it
     assert_eq!(app.count(&tried(1)), 5);
     clock.advance(std::time::Duration::from_secs(1));
     until_count(&app, &tried(2), 5).await;
+    // /metrics says so: five waiting, the oldest for two seconds.
+    let scraped = crate::metrics::scrape(&metrics).await;
+    assert_eq!(
+        crate::metrics::get(&scraped, "cajahub_boletas{state=\"pending\"}"),
+        5.0
+    );
+    assert_eq!(
+        crate::metrics::get(&scraped, "cajahub_boletas{state=\"rejected\"}"),
+        0.0
+    );
+    assert_eq!(
+        crate::metrics::get(&scraped, "cajahub_boletas_oldest_pending_seconds"),
+        2.0
+    );
 
     // Back, but the first two answers are lost after it issued them.
     provider.set_down(false);
@@ -381,6 +413,15 @@ async fn an_outage_never_refuses_a_sale_and_every_boleta_is_issued_once_after_it
     assert_eq!(
         app.count("SELECT count(DISTINCT folio) AS n FROM tax_documents"),
         5
+    );
+    let scraped = crate::metrics::scrape(&metrics).await;
+    assert_eq!(
+        crate::metrics::get(&scraped, "cajahub_boletas{state=\"pending\"}"),
+        0.0
+    );
+    assert_eq!(
+        crate::metrics::get(&scraped, "cajahub_boletas_oldest_pending_seconds"),
+        0.0
     );
 }
 

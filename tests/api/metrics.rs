@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, TestDb, free_address};
 use crate::screens::{connect, next_json, sale, venue};
 
 /// One scrape, parsed: each sample by name and labels (`name{a="1"}`).
-async fn scrape(address: &str) -> HashMap<String, f64> {
+pub(crate) async fn scrape(address: &str) -> HashMap<String, f64> {
     let response = reqwest::get(format!("{address}/metrics")).await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(
@@ -44,7 +44,7 @@ async fn scrape(address: &str) -> HashMap<String, f64> {
     samples
 }
 
-fn get(samples: &HashMap<String, f64>, key: &str) -> f64 {
+pub(crate) fn get(samples: &HashMap<String, f64>, key: &str) -> f64 {
     *samples
         .get(key)
         .unwrap_or_else(|| panic!("{key} in {:?}", samples.keys().collect::<Vec<_>>()))
