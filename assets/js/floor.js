@@ -1,4 +1,5 @@
-// The floor dashboard: the venue's card providers, a live tile per caja
+// The floor dashboard: the venue's card providers, its boletas when they
+// need someone, a live tile per caja
 // (with the card payments nobody knows the result of, and the charges with
 // no sale, which a supervisor resolves, refunds or writes off from here) and
 // the open jornada's totals.
@@ -19,6 +20,10 @@ const dialog = document.getElementById("action-dialog");
 const PROVIDER_STATUS = { OK: "Operativo", DEGRADED: "Con fallas", DOWN: "Caído" };
 const ATTEMPT_STATUS = { PENDING: "esperando al terminal", TIMED_OUT: "sin respuesta", UNKNOWN: "desconocido (reinicio)" };
 let jornadaId = root.dataset.jornada ? Number(root.dataset.jornada) : null;
+/** The boletas' outbox, as the hub last said. */
+let boletas = null;
+/** A boleta waiting longer than this for the provider is an alert. */
+const BOLETA_LATE_MINUTES = 5;
 
 new LiveConnection("/ws/piso", {
   onChange(latest) {
@@ -26,6 +31,10 @@ new LiveConnection("/ws/piso", {
     render();
   },
   onReply() {},
+  onBoletas(summary) {
+    boletas = summary;
+    renderBoletas(Date.now());
+  },
   onStatus(state, detail) {
     showConnection(bind(root, "connection"), state, detail);
     markStale(state === "online");
@@ -388,8 +397,25 @@ function renderJornada() {
   row("Propinas (aparte)", pesos(tipped), "jornada-tips");
 }
 
+/** The boletas that need someone: rejected, or waiting too long for the
+ * provider. Nothing shows while they flow. */
+function renderBoletas(now) {
+  const box = bind(root, "boletas");
+  const alerts = [];
+  if (boletas?.rejected > 0) {
+    alerts.push(`${boletas.rejected} boleta(s) rechazada(s): revisar y reenviar`);
+  }
+  const waited = boletas?.oldest_pending ? (now - Date.parse(boletas.oldest_pending)) / 60_000 : 0;
+  if (boletas?.pending > 0 && waited >= BOLETA_LATE_MINUTES) {
+    alerts.push(`${boletas.pending} boleta(s) esperan al proveedor desde hace ${Math.floor(waited)} min`);
+  }
+  box.hidden = alerts.length === 0;
+  bind(box, "boletas-alert").textContent = alerts.join(" · ");
+}
+
 function render() {
   const now = Date.now();
+  renderBoletas(now);
   const tiles = bind(root, "tiles");
   tiles.replaceChildren();
   // The cajas that need a supervisor first, so none sits below the fold.

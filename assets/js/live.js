@@ -23,6 +23,7 @@ export class LiveConnection {
    * path: "/ws/piso" or "/ws/caja/7".
    * handlers: onChange(registers, message), onReply(message), onStatus(state, detail),
    * onCatalog(catalog) (a caja's keys, also on the greeting's `catalog`),
+   * onBoletas(summary) (the floor's: the boletas' outbox),
  * and optionally onRefused(): the hub answers pages but refuses the socket;
  * true when the page takes over (the connection then stops trying).
    */
@@ -133,6 +134,10 @@ export class LiveConnection {
       case "catalog":
         // The caja's keys changed (a product added, repriced, sold out).
         this.handlers.onCatalog?.(message.catalog);
+        break;
+      case "boletas":
+        // The floor's: the boletas waiting for the provider, and rejected.
+        this.handlers.onBoletas?.(message.boletas);
         break;
       case "ack":
       case "error":

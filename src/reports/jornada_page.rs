@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use super::boletas::{self, DocumentCount};
 use super::jornada::{self, Chart, Fallback, TopLine};
 use super::products::{self, CategorySold};
 use super::tips::{self, CashierTips};
@@ -44,6 +45,8 @@ struct JornadaPage {
     /// Tips per cashier, and in all (apart from the sales).
     tips: Vec<CashierTips>,
     tips_total: CashierTips,
+    /// Its tax documents by type and status.
+    boletas: Vec<DocumentCount>,
 }
 
 impl JornadaPage {
@@ -105,6 +108,7 @@ pub async fn jornada_page(
             products::by_product(conn, id)?,
             products::by_category(conn, id)?,
             tips::by_cashier(conn, id)?,
+            boletas::of_jornada(conn, id)?,
         );
         Ok(Some((
             (jornada, opener, sessions),
@@ -118,7 +122,7 @@ pub async fn jornada_page(
     .await??;
     let ((jornada, opener, sessions), reconciliation, cajas, fallbacks, hours, sold) =
         found.ok_or(PageError::NotFound("la jornada"))?;
-    let (mut products, categories, tips) = sold;
+    let (mut products, categories, tips, boletas) = sold;
     let product_count = products.len();
     products.truncate(TOP_PRODUCTS);
     // Only the cajas that worked this jornada.
@@ -140,6 +144,7 @@ pub async fn jornada_page(
             categories,
             tips_total: tips::total(&tips),
             tips,
+            boletas,
         },
     )
 }

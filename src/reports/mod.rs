@@ -7,6 +7,7 @@
 mod audit_trail;
 mod closing;
 
+mod boletas;
 pub mod jornada;
 mod jornada_page;
 mod pages;

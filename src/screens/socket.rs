@@ -39,6 +39,7 @@ use crate::auth::accounts::AccountChange;
 use crate::auth::accounts::Accounts;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
+use crate::boleta::outbox::{Outbox, Summary};
 use crate::cajas::CajaId;
 use crate::catalog::{Catalog, CatalogCell};
 use crate::db::PgPool;
@@ -106,6 +107,8 @@ pub struct Backend {
     accounts: web::Data<Accounts>,
     pool: web::Data<PgPool>,
     catalog: web::Data<CatalogCell>,
+    /// The boletas' outbox (the floor shows what waits and what was rejected).
+    outbox: web::Data<Outbox>,
 }
 
 impl FromRequest for Backend {
@@ -119,6 +122,7 @@ impl FromRequest for Backend {
             accounts: shared(req),
             pool: shared(req),
             catalog: shared(req),
+            outbox: shared(req),
         }))
     }
 }
@@ -455,7 +459,20 @@ impl Screen {
             Scope::Register(_) => Some(self.backend.catalog.subscribe()),
             Scope::Floor => None,
         };
+        // The floor shows the boletas' outbox: with the greeting, and at
+        // each change of it.
+        let mut boletas = match self.scope {
+            Scope::Floor => Some(self.backend.outbox.summaries()),
+            Scope::Register(_) => None,
+        };
         if let Err(end) = Box::pin(self.greet(views, resume)).await {
+            return end;
+        }
+        // A venue whose boletas flow (or that issues none) hears nothing.
+        let flowing = boletas
+            .as_ref()
+            .is_none_or(|b| *b.borrow() == Summary::default());
+        if !flowing && let Err(end) = Box::pin(self.send_boletas(&mut boletas)).await {
             return end;
         }
         let mut heartbeat = interval(self.timeouts.heartbeat());
@@ -500,6 +517,14 @@ impl Screen {
                         Err(RecvError::Closed) => following_accounts = false,
                     }
                     Ok(())
+                }
+                changed = boletas_changed(&mut boletas), if boletas.is_some() => {
+                    if changed {
+                        Box::pin(self.send_boletas(&mut boletas)).await
+                    } else {
+                        boletas = None;
+                        Ok(())
+                    }
                 }
                 changed = catalog_changed(&mut catalog), if catalog.is_some() => {
                     if changed {
@@ -579,6 +604,19 @@ impl Screen {
         };
         let keys = catalog.borrow_and_update().keys_for(caja);
         self.send(json!({ "type": "catalog", "catalog": keys }).to_string())
+            .await
+    }
+
+    /// The boletas' outbox as it is now, to a floor.
+    async fn send_boletas(
+        &mut self,
+        boletas: &mut Option<watch::Receiver<Summary>>,
+    ) -> Result<(), End> {
+        let Some(boletas) = boletas else {
+            return Ok(());
+        };
+        let summary = boletas.borrow_and_update().clone();
+        self.send(json!({ "type": "boletas", "boletas": summary }).to_string())
             .await
     }
 
@@ -1079,6 +1117,14 @@ impl Screen {
                 },
             )
         });
+    }
+}
+
+/// Whether the boletas' summary changed (false: it never will again).
+async fn boletas_changed(boletas: &mut Option<watch::Receiver<Summary>>) -> bool {
+    match boletas {
+        Some(boletas) => boletas.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 

@@ -498,6 +498,41 @@ async fn a_void_issues_a_nota_de_credito_naming_the_boleta() {
         3,
         "two boletas (one rejected) and one nota de crédito"
     );
+    // The jornada's report squares them by type and status.
+    let jornada = app.count("SELECT max(id)::bigint AS n FROM jornadas");
+    let page = supervisor
+        .get(&app, &format!("/admin/jornadas/{jornada}"))
+        .await;
+    let text = crate::catalog::spaced(&page.text().await.unwrap());
+    for wanted in [
+        "Boleta electrónica Aceptada 1 $4.500",
+        "Boleta electrónica Rechazada 1 $6.000",
+        "Nota de crédito Aceptada 1 $4.500",
+        "Nota de crédito Rechazada 1 $6.000",
+    ] {
+        assert!(text.contains(wanted), "{wanted}: {text}");
+    }
+    let Some(browser) = crate::browser::Browser::start().await else {
+        return;
+    };
+    browser.log_in(&app, "supervisora").await;
+    browser
+        .goto(&app, &format!("/admin/jornadas/{jornada}#boletas-jornada"))
+        .await;
+    for (name, width, height) in [
+        ("phone", 390, 844),
+        ("tablet", 800, 1280),
+        ("desktop", 1366, 768),
+    ] {
+        crate::fit::resize(&browser, width, height).await;
+        let (by, out) = crate::fit::overflow(&browser).await;
+        assert_eq!(by, 0, "{name}: fits sideways; sticking out: {out}");
+    }
+    browser
+        .script("document.getElementById('boletas-jornada').scrollIntoView()")
+        .await;
+    browser.screenshots("jornada-boletas").await;
+    browser.close().await;
 }
 
 /// The customer's copy: while the boleta is being issued the ticket says
@@ -710,5 +745,60 @@ async fn a_supervisor_watches_the_boletas_and_sends_a_rejected_one_again() {
     );
     browser.goto(&app, "/admin/boletas?aviso=reenviada").await;
     browser.screenshots("boletas-reenviada").await;
+    browser.close().await;
+}
+
+/// The floor hears the boletas' outbox when it changes: what waits for the
+/// provider and since when, and a rejected boleta as an alert with a link
+/// to see to it; nothing while they flow.
+#[actix_web::test]
+async fn the_floor_hears_of_boletas_waiting_and_rejected() {
+    let (app, _clock, caja, cashier) = issuing_venue("voucher").await;
+    let provider = app.state.outbox.simulated().clone();
+    assert_eq!(sell(&app, &cashier, caja, &cash_sale(1_000)).await.0, 201);
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'",
+        1,
+    )
+    .await;
+    let cookie = app.session_cookie("observadora", Role::Supervisor).await;
+    let (mut floor, greeting) = crate::screens::open_screen(&app, "/ws/piso", &cookie).await;
+    assert_eq!(greeting["type"], "snapshot");
+
+    provider.set_down(true);
+    assert_eq!(sell(&app, &cashier, caja, &cash_sale(2_500)).await.0, 201);
+    let mut heard = serde_json::Value::Null;
+    while heard["type"] != "boletas" {
+        heard = crate::screens::next_json(&mut floor)
+            .await
+            .expect("a message");
+    }
+    assert_eq!(heard["boletas"]["pending"], 1, "{heard}");
+    assert_eq!(heard["boletas"]["rejected"], 0, "{heard}");
+    assert!(heard["boletas"]["oldest_pending"].is_string(), "{heard}");
+
+    let Some(browser) = crate::live_pages::supervisor_on_the_floor(&app).await else {
+        return;
+    };
+    browser
+        .wait_true("document.querySelector('[data-bind=boletas]').hidden")
+        .await;
+    provider.reject_total(3_000);
+    provider.set_down(false);
+    assert_eq!(sell(&app, &cashier, caja, &cash_sale(3_000)).await.0, 201);
+    browser
+        .wait_text(
+            "[data-bind=boletas-alert]",
+            "1 boleta(s) rechazada(s): revisar y reenviar",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .script("return document.querySelector('[data-bind=boletas] a').getAttribute('href')")
+            .await,
+        serde_json::json!("/admin/boletas")
+    );
+    browser.screenshots("piso-boletas").await;
     browser.close().await;
 }
