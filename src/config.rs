@@ -171,6 +171,16 @@ pub struct Settings {
     #[arg(long, env = "CAJAHUB_METRICS_BIND", global = true)]
     pub metrics_bind: Option<SocketAddr>,
 
+    /// The DTE provider's API key (its HTTP API, `/admin/boleta`): sent as
+    /// a bearer token, never shown nor logged.
+    #[arg(
+        long,
+        env = "CAJAHUB_DTE_API_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub dte_api_key: Option<String>,
+
     /// Log filter, e.g. `info` or `cajahub=debug,actix_web=info`.
     #[arg(long, env = "CAJAHUB_LOG", default_value = "info", global = true)]
     pub log_level: String,
@@ -290,7 +300,7 @@ impl Settings {
              screen_send_timeout={:?} screens_per_login={} screens_per_user={} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
              outage_cajas={} outage_window={:?} provider_cooldown={:?} sale_confirm_above={} \
              sale_max={} simulate_terminals={} \
-             trusted_proxy={:?} metrics_bind={metrics} log={} log_json={}",
+             trusted_proxy={:?} metrics_bind={metrics} dte_api_key={} log={} log_json={}",
             self.bind,
             self.pool_size,
             if self.session_key.is_some() {
@@ -317,6 +327,11 @@ impl Settings {
             self.sale_max,
             self.simulate_terminals.is_some(),
             self.trusted_proxy,
+            if self.dte_api_key.is_some() {
+                "(set)"
+            } else {
+                "(none)"
+            },
             self.log_level,
             self.log_json,
         )
@@ -345,6 +360,7 @@ impl Settings {
             register_timeout: Duration::from_secs(8),
             trusted_proxy: Vec::new(),
             metrics_bind: None,
+            dte_api_key: None,
             outage_cajas: 3,
             outage_window: Duration::from_secs(300),
             provider_cooldown: Duration::from_secs(300),

@@ -178,7 +178,12 @@ impl Application {
             issuing: issuing.clone(),
         })
         .await?;
-        let outbox = Outbox::new(pool.clone(), settings.clock.clone(), issuing.clone());
+        let outbox = Outbox::new(
+            pool.clone(),
+            settings.clock.clone(),
+            issuing.clone(),
+            settings.dte_api_key.clone(),
+        );
         let state = web::Data::new(AppState {
             pool: web::Data::new(pool),
             venue: web::Data::from(venue),

@@ -94,6 +94,9 @@ pub struct Line {
 pub struct Document {
     #[serde(skip)]
     pub id: i64,
+    /// Pending (to send) or sent (to ask about).
+    #[serde(skip)]
+    pub status: DocumentStatus,
     pub idempotency_key: Uuid,
     pub kind: DteKind,
     pub emisor: Emisor,
@@ -121,6 +124,8 @@ pub struct Reference {
 struct Due {
     #[diesel(sql_type = BigInt)]
     id: i64,
+    #[diesel(sql_type = Text)]
+    status: String,
     #[diesel(sql_type = SqlUuid)]
     key: Uuid,
     #[diesel(sql_type = SmallInt)]
@@ -173,6 +178,7 @@ impl Due {
         let desglose = Desglose::of_total(Pesos::new(self.total).ok()?);
         Some(Document {
             id: self.id,
+            status: self.status.parse().ok()?,
             idempotency_key: self.key,
             kind: DteKind::of_code(self.kind)?,
             emisor: emisor.clone(),
@@ -193,12 +199,12 @@ impl Due {
     }
 }
 
-/// What is due: pending, its wait over, and, for a nota de crédito, its
-/// boleta decided (it names the boleta's folio; one the SII rejected has
-/// nothing to undo).
+/// What is due: pending (to send) or sent (to ask about), its wait over,
+/// and, for a nota de crédito, its boleta decided (it names the boleta's
+/// folio; one the SII rejected has nothing to undo).
 const DUE: &str = "
     LEFT JOIN tax_documents b ON b.id = d.refers_to
-    WHERE d.status = 'PENDIENTE'
+    WHERE d.status IN ('PENDIENTE', 'ENVIADA')
       AND (d.refers_to IS NULL OR b.status IN ('ACEPTADA', 'RECHAZADA'))";
 
 /// Up to `limit` documents due at `now`, oldest first.
@@ -209,7 +215,7 @@ pub fn due(
     limit: i64,
 ) -> QueryResult<Vec<Document>> {
     let rows: Vec<Due> = diesel::sql_query(format!(
-        "SELECT d.id, d.idempotency_key AS key, d.kind, d.total, s.total AS sale_total,
+        "SELECT d.id, d.status, d.idempotency_key AS key, d.kind, d.total, s.total AS sale_total,
                 s.created_at AS sold_at, s.line_names, s.line_prices, s.line_quantities,
                 ARRAY(SELECT p.method::text FROM sale_payments p
                        WHERE p.sale_id = s.id ORDER BY p.id) AS methods,

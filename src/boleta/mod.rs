@@ -4,9 +4,10 @@
 //! (`issuing`), the RUT (`rut`), the split of a total into its net and its
 //! IVA (`iva`), a document as it is sent (`document`), the outbox that
 //! sends them (`outbox`), the providers it sends to (`provider`,
-//! `simulated`) and what a supervisor watches (`pages`, `/admin/boletas`).
+//! `simulated`, `http`) and what a supervisor watches (`pages`, `/admin/boletas`).
 
 pub mod document;
+pub mod http;
 pub mod issuing;
 pub mod iva;
 pub mod outbox;

@@ -16,6 +16,7 @@ use diesel::prelude::*;
 use tokio::sync::watch;
 
 use super::document::{self, Document, DocumentStatus, DteKind, Emisor};
+use super::http::Http;
 use super::issuing::Issuing;
 use super::provider::{Answer, Provider, ProviderError};
 use super::settings::{self, ProviderKind};
@@ -46,6 +47,8 @@ pub struct Outbox {
     /// The simulated provider, when the settings name it (one for the
     /// hub's life: its folios and the keys it saw outlive a change).
     simulated: Arc<Simulated>,
+    /// The HTTP provider's key (from the server's environment).
+    api_key: Option<String>,
 }
 
 /// The outbox at a glance: what waits for the provider and since when,
@@ -88,13 +91,14 @@ pub struct Pass {
 }
 
 impl Outbox {
-    pub fn new(pool: PgPool, clock: Clock, issuing: Issuing) -> Self {
+    pub fn new(pool: PgPool, clock: Clock, issuing: Issuing, api_key: Option<String>) -> Self {
         Self {
             pool,
             clock,
             issuing,
             summary: watch::Sender::new(Summary::default()),
             simulated: Arc::new(Simulated::new(1..=i64::from(i32::MAX))),
+            api_key,
         }
     }
 
@@ -145,7 +149,7 @@ impl Outbox {
         let now = self.clock.now();
         let (provider, due) = db::run(&self.pool, move |conn| due_now(conn, now)).await??;
         let mut pass = Pass::default();
-        let Some(provider) = provider.and_then(|kind| self.provider(kind)) else {
+        let Some(provider) = provider.map(|named| self.provider(named)) else {
             // Nothing can be sent until the settings change (which tells).
             return Ok(pass);
         };
@@ -156,8 +160,14 @@ impl Outbox {
                     reason: NOTHING_TO_UNDO.into(),
                 })
             } else {
+                let asked = async {
+                    match document.status {
+                        DocumentStatus::Enviada => provider.poll(&document).await,
+                        _ => provider.send(&document).await,
+                    }
+                };
                 self.clock
-                    .timeout(SEND_TIMEOUT, provider.send(&document))
+                    .timeout(SEND_TIMEOUT, asked)
                     .await
                     .unwrap_or_else(|_| {
                         Err(ProviderError::Unavailable(format!(
@@ -189,11 +199,12 @@ impl Outbox {
         Ok(pass)
     }
 
-    fn provider(&self, kind: ProviderKind) -> Option<Provider> {
-        match kind {
-            ProviderKind::Simulado => Some(Provider::Simulated(self.simulated.clone())),
-            // Its adapter is not built: its documents wait, pending.
-            ProviderKind::Http => None,
+    fn provider(&self, (kind, url): (ProviderKind, Option<String>)) -> Provider {
+        match (kind, url) {
+            (ProviderKind::Http, Some(url)) => {
+                Provider::Http(Http::new(&url, self.api_key.clone(), SEND_TIMEOUT))
+            }
+            _ => Provider::Simulated(self.simulated.clone()),
         }
     }
 }
@@ -204,13 +215,29 @@ impl Outbox {
 fn due_now(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
-) -> QueryResult<(Option<ProviderKind>, Vec<Document>)> {
+) -> QueryResult<(Option<Named>, Vec<Document>)> {
     let settings = settings::load(conn)?;
     let Some(emisor) = Emisor::of(&settings) else {
         return Ok((None, Vec::new()));
     };
+    // An HTTP provider with no address cannot be switched on (the form
+    // and the database refuse it); until it has one nothing is sent.
+    if settings.provider == ProviderKind::Http && settings.provider_url.is_none() {
+        return Ok((None, Vec::new()));
+    }
     let due = document::due(conn, &emisor, now, BATCH)?;
-    Ok((Some(settings.provider), due))
+    Ok((Some((settings.provider, settings.provider_url)), due))
+}
+
+/// The provider the settings name, and its address.
+type Named = (ProviderKind, Option<String>);
+
+/// How many times `document` was sent or asked about.
+fn document_attempts(conn: &mut PgConnection, document: &Document) -> QueryResult<i32> {
+    tax_documents::table
+        .find(document.id)
+        .select(tax_documents::attempts)
+        .first(conn)
 }
 
 /// The wait before the next send of a document that failed `attempts` times.
@@ -231,7 +258,7 @@ fn settle(
 ) -> QueryResult<usize> {
     let row = tax_documents::table
         .find(document.id)
-        .filter(tax_documents::status.eq(DocumentStatus::Pendiente));
+        .filter(tax_documents::status.eq(document.status));
     let tried = tax_documents::attempts.eq(tax_documents::attempts + 1);
     match answer {
         Ok(Answer::Accepted { folio, link }) => diesel::update(row)
@@ -245,15 +272,26 @@ fn settle(
                 tax_documents::decided_at.eq(at),
             ))
             .execute(conn),
-        Ok(Answer::Queued { track_id }) => diesel::update(row)
-            .set((
+        Ok(Answer::Queued { track_id }) => {
+            // Asked about again, less often the longer the SII takes.
+            let waited = wait_after(document_attempts(conn, document)? + 1);
+            let next =
+                at + chrono::Duration::from_std(waited).unwrap_or(chrono::Duration::seconds(300));
+            let queued = (
                 tried,
                 tax_documents::status.eq(DocumentStatus::Enviada),
                 tax_documents::track_id.eq(track_id),
                 tax_documents::last_error.eq(None::<String>),
-                tax_documents::sent_at.eq(at),
-            ))
-            .execute(conn),
+                tax_documents::next_try_at.eq(next),
+            );
+            match document.status {
+                // Sent when first queued.
+                DocumentStatus::Pendiente => diesel::update(row)
+                    .set((queued, tax_documents::sent_at.eq(at)))
+                    .execute(conn),
+                _ => diesel::update(row).set(queued).execute(conn),
+            }
+        }
         Ok(Answer::Rejected { reason }) => diesel::update(row)
             .set((
                 tried,
@@ -264,11 +302,7 @@ fn settle(
             ))
             .execute(conn),
         Err(err) => {
-            let attempts = tax_documents::table
-                .find(document.id)
-                .select(tax_documents::attempts)
-                .first::<i32>(conn)?
-                + 1;
+            let attempts = document_attempts(conn, document)? + 1;
             let next = at
                 + chrono::Duration::from_std(wait_after(attempts))
                     .unwrap_or(chrono::Duration::seconds(300));

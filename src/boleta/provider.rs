@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::document::Document;
+use super::http::Http;
 use super::simulated::Simulated;
 
 /// What a provider said of a document.
@@ -29,6 +30,7 @@ pub enum ProviderError {
 #[derive(Clone)]
 pub enum Provider {
     Simulated(Arc<Simulated>),
+    Http(Http),
 }
 
 impl Provider {
@@ -37,6 +39,16 @@ impl Provider {
     pub async fn send(&self, document: &Document) -> Result<Answer, ProviderError> {
         match self {
             Provider::Simulated(simulated) => simulated.send(document),
+            Provider::Http(http) => http.send(document).await,
+        }
+    }
+
+    /// What became of a document the provider queued.
+    pub async fn poll(&self, document: &Document) -> Result<Answer, ProviderError> {
+        match self {
+            // It answers at once: asking again reads the answer it gave.
+            Provider::Simulated(simulated) => simulated.send(document),
+            Provider::Http(http) => http.poll(document).await,
         }
     }
 }

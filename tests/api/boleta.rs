@@ -802,3 +802,337 @@ async fn the_floor_hears_of_boletas_waiting_and_rejected() {
     browser.screenshots("piso-boletas").await;
     browser.close().await;
 }
+
+/// A DTE provider's HTTP API, faked: "emitir = encolar", with the answers
+/// a test scripts for the next documents it is sent.
+mod fake_provider {
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    use serde_json::{Value, json};
+
+    /// What the next POST gets instead of its document's state.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Scripted {
+        TooMany,
+        Fails,
+        /// Issues it, but answers what does not read.
+        Garbage,
+        /// Issues it, but answers another document's state.
+        OtherKey,
+        /// Queues it: the SII's answer comes on a later GET.
+        Queues,
+    }
+
+    #[derive(Default)]
+    pub struct State {
+        /// Every POST answers 503.
+        pub down: bool,
+        pub script: VecDeque<Scripted>,
+        /// Issued documents by key: folio, and the body sent.
+        pub issued: HashMap<String, (i64, Value)>,
+        pub queued: Vec<String>,
+        /// Keys issued whose answer was lost (garbled, or another's).
+        pub garbled: Vec<String>,
+        /// Keys sent again after they were issued, and how often.
+        pub resent: HashMap<String, u32>,
+        /// Every request: method, key, whether it carried the API key.
+        pub requests: Vec<(String, String, bool)>,
+    }
+
+    pub type Shared = Arc<Mutex<State>>;
+
+    fn accepted(key: &str, folio: i64) -> Value {
+        json!({"idempotency_key": key, "estado": "ACEPTADO", "folio": folio,
+               "url": format!("https://dte.example/v/{folio}")})
+    }
+
+    async fn post(
+        req: HttpRequest,
+        body: web::Json<Value>,
+        state: web::Data<Shared>,
+    ) -> HttpResponse {
+        let key = req
+            .headers()
+            .get("Idempotency-Key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let authorized = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some("Bearer secreto-dte");
+        let mut state = state.lock().unwrap();
+        state
+            .requests
+            .push(("POST".into(), key.clone(), authorized));
+        if !authorized {
+            return HttpResponse::Unauthorized().finish();
+        }
+        if state.down {
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+        if let Some((folio, _)) = state.issued.get(&key) {
+            let folio = *folio;
+            *state.resent.entry(key.clone()).or_default() += 1;
+            return HttpResponse::Ok().json(accepted(&key, folio));
+        }
+        let folio = 1000 + state.issued.len() as i64;
+        match state.script.pop_front() {
+            Some(Scripted::TooMany) => HttpResponse::TooManyRequests().finish(),
+            Some(Scripted::Fails) => HttpResponse::InternalServerError().body("upstream"),
+            Some(Scripted::Garbage) => {
+                state.issued.insert(key.clone(), (folio, body.into_inner()));
+                state.garbled.push(key.clone());
+                HttpResponse::Ok().body("<html>gateway</html>")
+            }
+            Some(Scripted::OtherKey) => {
+                state.issued.insert(key.clone(), (folio, body.into_inner()));
+                state.garbled.push(key.clone());
+                HttpResponse::Ok().json(accepted(&uuid::Uuid::new_v4().to_string(), 1))
+            }
+            Some(Scripted::Queues) => {
+                state.issued.insert(key.clone(), (folio, body.into_inner()));
+                state.queued.push(key.clone());
+                HttpResponse::Accepted().json(
+                    json!({"idempotency_key": key, "estado": "EN_PROCESO", "track_id": format!("T-{folio}")}),
+                )
+            }
+            None => {
+                state.issued.insert(key.clone(), (folio, body.into_inner()));
+                HttpResponse::Created().json(accepted(&key, folio))
+            }
+        }
+    }
+
+    async fn get(
+        req: HttpRequest,
+        key: web::Path<String>,
+        state: web::Data<Shared>,
+    ) -> HttpResponse {
+        let authorized = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some("Bearer secreto-dte");
+        let mut state = state.lock().unwrap();
+        state.requests.push(("GET".into(), key.clone(), authorized));
+        match state.issued.get(key.as_str()) {
+            Some((folio, _)) => HttpResponse::Ok().json(accepted(&key, *folio)),
+            None => HttpResponse::NotFound().finish(),
+        }
+    }
+
+    /// Serves on a free port; its address and its state.
+    pub fn start() -> (String, Shared) {
+        let state: Shared = Arc::default();
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(shared.clone()))
+                .route("/v1/documentos", web::post().to(post))
+                .route("/v1/documentos/{key}", web::get().to(get))
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .expect("a free port");
+        let address = format!("http://{}/v1", server.addrs()[0]);
+        actix_web::rt::spawn(server.run());
+        (address, state)
+    }
+}
+
+/// Through a provider's HTTP API: its 429 and 5xx answers, an answer that
+/// does not read and one about another document are all sent again later;
+/// a queued document is asked about until the SII decides; every document
+/// is issued exactly once, under its key, with the API key, and its
+/// amounts add up.
+#[actix_web::test]
+async fn through_a_providers_http_api_every_boleta_is_issued_once() {
+    use fake_provider::Scripted;
+    let (base, provider) = fake_provider::start();
+    provider.lock().unwrap().script.extend([
+        Scripted::TooMany,
+        Scripted::Fails,
+        Scripted::Garbage,
+        Scripted::OtherKey,
+        Scripted::Queues,
+    ]);
+    let (clock, manual) = cajahub::clock::Clock::manual();
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.clock = clock;
+        settings.dte_api_key = Some("secreto-dte".into());
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let http: Vec<_> = with("provider", Some("http"))
+        .into_iter()
+        .chain([("provider_url", base.as_str())])
+        .collect();
+    assert_eq!(app.post_form("/admin/boleta", &http).await.status(), 303);
+    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let totals = [1_000, 2_000, 3_000, 4_000, 5_000, 11_900];
+    for total in totals {
+        let (status, answer) = sell(&app, &cashier, caja, &cash_sale(total)).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let accepted = "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'";
+    for _ in 0..20 {
+        if app.count(accepted) == 6 {
+            break;
+        }
+        manual.advance(cajahub::boleta::outbox::LONGEST_WAIT);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    until_count(&app, accepted, 6).await;
+
+    let state = provider.lock().unwrap();
+    assert!(state.script.is_empty(), "every scripted answer was given");
+    assert_eq!(state.garbled.len(), 2);
+    for key in &state.garbled {
+        assert!(
+            state.resent.get(key).copied().unwrap_or(0) >= 1,
+            "{key} sent again"
+        );
+    }
+    assert_eq!(state.issued.len(), 6, "each issued once");
+    assert!(
+        state.requests.iter().all(|(_, _, authorized)| *authorized),
+        "the API key on every request"
+    );
+    assert!(
+        state.requests.iter().any(|(method, _, _)| method == "GET"),
+        "the queued one asked about"
+    );
+    for (key, (folio, body)) in &state.issued {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT folio AS n FROM tax_documents WHERE idempotency_key = '{key}'"
+            )),
+            *folio
+        );
+        assert_eq!(body["emisor"]["rut"], "76086428-5", "{body}");
+        assert_eq!(body["kind"], "Boleta", "{body}");
+        let (neto, iva, total) = (
+            body["neto"].as_i64().unwrap(),
+            body["iva"].as_i64().unwrap(),
+            body["total"].as_i64().unwrap(),
+        );
+        assert_eq!(neto + iva, total, "{body}");
+        assert!(totals.contains(&total));
+        let lines: i64 = body["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["total"].as_i64().unwrap())
+            .sum();
+        assert_eq!(lines, total, "{body}");
+    }
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM tax_documents WHERE total = 11900 AND folio IS NOT NULL"
+        ),
+        1
+    );
+}
+
+/// Documents pending when the hub is killed (kill -9) are all issued once
+/// its next process starts, even one the provider issued while its answer
+/// was lost on the way: the key makes the second send harmless.
+#[actix_web::test]
+async fn a_killed_hub_leaves_its_boletas_pending_and_the_next_issues_each_once() {
+    use fake_provider::Scripted;
+    let (base, provider) = fake_provider::start();
+    provider.lock().unwrap().down = true;
+    let app = TestApp::spawn_as_admin().await;
+    let http: Vec<_> = with("provider", Some("http"))
+        .into_iter()
+        .chain([("provider_url", base.as_str())])
+        .collect();
+    assert_eq!(app.post_form("/admin/boleta", &http).await.status(), 303);
+    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let stopped = app.stop().await;
+    let (address, url) = (stopped.address().to_owned(), stopped.database_url());
+    let env = [("CAJAHUB_DTE_API_KEY", "secreto-dte")];
+    let hub = crate::helpers::HubProcess::start_with(&address, &url, &env, None).await;
+    let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).unwrap();
+    let count = |conn: &mut diesel::PgConnection, sql: &str| {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+    };
+    for total in [1_000, 2_000, 3_000, 4_000, 5_000] {
+        let response = cashier
+            .client
+            .post(format!("{address}/api/cajas/{caja}/sales"))
+            .json(&cash_sale(total))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            201,
+            "acknowledged while the provider is down"
+        );
+    }
+    // Tried and failed, each; then the provider is back, and the first
+    // document sent is issued but its answer does not read.
+    let tried =
+        "SELECT count(*) AS n FROM tax_documents WHERE attempts >= 1 AND status = 'PENDIENTE'";
+    for _ in 0..300 {
+        if count(&mut conn, tried) == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(&mut conn, tried), 5);
+    {
+        let mut state = provider.lock().unwrap();
+        state.script.push_back(Scripted::Garbage);
+        state.down = false;
+    }
+    for _ in 0..1000 {
+        if !provider.lock().unwrap().issued.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    hub.kill();
+    let issued_before = provider.lock().unwrap().issued.len();
+    assert!(issued_before >= 1);
+
+    let _hub = crate::helpers::HubProcess::start_with(&address, &url, &env, None).await;
+    let accepted = "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'";
+    for _ in 0..600 {
+        if count(&mut conn, accepted) == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        count(&mut conn, accepted),
+        5,
+        "all issued after the restart"
+    );
+    let state = provider.lock().unwrap();
+    assert_eq!(state.issued.len(), 5, "each once");
+    for (key, (folio, _)) in &state.issued {
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!("SELECT folio AS n FROM tax_documents WHERE idempotency_key = '{key}'")
+            ),
+            *folio
+        );
+    }
+    assert_eq!(state.garbled.len(), 1);
+    assert!(
+        state.resent.get(&state.garbled[0]).copied().unwrap_or(0) >= 1,
+        "the document whose answer was lost was sent again by the next process, and issued once"
+    );
+}
