@@ -18,6 +18,9 @@
 //!     [--database-url URL] [--pgbench no] [--plot FILE.svg] [--cookie-age SECONDS]
 //!     [--lines N]   (after a --hub: that hub sells tickets of N products, from a
 //!                    catalog seeded for it, with a 10 % tip, instead of amounts)
+//!     [--boletas on|down] (after a --hub: its venue issues a boleta for every
+//!                    sale, through the simulated provider, or through a provider
+//!                    whose address refuses every connection: an outage)
 //! target/release/examples/wrk-load --replot medians.json --plot FILE.svg
 
 use std::collections::BTreeMap;
@@ -38,6 +41,9 @@ struct Options {
     hubs: Vec<String>,
     /// The lines of each hub's sales (0: an amount), by its place in `hubs`.
     lines: Vec<usize>,
+    /// Whether each hub's venue issues boletas ("on"), to a provider that
+    /// is down ("down"), or none ("").
+    boletas: Vec<String>,
     connections: Vec<usize>,
     seconds: u64,
     runs: usize,
@@ -58,6 +64,7 @@ fn options() -> Options {
     let mut options = Options {
         hubs: Vec::new(),
         lines: Vec::new(),
+        boletas: Vec::new(),
         connections: vec![1, 4, 16, 64],
         seconds: 20,
         runs: 3,
@@ -73,10 +80,16 @@ fn options() -> Options {
             "--hub" => {
                 options.hubs.push(value.into());
                 options.lines.push(0);
+                options.boletas.push(String::new());
             }
             "--lines" => match options.lines.last_mut() {
                 Some(lines) => *lines = number(flag, value),
                 None => panic!("--lines follows the --hub it is for"),
+            },
+            "--boletas" => match options.boletas.last_mut() {
+                Some(boletas) if matches!(value, "on" | "down") => *boletas = value.into(),
+                Some(_) => panic!("--boletas on or --boletas down"),
+                None => panic!("--boletas follows the --hub it is for"),
             },
             "--connections" => {
                 options.connections = value.split(',').map(|c| number(flag, c)).collect();
@@ -95,21 +108,28 @@ fn options() -> Options {
     });
     hub::named_or_beside(&mut options.hubs);
     options.lines.resize(options.hubs.len(), 0);
+    options.boletas.resize(options.hubs.len(), String::new());
     options
 }
 
 impl Options {
-    /// Each hub with the lines of its sales, and the column it is shown in.
-    fn builds(&self) -> Vec<(String, usize, String)> {
+    /// Each hub with the lines of its sales and whether its venue issues
+    /// boletas, and the column it is shown in.
+    fn builds(&self) -> Vec<(String, (usize, String), String)> {
         self.hubs
             .iter()
-            .zip(&self.lines)
-            .map(|(hub, &lines)| {
-                let column = match lines {
+            .zip(self.lines.iter().zip(&self.boletas))
+            .map(|(hub, (&lines, boletas))| {
+                let mut column = match lines {
                     0 => hub.clone(),
                     n => format!("{hub} ({n} lines + tip)"),
                 };
-                (hub.clone(), lines, column)
+                match boletas.as_str() {
+                    "on" => column.push_str(" (boletas)"),
+                    "down" => column.push_str(" (boletas, provider down)"),
+                    _ => {}
+                }
+                (hub.clone(), (lines, boletas.clone()), column)
             })
             .collect()
     }
@@ -322,15 +342,56 @@ fn seed_products(url: &str, count: usize) {
     .expect("seed the catalog");
 }
 
+/// The venue issues a boleta for every sale, through the simulated
+/// provider or (`down`) an HTTP provider whose address refuses every
+/// connection, from before the hub starts (it reads the setting then).
+fn issue_boletas(url: &str, down: bool) {
+    use diesel::connection::SimpleConnection;
+    let provider = if down {
+        "provider = 'http', provider_url = 'http://127.0.0.1:9/v1'"
+    } else {
+        "provider = 'simulado'"
+    };
+    let mut conn = PgConnection::establish(url).expect("connect");
+    conn.batch_execute(&format!(
+        "UPDATE boleta_settings SET enabled = true, emisor_rut = '76086428-5',
+            razon_social = 'Carga SpA', giro = 'Bar', direccion = 'Calle 1', comuna = 'Santiago',
+            modelo = 'boleta', {provider}"
+    ))
+    .expect("issue boletas");
+}
+
+/// How many documents were written and how many the provider accepted.
+fn boletas_issued(url: &str) -> String {
+    #[derive(QueryableByName)]
+    struct Issued {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        written: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        accepted: i64,
+    }
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let issued: Issued = diesel::sql_query(
+        "SELECT count(*) AS written, count(*) FILTER (WHERE status = 'ACEPTADA') AS accepted
+           FROM tax_documents",
+    )
+    .get_result(&mut conn)
+    .expect("count the boletas");
+    format!("{} written, {} accepted", issued.written, issued.accepted)
+}
+
 async fn hub_run(
     options: &Options,
-    (binary, lines): (&str, usize),
+    (binary, (lines, boletas)): (&str, (usize, String)),
     connections: usize,
     dir: &Path,
 ) -> (Level, String) {
     let venue = Venue::create(&options.admin_url, options.cajas, Some(binary));
     if lines > 0 {
         seed_products(&venue.url, lines);
+    }
+    if !boletas.is_empty() {
+        issue_boletas(&venue.url, boletas == "down");
     }
     let (hub, base) = Hub::start(binary, &venue.url).await;
     let script = dir.join("sales.lua");
@@ -349,6 +410,11 @@ async fn hub_run(
         "  hub RSS after the run: {:.1} MiB",
         hub.rss_kib() as f64 / 1024.0
     );
+    if !boletas.is_empty() {
+        // Given a moment to send what is left, then counted.
+        actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+        println!("  boletas: {}", boletas_issued(&venue.url));
+    }
     drop(hub);
     check_database(&venue.url, run.acknowledged, connections);
     let payload = last_payload(&venue.url);
@@ -505,8 +571,8 @@ async fn main() {
     let mut payload = None;
     for run in 1..=options.runs {
         for &connections in &options.connections {
-            for (binary, lines, column) in options.builds() {
-                let (level, last) = hub_run(&options, (&binary, lines), connections, &dir).await;
+            for (binary, sales, column) in options.builds() {
+                let (level, last) = hub_run(&options, (&binary, sales), connections, &dir).await;
                 println!(
                     "run {run}, {connections} connections, {column}: {}",
                     level.cell()
