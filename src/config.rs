@@ -181,6 +181,16 @@ pub struct Settings {
     )]
     pub dte_api_key: Option<String>,
 
+    /// The secret the DTE provider's webhook carries (`X-Webhook-Secret`
+    /// on `POST /api/boletas/estado`); without it the webhook is off.
+    #[arg(
+        long,
+        env = "CAJAHUB_DTE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub dte_webhook_secret: Option<String>,
+
     /// Log filter, e.g. `info` or `cajahub=debug,actix_web=info`.
     #[arg(long, env = "CAJAHUB_LOG", default_value = "info", global = true)]
     pub log_level: String,
@@ -300,7 +310,7 @@ impl Settings {
              screen_send_timeout={:?} screens_per_login={} screens_per_user={} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
              outage_cajas={} outage_window={:?} provider_cooldown={:?} sale_confirm_above={} \
              sale_max={} simulate_terminals={} \
-             trusted_proxy={:?} metrics_bind={metrics} dte_api_key={} log={} log_json={}",
+             trusted_proxy={:?} metrics_bind={metrics} dte_api_key={} dte_webhook_secret={} log={} log_json={}",
             self.bind,
             self.pool_size,
             if self.session_key.is_some() {
@@ -327,11 +337,8 @@ impl Settings {
             self.sale_max,
             self.simulate_terminals.is_some(),
             self.trusted_proxy,
-            if self.dte_api_key.is_some() {
-                "(set)"
-            } else {
-                "(none)"
-            },
+            set_or_none(&self.dte_api_key),
+            set_or_none(&self.dte_webhook_secret),
             self.log_level,
             self.log_json,
         )
@@ -361,6 +368,7 @@ impl Settings {
             trusted_proxy: Vec::new(),
             metrics_bind: None,
             dte_api_key: None,
+            dte_webhook_secret: None,
             outage_cajas: 3,
             outage_window: Duration::from_secs(300),
             provider_cooldown: Duration::from_secs(300),
@@ -372,6 +380,11 @@ impl Settings {
             clock: Clock::System,
         }
     }
+}
+
+/// A secret as the start-up line says it: whether it is set, never its value.
+fn set_or_none(secret: &Option<String>) -> &'static str {
+    if secret.is_some() { "(set)" } else { "(none)" }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::{self, AuthPolicy};
 use crate::boleta::issuing::Issuing;
 use crate::boleta::outbox::Outbox;
+use crate::boleta::webhook::WebhookSecret;
 use crate::catalog::{self, CatalogCell};
 use crate::config::Settings;
 use crate::db::{self, PgPool, migrations};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub issuing: web::Data<Issuing>,
     /// Sends the boletas to their provider.
     pub outbox: web::Data<Outbox>,
+    /// What the provider's webhook must carry.
+    pub webhook_secret: web::Data<WebhookSecret>,
     /// The venue's bounds on one sale (the POS and the floor show them).
     pub sale_limits: web::Data<SaleLimits>,
     /// Marks and recognizes a caja's device (its login page lists cashiers).
@@ -67,6 +70,7 @@ impl AppState {
             .app_data(self.catalog.clone())
             .app_data(self.issuing.clone())
             .app_data(self.outbox.clone())
+            .app_data(self.webhook_secret.clone())
             .app_data(self.sale_limits.clone())
             .app_data(self.device.clone())
             .app_data(self.demo.clone())
@@ -193,6 +197,7 @@ impl Application {
             catalog: web::Data::new(CatalogCell::new(catalog)),
             issuing: web::Data::new(issuing),
             outbox: web::Data::new(outbox),
+            webhook_secret: web::Data::new(WebhookSecret(settings.dte_webhook_secret.clone())),
             sale_limits: web::Data::new(sale_limits),
             demo: web::Data::new(Demo(settings.simulate_terminals.is_some())),
             device: web::Data::new(auth::device::DeviceCookie::new(key.clone(), secure)),
@@ -474,6 +479,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::venue_settings::routes)
         .configure(crate::boleta::settings::routes)
         .configure(crate::boleta::pages::routes)
+        .configure(crate::boleta::webhook::routes)
         .default_service(web::to(pages::error::not_found));
 }
 

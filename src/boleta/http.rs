@@ -119,35 +119,45 @@ fn read(status: u16, body: &[u8], key: Uuid) -> Result<Answer, ProviderError> {
         200..=299 | 400 | 409 | 422 => {}
         other => return Err(ProviderError::Malformed(format!("respondió {other}"))),
     }
-    let state: State = serde_json::from_slice(body)
-        .map_err(|err| ProviderError::Malformed(format!("respuesta {status} ilegible: {err}")))?;
-    if state.idempotency_key != key {
+    let (said, answer) = state_of(body)
+        .map_err(|err| ProviderError::Malformed(format!("respuesta {status}: {err}")))?;
+    if said != key {
         return Err(ProviderError::Malformed(format!(
-            "la respuesta es de otro documento ({})",
-            state.idempotency_key
+            "la respuesta es de otro documento ({said})"
         )));
     }
+    Ok(answer)
+}
+
+/// A document's state as the provider tells it (in an answer, or by its
+/// webhook): the key it is about, and what it says.
+pub fn state_of(body: &[u8]) -> Result<(Uuid, Answer), ProviderError> {
+    let state: State = serde_json::from_slice(body)
+        .map_err(|err| ProviderError::Malformed(format!("ilegible: {err}")))?;
     let missing = |what: &str| ProviderError::Malformed(format!("{} sin {what}", state.estado));
-    match state.estado.as_str() {
-        "ACEPTADO" => Ok(Answer::Accepted {
+    let answer = match state.estado.as_str() {
+        "ACEPTADO" => Answer::Accepted {
             folio: state
                 .folio
                 .filter(|f| *f > 0)
                 .ok_or_else(|| missing("folio"))?,
             link: state
                 .url
+                .clone()
                 .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
                 .ok_or_else(|| missing("url"))?,
-        }),
-        "EN_PROCESO" => Ok(Answer::Queued {
+        },
+        "EN_PROCESO" => Answer::Queued {
             track_id: state
                 .track_id
+                .clone()
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| missing("track_id"))?,
-        }),
-        "RECHAZADO" => Ok(Answer::Rejected {
+        },
+        "RECHAZADO" => Answer::Rejected {
             reason: state
                 .motivo
+                .as_deref()
                 .map(|reason| {
                     reason
                         .chars()
@@ -157,11 +167,14 @@ fn read(status: u16, body: &[u8], key: Uuid) -> Result<Answer, ProviderError> {
                 })
                 .filter(|r| !r.trim().is_empty())
                 .ok_or_else(|| missing("motivo"))?,
-        }),
-        other => Err(ProviderError::Malformed(format!(
-            "estado desconocido «{other}»"
-        ))),
-    }
+        },
+        other => {
+            return Err(ProviderError::Malformed(format!(
+                "estado desconocido «{other}»"
+            )));
+        }
+    };
+    Ok((state.idempotency_key, answer))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! (`issuing`), the RUT (`rut`), the split of a total into its net and its
 //! IVA (`iva`), a document as it is sent (`document`), the outbox that
 //! sends them (`outbox`), the providers it sends to (`provider`,
-//! `simulated`, `http`) and what a supervisor watches (`pages`, `/admin/boletas`).
+//! `simulated`, `http`, and the provider's `webhook`) and what a supervisor watches (`pages`, `/admin/boletas`).
 
 pub mod document;
 pub mod http;
@@ -16,3 +16,4 @@ pub mod provider;
 pub mod rut;
 pub mod settings;
 pub mod simulated;
+pub mod webhook;

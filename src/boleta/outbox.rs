@@ -8,7 +8,7 @@
 //! rule 20). Documents live in the database: a restart, even a kill, only
 //! delays them, and a second send of a key issues nothing more.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -42,8 +42,11 @@ pub struct Outbox {
     pool: PgPool,
     clock: Clock,
     issuing: Issuing,
-    /// As of the last look (the floor and /metrics read it).
+    /// As of the last look (the floor and /metrics read it), and when.
     summary: watch::Sender<Summary>,
+    summary_at: Mutex<Option<DateTime<Utc>>>,
+    /// The provider failed: nothing is sent before then.
+    rest: Mutex<Option<DateTime<Utc>>>,
     /// The simulated provider, when the settings name it (one for the
     /// hub's life: its folios and the keys it saw outlive a change).
     simulated: Arc<Simulated>,
@@ -97,9 +100,19 @@ impl Outbox {
             clock,
             issuing,
             summary: watch::Sender::new(Summary::default()),
+            summary_at: Mutex::new(None),
+            rest: Mutex::new(None),
             simulated: Arc::new(Simulated::new(1..=i64::from(i32::MAX))),
             api_key,
         }
+    }
+
+    /// Someone says the provider may be back (a supervisor sends a
+    /// rejected boleta again, an admin changes the settings): the outbox
+    /// stops resting and looks at once.
+    pub fn try_now(&self) {
+        self.rest_until(None);
+        self.issuing.queued();
     }
 
     /// The outbox as of its last look.
@@ -147,13 +160,27 @@ impl Outbox {
     /// Sends what is due now, each document on its own.
     pub async fn pass(&self) -> Result<Pass, DbError> {
         let now = self.clock.now();
+        if let Some(until) = self.resting().filter(|until| *until > now) {
+            // The provider failed: nothing is sent until it has rested, and
+            // each sale meanwhile costs the outbox nothing but, once a
+            // second, a count for the floor and /metrics.
+            if self.summarized_before(now) {
+                let summary = db::run(&self.pool, summary).await??;
+                self.summarized(summary, now);
+            }
+            return Ok(Pass {
+                next_due: Some(until),
+                ..Pass::default()
+            });
+        }
         let (provider, due) = db::run(&self.pool, move |conn| due_now(conn, now)).await??;
         let mut pass = Pass::default();
         let Some(provider) = provider.map(|named| self.provider(named)) else {
             // Nothing can be sent until the settings change (which tells).
             return Ok(pass);
         };
-        for document in due {
+        let mut answers = Vec::with_capacity(due.len());
+        for document in &due {
             let answer = if document.kind == DteKind::NotaCredito && document.refers_to.is_none() {
                 // Its boleta never became a document: nothing to undo.
                 Ok(Answer::Rejected {
@@ -162,8 +189,8 @@ impl Outbox {
             } else {
                 let asked = async {
                     match document.status {
-                        DocumentStatus::Enviada => provider.poll(&document).await,
-                        _ => provider.send(&document).await,
+                        DocumentStatus::Enviada => provider.poll(document).await,
+                        _ => provider.send(document).await,
                     }
                 };
                 self.clock
@@ -176,6 +203,7 @@ impl Outbox {
                         )))
                     })
             };
+            let unavailable = matches!(answer, Err(ProviderError::Unavailable(_)));
             match &answer {
                 Ok(_) => pass.sent += 1,
                 Err(err) => {
@@ -183,20 +211,65 @@ impl Outbox {
                     tracing::info!(document = document.id, error = %err, "boleta not sent; sent again later");
                 }
             }
-            let at = self.clock.now();
-            db::run(&self.pool, move |conn| settle(conn, &document, answer, at)).await??;
+            answers.push((Waiting::from(document), answer));
+            if unavailable {
+                // The rest would find it down too: they wait with this one.
+                break;
+            }
         }
-        let (next_due, summary) = db::run(&self.pool, |conn| {
-            Ok::<_, diesel::result::Error>((document::next_due(conn)?, summary(conn)?))
+        // What the provider said, kept in one commit.
+        let at = self.clock.now();
+        let (next_due, summary, rest) = db::run(&self.pool, move |conn| {
+            conn.transaction(|conn| {
+                let mut rest = None;
+                for (waiting, answer) in answers {
+                    if let Some(next_try) = settle(conn, waiting, answer, at)? {
+                        rest = Some(next_try);
+                    }
+                }
+                Ok::<_, diesel::result::Error>((document::next_due(conn)?, summary(conn)?, rest))
+            })
         })
         .await??;
-        pass.next_due = next_due;
+        self.rest_until(rest);
+        self.summarized(summary, at);
+        pass.next_due = rest.or(next_due);
+        Ok(pass)
+    }
+
+    fn resting(&self) -> Option<DateTime<Utc>> {
+        *self
+            .rest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn rest_until(&self, until: Option<DateTime<Utc>>) {
+        *self
+            .rest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = until;
+    }
+
+    /// Whether the summary was last read more than a second before `now`.
+    fn summarized_before(&self, now: DateTime<Utc>) -> bool {
+        let at = *self
+            .summary_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        at.is_none_or(|at| now - at >= chrono::Duration::seconds(1))
+    }
+
+    fn summarized(&self, summary: Summary, at: DateTime<Utc>) {
+        *self
+            .summary_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(at);
         self.summary.send_if_modified(|was| {
             let changed = *was != summary;
             *was = summary;
             changed
         });
-        Ok(pass)
     }
 
     fn provider(&self, (kind, url): (ProviderKind, Option<String>)) -> Provider {
@@ -232,8 +305,24 @@ fn due_now(
 /// The provider the settings name, and its address.
 type Named = (ProviderKind, Option<String>);
 
+/// A document waiting for its provider's answer, as it was read.
+#[derive(Debug, Clone, Copy)]
+pub struct Waiting {
+    pub id: i64,
+    pub status: DocumentStatus,
+}
+
+impl From<&Document> for Waiting {
+    fn from(document: &Document) -> Self {
+        Self {
+            id: document.id,
+            status: document.status,
+        }
+    }
+}
+
 /// How many times `document` was sent or asked about.
-fn document_attempts(conn: &mut PgConnection, document: &Document) -> QueryResult<i32> {
+fn document_attempts(conn: &mut PgConnection, document: Waiting) -> QueryResult<i32> {
     tax_documents::table
         .find(document.id)
         .select(tax_documents::attempts)
@@ -250,17 +339,18 @@ pub fn wait_after(attempts: i32) -> Duration {
 
 /// Keeps what the provider answered (or that it did not), only over a
 /// document still pending: a second worker's answer is not written twice.
-fn settle(
+/// Returns, when the provider did not answer, when it is tried again.
+pub fn settle(
     conn: &mut PgConnection,
-    document: &Document,
+    document: Waiting,
     answer: Result<Answer, ProviderError>,
     at: DateTime<Utc>,
-) -> QueryResult<usize> {
+) -> QueryResult<Option<DateTime<Utc>>> {
     let row = tax_documents::table
         .find(document.id)
         .filter(tax_documents::status.eq(document.status));
     let tried = tax_documents::attempts.eq(tax_documents::attempts + 1);
-    match answer {
+    let written = match answer {
         Ok(Answer::Accepted { folio, link }) => diesel::update(row)
             .set((
                 tried,
@@ -312,9 +402,13 @@ fn settle(
                     tax_documents::last_error.eq(err.to_string()),
                     tax_documents::next_try_at.eq(next),
                 ))
-                .execute(conn)
+                .execute(conn)?;
+            // A provider that is away rests the outbox; an answer that did
+            // not read is this document's alone.
+            return Ok(matches!(err, ProviderError::Unavailable(_)).then_some(next));
         }
-    }
+    };
+    written.map(|_| None)
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::document::{DocumentStatus, DteKind};
-use super::issuing::Issuing;
-use super::outbox::{self, Summary, TO_SEE_TO};
+use super::outbox::{self, Outbox, Summary, TO_SEE_TO};
 use crate::audit::{self, Action};
 use crate::auth::SupervisorUser;
 use crate::auth::csrf::{CsrfForm, NoFields};
@@ -292,7 +291,7 @@ async fn resend(
     supervisor: SupervisorUser,
     pool: web::Data<PgPool>,
     clock: web::Data<Clock>,
-    issuing: web::Data<Issuing>,
+    outbox: web::Data<Outbox>,
     id: web::Path<String>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PageError> {
@@ -302,7 +301,7 @@ async fn resend(
     match db::run(&pool, move |conn| resend_document(conn, id, &actor, at)).await?? {
         Ok(()) => {
             tracing::info!("rejected boleta sent again");
-            issuing.queued();
+            outbox.try_now();
             Ok(redirect_see_other("/admin/boletas?aviso=reenviada"))
         }
         Err(ResendRefusal::NotFound) => Err(PageError::NotFound("la boleta")),

@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::issuing::Issuing;
+use super::outbox::Outbox;
 use super::rut::Rut;
 use crate::audit::{self, Action};
 use crate::auth::AdminUser;
@@ -414,6 +415,7 @@ async fn save(
     admin: AdminUser,
     pool: web::Data<PgPool>,
     issuing: web::Data<Issuing>,
+    outbox: web::Data<Outbox>,
     form: CsrfForm<SettingsForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.0;
@@ -443,7 +445,7 @@ async fn save(
     // The next sale of every caja follows what is now committed, and the
     // outbox looks again (a whole emisor lets it send what waits).
     issuing.set(now);
-    issuing.queued();
+    outbox.try_now();
     Ok(redirect_see_other("/admin/boleta?aviso=guardado"))
 }
 
