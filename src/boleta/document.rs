@@ -55,6 +55,11 @@ impl DteKind {
             DteKind::NotaCredito => "Nota de crédito",
         }
     }
+
+    /// The label of a stored type code (one the hub does not issue: "Documento").
+    pub fn label_of(code: i16) -> &'static str {
+        Self::of_code(code).map_or("Documento", Self::label)
+    }
 }
 
 /// The issuer as the document carries it.

@@ -75,35 +75,28 @@ impl Http {
             .client()
             .post(format!("{}/documentos", self.base))
             .insert_header(("Idempotency-Key", key.to_string()));
-        let mut response = self
-            .authorized(request)
-            .send_json(document)
-            .await
-            .map_err(|err| ProviderError::Unavailable(err.to_string()))?;
-        let body = response
-            .body()
-            .limit(ANSWER_LIMIT)
-            .await
-            .map_err(|err| ProviderError::Malformed(err.to_string()))?;
-        read(response.status().as_u16(), &body, key)
+        answered(self.authorized(request).send_json(document), key).await
     }
 
     /// What became of a queued document.
     pub async fn poll(&self, document: &Document) -> Result<Answer, ProviderError> {
         let key = document.idempotency_key;
         let request = self.client().get(format!("{}/documentos/{key}", self.base));
-        let mut response = self
-            .authorized(request)
-            .send()
-            .await
-            .map_err(|err| ProviderError::Unavailable(err.to_string()))?;
-        let body = response
-            .body()
-            .limit(ANSWER_LIMIT)
-            .await
-            .map_err(|err| ProviderError::Malformed(err.to_string()))?;
-        read(response.status().as_u16(), &body, key)
+        answered(self.authorized(request).send(), key).await
     }
+}
+
+/// The provider's answer to `sent`, about the document under `key`.
+async fn answered(sent: awc::SendClientRequest, key: Uuid) -> Result<Answer, ProviderError> {
+    let mut response = sent
+        .await
+        .map_err(|err| ProviderError::Unavailable(err.to_string()))?;
+    let body = response
+        .body()
+        .limit(ANSWER_LIMIT)
+        .await
+        .map_err(|err| ProviderError::Malformed(err.to_string()))?;
+    read(response.status().as_u16(), &body, key)
 }
 
 /// The answer `status` and `body` give of the document under `key`.

@@ -49,7 +49,7 @@ struct Listed {
     #[diesel(sql_type = SmallInt)]
     kind: i16,
     #[diesel(sql_type = Text)]
-    status: String,
+    status: DocumentStatus,
     #[diesel(sql_type = BigInt)]
     total: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -71,21 +71,18 @@ struct Listed {
 
 impl Listed {
     fn kind(&self) -> &'static str {
-        DteKind::of_code(self.kind).map_or("Documento", DteKind::label)
+        DteKind::label_of(self.kind)
     }
 
-    fn status(&self) -> &str {
-        match self.status.parse::<DocumentStatus>() {
-            Ok(status) => status.label(),
-            Err(_) => &self.status,
-        }
+    fn status(&self) -> &'static str {
+        self.status.label()
     }
 
     fn css(&self) -> &'static str {
-        match self.status.parse::<DocumentStatus>() {
-            Ok(DocumentStatus::Aceptada) => "ok",
-            Ok(DocumentStatus::Rechazada) => "bad",
-            _ => "warn",
+        match self.status {
+            DocumentStatus::Aceptada => "ok",
+            DocumentStatus::Rechazada => "bad",
+            DocumentStatus::Pendiente | DocumentStatus::Enviada => "warn",
         }
     }
 

@@ -92,7 +92,7 @@ struct TaxDocument {
     #[diesel(sql_type = SmallInt)]
     kind: i16,
     #[diesel(sql_type = Text)]
-    status: String,
+    status: DocumentStatus,
     #[diesel(sql_type = BigInt)]
     total: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -104,20 +104,16 @@ struct TaxDocument {
 }
 
 impl TaxDocument {
-    fn status(&self) -> Option<DocumentStatus> {
-        self.status.parse().ok()
-    }
-
     fn accepted(&self) -> bool {
-        self.status() == Some(DocumentStatus::Aceptada)
+        self.status == DocumentStatus::Aceptada
     }
 
     fn rejected(&self) -> bool {
-        self.status() == Some(DocumentStatus::Rechazada)
+        self.status == DocumentStatus::Rechazada
     }
 
     fn title(&self) -> &'static str {
-        DteKind::of_code(self.kind).map_or("Documento", DteKind::label)
+        DteKind::label_of(self.kind)
     }
 
     fn desglose(&self) -> Desglose {

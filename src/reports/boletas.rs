@@ -13,7 +13,7 @@ pub struct DocumentCount {
     #[diesel(sql_type = SmallInt)]
     pub kind: i16,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: DocumentStatus,
     #[diesel(sql_type = BigInt)]
     pub documents: i64,
     #[diesel(sql_type = BigInt)]
@@ -22,14 +22,11 @@ pub struct DocumentCount {
 
 impl DocumentCount {
     pub fn kind_label(&self) -> &'static str {
-        DteKind::of_code(self.kind).map_or("Documento", DteKind::label)
+        DteKind::label_of(self.kind)
     }
 
-    pub fn status_label(&self) -> &str {
-        match self.status.parse::<DocumentStatus>() {
-            Ok(status) => status.label(),
-            Err(_) => &self.status,
-        }
+    pub fn status_label(&self) -> &'static str {
+        self.status.label()
     }
 }
 

@@ -958,6 +958,25 @@ mod fake_provider {
     }
 }
 
+/// A venue issuing boletas through the fake provider's API at `base`, on
+/// a manual clock, with the API key (and `configure`'s settings) and a
+/// caja open for `cajero1`.
+async fn http_venue(base: &str, configure: impl FnOnce(&mut cajahub::config::Settings)) -> Venue {
+    let (clock, manual) = cajahub::clock::Clock::manual();
+    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
+        settings.clock = clock;
+        settings.dte_api_key = Some("secreto-dte".into());
+        configure(settings);
+    })
+    .await;
+    app.log_in_as("admin", Role::Admin).await;
+    let mut http: Vec<(&str, &str)> = with("provider", Some("http"));
+    http.push(("provider_url", base));
+    assert_eq!(app.post_form("/admin/boleta", &http).await.status(), 303);
+    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    (app, manual, caja, cashier)
+}
+
 /// Through a provider's HTTP API: its 429 and 5xx answers, an answer that
 /// does not read and one about another document are all sent again later;
 /// a queued document is asked about until the SII decides; every document
@@ -974,19 +993,7 @@ async fn through_a_providers_http_api_every_boleta_is_issued_once() {
         Scripted::OtherKey,
         Scripted::Queues,
     ]);
-    let (clock, manual) = cajahub::clock::Clock::manual();
-    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
-        settings.clock = clock;
-        settings.dte_api_key = Some("secreto-dte".into());
-    })
-    .await;
-    app.log_in_as("admin", Role::Admin).await;
-    let http: Vec<_> = with("provider", Some("http"))
-        .into_iter()
-        .chain([("provider_url", base.as_str())])
-        .collect();
-    assert_eq!(app.post_form("/admin/boleta", &http).await.status(), 303);
-    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    let (app, manual, caja, cashier) = http_venue(&base, |_| {}).await;
     let totals = [1_000, 2_000, 3_000, 4_000, 5_000, 11_900];
     for total in totals {
         let (status, answer) = sell(&app, &cashier, caja, &cash_sale(total)).await;
@@ -1060,13 +1067,8 @@ async fn a_killed_hub_leaves_its_boletas_pending_and_the_next_issues_each_once()
     use fake_provider::Scripted;
     let (base, provider) = fake_provider::start();
     provider.lock().unwrap().down = true;
-    let app = TestApp::spawn_as_admin().await;
-    let http: Vec<_> = with("provider", Some("http"))
-        .into_iter()
-        .chain([("provider_url", base.as_str())])
-        .collect();
-    assert_eq!(app.post_form("/admin/boleta", &http).await.status(), 303);
-    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    // Its own process from here, on the system's clock.
+    let (app, _clock, caja, cashier) = http_venue(&base, |_| {}).await;
     let stopped = app.stop().await;
     let (address, url) = (stopped.address().to_owned(), stopped.database_url());
     let env = [("CAJAHUB_DTE_API_KEY", "secreto-dte")];
@@ -1171,20 +1173,10 @@ async fn the_providers_webhook_decides_a_queued_boleta_with_its_secret_only() {
         .unwrap()
         .script
         .extend([Scripted::Queues, Scripted::Queues]);
-    let (clock, _manual) = cajahub::clock::Clock::manual();
-    let app = TestApp::spawn_with(crate::helpers::TestDb::migrated(), |settings| {
-        settings.clock = clock;
-        settings.dte_api_key = Some("secreto-dte".into());
+    let (app, _clock, caja, cashier) = http_venue(&base, |settings| {
         settings.dte_webhook_secret = Some("aviso-compartido".into());
     })
     .await;
-    app.log_in_as("admin", Role::Admin).await;
-    let http: Vec<_> = with("provider", Some("http"))
-        .into_iter()
-        .chain([("provider_url", base.as_str())])
-        .collect();
-    assert_eq!(app.post_form("/admin/boleta", &http).await.status(), 303);
-    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
     for total in [4_500, 6_000] {
         assert_eq!(sell(&app, &cashier, caja, &cash_sale(total)).await.0, 201);
     }
