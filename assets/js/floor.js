@@ -411,6 +411,16 @@ function renderBoletas(now) {
   }
   box.hidden = alerts.length === 0;
   bind(box, "boletas-alert").textContent = alerts.join(" · ");
+  // The outbox at a glance, while the venue issues boletas.
+  const section = bind(root, "boletas-section");
+  section.hidden = boletas === null;
+  if (boletas === null) return;
+  const oldest = boletas.pending > 0 ? ` (la más antigua hace ${waited < 1 ? "menos de 1 min" : `${Math.floor(waited)} min`})` : "";
+  const status = bind(section, "boletas-status");
+  status.replaceChildren(
+    `${boletas.pending} por enviar${oldest} · ${boletas.rejected} rechazada(s) por revisar · `,
+    Object.assign(el("a", "Ver boletas"), { href: "/admin/boletas" }),
+  );
 }
 
 function render() {

@@ -39,6 +39,7 @@ use crate::auth::accounts::AccountChange;
 use crate::auth::accounts::Accounts;
 use crate::auth::logins;
 use crate::auth::user::{Role, User};
+use crate::boleta::issuing::Issuing;
 use crate::boleta::outbox::{Outbox, Summary};
 use crate::cajas::CajaId;
 use crate::catalog::{Catalog, CatalogCell};
@@ -107,8 +108,10 @@ pub struct Backend {
     accounts: web::Data<Accounts>,
     pool: web::Data<PgPool>,
     catalog: web::Data<CatalogCell>,
-    /// The boletas' outbox (the floor shows what waits and what was rejected).
+    /// The boletas' outbox (the floor shows what waits and what was
+    /// rejected), and whether the venue issues them.
     outbox: web::Data<Outbox>,
+    issuing: web::Data<Issuing>,
 }
 
 impl FromRequest for Backend {
@@ -123,6 +126,7 @@ impl FromRequest for Backend {
             pool: shared(req),
             catalog: shared(req),
             outbox: shared(req),
+            issuing: shared(req),
         }))
     }
 }
@@ -468,11 +472,13 @@ impl Screen {
         if let Err(end) = Box::pin(self.greet(views, resume)).await {
             return end;
         }
-        // A venue whose boletas flow (or that issues none) hears nothing.
-        let flowing = boletas
-            .as_ref()
-            .is_none_or(|b| *b.borrow() == Summary::default());
-        if !flowing && let Err(end) = Box::pin(self.send_boletas(&mut boletas)).await {
+        // A venue that issues none hears nothing of them (unless some
+        // issued earlier still wait).
+        let silent = self.backend.issuing.current().is_none()
+            && boletas
+                .as_ref()
+                .is_none_or(|b| *b.borrow() == Summary::default());
+        if !silent && let Err(end) = Box::pin(self.send_boletas(&mut boletas)).await {
             return end;
         }
         let mut heartbeat = interval(self.timeouts.heartbeat());

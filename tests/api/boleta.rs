@@ -777,6 +777,12 @@ async fn the_floor_hears_of_boletas_waiting_and_rejected() {
     let cookie = app.session_cookie("observadora", Role::Supervisor).await;
     let (mut floor, greeting) = crate::screens::open_screen(&app, "/ws/piso", &cookie).await;
     assert_eq!(greeting["type"], "snapshot");
+    // The venue issues boletas: the floor hears the outbox with its greeting.
+    let first = crate::screens::next_json(&mut floor)
+        .await
+        .expect("a message");
+    assert_eq!(first["type"], "boletas", "{first}");
+    assert_eq!(first["boletas"]["pending"], 0, "{first}");
 
     provider.set_down(true);
     assert_eq!(sell(&app, &cashier, caja, &cash_sale(2_500)).await.0, 201);
@@ -796,6 +802,13 @@ async fn the_floor_hears_of_boletas_waiting_and_rejected() {
     browser
         .wait_true("document.querySelector('[data-bind=boletas]').hidden")
         .await;
+    // The outbox at a glance: one waiting, nothing to see to yet.
+    browser
+        .wait_text_contains(
+            "[data-bind=boletas-status]",
+            "1 por enviar (la más antigua hace menos de 1 min) · 0 rechazada(s) por revisar",
+        )
+        .await;
     provider.reject_total(3_000);
     provider.set_down(false);
     assert_eq!(sell(&app, &cashier, caja, &cash_sale(3_000)).await.0, 201);
@@ -813,6 +826,9 @@ async fn the_floor_hears_of_boletas_waiting_and_rejected() {
             .await,
         serde_json::json!("/admin/boletas")
     );
+    browser
+        .wait_text_contains("[data-bind=boletas-status]", "1 rechazada(s) por revisar")
+        .await;
     browser.screenshots("piso-boletas").await;
     browser.close().await;
 }
