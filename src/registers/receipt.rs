@@ -112,6 +112,20 @@ impl TaxDocument {
         self.status == DocumentStatus::Rechazada
     }
 
+    /// The verification link as a QR code the customer scans, an SVG in a
+    /// `data:` address (the page's policy takes images from there).
+    fn qr(&self) -> Option<String> {
+        use base64::Engine;
+        let link = self.link.as_deref()?;
+        let svg = qrcode::QrCode::new(link.as_bytes())
+            .ok()?
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(120, 120)
+            .build();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(svg);
+        Some(format!("data:image/svg+xml;base64,{encoded}"))
+    }
+
     fn title(&self) -> &'static str {
         DteKind::label_of(self.kind)
     }

@@ -596,6 +596,12 @@ async fn the_ticket_carries_the_boleta_or_says_it_is_on_its_way() {
         assert!(text.contains(wanted), "{wanted}: {text}");
     }
     assert!(!text.contains("comprobante del terminal"), "{text}");
+    // The link as a QR code, an SVG the page's policy allows.
+    let html = cashier.get(&app, &ticket).await.text().await.unwrap();
+    assert!(
+        html.contains(r#"<img class="receipt-qr" src="data:image/svg+xml;base64,"#),
+        "{html}"
+    );
 
     let card = serde_json::json!({"key": key(), "total": 7_000, "payments": [
         {"method": "DEBITO", "amount": 7_000, "provider": "GETNET", "authorization_code": "A1B2C3",
@@ -621,6 +627,13 @@ async fn the_ticket_carries_the_boleta_or_says_it_is_on_its_way() {
     browser.emulate_print(302).await;
     let (by, out) = crate::fit::overflow(&browser).await;
     assert_eq!(by, 0, "the ticket fits the roll; sticking out: {out}");
+    // The QR code drew (an image the browser could decode).
+    assert_eq!(
+        browser
+            .script("const qr = document.querySelector('.receipt-qr'); return qr.complete && qr.naturalWidth > 0")
+            .await,
+        serde_json::json!(true)
+    );
     browser.screenshot("ticket-boleta-80mm").await;
     browser.emulate_screen().await;
     browser.goto(&app, &card_ticket).await;
