@@ -18,7 +18,7 @@ use super::outbox::{self, Waiting};
 use super::provider::Answer;
 use crate::clock::Clock;
 use crate::db::schema::tax_documents;
-use crate::db::{self, PgPool};
+use crate::db::{self, DbError, PgPool};
 use crate::web::json::ErrorBody;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -101,8 +101,8 @@ async fn told(
         })
     })
     .await;
-    match decided {
-        Ok(Ok(Some((applied, status)))) => {
+    match decided.and_then(|done| done.map_err(DbError::Query)) {
+        Ok(Some((applied, status))) => {
             if applied {
                 tracing::info!(%key, status = status.as_str(), "boleta decided by the provider's webhook");
                 // The floor and /metrics follow on the outbox's next look.
@@ -110,19 +110,11 @@ async fn told(
             }
             HttpResponse::Ok().json(json!({"applied": applied, "status": status.as_str()}))
         }
-        Ok(Ok(None)) => refused(
+        Ok(None) => refused(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no hay un documento con la clave {key}"),
         ),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, "boleta webhook not applied");
-            refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "no se pudo guardar; reintente",
-            )
-        }
         Err(err) => {
             tracing::warn!(error = %err, "boleta webhook not applied");
             refused(

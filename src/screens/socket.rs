@@ -524,7 +524,7 @@ impl Screen {
                     }
                     Ok(())
                 }
-                changed = boletas_changed(&mut boletas), if boletas.is_some() => {
+                changed = watch_changed(&mut boletas), if boletas.is_some() => {
                     if changed {
                         Box::pin(self.send_boletas(&mut boletas)).await
                     } else {
@@ -532,7 +532,7 @@ impl Screen {
                         Ok(())
                     }
                 }
-                changed = catalog_changed(&mut catalog), if catalog.is_some() => {
+                changed = watch_changed(&mut catalog), if catalog.is_some() => {
                     if changed {
                         Box::pin(self.send_catalog(&mut catalog)).await
                     } else {
@@ -1126,18 +1126,11 @@ impl Screen {
     }
 }
 
-/// Whether the boletas' summary changed (false: it never will again).
-async fn boletas_changed(boletas: &mut Option<watch::Receiver<Summary>>) -> bool {
-    match boletas {
-        Some(boletas) => boletas.changed().await.is_ok(),
-        None => std::future::pending().await,
-    }
-}
-
-/// Whether the catalog changed (false: it never will again).
-async fn catalog_changed(catalog: &mut Option<watch::Receiver<Arc<Catalog>>>) -> bool {
-    match catalog {
-        Some(catalog) => catalog.changed().await.is_ok(),
+/// Whether what `watched` follows (the catalog, the boletas' summary)
+/// changed; false: it never will again (the hub is stopping).
+async fn watch_changed<T>(watched: &mut Option<watch::Receiver<T>>) -> bool {
+    match watched {
+        Some(watched) => watched.changed().await.is_ok(),
         None => std::future::pending().await,
     }
 }
