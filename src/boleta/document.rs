@@ -11,7 +11,7 @@ use super::settings::BoletaSettings;
 use crate::money::Pesos;
 use crate::text_enum;
 use diesel::sql_types::{
-    Array, BigInt, Integer, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Bool, Integer, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid,
 };
 
 text_enum! {
@@ -24,19 +24,29 @@ text_enum! {
     }
 }
 
-/// The DTE types the hub issues.
+/// The DTE types the hub issues, sent as the SII's code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "i16")]
 pub enum DteKind {
-    /// 39: boleta electrónica (afecta).
+    /// 39: boleta electrónica (afecta; an exempt part stated apart).
     Boleta,
+    /// 41: boleta exenta electrónica, of a sale all exempt (rule 22).
+    BoletaExenta,
     /// 61: nota de crédito, undoing a boleta.
     NotaCredito,
+}
+
+impl From<DteKind> for i16 {
+    fn from(kind: DteKind) -> i16 {
+        kind.code()
+    }
 }
 
 impl DteKind {
     pub fn code(self) -> i16 {
         match self {
             DteKind::Boleta => 39,
+            DteKind::BoletaExenta => 41,
             DteKind::NotaCredito => 61,
         }
     }
@@ -44,6 +54,7 @@ impl DteKind {
     pub fn of_code(code: i16) -> Option<Self> {
         match code {
             39 => Some(DteKind::Boleta),
+            41 => Some(DteKind::BoletaExenta),
             61 => Some(DteKind::NotaCredito),
             _ => None,
         }
@@ -52,8 +63,17 @@ impl DteKind {
     pub fn label(self) -> &'static str {
         match self {
             DteKind::Boleta => "Boleta electrónica",
+            DteKind::BoletaExenta => "Boleta exenta electrónica",
             DteKind::NotaCredito => "Nota de crédito",
         }
+    }
+
+    /// A boleta of either kind (what a sale gets; a nota de crédito undoes it).
+    pub fn is_boleta(code: i16) -> bool {
+        matches!(
+            Self::of_code(code),
+            Some(DteKind::Boleta | DteKind::BoletaExenta)
+        )
     }
 
     /// The label of a stored type code (one the hub does not issue: "Documento").
@@ -92,6 +112,8 @@ pub struct Line {
     pub quantity: i32,
     pub unit_price: i64,
     pub total: i64,
+    /// Exempt of IVA (the SII's `IndExe`).
+    pub exento: bool,
 }
 
 /// What is sent: the key makes a second send of it harmless.
@@ -103,6 +125,8 @@ pub struct Document {
     #[serde(skip)]
     pub status: DocumentStatus,
     pub idempotency_key: Uuid,
+    /// The SII's code of its type (39, 41, 61).
+    #[serde(rename = "tipo_dte")]
     pub kind: DteKind,
     pub emisor: Emisor,
     /// The day of the sale, in the venue's time.
@@ -110,6 +134,8 @@ pub struct Document {
     pub lines: Vec<Line>,
     pub neto: i64,
     pub iva: i64,
+    /// What of the total bears no IVA (all of it on a boleta exenta).
+    pub exento: i64,
     pub total: i64,
     /// How the sale was paid (the methods, as the hub names them).
     pub payment_methods: Vec<String>,
@@ -138,6 +164,10 @@ struct Due {
     #[diesel(sql_type = BigInt)]
     total: i64,
     #[diesel(sql_type = BigInt)]
+    exempt: i64,
+    #[diesel(sql_type = Nullable<Array<Bool>>)]
+    line_exempt: Option<Vec<bool>>,
+    #[diesel(sql_type = BigInt)]
     sale_total: i64,
     #[diesel(sql_type = Timestamptz)]
     sold_at: DateTime<Utc>,
@@ -152,35 +182,50 @@ struct Due {
     /// A nota de crédito's boleta: its folio, once the SII took it.
     #[diesel(sql_type = Nullable<BigInt>)]
     refers_to_folio: Option<i64>,
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    refers_to_kind: Option<i16>,
 }
 
 /// The line a document shows when it documents part of a sale (the part
 /// not paid by card, under the voucher model) or a sale with no lines.
 const CONSUMO: &str = "Consumo";
+/// Its exempt part, when it has one.
+const CONSUMO_EXENTO: &str = "Consumo exento";
 
 impl Due {
     fn document(self, emisor: &Emisor) -> Option<Document> {
         let lines = if self.total == self.sale_total && !self.line_names.is_empty() {
+            let exempt = self.line_exempt.unwrap_or_default();
             self.line_names
                 .into_iter()
                 .zip(self.line_prices)
                 .zip(self.line_quantities)
-                .map(|((name, unit_price), quantity)| Line {
+                .enumerate()
+                .map(|(i, ((name, unit_price), quantity))| Line {
                     total: unit_price * i64::from(quantity),
                     name,
                     quantity,
                     unit_price,
+                    exento: exempt.get(i).copied().unwrap_or(false),
                 })
                 .collect()
         } else {
-            vec![Line {
-                name: CONSUMO.into(),
+            let consumo = |name: &str, amount: i64, exento| Line {
+                name: name.into(),
                 quantity: 1,
-                unit_price: self.total,
-                total: self.total,
-            }]
+                unit_price: amount,
+                total: amount,
+                exento,
+            };
+            [
+                consumo(CONSUMO, self.total - self.exempt, false),
+                consumo(CONSUMO_EXENTO, self.exempt, true),
+            ]
+            .into_iter()
+            .filter(|line| line.total > 0)
+            .collect()
         };
-        let desglose = Desglose::of_total(Pesos::new(self.total).ok()?);
+        let desglose = Desglose::of(Pesos::new(self.total).ok()?, Pesos::new(self.exempt).ok()?);
         Some(Document {
             id: self.id,
             status: self.status.parse().ok()?,
@@ -194,12 +239,13 @@ impl Due {
             lines,
             neto: desglose.neto.get(),
             iva: desglose.iva.get(),
+            exento: desglose.exento.get(),
             total: self.total,
             payment_methods: self.methods,
-            refers_to: self.refers_to_folio.map(|folio| Reference {
-                kind: DteKind::Boleta,
-                folio,
-            }),
+            refers_to: self
+                .refers_to_folio
+                .zip(self.refers_to_kind.and_then(DteKind::of_code))
+                .map(|(folio, kind)| Reference { kind, folio }),
         })
     }
 }
@@ -220,11 +266,12 @@ pub fn due(
     limit: i64,
 ) -> QueryResult<Vec<Document>> {
     let rows: Vec<Due> = diesel::sql_query(format!(
-        "SELECT d.id, d.status, d.idempotency_key AS key, d.kind, d.total, s.total AS sale_total,
+        "SELECT d.id, d.status, d.idempotency_key AS key, d.kind, d.total, d.exempt, d.line_exempt,
+                s.total AS sale_total,
                 s.created_at AS sold_at, s.line_names, s.line_prices, s.line_quantities,
                 ARRAY(SELECT p.method::text FROM sale_payments p
                        WHERE p.sale_id = s.id ORDER BY p.id) AS methods,
-                b.folio AS refers_to_folio
+                b.folio AS refers_to_folio, b.kind AS refers_to_kind
          FROM tax_documents d JOIN sales s ON s.id = d.sale_id
          {DUE} AND d.next_try_at <= $1
          ORDER BY d.id LIMIT $2"
@@ -261,10 +308,10 @@ pub fn queue_credit_note(
     at: DateTime<Utc>,
 ) -> QueryResult<bool> {
     let queued = diesel::sql_query(
-        "INSERT INTO tax_documents (sale_id, register_id, kind, idempotency_key, total,
-                                    refers_to, next_try_at, created_at)
-         SELECT sale_id, register_id, 61, $2, total, id, $3, $3
-           FROM tax_documents WHERE sale_id = $1 AND kind = 39
+        "INSERT INTO tax_documents (sale_id, register_id, kind, idempotency_key, total, exempt,
+                                    line_exempt, refers_to, next_try_at, created_at)
+         SELECT sale_id, register_id, 61, $2, total, exempt, line_exempt, id, $3, $3
+           FROM tax_documents WHERE sale_id = $1 AND kind IN (39, 41)
          ON CONFLICT DO NOTHING",
     )
     .bind::<BigInt, _>(sale_id)

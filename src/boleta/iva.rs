@@ -6,6 +6,9 @@
 //! customer paid. There is never a tie to break: `total × 100 / 119` is a
 //! whole number and a half only if `200 × total` were an odd multiple of
 //! 119, and it is even.
+//!
+//! An exempt part (rule 22) bears no IVA: it is stated apart, and only
+//! the rest is split into net and tax.
 
 use serde::Serialize;
 
@@ -14,16 +17,29 @@ use crate::money::Pesos;
 /// IVA, in percent.
 pub const RATE_PERCENT: i64 = 19;
 
-/// A total split into its net and its IVA.
+/// A total split into its net, its IVA and its exempt part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Desglose {
     pub neto: Pesos,
     pub iva: Pesos,
+    pub exento: Pesos,
     pub total: Pesos,
 }
 
 impl Desglose {
-    /// A total with IVA included (a boleta afecta, DTE 39).
+    /// A total of which `exempt` (at most all of it) bears no IVA and the
+    /// rest includes it.
+    pub fn of(total: Pesos, exempt: Pesos) -> Desglose {
+        let exento = exempt.min(total);
+        let afecto = total.checked_sub(exento).unwrap_or(Pesos::ZERO);
+        Desglose {
+            exento,
+            total,
+            ..Self::of_total(afecto)
+        }
+    }
+
+    /// A total with IVA included, all of it (a boleta afecta, DTE 39).
     pub fn of_total(total: Pesos) -> Desglose {
         let t = i128::from(total.get());
         let base = 100 + i128::from(RATE_PERCENT);
@@ -33,6 +49,7 @@ impl Desglose {
         Desglose {
             neto: Pesos::new(neto).unwrap_or_default(),
             iva: Pesos::new(total.get() - neto).unwrap_or_default(),
+            exento: Pesos::ZERO,
             total,
         }
     }
@@ -78,6 +95,32 @@ mod tests {
         ] {
             let split = Desglose::of_total(Pesos::new(total).unwrap());
             assert_eq!((split.neto.get(), split.iva.get()), (neto, iva), "{total}");
+        }
+    }
+
+    #[test]
+    fn an_exempt_part_bears_no_iva_and_the_parts_add_up() {
+        let pesos = |v| Pesos::new(v).unwrap();
+        // A cover of $8.000 exempt and a drink of $4.500.
+        let mixed = Desglose::of(pesos(12_500), pesos(8_000));
+        assert_eq!(
+            (mixed.neto, mixed.iva, mixed.exento, mixed.total),
+            (pesos(3_782), pesos(718), pesos(8_000), pesos(12_500))
+        );
+        let exenta = Desglose::of(pesos(8_000), pesos(8_000));
+        assert_eq!(
+            (exenta.neto, exenta.iva, exenta.exento),
+            (Pesos::ZERO, Pesos::ZERO, pesos(8_000))
+        );
+        for total in 1..=3_000 {
+            for exempt in [0, 1, total / 3, total - 1, total] {
+                let split = Desglose::of(pesos(total), pesos(exempt));
+                assert_eq!(
+                    split.neto.get() + split.iva.get() + split.exento.get(),
+                    total
+                );
+                assert_eq!(split.exento.get(), exempt);
+            }
         }
     }
 }

@@ -72,7 +72,7 @@ pub struct Summary {
 /// (`d` a document, `b` its boleta, `s` its sale).
 pub const TO_SEE_TO: &str =
     "d.status = 'RECHAZADA' AND NOT (d.kind = 61 AND b.status = 'RECHAZADA')
-    AND NOT (d.kind = 39 AND s.voided_at IS NOT NULL)";
+    AND NOT (d.kind IN (39, 41) AND s.voided_at IS NOT NULL)";
 
 pub fn summary(conn: &mut PgConnection) -> QueryResult<Summary> {
     diesel::sql_query(format!(

@@ -96,7 +96,7 @@ impl Listed {
 
     /// A rejected boleta of a sale that stands: sent again by a supervisor.
     fn may_resend(&self) -> bool {
-        self.to_see_to && self.kind == DteKind::Boleta.code()
+        self.to_see_to && DteKind::is_boleta(self.kind)
     }
 }
 
@@ -244,7 +244,7 @@ fn resend_document(
                 status.label().to_lowercase()
             ))));
         }
-        if kind != DteKind::Boleta.code() || voided_at.is_some() {
+        if !DteKind::is_boleta(kind) || voided_at.is_some() {
             return Ok(Err(ResendRefusal::NotRejected(
                 "solo se reenvía la boleta de una venta vigente".into(),
             )));

@@ -1,5 +1,6 @@
 //! A simulated DTE provider, for the demo, the tests and the load tests:
-//! folios from a range, duplicate detection by idempotency key (a key
+//! folios from a range, one for each DTE type as the SII authorizes
+//! them (its CAF), duplicate detection by idempotency key (a key
 //! sent again gets its first answer and issues nothing), outages, and
 //! rejections of the totals it is told to reject. It issues nothing
 //! before the SII.
@@ -10,7 +11,7 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use super::document::Document;
+use super::document::{Document, DteKind};
 use super::provider::{Answer, ProviderError};
 
 /// What it issued under one key.
@@ -24,13 +25,27 @@ pub struct Issued {
 
 #[derive(Debug)]
 struct State {
-    next_folio: i64,
-    last_folio: i64,
+    folios: RangeInclusive<i64>,
+    /// The next folio of each type that issued one.
+    next_folio: HashMap<i16, i64>,
     issued: HashMap<Uuid, Issued>,
     down: bool,
     rejected_totals: Vec<i64>,
     /// Answers to lose after issuing (the connection cut on the way back).
     answers_to_lose: u32,
+}
+
+impl State {
+    /// The next folio of `kind`'s range, if one is left.
+    fn take_folio(&mut self, kind: DteKind) -> Option<i64> {
+        let first = *self.folios.start();
+        let next = self.next_folio.entry(kind.code()).or_insert(first);
+        let folio = *next;
+        (folio <= *self.folios.end()).then(|| {
+            *next += 1;
+            folio
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -45,8 +60,8 @@ impl Simulated {
     pub fn new(folios: RangeInclusive<i64>) -> Self {
         Simulated {
             state: Mutex::new(State {
-                next_folio: *folios.start(),
-                last_folio: *folios.end(),
+                folios,
+                next_folio: HashMap::new(),
                 issued: HashMap::new(),
                 down: false,
                 rejected_totals: Vec::new(),
@@ -101,16 +116,14 @@ impl Simulated {
             Answer::Rejected {
                 reason: format!("monto {} rechazado (rechazo simulado)", document.total),
             }
-        } else if state.next_folio > state.last_folio {
-            Answer::Rejected {
-                reason: "no quedan folios autorizados (CAF agotado)".into(),
-            }
-        } else {
-            let folio = state.next_folio;
-            state.next_folio += 1;
+        } else if let Some(folio) = state.take_folio(document.kind) {
             Answer::Accepted {
                 folio,
                 link: format!("{LINK}{}", document.idempotency_key),
+            }
+        } else {
+            Answer::Rejected {
+                reason: "no quedan folios autorizados (CAF agotado)".into(),
             }
         };
         state.issued.insert(

@@ -1,7 +1,9 @@
 //! The catalog as a spreadsheet: exported and imported with the reports'
 //! conventions (`;`, UTF-8 with a BOM), one product a row. An import
 //! checks every row first and names each bad one; then it is written whole
-//! in one transaction, or not at all.
+//! in one transaction, or not at all. A file without the last column
+//! (`exento`, as exported before products could be exempt) still reads:
+//! its products keep their exemption, and new ones are not exempt.
 
 use std::collections::HashMap;
 
@@ -12,7 +14,7 @@ use crate::cajas::CajaId;
 use crate::csv::{self, Csv};
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 8] = [
     "categoria",
     "nombre",
     "nombre_tecla",
@@ -20,7 +22,11 @@ pub const COLUMNS: [&str; 7] = [
     "color",
     "orden",
     "cajas",
+    "exento",
 ];
+
+/// The columns a file may stop at (before `exento`).
+const REQUIRED: usize = 7;
 
 /// What the `cajas` column says when a product is sold on every caja.
 const EVERY_CAJA: &str = "todas";
@@ -41,6 +47,7 @@ pub fn export(catalog: &Catalog, codes: &HashMap<CajaId, String>) -> String {
             product.colour.as_str().to_owned(),
             product.sort_order.to_string(),
             cajas_of(product, codes),
+            if product.exempt { "si" } else { "no" }.to_owned(),
         ]);
     }
     out.into_string()
@@ -74,6 +81,8 @@ pub struct Row {
     pub category: String,
     pub draft: ProductDraft,
     pub cajas: Cajas,
+    /// The file says whether it is exempt (else the product keeps its own).
+    pub states_exempt: bool,
 }
 
 /// Reads a whole file: every row checked, every bad one named (`fila 4:
@@ -86,9 +95,9 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<String>> {
         ]);
     };
     let header: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
-    if header != COLUMNS {
+    if header != COLUMNS && header != COLUMNS[..REQUIRED] {
         return Err(vec![format!(
-            "fila 1: las columnas deben ser {} (en ese orden); el archivo trae {}",
+            "fila 1: las columnas deben ser {} (en ese orden; «exento» puede faltar); el archivo trae {}",
             COLUMNS.join(";"),
             header.join(";")
         )]);
@@ -100,7 +109,7 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<String>> {
     let mut parsed = Vec::with_capacity(body.len());
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     for (line, fields) in body {
-        match row(*line, fields) {
+        match row(*line, fields, header.len()) {
             Ok(row) => {
                 let key = (row.category.to_lowercase(), row.draft.name.to_lowercase());
                 if let Some(first) = seen.insert(key, row.line) {
@@ -129,16 +138,16 @@ fn column(field: &str) -> &str {
         "price" => "precio",
         "colour" => "color",
         "sort_order" => "orden",
+        "exempt" => "exento",
         other => other,
     }
 }
 
-fn row(line: usize, fields: &[String]) -> Result<Row, Vec<String>> {
-    if fields.len() != COLUMNS.len() {
+fn row(line: usize, fields: &[String], columns: usize) -> Result<Row, Vec<String>> {
+    if fields.len() != columns {
         return Err(vec![format!(
-            "fila {line}: trae {} columnas y deben ser {}",
+            "fila {line}: trae {} columnas y deben ser {columns}",
             fields.len(),
-            COLUMNS.len()
         )]);
     }
     let mut errors = Vec::new();
@@ -158,6 +167,7 @@ fn row(line: usize, fields: &[String]) -> Result<Row, Vec<String>> {
         price: fields[3].clone(),
         colour: fields[4].clone(),
         sort_order: fields[5].clone(),
+        exempt: fields.get(REQUIRED).cloned().unwrap_or_default(),
         ..ProductForm::default()
     };
     let draft = match form.parse() {
@@ -193,6 +203,7 @@ fn row(line: usize, fields: &[String]) -> Result<Row, Vec<String>> {
             category,
             draft,
             cajas,
+            states_exempt: columns > REQUIRED,
         }),
         _ => Err(errors),
     }
@@ -238,6 +249,24 @@ mod tests {
             rows[0].cajas,
             Cajas::Codes(vec!["BARRA-1".into(), "TERRAZA-1".into()])
         );
+        assert!(!rows[0].states_exempt, "the product keeps its own");
         assert!(parse("nombre;precio\r\nx;1\r\n").unwrap_err()[0].starts_with("fila 1"));
+    }
+
+    #[test]
+    fn the_exento_column_marks_products_exempt_and_is_checked() {
+        let header = format!("{};exento\r\n", HEADER.trim_end());
+        let rows = parse(&format!(
+            "{header}Entradas;Entrada show;;8000;;;todas;si\r\nTragos;Piscola;;4500;;;todas;no\r\n"
+        ))
+        .unwrap();
+        assert!(rows[0].draft.exempt && rows[0].states_exempt);
+        assert!(!rows[1].draft.exempt);
+        let errors = parse(&format!(
+            "{header}Entradas;Entrada;;8000;;;todas;quizas\r\n"
+        ))
+        .unwrap_err()
+        .join("\n");
+        assert!(errors.contains("fila 2: exento"), "{errors}");
     }
 }

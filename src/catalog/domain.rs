@@ -47,6 +47,9 @@ pub struct Product {
     pub colour: Colour,
     pub sort_order: i32,
     pub offered: Offered,
+    /// Exempt of IVA: documented apart, on a boleta exenta when a sale is
+    /// all exempt (rule 22).
+    pub exempt: bool,
     pub sold_out: bool,
     pub archived: bool,
     pub version: i32,

@@ -20,6 +20,7 @@ pub struct ProductDraft {
     pub colour: Colour,
     pub sort_order: i32,
     pub offered: Offered,
+    pub exempt: bool,
 }
 
 impl ProductDraft {
@@ -33,6 +34,7 @@ impl ProductDraft {
             colour: product.colour.clone(),
             sort_order: product.sort_order,
             offered: product.offered.clone(),
+            exempt: product.exempt,
         }
     }
 }
@@ -63,6 +65,9 @@ pub struct ProductForm {
     /// `todas` or `algunas`.
     #[serde(default)]
     pub offered: String,
+    /// Ticked (`si`) when the product is exempt of IVA.
+    #[serde(default)]
+    pub exempt: String,
     /// The version the edit started from.
     #[serde(default)]
     pub version: String,
@@ -164,6 +169,17 @@ impl ProductForm {
                 None
             }
         };
+        let exempt = match self.exempt.trim().to_lowercase().as_str() {
+            "" | "no" => false,
+            "si" | "sí" | "on" => true,
+            _ => {
+                errors.add(
+                    "exempt",
+                    "escribe «si» si el producto está exento de IVA, o «no»",
+                );
+                false
+            }
+        };
         match (category_id, name, short_name, price, colour, offered) {
             (
                 Some(category_id),
@@ -180,6 +196,7 @@ impl ProductForm {
                 colour,
                 sort_order,
                 offered,
+                exempt,
             }),
             _ => Err(errors),
         }

@@ -58,6 +58,7 @@ pub struct Priced {
     pub product: ProductId,
     pub name: String,
     pub unit_price: Pesos,
+    pub exempt: bool,
 }
 
 impl Catalog {
@@ -160,6 +161,7 @@ impl Catalog {
             product: id,
             name: name(),
             unit_price: product.price,
+            exempt: product.exempt,
         })
     }
 }

@@ -304,6 +304,7 @@ fn form_of(product: &Product) -> ProductForm {
         colour: product.colour.as_str().to_owned(),
         sort_order: product.sort_order.to_string(),
         offered: offered.into(),
+        exempt: if product.exempt { "si" } else { "" }.into(),
         version: product.version.to_string(),
         boxes,
     }

@@ -67,6 +67,7 @@ struct ProductRow {
     colour: String,
     sort_order: i32,
     every_caja: bool,
+    exempt: bool,
     sold_out: bool,
     archived_at: Option<DateTime<Utc>>,
     version: i32,
@@ -107,6 +108,7 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<Catalog> {
             products::colour,
             products::sort_order,
             products::every_caja,
+            products::exempt,
             products::sold_out,
             products::archived_at,
             products::version,
@@ -134,6 +136,7 @@ pub fn load(conn: &mut PgConnection) -> QueryResult<Catalog> {
             name: row.name,
             short_name: row.short_name,
             sort_order: row.sort_order,
+            exempt: row.exempt,
             sold_out: row.sold_out,
             archived: row.archived_at.is_some(),
             version: row.version,
@@ -152,6 +155,7 @@ struct Audited<'a> {
     colour: &'a str,
     sort_order: i32,
     offered: &'a Offered,
+    exempt: bool,
 }
 
 impl<'a> From<&'a ProductDraft> for Audited<'a> {
@@ -164,6 +168,7 @@ impl<'a> From<&'a ProductDraft> for Audited<'a> {
             colour: draft.colour.as_str(),
             sort_order: draft.sort_order,
             offered: &draft.offered,
+            exempt: draft.exempt,
         }
     }
 }
@@ -239,6 +244,7 @@ pub fn create_product(
                 products::colour.eq(draft.colour.as_str()),
                 products::sort_order.eq(draft.sort_order),
                 products::every_caja.eq(draft.offered == Offered::Everywhere),
+                products::exempt.eq(draft.exempt),
                 products::updated_by.eq(by.id.map(|id| id.0)),
             ))
             .returning(products::id)
@@ -284,6 +290,7 @@ pub fn update_product(
             products::colour.eq(draft.colour.as_str()),
             products::sort_order.eq(draft.sort_order),
             products::every_caja.eq(draft.offered == Offered::Everywhere),
+            products::exempt.eq(draft.exempt),
             products::version.eq(products::version + 1),
             products::updated_at.eq(diesel::dsl::now),
             products::updated_by.eq(by.id.map(|id| id.0)),
@@ -577,16 +584,21 @@ pub fn import(
                     Offered::Only(named.iter().map(|code| CajaId(codes[code])).collect())
                 }
             };
-            let draft = ProductDraft {
-                category_id: CategoryId(category),
-                offered,
-                ..row.draft.clone()
-            };
             let existing = current.products().iter().find(|p| {
                 !p.archived
                     && p.category_id.0 == category
-                    && p.name.to_lowercase() == draft.name.to_lowercase()
+                    && p.name.to_lowercase() == row.draft.name.to_lowercase()
             });
+            let draft = ProductDraft {
+                category_id: CategoryId(category),
+                offered,
+                exempt: if row.states_exempt {
+                    row.draft.exempt
+                } else {
+                    existing.is_some_and(|p| p.exempt)
+                },
+                ..row.draft.clone()
+            };
             let saved = match existing {
                 Some(product) if ProductDraft::of(product) == draft => {
                     imported.unchanged += 1;

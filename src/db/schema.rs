@@ -253,6 +253,7 @@ diesel::table! {
         version -> Int4,
         updated_at -> Timestamptz,
         updated_by -> Nullable<Int4>,
+        exempt -> Bool,
     }
 }
 
@@ -388,6 +389,8 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         decided_at -> Nullable<Timestamptz>,
+        exempt -> Int8,
+        line_exempt -> Nullable<Array<Bool>>,
     }
 }
 

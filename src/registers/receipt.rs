@@ -95,6 +95,8 @@ struct TaxDocument {
     status: DocumentStatus,
     #[diesel(sql_type = BigInt)]
     total: i64,
+    #[diesel(sql_type = BigInt)]
+    exempt: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     folio: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -131,7 +133,10 @@ impl TaxDocument {
     }
 
     fn desglose(&self) -> Desglose {
-        Desglose::of_total(Pesos::new(self.total).unwrap_or_default())
+        Desglose::of(
+            Pesos::new(self.total).unwrap_or_default(),
+            Pesos::new(self.exempt).unwrap_or_default(),
+        )
     }
 }
 
@@ -175,7 +180,7 @@ fn find(conn: &mut PgConnection, session: i32, sale: i64) -> QueryResult<Option<
     .bind::<BigInt, _>(sale)
     .load(conn)?;
     let documents = diesel::sql_query(
-        "SELECT kind, status, total, folio, link, reason FROM tax_documents
+        "SELECT kind, status, total, exempt, folio, link, reason FROM tax_documents
           WHERE sale_id = $1 ORDER BY id",
     )
     .bind::<BigInt, _>(sale)

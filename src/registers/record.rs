@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::CajaError;
 use super::event_log::Change;
 use super::live::LiveSession;
-use super::sale::ValidSale;
+use super::sale::{Documented, ValidSale};
 use super::snapshot::Snapshot;
 use super::store::per_method_json;
 use crate::db::jsonb::JsonText;
@@ -43,7 +43,7 @@ use crate::money::Pesos;
 pub fn record_sale(
     conn: &mut PgConnection,
     change: (&LiveSession, &LiveSession),
-    (sale, reserved, documented): (&ValidSale, Option<i64>, Option<Pesos>),
+    (sale, reserved, documented): (&ValidSale, Option<i64>, Option<Documented>),
     by: i32,
     next: &Snapshot,
     payload: &JsonText,
@@ -87,7 +87,9 @@ pub fn record_sale(
             .map(|l| i32::from(l.quantity.get()))
             .collect(),
         after: Counters::of(after),
-        documented: documented.map(Pesos::get),
+        documented: documented.map(|d| d.total.get()),
+        documented_exempt: documented.map(|d| d.exempt.get()),
+        line_exempt: documented.and_then(|_| sale.line_exempt()),
         change: Change::SaleRecorded.as_str(),
         payload,
     };
@@ -211,6 +213,8 @@ struct RecordSale<'a> {
     line_quantities: Vec<i32>,
     after: Counters,
     documented: Option<i64>,
+    documented_exempt: Option<i64>,
+    line_exempt: Option<Vec<bool>>,
     change: &'static str,
     payload: &'a JsonText,
 }
@@ -262,9 +266,10 @@ const AFTER_ARGS: &str = "\
            jsonb_set(a.payload, '{recent_sale,id}', to_jsonb(sale.id))
     FROM sale, args a
 ), documented AS (
-    INSERT INTO tax_documents (sale_id, register_id, kind, idempotency_key, total,
-                               next_try_at, created_at)
-    SELECT sale.id, a.register_id, 39, a.key, a.documented, a.created_at, a.created_at
+    INSERT INTO tax_documents (sale_id, register_id, kind, idempotency_key, total, exempt,
+                               line_exempt, next_try_at, created_at)
+    SELECT sale.id, a.register_id, CASE WHEN a.documented_exempt = a.documented THEN 41 ELSE 39 END,
+           a.key, a.documented, a.documented_exempt, a.line_exempt, a.created_at, a.created_at
     FROM sale, args a WHERE a.documented IS NOT NULL
 )
 SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
@@ -322,6 +327,10 @@ impl QueryFragment<Pg> for RecordSale<'_> {
         self.after.walk(&mut out, &AFTER)?;
         out.push_bind_param::<Nullable<Int8>, _>(&self.documented)?;
         out.push_sql("::int8 AS documented, ");
+        out.push_bind_param::<Nullable<Int8>, _>(&self.documented_exempt)?;
+        out.push_sql("::int8 AS documented_exempt, ");
+        out.push_bind_param::<Nullable<Array<Bool>>, _>(&self.line_exempt)?;
+        out.push_sql("::bool[] AS line_exempt, ");
         out.push_bind_param::<Text, _>(self.change)?;
         out.push_sql("::text AS change, ");
         out.push_bind_param::<Jsonb, _>(self.payload)?;

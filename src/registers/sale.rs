@@ -75,15 +75,19 @@ pub struct SaleLine {
     pub name: String,
     pub unit_price: Pesos,
     pub quantity: Quantity,
+    /// Exempt of IVA, as its product was when sold (rule 22).
+    pub exempt: bool,
 }
 
 impl SaleLine {
+    /// An amount typed by the cashier: it bears IVA.
     pub fn free_amount(amount: Pesos) -> Self {
         Self {
             product: None,
             name: FREE_AMOUNT.into(),
             unit_price: amount,
             quantity: Quantity::ONE,
+            exempt: false,
         }
     }
 
@@ -215,6 +219,15 @@ impl SaleLimits {
     }
 }
 
+/// What a sale's boleta documents: an amount, IVA included except on its
+/// exempt part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Documented {
+    pub total: Pesos,
+    /// At most `total`; all of it makes the document a boleta exenta.
+    pub exempt: Pesos,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidSale {
     pub key: Uuid,
@@ -231,8 +244,8 @@ impl ValidSale {
     /// it issues none): the sale's total, never its tips (rule 19); under
     /// the voucher model, what was not paid by card, whose voucher is
     /// valid as the boleta of its part. Nothing when nothing is left.
-    pub fn documented(&self, modelo: Option<ModeloEmision>) -> Option<Pesos> {
-        let documented = match modelo? {
+    pub fn documented(&self, modelo: Option<ModeloEmision>) -> Option<Documented> {
+        let total = match modelo? {
             ModeloEmision::Boleta => self.total,
             ModeloEmision::Voucher => self
                 .payments
@@ -240,7 +253,39 @@ impl ValidSale {
                 .filter(|p| p.method.is_card())
                 .try_fold(self.total, |left, p| left.checked_sub(p.amount))?,
         };
-        (documented > Pesos::ZERO).then_some(documented)
+        (total > Pesos::ZERO).then(|| Documented {
+            total,
+            exempt: self.exempt_share(total),
+        })
+    }
+
+    /// The exempt part of `documented` (rule 22): the exempt lines' sum
+    /// when the whole sale is documented; of a part, the same share of it,
+    /// rounded down, so a part is all exempt only when the sale is.
+    fn exempt_share(&self, documented: Pesos) -> Pesos {
+        let exempt: i128 = self
+            .lines
+            .iter()
+            .filter(|l| l.exempt)
+            .map(|l| i128::from(l.total().get()))
+            .sum();
+        let total = i128::from(self.total.get());
+        if total == 0 {
+            return Pesos::ZERO;
+        }
+        let share = exempt * i128::from(documented.get()) / total;
+        i64::try_from(share)
+            .ok()
+            .and_then(|share| Pesos::new(share).ok())
+            .unwrap_or(Pesos::ZERO)
+    }
+
+    /// Which lines are exempt, in order; none when no line is.
+    pub fn line_exempt(&self) -> Option<Vec<bool>> {
+        self.lines
+            .iter()
+            .any(|l| l.exempt)
+            .then(|| self.lines.iter().map(|l| l.exempt).collect())
     }
 
     /// A card payment comes with an approval to check (an attempt, or a
@@ -613,12 +658,12 @@ impl LineRequest {
             }
             (Some(id), None) => {
                 let id = ProductId(id);
-                let (name, unit_price) = match pricing {
+                let (name, unit_price, exempt) = match pricing {
                     Pricing::Now { catalog, caja } => {
                         let priced = catalog
                             .price(caja, id, shown)
                             .map_err(|refusal| invalid(field("product_id"), refusal.to_string()))?;
-                        (priced.name, priced.unit_price)
+                        (priced.name, priced.unit_price, priced.exempt)
                     }
                     Pricing::AsSold { catalog } => {
                         let product = catalog.product(id).ok_or_else(|| {
@@ -630,7 +675,7 @@ impl LineRequest {
                                 "una venta hecha sin conexión indica el precio al que se vendió",
                             )
                         })?;
-                        (product.name.clone(), price)
+                        (product.name.clone(), price, product.exempt)
                     }
                 };
                 Ok(SaleLine {
@@ -638,6 +683,7 @@ impl LineRequest {
                     name,
                     unit_price,
                     quantity,
+                    exempt,
                 })
             }
         }
@@ -668,6 +714,7 @@ mod tests {
             colour: crate::catalog::Colour::parse("#112233").unwrap(),
             sort_order: 0,
             offered: crate::catalog::Offered::Everywhere,
+            exempt: false,
             sold_out: false,
             archived: false,
             version: 1,

@@ -1064,7 +1064,7 @@ async fn through_a_providers_http_api_every_boleta_is_issued_once() {
             *folio
         );
         assert_eq!(body["emisor"]["rut"], "76086428-5", "{body}");
-        assert_eq!(body["kind"], "Boleta", "{body}");
+        assert_eq!(body["tipo_dte"], 39, "{body}");
         let (neto, iva, total) = (
             body["neto"].as_i64().unwrap(),
             body["iva"].as_i64().unwrap(),
@@ -1318,4 +1318,295 @@ async fn the_providers_webhook_decides_a_queued_boleta_with_its_secret_only() {
         ),
         1
     );
+}
+
+/// Creates product `name` at `price` in `category`, exempt of IVA or not.
+async fn taxed_product(app: &TestApp, category: i32, name: &str, price: &str, exempt: bool) -> i32 {
+    let category = category.to_string();
+    let mut fields = vec![
+        ("category_id", category.as_str()),
+        ("name", name),
+        ("price", price),
+        ("offered", "todas"),
+    ];
+    if exempt {
+        fields.push(("exempt", "si"));
+    }
+    let response = app.post_form("/admin/productos/crear", &fields).await;
+    assert_eq!(response.status(), 303, "product {name} created");
+    app.count(&format!(
+        "SELECT id::bigint AS n FROM products WHERE name = '{name}' AND exempt = {exempt}"
+    )) as i32
+}
+
+/// A product exempt of IVA: a sale all exempt gets a boleta exenta (DTE
+/// 41, no net, no IVA), one with some exempt lines a boleta stating its
+/// exempt part apart with those lines marked, a part documented under the
+/// voucher model the same share of it; folios run per type, a void of a
+/// boleta exenta is undone by a nota de crédito naming it, and the ticket
+/// shows what is exempt. Kept as sold: a product marked exempt later
+/// changes no document already written.
+#[actix_web::test]
+async fn exempt_products_get_a_boleta_exenta_or_an_exempt_part() {
+    use cajahub::boleta::document::{self, DteKind, Emisor};
+
+    let (app, clock, caja, cashier) = issuing_venue("voucher").await;
+    let provider = app.state.outbox.simulated().clone();
+    provider.set_down(true);
+    let entradas = crate::catalog::category(&app, "Entradas").await;
+    // A bad value of the box is named.
+    let refused = app
+        .post_form(
+            "/admin/productos/crear",
+            &[
+                ("category_id", entradas.to_string().as_str()),
+                ("name", "Entrada"),
+                ("price", "8000"),
+                ("offered", "todas"),
+                ("exempt", "quizas"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(
+        field_error(&html, "exempt").is_some_and(|e| e.contains("exento")),
+        "{html}"
+    );
+    let show = taxed_product(&app, entradas, "Entrada show", "8000", true).await;
+    let piscola = taxed_product(&app, entradas, "Piscola", "4500", false).await;
+    let list = app.get("/admin/productos/").await.text().await.unwrap();
+    assert!(
+        crate::catalog::spaced(&list).contains("Entrada show Exento $8.000"),
+        "{list}"
+    );
+    let csv = app
+        .get("/admin/productos/exportar")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains(";exento\r\n"), "{csv}");
+    assert!(
+        csv.contains("Entradas;Entrada show;Entrada show;8000;#37474f;0;todas;si"),
+        "{csv}"
+    );
+
+    let line = |product: i32, quantity: i64| serde_json::json!({"product_id": product, "quantity": quantity});
+    let all_exempt = crate::catalog::ticket(16_000, serde_json::json!([line(show, 2)]));
+    let mixed =
+        crate::catalog::ticket(12_500, serde_json::json!([line(piscola, 1), line(show, 1)]));
+    let mut part_by_card =
+        crate::catalog::ticket(12_500, serde_json::json!([line(show, 1), line(piscola, 1)]));
+    part_by_card["payments"] = serde_json::json!([
+        {"method": "EFECTIVO", "amount": 2_500},
+        {"method": "CREDITO", "amount": 10_000, "provider": "GETNET", "authorization_code": "Z9Y8X7"}]);
+    let none_exempt = crate::catalog::ticket(4_500, serde_json::json!([line(piscola, 1)]));
+    let mut sold = Vec::new();
+    for body in [&all_exempt, &mixed, &part_by_card, &none_exempt] {
+        let (status, ack) = sell(&app, &cashier, caja, body).await;
+        assert_eq!(status, 201, "{ack}");
+        sold.push(ack["sale_id"].as_i64().unwrap());
+    }
+    // Both marked otherwise now: no document already written changes
+    // (the audit keeps each edit).
+    for (id, name, price, exempt) in [
+        (show, "Entrada show", "8000", None),
+        (piscola, "Piscola", "4500", Some("si")),
+    ] {
+        let edit = app
+            .get(&format!("/admin/productos/{id}/editar"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let version = edit
+            .split(r#"name="version" value=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        let category = entradas.to_string();
+        let mut fields = vec![
+            ("category_id", category.as_str()),
+            ("name", name),
+            ("price", price),
+            ("offered", "todas"),
+            ("version", version.as_str()),
+        ];
+        fields.extend(exempt.map(|v| ("exempt", v)));
+        let saved = app
+            .post_form(&format!("/admin/productos/{id}/editar"), &fields)
+            .await;
+        assert_eq!(saved.status(), 303);
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM products WHERE (id = {show} AND NOT exempt) OR (id = {piscola} AND exempt)"
+        )),
+        2
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_log WHERE action = 'producto.editado' AND (after->>'exempt')::boolean <> (before->>'exempt')::boolean"),
+        2
+    );
+
+    // The documents as the provider is sent them.
+    let emisor = Emisor {
+        rut: "76086428-5".into(),
+        razon_social: "Discoteca Bimba SpA".into(),
+        giro: "Discoteca, bar y eventos".into(),
+        direccion: "Av. Providencia 1234".into(),
+        comuna: "Providencia".into(),
+    };
+    let due = document::due(
+        &mut app.db.connect(),
+        &emisor,
+        chrono::Utc::now() + chrono::Duration::days(1),
+        10,
+    )
+    .unwrap();
+    assert_eq!(due.len(), 4, "{due:?}");
+    let summary: Vec<_> = due
+        .iter()
+        .map(|d| {
+            let exempt_lines: Vec<bool> = d.lines.iter().map(|l| l.exento).collect();
+            (d.kind, d.total, d.neto, d.iva, d.exento, exempt_lines)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (DteKind::BoletaExenta, 16_000, 0, 0, 16_000, vec![true]),
+            (
+                DteKind::Boleta,
+                12_500,
+                3_782,
+                718,
+                8_000,
+                vec![false, true]
+            ),
+            // $2.500 of $12.500 documented, $8.000 of it exempt: $1.600.
+            (DteKind::Boleta, 2_500, 756, 144, 1_600, vec![false, true]),
+            (DteKind::Boleta, 4_500, 3_782, 718, 0, vec![false]),
+        ]
+    );
+    assert_eq!(due[2].lines[0].name, "Consumo");
+    assert_eq!(due[2].lines[1].name, "Consumo exento");
+    assert_eq!(serde_json::to_value(&due[0]).unwrap()["tipo_dte"], 41);
+    // The database holds the rule for whoever writes.
+    let wrong = diesel::sql_query(format!(
+        "UPDATE tax_documents SET exempt = 100 WHERE sale_id = {}",
+        sold[0]
+    ))
+    .execute(&mut app.db.connect());
+    assert!(
+        wrong.is_err_and(|e| e.to_string().contains("tax_documents_exenta_is_all_exempt")),
+        "a boleta exenta is all exempt"
+    );
+
+    provider.set_down(false);
+    clock.advance(std::time::Duration::from_secs(2));
+    until_count(
+        &app,
+        "SELECT count(*) AS n FROM tax_documents WHERE status = 'ACEPTADA'",
+        4,
+    )
+    .await;
+    // Folios run per type, as the SII authorizes them.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT folio AS n FROM tax_documents WHERE sale_id = {} AND kind = 41",
+            sold[0]
+        )),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT folio) AS n FROM tax_documents WHERE kind = 39 AND folio BETWEEN 1 AND 3"),
+        3
+    );
+
+    // The customer's copies.
+    let session = app.count("SELECT max(id)::bigint AS n FROM register_sessions");
+    let ticket = |sale: i64| format!("/caja/session/{session}/ventas/{sale}/ticket");
+    let text = crate::catalog::spaced(
+        &cashier
+            .get(&app, &ticket(sold[0]))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        text.contains("Boleta exenta electrónica N.º 1 Exento $16.000 Total $16.000"),
+        "{text}"
+    );
+    assert!(!text.contains("IVA"), "{text}");
+    let text = crate::catalog::spaced(
+        &cashier
+            .get(&app, &ticket(sold[1]))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        text.contains("Neto $3.782 IVA 19 % $718 Exento $8.000 Total $12.500"),
+        "{text}"
+    );
+
+    // Voided, the boleta exenta is undone by a nota de crédito naming it.
+    let supervisor = app.visitor("supervisora", Role::Supervisor).await;
+    let void_key = key();
+    let (status, answer) = crate::registers::post_json(
+        &app,
+        &supervisor,
+        &format!("/api/cajas/{caja}/sales/{}/void", sold[0]),
+        &serde_json::json!({"key": void_key, "reason": "función suspendida"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    until_count(
+        &app,
+        &format!(
+            "SELECT count(*) AS n FROM tax_documents nc JOIN tax_documents b ON b.id = nc.refers_to \
+             WHERE nc.kind = 61 AND nc.status = 'ACEPTADA' AND b.kind = 41 AND nc.exempt = 16000 \
+             AND nc.idempotency_key = '{void_key}'"
+        ),
+        1,
+    )
+    .await;
+    // The jornada's report squares them by type.
+    let jornada = app.count("SELECT max(id)::bigint AS n FROM jornadas");
+    let page = supervisor
+        .get(&app, &format!("/admin/jornadas/{jornada}"))
+        .await;
+    let text = crate::catalog::spaced(&page.text().await.unwrap());
+    assert!(
+        text.contains("Boleta exenta electrónica Aceptada 1 $16.000"),
+        "{text}"
+    );
+
+    let Some(browser) = crate::browser::Browser::start().await else {
+        return;
+    };
+    browser.log_in(&app, "cajero1").await;
+    browser.goto(&app, &ticket(sold[1])).await;
+    browser.screenshots("ticket-boleta-exento").await;
+    browser.emulate_print(302).await;
+    let (by, out) = crate::fit::overflow(&browser).await;
+    assert_eq!(by, 0, "the ticket fits the roll; sticking out: {out}");
+    browser.screenshot("ticket-boleta-exento-80mm").await;
+    browser.close().await;
+    let Some(admin) = crate::browser::Browser::start().await else {
+        return;
+    };
+    admin.log_in(&app, "admin").await;
+    admin
+        .goto(&app, &format!("/admin/productos/{piscola}/editar"))
+        .await;
+    admin.screenshots("producto-exento").await;
+    admin.goto(&app, "/admin/productos/").await;
+    admin.screenshots("productos-exento").await;
+    admin.close().await;
 }
