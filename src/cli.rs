@@ -167,6 +167,14 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = database(&settings)?;
     let url = database.url();
     let remains = actix_web::rt::System::new().block_on(async move {
+        let mut settings = settings;
+        if settings.failover {
+            // A standby until this hub holds the lease (rule 23).
+            let fence = crate::failover::become_active(settings.bind, &url, settings.failover_lease)
+                .await
+                .context("could not become the active hub")?;
+            settings.fence = Some(fence);
+        }
         let app = Application::build(&settings, &url)
             .await
             .context("could not start the hub")?;

@@ -199,6 +199,23 @@ pub struct Settings {
     #[arg(long, env = "CAJAHUB_LOG_JSON", global = true)]
     pub log_json: bool,
 
+    /// Take part in active/standby failover with the other hubs on this
+    /// database: serve only while holding its lease, wait as a standby
+    /// otherwise (`/readyz` 503) and take over when the active goes.
+    #[arg(long, env = "CAJAHUB_FAILOVER", global = true)]
+    pub failover: bool,
+
+    /// How long the active hub may go without renewing its lease before a
+    /// standby takes over (a hub whose process died is taken over from at
+    /// once: its lock goes with its connection).
+    #[arg(long, env = "CAJAHUB_FAILOVER_LEASE", default_value = "3s",
+          value_parser = parse_lease, global = true)]
+    pub failover_lease: Duration,
+
+    /// The lease this hub holds, once active (set at start, never typed).
+    #[arg(skip)]
+    pub fence: Option<crate::db::fence::Fence>,
+
     /// The hub's time; tests move it by hand.
     #[arg(skip)]
     pub clock: Clock,
@@ -234,6 +251,16 @@ fn parse_timeout(raw: &str) -> Result<Duration, String> {
     parse_duration_within(raw, range, "between 1ms and 10m")
 }
 
+/// A failover lease: long enough to renew three times over a slow
+/// database, short enough that a paused hub is taken over from quickly.
+fn parse_lease(raw: &str) -> Result<Duration, String> {
+    parse_duration_within(
+        raw,
+        Duration::from_millis(300)..=Duration::from_secs(60),
+        "between 300ms and 60s",
+    )
+}
+
 /// The floor's frame interval: up to 2 s (a dashboard a person reads).
 fn parse_floor_interval(raw: &str) -> Result<Duration, String> {
     parse_duration_within(raw, Duration::ZERO..=Duration::from_secs(2), "at most 2s")
@@ -266,6 +293,7 @@ impl Settings {
         crate::db::DbLimits {
             statement_timeout: self.statement_timeout,
             lock_timeout: self.lock_timeout,
+            fence: self.fence,
         }
     }
 
@@ -310,7 +338,7 @@ impl Settings {
              screen_send_timeout={:?} screens_per_login={} screens_per_user={} floor_interval={:?} statement_timeout={:?} lock_timeout={:?} register_timeout={:?} \
              outage_cajas={} outage_window={:?} provider_cooldown={:?} sale_confirm_above={} \
              sale_max={} simulate_terminals={} \
-             trusted_proxy={:?} metrics_bind={metrics} dte_api_key={} dte_webhook_secret={} log={} log_json={}",
+             trusted_proxy={:?} metrics_bind={metrics} dte_api_key={} dte_webhook_secret={} failover={} log={} log_json={}",
             self.bind,
             self.pool_size,
             if self.session_key.is_some() {
@@ -339,6 +367,11 @@ impl Settings {
             self.trusted_proxy,
             set_or_none(&self.dte_api_key),
             set_or_none(&self.dte_webhook_secret),
+            if self.failover {
+                format!("on(lease={:?})", self.failover_lease)
+            } else {
+                "off".to_owned()
+            },
             self.log_level,
             self.log_json,
         )
@@ -377,6 +410,9 @@ impl Settings {
             simulate_terminals: None,
             log_level: "info".into(),
             log_json: false,
+            failover: false,
+            failover_lease: Duration::from_secs(3),
+            fence: None,
             clock: Clock::System,
         }
     }

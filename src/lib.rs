@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod csv;
 pub mod db;
+pub mod failover;
 pub mod health;
 pub mod ids;
 pub mod jornadas;

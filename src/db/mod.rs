@@ -2,6 +2,7 @@
 //! PostgreSQL the hub starts on.
 
 #[macro_use]
+pub mod fence;
 pub mod jsonb;
 pub mod local;
 pub mod migrations;
@@ -128,6 +129,8 @@ const FAIL_FAST: Duration = Duration::from_millis(250);
 pub struct DbLimits {
     pub statement_timeout: Duration,
     pub lock_timeout: Duration,
+    /// The active hub's fence, when hubs share the database (rule 23).
+    pub fence: Option<fence::Fence>,
 }
 
 impl DbLimits {
@@ -144,7 +147,11 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for DbLimits {
             self.statement_timeout.as_millis(),
             self.lock_timeout.as_millis()
         ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        match self.fence {
+            Some(fence) => fence.check(conn).map_err(diesel::r2d2::Error::QueryError),
+            None => Ok(()),
+        }
     }
 }
 

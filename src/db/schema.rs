@@ -151,6 +151,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    hub_lease (id) {
+        id -> Int2,
+        epoch -> Int8,
+        holder -> Nullable<Text>,
+        holder_since -> Nullable<Timestamptz>,
+        renewed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     jornadas (id) {
         id -> Int4,
         #[max_length = 20]
@@ -467,6 +477,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cash_movements,
     command_keys,
     flagged_sales,
+    hub_lease,
     hub_settings,
     jornadas,
     login_failures,

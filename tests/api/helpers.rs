@@ -843,6 +843,18 @@ impl HubProcess {
         self.0.wait().expect("reaped").success()
     }
 
+    /// Waits up to `within` for the process to end by itself; how it ended.
+    pub fn wait_exit(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL: no goodbye to anyone.
     pub fn kill(mut self) {
         self.0.kill().expect("kill");

@@ -14,6 +14,7 @@ mod cli;
 mod cutover;
 mod deploy;
 mod embedded;
+mod failover;
 mod fanout;
 mod fit;
 mod forms;

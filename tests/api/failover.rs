@@ -1,0 +1,352 @@
+//! Active and standby hubs on one database (docs/architecture.md rule 23),
+//! as real processes: the standby answers 503 until the active goes, takes
+//! over when it is killed or paused, and the hub taken over from writes
+//! nothing more. A history check over each run: every acknowledged sale
+//! stored once, counters equal to SQL, each caja's sequence gapless.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use cajahub::auth::user::Role;
+
+use crate::helpers::{HubProcess, TestApp, TestDb, Visitor, free_address};
+use crate::registers::cash_sale;
+
+/// Short enough that a paused hub is taken over from quickly here.
+const LEASE: &str = "600ms";
+
+fn env() -> [(&'static str, &'static str); 2] {
+    [
+        ("CAJAHUB_FAILOVER", "true"),
+        ("CAJAHUB_FAILOVER_LEASE", LEASE),
+    ]
+}
+
+fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}
+
+/// A venue with a caja open and its cashier logged in, left in its
+/// database for hub processes to serve.
+async fn venue() -> (crate::helpers::StoppedApp, i32, Visitor) {
+    let app = TestApp::spawn_with(TestDb::migrated(), |_| {}).await;
+    app.log_in_as("admin", Role::Admin).await;
+    let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
+    (app.stop().await, caja, cashier)
+}
+
+fn log_file(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    dir.join(format!("{name}-{}.log", uuid::Uuid::new_v4().simple()))
+}
+
+/// `/readyz`'s status at `address` (0: nothing answers).
+async fn readiness(address: &str) -> (u16, Value) {
+    match reqwest::get(format!("{address}/readyz")).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+/// Polls until `address` is ready; how long it took.
+async fn until_ready(address: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if readiness(address).await.0 == 200 {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{address} was not ready within {within:?}");
+}
+
+/// Sells `body` until a hub acknowledges it, trying each address in turn
+/// under the same key: the answer and the hub that gave it.
+async fn sell_until_acknowledged(
+    cashier: &Visitor,
+    hubs: &[String],
+    caja: i32,
+    body: &Value,
+) -> (usize, Instant) {
+    let start = Instant::now();
+    loop {
+        for (i, address) in hubs.iter().enumerate() {
+            let sent = cashier
+                .client
+                .post(format!("{address}/api/cajas/{caja}/sales"))
+                .timeout(Duration::from_secs(5))
+                .json(body)
+                .send()
+                .await;
+            if let Ok(response) = sent {
+                let status = response.status().as_u16();
+                if status == 201 || status == 200 {
+                    return (i, Instant::now());
+                }
+                assert!(
+                    status >= 500 || status == 409,
+                    "a sale is refused only while no hub serves: {status}"
+                );
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no hub acknowledged the sale"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the database holds against what the clients were told.
+fn check_history(conn: &mut PgConnection, caja: i32, acknowledged: &HashSet<String>) {
+    let stored = count(
+        conn,
+        &format!("SELECT count(*) AS n FROM sales WHERE register_id = {caja}"),
+    );
+    assert_eq!(
+        stored,
+        acknowledged.len() as i64,
+        "every acknowledged sale, once, and nothing else"
+    );
+    for key in acknowledged {
+        assert_eq!(
+            count(
+                conn,
+                &format!("SELECT count(*) AS n FROM sales WHERE idempotency_key = '{key}'")
+            ),
+            1,
+            "{key}"
+        );
+    }
+    assert_eq!(
+        count(
+            conn,
+            &format!(
+                "SELECT count(*) AS n FROM register_sessions s WHERE s.register_id = {caja} AND s.status = 'OPEN' \
+                 AND s.ticket_count = (SELECT count(*) FROM sales WHERE session_id = s.id)"
+            )
+        ),
+        1,
+        "the session's counter equals its rows"
+    );
+    assert_eq!(
+        count(
+            conn,
+            &format!(
+                "SELECT (count(*) = max(seq) - min(seq) + 1 \
+                   AND max(seq) = (SELECT event_seq FROM register_seqs WHERE register_id = {caja}))::int::bigint AS n \
+                 FROM register_events WHERE register_id = {caja}"
+            )
+        ),
+        1,
+        "the caja's sequence is gapless and ends where its counter is"
+    );
+}
+
+/// Two hubs on one database: the second waits as a standby (`/readyz`
+/// 503, a sale answered 503 "standby"); the active is killed mid-burst and
+/// the standby serves within a bound; every acknowledged sale is stored
+/// once; the killed hub, started again, waits as the standby.
+#[actix_web::test]
+async fn a_standby_takes_over_when_the_active_is_killed() {
+    let (stopped, caja, cashier) = venue().await;
+    let url = stopped.database_url();
+    let (a, b) = (stopped.address().to_owned(), free_address());
+    let mut conn = PgConnection::establish(&url).unwrap();
+    let env = env();
+    let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
+    until_ready(&a, Duration::from_secs(10)).await;
+    let hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
+    // B waits: not ready, and a sale sent to it is not taken.
+    assert_eq!(
+        readiness(&b).await,
+        (503, serde_json::json!({"status": "standby"}))
+    );
+    let refused = cashier
+        .client
+        .post(format!("{b}/api/cajas/{caja}/sales"))
+        .json(&cash_sale(1_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "standby", "{body}");
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!(
+                "SELECT count(*) AS n FROM hub_lease WHERE holder LIKE 'cajahub/{}-%' AND epoch = 1",
+                hub_a.pid()
+            )
+        ),
+        1,
+        "A holds the lease"
+    );
+
+    // A burst from several POS, each retrying its sale by key on either hub.
+    let hubs = vec![a.clone(), b.clone()];
+    let mut acknowledged = HashSet::new();
+    let mut killed_at = None;
+    let mut first_after_kill = None;
+    let mut hub_a = Some(hub_a);
+    for round in 0..12 {
+        if round == 4 {
+            hub_a.take().unwrap().kill();
+            killed_at = Some(Instant::now());
+        }
+        let bodies: Vec<Value> = (0..8).map(|i| cash_sale(1_000 + i * 10)).collect();
+        let answers = futures_util::future::join_all(
+            bodies
+                .iter()
+                .map(|body| sell_until_acknowledged(&cashier, &hubs, caja, body)),
+        )
+        .await;
+        for (body, (hub, at)) in bodies.iter().zip(answers) {
+            acknowledged.insert(body["key"].as_str().unwrap().to_owned());
+            if killed_at.is_some() {
+                assert_eq!(hub, 1, "after the kill, B serves");
+                first_after_kill =
+                    Some(first_after_kill.map_or(at, |first: Instant| first.min(at)));
+            }
+        }
+    }
+    let takeover = first_after_kill.unwrap() - killed_at.unwrap();
+    println!("failover: from the kill to B's first acknowledged sale: {takeover:?}");
+    assert!(takeover < Duration::from_secs(5), "took {takeover:?}");
+    check_history(&mut conn, caja, &acknowledged);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM hub_lease WHERE epoch = 2"
+        ),
+        1
+    );
+
+    // A started again waits as B's standby.
+    let _hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a2"))).await;
+    assert_eq!(readiness(&a).await.0, 503);
+    assert_eq!(readiness(&b).await.0, 200);
+    drop(hub_b);
+    drop(stopped);
+}
+
+/// A paused active (SIGSTOP) is taken over from once its lease runs out;
+/// resumed, it writes nothing, steps down and says why.
+#[actix_web::test]
+async fn a_paused_active_is_taken_over_and_steps_down_writing_nothing() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let (stopped, caja, cashier) = venue().await;
+    let url = stopped.database_url();
+    let (a, b) = (stopped.address().to_owned(), free_address());
+    let mut conn = PgConnection::establish(&url).unwrap();
+    let env = env();
+    let log_a = log_file("hub-a");
+    let mut hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_a)).await;
+    until_ready(&a, Duration::from_secs(10)).await;
+    let _hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
+    let sold = cash_sale(2_000);
+    let ack = cashier
+        .client
+        .post(format!("{a}/api/cajas/{caja}/sales"))
+        .json(&sold)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), 201);
+
+    let pid = Pid::from_raw(hub_a.pid() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let took = until_ready(&b, Duration::from_secs(10)).await;
+    println!("failover: a paused active taken over in {took:?} (lease {LEASE})");
+    // Resumed: whatever it is asked, it writes nothing, and goes.
+    kill(pid, Signal::SIGCONT).unwrap();
+    let stale = cash_sale(3_000);
+    let answer = cashier
+        .client
+        .post(format!("{a}/api/cajas/{caja}/sales"))
+        .timeout(Duration::from_secs(10))
+        .json(&stale)
+        .send()
+        .await;
+    if let Ok(answer) = answer {
+        assert!(
+            !answer.status().is_success(),
+            "the stale active acknowledged a sale"
+        );
+    }
+    let status = hub_a
+        .wait_exit(Duration::from_secs(10))
+        .expect("it steps down");
+    assert_eq!(status.code(), Some(cajahub::failover::lease::STEPPED_DOWN));
+    let log = std::fs::read_to_string(&log_a).unwrap();
+    assert!(
+        log.contains("this hub is no longer the active one: stepping down"),
+        "{log}"
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!(
+                "SELECT count(*) AS n FROM sales WHERE idempotency_key = '{}'",
+                stale["key"].as_str().unwrap()
+            )
+        ),
+        0,
+        "the stale active wrote nothing"
+    );
+    // B serves the caja from the database, the first sale in it.
+    let acknowledged: HashSet<String> = [sold["key"].as_str().unwrap().to_owned()].into();
+    check_history(&mut conn, caja, &acknowledged);
+    let next = cash_sale(4_000);
+    let (hub, _) = sell_until_acknowledged(&cashier, std::slice::from_ref(&b), caja, &next).await;
+    assert_eq!(hub, 0);
+    let acknowledged: HashSet<String> = acknowledged
+        .into_iter()
+        .chain([next["key"].as_str().unwrap().to_owned()])
+        .collect();
+    check_history(&mut conn, caja, &acknowledged);
+    drop(stopped);
+}
+
+/// The fence itself: a connection opened for a hub whose lease was taken
+/// over is refused before anything is written on it, and named after its
+/// hub so a takeover can end it.
+#[test]
+fn a_connection_of_a_hub_taken_over_from_is_refused() {
+    use cajahub::db::fence::Fence;
+
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+    let mine = Fence {
+        instance: "cajahub/1-abcdef01",
+        epoch: 0,
+    };
+    mine.check(&mut conn).expect("the lease is at its epoch");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'cajahub/1-abcdef01' AND pid = pg_backend_pid()"
+        ),
+        1
+    );
+    diesel::sql_query("UPDATE hub_lease SET epoch = epoch + 1, holder = 'cajahub/2-abcdef02'")
+        .execute(&mut conn)
+        .unwrap();
+    let refused = mine.check(&mut db.connect()).unwrap_err().to_string();
+    assert!(refused.contains("was taken over (epoch 1)"), "{refused}");
+}
