@@ -159,7 +159,80 @@ fn database(url: &str) -> (Vec<Line>, Option<String>) {
         Ok(found) => Line::new(false, what, format!("solo existe: {}", found.join(", "))),
         Err(err) => Line::new(false, what, err.to_string()),
     });
+    lines.extend(failover(&mut conn));
     (lines, crate::db::fingerprint(&mut conn).ok())
+}
+
+/// How long the active hub may go without renewing before the check fails.
+const RENEWAL_LATE_SECONDS: f64 = 30.0;
+
+/// Which hub is active and since when, and whether an acknowledged sale is
+/// on a second server (rule 23).
+fn failover(conn: &mut PgConnection) -> Vec<Line> {
+    let status = match crate::failover::status::read(conn) {
+        Ok(status) => status,
+        Err(err) => return vec![Line::new(false, "Hub activo", err.to_string())],
+    };
+    let active = match (&status.holder, status.holder_since, status.renewed_ago) {
+        (Some(holder), Some(since), Some(ago)) => {
+            let since = since
+                .with_timezone(&chrono_tz::America::Santiago)
+                .format("%d-%m-%Y %H:%M:%S");
+            let detail = format!(
+                "{holder} desde {since} (época {}), renovó hace {ago:.1} s",
+                status.epoch
+            );
+            if ago > RENEWAL_LATE_SECONDS {
+                Line::new(
+                    false,
+                    "Hub activo",
+                    format!("{detail}: no renueva; ¿sigue vivo? un hub de respaldo lo reemplaza"),
+                )
+            } else {
+                Line::new(true, "Hub activo", detail)
+            }
+        }
+        _ => Line::new(true, "Hub activo", "un solo hub (sin CAJAHUB_FAILOVER)"),
+    };
+    let replication = if status.in_recovery {
+        Line::new(
+            false,
+            "Replicación de PostgreSQL",
+            "esta base es un standby (solo lectura): el hub necesita el primario \
+             (target_session_attrs=read-write)",
+        )
+    } else if status.replicas == 0 {
+        Line::new(
+            true,
+            "Replicación de PostgreSQL",
+            "sin standby: cada venta confirmada está en un solo servidor",
+        )
+    } else {
+        let detail = format!(
+            "{} standby, {} síncrono(s), retraso {:.3} s, synchronous_commit = {}",
+            status.replicas,
+            status.synchronous_replicas,
+            status.replication_lag,
+            status.synchronous_commit
+        );
+        if status.commits_are_synchronous() {
+            Line::new(
+                true,
+                "Replicación de PostgreSQL",
+                format!("{detail}: cada venta confirmada está en dos servidores"),
+            )
+        } else {
+            Line::new(
+                false,
+                "Replicación de PostgreSQL",
+                format!(
+                    "{detail}: los commits no esperan al standby; si el primario cae se pierden \
+                     ventas confirmadas (synchronous_standby_names)"
+                ),
+            )
+        }
+    };
+    vec![active, replication]
 }
 
 #[derive(diesel::QueryableByName)]

@@ -11,8 +11,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// How a screen is greeted: a snapshot, or the events it missed.
@@ -41,6 +41,8 @@ pub struct Metrics {
     boletas_oldest: IntGauge,
     errors: IntGauge,
     scrapes: IntCounter,
+    failover: IntGaugeVec,
+    replication_lag: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -91,6 +93,12 @@ impl Metrics {
         )
         .unwrap_or_else(|err| unreachable!("metric boletas_oldest_pending_seconds: {err}"));
         let _ = registry.register(Box::new(boletas_oldest.clone()));
+        let replication_lag = Gauge::new(
+            "replication_lag_seconds",
+            "The furthest standby PostgreSQL's replay lag, as the active hub last read it",
+        )
+        .unwrap_or_else(|err| unreachable!("metric replication_lag_seconds: {err}"));
+        let _ = registry.register(Box::new(replication_lag.clone()));
         let build = gauge(
             "build_info",
             "The running version and the commit it was built from",
@@ -161,6 +169,14 @@ impl Metrics {
             boletas_oldest,
             errors,
             scrapes,
+            failover: gauge(
+                "failover",
+                "This hub as the active one (hubs with failover on): its lease's epoch, since when \
+                 (Unix time), the standby PostgreSQLs streaming from its database, those a commit \
+                 waits for, and whether an acknowledged commit is on two servers (1) or not (0)",
+                &["figure"],
+            ),
+            replication_lag,
             registry,
         };
         metrics.zero_known_series();
@@ -259,6 +275,20 @@ impl Metrics {
         }
     }
 
+    /// The lease and replication as the active hub last read them.
+    pub fn failover(&self, now: FailoverGauges) {
+        for (figure, value) in [
+            ("epoch", now.epoch),
+            ("active_since_seconds", now.active_since),
+            ("replicas", now.replicas),
+            ("synchronous_replicas", now.synchronous_replicas),
+            ("commits_synchronous", i64::from(now.synchronous)),
+        ] {
+            self.failover.with_label_values(&[figure]).set(value);
+        }
+        self.replication_lag.set(now.replication_lag);
+    }
+
     /// The text a scraper reads, with the hub's gauges as they are now.
     pub fn render(&self, now: Gauges) -> String {
         self.scrapes.inc();
@@ -319,6 +349,18 @@ pub struct Gauges {
     pub pos_screens: usize,
     pub pool: diesel::r2d2::State,
     pub boletas: BoletaGauges,
+}
+
+/// What the active hub read of its lease and of replication.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailoverGauges {
+    pub epoch: i64,
+    /// Unix time.
+    pub active_since: i64,
+    pub replicas: i64,
+    pub synchronous_replicas: i64,
+    pub synchronous: bool,
+    pub replication_lag: f64,
 }
 
 /// The boletas' outbox as of its last look.

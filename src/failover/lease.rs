@@ -87,7 +87,14 @@ pub fn hold(url: &str, instance: &'static str, lease: Duration, acquired: onesho
         .bind::<Text, _>(instance)
         .execute(&mut conn);
         let why = match renewed {
-            Ok(1) => continue,
+            Ok(1) => {
+                // What /metrics shows of the lease and of replication.
+                match super::status::read(&mut conn) {
+                    Ok(status) => crate::metrics::metrics().failover(status.gauges()),
+                    Err(err) => tracing::debug!(error = %err, "failover status not read"),
+                }
+                continue;
+            }
             Ok(_) => "another hub took the lease over".to_owned(),
             Err(err) => {
                 format!("the lease's connection failed ({err}), so its lock may be another hub's")

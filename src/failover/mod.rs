@@ -15,6 +15,7 @@
 
 pub mod lease;
 pub mod standby;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -296,6 +296,8 @@ async fn check_passes_on_a_good_deployment_and_names_what_is_broken() {
         "✅ PASO 3: columnas nuevas en pos_registers: 5 de 5",
         "✅ PASO 3: columnas nuevas en register_sessions: 6 de 6",
         "✅ Tablas pos_registers y register_sessions (pg_tables)",
+        "✅ Hub activo: un solo hub (sin CAJAHUB_FAILOVER)",
+        "✅ Replicación de PostgreSQL: sin standby: cada venta confirmada está en un solo servidor",
         "✅ Logs sin errores desde el arranque",
         "✅ El hub usa esta misma base de datos",
         "✅ PASO 5: /admin/cajas/reportes: 303 al login",

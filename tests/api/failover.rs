@@ -168,7 +168,16 @@ async fn a_standby_takes_over_when_the_active_is_killed() {
     let env = env();
     let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
     until_ready(&a, Duration::from_secs(10)).await;
-    let hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
+    let metrics_b = free_address();
+    let env_b: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([(
+            "CAJAHUB_METRICS_BIND",
+            metrics_b.trim_start_matches("http://"),
+        )])
+        .collect();
+    let hub_b = HubProcess::start_with(&b, &url, &env_b, Some(&log_file("hub-b"))).await;
     // B waits: not ready, and a sale sent to it is not taken.
     assert_eq!(
         readiness(&b).await,
@@ -233,6 +242,35 @@ async fn a_standby_takes_over_when_the_active_is_killed() {
             "SELECT count(*) AS n FROM hub_lease WHERE epoch = 2"
         ),
         1
+    );
+    // `cajahub check` and B's /metrics say B is active, and since when.
+    let checked = crate::cli::cajahub(&["check", "--url", &b], &url);
+    let said = String::from_utf8_lossy(&checked.stdout).to_string();
+    assert!(
+        said.contains(&format!("✅ Hub activo: cajahub/{}-", hub_b.pid()))
+            && said.contains("(época 2)"),
+        "{said}"
+    );
+    let mut scraped = String::new();
+    for _ in 0..100 {
+        scraped = reqwest::get(format!("{metrics_b}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if scraped.contains("cajahub_failover{figure=\"epoch\"} 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        scraped.contains("cajahub_failover{figure=\"epoch\"} 2"),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains("cajahub_failover{figure=\"commits_synchronous\"} 0"),
+        "{scraped}"
     );
 
     // A started again waits as B's standby.
