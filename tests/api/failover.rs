@@ -26,7 +26,7 @@ fn env() -> [(&'static str, &'static str); 2] {
     ]
 }
 
-fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+pub(crate) fn count(conn: &mut PgConnection, sql: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -37,7 +37,7 @@ fn count(conn: &mut PgConnection, sql: &str) -> i64 {
 
 /// A venue with a caja open and its cashier logged in, left in its
 /// database for hub processes to serve.
-async fn venue() -> (crate::helpers::StoppedApp, i32, Visitor) {
+pub(crate) async fn venue() -> (crate::helpers::StoppedApp, i32, Visitor) {
     let app = TestApp::spawn_with(TestDb::migrated(), |_| {}).await;
     app.log_in_as("admin", Role::Admin).await;
     let (caja, cashier) = crate::payments::caja_with_session(&app, "BARRA-1", "cajero1", &[]).await;
@@ -74,7 +74,7 @@ async fn until_ready(address: &str, within: Duration) -> Duration {
 
 /// Sells `body` until a hub acknowledges it, trying each address in turn
 /// under the same key: the answer and the hub that gave it.
-async fn sell_until_acknowledged(
+pub(crate) async fn sell_until_acknowledged(
     cashier: &Visitor,
     hubs: &[String],
     caja: i32,
@@ -110,7 +110,7 @@ async fn sell_until_acknowledged(
 }
 
 /// What the database holds against what the clients were told.
-fn check_history(conn: &mut PgConnection, caja: i32, acknowledged: &HashSet<String>) {
+pub(crate) fn check_history(conn: &mut PgConnection, caja: i32, acknowledged: &HashSet<String>) {
     let stored = count(
         conn,
         &format!("SELECT count(*) AS n FROM sales WHERE register_id = {caja}"),
@@ -212,10 +212,14 @@ async fn a_standby_takes_over_when_the_active_is_killed() {
     let mut first_after_kill = None;
     let mut hub_a = Some(hub_a);
     for round in 0..12 {
-        if round == 4 {
-            hub_a.take().unwrap().kill();
-            killed_at = Some(Instant::now());
-        }
+        // A killed while this round's sales are in flight.
+        let kill = (round == 4).then(|| {
+            let hub = hub_a.take().unwrap();
+            std::thread::spawn(move || {
+                hub.kill();
+                Instant::now()
+            })
+        });
         let bodies: Vec<Value> = (0..8).map(|i| cash_sale(1_000 + i * 10)).collect();
         let answers = futures_util::future::join_all(
             bodies
@@ -223,9 +227,14 @@ async fn a_standby_takes_over_when_the_active_is_killed() {
                 .map(|body| sell_until_acknowledged(&cashier, &hubs, caja, body)),
         )
         .await;
+        if let Some(kill) = kill {
+            killed_at = Some(kill.join().unwrap());
+        }
         for (body, (hub, at)) in bodies.iter().zip(answers) {
             acknowledged.insert(body["key"].as_str().unwrap().to_owned());
-            if killed_at.is_some() {
+            if let Some(killed) = killed_at
+                && at > killed
+            {
                 assert_eq!(hub, 1, "after the kill, B serves");
                 first_after_kill =
                     Some(first_after_kill.map_or(at, |first: Instant| first.min(at)));

@@ -28,6 +28,7 @@ mod offline;
 mod payments;
 mod proxy;
 mod registers;
+mod replication;
 mod reports;
 mod restart;
 mod screens;
