@@ -6,7 +6,7 @@ use std::process::Command;
 
 /// The tool, or `None` (with a message) where it is not installed, unless
 /// `CAJAHUB_REQUIRE_TOOLS` is set, as CI does: then it is a failure.
-fn tool(path: &str) -> Option<PathBuf> {
+pub(crate) fn tool(path: &str) -> Option<PathBuf> {
     if Path::new(path).exists() {
         return Some(PathBuf::from(path));
     }
@@ -28,26 +28,66 @@ fn deploy_file(name: &str) -> String {
 }
 
 #[test]
-fn the_systemd_unit_parses() {
+fn the_systemd_units_parse() {
     let Some(analyze) = tool("/usr/bin/systemd-analyze") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    // Verified against the binary just built, where the unit expects it installed.
-    let unit = deploy_file("cajahub.service")
-        .replace("/usr/local/bin/cajahub", env!("CARGO_BIN_EXE_cajahub"));
-    let path = dir.path().join("cajahub.service");
-    std::fs::write(&path, unit).unwrap();
-    let out = Command::new(analyze)
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{said}");
+    for name in ["cajahub.service", "cajahub-2.service"] {
+        let dir = tempfile::tempdir().unwrap();
+        // Verified against the binary just built, where the unit expects it installed.
+        let unit =
+            deploy_file(name).replace("/usr/local/bin/cajahub", env!("CARGO_BIN_EXE_cajahub"));
+        let path = dir.path().join(name);
+        std::fs::write(&path, unit).unwrap();
+        let out = Command::new(&analyze)
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {said}");
+        assert!(!said.contains(name), "no warning about {name}: {said}");
+    }
+}
+
+/// The second hub's unit and settings are the first's but for their name,
+/// their addresses and failover: they cannot drift apart.
+#[test]
+fn the_second_hub_is_the_first_but_for_its_name_and_addresses() {
+    let unit = |name: &str| {
+        let text = deploy_file(name);
+        text[text.find("[Unit]").expect("a unit")..].to_owned()
+    };
+    assert_eq!(
+        unit("cajahub-2.service"),
+        unit("cajahub.service")
+            .replace(
+                "the real-time hub of the venue's cash registers",
+                "the second hub of the venue's cash registers (standby or active)"
+            )
+            .replace("/etc/cajahub/cajahub.env", "/etc/cajahub/cajahub-2.env")
+    );
+    let settings = |name: &str| -> Vec<String> {
+        deploy_file(name)
+            .lines()
+            .filter(|line| !line.starts_with('#') || line.starts_with("#CAJAHUB"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let first: Vec<String> = settings("cajahub.env")
+        .into_iter()
+        .map(|line| {
+            line.replace("127.0.0.1:8080", "127.0.0.1:8081")
+                .replace("127.0.0.1:9464", "127.0.0.1:9465")
+                .replace("#CAJAHUB_FAILOVER=true", "CAJAHUB_FAILOVER=true")
+        })
+        .collect();
+    assert_eq!(settings("cajahub-2.env"), first);
+    // nginx sends to both.
+    let site = deploy_file("nginx-cajahub.conf");
     assert!(
-        !said.contains("cajahub.service"),
-        "no warning about the unit: {said}"
+        site.contains("server 127.0.0.1:8080 max_fails=1")
+            && site.contains("server 127.0.0.1:8081 max_fails=1")
     );
 }
 
@@ -170,5 +210,83 @@ fn the_container_deploy_is_private_drains_and_is_pinned() {
             ignored.lines().any(|line| line == path),
             "{path} not ignored"
         );
+    }
+}
+
+/// nginx serving the shipped site over plain HTTP on `front`, its upstream
+/// the hubs at `hubs`; stopped when dropped.
+pub(crate) struct Nginx {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub(crate) fn start(nginx: &Path, front: &str, hubs: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listen = front.trim_start_matches("http://");
+        let mut site = deploy_file("nginx-cajahub.conf");
+        // Only the HTTPS server's insides: the redirect from port 80 and the
+        // certificate are the machine's, not the test's.
+        let https = site
+            .find("server {\n    # Debian")
+            .expect("the HTTPS server");
+        let redirect = site.find("server {\n    listen 80;").expect("the redirect");
+        site.replace_range(redirect..https, "");
+        let upstream: String = hubs
+            .iter()
+            .map(|hub| {
+                format!(
+                    "    server {} max_fails=1 fail_timeout=2s;\n",
+                    hub.trim_start_matches("http://")
+                )
+            })
+            .collect();
+        let site = site
+            .replace(
+                "    server 127.0.0.1:8080 max_fails=1 fail_timeout=2s;\n    server 127.0.0.1:8081 max_fails=1 fail_timeout=2s;\n",
+                &upstream,
+            )
+            .replace("listen 443 ssl http2;", &format!("listen {listen};"))
+            .replace("listen [::]:443 ssl http2;", "")
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("ssl_"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(site.contains(&upstream), "the upstream was replaced");
+        std::fs::write(dir.path().join("site.conf"), site).unwrap();
+        let prefix = dir.path().display();
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            format!(
+                "daemon off;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\nevents {{}}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n  include {prefix}/site.conf;\n}}\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .spawn()
+            .unwrap();
+        let address: std::net::SocketAddr = listen.parse().unwrap();
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(address).is_ok() {
+                return Self { child, _dir: dir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("nginx did not listen on {front}");
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM, which stops the workers with the master (a SIGKILL would
+    /// leave them running, holding the port and the test's output).
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
     }
 }

@@ -397,3 +397,69 @@ fn a_connection_of_a_hub_taken_over_from_is_refused() {
     let refused = mine.check(&mut db.connect()).unwrap_err().to_string();
     assert!(refused.contains("was taken over (epoch 1)"), "{refused}");
 }
+
+/// nginx in front of both hubs, as shipped (`deploy/nginx-cajahub.conf`,
+/// served over plain HTTP on a port of the test's): the cashier's POS
+/// page, open through it, sells; the active hub is killed; the page
+/// reconnects by itself to the hub that took over, without a reload, and
+/// sells again, its sales numbered on.
+#[actix_web::test]
+async fn a_pos_page_follows_the_takeover_through_nginx_without_a_reload() {
+    let Some(nginx) = crate::deploy::tool("/usr/sbin/nginx") else {
+        return;
+    };
+    let (stopped, caja, _cashier) = venue().await;
+    let url = stopped.database_url();
+    let (a, b) = (stopped.address().to_owned(), free_address());
+    let env = env();
+    let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
+    until_ready(&a, Duration::from_secs(10)).await;
+    let _hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
+    let front = free_address();
+    let _nginx = crate::deploy::Nginx::start(&nginx, &front, &[&a, &b]);
+
+    let Some(pos) = crate::browser::Browser::start().await else {
+        return;
+    };
+    pos.goto_url(&format!("{front}/login")).await;
+    pos.fill("#name", "cajero1").await;
+    pos.fill("#secret", crate::helpers::PASSWORD).await;
+    pos.click("button[type=submit].primary").await;
+    pos.wait_true("document.querySelector('header .who')").await;
+    pos.goto_url(&format!("{front}/caja/pos")).await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    pos.script("window.sameLoad = true").await;
+    crate::live_pages::sell(&pos, "4500", "EFECTIVO").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $4.500")
+        .await;
+
+    hub_a.kill();
+    // The page notices, and comes back through nginx to B.
+    pos.wait_true("document.querySelector('[data-bind=connection]').dataset.state !== 'online'")
+        .await;
+    pos.wait_text("[data-bind=connection]", "En línea").await;
+    assert_eq!(
+        pos.script("return window.sameLoad === true").await,
+        serde_json::json!(true),
+        "the page was not reloaded"
+    );
+    crate::live_pages::sell(&pos, "3000", "EFECTIVO").await;
+    pos.wait_text("[data-bind=sale-result]", "Venta registrada: $3.000")
+        .await;
+    pos.wait_true("document.querySelectorAll('[data-bind=recent] li[data-sale]').length === 2")
+        .await;
+    pos.screenshots("pos-tras-conmutacion").await;
+    pos.close().await;
+
+    let mut conn = PgConnection::establish(&url).unwrap();
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!(
+                "SELECT count(*) AS n FROM sales WHERE register_id = {caja} AND total IN (4500, 3000)"
+            )
+        ),
+        2
+    );
+    drop(stopped);
+}
