@@ -263,17 +263,21 @@ impl Nginx {
             ),
         )
         .unwrap();
-        let child = Command::new(nginx)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .spawn()
-            .unwrap();
+        // Owned at once: a failed start still stops it.
+        let nginx = Self {
+            child: Command::new(nginx)
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-c")
+                .arg(dir.path().join("nginx.conf"))
+                .spawn()
+                .unwrap(),
+            _dir: dir,
+        };
         let address: std::net::SocketAddr = listen.parse().unwrap();
         for _ in 0..200 {
             if std::net::TcpStream::connect(address).is_ok() {
-                return Self { child, _dir: dir };
+                return nginx;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
