@@ -86,8 +86,8 @@ fn the_second_hub_is_the_first_but_for_its_name_and_addresses() {
     // nginx sends to both.
     let site = deploy_file("nginx-cajahub.conf");
     assert!(
-        site.contains("server 127.0.0.1:8080 max_fails=1")
-            && site.contains("server 127.0.0.1:8081 max_fails=1")
+        site.contains("server 127.0.0.1:8080 max_fails=0")
+            && site.contains("server 127.0.0.1:8081 max_fails=0")
     );
 }
 
@@ -224,6 +224,7 @@ impl Nginx {
     pub(crate) fn start(nginx: &Path, front: &str, hubs: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listen = front.trim_start_matches("http://");
+        let marker = uuid::Uuid::new_v4().simple().to_string();
         let mut site = deploy_file("nginx-cajahub.conf");
         // Only the HTTPS server's insides: the redirect from port 80 and the
         // certificate are the machine's, not the test's.
@@ -236,17 +237,20 @@ impl Nginx {
             .iter()
             .map(|hub| {
                 format!(
-                    "    server {} max_fails=1 fail_timeout=2s;\n",
+                    "    server {} max_fails=0;\n",
                     hub.trim_start_matches("http://")
                 )
             })
             .collect();
         let site = site
             .replace(
-                "    server 127.0.0.1:8080 max_fails=1 fail_timeout=2s;\n    server 127.0.0.1:8081 max_fails=1 fail_timeout=2s;\n",
+                "    server 127.0.0.1:8080 max_fails=0;\n    server 127.0.0.1:8081 max_fails=0;\n",
                 &upstream,
             )
-            .replace("listen 443 ssl http2;", &format!("listen {listen};"))
+            .replace(
+                "listen 443 ssl http2;",
+                &format!("listen {listen};\n    add_header X-Test-Nginx {marker} always;"),
+            )
             .replace("listen [::]:443 ssl http2;", "")
             .lines()
             .filter(|line| !line.trim_start().starts_with("ssl_"))
@@ -264,7 +268,7 @@ impl Nginx {
         )
         .unwrap();
         // Owned at once: a failed start still stops it.
-        let nginx = Self {
+        let mut nginx = Self {
             child: Command::new(nginx)
                 .arg("-p")
                 .arg(dir.path())
@@ -275,13 +279,43 @@ impl Nginx {
             _dir: dir,
         };
         let address: std::net::SocketAddr = listen.parse().unwrap();
+        let log = nginx._dir.path().join("error.log");
         for _ in 0..200 {
-            if std::net::TcpStream::connect(address).is_ok() {
+            // Ended (its port taken meanwhile, say): said, never waited on.
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                panic!(
+                    "nginx ended ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            // Listening, and it is this nginx that answers (not another
+            // test's server that took the port first).
+            if Self::answers(address, &marker) {
                 return nginx;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         panic!("nginx did not listen on {front}");
+    }
+}
+
+impl Nginx {
+    /// Whether the server at `address` is the nginx marked `marker`.
+    fn answers(address: std::net::SocketAddr, marker: &str) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+        let request = "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+            .to_ascii_lowercase()
+            .contains(&format!("x-test-nginx: {marker}"))
     }
 }
 

@@ -463,3 +463,110 @@ async fn a_pos_page_follows_the_takeover_through_nginx_without_a_reload() {
     );
     drop(stopped);
 }
+
+/// Twenty POS through nginx, ten over HTTP and ten over their sockets,
+/// each resending its sale under its key until acknowledged, and a floor
+/// dashboard watching; the active hub is killed mid-stream. The standby
+/// serves, every acknowledged sale is stored once and nothing else, the
+/// POS waited a bounded time, the floor came back by itself from its last
+/// seq and shows what PostgreSQL has.
+#[actix_web::test]
+async fn twenty_pos_and_the_floor_through_nginx_lose_and_double_nothing_when_the_active_dies() {
+    use crate::restart::{Acks, follow_the_floor, http_pos, socket_pos};
+
+    let Some(nginx) = crate::deploy::tool("/usr/sbin/nginx") else {
+        return;
+    };
+    let app = TestApp::spawn_as_admin().await;
+    let _cashier = crate::screens::venue(&app).await;
+    let cashier = app.session_cookie("cajero1", Role::Cajero).await;
+    let supervisor = app.session_cookie("supervisora", Role::Supervisor).await;
+    let stopped = app.stop().await;
+    let url = stopped.database_url();
+    let (a, b) = (stopped.address().to_owned(), free_address());
+    let env = env();
+    let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
+    until_ready(&a, Duration::from_secs(10)).await;
+    let _hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
+    let front = free_address();
+    let _nginx = crate::deploy::Nginx::start(&nginx, &front, &[&a, &b]);
+
+    let (floor, seen) = follow_the_floor(front.clone(), supervisor);
+    let acks: Acks = Acks::default();
+    const EACH: usize = 12;
+    let mut pos = Vec::new();
+    for _ in 0..10 {
+        pos.push(actix_web::rt::spawn(http_pos(
+            front.clone(),
+            cashier.clone(),
+            acks.clone(),
+            EACH,
+        )));
+        pos.push(actix_web::rt::spawn(socket_pos(
+            front.clone(),
+            cashier.clone(),
+            acks.clone(),
+            EACH,
+        )));
+    }
+    // Bounded: a POS that can never sell fails the test, not the run.
+    let selling = Instant::now();
+    while acks.lock().unwrap().len() < 60 {
+        assert!(
+            selling.elapsed() < Duration::from_secs(60),
+            "the POS could not sell through nginx"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    hub_a.kill();
+    let killed = Instant::now();
+    let finished =
+        tokio::time::timeout(Duration::from_secs(90), futures_util::future::join_all(pos))
+            .await
+            .expect("every POS finished within 90 s");
+    assert!(finished.iter().all(Result::is_ok));
+
+    let acks = acks.lock().unwrap().clone();
+    assert_eq!(acks.len(), 20 * EACH);
+    // The time without service: the longest the POS, together, went
+    // without an acknowledgement (the kill falls in it; an answer A gave
+    // just before dying may be read just after it).
+    let mut times: Vec<Instant> = acks.values().map(|(_, at)| *at).collect();
+    times.sort();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(
+        times.iter().any(|at| *at > killed),
+        "sales acknowledged after the kill"
+    );
+    println!("failover through nginx: the longest the POS went without an acknowledgement {gap:?}");
+    assert!(gap < Duration::from_secs(5), "{gap:?}");
+
+    let mut conn = PgConnection::establish(&url).unwrap();
+    let keys: HashSet<String> = acks.keys().cloned().collect();
+    check_history(&mut conn, 1, &keys);
+    // The sale ids the POS were told are the stored ones.
+    for (key, (id, _)) in &acks {
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!("SELECT id AS n FROM sales WHERE idempotency_key = '{key}'")
+            ),
+            *id
+        );
+    }
+    let tickets = keys.len() as i64;
+    for _ in 0..200 {
+        if seen.lock().unwrap().1 == tickets {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, shown, reconnects) = *seen.lock().unwrap();
+    assert_eq!(shown, tickets, "the floor caught up");
+    assert!(
+        reconnects >= 1,
+        "the floor was cut by the kill and came back"
+    );
+    floor.abort();
+    drop(stopped);
+}

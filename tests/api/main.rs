@@ -30,7 +30,7 @@ mod proxy;
 mod registers;
 mod replication;
 mod reports;
-mod restart;
+pub(crate) mod restart;
 mod screens;
 mod security;
 mod shutdown;

@@ -18,7 +18,7 @@ use crate::helpers::{HubProcess, TestApp};
 use crate::screens::{Joined, Socket, sale, venue};
 
 /// The sales a client had acknowledged: key → (sale id, when).
-type Acks = Arc<Mutex<HashMap<String, (i64, Instant)>>>;
+pub(crate) type Acks = Arc<Mutex<HashMap<String, (i64, Instant)>>>;
 
 /// A socket to `url`, or `None` while the hub is away.
 async fn open(url: &str, cookie: &str, origin: &str) -> Option<Socket> {
@@ -56,7 +56,7 @@ async fn next(socket: &mut Socket) -> Option<Value> {
 }
 
 /// A POS selling over HTTP: each sale retried with its key until acknowledged.
-async fn http_pos(address: String, cookie: String, acks: Acks, n: usize) {
+pub(crate) async fn http_pos(address: String, cookie: String, acks: Acks, n: usize) {
     let client = reqwest::Client::new();
     for i in 0..n {
         let body = sale(100 + i as i64);
@@ -87,7 +87,7 @@ async fn http_pos(address: String, cookie: String, acks: Acks, n: usize) {
 
 /// A POS selling over its socket; on a close it reconnects and resends the
 /// sale it had no ack for, with the same key.
-async fn socket_pos(address: String, cookie: String, acks: Acks, n: usize) {
+pub(crate) async fn socket_pos(address: String, cookie: String, acks: Acks, n: usize) {
     let url = format!("{}/ws/caja/1", address.replacen("http://", "ws://", 1));
     let mut socket = None;
     for i in 0..n {
@@ -129,20 +129,17 @@ async fn socket_pos(address: String, cookie: String, acks: Acks, n: usize) {
     }
 }
 
-#[actix_web::test]
-async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_up() {
-    let app = TestApp::spawn_as_admin().await;
-    let _cashier = venue(&app).await;
-    let cashier = app.session_cookie("cajero1", Role::Cajero).await;
-    let supervisor = app.session_cookie("supervisora", Role::Supervisor).await;
-    let stopped = app.stop().await;
-    let (address, url) = (stopped.address().to_owned(), stopped.database_url());
-    let old = HubProcess::start(&address, &url).await;
+/// What a floor dashboard has seen: (caja 1's seq, its tickets, reconnections).
+pub(crate) type Seen = Arc<Mutex<(i64, i64, u32)>>;
 
-    // The floor: follows every event, resumes from its last seq after a close.
+/// A floor dashboard at `address`: follows every event and, after a close,
+/// reconnects by itself resuming from the last seq it has.
+pub(crate) fn follow_the_floor(
+    address: String,
+    cookie: String,
+) -> (actix_web::rt::task::JoinHandle<()>, Seen) {
     let floor_url = format!("{}/ws/piso", address.replacen("http://", "ws://", 1));
-    let (floor_cookie, floor_origin) = (supervisor.clone(), address.clone());
-    let seen = Arc::new(Mutex::new((0_i64, 0_i64, 0_u32))); // (seq, tickets, reconnects)
+    let seen: Seen = Arc::default();
     let floor_seen = seen.clone();
     let floor = actix_web::rt::spawn(async move {
         loop {
@@ -152,7 +149,7 @@ async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_u
             } else {
                 floor_url.clone()
             };
-            let Some(mut socket) = open(&path, &floor_cookie, &floor_origin).await else {
+            let Some(mut socket) = open(&path, &cookie, &address).await else {
                 sleep(Duration::from_millis(50)).await;
                 continue;
             };
@@ -171,6 +168,20 @@ async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_u
             floor_seen.lock().unwrap().2 += 1;
         }
     });
+    (floor, seen)
+}
+
+#[actix_web::test]
+async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_up() {
+    let app = TestApp::spawn_as_admin().await;
+    let _cashier = venue(&app).await;
+    let cashier = app.session_cookie("cajero1", Role::Cajero).await;
+    let supervisor = app.session_cookie("supervisora", Role::Supervisor).await;
+    let stopped = app.stop().await;
+    let (address, url) = (stopped.address().to_owned(), stopped.database_url());
+    let old = HubProcess::start(&address, &url).await;
+
+    let (floor, seen) = follow_the_floor(address.clone(), supervisor.clone());
 
     let acks: Acks = Arc::default();
     const EACH: usize = 60;
