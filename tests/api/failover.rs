@@ -398,6 +398,34 @@ fn a_connection_of_a_hub_taken_over_from_is_refused() {
     assert!(refused.contains("was taken over (epoch 1)"), "{refused}");
 }
 
+/// Two hubs with failover on the stopped app's database, A active and B
+/// its standby, behind the shipped nginx at `front`.
+struct Site {
+    hub_a: HubProcess,
+    _hub_b: HubProcess,
+    front: String,
+    _nginx: crate::deploy::Nginx,
+}
+
+impl Site {
+    async fn start(stopped: &crate::helpers::StoppedApp, nginx: &std::path::Path) -> Self {
+        let url = stopped.database_url();
+        let (a, b) = (stopped.address().to_owned(), free_address());
+        let env = env();
+        let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
+        until_ready(&a, Duration::from_secs(10)).await;
+        let hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
+        let front = free_address();
+        let nginx = crate::deploy::Nginx::start(nginx, &front, &[&a, &b]);
+        Site {
+            hub_a,
+            _hub_b: hub_b,
+            front,
+            _nginx: nginx,
+        }
+    }
+}
+
 /// nginx in front of both hubs, as shipped (`deploy/nginx-cajahub.conf`,
 /// served over plain HTTP on a port of the test's): the cashier's POS
 /// page, open through it, sells; the active hub is killed; the page
@@ -410,13 +438,8 @@ async fn a_pos_page_follows_the_takeover_through_nginx_without_a_reload() {
     };
     let (stopped, caja, _cashier) = venue().await;
     let url = stopped.database_url();
-    let (a, b) = (stopped.address().to_owned(), free_address());
-    let env = env();
-    let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
-    until_ready(&a, Duration::from_secs(10)).await;
-    let _hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
-    let front = free_address();
-    let _nginx = crate::deploy::Nginx::start(&nginx, &front, &[&a, &b]);
+    let site = Site::start(&stopped, &nginx).await;
+    let front = site.front.clone();
 
     let Some(pos) = crate::browser::Browser::start().await else {
         return;
@@ -433,7 +456,7 @@ async fn a_pos_page_follows_the_takeover_through_nginx_without_a_reload() {
     pos.wait_text("[data-bind=sale-result]", "Venta registrada: $4.500")
         .await;
 
-    hub_a.kill();
+    site.hub_a.kill();
     // The page notices, and comes back through nginx to B.
     pos.wait_true("document.querySelector('[data-bind=connection]').dataset.state !== 'online'")
         .await;
@@ -483,13 +506,8 @@ async fn twenty_pos_and_the_floor_through_nginx_lose_and_double_nothing_when_the
     let supervisor = app.session_cookie("supervisora", Role::Supervisor).await;
     let stopped = app.stop().await;
     let url = stopped.database_url();
-    let (a, b) = (stopped.address().to_owned(), free_address());
-    let env = env();
-    let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
-    until_ready(&a, Duration::from_secs(10)).await;
-    let _hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
-    let front = free_address();
-    let _nginx = crate::deploy::Nginx::start(&nginx, &front, &[&a, &b]);
+    let site = Site::start(&stopped, &nginx).await;
+    let front = site.front.clone();
 
     let (floor, seen) = follow_the_floor(front.clone(), supervisor);
     let acks: Acks = Acks::default();
@@ -518,7 +536,7 @@ async fn twenty_pos_and_the_floor_through_nginx_lose_and_double_nothing_when_the
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    hub_a.kill();
+    site.hub_a.kill();
     let killed = Instant::now();
     let finished =
         tokio::time::timeout(Duration::from_secs(90), futures_util::future::join_all(pos))
