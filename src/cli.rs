@@ -170,10 +170,11 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let mut settings = settings;
         if settings.failover {
             // A standby until this hub holds the lease (rule 23).
-            let fence = crate::failover::become_active(settings.bind, &url, settings.failover_lease)
+            let active = crate::failover::become_active(settings.bind, &url, settings.failover_lease)
                 .await
                 .context("could not become the active hub")?;
-            settings.fence = Some(fence);
+            settings.fence = Some(active.fence);
+            settings.listener = Some(std::sync::Arc::new(active.listener));
         }
         let app = Application::build(&settings, &url)
             .await

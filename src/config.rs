@@ -216,6 +216,11 @@ pub struct Settings {
     #[arg(skip)]
     pub fence: Option<crate::db::fence::Fence>,
 
+    /// A socket already listening on `bind`: the standby's, kept when it
+    /// takes over, so the port is never let go of in between.
+    #[arg(skip)]
+    pub listener: Option<std::sync::Arc<std::net::TcpListener>>,
+
     /// The hub's time; tests move it by hand.
     #[arg(skip)]
     pub clock: Clock,
@@ -413,6 +418,7 @@ impl Settings {
             failover: false,
             failover_lease: Duration::from_secs(3),
             fence: None,
+            listener: None,
             clock: Clock::System,
         }
     }

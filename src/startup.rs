@@ -212,10 +212,13 @@ impl Application {
         // Before listening: a stop signal sent as soon as the hub answers
         // must find it ready to stop gracefully, not kill it.
         let signals = StopSignals::listen()?;
-        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
-            address: settings.bind,
-            source,
-        })?;
+        let listener = match &settings.listener {
+            Some(listening) => listening.try_clone()?,
+            None => TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+                address: settings.bind,
+                source,
+            })?,
+        };
         let address = listener.local_addr()?;
         let data = state.clone();
         let server = HttpServer::new(move || {

@@ -122,9 +122,17 @@ fn wait_once(
     let conn = match slot {
         Some(conn) => conn,
         None => {
-            let mut conn = PgConnection::establish(url).map_err(|err| err.to_string())?;
-            conn.batch_execute(&format!("SET application_name = '{instance}'"))
+            // The pools' TCP limits, and a bound on every statement (the
+            // longest waits for the connections a takeover ends): a
+            // database gone silent ends the connection, and with it the
+            // lease, rather than holding the renewal.
+            let mut conn = PgConnection::establish(&crate::db::with_tcp_limits(url))
                 .map_err(|err| err.to_string())?;
+            conn.batch_execute(&format!(
+                "SET application_name = '{instance}'; SET statement_timeout = {};",
+                2 * END_WAIT_MS
+            ))
+            .map_err(|err| err.to_string())?;
             slot.insert(conn)
         }
     };

@@ -17,7 +17,7 @@ pub mod lease;
 pub mod standby;
 pub mod status;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use diesel::{Connection, PgConnection};
@@ -43,14 +43,21 @@ pub enum FailoverError {
     LeaseEnded,
 }
 
+/// This hub, active: the fence its connections must pass, and the socket
+/// it listens on (the standby's, never let go of).
+pub struct Active {
+    pub fence: Fence,
+    pub listener: TcpListener,
+}
+
 /// Waits, serving as a standby on `bind`, until this hub holds the lease
-/// and has fenced off the hub it took over from; the fence its connections
-/// must pass. The lease is renewed for the rest of the process's life.
+/// and has fenced off the hub it took over from. The lease is renewed for
+/// the rest of the process's life.
 pub async fn become_active(
     bind: SocketAddr,
     database_url: &str,
     lease: Duration,
-) -> Result<Fence, FailoverError> {
+) -> Result<Active, FailoverError> {
     // The schema first: the lease lives in it (migrations take a lock of
     // their own, so hubs starting together do not race).
     let url = database_url.to_owned();
@@ -62,10 +69,12 @@ pub async fn become_active(
     .await
     .map_err(|_| FailoverError::LeaseEnded)??;
 
-    let standby = standby::server(bind).map_err(|source| FailoverError::Bind {
+    let bound = |source| FailoverError::Bind {
         address: bind,
         source,
-    })?;
+    };
+    let listener = TcpListener::bind(bind).map_err(bound)?;
+    let standby = standby::server(listener.try_clone().map_err(bound)?).map_err(bound)?;
     let handle = standby.handle();
     actix_web::rt::spawn(standby);
 
@@ -79,5 +88,5 @@ pub async fn become_active(
     let fence = fenced.await.map_err(|_| FailoverError::LeaseEnded)?;
     // The port is the whole hub's from now on.
     handle.stop(false).await;
-    Ok(fence)
+    Ok(Active { fence, listener })
 }

@@ -3,7 +3,7 @@
 //! API's error shape to anything else, so a load balancer that still sends
 //! it a request hears to try the active one.
 
-use std::net::SocketAddr;
+use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::web::json::ErrorBody;
 
-/// The standby's server on `bind`, not yet running.
-pub fn server(bind: SocketAddr) -> std::io::Result<Server> {
+/// The standby's server on `listener`, not yet running.
+pub fn server(listener: TcpListener) -> std::io::Result<Server> {
     Ok(HttpServer::new(|| {
         App::new()
             .route(
@@ -37,6 +37,6 @@ pub fn server(bind: SocketAddr) -> std::io::Result<Server> {
     })
     .workers(1)
     .disable_signals()
-    .bind(bind)?
+    .listen(listener)?
     .run())
 }

@@ -259,11 +259,14 @@ impl Nginx {
         assert!(site.contains(&upstream), "the upstream was replaced");
         std::fs::write(dir.path().join("site.conf"), site).unwrap();
         let prefix = dir.path().display();
+        let logs =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nginx-{marker}"));
+        let logs = logs.display();
         std::fs::write(
             dir.path().join("nginx.conf"),
             format!(
-                "daemon off;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\nevents {{}}\n\
-                 http {{\n  access_log off;\n  client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n  include {prefix}/site.conf;\n}}\n"
+                "daemon off;\npid {prefix}/nginx.pid;\nerror_log {logs}-error.log info;\nevents {{}}\n\
+                 http {{\n  log_format up '$request $status $upstream_addr $upstream_status $request_time';\n  access_log {logs}-access.log up;\n  client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n  include {prefix}/site.conf;\n}}\n"
             ),
         )
         .unwrap();
@@ -279,7 +282,8 @@ impl Nginx {
             _dir: dir,
         };
         let address: std::net::SocketAddr = listen.parse().unwrap();
-        let log = nginx._dir.path().join("error.log");
+        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("nginx-{marker}-error.log"));
         for _ in 0..200 {
             // Ended (its port taken meanwhile, say): said, never waited on.
             if let Ok(Some(status)) = nginx.child.try_wait() {

@@ -403,6 +403,8 @@ fn a_connection_of_a_hub_taken_over_from_is_refused() {
 struct Site {
     hub_a: HubProcess,
     _hub_b: HubProcess,
+    b: String,
+    b_log: PathBuf,
     front: String,
     _nginx: crate::deploy::Nginx,
 }
@@ -414,12 +416,20 @@ impl Site {
         let env = env();
         let hub_a = HubProcess::start_with(&a, &url, &env, Some(&log_file("hub-a"))).await;
         until_ready(&a, Duration::from_secs(10)).await;
-        let hub_b = HubProcess::start_with(&b, &url, &env, Some(&log_file("hub-b"))).await;
+        let b_log = log_file("hub-b");
+        let env_b: Vec<(&str, &str)> = env
+            .iter()
+            .copied()
+            .chain([("CAJAHUB_LOG", "info")])
+            .collect();
+        let hub_b = HubProcess::start_with(&b, &url, &env_b, Some(&b_log)).await;
         let front = free_address();
         let nginx = crate::deploy::Nginx::start(nginx, &front, &[&a, &b]);
         Site {
             hub_a,
             _hub_b: hub_b,
+            b,
+            b_log,
             front,
             _nginx: nginx,
         }
@@ -539,9 +549,18 @@ async fn twenty_pos_and_the_floor_through_nginx_lose_and_double_nothing_when_the
     site.hub_a.kill();
     let killed = Instant::now();
     let finished =
-        tokio::time::timeout(Duration::from_secs(90), futures_util::future::join_all(pos))
-            .await
-            .expect("every POS finished within 90 s");
+        tokio::time::timeout(Duration::from_secs(90), futures_util::future::join_all(pos)).await;
+    let Ok(finished) = finished else {
+        let b = site.b.clone();
+        let acknowledged = acks.lock().unwrap().len();
+        panic!(
+            "not every POS finished within 90 s: {} acknowledged; nginx /readyz {:?}, B /readyz {:?}; B's log: {}",
+            acknowledged,
+            readiness(&front).await,
+            readiness(&b).await,
+            std::fs::read_to_string(&site.b_log).unwrap_or_default()
+        );
+    };
     assert!(finished.iter().all(Result::is_ok));
 
     let acks = acks.lock().unwrap().clone();
