@@ -155,6 +155,72 @@ pub(crate) fn check_history(conn: &mut PgConnection, caja: i32, acknowledged: &H
     );
 }
 
+/// What a burst of sales saw around a fault.
+pub(crate) struct Burst {
+    /// Every key a hub acknowledged.
+    pub acknowledged: HashSet<String>,
+    /// When the fault had happened.
+    pub fault_at: Instant,
+    /// Each acknowledgement read after it: by which hub, when.
+    pub after: Vec<(usize, Instant)>,
+}
+
+impl Burst {
+    /// From the fault to the first acknowledgement read after it.
+    pub fn without_service(&self) -> Duration {
+        let first = self.after.iter().map(|(_, at)| *at).min();
+        first.expect("sales acknowledged after the fault") - self.fault_at
+    }
+}
+
+/// `rounds` rounds of eight sales, each resent under its key to `hubs` in
+/// turn until one acknowledges it; `fault` runs on a thread of its own
+/// while round 4's sales are in flight and says when it struck (with what
+/// it hands back, e.g. the clusters it promoted).
+pub(crate) async fn burst<T: Send + 'static>(
+    cashier: &Visitor,
+    hubs: &[String],
+    caja: i32,
+    rounds: usize,
+    fault: impl FnOnce() -> (T, Instant) + Send + 'static,
+) -> (Burst, T) {
+    let mut fault = Some(fault);
+    let mut struck = None;
+    let mut acknowledged = HashSet::new();
+    let mut after = Vec::new();
+    for round in 0..rounds {
+        let running = (round == 4)
+            .then(|| fault.take())
+            .flatten()
+            .map(std::thread::spawn);
+        let bodies: Vec<Value> = (0..8).map(|i| cash_sale(1_000 + i * 10)).collect();
+        let answers = futures_util::future::join_all(
+            bodies
+                .iter()
+                .map(|body| sell_until_acknowledged(cashier, hubs, caja, body)),
+        )
+        .await;
+        if let Some(running) = running {
+            struck = Some(running.join().unwrap());
+        }
+        for (body, (hub, at)) in bodies.iter().zip(answers) {
+            acknowledged.insert(body["key"].as_str().unwrap().to_owned());
+            if let Some((_, fault_at)) = &struck
+                && at > *fault_at
+            {
+                after.push((hub, at));
+            }
+        }
+    }
+    let (handed_back, fault_at) = struck.expect("the fault ran (rounds > 4)");
+    let burst = Burst {
+        acknowledged,
+        fault_at,
+        after,
+    };
+    (burst, handed_back)
+}
+
 /// Two hubs on one database: the second waits as a standby (`/readyz`
 /// 503, a sale answered 503 "standby"); the active is killed mid-burst and
 /// the standby serves within a bound; every acknowledged sale is stored
@@ -205,45 +271,22 @@ async fn a_standby_takes_over_when_the_active_is_killed() {
         "A holds the lease"
     );
 
-    // A burst from several POS, each retrying its sale by key on either hub.
+    // A burst from several POS, each retrying its sale by key on either
+    // hub; A killed while a round is in flight.
     let hubs = vec![a.clone(), b.clone()];
-    let mut acknowledged = HashSet::new();
-    let mut killed_at = None;
-    let mut first_after_kill = None;
-    let mut hub_a = Some(hub_a);
-    for round in 0..12 {
-        // A killed while this round's sales are in flight.
-        let kill = (round == 4).then(|| {
-            let hub = hub_a.take().unwrap();
-            std::thread::spawn(move || {
-                hub.kill();
-                Instant::now()
-            })
-        });
-        let bodies: Vec<Value> = (0..8).map(|i| cash_sale(1_000 + i * 10)).collect();
-        let answers = futures_util::future::join_all(
-            bodies
-                .iter()
-                .map(|body| sell_until_acknowledged(&cashier, &hubs, caja, body)),
-        )
-        .await;
-        if let Some(kill) = kill {
-            killed_at = Some(kill.join().unwrap());
-        }
-        for (body, (hub, at)) in bodies.iter().zip(answers) {
-            acknowledged.insert(body["key"].as_str().unwrap().to_owned());
-            if let Some(killed) = killed_at
-                && at > killed
-            {
-                assert_eq!(hub, 1, "after the kill, B serves");
-                first_after_kill =
-                    Some(first_after_kill.map_or(at, |first: Instant| first.min(at)));
-            }
-        }
-    }
-    let takeover = first_after_kill.unwrap() - killed_at.unwrap();
+    let (burst, ()) = burst(&cashier, &hubs, caja, 12, move || {
+        hub_a.kill();
+        ((), Instant::now())
+    })
+    .await;
+    assert!(
+        burst.after.iter().all(|(hub, _)| *hub == 1),
+        "after the kill, B serves"
+    );
+    let takeover = burst.without_service();
     println!("failover: from the kill to B's first acknowledged sale: {takeover:?}");
     assert!(takeover < Duration::from_secs(5), "took {takeover:?}");
+    let acknowledged = burst.acknowledged;
     check_history(&mut conn, caja, &acknowledged);
     assert_eq!(
         count(
@@ -592,18 +635,7 @@ async fn twenty_pos_and_the_floor_through_nginx_lose_and_double_nothing_when_the
         );
     }
     let tickets = keys.len() as i64;
-    for _ in 0..200 {
-        if seen.lock().unwrap().1 == tickets {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (_, shown, reconnects) = *seen.lock().unwrap();
-    assert_eq!(shown, tickets, "the floor caught up");
-    assert!(
-        reconnects >= 1,
-        "the floor was cut by the kill and came back"
-    );
+    crate::restart::floor_caught_up(&seen, tickets, "the kill").await;
     floor.abort();
     drop(stopped);
 }

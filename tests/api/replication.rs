@@ -4,16 +4,14 @@
 //! while sales run and the standby is promoted: the hub finds the new
 //! primary by itself, and no acknowledged sale is missing from it.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection};
 
-use crate::failover::{check_history, count, sell_until_acknowledged, venue};
+use crate::failover::{burst, check_history, count, venue};
 use crate::helpers::{HubProcess, free_address};
-use crate::registers::cash_sale;
 
 /// A PostgreSQL cluster of this test's own, run as `postgres` when the
 /// test runs as root.
@@ -234,44 +232,22 @@ async fn the_hub_follows_a_promoted_standby_and_no_acknowledged_sale_is_missing(
     );
 
     let standby_url = standby.url("cajahub");
-    let mut clusters = Some((primary, standby));
-    let hubs = [address.clone()];
-    let mut acknowledged = HashSet::new();
-    let mut crashed_at = None;
-    let mut first_after = None;
-    for round in 0..10 {
-        // The crash and the promotion while this round's sales are sent.
-        let switch = (round == 4).then(|| {
-            let (mut primary, standby) = clusters.take().unwrap();
-            std::thread::spawn(move || {
-                primary.crash();
-                let down = Instant::now();
-                standby.promote();
-                (primary, standby, down)
-            })
-        });
-        let bodies: Vec<serde_json::Value> = (0..8).map(|i| cash_sale(1_000 + i * 10)).collect();
-        let answers = futures_util::future::join_all(
-            bodies
-                .iter()
-                .map(|body| sell_until_acknowledged(&cashier, &hubs, caja, body)),
-        )
-        .await;
-        if let Some(switch) = switch {
-            let (primary, standby, down) = switch.join().unwrap();
-            clusters = Some((primary, standby));
-            crashed_at = Some(down);
-        }
-        for (body, (_, at)) in bodies.iter().zip(answers) {
-            acknowledged.insert(body["key"].as_str().unwrap().to_owned());
-            if let Some(down) = crashed_at
-                && at > down
-            {
-                first_after = Some(first_after.map_or(at, |first: Instant| first.min(at)));
-            }
-        }
-    }
-    let without_service = first_after.unwrap() - crashed_at.unwrap();
+    // The crash and the promotion while a round of sales is in flight.
+    let (burst, clusters) = burst(
+        &cashier,
+        std::slice::from_ref(&address),
+        caja,
+        10,
+        move || {
+            let mut primary = primary;
+            primary.crash();
+            let down = Instant::now();
+            standby.promote();
+            ((primary, standby), down)
+        },
+    )
+    .await;
+    let without_service = burst.without_service();
     println!(
         "replication: from the primary's crash to the first sale acknowledged on the promoted standby: {without_service:?}"
     );
@@ -279,6 +255,7 @@ async fn the_hub_follows_a_promoted_standby_and_no_acknowledged_sale_is_missing(
         without_service < Duration::from_secs(15),
         "{without_service:?}"
     );
+    let acknowledged = burst.acknowledged;
     let mut on_new_primary = PgConnection::establish(&standby_url).unwrap();
     check_history(&mut on_new_primary, caja, &acknowledged);
     drop(clusters);

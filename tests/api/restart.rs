@@ -173,6 +173,23 @@ pub(crate) fn follow_the_floor(
     (floor, seen)
 }
 
+/// Waits for the floor to show `tickets`; it shows them, and it was cut
+/// by `cut_by` and came back by itself.
+pub(crate) async fn floor_caught_up(seen: &Seen, tickets: i64, cut_by: &str) {
+    for _ in 0..200 {
+        if seen.lock().unwrap().1 == tickets {
+            break;
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    let (_, shown, reconnects) = *seen.lock().unwrap();
+    assert_eq!(shown, tickets, "the floor caught up");
+    assert!(
+        reconnects >= 1,
+        "the floor was cut by {cut_by} and came back"
+    );
+}
+
 #[actix_web::test]
 async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_up() {
     let app = TestApp::spawn_as_admin().await;
@@ -252,17 +269,6 @@ async fn a_restart_under_sales_loses_and_doubles_nothing_and_the_screens_catch_u
 
     // The floor reconnected by itself and shows what PostgreSQL has.
     let tickets = stored.len() as i64;
-    for _ in 0..200 {
-        if seen.lock().unwrap().1 == tickets {
-            break;
-        }
-        sleep(Duration::from_millis(50)).await;
-    }
-    let (_, shown, reconnects) = *seen.lock().unwrap();
-    assert_eq!(shown, tickets, "the floor caught up");
-    assert!(
-        reconnects >= 1,
-        "the floor was closed by the restart and came back"
-    );
+    floor_caught_up(&seen, tickets, "the restart").await;
     floor.abort();
 }
