@@ -1,8 +1,8 @@
 //! The database: the connection pool, the schema and its migrations, and the
 //! PostgreSQL the hub starts on.
 
-#[macro_use]
 pub mod fence;
+#[macro_use]
 pub mod jsonb;
 pub mod local;
 pub mod migrations;

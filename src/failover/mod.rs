@@ -41,6 +41,8 @@ pub enum FailoverError {
     Thread(#[source] std::io::Error),
     #[error("the lease's thread ended before this hub became active")]
     LeaseEnded,
+    #[error("start-up was cancelled")]
+    Cancelled,
 }
 
 /// This hub, active: the fence its connections must pass, and the socket
@@ -67,7 +69,7 @@ pub async fn become_active(
         Ok(())
     })
     .await
-    .map_err(|_| FailoverError::LeaseEnded)??;
+    .map_err(|_| FailoverError::Cancelled)??;
 
     let bound = |source| FailoverError::Bind {
         address: bind,
