@@ -1,9 +1,17 @@
 //! How a sale is written, the only way: the sale, its lines, its payments
 //! (with their tips), the session's counters, the caja's `seq`, the
-//! event and its boleta's pending document, in ONE statement, kept prepared on each connection (one round
-//! trip, parsed and planned once; alone it needs no transaction of its
-//! own). The event is the row `event_log::append` writes for every other
-//! change.
+//! event and its boleta's pending document, in ONE statement, kept
+//! prepared on each connection (one round trip, parsed and planned once;
+//! alone it needs no transaction of its own). The event is the row
+//! `event_log::append` writes for every other change.
+//!
+//! A sale with a boleta and one without are two texts of that statement,
+//! each prepared: PostgreSQL starts every part of a statement at each
+//! execution, and the document's `INSERT` (its table, indexes and checks)
+//! cost a venue without boletas about 8 % of the database's time per
+//! sale (load-tests/README.md, "What a sale costs the database").
+
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -50,12 +58,13 @@ pub fn record_sale(
 ) -> Result<Option<i64>, CajaError> {
     let (before, after) = change;
     let payments = &sale.payments;
-    let statement = RecordSale {
+    let sale_row = SaleRow {
         session_id: after.id,
         sale_id: reserved,
         register_id: next.id().0,
         seq: next.seq,
         before: Counters::of(before),
+        movements: Movements::of(before),
         key: sale.key,
         fingerprint: sale.fingerprint(),
         total: sale.total.get(),
@@ -87,13 +96,21 @@ pub fn record_sale(
             .map(|l| i32::from(l.quantity.get()))
             .collect(),
         after: Counters::of(after),
-        documented: documented.map(|d| d.total.get()),
-        documented_exempt: documented.map(|d| d.exempt.get()),
-        line_exempt: documented.and_then(|_| sale.line_exempt()),
         change: Change::SaleRecorded.as_str(),
         payload,
     };
-    let written: Written = statement.get_result(conn)?;
+    let written: Written = match documented {
+        None => RecordSale::new(sale_row, NoBoleta).get_result(conn)?,
+        Some(documented) => RecordSale::new(
+            sale_row,
+            Boleta {
+                total: documented.total.get(),
+                exempt: documented.exempt.get(),
+                line_exempt: sale.line_exempt(),
+            },
+        )
+        .get_result(conn)?,
+    };
     match written {
         Written { guarded: false, .. } => Err(CajaError::StateMoved),
         Written { sale_id, .. } => Ok(sale_id),
@@ -108,38 +125,33 @@ struct Written {
     sale_id: Option<i64>,
 }
 
-/// The `args` columns of a session's counters before the sale and after
+/// The `args` columns of the counters a sale changes, before it and after
 /// it, in the order [`Counters::walk`] binds them (static text: the
 /// statement is walked to bind it on every execution).
-const BEFORE: [&str; 8] = [
+const BEFORE: [&str; 6] = [
     "::jsonb AS totals_before, ",
     "::jsonb AS tips_before, ",
     "::int4 AS tickets_before, ",
     "::int8 AS cash_sales_before, ",
-    "::int8 AS cash_in_before, ",
-    "::int8 AS cash_out_before, ",
     "::int4 AS primary_before, ",
     "::int4 AS backup_before, ",
 ];
-const AFTER: [&str; 8] = [
+const AFTER: [&str; 6] = [
     "::jsonb AS totals_after, ",
     "::jsonb AS tips_after, ",
     "::int4 AS tickets_after, ",
     "::int8 AS cash_sales_after, ",
-    "::int8 AS cash_in_after, ",
-    "::int8 AS cash_out_after, ",
     "::int4 AS primary_after, ",
     "::int4 AS backup_after, ",
 ];
 
-/// A session's running counters, as the statement compares and writes them.
+/// The session's running counters a sale changes, as the statement
+/// compares and writes them.
 struct Counters {
     totals: serde_json::Value,
     tips: serde_json::Value,
     tickets: i32,
     cash_sales: i64,
-    cash_in: i64,
-    cash_out: i64,
     primary: i32,
     backup: i32,
 }
@@ -151,8 +163,6 @@ impl Counters {
             tips: per_method_json(&session.tip_totals),
             tickets: session.ticket_count,
             cash_sales: session.cash_sales.get(),
-            cash_in: session.cash_in.get(),
-            cash_out: session.cash_out.get(),
             primary: session.primary_count,
             backup: session.backup_count,
         }
@@ -162,7 +172,7 @@ impl Counters {
     fn walk<'b>(
         &'b self,
         out: &mut AstPass<'_, 'b, Pg>,
-        names: &'static [&'static str; 8],
+        names: &'static [&'static str; 6],
     ) -> QueryResult<()> {
         out.push_bind_param::<Jsonb, _>(&self.totals)?;
         out.push_sql(names[0]);
@@ -172,26 +182,47 @@ impl Counters {
         out.push_sql(names[2]);
         out.push_bind_param::<Int8, _>(&self.cash_sales)?;
         out.push_sql(names[3]);
-        out.push_bind_param::<Int8, _>(&self.cash_in)?;
-        out.push_sql(names[4]);
-        out.push_bind_param::<Int8, _>(&self.cash_out)?;
-        out.push_sql(names[5]);
         out.push_bind_param::<Int4, _>(&self.primary)?;
-        out.push_sql(names[6]);
+        out.push_sql(names[4]);
         out.push_bind_param::<Int4, _>(&self.backup)?;
-        out.push_sql(names[7]);
+        out.push_sql(names[5]);
         Ok(())
     }
 }
 
-/// The statement's values; each is bound once, in the `args` row the rest
-/// of the statement reads.
-struct RecordSale<'a> {
+/// The session's cash movements: a sale changes none, so the guard
+/// compares them and nothing sets them.
+struct Movements {
+    cash_in: i64,
+    cash_out: i64,
+}
+
+impl Movements {
+    fn of(session: &LiveSession) -> Self {
+        Self {
+            cash_in: session.cash_in.get(),
+            cash_out: session.cash_out.get(),
+        }
+    }
+
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_bind_param::<Int8, _>(&self.cash_in)?;
+        out.push_sql("::int8 AS cash_in, ");
+        out.push_bind_param::<Int8, _>(&self.cash_out)?;
+        out.push_sql("::int8 AS cash_out, ");
+        Ok(())
+    }
+}
+
+/// The sale's values; each is bound once, in the `args` row the rest of
+/// the statement reads.
+struct SaleRow<'a> {
     session_id: i32,
     sale_id: Option<i64>,
     register_id: i32,
     seq: i64,
     before: Counters,
+    movements: Movements,
     key: Uuid,
     fingerprint: String,
     total: i64,
@@ -212,14 +243,71 @@ struct RecordSale<'a> {
     line_prices: Vec<i64>,
     line_quantities: Vec<i32>,
     after: Counters,
-    documented: Option<i64>,
-    documented_exempt: Option<i64>,
-    line_exempt: Option<Vec<bool>>,
     change: &'static str,
     payload: &'a JsonText,
 }
 
-/// What follows the `args` row. `args.seq` is the new `seq`.
+/// The statement for a sale, with its boleta's part (`D`): [`Boleta`] or
+/// [`NoBoleta`], each its own prepared text.
+struct RecordSale<'a, D> {
+    sale: SaleRow<'a>,
+    document: D,
+}
+
+impl<'a, D: DocumentPart> RecordSale<'a, D> {
+    fn new(sale: SaleRow<'a>, document: D) -> Self {
+        Self { sale, document }
+    }
+}
+
+/// The boleta's part of the statement: its `args` columns and its `INSERT`.
+trait DocumentPart: 'static {
+    /// The `documented` CTE, or nothing.
+    const INSERT: &'static str;
+    fn walk_args<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>;
+}
+
+/// A sale with no boleta: the statement writes no document.
+struct NoBoleta;
+
+impl DocumentPart for NoBoleta {
+    const INSERT: &'static str = "";
+    fn walk_args<'b>(&'b self, _: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
+/// What a sale's boleta documents, written pending in the same statement.
+struct Boleta {
+    total: i64,
+    exempt: i64,
+    line_exempt: Option<Vec<bool>>,
+}
+
+impl DocumentPart for Boleta {
+    const INSERT: &'static str = "
+), documented AS (
+    INSERT INTO tax_documents (sale_id, register_id, kind, idempotency_key, total, exempt,
+                               line_exempt, next_try_at, created_at)
+    SELECT sale.id, a.register_id, CASE WHEN a.documented_exempt = a.documented THEN 41 ELSE 39 END,
+           a.key, a.documented, a.documented_exempt, a.line_exempt, a.created_at, a.created_at
+    FROM sale, args a";
+
+    fn walk_args<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(", ");
+        out.push_bind_param::<Int8, _>(&self.total)?;
+        out.push_sql("::int8 AS documented, ");
+        out.push_bind_param::<Int8, _>(&self.exempt)?;
+        out.push_sql("::int8 AS documented_exempt, ");
+        out.push_bind_param::<Nullable<Array<Bool>>, _>(&self.line_exempt)?;
+        out.push_sql("::bool[] AS line_exempt");
+        Ok(())
+    }
+}
+
+/// What follows the `args` row up to the boleta's part. `args.seq` is the
+/// new `seq`. A sale changes no cash movement: `cash_in` and `cash_out`
+/// are compared, not set.
 const AFTER_ARGS: &str = "\
 ), guard AS (
     SELECT s.id FROM args a, register_sessions s
@@ -228,8 +316,8 @@ const AFTER_ARGS: &str = "\
       AND s.status = 'OPEN'
       AND s.payment_totals = a.totals_before AND s.tip_totals = a.tips_before
       AND s.ticket_count = a.tickets_before
-      AND s.cash_sales = a.cash_sales_before AND s.cash_in = a.cash_in_before
-      AND s.cash_out = a.cash_out_before
+      AND s.cash_sales = a.cash_sales_before AND s.cash_in = a.cash_in
+      AND s.cash_out = a.cash_out
       AND s.payment_provider_used_primary_count = a.primary_before
       AND s.payment_provider_used_backup_count = a.backup_before
     FOR UPDATE OF s, r
@@ -251,8 +339,7 @@ const AFTER_ARGS: &str = "\
 ), counted AS (
     UPDATE register_sessions s
     SET payment_totals = a.totals_after, tip_totals = a.tips_after,
-        ticket_count = a.tickets_after,
-        cash_sales = a.cash_sales_after, cash_in = a.cash_in_after, cash_out = a.cash_out_after,
+        ticket_count = a.tickets_after, cash_sales = a.cash_sales_after,
         payment_provider_used_primary_count = a.primary_after,
         payment_provider_used_backup_count = a.backup_after
     FROM args a
@@ -264,93 +351,172 @@ const AFTER_ARGS: &str = "\
     INSERT INTO register_events (register_id, seq, change, payload)
     SELECT a.register_id, a.seq, a.change,
            jsonb_set(a.payload, '{recent_sale,id}', to_jsonb(sale.id))
-    FROM sale, args a
-), documented AS (
-    INSERT INTO tax_documents (sale_id, register_id, kind, idempotency_key, total, exempt,
-                               line_exempt, next_try_at, created_at)
-    SELECT sale.id, a.register_id, CASE WHEN a.documented_exempt = a.documented THEN 41 ELSE 39 END,
-           a.key, a.documented, a.documented_exempt, a.line_exempt, a.created_at, a.created_at
-    FROM sale, args a WHERE a.documented IS NOT NULL
+    FROM sale, args a";
+
+/// What the statement answers.
+const ANSWER: &str = "
 )
 SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
 
-impl QueryFragment<Pg> for RecordSale<'_> {
+impl<D: DocumentPart> QueryFragment<Pg> for RecordSale<'_, D> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let sale = &self.sale;
         out.push_sql("WITH args AS (SELECT ");
-        out.push_bind_param::<Int4, _>(&self.session_id)?;
+        out.push_bind_param::<Int4, _>(&sale.session_id)?;
         out.push_sql("::int4 AS session_id, ");
-        out.push_bind_param::<Nullable<Int8>, _>(&self.sale_id)?;
+        out.push_bind_param::<Nullable<Int8>, _>(&sale.sale_id)?;
         out.push_sql("::int8 AS sale_id, ");
-        out.push_bind_param::<Int4, _>(&self.register_id)?;
+        out.push_bind_param::<Int4, _>(&sale.register_id)?;
         out.push_sql("::int4 AS register_id, ");
-        out.push_bind_param::<Int8, _>(&self.seq)?;
+        out.push_bind_param::<Int8, _>(&sale.seq)?;
         out.push_sql("::int8 AS seq, ");
-        self.before.walk(&mut out, &BEFORE)?;
-        out.push_bind_param::<SqlUuid, _>(&self.key)?;
+        sale.before.walk(&mut out, &BEFORE)?;
+        sale.movements.walk(&mut out)?;
+        out.push_bind_param::<SqlUuid, _>(&sale.key)?;
         out.push_sql("::uuid AS key, ");
-        out.push_bind_param::<Text, _>(&self.fingerprint)?;
+        out.push_bind_param::<Text, _>(&sale.fingerprint)?;
         out.push_sql("::text AS fingerprint, ");
-        out.push_bind_param::<Int8, _>(&self.total)?;
+        out.push_bind_param::<Int8, _>(&sale.total)?;
         out.push_sql("::int8 AS total, ");
-        out.push_bind_param::<Int8, _>(&self.total_charged)?;
+        out.push_bind_param::<Int8, _>(&sale.total_charged)?;
         out.push_sql("::int8 AS total_charged, ");
-        out.push_bind_param::<Int4, _>(&self.created_by)?;
+        out.push_bind_param::<Int4, _>(&sale.created_by)?;
         out.push_sql("::int4 AS created_by, ");
-        out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+        out.push_bind_param::<Timestamptz, _>(&sale.created_at)?;
         out.push_sql("::timestamptz AS created_at, ");
-        out.push_bind_param::<Array<Text>, _>(&self.methods)?;
+        out.push_bind_param::<Array<Text>, _>(&sale.methods)?;
         out.push_sql("::text[] AS methods, ");
-        out.push_bind_param::<Array<Int8>, _>(&self.amounts)?;
+        out.push_bind_param::<Array<Int8>, _>(&sale.amounts)?;
         out.push_sql("::int8[] AS amounts, ");
-        out.push_bind_param::<Array<Int8>, _>(&self.charged)?;
+        out.push_bind_param::<Array<Int8>, _>(&sale.charged)?;
         out.push_sql("::int8[] AS charged, ");
-        out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.tendered)?;
+        out.push_bind_param::<Array<Nullable<Int8>>, _>(&sale.tendered)?;
         out.push_sql("::int8[] AS tendered, ");
-        out.push_bind_param::<Array<Int8>, _>(&self.change_given)?;
+        out.push_bind_param::<Array<Int8>, _>(&sale.change_given)?;
         out.push_sql("::int8[] AS change_given, ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.providers)?;
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&sale.providers)?;
         out.push_sql("::text[] AS providers, ");
-        out.push_bind_param::<Array<Bool>, _>(&self.backups)?;
+        out.push_bind_param::<Array<Bool>, _>(&sale.backups)?;
         out.push_sql("::bool[] AS backups, ");
-        out.push_bind_param::<Array<Nullable<Int8>>, _>(&self.approvals)?;
+        out.push_bind_param::<Array<Nullable<Int8>>, _>(&sale.approvals)?;
         out.push_sql("::int8[] AS approvals, ");
-        out.push_bind_param::<Array<Int8>, _>(&self.tips)?;
+        out.push_bind_param::<Array<Int8>, _>(&sale.tips)?;
         out.push_sql("::int8[] AS tips, ");
-        out.push_bind_param::<Array<Nullable<Int4>>, _>(&self.line_products)?;
+        out.push_bind_param::<Array<Nullable<Int4>>, _>(&sale.line_products)?;
         out.push_sql("::int4[] AS line_products, ");
-        out.push_bind_param::<Array<Text>, _>(&self.line_names)?;
+        out.push_bind_param::<Array<Text>, _>(&sale.line_names)?;
         out.push_sql("::text[] AS line_names, ");
-        out.push_bind_param::<Array<Int8>, _>(&self.line_prices)?;
+        out.push_bind_param::<Array<Int8>, _>(&sale.line_prices)?;
         out.push_sql("::int8[] AS line_prices, ");
-        out.push_bind_param::<Array<Int4>, _>(&self.line_quantities)?;
+        out.push_bind_param::<Array<Int4>, _>(&sale.line_quantities)?;
         out.push_sql("::int4[] AS line_quantities, ");
-        self.after.walk(&mut out, &AFTER)?;
-        out.push_bind_param::<Nullable<Int8>, _>(&self.documented)?;
-        out.push_sql("::int8 AS documented, ");
-        out.push_bind_param::<Nullable<Int8>, _>(&self.documented_exempt)?;
-        out.push_sql("::int8 AS documented_exempt, ");
-        out.push_bind_param::<Nullable<Array<Bool>>, _>(&self.line_exempt)?;
-        out.push_sql("::bool[] AS line_exempt, ");
-        out.push_bind_param::<Text, _>(self.change)?;
+        sale.after.walk(&mut out, &AFTER)?;
+        out.push_bind_param::<Text, _>(sale.change)?;
         out.push_sql("::text AS change, ");
-        out.push_bind_param::<Jsonb, _>(self.payload)?;
+        out.push_bind_param::<Jsonb, _>(sale.payload)?;
         out.push_sql("::jsonb AS payload");
+        self.document.walk_args(&mut out)?;
         out.push_sql(AFTER_ARGS);
+        out.push_sql(D::INSERT);
+        out.push_sql(ANSWER);
         Ok(())
     }
 }
 
-/// The statement's text never changes: diesel keeps it prepared, by type.
-impl QueryId for RecordSale<'_> {
-    type QueryId = RecordSaleStatement;
+/// Each shape's text never changes: diesel keeps it prepared, by type.
+impl<D: DocumentPart> QueryId for RecordSale<'_, D> {
+    type QueryId = RecordSaleStatement<D>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-/// [`RecordSale`]'s identity in diesel's statement cache.
-pub struct RecordSaleStatement;
+/// [`RecordSale`]'s identity in diesel's statement cache, one per shape.
+pub struct RecordSaleStatement<D>(PhantomData<D>);
 
-impl Query for RecordSale<'_> {
+impl<D> Query for RecordSale<'_, D> {
     type SqlType = Untyped;
 }
 
-impl RunQueryDsl<PgConnection> for RecordSale<'_> {}
+impl<D> RunQueryDsl<PgConnection> for RecordSale<'_, D> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sale_row(payload: &JsonText) -> SaleRow<'_> {
+        let counters = || Counters {
+            totals: serde_json::json!({}),
+            tips: serde_json::json!({}),
+            tickets: 0,
+            cash_sales: 0,
+            primary: 0,
+            backup: 0,
+        };
+        SaleRow {
+            session_id: 1,
+            sale_id: None,
+            register_id: 1,
+            seq: 2,
+            before: counters(),
+            movements: Movements {
+                cash_in: 0,
+                cash_out: 0,
+            },
+            key: Uuid::nil(),
+            fingerprint: String::new(),
+            total: 1000,
+            total_charged: 1000,
+            created_by: 1,
+            created_at: Utc::now(),
+            methods: vec!["EFECTIVO"],
+            amounts: vec![1000],
+            charged: vec![1000],
+            tendered: vec![None],
+            change_given: vec![0],
+            providers: vec![None],
+            backups: vec![false],
+            approvals: vec![None],
+            tips: vec![0],
+            line_products: vec![None],
+            line_names: vec!["Monto libre"],
+            line_prices: vec![1000],
+            line_quantities: vec![1],
+            after: counters(),
+            change: "sale_recorded",
+            payload,
+        }
+    }
+
+    fn text<D: DocumentPart>(statement: &RecordSale<'_, D>) -> String {
+        diesel::debug_query::<Pg, _>(statement).to_string()
+    }
+
+    /// PostgreSQL starts every part of a statement at each execution: a
+    /// sale with no boleta runs a text without the document's `INSERT`,
+    /// and no sale sets the cash movements it cannot change.
+    #[test]
+    fn a_sale_without_a_boleta_runs_no_part_of_the_document() {
+        let payload = JsonText("{}".into());
+        let plain = text(&RecordSale::new(sale_row(&payload), NoBoleta));
+        let boleta = Boleta {
+            total: 1000,
+            exempt: 0,
+            line_exempt: None,
+        };
+        let documented = text(&RecordSale::new(sale_row(&payload), boleta));
+        assert!(!plain.contains("tax_documents"), "{plain}");
+        assert!(documented.contains("INSERT INTO tax_documents"));
+        for statement in [&plain, &documented] {
+            let set = &statement[statement.find("SET payment_totals").unwrap()..];
+            let set = &set[..set.find("FROM args").unwrap()];
+            assert!(
+                !set.contains("cash_in") && !set.contains("cash_out"),
+                "{set}"
+            );
+        }
+        // Two texts, each its own prepared statement.
+        assert_ne!(
+            RecordSale::<NoBoleta>::query_id(),
+            RecordSale::<Boleta>::query_id()
+        );
+    }
+}
