@@ -45,7 +45,7 @@ use crate::money::Pesos;
 ///
 /// A sale that needs a boleta (`documented`: what it documents) writes
 /// the document, pending, in the same statement: the outbox the provider
-/// is sent from (docs/architecture.md rule 20).
+/// is sent from (docs/architecture.md rule 21).
 ///
 /// `Ok(None)`: the key is taken (a retry, or a key reused): nothing written.
 pub fn record_sale(
