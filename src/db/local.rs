@@ -1,6 +1,9 @@
 //! The database the hub runs on when no `DATABASE_URL` is given: the local
 //! PostgreSQL at 127.0.0.1:5432 when one answers, or else a private cluster
-//! under the data directory that lives exactly as long as the hub.
+//! under the data directory that lives exactly as long as the hub. Either
+//! is reached over its Unix socket where it has one the hub may use: on
+//! the same machine TCP only adds the kernel's work on both sides
+//! (docs/configuration.md, "The database on this machine").
 
 use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -10,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use diesel::dsl::sql;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{Bool, Text};
 use diesel::{Connection, PgConnection, RunQueryDsl, select};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -25,6 +28,11 @@ pub const DATABASE_NAME: &str = "cajahub";
 const LOOPBACK_SSL: &str = "disable";
 /// PostgreSQL refuses to run as root; the private cluster runs as this user.
 const UNPRIVILEGED_USER: &str = "postgres";
+/// Where an installed server keeps its socket: Debian's folder, then the
+/// default of PostgreSQL's own build.
+const SOCKET_FOLDERS: [&str; 2] = ["/var/run/postgresql", "/tmp"];
+/// The longest path a Unix socket may have (`sun_path`, less its NUL).
+const SOCKET_PATH_MAX: usize = 107;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalDbError {
@@ -91,10 +99,12 @@ impl Database {
             let admin_url = format!("postgres://postgres@{server}/postgres?sslmode={LOOPBACK_SSL}");
             match ensure_database(&admin_url) {
                 Ok(()) => {
-                    tracing::info!(%server, database = DATABASE_NAME, "using the local PostgreSQL");
-                    return Ok(Database::Url(format!(
+                    let tcp = format!(
                         "postgres://postgres@{server}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}"
-                    )));
+                    );
+                    let url = same_server_over_a_socket(&tcp, server.port()).unwrap_or(tcp);
+                    tracing::info!(%server, database = DATABASE_NAME, via = %describe_url(&url), "using the local PostgreSQL");
+                    return Ok(Database::Url(url));
                 }
                 // Debian's own setting: a password on TCP. Without one the hub
                 // cannot log in, so it runs on a cluster of its own instead.
@@ -164,7 +174,7 @@ fn describe_url(raw: &str) -> String {
     };
     let host = value("host").unwrap_or_else(|| match host {
         "" => "localhost".to_owned(),
-        host => host.to_owned(),
+        host => decode(host),
     });
     format!("{host}:{port}/{}", decode(name))
 }
@@ -175,6 +185,55 @@ fn asks_for_password(detail: &str) -> bool {
     ["no password supplied", "password authentication failed"]
         .iter()
         .any(|m| detail.contains(m))
+}
+
+/// The URL of `database` on the server whose socket is in `folder` at
+/// `port`, when that socket's path fits in a socket address.
+fn socket_url(folder: &Path, port: u16, database: &str) -> Option<String> {
+    let folder = folder.to_str()?;
+    let socket = format!("{folder}/.s.PGSQL.{port}");
+    (socket.len() <= SOCKET_PATH_MAX).then(|| {
+        let host =
+            percent_encoding::utf8_percent_encode(folder, percent_encoding::NON_ALPHANUMERIC);
+        format!("postgres://postgres@{host}:{port}/{database}")
+    })
+}
+
+/// `tcp`'s database over the server's Unix socket, when the server has one
+/// in a usual folder, the hub may log in on it (Debian asks the socket for
+/// `peer`: the system user's own name), and it is the same server: a
+/// socket with the same port number could belong to another one.
+fn same_server_over_a_socket(tcp: &str, port: u16) -> Option<String> {
+    let expected = system_identifier(tcp)?;
+    SOCKET_FOLDERS.iter().find_map(|folder| {
+        let folder = Path::new(folder);
+        if !folder.join(format!(".s.PGSQL.{port}")).exists() {
+            return None;
+        }
+        let url = socket_url(folder, port, DATABASE_NAME)?;
+        match system_identifier(&url) {
+            Some(found) if found == expected => Some(url),
+            found => {
+                tracing::info!(
+                    folder = %folder.display(),
+                    "the socket in {} is {}; using TCP",
+                    folder.display(),
+                    if found.is_some() { "another server's" } else { "not open to the hub" }
+                );
+                None
+            }
+        }
+    })
+}
+
+/// The server's own identity, fixed when its cluster was made.
+fn system_identifier(url: &str) -> Option<String> {
+    let mut conn = PgConnection::establish(url).ok()?;
+    select(sql::<Text>(
+        "(SELECT system_identifier::text FROM pg_control_system())",
+    ))
+    .get_result(&mut conn)
+    .ok()
 }
 
 /// Creates the hub's database on the server behind `admin_url` if missing.
@@ -197,12 +256,15 @@ fn ensure_database(admin_url: &str) -> Result<(), String> {
 }
 
 /// A PostgreSQL cluster of the hub's own, started on a free port of
-/// 127.0.0.1 (no Unix socket) and stopped on drop.
+/// 127.0.0.1 and on a Unix socket in its folder (where the folder's path
+/// allows one), and stopped on drop.
 #[derive(Debug)]
 pub struct PrivateCluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// Whether it listens on a socket in `dir`, which its URL then names.
+    socket: bool,
     owner: Option<User>,
     /// Started by this process, and stopped when it is dropped.
     running: bool,
@@ -273,6 +335,7 @@ impl PrivateCluster {
             dir,
             bin,
             port,
+            socket: false,
             owner,
             running: false,
             owner_lock: Some(owner_lock),
@@ -298,8 +361,18 @@ impl PrivateCluster {
             // Left running by a hub that did not stop cleanly.
             let _ = cluster.pg_ctl_stop();
         }
-        let options =
-            format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
+        // The folder goes through pg_ctl's shell and PostgreSQL's list of
+        // folders unquoted: one with other characters gets no socket.
+        let socket_folder = cluster
+            .dir
+            .to_str()
+            .filter(|dir| {
+                plain_path(dir) && socket_url(&cluster.dir, port, DATABASE_NAME).is_some()
+            })
+            .unwrap_or("");
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{socket_folder}'"
+        );
         let log = cluster.dir.join("postgresql.log");
         cluster
             .run(
@@ -318,6 +391,7 @@ impl PrivateCluster {
             )
             .map_err(|detail| fail("start (pg_ctl)", detail))?;
         cluster.running = true;
+        cluster.socket = !socket_folder.is_empty() && cluster.has_socket();
         ensure_database(&format!(
             "postgres://postgres@127.0.0.1:{port}/postgres?sslmode={LOOPBACK_SSL}"
         ))
@@ -341,14 +415,16 @@ impl PrivateCluster {
                 step: "be used while another cajahub starts it",
                 detail: "its port is not known yet; try again in a moment".into(),
             })?;
-        let cluster = PrivateCluster {
+        let mut cluster = PrivateCluster {
             dir,
             bin,
             port,
+            socket: false,
             owner,
             running: false,
             owner_lock: None,
         };
+        cluster.socket = cluster.has_socket();
         ensure_database(&format!(
             "postgres://postgres@127.0.0.1:{port}/postgres?sslmode={LOOPBACK_SSL}"
         ))
@@ -362,10 +438,26 @@ impl PrivateCluster {
     }
 
     pub fn url(&self) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}",
-            self.port
-        )
+        self.socket
+            .then(|| socket_url(&self.dir, self.port, DATABASE_NAME))
+            .flatten()
+            .unwrap_or_else(|| {
+                format!(
+                    "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}",
+                    self.port
+                )
+            })
+    }
+
+    /// Where it listens on TCP (tools that need an address).
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), self.port)
+    }
+
+    /// Whether the cluster's socket is in its folder.
+    fn has_socket(&self) -> bool {
+        socket_url(&self.dir, self.port, DATABASE_NAME).is_some()
+            && self.dir.join(format!(".s.PGSQL.{}", self.port)).exists()
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -502,6 +594,13 @@ pub fn server_programs_installed() -> bool {
     server_programs().is_some()
 }
 
+/// A path of letters, digits, `/`, `.`, `_` and `-` only: safe on a
+/// command line and in a list of PostgreSQL's.
+fn plain_path(path: &str) -> bool {
+    path.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
@@ -573,10 +672,42 @@ mod url_tests {
                 "host=127.0.0.1 port=5433 dbname=cajahub password=secret",
                 "127.0.0.1:5433/cajahub",
             ),
+            (
+                "postgres://postgres@%2Fvar%2Flib%2Fcajahub%2Fpg:5544/cajahub",
+                "/var/lib/cajahub/pg:5544/cajahub",
+            ),
         ] {
             let described = Database::Url(url.to_owned()).describe();
             assert_eq!(described, said);
             assert!(!described.contains("secret"));
         }
+    }
+
+    /// The embedded defaults' socket URL: libpq's form of a folder as the
+    /// host, which the backup's URL handling reads too; a path too long for
+    /// a socket address, or one a command line would split, gets none.
+    #[test]
+    fn a_socket_is_named_by_its_folder_when_it_fits() {
+        let url = socket_url(Path::new("/var/run/postgresql"), 5432, "cajahub").unwrap();
+        assert_eq!(
+            url,
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432/cajahub"
+        );
+        let target = crate::backup::tools::Target::parse(&url).expect("the backup reads it");
+        assert_eq!(target.database(), "cajahub");
+        assert!(
+            target
+                .with_database("postgres")
+                .url()
+                .contains("%2Fvar%2Frun%2Fpostgresql:5432/postgres")
+        );
+
+        let deep = format!("/srv/{}", "carpeta/".repeat(12));
+        assert!(deep.len() + ".s.PGSQL.5432".len() > SOCKET_PATH_MAX);
+        assert_eq!(socket_url(Path::new(&deep), 5432, "cajahub"), None);
+
+        assert!(plain_path("/var/lib/cajahub-2/pg_1.d"));
+        assert!(!plain_path("/home/ana/mis datos/pg"));
+        assert!(!plain_path("/srv/caja's/pg"));
     }
 }

@@ -13,6 +13,16 @@ fn silent_port() -> std::net::SocketAddr {
     listener.local_addr().unwrap()
 }
 
+/// Whether `url` reaches its server over a Unix socket (no address).
+fn over_a_socket(url: &str) -> bool {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "inet_server_addr() IS NULL",
+    ))
+    .get_result(&mut conn)
+    .unwrap()
+}
+
 #[test]
 fn with_no_server_answering_a_private_cluster_is_created_used_and_stopped() {
     if !server_programs_installed() {
@@ -33,6 +43,10 @@ fn with_no_server_answering_a_private_cluster_is_created_used_and_stopped() {
     let data_dir = cluster.data_dir();
     assert!(data_dir.join("PG_VERSION").exists());
     let url = database.url();
+    assert!(
+        over_a_socket(&url),
+        "the private cluster is reached over its socket: {url}"
+    );
     {
         let mut conn = PgConnection::establish(&url).expect("connect to the private cluster");
         let applied = cajahub::db::migrations::run_pending(&mut conn).unwrap();
@@ -91,12 +105,28 @@ fn with_a_server_answering_its_cajahub_database_is_used() {
     .unwrap();
     let unused = tempfile::tempdir().unwrap();
     let database = Database::local(server, &unused.path().join("pg")).expect("uses the server");
-    match &database {
-        Database::Url(url) => assert_eq!(
+    // Over the server's socket where it has one the hub may log in on (this
+    // machine's: trust); else over TCP without TLS.
+    let socket = ["/var/run/postgresql", "/tmp"]
+        .into_iter()
+        .map(|folder| format!("{folder}/.s.PGSQL.{}", server.port()))
+        .find(|socket| std::path::Path::new(socket).exists())
+        .map(|socket| socket.rsplit_once('/').unwrap().0.replace('/', "%2F"))
+        .map(|host| format!("postgres://postgres@{host}:{}/postgres", server.port()))
+        .filter(|url| PgConnection::establish(url).is_ok());
+    match (&database, socket) {
+        (Database::Url(url), Some(_)) => {
+            assert!(over_a_socket(url), "{url}");
+            assert!(
+                url.ends_with(&format!(":{}/cajahub", server.port())),
+                "{url}"
+            );
+        }
+        (Database::Url(url), None) => assert_eq!(
             url,
             &format!("postgres://postgres@{server}/cajahub?sslmode=disable")
         ),
-        other => panic!("expected the local server, got {other:?}"),
+        (other, _) => panic!("expected the local server, got {other:?}"),
     }
     PgConnection::establish(&database.url()).expect("its cajahub database exists");
     assert!(
@@ -487,24 +517,18 @@ fn a_server_that_asks_for_a_password_is_left_for_a_private_cluster() {
     diesel::sql_query("ALTER ROLE postgres PASSWORD 'secreta'")
         .execute(&mut conn)
         .unwrap();
+    // (Debian's socket asks for `peer`; this one's stays open to the test.)
     std::fs::write(
         cluster.data_dir().join("pg_hba.conf"),
-        "host all all 127.0.0.1/32 scram-sha-256\n",
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
     )
     .unwrap();
     diesel::sql_query("SELECT pg_reload_conf()")
         .execute(&mut conn)
         .unwrap();
     drop(conn);
-    let server: std::net::SocketAddr = debian
-        .url()
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let refused = PgConnection::establish(&debian.url())
+    let server = cluster.address();
+    let refused = PgConnection::establish(&format!("postgres://postgres@{server}/postgres"))
         .map(|_| ())
         .unwrap_err();
     assert!(refused.to_string().contains("password"), "{refused}");
