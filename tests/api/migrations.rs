@@ -530,6 +530,64 @@ fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
     );
 }
 
+/// A sale's caja is its session's, and an event's caja has its number
+/// (`register_seqs`): both checked through the rows a sale's statement
+/// locks first (its guard), so writing a sale and its event locks no other
+/// row; the caja's own row stays free.
+#[test]
+fn a_sale_and_its_event_name_their_caja_through_the_rows_the_sale_locks() {
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+    conn.batch_execute(
+        "INSERT INTO users (name, role, password_hash) VALUES ('admin', 'ADMIN', 'x');
+         INSERT INTO jornadas (opened_by) VALUES (1);
+         INSERT INTO pos_registers (name, code) VALUES ('Barra', 'BARRA-1'), ('Terraza', 'TERRAZA-1');
+         INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
+             VALUES (1, 1, 1, 0);",
+    )
+    .unwrap();
+    let sale = |caja: i32| {
+        format!(
+            "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
+                                total_charged, seq, created_by, line_products, line_names,
+                                line_prices, line_quantities)
+                 VALUES ({caja}, 1, gen_random_uuid(), 'h', 1000, 1000, 1, 1, '{{NULL}}',
+                         '{{Monto libre}}', '{{1000}}', '{{1}}')"
+        )
+    };
+    let err = taken(&mut conn, &sale(2)).expect_err("a sale of another caja's session");
+    assert!(err.starts_with("ForeignKeyViolation"), "{err}");
+    taken(&mut conn, &sale(1)).unwrap();
+    conn.batch_execute("DELETE FROM register_seqs WHERE register_id = 2")
+        .unwrap();
+    let event = |caja: i32| {
+        format!(
+            "INSERT INTO register_events (register_id, seq, change, payload)
+                 VALUES ({caja}, 1, 'sale_recorded', '{{}}')"
+        )
+    };
+    let err = taken(&mut conn, &event(2)).expect_err("an event of a caja with no number");
+    assert!(err.starts_with("ForeignKeyViolation"), "{err}");
+
+    // As the sale's statement does: the guard's locks, then the rows.
+    conn.batch_execute(&format!(
+        "BEGIN;
+         SELECT 1 FROM register_sessions s JOIN register_seqs r USING (register_id)
+             WHERE s.id = 1 FOR UPDATE OF s, r;
+         {}; {};",
+        sale(1),
+        event(1)
+    ))
+    .unwrap();
+    let mut other = db.connect();
+    let caja_row = taken(
+        &mut other,
+        "SET lock_timeout = '1ms'; SELECT 1 FROM pos_registers WHERE id = 1 FOR UPDATE",
+    );
+    conn.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(caja_row, Ok(()), "the caja's row is not locked by a sale");
+}
+
 /// The previous system never checked its sessions' status or cash, and the
 /// first migration leaves its rows as they are (NOT VALID): a row that
 /// breaks a rule is taken over unchanged, the hub starts, and every value
