@@ -187,4 +187,17 @@ mod tests {
         assert!(Target::parse("mysql://x/y").is_err());
         assert!(Target::parse("postgres://x/").is_err());
     }
+
+    /// The embedded defaults name a Unix socket's folder as the host
+    /// (`db::local`): another database on the same socket keeps it.
+    #[test]
+    fn a_socket_folder_as_the_host_is_kept() {
+        let target =
+            Target::parse("postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432/cajahub").unwrap();
+        assert_eq!(target.database(), "cajahub");
+        assert_eq!(
+            target.with_database("postgres").url(),
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432/postgres"
+        );
+    }
 }
