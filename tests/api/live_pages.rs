@@ -467,7 +467,7 @@ async fn a_pos_whose_login_expired_sends_the_cashier_to_log_in_and_back() {
     pos.close().await;
 }
 
-/// A caja whose row another transaction holds: the POS keeps the sale and
+/// A caja whose open session another transaction holds: the POS keeps the sale and
 /// says the caja does not answer, the floor marks its tile "Sin respuesta";
 /// once the lock goes the sale goes in by itself and both screens recover.
 #[actix_web::test]
@@ -488,8 +488,10 @@ async fn a_stuck_caja_is_marked_on_the_floor_and_the_pos_keeps_its_sale() {
     let tile = "[data-caja='1']";
 
     let mut lock = app.conn();
-    lock.batch_execute("BEGIN; SELECT 1 FROM pos_registers WHERE id = 1 FOR UPDATE;")
-        .unwrap();
+    lock.batch_execute(
+        "BEGIN; SELECT 1 FROM register_sessions WHERE register_id = 1 AND status = 'OPEN' FOR UPDATE;",
+    )
+    .unwrap();
     sell(&pos, "4500", "EFECTIVO").await;
     floor
         .wait_text(&format!("{tile} [data-field=status]"), "Sin respuesta")

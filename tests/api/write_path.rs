@@ -404,8 +404,9 @@ async fn a_lost_commit_reaches_the_screens_without_a_retry() {
     assert_memory_is_the_database(&app, &cashier, caja).await;
 }
 
-/// A caja whose row another transaction holds: its sale fails within the
-/// lock timeout with a clear error, other cajas sell, a new floor gets its
+/// A caja whose open session another transaction holds (a psql session
+/// left open mid-change): its sale fails within the lock timeout with a
+/// clear error, other cajas sell, a new floor gets its
 /// snapshot at once with the caja marked, /readyz names it; all recover
 /// once the lock goes.
 #[actix_web::test]
@@ -422,7 +423,7 @@ async fn a_locked_caja_answers_in_time_and_stops_nothing_else() {
 
     let mut lock = app.conn();
     lock.batch_execute(&format!(
-        "BEGIN; SELECT 1 FROM pos_registers WHERE id = {caja} FOR UPDATE;"
+        "BEGIN; SELECT 1 FROM register_sessions WHERE register_id = {caja} AND status = 'OPEN' FOR UPDATE;"
     ))
     .unwrap();
 
