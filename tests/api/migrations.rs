@@ -384,6 +384,18 @@ fn taken(conn: &mut PgConnection, sql: &str) -> Result<(), String> {
     }
 }
 
+/// Caja 1 with a session open (user 1, jornada 1), written by hand.
+fn open_caja_1(conn: &mut PgConnection) {
+    conn.batch_execute(
+        "INSERT INTO users (name, role, password_hash) VALUES ('admin', 'ADMIN', 'x');
+         INSERT INTO jornadas (opened_by) VALUES (1);
+         INSERT INTO pos_registers (name, code) VALUES ('Barra', 'BARRA-1');
+         INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
+             VALUES (1, 1, 1, 0);",
+    )
+    .unwrap();
+}
+
 /// The rules of the rows a sale writes hold in the database itself, for
 /// whoever writes there (the hub, or the runbook's psql): each statement
 /// below is refused as a check violation, and the same statement with the
@@ -392,13 +404,9 @@ fn taken(conn: &mut PgConnection, sql: &str) -> Result<(), String> {
 fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
     let db = TestDb::migrated();
     let mut conn = db.connect();
+    open_caja_1(&mut conn);
     conn.batch_execute(
-        "INSERT INTO users (name, role, password_hash) VALUES ('admin', 'ADMIN', 'x');
-         INSERT INTO jornadas (opened_by) VALUES (1);
-         INSERT INTO pos_registers (name, code) VALUES ('Barra', 'BARRA-1');
-         INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
-             VALUES (1, 1, 1, 0);
-         INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
+        "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
                             total_charged, seq, created_by, line_products, line_names,
                             line_prices, line_quantities)
              VALUES (1, 1, gen_random_uuid(), 'h', 1000, 1000, 1, 1, '{NULL}', '{Monto libre}',
@@ -538,14 +546,9 @@ fn the_rows_a_sale_writes_refuse_what_their_rules_forbid() {
 fn a_sale_and_its_event_name_their_caja_through_the_rows_the_sale_locks() {
     let db = TestDb::migrated();
     let mut conn = db.connect();
-    conn.batch_execute(
-        "INSERT INTO users (name, role, password_hash) VALUES ('admin', 'ADMIN', 'x');
-         INSERT INTO jornadas (opened_by) VALUES (1);
-         INSERT INTO pos_registers (name, code) VALUES ('Barra', 'BARRA-1'), ('Terraza', 'TERRAZA-1');
-         INSERT INTO register_sessions (register_id, jornada_id, opened_by, initial_cash)
-             VALUES (1, 1, 1, 0);",
-    )
-    .unwrap();
+    open_caja_1(&mut conn);
+    conn.batch_execute("INSERT INTO pos_registers (name, code) VALUES ('Terraza', 'TERRAZA-1')")
+        .unwrap();
     let sale = |caja: i32| {
         format!(
             "INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total,
