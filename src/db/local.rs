@@ -96,12 +96,10 @@ impl Database {
     /// The server at `server` when one answers; else a private cluster in `cluster_dir`.
     pub fn local(server: SocketAddr, cluster_dir: &Path) -> Result<Self, LocalDbError> {
         if TcpStream::connect_timeout(&server, Duration::from_secs(1)).is_ok() {
-            let admin_url = format!("postgres://postgres@{server}/postgres?sslmode={LOOPBACK_SSL}");
+            let admin_url = loopback_url(server, "postgres");
             match ensure_database(&admin_url) {
                 Ok(()) => {
-                    let tcp = format!(
-                        "postgres://postgres@{server}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}"
-                    );
+                    let tcp = loopback_url(server, DATABASE_NAME);
                     let url = same_server_over_a_socket(&tcp, server.port()).unwrap_or(tcp);
                     tracing::info!(%server, database = DATABASE_NAME, via = %describe_url(&url), "using the local PostgreSQL");
                     return Ok(Database::Url(url));
@@ -187,12 +185,23 @@ fn asks_for_password(detail: &str) -> bool {
         .any(|m| detail.contains(m))
 }
 
+/// The URL of `database`, as `postgres`, on the server at `server` (TCP
+/// on this machine: no TLS).
+fn loopback_url(server: SocketAddr, database: &str) -> String {
+    format!("postgres://postgres@{server}/{database}?sslmode={LOOPBACK_SSL}")
+}
+
+/// The socket a server listening at `port` makes in `folder`.
+fn socket_file(folder: &Path, port: u16) -> PathBuf {
+    folder.join(format!(".s.PGSQL.{port}"))
+}
+
 /// The URL of `database` on the server whose socket is in `folder` at
 /// `port`, when that socket's path fits in a socket address.
 fn socket_url(folder: &Path, port: u16, database: &str) -> Option<String> {
+    let socket = socket_file(folder, port);
     let folder = folder.to_str()?;
-    let socket = format!("{folder}/.s.PGSQL.{port}");
-    (socket.len() <= SOCKET_PATH_MAX).then(|| {
+    (socket.as_os_str().len() <= SOCKET_PATH_MAX).then(|| {
         let host =
             percent_encoding::utf8_percent_encode(folder, percent_encoding::NON_ALPHANUMERIC);
         format!("postgres://postgres@{host}:{port}/{database}")
@@ -207,7 +216,7 @@ fn same_server_over_a_socket(tcp: &str, port: u16) -> Option<String> {
     let expected = system_identifier(tcp)?;
     SOCKET_FOLDERS.iter().find_map(|folder| {
         let folder = Path::new(folder);
-        if !folder.join(format!(".s.PGSQL.{port}")).exists() {
+        if !socket_file(folder, port).exists() {
             return None;
         }
         let url = socket_url(folder, port, DATABASE_NAME)?;
@@ -216,8 +225,7 @@ fn same_server_over_a_socket(tcp: &str, port: u16) -> Option<String> {
             found => {
                 tracing::info!(
                     folder = %folder.display(),
-                    "the socket in {} is {}; using TCP",
-                    folder.display(),
+                    "the socket there is {}; using TCP",
                     if found.is_some() { "another server's" } else { "not open to the hub" }
                 );
                 None
@@ -392,10 +400,8 @@ impl PrivateCluster {
             .map_err(|detail| fail("start (pg_ctl)", detail))?;
         cluster.running = true;
         cluster.socket = !socket_folder.is_empty() && cluster.has_socket();
-        ensure_database(&format!(
-            "postgres://postgres@127.0.0.1:{port}/postgres?sslmode={LOOPBACK_SSL}"
-        ))
-        .map_err(|detail| fail("create its database", detail))?;
+        ensure_database(&loopback_url(cluster.address(), "postgres"))
+            .map_err(|detail| fail("create its database", detail))?;
         tracing::info!(dir = %cluster.dir.display(), port, "private PostgreSQL cluster started");
         Ok(cluster)
     }
@@ -425,13 +431,12 @@ impl PrivateCluster {
             owner_lock: None,
         };
         cluster.socket = cluster.has_socket();
-        ensure_database(&format!(
-            "postgres://postgres@127.0.0.1:{port}/postgres?sslmode={LOOPBACK_SSL}"
-        ))
-        .map_err(|detail| LocalDbError::Cluster {
-            dir: cluster.dir.clone(),
-            step: "be used while another cajahub runs it",
-            detail,
+        ensure_database(&loopback_url(cluster.address(), "postgres")).map_err(|detail| {
+            LocalDbError::Cluster {
+                dir: cluster.dir.clone(),
+                step: "be used while another cajahub runs it",
+                detail,
+            }
         })?;
         tracing::info!(dir = %cluster.dir.display(), port, "using the private PostgreSQL cluster a running cajahub owns");
         Ok(cluster)
@@ -441,12 +446,7 @@ impl PrivateCluster {
         self.socket
             .then(|| socket_url(&self.dir, self.port, DATABASE_NAME))
             .flatten()
-            .unwrap_or_else(|| {
-                format!(
-                    "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}?sslmode={LOOPBACK_SSL}",
-                    self.port
-                )
-            })
+            .unwrap_or_else(|| loopback_url(self.address(), DATABASE_NAME))
     }
 
     /// Where it listens on TCP (tools that need an address).
@@ -457,7 +457,7 @@ impl PrivateCluster {
     /// Whether the cluster's socket is in its folder.
     fn has_socket(&self) -> bool {
         socket_url(&self.dir, self.port, DATABASE_NAME).is_some()
-            && self.dir.join(format!(".s.PGSQL.{}", self.port)).exists()
+            && socket_file(&self.dir, self.port).exists()
     }
 
     pub fn data_dir(&self) -> PathBuf {
