@@ -24,6 +24,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS register_sessions_id_caja
 DO $$
 DECLARE
     key record;
+    replaced text;
 BEGIN
     FOR key IN SELECT * FROM (VALUES
         ('sales', 'sales_session_caja_fkey',
@@ -40,8 +41,9 @@ BEGIN
         END IF;
         BEGIN
             EXECUTE format('ALTER TABLE %I VALIDATE CONSTRAINT %I', key.tab, key.name);
-            EXECUTE format('ALTER TABLE %I DROP CONSTRAINT IF EXISTS %I, DROP CONSTRAINT IF EXISTS %I',
-                           key.tab, key.replaced[1], COALESCE(key.replaced[2], key.replaced[1]));
+            FOREACH replaced IN ARRAY key.replaced LOOP
+                EXECUTE format('ALTER TABLE %I DROP CONSTRAINT IF EXISTS %I', key.tab, replaced);
+            END LOOP;
         EXCEPTION WHEN foreign_key_violation THEN
             RAISE NOTICE 'rows written before the hub break % on %: it holds for what is written from now on, beside the keys it would replace',
                 key.name, key.tab;
