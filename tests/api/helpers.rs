@@ -894,8 +894,7 @@ pub fn without_tags(html: &str) -> String {
     text
 }
 
-/// The hub's side of a TCP connection, as the kernel lists it
-/// (`/proc/net/tcp`, IPv4).
+/// The hub's side of a TCP connection, as the kernel reports it.
 #[derive(Debug)]
 pub struct HubSide {
     /// The kernel's state code (1: established).
@@ -907,29 +906,151 @@ pub struct HubSide {
 /// The connections of the hub listening on `hub_port` whose clients are
 /// at `client_ports`, as long as the kernel holds any of them (in any
 /// state: a socket closed with bytes still queued lingers).
+///
+/// Asked of the kernel's socket diagnostics (IPv4, TCP) with a filter on
+/// the hub's port, so the few matching sockets come in one pass over the
+/// kernel's table. `/proc/net/tcp` is read a page at a time and resumes by
+/// position, so a read taken while other tests open and close connections
+/// can skip a socket that was there all along.
 pub fn hub_side(hub_port: u16, client_ports: &[u16]) -> Vec<HubSide> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("the kernel's TCP table");
-    let port = |address: &str| {
-        address
-            .rsplit(':')
-            .next()
-            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
-    };
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (local, remote) = (port(fields.get(1)?)?, port(fields.get(2)?)?);
-            if local != hub_port || !client_ports.contains(&remote) {
-                return None;
-            }
-            let state = u8::from_str_radix(fields.get(3)?, 16).ok()?;
-            let queued = fields.get(4)?.split(':').next()?;
-            Some(HubSide {
-                state,
-                queued: u64::from_str_radix(queued, 16).ok()?,
-            })
+    sock_diag::tcp_by_local_port(hub_port)
+        .into_iter()
+        .filter(|socket| client_ports.contains(&socket.remote_port))
+        .map(|socket| HubSide {
+            state: socket.state,
+            queued: u64::from(socket.queued),
         })
         .collect()
+}
+
+/// Just enough of the kernel's `NETLINK_SOCK_DIAG` to list TCP sockets by
+/// local port (linux/inet_diag.h, linux/sock_diag.h).
+mod sock_diag {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const INET_DIAG_REQ_BYTECODE: u16 = 1;
+    const INET_DIAG_BC_S_GE: u8 = 2;
+    const INET_DIAG_BC_S_LE: u8 = 3;
+    /// `struct nlmsghdr`, then `struct inet_diag_req_v2`.
+    const HEADER: usize = 16;
+    const REQUEST: usize = 56;
+    /// `struct inet_diag_msg` up to and including `idiag_wqueue`.
+    const REPLY: usize = 4 + 48 + 12;
+
+    pub struct Socket {
+        pub state: u8,
+        pub remote_port: u16,
+        pub queued: u32,
+    }
+
+    /// Every IPv4 TCP socket (any state) whose local port is `port`.
+    pub fn tcp_by_local_port(port: u16) -> Vec<Socket> {
+        // SAFETY: a plain socket(2); its descriptor is owned at once.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        assert!(
+            fd >= 0,
+            "a sock_diag socket: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: `fd` was just opened and is not owned elsewhere.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        let request = request(port);
+        // SAFETY: sends `request.len()` bytes from a live buffer.
+        let sent = unsafe {
+            libc::send(
+                socket.as_raw_fd(),
+                request.as_ptr().cast(),
+                request.len(),
+                0,
+            )
+        };
+        assert_eq!(
+            sent,
+            request.len() as isize,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        let mut found = Vec::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: receives at most `buffer.len()` bytes into it.
+            let got = unsafe {
+                libc::recv(
+                    socket.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    0,
+                )
+            };
+            assert!(
+                got > 0,
+                "sock_diag's answer: {}",
+                std::io::Error::last_os_error()
+            );
+            let mut message = &buffer[..got as usize];
+            while message.len() >= HEADER {
+                let len = u32::from_ne_bytes(message[0..4].try_into().unwrap()) as usize;
+                let kind = u16::from_ne_bytes(message[4..6].try_into().unwrap());
+                assert!(
+                    (HEADER..=message.len()).contains(&len),
+                    "a sock_diag message of {len} bytes"
+                );
+                match kind {
+                    NLMSG_DONE => return found,
+                    NLMSG_ERROR => {
+                        panic!("sock_diag refused the request: {:?}", &message[HEADER..len])
+                    }
+                    SOCK_DIAG_BY_FAMILY if len >= HEADER + REPLY => {
+                        let body = &message[HEADER..len];
+                        found.push(Socket {
+                            state: body[1],
+                            // `idiag_dport`, in network order.
+                            remote_port: u16::from_be_bytes([body[6], body[7]]),
+                            queued: u32::from_ne_bytes(body[60..64].try_into().unwrap()),
+                        });
+                    }
+                    _ => {}
+                }
+                message = &message[(len + 3) & !3..];
+            }
+        }
+    }
+
+    /// A dump request for IPv4 TCP sockets in any state, with a filter
+    /// (the kernel's bytecode) that keeps those whose local port is `port`:
+    /// `port <= sport` then `sport <= port`; a jump past the end rejects.
+    fn request(port: u16) -> Vec<u8> {
+        let op = |code: u8, yes: u8, no: u16| {
+            let mut op = vec![code, yes];
+            op.extend(no.to_ne_bytes());
+            op
+        };
+        let mut filter = op(INET_DIAG_BC_S_GE, 8, 20);
+        filter.extend(op(0, 0, port));
+        filter.extend(op(INET_DIAG_BC_S_LE, 8, 12));
+        filter.extend(op(0, 0, port));
+        let attribute = 4 + filter.len();
+        let total = HEADER + REQUEST + attribute;
+        let mut message = Vec::with_capacity(total);
+        message.extend((total as u32).to_ne_bytes());
+        message.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        message.extend(((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+        message.extend([0u8; 8]); // sequence number and port id
+        message.extend([libc::AF_INET as u8, libc::IPPROTO_TCP as u8, 0, 0]);
+        message.extend(u32::MAX.to_ne_bytes()); // every state
+        message.extend([0u8; 48]); // the socket id: unused by a dump
+        message.extend((attribute as u16).to_ne_bytes());
+        message.extend(INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        message.extend(filter);
+        message
+    }
 }
