@@ -926,7 +926,9 @@ pub fn hub_side(hub_port: u16, client_ports: &[u16]) -> Vec<HubSide> {
 /// Just enough of the kernel's `NETLINK_SOCK_DIAG` to list TCP sockets by
 /// local port (linux/inet_diag.h, linux/sock_diag.h).
 mod sock_diag {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::io::{Read, Write};
+
+    use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const NLMSG_ERROR: u16 = 2;
@@ -948,55 +950,25 @@ mod sock_diag {
 
     /// Every IPv4 TCP socket (any state) whose local port is `port`.
     pub fn tcp_by_local_port(port: u16) -> Vec<Socket> {
-        // SAFETY: a plain socket(2); its descriptor is owned at once.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::NETLINK_SOCK_DIAG,
+        // A socket reads and writes as a file: one datagram a call.
+        let mut socket = std::fs::File::from(
+            socket(
+                AddressFamily::Netlink,
+                SockType::Datagram,
+                SockFlag::SOCK_CLOEXEC,
+                SockProtocol::NetlinkSockDiag,
             )
-        };
-        assert!(
-            fd >= 0,
-            "a sock_diag socket: {}",
-            std::io::Error::last_os_error()
+            .expect("a sock_diag socket"),
         );
-        // SAFETY: `fd` was just opened and is not owned elsewhere.
-        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-        let request = request(port);
-        // SAFETY: sends `request.len()` bytes from a live buffer.
-        let sent = unsafe {
-            libc::send(
-                socket.as_raw_fd(),
-                request.as_ptr().cast(),
-                request.len(),
-                0,
-            )
-        };
-        assert_eq!(
-            sent,
-            request.len() as isize,
-            "{}",
-            std::io::Error::last_os_error()
-        );
+        socket
+            .write_all(&request(port))
+            .expect("the request to sock_diag");
         let mut found = Vec::new();
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
-            // SAFETY: receives at most `buffer.len()` bytes into it.
-            let got = unsafe {
-                libc::recv(
-                    socket.as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                    0,
-                )
-            };
-            assert!(
-                got > 0,
-                "sock_diag's answer: {}",
-                std::io::Error::last_os_error()
-            );
-            let mut message = &buffer[..got as usize];
+            let got = socket.read(&mut buffer).expect("sock_diag's answer");
+            assert!(got > 0, "sock_diag closed without an answer");
+            let mut message = &buffer[..got];
             while message.len() >= HEADER {
                 let len = u32::from_ne_bytes(message[0..4].try_into().unwrap()) as usize;
                 let kind = u16::from_ne_bytes(message[4..6].try_into().unwrap());
