@@ -913,6 +913,10 @@ async fn a_late_approval_alerts_the_pos_and_the_floor_and_is_refunded_from_the_f
         .await;
     pos.wait_true("document.querySelector('[data-bind=open-attempts]').hidden")
         .await;
+    // The attempt leaves the list as its sale enters the outbox; the sale
+    // is recorded once the hub's answer empties the outbox.
+    pos.wait_true("document.querySelector('[data-bind=queue]').hidden")
+        .await;
     let sold = |sql: &str| {
         app.count(&format!(
             "SELECT ({sql})::bigint AS n FROM sales s WHERE EXISTS \
