@@ -899,6 +899,8 @@ pub fn without_tags(html: &str) -> String {
 pub struct HubSide {
     /// The kernel's state code (1: established).
     pub state: u8,
+    /// The client's port.
+    pub client_port: u16,
     /// Bytes the hub sent that the client has not taken.
     pub queued: u64,
 }
@@ -915,11 +917,7 @@ pub struct HubSide {
 pub fn hub_side(hub_port: u16, client_ports: &[u16]) -> Vec<HubSide> {
     sock_diag::tcp_by_local_port(hub_port)
         .into_iter()
-        .filter(|socket| client_ports.contains(&socket.remote_port))
-        .map(|socket| HubSide {
-            state: socket.state,
-            queued: u64::from(socket.queued),
-        })
+        .filter(|side| client_ports.contains(&side.client_port))
         .collect()
 }
 
@@ -929,6 +927,8 @@ mod sock_diag {
     use std::io::{Read, Write};
 
     use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
+
+    use super::HubSide;
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const NLMSG_ERROR: u16 = 2;
@@ -942,14 +942,8 @@ mod sock_diag {
     /// `struct inet_diag_msg` up to and including `idiag_wqueue`.
     const REPLY: usize = 4 + 48 + 12;
 
-    pub struct Socket {
-        pub state: u8,
-        pub remote_port: u16,
-        pub queued: u32,
-    }
-
     /// Every IPv4 TCP socket (any state) whose local port is `port`.
-    pub fn tcp_by_local_port(port: u16) -> Vec<Socket> {
+    pub fn tcp_by_local_port(port: u16) -> Vec<HubSide> {
         // A socket reads and writes as a file: one datagram a call.
         let mut socket = std::fs::File::from(
             socket(
@@ -983,11 +977,11 @@ mod sock_diag {
                     }
                     SOCK_DIAG_BY_FAMILY if len >= HEADER + REPLY => {
                         let body = &message[HEADER..len];
-                        found.push(Socket {
+                        found.push(HubSide {
                             state: body[1],
                             // `idiag_dport`, in network order.
-                            remote_port: u16::from_be_bytes([body[6], body[7]]),
-                            queued: u32::from_ne_bytes(body[60..64].try_into().unwrap()),
+                            client_port: u16::from_be_bytes([body[6], body[7]]),
+                            queued: u32::from_ne_bytes(body[60..64].try_into().unwrap()).into(),
                         });
                     }
                     _ => {}

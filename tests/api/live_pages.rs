@@ -467,9 +467,10 @@ async fn a_pos_whose_login_expired_sends_the_cashier_to_log_in_and_back() {
     pos.close().await;
 }
 
-/// A caja whose open session another transaction holds: the POS keeps the sale and
-/// says the caja does not answer, the floor marks its tile "Sin respuesta";
-/// once the lock goes the sale goes in by itself and both screens recover.
+/// A caja whose open session another transaction holds: the POS keeps the
+/// sale and says the caja does not answer, the floor marks its tile "Sin
+/// respuesta"; once the lock goes the sale goes in by itself and both
+/// screens recover.
 #[actix_web::test]
 async fn a_stuck_caja_is_marked_on_the_floor_and_the_pos_keeps_its_sale() {
     use diesel::connection::SimpleConnection;

@@ -406,9 +406,8 @@ async fn a_lost_commit_reaches_the_screens_without_a_retry() {
 
 /// A caja whose open session another transaction holds (a psql session
 /// left open mid-change): its sale fails within the lock timeout with a
-/// clear error, other cajas sell, a new floor gets its
-/// snapshot at once with the caja marked, /readyz names it; all recover
-/// once the lock goes.
+/// clear error, other cajas sell, a new floor gets its snapshot at once
+/// with the caja marked, /readyz names it; all recover once the lock goes.
 #[actix_web::test]
 async fn a_locked_caja_answers_in_time_and_stops_nothing_else() {
     let (app, _proxy, clock) = hub_behind_proxy(|settings| {
