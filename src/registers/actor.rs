@@ -29,10 +29,10 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use diesel::prelude::*;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::CajaError;
-use super::commit::{self, Applied, Command, CommandContext, Effect, Job, Outcome, Queued};
+use super::commit::{self, Applied, Command, CommandContext, Effect, Job, Outcome, Queued, Reply};
 use super::events::Push;
 use super::registry::{Env, Shared, Stopped};
 use super::snapshot::Snapshot;
@@ -123,20 +123,15 @@ impl CajaActor {
         self.state.id().0
     }
 
-    /// Queues `command`; it is written with whatever else is waiting once
-    /// the write in progress is settled.
-    fn enqueue<C: Command>(
-        &mut self,
-        command: C,
-        ctx: &mut Context<Self>,
-    ) -> ResponseFuture<Result<C::Reply, CajaError>> {
+    /// Queues `command`, answered to `reply`; it is written with whatever
+    /// else is waiting once the write in progress is settled.
+    fn enqueue<C: Command>(&mut self, command: C, reply: Reply<C>, ctx: &mut Context<Self>) {
         if self.queue.len() >= MAILBOX {
-            return Box::pin(async { Err(CajaError::Busy) });
+            let _ = reply.send(Err(CajaError::Busy));
+            return;
         }
-        let (queued, answer) = Queued::new(command);
-        self.queue.push(Box::new(queued));
+        self.queue.push(Box::new(Queued::new(command, reply)));
         self.schedule_write(ctx);
-        Box::pin(async move { answer.await.unwrap_or(Err(CajaError::Busy)) })
     }
 
     /// Writes what waits once the mailbox is read: actix hands the actor
@@ -446,7 +441,30 @@ where
     type Result = ResponseFuture<Result<C::Reply, CajaError>>;
 
     fn handle(&mut self, command: C, ctx: &mut Self::Context) -> Self::Result {
-        self.enqueue(command, ctx)
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(command, reply, ctx);
+        Box::pin(async move { answer.await.unwrap_or(Err(CajaError::Busy)) })
+    }
+}
+
+/// A command with the channel its caller waits on
+/// (`CajaActors::ask`): the caja's thread answers straight to the caller,
+/// as soon as the outcome is settled and before the screens are told,
+/// instead of through a reply relayed by a task of its own.
+pub struct Ask<C: Command> {
+    pub command: C,
+    pub reply: Reply<C>,
+}
+
+impl<C: Command> Message for Ask<C> {
+    type Result = ();
+}
+
+impl<C: Command> Handler<Ask<C>> for CajaActor {
+    type Result = ();
+
+    fn handle(&mut self, Ask { command, reply }: Ask<C>, ctx: &mut Self::Context) {
+        self.enqueue(command, reply, ctx);
     }
 }
 

@@ -297,22 +297,24 @@ pub struct Queued<C: Command> {
     /// The answer of a change whose batch's commit failed in a way that
     /// does not prove it rolled back, with its `seq` (see [`Job::redo`]).
     unsure: Option<(i64, C::Reply)>,
-    reply: oneshot::Sender<Result<C::Reply, CajaError>>,
+    reply: Reply<C>,
 }
 
 impl<C: Command> Queued<C> {
-    pub fn new(command: C) -> (Self, oneshot::Receiver<Result<C::Reply, CajaError>>) {
-        let (reply, answer) = oneshot::channel();
-        let queued = Self {
+    /// `command`, whose answer goes to `reply`.
+    pub fn new(command: C, reply: Reply<C>) -> Self {
+        Self {
             command,
             result: None,
             seq: None,
             unsure: None,
             reply,
-        };
-        (queued, answer)
+        }
     }
 }
+
+/// Where the answer to a command goes.
+pub type Reply<C> = oneshot::Sender<Result<<C as Command>::Reply, CajaError>>;
 
 impl<C: Command> Job for Queued<C> {
     fn apply(&mut self, conn: &mut PgConnection, current: &Snapshot, cx: &CommandContext) -> Step {

@@ -15,15 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use actix::dev::SendError;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, MailboxError};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use diesel::{Connection, OptionalExtension};
 use serde::Serialize;
-use tokio::sync::{Mutex, broadcast, mpsc, watch};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot, watch};
 
 use super::CajaError;
-use super::actor::{CajaActor, Halt, Threads};
+use super::actor::{Ask, CajaActor, Halt, Threads};
 use super::audience::{self, Audience};
 use super::commands::Archive;
 use super::commit::{Command, CommandContext};
@@ -541,23 +542,30 @@ impl CajaActors {
     /// Runs `command` on caja `id`, waiting at most the register timeout
     /// (the command may still commit afterwards: a retry with its key gets
     /// its answer).
-    pub async fn ask<C>(&self, id: CajaId, command: C) -> Result<C::Reply, CajaError>
-    where
-        C: Command + actix::Message<Result = Result<<C as Command>::Reply, CajaError>>,
-        C::Reply: Send,
-    {
+    pub async fn ask<C: Command>(&self, id: CajaId, command: C) -> Result<C::Reply, CajaError> {
         let entry = self.entry(id).ok_or(CajaError::UnknownCaja)?;
         let env = &self.0.env;
         let _in_flight = crate::metrics::metrics().command_sent(id.0);
-        // In the caja's mailbox once sent (unless full), then counted.
-        let answer = entry.addr.send(command);
+        // Into the caja's mailbox with the channel this call waits on, so
+        // the caja's thread wakes it once, with the answer. A full mailbox
+        // is waited for, within the same limit.
+        let (reply, answer) = oneshot::channel();
+        let waiting = match entry.addr.try_send(Ask { command, reply }) {
+            Ok(()) => None,
+            Err(SendError::Full(ask)) => Some(entry.addr.send(ask)),
+            Err(SendError::Closed(_)) => return Err(unreachable(id)),
+        };
         let _asked = Asked::count(&entry.shared.asked);
-        match env.clock.timeout(env.register_timeout, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(MailboxError::Closed)) => {
-                tracing::warn!(register_id = %id, "register actor unreachable (restarting?)");
-                Err(CajaError::Busy)
+        let answered = async move {
+            if let Some(waiting) = waiting {
+                waiting.await?;
             }
+            // An actor that stops drops what it had not answered.
+            Ok(answer.await.unwrap_or(Err(CajaError::Busy)))
+        };
+        match env.clock.timeout(env.register_timeout, answered).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(MailboxError::Closed)) => Err(unreachable(id)),
             Ok(Err(MailboxError::Timeout)) | Err(_) => {
                 tracing::warn!(register_id = %id, timeout = ?env.register_timeout, "register did not answer in time");
                 Err(CajaError::Busy)
@@ -833,4 +841,10 @@ async fn detached<T: 'static>(
     actix_web::rt::spawn(work)
         .await
         .unwrap_or(Err(CajaError::Db(DbError::Cancelled)))
+}
+
+/// A caja whose actor is gone (stopped, being started again).
+fn unreachable(id: CajaId) -> CajaError {
+    tracing::warn!(register_id = %id, "register actor unreachable (restarting?)");
+    CajaError::Busy
 }
