@@ -14,7 +14,7 @@ use diesel::prelude::*;
 
 use super::audience;
 use super::events::Event;
-use super::snapshot::{Changes, Snapshot};
+use super::snapshot::{Changes, ChangesJson, Snapshot};
 use crate::cajas::CajaId;
 use crate::db::jsonb::JsonText;
 use crate::db::schema::{register_events, register_seqs};
@@ -108,29 +108,38 @@ fn changes<'a>(before: &Snapshot, next: &'a Snapshot, change: Change) -> Changes
     next.changes(before)
 }
 
-/// What the event of `change` from `before` to `next` stores: its
-/// changes' JSON, serialized straight from them.
-pub fn payload(
+/// What the event of `change` from `before` to `next` carries, serialized
+/// once for the log and for every audience.
+pub fn changes_json(
     before: &Snapshot,
     next: &Snapshot,
     change: Change,
-) -> Result<JsonText, diesel::result::Error> {
-    stored(&changes(before, next, change))
-}
-
-fn stored(changes: &Changes) -> Result<JsonText, diesel::result::Error> {
-    serde_json::to_string(changes)
-        .map(JsonText)
+) -> Result<ChangesJson, diesel::result::Error> {
+    changes(before, next, change)
+        .to_json()
         .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
 }
 
-/// The event to publish of `change` from `before`, which left the register
-/// as `next` (each audience's frame serialized from the change).
-pub fn event(before: &Snapshot, next: &Snapshot, change: Change) -> Event {
-    framed(next, change, changes(before, next, change))
+/// Serializes again the last sales in `json`, the changes of `change` from
+/// `before` to `next`: a sale's id is given by the statement that writes it.
+pub fn renew_sales(
+    json: &mut ChangesJson,
+    before: &Snapshot,
+    next: &Snapshot,
+    change: Change,
+) -> Result<(), diesel::result::Error> {
+    json.renew_sales(&changes(before, next, change))
+        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
 }
 
-fn framed(next: &Snapshot, change: Change, changes: Changes) -> Event {
+/// What the log stores of a change.
+pub fn payload(changes: &ChangesJson) -> JsonText {
+    JsonText(changes.caja())
+}
+
+/// The event to publish of `change`, which left the register as `next`
+/// (each audience's frame put together from `changes`).
+pub fn event(next: &Snapshot, change: Change, changes: &ChangesJson) -> Event {
     let blind_count = next.caja.blind_count;
     Event::of(next.id().0, next.seq, change.as_str(), changes, blind_count)
 }
@@ -158,18 +167,17 @@ pub fn append(
             expected: previous_seq,
         });
     }
-    // Worked out once for what is stored and what is published.
-    let changes = changes(before, next, change);
-    let payload = stored(&changes)?;
+    // Serialized once for what is stored and what is published.
+    let changes = changes_json(before, next, change)?;
     diesel::insert_into(register_events::table)
         .values((
             register_events::register_id.eq(id),
             register_events::seq.eq(next.seq),
             register_events::change.eq(change.as_str()),
-            register_events::payload.eq(&payload),
+            register_events::payload.eq(&payload(&changes)),
         ))
         .execute(conn)?;
-    Ok(framed(next, change, changes))
+    Ok(event(next, change, &changes))
 }
 
 /// The events of caja `id` after `after` up to `upto`, in order, when the

@@ -15,7 +15,7 @@ use super::audience;
 use super::floor_feed::FloorReceiver;
 use super::health::Health;
 use super::presence::PosPresence;
-use super::snapshot::Changes;
+use super::snapshot::ChangesJson;
 use crate::auth::user::{Role, User};
 use crate::payments::attempt::AttemptStatus;
 
@@ -54,7 +54,7 @@ pub struct Event {
 /// are the largest part of a busy caja's register, and thousands of
 /// dashboards get every event of every caja. This is the rule applied to a
 /// register or a payload read back from the log; a change just committed
-/// applies it as it is serialized (`Changes::for_floor`), and the tests
+/// applies it as it is serialized (`ChangesJson::floor`), and the tests
 /// hold the two to the same frames.
 pub struct Floor<'a>(pub &'a Value);
 
@@ -99,78 +99,60 @@ impl Serialize for Floor<'_> {
     }
 }
 
-/// What one event's audiences are sent, before it is framed: what
-/// changed, the floor's part of it, and the register as a blind-count
-/// cashier may see it (redacted here) when the caja counts blind.
-struct Frames<C, F> {
-    changed: C,
-    floor: F,
-    blind: Option<Value>,
+/// An event's frame: what changed, in the protocol's envelope.
+fn message(register_id: i32, seq: i64, change: &str, changed: impl Serialize) -> ByteString {
+    framed(
+        register_id,
+        seq,
+        change,
+        &serde_json::to_string(&changed).unwrap_or_default(),
+    )
 }
 
-impl<C: Serialize, F: Serialize> Frames<C, F> {
-    fn of(
-        self,
-        (register_id, seq, change): (i32, i64, &str),
-        session_id: Option<Option<i64>>,
-    ) -> Event {
-        let blind_json = self.blind.map(|mut redacted| {
-            audience::redact_register(&mut redacted);
-            message(register_id, seq, change, &redacted)
+/// The frame a blind-count cashier is sent of `register`'s changes.
+fn blind(register_id: i32, seq: i64, change: &str, mut register: Value) -> ByteString {
+    audience::redact_register(&mut register);
+    message(register_id, seq, change, &register)
+}
+
+/// An event's frame around `changed`, a JSON object already serialized:
+/// `{"type":"event","v":…,"register_id":…,"seq":…,"change":…,"changed":…}`.
+fn framed(register_id: i32, seq: i64, change: &str, changed: &str) -> ByteString {
+    use std::fmt::Write;
+    let mut frame = String::with_capacity(changed.len() + 96);
+    let _ = write!(
+        frame,
+        r#"{{"type":"event","v":{PROTOCOL_VERSION},"register_id":{register_id},"seq":{seq},"change":{},"changed":{changed}}}"#,
+        serde_json::to_string(change).unwrap_or_default(),
+    );
+    frame.into()
+}
+
+impl Event {
+    /// The event of `change` just committed, which changed `changes` of
+    /// the register: each audience's frame put together from the parts
+    /// serialized once.
+    pub fn of(
+        register_id: i32,
+        seq: i64,
+        change: &str,
+        changes: &ChangesJson,
+        blind_count: bool,
+    ) -> Self {
+        let changed = changes.caja();
+        let blind_json = blind_count.then(|| {
+            let register = serde_json::from_str(&changed).unwrap_or_default();
+            blind(register_id, seq, change, register)
         });
         Event {
             register_id,
             seq,
             change: change.into(),
-            session_id,
-            json: message(register_id, seq, change, self.changed),
+            session_id: changes.session_id(),
+            json: framed(register_id, seq, change, &changed),
             blind_json,
-            floor_json: message(register_id, seq, change, self.floor),
+            floor_json: framed(register_id, seq, change, &changes.floor()),
         }
-    }
-}
-
-/// An event's frame: what changed, in the protocol's envelope.
-fn message(register_id: i32, seq: i64, change: &str, changed: impl Serialize) -> ByteString {
-    let message = EventMessage {
-        kind: "event",
-        v: PROTOCOL_VERSION,
-        register_id,
-        seq,
-        change,
-        changed,
-    };
-    serde_json::to_string(&message).unwrap_or_default().into()
-}
-
-#[derive(Serialize)]
-struct EventMessage<'a, R> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    register_id: i32,
-    seq: i64,
-    change: &'a str,
-    changed: R,
-}
-
-impl Event {
-    /// The event of `change` just committed, which changed `changes` of
-    /// the register: each audience's frame serialized straight from them.
-    pub fn of(
-        register_id: i32,
-        seq: i64,
-        change: &str,
-        changes: Changes<'_>,
-        blind_count: bool,
-    ) -> Self {
-        let blind = blind_count.then(|| serde_json::to_value(changes).unwrap_or_default());
-        let frames = Frames {
-            changed: changes,
-            floor: changes.for_floor(),
-            blind,
-        };
-        frames.of((register_id, seq, change), changes.session_id())
     }
 
     /// The event of `change` read back from the log, which changed
@@ -184,13 +166,15 @@ impl Event {
         changed: &Value,
         blind_count: bool,
     ) -> Self {
-        let session_id = changed.get("session").map(|session| session["id"].as_i64());
-        let frames = Frames {
-            changed,
-            floor: Floor(changed),
-            blind: blind_count.then(|| changed.clone()),
-        };
-        frames.of((register_id, seq, change), session_id)
+        Event {
+            register_id,
+            seq,
+            change: change.into(),
+            session_id: changed.get("session").map(|session| session["id"].as_i64()),
+            json: message(register_id, seq, change, changed),
+            blind_json: blind_count.then(|| blind(register_id, seq, change, changed.clone())),
+            floor_json: message(register_id, seq, change, Floor(changed)),
+        }
     }
 
     /// The event as `viewer` may see it.

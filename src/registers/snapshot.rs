@@ -52,58 +52,171 @@ pub struct Snapshot {
 /// venue makes most, and every one is stored and sent to every screen.
 ///
 /// [`RECENT_SALES`]: super::history::RECENT_SALES
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy)]
 pub struct Changes<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     caja: Option<&'a Caja>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     session: Option<&'a Option<LiveSession>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     recent_sales: Option<&'a VecDeque<RecentSale>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     recent_sale: Option<&'a RecentSale>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     recent_movements: Option<&'a VecDeque<RecentMovement>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     last_closing: Option<&'a Option<LastClosing>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     jornada: Option<&'a Option<JornadaSoFar>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     flagged_pending: Option<&'a i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     large_sales: Option<&'a Vec<LargeSale>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     card_attempts: Option<CardAttempts<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     provider: Option<&'a ProviderAdvice>,
     seq: i64,
 }
 
 impl Changes<'_> {
-    /// What the floor dashboards get of these changes: all but the lists
-    /// of the last sales and cash movements (and a sale put first in
-    /// them), with only the card attempts that are the floor's alerts.
-    /// The same rule as [`super::events::Floor`] applies to a stored
-    /// payload, read back from the log.
-    pub fn for_floor(self) -> Self {
-        Changes {
-            recent_sales: None,
-            recent_sale: None,
-            recent_movements: None,
-            card_attempts: self.card_attempts.map(|attempts| CardAttempts {
-                alerts_only: true,
-                ..attempts
-            }),
-            ..self
-        }
-    }
-
     /// The register's open session after the change, when the change
     /// carries the session (`None`: the change did not touch it).
     pub fn session_id(&self) -> Option<Option<i64>> {
         self.session
             .map(|session| session.as_ref().map(|session| i64::from(session.id)))
     }
+
+    /// These changes serialized once, field by field, for every audience
+    /// (see [`ChangesJson`]).
+    pub fn to_json(&self) -> serde_json::Result<ChangesJson> {
+        let mut json = ChangesJson {
+            parts: Vec::with_capacity(4),
+            session_id: self.session_id(),
+        };
+        json.push("caja", self.caja, To::Everyone)?;
+        json.push("session", self.session, To::Everyone)?;
+        json.push(SALES_FIELD, self.recent_sales, To::Caja)?;
+        json.push(SALE_FIELD, self.recent_sale, To::Caja)?;
+        json.push("recent_movements", self.recent_movements, To::Caja)?;
+        json.push("last_closing", self.last_closing, To::Everyone)?;
+        json.push("jornada", self.jornada, To::Everyone)?;
+        json.push("flagged_pending", self.flagged_pending, To::Everyone)?;
+        json.push("large_sales", self.large_sales, To::Everyone)?;
+        json.push("card_attempts", self.card_attempts, To::Caja)?;
+        let alerts = self.card_attempts.map(|attempts| CardAttempts {
+            alerts_only: true,
+            ..attempts
+        });
+        json.push("card_attempts", alerts, To::Floor)?;
+        json.push("provider", self.provider, To::Everyone)?;
+        json.push("seq", Some(self.seq), To::Everyone)?;
+        Ok(json)
+    }
+}
+
+/// The fields that hold the last sales (see [`ChangesJson::renew_sales`]).
+const SALES_FIELD: &str = "recent_sales";
+const SALE_FIELD: &str = "recent_sale";
+
+/// [`Changes`] serialized once: each field as `"name":value`, in the
+/// struct's order, with the audience it goes to. What the log stores and
+/// what each audience is sent are put together from the same parts, so a
+/// change is serialized once however many audiences get it. The floor's
+/// parts follow the rule [`super::events::Floor`] applies to a payload read
+/// back from the log (the tests hold the two to the same frames): none of
+/// the lists of the last sales and cash movements, and only the card
+/// attempts that are the floor's alerts.
+#[derive(Debug, Clone)]
+pub struct ChangesJson {
+    parts: Vec<Part>,
+    session_id: Option<Option<i64>>,
+}
+
+#[derive(Debug, Clone)]
+struct Part {
+    name: &'static str,
+    /// `"name":value`.
+    json: String,
+    to: To,
+}
+
+/// Who a part of the changes goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum To {
+    Everyone,
+    /// The caja's own screens (and the log).
+    Caja,
+    Floor,
+}
+
+impl ChangesJson {
+    fn push<T: Serialize>(
+        &mut self,
+        name: &'static str,
+        value: Option<T>,
+        to: To,
+    ) -> serde_json::Result<()> {
+        if let Some(value) = value {
+            let json = field_json(name, &value)?;
+            self.parts.push(Part { name, json, to });
+        }
+        Ok(())
+    }
+
+    /// The changes as the caja's screens get them, which is also what the
+    /// log stores.
+    pub fn caja(&self) -> String {
+        self.object(To::Caja)
+    }
+
+    /// The changes as the floor dashboards get them.
+    pub fn floor(&self) -> String {
+        self.object(To::Floor)
+    }
+
+    fn object(&self, audience: To) -> String {
+        let parts = self
+            .parts
+            .iter()
+            .filter(|part| part.to == To::Everyone || part.to == audience);
+        let mut object =
+            String::with_capacity(2 + self.parts.iter().map(|p| p.json.len() + 1).sum::<usize>());
+        object.push('{');
+        for (i, part) in parts.enumerate() {
+            if i > 0 {
+                object.push(',');
+            }
+            object.push_str(&part.json);
+        }
+        object.push('}');
+        object
+    }
+
+    /// The register's open session after the change, when the change
+    /// carries the session.
+    pub fn session_id(&self) -> Option<Option<i64>> {
+        self.session_id
+    }
+
+    /// Serializes again, from `changes`, the parts that hold the last
+    /// sales: a sale written with these changes has its id only once the
+    /// database gave it.
+    pub fn renew_sales(&mut self, changes: &Changes) -> serde_json::Result<()> {
+        for part in &mut self.parts {
+            let renewed = match part.name {
+                SALE_FIELD => changes.recent_sale.map(|sale| field_json(SALE_FIELD, sale)),
+                SALES_FIELD => changes
+                    .recent_sales
+                    .map(|sales| field_json(SALES_FIELD, sales)),
+                _ => continue,
+            };
+            if let Some(json) = renewed {
+                part.json = json?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `"name":value`, written in one buffer.
+fn field_json(name: &str, value: &impl Serialize) -> serde_json::Result<String> {
+    let mut json = Vec::with_capacity(name.len() + 128);
+    json.push(b'"');
+    json.extend_from_slice(name.as_bytes());
+    json.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut json, value)?;
+    // serde_json writes UTF-8.
+    String::from_utf8(json).map_err(serde::ser::Error::custom)
 }
 
 /// A register's card attempts as an audience gets them: all of them on the

@@ -126,7 +126,8 @@ impl RecordSale {
         }
         next.advise(cx);
         // Stored with the sale's id given by the statement itself.
-        let payload = event_log::payload(state, &next, Change::SaleRecorded)?;
+        let mut changes = event_log::changes_json(state, &next, Change::SaleRecorded)?;
+        let payload = event_log::payload(&changes);
         let documented = sale.documented(cx.boletas);
         let written = record::record_sale(
             conn,
@@ -147,7 +148,8 @@ impl RecordSale {
         if let Some(recent) = next.history.recent_sales.front_mut() {
             recent.id = sale_id;
         }
-        let event = event_log::event(state, &next, Change::SaleRecorded);
+        event_log::renew_sales(&mut changes, state, &next, Change::SaleRecorded)?;
+        let event = event_log::event(&next, Change::SaleRecorded, &changes);
         let mut ack = SaleAck::recorded(sale_id, next.id(), next.seq, &sale);
         ack.warnings = warnings;
         let reply = RecordedSale {
