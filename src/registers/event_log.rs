@@ -117,7 +117,7 @@ pub fn changes_json(
 ) -> Result<ChangesJson, diesel::result::Error> {
     changes(before, next, change)
         .to_json()
-        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
+        .map_err(unserializable)
 }
 
 /// Serializes again the last sales in `json`, the changes of `change` from
@@ -129,7 +129,11 @@ pub fn renew_sales(
     change: Change,
 ) -> Result<(), diesel::result::Error> {
     json.renew_sales(&changes(before, next, change))
-        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))
+        .map_err(unserializable)
+}
+
+fn unserializable(err: serde_json::Error) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(Box::new(err))
 }
 
 /// What the log stores of a change.
