@@ -120,15 +120,10 @@ pub fn changes_json(
         .map_err(unserializable)
 }
 
-/// Serializes again the last sales in `json`, the changes of `change` from
-/// `before` to `next`: a sale's id is given by the statement that writes it.
-pub fn renew_sales(
-    json: &mut ChangesJson,
-    before: &Snapshot,
-    next: &Snapshot,
-    change: Change,
-) -> Result<(), diesel::result::Error> {
-    json.renew_sales(&changes(before, next, change))
+/// Serializes again the last sales in `json`, the changes that left the
+/// register as `next`: a sale's id is given by the statement that writes it.
+pub fn renew_sales(json: &mut ChangesJson, next: &Snapshot) -> Result<(), diesel::result::Error> {
+    json.renew_sales(&next.history.recent_sales)
         .map_err(unserializable)
 }
 

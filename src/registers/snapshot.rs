@@ -188,16 +188,17 @@ impl ChangesJson {
         self.session_id
     }
 
-    /// Serializes again, from `changes`, the parts that hold the last
-    /// sales: a sale written with these changes has its id only once the
-    /// database gave it.
-    pub fn renew_sales(&mut self, changes: &Changes) -> serde_json::Result<()> {
+    /// Serializes again, from the register's last sales after the change
+    /// (`recent_sales`), the parts that hold them: a sale written with these
+    /// changes has its id only once the database gave it. A sale put first
+    /// is the list's first (`sale_put_first`).
+    pub fn renew_sales(&mut self, recent_sales: &VecDeque<RecentSale>) -> serde_json::Result<()> {
         for part in &mut self.parts {
             let renewed = match part.name {
-                SALE_FIELD => changes.recent_sale.map(|sale| field_json(SALE_FIELD, sale)),
-                SALES_FIELD => changes
-                    .recent_sales
-                    .map(|sales| field_json(SALES_FIELD, sales)),
+                SALE_FIELD => recent_sales
+                    .front()
+                    .map(|sale| field_json(SALE_FIELD, sale)),
+                SALES_FIELD => Some(field_json(SALES_FIELD, recent_sales)),
                 _ => continue,
             };
             if let Some(json) = renewed {

@@ -148,7 +148,7 @@ impl RecordSale {
         if let Some(recent) = next.history.recent_sales.front_mut() {
             recent.id = sale_id;
         }
-        event_log::renew_sales(&mut changes, state, &next, Change::SaleRecorded)?;
+        event_log::renew_sales(&mut changes, &next)?;
         let event = event_log::event(&next, Change::SaleRecorded, &changes);
         let mut ack = SaleAck::recorded(sale_id, next.id(), next.seq, &sale);
         ack.warnings = warnings;
