@@ -18,14 +18,14 @@
 //! unchanged: the same messages, in the same order.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
-use super::events::Push;
+use super::events::{self, Push};
 
 /// The groups of dashboards woken at different moments.
 pub const GROUPS: usize = 256;
@@ -108,6 +108,14 @@ impl Group {
 pub struct FloorReceiver {
     receiver: broadcast::Receiver<Push>,
     group: Arc<Group>,
+    /// The feed's count of dashboards, which this one leaves when dropped.
+    watching: Arc<AtomicUsize>,
+}
+
+impl Drop for FloorReceiver {
+    fn drop(&mut self) {
+        self.watching.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl FloorReceiver {
@@ -124,37 +132,65 @@ impl FloorReceiver {
     }
 }
 
-/// Where the floor dashboards subscribe: one of the groups' channels.
+/// Where every caja publishes for the floor, and the floor dashboards
+/// subscribe: one of the groups' channels.
 pub struct FloorFeed {
+    /// What the cajas publish, read by [`FloorFeed::run`].
+    input: broadcast::Sender<Push>,
     groups: Vec<Arc<Group>>,
     /// Spreads new dashboards over the groups.
     next: AtomicUsize,
+    /// Dashboards subscribed: while there are none, nothing is published,
+    /// so a sale does not wake the feed for nobody.
+    watching: Arc<AtomicUsize>,
 }
 
 impl Default for FloorFeed {
     fn default() -> Self {
         Self {
+            input: events::floor_channel(),
             groups: (0..GROUPS).map(|_| Arc::new(Group::new())).collect(),
             next: AtomicUsize::new(0),
+            watching: Arc::default(),
         }
     }
 }
 
 impl FloorFeed {
-    /// A new dashboard's hand-ons.
-    pub fn subscribe(&self) -> FloorReceiver {
-        let group = self.next.fetch_add(1, Ordering::Relaxed) % GROUPS;
-        let group = self.groups[group].clone();
-        FloorReceiver {
-            receiver: group.sender.subscribe(),
-            group,
+    /// Hands `push` on to the dashboards, if any watch. The caller stored
+    /// the state `push` tells of before; a dashboard that subscribes reads
+    /// the states after (see [`FloorFeed::subscribe`]), so one that this
+    /// call does not count has the push in the state it reads.
+    pub fn publish(&self, push: Push) {
+        // With the fence in `subscribe` (a store, then a load, on each
+        // side): either this sees the dashboard, or the dashboard's read
+        // sees the stored state.
+        fence(Ordering::SeqCst);
+        if self.watching.load(Ordering::Relaxed) > 0 {
+            let _ = self.input.send(push);
         }
     }
 
-    /// Hands on what `floor` (the channel every register publishes to)
-    /// brings, paced by `interval` at the least (zero: every push to every
-    /// group as it comes, without waiting for any), until `floor` closes.
-    pub async fn run(self: Arc<Self>, mut floor: broadcast::Receiver<Push>, interval: Duration) {
+    /// A new dashboard's hand-ons. The caller reads the cajas' states
+    /// after this returns.
+    pub fn subscribe(&self) -> FloorReceiver {
+        let group = self.next.fetch_add(1, Ordering::Relaxed) % GROUPS;
+        let group = self.groups[group].clone();
+        let receiver = group.sender.subscribe();
+        self.watching.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        FloorReceiver {
+            receiver,
+            group,
+            watching: self.watching.clone(),
+        }
+    }
+
+    /// Hands on what the cajas publish, paced by `interval` at the least
+    /// (zero: every push to every group as it comes, without waiting for
+    /// any). Runs as long as the hub.
+    pub async fn run(self: Arc<Self>, interval: Duration) {
+        let mut floor = self.input.subscribe();
         let mut pace = Pace::new(interval);
         // When the next group's turn comes, while one waits for it: a
         // quiet floor costs no wake-up.
@@ -505,5 +541,52 @@ mod tests {
         let started = Instant::now();
         feed.hand(vec![(1, vec![notice(2)])]).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_floor_nobody_watches_is_published_nothing() {
+        let feed = FloorFeed::default();
+        let mut input = feed.input.subscribe();
+        feed.publish(notice(1));
+        assert!(input.try_recv().is_err(), "no dashboard: not sent");
+        let dashboard = feed.subscribe();
+        feed.publish(notice(2));
+        assert!(matches!(
+            input.try_recv(),
+            Ok(Push::Notice { register_id: 2, .. })
+        ));
+        drop(dashboard);
+        feed.publish(notice(3));
+        assert!(input.try_recv().is_err(), "the last one left: not sent");
+    }
+
+    /// A caja stores its state and publishes while a dashboard subscribes
+    /// and reads the states: the push is sent, or the dashboard read the
+    /// state that has it.
+    #[test]
+    fn a_dashboard_that_subscribes_during_a_publish_misses_nothing() {
+        use std::sync::Barrier;
+        use tokio::sync::watch;
+        for round in 0..1_000 {
+            let feed = Arc::new(FloorFeed::default());
+            let state = Arc::new(watch::Sender::new(0));
+            let mut input = feed.input.subscribe();
+            let start = Arc::new(Barrier::new(2));
+            let caja = std::thread::spawn({
+                let (feed, state, start) = (feed.clone(), state.clone(), start.clone());
+                move || {
+                    start.wait();
+                    state.send_replace(1);
+                    feed.publish(notice(1));
+                }
+            });
+            start.wait();
+            let dashboard = feed.subscribe();
+            let read = *state.borrow();
+            caja.join().expect("the caja's thread");
+            let sent = input.try_recv().is_ok();
+            assert!(read == 1 || sent, "round {round}: the push was lost");
+            drop(dashboard);
+        }
     }
 }

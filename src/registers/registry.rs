@@ -97,7 +97,7 @@ pub struct Shared {
     /// The caja's own screens.
     pub events: broadcast::Sender<Push>,
     /// Every floor dashboard.
-    pub floor: broadcast::Sender<Push>,
+    pub floor: Arc<FloorFeed>,
     /// The last committed state.
     pub state: watch::Sender<Arc<Snapshot>>,
     pub health: HealthCell,
@@ -113,7 +113,7 @@ impl Shared {
     /// channel nobody listens to is simply dropped).
     pub fn publish(&self, push: Push) {
         let _ = self.events.send(push.clone());
-        let _ = self.floor.send(push);
+        self.floor.publish(push);
     }
 }
 
@@ -165,8 +165,7 @@ struct Inner {
     /// joined when the hub stops: their actors hold database connections.
     threads: std::sync::Mutex<Vec<Arbiter>>,
     entries: DashMap<CajaId, Entry>,
-    floor: broadcast::Sender<Push>,
-    /// What the floor dashboards subscribe to: `floor`, paced.
+    /// What every caja publishes for the floor, paced for its dashboards.
     floor_feed: Arc<FloorFeed>,
     /// Starts and stops one at a time: never two actors for one caja.
     lifecycle: Mutex<()>,
@@ -213,7 +212,6 @@ impl CajaActors {
             arbiter: registry.handle(),
             threads: std::sync::Mutex::new(vec![registry]),
             entries: DashMap::new(),
-            floor: events::floor_channel(),
             floor_feed: Arc::default(),
             lifecycle: Mutex::new(()),
             supervisor,
@@ -261,11 +259,10 @@ impl CajaActors {
             .arbiter
             .spawn(registers.clone().supervise(stopped));
         registers.0.arbiter.spawn(registers.clone().watchdog());
-        let floor = registers.0.floor.subscribe();
         let interval = registers.0.env.floor_interval;
         // Beside the actors, not among them: waking thousands of
         // dashboards is not a caja's work.
-        actix_web::rt::spawn(registers.0.floor_feed.clone().run(floor, interval));
+        actix_web::rt::spawn(registers.0.floor_feed.clone().run(interval));
         Ok(registers)
     }
 
@@ -287,7 +284,7 @@ impl CajaActors {
             }
             None => Arc::new(Shared {
                 events: events::register_channel(),
-                floor: self.0.floor.clone(),
+                floor: self.0.floor_feed.clone(),
                 state: watch::Sender::new(snapshot.clone()),
                 health: HealthCell::default(),
                 pos: PresenceCell::default(),
@@ -627,7 +624,7 @@ impl CajaActors {
                 "POS presence changed"
             );
             // For the floor only: the POS does not need to hear of itself.
-            let _ = entry.shared.floor.send(Push::pos(id.0, &presence));
+            entry.shared.floor.publish(Push::pos(id.0, &presence));
         }
     }
 
@@ -654,7 +651,8 @@ impl CajaActors {
     /// The floor: every caja's events from now on, and every state as of
     /// now. A register's state is stored before its event is published, and
     /// the feed hands on an event only after it was published: an event
-    /// handed on before this subscription is in the state read after it.
+    /// handed on before this subscription, or published while no
+    /// dashboard watched, is in the state read after it.
     pub fn subscribe_floor(&self) -> (Subscription, Vec<View>) {
         let receiver = Subscription::Floor(self.0.floor_feed.subscribe());
         (receiver, self.views())
