@@ -52,6 +52,7 @@ pub struct RecentSale {
     /// Its number in the session (1, 2, …), what the cashier reads: the
     /// id is the venue's, with gaps.
     pub number: i64,
+    #[serde(serialize_with = "crate::clock::rfc3339")]
     pub at: DateTime<Utc>,
     pub total_charged: i64,
     /// The tip paid with it, apart from its total.

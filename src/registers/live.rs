@@ -18,6 +18,7 @@ pub struct LiveSession {
     pub jornada_id: Option<i32>,
     pub opened_by: Option<i32>,
     pub opened_by_name: String,
+    #[serde(serialize_with = "crate::clock::rfc3339")]
     pub opened_at: DateTime<Utc>,
     pub initial_cash: Pesos,
     /// Charged per payment method (cash after rounding), voided sales excluded.
@@ -33,6 +34,7 @@ pub struct LiveSession {
     pub cash_out: Pesos,
     pub primary_count: i32,
     pub backup_count: i32,
+    #[serde(serialize_with = "crate::clock::rfc3339_or_null")]
     pub last_sale_at: Option<DateTime<Utc>>,
 }
 
