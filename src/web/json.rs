@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::dev::{Decompress, Payload};
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, mime, web};
 use serde::Serialize;
@@ -152,7 +152,12 @@ impl<T: Request> FromRequest for JsonBody<T> {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<mime::Mime>().ok())
             .is_some_and(|mime| mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON));
-        let bytes = web::Bytes::from_request(req, payload);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<usize>().ok());
+        let body = Decompress::from_headers(payload.take(), req.headers());
         Box::pin(async move {
             if !is_json {
                 return Err(JsonError {
@@ -164,24 +169,31 @@ impl<T: Request> FromRequest for JsonBody<T> {
                     ),
                 });
             }
-            let bytes = bytes.await.map_err(|_| JsonError {
-                status: StatusCode::BAD_REQUEST,
+            let too_large = || JsonError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
                 body: ErrorBody::new(
-                    "invalid_json",
-                    "No se pudo leer el cuerpo de la solicitud.",
+                    "too_large",
+                    format!("El cuerpo supera los {} KiB.", LIMIT_BYTES / 1024),
                     None,
                 ),
-            })?;
-            if bytes.len() > LIMIT_BYTES {
-                return Err(JsonError {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    body: ErrorBody::new(
-                        "too_large",
-                        format!("El cuerpo supera los {} KiB.", LIMIT_BYTES / 1024),
-                        None,
-                    ),
-                });
+            };
+            if declared.is_some_and(|length| length > LIMIT_BYTES) {
+                return Err(too_large());
             }
+            let bytes = match read_body(body).await {
+                Ok(bytes) => bytes,
+                Err(BodyError::TooLarge) => return Err(too_large()),
+                Err(BodyError::Broken) => {
+                    return Err(JsonError {
+                        status: StatusCode::BAD_REQUEST,
+                        body: ErrorBody::new(
+                            "invalid_json",
+                            "No se pudo leer el cuerpo de la solicitud.",
+                            None,
+                        ),
+                    });
+                }
+            };
             read(&mut serde_json::Deserializer::from_slice(&bytes), "")
                 .map(JsonBody)
                 .map_err(|unreadable| {
@@ -201,6 +213,37 @@ impl<T: Request> FromRequest for JsonBody<T> {
                 })
         })
     }
+}
+
+/// Why a request body was not read.
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads a body (decoded as its `Content-Encoding` says), refused as soon
+/// as it passes [`LIMIT_BYTES`]. A body that comes in one piece, as a
+/// sale's does, is kept as it came, not copied into a buffer.
+async fn read_body(mut body: Decompress<Payload>) -> Result<web::Bytes, BodyError> {
+    use futures_core::Stream;
+    let mut first: Option<web::Bytes> = None;
+    let mut joined = web::BytesMut::new();
+    let mut length = 0;
+    while let Some(piece) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx)).await {
+        let piece = piece.map_err(|_| BodyError::Broken)?;
+        length += piece.len();
+        if length > LIMIT_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(piece),
+            earlier => {
+                joined.extend_from_slice(&earlier.unwrap_or_default());
+                joined.extend_from_slice(&piece);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
 }
 
 #[cfg(test)]
@@ -250,5 +293,79 @@ mod tests {
             (Some("sale.payments[0].amount".into()), false)
         );
         assert_eq!(field_of(r#"{"key": "k""#), (None, true));
+    }
+
+    impl Request for Sale {}
+
+    /// `JsonBody<Sale>` of a request whose body comes in `pieces`.
+    async fn body_of(
+        pieces: Vec<&'static [u8]>,
+        headers: &[(&'static str, String)],
+    ) -> Result<JsonBody<Sale>, JsonError> {
+        let mut request = actix_web::test::TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, value.clone()));
+        }
+        let (request, _) = request.to_http_parts();
+        let stream = futures_util::stream::iter(
+            pieces
+                .into_iter()
+                .map(|piece| Ok::<_, actix_web::error::PayloadError>(web::Bytes::from(piece))),
+        );
+        let mut payload = Payload::from(Box::pin(stream)
+            as Pin<
+                Box<
+                    dyn futures_core::Stream<
+                            Item = Result<web::Bytes, actix_web::error::PayloadError>,
+                        >,
+                >,
+            >);
+        JsonBody::<Sale>::from_request(&request, &mut payload).await
+    }
+
+    /// The status a read answers with (200: read).
+    fn status(read: Result<JsonBody<Sale>, JsonError>) -> StatusCode {
+        match read {
+            Ok(_) => StatusCode::OK,
+            Err(err) => err.status_code(),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_body_in_pieces_is_read_whole() {
+        let read = body_of(
+            vec![
+                br#"{"key": "k", "#,
+                br#""payments": "#,
+                br#"[{"amount": 1500}]}"#,
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(status(read), StatusCode::OK);
+        let read = body_of(vec![br#"{"key": "k", "payments": []}"#], &[]).await;
+        assert_eq!(status(read), StatusCode::OK, "one piece");
+        let read = body_of(vec![br#"{"key": "k", "#, br#""payments": [{}]}"#], &[]).await;
+        assert_eq!(
+            status(read),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "and then judged"
+        );
+    }
+
+    /// Over the limit is refused as soon as it is over: by its declared
+    /// length before anything is read, or at the piece that passes it.
+    #[actix_web::test]
+    async fn a_body_over_the_limit_is_refused_as_too_large() {
+        let big: &'static [u8] = Box::leak(vec![b' '; LIMIT_BYTES].into_boxed_slice());
+        let read = body_of(vec![br#"{"key": "k", "payments": []}"#, big], &[]).await;
+        assert_eq!(status(read), StatusCode::PAYLOAD_TOO_LARGE);
+        let declared = [("content-length", (LIMIT_BYTES + 1).to_string())];
+        let read = body_of(vec![br#"{"key": "k", "payments": []}"#], &declared).await;
+        assert_eq!(status(read), StatusCode::PAYLOAD_TOO_LARGE);
+        let spaces: &'static [u8] = Box::leak(vec![b' '; LIMIT_BYTES - 100].into_boxed_slice());
+        let read = body_of(vec![spaces, br#"{"key": "k", "payments": []}"#], &[]).await;
+        assert_eq!(status(read), StatusCode::OK, "at the limit: read");
     }
 }
