@@ -229,6 +229,13 @@ impl CajaActor {
             self.carry_out(effect, ctx);
         }
         self.watch_card_attempts(ctx);
+        // The probe's wait starts before a caller hears of the failure:
+        // whoever moves the clock once told moves the probe along with it.
+        let stopping = unreadable || self.state.caja.is_archived();
+        let probe = !stopping && (self.stale || failed);
+        if probe {
+            self.schedule_probe(ctx);
+        }
         for job in jobs {
             job.answer();
         }
@@ -246,12 +253,10 @@ impl CajaActor {
             // Its registry restarts it, names why while it cannot load, and
             // keeps trying; every other caja goes on.
             tracing::error!(register_id = %self.id(), "a caja's stored rows do not read: its actor stops");
+        }
+        if stopping {
             ctx.stop();
-        } else if self.state.caja.is_archived() {
-            ctx.stop();
-        } else if self.stale || failed {
-            self.schedule_probe(ctx);
-        } else {
+        } else if !probe {
             self.backoff.reset();
         }
     }
@@ -389,16 +394,13 @@ impl CajaActor {
             return;
         }
         self.probing = true;
-        let delay = self.backoff.next_wait();
-        let clock = self.env.clock.clone();
-        ctx.spawn(
-            async move { clock.sleep(delay).await }
-                .into_actor(self)
-                .map(|(), actor, ctx| {
-                    actor.probing = false;
-                    ctx.notify(Probe);
-                }),
-        );
+        // Asked for now, not at the future's first poll: the wait is timed
+        // from here (`Clock::sleep`).
+        let wait = self.env.clock.sleep(self.backoff.next_wait());
+        ctx.spawn(wait.into_actor(self).map(|(), actor, ctx| {
+            actor.probing = false;
+            ctx.notify(Probe);
+        }));
     }
 }
 
