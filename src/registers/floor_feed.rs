@@ -186,11 +186,17 @@ impl FloorFeed {
         }
     }
 
-    /// Hands on what the cajas publish, paced by `interval` at the least
-    /// (zero: every push to every group as it comes, without waiting for
-    /// any). Runs as long as the hub.
-    pub async fn run(self: Arc<Self>, interval: Duration) {
-        let mut floor = self.input.subscribe();
+    /// Hands on what the cajas publish from this call on, paced by
+    /// `interval` at the least (zero: every push to every group as it
+    /// comes, without waiting for any). Runs as long as the hub.
+    pub fn run(self: Arc<Self>, interval: Duration) -> impl Future<Output = ()> + use<> {
+        // Listening now, not when the task first runs: a dashboard may
+        // subscribe, and a caja publish, before it does.
+        let floor = self.input.subscribe();
+        self.hand_on(floor, interval)
+    }
+
+    async fn hand_on(self: Arc<Self>, mut floor: broadcast::Receiver<Push>, interval: Duration) {
         let mut pace = Pace::new(interval);
         // When the next group's turn comes, while one waits for it: a
         // quiet floor costs no wake-up.
@@ -588,5 +594,21 @@ mod tests {
             assert!(read == 1 || sent, "round {round}: the push was lost");
             drop(dashboard);
         }
+    }
+
+    /// What a caja publishes once the feed was started reaches a dashboard,
+    /// even before the feed's task first runs.
+    #[tokio::test(start_paused = true)]
+    async fn the_feed_listens_from_when_it_is_started() {
+        let feed = Arc::new(FloorFeed::default());
+        let running = feed.clone().run(Duration::ZERO);
+        let mut dashboard = feed.subscribe();
+        feed.publish(notice(1));
+        tokio::spawn(running);
+        let handed = tokio::time::timeout(Duration::from_secs(1), dashboard.recv()).await;
+        assert!(
+            matches!(handed, Ok(Ok(Push::Notice { register_id: 1, .. }))),
+            "{handed:?}"
+        );
     }
 }
