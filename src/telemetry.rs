@@ -241,11 +241,7 @@ mod tests {
     /// What a subscriber writing through `Output` prints for one event
     /// whose values try to forge a line and turn text around.
     fn logged(json: bool, journal: bool) -> String {
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let sink = {
-            let written = written.clone();
-            move || Captured(written.clone())
-        };
+        let (written, sink) = capture();
         let output = Output {
             journal,
             escape: if json {
@@ -269,6 +265,21 @@ mod tests {
         } else {
             tracing::subscriber::with_default(builder.finish(), event);
         }
+        text_of(&written)
+    }
+
+    /// Where a subscriber writes in a test: what it wrote, and the writer
+    /// for `with_writer`.
+    fn capture() -> (Arc<Mutex<Vec<u8>>>, impl Fn() -> Captured + 'static) {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let written = written.clone();
+            move || Captured(written.clone())
+        };
+        (written, sink)
+    }
+
+    fn text_of(written: &Mutex<Vec<u8>>) -> String {
         let bytes = written.lock().map(|w| w.clone()).unwrap_or_default();
         String::from_utf8(bytes).unwrap_or_default()
     }
@@ -338,11 +349,7 @@ mod tests {
     /// status.
     #[actix_web::test]
     async fn a_line_logged_in_a_request_names_the_request() {
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let sink = {
-            let written = written.clone();
-            move || Captured(written.clone())
-        };
+        let (written, sink) = capture();
         let subscriber = tracing_subscriber::fmt().json().with_writer(sink).finish();
         let _default = tracing::subscriber::set_default(subscriber);
         let app = actix_web::test::init_service(
@@ -365,8 +372,7 @@ mod tests {
             .to_request();
         let response = actix_web::test::call_service(&app, request).await;
         assert_eq!(response.status(), 409);
-        let bytes = written.lock().map(|w| w.clone()).unwrap_or_default();
-        let text = String::from_utf8(bytes).unwrap_or_default();
+        let text = text_of(&written);
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_default())
