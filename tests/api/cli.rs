@@ -162,10 +162,10 @@ fn users_are_managed_from_the_command_line() {
         .status
         .success()
     );
-    let pin = cajahub_with_input(&["user", "set-pin", "--name", "ana"], &url, "2468\n");
+    let pin = cajahub_with_input(&["user", "set-pin", "--name", "ana"], &url, "24681357\n");
     assert!(pin.status.success(), "{}", text(&pin));
     // An admin's PIN signs voids on a cashier's device (it logs nobody in).
-    let admin_pin = cajahub_with_input(&["user", "set-pin", "--name", "admin"], &url, "2468\n");
+    let admin_pin = cajahub_with_input(&["user", "set-pin", "--name", "admin"], &url, "24681357\n");
     assert!(admin_pin.status.success(), "{}", text(&admin_pin));
     let bad_pin = cajahub_with_input(&["user", "set-pin", "--name", "admin"], &url, "24a8\n");
     assert!(!bad_pin.status.success());
@@ -196,18 +196,41 @@ fn users_are_managed_from_the_command_line() {
     );
     assert!(changed.status.success());
     // No secret reached the output, even at trace level.
-    for output in [&added, &again, &short, &pin, &changed] {
+    for output in [&added, &again, &short, &pin, &admin_pin, &changed] {
         let all = text(output);
         for secret in [
             "s3creta-larga",
             "otra-clave-1",
             "corta",
-            "2468",
+            "24681357",
             "nueva-clave-99",
         ] {
-            assert!(!all.contains(secret), "{secret} printed");
+            assert!(!printed(&all, secret), "{secret} printed:\n{all}");
         }
     }
+}
+
+/// Whether `secret` appears in `output`. A PIN is digits, and trace lines
+/// carry timestamps and ids made of digits too, so a PIN counts as printed
+/// only as a number of its own, not inside a longer one.
+fn printed(output: &str, secret: &str) -> bool {
+    if secret.bytes().all(|b| b.is_ascii_digit()) {
+        output
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|number| number == secret)
+    } else {
+        output.contains(secret)
+    }
+}
+
+#[test]
+fn a_pin_counts_as_printed_only_as_a_number_of_its_own() {
+    // A trace line's timestamp held the old test PIN inside its fraction.
+    let line = "2026-12-07T09:15:39.524680Z TRACE cajahub: pid=1";
+    assert!(line.contains("2468"));
+    assert!(!printed(line, "2468"));
+    assert!(printed("pin=2468 set", "2468"));
+    assert!(printed("la clave s3creta-larga", "s3creta-larga"));
 }
 
 /// Logins at trace level: the passwords typed never reach the log.
