@@ -802,22 +802,32 @@ impl HubProcess {
             command.stderr(std::fs::File::create(log).expect("the hub's log file"));
         }
         // Owned at once, so a failed start still kills and reaps it.
-        let hub = Self(command.spawn().expect("start the hub"));
+        let mut hub = Self(command.spawn().expect("start the hub"));
         let health = format!("{address}/healthz");
-        let tries = if std::env::var_os("CAJAHUB_HUB_WRAPPER").is_some() {
-            600
+        // A bound on a busy machine, not a timeout under test: the hub
+        // starts in well under a second alone.
+        let patience = if std::env::var_os("CAJAHUB_HUB_WRAPPER").is_some() {
+            std::time::Duration::from_secs(120)
         } else {
-            150
+            std::time::Duration::from_secs(45)
         };
-        for _ in 0..tries {
+        let started = std::time::Instant::now();
+        while started.elapsed() < patience {
             if let Ok(response) = reqwest::get(&health).await
                 && response.status() == 200
             {
                 return hub;
             }
+            if let Ok(Some(status)) = hub.0.try_wait() {
+                let said = log.map(std::fs::read_to_string).and_then(Result::ok);
+                panic!(
+                    "the hub on {address} ended as it started ({status}); its log: {}",
+                    said.unwrap_or_else(|| "on this test's output".into())
+                );
+            }
             actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("the hub did not start on {address}");
+        panic!("the hub did not answer on {address} within {patience:?}");
     }
 
     pub fn pid(&self) -> u32 {
