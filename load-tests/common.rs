@@ -20,13 +20,32 @@ pub use forms::{cookie_of, input_value};
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
 
 /// The `--flag value` pairs of the command line, each handed to `apply`,
-/// which answers whether it knew the flag.
-pub fn parse_flags(mut apply: impl FnMut(&str, &str) -> bool) {
+/// which answers whether it knew the flag. `--help` prints the program's
+/// own header (`source`: its file's text, whose `//!` lines say how to run
+/// it); an unknown flag is an error that points there.
+pub fn parse_flags(source: &str, mut apply: impl FnMut(&str, &str) -> bool) {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
+        if matches!(pair[0].as_str(), "--help" | "-h") {
+            println!("{}", header(source));
+            std::process::exit(0);
+        }
         let value = pair.get(1).map(String::as_str).unwrap_or_default();
-        assert!(apply(&pair[0], value), "unknown option {}", pair[0]);
+        if !apply(&pair[0], value) {
+            eprintln!("unknown option {} (--help lists them)", pair[0]);
+            std::process::exit(2);
+        }
     }
+}
+
+/// The `//!` lines a source file starts with, without their marks.
+fn header(source: &str) -> String {
+    source
+        .lines()
+        .map_while(|line| line.strip_prefix("//!"))
+        .map(|line| line.strip_prefix(' ').unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn number(flag: &str, value: &str) -> usize {

@@ -55,7 +55,7 @@ fn options() -> Options {
         runs: 3,
         admin_url: common::DEFAULT_ADMIN_URL.into(),
     };
-    parse_flags(|flag, value| {
+    parse_flags(include_str!("edit.rs"), |flag, value| {
         match flag {
             "--hub" => options.hubs.push(value.into()),
             "--bare" => options.bare = value.into(),

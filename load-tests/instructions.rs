@@ -48,7 +48,7 @@ fn options() -> Options {
         admin_url: common::DEFAULT_ADMIN_URL.to_owned(),
         out: None,
     };
-    parse_flags(|flag, value| {
+    parse_flags(include_str!("instructions.rs"), |flag, value| {
         match flag {
             "--hub" => options.hubs.push(value.into()),
             "--sales" => options.sales = number(flag, value),

@@ -60,7 +60,7 @@ fn options() -> Options {
         runs: 3,
         admin_url: common::DEFAULT_ADMIN_URL.into(),
     };
-    parse_flags(|flag, value| {
+    parse_flags(include_str!("pos.rs"), |flag, value| {
         match flag {
             "--hub" => options.hubs.push(value.into()),
             "--cajas" => options.cajas = number(flag, value),

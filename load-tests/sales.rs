@@ -35,7 +35,7 @@ fn options() -> Options {
         runs: 5,
         admin_url: common::DEFAULT_ADMIN_URL.into(),
     };
-    common::parse_flags(|flag, value| {
+    common::parse_flags(include_str!("sales.rs"), |flag, value| {
         match flag {
             "--sales" => options.sales = number(flag, value),
             "--cajas" => options.cajas = number(flag, value),

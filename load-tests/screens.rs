@@ -54,7 +54,7 @@ fn options() -> Options {
         runs: 1,
         admin_url: common::DEFAULT_ADMIN_URL.into(),
     };
-    parse_flags(|flag, value| {
+    parse_flags(include_str!("screens.rs"), |flag, value| {
         match flag {
             "--hub" => options.hubs.push(value.into()),
             "--screens" => options.screens = number(flag, value),

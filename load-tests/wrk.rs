@@ -3,7 +3,10 @@
 //! `--cajas`) to the hub's own binary at each level of `--connections`, and
 //! in the same run `pgbench` running the hub's sale statement at the same
 //! concurrency on the same PostgreSQL: the database's own ceiling for that
-//! sale. Every run has a fresh venue; after each hub run the database is
+//! sale (`--pgbench own`: one client per caja, each selling on its own,
+//! at most as many at once as the hub's cajas write: the ceiling without
+//! the row locks random cajas wait on, which the hub's cajas never do).
+//! Every run has a fresh venue; after each hub run the database is
 //! checked (every acknowledged sale is there, every session's counters
 //! equal the sums of its rows, every caja's event log is whole): a mismatch
 //! fails the run.
@@ -15,7 +18,7 @@
 //! cargo build --release --bin cajahub --example wrk-load
 //! target/release/examples/wrk-load --hub /tmp/cajahub-before --hub target/release/cajahub
 //!     [--connections 1,4,16,64] [--seconds 20] [--runs 3] [--cajas 10]
-//!     [--database-url URL] [--pgbench no] [--plot FILE.svg] [--cookie-age SECONDS]
+//!     [--database-url URL] [--pgbench no|own] [--plot FILE.svg] [--cookie-age SECONDS]
 //!     [--lines N]   (after a --hub: that hub sells tickets of N products, from a
 //!                    catalog seeded for it, with a 10 % tip, instead of amounts)
 //!     [--boletas on|down] (after a --hub: its venue issues a boleta for every
@@ -49,7 +52,7 @@ struct Options {
     runs: usize,
     cajas: usize,
     admin_url: String,
-    pgbench: bool,
+    pgbench: Pgbench,
     /// Where to draw latency against load (SVG).
     plot: Option<String>,
     /// Draw `plot` from the JSON a run printed, and run nothing.
@@ -58,6 +61,27 @@ struct Options {
     /// that keeps its first cookie (an API POS, a script) for longer than
     /// a minute once cost the hub a write per request.
     cookie_age: Duration,
+}
+
+/// How pgbench runs the hub's statement beside the hubs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pgbench {
+    No,
+    /// As many clients as the hub has connections, each sale on a random
+    /// caja: two clients on one caja wait on its rows' locks.
+    RandomCajas,
+    /// One client per caja (at most `--cajas`), each on its own: the
+    /// order the hub's cajas write in, without lock waits.
+    OwnCaja,
+}
+
+impl Pgbench {
+    fn column(self) -> &'static str {
+        match self {
+            Pgbench::OwnCaja => "pgbench, a caja each",
+            _ => "pgbench",
+        }
+    }
 }
 
 fn options() -> Options {
@@ -70,12 +94,12 @@ fn options() -> Options {
         runs: 3,
         cajas: 10,
         admin_url: common::DEFAULT_ADMIN_URL.into(),
-        pgbench: true,
+        pgbench: Pgbench::RandomCajas,
         plot: None,
         replot: None,
         cookie_age: Duration::ZERO,
     };
-    parse_flags(|flag, value| {
+    parse_flags(include_str!("wrk.rs"), |flag, value| {
         match flag {
             "--hub" => {
                 options.hubs.push(value.into());
@@ -98,7 +122,13 @@ fn options() -> Options {
             "--runs" => options.runs = number(flag, value),
             "--cajas" => options.cajas = number(flag, value),
             "--database-url" => options.admin_url = value.into(),
-            "--pgbench" => options.pgbench = value != "no",
+            "--pgbench" => {
+                options.pgbench = match value {
+                    "no" => Pgbench::No,
+                    "own" => Pgbench::OwnCaja,
+                    _ => Pgbench::RandomCajas,
+                }
+            }
             "--plot" => options.plot = Some(value.into()),
             "--replot" => options.replot = Some(value.into()),
             "--cookie-age" => options.cookie_age = Duration::from_secs(number(flag, value) as u64),
@@ -427,7 +457,7 @@ async fn hub_run(
 /// same guard, rows (its one line in the sale's row), counters, seq and event, its
 /// guard values read in the statement instead of bound from memory, on a
 /// random caja.
-fn pgbench_script(cajas: usize, payload: &str) -> String {
+fn pgbench_script(cajas: usize, payload: &str, mode: Pgbench) -> String {
     // Where the sale's id goes: a hub before protocol v3 stored the whole
     // list of last sales, a later one the sale alone.
     let sale_id = if payload.contains("\"recent_sale\":") {
@@ -436,8 +466,12 @@ fn pgbench_script(cajas: usize, payload: &str) -> String {
         "recent_sales,0,id"
     };
     let payload = payload.replace('\'', "''");
+    let caja = match mode {
+        Pgbench::OwnCaja => ":client_id + 1".to_owned(),
+        _ => format!("random(1, {cajas})"),
+    };
     format!(
-        r#"\set caja_id random(1, {cajas})
+        r#"\set caja_id {caja}
 WITH guard AS (
     SELECT s.id, r.event_seq + 1 AS seq FROM register_sessions s JOIN register_seqs r ON r.register_id = s.register_id
     WHERE r.register_id = :caja_id AND s.status = 'OPEN'
@@ -470,19 +504,26 @@ SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id
 fn pgbench_run(options: &Options, connections: usize, payload: &str, dir: &Path) -> Level {
     let venue = Venue::create(&options.admin_url, options.cajas, None);
     let script = dir.join("sale.sql");
-    std::fs::write(&script, pgbench_script(options.cajas, payload))
-        .expect("write the pgbench script");
+    std::fs::write(
+        &script,
+        pgbench_script(options.cajas, payload, options.pgbench),
+    )
+    .expect("write the pgbench script");
     let logs = dir.join("pgbench");
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs).expect("a folder for pgbench's logs");
+    let clients = match options.pgbench {
+        Pgbench::OwnCaja => connections.min(options.cajas),
+        _ => connections,
+    };
     let output = Command::new("pgbench")
         .current_dir(&logs)
         .args([
             "-n",
             "-c",
-            &connections.to_string(),
+            &clients.to_string(),
             "-j",
-            &connections.min(2).to_string(),
+            &clients.min(2).to_string(),
             "-T",
             &options.seconds.to_string(),
             "-l",
@@ -583,16 +624,17 @@ async fn main() {
                     .push(level);
                 payload = Some(last);
             }
-            if options.pgbench
+            if options.pgbench != Pgbench::No
                 && let Some(payload) = &payload
             {
                 let level = pgbench_run(&options, connections, payload, &dir);
                 println!(
-                    "run {run}, {connections} connections, pgbench: {}",
+                    "run {run}, {connections} connections, {}: {}",
+                    options.pgbench.column(),
                     level.cell()
                 );
                 figures
-                    .entry((connections, "pgbench".into()))
+                    .entry((connections, options.pgbench.column().into()))
                     .or_default()
                     .push(level);
             }
@@ -605,8 +647,8 @@ async fn main() {
         .into_iter()
         .map(|(_, _, column)| column)
         .collect();
-    if options.pgbench {
-        columns.push("pgbench".into());
+    if options.pgbench != Pgbench::No {
+        columns.push(options.pgbench.column().into());
     }
     println!("\nmedians of {} runs:\n", options.runs);
     println!("| connections | {} |", columns.join(" | "));
