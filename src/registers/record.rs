@@ -12,6 +12,7 @@
 //! sale (load-tests/README.md, "What a sale costs the database").
 
 use std::marker::PhantomData;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -287,6 +288,8 @@ impl<'a, D: DocumentPart> RecordSale<'a, D> {
 trait DocumentPart: 'static {
     /// The `documented` CTE, or nothing.
     const INSERT: &'static str;
+    /// [`Self::INSERT`] in pieces, split once.
+    fn pieces() -> &'static [Piece];
     /// Binds the document's value `$name`; false when there is none.
     fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<bool>;
 }
@@ -296,6 +299,9 @@ struct NoBoleta;
 
 impl DocumentPart for NoBoleta {
     const INSERT: &'static str = "";
+    fn pieces() -> &'static [Piece] {
+        &[]
+    }
     fn bind<'b>(&'b self, _: &str, _: &mut AstPass<'_, 'b, Pg>) -> QueryResult<bool> {
         Ok(false)
     }
@@ -316,6 +322,11 @@ impl DocumentPart for Boleta {
     SELECT sale.id, $register_id, CASE WHEN $documented_exempt = $documented THEN 41 ELSE 39 END,
            $key, $documented, $documented_exempt, $line_exempt, $created_at, $created_at
     FROM sale";
+
+    fn pieces() -> &'static [Piece] {
+        static PIECES: LazyLock<Vec<Piece>> = LazyLock::new(|| Piece::split(Boleta::INSERT));
+        &PIECES
+    }
 
     fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<bool> {
         match name {
@@ -384,33 +395,49 @@ const ANSWER: &str = "
 )
 SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
 
-impl<D: DocumentPart> RecordSale<'_, D> {
-    /// Walks `text`, binding each `$name` in it where it stands.
-    fn walk_text<'b>(&'b self, text: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+/// A piece of the statement's text: SQL as it is, or a value's name.
+enum Piece {
+    Sql(&'static str),
+    Value(&'static str),
+}
+
+impl Piece {
+    /// `text` cut at each `$name`. The statement is walked several times
+    /// an execution (diesel binds and checks it), so it is cut once.
+    fn split(text: &'static str) -> Vec<Piece> {
+        let mut pieces = Vec::new();
         let mut rest = text;
         while let Some(at) = rest.find('$') {
-            out.push_sql(&rest[..at]);
+            pieces.push(Piece::Sql(&rest[..at]));
             let named = &rest[at + 1..];
             let end = named
                 .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
                 .unwrap_or(named.len());
-            let name = &named[..end];
-            if !(self.sale.bind(name, out)? || self.document.bind(name, out)?) {
-                return Err(diesel::result::Error::QueryBuilderError(
-                    format!("the sale's statement names no value `{name}`").into(),
-                ));
-            }
+            pieces.push(Piece::Value(&named[..end]));
             rest = &named[end..];
         }
-        out.push_sql(rest);
-        Ok(())
+        pieces.push(Piece::Sql(rest));
+        pieces
     }
 }
 
+/// [`STATEMENT`] in pieces.
+static STATEMENT_PIECES: LazyLock<Vec<Piece>> = LazyLock::new(|| Piece::split(STATEMENT));
+
 impl<D: DocumentPart> QueryFragment<Pg> for RecordSale<'_, D> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        self.walk_text(STATEMENT, &mut out)?;
-        self.walk_text(D::INSERT, &mut out)?;
+        for piece in STATEMENT_PIECES.iter().chain(D::pieces()) {
+            match *piece {
+                Piece::Sql(sql) => out.push_sql(sql),
+                Piece::Value(name) => {
+                    if !(self.sale.bind(name, &mut out)? || self.document.bind(name, &mut out)?) {
+                        return Err(diesel::result::Error::QueryBuilderError(
+                            format!("the sale's statement names no value `{name}`").into(),
+                        ));
+                    }
+                }
+            }
+        }
         out.push_sql(ANSWER);
         Ok(())
     }
@@ -481,6 +508,28 @@ mod tests {
 
     fn text<D: DocumentPart>(statement: &RecordSale<'_, D>) -> String {
         diesel::debug_query::<Pg, _>(statement).to_string()
+    }
+
+    #[test]
+    fn a_text_is_cut_at_each_value_it_names() {
+        let pieces = Piece::split("a = $b_c, $d");
+        let seen: Vec<(bool, &str)> = pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Sql(sql) => (false, *sql),
+                Piece::Value(name) => (true, *name),
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (false, "a = "),
+                (true, "b_c"),
+                (false, ", "),
+                (true, "d"),
+                (false, "")
+            ]
+        );
     }
 
     /// PostgreSQL starts every part of a statement at each execution: a
