@@ -340,8 +340,8 @@ impl DocumentPart for Boleta {
 }
 
 /// The statement up to the boleta's part, each value named where it is
-/// used (`$name`) and bound there. PostgreSQL runs it faster so than
-/// reading every value from one `args` row that each part joins
+/// used (`$name`) and bound there: PostgreSQL runs it faster this way
+/// than with every value in one `args` row that each part joins
 /// (load-tests/README.md, "A sale's values bound where they are used").
 /// `$seq` is the new `seq`. A sale changes no cash movement: `cash_in`
 /// and `cash_out` are compared, not set.
