@@ -181,7 +181,7 @@ impl Movements {
     }
 }
 
-/// The sale's values, each bound where the statement uses it.
+/// The sale's values, each bound where the statement first uses it.
 struct SaleRow<'a> {
     session_id: i32,
     sale_id: Option<i64>,
@@ -288,7 +288,8 @@ impl<'a, D: DocumentPart> RecordSale<'a, D> {
 trait DocumentPart: 'static {
     /// The `documented` CTE, or nothing.
     const INSERT: &'static str;
-    /// [`Self::INSERT`] in pieces, split once.
+    /// The whole statement of this shape ([`STATEMENT`], [`Self::INSERT`],
+    /// [`ANSWER`]) in pieces, cut once.
     fn pieces() -> &'static [Piece];
     /// Binds the document's value `$name`; false when there is none.
     fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<bool>;
@@ -300,7 +301,9 @@ struct NoBoleta;
 impl DocumentPart for NoBoleta {
     const INSERT: &'static str = "";
     fn pieces() -> &'static [Piece] {
-        &[]
+        static PIECES: LazyLock<Vec<Piece>> =
+            LazyLock::new(|| Piece::split(&[STATEMENT, NoBoleta::INSERT, ANSWER]));
+        &PIECES
     }
     fn bind<'b>(&'b self, _: &str, _: &mut AstPass<'_, 'b, Pg>) -> QueryResult<bool> {
         Ok(false)
@@ -324,7 +327,8 @@ impl DocumentPart for Boleta {
     FROM sale";
 
     fn pieces() -> &'static [Piece] {
-        static PIECES: LazyLock<Vec<Piece>> = LazyLock::new(|| Piece::split(Boleta::INSERT));
+        static PIECES: LazyLock<Vec<Piece>> =
+            LazyLock::new(|| Piece::split(&[STATEMENT, Boleta::INSERT, ANSWER]));
         &PIECES
     }
 
@@ -340,9 +344,10 @@ impl DocumentPart for Boleta {
 }
 
 /// The statement up to the boleta's part, each value named where it is
-/// used (`$name`) and bound there: PostgreSQL runs it faster this way
-/// than with every value in one `args` row that each part joins
-/// (load-tests/README.md, "A sale's values bound where they are used").
+/// used (`$name`): PostgreSQL runs it faster this way than with every
+/// value in one `args` row that each part joins (load-tests/README.md,
+/// "A sale's values bound where they are used"). Each value is bound at
+/// its first use and named by its number after ([`Piece::split`]).
 /// `$seq` is the new `seq`. A sale changes no cash movement: `cash_in`
 /// and `cash_out` are compared, not set.
 const STATEMENT: &str = "\
@@ -395,39 +400,57 @@ const ANSWER: &str = "
 )
 SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT id FROM sale) AS sale_id";
 
-/// A piece of the statement's text: SQL as it is, or a value's name.
+/// A piece of the statement's text: SQL as it is, or the first use of a
+/// value, bound there.
 enum Piece {
-    Sql(&'static str),
+    Sql(String),
     Value(&'static str),
 }
 
 impl Piece {
-    /// `text` cut at each `$name`. The statement is walked several times
-    /// an execution (diesel binds and checks it), so it is cut once.
-    fn split(text: &'static str) -> Vec<Piece> {
+    /// `texts`, read as one, cut at the first use of each `$name`. A
+    /// value's later uses are written as the number PostgreSQL knows it
+    /// by (diesel numbers parameters from `$1` in the order they are
+    /// bound), so each value is bound and sent once however often the
+    /// statement uses it. The statement is walked several times an
+    /// execution (diesel binds and checks it), so it is cut once.
+    fn split(texts: &[&'static str]) -> Vec<Piece> {
         let mut pieces = Vec::new();
-        let mut rest = text;
-        while let Some(at) = rest.find('$') {
-            pieces.push(Piece::Sql(&rest[..at]));
-            let named = &rest[at + 1..];
-            let end = named
-                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
-                .unwrap_or(named.len());
-            pieces.push(Piece::Value(&named[..end]));
-            rest = &named[end..];
+        let mut bound: Vec<&'static str> = Vec::new();
+        let mut sql = String::new();
+        for text in texts {
+            let mut rest = *text;
+            while let Some(at) = rest.find('$') {
+                sql.push_str(&rest[..at]);
+                let named = &rest[at + 1..];
+                let end = named
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(named.len());
+                let name = &named[..end];
+                match bound.iter().position(|seen| *seen == name) {
+                    Some(at) => {
+                        sql.push('$');
+                        sql.push_str(&(at + 1).to_string());
+                    }
+                    None => {
+                        bound.push(name);
+                        pieces.push(Piece::Sql(std::mem::take(&mut sql)));
+                        pieces.push(Piece::Value(name));
+                    }
+                }
+                rest = &named[end..];
+            }
+            sql.push_str(rest);
         }
-        pieces.push(Piece::Sql(rest));
+        pieces.push(Piece::Sql(sql));
         pieces
     }
 }
 
-/// [`STATEMENT`] in pieces.
-static STATEMENT_PIECES: LazyLock<Vec<Piece>> = LazyLock::new(|| Piece::split(STATEMENT));
-
 impl<D: DocumentPart> QueryFragment<Pg> for RecordSale<'_, D> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        for piece in STATEMENT_PIECES.iter().chain(D::pieces()) {
-            match *piece {
+        for piece in D::pieces() {
+            match piece {
                 Piece::Sql(sql) => out.push_sql(sql),
                 Piece::Value(name) => {
                     if !(self.sale.bind(name, &mut out)? || self.document.bind(name, &mut out)?) {
@@ -438,7 +461,6 @@ impl<D: DocumentPart> QueryFragment<Pg> for RecordSale<'_, D> {
                 }
             }
         }
-        out.push_sql(ANSWER);
         Ok(())
     }
 }
@@ -511,12 +533,12 @@ mod tests {
     }
 
     #[test]
-    fn a_text_is_cut_at_each_value_it_names() {
-        let pieces = Piece::split("a = $b_c, $d");
+    fn a_text_is_cut_at_the_first_use_of_each_value() {
+        let pieces = Piece::split(&["a = $b_c, $d", " AND $b_c = $e + $d"]);
         let seen: Vec<(bool, &str)> = pieces
             .iter()
             .map(|piece| match piece {
-                Piece::Sql(sql) => (false, *sql),
+                Piece::Sql(sql) => (false, sql.as_str()),
                 Piece::Value(name) => (true, *name),
             })
             .collect();
@@ -527,7 +549,9 @@ mod tests {
                 (true, "b_c"),
                 (false, ", "),
                 (true, "d"),
-                (false, "")
+                (false, " AND $1 = "),
+                (true, "e"),
+                (false, " + $2")
             ]
         );
     }
@@ -564,6 +588,30 @@ mod tests {
                     .any(|w| w[0] == b'$' && w[1].is_ascii_lowercase()),
                 "{sql}"
             );
+        }
+        // Each value is bound once, however often it is used: as many
+        // parameters as the texts have names.
+        for (statement, insert) in [(&plain, NoBoleta::INSERT), (&documented, Boleta::INSERT)] {
+            let names: std::collections::BTreeSet<&str> = [STATEMENT, insert]
+                .iter()
+                .flat_map(|text| text.split('$').skip(1))
+                .map(|named| {
+                    named
+                        .split(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                        .next()
+                })
+                .map(Option::unwrap_or_default)
+                .collect();
+            let sql = &statement[..statement.find("-- binds").unwrap_or(statement.len())];
+            let highest = sql
+                .split('$')
+                .skip(1)
+                .filter_map(|numbered| {
+                    let digits = numbered.find(|c: char| !c.is_ascii_digit())?;
+                    numbered[..digits].parse::<usize>().ok()
+                })
+                .max();
+            assert_eq!(highest, Some(names.len()), "{sql}");
         }
         // Two texts, each its own prepared statement.
         assert_ne!(
