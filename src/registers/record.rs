@@ -428,9 +428,9 @@ impl Piece {
                     .unwrap_or(named.len());
                 let name = &named[..end];
                 match bound.iter().position(|seen| *seen == name) {
-                    Some(at) => {
+                    Some(index) => {
                         sql.push('$');
-                        sql.push_str(&(at + 1).to_string());
+                        sql.push_str(&(index + 1).to_string());
                     }
                     None => {
                         bound.push(name);
@@ -579,19 +579,17 @@ mod tests {
                 "{set}"
             );
         }
-        // Every value the texts name is bound where it stands.
-        for statement in [&plain, &documented] {
+        for (statement, insert) in [(&plain, NoBoleta::INSERT), (&documented, Boleta::INSERT)] {
             let sql = &statement[..statement.find("-- binds").unwrap_or(statement.len())];
+            // Every value the texts name is bound where it stands.
             assert!(
                 !sql.as_bytes()
                     .windows(2)
                     .any(|w| w[0] == b'$' && w[1].is_ascii_lowercase()),
                 "{sql}"
             );
-        }
-        // Each value is bound once, however often it is used: as many
-        // parameters as the texts have names.
-        for (statement, insert) in [(&plain, NoBoleta::INSERT), (&documented, Boleta::INSERT)] {
+            // Each value is bound once, however often it is used: as many
+            // parameters as the texts have names.
             let names: std::collections::BTreeSet<&str> = [STATEMENT, insert]
                 .iter()
                 .flat_map(|text| text.split('$').skip(1))
@@ -602,7 +600,6 @@ mod tests {
                 })
                 .map(Option::unwrap_or_default)
                 .collect();
-            let sql = &statement[..statement.find("-- binds").unwrap_or(statement.len())];
             let highest = sql
                 .split('$')
                 .skip(1)
