@@ -454,9 +454,9 @@ async fn hub_run(
 }
 
 /// The hub's sale statement (`registers/record.rs`) for pgbench: the
-/// same guard, rows (its one line in the sale's row), counters, seq and event, its
-/// guard values read in the statement instead of bound from memory, on a
-/// random caja.
+/// same guard, rows (its one line and one payment in the sale's row),
+/// counters, seq and event, its guard values read in the statement
+/// instead of bound from memory, on a random caja.
 fn pgbench_script(cajas: usize, payload: &str, mode: Pgbench) -> String {
     // Where the sale's id goes: a hub before protocol v3 stored the whole
     // list of last sales, a later one the sale alone.
@@ -478,14 +478,14 @@ WITH guard AS (
     FOR UPDATE OF s, r
 ), sale AS (
     INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_by, created_at,
-                       line_products, line_names, line_prices, line_quantities)
+                       line_products, line_names, line_prices, line_quantities,
+                       payment_methods, payment_amounts, payment_charged, payment_tendered, payment_change_given,
+                       payment_providers, payment_used_backup, payment_card_attempts, payment_tips)
     SELECT :caja_id, id, gen_random_uuid(), 'EFECTIVO:1000', 1000, 1000, seq, 1, now(),
-           '{{NULL}}', '{{Monto libre}}', '{{1000}}', '{{1}}' FROM guard
+           '{{NULL}}', '{{Monto libre}}', '{{1000}}', '{{1}}',
+           '{{EFECTIVO}}', '{{1000}}', '{{1000}}', '{{NULL}}', '{{0}}', '{{NULL}}', '{{f}}', '{{NULL}}', '{{0}}' FROM guard
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, seq
-), paid AS (
-    INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered, change_given, provider, used_backup, card_attempt_id)
-    SELECT sale.id, p.* FROM sale, unnest('{{EFECTIVO}}'::text[], '{{1000}}'::int8[], '{{1000}}'::int8[], '{{NULL}}'::int8[], '{{0}}'::int8[], '{{NULL}}'::text[], '{{f}}'::bool[], '{{NULL}}'::int8[]) AS p
 ), counted AS (
     UPDATE register_sessions SET ticket_count = ticket_count + 1, cash_sales = cash_sales + 1000,
         payment_totals = jsonb_build_object('EFECTIVO', cash_sales + 1000)

@@ -49,9 +49,20 @@ CREATE INDEX IF NOT EXISTS card_attempts_sale_key_idx ON card_attempts (sale_key
 CREATE INDEX IF NOT EXISTS card_attempts_started_at_idx ON card_attempts (started_at);
 
 -- A card payment names the approval that paid it.
-ALTER TABLE sale_payments ADD COLUMN IF NOT EXISTS card_attempt_id BIGINT REFERENCES card_attempts (id);
-CREATE UNIQUE INDEX IF NOT EXISTS sale_payments_card_attempt ON sale_payments (card_attempt_id)
-    WHERE card_attempt_id IS NOT NULL;
+-- Since 2026-12-14-000000_sale_payments_in_the_sale a sale's payments
+-- live in its own row (`sale_payments` is a view of them): run again
+-- after it, this part has nothing left to do.
+DO $payments$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+                WHERE table_schema = 'public' AND table_name = 'sales'
+                  AND column_name = 'payment_methods') THEN
+        RETURN;
+    END IF;
+    ALTER TABLE sale_payments ADD COLUMN IF NOT EXISTS card_attempt_id BIGINT REFERENCES card_attempts (id);
+    CREATE UNIQUE INDEX IF NOT EXISTS sale_payments_card_attempt ON sale_payments (card_attempt_id)
+        WHERE card_attempt_id IS NOT NULL;
+END $payments$;
 
 -- How each caja's terminal is driven: {"mode": "manual"} (the cashier
 -- confirms what the standalone terminal showed) or a simulated terminal

@@ -4,8 +4,19 @@
 -- (a card's tip is charged in the same terminal charge; a cash tip goes
 -- into the drawer, so the cash expected at closing counts it).
 
-ALTER TABLE sale_payments
-    ADD COLUMN IF NOT EXISTS tip pesos NOT NULL DEFAULT 0;
+-- Since 2026-12-14-000000_sale_payments_in_the_sale a sale's payments
+-- live in its own row (`sale_payments` is a view of them): run again
+-- after it, this part has nothing left to do.
+DO $payments$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+                WHERE table_schema = 'public' AND table_name = 'sales'
+                  AND column_name = 'payment_methods') THEN
+        RETURN;
+    END IF;
+    ALTER TABLE sale_payments
+        ADD COLUMN IF NOT EXISTS tip pesos NOT NULL DEFAULT 0;
+END $payments$;
 
 -- Tips per payment method, like payment_totals: the drawer's share is
 -- tip_totals->'EFECTIVO'.

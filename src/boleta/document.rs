@@ -270,7 +270,7 @@ pub fn due(
                 s.total AS sale_total,
                 s.created_at AS sold_at, s.line_names, s.line_prices, s.line_quantities,
                 ARRAY(SELECT p.method::text FROM sale_payments p
-                       WHERE p.sale_id = s.id ORDER BY p.id) AS methods,
+                       WHERE p.sale_id = s.id ORDER BY p.payment_no) AS methods,
                 b.folio AS refers_to_folio, b.kind AS refers_to_kind
          FROM tax_documents d JOIN sales s ON s.id = d.sale_id
          {DUE} AND d.next_try_at <= $1

@@ -340,9 +340,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    sale_payments (id) {
-        id -> Int8,
+    /// A view: each of a sale's payments (`sales.payment_*`) as a row.
+    sale_payments (sale_id, payment_no) {
         sale_id -> Int8,
+        payment_no -> Int2,
         #[max_length = 20]
         method -> Varchar,
         amount -> Int8,
@@ -376,6 +377,15 @@ diesel::table! {
         line_names -> Array<Text>,
         line_prices -> Array<Int8>,
         line_quantities -> Array<Int4>,
+        payment_methods -> Array<Text>,
+        payment_amounts -> Array<Int8>,
+        payment_charged -> Array<Int8>,
+        payment_tendered -> Array<Nullable<Int8>>,
+        payment_change_given -> Array<Int8>,
+        payment_providers -> Array<Nullable<Text>>,
+        payment_used_backup -> Array<Bool>,
+        payment_card_attempts -> Array<Nullable<Int8>>,
+        payment_tips -> Array<Int8>,
     }
 }
 

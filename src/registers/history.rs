@@ -297,7 +297,7 @@ fn recent_sales(conn: &mut PgConnection, session: i32) -> QueryResult<VecDeque<R
     let payments: Vec<(i64, PaymentMethod, Option<PaymentProvider>, bool, i64)> =
         sale_payments::table
             .filter(sale_payments::sale_id.eq_any(&ids))
-            .order(sale_payments::id)
+            .order((sale_payments::sale_id, sale_payments::payment_no))
             .select((
                 sale_payments::sale_id,
                 sale_payments::method,

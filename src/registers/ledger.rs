@@ -51,7 +51,7 @@ pub fn sales(conn: &mut PgConnection, session: i32) -> QueryResult<Vec<SaleLine>
     diesel::sql_query(
         "SELECT s.id, row_number() OVER (ORDER BY s.id) AS number,
                 s.created_at AS at, s.total_charged, sum(p.tip)::bigint AS tip,
-                string_agg(p.method, ' + ' ORDER BY p.id) AS methods,
+                string_agg(p.method, ' + ' ORDER BY p.payment_no) AS methods,
                 string_agg(DISTINCT p.provider, ', ') AS providers,
                 s.voided_at, s.void_reason, u.name AS voided_by
            FROM sales s

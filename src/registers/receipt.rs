@@ -175,7 +175,7 @@ fn find(conn: &mut PgConnection, session: i32, sale: i64) -> QueryResult<Option<
         "SELECT p.method, p.amount_charged, p.tendered, p.change_given, p.provider,
                 a.authorization_code, p.tip, a.terminal_reference
            FROM sale_payments p LEFT JOIN card_attempts a ON a.id = p.card_attempt_id
-          WHERE p.sale_id = $1 ORDER BY p.id",
+          WHERE p.sale_id = $1 ORDER BY p.payment_no",
     )
     .bind::<BigInt, _>(sale)
     .load(conn)?;

@@ -1,5 +1,6 @@
-//! How a sale is written, the only way: the sale, its lines, its payments
-//! (with their tips), the session's counters, the caja's `seq`, the
+//! How a sale is written, the only way: the sale with its lines and its
+//! payments (with their tips) in its row (docs/architecture.md rules 17
+//! and 24), the session's counters, the caja's `seq`, the
 //! event and its boleta's pending document, in ONE statement, kept
 //! prepared on each connection (one round trip, parsed and planned once;
 //! alone it needs no transaction of its own). The event is the row
@@ -366,19 +367,17 @@ WITH guard AS (
 ), sale AS (
     INSERT INTO sales (id, register_id, session_id, idempotency_key, request_hash, total,
                        total_charged, seq, created_by, created_at, line_products, line_names,
-                       line_prices, line_quantities)
+                       line_prices, line_quantities, payment_methods, payment_amounts,
+                       payment_charged, payment_tendered, payment_change_given,
+                       payment_providers, payment_used_backup, payment_card_attempts,
+                       payment_tips)
     SELECT COALESCE($sale_id, nextval('sales_id_seq')), $register_id, g.id, $key, $fingerprint,
            $total, $total_charged, $seq, $created_by, $created_at, $line_products, $line_names,
-           $line_prices, $line_quantities
+           $line_prices, $line_quantities, $methods, $amounts, $charged, $tendered,
+           $change_given, $providers, $backups, $approvals, $tips
     FROM guard g
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
-), paid AS (
-    INSERT INTO sale_payments (sale_id, method, amount, amount_charged, tendered,
-                               change_given, provider, used_backup, card_attempt_id, tip)
-    SELECT sale.id, p.* FROM sale,
-        unnest($methods, $amounts, $charged, $tendered, $change_given, $providers,
-               $backups, $approvals, $tips) AS p
 ), counted AS (
     UPDATE register_sessions s
     SET payment_totals = $totals_after, tip_totals = $tips_after,

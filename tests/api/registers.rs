@@ -1194,13 +1194,14 @@ async fn a_difference_beyond_the_limit_needs_a_supervisor_and_a_blind_count_hide
 }
 
 /// Makes the database refuse any payment of $666 (a failure of that one
-/// sale's statements, after its own row went in, not of the caja).
+/// sale's statement, after its own row went in, not of the caja).
 pub fn refuse_payments_of_666(app: &TestApp) {
     diesel::connection::SimpleConnection::batch_execute(
         &mut app.conn(),
         "CREATE FUNCTION refuse_666() RETURNS trigger AS $$ BEGIN
-             IF NEW.amount = 666 THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
-         CREATE TRIGGER refuse_666 BEFORE INSERT ON sale_payments FOR EACH ROW EXECUTE FUNCTION refuse_666();",
+             IF 666 = ANY (NEW.payment_amounts) THEN RAISE EXCEPTION 'disk on fire'; END IF;
+             RETURN NULL; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER refuse_666 AFTER INSERT ON sales FOR EACH ROW EXECUTE FUNCTION refuse_666();",
     )
     .unwrap();
 }
@@ -1213,7 +1214,7 @@ async fn a_database_error_during_a_sale_leaves_everything_consistent() {
     let (caja, cashier) = venue(&app).await;
     assert_eq!(open_session(&app, &cashier, caja, "0").await.status(), 303);
     let (_, first) = sell(&app, &cashier, caja, &cash_sale(1_000)).await;
-    // The payments' insert fails after the sale's own row went in.
+    // The statement fails after the sale's own row went in.
     refuse_payments_of_666(&app);
     let (status, body) = sell(&app, &cashier, caja, &cash_sale(666)).await;
     assert_eq!((status, body["code"].as_str()), (500, Some("internal")));
