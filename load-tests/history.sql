@@ -6,6 +6,9 @@
 -- empty database: psql -v ON_ERROR_STOP=1 -f load-tests/history.sql
 BEGIN;
 
+-- One user opens every caja's sessions here: the venue allows it.
+UPDATE venue_settings SET one_open_session_per_cashier = false;
+
 INSERT INTO users (name, role, password_hash) VALUES ('historia', 'SUPERVISOR', 'no-login');
 
 INSERT INTO pos_registers (name, code, payment_provider_primary, payment_provider_backup, fallback_policy)
@@ -38,39 +41,46 @@ SELECT r.id,
 -- The open jornada's first sessions are closed and its second ones open:
 -- one open session per caja, as the hub allows.
 
--- 50 sales per session, spread over its four hours.
--- Each with its one line (a sale's lines add up to it, in the same statement).
+-- 50 sales per session, spread over its four hours, each with its one
+-- line and its payments in its row: cash, debit, credit or transfer by
+-- turns; one sale in ten half cash, half debit; every card payment of a
+-- sale ending in 3 on the backup.
 WITH sold AS (
-INSERT INTO sales (register_id, session_id, idempotency_key, request_hash, total, total_charged, seq, created_at, created_by, voided_at, voided_by, void_reason)
-SELECT s.register_id, s.id, gen_random_uuid(), 'historia',
-       amount, amount, 0,
-       s.opened_at + (k * interval '288 seconds'),
-       s.opened_by,
-       CASE WHEN k % 100 = 7 THEN s.opened_at + (k * interval '288 seconds') + interval '1 minute' END,
-       CASE WHEN k % 100 = 7 THEN s.opened_by END,
-       CASE WHEN k % 100 = 7 THEN 'error de digitación' END
-  FROM register_sessions s, generate_series(1, 50) k,
-       LATERAL (SELECT (1000 + ((s.id * 7919 + k * 104729) % 49) * 500)::bigint AS amount) a
- RETURNING id, total
+    SELECT nextval('sales_id_seq') AS id, s.register_id, s.id AS session_id, s.opened_by, k,
+           s.opened_at + (k * interval '288 seconds') AS at,
+           (1000 + ((s.id * 7919 + k * 104729) % 49) * 500)::bigint AS amount
+      FROM register_sessions s, generate_series(1, 50) k
 )
-INSERT INTO sale_lines (sale_id, line_no, name, unit_price, quantity)
-SELECT id, 1, 'Monto libre', total, 1 FROM sold;
-
--- Payments: cash, debit, credit or transfer by turns; one sale in ten
--- half cash, half debit; every card payment of a sale ending in 3 on the
--- backup.
-INSERT INTO sale_payments (sale_id, method, amount, amount_charged, provider, used_backup)
-SELECT id, method, amount, amount,
-       CASE WHEN method IN ('DEBITO', 'CREDITO') THEN CASE WHEN id % 10 = 3 THEN 'KLAP' ELSE 'GETNET' END END,
-       method IN ('DEBITO', 'CREDITO') AND id % 10 = 3
-  FROM (SELECT id,
-               CASE WHEN id % 10 = 5 THEN 'EFECTIVO'
-                    ELSE (ARRAY['EFECTIVO', 'DEBITO', 'CREDITO', 'TRANSFERENCIA'])[id % 4 + 1] END AS method,
-               CASE WHEN id % 10 = 5 THEN total / 2 ELSE total END AS amount
-          FROM sales) first_payment;
-INSERT INTO sale_payments (sale_id, method, amount, amount_charged, provider, used_backup)
-SELECT id, 'DEBITO', total - total / 2, total - total / 2, 'GETNET', false
-  FROM sales WHERE id % 10 = 5;
+INSERT INTO sales (id, register_id, session_id, idempotency_key, request_hash, total, total_charged,
+                   seq, created_at, created_by, voided_at, voided_by, void_reason,
+                   line_products, line_names, line_prices, line_quantities,
+                   payment_methods, payment_amounts, payment_charged, payment_tendered,
+                   payment_change_given, payment_providers, payment_used_backup,
+                   payment_card_attempts, payment_tips)
+SELECT n.id, n.register_id, n.session_id, gen_random_uuid(), 'historia',
+       n.amount, n.amount, 0, n.at, n.opened_by,
+       CASE WHEN n.k % 100 = 7 THEN n.at + interval '1 minute' END,
+       CASE WHEN n.k % 100 = 7 THEN n.opened_by END,
+       CASE WHEN n.k % 100 = 7 THEN 'error de digitación' END,
+       '{NULL}', '{Monto libre}', ARRAY[n.amount], '{1}',
+       p.methods, p.amounts, p.amounts, p.nothing, p.zeros, p.providers, p.backups, p.nothing, p.zeros
+  FROM sold n,
+       LATERAL (SELECT array_agg(part.method ORDER BY part.no) AS methods,
+                       array_agg(part.amount ORDER BY part.no) AS amounts,
+                       array_agg(NULL::bigint ORDER BY part.no) AS nothing,
+                       array_agg(0::bigint ORDER BY part.no) AS zeros,
+                       array_agg(CASE WHEN part.method IN ('DEBITO', 'CREDITO')
+                                      THEN CASE WHEN n.id % 10 = 3 THEN 'KLAP' ELSE 'GETNET' END
+                                 END ORDER BY part.no) AS providers,
+                       array_agg(part.method IN ('DEBITO', 'CREDITO') AND n.id % 10 = 3
+                                 ORDER BY part.no) AS backups
+                  FROM (SELECT 1 AS no,
+                               CASE WHEN n.id % 10 = 5 THEN 'EFECTIVO'
+                                    ELSE (ARRAY['EFECTIVO', 'DEBITO', 'CREDITO', 'TRANSFERENCIA'])[n.id % 4 + 1]
+                               END AS method,
+                               CASE WHEN n.id % 10 = 5 THEN n.amount / 2 ELSE n.amount END AS amount
+                        UNION ALL
+                        SELECT 2, 'DEBITO', n.amount - n.amount / 2 WHERE n.id % 10 = 5) part) p;
 
 INSERT INTO cash_movements (register_id, session_id, kind, amount, reason, seq, created_at, created_by)
 SELECT register_id, id, 'RETIRO', 20000, 'retiro al buzón', 0, opened_at + interval '2 hours', opened_by
