@@ -2,7 +2,7 @@
 -- (2026-12-08-000001): nine arrays in the order paid, under a CHECK that
 -- keeps each payment to the rules its table kept. A payments table cost
 -- every sale a second INSERT, its two indexes, a sequence and a key check:
--- about a seventh of the database's time a sale (load-tests/README.md,
+-- about a tenth of the database's time a sale (load-tests/README.md,
 -- "Payments in the sale's row"). `sale_payments` stays, as a view of the
 -- arrays, for every reader.
 --
