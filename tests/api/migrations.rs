@@ -6,6 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
+use crate::failover::count;
 use crate::helpers::{TestApp, TestDb};
 
 /// A row of the runbook's information_schema queries.
@@ -688,18 +689,14 @@ fn a_card_payment_names_only_the_approval_that_pays_its_sale() {
         ),
     )
     .unwrap();
-    let payments: Count = diesel::sql_query(
-        "SELECT count(*)::bigint AS n FROM sale_payments WHERE card_attempt_id = 1",
-    )
-    .get_result(&mut conn)
-    .unwrap();
-    assert_eq!(payments.n, 1, "approval 1 pays one payment");
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM sale_payments WHERE card_attempt_id = 1"
+        ),
+        1,
+        "approval 1 pays one payment"
+    );
 }
 
 /// Payments the table held move into their sales' rows, in the order they
@@ -778,7 +775,7 @@ fn payments_written_to_their_table_move_into_their_sales() {
     let mut moved = rows(&mut conn);
     moved.sort();
     assert_eq!(moved, written);
-    // As paid: a void marks the sale and leaves its payments.
+    // Payments are kept as paid: changing one is refused.
     let err = taken(
         &mut conn,
         "UPDATE sales SET payment_tips = '{0,0}' WHERE id = 1",
