@@ -41,7 +41,7 @@ use crate::cajas::terminal::TerminalConfig;
 use crate::clock::Backoff;
 use crate::db::{
     self,
-    schema::{pos_registers, register_seqs},
+    schema::{pos_registers, register_seqs, register_sessions},
 };
 use crate::payments::attempt::AttemptStatus;
 use crate::payments::health::Outage;
@@ -493,8 +493,10 @@ impl Handler<Halt> for CajaActor {
 
 // ------------------------------------------------------------- commands
 
-/// The database answers, the caja's row can be locked for a write, and
-/// memory holds what it has (else the commit path reloads).
+/// The database answers, the rows a change locks can be locked (the
+/// caja's for its rows' keys, its number, its open session), and memory
+/// holds what it has (else the commit path reloads). A probe that skipped
+/// one of them would call a caja healthy that still cannot sell.
 #[derive(Message)]
 #[rtype(result = "Result<(), CajaError>")]
 pub struct Probe;
@@ -508,13 +510,22 @@ impl Command for Probe {
         state: &Snapshot,
         _: &CommandContext,
     ) -> Result<Applied<()>, CajaError> {
-        // What a change takes: the caja's row for its rows' keys, its
-        // number for the change.
+        // What a change takes: the caja's row for its rows' keys, its open
+        // session (a sale's guard locks it first), its number.
         pos_registers::table
             .find(state.id())
             .select(pos_registers::id)
             .for_key_share()
             .first::<CajaId>(conn)?;
+        if let Some(session) = &state.session {
+            register_sessions::table
+                .find(session.id)
+                .select(register_sessions::id)
+                .for_update()
+                .first::<i32>(conn)
+                .optional()?
+                .ok_or(CajaError::StateMoved)?;
+        }
         let seq: i64 = register_seqs::table
             .find(state.id())
             .select(register_seqs::event_seq)

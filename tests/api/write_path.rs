@@ -474,6 +474,29 @@ async fn a_locked_caja_answers_in_time_and_stops_nothing_else() {
     );
     assert_eq!(ready["stuck_cajas"][0]["id"], caja, "{ready}");
 
+    // The probe runs while the lock is held: a sale still could not be
+    // written, so the caja stays marked from its first failure (it does
+    // not blink healthy between the POS's tries).
+    let since = snapshot["register"]["health"]["since"].clone();
+    clock.advance(Duration::from_secs(1));
+    let (status, body) = sell(&app, &cashier, caja, &sale).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("database_timeout")),
+        "{body}"
+    );
+    let health = &supervisor
+        .get(&app, &format!("/api/cajas/{caja}"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["register"]["health"];
+    assert_eq!(
+        (&health["status"], &health["since"]),
+        (&Value::from("stuck"), &since),
+        "{health}"
+    );
+
     // The lock goes: the caja's probe (on the clock) finds it free.
     lock.batch_execute("ROLLBACK").unwrap();
     clock.advance(Duration::from_secs(1));
