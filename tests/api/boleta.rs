@@ -6,7 +6,7 @@ use diesel::RunQueryDsl;
 
 use cajahub::auth::user::Role;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, count};
 use crate::registers::{cash_sale, key, sell};
 use crate::tips::field_error;
 
@@ -1103,14 +1103,6 @@ async fn a_killed_hub_leaves_its_boletas_pending_and_the_next_issues_each_once()
     let env = [("CAJAHUB_DTE_API_KEY", "secreto-dte")];
     let hub = crate::helpers::HubProcess::start_with(&address, &url, &env, None).await;
     let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).unwrap();
-    let count = |conn: &mut diesel::PgConnection, sql: &str| {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
-    };
     for total in [1_000, 2_000, 3_000, 4_000, 5_000] {
         let response = cashier
             .client

@@ -2,7 +2,7 @@
 //! validation error, duplicate codes under concurrency, stale edits, archiving.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{Integer, Text};
 
 use crate::helpers::{TestApp, location, without_tags};
 
@@ -57,15 +57,7 @@ fn field_error(html: &str, field: &str) -> Option<String> {
 }
 
 fn count_cajas(app: &TestApp) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    diesel::sql_query("SELECT count(*) AS n FROM pos_registers")
-        .get_result::<Count>(&mut app.conn())
-        .unwrap()
-        .n
+    app.count("SELECT count(*) AS n FROM pos_registers")
 }
 
 #[derive(QueryableByName, Debug)]

@@ -28,14 +28,13 @@ use cajahub::registers::commands::settle::{RefundCharge, WriteOffCharge};
 use cajahub::registers::commands::{CloseSession, OpenSession, RecordSale, VoidSale};
 use cajahub::registers::sale::{Pricing, SaleRequest};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::cajas::paso_6_1_fields;
-use crate::helpers::{TestApp, TestDb};
+use crate::helpers::{TestApp, TestDb, count};
 
 /// The invariants over what is committed, each a query counting what
 /// breaks it, for the cajas `{cajas}` of one sequence.
@@ -105,19 +104,6 @@ const INVARIANTS: &[(&str, &str)] = &[
          WHERE t.paid IS DISTINCT FROM t.approved",
     ),
 ];
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-fn count(conn: &mut PgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(conn)
-        .unwrap_or_else(|err| panic!("{sql}: {err}"))
-        .n
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Told {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use cajahub::auth::user::Role;
 
-use crate::helpers::{HubProcess, TestApp, TestDb, Visitor, free_address};
+use crate::helpers::{HubProcess, TestApp, TestDb, Visitor, count, free_address};
 use crate::registers::cash_sale;
 
 /// Short enough that a paused hub is taken over from quickly here.
@@ -24,15 +24,6 @@ fn env() -> [(&'static str, &'static str); 2] {
         ("CAJAHUB_FAILOVER", "true"),
         ("CAJAHUB_FAILOVER_LEASE", LEASE),
     ]
-}
-
-pub(crate) fn count(conn: &mut PgConnection, sql: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
 }
 
 /// A venue with a caja open and its cashier logged in, left in its

@@ -139,6 +139,14 @@ struct Count {
     n: i64,
 }
 
+/// What `sql` counts (as `n`); a query that fails panics with its text.
+pub fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .n
+}
+
 /// Serialises template building and dropping between test processes.
 const TEMPLATE_LOCK: i64 = 0x7465_7374_7470_6c00;
 
@@ -706,15 +714,7 @@ impl TestApp {
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(sql)
-            .get_result::<Count>(&mut self.conn())
-            .unwrap()
-            .n
+        count(&mut self.conn(), sql)
     }
 
     /// Lets one person hold sessions open on several cajas at once (the

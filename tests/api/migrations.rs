@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
-use crate::failover::count;
+use crate::helpers::count;
 use crate::helpers::{TestApp, TestDb};
 
 /// A row of the runbook's information_schema queries.
