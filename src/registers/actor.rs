@@ -494,7 +494,7 @@ impl Handler<Halt> for CajaActor {
 // ------------------------------------------------------------- commands
 
 /// The database answers, the rows a change locks can be locked (the
-/// caja's for its rows' keys, its number, its open session), and memory
+/// caja's for its rows' keys, its open session, its number), and memory
 /// holds what it has (else the commit path reloads). A probe that skipped
 /// one of them would call a caja healthy that still cannot sell.
 #[derive(Message)]
