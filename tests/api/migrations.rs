@@ -6,8 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
-use crate::helpers::count;
-use crate::helpers::{TestApp, TestDb};
+use crate::helpers::{TestApp, TestDb, count};
 
 /// A row of the runbook's information_schema queries.
 #[derive(QueryableByName, Debug)]

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use diesel::{Connection, PgConnection};
 
 use crate::failover::{burst, check_history, venue};
-use crate::helpers::count;
-use crate::helpers::{HubProcess, free_address};
+use crate::helpers::{HubProcess, count, free_address};
 
 /// A PostgreSQL cluster of this test's own, run as `postgres` when the
 /// test runs as root.
